@@ -1,0 +1,137 @@
+//! The owned, flattened [`Event`] that decoders produce.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use crate::{FieldValue, Fields, Value};
+
+/// Where a record came from, so that every detection and every error can point back at it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// The file path (or `-` for standard input) the record was read from.
+    pub source: Arc<str>,
+    /// The record's position in its source: the EVTX record number, or the 1-based line
+    /// (JSON Lines) or object index (JSON array, concatenated objects).
+    pub record: u64,
+}
+
+/// One leaf of a decoded record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// Full dotted path in the source document, such as `Event.EventData.CommandLine`.
+    pub path: Box<str>,
+    /// The short name Sigma rules use (`CommandLine`, `Provider_Name`), when it differs from
+    /// the path.
+    pub alias: Option<Box<str>>,
+    /// The value.
+    pub value: Value,
+}
+
+impl Field {
+    /// The name rules use: the alias if there is one, otherwise the full path.
+    pub fn name(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.path)
+    }
+
+    /// Whether this field answers to `name` (its short name or its full path).
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.alias.as_deref() == Some(name) || &*self.path == name
+    }
+}
+
+/// One decoded log record: its fields in document order, where it came from, and when it
+/// happened.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Event {
+    /// The leaves of the record, in document order.
+    pub fields: Vec<Field>,
+    /// Where the record came from.
+    pub origin: Origin,
+    /// When the event happened, in microseconds since the Unix epoch (UTC), if the record
+    /// says so.
+    pub timestamp_micros: Option<i64>,
+}
+
+impl Event {
+    /// Appends a field; `alias` is the short name rules use (pass the path again, or an
+    /// empty string, when there is none).
+    pub fn push(&mut self, path: &str, alias: &str, value: Value) {
+        let alias = (!alias.is_empty() && alias != path).then(|| alias.into());
+        self.fields.push(Field {
+            path: path.into(),
+            alias,
+            value,
+        });
+    }
+
+    /// The first value of `name` rendered as text, for display (`Computer`, `Channel`, ...).
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.first(name).map(|v| v.to_string())
+    }
+}
+
+impl Fields for Event {
+    fn visit<'a>(
+        &'a self,
+        name: &str,
+        visit: &mut dyn FnMut(FieldValue<'a>) -> ControlFlow<()>,
+    ) -> bool {
+        let mut found = false;
+        for field in self.fields.iter().filter(|f| f.answers_to(name)) {
+            found = true;
+            if visit(field.value.as_field_value()).is_break() {
+                break;
+            }
+        }
+        found
+    }
+
+    fn visit_all<'a>(&'a self, visit: &mut dyn FnMut(FieldValue<'a>) -> ControlFlow<()>) {
+        for field in &self.fields {
+            if visit(field.value.as_field_value()).is_break() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Event {
+        let mut e = Event::default();
+        e.push("Event.System.EventID", "EventID", Value::Int(1));
+        e.push("Event.EventData.Tags", "Tags", Value::from("a"));
+        e.push("Event.EventData.Tags", "Tags", Value::from("b"));
+        e.push("process.name", "", Value::from("cmd.exe"));
+        e
+    }
+
+    #[test]
+    fn finds_by_alias_and_by_path() {
+        let e = sample();
+        assert!(e.contains("EventID"));
+        assert!(e.contains("Event.System.EventID"));
+        assert!(e.contains("process.name"));
+        assert!(!e.contains("Image"));
+    }
+
+    #[test]
+    fn visits_every_element_of_an_array() {
+        let e = sample();
+        let mut seen = Vec::new();
+        e.visit("Tags", &mut |v| {
+            seen.push(v.to_string());
+            ControlFlow::Continue(())
+        });
+        assert_eq!(seen, ["a", "b"]);
+    }
+
+    #[test]
+    fn first_returns_borrowed_value() {
+        let e = sample();
+        assert_eq!(e.first("process.name"), Some(FieldValue::Str("cmd.exe")));
+        assert_eq!(e.text("EventID").as_deref(), Some("1"));
+    }
+}

@@ -1,0 +1,73 @@
+//! The event model shared by every tocsin crate.
+//!
+//! A decoder (EVTX, JSON, syslog, ...) turns one log record into an [`Event`]: a flat list of
+//! [`Field`]s plus the [`Origin`] that says where the record came from. The detection engine never
+//! sees the decoder's own types; it reads events only through the [`Fields`] trait, which looks a
+//! field up by the name a Sigma rule uses and hands out borrowed [`FieldValue`]s.
+//!
+//! # Brief overview
+//!
+//! * [`Event`]: an owned, flattened record. Each field keeps its full dotted path
+//!   (`Event.EventData.CommandLine`) and the short name rules use (`CommandLine`).
+//! * [`Fields`]: the one-method-per-question view the engine consumes; `Event` implements it, and
+//!   tests can implement it over a map.
+//! * [`FieldValue`]: a borrowed scalar (`null`, bool, integer, float or text).
+//!
+//! ```
+//! use tocsin_event::{Event, Fields, FieldValue, Value};
+//!
+//! let mut event = Event::default();
+//! event.push("Event.EventData.Image", "Image", Value::from("C:\\Windows\\cmd.exe"));
+//! let mut seen = Vec::new();
+//! event.visit("Image", &mut |v| { seen.push(v.to_string()); std::ops::ControlFlow::Continue(()) });
+//! assert_eq!(seen, ["C:\\Windows\\cmd.exe"]);
+//! assert!(event.contains("Event.EventData.Image"));
+//! ```
+//!
+//! Why flat: Sigma rules address fields by name, never by position in a tree, and a flat list of
+//! leaves is cheaper to build per record than a JSON tree and cheap to scan for the few fields a
+//! rule reads.
+#![deny(missing_docs)]
+
+mod event;
+mod value;
+
+pub use event::{Event, Field, Origin};
+pub use value::{FieldValue, Value};
+
+use std::ops::ControlFlow;
+
+/// Read-only view of one event, the only way the engine looks at event data.
+///
+/// Field names are the names Sigma rules use. An implementation decides which of its fields
+/// answer to a name (for example the short name `CommandLine` and the full path
+/// `Event.EventData.CommandLine` may both find the same value).
+pub trait Fields {
+    /// Calls `visit` with each value of the field `name` (an array field yields each element),
+    /// stopping early when `visit` breaks. Returns `true` if the field exists, even when its
+    /// value is `null`.
+    fn visit<'a>(
+        &'a self,
+        name: &str,
+        visit: &mut dyn FnMut(FieldValue<'a>) -> ControlFlow<()>,
+    ) -> bool;
+
+    /// Calls `visit` with every value of every field, for keyword (field-less) searches,
+    /// stopping early when `visit` breaks.
+    fn visit_all<'a>(&'a self, visit: &mut dyn FnMut(FieldValue<'a>) -> ControlFlow<()>);
+
+    /// Whether the field `name` exists in the event (a `null` value still exists).
+    fn contains(&self, name: &str) -> bool {
+        self.visit(name, &mut |_| ControlFlow::Break(()))
+    }
+
+    /// The first value of field `name`, if any.
+    fn first<'a>(&'a self, name: &str) -> Option<FieldValue<'a>> {
+        let mut found = None;
+        self.visit(name, &mut |value| {
+            found = Some(value);
+            ControlFlow::Break(())
+        });
+        found
+    }
+}
