@@ -1,1 +1,86 @@
-//! Placeholder.
+//! How tocsin shows what it found: detection printers and the end-of-hunt summary.
+//!
+//! The engine says "rule R matched event E"; this crate turns that pair into a
+//! [`DetectionRecord`] with a fixed set of columns and writes it as an aligned table line
+//! for people, or as CSV or JSON Lines for other tools. A [`Summary`] counts what a hunt
+//! scanned and found and renders a short report at the end.
+//!
+//! # Brief overview
+//!
+//! * [`DetectionRecord`]: one detection, built from a rule's [`Metadata`] (from
+//!   `tocsin_sigma::ast`) and a decoded [`Event`] (from `tocsin_event`, read through its
+//!   [`Fields`](tocsin_event::Fields) view). Its field names, in the order of [`COLUMNS`],
+//!   are the JSON Lines keys and the CSV header: a stable interface.
+//! * [`Printer`]: writes records in a [`Format`] (`table`, `csv`, `jsonl`) to any
+//!   `Write + Send`; a closed pipe surfaces as [`OutputError::BrokenPipe`].
+//! * [`Summary`]: counts files, events, decode errors and detections per level, rule and
+//!   computer; per-thread summaries [`merge`](Summary::merge).
+//! * [`color_wanted`]: whether to colour, honouring `NO_COLOR`.
+//!
+//! ```
+//! use tocsin_event::{Event, Value};
+//! use tocsin_output::{DetectionRecord, Format, Printer};
+//! use tocsin_sigma::ast::{Level, Metadata};
+//!
+//! let mut event = Event::default();
+//! event.push("Event.System.Computer", "Computer", Value::from("WS01"));
+//! event.push("Event.EventData.CommandLine", "CommandLine", Value::from("whoami"));
+//! let rule = Metadata { title: "Whoami".into(), level: Some(Level::High), ..Metadata::default() };
+//!
+//! let record = DetectionRecord::new(&rule, &event);
+//! assert_eq!(record.details["CommandLine"], "whoami");
+//!
+//! let mut printer = Printer::new(Format::Jsonl, Box::new(std::io::sink()), false);
+//! printer.write(&record)?;
+//! printer.finish()?;
+//! # Ok::<(), tocsin_output::OutputError>(())
+//! ```
+//!
+//! Design notes:
+//!
+//! * Records own their text instead of borrowing the event, so that detections can cross
+//!   threads to the single printer while workers drop their events.
+//! * Each detection reaches the writer in one `write_all` call: lines from one printer
+//!   never tear, and a terminal shows detections as they are found. Buffering for
+//!   throughput is the caller's choice (a `BufWriter` around a file or pipe).
+//! * The table printer escapes control characters in event text: logs are attacker
+//!   controlled, and a terminal escape sequence in a command line must not reach the
+//!   analyst's terminal.
+#![deny(missing_docs)]
+
+mod csv;
+mod error;
+mod jsonl;
+mod printer;
+mod record;
+mod summary;
+mod table;
+
+pub use crate::csv::TAG_SEPARATOR;
+pub use error::OutputError;
+pub use printer::{color_wanted, color_wanted_with, Format, Printer};
+pub use record::{format_timestamp, level_name, DetectionRecord, MAX_DETAIL_BYTES};
+pub use summary::{RuleCount, Summary, LEVELS, TOP};
+pub use table::MAX_DETAILS_CHARS;
+
+#[cfg(doc)]
+use tocsin_event::Event;
+#[cfg(doc)]
+use tocsin_sigma::ast::Metadata;
+
+/// The columns of a detection, in output order: the JSON Lines keys and the CSV header.
+/// Changing them breaks users' scripts.
+pub const COLUMNS: [&str; 12] = [
+    "timestamp",
+    "computer",
+    "channel",
+    "event_id",
+    "record_id",
+    "rule_id",
+    "rule_title",
+    "level",
+    "tags",
+    "author",
+    "source",
+    "details",
+];

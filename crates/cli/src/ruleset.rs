@@ -1,0 +1,122 @@
+//! Loading, selecting and compiling rule sets, shared by `hunt` and `rules lint`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use tocsin_engine::{BuildReport, Engine, EngineBuilder, LogsourceMapping};
+use tocsin_sigma::ast::{Document, Level, Status};
+use tocsin_sigma::SigmaError;
+
+use crate::args::{CompileArgs, LevelArg, SelectArgs, StatusArg};
+
+/// A compiled rule set and everything that went wrong on the way.
+pub struct RuleSet {
+    /// The compiled rules.
+    pub engine: Engine,
+    /// Compile problems (rules left out).
+    pub report: BuildReport,
+    /// Load problems (files or documents left out).
+    pub load_errors: Vec<SigmaError>,
+    /// Rule files read.
+    pub files: usize,
+    /// Rules left out by the selection flags.
+    pub deselected: usize,
+}
+
+/// Loads rules from `paths`, keeps those `select` allows, and compiles them.
+pub fn load(paths: &[PathBuf], compile: &CompileArgs, select: &SelectArgs) -> Result<RuleSet> {
+    let outcome = tocsin_sigma::load_paths(paths);
+    let total = outcome.documents.len();
+    let documents: Vec<Document> = outcome
+        .documents
+        .into_iter()
+        .filter(|doc| selected(doc, select))
+        .collect();
+    let deselected = total - documents.len();
+    let builder = builder(compile)?;
+    let (engine, report) = builder.build(&documents);
+    Ok(RuleSet {
+        engine,
+        report,
+        load_errors: outcome.errors,
+        files: outcome.files,
+        deselected,
+    })
+}
+
+/// An engine builder with the user's mapping and placeholders.
+fn builder(compile: &CompileArgs) -> Result<EngineBuilder> {
+    let mut builder = EngineBuilder::new();
+    if let Some(path) = &compile.mapping {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read mapping file {}", path.display()))?;
+        let mapping = LogsourceMapping::from_yaml(&text)
+            .with_context(|| format!("in mapping file {}", path.display()))?;
+        builder = builder.mapping(mapping);
+    }
+    if let Some(path) = &compile.placeholders {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read placeholder file {}", path.display()))?;
+        let placeholders = tocsin_engine::parse_placeholders(&text)
+            .with_context(|| format!("in placeholder file {}", path.display()))?;
+        builder = builder.placeholders(placeholders);
+    }
+    Ok(builder)
+}
+
+/// Whether the selection flags keep a document. Filters and correlations are kept: they
+/// only act through the rules they name.
+fn selected(doc: &Document, select: &SelectArgs) -> bool {
+    let Document::Rule(rule) = doc else {
+        return true;
+    };
+    let meta = &rule.meta;
+    let id = meta.id.as_deref().unwrap_or("");
+    if let Some(min) = select.min_level {
+        if meta.level.is_none_or(|level| level < level_of(min)) {
+            return false;
+        }
+    }
+    if !select.status.is_empty()
+        && !meta
+            .status
+            .is_some_and(|s| select.status.iter().any(|w| status_of(*w) == s))
+    {
+        return false;
+    }
+    if !select.include_id.is_empty() && !select.include_id.iter().any(|i| i == id) {
+        return false;
+    }
+    if select.exclude_id.iter().any(|i| i == id) {
+        return false;
+    }
+    let has_tag = |tags: &[String]| {
+        meta.tags
+            .iter()
+            .any(|t| tags.iter().any(|w| w.eq_ignore_ascii_case(t)))
+    };
+    if !select.include_tag.is_empty() && !has_tag(&select.include_tag) {
+        return false;
+    }
+    !has_tag(&select.exclude_tag)
+}
+
+fn level_of(level: LevelArg) -> Level {
+    match level {
+        LevelArg::Informational => Level::Informational,
+        LevelArg::Low => Level::Low,
+        LevelArg::Medium => Level::Medium,
+        LevelArg::High => Level::High,
+        LevelArg::Critical => Level::Critical,
+    }
+}
+
+fn status_of(status: StatusArg) -> Status {
+    match status {
+        StatusArg::Stable => Status::Stable,
+        StatusArg::Test => Status::Test,
+        StatusArg::Experimental => Status::Experimental,
+        StatusArg::Deprecated => Status::Deprecated,
+        StatusArg::Unsupported => Status::Unsupported,
+    }
+}

@@ -1,0 +1,456 @@
+//! Where bytes come from: files (plain or gzip), standard input, and directories expanded
+//! into files; and which decoder reads them.
+//!
+//! The format is taken from the extension first (`.evtx`; `.json`, `.jsonl`, `.ndjson`,
+//! `.log`; `x.evtx.gz` by its inner extension), then from the content: gzip by its magic
+//! bytes whatever the name, EVTX by `ElfFile\0`, JSON by its first character. Content that
+//! starts with the EVTX magic is read as EVTX even under a JSON extension, since it cannot be
+//! JSON.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::error::{path_name, DecodeError};
+use crate::evtx::{EvtxSource, MAGIC};
+use crate::json::JsonSource;
+use crate::{DecodeOptions, EventSource, Format};
+
+const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
+
+/// Opens the file at `path` (or standard input for `-`, JSON only) with the decoder its
+/// extension or content calls for.
+///
+/// # Errors
+///
+/// The file cannot be opened or read, is in no known format, or is named `.evtx` (or forced
+/// to EVTX) but is not an EVTX file. Errors in single records come later, from the source.
+pub fn open(
+    path: &Path,
+    options: &DecodeOptions,
+) -> Result<Box<dyn EventSource + Send>, DecodeError> {
+    if path == Path::new("-") {
+        return from_reader("-", std::io::stdin(), options);
+    }
+    let name = path_name(path);
+    let io = |e| DecodeError::io(&name, e);
+    let mut file = File::open(path).map_err(io)?;
+    let head = read_head(&mut file).map_err(io)?;
+    file.rewind().map_err(io)?;
+    let gzip = head.starts_with(GZIP_MAGIC);
+    let format = options.format.or_else(|| format_from_name(path));
+    if gzip {
+        let reader = MultiGzDecoder::new(BufReader::new(file));
+        return match format {
+            Some(Format::Json) => json(name, Box::new(BufReader::new(reader))),
+            // EVTX needs to seek, and to tell the format we need to look inside.
+            Some(Format::Evtx) | None => {
+                let mut data = Vec::new();
+                BufReader::new(reader).read_to_end(&mut data).map_err(io)?;
+                if format == Some(Format::Evtx) || data.starts_with(MAGIC) {
+                    evtx(name, Cursor::new(data), options)
+                } else {
+                    json(name, Box::new(Cursor::new(data)))
+                }
+            }
+        };
+    }
+    let evtx_magic = head.starts_with(MAGIC) && options.format.is_none();
+    match format {
+        Some(Format::Evtx) => evtx(name, file, options),
+        _ if evtx_magic => evtx(name, file, options),
+        _ => json(name, Box::new(BufReader::new(file))),
+    }
+}
+
+/// Decodes JSON (possibly gzipped) from any reader, reporting events and errors under `name`
+/// (use `-` for standard input). This is how standard input is read, and it suits tests.
+///
+/// # Errors
+///
+/// Reading fails, or the content is not JSON (EVTX is refused: it needs a seekable file).
+pub fn from_reader(
+    name: &str,
+    reader: impl Read + Send + 'static,
+    options: &DecodeOptions,
+) -> Result<Box<dyn EventSource + Send>, DecodeError> {
+    let name: Arc<str> = name.into();
+    let io = |e| DecodeError::io(&name, e);
+    let (mut head, mut reader) = sniff(Box::new(reader)).map_err(io)?;
+    if head.starts_with(GZIP_MAGIC) {
+        (head, reader) = sniff(Box::new(MultiGzDecoder::new(reader))).map_err(io)?;
+    }
+    if head.starts_with(MAGIC) || options.format == Some(Format::Evtx) {
+        return Err(DecodeError::UnknownFormat {
+            file: name,
+            reason: "EVTX is read from files only, not from a stream".into(),
+        });
+    }
+    json(name, Box::new(BufReader::new(reader)))
+}
+
+/// Decodes a whole input held in memory (EVTX, JSON, or either gzipped), telling the format
+/// from the content (or `options.format`), reporting events and errors under `name`.
+///
+/// # Errors
+///
+/// As for [`open`]: the content is in no known format, or is not the format forced.
+pub fn from_bytes(
+    name: &str,
+    bytes: Vec<u8>,
+    options: &DecodeOptions,
+) -> Result<Box<dyn EventSource + Send>, DecodeError> {
+    let name: Arc<str> = name.into();
+    let bytes = if bytes.starts_with(GZIP_MAGIC) {
+        let mut data = Vec::new();
+        MultiGzDecoder::new(&bytes[..])
+            .read_to_end(&mut data)
+            .map_err(|e| DecodeError::io(&name, e))?;
+        data
+    } else {
+        bytes
+    };
+    match options.format {
+        Some(Format::Evtx) => evtx(name, Cursor::new(bytes), options),
+        None if bytes.starts_with(MAGIC) => evtx(name, Cursor::new(bytes), options),
+        _ => json(name, Box::new(Cursor::new(bytes))),
+    }
+}
+
+fn json(
+    name: Arc<str>,
+    reader: Box<dyn BufRead + Send>,
+) -> Result<Box<dyn EventSource + Send>, DecodeError> {
+    Ok(Box::new(JsonSource::new(name, reader)?))
+}
+
+fn evtx<T>(
+    name: Arc<str>,
+    data: T,
+    options: &DecodeOptions,
+) -> Result<Box<dyn EventSource + Send>, DecodeError>
+where
+    T: Read + Seek + Send + 'static,
+{
+    Ok(Box::new(EvtxSource::new(name, data, options)?))
+}
+
+/// Up to the first 8 bytes of `file`.
+fn read_head(file: &mut File) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(MAGIC.len());
+    file.take(MAGIC.len() as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// The first 8 bytes of `reader` (fewer at the end of input), and a reader that still
+/// yields them.
+fn sniff(mut reader: Box<dyn Read + Send>) -> std::io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+    let mut head = Vec::with_capacity(MAGIC.len());
+    // `read_to_end` keeps reading until it has them all, however a pipe splits them.
+    (&mut reader)
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut head)?;
+    let reader = Cursor::new(head.clone()).chain(reader);
+    Ok((head, Box::new(reader)))
+}
+
+/// The format a file's name says, if it says one.
+fn format_from_name(path: &Path) -> Option<Format> {
+    let mut extension = extension(path)?;
+    if extension == "gz" {
+        // `x.evtx.gz`: the inner extension names the format.
+        let stem = Path::new(path.file_stem()?);
+        extension = self::extension(stem).unwrap_or_default();
+    }
+    match extension.as_str() {
+        "evtx" => Some(Format::Evtx),
+        "json" | "jsonl" | "ndjson" | "log" => Some(Format::Json),
+        _ => None,
+    }
+}
+
+fn extension(path: &Path) -> Option<String> {
+    Some(path.extension()?.to_str()?.to_ascii_lowercase())
+}
+
+/// Expands `inputs` into the files to read: a file (or `-`) is kept as given, whatever its
+/// extension; a directory is walked recursively, in name order, keeping the files whose
+/// extension is in `options.extensions` (all files when that list is empty).
+///
+/// Returns the files, and an error for each input that does not exist and each directory
+/// entry that could not be read.
+pub fn discover(inputs: &[PathBuf], options: &DecodeOptions) -> (Vec<PathBuf>, Vec<DecodeError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        if input.as_os_str() == "-" || input.is_file() {
+            files.push(input.clone());
+            continue;
+        }
+        if !input.is_dir() {
+            let error = std::fs::metadata(input)
+                .err()
+                .unwrap_or_else(|| std::io::Error::other("neither a file nor a directory"));
+            errors.push(DecodeError::io_path(input, error));
+            continue;
+        }
+        let walk = walkdir::WalkDir::new(input)
+            .follow_links(true)
+            .sort_by_file_name();
+        for entry in walk {
+            match entry {
+                Ok(entry)
+                    if entry.file_type().is_file() && wanted(entry.path(), &options.extensions) =>
+                {
+                    files.push(entry.into_path());
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    let path = error.path().unwrap_or(input).to_path_buf();
+                    let io = std::io::Error::from(error);
+                    errors.push(DecodeError::io_path(&path, io));
+                }
+            }
+        }
+    }
+    (files, errors)
+}
+
+fn wanted(path: &Path, extensions: &[String]) -> bool {
+    if extensions.is_empty() {
+        return true;
+    }
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
+        return false;
+    };
+    extensions.iter().any(|wanted| {
+        wanted
+            .trim_start_matches('.')
+            .eq_ignore_ascii_case(extension)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// `record:name=value` for each event, `error: ...` for each error.
+    fn collect(source: Box<dyn EventSource + Send>) -> Vec<String> {
+        source
+            .map(|item| match item {
+                Ok(event) => {
+                    let fields: Vec<_> = event
+                        .fields
+                        .iter()
+                        .map(|f| format!("{}={}", f.name(), f.value))
+                        .collect();
+                    format!("{}:{}", event.origin.record, fields.join(","))
+                }
+                Err(error) => format!("error: {error}"),
+            })
+            .collect()
+    }
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    const LINES: &[u8] = b"{\"a\": 1}\n{\"a\": 2}\n";
+
+    #[test]
+    fn reader_over_a_byte_slice_as_stdin() {
+        let source = from_reader("-", LINES, &DecodeOptions::default()).unwrap();
+        assert_eq!(source.name(), "-");
+        let events: Vec<_> = source.map(Result::unwrap).collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(&*events[1].origin.source, "-");
+        assert_eq!(events[1].origin.record, 2);
+    }
+
+    #[test]
+    fn gzip_is_told_by_magic_bytes() {
+        let options = DecodeOptions::default();
+        let packed = gzip(LINES);
+        let from_stream =
+            collect(from_reader("-", std::io::Cursor::new(packed.clone()), &options).unwrap());
+        assert_eq!(from_stream, ["1:a=1", "2:a=2"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["x.jsonl.gz", "x.json", "x.gz", "x.data"] {
+            let path = write(dir.path(), name, &packed);
+            let source = open(&path, &options).unwrap();
+            assert_eq!(source.name(), path.to_str().unwrap());
+            assert_eq!(collect(source), ["1:a=1", "2:a=2"], "{name}");
+        }
+        // A pretty-printed array inside gzip, a multi-member gzip stream.
+        let mut two_members = gzip(b"[{\"a\": 1},\n");
+        two_members.extend(gzip(b" {\"a\": 2}]"));
+        let path = write(dir.path(), "y.json.gz", &two_members);
+        assert_eq!(collect(open(&path, &options).unwrap()), ["1:a=1", "2:a=2"]);
+    }
+
+    #[test]
+    fn damaged_gzip_is_an_error() {
+        let mut packed = gzip(&LINES.repeat(1000));
+        packed.truncate(packed.len() / 2);
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "cut.jsonl.gz", &packed);
+        let items = collect(open(&path, &DecodeOptions::default()).unwrap());
+        // The lines before the cut are decoded, then the read error ends the input.
+        let last = items.last().unwrap();
+        assert!(
+            last.starts_with("error: ") && last.contains("cut.jsonl.gz"),
+            "{last}"
+        );
+        assert!(
+            items.len() > 2
+                && items[..items.len() - 1]
+                    .iter()
+                    .all(|i| !i.starts_with("error"))
+        );
+    }
+
+    #[test]
+    fn format_from_extension_then_content() {
+        let options = DecodeOptions::default();
+        let dir = tempfile::tempdir().unwrap();
+        // Named EVTX, but is not: one clear error.
+        let path = write(dir.path(), "fake.evtx", LINES);
+        let error = open(&path, &options).err().unwrap();
+        assert!(matches!(error, DecodeError::NotEvtx { .. }), "{error}");
+        let path = write(dir.path(), "fake.evtx.gz", &gzip(LINES));
+        let error = open(&path, &options).err().unwrap();
+        assert!(matches!(error, DecodeError::NotEvtx { .. }), "{error}");
+        // Unknown extension: sniffed as JSON.
+        let path = write(dir.path(), "events.txt", LINES);
+        assert_eq!(collect(open(&path, &options).unwrap()).len(), 2);
+        // Forced format overrides the name.
+        let forced = DecodeOptions {
+            format: Some(Format::Evtx),
+            ..DecodeOptions::default()
+        };
+        assert!(open(&path, &forced).is_err());
+        // Neither JSON nor EVTX.
+        let path = write(dir.path(), "notes.txt", b"hello");
+        let error = open(&path, &options).err().unwrap();
+        assert!(
+            matches!(error, DecodeError::UnknownFormat { .. }),
+            "{error}"
+        );
+        // EVTX magic under a JSON name is read as EVTX (and here refused as a damaged one),
+        // unless JSON is forced.
+        let mut fake = MAGIC.to_vec();
+        fake.resize(64, 0);
+        let path = write(dir.path(), "odd.json", &fake);
+        let error = open(&path, &options).err().unwrap();
+        assert!(matches!(error, DecodeError::NotEvtx { .. }), "{error}");
+        let json_forced = DecodeOptions {
+            format: Some(Format::Json),
+            ..DecodeOptions::default()
+        };
+        let error = open(&path, &json_forced).err().unwrap();
+        assert!(
+            matches!(error, DecodeError::UnknownFormat { .. }),
+            "{error}"
+        );
+        // Missing file.
+        let error = open(&dir.path().join("missing.json"), &options)
+            .err()
+            .unwrap();
+        assert!(matches!(error, DecodeError::Io { .. }), "{error}");
+    }
+
+    #[test]
+    fn evtx_is_refused_from_a_stream() {
+        let mut fake = MAGIC.to_vec();
+        fake.resize(4096, 0);
+        let error = from_reader("-", std::io::Cursor::new(fake), &DecodeOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(
+            error.to_string(),
+            "-: unrecognised format (EVTX is read from files only, not from a stream)"
+        );
+    }
+
+    #[test]
+    fn discovery_walks_sorted_and_filters_by_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for name in [
+            "b/2.json",
+            "b/1.EVTX",
+            "a.jsonl",
+            "c/d/e.log.gz",
+            "skip.txt",
+            "c/readme.md",
+            "noext",
+        ] {
+            write(root, name, b"");
+        }
+        let named = write(root, "other/named.txt", b"");
+        let missing = root.join("missing");
+        let inputs = [
+            root.to_path_buf(),
+            named.clone(),
+            PathBuf::from("-"),
+            missing.clone(),
+        ];
+        let (files, errors) = discover(&inputs, &DecodeOptions::default());
+        let relative: Vec<_> = files
+            .iter()
+            .map(|f| {
+                f.strip_prefix(root)
+                    .unwrap_or(f)
+                    .to_string_lossy()
+                    .replace('\\', "/")
+            })
+            .collect();
+        assert_eq!(
+            relative,
+            [
+                "a.jsonl",
+                "b/1.EVTX",
+                "b/2.json",
+                "c/d/e.log.gz",
+                "other/named.txt",
+                "-"
+            ]
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].file(), missing.to_string_lossy());
+
+        let only_json = DecodeOptions {
+            extensions: vec![".json".into(), "TXT".into()],
+            ..DecodeOptions::default()
+        };
+        let (files, _) = discover(&[root.to_path_buf()], &only_json);
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy())
+            .collect();
+        assert_eq!(names, ["2.json", "named.txt", "skip.txt"]);
+
+        let everything = DecodeOptions {
+            extensions: Vec::new(),
+            ..DecodeOptions::default()
+        };
+        assert_eq!(discover(&[root.to_path_buf()], &everything).0.len(), 8);
+    }
+}

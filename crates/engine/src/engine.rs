@@ -1,0 +1,459 @@
+//! The engine: rules compiled, placed by logsource, evaluated event by event.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::ControlFlow;
+
+use tocsin_event::{Event, FieldValue, Fields};
+use tocsin_sigma::ast::{Document, FilterRule, Location, LogSource, Metadata, Rule};
+
+use crate::compile::{simplify, CompileError, CompileErrorKind, Compiler, Interner, Placeholders};
+use crate::expr::{EventView, Expr, FieldTest, Scratch};
+use crate::mapping::{Branch, ConditionValue, LogsourceMapping, Resolution};
+use crate::matcher::ValueMatcher;
+use crate::text::{Part, TextPattern};
+
+/// Index of a rule in its [`Engine`].
+pub type RuleId = u32;
+
+/// What the engine keeps of a rule for reporting: its metadata and logsource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleInfo {
+    /// Title, id, level, tags, author and the rest.
+    pub meta: Metadata,
+    /// The rule's logsource as written.
+    pub logsource: LogSource,
+}
+
+/// A rule that failed to compile; the other rules are unaffected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The rule's title.
+    pub title: String,
+    /// The rule's id, if it has one.
+    pub id: Option<String>,
+    /// Where the rule was written.
+    pub location: Location,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: rule '{}'", self.location.path.display(), self.location.line, self.title)?;
+        if let Some(id) = &self.id {
+            write!(f, " ({id})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+/// What building an engine found besides compiled rules.
+#[derive(Debug, Clone, Default)]
+pub struct BuildReport {
+    /// Rules (and filters) that failed to compile because they are wrong.
+    pub errors: Vec<RuleError>,
+    /// Rules left out because they use `expand` placeholders nobody gave values for.
+    /// They are sound, and run once a placeholder file fills them.
+    pub needs_placeholders: Vec<RuleError>,
+    /// Windows rules whose logsource the mapping does not place (never evaluated).
+    pub unmapped: usize,
+    /// Filters applied to at least one rule.
+    pub filters_applied: usize,
+    /// Correlation rules, which this engine does not evaluate.
+    pub correlations_skipped: usize,
+}
+
+/// A match: which rule fired on which event.
+#[derive(Debug, Clone, Copy)]
+pub struct Detection<'a> {
+    /// The rule's id in the engine.
+    pub rule_id: RuleId,
+    /// The rule.
+    pub rule: &'a RuleInfo,
+    /// The event it matched.
+    pub event: &'a Event,
+}
+
+/// Where detections go (printers, stores, counters). Push-style, like ripgrep's `Sink`:
+/// the sink need not buffer, and can stop a run early by returning `Break`.
+pub trait DetectionSink {
+    /// The sink's own error type.
+    type Error;
+
+    /// Receives one detection.
+    fn detection(&mut self, detection: &Detection<'_>) -> Result<ControlFlow<()>, Self::Error>;
+
+    /// Called once after the last detection.
+    fn finish(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Configures and builds an [`Engine`].
+#[derive(Debug, Clone, Default)]
+pub struct EngineBuilder {
+    mapping: LogsourceMapping,
+    placeholders: Placeholders,
+}
+
+impl EngineBuilder {
+    /// A builder with the built-in Windows logsource mapping and no placeholders.
+    pub fn new() -> Self {
+        EngineBuilder {
+            mapping: LogsourceMapping::builtin(),
+            placeholders: Placeholders::new(),
+        }
+    }
+
+    /// Replaces the logsource mapping.
+    pub fn mapping(mut self, mapping: LogsourceMapping) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// Sets the values of `expand` placeholders.
+    pub fn placeholders(mut self, placeholders: Placeholders) -> Self {
+        self.placeholders = placeholders;
+        self
+    }
+
+    /// Compiles the rules among `documents` (filters are applied to the rules they name).
+    /// A rule that fails to compile is reported and left out; it never stops the others.
+    pub fn build(&self, documents: &[Document]) -> (Engine, BuildReport) {
+        let mut report = BuildReport::default();
+        let mut filters: HashMap<&str, Vec<&FilterRule>> = HashMap::new();
+        for doc in documents {
+            match doc {
+                Document::Filter(f) => {
+                    for target in &f.rules {
+                        filters.entry(target.as_str()).or_default().push(f);
+                    }
+                }
+                Document::Correlation(_) => report.correlations_skipped += 1,
+                Document::Rule(_) => {}
+            }
+        }
+        let mut engine = Engine::default();
+        let mut applied = std::collections::HashSet::new();
+        for doc in documents {
+            let Document::Rule(rule) = doc else { continue };
+            let rule_filters: Vec<&FilterRule> = [rule.meta.id.as_deref(), rule.meta.name.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|key| filters.get(key))
+                .flatten()
+                .copied()
+                .collect();
+            match self.compile_rule(rule, &rule_filters, &mut engine.interner, &mut report) {
+                Ok(Some(branches)) => {
+                    applied.extend(rule_filters.iter().map(|f| f.meta.title.clone()));
+                    engine.add(rule, branches);
+                }
+                Ok(None) => report.unmapped += 1,
+                Err(e) => report.push(rule_error(&rule.meta, &e), e.1),
+            }
+        }
+        report.filters_applied = applied.len();
+        (engine, report)
+    }
+
+    /// Compiles every placement of a rule; `None` when the rule cannot be placed.
+    fn compile_rule(
+        &self,
+        rule: &Rule,
+        filters: &[&FilterRule],
+        interner: &mut Interner,
+        report: &mut BuildReport,
+    ) -> Result<Option<Vec<CompiledBranch>>, CompileError> {
+        let placements = match self.mapping.resolve(&rule.logsource) {
+            Resolution::Mapped(branches) => branches,
+            Resolution::Generic => vec![Branch::default()],
+            Resolution::UnmappedWindows => return Ok(None),
+        };
+        let generic = placements.len() == 1 && placements[0].channels.is_empty();
+        let mut compiled = Vec::with_capacity(placements.len());
+        for branch in &placements {
+            let mut compiler = Compiler {
+                interner,
+                placeholders: &self.placeholders,
+                renames: &branch.renames,
+            };
+            let mut body = vec![compiler.detection(&rule.detection)?];
+            for filter in filters {
+                match compiler.detection(&filter.detection) {
+                    Ok(expr) => body.push(Expr::Not(Box::new(expr))),
+                    Err(e) => report.push(rule_error(&filter.meta, &e), e.1),
+                }
+            }
+            let extra = branch
+                .conditions
+                .iter()
+                .filter(|(field, _)| field != "EventID")
+                .map(|(field, values)| condition_test(interner, field, values));
+            body.splice(0..0, extra);
+            compiled.push(CompiledBranch {
+                channels: branch.channels.clone(),
+                event_ids: branch.event_ids(),
+                generic,
+                body: simplify(Expr::And(body)),
+            });
+        }
+        Ok(Some(compiled))
+    }
+}
+
+fn rule_error(meta: &Metadata, e: &CompileError) -> RuleError {
+    RuleError {
+        title: meta.title.clone(),
+        id: meta.id.clone(),
+        location: meta.location.clone(),
+        message: e.0.clone(),
+    }
+}
+
+impl BuildReport {
+    fn push(&mut self, error: RuleError, kind: CompileErrorKind) {
+        match kind {
+            CompileErrorKind::Invalid => self.errors.push(error),
+            CompileErrorKind::MissingPlaceholder => self.needs_placeholders.push(error),
+        }
+    }
+}
+
+/// A mapping condition such as `EventType: CreateKey` as a field test.
+fn condition_test(interner: &mut Interner, field: &str, values: &[ConditionValue]) -> Expr {
+    let matchers = values
+        .iter()
+        .filter_map(|v| match v {
+            ConditionValue::Int(i) => Some(ValueMatcher::Number(*i as f64)),
+            ConditionValue::Text(t) => TextPattern::compile(&[Part::Lit(t.clone())], false)
+                .ok()
+                .map(ValueMatcher::Text),
+        })
+        .collect();
+    Expr::Field(Box::new(FieldTest {
+        field: interner.intern(field),
+        matchers,
+        all: false,
+        negate: false,
+    }))
+}
+
+/// One placement of a rule: where it applies and what it checks there.
+#[derive(Debug, Clone)]
+struct CompiledBranch {
+    /// Channels (empty for generic rules).
+    channels: Vec<String>,
+    /// Event IDs (empty: any).
+    event_ids: Vec<i64>,
+    /// A rule of another product, for events without a channel.
+    generic: bool,
+    /// Detection, filters and non-EventID conditions of the mapping.
+    body: Expr,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledRule {
+    info: RuleInfo,
+    branches: Vec<CompiledBranch>,
+}
+
+type BranchRef = (RuleId, u16);
+
+/// Candidate branches of one channel.
+#[derive(Debug, Clone, Default)]
+struct ChannelIndex {
+    by_event_id: HashMap<i64, Vec<BranchRef>>,
+    any_event_id: Vec<BranchRef>,
+}
+
+/// Compiled rules, indexed by channel and event ID so an event meets only the rules that
+/// can match it.
+#[derive(Debug, Default)]
+pub struct Engine {
+    rules: Vec<CompiledRule>,
+    interner: Interner,
+    channels: HashMap<String, ChannelIndex>,
+    generic: Vec<BranchRef>,
+    channel_field: u32,
+    event_id_field: u32,
+}
+
+impl Engine {
+    fn add(&mut self, rule: &Rule, branches: Vec<CompiledBranch>) {
+        let id = self.rules.len() as RuleId;
+        for (b, branch) in branches.iter().enumerate() {
+            let at = (id, b as u16);
+            if branch.generic {
+                self.generic.push(at);
+                continue;
+            }
+            for channel in &branch.channels {
+                let index = self.channels.entry(channel.to_lowercase()).or_default();
+                if branch.event_ids.is_empty() {
+                    index.any_event_id.push(at);
+                }
+                for event_id in &branch.event_ids {
+                    index.by_event_id.entry(*event_id).or_default().push(at);
+                }
+            }
+        }
+        self.rules.push(CompiledRule {
+            info: RuleInfo {
+                meta: rule.meta.clone(),
+                logsource: rule.logsource.clone(),
+            },
+            branches,
+        });
+        self.channel_field = self.interner.intern("Channel");
+        self.event_id_field = self.interner.intern("EventID");
+    }
+
+    /// Number of compiled rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether no rule compiled.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// A rule by id.
+    pub fn rule(&self, id: RuleId) -> &RuleInfo {
+        &self.rules[id as usize].info
+    }
+
+    /// Every compiled rule with its id.
+    pub fn rules(&self) -> impl Iterator<Item = (RuleId, &RuleInfo)> {
+        self.rules.iter().enumerate().map(|(i, r)| (i as RuleId, &r.info))
+    }
+
+    /// The ids of the rules matching `event`, sorted, each once. Uses the channel / event ID
+    /// index; `scratch` holds buffers reused between calls (one per thread).
+    pub fn evaluate<'s>(&self, event: &dyn Fields, scratch: &'s mut Scratch) -> &'s [RuleId] {
+        let mut matched = std::mem::take(&mut scratch.matched);
+        matched.clear();
+        {
+            let mut view = EventView::new(event, &self.interner.names, scratch);
+            for &(rule, branch) in self.candidates(event) {
+                let compiled = &self.rules[rule as usize];
+                if compiled.branches[branch as usize].body.eval(&mut view) {
+                    matched.push(rule);
+                }
+            }
+        }
+        matched.sort_unstable();
+        matched.dedup();
+        scratch.matched = matched;
+        &scratch.matched
+    }
+
+    /// The straightforward evaluator: every branch of every rule, with its placement checked
+    /// as an ordinary condition instead of through the index. Slow; it exists so that tests
+    /// can check the optimised path against it.
+    pub fn evaluate_reference(&self, event: &dyn Fields) -> Vec<RuleId> {
+        let mut scratch = Scratch::default();
+        let mut view = EventView::new(event, &self.interner.names, &mut scratch);
+        let channel = self.channel_field;
+        let event_id = self.event_id_field;
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| {
+                rule.branches.iter().any(|b| {
+                    let gate = if b.generic {
+                        Expr::Exists { field: channel, present: false }
+                    } else {
+                        placement_gate(b, channel, event_id)
+                    };
+                    gate.eval(&mut view) && b.body.eval(&mut view)
+                })
+            })
+            .map(|(i, _)| i as RuleId)
+            .collect()
+    }
+
+    /// The branches that can match an event, from its channel and event ID.
+    fn candidates(&self, event: &dyn Fields) -> impl Iterator<Item = &BranchRef> {
+        let (by_id, any): (&[BranchRef], &[BranchRef]) = match event.first("Channel") {
+            None => (&[], &self.generic),
+            Some(channel) => match self.channel_index(channel) {
+                None => (&[], &[]),
+                Some(index) => {
+                    let by_id = event_id(event)
+                        .and_then(|id| index.by_event_id.get(&id))
+                        .map_or(&[][..], Vec::as_slice);
+                    (by_id, &index.any_event_id)
+                }
+            },
+        };
+        by_id.iter().chain(any)
+    }
+
+    fn channel_index(&self, channel: FieldValue<'_>) -> Option<&ChannelIndex> {
+        let text = channel.as_str()?;
+        if let Some(index) = self.channels.get(text) {
+            return Some(index);
+        }
+        self.channels.get(&text.to_lowercase())
+    }
+
+    /// Counts of rules per placement, for `rules` reports.
+    pub fn placement_summary(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for rule in &self.rules {
+            for branch in &rule.branches {
+                let key = if branch.generic {
+                    "(no channel)".to_string()
+                } else {
+                    branch.channels.join(",")
+                };
+                *out.entry(key).or_default() += 1;
+            }
+        }
+        out
+    }
+}
+
+/// The first EventID of an event as a number.
+fn event_id(event: &dyn Fields) -> Option<i64> {
+    match event.first("EventID")? {
+        FieldValue::Int(i) => Some(i),
+        FieldValue::Str(s) => s.trim().parse().ok(),
+        FieldValue::Float(f) => Some(f as i64),
+        _ => None,
+    }
+}
+
+/// The placement of a branch as an ordinary condition (channel and event ID tests).
+fn placement_gate(branch: &CompiledBranch, channel: u32, event_id: u32) -> Expr {
+    let channel_test = Expr::Field(Box::new(FieldTest {
+        field: channel,
+        matchers: branch
+            .channels
+            .iter()
+            .filter_map(|c| TextPattern::compile(&[Part::Lit(c.clone())], false).ok())
+            .map(ValueMatcher::Text)
+            .collect(),
+        all: false,
+        negate: false,
+    }));
+    if branch.event_ids.is_empty() {
+        return channel_test;
+    }
+    let id_test = Expr::Field(Box::new(FieldTest {
+        field: event_id,
+        matchers: branch
+            .event_ids
+            .iter()
+            .map(|i| ValueMatcher::Number(*i as f64))
+            .collect(),
+        all: false,
+        negate: false,
+    }));
+    Expr::And(vec![channel_test, id_test])
+}

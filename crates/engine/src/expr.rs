@@ -1,0 +1,203 @@
+//! Compiled detection expressions and their evaluation over one event.
+
+use std::ops::{ControlFlow, Range};
+
+use tocsin_event::{FieldValue, Fields};
+
+use crate::matcher::{field_ref_matches, with_text, ValueMatcher};
+use crate::text::TextPattern;
+
+/// A compiled boolean expression over one event.
+#[derive(Debug, Clone)]
+pub(crate) enum Expr {
+    /// All must hold (empty: true).
+    And(Vec<Expr>),
+    /// Any must hold (empty: false).
+    Or(Vec<Expr>),
+    /// Negation.
+    Not(Box<Expr>),
+    /// A test of one field's values.
+    Field(Box<FieldTest>),
+    /// `field|exists: true/false`.
+    Exists { field: u32, present: bool },
+    /// A keyword (field-less) search over every value of the event.
+    Keywords(Box<KeywordTest>),
+}
+
+/// `field|modifiers: values`, compiled.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldTest {
+    /// The field's id in the engine's interner.
+    pub(crate) field: u32,
+    /// The values, linked with OR (AND when `all`).
+    pub(crate) matchers: Vec<ValueMatcher>,
+    /// The `all` modifier.
+    pub(crate) all: bool,
+    /// The `neq` modifier: the result is negated.
+    pub(crate) negate: bool,
+}
+
+/// A keyword list, compiled.
+#[derive(Debug, Clone)]
+pub(crate) struct KeywordTest {
+    /// The keywords, linked with OR (AND when `all`).
+    pub(crate) patterns: Vec<TextPattern>,
+    /// The `all` modifier.
+    pub(crate) all: bool,
+}
+
+/// Per-thread buffers reused from event to event, so evaluation does not allocate.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    slots: Vec<Slot>,
+    values: Vec<FieldValue<'static>>,
+    generation: u32,
+    pub(crate) matched: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    generation: u32,
+    exists: bool,
+    start: u32,
+    len: u32,
+}
+
+/// Re-types an emptied vector so that its allocation can be reused under another lifetime.
+fn recycle<'b>(mut values: Vec<FieldValue<'_>>) -> Vec<FieldValue<'b>> {
+    values.clear();
+    values.into_iter().map(|_| FieldValue::Null).collect()
+}
+
+/// One event seen through the engine's field-name interner, with each field's values looked
+/// up at most once.
+pub(crate) struct EventView<'e, 's> {
+    fields: &'e dyn Fields,
+    names: &'e [Box<str>],
+    slots: &'s mut Vec<Slot>,
+    values: Vec<FieldValue<'e>>,
+    generation: u32,
+    scratch_values: &'s mut Vec<FieldValue<'static>>,
+}
+
+impl<'e, 's> EventView<'e, 's> {
+    /// Starts looking at a new event.
+    pub(crate) fn new(fields: &'e dyn Fields, names: &'e [Box<str>], scratch: &'s mut Scratch) -> Self {
+        scratch.generation = scratch.generation.wrapping_add(1);
+        if scratch.generation == 0 {
+            scratch.slots.iter_mut().for_each(|s| *s = Slot::default());
+            scratch.generation = 1;
+        }
+        if scratch.slots.len() < names.len() {
+            scratch.slots.resize(names.len(), Slot::default());
+        }
+        let values = recycle(std::mem::take(&mut scratch.values));
+        EventView {
+            fields,
+            names,
+            slots: &mut scratch.slots,
+            values,
+            generation: scratch.generation,
+            scratch_values: &mut scratch.values,
+        }
+    }
+
+    /// Whether the field exists, and the range of its values in `self.values`.
+    fn load(&mut self, field: u32) -> (bool, Range<usize>) {
+        let index = field as usize;
+        let slot = self.slots[index];
+        if slot.generation == self.generation {
+            let start = slot.start as usize;
+            return (slot.exists, start..start + slot.len as usize);
+        }
+        let start = self.values.len();
+        let values = &mut self.values;
+        let exists = self.fields.visit(&self.names[index], &mut |v| {
+            values.push(v);
+            ControlFlow::Continue(())
+        });
+        let len = self.values.len() - start;
+        self.slots[index] = Slot {
+            generation: self.generation,
+            exists,
+            start: start as u32,
+            len: len as u32,
+        };
+        (exists, start..start + len)
+    }
+}
+
+impl Drop for EventView<'_, '_> {
+    fn drop(&mut self) {
+        *self.scratch_values = recycle(std::mem::take(&mut self.values));
+    }
+}
+
+impl Expr {
+    /// Evaluates the expression on the event behind `view`.
+    pub(crate) fn eval(&self, view: &mut EventView<'_, '_>) -> bool {
+        match self {
+            Expr::And(items) => items.iter().all(|e| e.eval(view)),
+            Expr::Or(items) => items.iter().any(|e| e.eval(view)),
+            Expr::Not(inner) => !inner.eval(view),
+            Expr::Exists { field, present } => view.load(*field).0 == *present,
+            Expr::Field(test) => test.eval(view),
+            Expr::Keywords(test) => test.eval(view.fields),
+        }
+    }
+}
+
+impl FieldTest {
+    fn eval(&self, view: &mut EventView<'_, '_>) -> bool {
+        let (exists, range) = view.load(self.field);
+        let matched = if self.all {
+            self.matchers
+                .iter()
+                .all(|m| Self::one(m, exists, range.clone(), view))
+        } else {
+            self.matchers
+                .iter()
+                .any(|m| Self::one(m, exists, range.clone(), view))
+        };
+        matched != self.negate
+    }
+
+    /// Whether one matcher is satisfied by any value of the field.
+    fn one(m: &ValueMatcher, exists: bool, range: Range<usize>, view: &mut EventView<'_, '_>) -> bool {
+        match m {
+            ValueMatcher::Null => !exists || view.values[range].iter().any(FieldValue::is_null),
+            ValueMatcher::FieldRef { other, mode, cased } => {
+                let (_, other_range) = view.load(*other);
+                let values = &view.values;
+                values[range].iter().any(|a| {
+                    values[other_range.clone()]
+                        .iter()
+                        .any(|b| field_ref_matches(*mode, *cased, *a, *b))
+                })
+            }
+            _ => view.values[range].iter().any(|v| m.matches_value(*v)),
+        }
+    }
+}
+
+impl KeywordTest {
+    fn eval(&self, fields: &dyn Fields) -> bool {
+        let pattern_hit = |p: &TextPattern| {
+            let mut hit = false;
+            fields.visit_all(&mut |v| {
+                hit = with_text(v, |t| p.is_match(t));
+                if hit {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            hit
+        };
+        if self.all {
+            self.patterns.iter().all(pattern_hit)
+        } else {
+            self.patterns.iter().any(pattern_hit)
+        }
+    }
+}

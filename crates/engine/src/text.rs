@@ -1,0 +1,363 @@
+//! Compiled text patterns: Sigma strings with wildcards, turned into the cheapest matcher.
+//!
+//! Matching is case-insensitive unless a rule says `cased`. ASCII case folding is done
+//! byte by byte without allocating; patterns with non-ASCII letters that must ignore case
+//! fall back to a Unicode-aware regular expression.
+
+use memchr::memmem;
+use regex::Regex;
+
+/// One element of a pattern after wildcard parsing and placeholder expansion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Literal text.
+    Lit(String),
+    /// `*`: any run of characters, including none.
+    Star,
+    /// `?`: exactly one character.
+    One,
+}
+
+/// A compiled text pattern.
+#[derive(Debug, Clone)]
+pub(crate) enum TextPattern {
+    /// Matches any text (the pattern `*`).
+    Any,
+    /// The whole text equals the needle.
+    Exact(Needle),
+    /// The text starts with the needle.
+    Prefix(Needle),
+    /// The text ends with the needle.
+    Suffix(Needle),
+    /// The needle occurs anywhere in the text.
+    Contains(Needle),
+    /// Literal segments separated by `*`, with optional anchoring at either end.
+    Glob(Glob),
+    /// Anything else (`?` wildcards, non-ASCII case folding, `re`).
+    Regex(Box<Regex>),
+}
+
+/// A literal to look for; lowercased at compile time when matching ignores case.
+#[derive(Debug, Clone)]
+pub(crate) struct Needle {
+    text: Box<str>,
+    cased: bool,
+    finder: memmem::Finder<'static>,
+}
+
+impl Needle {
+    fn new(text: &str, cased: bool) -> Self {
+        let text: Box<str> = if cased {
+            text.into()
+        } else {
+            text.to_ascii_lowercase().into()
+        };
+        let finder = memmem::Finder::new(text.as_bytes()).into_owned();
+        Needle {
+            text,
+            cased,
+            finder,
+        }
+    }
+
+    fn eq(&self, hay: &str) -> bool {
+        if self.cased {
+            hay == &*self.text
+        } else {
+            hay.as_bytes().eq_ignore_ascii_case(self.text.as_bytes())
+        }
+    }
+
+    fn prefix_of(&self, hay: &str) -> bool {
+        let n = self.text.as_bytes();
+        let h = hay.as_bytes();
+        h.len() >= n.len() && self.bytes_eq(&h[..n.len()])
+    }
+
+    fn suffix_of(&self, hay: &str) -> bool {
+        let n = self.text.as_bytes();
+        let h = hay.as_bytes();
+        h.len() >= n.len() && self.bytes_eq(&h[h.len() - n.len()..])
+    }
+
+    fn bytes_eq(&self, h: &[u8]) -> bool {
+        if self.cased {
+            h == self.text.as_bytes()
+        } else {
+            h.eq_ignore_ascii_case(self.text.as_bytes())
+        }
+    }
+
+    /// Byte offset of the first occurrence at or after `from`.
+    fn find(&self, hay: &str, from: usize) -> Option<usize> {
+        let h = hay.as_bytes().get(from..)?;
+        if self.cased {
+            return self.finder.find(h).map(|i| i + from);
+        }
+        find_ascii_ci(h, self.text.as_bytes()).map(|i| i + from)
+    }
+}
+
+/// ASCII case-insensitive substring search; `needle` is already lowercase.
+fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let Some(&first) = needle.first() else {
+        return Some(0);
+    };
+    if hay.len() < needle.len() {
+        return None;
+    }
+    let last_start = hay.len() - needle.len();
+    let upper = first.to_ascii_uppercase();
+    let mut pos = 0;
+    while pos <= last_start {
+        let found = if upper == first {
+            memchr::memchr(first, &hay[pos..=last_start])
+        } else {
+            memchr::memchr2(first, upper, &hay[pos..=last_start])
+        };
+        let i = pos + found?;
+        if hay[i + 1..i + needle.len()].eq_ignore_ascii_case(&needle[1..]) {
+            return Some(i);
+        }
+        pos = i + 1;
+    }
+    None
+}
+
+/// Literal segments between `*` wildcards.
+#[derive(Debug, Clone)]
+pub(crate) struct Glob {
+    anchored_start: bool,
+    anchored_end: bool,
+    segments: Vec<Needle>,
+}
+
+impl Glob {
+    fn is_match(&self, hay: &str) -> bool {
+        let mut segments = self.segments.as_slice();
+        let mut pos = 0;
+        if self.anchored_start {
+            let Some((first, rest)) = segments.split_first() else {
+                return hay.is_empty() || !self.anchored_end;
+            };
+            if !first.prefix_of(hay) {
+                return false;
+            }
+            pos = first.text.len();
+            segments = rest;
+        }
+        let mut tail = None;
+        if self.anchored_end {
+            if let Some((last, rest)) = segments.split_last() {
+                tail = Some(last);
+                segments = rest;
+            } else {
+                return pos == hay.len();
+            }
+        }
+        for segment in segments {
+            match segment.find(hay, pos) {
+                Some(i) => pos = i + segment.text.len(),
+                None => return false,
+            }
+        }
+        match tail {
+            Some(last) => hay.len() >= pos + last.text.len() && last.suffix_of(hay),
+            None => true,
+        }
+    }
+}
+
+impl TextPattern {
+    /// Compiles `parts`; `cased` keeps letter case significant.
+    pub(crate) fn compile(parts: &[Part], cased: bool) -> Result<TextPattern, regex::Error> {
+        let parts = normalise(parts);
+        let needs_regex = parts.iter().any(|p| match p {
+            Part::One => true,
+            Part::Lit(s) => !cased && !s.is_ascii(),
+            Part::Star => false,
+        });
+        if needs_regex {
+            return Ok(TextPattern::Regex(Box::new(glob_regex(&parts, cased)?)));
+        }
+        let starts_star = parts.first() == Some(&Part::Star);
+        let ends_star = parts.len() > 1 && parts.last() == Some(&Part::Star);
+        let literals: Vec<&str> = parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Lit(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        let needle = |s: &str| Needle::new(s, cased);
+        Ok(match (starts_star, ends_star, literals.as_slice()) {
+            (true, _, []) => TextPattern::Any,
+            (false, false, []) => TextPattern::Exact(needle("")),
+            (false, false, [one]) => TextPattern::Exact(needle(one)),
+            (false, true, [one]) => TextPattern::Prefix(needle(one)),
+            (true, false, [one]) => TextPattern::Suffix(needle(one)),
+            (true, true, [one]) => TextPattern::Contains(needle(one)),
+            (s, e, many) => TextPattern::Glob(Glob {
+                anchored_start: !s,
+                anchored_end: !e,
+                segments: many.iter().map(|m| needle(m)).collect(),
+            }),
+        })
+    }
+
+    /// Compiles a regular expression (`re` modifier) with its flags.
+    pub(crate) fn regex(
+        pattern: &str,
+        ignore_case: bool,
+        multi_line: bool,
+        dot_all: bool,
+    ) -> Result<TextPattern, regex::Error> {
+        let regex = regex::RegexBuilder::new(pattern)
+            .case_insensitive(ignore_case)
+            .multi_line(multi_line)
+            .dot_matches_new_line(dot_all)
+            .build()?;
+        Ok(TextPattern::Regex(Box::new(regex)))
+    }
+
+    /// Whether `hay` matches.
+    pub(crate) fn is_match(&self, hay: &str) -> bool {
+        match self {
+            TextPattern::Any => true,
+            TextPattern::Exact(n) => n.eq(hay),
+            TextPattern::Prefix(n) => n.prefix_of(hay),
+            TextPattern::Suffix(n) => n.suffix_of(hay),
+            TextPattern::Contains(n) => n.find(hay, 0).is_some(),
+            TextPattern::Glob(g) => g.is_match(hay),
+            TextPattern::Regex(r) => r.is_match(hay),
+        }
+    }
+}
+
+/// Merges adjacent literals and collapses runs of `*`.
+fn normalise(parts: &[Part]) -> Vec<Part> {
+    let mut out: Vec<Part> = Vec::with_capacity(parts.len());
+    for part in parts {
+        match (out.last_mut(), part) {
+            (Some(Part::Lit(prev)), Part::Lit(s)) => prev.push_str(s),
+            (Some(Part::Star), Part::Star) => {}
+            (_, Part::Lit(s)) if s.is_empty() => {}
+            _ => out.push(part.clone()),
+        }
+    }
+    out
+}
+
+/// An anchored regular expression equivalent to a wildcard pattern.
+fn glob_regex(parts: &[Part], cased: bool) -> Result<Regex, regex::Error> {
+    let mut re = String::from(if cased { "(?s)^" } else { "(?si)^" });
+    for part in parts {
+        match part {
+            Part::Lit(s) => re.push_str(&regex::escape(s)),
+            Part::Star => re.push_str(".*"),
+            Part::One => re.push('.'),
+        }
+    }
+    re.push('$');
+    Regex::new(&re)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(pattern: &str) -> Vec<Part> {
+        pattern
+            .split_inclusive(['*', '?'])
+            .flat_map(|chunk| {
+                let (lit, wild) = match chunk.chars().last() {
+                    Some(c @ ('*' | '?')) => (&chunk[..chunk.len() - 1], Some(c)),
+                    _ => (chunk, None),
+                };
+                let mut v = vec![Part::Lit(lit.to_string())];
+                match wild {
+                    Some('*') => v.push(Part::Star),
+                    Some('?') => v.push(Part::One),
+                    _ => {}
+                }
+                v
+            })
+            .collect()
+    }
+
+    fn check(pattern: &str, cased: bool, hay: &str) -> bool {
+        TextPattern::compile(&parts(pattern), cased)
+            .expect("compiles")
+            .is_match(hay)
+    }
+
+    #[test]
+    fn exact_is_case_insensitive_by_default() {
+        assert!(check("cmd.exe", false, "CMD.EXE"));
+        assert!(!check("cmd.exe", false, "cmd.exe "));
+        assert!(!check("cmd.exe", true, "CMD.EXE"));
+    }
+
+    #[test]
+    fn prefix_suffix_contains() {
+        assert!(check("*\\cmd.exe", false, "C:\\Windows\\System32\\CMD.exe"));
+        assert!(!check("*\\cmd.exe", false, "C:\\cmd.exe.bak"));
+        assert!(check("C:\\Users\\*", false, "c:\\users\\bob"));
+        assert!(check("*mimikatz*", false, "run MimiKatz now"));
+        assert!(!check("*mimikatz*", false, "mimi katz"));
+    }
+
+    #[test]
+    fn glob_with_several_segments() {
+        assert!(check("*\\AppData\\*\\*.exe", false, "C:\\Users\\x\\AppData\\Local\\a.exe"));
+        assert!(!check("*\\AppData\\*\\*.exe", false, "C:\\Users\\x\\AppData\\a.dll"));
+        assert!(check("a*b*c", false, "abc"));
+        assert!(check("a*b*c", false, "aXXbYYc"));
+        assert!(!check("a*b*c", false, "aXXcYYb"));
+        // the suffix may not overlap the prefix
+        assert!(!check("ab*ba", false, "aba"));
+    }
+
+    #[test]
+    fn single_character_wildcard() {
+        assert!(check("prog?.exe", false, "progA.exe"));
+        assert!(!check("prog?.exe", false, "prog.exe"));
+        assert!(!check("prog?.exe", false, "progAB.exe"));
+    }
+
+    #[test]
+    fn star_alone_matches_everything_and_empty_matches_only_empty() {
+        assert!(check("*", false, ""));
+        assert!(check("*", false, "x"));
+        assert!(check("", false, ""));
+        assert!(!check("", false, "x"));
+    }
+
+    #[test]
+    fn non_ascii_case_folding_uses_unicode() {
+        assert!(check("*ПРИВЕТ*", false, "say привет"));
+        assert!(!check("*ПРИВЕТ*", true, "say привет"));
+    }
+
+    #[test]
+    fn regex_flags() {
+        let re = TextPattern::regex("^a.b$", false, false, false).expect("valid");
+        assert!(re.is_match("axb"));
+        assert!(!re.is_match("AXB"));
+        assert!(!re.is_match("a\nb"));
+        assert!(TextPattern::regex("^a.b$", true, false, true)
+            .expect("valid")
+            .is_match("A\nB"));
+        assert!(TextPattern::regex("^b$", false, true, false)
+            .expect("valid")
+            .is_match("a\nb"));
+    }
+
+    #[test]
+    fn ascii_search_handles_repeats_and_edges() {
+        assert_eq!(find_ascii_ci(b"aaab", b"aab"), Some(1));
+        assert_eq!(find_ascii_ci(b"AB", b"ab"), Some(0));
+        assert_eq!(find_ascii_ci(b"a", b"ab"), None);
+        assert_eq!(find_ascii_ci(b"xyz", b""), Some(0));
+    }
+}
