@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Hunt EVTX and JSON logs (files, folders, .gz, or - for stdin) with Sigma rules.
-    Hunt(HuntArgs),
+    Hunt(Box<HuntArgs>),
     /// Work with rule sets.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -76,7 +76,11 @@ pub struct HuntArgs {
     #[arg(long, short = 't', value_name = "N")]
     pub threads: Option<usize>,
     /// File extensions to read inside folders.
-    #[arg(long, value_delimiter = ',', default_value = "evtx,json,jsonl,ndjson,log,gz")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "evtx,json,jsonl,ndjson,log,gz"
+    )]
     pub extensions: Vec<String>,
     /// Do not print the summary on stderr.
     #[arg(long, short = 'q')]

@@ -29,7 +29,10 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     let set = ruleset::load(&args.rules, &args.compile, &args.select)?;
     report_rule_problems(&set, args.quiet);
     if set.engine.is_empty() {
-        bail!("no rule could be loaded from {}", display_paths(&args.rules));
+        bail!(
+            "no rule could be loaded from {}",
+            display_paths(&args.rules)
+        );
     }
     let threads = args
         .threads
@@ -49,7 +52,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     // Many files: one file per thread. Few files: spread each file's chunks instead.
     options.evtx_threads = if files.len() >= threads { 1 } else { threads };
 
-    let color = tocsin_output::color_wanted(args.output.is_none() && std::io::stdout().is_terminal());
+    let color =
+        tocsin_output::color_wanted(args.output.is_none() && std::io::stdout().is_terminal());
     let mut printer = Printer::new(format_of(args.format), open_output(args)?, color);
     let progress = progress_bar(files.len(), args.quiet);
     let hunt = Hunt {
@@ -90,7 +94,13 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         }
     }
     if !args.quiet {
-        eprint!("{}", summary.render(started.elapsed(), tocsin_output::color_wanted(std::io::stderr().is_terminal())));
+        eprint!(
+            "{}",
+            summary.render(
+                started.elapsed(),
+                tocsin_output::color_wanted(std::io::stderr().is_terminal())
+            )
+        );
     }
     if summary.events() == 0 && summary.decode_errors() > 0 {
         eprintln!("error: no event could be read");
@@ -115,7 +125,9 @@ impl Hunt<'_> {
         let mut scratch = Scratch::default();
         loop {
             let index = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some(path) = self.files.get(index) else { break };
+            let Some(path) = self.files.get(index) else {
+                break;
+            };
             summary.add_files(1);
             match tocsin_decode::open(path, self.options) {
                 Ok(source) => self.scan(source, tx, &mut summary, &mut scratch),
@@ -131,7 +143,13 @@ impl Hunt<'_> {
         summary
     }
 
-    fn scan(&self, source: Box<dyn EventSource + Send>, tx: &Sender<Message>, summary: &mut Summary, scratch: &mut Scratch) {
+    fn scan(
+        &self,
+        source: Box<dyn EventSource + Send>,
+        tx: &Sender<Message>,
+        summary: &mut Summary,
+        scratch: &mut Scratch,
+    ) {
         for item in source {
             let event = match item {
                 Ok(event) => event,
@@ -158,7 +176,12 @@ impl Hunt<'_> {
 
 /// Prints everything the workers send; returns the detections' summary and whether the
 /// reader went away (a broken pipe, which ends the hunt quietly).
-fn print_all(rx: &Receiver<Message>, printer: &mut Printer, progress: &ProgressBar, stop: &AtomicBool) -> Result<(Summary, bool)> {
+fn print_all(
+    rx: &Receiver<Message>,
+    printer: &mut Printer,
+    progress: &ProgressBar,
+    stop: &AtomicBool,
+) -> Result<(Summary, bool)> {
     let mut summary = Summary::default();
     for message in rx {
         match message {
@@ -200,7 +223,12 @@ fn report_rule_problems(set: &RuleSet, quiet: bool) {
     if problems == 0 {
         return;
     }
-    for error in set.load_errors.iter().map(ToString::to_string).chain(set.report.errors.iter().map(ToString::to_string)) {
+    for error in set
+        .load_errors
+        .iter()
+        .map(ToString::to_string)
+        .chain(set.report.errors.iter().map(ToString::to_string))
+    {
         eprintln!("warning: rule skipped: {error}");
     }
     eprintln!("warning: {problems} rule problems (run `tocsin rules lint` for details); hunting with the {} rules that loaded", set.engine.len());
@@ -208,9 +236,11 @@ fn report_rule_problems(set: &RuleSet, quiet: bool) {
 
 fn open_output(args: &HuntArgs) -> Result<Box<dyn Write + Send>> {
     Ok(match &args.output {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("cannot create output file {}", path.display()))?,
-        )),
+        Some(path) => {
+            Box::new(BufWriter::new(File::create(path).with_context(|| {
+                format!("cannot create output file {}", path.display())
+            })?))
+        }
         None => Box::new(BufWriter::new(std::io::stdout())),
     })
 }
@@ -220,7 +250,9 @@ fn progress_bar(files: usize, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(files as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files ({eta} left)") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files ({eta} left)",
+    ) {
         bar.set_style(style);
     }
     bar.enable_steady_tick(Duration::from_millis(200));
@@ -236,5 +268,9 @@ fn format_of(format: FormatArg) -> Format {
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

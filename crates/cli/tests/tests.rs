@@ -69,7 +69,12 @@ fn hunt_jsonl_has_the_documented_keys() {
     ]
     .join("\n");
     let input = write(dir.path(), "events.jsonl", &logs);
-    let out = run(tocsin().arg("hunt").arg(&input).arg("--rules").arg(&rules).args(["--format", "jsonl"]));
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--format", "jsonl"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = stdout(&out)
         .lines()
@@ -78,7 +83,18 @@ fn hunt_jsonl_has_the_documented_keys() {
     assert_eq!(lines.len(), 1, "{}", stdout(&out));
     let d = &lines[0];
     for key in [
-        "timestamp", "computer", "channel", "event_id", "record_id", "rule_id", "rule_title", "level", "tags", "author", "source", "details",
+        "timestamp",
+        "computer",
+        "channel",
+        "event_id",
+        "record_id",
+        "rule_id",
+        "rule_title",
+        "level",
+        "tags",
+        "author",
+        "source",
+        "details",
     ] {
         assert!(d.get(key).is_some(), "missing {key} in {d}");
     }
@@ -88,7 +104,11 @@ fn hunt_jsonl_has_the_documented_keys() {
     assert_eq!(d["computer"], "ws-017.corp.example");
     assert_eq!(d["author"], "tocsin tests");
     assert_eq!(d["timestamp"], "2024-12-05T10:11:12.000001Z");
-    assert!(stderr(&out).contains("2 events") || stderr(&out).contains("events"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 events") || stderr(&out).contains("events"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -107,13 +127,24 @@ fn hunt_reads_json_from_stdin_and_writes_csv_to_a_file() {
         .spawn()
         .expect("spawn");
     let line = sysmon_line(7, "C:\\Windows\\System32\\whoami.exe");
-    child.stdin.take().expect("stdin").write_all(line.as_bytes()).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(line.as_bytes())
+        .expect("write stdin");
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", stderr(&out));
     let csv = std::fs::read_to_string(&output).expect("output written");
     let mut rows = csv.lines();
-    assert!(rows.next().is_some_and(|h| h.starts_with("timestamp,computer,channel,event_id,record_id,rule_id")));
-    assert!(rows.next().is_some_and(|r| r.contains("Whoami Execution") && r.contains(",7,")), "{csv}");
+    assert!(rows
+        .next()
+        .is_some_and(|h| h.starts_with("timestamp,computer,channel,event_id,record_id,rule_id")));
+    assert!(
+        rows.next()
+            .is_some_and(|r| r.contains("Whoami Execution") && r.contains(",7,")),
+        "{csv}"
+    );
 }
 
 #[test]
@@ -133,7 +164,12 @@ fn a_bad_rule_is_named_with_file_and_line_and_the_rest_still_hunts() {
     assert!(stdout(&lint).contains("contians"), "{}", stdout(&lint));
 
     let input = write(dir.path(), "e.jsonl", &sysmon_line(1, "C:\\whoami.exe"));
-    let hunt = run(tocsin().arg("hunt").arg(&input).arg("-r").arg(&rules).args(["-f", "jsonl"]));
+    let hunt = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("-r")
+        .arg(&rules)
+        .args(["-f", "jsonl"]));
     assert!(hunt.status.success(), "{}", stderr(&hunt));
     assert_eq!(stdout(&hunt).lines().count(), 1);
     assert!(stderr(&hunt).contains("bad.yml"), "{}", stderr(&hunt));
@@ -144,7 +180,13 @@ fn lint_passes_on_a_clean_rule_set() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "good.yml", WHOAMI_RULE);
     let lint = run(tocsin().args(["rules", "lint"]).arg(dir.path()));
-    assert_eq!(lint.status.code(), Some(0), "{}{}", stdout(&lint), stderr(&lint));
+    assert_eq!(
+        lint.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&lint),
+        stderr(&lint)
+    );
 }
 
 #[test]
@@ -153,7 +195,13 @@ fn selection_flags_filter_rules() {
     let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
     let input = write(dir.path(), "e.jsonl", &sysmon_line(1, "C:\\whoami.exe"));
     let hunt = |extra: &[&str]| {
-        let out = run(tocsin().arg("hunt").arg(&input).arg("-r").arg(&rules).args(["-f", "jsonl"]).args(extra));
+        let out = run(tocsin()
+            .arg("hunt")
+            .arg(&input)
+            .arg("-r")
+            .arg(&rules)
+            .args(["-f", "jsonl"])
+            .args(extra));
         stdout(&out).lines().count()
     };
     assert_eq!(hunt(&[]), 1);
@@ -162,16 +210,27 @@ fn selection_flags_filter_rules() {
     assert_eq!(hunt(&["--status", "stable"]), 0);
     assert_eq!(hunt(&["--exclude-tag", "attack.t1033"]), 0);
     assert_eq!(hunt(&["--include-tag", "attack.t1033"]), 1);
-    assert_eq!(hunt(&["--exclude-id", "5b6a4ae1-0000-4000-8000-00000000c0de"]), 0);
+    assert_eq!(
+        hunt(&["--exclude-id", "5b6a4ae1-0000-4000-8000-00000000c0de"]),
+        0
+    );
 }
 
 #[test]
 fn unreadable_input_and_bad_arguments_exit_2_with_a_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
-    let missing = run(tocsin().arg("hunt").arg(dir.path().join("nope.evtx")).arg("-r").arg(&rules));
+    let missing = run(tocsin()
+        .arg("hunt")
+        .arg(dir.path().join("nope.evtx"))
+        .arg("-r")
+        .arg(&rules));
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("nope.evtx"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("nope.evtx"),
+        "{}",
+        stderr(&missing)
+    );
 
     let garbage = write(dir.path(), "garbage.evtx", "this is not an event log");
     let out = run(tocsin().arg("hunt").arg(&garbage).arg("-r").arg(&rules));
@@ -189,7 +248,12 @@ fn truncated_json_keeps_the_records_before_the_damage() {
     let good = sysmon_line(1, "C:\\whoami.exe");
     let text = format!("{good}\n{}\n", &good[..good.len() / 2]);
     let input = write(dir.path(), "t.jsonl", &text);
-    let out = run(tocsin().arg("hunt").arg(&input).arg("-r").arg(&rules).args(["-f", "jsonl"]));
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("-r")
+        .arg(&rules)
+        .args(["-f", "jsonl"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 1);
     assert!(stderr(&out).contains("t.jsonl"), "{}", stderr(&out));
@@ -198,10 +262,18 @@ fn truncated_json_keeps_the_records_before_the_damage() {
 /// The whole EVTX corpus with the whole SigmaHQ rule set: no panic, every file read.
 #[test]
 fn hunt_over_the_whole_evtx_corpus() {
-    let (Some(evtx), Some(rules)) = (tocsin_testdata::shared_path("evtx"), tocsin_testdata::shared_path("sigma/rules")) else {
+    let (Some(evtx), Some(rules)) = (
+        tocsin_testdata::shared_path("evtx"),
+        tocsin_testdata::shared_path("sigma/rules"),
+    ) else {
         return;
     };
-    let out = run(tocsin().arg("hunt").arg(&evtx).arg("--rules").arg(&rules).args(["--format", "jsonl", "--output", "/dev/null"]));
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&evtx)
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--format", "jsonl", "--output", "/dev/null"]));
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("panicked"), "{err}");

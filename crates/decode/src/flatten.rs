@@ -59,13 +59,24 @@ pub(crate) fn windows_alias(path: &str) -> Cow<'_, str> {
         // The container's own attributes (`xmlns`, ...) or text.
         return Cow::Borrowed("");
     }
-    match rest.rfind(".#attributes.") {
+    let alias = match rest.rfind(".#attributes.") {
         Some(at) => {
             let owner = last_segment(&rest[..at]);
             let attribute = last_segment(&rest[at + ".#attributes.".len()..]);
             Cow::Owned(format!("{owner}_{attribute}"))
         }
         None => Cow::Borrowed(last_segment(rest)),
+    };
+    without_spaces(alias)
+}
+
+/// Sigma names fields "as they appear in the log source" with the spaces stripped
+/// (`Threat Name` is `ThreatName`), as Windows Defender and other providers name them.
+fn without_spaces(name: Cow<'_, str>) -> Cow<'_, str> {
+    if name.contains(' ') {
+        Cow::Owned(name.replace(' ', ""))
+    } else {
+        name
     }
 }
 
@@ -314,6 +325,8 @@ mod tests {
             "EventID_Qualifiers",
         );
         check_alias("Event.System.Provider.#attributes.Name", "Provider_Name");
+        check_alias("Event.EventData.Threat Name", "ThreatName");
+        check_alias("Event.EventData.Source Name", "SourceName");
         check_alias(
             "Event.System.TimeCreated.#attributes.SystemTime",
             "TimeCreated_SystemTime",

@@ -93,7 +93,10 @@ impl Compiler<'_> {
     }
 
     fn field_name(&self, field: &str) -> String {
-        self.renames.get(field).cloned().unwrap_or_else(|| field.to_string())
+        self.renames
+            .get(field)
+            .cloned()
+            .unwrap_or_else(|| field.to_string())
     }
 
     /// Compiles one `field|modifiers: values` item.
@@ -103,7 +106,9 @@ impl Compiler<'_> {
         let context = |e: CompileError| e.context(item.field.as_deref().unwrap_or("keywords"));
         if has(Modifier::Exists) {
             let (Some(field), [SigmaValue::Bool(present)]) = (field, item.values.as_slice()) else {
-                return Err(context(CompileError::invalid("exists needs a field and true or false")));
+                return Err(context(CompileError::invalid(
+                    "exists needs a field and true or false",
+                )));
             };
             return Ok(Expr::Exists {
                 field: self.interner.intern(&field),
@@ -112,7 +117,12 @@ impl Compiler<'_> {
         }
         // Keywords search the whole event: a plain keyword matches anywhere in a value.
         let mut mods = item.modifiers.clone();
-        let positioned = [Modifier::Contains, Modifier::StartsWith, Modifier::EndsWith, Modifier::Re];
+        let positioned = [
+            Modifier::Contains,
+            Modifier::StartsWith,
+            Modifier::EndsWith,
+            Modifier::Re,
+        ];
         if field.is_none() && !mods.iter().any(|m| positioned.contains(m)) {
             mods.push(Modifier::Contains);
         }
@@ -170,7 +180,11 @@ impl Compiler<'_> {
 
     /// Compiles one rule value under the item's modifiers; one value may become several
     /// alternatives (windash, base64offset, placeholders).
-    fn value(&mut self, value: &SigmaValue, mods: &[Modifier]) -> Result<Vec<ValueMatcher>, CompileError> {
+    fn value(
+        &mut self,
+        value: &SigmaValue,
+        mods: &[Modifier],
+    ) -> Result<Vec<ValueMatcher>, CompileError> {
         let has = |m: Modifier| mods.contains(&m);
         let comparison = mods.iter().find_map(|m| match m {
             Modifier::Lt => Some(Cmp::Lt),
@@ -190,14 +204,18 @@ impl Compiler<'_> {
         });
         if let Some(part) = time_part {
             let n = number(value)?;
-            return Ok(vec![ValueMatcher::TimePart(part, comparison.unwrap_or(Cmp::Eq), n)]);
+            return Ok(vec![ValueMatcher::TimePart(
+                part,
+                comparison.unwrap_or(Cmp::Eq),
+                n,
+            )]);
         }
         if let Some(cmp) = comparison {
             return Ok(vec![ValueMatcher::Compare(cmp, number(value)?)]);
         }
-        let stringish = mods.iter().any(|m| {
-            !matches!(m, Modifier::All | Modifier::Neq | Modifier::Cased)
-        });
+        let stringish = mods
+            .iter()
+            .any(|m| !matches!(m, Modifier::All | Modifier::Neq | Modifier::Cased));
         let text = match value {
             SigmaValue::Null => return Ok(vec![ValueMatcher::Null]),
             SigmaValue::Bool(b) if !stringish => return Ok(vec![ValueMatcher::Bool(*b)]),
@@ -222,7 +240,11 @@ impl Compiler<'_> {
             let net = text
                 .trim()
                 .parse::<ipnet::IpNet>()
-                .or_else(|_| text.trim().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .or_else(|_| {
+                    text.trim()
+                        .parse::<std::net::IpAddr>()
+                        .map(ipnet::IpNet::from)
+                })
                 .map_err(|_| CompileError::invalid(format!("invalid CIDR network '{text}'")))?;
             return Ok(vec![ValueMatcher::Cidr(net)]);
         }
@@ -258,12 +280,16 @@ impl Compiler<'_> {
                         .iter()
                         .map(|parts| encode::windash(parts))
                         .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| CompileError::invalid("windash: too many dashes in one value"))?
+                        .ok_or_else(|| {
+                            CompileError::invalid("windash: too many dashes in one value")
+                        })?
                         .into_iter()
                         .flatten()
                         .collect(),
                 ),
-                Modifier::Utf16le | Modifier::Wide => stage.map_bytes(|b| encode::utf16(b, Utf16::Le))?,
+                Modifier::Utf16le | Modifier::Wide => {
+                    stage.map_bytes(|b| encode::utf16(b, Utf16::Le))?
+                }
                 Modifier::Utf16be => stage.map_bytes(|b| encode::utf16(b, Utf16::Be))?,
                 Modifier::Utf16 => stage.map_bytes(|b| encode::utf16(b, Utf16::WithBom))?,
                 Modifier::Base64 => Stage::Parts(
@@ -336,7 +362,9 @@ impl Compiler<'_> {
 }
 
 fn push_all(alternatives: &mut [Vec<Part>], parts: &[Part]) {
-    alternatives.iter_mut().for_each(|a| a.extend_from_slice(parts));
+    alternatives
+        .iter_mut()
+        .for_each(|a| a.extend_from_slice(parts));
 }
 
 fn convert_parts(s: &SigmaString) -> Vec<Part> {
@@ -358,7 +386,11 @@ fn plain_bytes(parts: &[Part]) -> Result<Vec<u8>, CompileError> {
     for part in parts {
         match part {
             Part::Lit(s) => out.extend_from_slice(s.as_bytes()),
-            _ => return fail("encoding modifiers cannot encode wildcards; escape them or remove them"),
+            _ => {
+                return fail(
+                    "encoding modifiers cannot encode wildcards; escape them or remove them",
+                )
+            }
         }
     }
     Ok(out)
@@ -390,7 +422,9 @@ impl Stage {
     }
 
     fn map_bytes(self, f: impl Fn(&[u8]) -> Vec<u8>) -> Result<Stage, CompileError> {
-        Ok(Stage::Bytes(self.into_bytes()?.iter().map(|b| f(b)).collect()))
+        Ok(Stage::Bytes(
+            self.into_bytes()?.iter().map(|b| f(b)).collect(),
+        ))
     }
 }
 
@@ -433,7 +467,9 @@ fn condition(cond: &Condition, selections: &[(&str, Expr)]) -> Result<Expr, Comp
             .map(|(_, e)| e.clone())
             .collect();
         if found.is_empty() {
-            return fail(format!("condition: no search identifier matches {pattern:?}"));
+            return fail(format!(
+                "condition: no search identifier matches {pattern:?}"
+            ));
         }
         Ok(found)
     };
@@ -442,7 +478,9 @@ fn condition(cond: &Condition, selections: &[(&str, Expr)]) -> Result<Expr, Comp
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, e)| e.clone())
-            .ok_or_else(|| CompileError::invalid(format!("condition: unknown search identifier '{name}'")))?,
+            .ok_or_else(|| {
+                CompileError::invalid(format!("condition: unknown search identifier '{name}'"))
+            })?,
         Condition::Not(inner) => Expr::Not(Box::new(condition(inner, selections)?)),
         Condition::And(items) => Expr::And(
             items
@@ -468,7 +506,8 @@ pub(crate) fn identifier_matches(pattern: &str, name: &str) -> bool {
         .enumerate()
         .flat_map(|(i, lit)| {
             let star = (i > 0).then_some(Part::Star);
-            star.into_iter().chain(std::iter::once(Part::Lit(lit.to_string())))
+            star.into_iter()
+                .chain(std::iter::once(Part::Lit(lit.to_string())))
         })
         .collect();
     TextPattern::compile(&parts, true).is_ok_and(|p| p.is_match(name))

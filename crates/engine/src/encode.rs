@@ -185,6 +185,9 @@ mod tests {
     #[test]
     fn base64_offsets_of_a_known_value() {
         // The three forms commonly published for "/bin/bash".
-        assert_eq!(base64_offsets(b"/bin/bash"), ["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]);
+        assert_eq!(
+            base64_offsets(b"/bin/bash"),
+            ["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]
+        );
     }
 }

@@ -40,7 +40,13 @@ pub struct RuleError {
 
 impl fmt::Display for RuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: rule '{}'", self.location.path.display(), self.location.line, self.title)?;
+        write!(
+            f,
+            "{}:{}: rule '{}'",
+            self.location.path.display(),
+            self.location.line,
+            self.title
+        )?;
         if let Some(id) = &self.id {
             write!(f, " ({id})")?;
         }
@@ -140,13 +146,14 @@ impl EngineBuilder {
         let mut applied = std::collections::HashSet::new();
         for doc in documents {
             let Document::Rule(rule) = doc else { continue };
-            let rule_filters: Vec<&FilterRule> = [rule.meta.id.as_deref(), rule.meta.name.as_deref()]
-                .into_iter()
-                .flatten()
-                .filter_map(|key| filters.get(key))
-                .flatten()
-                .copied()
-                .collect();
+            let rule_filters: Vec<&FilterRule> =
+                [rule.meta.id.as_deref(), rule.meta.name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|key| filters.get(key))
+                    .flatten()
+                    .copied()
+                    .collect();
             match self.compile_rule(rule, &rule_filters, &mut engine.interner, &mut report) {
                 Ok(Some(branches)) => {
                     applied.extend(rule_filters.iter().map(|f| f.meta.title.clone()));
@@ -329,7 +336,10 @@ impl Engine {
 
     /// Every compiled rule with its id.
     pub fn rules(&self) -> impl Iterator<Item = (RuleId, &RuleInfo)> {
-        self.rules.iter().enumerate().map(|(i, r)| (i as RuleId, &r.info))
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as RuleId, &r.info))
     }
 
     /// The ids of the rules matching `event`, sorted, each once. Uses the channel / event ID
@@ -366,7 +376,10 @@ impl Engine {
             .filter(|(_, rule)| {
                 rule.branches.iter().any(|b| {
                     let gate = if b.generic {
-                        Expr::Exists { field: channel, present: false }
+                        Expr::Exists {
+                            field: channel,
+                            present: false,
+                        }
                     } else {
                         placement_gate(b, channel, event_id)
                     };

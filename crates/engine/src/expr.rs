@@ -82,7 +82,11 @@ pub(crate) struct EventView<'e, 's> {
 
 impl<'e, 's> EventView<'e, 's> {
     /// Starts looking at a new event.
-    pub(crate) fn new(fields: &'e dyn Fields, names: &'e [Box<str>], scratch: &'s mut Scratch) -> Self {
+    pub(crate) fn new(
+        fields: &'e dyn Fields,
+        names: &'e [Box<str>],
+        scratch: &'s mut Scratch,
+    ) -> Self {
         scratch.generation = scratch.generation.wrapping_add(1);
         if scratch.generation == 0 {
             scratch.slots.iter_mut().for_each(|s| *s = Slot::default());
@@ -163,7 +167,12 @@ impl FieldTest {
     }
 
     /// Whether one matcher is satisfied by any value of the field.
-    fn one(m: &ValueMatcher, exists: bool, range: Range<usize>, view: &mut EventView<'_, '_>) -> bool {
+    fn one(
+        m: &ValueMatcher,
+        exists: bool,
+        range: Range<usize>,
+        view: &mut EventView<'_, '_>,
+    ) -> bool {
         match m {
             ValueMatcher::Null => !exists || view.values[range].iter().any(FieldValue::is_null),
             ValueMatcher::FieldRef { other, mode, cased } => {

@@ -55,7 +55,9 @@ mod placeholders;
 mod text;
 
 pub use compile::{CompileError, CompileErrorKind, Placeholders};
-pub use engine::{BuildReport, Detection, DetectionSink, Engine, EngineBuilder, RuleError, RuleId, RuleInfo};
+pub use engine::{
+    BuildReport, Detection, DetectionSink, Engine, EngineBuilder, RuleError, RuleId, RuleInfo,
+};
 pub use expr::Scratch;
 pub use mapping::LogsourceMapping;
 pub use placeholders::{parse_placeholders, PlaceholderError};

@@ -141,9 +141,9 @@ impl LogsourceMapping {
                 .insert((product.clone(), service.to_ascii_lowercase()), channels);
         }
         for (category, alternatives) in entries(doc.as_mapping_get("categories"), "categories")? {
-            let alternatives = alternatives.as_vec().ok_or_else(|| {
-                MappingError(format!("categories.{category}: expected a list"))
-            })?;
+            let alternatives = alternatives
+                .as_vec()
+                .ok_or_else(|| MappingError(format!("categories.{category}: expected a list")))?;
             for alt in alternatives {
                 let entry = CategoryEntry {
                     product: Some(product.clone()),
@@ -300,7 +300,9 @@ fn entries<'a>(
         .collect()
 }
 
-fn conditions(node: Option<&YamlOwned>) -> Result<Vec<(String, Vec<ConditionValue>)>, MappingError> {
+fn conditions(
+    node: Option<&YamlOwned>,
+) -> Result<Vec<(String, Vec<ConditionValue>)>, MappingError> {
     entries(node, "conditions")?
         .into_iter()
         .map(|(field, values)| {
@@ -356,17 +358,24 @@ mod tests {
             panic!("process_creation must be mapped");
         };
         assert_eq!(branches.len(), 2);
-        assert_eq!(branches[0].channels, ["Microsoft-Windows-Sysmon/Operational"]);
+        assert_eq!(
+            branches[0].channels,
+            ["Microsoft-Windows-Sysmon/Operational"]
+        );
         assert_eq!(branches[0].event_ids(), [1]);
         assert_eq!(branches[1].channels, ["Security"]);
         assert_eq!(branches[1].event_ids(), [4688]);
-        assert_eq!(branches[1].renames.get("Image").map(String::as_str), Some("NewProcessName"));
+        assert_eq!(
+            branches[1].renames.get("Image").map(String::as_str),
+            Some("NewProcessName")
+        );
     }
 
     #[test]
     fn service_only_rules_map_to_channels() {
         let mapping = LogsourceMapping::builtin();
-        let Resolution::Mapped(branches) = mapping.resolve(&ls(None, Some("windows"), Some("security")))
+        let Resolution::Mapped(branches) =
+            mapping.resolve(&ls(None, Some("windows"), Some("security")))
         else {
             panic!("security must be mapped");
         };

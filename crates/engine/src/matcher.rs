@@ -83,7 +83,10 @@ impl ValueMatcher {
             ValueMatcher::Number(n) => number_equals(value, *n),
             ValueMatcher::Bool(b) => match value {
                 FieldValue::Bool(v) => v == *b,
-                FieldValue::Str(s) => s.trim().eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+                FieldValue::Str(s) => {
+                    s.trim()
+                        .eq_ignore_ascii_case(if *b { "true" } else { "false" })
+                }
                 FieldValue::Int(i) => (i != 0) == *b,
                 _ => false,
             },
@@ -101,7 +104,12 @@ impl ValueMatcher {
 }
 
 /// Compares two values for `fieldref`.
-pub(crate) fn field_ref_matches(mode: RefMode, cased: bool, value: FieldValue<'_>, other: FieldValue<'_>) -> bool {
+pub(crate) fn field_ref_matches(
+    mode: RefMode,
+    cased: bool,
+    value: FieldValue<'_>,
+    other: FieldValue<'_>,
+) -> bool {
     with_text(value, |a| {
         with_text(other, |b| {
             let (a, b) = if cased {
@@ -160,12 +168,20 @@ fn parse_time(value: FieldValue<'_>) -> Option<NaiveDateTime> {
             if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
                 return Some(t.naive_utc());
             }
-            ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"]
-                .iter()
-                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            [
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%d %H:%M:%S",
+            ]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
         }
         FieldValue::Int(i) => {
-            let secs = if i.abs() > 100_000_000_000 { i / 1000 } else { i };
+            let secs = if i.abs() > 100_000_000_000 {
+                i / 1000
+            } else {
+                i
+            };
             chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc())
         }
         _ => None,
@@ -204,9 +220,15 @@ mod tests {
         assert_eq!(time_part(v, TimePart::Month), Some(11));
         assert_eq!(time_part(v, TimePart::Year), Some(2025));
         assert_eq!(time_part(v, TimePart::Week), Some(48));
-        assert_eq!(time_part(FieldValue::Str("2025-11-27 23:01:02.5"), TimePart::Hour), Some(23));
+        assert_eq!(
+            time_part(FieldValue::Str("2025-11-27 23:01:02.5"), TimePart::Hour),
+            Some(23)
+        );
         assert_eq!(time_part(FieldValue::Int(0), TimePart::Year), Some(1970));
-        assert_eq!(time_part(FieldValue::Str("yesterday"), TimePart::Year), None);
+        assert_eq!(
+            time_part(FieldValue::Str("yesterday"), TimePart::Year),
+            None
+        );
     }
 
     #[test]
@@ -234,6 +256,11 @@ mod tests {
         assert!(field_ref_matches(RefMode::StartsWith, false, a, b));
         assert!(!field_ref_matches(RefMode::StartsWith, true, a, b));
         assert!(!field_ref_matches(RefMode::Equal, false, a, b));
-        assert!(field_ref_matches(RefMode::Equal, false, FieldValue::Int(5), FieldValue::Str("5")));
+        assert!(field_ref_matches(
+            RefMode::Equal,
+            false,
+            FieldValue::Int(5),
+            FieldValue::Str("5")
+        ));
     }
 }

@@ -57,7 +57,8 @@ mod tests {
 
     #[test]
     fn lists_and_single_values() {
-        let p = parse_placeholders("Admins: [root, 'adm_*']\n'%Servers%': srv01\n").expect("parses");
+        let p =
+            parse_placeholders("Admins: [root, 'adm_*']\n'%Servers%': srv01\n").expect("parses");
         assert_eq!(p["Admins"], ["root", "adm_*"]);
         assert_eq!(p["Servers"], ["srv01"]);
     }

@@ -40,7 +40,11 @@ fn matches(detection: &str, fields: &[(&str, Value)]) -> bool {
 
 fn matches_with(detection: &str, fields: &[(&str, Value)], placeholders: Placeholders) -> bool {
     let (engine, report) = engine_with(detection, placeholders);
-    assert!(report.errors.is_empty(), "compile errors: {:?}", report.errors);
+    assert!(
+        report.errors.is_empty(),
+        "compile errors: {:?}",
+        report.errors
+    );
     assert_eq!(engine.len(), 1);
     let e = event(fields);
     let fast = !engine.evaluate(&e, &mut Scratch::default()).is_empty();
@@ -86,7 +90,10 @@ fn lists_of_maps_are_or() {
     let rule = "sel:\n  - Image|endswith: '\\example.exe'\n  - Description|contains: 'Test executable'\ncondition: sel";
     assert!(matches(rule, &[("Image", s("C:\\example.exe"))]));
     assert!(matches(rule, &[("Description", s("a Test executable!"))]));
-    assert!(!matches(rule, &[("Image", s("C:\\other.exe")), ("Description", s("x"))]));
+    assert!(!matches(
+        rule,
+        &[("Image", s("C:\\other.exe")), ("Description", s("x"))]
+    ));
 }
 
 #[test]
@@ -99,7 +106,10 @@ fn keywords_search_every_value() {
 #[test]
 fn keywords_with_all_need_every_keyword() {
     let rule = "keywords:\n  '|all':\n    - 'OabVirtualDirectory'\n    - ' -ExternalUrl '\ncondition: keywords";
-    assert!(matches(rule, &[("Msg", s("Set-OabVirtualDirectory -ExternalUrl http://x"))]));
+    assert!(matches(
+        rule,
+        &[("Msg", s("Set-OabVirtualDirectory -ExternalUrl http://x"))]
+    ));
     assert!(!matches(rule, &[("Msg", s("Set-OabVirtualDirectory"))]));
 }
 
@@ -262,7 +272,10 @@ fn windash_accepts_every_dash() {
         let cmd = format!("powershell {dash}exec bypass");
         assert!(matches(rule, &[("CommandLine", s(&cmd))]), "{cmd}");
     }
-    assert!(!matches(rule, &[("CommandLine", s("powershell +exec bypass"))]));
+    assert!(!matches(
+        rule,
+        &[("CommandLine", s("powershell +exec bypass"))]
+    ));
 }
 
 #[test]
@@ -274,12 +287,21 @@ fn re_is_case_sensitive_and_takes_flags() {
     assert!(matches(i, &[("F", s("ABC"))]));
     let m = "sel:\n  F|re|m: '^b$'\ncondition: sel";
     assert!(matches(m, &[("F", s("a\nb\nc"))]));
-    assert!(!matches("sel:\n  F|re: '^b$'\ncondition: sel", &[("F", s("a\nb\nc"))]));
+    assert!(!matches(
+        "sel:\n  F|re: '^b$'\ncondition: sel",
+        &[("F", s("a\nb\nc"))]
+    ));
     let dot = "sel:\n  F|re|s: '^a.b$'\ncondition: sel";
     assert!(matches(dot, &[("F", s("a\nb"))]));
-    assert!(!matches("sel:\n  F|re: '^a.b$'\ncondition: sel", &[("F", s("a\nb"))]));
+    assert!(!matches(
+        "sel:\n  F|re: '^a.b$'\ncondition: sel",
+        &[("F", s("a\nb"))]
+    ));
     // a regular expression is not anchored unless it says so
-    assert!(matches("sel:\n  F|re: 'b+'\ncondition: sel", &[("F", s("abbbc"))]));
+    assert!(matches(
+        "sel:\n  F|re: 'b+'\ncondition: sel",
+        &[("F", s("abbbc"))]
+    ));
 }
 
 #[test]
@@ -299,7 +321,10 @@ fn base64offset_finds_the_value_at_any_offset() {
         let encoded = base64_of(&format!("{prefix}curl http://evil"));
         assert!(matches(rule, &[("CommandLine", s(&encoded))]), "{prefix}");
     }
-    assert!(!matches(rule, &[("CommandLine", s(&base64_of("curl ftp://evil")))]));
+    assert!(!matches(
+        rule,
+        &[("CommandLine", s(&base64_of("curl ftp://evil")))]
+    ));
 }
 
 fn base64_of(text: &str) -> String {
@@ -309,39 +334,89 @@ fn base64_of(text: &str) -> String {
 #[test]
 fn utf16_variants_then_base64() {
     let wide = "sel:\n  CommandLine|wide|base64offset|contains: 'ping'\ncondition: sel";
-    let utf16: Vec<u8> = "xping -n 1".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    let utf16: Vec<u8> = "xping -n 1"
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
     let encoded = crate::encode::base64(&utf16);
     assert!(matches(wide, &[("CommandLine", s(&encoded))]));
-    assert!(!matches(wide, &[("CommandLine", s(&base64_of("xping -n 1")))]));
+    assert!(!matches(
+        wide,
+        &[("CommandLine", s(&base64_of("xping -n 1")))]
+    ));
     // utf16le|base64 is the same as wide|base64, utf16be and utf16 differ
     let le = "sel:\n  F|utf16le|base64: 'cmd'\ncondition: sel";
-    assert!(matches(le, &[("F", s(&crate::encode::base64(&[0x63, 0, 0x6d, 0, 0x64, 0])))]));
+    assert!(matches(
+        le,
+        &[("F", s(&crate::encode::base64(&[0x63, 0, 0x6d, 0, 0x64, 0])))]
+    ));
     let be = "sel:\n  F|utf16be|base64: 'cmd'\ncondition: sel";
-    assert!(matches(be, &[("F", s(&crate::encode::base64(&[0, 0x63, 0, 0x6d, 0, 0x64])))]));
+    assert!(matches(
+        be,
+        &[("F", s(&crate::encode::base64(&[0, 0x63, 0, 0x6d, 0, 0x64])))]
+    ));
     let bom = "sel:\n  F|utf16|base64: 'cmd'\ncondition: sel";
-    assert!(matches(bom, &[("F", s(&crate::encode::base64(&[0xFF, 0xFE, 0x63, 0, 0x6d, 0, 0x64, 0])))]));
-    assert!(!matches(bom, &[("F", s(&crate::encode::base64(&[0x63, 0, 0x6d, 0, 0x64, 0])))]));
+    assert!(matches(
+        bom,
+        &[(
+            "F",
+            s(&crate::encode::base64(&[
+                0xFF, 0xFE, 0x63, 0, 0x6d, 0, 0x64, 0
+            ]))
+        )]
+    ));
+    assert!(!matches(
+        bom,
+        &[("F", s(&crate::encode::base64(&[0x63, 0, 0x6d, 0, 0x64, 0])))]
+    ));
 }
 
 #[test]
 fn numeric_comparisons() {
-    for (modifier, yes, no) in [("lt", 9, 10), ("lte", 10, 11), ("gt", 11, 10), ("gte", 10, 9)] {
+    for (modifier, yes, no) in [
+        ("lt", 9, 10),
+        ("lte", 10, 11),
+        ("gt", 11, 10),
+        ("gte", 10, 9),
+    ] {
         let rule = format!("sel:\n  Size|{modifier}: 10\ncondition: sel");
-        assert!(matches(&rule, &[("Size", Value::Int(yes))]), "{modifier} {yes}");
-        assert!(!matches(&rule, &[("Size", Value::Int(no))]), "{modifier} {no}");
-        assert!(matches(&rule, &[("Size", s(&yes.to_string()))]), "{modifier} text");
+        assert!(
+            matches(&rule, &[("Size", Value::Int(yes))]),
+            "{modifier} {yes}"
+        );
+        assert!(
+            !matches(&rule, &[("Size", Value::Int(no))]),
+            "{modifier} {no}"
+        );
+        assert!(
+            matches(&rule, &[("Size", s(&yes.to_string()))]),
+            "{modifier} text"
+        );
     }
-    assert!(!matches("sel:\n  Size|gt: 10\ncondition: sel", &[("Size", s("big"))]));
+    assert!(!matches(
+        "sel:\n  Size|gt: 10\ncondition: sel",
+        &[("Size", s("big"))]
+    ));
 }
 
 #[test]
 fn time_modifiers_extract_date_parts() {
     let ts = s("2024-12-05T23:41:07Z");
-    for (modifier, value) in [("minute", 41), ("hour", 23), ("day", 5), ("week", 49), ("month", 12), ("year", 2024)] {
+    for (modifier, value) in [
+        ("minute", 41),
+        ("hour", 23),
+        ("day", 5),
+        ("week", 49),
+        ("month", 12),
+        ("year", 2024),
+    ] {
         let yes = format!("sel:\n  Time|{modifier}: {value}\ncondition: sel");
         let no = format!("sel:\n  Time|{modifier}: {}\ncondition: sel", value - 1);
         assert!(matches(&yes, &[("Time", ts.clone())]), "{modifier}");
-        assert!(!matches(&no, &[("Time", ts.clone())]), "{modifier} negative");
+        assert!(
+            !matches(&no, &[("Time", ts.clone())]),
+            "{modifier} negative"
+        );
     }
 }
 
@@ -372,18 +447,39 @@ fn an_unfilled_placeholder_skips_the_rule() {
 
 #[test]
 fn placeholders_are_literal_without_expand() {
-    assert!(matches("sel:\n  User: '%Administrators%'\ncondition: sel", &[("User", s("%administrators%"))]));
+    assert!(matches(
+        "sel:\n  User: '%Administrators%'\ncondition: sel",
+        &[("User", s("%administrators%"))]
+    ));
 }
 
 #[test]
 fn fieldref_compares_two_fields() {
     let eq = "sel:\n  TargetUserName|fieldref: SubjectUserName\ncondition: sel";
-    assert!(matches(eq, &[("TargetUserName", s("Bob")), ("SubjectUserName", s("bob"))]));
-    assert!(!matches(eq, &[("TargetUserName", s("Bob")), ("SubjectUserName", s("alice"))]));
+    assert!(matches(
+        eq,
+        &[("TargetUserName", s("Bob")), ("SubjectUserName", s("bob"))]
+    ));
+    assert!(!matches(
+        eq,
+        &[
+            ("TargetUserName", s("Bob")),
+            ("SubjectUserName", s("alice"))
+        ]
+    ));
     assert!(!matches(eq, &[("TargetUserName", s("Bob"))]));
     let neq = "sel:\n  TargetUserName|fieldref|neq: SubjectUserName\ncondition: sel";
-    assert!(matches(neq, &[("TargetUserName", s("Bob")), ("SubjectUserName", s("alice"))]));
-    assert!(!matches(neq, &[("TargetUserName", s("Bob")), ("SubjectUserName", s("bob"))]));
+    assert!(matches(
+        neq,
+        &[
+            ("TargetUserName", s("Bob")),
+            ("SubjectUserName", s("alice"))
+        ]
+    ));
+    assert!(!matches(
+        neq,
+        &[("TargetUserName", s("Bob")), ("SubjectUserName", s("bob"))]
+    ));
 }
 
 // --- placement, filters --------------------------------------------------------------
@@ -419,11 +515,20 @@ fn process_creation_is_placed_on_sysmon_1_and_security_4688_with_renames() {
     let (engine, report) = build(PROC_RULE);
     assert!(report.errors.is_empty());
     let mut scratch = Scratch::default();
-    let sysmon = windows_event("Microsoft-Windows-Sysmon/Operational", 1, &[("Image", "C:\\cmd.exe")]);
+    let sysmon = windows_event(
+        "Microsoft-Windows-Sysmon/Operational",
+        1,
+        &[("Image", "C:\\cmd.exe")],
+    );
     let security = windows_event("Security", 4688, &[("NewProcessName", "C:\\cmd.exe")]);
     let wrong_id = windows_event("Security", 4624, &[("NewProcessName", "C:\\cmd.exe")]);
     let wrong_channel = windows_event("System", 1, &[("Image", "C:\\cmd.exe")]);
-    for (e, want) in [(&sysmon, true), (&security, true), (&wrong_id, false), (&wrong_channel, false)] {
+    for (e, want) in [
+        (&sysmon, true),
+        (&security, true),
+        (&wrong_id, false),
+        (&wrong_channel, false),
+    ] {
         assert_eq!(!engine.evaluate(e, &mut scratch).is_empty(), want);
         assert_eq!(!engine.evaluate_reference(e).is_empty(), want);
     }
@@ -444,9 +549,17 @@ filter:
     let (engine, report) = build(&yaml);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.filters_applied, 1);
-    let mut lab = windows_event("Microsoft-Windows-Sysmon/Operational", 1, &[("Image", "C:\\cmd.exe")]);
+    let mut lab = windows_event(
+        "Microsoft-Windows-Sysmon/Operational",
+        1,
+        &[("Image", "C:\\cmd.exe")],
+    );
     lab.push("Event.System.Computer", "Computer", s("lab-01"));
-    let mut prod = windows_event("Microsoft-Windows-Sysmon/Operational", 1, &[("Image", "C:\\cmd.exe")]);
+    let mut prod = windows_event(
+        "Microsoft-Windows-Sysmon/Operational",
+        1,
+        &[("Image", "C:\\cmd.exe")],
+    );
     prod.push("Event.System.Computer", "Computer", s("prod-01"));
     let mut scratch = Scratch::default();
     assert!(engine.evaluate(&lab, &mut scratch).is_empty());

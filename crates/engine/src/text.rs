@@ -42,7 +42,7 @@ pub(crate) enum TextPattern {
 pub(crate) struct Needle {
     text: Box<str>,
     cased: bool,
-    finder: memmem::Finder<'static>,
+    finder: Box<memmem::Finder<'static>>,
 }
 
 impl Needle {
@@ -52,7 +52,7 @@ impl Needle {
         } else {
             text.to_ascii_lowercase().into()
         };
-        let finder = memmem::Finder::new(text.as_bytes()).into_owned();
+        let finder = Box::new(memmem::Finder::new(text.as_bytes()).into_owned());
         Needle {
             text,
             cased,
@@ -309,8 +309,16 @@ mod tests {
 
     #[test]
     fn glob_with_several_segments() {
-        assert!(check("*\\AppData\\*\\*.exe", false, "C:\\Users\\x\\AppData\\Local\\a.exe"));
-        assert!(!check("*\\AppData\\*\\*.exe", false, "C:\\Users\\x\\AppData\\a.dll"));
+        assert!(check(
+            "*\\AppData\\*\\*.exe",
+            false,
+            "C:\\Users\\x\\AppData\\Local\\a.exe"
+        ));
+        assert!(!check(
+            "*\\AppData\\*\\*.exe",
+            false,
+            "C:\\Users\\x\\AppData\\a.dll"
+        ));
         assert!(check("a*b*c", false, "abc"));
         assert!(check("a*b*c", false, "aXXbYYc"));
         assert!(!check("a*b*c", false, "aXXcYYb"));

@@ -37,12 +37,20 @@ fn cases(regression: &Path, info_files: &mut Vec<PathBuf>) -> Vec<Case> {
             continue;
         };
         for test in tests.as_vec().into_iter().flatten() {
-            if get(test, "type").and_then(|t| t.as_str().map(str::to_string)).as_deref() != Some("evtx") {
+            if get(test, "type")
+                .and_then(|t| t.as_str().map(str::to_string))
+                .as_deref()
+                != Some("evtx")
+            {
                 continue;
             }
-            let rel = get(test, "path").and_then(|p| p.as_str().map(str::to_string)).expect("path");
+            let rel = get(test, "path")
+                .and_then(|p| p.as_str().map(str::to_string))
+                .expect("path");
             let rel = rel.strip_prefix("regression_data/").unwrap_or(&rel);
-            let match_count = get(test, "match_count").and_then(|n| n.as_integer()).map_or(1, |n| n as usize);
+            let match_count = get(test, "match_count")
+                .and_then(|n| n.as_integer())
+                .map_or(1, |n| n as usize);
             out.push(Case {
                 rule_id: rule_id.clone(),
                 evtx: regression.join(rel),
@@ -66,9 +74,17 @@ fn collect_info_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn engine(rules: &Path) -> Engine {
     let outcome = tocsin_sigma::load_paths(&[rules.to_path_buf()]);
-    assert!(outcome.errors.is_empty(), "rule load errors: {:#?}", &outcome.errors[..outcome.errors.len().min(5)]);
+    assert!(
+        outcome.errors.is_empty(),
+        "rule load errors: {:#?}",
+        &outcome.errors[..outcome.errors.len().min(5)]
+    );
     let (engine, report) = EngineBuilder::new().build(&outcome.documents);
-    assert!(report.errors.is_empty(), "rule compile errors: {:#?}", &report.errors[..report.errors.len().min(5)]);
+    assert!(
+        report.errors.is_empty(),
+        "rule compile errors: {:#?}",
+        &report.errors[..report.errors.len().min(5)]
+    );
     engine
 }
 
@@ -101,7 +117,11 @@ fn every_regression_case_matches_on_evtx_and_json() {
     };
     let engine = engine(&rules);
     let cases = cases(&regression, &mut Vec::new());
-    assert!(cases.len() >= 160, "only {} regression cases found", cases.len());
+    assert!(
+        cases.len() >= 160,
+        "only {} regression cases found",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         if KNOWN_EXCEPTIONS.iter().any(|(id, _)| *id == case.rule_id) {
@@ -120,6 +140,17 @@ fn every_regression_case_matches_on_evtx_and_json() {
             }
         }
     }
-    println!("{} cases, {} inputs, {} failures", cases.len(), cases.len() * 2, failures.len());
-    assert!(failures.is_empty(), "{} of {} inputs failed:\n{}", failures.len(), cases.len() * 2, failures.join("\n"));
+    println!(
+        "{} cases, {} inputs, {} failures",
+        cases.len(),
+        cases.len() * 2,
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} inputs failed:\n{}",
+        failures.len(),
+        cases.len() * 2,
+        failures.join("\n")
+    );
 }
