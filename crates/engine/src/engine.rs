@@ -201,11 +201,26 @@ impl EngineBuilder {
                 .filter(|(field, _)| field != "EventID")
                 .map(|(field, values)| condition_test(interner, field, values));
             body.splice(0..0, extra);
+            let channel = interner.intern("Channel");
+            let gate = if generic {
+                Expr::Exists {
+                    field: channel,
+                    present: false,
+                }
+            } else {
+                placement_gate(
+                    &branch.channels,
+                    &branch.event_ids(),
+                    channel,
+                    interner.intern("EventID"),
+                )
+            };
             compiled.push(CompiledBranch {
                 channels: branch.channels.clone(),
                 event_ids: branch.event_ids(),
                 generic,
                 body: simplify(Expr::And(body)),
+                gate,
             });
         }
         Ok(Some(compiled))
@@ -260,6 +275,9 @@ struct CompiledBranch {
     generic: bool,
     /// Detection, filters and non-EventID conditions of the mapping.
     body: Expr,
+    /// The placement (channel and event ID, or "no channel") as a plain condition, for the
+    /// reference evaluator.
+    gate: Expr,
 }
 
 #[derive(Debug, Clone)]
@@ -285,8 +303,6 @@ pub struct Engine {
     interner: Interner,
     channels: HashMap<String, ChannelIndex>,
     generic: Vec<BranchRef>,
-    channel_field: u32,
-    event_id_field: u32,
 }
 
 impl Engine {
@@ -315,8 +331,6 @@ impl Engine {
             },
             branches,
         });
-        self.channel_field = self.interner.intern("Channel");
-        self.event_id_field = self.interner.intern("EventID");
     }
 
     /// Number of compiled rules.
@@ -368,23 +382,13 @@ impl Engine {
     pub fn evaluate_reference(&self, event: &dyn Fields) -> Vec<RuleId> {
         let mut scratch = Scratch::default();
         let mut view = EventView::new(event, &self.interner.names, &mut scratch);
-        let channel = self.channel_field;
-        let event_id = self.event_id_field;
         self.rules
             .iter()
             .enumerate()
             .filter(|(_, rule)| {
-                rule.branches.iter().any(|b| {
-                    let gate = if b.generic {
-                        Expr::Exists {
-                            field: channel,
-                            present: false,
-                        }
-                    } else {
-                        placement_gate(b, channel, event_id)
-                    };
-                    gate.eval(&mut view) && b.body.eval(&mut view)
-                })
+                rule.branches
+                    .iter()
+                    .any(|b| b.gate.eval(&mut view) && b.body.eval(&mut view))
             })
             .map(|(i, _)| i as RuleId)
             .collect()
@@ -443,11 +447,10 @@ fn event_id(event: &dyn Fields) -> Option<i64> {
 }
 
 /// The placement of a branch as an ordinary condition (channel and event ID tests).
-fn placement_gate(branch: &CompiledBranch, channel: u32, event_id: u32) -> Expr {
+fn placement_gate(channels: &[String], event_ids: &[i64], channel: u32, event_id: u32) -> Expr {
     let channel_test = Expr::Field(Box::new(FieldTest {
         field: channel,
-        matchers: branch
-            .channels
+        matchers: channels
             .iter()
             .filter_map(|c| TextPattern::compile(&[Part::Lit(c.clone())], false).ok())
             .map(ValueMatcher::Text)
@@ -455,13 +458,12 @@ fn placement_gate(branch: &CompiledBranch, channel: u32, event_id: u32) -> Expr 
         all: false,
         negate: false,
     }));
-    if branch.event_ids.is_empty() {
+    if event_ids.is_empty() {
         return channel_test;
     }
     let id_test = Expr::Field(Box::new(FieldTest {
         field: event_id,
-        matchers: branch
-            .event_ids
+        matchers: event_ids
             .iter()
             .map(|i| ValueMatcher::Number(*i as f64))
             .collect(),

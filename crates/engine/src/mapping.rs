@@ -188,11 +188,17 @@ impl LogsourceMapping {
                         product.unwrap_or_else(|| "windows".into()),
                         service.to_ascii_lowercase(),
                     );
-                    let channels = strings(entry.as_mapping_get("sources"))
+                    // Only Windows event log sources name channels; file sources
+                    // (`File:/var/log/syslog`) place nothing in event logs.
+                    let channels: Vec<String> = strings(entry.as_mapping_get("sources"))
                         .unwrap_or_default()
-                        .into_iter()
-                        .map(|s| s.strip_prefix("WinEventLog:").unwrap_or(&s).to_string())
+                        .iter()
+                        .filter_map(|s| s.strip_prefix("WinEventLog:"))
+                        .map(str::to_string)
                         .collect();
+                    if channels.is_empty() {
+                        continue;
+                    }
                     mapping.services.insert(key.clone(), channels);
                     if !renames.is_empty() {
                         mapping.service_renames.insert(key, renames);
