@@ -15,8 +15,15 @@ pub type Placeholders = HashMap<String, Vec<String>>;
 
 /// Why a rule could not be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct CompileError(pub String, pub CompileErrorKind);
+#[error("{message}")]
+pub struct CompileError {
+    /// What is wrong, prefixed with the selection and field it is in.
+    pub message: String,
+    /// Whether the rule is wrong or only lacks placeholder values.
+    pub kind: CompileErrorKind,
+    /// The 1-based line of the offending item, when known.
+    pub line: Option<usize>,
+}
 
 /// Whether a compile error is a fault of the rule or a missing input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +37,27 @@ pub enum CompileErrorKind {
 
 impl CompileError {
     fn invalid(message: impl Into<String>) -> Self {
-        CompileError(message.into(), CompileErrorKind::Invalid)
+        CompileError {
+            message: message.into(),
+            kind: CompileErrorKind::Invalid,
+            line: None,
+        }
     }
 
     /// The same error with `prefix: ` in front of its message.
     fn context(self, prefix: &str) -> Self {
-        CompileError(format!("{prefix}: {}", self.0), self.1)
+        CompileError {
+            message: format!("{prefix}: {}", self.message),
+            ..self
+        }
+    }
+
+    /// The same error, located at `line` unless it already has a line.
+    fn at_line(self, line: usize) -> Self {
+        CompileError {
+            line: self.line.or(Some(line).filter(|l| *l > 0)),
+            ..self
+        }
     }
 }
 
@@ -103,7 +125,10 @@ impl Compiler<'_> {
     fn field_match(&mut self, item: &FieldMatch) -> Result<Expr, CompileError> {
         let has = |m: Modifier| item.modifiers.contains(&m);
         let field = item.field.as_deref().map(|f| self.field_name(f));
-        let context = |e: CompileError| e.context(item.field.as_deref().unwrap_or("keywords"));
+        let context = |e: CompileError| {
+            e.context(item.field.as_deref().unwrap_or("keywords"))
+                .at_line(item.location.line)
+        };
         if has(Modifier::Exists) {
             let (Some(field), [SigmaValue::Bool(present)]) = (field, item.values.as_slice()) else {
                 return Err(context(CompileError::invalid(
@@ -335,10 +360,13 @@ impl Compiler<'_> {
                 StringPart::OneChar => push_all(&mut alternatives, &[Part::One]),
                 StringPart::Placeholder(name) => {
                     let Some(values) = self.placeholders.get(name) else {
-                        return Err(CompileError(
-                            format!("placeholder %{name}% has no values (define it in a --placeholders file)"),
-                            CompileErrorKind::MissingPlaceholder,
-                        ));
+                        return Err(CompileError {
+                            message: format!(
+                                "placeholder %{name}% has no values (define it in a --placeholders file)"
+                            ),
+                            kind: CompileErrorKind::MissingPlaceholder,
+                            line: None,
+                        });
                     };
                     let replacements: Vec<Vec<Part>> = values
                         .iter()

@@ -160,7 +160,7 @@ impl EngineBuilder {
                     engine.add(rule, branches);
                 }
                 Ok(None) => report.unmapped += 1,
-                Err(e) => report.push(rule_error(&rule.meta, &e), e.1),
+                Err(e) => report.push(rule_error(&rule.meta, &e), e.kind),
             }
         }
         report.filters_applied = applied.len();
@@ -192,7 +192,7 @@ impl EngineBuilder {
             for filter in filters {
                 match compiler.detection(&filter.detection) {
                     Ok(expr) => body.push(Expr::Not(Box::new(expr))),
-                    Err(e) => report.push(rule_error(&filter.meta, &e), e.1),
+                    Err(e) => report.push(rule_error(&filter.meta, &e), e.kind),
                 }
             }
             let extra = branch
@@ -231,8 +231,11 @@ fn rule_error(meta: &Metadata, e: &CompileError) -> RuleError {
     RuleError {
         title: meta.title.clone(),
         id: meta.id.clone(),
-        location: meta.location.clone(),
-        message: e.0.clone(),
+        location: Location {
+            line: e.line.unwrap_or(meta.location.line),
+            ..meta.location.clone()
+        },
+        message: e.message.clone(),
     }
 }
 
