@@ -7,6 +7,13 @@
 //! When the folder is absent, [`shared_dir`] prints a loud skip message and returns `None`,
 //! so a developer without the data can still run the hermetic tests. Under CI (`CI` set)
 //! a missing folder is a failure, never a silent pass.
+//!
+//! ```
+//! // A corpus test starts like this, and returns early (after a loud message) when the
+//! // corpora are absent outside CI.
+//! let Some(rules) = tocsin_testdata::shared_path("sigma/rules") else { return };
+//! assert!(rules.is_dir());
+//! ```
 #![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
@@ -60,4 +67,16 @@ pub fn shared_path(relative: impl AsRef<Path>) -> Option<PathBuf> {
 fn default_shared_dir() -> PathBuf {
     // This crate lives in <workspace>/crates/testdata.
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_folder_is_beside_the_checkout() {
+        let dir = default_shared_dir();
+        assert!(dir.ends_with("shared"));
+        assert!(dir.starts_with(env!("CARGO_MANIFEST_DIR")));
+    }
 }
