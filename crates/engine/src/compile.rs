@@ -488,10 +488,7 @@ fn condition(cond: &Condition, selections: &[(&str, Expr)]) -> Result<Expr, Comp
     let matching = |pattern: &SelectionPattern| -> Result<Vec<Expr>, CompileError> {
         let found: Vec<Expr> = selections
             .iter()
-            .filter(|(name, _)| match pattern {
-                SelectionPattern::Them => !name.starts_with('_'),
-                SelectionPattern::Pattern(p) => identifier_matches(p, name),
-            })
+            .filter(|(name, _)| pattern.matches(name))
             .map(|(_, e)| e.clone())
             .collect();
         if found.is_empty() {
@@ -525,20 +522,6 @@ fn condition(cond: &Condition, selections: &[(&str, Expr)]) -> Result<Expr, Comp
         Condition::OneOf(pattern) => Expr::Or(matching(pattern)?),
         Condition::AllOf(pattern) => Expr::And(matching(pattern)?),
     }))
-}
-
-/// Whether a search identifier matches a `1 of` pattern (`*` = any run of characters).
-pub(crate) fn identifier_matches(pattern: &str, name: &str) -> bool {
-    let parts: Vec<Part> = pattern
-        .split('*')
-        .enumerate()
-        .flat_map(|(i, lit)| {
-            let star = (i > 0).then_some(Part::Star);
-            star.into_iter()
-                .chain(std::iter::once(Part::Lit(lit.to_string())))
-        })
-        .collect();
-    TextPattern::compile(&parts, true).is_ok_and(|p| p.is_match(name))
 }
 
 /// Removes one-element `And`/`Or` wrappers.

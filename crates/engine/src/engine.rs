@@ -1,6 +1,6 @@
 //! The engine: rules compiled, placed by logsource, evaluated event by event.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::ControlFlow;
 
@@ -304,7 +304,11 @@ struct ChannelIndex {
 pub struct Engine {
     rules: Vec<CompiledRule>,
     interner: Interner,
+    /// Candidates per channel, keyed by the lowercase channel name.
     channels: HashMap<String, ChannelIndex>,
+    /// Channel names as the mapping writes them (which is how logs write them) -> the
+    /// lowercase key, so the usual lookup needs no lowercasing per event.
+    channel_keys: HashMap<String, String>,
     generic: Vec<BranchRef>,
 }
 
@@ -318,7 +322,9 @@ impl Engine {
                 continue;
             }
             for channel in &branch.channels {
-                let index = self.channels.entry(channel.to_lowercase()).or_default();
+                let key = channel.to_lowercase();
+                self.channel_keys.insert(channel.clone(), key.clone());
+                let index = self.channels.entry(key).or_default();
                 if branch.event_ids.is_empty() {
                     index.any_event_id.push(at);
                 }
@@ -416,26 +422,10 @@ impl Engine {
 
     fn channel_index(&self, channel: FieldValue<'_>) -> Option<&ChannelIndex> {
         let text = channel.as_str()?;
-        if let Some(index) = self.channels.get(text) {
-            return Some(index);
+        match self.channel_keys.get(text) {
+            Some(key) => self.channels.get(key),
+            None => self.channels.get(&text.to_lowercase()),
         }
-        self.channels.get(&text.to_lowercase())
-    }
-
-    /// Counts of rules per placement, for `rules` reports.
-    pub fn placement_summary(&self) -> BTreeMap<String, usize> {
-        let mut out = BTreeMap::new();
-        for rule in &self.rules {
-            for branch in &rule.branches {
-                let key = if branch.generic {
-                    "(no channel)".to_string()
-                } else {
-                    branch.channels.join(",")
-                };
-                *out.entry(key).or_default() += 1;
-            }
-        }
-        out
     }
 }
 
