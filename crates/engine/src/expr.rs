@@ -191,22 +191,27 @@ impl FieldTest {
 
 impl KeywordTest {
     fn eval(&self, fields: &dyn Fields) -> bool {
-        let pattern_hit = |p: &TextPattern| {
-            let mut hit = false;
-            fields.visit_all(&mut |v| {
-                hit = with_text(v, |t| p.is_match(t));
-                if hit {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            });
-            hit
-        };
         if self.all {
-            self.patterns.iter().all(pattern_hit)
-        } else {
-            self.patterns.iter().any(pattern_hit)
+            return self
+                .patterns
+                .iter()
+                .all(|p| any_value(fields, |t| p.is_match(t)));
         }
+        // One pass over the event's values serves every keyword.
+        any_value(fields, |t| self.patterns.iter().any(|p| p.is_match(t)))
     }
+}
+
+/// Whether the text of any value of the event satisfies `test`.
+fn any_value(fields: &dyn Fields, test: impl Fn(&str) -> bool) -> bool {
+    let mut hit = false;
+    fields.visit_all(&mut |v| {
+        hit = with_text(v, &test);
+        if hit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    hit
 }

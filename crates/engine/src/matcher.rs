@@ -110,18 +110,18 @@ pub(crate) fn field_ref_matches(
     value: FieldValue<'_>,
     other: FieldValue<'_>,
 ) -> bool {
+    let compare = |a: &str, b: &str| match mode {
+        RefMode::Equal => a == b,
+        RefMode::Contains => a.contains(b),
+        RefMode::StartsWith => a.starts_with(b),
+        RefMode::EndsWith => a.ends_with(b),
+    };
     with_text(value, |a| {
         with_text(other, |b| {
-            let (a, b) = if cased {
-                (a.to_string(), b.to_string())
+            if cased {
+                compare(a, b)
             } else {
-                (a.to_lowercase(), b.to_lowercase())
-            };
-            match mode {
-                RefMode::Equal => a == b,
-                RefMode::Contains => a.contains(&b),
-                RefMode::StartsWith => a.starts_with(&b),
-                RefMode::EndsWith => a.ends_with(&b),
+                compare(&a.to_lowercase(), &b.to_lowercase())
             }
         })
     })
