@@ -50,6 +50,34 @@ pub struct Event {
     /// When the event happened, in microseconds since the Unix epoch (UTC), if the record
     /// says so.
     pub timestamp_micros: Option<i64>,
+    /// The Sigma logsource the decoder knows this record belongs to (for example
+    /// `product: remote_support, service: appliance` for an appliance's syslog), so that
+    /// non-Windows rules meet only the events they were written for. `None` when the format
+    /// does not say (plain JSON, EVTX: Windows rules are placed by `Channel` instead).
+    pub logsource: Option<Arc<LogSource>>,
+}
+
+/// The Sigma logsource of a decoded record: the `product`, `service` and `category` a rule
+/// names in its `logsource` section to target records like it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct LogSource {
+    /// Such as `linux`, `remote_support`.
+    pub product: Option<Box<str>>,
+    /// Such as `syslog`, `auth`, `appliance`, `api_audit`.
+    pub service: Option<Box<str>>,
+    /// Such as `firewall`, `webserver`.
+    pub category: Option<Box<str>>,
+}
+
+impl LogSource {
+    /// A logsource with a product and a service, the common case for a decoder.
+    pub fn new(product: &str, service: &str) -> Self {
+        Self {
+            product: Some(product.into()),
+            service: Some(service.into()),
+            category: None,
+        }
+    }
 }
 
 impl Event {

@@ -32,7 +32,7 @@
 mod event;
 mod value;
 
-pub use event::{Event, Field, Origin};
+pub use event::{Event, Field, LogSource, Origin};
 pub use value::{FieldValue, Value};
 
 use std::ops::ControlFlow;

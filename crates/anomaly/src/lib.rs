@@ -1,0 +1,1 @@
+//! tocsin-anomaly: work in progress.

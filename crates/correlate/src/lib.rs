@@ -1,0 +1,1 @@
+//! tocsin-correlate: work in progress.

@@ -1,0 +1,1 @@
+//! tocsin-demo: work in progress.

@@ -1,0 +1,1 @@
+//! tocsin-incident: work in progress.

@@ -1,0 +1,1 @@
+//! tocsin-rules: work in progress.

@@ -1,0 +1,1 @@
+//! tocsin-store: work in progress.
