@@ -11,6 +11,7 @@ use crate::compile::{simplify, CompileError, CompileErrorKind, Compiler, Interne
 use crate::expr::{EventView, Expr, FieldTest, Scratch};
 use crate::mapping::{Branch, ConditionValue, LogsourceMapping, Resolution};
 use crate::matcher::ValueMatcher;
+use crate::prefilter::{LiteralTable, Need, Prefilter};
 use crate::text::{Part, TextPattern};
 
 /// Index of a rule in its [`Engine`].
@@ -143,6 +144,7 @@ impl EngineBuilder {
             }
         }
         let mut engine = Engine::default();
+        let mut literals = LiteralTable::default();
         let mut applied = std::collections::HashSet::new();
         for doc in documents {
             let Document::Rule(rule) = doc else { continue };
@@ -155,8 +157,11 @@ impl EngineBuilder {
                     .copied()
                     .collect();
             match self.compile_rule(rule, &rule_filters, &mut engine.interner, &mut report) {
-                Ok(Some(branches)) => {
+                Ok(Some(mut branches)) => {
                     applied.extend(rule_filters.iter().map(|f| f.meta.title.clone()));
+                    for branch in &mut branches {
+                        branch.need = literals.need(&branch.body);
+                    }
                     engine.add(rule, branches);
                 }
                 Ok(None) => report.unmapped += 1,
@@ -164,6 +169,7 @@ impl EngineBuilder {
             }
         }
         report.filters_applied = applied.len();
+        engine.prefilter = literals.build();
         (engine, report)
     }
 
@@ -221,6 +227,7 @@ impl EngineBuilder {
                 generic,
                 body: simplify(Expr::And(body)),
                 gate,
+                need: Need::Nothing,
             });
         }
         Ok(Some(compiled))
@@ -281,6 +288,8 @@ struct CompiledBranch {
     /// The placement (channel and event ID, or "no channel") as a plain condition, for the
     /// reference evaluator.
     gate: Expr,
+    /// Literals of which the event must contain one for the body to have a chance.
+    need: Need,
 }
 
 #[derive(Debug, Clone)]
@@ -310,6 +319,7 @@ pub struct Engine {
     /// lowercase key, so the usual lookup needs no lowercasing per event.
     channel_keys: HashMap<String, String>,
     generic: Vec<BranchRef>,
+    prefilter: Prefilter,
 }
 
 impl Engine {
@@ -370,15 +380,18 @@ impl Engine {
     pub fn evaluate<'s>(&self, event: &dyn Fields, scratch: &'s mut Scratch) -> &'s [RuleId] {
         let mut matched = std::mem::take(&mut scratch.matched);
         matched.clear();
+        let (mut seen, generation) = scratch.take_literals();
+        self.prefilter.scan(event, &mut seen, generation);
         {
             let mut view = EventView::new(event, &self.interner.names, scratch);
             for &(rule, branch) in self.candidates(event) {
-                let compiled = &self.rules[rule as usize];
-                if compiled.branches[branch as usize].body.eval(&mut view) {
+                let compiled = &self.rules[rule as usize].branches[branch as usize];
+                if compiled.need.met(&seen, generation) && compiled.body.eval(&mut view) {
                     matched.push(rule);
                 }
             }
         }
+        scratch.literals_seen = seen;
         matched.sort_unstable();
         matched.dedup();
         scratch.matched = matched;

@@ -53,6 +53,22 @@ pub struct Scratch {
     values: Vec<FieldValue<'static>>,
     generation: u32,
     pub(crate) matched: Vec<u32>,
+    /// Per literal of the prefilter, the stamp of the last event that contained it.
+    pub(crate) literals_seen: Vec<u32>,
+    literal_generation: u32,
+}
+
+impl Scratch {
+    /// The literal stamps and a fresh stamp for the next event (clearing the stamps when the
+    /// counter wraps, so an old stamp never passes for a new one).
+    pub(crate) fn take_literals(&mut self) -> (Vec<u32>, u32) {
+        self.literal_generation = self.literal_generation.wrapping_add(1);
+        if self.literal_generation == 0 {
+            self.literals_seen.iter_mut().for_each(|s| *s = 0);
+            self.literal_generation = 1;
+        }
+        (std::mem::take(&mut self.literals_seen), self.literal_generation)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]

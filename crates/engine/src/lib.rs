@@ -52,6 +52,7 @@ mod expr;
 pub mod mapping;
 mod matcher;
 mod placeholders;
+mod prefilter;
 mod text;
 
 pub use compile::{CompileError, CompileErrorKind, Placeholders};

@@ -220,6 +220,21 @@ impl TextPattern {
         Ok(TextPattern::Regex(Box::new(regex)))
     }
 
+    /// A literal that every matching text contains (ASCII case aside), for the prefilter:
+    /// the longest literal piece of a wildcard pattern; `None` for `*`, the empty string and
+    /// regular expressions.
+    pub(crate) fn required_literal(&self) -> Option<&str> {
+        let needle = match self {
+            TextPattern::Exact(n)
+            | TextPattern::Prefix(n)
+            | TextPattern::Suffix(n)
+            | TextPattern::Contains(n) => n,
+            TextPattern::Glob(g) => g.segments.iter().max_by_key(|n| n.text.len())?,
+            TextPattern::Any | TextPattern::Regex(_) => return None,
+        };
+        (!needle.text.is_empty()).then_some(&*needle.text)
+    }
+
     /// Whether `hay` matches.
     pub(crate) fn is_match(&self, hay: &str) -> bool {
         match self {
