@@ -21,6 +21,9 @@ pub enum Command {
     /// Work with rule sets.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// List, show and update the incidents of a store written by `hunt --store`.
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
 }
 
 /// `tocsin rules ...`
@@ -85,6 +88,185 @@ pub struct HuntArgs {
     /// Do not print the summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    #[command(flatten)]
+    pub store: HuntStoreArgs,
+}
+
+/// Flags of `tocsin hunt` that write detections into an incident store.
+#[derive(Debug, Args, Clone)]
+pub struct HuntStoreArgs {
+    /// Also write every shown detection and correlation hit into this store (created if
+    /// absent) and regroup the store's detections into incidents. Rerunning a hunt adds
+    /// nothing twice.
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// The ATT&CK `enterprise-attack` folder (STIX data) used to name tactics and
+    /// techniques in incidents; without it, tags are kept as written.
+    #[arg(long, env = "TOCSIN_ATTACK", value_name = "DIR")]
+    pub attack: Option<PathBuf>,
+    /// How long an incident may stay quiet before a new detection opens another one
+    /// (such as 90s, 30m, 1h, 2d).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_micros)]
+    pub quiet_gap: i64,
+}
+
+/// `tocsin incidents ...`
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// List incidents, most recent activity first. Exits 1 when none matches.
+    List(ListArgs),
+    /// Render one incident as a report (Markdown, HTML or JSON).
+    Show(ShowArgs),
+    /// Change an incident's status, assignee, notes or response actions; every change is
+    /// kept in its audit trail.
+    Update(UpdateArgs),
+}
+
+/// The store every `incidents` subcommand reads.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArg {
+    /// The store file written by `tocsin hunt ... --store FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub store: PathBuf,
+}
+
+/// Flags of `tocsin incidents list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Only incidents with one of these statuses (repeat or comma-separate).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS")]
+    pub status: Vec<IncidentStatusArg>,
+    /// Only incidents of this severity band or worse.
+    #[arg(long, value_enum, value_name = "BAND")]
+    pub min_severity: Option<BandArg>,
+    /// At most this many incidents.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ListFormatArg::Table)]
+    pub format: ListFormatArg,
+}
+
+/// Flags of `tocsin incidents show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The incident id (`INC-...`).
+    pub id: String,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Report format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormatArg::Md)]
+    pub format: ReportFormatArg,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Flags of `tocsin incidents update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The incident id (`INC-...`).
+    pub id: String,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Move the incident to this status (along the transition table).
+    #[arg(long, value_enum, value_name = "STATUS")]
+    pub status: Option<IncidentStatusArg>,
+    /// How the incident ended; required with `--status closed`, refused otherwise.
+    #[arg(long, value_enum, value_name = "RESOLUTION", requires = "status")]
+    pub resolution: Option<ResolutionArg>,
+    /// Give the incident to this analyst (an empty name unassigns it).
+    #[arg(long, value_name = "NAME")]
+    pub assign: Option<String>,
+    /// Add a note.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// Record a response action that was taken ("host isolated").
+    #[arg(long, value_name = "TEXT")]
+    pub action: Option<String>,
+    /// Who makes the change (kept in the audit trail).
+    #[arg(long, env = "USER", value_name = "ACTOR")]
+    pub by: Option<String>,
+}
+
+/// Incident statuses.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum IncidentStatusArg {
+    New,
+    Investigating,
+    Confirmed,
+    Contained,
+    Closed,
+}
+
+/// How a closed incident ended.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum ResolutionArg {
+    TruePositive,
+    FalsePositive,
+    Benign,
+}
+
+/// Severity bands.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum BandArg {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// Formats of `incidents list`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ListFormatArg {
+    /// One aligned line per incident.
+    Table,
+    /// A JSON array of incident summaries.
+    Json,
+}
+
+/// Formats of `incidents show`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormatArg {
+    /// Markdown, for tickets and chat.
+    Md,
+    /// A self-contained HTML page, for e-mail and print.
+    Html,
+    /// JSON: the incident, its detections and its audit trail.
+    Json,
+}
+
+/// Parses a duration such as `90s`, `30m`, `1h` or `2d` (a number and a unit) into
+/// microseconds.
+pub fn parse_duration_micros(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit: write it as 90s, 30m, 1h or 2d"))?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a number (such as 30m)"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use s, m, h or d)"
+            ))
+        }
+    };
+    number
+        .checked_mul(seconds * 1_000_000)
+        .filter(|micros| *micros > 0)
+        .ok_or_else(|| format!("{text:?} is out of range (more than zero, less than centuries)"))
 }
 
 /// Which rules to use.
@@ -141,4 +323,26 @@ pub enum StatusArg {
     Experimental,
     Deprecated,
     Unsupported,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_micros;
+
+    #[test]
+    fn durations_parse_with_their_unit() {
+        assert_eq!(parse_duration_micros("90s"), Ok(90_000_000));
+        assert_eq!(parse_duration_micros("30m"), Ok(1_800_000_000));
+        assert_eq!(parse_duration_micros("1h"), Ok(3_600_000_000));
+        assert_eq!(parse_duration_micros("2d"), Ok(172_800_000_000));
+    }
+
+    #[test]
+    fn bad_durations_say_what_is_wrong() {
+        assert!(parse_duration_micros("30").is_err_and(|e| e.contains("no unit")));
+        assert!(parse_duration_micros("h").is_err_and(|e| e.contains("number")));
+        assert!(parse_duration_micros("5w").is_err_and(|e| e.contains("unknown unit")));
+        assert!(parse_duration_micros("0m").is_err());
+        assert!(parse_duration_micros("99999999999999999d").is_err());
+    }
 }

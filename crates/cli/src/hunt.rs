@@ -1,4 +1,6 @@
-//! `tocsin hunt`: decode inputs on worker threads, evaluate every event, print detections.
+//! `tocsin hunt`: decode inputs on worker threads, evaluate every event, print detections;
+//! then replay the matches correlations need in time order and print their hits; with
+//! `--store`, write everything shown into the incident store and regroup it.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -9,25 +11,41 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use crossbeam_channel::{Receiver, Sender};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tocsin_correlate::CorrelateError;
 use tocsin_decode::{DecodeOptions, EventSource};
-use tocsin_engine::{Engine, Scratch};
+use tocsin_engine::{Engine, RuleId, Scratch};
+use tocsin_event::Event;
+use tocsin_incident::{Alert, AlertKind};
 use tocsin_output::{DetectionRecord, Format, OutputError, Printer, Summary};
 
+use crate::alerts::{incident_rule, AlertSink, StoreReport};
 use crate::args::{FormatArg, HuntArgs};
+use crate::correlation::{Correlations, KeptMatch, Outcome};
+use crate::hits::HitView;
 use crate::ruleset::{self, RuleSet};
 
 /// What workers tell the printing thread.
 enum Message {
-    Detection(Box<DetectionRecord>),
+    Detection(Box<Detection>),
+    /// A match a correlation needs, kept until the scan is over.
+    Kept(Box<KeptMatch>),
     Problem(String),
     FileDone,
+}
+
+/// A detection to show, and its alert when the hunt writes to a store.
+struct Detection {
+    record: DetectionRecord,
+    alert: Option<Alert>,
 }
 
 /// Runs a hunt; returns the process exit code.
 pub fn run(args: &HuntArgs) -> Result<i32> {
     let started = Instant::now();
-    let set = ruleset::load(&args.rules, &args.compile, &args.select)?;
-    report_rule_problems(&set, args.quiet);
+    let mut set = ruleset::load(&args.rules, &args.compile, &args.select)?;
+    let (mut correlations, correlation_errors) =
+        Correlations::build(std::mem::take(&mut set.correlations), &set.engine);
+    report_rule_problems(&set, &correlations, &correlation_errors, args.quiet);
     if set.engine.is_empty() {
         bail!(
             "no rule could be loaded from {}",
@@ -52,18 +70,27 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     // Many files: one file per thread. Few files: spread each file's chunks instead.
     options.evtx_threads = if files.len() >= threads { 1 } else { threads };
 
+    let mut sink = AlertSink::open(&args.store, args.quiet)?;
     let color =
         tocsin_output::color_wanted(args.output.is_none() && std::io::stdout().is_terminal());
     let mut printer = Printer::new(format_of(args.format), open_output(args)?, color);
     let progress = progress_bar(files.len(), args.quiet);
     let hunt = Hunt {
         engine: &set.engine,
+        correlations: &correlations,
+        storing: sink.is_some(),
         files: &files,
         options: &options,
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
     };
     let (tx, rx) = crossbeam_channel::bounded::<Message>(4096);
+    let mut collector = Collector {
+        printer: &mut printer,
+        sink: sink.as_mut(),
+        kept: Vec::new(),
+        summary: Summary::default(),
+    };
     let (mut summary, printed) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -73,7 +100,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
             })
             .collect();
         drop(tx);
-        let printed = print_all(&rx, &mut printer, &progress, &hunt.stop);
+        let printed = collector.collect(&rx, &progress, &hunt.stop);
         let mut summary = Summary::default();
         for worker in workers {
             match worker.join() {
@@ -84,8 +111,11 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         (summary, printed)
     });
     progress.finish_and_clear();
-    let (detections, broken_pipe) = printed?;
-    summary.merge(detections);
+    let mut broken_pipe = printed?;
+    if !broken_pipe {
+        broken_pipe = collector.correlate(&mut correlations, &set.engine, args.quiet)?;
+    }
+    summary.merge(std::mem::take(&mut collector.summary));
     summary.add_decode_errors(discover_errors.len() as u64);
     if !broken_pipe {
         match printer.finish() {
@@ -93,6 +123,13 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
             Err(e) => return Err(e).context("cannot write detections"),
         }
     }
+    let stored = match sink {
+        Some(sink) => {
+            let path = sink.path().display().to_string();
+            Some((path, sink.finish()?))
+        }
+        None => None,
+    };
     if !args.quiet {
         eprint!(
             "{}",
@@ -101,6 +138,9 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
                 tocsin_output::color_wanted(std::io::stderr().is_terminal())
             )
         );
+        if let Some((path, report)) = &stored {
+            report_store(path, report);
+        }
     }
     if summary.events() == 0 && summary.decode_errors() > 0 {
         eprintln!("error: no event could be read");
@@ -112,6 +152,9 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
 /// Shared state of one hunt's workers.
 struct Hunt<'a> {
     engine: &'a Engine,
+    correlations: &'a Correlations,
+    /// Whether detections also become alerts (`--store`).
+    storing: bool,
     files: &'a [PathBuf],
     options: &'a DecodeOptions,
     next: AtomicUsize,
@@ -162,8 +205,7 @@ impl Hunt<'_> {
             summary.add_events(1);
             summary.observe_event(event.timestamp_micros);
             for &rule in self.engine.evaluate(&event, scratch) {
-                let record = DetectionRecord::new(&self.engine.rule(rule).meta, &event);
-                if tx.send(Message::Detection(Box::new(record))).is_err() {
+                if self.on_match(rule, &event, tx).is_err() {
                     return;
                 }
             }
@@ -174,52 +216,144 @@ impl Hunt<'_> {
     }
 }
 
-/// Prints everything the workers send; returns the detections' summary and whether the
-/// reader went away (a broken pipe, which ends the hunt quietly).
-fn print_all(
-    rx: &Receiver<Message>,
-    printer: &mut Printer,
-    progress: &ProgressBar,
-    stop: &AtomicBool,
-) -> Result<(Summary, bool)> {
-    let mut summary = Summary::default();
-    for message in rx {
-        match message {
-            Message::Detection(record) => {
-                summary.record(&record);
-                match printer.write(&record) {
-                    Ok(()) => {}
-                    Err(OutputError::BrokenPipe) => {
-                        stop.store(true, Ordering::Relaxed);
-                        return Ok((summary, true));
-                    }
-                    Err(e) => {
-                        stop.store(true, Ordering::Relaxed);
-                        return Err(e).context("cannot write detections");
-                    }
-                }
-            }
-            Message::Problem(text) => progress.suspend(|| eprintln!("warning: {text}")),
-            Message::FileDone => progress.inc(1),
+impl Hunt<'_> {
+    /// Handles one match (only matches reach here, never every event): keeps it for the
+    /// correlations that need it and sends it to be shown unless `generate` hides it.
+    /// `Err` when the printing thread is gone.
+    fn on_match(&self, rule: RuleId, event: &Event, tx: &Sender<Message>) -> Result<(), ()> {
+        if self.correlations.keeps(rule) {
+            let kept = KeptMatch {
+                rule,
+                event: event.clone(),
+            };
+            tx.send(Message::Kept(Box::new(kept))).map_err(drop)?;
         }
+        if !self.correlations.shows(rule) {
+            return Ok(());
+        }
+        let meta = &self.engine.rule(rule).meta;
+        let detection = Detection {
+            record: DetectionRecord::new(meta, event),
+            alert: self
+                .storing
+                .then(|| Alert::from_event(AlertKind::Sigma, incident_rule(meta), event)),
+        };
+        tx.send(Message::Detection(Box::new(detection)))
+            .map_err(drop)
     }
-    Ok((summary, false))
 }
 
-fn report_rule_problems(set: &RuleSet, quiet: bool) {
+/// The printing thread's side of a hunt: prints detections, writes their alerts, keeps
+/// the matches correlations need.
+struct Collector<'a> {
+    printer: &'a mut Printer,
+    sink: Option<&'a mut AlertSink>,
+    kept: Vec<KeptMatch>,
+    summary: Summary,
+}
+
+impl Collector<'_> {
+    /// Handles everything the workers send; returns whether the reader went away (a broken
+    /// pipe, which ends the hunt quietly).
+    fn collect(
+        &mut self,
+        rx: &Receiver<Message>,
+        progress: &ProgressBar,
+        stop: &AtomicBool,
+    ) -> Result<bool> {
+        for message in rx {
+            match message {
+                Message::Detection(detection) => match self.show(*detection) {
+                    Ok(false) => {}
+                    stopped => {
+                        stop.store(true, Ordering::Relaxed);
+                        return stopped;
+                    }
+                },
+                Message::Kept(kept) => self.kept.push(*kept),
+                Message::Problem(text) => progress.suspend(|| eprintln!("warning: {text}")),
+                Message::FileDone => progress.inc(1),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Prints one detection and queues its alert; `Ok(true)` on a broken pipe.
+    fn show(&mut self, detection: Detection) -> Result<bool> {
+        self.summary.record(&detection.record);
+        match self.printer.write(&detection.record) {
+            Ok(()) => {}
+            Err(OutputError::BrokenPipe) => return Ok(true),
+            Err(e) => return Err(e).context("cannot write detections"),
+        }
+        if let (Some(sink), Some(alert)) = (self.sink.as_deref_mut(), detection.alert) {
+            sink.push(alert)?;
+        }
+        Ok(false)
+    }
+
+    /// Replays the kept matches through the correlations and shows the hits like
+    /// detections; `Ok(true)` on a broken pipe.
+    fn correlate(
+        &mut self,
+        correlations: &mut Correlations,
+        engine: &Engine,
+        quiet: bool,
+    ) -> Result<bool> {
+        let outcome = correlations.replay(engine, std::mem::take(&mut self.kept));
+        let broken_pipe = self.show_hits(&outcome, correlations, engine)?;
+        if !quiet {
+            report_correlation_outcome(&outcome, correlations.valid());
+        }
+        Ok(broken_pipe)
+    }
+
+    /// Shows the correlation hits like detections; `Ok(true)` on a broken pipe.
+    fn show_hits(
+        &mut self,
+        outcome: &Outcome,
+        correlations: &Correlations,
+        engine: &Engine,
+    ) -> Result<bool> {
+        for hit in &outcome.hits {
+            let view = HitView {
+                hit,
+                meta: correlations.meta_of(hit),
+                matches: &outcome.matches,
+                engine,
+            };
+            let detection = Detection {
+                record: view.record(),
+                alert: self.sink.is_some().then(|| view.alert()),
+            };
+            if self.show(detection)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn report_rule_problems(
+    set: &RuleSet,
+    correlations: &Correlations,
+    correlation_errors: &[CorrelateError],
+    quiet: bool,
+) {
     if quiet {
         return;
     }
     eprintln!(
-        "rules: {} compiled from {} files; {} left out by selection, {} waiting for --placeholders, {} with a logsource the mapping does not place, {} correlation rules not evaluated",
+        "rules: {} compiled from {} files; {} left out by selection, {} waiting for --placeholders, {} with a logsource the mapping does not place; {} correlations evaluated, {} invalid",
         set.engine.len(),
         set.files,
         set.deselected,
         set.report.needs_placeholders.len(),
         set.report.unmapped,
-        set.report.correlations_skipped,
+        correlations.valid(),
+        correlation_errors.len(),
     );
-    let problems = set.load_errors.len() + set.report.errors.len();
+    let problems = set.load_errors.len() + set.report.errors.len() + correlation_errors.len();
     if problems == 0 {
         return;
     }
@@ -231,7 +365,35 @@ fn report_rule_problems(set: &RuleSet, quiet: bool) {
     {
         eprintln!("warning: rule skipped: {error}");
     }
-    eprintln!("warning: {problems} rule problems (run `tocsin rules lint` for details); hunting with the {} rules that loaded", set.engine.len());
+    for error in correlation_errors {
+        eprintln!("warning: correlation skipped: {error}");
+    }
+    eprintln!("warning: {problems} rule problems (run `tocsin rules lint` for details); hunting with the {} rules and {} correlations that loaded", set.engine.len(), correlations.valid());
+}
+
+/// One line on what the correlations found and what they could not use.
+fn report_correlation_outcome(outcome: &Outcome, valid: usize) {
+    if valid == 0 {
+        return;
+    }
+    let stats = outcome.stats;
+    eprintln!(
+        "correlations: {} hits from {} kept matches; left out: {} without a group-by field, {} late, {} in a burst already reported, {} without a timestamp",
+        outcome.hits.len(),
+        outcome.matches.len() + outcome.untimed,
+        stats.missing_group_field,
+        stats.late,
+        stats.suppressed,
+        outcome.untimed,
+    );
+}
+
+/// The store line: what this hunt added and the incidents after regrouping.
+fn report_store(path: &str, report: &StoreReport) {
+    eprintln!(
+        "store {path}: {} new detections, {} already stored; {} incidents ({} new)",
+        report.alerts.new, report.alerts.existing, report.incidents, report.new_incidents
+    );
 }
 
 fn open_output(args: &HuntArgs) -> Result<Box<dyn Write + Send>> {

@@ -3,29 +3,35 @@
 use anyhow::Result;
 
 use crate::args::{LintArgs, SelectArgs};
+use crate::correlation::Correlations;
 use crate::ruleset;
 
 /// Runs the lint; returns the process exit code (0 clean, 1 problems found).
 pub fn run(args: &LintArgs) -> Result<i32> {
-    let set = ruleset::load(&args.paths, &args.compile, &SelectArgs::default())?;
+    let mut set = ruleset::load(&args.paths, &args.compile, &SelectArgs::default())?;
+    let (correlations, correlation_errors) =
+        Correlations::build(std::mem::take(&mut set.correlations), &set.engine);
     for error in &set.load_errors {
         println!("{error}");
     }
     for error in &set.report.errors {
         println!("{error}");
     }
+    for error in &correlation_errors {
+        println!("{error}");
+    }
     for note in &set.report.needs_placeholders {
         println!("note: {note}");
     }
-    let problems = set.load_errors.len() + set.report.errors.len();
+    let problems = set.load_errors.len() + set.report.errors.len() + correlation_errors.len();
     eprintln!(
-        "{} files, {} rules compiled, {} problems, {} rules waiting for placeholder values, {} rules with a logsource the mapping does not place, {} correlation rules not evaluated",
+        "{} files, {} rules compiled, {} correlations valid, {} problems, {} rules waiting for placeholder values, {} rules with a logsource the mapping does not place",
         set.files,
         set.engine.len(),
+        correlations.valid(),
         problems,
         set.report.needs_placeholders.len(),
         set.report.unmapped,
-        set.report.correlations_skipped,
     );
     Ok(if problems == 0 { 0 } else { 1 })
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use tocsin_engine::{BuildReport, Engine, EngineBuilder, LogsourceMapping};
-use tocsin_sigma::ast::{Document, Level, Status};
+use tocsin_sigma::ast::{CorrelationRule, Document, Level, Status};
 use tocsin_sigma::SigmaError;
 
 use crate::args::{CompileArgs, LevelArg, SelectArgs, StatusArg};
@@ -21,6 +21,8 @@ pub struct RuleSet {
     pub files: usize,
     /// Rules left out by the selection flags.
     pub deselected: usize,
+    /// The correlation rules loaded (the engine leaves them to `tocsin-correlate`).
+    pub correlations: Vec<CorrelationRule>,
 }
 
 /// Loads rules from `paths`, keeps those `select` allows, and compiles them.
@@ -35,7 +37,15 @@ pub fn load(paths: &[PathBuf], compile: &CompileArgs, select: &SelectArgs) -> Re
     let deselected = total - documents.len();
     let builder = builder(compile)?;
     let (engine, report) = builder.build(&documents);
+    let correlations = documents
+        .into_iter()
+        .filter_map(|doc| match doc {
+            Document::Correlation(rule) => Some(*rule),
+            _ => None,
+        })
+        .collect();
     Ok(RuleSet {
+        correlations,
         engine,
         report,
         load_errors: outcome.errors,

@@ -279,3 +279,487 @@ fn hunt_over_the_whole_evtx_corpus() {
     assert!(!err.contains("panicked"), "{err}");
     println!("{err}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Correlations, the incident store and `tocsin incidents`.
+// ---------------------------------------------------------------------------------------
+
+/// The project's examples folder (example rules and logs).
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn jsonl_lines(out: &Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn titled<'a>(lines: &'a [serde_json::Value], title: &str) -> Vec<&'a serde_json::Value> {
+    lines.iter().filter(|l| l["rule_title"] == title).collect()
+}
+
+/// Hunts the example logons with the example correlation rules, as JSON Lines.
+fn hunt_logons(paths: &[PathBuf], extra: &[&str]) -> Output {
+    let out = run(tocsin()
+        .arg("hunt")
+        .args(paths)
+        .arg("--rules")
+        .arg(examples().join("rules/correlations"))
+        .args(["--format", "jsonl"])
+        .args(extra));
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
+#[test]
+fn example_correlations_give_the_documented_hits() {
+    let out = hunt_logons(&[examples().join("logs/logons")], &[]);
+    let lines = jsonl_lines(&out);
+    let err = stderr(&out);
+    assert!(err.contains("3 correlations evaluated, 0 invalid"), "{err}");
+    assert!(!err.contains("not evaluated"), "{err}");
+    // No correlation says `generate` for the failed logons: they are only correlated.
+    assert!(
+        titled(&lines, "Failed Network Logon").is_empty(),
+        "{lines:?}"
+    );
+    // The temporal_ordered correlation says `generate: true`: the logons show on their own.
+    assert_eq!(titled(&lines, "Successful Network Logon").len(), 2);
+
+    let spray = titled(&lines, "Password Spray from One Address");
+    assert_eq!(spray.len(), 1, "{lines:?}");
+    let details = &spray[0]["details"];
+    assert_eq!(details["correlation"], "value_count");
+    assert_eq!(details["IpAddress"], "203.0.113.50");
+    assert_eq!(details["distinct_values"], 4);
+    assert_eq!(spray[0]["timestamp"], "2024-12-05T10:01:35Z");
+    assert_eq!(spray[0]["level"], "high");
+
+    let brute = titled(
+        &lines,
+        "Repeated Failed Logons for One Account from One Address",
+    );
+    assert_eq!(brute.len(), 1, "{lines:?}");
+    assert_eq!(brute[0]["details"]["TargetUserName"], "erin");
+    assert_eq!(brute[0]["details"]["count"], 5);
+    assert_eq!(brute[0]["details"]["events"], 5);
+
+    let chained = titled(&lines, "Successful Logon After Repeated Failures");
+    assert_eq!(chained.len(), 1, "{lines:?}");
+    assert_eq!(chained[0]["details"]["correlation"], "temporal_ordered");
+    assert_eq!(chained[0]["details"]["rules_seen"], 2);
+    // The five failures behind the nested correlation and the logon.
+    assert_eq!(chained[0]["details"]["events"], 6);
+    assert_eq!(chained[0]["timestamp"], "2024-12-05T10:04:00Z");
+    assert_eq!(lines.len(), 5, "{lines:?}");
+}
+
+#[test]
+fn correlation_results_do_not_depend_on_file_order_or_threads() {
+    let logs = examples().join("logs/logons");
+    let dc01 = logs.join("dc01-security.jsonl");
+    let dc02 = logs.join("dc02-security.jsonl");
+    let sorted = |out: &Output| {
+        let mut lines: Vec<String> = stdout(out).lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    let forward = sorted(&hunt_logons(&[dc01.clone(), dc02.clone()], &["-t", "1"]));
+    let backward = sorted(&hunt_logons(&[dc02, dc01], &["-t", "1"]));
+    let parallel = sorted(&hunt_logons(&[logs], &["-t", "4"]));
+    assert_eq!(forward.len(), 5);
+    assert_eq!(forward, backward);
+    assert_eq!(forward, parallel);
+}
+
+#[test]
+fn a_rule_and_its_correlation_share_a_file_and_a_bad_correlation_is_located() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    let whoami_twice = format!(
+        "{WHOAMI_RULE}name: whoami\n---\ntitle: Whoami Twice\nid: 9a0e0000-0000-4000-8000-000000000001\nlevel: high\ncorrelation:\n  type: event_count\n  rules: [whoami]\n  group-by: [Computer]\n  timespan: 1m\n  generate: true\n  condition:\n    gte: 2\n"
+    );
+    write(&rules, "whoami.yml", &whoami_twice);
+    write(
+        &rules,
+        "broken.yml",
+        "title: Points Nowhere\ncorrelation:\n  type: event_count\n  rules: [no_such_rule]\n  timespan: 1m\n  condition:\n    gte: 2\n",
+    );
+    let logs = [
+        sysmon_line(1, "C:\\Windows\\System32\\whoami.exe"),
+        sysmon_line(2, "C:\\Windows\\System32\\whoami.exe"),
+    ]
+    .join("\n");
+    let input = write(dir.path(), "events.jsonl", &logs);
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("-r")
+        .arg(&rules)
+        .args(["-f", "jsonl"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("correlation skipped"), "{err}");
+    assert!(err.contains("broken.yml:1"), "{err}");
+    assert!(err.contains("no_such_rule"), "{err}");
+    let lines = jsonl_lines(&out);
+    // `generate: true`: both whoami detections, then the correlation hit.
+    assert_eq!(titled(&lines, "Whoami Execution").len(), 2, "{lines:?}");
+    let twice = titled(&lines, "Whoami Twice");
+    assert_eq!(twice.len(), 1, "{lines:?}");
+    assert_eq!(twice[0]["computer"], "ws-017.corp.example");
+
+    let lint = run(tocsin().args(["rules", "lint"]).arg(&rules));
+    assert_eq!(lint.status.code(), Some(1), "{}", stderr(&lint));
+    assert!(stdout(&lint).contains("broken.yml:1"), "{}", stdout(&lint));
+}
+
+/// Runs `tocsin incidents ...` on `store`.
+fn incidents(store: &Path, args: &[&str]) -> Output {
+    let (command, rest) = args.split_first().expect("a subcommand");
+    run(tocsin()
+        .args(["incidents", command])
+        .args(rest)
+        .arg("--store")
+        .arg(store))
+}
+
+/// Hunts `logs` with `rules` into `store`; returns stderr (the store line).
+fn hunt_into(store: &Path, logs: &Path, rules: &Path) -> String {
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(logs)
+        .arg("--rules")
+        .arg(rules)
+        .arg("--store")
+        .arg(store)
+        .args(["--output", "/dev/null"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stderr(&out)
+}
+
+/// The `(new, existing)` detections and `(total, new)` incidents of a store line.
+fn store_line(err: &str) -> ((u64, u64), (u64, u64)) {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("store "))
+        .unwrap_or_else(|| panic!("no store line in {err}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    // The path may hold digits; the four counts are the last numbers of the line.
+    let [new, existing, total, fresh] = numbers[numbers.len() - 4..] else {
+        panic!("unexpected store line {line}")
+    };
+    ((new, existing), (total, fresh))
+}
+
+fn listed_ids(store: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["list", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = incidents(store, &args);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("a JSON list");
+    list.as_array()
+        .expect("an array")
+        .iter()
+        .map(|i| i["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+#[test]
+fn store_lifecycle_and_reports_over_the_examples() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("tocsin.db");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    for name in ["dc01-security.jsonl", "dc02-security.jsonl"] {
+        std::fs::copy(examples().join("logs/logons").join(name), logs.join(name)).expect("copy");
+    }
+    // A hostile command line must come out of the HTML report escaped.
+    write(
+        &logs,
+        "hostile.jsonl",
+        &sysmon_line(
+            9,
+            "C:\\Windows\\System32\\whoami.exe <script>alert(1)</script>",
+        ),
+    );
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    for entry in std::fs::read_dir(examples().join("rules/correlations")).expect("examples") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, rules.join(path.file_name().expect("name"))).expect("copy");
+    }
+    let whoami = WHOAMI_RULE.replace("endswith: '\\whoami.exe'", "contains: '\\whoami.exe'");
+    write(&rules, "whoami.yml", &whoami);
+
+    let first = store_line(&hunt_into(&store, &logs, &rules));
+    // 2 logons + 3 correlation hits + 1 whoami; the logon incident and the whoami one.
+    assert_eq!(first, ((6, 0), (2, 2)));
+    let ids = listed_ids(&store, &[]);
+    assert_eq!(ids.len(), 2);
+    let whoami_incident = ids
+        .iter()
+        .find(|id| {
+            let out = incidents(&store, &["show", id, "--format", "json"]);
+            stdout(&out).contains("ws-017")
+        })
+        .expect("the whoami incident")
+        .clone();
+    let html = stdout(&incidents(
+        &store,
+        &["show", &whoami_incident, "--format", "html"],
+    ));
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains(&whoami_incident));
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"), "{html}");
+
+    let md = stdout(&incidents(&store, &["show", &ids[0], "--format", "md"]));
+    assert!(md.starts_with(&format!("# Incident {}", ids[0])), "{md}");
+
+    // Lifecycle through the command line.
+    let logon_incident = ids
+        .iter()
+        .find(|id| **id != whoami_incident)
+        .expect("other");
+    let update = |args: &[&str]| {
+        let mut all = vec!["update", logon_incident.as_str(), "--by", "ana"];
+        all.extend_from_slice(args);
+        incidents(&store, &all)
+    };
+    let moved = update(&[
+        "--status",
+        "investigating",
+        "--assign",
+        "ana",
+        "--note",
+        "spray",
+    ]);
+    assert!(moved.status.success(), "{}", stderr(&moved));
+    assert!(stdout(&moved).contains("status new -> investigating"));
+    let illegal = update(&["--status", "contained", "--note", "never written"]);
+    assert_eq!(illegal.status.code(), Some(2));
+    assert!(
+        stderr(&illegal).contains("allowed from investigating: confirmed, closed"),
+        "{}",
+        stderr(&illegal)
+    );
+    let unresolved = update(&["--status", "closed"]);
+    assert_eq!(unresolved.status.code(), Some(2));
+    assert!(stderr(&unresolved).contains("resolution"));
+    let closed = update(&[
+        "--status",
+        "closed",
+        "--resolution",
+        "true-positive",
+        "--action",
+        "blocked 203.0.113.50",
+    ]);
+    assert!(closed.status.success(), "{}", stderr(&closed));
+    assert_eq!(
+        listed_ids(&store, &["--status", "closed"]),
+        std::slice::from_ref(logon_incident)
+    );
+    let report = stdout(&incidents(
+        &store,
+        &["show", logon_incident, "--format", "json"],
+    ));
+    let report: serde_json::Value = serde_json::from_str(&report).expect("JSON report");
+    let audit = report["audit"].as_array().expect("audit trail");
+    // status, assignee, note, status, action: the refused changes left nothing.
+    assert_eq!(audit.len(), 5, "{audit:?}");
+    assert!(!report.to_string().contains("never written"));
+
+    // Rerun: nothing new, the analyst's work stays.
+    let second = store_line(&hunt_into(&store, &logs, &rules));
+    assert_eq!(second, ((0, 6), (2, 0)));
+    assert_eq!(
+        listed_ids(&store, &["--status", "closed"]),
+        std::slice::from_ref(logon_incident)
+    );
+}
+
+#[test]
+fn incidents_commands_explain_input_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("none.db");
+    let out = incidents(&missing, &["list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("create one with `tocsin hunt"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!missing.exists(), "list must not create a store");
+
+    let store = dir.path().join("tocsin.db");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let input = write(dir.path(), "e.jsonl", &sysmon_line(1, "C:\\notepad.exe"));
+    let err = hunt_into(&store, &input, &rules);
+    assert_eq!(store_line(&err), ((0, 0), (0, 0)));
+    let empty = incidents(&store, &["list"]);
+    assert_eq!(empty.status.code(), Some(1), "{}", stderr(&empty));
+    let unknown = incidents(&store, &["show", "INC-000000000000"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("no incident INC-000000000000"));
+    let nothing = incidents(&store, &["update", "INC-000000000000"]);
+    assert_eq!(nothing.status.code(), Some(2));
+    assert!(stderr(&nothing).contains("nothing to change"));
+    let bad_gap = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("-r")
+        .arg(&rules)
+        .args(["--quiet-gap", "5 minutes"]));
+    assert_eq!(bad_gap.status.code(), Some(2));
+}
+
+/// Hunt a folder of the shared EVTX samples into a store, list, render one incident as
+/// HTML, rerun: no duplicates.
+#[test]
+fn hunt_shared_evtx_into_a_store_then_list_and_show() {
+    let (Some(evtx), Some(rules)) = (
+        tocsin_testdata::shared_path("evtx/EVTX-ATTACK-SAMPLES/Credential Access"),
+        tocsin_testdata::shared_path("sigma/rules/rules/windows"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("tocsin.db");
+    let ((new, existing), (total, fresh)) = store_line(&hunt_into(&store, &evtx, &rules));
+    assert!(new > 0 && existing == 0, "{new} {existing}");
+    assert!(total > 0 && fresh == total, "{total} {fresh}");
+    let ids = listed_ids(&store, &[]);
+    assert_eq!(ids.len() as u64, total);
+    let html = stdout(&incidents(&store, &["show", &ids[0], "--format", "html"]));
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains(&ids[0]));
+    let critical = listed_ids(&store, &["--min-severity", "critical", "--limit", "2"]);
+    assert!(critical.len() <= 2);
+
+    let again = store_line(&hunt_into(&store, &evtx, &rules));
+    assert_eq!(again, ((0, new), (total, 0)));
+    assert_eq!(listed_ids(&store, &[]), ids);
+}
+
+/// A hunt killed with SIGKILL while it writes leaves a store that opens and that a rerun
+/// completes without duplicates.
+#[test]
+fn a_hunt_killed_mid_write_leaves_a_consistent_store() {
+    const EVENTS: u64 = 40_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let mut text = String::new();
+    for record in 1..=EVENTS {
+        text.push_str(&sysmon_line(record, "C:\\Windows\\System32\\whoami.exe"));
+        text.push('\n');
+    }
+    let input = write(dir.path(), "big.jsonl", &text);
+    let store = dir.path().join("tocsin.db");
+    // Created (and migrated) up front, so that the polling below only ever reads.
+    drop(tocsin_store::SqliteStore::open(&store).expect("store created"));
+    let mut child = tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("-r")
+        .arg(&rules)
+        .arg("--store")
+        .arg(&store)
+        .args(["--output", "/dev/null", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait for the first committed batch, then kill the hunt in the middle of its writes.
+    let stored_alerts = || {
+        tocsin_store::SqliteStore::open(&store)
+            .and_then(|opened| opened.counts())
+            .map_or(0, |[alerts, ..]| alerts)
+    };
+    while stored_alerts() == 0 {
+        if child.try_wait().expect("child state").is_some() {
+            let out = child.wait_with_output().expect("output");
+            panic!("the hunt ended before it could be killed: {}", stderr(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(
+        child.try_wait().expect("child state").is_none(),
+        "finished too early"
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    let listed = incidents(&store, &["list"]);
+    assert!(
+        matches!(listed.status.code(), Some(0 | 1)),
+        "{}",
+        stderr(&listed)
+    );
+    let after_kill = {
+        use tocsin_incident::IncidentStore;
+        let opened = tocsin_store::SqliteStore::open(&store).expect("the store opens");
+        assert_eq!(opened.integrity_check().expect("checked"), Ok(()));
+        opened.all_alerts().expect("alerts readable").len() as u64
+    };
+    assert!(after_kill > 0 && after_kill < EVENTS, "{after_kill}");
+    // Writes are whole batches of 1000.
+    assert!(after_kill.is_multiple_of(1000), "{after_kill}");
+
+    let rerun = store_line(&hunt_into(&store, &input, &rules));
+    assert_eq!(rerun.0, (EVENTS - after_kill, after_kill));
+    let listed = incidents(&store, &["list"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+}
+
+/// `--quiet-gap` decides when a quiet incident stops taking detections; `--attack` names
+/// tactics and techniques from the ATT&CK data.
+#[test]
+fn quiet_gap_and_attack_catalogue_shape_the_incidents() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = examples().join("logs/logons");
+    let rules = examples().join("rules/correlations");
+    let incidents_with_gap = |gap: &str| {
+        let store = dir.path().join(format!("gap-{gap}.db"));
+        let out = run(tocsin()
+            .arg("hunt")
+            .arg(&logs)
+            .arg("-r")
+            .arg(&rules)
+            .arg("--store")
+            .arg(&store)
+            .args(["--quiet-gap", gap, "--output", "/dev/null"]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        store_line(&stderr(&out)).1 .0
+    };
+    // The detections come 20 to 80 seconds apart.
+    assert_eq!(incidents_with_gap("1h"), 1);
+    assert_eq!(incidents_with_gap("30s"), 3);
+
+    let Some(attack) = tocsin_testdata::shared_path("attack/mitre-cti/enterprise-attack") else {
+        return;
+    };
+    let store = dir.path().join("attack.db");
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&logs)
+        .arg("-r")
+        .arg(&rules)
+        .arg("--store")
+        .arg(&store)
+        .env("TOCSIN_ATTACK", &attack)
+        .args(["--output", "/dev/null"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids = listed_ids(&store, &[]);
+    let report = stdout(&incidents(&store, &["show", &ids[0]]));
+    assert!(report.contains("TA0006"), "{report}");
+    assert!(report.contains("Password Spraying"), "{report}");
+}

@@ -1,0 +1,280 @@
+//! A correlation hit as the rest of the CLI shows and stores detections: a
+//! [`DetectionRecord`] line for the printers and an [`Alert`] for the store.
+//!
+//! The output crate has no record type for correlations yet, so a hit fills the detection
+//! columns this way: `timestamp` is the newest contributing match, `computer` the
+//! group-by value of a `Computer`-like field (or the computer all events share),
+//! `channel`/`event_id` are empty, `record_id` is 0, `source` lists the contributing
+//! files, and `details` holds the correlation type, the group-by values, the window, the
+//! aggregate and the number of events.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value as Json};
+use tocsin_correlate::CorrelationHit;
+use tocsin_engine::Engine;
+use tocsin_event::{Event, Value};
+use tocsin_incident::{extract_entities, Alert, AlertKind, AlertOrigin, Entity};
+use tocsin_output::{format_timestamp, level_name, DetectionRecord};
+use tocsin_sigma::ast::{CorrelationType, Metadata};
+
+use crate::alerts::incident_rule;
+use crate::correlation::KeptMatch;
+
+/// At most this many contributing events are listed in a correlation alert's evidence.
+const MAX_LISTED_EVENTS: usize = 40;
+
+/// Group-by field names that name the computer a hit is about.
+const COMPUTER_FIELDS: [&str; 4] = ["computer", "computername", "hostname", "host"];
+
+/// A hit with what is needed to describe it.
+pub struct HitView<'a> {
+    /// The hit.
+    pub hit: &'a CorrelationHit,
+    /// The correlation's metadata (author, fields, ...), when known.
+    pub meta: Option<&'a Metadata>,
+    /// The kept matches the hit's event handles index.
+    pub matches: &'a [KeptMatch],
+    /// The engine, to name the contributing rules.
+    pub engine: &'a Engine,
+}
+
+impl HitView<'_> {
+    /// The events behind the hit, oldest first (nested correlations included).
+    fn events(&self) -> Vec<&KeptMatch> {
+        self.hit
+            .event_handles()
+            .into_iter()
+            .filter_map(|handle| usize::try_from(handle).ok())
+            .filter_map(|index| self.matches.get(index))
+            .collect()
+    }
+
+    /// The metadata the hit is reported under: the rule's own, or one rebuilt from what
+    /// the hit carries.
+    fn metadata(&self) -> Metadata {
+        self.meta.cloned().unwrap_or_else(|| {
+            let info = &self.hit.correlation;
+            Metadata {
+                title: info.title.clone(),
+                id: info.id.clone(),
+                name: info.name.clone(),
+                level: info.level,
+                tags: info.tags.clone(),
+                ..Metadata::default()
+            }
+        })
+    }
+
+    /// When the hit happened: its newest contributing match.
+    fn timestamp(&self) -> i64 {
+        self.hit
+            .matches
+            .iter()
+            .map(|m| m.timestamp_micros)
+            .max()
+            .unwrap_or(self.hit.window_end_micros)
+    }
+
+    /// The detection line of the hit (see the module documentation).
+    pub fn record(&self) -> DetectionRecord {
+        let meta = self.metadata();
+        let events = self.events();
+        DetectionRecord {
+            timestamp: format_timestamp(self.timestamp()),
+            computer: self.computer(&events),
+            channel: None,
+            event_id: None,
+            record_id: 0,
+            rule_id: meta.id.clone().or_else(|| meta.name.clone()),
+            rule_title: meta.title.clone(),
+            level: meta.level.map_or("unknown", level_name).to_owned(),
+            tags: meta.tags.clone(),
+            author: meta.author.clone(),
+            source: sources(&events).join(", "),
+            details: self.details(&events),
+        }
+    }
+
+    /// The alert stored for the hit: entities from its group-by values and its events,
+    /// evidence from its details and the list of its events. Its key derives from the
+    /// correlation, the first contributing event and the hit's time, so a rerun of the
+    /// same hunt gives the same key.
+    pub fn alert(&self) -> Alert {
+        let meta = self.metadata();
+        let events = self.events();
+        let origin = events
+            .first()
+            .map_or_else(AlertOrigin::default, |first| AlertOrigin {
+                source: first.event.origin.source.to_string(),
+                record: first.event.origin.record,
+            });
+        let mut evidence: Vec<(String, String)> = self
+            .details(&events)
+            .into_iter()
+            .map(|(key, value)| (key, json_text(&value)))
+            .collect();
+        evidence.extend(
+            events
+                .iter()
+                .take(MAX_LISTED_EVENTS)
+                .enumerate()
+                .map(|(n, kept)| (format!("event {}", n + 1), self.describe(kept))),
+        );
+        Alert::new(
+            AlertKind::Correlation,
+            incident_rule(&meta),
+            origin,
+            Some(self.timestamp()),
+            self.entities(&events),
+            evidence,
+        )
+    }
+
+    /// The hosts, users, ... named by the group-by values and by the events.
+    fn entities(&self, events: &[&KeptMatch]) -> Vec<Entity> {
+        let mut group = Event::default();
+        for (field, value) in &self.hit.group {
+            group.push(field, field, Value::from(value.as_str()));
+        }
+        let mut found: BTreeSet<Entity> = extract_entities(&group).into_iter().collect();
+        for kept in events {
+            found.extend(extract_entities(&kept.event));
+        }
+        found.into_iter().collect()
+    }
+
+    fn computer(&self, events: &[&KeptMatch]) -> Option<String> {
+        let grouped = self
+            .hit
+            .group
+            .iter()
+            .find(|(field, _)| COMPUTER_FIELDS.contains(&field.to_ascii_lowercase().as_str()));
+        if let Some((_, value)) = grouped {
+            return Some(value.clone());
+        }
+        let computers: BTreeSet<String> = events
+            .iter()
+            .filter_map(|k| k.event.text("Computer"))
+            .collect();
+        (computers.len() == 1)
+            .then(|| computers.into_iter().next())
+            .flatten()
+    }
+
+    fn details(&self, events: &[&KeptMatch]) -> Map<String, Json> {
+        let hit = self.hit;
+        let mut details = Map::new();
+        details.insert("correlation".into(), type_name(hit.correlation.kind).into());
+        for (field, value) in &hit.group {
+            details.insert(field.clone(), value.clone().into());
+        }
+        let window = format!(
+            "{} .. {}",
+            format_timestamp(hit.window_start_micros).unwrap_or_default(),
+            format_timestamp(hit.window_end_micros).unwrap_or_default()
+        );
+        details.insert("window".into(), window.into());
+        details.insert(
+            aggregate_name(hit.correlation.kind).into(),
+            number(hit.aggregate),
+        );
+        details.insert("events".into(), events.len().into());
+        let rules: BTreeSet<&str> = events
+            .iter()
+            .map(|k| self.engine.rule(k.rule).meta.title.as_str())
+            .collect();
+        details.insert(
+            "rules".into(),
+            rules.into_iter().collect::<Vec<_>>().join(", ").into(),
+        );
+        details
+    }
+
+    /// One line about a contributing event: when, which rule, where it was read.
+    fn describe(&self, kept: &KeptMatch) -> String {
+        let when = kept
+            .event
+            .timestamp_micros
+            .and_then(format_timestamp)
+            .unwrap_or_else(|| "-".into());
+        format!(
+            "{when} {} ({} record {})",
+            self.engine.rule(kept.rule).meta.title,
+            kept.event.origin.source,
+            kept.event.origin.record
+        )
+    }
+}
+
+/// The distinct files the events were read from, sorted.
+fn sources(events: &[&KeptMatch]) -> Vec<String> {
+    let set: BTreeSet<&str> = events.iter().map(|k| &*k.event.origin.source).collect();
+    set.into_iter().map(str::to_owned).collect()
+}
+
+/// The Sigma name of a correlation type.
+pub fn type_name(kind: CorrelationType) -> &'static str {
+    match kind {
+        CorrelationType::EventCount => "event_count",
+        CorrelationType::ValueCount => "value_count",
+        CorrelationType::Temporal => "temporal",
+        CorrelationType::TemporalOrdered => "temporal_ordered",
+        CorrelationType::ValueSum => "value_sum",
+        CorrelationType::ValueAvg => "value_avg",
+        CorrelationType::ValuePercentile => "value_percentile",
+    }
+}
+
+/// What a correlation type's aggregate is, as a details key.
+fn aggregate_name(kind: CorrelationType) -> &'static str {
+    match kind {
+        CorrelationType::EventCount => "count",
+        CorrelationType::ValueCount => "distinct_values",
+        CorrelationType::Temporal | CorrelationType::TemporalOrdered => "rules_seen",
+        CorrelationType::ValueSum => "sum",
+        CorrelationType::ValueAvg => "average",
+        CorrelationType::ValuePercentile => "percentile",
+    }
+}
+
+/// A whole number as an integer, anything else as a float (or null when not finite).
+fn number(value: f64) -> Json {
+    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        Json::from(value as i64)
+    } else {
+        serde_json::Number::from_f64(value).map_or(Json::Null, Json::Number)
+    }
+}
+
+/// JSON text without the quotes of a string.
+fn json_text(value: &Json) -> String {
+    match value {
+        Json::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_aggregates_print_as_integers() {
+        assert_eq!(number(5.0), Json::from(5));
+        assert_eq!(number(2.5), Json::from(2.5));
+        assert_eq!(number(f64::NAN), Json::Null);
+    }
+
+    #[test]
+    fn every_type_has_its_sigma_name() {
+        assert_eq!(
+            type_name(CorrelationType::ValuePercentile),
+            "value_percentile"
+        );
+        assert_eq!(
+            aggregate_name(CorrelationType::ValueCount),
+            "distinct_values"
+        );
+    }
+}

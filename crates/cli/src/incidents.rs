@@ -1,0 +1,327 @@
+//! `tocsin incidents list|show|update`: read and change the incidents of a store written by
+//! `tocsin hunt ... --store FILE`.
+//!
+//! Exit codes: 0 done; 1 `list` found no incident passing the filters; 2 usage or input
+//! errors (missing store, unknown incident, refused lifecycle change), with a message
+//! saying what to do.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use tocsin_incident::{
+    format_micros, render, AuditRecord, Band, Incident, IncidentFilter, IncidentStore, Resolution,
+    Stamp, Status,
+};
+use tocsin_store::SqliteStore;
+
+use crate::args::{
+    BandArg, IncidentStatusArg, ListArgs, ListFormatArg, ReportFormatArg, ResolutionArg, ShowArgs,
+    UpdateArgs,
+};
+
+/// How many `merged_into` links are followed before giving up (a loop would be a bug).
+const MAX_MERGE_HOPS: usize = 64;
+
+/// `incidents list`: one line (or JSON object) per incident passing the filters.
+pub fn list(args: &ListArgs) -> Result<i32> {
+    let store = open_existing(&args.store.store)?;
+    let filter = IncidentFilter {
+        statuses: args.status.iter().copied().map(status_of).collect(),
+        min_band: args.min_severity.map(band_of),
+        since_micros: None,
+        limit: args.limit,
+    };
+    let incidents = store
+        .list_incidents(&filter)
+        .with_context(|| format!("cannot read incidents from {}", args.store.store.display()))?;
+    let text = match args.format {
+        ListFormatArg::Table => table(&incidents),
+        ListFormatArg::Json => json_list(&incidents)?,
+    };
+    write_stdout(&text)?;
+    if incidents.is_empty() {
+        eprintln!("no incident matches");
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// `incidents show`: the incident's report in the chosen format.
+pub fn show(args: &ShowArgs) -> Result<i32> {
+    let path = &args.store.store;
+    let store = open_existing(path)?;
+    let incident = find(&store, path, &args.id)?;
+    let alerts = store
+        .alerts_of(&incident.id)
+        .with_context(|| format!("cannot read the detections of {}", incident.id))?;
+    let audit = store
+        .audit_of(&incident.id)
+        .with_context(|| format!("cannot read the audit trail of {}", incident.id))?;
+    let report = render(&incident, &alerts, &audit, report_format(args.format));
+    match &args.output {
+        Some(file) => std::fs::write(file, report)
+            .with_context(|| format!("cannot write the report to {}", file.display()))?,
+        None => write_stdout(&report)?,
+    }
+    Ok(0)
+}
+
+/// `incidents update`: applies the requested changes in the order status, assignee, note,
+/// action. All are checked first, so a refused change writes nothing; each is then
+/// stored with its audit record in one transaction.
+pub fn update(args: &UpdateArgs) -> Result<i32> {
+    let changes = requested_changes(args);
+    if changes.is_empty() {
+        bail!("nothing to change: give --status, --assign, --note or --action");
+    }
+    let path = &args.store.store;
+    let mut store = open_existing(path)?;
+    let mut incident = find(&store, path, &args.id)?;
+    let Some(actor) = args.by.as_deref().filter(|by| !by.trim().is_empty()) else {
+        bail!("say who makes the change with --by NAME (or set USER)");
+    };
+    let stamp = Stamp {
+        actor,
+        at_micros: now_micros(),
+    };
+    let mut trial = incident.clone();
+    for change in &changes {
+        change.apply(&mut trial, stamp)?;
+    }
+    let mut out = String::new();
+    for change in &changes {
+        let record = change.apply(&mut incident, stamp)?;
+        store.apply_change(&incident, &record).with_context(|| {
+            format!(
+                "cannot save the change to {} in {}",
+                incident.id,
+                path.display()
+            )
+        })?;
+        out.push_str(&format!(
+            "{}: {} (by {})\n",
+            record.incident_id, record.change, record.actor
+        ));
+    }
+    write_stdout(&out)?;
+    Ok(0)
+}
+
+/// One lifecycle change asked for on the command line.
+enum Requested<'a> {
+    Status(Status, Option<Resolution>),
+    Assign(&'a str),
+    Note(&'a str),
+    Action(&'a str),
+}
+
+impl Requested<'_> {
+    fn apply(&self, incident: &mut Incident, by: Stamp<'_>) -> Result<AuditRecord> {
+        let record = match self {
+            Requested::Status(to, resolution) => incident.transition(*to, *resolution, by),
+            Requested::Assign(name) => incident.assign(Some(name), by),
+            Requested::Note(text) => incident.add_note(text, by),
+            Requested::Action(text) => incident.record_action(text, by),
+        };
+        Ok(record?)
+    }
+}
+
+fn requested_changes(args: &UpdateArgs) -> Vec<Requested<'_>> {
+    let mut changes = Vec::new();
+    if let Some(status) = args.status {
+        changes.push(Requested::Status(
+            status_of(status),
+            args.resolution.map(resolution_of),
+        ));
+    }
+    if let Some(name) = &args.assign {
+        changes.push(Requested::Assign(name));
+    }
+    if let Some(text) = &args.note {
+        changes.push(Requested::Note(text));
+    }
+    if let Some(text) = &args.action {
+        changes.push(Requested::Action(text));
+    }
+    changes
+}
+
+/// Opens a store that must already exist (these commands never create one).
+fn open_existing(path: &Path) -> Result<SqliteStore> {
+    if !path.is_file() {
+        bail!(
+            "no store at {0}: create one with `tocsin hunt LOGS --rules RULES --store {0}`",
+            path.display()
+        );
+    }
+    SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))
+}
+
+/// The incident `id`, following merges to the incident that absorbed it (with a note).
+fn find(store: &SqliteStore, path: &Path, id: &str) -> Result<Incident> {
+    let mut current = id.trim().to_owned();
+    for _ in 0..MAX_MERGE_HOPS {
+        match store
+            .merged_into(&current)
+            .context("cannot read the store")?
+        {
+            Some(survivor) => {
+                eprintln!("note: incident {current} was merged into {survivor}; using {survivor}");
+                current = survivor;
+            }
+            None => break,
+        }
+    }
+    match store.incident(&current).context("cannot read the store")? {
+        Some(incident) => Ok(incident),
+        None => bail!(
+            "no incident {current} in {0} (see `tocsin incidents list --store {0}`)",
+            path.display()
+        ),
+    }
+}
+
+/// The aligned table of `incidents list`.
+fn table(incidents: &[Incident]) -> String {
+    let mut out = format!(
+        "{:<16}  {:<24}  {:<13}  {:>10}  {:<20}  {:<12}  {}\n",
+        "ID", "STATUS", "SEVERITY", "DETECTIONS", "LAST SEEN", "ASSIGNEE", "TITLE"
+    );
+    for incident in incidents {
+        let status = match incident.lifecycle.resolution {
+            Some(resolution) => format!("{} ({resolution})", incident.lifecycle.status),
+            None => incident.lifecycle.status.to_string(),
+        };
+        out.push_str(&format!(
+            "{:<16}  {:<24}  {:<13}  {:>10}  {:<20}  {:<12}  {}\n",
+            clean(&incident.id),
+            status,
+            format!("{} ({})", incident.severity.band, incident.severity.score),
+            incident.members.len(),
+            incident
+                .last_seen_micros
+                .map_or_else(|| "-".to_owned(), format_micros),
+            clean(incident.lifecycle.assignee.as_deref().unwrap_or("-")),
+            clean(&incident.title),
+        ));
+    }
+    out
+}
+
+/// The JSON array of `incidents list --format json`: a summary of each incident.
+fn json_list(incidents: &[Incident]) -> Result<String> {
+    let rows: Vec<_> = incidents
+        .iter()
+        .map(|incident| {
+            json!({
+                "id": incident.id,
+                "title": incident.title,
+                "status": incident.lifecycle.status,
+                "resolution": incident.lifecycle.resolution,
+                "assignee": incident.lifecycle.assignee,
+                "severity": {"score": incident.severity.score, "band": incident.severity.band},
+                "first_seen": incident.first_seen_micros.map(format_micros),
+                "last_seen": incident.last_seen_micros.map(format_micros),
+                "detections": incident.members.len(),
+                "entities": incident.entities.iter().map(|e| e.entity.to_string()).collect::<Vec<_>>(),
+                "tactics": incident.attack.tactics.iter().map(|t| t.label().to_owned()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&rows).context("cannot write JSON")?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Event text (titles name hosts and users) without control characters, which could
+/// drive the analyst's terminal.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+fn write_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e).context("cannot write to standard output"),
+    }
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+fn status_of(status: IncidentStatusArg) -> Status {
+    match status {
+        IncidentStatusArg::New => Status::New,
+        IncidentStatusArg::Investigating => Status::Investigating,
+        IncidentStatusArg::Confirmed => Status::Confirmed,
+        IncidentStatusArg::Contained => Status::Contained,
+        IncidentStatusArg::Closed => Status::Closed,
+    }
+}
+
+fn resolution_of(resolution: ResolutionArg) -> Resolution {
+    match resolution {
+        ResolutionArg::TruePositive => Resolution::TruePositive,
+        ResolutionArg::FalsePositive => Resolution::FalsePositive,
+        ResolutionArg::Benign => Resolution::Benign,
+    }
+}
+
+fn band_of(band: BandArg) -> Band {
+    match band {
+        BandArg::Low => Band::Low,
+        BandArg::Medium => Band::Medium,
+        BandArg::High => Band::High,
+        BandArg::Critical => Band::Critical,
+    }
+}
+
+fn report_format(format: ReportFormatArg) -> tocsin_incident::Format {
+    match format {
+        ReportFormatArg::Md => tocsin_incident::Format::Markdown,
+        ReportFormatArg::Html => tocsin_incident::Format::Html,
+        ReportFormatArg::Json => tocsin_incident::Format::Json,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(clean("ws\x1b[2J01\n"), "ws\u{fffd}[2J01\u{fffd}");
+        assert_eq!(clean("plain"), "plain");
+    }
+
+    #[test]
+    fn an_empty_list_still_has_its_header() {
+        let text = table(&[]);
+        assert!(text.starts_with("ID"));
+        assert_eq!(text.lines().count(), 1);
+    }
+
+    #[test]
+    fn a_listed_incident_shows_its_id_status_and_band() {
+        let incident = Incident::placeholder("INC-0123456789ab");
+        let text = table(std::slice::from_ref(&incident));
+        let row = text.lines().nth(1).unwrap_or_default();
+        assert!(row.starts_with("INC-0123456789ab"), "{row}");
+        assert!(row.contains("new"), "{row}");
+        assert!(row.contains(incident.severity.band.as_str()), "{row}");
+    }
+}
