@@ -381,11 +381,16 @@ impl Engine {
         let mut matched = std::mem::take(&mut scratch.matched);
         matched.clear();
         let (mut seen, generation) = scratch.take_literals();
-        self.prefilter.scan(event, &mut seen, generation);
+        // The literal scan runs once, and only for events that meet a rule that needs it.
+        let mut scanned = false;
         {
             let mut view = EventView::new(event, &self.interner.names, scratch);
             for &(rule, branch) in self.candidates(event) {
                 let compiled = &self.rules[rule as usize].branches[branch as usize];
+                if !scanned && matches!(compiled.need, Need::AnyOf(_)) {
+                    self.prefilter.scan(event, &mut seen, generation);
+                    scanned = true;
+                }
                 if compiled.need.met(&seen, generation) && compiled.body.eval(&mut view) {
                     matched.push(rule);
                 }

@@ -33,6 +33,9 @@ use crate::matcher::{with_text, ValueMatcher};
 /// Literals shorter than this never constrain a rule.
 pub(crate) const MIN_LITERAL_LEN: usize = 3;
 
+/// Literals are cut to at most this many bytes (see [`usable`]).
+pub(crate) const MAX_LITERAL_LEN: usize = 16;
+
 /// What a rule branch needs from an event before it is worth evaluating.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Need {
@@ -135,11 +138,17 @@ fn matcher_literal(matcher: &ValueMatcher) -> Option<String> {
     }
 }
 
-/// A literal long enough to be worth searching, lowercased for the case-folding scan.
+/// A literal long enough to be worth searching, lowercased for the case-folding scan, and
+/// cut to its last [`MAX_LITERAL_LEN`] bytes: any piece of a required literal is required
+/// too, and short pieces keep the automaton small and quick to build (the ends of paths and
+/// command lines, `\whoami.exe`, are the distinctive part).
 fn usable(literal: Option<&str>) -> Option<String> {
-    literal
-        .filter(|l| l.len() >= MIN_LITERAL_LEN)
-        .map(str::to_ascii_lowercase)
+    let literal = literal.filter(|l| l.len() >= MIN_LITERAL_LEN)?;
+    let mut start = literal.len().saturating_sub(MAX_LITERAL_LEN);
+    while !literal.is_char_boundary(start) {
+        start += 1;
+    }
+    Some(literal[start..].to_ascii_lowercase())
 }
 
 /// The union of several needs; unknown if any of them is unknown.

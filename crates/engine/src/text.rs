@@ -174,7 +174,7 @@ impl TextPattern {
         let parts = normalise(parts);
         let needs_regex = parts.iter().any(|p| match p {
             Part::One => true,
-            Part::Lit(s) => !cased && !s.is_ascii(),
+            Part::Lit(s) => !cased && has_non_ascii_case(s),
             Part::Star => false,
         });
         if needs_regex {
@@ -263,9 +263,25 @@ fn normalise(parts: &[Part]) -> Vec<Part> {
     out
 }
 
-/// An anchored regular expression equivalent to a wildcard pattern.
+/// Whether `text` has a non-ASCII letter whose case can change (Cyrillic, Greek, ...): only
+/// those need Unicode case folding; emoji and other caseless symbols match byte for byte.
+fn has_non_ascii_case(text: &str) -> bool {
+    text.chars()
+        .any(|c| !c.is_ascii() && (c.to_lowercase().ne(Some(c)) || c.to_uppercase().ne(Some(c))))
+}
+
+/// A regular expression equivalent to a wildcard pattern, anchored only at the ends that
+/// have no `*` (an unanchored search lets the regex engine use its literal prefilters).
 fn glob_regex(parts: &[Part], cased: bool) -> Result<Regex, regex::Error> {
-    let mut re = String::from(if cased { "(?s)^" } else { "(?si)^" });
+    let mut re = String::from(if cased { "(?s)" } else { "(?si)" });
+    let parts = parts.strip_prefix(&[Part::Star]).unwrap_or_else(|| {
+        re.push('^');
+        parts
+    });
+    let (parts, anchor_end) = match parts.strip_suffix(&[Part::Star]) {
+        Some(inner) => (inner, false),
+        None => (parts, true),
+    };
     for part in parts {
         match part {
             Part::Lit(s) => re.push_str(&regex::escape(s)),
@@ -273,7 +289,9 @@ fn glob_regex(parts: &[Part], cased: bool) -> Result<Regex, regex::Error> {
             Part::One => re.push('.'),
         }
     }
-    re.push('$');
+    if anchor_end {
+        re.push('$');
+    }
     Regex::new(&re)
 }
 
@@ -360,6 +378,22 @@ mod tests {
     fn non_ascii_case_folding_uses_unicode() {
         assert!(check("*ПРИВЕТ*", false, "say привет"));
         assert!(!check("*ПРИВЕТ*", true, "say привет"));
+        assert!(check("ПРИВЕТ*", false, "привет мир"));
+        assert!(!check("ПРИВЕТ*", false, "мир привет"));
+        assert!(check("*ПРИВЕТ", false, "мир привет"));
+        assert!(!check("*ПРИВЕТ", false, "привет мир"));
+        assert!(check("пр?вет", false, "ПРИВЕТ"));
+    }
+
+    #[test]
+    fn caseless_symbols_need_no_unicode_folding() {
+        assert!(!has_non_ascii_case("🙂 ✓ ∞"));
+        assert!(has_non_ascii_case("straße"));
+        assert!(has_non_ascii_case("Ω"));
+        let pattern = TextPattern::compile(&parts("*🙂*"), false).expect("compiles");
+        assert!(matches!(pattern, TextPattern::Contains(_)));
+        assert!(pattern.is_match("echo 🙂 DONE"));
+        assert!(!pattern.is_match("echo :) DONE"));
     }
 
     #[test]
