@@ -4,6 +4,7 @@
 //! 2 bad arguments or a fatal error (nothing could be read, no rule could be loaded).
 
 mod args;
+mod bench;
 mod hunt;
 mod lint;
 mod ruleset;
@@ -17,6 +18,7 @@ fn main() {
     let result = match &cli.command {
         Command::Hunt(args) => hunt::run(args),
         Command::Rules(RulesCommand::Lint(args)) => lint::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     let code = match result {
         Ok(code) => code,
