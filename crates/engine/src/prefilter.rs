@@ -233,7 +233,10 @@ mod tests {
 
     #[test]
     fn or_of_values_needs_any_of_them() {
-        let e = field(vec![text("\\cmd.exe", true, false), text("powershell", true, true)]);
+        let e = field(vec![
+            text("\\cmd.exe", true, false),
+            text("powershell", true, true),
+        ]);
         assert_eq!(
             literals_of(&e),
             Some(vec!["\\cmd.exe".to_string(), "powershell".to_string()])
@@ -253,7 +256,10 @@ mod tests {
     fn short_literals_regexes_and_negations_constrain_nothing() {
         assert_eq!(literals_of(&field(vec![text("-e", true, true)])), None);
         let re = ValueMatcher::Text(TextPattern::regex("abc", false, false, false).expect("re"));
-        assert_eq!(literals_of(&field(vec![text("abcd", true, true), re])), None);
+        assert_eq!(
+            literals_of(&field(vec![text("abcd", true, true), re])),
+            None
+        );
         let not = Expr::Not(Box::new(field(vec![text("abcd", true, true)])));
         assert_eq!(literals_of(&not), None);
         let or = Expr::Or(vec![field(vec![text("abcd", true, true)]), not]);
@@ -268,7 +274,11 @@ mod tests {
         let need_other = table.need(&field(vec![text("rundll32", true, true)]));
         let prefilter = table.build();
         let mut event = tocsin_event::Event::default();
-        event.push("Image", "", tocsin_event::Value::from("C:\\Windows\\CMD.EXE"));
+        event.push(
+            "Image",
+            "",
+            tocsin_event::Value::from("C:\\Windows\\CMD.EXE"),
+        );
         let mut seen = Vec::new();
         prefilter.scan(&event, &mut seen, 7);
         assert!(need_cmd.met(&seen, 7));
