@@ -266,9 +266,10 @@ fn condition_test(interner: &mut Interner, field: &str, values: &[ConditionValue
         .iter()
         .filter_map(|v| match v {
             ConditionValue::Int(i) => Some(ValueMatcher::Number(*i as f64)),
-            ConditionValue::Text(t) => TextPattern::compile(&[Part::Lit(t.clone())], false)
-                .ok()
-                .map(ValueMatcher::Text),
+            ConditionValue::Text(t) => Some(ValueMatcher::Text(TextPattern::compile(
+                &[Part::Lit(t.clone())],
+                false,
+            ))),
         })
         .collect();
     Expr::Field(Box::new(FieldTest {
@@ -510,8 +511,7 @@ fn placement_gate(channels: &[String], event_ids: &[i64], channel: u32, event_id
         field: channel,
         matchers: channels
             .iter()
-            .filter_map(|c| TextPattern::compile(&[Part::Lit(c.clone())], false).ok())
-            .map(ValueMatcher::Text)
+            .map(|c| ValueMatcher::Text(TextPattern::compile(&[Part::Lit(c.clone())], false)))
             .collect(),
         all: false,
         negate: false,

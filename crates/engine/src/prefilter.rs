@@ -219,7 +219,7 @@ mod tests {
         if star_after {
             parts.push(Part::Star);
         }
-        ValueMatcher::Text(TextPattern::compile(&parts, false).expect("compiles"))
+        ValueMatcher::Text(TextPattern::compile(&parts, false))
     }
 
     fn field(matchers: Vec<ValueMatcher>) -> Expr {
