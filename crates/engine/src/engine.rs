@@ -264,12 +264,11 @@ impl BuildReport {
 fn condition_test(interner: &mut Interner, field: &str, values: &[ConditionValue]) -> Expr {
     let matchers = values
         .iter()
-        .filter_map(|v| match v {
-            ConditionValue::Int(i) => Some(ValueMatcher::Number(*i as f64)),
-            ConditionValue::Text(t) => Some(ValueMatcher::Text(TextPattern::compile(
-                &[Part::Lit(t.clone())],
-                false,
-            ))),
+        .map(|v| match v {
+            ConditionValue::Int(i) => ValueMatcher::Number(*i as f64),
+            ConditionValue::Text(t) => {
+                ValueMatcher::Text(TextPattern::compile(&[Part::Lit(t.clone())], false))
+            }
         })
         .collect();
     Expr::Field(Box::new(FieldTest {

@@ -254,13 +254,14 @@ impl TextPattern {
         ignore_case: bool,
         multi_line: bool,
         dot_all: bool,
-    ) -> Result<TextPattern, regex_syntax::Error> {
+    ) -> Result<TextPattern, Box<regex_syntax::Error>> {
         regex_syntax::ParserBuilder::new()
             .case_insensitive(ignore_case)
             .multi_line(multi_line)
             .dot_matches_new_line(dot_all)
             .build()
-            .parse(pattern)?;
+            .parse(pattern)
+            .map_err(Box::new)?;
         Ok(TextPattern::Regex(Box::new(LazyRegex::new(
             pattern.to_owned(),
             ignore_case,
