@@ -65,6 +65,20 @@ pub enum DecodeError {
         /// What was wrong.
         message: String,
     },
+    /// A line of a text format (syslog, appliance, CEF) could not be decoded, or a
+    /// segmented appliance message that began on that line never completed.
+    #[error("{file}: line {line}: {format}: {message}")]
+    Line {
+        /// The path as given.
+        file: Arc<str>,
+        /// The 1-based line number (for a segmented message, the line of its first
+        /// segment).
+        line: u64,
+        /// The format the line was read as (`syslog`, `appliance`, `cef`).
+        format: &'static str,
+        /// What was wrong.
+        message: String,
+    },
 }
 
 impl DecodeError {
@@ -75,7 +89,16 @@ impl DecodeError {
             | DecodeError::UnknownFormat { file, .. }
             | DecodeError::NotEvtx { file, .. }
             | DecodeError::Evtx { file, .. }
-            | DecodeError::Json { file, .. } => file,
+            | DecodeError::Json { file, .. }
+            | DecodeError::Line { file, .. } => file,
+        }
+    }
+
+    /// The 1-based line the error is about, for JSON and the text formats.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            DecodeError::Json { line, .. } | DecodeError::Line { line, .. } => Some(*line),
+            _ => None,
         }
     }
 
@@ -84,6 +107,7 @@ impl DecodeError {
         match self {
             DecodeError::Evtx { record, .. } => *record,
             DecodeError::Json { record, .. } => Some(*record),
+            DecodeError::Line { line, .. } => Some(*line),
             _ => None,
         }
     }

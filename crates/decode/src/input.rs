@@ -1,28 +1,39 @@
 //! Where bytes come from: files (plain or gzip), standard input, and directories expanded
 //! into files; and which decoder reads them.
 //!
-//! The format is taken from the extension first (`.evtx`; `.json`, `.jsonl`, `.ndjson`,
-//! `.log`; `x.evtx.gz` by its inner extension), then from the content: gzip by its magic
-//! bytes whatever the name, EVTX by `ElfFile\0`, JSON by its first character. Content that
-//! starts with the EVTX magic is read as EVTX even under a JSON extension, since it cannot be
-//! JSON.
+//! The format is `DecodeOptions::format` when set; otherwise it is taken from the extension
+//! (`.evtx`; `.json`, `.jsonl`, `.ndjson`; `x.evtx.gz` by its inner extension), then from the
+//! content: gzip by its magic bytes whatever the name, EVTX by `ElfFile\0`, and the other
+//! formats by the first non-blank line (see [`crate::sniff`]: JSON, the API audit log, CEF,
+//! appliance syslog, RFC 5424, RFC 3164). A JSON name still lets the content say it is the
+//! API audit log; other names (`.log`, `.syslog`, `.txt`, `.cef`, none) leave it all to the
+//! content, and content in no known format goes to the JSON decoder, which says so. Content
+//! that starts with the EVTX magic is read as EVTX even under a JSON extension, since it
+//! cannot be JSON.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::{Datelike, Utc};
 use flate2::read::MultiGzDecoder;
 
+use crate::api_audit::ApiAuditSource;
+use crate::appliance::ApplianceDecoder;
+use crate::cef::CefDecoder;
 use crate::error::{path_name, DecodeError};
 use crate::evtx::{EvtxSource, MAGIC};
 use crate::json::JsonSource;
+use crate::sniff;
+use crate::syslog::SyslogDecoder;
+use crate::text::TextSource;
 use crate::{DecodeOptions, EventSource, Format};
 
 const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
 
-/// Opens the file at `path` (or standard input for `-`, JSON only) with the decoder its
-/// extension or content calls for.
+/// Opens the file at `path` (or standard input for `-`, any format but EVTX) with the
+/// decoder its extension or content calls for (see the module doc and `FORMATS.md`).
 ///
 /// # Errors
 ///
@@ -41,11 +52,11 @@ pub fn open(
     let head = read_head(&mut file).map_err(io)?;
     file.rewind().map_err(io)?;
     let gzip = head.starts_with(GZIP_MAGIC);
-    let format = options.format.or_else(|| format_from_name(path));
+    let named = format_from_name(path);
+    let format = options.format.or(named);
     if gzip {
         let reader = MultiGzDecoder::new(BufReader::new(file));
         return match format {
-            Some(Format::Json) => json(name, Box::new(BufReader::new(reader))),
             // EVTX needs to seek, and to tell the format we need to look inside.
             Some(Format::Evtx) | None => {
                 let mut data = Vec::new();
@@ -53,25 +64,28 @@ pub fn open(
                 if format == Some(Format::Evtx) || data.starts_with(MAGIC) {
                     evtx(name, Cursor::new(data), options)
                 } else {
-                    json(name, Box::new(Cursor::new(data)))
+                    text(name, Box::new(Cursor::new(data)), named, options)
                 }
             }
+            Some(_) => text(name, Box::new(BufReader::new(reader)), named, options),
         };
     }
     let evtx_magic = head.starts_with(MAGIC) && options.format.is_none();
     match format {
         Some(Format::Evtx) => evtx(name, file, options),
         _ if evtx_magic => evtx(name, file, options),
-        _ => json(name, Box::new(BufReader::new(file))),
+        _ => text(name, Box::new(BufReader::new(file)), named, options),
     }
 }
 
-/// Decodes JSON (possibly gzipped) from any reader, reporting events and errors under `name`
-/// (use `-` for standard input). This is how standard input is read, and it suits tests.
+/// Decodes JSON or a text format (possibly gzipped) from any reader, telling the format from
+/// the content (or `options.format`), reporting events and errors under `name` (use `-` for
+/// standard input). This is how standard input is read, and it suits tests.
 ///
 /// # Errors
 ///
-/// Reading fails, or the content is not JSON (EVTX is refused: it needs a seekable file).
+/// Reading fails, or the content is in no known format (EVTX is refused: it needs a
+/// seekable file).
 pub fn from_reader(
     name: &str,
     reader: impl Read + Send + 'static,
@@ -89,11 +103,12 @@ pub fn from_reader(
             reason: "EVTX is read from files only, not from a stream".into(),
         });
     }
-    json(name, Box::new(BufReader::new(reader)))
+    text(name, Box::new(BufReader::new(reader)), None, options)
 }
 
-/// Decodes a whole input held in memory (EVTX, JSON, or either gzipped), telling the format
-/// from the content (or `options.format`), reporting events and errors under `name`.
+/// Decodes a whole input held in memory (EVTX, JSON, a text format, or any of them gzipped),
+/// telling the format from the content (or `options.format`), reporting events and errors
+/// under `name`.
 ///
 /// # Errors
 ///
@@ -116,15 +131,43 @@ pub fn from_bytes(
     match options.format {
         Some(Format::Evtx) => evtx(name, Cursor::new(bytes), options),
         None if bytes.starts_with(MAGIC) => evtx(name, Cursor::new(bytes), options),
-        _ => json(name, Box::new(Cursor::new(bytes))),
+        _ => text(name, Box::new(Cursor::new(bytes)), None, options),
     }
 }
 
-fn json(
+/// Decodes a non-EVTX input: in the format forced by `options`, else the one its first line
+/// shows (a name that says JSON allows only JSON or the API audit log), else JSON.
+fn text(
     name: Arc<str>,
     reader: Box<dyn BufRead + Send>,
+    named: Option<Format>,
+    options: &DecodeOptions,
 ) -> Result<Box<dyn EventSource + Send>, DecodeError> {
-    Ok(Box::new(JsonSource::new(name, reader)?))
+    let (head, reader) = sniff::first_line(reader).map_err(|e| DecodeError::io(&name, e))?;
+    let sniffed = sniff::sniff_text(&head);
+    let format = match (options.format, named, sniffed) {
+        (Some(forced), _, _) => forced,
+        (None, Some(Format::Json), Some(Format::ApiAudit)) => Format::ApiAudit,
+        (None, Some(Format::Json), _) => Format::Json,
+        (None, _, sniffed) => sniffed.unwrap_or(Format::Json),
+    };
+    let year = options.syslog_year.unwrap_or_else(|| Utc::now().year());
+    Ok(match format {
+        Format::Json => Box::new(JsonSource::new(name, reader)?),
+        Format::ApiAudit => Box::new(ApiAuditSource::new(JsonSource::new(name, reader)?)),
+        Format::Syslog => Box::new(TextSource::new(name, reader, SyslogDecoder::new(year))),
+        Format::Appliance => {
+            let decoder = ApplianceDecoder::new(year, options.appliance_max_pending);
+            Box::new(TextSource::new(name, reader, decoder))
+        }
+        Format::Cef => Box::new(TextSource::new(name, reader, CefDecoder::new(year))),
+        Format::Evtx => {
+            return Err(DecodeError::UnknownFormat {
+                file: name,
+                reason: "EVTX is read from files only, not from a stream".into(),
+            })
+        }
+    })
 }
 
 fn evtx<T>(
@@ -167,7 +210,7 @@ fn format_from_name(path: &Path) -> Option<Format> {
     }
     match extension.as_str() {
         "evtx" => Some(Format::Evtx),
-        "json" | "jsonl" | "ndjson" | "log" => Some(Format::Json),
+        "json" | "jsonl" | "ndjson" => Some(Format::Json),
         _ => None,
     }
 }
@@ -398,7 +441,9 @@ mod tests {
             "b/1.EVTX",
             "a.jsonl",
             "c/d/e.log.gz",
-            "skip.txt",
+            "notes.txt",
+            "x.syslog",
+            "y.cef",
             "c/readme.md",
             "noext",
         ] {
@@ -429,6 +474,11 @@ mod tests {
                 "b/1.EVTX",
                 "b/2.json",
                 "c/d/e.log.gz",
+                "notes.txt",
+                "other/named.txt",
+                "x.syslog",
+                "y.cef",
+                // Found in the folder, and named.
                 "other/named.txt",
                 "-"
             ]
@@ -445,12 +495,130 @@ mod tests {
             .iter()
             .map(|f| f.file_name().unwrap().to_string_lossy())
             .collect();
-        assert_eq!(names, ["2.json", "named.txt", "skip.txt"]);
+        assert_eq!(names, ["2.json", "notes.txt", "named.txt"]);
 
         let everything = DecodeOptions {
             extensions: Vec::new(),
             ..DecodeOptions::default()
         };
-        assert_eq!(discover(&[root.to_path_buf()], &everything).0.len(), 8);
+        assert_eq!(discover(&[root.to_path_buf()], &everything).0.len(), 10);
+    }
+
+    /// The logsource of each event (`product/service`), `error: line N` for each error.
+    fn logsources(source: Box<dyn EventSource + Send>) -> Vec<String> {
+        source
+            .map(|item| match item {
+                Ok(event) => event.logsource.map_or("none".into(), |l| {
+                    format!(
+                        "{}/{}",
+                        l.product.as_deref().unwrap_or_default(),
+                        l.service.as_deref().unwrap_or_default()
+                    )
+                }),
+                Err(error) => format!("error: line {:?}", error.line()),
+            })
+            .collect()
+    }
+
+    const APPLIANCE: &[u8] = b"Feb  5 12:54:46 h BG[1]:7:01:02:event=lo\n\
+Feb  5 12:54:46 h BG[1]:8:01:01:event=logout\n\
+Feb  5 12:54:46 h BG[1]:7:02:02:gin\n";
+    const SYSLOG: &[u8] = b"<13>1 - h sshd - - - x\nFeb  5 12:54:46 h cron[1]: y\nnot syslog\n";
+    const CEF: &[u8] = b"Feb  5 12:54:46 h CEF:0|V|Fire Wall|1|2|n|3|src=1\n";
+    const AUDIT: &[u8] =
+        b"{\"time\":\"2024-12-02T03:14:07Z\",\"api_key_id\":\"k\",\"action\":\"auth.token\"}\n";
+
+    #[test]
+    fn text_formats_are_sniffed_from_content_under_any_name() {
+        let options = DecodeOptions {
+            syslog_year: Some(2025),
+            ..DecodeOptions::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&str, &[u8], &[&str]); 7] = [
+            (
+                "bg.log",
+                APPLIANCE,
+                &["remote_support/appliance", "remote_support/appliance"],
+            ),
+            (
+                "auth.syslog",
+                SYSLOG,
+                &["linux/sshd", "linux/cron", "error: line Some(3)"],
+            ),
+            ("fw.cef", CEF, &["fire_wall/cef"]),
+            ("fw.txt", CEF, &["fire_wall/cef"]),
+            ("audit.jsonl", AUDIT, &["remote_support/api_audit"]),
+            ("audit.log", AUDIT, &["remote_support/api_audit"]),
+            ("plain.json", LINES, &["none", "none"]),
+        ];
+        for (name, content, expected) in cases {
+            let path = write(dir.path(), name, content);
+            assert_eq!(
+                logsources(open(&path, &options).unwrap()),
+                expected,
+                "{name}"
+            );
+            let packed = write(dir.path(), &format!("{name}.gz"), &gzip(content));
+            assert_eq!(
+                logsources(open(&packed, &options).unwrap()),
+                expected,
+                "{name}.gz"
+            );
+            let from_stream = from_reader("-", std::io::Cursor::new(content), &options).unwrap();
+            assert_eq!(logsources(from_stream), expected, "{name} from a stream");
+            let from_memory = from_bytes("mem", content.to_vec(), &options).unwrap();
+            assert_eq!(logsources(from_memory), expected, "{name} from memory");
+        }
+        // Syslog under a JSON name stays JSON, as before.
+        let path = write(dir.path(), "odd.json", SYSLOG);
+        assert!(matches!(
+            open(&path, &options).err(),
+            Some(DecodeError::UnknownFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn forced_formats_override_the_content() {
+        let forced = |format| DecodeOptions {
+            format: Some(format),
+            syslog_year: Some(2025),
+            ..DecodeOptions::default()
+        };
+        // The appliance lines read as plain syslog: three events, no reassembly.
+        let source = from_bytes("x", APPLIANCE.to_vec(), &forced(Format::Syslog)).unwrap();
+        assert_eq!(logsources(source), ["linux/syslog"; 3]);
+        // Syslog forced as CEF: every line an error naming it.
+        let source = from_bytes("x", SYSLOG.to_vec(), &forced(Format::Cef)).unwrap();
+        assert_eq!(
+            logsources(source),
+            [
+                "error: line Some(1)",
+                "error: line Some(2)",
+                "error: line Some(3)"
+            ]
+        );
+        // Plain JSON forced as the API audit log.
+        let source = from_bytes("x", LINES.to_vec(), &forced(Format::ApiAudit)).unwrap();
+        assert_eq!(logsources(source), ["remote_support/api_audit"; 2]);
+        let source = from_bytes("x", CEF.to_vec(), &forced(Format::Appliance)).unwrap();
+        assert_eq!(logsources(source), ["error: line Some(1)"]);
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for format in Format::ALL {
+            assert_eq!(format.name().parse::<Format>(), Ok(format));
+            assert_eq!(format.to_string(), format.name());
+        }
+        assert_eq!("API_AUDIT".parse::<Format>(), Ok(Format::ApiAudit));
+        assert_eq!("rfc5424".parse::<Format>(), Ok(Format::Syslog));
+        assert_eq!(
+            "xml".parse::<Format>(),
+            Err(
+                "unknown format `xml` (expected one of evtx, json, syslog, appliance, cef, api-audit)"
+                    .to_string()
+            )
+        );
     }
 }

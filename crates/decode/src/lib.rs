@@ -1,21 +1,30 @@
-//! Where events come from and how bytes become events: Windows EVTX files and JSON logs
-//! (JSON Lines, a JSON array, or concatenated objects, each optionally gzipped), read from
-//! files, directories or standard input, decoded into [`tocsin_event::Event`]s.
+//! Where events come from and how bytes become events: Windows EVTX files, JSON logs (JSON
+//! Lines, a JSON array, or concatenated objects), syslog (RFC 3164 and RFC 5424), the syslog
+//! of remote-support appliances (with segmented messages reassembled), CEF, and the JSON
+//! Lines API audit log of those appliances; each optionally gzipped, read from files,
+//! directories or standard input, decoded into [`tocsin_event::Event`]s. `FORMATS.md` shows
+//! a sample of each format and the fields it gives.
 //!
 //! # Brief overview
 //!
 //! * [`discover`] expands the inputs a user names (files, directories, `-`) into the files to
 //!   read, filtered by extension.
 //! * [`open`] picks the decoder for one file (by extension, then by content) and returns it
-//!   as an [`EventSource`]; [`from_reader`] does the same for any reader of JSON, such as
+//!   as an [`EventSource`]; [`from_reader`] does the same for any reader (not EVTX), such as
 //!   standard input, and [`from_bytes`] for a whole input in memory. [`DecodeOptions`]
 //!   configures them.
 //! * An [`EventSource`] is an iterator of `Result<Event, DecodeError>`: the engine driver pulls
 //!   events from it. A record that cannot be decoded is one [`DecodeError`] item, which names
 //!   the file and the chunk, record or line, and iteration goes on with the next record.
+//! * Text formats are told from the first non-blank line (or forced with
+//!   [`DecodeOptions::format`], whose names [`Format`] parses: `evtx`, `json`, `syslog`,
+//!   `appliance`, `cef`, `api-audit`). Their events carry a Sigma logsource
+//!   ([`tocsin_event::LogSource`]: `linux/sshd`, `remote_support/appliance`, ...) and the
+//!   time the record states, not the time it was read.
 //!
-//! Each event is a flat list of fields. A field's `path` is the full dotted path of the leaf
-//! in the JSON document (`Event.EventData.CommandLine`, `process.command_line`). Windows
+//! Each event is a flat list of fields. For JSON, a field's `path` is the full dotted path of
+//! the leaf in the JSON document (`Event.EventData.CommandLine`, `process.command_line`); the
+//! text formats name their fields as `FORMATS.md` lists. Windows
 //! events, in the layout the `evtx` crate renders (`Event.System`, `Event.EventData`,
 //! `Event.UserData`, `#attributes`, `#text`), also get the short `alias` Sigma rules use:
 //! `CommandLine`, `EventID`, `Provider_Name`, `TimeCreated_SystemTime`. Arrays give one field
@@ -38,6 +47,25 @@
 //! assert_eq!(error.to_string(), "-: line 2, column 8 (record 2): EOF while parsing a value");
 //! ```
 //!
+//! Appliance syslog, a message split in two segments that arrive out of order:
+//!
+//! ```
+//! use tocsin_decode::{from_reader, DecodeOptions};
+//! use tocsin_event::Fields;
+//!
+//! let lines = "Feb  5 12:54:46 h BG[1]:7:02:02:s) using password\n\
+//!              Feb  5 12:54:46 h BG[1]:7:01:02:event=login;when=1738778086;who=J S(j\n";
+//! let options = DecodeOptions { syslog_year: Some(2025), ..DecodeOptions::default() };
+//! let events: Vec<_> = from_reader("bg.log", lines.as_bytes(), &options).unwrap().collect();
+//! let event = events[0].as_ref().unwrap();
+//! assert_eq!(event.text("who_user").as_deref(), Some("js"));
+//! assert_eq!(event.text("auth_method").as_deref(), Some("password"));
+//! assert_eq!(event.timestamp_micros, Some(1_738_778_086_000_000));
+//! let logsource = event.logsource.as_deref().unwrap();
+//! assert_eq!(logsource.service.as_deref(), Some("appliance"));
+//! assert_eq!(event.origin.record, 1); // numbered by the first line that arrived
+//! ```
+//!
 //! Why these choices:
 //!
 //! * *Pull, not push.* The driver asks each source for the next event, so it decides the
@@ -48,14 +76,22 @@
 //! * *EVTX in parallel.* Records are rendered and flattened inside the `evtx` parser's worker
 //!   closure, on its rayon pool, so one file's chunks decode on all cores.
 //! * *Keep going.* Forensic inputs are often damaged: a bad EVTX chunk or record, or a bad
-//!   JSON line, is reported and skipped, and the rest of the file is still decoded.
+//!   JSON or text line, is reported and skipped, and the rest of the file is still decoded.
+//! * *Hand-split text.* Syslog, appliance and CEF lines are split by hand (no regex), and
+//!   fields borrow from the line until they are stored in the event.
 #![deny(missing_docs)]
 
+mod api_audit;
+mod appliance;
+mod cef;
 mod error;
 mod evtx;
 mod flatten;
 mod input;
 mod json;
+mod sniff;
+mod syslog;
+mod text;
 mod timestamp;
 
 pub use error::DecodeError;
@@ -74,13 +110,80 @@ pub trait EventSource: Iterator<Item = Result<Event, DecodeError>> {
     fn name(&self) -> &str;
 }
 
-/// An input format this crate decodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An input format this crate decodes. See `FORMATS.md` for a sample of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// A Windows XML Event Log (`.evtx`) file.
     Evtx,
     /// JSON Lines, a JSON array of objects, or concatenated objects.
     Json,
+    /// Syslog lines, RFC 3164 or RFC 5424 (told apart line by line).
+    Syslog,
+    /// The syslog of a remote-support appliance (`BG[pid]:id:seg:total:key=value;...`),
+    /// with messages split into numbered segments reassembled.
+    Appliance,
+    /// ArcSight Common Event Format lines, bare or after a syslog header.
+    Cef,
+    /// The JSON Lines API audit log of a remote-support appliance.
+    ApiAudit,
+}
+
+impl Format {
+    /// Every format, in the order their names are listed in help texts.
+    pub const ALL: [Format; 6] = [
+        Format::Evtx,
+        Format::Json,
+        Format::Syslog,
+        Format::Appliance,
+        Format::Cef,
+        Format::ApiAudit,
+    ];
+
+    /// The name users give for this format (`evtx`, `json`, `syslog`, `appliance`, `cef`,
+    /// `api-audit`), which [`str::parse`] accepts back.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Evtx => "evtx",
+            Format::Json => "json",
+            Format::Syslog => "syslog",
+            Format::Appliance => "appliance",
+            Format::Cef => "cef",
+            Format::ApiAudit => "api-audit",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    /// Parses a format name, ignoring case; `api_audit`, `jsonl` and `rfc3164`/`rfc5424`
+    /// are accepted as other spellings.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let lower = text.trim().to_ascii_lowercase();
+        let format = match lower.as_str() {
+            "jsonl" | "ndjson" => Format::Json,
+            "rfc3164" | "rfc5424" => Format::Syslog,
+            "api_audit" | "apiaudit" => Format::ApiAudit,
+            other => match Format::ALL.into_iter().find(|f| f.name() == other) {
+                Some(format) => format,
+                None => {
+                    let names: Vec<_> = Format::ALL.iter().map(|f| f.name()).collect();
+                    return Err(format!(
+                        "unknown format `{text}` (expected one of {})",
+                        names.join(", ")
+                    ));
+                }
+            },
+        };
+        Ok(format)
+    }
 }
 
 /// How to find and decode inputs.
@@ -96,6 +199,14 @@ pub struct DecodeOptions {
     pub extensions: Vec<String>,
     /// Read every input as this format instead of telling it from the name and content.
     pub format: Option<Format>,
+    /// The year of RFC 3164 syslog times, which carry none (`Feb  5 12:54:46`); `None`, the
+    /// default, takes the current year (UTC) when the input is opened. Times in RFC 3164
+    /// lines are taken as UTC. Appliance events are exact anyway when they carry `when=`.
+    pub syslog_year: Option<i32>,
+    /// How many segmented appliance messages may wait for their missing segments at once;
+    /// when one more arrives, the oldest is dropped and reported. Bounds memory on inputs
+    /// whose segments never complete.
+    pub appliance_max_pending: usize,
 }
 
 impl Default for DecodeOptions {
@@ -103,10 +214,14 @@ impl Default for DecodeOptions {
         DecodeOptions {
             evtx_threads: 0,
             evtx_validate_checksums: false,
-            extensions: ["evtx", "json", "jsonl", "ndjson", "log", "gz"]
-                .map(String::from)
-                .to_vec(),
+            extensions: [
+                "evtx", "json", "jsonl", "ndjson", "log", "gz", "syslog", "txt", "cef",
+            ]
+            .map(String::from)
+            .to_vec(),
             format: None,
+            syslog_year: None,
+            appliance_max_pending: 10_000,
         }
     }
 }

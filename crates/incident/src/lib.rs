@@ -1,1 +1,60 @@
-//! tocsin-incident: work in progress.
+//! Incidents for tocsin: turning detections into incidents that say at a glance who, where,
+//! how far along the ATT&CK chain, since when and how bad, and following them to closure.
+//!
+//! # Overview
+//!
+//! * [`Alert`]: one detection from a Sigma rule, a correlation or a behavioural detector, with
+//!   a stable [`Alert::key`], the [`Entity`]s it names ([`entities`] lists which fields give
+//!   which entity) and its evidence.
+//! * [`group`] / [`Grouper`]: detections sharing an entity within a quiet gap form an
+//!   [`Incident`]; each membership says why ([`JoinReason`]); very common entities stop
+//!   linking ([`grouping`] explains the rules).
+//! * [`AttackCatalog`]: ATT&CK tactics and techniques from the STIX data, to name tags and put
+//!   tactics in kill-chain order; unknown tags pass through.
+//! * [`Severity`]: a documented score and band ([`severity`] gives the formula).
+//! * [`Lifecycle`]: status along a transition table ([`lifecycle`]), assignee, notes, response
+//!   actions, each change an [`AuditRecord`].
+//! * [`render`]: Markdown, HTML or JSON reports.
+//! * [`IncidentStore`]: the storage trait, implemented by `tocsin-store` (SQLite).
+//!
+//! ```
+//! use tocsin_incident::*;
+//!
+//! let rule = RuleRef { id: "r1".into(), title: "Encoded PowerShell".into(), level: Level::High,
+//!                      tags: vec!["attack.execution".into()], author: None };
+//! let host = Entity::normalised(EntityKind::Host, "WS-042").into_iter().collect();
+//! let alert = Alert::new(AlertKind::Sigma, rule, AlertOrigin::default(), Some(0), host, vec![]);
+//! let mut incidents = group(&[alert], &GroupingConfig::default(), &AttackCatalog::empty());
+//! let incident = &mut incidents[0];
+//! assert_eq!(incident.title, "Encoded PowerShell on host ws-042 (1 detection)");
+//! let by = Stamp { actor: "ana", at_micros: 1 };
+//! assert!(incident.transition(Status::Closed, None, by).is_err()); // needs a resolution
+//! incident.transition(Status::Closed, Some(Resolution::Benign), by).unwrap();
+//! ```
+#![deny(missing_docs)]
+
+pub mod alert;
+pub mod attack;
+pub mod entities;
+pub mod error;
+pub mod grouping;
+pub mod incident;
+pub mod lifecycle;
+pub mod report;
+pub mod severity;
+pub mod store;
+mod time;
+
+pub use alert::{alert_key, Alert, AlertKind, AlertOrigin, Level, RuleRef};
+pub use attack::{AttackCatalog, AttackSummary, TacticHit, TechniqueHit};
+pub use entities::{extract_entities, Entity, EntityKind};
+pub use error::{AttackError, LifecycleError, ParseError};
+pub use grouping::{group, Grouper, GroupingConfig};
+pub use incident::{EntityCount, Incident, JoinReason, Link, Membership, TimelineEntry};
+pub use lifecycle::{
+    AuditRecord, Change, Lifecycle, Note, Resolution, ResponseAction, Stamp, Status,
+};
+pub use report::{render, Format};
+pub use severity::{Band, Severity, SeverityInput};
+pub use store::{IncidentFilter, IncidentStore, PutOutcome};
+pub use time::{format_duration, format_micros};

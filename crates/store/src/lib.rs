@@ -1,1 +1,36 @@
-//! tocsin-store: work in progress.
+//! The embedded tocsin store: detections, incidents, their audit trail and other components'
+//! state (behavioural baselines) in one SQLite file, behind the
+//! [`IncidentStore`](tocsin_incident::IncidentStore) trait.
+//!
+//! # Overview
+//!
+//! * [`SqliteStore::open`] creates the file on first use and applies the numbered migrations
+//!   in `migrations/` (embedded with `include_str!`, version in `PRAGMA user_version`). A file
+//!   that is not a tocsin store (checked with `PRAGMA application_id`) or was written by a
+//!   newer tocsin is refused with an error naming it.
+//! * Alerts are keyed by their stable detection key and inserted with `INSERT OR IGNORE`:
+//!   rerunning a hunt stores nothing twice.
+//! * Every write is one transaction and the journal is WAL, so a crash (even `SIGKILL`
+//!   mid-hunt) leaves the store as it was after the last completed write.
+//! * Regrouping rewrites incidents' computed part but never their lifecycle; the audit trail
+//!   is append-only, enforced by triggers.
+//!
+//! ```
+//! use tocsin_incident::IncidentStore;
+//! let dir = tempfile::tempdir()?;
+//! let mut store = tocsin_store::SqliteStore::open(dir.path().join("tocsin.db"))?;
+//! store.save_blob("anomaly/baseline", b"learned")?;
+//! assert_eq!(store.load_blob("anomaly/baseline")?.as_deref(), Some(&b"learned"[..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+pub mod schema;
+mod sqlite;
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+
+#[cfg(test)]
+mod tests;

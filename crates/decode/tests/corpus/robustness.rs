@@ -164,3 +164,103 @@ fn evtx_decoder_survives_mutated_inputs() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(events > 1000, "{events}");
 }
+
+/// A sample of each text format, with escapes, segments (interleaved) and a bad line.
+const TEXT_SAMPLES: [(Format, &str); 4] = [
+    (
+        Format::Appliance,
+        "Feb  5 12:54:46 example_host BG[98765]:1234:01:01:event=login;site=support.example.com;status=success;target=web/login;when=1738778086;who=John Smith(jsmith) using password;who_ip=192.168.1.1\n\
+         Feb  5 12:54:47 example_host BG[98765]:1235:01:02:event=session_command_shell;comm\n\
+         Feb  5 12:54:47 example_host BG[98765]:1236:01:01:event=logout;note=a\\=b\\;c\\\\\n\
+         Feb  5 12:54:47 example_host BG[98765]:1235:02:02:and=whoami /all;when=1738778087\n",
+    ),
+    (
+        Format::Syslog,
+        "<38>Feb  5 12:54:46 web-01 sshd[4123]: Failed password for root from 203.0.113.9\n\
+         <165>1 2024-12-02T03:14:07.003Z web-01 sudo 812 ID47 [ex@32473 iut=\"3\" src=\"a\\\"b\\]\"][m x=\"\"] \u{feff}jdoe : COMMAND=/bin/sh\n\
+         Dec  2 03:14:07 host kernel: eth0 up\n",
+    ),
+    (
+        Format::Cef,
+        "Sep 19 08:26:10 fw-01 CEF:0|Security|threat\\|manager|1.0|100|worm stopped|10|src=10.0.0.1 dst=2.1.2.2 suser=j\\=doe msg=a b\\nc rt=1726734370000\n\
+         CEF:1|V|P|1|2|n|High|cs1Label=Rule cs1=x=y rt=Sep 19 2024 08:26:10 UTC\n\
+         <134>1 2024-09-19T08:26:10Z fw-02 CEF:0|V|P|1|2|n|3|\n",
+    ),
+    (
+        Format::ApiAudit,
+        "{\"time\":\"2024-12-02T03:14:07Z\",\"site\":\"support.example.com\",\"api_key_id\":\"k-7f3a29\",\"action\":\"user.password_reset\",\"result\":\"success\"}\n\
+         {\"time\":\"2024-12-02T03:14:08Z\",\"api_key_id\":\"k-7f3a29\",\"action\":\"auth.token\"}\n",
+    ),
+];
+
+/// Decodes `input` as `format` (or sniffed, when `None`), returning the events decoded, or
+/// a description of what went wrong: a panic, or an error without a line number (or with
+/// one past the end of the input).
+fn decode_text(input: &[u8], format: Option<Format>) -> Result<usize, String> {
+    let options = DecodeOptions {
+        format,
+        syslog_year: Some(2025),
+        appliance_max_pending: 2,
+        ..DecodeOptions::default()
+    };
+    let lines = input.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut events = 0;
+        let Ok(source) = from_bytes("fuzz", input.to_vec(), &options) else {
+            return Ok(0);
+        };
+        for item in source {
+            match item {
+                Ok(_) => events += 1,
+                Err(error) => match error.line() {
+                    Some(line) if (1..=lines).contains(&line) => {}
+                    _ => return Err(format!("error without a valid line: {error}")),
+                },
+            }
+        }
+        Ok(events)
+    }));
+    outcome.unwrap_or_else(|_| Err(format!("panic on {:?}", String::from_utf8_lossy(input))))
+}
+
+#[test]
+fn text_decoders_survive_mutated_inputs() {
+    let mut rng = Rng(0x5eed_1234_abcd_0003);
+    let mut failures = Vec::new();
+    let mut events = 0;
+    for round in 0..8000 {
+        let (format, sample) = TEXT_SAMPLES[round % TEXT_SAMPLES.len()];
+        let mutated = mutate(
+            sample.as_bytes(),
+            &mut rng,
+            b"|=;:\\[]\"<> \n0CEFBG\xff\xc3",
+        );
+        // Forced, and sniffed.
+        let format = (round % 3 != 0).then_some(format);
+        match decode_text(&mutated, format) {
+            Ok(count) => events += count,
+            Err(message) => failures.push(format!("round {round}: {message}")),
+        }
+    }
+    println!("{events} events decoded from 8000 mutated text inputs");
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(events > 4000, "{events}");
+}
+
+#[test]
+fn every_truncation_of_every_sample_line_is_an_event_or_a_located_error() {
+    for (format, sample) in TEXT_SAMPLES {
+        for line in sample.lines() {
+            let mut cuts: Vec<usize> = (0..=line.len())
+                .filter(|&i| line.is_char_boundary(i))
+                .collect();
+            cuts.dedup();
+            for cut in cuts {
+                let piece = &line[..cut];
+                if let Err(message) = decode_text(piece.as_bytes(), Some(format)) {
+                    panic!("{format} cut at {cut}: {message}");
+                }
+            }
+        }
+    }
+}

@@ -12,7 +12,11 @@ fn all_evtx_samples_decode() {
     let Some(root) = tocsin_testdata::shared_path("evtx") else {
         return;
     };
-    let options = DecodeOptions::default();
+    // Only EVTX: the folder also holds a `.txt` readme, which the default extensions take.
+    let options = DecodeOptions {
+        extensions: vec!["evtx".into()],
+        ..DecodeOptions::default()
+    };
     let (files, errors) = discover(std::slice::from_ref(&root), &options);
     assert!(errors.is_empty(), "{errors:?}");
     // Discovery finds exactly the .evtx files (the folder also holds readmes and licences).

@@ -1,0 +1,122 @@
+//! Small, panic-free accessors over `saphyr`'s marked YAML nodes, used by the configuration
+//! parser. Every accessor returns an `Option`; the parser turns `None` into a located error.
+
+use saphyr::{MarkedYaml, Scalar, YamlData};
+
+/// A YAML node with its position.
+pub(crate) type Node<'a> = MarkedYaml<'a>;
+
+/// The node's 1-based start line.
+pub(crate) fn line(node: &Node<'_>) -> usize {
+    node.span.start.line()
+}
+
+/// The node itself, or the node inside any user-defined tags.
+fn untag<'n, 'a>(mut node: &'n Node<'a>) -> &'n Node<'a> {
+    while let YamlData::Tagged(_, inner) = &node.data {
+        node = inner;
+    }
+    node
+}
+
+/// The entries of a mapping node.
+pub(crate) fn mapping<'n, 'a>(node: &'n Node<'a>) -> Option<Vec<(&'n Node<'a>, &'n Node<'a>)>> {
+    match &untag(node).data {
+        YamlData::Mapping(map) => Some(map.iter().collect()),
+        _ => None,
+    }
+}
+
+/// The items of a sequence node.
+pub(crate) fn sequence<'n, 'a>(node: &'n Node<'a>) -> Option<&'n [Node<'a>]> {
+    match &untag(node).data {
+        YamlData::Sequence(items) => Some(items),
+        _ => None,
+    }
+}
+
+fn scalar<'n, 'a>(node: &'n Node<'a>) -> Option<&'n Scalar<'a>> {
+    match &untag(node).data {
+        YamlData::Value(value) => Some(value),
+        _ => None,
+    }
+}
+
+/// Whether the node is `null` / `~` / empty.
+pub(crate) fn is_null(node: &Node<'_>) -> bool {
+    matches!(scalar(node), Some(Scalar::Null))
+}
+
+/// The text of a string, integer or float node (numbers are formatted back).
+pub(crate) fn scalar_text(node: &Node<'_>) -> Option<String> {
+    match scalar(node)? {
+        Scalar::String(s) => Some(s.to_string()),
+        Scalar::Integer(i) => Some(i.to_string()),
+        Scalar::FloatingPoint(f) => Some(f.to_string()),
+        Scalar::Boolean(_) | Scalar::Null => None,
+    }
+}
+
+/// A non-negative integer node.
+pub(crate) fn as_u64(node: &Node<'_>) -> Option<u64> {
+    match scalar(node)? {
+        Scalar::Integer(i) => u64::try_from(*i).ok(),
+        _ => None,
+    }
+}
+
+/// A number node (integer or float).
+pub(crate) fn as_f64(node: &Node<'_>) -> Option<f64> {
+    match scalar(node)? {
+        Scalar::Integer(i) => Some(*i as f64),
+        Scalar::FloatingPoint(f) => Some(f.into_inner()),
+        _ => None,
+    }
+}
+
+/// A boolean node.
+pub(crate) fn as_bool(node: &Node<'_>) -> Option<bool> {
+    match scalar(node)? {
+        Scalar::Boolean(b) => Some(*b),
+        _ => None,
+    }
+}
+
+/// A short description of the node's type for error messages ("a list", "a string", ...).
+pub(crate) fn kind_name(node: &Node<'_>) -> &'static str {
+    match &untag(node).data {
+        YamlData::Mapping(_) => "a mapping",
+        YamlData::Sequence(_) => "a list",
+        YamlData::Value(Scalar::String(_)) => "a string",
+        YamlData::Value(Scalar::Integer(_)) => "an integer",
+        YamlData::Value(Scalar::FloatingPoint(_)) => "a number",
+        YamlData::Value(Scalar::Boolean(_)) => "a boolean",
+        YamlData::Value(Scalar::Null) => "null",
+        _ => "an invalid value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saphyr::LoadableYamlNode;
+
+    fn load(text: &str) -> Node<'_> {
+        let mut docs = MarkedYaml::load_from_str(text).expect("valid YAML in test");
+        docs.remove(0)
+    }
+
+    #[test]
+    fn reads_scalars_and_lines() {
+        let doc = load("a: 3\nb: 0.5\nc: yes\nd: true\ne: -1\n");
+        let entries = mapping(&doc).expect("mapping");
+        assert_eq!(line(entries[1].0), 2);
+        assert_eq!(as_u64(entries[0].1), Some(3));
+        assert_eq!(as_f64(entries[0].1), Some(3.0));
+        assert_eq!(as_f64(entries[1].1), Some(0.5));
+        assert_eq!(as_bool(entries[2].1), None, "YAML 1.2: yes is a string");
+        assert_eq!(as_bool(entries[3].1), Some(true));
+        assert_eq!(as_u64(entries[4].1), None);
+        assert_eq!(kind_name(entries[2].1), "a string");
+    }
+}

@@ -1,0 +1,230 @@
+use super::*;
+use crate::text::testing::{decode_all, render};
+
+const SAMPLE: &str = "Feb  5 12:54:46 example_host BG[98765]:1234:01:01:event=login;site=support.example.com;status=success;target=web/login;when=1738778086;who=John Smith(jsmith) using password;who_ip=192.168.1.1";
+
+fn decode_with(max_pending: usize, text: &str) -> Vec<String> {
+    decode_all(ApplianceDecoder::new(2025, max_pending), text)
+        .iter()
+        .map(render)
+        .collect()
+}
+
+fn decode(text: &str) -> Vec<String> {
+    decode_with(100, text)
+}
+
+/// A segment line of message `id` from `host`.
+fn segment(host: &str, id: u32, number: u32, total: u32, body: &str) -> String {
+    format!("Feb  5 12:54:46 {host} BG[98765]:{id}:{number:02}:{total:02}:{body}")
+}
+
+#[test]
+fn sample_line() {
+    assert_eq!(
+        decode(SAMPLE),
+        ["1: host=example_host,program=BG,pid=98765,message_id=1234,event=login,site=support.example.com,status=success,target=web/login,when=1738778086,who=John Smith(jsmith) using password,who_ip=192.168.1.1,who_name=John Smith,who_user=jsmith,auth_method=password"]
+    );
+    let items = decode_all(ApplianceDecoder::new(2025, 10), SAMPLE);
+    let event = items[0].as_ref().unwrap();
+    assert_eq!(event.timestamp_micros, Some(1_738_778_086_000_000));
+    assert_eq!(
+        event.logsource.as_deref(),
+        Some(&LogSource::new("remote_support", "appliance"))
+    );
+}
+
+#[test]
+fn time_from_the_header_without_when() {
+    let line = segment("h", 1, 1, 1, "event=logout;when=soon");
+    let items = decode_all(ApplianceDecoder::new(2025, 10), &line);
+    assert_eq!(
+        items[0].as_ref().unwrap().timestamp_micros,
+        Some(1_738_760_086_000_000)
+    );
+}
+
+#[test]
+fn escapes_in_keys_and_values() {
+    let line = segment(
+        "h",
+        7,
+        1,
+        1,
+        r"event=user_changed;note=a\=b\;c\\d\x;we\;ird\=key=v;;",
+    );
+    assert_eq!(
+        decode(&line),
+        [
+            r"1: host=h,program=BG,pid=98765,message_id=7,event=user_changed,note=a=b;c\d\x,we;ird=key=v"
+        ]
+    );
+}
+
+#[test]
+fn who_variants() {
+    assert_eq!(
+        split_who("John Smith(jsmith) using password"),
+        (Some("John Smith"), Some("jsmith"), Some("password"))
+    );
+    assert_eq!(
+        split_who("Ann (O) Lee (alee) using saml using sso"),
+        (Some("Ann (O) Lee"), Some("alee"), Some("saml using sso"))
+    );
+    assert_eq!(split_who("jsmith"), (Some("jsmith"), None, None));
+    assert_eq!(
+        split_who("svc using token"),
+        (Some("svc"), None, Some("token"))
+    );
+    assert_eq!(split_who("API (k-1)"), (Some("API"), Some("k-1"), None));
+    assert_eq!(split_who(""), (None, None, None));
+}
+
+#[test]
+fn segments_in_order_are_joined() {
+    let text = [
+        segment("h", 9, 1, 3, "event=support_session_start;sess"),
+        segment("h", 9, 2, 3, "ion_id=abc;who=A B(ab) using pass"),
+        segment("h", 9, 3, 3, "word;when=1738778086"),
+    ]
+    .join("\n");
+    assert_eq!(
+        decode(&text),
+        ["1: host=h,program=BG,pid=98765,message_id=9,event=support_session_start,session_id=abc,who=A B(ab) using password,when=1738778086,who_name=A B,who_user=ab,auth_method=password"]
+    );
+}
+
+#[test]
+fn segments_interleaved_and_out_of_order() {
+    let text = [
+        segment("h", 1, 2, 2, "b=2"),
+        segment("h", 2, 1, 2, "c=3;"),
+        segment("other", 1, 1, 2, "x=1;"),
+        SAMPLE.to_string(),
+        segment("h", 1, 1, 2, "a=1;"),
+        segment("other", 1, 2, 2, "y=2"),
+        segment("h", 2, 2, 2, "d=4"),
+    ]
+    .join("\n");
+    assert_eq!(
+        decode(&text),
+        [
+            // Events come out as their messages complete, numbered by their first line.
+            "4: host=example_host,program=BG,pid=98765,message_id=1234,event=login,site=support.example.com,status=success,target=web/login,when=1738778086,who=John Smith(jsmith) using password,who_ip=192.168.1.1,who_name=John Smith,who_user=jsmith,auth_method=password",
+            "1: host=h,program=BG,pid=98765,message_id=1,a=1,b=2",
+            "3: host=other,program=BG,pid=98765,message_id=1,x=1,y=2",
+            "2: host=h,program=BG,pid=98765,message_id=2,c=3,d=4",
+        ]
+    );
+}
+
+#[test]
+fn missing_segment_is_reported_at_the_end_by_its_first_line() {
+    let text = [
+        segment("h", 5, 1, 3, "a=1;"),
+        segment("h", 6, 1, 1, "event=logout"),
+        segment("h", 5, 3, 3, "c=3"),
+    ]
+    .join("\n");
+    assert_eq!(
+        decode(&text),
+        [
+            "2: host=h,program=BG,pid=98765,message_id=6,event=logout",
+            "error: test.log: line 1: appliance: incomplete message 5 from h[98765]: 2 of 3 segments arrived, missing 2; the input ended first",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_and_out_of_range_segments_name_their_line() {
+    let text = [
+        segment("h", 5, 1, 2, "a=1;"),
+        segment("h", 5, 1, 2, "a=9;"),
+        segment("h", 5, 3, 2, "z=1"),
+        segment("h", 5, 2, 3, "z=1"),
+        segment("h", 5, 0, 2, "z=1"),
+        segment("h", 5, 2, 2, "b=2"),
+    ]
+    .join("\n");
+    assert_eq!(
+        decode(&text),
+        [
+            "error: test.log: line 2: appliance: duplicate segment 1 of 2 of message 5 (begun on line 1); line skipped",
+            "error: test.log: line 3: appliance: segment 3 of 2 is out of range (1 to the total, at most 9999)",
+            "error: test.log: line 4: appliance: segment 2 of 3 of message 5 disagrees with the total 2 of its first segment (line 1); line skipped",
+            "error: test.log: line 5: appliance: segment 0 of 2 is out of range (1 to the total, at most 9999)",
+            "1: host=h,program=BG,pid=98765,message_id=5,a=1,b=2",
+        ]
+    );
+}
+
+#[test]
+fn pending_messages_are_bounded_and_the_oldest_evicted() {
+    let text = [
+        segment("h", 1, 1, 2, "a=1;"),
+        segment("h", 2, 1, 2, "b=1;"),
+        segment("h", 3, 1, 2, "c=1;"),
+        segment("h", 2, 2, 2, "b=2"),
+        segment("h", 1, 2, 2, "a=2"),
+    ]
+    .join("\n");
+    assert_eq!(
+        decode_with(2, &text),
+        [
+            "error: test.log: line 1: appliance: incomplete message 1 from h[98765]: 1 of 2 segments arrived, missing 2; dropped: more than 2 segmented messages waiting for segments",
+            "2: host=h,program=BG,pid=98765,message_id=2,b=1,b=2",
+            // Message 1 was dropped: its second segment now starts a new message.
+            "error: test.log: line 3: appliance: incomplete message 3 from h[98765]: 1 of 2 segments arrived, missing 2; the input ended first",
+            "error: test.log: line 5: appliance: incomplete message 1 from h[98765]: 1 of 2 segments arrived, missing 1; the input ended first",
+        ]
+    );
+}
+
+#[test]
+fn malformed_lines_are_reported_and_skipped() {
+    let text = [
+        "Feb  5 12:54:46 h BG: no pid".to_string(),
+        "Feb  5 12:54:46 h BG[x]:1:01:01:a=1".to_string(),
+        "Feb  5 12:54:46 h BG[1]:1:01:a=1".to_string(),
+        "Feb  5 12:54:46 h BG[1]:1:01:01".to_string(),
+        "Feb  5 12:54:46 h BG[1]:99999999999999999999:01:01:a=1".to_string(),
+        segment("h", 1, 1, 1, "event=login;broken;x=1"),
+        segment("h", 1, 1, 1, "=v"),
+        "garbage".to_string(),
+        SAMPLE.to_string(),
+    ]
+    .join("\n");
+    let decoded = decode(&text);
+    assert_eq!(
+        decoded[..8],
+        [
+            "error: test.log: line 1: appliance: expected a numeric pid in `BG[pid]`",
+            "error: test.log: line 2: appliance: expected a numeric pid in `BG[pid]`",
+            "error: test.log: line 3: appliance: expected the segment total as digits, found `a=1`",
+            "error: test.log: line 4: appliance: expected `:` before the message body",
+            "error: test.log: line 5: appliance: message id `99999999999999999999` is too large",
+            "error: test.log: line 6: appliance: field `broken` has no `=`",
+            "error: test.log: line 7: appliance: field `=v` has an empty name",
+            "error: test.log: line 8: appliance: expected a time `MMM dd HH:MM:SS`, found `garbage`",
+        ]
+    );
+    assert!(
+        decoded[8].starts_with("9: host=example_host"),
+        "{}",
+        decoded[8]
+    );
+    assert_eq!(decoded.len(), 9);
+}
+
+#[test]
+fn a_bad_body_of_a_segmented_message_names_its_first_line() {
+    let text = [
+        segment("h", 4, 1, 2, "ok=1;bro"),
+        segment("h", 4, 2, 2, "ken"),
+    ]
+    .join("\n");
+    assert_eq!(
+        decode(&text),
+        ["error: test.log: line 1: appliance: field `broken` has no `=`"]
+    );
+}

@@ -1,0 +1,152 @@
+//! Telling a text input's format from its first non-blank line:
+//!
+//! 1. `{`: JSON, or the API audit log when that object has `api_key_id` and `action`;
+//!    `[`: JSON;
+//! 2. `CEF:<version>|` at the start or after a space (a syslog header): CEF;
+//! 3. an RFC 3164 header whose program is `BG[pid]` followed by `:id:nn:nn:`: appliance;
+//! 4. `<PRI>1 `: RFC 5424 syslog;
+//! 5. an RFC 3164 header (`<PRI>` optional, `MMM dd HH:MM:SS host`): syslog.
+//!
+//! Anything else is left to the JSON decoder, which reports it as an unknown format.
+
+use std::io::{BufRead, Cursor, Read};
+
+use crate::api_audit::is_api_audit_line;
+use crate::cef::find_cef;
+use crate::syslog::{looks_like_rfc5424, parse_rfc3164, split_tag};
+use crate::Format;
+
+/// How much is read, at most, to find the first non-blank line.
+const HEAD_LIMIT: usize = 64 * 1024;
+
+/// Reads from `reader` up to the end of its first non-blank line (at most 64 KiB); returns
+/// those bytes and a reader that yields them again, then the rest.
+pub(crate) fn first_line(
+    mut reader: Box<dyn BufRead + Send>,
+) -> std::io::Result<(Vec<u8>, Box<dyn BufRead + Send>)> {
+    let mut head = Vec::new();
+    loop {
+        let start = head.len();
+        let read = (&mut reader)
+            .take((HEAD_LIMIT - start) as u64)
+            .read_until(b'\n', &mut head)?;
+        if read == 0 || !head[start..].trim_ascii().is_empty() || head.len() >= HEAD_LIMIT {
+            break;
+        }
+    }
+    let reader = Cursor::new(head.clone()).chain(reader);
+    Ok((head, Box::new(reader)))
+}
+
+/// The format of a text input whose first bytes are `head`, if it is one this crate knows.
+pub(crate) fn sniff_text(head: &[u8]) -> Option<Format> {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let line = head
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .find(|line| !line.is_empty())?;
+    match line.first() {
+        Some(b'{') if is_api_audit_line(line) => return Some(Format::ApiAudit),
+        Some(b'{' | b'[') => return Some(Format::Json),
+        _ => {}
+    }
+    let line = String::from_utf8_lossy(line);
+    if find_cef(&line).is_some() {
+        return Some(Format::Cef);
+    }
+    if looks_like_rfc5424(&line) {
+        return Some(Format::Syslog);
+    }
+    // Any year parses the header: only the shape matters here (29 February aside).
+    let header = parse_rfc3164(&line, 2000).ok()?;
+    if is_appliance_message(header.rest) {
+        return Some(Format::Appliance);
+    }
+    Some(Format::Syslog)
+}
+
+/// Whether `rest` (after the host) is `BG[pid]:id:nn:nn:`.
+fn is_appliance_message(rest: &str) -> bool {
+    let Some(("BG", Some(pid), message)) = split_tag(rest) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = message.splitn(4, ':');
+    digits(pid) && (0..3).all(|_| parts.next().is_some_and(digits)) && parts.next().is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sniff(text: &str) -> Option<Format> {
+        sniff_text(text.as_bytes())
+    }
+
+    #[test]
+    fn each_format_by_its_first_line() {
+        assert_eq!(
+            sniff("\n\nFeb  5 12:54:46 example_host BG[98765]:1234:01:01:event=login\n"),
+            Some(Format::Appliance)
+        );
+        assert_eq!(
+            sniff("<14>Feb  5 12:54:46 h BG[1]:1:01:03:event=lo"),
+            Some(Format::Appliance)
+        );
+        assert_eq!(
+            sniff("<165>1 2024-12-02T03:14:07Z h app - - - hi"),
+            Some(Format::Syslog)
+        );
+        assert_eq!(
+            sniff("Dec  2 03:14:07 web-01 sshd[1]: Accepted"),
+            Some(Format::Syslog)
+        );
+        assert_eq!(
+            sniff("<38>Dec  2 03:14:07 web-01 su: x"),
+            Some(Format::Syslog)
+        );
+        assert_eq!(sniff("CEF:0|V|P|1|2|n|3|src=1"), Some(Format::Cef));
+        assert_eq!(
+            sniff("Sep 19 08:26:10 host CEF:0|V|P|1|2|n|3|"),
+            Some(Format::Cef)
+        );
+        assert_eq!(
+            sniff("<134>1 2024-12-02T03:14:07Z h CEF:0|V|P|1|2|n|3|"),
+            Some(Format::Cef)
+        );
+        assert_eq!(
+            sniff("\u{feff}{\"api_key_id\": \"k\", \"action\": \"auth.token\"}"),
+            Some(Format::ApiAudit)
+        );
+        assert_eq!(sniff("{\"action\": \"auth.token\"}"), Some(Format::Json));
+        assert_eq!(sniff("{\n\"a\": 1}"), Some(Format::Json));
+        assert_eq!(sniff("[]"), Some(Format::Json));
+    }
+
+    #[test]
+    fn near_misses_are_not_taken() {
+        assert_eq!(sniff("hello"), None);
+        assert_eq!(sniff(""), None);
+        assert_eq!(sniff("Feb  5 12:54 host x"), None);
+        // A BG program without the segment header is plain syslog.
+        assert_eq!(
+            sniff("Feb  5 12:54:46 h BG[1]: started"),
+            Some(Format::Syslog)
+        );
+        // `CEF:` inside a message, not at a field start, is not CEF.
+        assert_eq!(
+            sniff("Feb  5 12:54:46 h app: saw XCEF:0|a"),
+            Some(Format::Syslog)
+        );
+    }
+
+    #[test]
+    fn first_line_skips_blank_lines_and_replays_them() {
+        let input = b"\n  \nfirst\nsecond\n".to_vec();
+        let (head, mut reader) = first_line(Box::new(Cursor::new(input.clone()))).unwrap();
+        assert_eq!(head, b"\n  \nfirst\n");
+        let mut all = Vec::new();
+        reader.read_to_end(&mut all).unwrap();
+        assert_eq!(all, input);
+    }
+}

@@ -1,0 +1,370 @@
+//! [`Alert`]: one detection from any source (Sigma rule, correlation, behavioural anomaly),
+//! reduced to what grouping, scoring and reports need, with a stable key so that storing the
+//! same detection twice is recognised.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tocsin_event::Event;
+
+use crate::entities::{extract_entities, Entity};
+use crate::error::ParseError;
+
+/// At most this many fields of the source event are kept as evidence.
+pub const MAX_EVIDENCE_FIELDS: usize = 64;
+/// At most this many characters of one evidence value are kept (longer ones end with `…`).
+pub const MAX_EVIDENCE_CHARS: usize = 1024;
+
+/// What produced an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertKind {
+    /// A Sigma detection rule matched one event.
+    Sigma,
+    /// A Sigma correlation rule fired over several events.
+    Correlation,
+    /// A behavioural detector found something unusual against its learned baseline.
+    Anomaly,
+}
+
+impl AlertKind {
+    /// The lowercase name used in keys, storage and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Sigma => "sigma",
+            AlertKind::Correlation => "correlation",
+            AlertKind::Anomaly => "anomaly",
+        }
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AlertKind {
+    type Err = ParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "sigma" => Ok(AlertKind::Sigma),
+            "correlation" => Ok(AlertKind::Correlation),
+            "anomaly" => Ok(AlertKind::Anomaly),
+            _ => Err(ParseError {
+                what: "alert kind",
+                found: text.to_owned(),
+                expected: "sigma, correlation, anomaly",
+            }),
+        }
+    }
+}
+
+/// The Sigma level of a detection, ordered from least to most severe.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Informational: context, not a threat on its own.
+    #[default]
+    Informational,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl Level {
+    /// The Sigma spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = ParseError;
+
+    /// Parses the Sigma spelling, ignoring case.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "informational" => Ok(Level::Informational),
+            "low" => Ok(Level::Low),
+            "medium" => Ok(Level::Medium),
+            "high" => Ok(Level::High),
+            "critical" => Ok(Level::Critical),
+            _ => Err(ParseError {
+                what: "level",
+                found: text.to_owned(),
+                expected: "informational, low, medium, high, critical",
+            }),
+        }
+    }
+}
+
+/// Where the event behind an alert was read: enough to find it again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct AlertOrigin {
+    /// The source file (or `-` for standard input).
+    pub source: String,
+    /// The record number or line in that source.
+    pub record: u64,
+}
+
+/// The rule (or detector) side of a detection: who fired and how it describes itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RuleRef {
+    /// The rule's id (Sigma `id`, or the detector's name for anomalies).
+    pub id: String,
+    /// The rule's title.
+    pub title: String,
+    /// The rule's level.
+    pub level: Level,
+    /// The rule's tags, as written (`attack.execution`, `attack.t1059.001`, `cve.2021-44228`).
+    pub tags: Vec<String>,
+    /// The rule's author, shown in reports (Sigma's DRL licence asks for attribution).
+    pub author: Option<String>,
+}
+
+/// One detection, from any source, ready to be grouped, stored and reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Stable key (see [`alert_key`]): the same detection of the same record always gets the
+    /// same key, so rerunning a hunt stores nothing twice.
+    pub key: String,
+    /// What produced the alert.
+    pub kind: AlertKind,
+    /// The rule or detector that fired.
+    pub rule: RuleRef,
+    /// When the event happened, in microseconds since the Unix epoch (UTC), if known.
+    pub timestamp_micros: Option<i64>,
+    /// Where the event was read.
+    pub origin: AlertOrigin,
+    /// The hosts, users, accounts, API keys and source addresses the event names.
+    pub entities: Vec<Entity>,
+    /// Why a behavioural detector found this unusual (empty for rule matches).
+    pub explanation: Option<String>,
+    /// The event's fields as (name, text) pairs in document order, capped at
+    /// [`MAX_EVIDENCE_FIELDS`] fields of [`MAX_EVIDENCE_CHARS`] characters.
+    pub evidence: Vec<(String, String)>,
+}
+
+impl Alert {
+    /// Builds an alert, computing its stable key from `kind`, the rule id, the origin and the
+    /// timestamp.
+    pub fn new(
+        kind: AlertKind,
+        rule: RuleRef,
+        origin: AlertOrigin,
+        timestamp_micros: Option<i64>,
+        entities: Vec<Entity>,
+        evidence: Vec<(String, String)>,
+    ) -> Self {
+        let key = alert_key(kind, &rule.id, &origin, timestamp_micros);
+        Alert {
+            key,
+            kind,
+            rule,
+            timestamp_micros,
+            origin,
+            entities,
+            explanation: None,
+            evidence: cap_evidence(evidence),
+        }
+    }
+
+    /// Builds an alert for `rule` matching `event`: the origin and time come from the event,
+    /// the entities from the field names listed in [`crate::entities`], the evidence from all
+    /// its fields.
+    pub fn from_event(kind: AlertKind, rule: RuleRef, event: &Event) -> Self {
+        let origin = AlertOrigin {
+            source: event.origin.source.to_string(),
+            record: event.origin.record,
+        };
+        let evidence = event
+            .fields
+            .iter()
+            .take(MAX_EVIDENCE_FIELDS)
+            .map(|field| {
+                (
+                    field.name().to_owned(),
+                    field.value.as_field_value().to_string(),
+                )
+            })
+            .collect();
+        Alert::new(
+            kind,
+            rule,
+            origin,
+            event.timestamp_micros,
+            extract_entities(event),
+            evidence,
+        )
+    }
+
+    /// The same alert with a behavioural detector's explanation of what was unusual.
+    pub fn with_explanation(mut self, explanation: impl Into<String>) -> Self {
+        self.explanation = Some(explanation.into());
+        self
+    }
+
+    /// A short form of the key (its first 12 characters), for messages and reports.
+    pub fn short_key(&self) -> &str {
+        self.key.get(..12).unwrap_or(&self.key)
+    }
+}
+
+/// The stable key of a detection: the first 32 hex digits of the SHA-256 of the kind, rule id,
+/// source, record number and timestamp, separated by NUL bytes so that no two different
+/// inputs share a key by concatenation.
+pub fn alert_key(
+    kind: AlertKind,
+    rule_id: &str,
+    origin: &AlertOrigin,
+    timestamp_micros: Option<i64>,
+) -> String {
+    let mut hasher = Sha256::new();
+    let timestamp = timestamp_micros.map_or_else(|| "-".to_owned(), |t| t.to_string());
+    for part in [
+        kind.as_str(),
+        rule_id,
+        origin.source.as_str(),
+        &origin.record.to_string(),
+        &timestamp,
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    let digest = hasher.finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Keeps at most [`MAX_EVIDENCE_FIELDS`] pairs and cuts each value to
+/// [`MAX_EVIDENCE_CHARS`] characters.
+fn cap_evidence(mut evidence: Vec<(String, String)>) -> Vec<(String, String)> {
+    evidence.truncate(MAX_EVIDENCE_FIELDS);
+    for (_, value) in &mut evidence {
+        if let Some((cut, _)) = value.char_indices().nth(MAX_EVIDENCE_CHARS) {
+            value.truncate(cut);
+            value.push('…');
+        }
+    }
+    evidence
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entities::EntityKind;
+    use tocsin_event::{Origin, Value};
+
+    fn rule() -> RuleRef {
+        RuleRef {
+            id: "rule-1".into(),
+            title: "Suspicious PowerShell".into(),
+            level: Level::High,
+            tags: vec!["attack.execution".into()],
+            author: Some("someone".into()),
+        }
+    }
+
+    fn event(record: u64) -> Event {
+        let mut event = Event {
+            origin: Origin {
+                source: "a.evtx".into(),
+                record,
+            },
+            timestamp_micros: Some(1_700_000_000_000_000),
+            ..Event::default()
+        };
+        event.push("Event.System.Computer", "Computer", Value::from("WS-042"));
+        event.push("Event.EventData.User", "User", Value::from("CORP\\Alice"));
+        event.push(
+            "Event.EventData.CommandLine",
+            "CommandLine",
+            Value::from("powershell -enc AAAA"),
+        );
+        event
+    }
+
+    #[test]
+    fn same_detection_gets_same_key_and_different_records_differ() {
+        let a = Alert::from_event(AlertKind::Sigma, rule(), &event(7));
+        let b = Alert::from_event(AlertKind::Sigma, rule(), &event(7));
+        let c = Alert::from_event(AlertKind::Sigma, rule(), &event(8));
+        let d = Alert::from_event(AlertKind::Correlation, rule(), &event(7));
+        assert_eq!(a.key, b.key);
+        assert_ne!(a.key, c.key);
+        assert_ne!(a.key, d.key);
+        assert_eq!(a.key.len(), 32);
+    }
+
+    #[test]
+    fn key_parts_do_not_run_together() {
+        let origin = |source: &str, record| AlertOrigin {
+            source: source.into(),
+            record,
+        };
+        let a = alert_key(AlertKind::Sigma, "r1", &origin("x", 12), None);
+        let b = alert_key(AlertKind::Sigma, "r", &origin("1x", 12), None);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn from_event_keeps_evidence_and_entities() {
+        let alert = Alert::from_event(AlertKind::Sigma, rule(), &event(7));
+        assert_eq!(alert.origin.record, 7);
+        assert_eq!(alert.evidence[0], ("Computer".into(), "WS-042".into()));
+        assert_eq!(alert.evidence.len(), 3);
+        assert!(alert
+            .entities
+            .iter()
+            .any(|e| e.kind == EntityKind::Host && e.value == "ws-042"));
+    }
+
+    #[test]
+    fn evidence_is_capped_on_character_boundaries() {
+        let long = "é".repeat(MAX_EVIDENCE_CHARS + 10);
+        let many = (0..MAX_EVIDENCE_FIELDS + 5)
+            .map(|i| (format!("f{i}"), long.clone()))
+            .collect();
+        let alert = Alert::new(
+            AlertKind::Anomaly,
+            rule(),
+            AlertOrigin::default(),
+            None,
+            Vec::new(),
+            many,
+        );
+        assert_eq!(alert.evidence.len(), MAX_EVIDENCE_FIELDS);
+        assert_eq!(alert.evidence[0].1.chars().count(), MAX_EVIDENCE_CHARS + 1);
+        assert!(alert.evidence[0].1.ends_with('…'));
+    }
+
+    #[test]
+    fn levels_parse_in_any_case_and_reject_unknown_words() {
+        assert_eq!("HIGH".parse::<Level>(), Ok(Level::High));
+        assert!(Level::Critical > Level::Medium);
+        let error = "severe".parse::<Level>().unwrap_err();
+        assert!(error.to_string().contains("\"severe\""));
+    }
+}

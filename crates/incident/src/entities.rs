@@ -1,0 +1,289 @@
+//! Entities: the hosts, users, accounts, API keys and source addresses a detection names, the
+//! things incidents are grouped by.
+//!
+//! # Which fields give which entity
+//!
+//! [`ENTITY_FIELDS`] is the list. Each field is looked up by the name Sigma rules use (short
+//! name or full path), every value of it is taken:
+//!
+//! | kind | fields |
+//! | --- | --- |
+//! | host | `Computer`, `ComputerName`, `Hostname`, `hostname`, `host`, `host.name`, `WorkstationName` |
+//! | user | `User`, `UserName`, `SubjectUserName`, `TargetUserName`, `user`, `user.name`, `who` |
+//! | account | `account`, `account_id`, `AccountId`, `tenant` |
+//! | API key | `api_key`, `api_key_id` |
+//! | source IP | `IpAddress`, `SourceIp`, `src_ip`, `source_ip`, `who_ip`, `ClientIP` |
+//!
+//! # Normalisation and placeholders
+//!
+//! Hosts, users and accounts are compared without case (API keys keep theirs); a user's `DOMAIN\` prefix and `@domain` suffix
+//! are dropped so that Sysmon's `CORP\alice` and the Security log's `alice` are one user.
+//! Addresses are parsed and written in canonical form (`::ffff:10.0.0.1` is `10.0.0.1`).
+//!
+//! Values that name nobody in particular are skipped, because they would glue unrelated
+//! detections together: empty text and `-`; the Windows service identities (`SYSTEM`,
+//! `LOCAL SERVICE`, `NETWORK SERVICE`, `ANONYMOUS LOGON`, `DWM-n`, `UMFD-n`); machine accounts
+//! (`WS-042$`, which stand for the host that is already an entity); loopback and unspecified
+//! addresses and text that is not an address in an address field.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use tocsin_event::{Event, Fields};
+
+/// The kinds of entity incidents are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntityKind {
+    /// A computer, by host name.
+    Host,
+    /// A person's or a service's user name.
+    User,
+    /// A tenant or customer account of a cloud or appliance service.
+    Account,
+    /// An API key (or its id) used against a service.
+    ApiKey,
+    /// A network address a connection or logon came from.
+    SourceIp,
+}
+
+impl EntityKind {
+    /// The lowercase name used in storage and explanations.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Host => "host",
+            EntityKind::User => "user",
+            EntityKind::Account => "account",
+            EntityKind::ApiKey => "api key",
+            EntityKind::SourceIp => "source ip",
+        }
+    }
+}
+
+impl fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entity: its kind and its normalised value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Entity {
+    /// What the value names.
+    pub kind: EntityKind,
+    /// The normalised value (see the module documentation).
+    pub value: String,
+}
+
+impl Entity {
+    /// An entity whose `raw` value is normalised for its kind; `None` for placeholders that
+    /// name nobody in particular.
+    pub fn normalised(kind: EntityKind, raw: &str) -> Option<Entity> {
+        let value = match kind {
+            EntityKind::Host => normalise_host(raw)?,
+            EntityKind::User => normalise_user(raw)?,
+            EntityKind::Account => normalise_plain(raw)?.to_lowercase(),
+            EntityKind::ApiKey => normalise_plain(raw)?,
+            EntityKind::SourceIp => normalise_ip(raw)?,
+        };
+        Some(Entity { kind, value })
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.value)
+    }
+}
+
+/// The field names read for each entity kind, in the order they are tried.
+pub const ENTITY_FIELDS: &[(EntityKind, &[&str])] = &[
+    (
+        EntityKind::Host,
+        &[
+            "Computer",
+            "ComputerName",
+            "Hostname",
+            "hostname",
+            "host",
+            "host.name",
+            "WorkstationName",
+        ],
+    ),
+    (
+        EntityKind::User,
+        &[
+            "User",
+            "UserName",
+            "SubjectUserName",
+            "TargetUserName",
+            "user",
+            "user.name",
+            "who",
+        ],
+    ),
+    (
+        EntityKind::Account,
+        &["account", "account_id", "AccountId", "tenant"],
+    ),
+    (EntityKind::ApiKey, &["api_key", "api_key_id"]),
+    (
+        EntityKind::SourceIp,
+        &[
+            "IpAddress",
+            "SourceIp",
+            "src_ip",
+            "source_ip",
+            "who_ip",
+            "ClientIP",
+        ],
+    ),
+];
+
+/// The entities `event` names, sorted and without duplicates (see [`ENTITY_FIELDS`]).
+pub fn extract_entities(event: &Event) -> Vec<Entity> {
+    let mut found = BTreeSet::new();
+    for (kind, names) in ENTITY_FIELDS {
+        for name in *names {
+            event.visit(name, &mut |value| {
+                if let Some(entity) = Entity::normalised(*kind, &value.to_string()) {
+                    found.insert(entity);
+                }
+                std::ops::ControlFlow::Continue(())
+            });
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// Trims, drops empty text, `-` and `null` (API keys keep their case: they are secrets whose
+/// case matters).
+fn normalise_plain(raw: &str) -> Option<String> {
+    let value = raw.trim();
+    if value.is_empty() || value == "-" || value.eq_ignore_ascii_case("null") {
+        return None;
+    }
+    Some(value.to_owned())
+}
+
+/// Lowercases and drops a trailing dot; `localhost` names no host in particular.
+fn normalise_host(raw: &str) -> Option<String> {
+    let value = normalise_plain(raw)?.to_lowercase();
+    let value = value.trim_end_matches('.').to_owned();
+    (!value.is_empty() && value != "localhost").then_some(value)
+}
+
+/// Drops `DOMAIN\` and `@domain`, lowercases, skips service identities and machine accounts.
+fn normalise_user(raw: &str) -> Option<String> {
+    let value = normalise_plain(raw)?.to_lowercase();
+    let value = value.rsplit('\\').next().unwrap_or(&value);
+    let value = value.split('@').next().unwrap_or(value).trim();
+    let service_identity = matches!(
+        value,
+        "system" | "local service" | "network service" | "anonymous logon" | "localsystem"
+    ) || value.starts_with("dwm-")
+        || value.starts_with("umfd-");
+    if value.is_empty() || value == "-" || service_identity || value.ends_with('$') {
+        return None;
+    }
+    Some(value.to_owned())
+}
+
+/// Parses an address (with or without brackets), skipping loopback and unspecified ones.
+fn normalise_ip(raw: &str) -> Option<String> {
+    let text = raw.trim().trim_start_matches('[').trim_end_matches(']');
+    let address: IpAddr = text.parse().ok()?;
+    let address = address.to_canonical();
+    (!address.is_loopback() && !address.is_unspecified()).then(|| address.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tocsin_event::Value;
+
+    fn entity(kind: EntityKind, value: &str) -> Entity {
+        Entity {
+            kind,
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn users_lose_domain_and_case() {
+        let e = |raw| Entity::normalised(EntityKind::User, raw);
+        assert_eq!(e("CORP\\Alice"), Some(entity(EntityKind::User, "alice")));
+        assert_eq!(
+            e("alice@corp.example"),
+            Some(entity(EntityKind::User, "alice"))
+        );
+        assert_eq!(e("NT AUTHORITY\\SYSTEM"), None);
+        assert_eq!(e("LOCAL SERVICE"), None);
+        assert_eq!(e("WS-042$"), None);
+        assert_eq!(e("-"), None);
+        assert_eq!(e("  "), None);
+        assert_eq!(e("Window Manager\\DWM-1"), None);
+    }
+
+    #[test]
+    fn addresses_are_canonical_and_loopback_is_skipped() {
+        let e = |raw| Entity::normalised(EntityKind::SourceIp, raw);
+        assert_eq!(
+            e("::ffff:10.1.2.3"),
+            Some(entity(EntityKind::SourceIp, "10.1.2.3"))
+        );
+        assert_eq!(
+            e("[2001:db8::1]"),
+            Some(entity(EntityKind::SourceIp, "2001:db8::1"))
+        );
+        assert_eq!(e("127.0.0.1"), None);
+        assert_eq!(e("::1"), None);
+        assert_eq!(e("-"), None);
+        assert_eq!(e("not an address"), None);
+    }
+
+    #[test]
+    fn hosts_lose_case_and_trailing_dot() {
+        let e = |raw| Entity::normalised(EntityKind::Host, raw);
+        assert_eq!(
+            e("WS-042.corp.local."),
+            Some(entity(EntityKind::Host, "ws-042.corp.local"))
+        );
+        assert_eq!(e("localhost"), None);
+    }
+
+    #[test]
+    fn extracts_windows_and_remote_support_fields() {
+        let mut event = Event::default();
+        event.push("Event.System.Computer", "Computer", Value::from("DC01"));
+        event.push(
+            "Event.EventData.SubjectUserName",
+            "SubjectUserName",
+            Value::from("DC01$"),
+        );
+        event.push(
+            "Event.EventData.TargetUserName",
+            "TargetUserName",
+            Value::from("bob"),
+        );
+        event.push(
+            "Event.EventData.IpAddress",
+            "IpAddress",
+            Value::from("192.0.2.7"),
+        );
+        event.push("api_key_id", "", Value::from("K-123"));
+        event.push("who", "", Value::from("Bob"));
+        let found = extract_entities(&event);
+        assert_eq!(
+            found,
+            vec![
+                entity(EntityKind::Host, "dc01"),
+                entity(EntityKind::User, "bob"),
+                entity(EntityKind::ApiKey, "K-123"),
+                entity(EntityKind::SourceIp, "192.0.2.7"),
+            ]
+        );
+    }
+}

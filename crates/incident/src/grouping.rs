@@ -1,0 +1,254 @@
+//! Grouping detections into incidents by shared entities within a quiet gap.
+//!
+//! # Rules
+//!
+//! Alerts are taken in time order (then by key, so the result never depends on input order;
+//! alerts without a time come last and are treated as within the gap). An alert joins an
+//! incident when it shares a *linking* entity with one of its detections and comes no later
+//! than [`GroupingConfig::quiet_gap_micros`] after the incident's last activity. An alert that
+//! links several incidents merges them into the oldest one (whose id survives), and its
+//! membership says which ones it tied in. An alert that links nothing opens a new incident,
+//! whose id derives from the alert's key, so regrouping the same alerts gives the same ids.
+//!
+//! # Against over-merging
+//!
+//! Some entities are everywhere: a domain controller every user logs on to, an admin account
+//! used on every host, a NAT address. Linking on them would glue the whole estate into one
+//! incident. Three defences:
+//!
+//! 1. placeholders (`SYSTEM`, `-`, machine accounts, loopback) are never entities at all
+//!    (see [`crate::entities`]);
+//! 2. only the kinds in [`GroupingConfig::linking_kinds`] link (all five by default);
+//! 3. an entity seen with more than [`GroupingConfig::max_spread`] distinct partners stops
+//!    linking from then on. A host's partners are the users it was seen with; any other
+//!    entity's partners are the hosts it was seen on. The entity is still listed on the
+//!    incidents, it just no longer joins them. Because grouping runs in time order, detections
+//!    linked before the entity became common stay linked.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::alert::Alert;
+use crate::attack::AttackCatalog;
+use crate::entities::{Entity, EntityKind};
+use crate::incident::{Incident, JoinReason, Link};
+
+/// One hour, the default quiet gap.
+pub const DEFAULT_QUIET_GAP_MICROS: i64 = 3_600 * 1_000_000;
+/// The default [`GroupingConfig::max_spread`].
+pub const DEFAULT_MAX_SPREAD: usize = 10;
+
+/// How detections are grouped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupingConfig {
+    /// How long an incident may be quiet before a new detection opens another one instead of
+    /// joining it (microseconds).
+    pub quiet_gap_micros: i64,
+    /// The entity kinds that link detections.
+    pub linking_kinds: Vec<EntityKind>,
+    /// An entity seen with more distinct partners than this stops linking.
+    pub max_spread: usize,
+}
+
+impl Default for GroupingConfig {
+    fn default() -> Self {
+        GroupingConfig {
+            quiet_gap_micros: DEFAULT_QUIET_GAP_MICROS,
+            linking_kinds: vec![
+                EntityKind::Host,
+                EntityKind::User,
+                EntityKind::Account,
+                EntityKind::ApiKey,
+                EntityKind::SourceIp,
+            ],
+            max_spread: DEFAULT_MAX_SPREAD,
+        }
+    }
+}
+
+/// Groups `alerts` into incidents (see the module documentation), oldest incident first.
+pub fn group(alerts: &[Alert], config: &GroupingConfig, catalog: &AttackCatalog) -> Vec<Incident> {
+    let mut ordered: Vec<&Alert> = alerts.iter().collect();
+    ordered.sort_by(|a, b| {
+        let time = |x: &Alert| (x.timestamp_micros.is_none(), x.timestamp_micros);
+        time(a).cmp(&time(b)).then_with(|| a.key.cmp(&b.key))
+    });
+    let mut grouper = Grouper::new(config.clone());
+    for alert in ordered {
+        grouper.push(alert);
+    }
+    grouper.finish(catalog)
+}
+
+/// Incremental grouping: push alerts in time order, then [`Grouper::finish`].
+#[derive(Debug)]
+pub struct Grouper<'a> {
+    config: GroupingConfig,
+    alerts: Vec<&'a Alert>,
+    groups: Vec<Group>,
+    /// For each entity, the group and alert that last named it.
+    last_seen: HashMap<Entity, (usize, usize)>,
+    /// For each entity, its distinct partners (see the module documentation).
+    partners: HashMap<Entity, HashSet<Entity>>,
+}
+
+/// A group under construction.
+#[derive(Debug)]
+struct Group {
+    /// Members: alert index and reason, in push order.
+    members: Vec<(usize, JoinReason)>,
+    last_micros: Option<i64>,
+    /// The group this one was merged into, if any.
+    merged_into: Option<usize>,
+}
+
+impl<'a> Grouper<'a> {
+    /// An empty grouper.
+    pub fn new(config: GroupingConfig) -> Self {
+        Grouper {
+            config,
+            alerts: Vec::new(),
+            groups: Vec::new(),
+            last_seen: HashMap::new(),
+            partners: HashMap::new(),
+        }
+    }
+
+    /// Adds the next alert (in time order).
+    pub fn push(&mut self, alert: &'a Alert) {
+        let index = self.alerts.len();
+        self.alerts.push(alert);
+        self.note_partners(alert);
+        let links = self.links_of(alert);
+        let target = match links.keys().min() {
+            Some(&oldest) => oldest,
+            None => {
+                self.groups.push(Group {
+                    members: Vec::new(),
+                    last_micros: None,
+                    merged_into: None,
+                });
+                self.groups.len() - 1
+            }
+        };
+        let mut reason = JoinReason::default();
+        for (group, group_links) in links {
+            reason.links.extend(group_links);
+            if group != target {
+                reason.merged.push(self.id_of(group));
+                self.merge(group, target);
+            }
+        }
+        let joined = &mut self.groups[target];
+        joined.members.push((index, reason));
+        joined.last_micros = joined.last_micros.max(alert.timestamp_micros);
+        for entity in &alert.entities {
+            self.last_seen.insert(entity.clone(), (target, index));
+        }
+    }
+
+    /// The incidents, oldest first.
+    pub fn finish(self, catalog: &AttackCatalog) -> Vec<Incident> {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(_, group)| group.merged_into.is_none())
+            .map(|(index, group)| {
+                let members = group
+                    .members
+                    .iter()
+                    .map(|(alert, reason)| (self.alerts[*alert], reason.clone()))
+                    .collect();
+                Incident::build(self.id_of(index), members, catalog)
+            })
+            .collect()
+    }
+
+    /// The id of a group: from the key of its first member.
+    fn id_of(&self, group: usize) -> String {
+        let first = self.groups[group].members.first().map(|(alert, _)| *alert);
+        Incident::id_for(first.map_or("", |a| &self.alerts[a].key))
+    }
+
+    /// The live group a (possibly merged) group now belongs to.
+    fn live(&self, mut group: usize) -> usize {
+        while let Some(into) = self.groups[group].merged_into {
+            group = into;
+        }
+        group
+    }
+
+    /// The links `alert` has to live groups within the gap, by group.
+    fn links_of(&self, alert: &Alert) -> BTreeMap<usize, Vec<Link>> {
+        let mut links: BTreeMap<usize, Vec<Link>> = BTreeMap::new();
+        for entity in alert.entities.iter().filter(|e| self.links(e)) {
+            let Some(&(group, with)) = self.last_seen.get(entity) else {
+                continue;
+            };
+            let group = self.live(group);
+            let last = self.groups[group].last_micros;
+            let gap = alert
+                .timestamp_micros
+                .zip(last)
+                .map(|(now, last)| now - last);
+            if gap.is_some_and(|gap| gap > self.config.quiet_gap_micros) {
+                continue;
+            }
+            let with = self.alerts[with];
+            links.entry(group).or_default().push(Link {
+                entity: entity.clone(),
+                with_alert: with.key.clone(),
+                with_title: with.rule.title.clone(),
+                gap_micros: gap,
+            });
+        }
+        links
+    }
+
+    /// Whether `entity` may link: a linking kind, not (yet) common.
+    fn links(&self, entity: &Entity) -> bool {
+        self.config.linking_kinds.contains(&entity.kind)
+            && self
+                .partners
+                .get(entity)
+                .is_none_or(|p| p.len() <= self.config.max_spread)
+    }
+
+    /// Records the partners of each entity of `alert`.
+    fn note_partners(&mut self, alert: &Alert) {
+        let of_kind = |kinds: &[EntityKind]| -> Vec<Entity> {
+            alert
+                .entities
+                .iter()
+                .filter(|e| kinds.contains(&e.kind))
+                .cloned()
+                .collect()
+        };
+        let hosts = of_kind(&[EntityKind::Host]);
+        let users = of_kind(&[EntityKind::User]);
+        for entity in &alert.entities {
+            let partners = if entity.kind == EntityKind::Host {
+                &users
+            } else {
+                &hosts
+            };
+            self.partners
+                .entry(entity.clone())
+                .or_default()
+                .extend(partners.iter().cloned());
+        }
+    }
+
+    /// Moves the members of `from` into `into`.
+    fn merge(&mut self, from: usize, into: usize) {
+        let moved = std::mem::take(&mut self.groups[from].members);
+        let last = self.groups[from].last_micros;
+        self.groups[from].merged_into = Some(into);
+        let target = &mut self.groups[into];
+        target.members.extend(moved);
+        target.members.sort_by_key(|(alert, _)| *alert);
+        target.last_micros = target.last_micros.max(last);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,307 @@
+use super::*;
+use crate::alert::{AlertKind, AlertOrigin, Level, RuleRef};
+
+const MINUTE: i64 = 60 * 1_000_000;
+const START: i64 = 1_714_557_600_000_000;
+
+fn alert(title: &str, minute: i64, entities: &[(EntityKind, &str)]) -> Alert {
+    alert_of(AlertKind::Sigma, Level::Medium, title, minute, entities)
+}
+
+fn alert_of(
+    kind: AlertKind,
+    level: Level,
+    title: &str,
+    minute: i64,
+    entities: &[(EntityKind, &str)],
+) -> Alert {
+    let rule = RuleRef {
+        id: title.to_owned(),
+        title: title.to_owned(),
+        level,
+        tags: vec!["attack.execution".into()],
+        author: None,
+    };
+    let origin = AlertOrigin {
+        source: "test.evtx".into(),
+        record: u64::try_from(minute).unwrap_or_default(),
+    };
+    let entities = entities
+        .iter()
+        .map(|(kind, value)| Entity {
+            kind: *kind,
+            value: (*value).to_owned(),
+        })
+        .collect();
+    Alert::new(
+        kind,
+        rule,
+        origin,
+        Some(START + minute * MINUTE),
+        entities,
+        vec![],
+    )
+}
+
+fn titles(incident: &Incident) -> Vec<&str> {
+    incident.timeline.iter().map(|t| t.title.as_str()).collect()
+}
+
+fn run(alerts: &[Alert]) -> Vec<Incident> {
+    group(alerts, &GroupingConfig::default(), &AttackCatalog::empty())
+}
+
+#[test]
+fn shared_host_joins_and_says_why() {
+    let first = alert("Encoded PowerShell", 0, &[(EntityKind::Host, "ws-042")]);
+    let second = alert(
+        "LSASS access",
+        3,
+        &[(EntityKind::Host, "ws-042"), (EntityKind::User, "alice")],
+    );
+    let incidents = run(&[second.clone(), first.clone()]);
+    assert_eq!(incidents.len(), 1);
+    let incident = &incidents[0];
+    assert_eq!(incident.id, Incident::id_for(&first.key));
+    assert_eq!(titles(incident), ["Encoded PowerShell", "LSASS access"]);
+    assert_eq!(
+        incident.members[1].reason.to_string(),
+        format!(
+            "shares host ws-042 with detection 'Encoded PowerShell' ({}), 3 min after the incident's last activity",
+            first.short_key()
+        )
+    );
+    assert!(incident.members[0].reason.links.is_empty());
+    assert_eq!(incident.first_seen_micros, Some(START));
+    assert_eq!(incident.last_seen_micros, Some(START + 3 * MINUTE));
+}
+
+#[test]
+fn quiet_gap_splits_and_is_configurable() {
+    let alerts = [
+        alert("A", 0, &[(EntityKind::Host, "ws-042")]),
+        alert("B", 61, &[(EntityKind::Host, "ws-042")]),
+    ];
+    assert_eq!(run(&alerts).len(), 2);
+    let patient = GroupingConfig {
+        quiet_gap_micros: 2 * 60 * MINUTE,
+        ..GroupingConfig::default()
+    };
+    assert_eq!(group(&alerts, &patient, &AttackCatalog::empty()).len(), 1);
+}
+
+#[test]
+fn gap_is_measured_from_the_incident_last_activity() {
+    // B keeps the incident alive through its user, so C (host only, 100 min after A) still
+    // joins: 40 min after B.
+    let alerts = [
+        alert(
+            "A",
+            0,
+            &[(EntityKind::Host, "ws-1"), (EntityKind::User, "bob")],
+        ),
+        alert("B", 60, &[(EntityKind::User, "bob")]),
+        alert("C", 100, &[(EntityKind::Host, "ws-1")]),
+    ];
+    let incidents = run(&alerts);
+    assert_eq!(incidents.len(), 1);
+    assert!(incidents[0].members[2]
+        .reason
+        .to_string()
+        .ends_with("40 min after the incident's last activity"));
+}
+
+#[test]
+fn an_alert_that_links_two_incidents_merges_them_into_the_oldest() {
+    let a = alert(
+        "A",
+        0,
+        &[(EntityKind::Host, "ws-1"), (EntityKind::User, "x")],
+    );
+    let b = alert(
+        "B",
+        5,
+        &[(EntityKind::Host, "ws-2"), (EntityKind::User, "y")],
+    );
+    let c = alert(
+        "C",
+        10,
+        &[(EntityKind::Host, "ws-1"), (EntityKind::User, "y")],
+    );
+    let incidents = run(&[a.clone(), b.clone(), c]);
+    assert_eq!(incidents.len(), 1);
+    let incident = &incidents[0];
+    assert_eq!(incident.id, Incident::id_for(&a.key));
+    assert_eq!(titles(incident), ["A", "B", "C"]);
+    let reason = &incident.members[2].reason;
+    assert_eq!(reason.merged, [Incident::id_for(&b.key)]);
+    assert_eq!(reason.links.len(), 2);
+    assert!(reason.to_string().contains("tied in and merged INC-"));
+    assert_eq!(incident.entities_of(EntityKind::Host).count(), 2);
+}
+
+#[test]
+fn unrelated_alerts_stay_apart() {
+    let incidents = run(&[
+        alert("A", 0, &[(EntityKind::Host, "ws-1")]),
+        alert("B", 1, &[(EntityKind::Host, "ws-2")]),
+        alert("C", 2, &[]),
+    ]);
+    assert_eq!(incidents.len(), 3);
+}
+
+#[test]
+fn an_entity_seen_on_too_many_hosts_stops_linking() {
+    let config = GroupingConfig {
+        max_spread: 2,
+        ..GroupingConfig::default()
+    };
+    let alerts: Vec<Alert> = (1..=4)
+        .map(|i| {
+            let host = format!("ws-{i}");
+            alert(
+                &format!("A{i}"),
+                i,
+                &[
+                    (EntityKind::User, "admin"),
+                    (EntityKind::Host, host.as_str()),
+                ],
+            )
+        })
+        .collect();
+    let incidents = group(&alerts, &config, &AttackCatalog::empty());
+    let sizes: Vec<usize> = incidents.iter().map(|i| i.members.len()).collect();
+    assert_eq!(sizes, [2, 1, 1]);
+}
+
+#[test]
+fn only_linking_kinds_link() {
+    let config = GroupingConfig {
+        linking_kinds: vec![EntityKind::Host],
+        ..GroupingConfig::default()
+    };
+    let alerts = [
+        alert("A", 0, &[(EntityKind::SourceIp, "10.0.0.1")]),
+        alert("B", 1, &[(EntityKind::SourceIp, "10.0.0.1")]),
+    ];
+    assert_eq!(group(&alerts, &config, &AttackCatalog::empty()).len(), 2);
+    assert_eq!(run(&alerts).len(), 1);
+}
+
+#[test]
+fn ids_and_membership_do_not_depend_on_input_order() {
+    let alerts = vec![
+        alert("A", 0, &[(EntityKind::Host, "ws-1")]),
+        alert("B", 0, &[(EntityKind::Host, "ws-1")]),
+        alert("C", 7, &[(EntityKind::ApiKey, "K1")]),
+        alert(
+            "D",
+            8,
+            &[(EntityKind::ApiKey, "K1"), (EntityKind::Host, "ws-1")],
+        ),
+    ];
+    let mut reversed = alerts.clone();
+    reversed.reverse();
+    assert_eq!(run(&alerts), run(&reversed));
+}
+
+#[test]
+fn severity_and_title_reflect_the_incident() {
+    let alerts = [
+        alert_of(
+            AlertKind::Sigma,
+            Level::Medium,
+            "Recon",
+            0,
+            &[(EntityKind::Host, "ws-1")],
+        ),
+        alert_of(
+            AlertKind::Sigma,
+            Level::High,
+            "Dump",
+            2,
+            &[(EntityKind::Host, "ws-1"), (EntityKind::User, "eve")],
+        ),
+        alert_of(
+            AlertKind::Correlation,
+            Level::High,
+            "Spread",
+            4,
+            &[(EntityKind::User, "eve"), (EntityKind::Host, "ws-2")],
+        ),
+    ];
+    let incident = &run(&alerts)[0];
+    assert_eq!(
+        incident.title,
+        "Dump on host ws-1 and 1 more (3 detections)"
+    );
+    // level high 45, one tactic 0, two hosts 5, one correlation 5.
+    assert_eq!(incident.severity.score, 55);
+    assert_eq!(incident.entities[0].entity.value, "ws-1");
+    assert_eq!(incident.entities[0].alerts, 2);
+}
+
+#[test]
+fn alerts_without_time_come_last_and_join_by_entity() {
+    let mut untimed = alert("Untimed", 0, &[(EntityKind::Host, "ws-1")]);
+    untimed.timestamp_micros = None;
+    let incidents = run(&[untimed, alert("Timed", 500, &[(EntityKind::Host, "ws-1")])]);
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(titles(&incidents[0]), ["Timed", "Untimed"]);
+    assert!(incidents[0].members[1]
+        .reason
+        .to_string()
+        .ends_with("time unknown"));
+}
+
+#[test]
+fn events_from_windows_and_an_appliance_group_through_their_entities() {
+    use tocsin_event::{Event, Origin, Value};
+    let rule = |title: &str| RuleRef {
+        id: title.to_owned(),
+        title: title.to_owned(),
+        level: Level::High,
+        tags: vec![],
+        author: None,
+    };
+    let mut logon = Event {
+        origin: Origin {
+            source: "Security.evtx".into(),
+            record: 4,
+        },
+        timestamp_micros: Some(START),
+        ..Event::default()
+    };
+    logon.push("Event.System.Computer", "Computer", Value::from("JUMP-01"));
+    logon.push(
+        "Event.EventData.TargetUserName",
+        "TargetUserName",
+        Value::from("svc_support"),
+    );
+    logon.push(
+        "Event.EventData.SubjectUserName",
+        "SubjectUserName",
+        Value::from("SYSTEM"),
+    );
+    let mut api = Event {
+        origin: Origin {
+            source: "appliance.log".into(),
+            record: 17,
+        },
+        timestamp_micros: Some(START + 10 * MINUTE),
+        ..Event::default()
+    };
+    api.push("who", "", Value::from("svc_support"));
+    api.push("who_ip", "", Value::from("203.0.113.5"));
+    api.push("api_key_id", "", Value::from("ak-9"));
+    let alerts = [
+        Alert::from_event(AlertKind::Sigma, rule("Logon"), &logon),
+        Alert::from_event(AlertKind::Anomaly, rule("Unusual API use"), &api),
+    ];
+    let incidents = run(&alerts);
+    assert_eq!(incidents.len(), 1);
+    assert!(incidents[0].members[1]
+        .reason
+        .to_string()
+        .starts_with("shares user svc_support with detection 'Logon'"));
+}

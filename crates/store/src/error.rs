@@ -1,0 +1,66 @@
+//! The store's errors; every one names the store file.
+
+use std::path::PathBuf;
+
+/// What went wrong with a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file exists but is not a tocsin store (another SQLite database, or not SQLite).
+    #[error("{path} is not a tocsin store: {reason}")]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What gave it away.
+        reason: String,
+    },
+    /// The store was written by a newer tocsin.
+    #[error("{path} has store schema version {found}, newer than the {supported} this tocsin knows: upgrade tocsin")]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// A schema migration failed (the store is left at the previous version).
+    #[error("{path}: migration to schema version {version} ({name}) failed: {source}")]
+    Migration {
+        /// The file.
+        path: PathBuf,
+        /// The version being applied.
+        version: i64,
+        /// The migration file name.
+        name: &'static str,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// Any other SQLite failure.
+    #[error("store {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// A stored JSON column could not be read back.
+    #[error("store {path}: stored {what} {id} is unreadable: {source}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// `alert`, `incident`, `lifecycle`, `audit record`.
+        what: &'static str,
+        /// The row's key.
+        id: String,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// A change was asked for an incident the store does not hold.
+    #[error("store {path}: no incident {id}")]
+    UnknownIncident {
+        /// The file.
+        path: PathBuf,
+        /// The id asked for.
+        id: String,
+    },
+}

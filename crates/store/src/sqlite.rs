@@ -1,0 +1,459 @@
+//! [`SqliteStore`]: the embedded, single-file implementation of [`IncidentStore`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use tocsin_incident::{
+    Alert, AuditRecord, Incident, IncidentFilter, IncidentStore, Lifecycle, PutOutcome,
+};
+
+use crate::error::StoreError;
+use crate::schema::{check_identity, migrate, LATEST_VERSION};
+
+/// How long a writer waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A tocsin store in one SQLite file (plus its `-wal` and `-shm` companions while open).
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating it and applying pending migrations as needed.
+    /// Refuses files that are not tocsin stores or were written by a newer tocsin.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_at_version(path.as_ref(), LATEST_VERSION)
+    }
+
+    /// Opens (or creates) the store migrated only up to `version`, to test migrations from
+    /// older stores.
+    pub(crate) fn open_at_version(path: &Path, version: i64) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(&path, flags).map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+        let current = check_identity(&conn, &path)?;
+        configure(&conn).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        migrate(&mut conn, &path, current, version)?;
+        Ok(SqliteStore { conn, path })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open store.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The incident that absorbed incident `id` when a later regrouping merged them, if any.
+    pub fn merged_into(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT merged_into FROM incidents WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Runs SQLite's `PRAGMA integrity_check`; `Ok(())` when the file is sound, otherwise
+    /// the problems it lists.
+    pub fn integrity_check(&self) -> Result<Result<(), String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(|e| self.sql(e))?;
+        let lines = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(|e| self.sql(e))?;
+        Ok(if lines == ["ok"] {
+            Ok(())
+        } else {
+            Err(lines.join("; "))
+        })
+    }
+
+    /// Row counts of the alerts, incidents, memberships and audit tables, for checks.
+    pub fn counts(&self) -> Result<[i64; 4], StoreError> {
+        let mut counts = [0; 4];
+        for (slot, table) in counts
+            .iter_mut()
+            .zip(["alerts", "incidents", "memberships", "audit"])
+        {
+            *slot = self
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                    row.get(0)
+                })
+                .map_err(|e| self.sql(e))?;
+        }
+        Ok(counts)
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn corrupt(&self, what: &'static str, id: &str, source: serde_json::Error) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what,
+            id: id.to_owned(),
+            source,
+        }
+    }
+
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&Transaction<'_>, &Path) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let result = work(&tx, &path)?;
+        tx.commit().map_err(sql)?;
+        Ok(result)
+    }
+
+    fn alerts_where(&self, condition: &str, param: Option<&str>) -> Result<Vec<Alert>, StoreError> {
+        let query = format!("SELECT a.key, a.body FROM alerts a {condition}");
+        let mut statement = self.conn.prepare(&query).map_err(|e| self.sql(e))?;
+        let rows = match param {
+            Some(p) => statement.query_map([p], key_and_text),
+            None => statement.query_map([], key_and_text),
+        }
+        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+        .map_err(|e| self.sql(e))?;
+        rows.into_iter()
+            .map(|(key, body)| {
+                serde_json::from_str(&body).map_err(|e| self.corrupt("alert", &key, e))
+            })
+            .collect()
+    }
+
+    fn incident_from(
+        &self,
+        id: &str,
+        computed: &str,
+        lifecycle: &str,
+    ) -> Result<Incident, StoreError> {
+        let mut incident: Incident =
+            serde_json::from_str(computed).map_err(|e| self.corrupt("incident", id, e))?;
+        incident.lifecycle =
+            serde_json::from_str(lifecycle).map_err(|e| self.corrupt("lifecycle", id, e))?;
+        Ok(incident)
+    }
+}
+
+fn key_and_text(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String)> {
+    Ok((row.get(0)?, row.get(1)?))
+}
+
+/// WAL for crash safety and concurrent readers, foreign keys on, a busy timeout.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// Inserts alerts that are not stored yet.
+fn insert_alerts(tx: &Transaction<'_>, alerts: &[Alert]) -> rusqlite::Result<PutOutcome> {
+    let mut statement = tx.prepare_cached(
+        "INSERT OR IGNORE INTO alerts (key, kind, rule_id, level, timestamp_micros, source, record, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut outcome = PutOutcome::default();
+    for alert in alerts {
+        let record = i64::try_from(alert.origin.record).unwrap_or(i64::MAX);
+        let added = statement.execute(params![
+            alert.key,
+            alert.kind.as_str(),
+            alert.rule.id,
+            alert.rule.level.as_str(),
+            alert.timestamp_micros,
+            alert.origin.source,
+            record,
+            to_json(alert)?,
+        ])?;
+        if added == 0 {
+            outcome.existing += 1;
+        } else {
+            outcome.new += 1;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Upserts the computed part of each incident, moves memberships, marks absorbed incidents.
+fn upsert_incidents(tx: &Transaction<'_>, incidents: &[Incident]) -> rusqlite::Result<()> {
+    let mut absorbed: BTreeMap<String, String> = BTreeMap::new();
+    for incident in incidents {
+        let computed = Incident {
+            lifecycle: Lifecycle::default(),
+            ..incident.clone()
+        };
+        tx.prepare_cached(
+            "INSERT INTO incidents (id, title, first_seen_micros, last_seen_micros, score, band, status, computed, lifecycle)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET title = excluded.title,
+                 first_seen_micros = excluded.first_seen_micros, last_seen_micros = excluded.last_seen_micros,
+                 score = excluded.score, band = excluded.band, computed = excluded.computed, merged_into = NULL",
+        )?
+        .execute(params![
+            incident.id,
+            incident.title,
+            incident.first_seen_micros,
+            incident.last_seen_micros,
+            incident.severity.score,
+            incident.severity.band.as_str(),
+            incident.lifecycle.status.as_str(),
+            to_json(&computed)?,
+            to_json(&incident.lifecycle)?,
+        ])?;
+        for (position, member) in incident.members.iter().enumerate() {
+            let previous: Option<String> = tx
+                .prepare_cached("SELECT incident_id FROM memberships WHERE alert_key = ?1")?
+                .query_row([&member.alert_key], |row| row.get(0))
+                .optional()?;
+            if let Some(previous) = previous.filter(|p| *p != incident.id) {
+                absorbed.insert(previous, incident.id.clone());
+            }
+            tx.prepare_cached(
+                "INSERT INTO memberships (alert_key, incident_id, position) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (alert_key) DO UPDATE SET incident_id = excluded.incident_id, position = excluded.position",
+            )?
+            .execute(params![member.alert_key, incident.id, position as i64])?;
+        }
+    }
+    for (old, new) in absorbed {
+        let marked = tx.execute(
+            "UPDATE incidents SET merged_into = ?2 WHERE id = ?1
+             AND NOT EXISTS (SELECT 1 FROM memberships WHERE incident_id = ?1)",
+            params![old, new],
+        )?;
+        if marked > 0 {
+            inherit_lifecycle(tx, &old, &new)?;
+        }
+    }
+    Ok(())
+}
+
+/// When regrouping moves an incident's detections under a new id (an earlier detection
+/// arrived late and now opens it, or a merge), the survivor takes over the absorbed
+/// incident's lifecycle if its own is still untouched, so that analysts' work follows the
+/// detections. The absorbed incident keeps its audit trail and points at the survivor.
+fn inherit_lifecycle(tx: &Transaction<'_>, old: &str, new: &str) -> rusqlite::Result<()> {
+    let untouched = to_json(&Lifecycle::default())?;
+    tx.execute(
+        "UPDATE incidents SET
+             lifecycle = (SELECT lifecycle FROM incidents WHERE id = ?1),
+             status = (SELECT status FROM incidents WHERE id = ?1)
+         WHERE id = ?2 AND lifecycle = ?3",
+        params![old, new, untouched],
+    )?;
+    Ok(())
+}
+
+impl IncidentStore for SqliteStore {
+    type Error = StoreError;
+
+    fn put_alerts(&mut self, alerts: &[Alert]) -> Result<PutOutcome, StoreError> {
+        self.write(|tx, path| insert_alerts(tx, alerts).map_err(|e| sql_at(path, e)))
+    }
+
+    fn record_hunt(
+        &mut self,
+        alerts: &[Alert],
+        incidents: &[Incident],
+    ) -> Result<PutOutcome, StoreError> {
+        self.write(|tx, path| {
+            let outcome = insert_alerts(tx, alerts).map_err(|e| sql_at(path, e))?;
+            upsert_incidents(tx, incidents).map_err(|e| sql_at(path, e))?;
+            Ok(outcome)
+        })
+    }
+
+    fn all_alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.alerts_where(
+            "ORDER BY a.timestamp_micros IS NULL, a.timestamp_micros, a.key",
+            None,
+        )
+    }
+
+    fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), StoreError> {
+        self.write(|tx, path| upsert_incidents(tx, incidents).map_err(|e| sql_at(path, e)))
+    }
+
+    fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT computed, lifecycle FROM incidents WHERE id = ?1",
+                [id],
+                key_and_text,
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        row.map(|(computed, lifecycle)| self.incident_from(id, &computed, &lifecycle))
+            .transpose()
+    }
+
+    fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT id, computed, lifecycle FROM incidents WHERE merged_into IS NULL
+                 ORDER BY last_seen_micros DESC, id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<(String, String, String)>>>)
+            .map_err(|e| self.sql(e))?;
+        let mut found = Vec::new();
+        for (id, computed, lifecycle) in rows {
+            let incident = self.incident_from(&id, &computed, &lifecycle)?;
+            if filter.accepts(&incident) {
+                found.push(incident);
+            }
+            if filter.limit.is_some_and(|limit| found.len() >= limit) {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    fn alerts_of(&self, incident_id: &str) -> Result<Vec<Alert>, StoreError> {
+        self.alerts_where(
+            "JOIN memberships m ON m.alert_key = a.key WHERE m.incident_id = ?1 ORDER BY m.position",
+            Some(incident_id),
+        )
+    }
+
+    fn apply_change(
+        &mut self,
+        incident: &Incident,
+        record: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.write(|tx, path| {
+            let lifecycle = to_json(&incident.lifecycle).map_err(|e| sql_at(path, e))?;
+            let body = to_json(&record.change).map_err(|e| sql_at(path, e))?;
+            let updated = tx
+                .execute(
+                    "UPDATE incidents SET lifecycle = ?2, status = ?3 WHERE id = ?1",
+                    params![incident.id, lifecycle, incident.lifecycle.status.as_str()],
+                )
+                .map_err(|e| sql_at(path, e))?;
+            if updated == 0 {
+                return Err(StoreError::UnknownIncident {
+                    path: path.to_path_buf(),
+                    id: incident.id.clone(),
+                });
+            }
+            tx.execute(
+                "INSERT INTO audit (incident_id, at_micros, actor, body) VALUES (?1, ?2, ?3, ?4)",
+                params![record.incident_id, record.at_micros, record.actor, body],
+            )
+            .map_err(|e| sql_at(path, e))?;
+            Ok(())
+        })
+    }
+
+    fn audit_of(&self, incident_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT at_micros, actor, body FROM audit WHERE incident_id = ?1 ORDER BY seq")
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map([incident_id], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(|e| self.sql(e))?;
+        rows.into_iter()
+            .map(|(at_micros, actor, body)| {
+                let change = serde_json::from_str(&body)
+                    .map_err(|e| self.corrupt("audit record", incident_id, e))?;
+                Ok(AuditRecord {
+                    incident_id: incident_id.to_owned(),
+                    at_micros,
+                    actor,
+                    change,
+                })
+            })
+            .collect()
+    }
+
+    fn load_blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row("SELECT bytes FROM blobs WHERE name = ?1", [name], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    fn save_blob(&mut self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write(|tx, path| {
+            tx.execute(
+                "INSERT INTO blobs (name, bytes) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET bytes = excluded.bytes",
+                params![name, bytes],
+            )
+            .map(drop)
+            .map_err(|e| sql_at(path, e))
+        })
+    }
+}
+
+fn sql_at(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+impl SqliteStore {
+    /// The raw connection, for tests that check what the schema refuses.
+    pub(crate) fn conn_for_tests(&self) -> &Connection {
+        &self.conn
+    }
+}
