@@ -24,6 +24,30 @@ pub enum Command {
     /// List, show and update the incidents of a store written by `hunt --store`.
     #[command(subcommand)]
     Incidents(IncidentsCommand),
+    /// Measure hunting speed against the decoders' own speed (the parse floor), rule
+    /// loading, peak memory and scaling; prints a report, changes nothing.
+    Bench(BenchArgs),
+}
+
+/// Flags of `tocsin bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Rules to load (default: $TOCSIN_SHARED/sigma/rules, or ../shared/sigma/rules).
+    #[arg(long, short = 'r', value_name = "PATH")]
+    pub rules: Option<PathBuf>,
+    /// Folder of EVTX files to hunt (default: $TOCSIN_SHARED/evtx, or ../shared/evtx);
+    /// the benchmark also converts them to JSON Lines to measure that decoder.
+    #[arg(long, short = 'i', value_name = "DIR")]
+    pub input: Option<PathBuf>,
+    /// How many times the input is read in the throughput passes.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub repeat: usize,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, short = 't', value_name = "N")]
+    pub threads: Option<usize>,
+    /// How many end-to-end `tocsin hunt` runs to take the median of.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub runs: usize,
 }
 
 /// `tocsin rules ...`
@@ -45,7 +69,7 @@ pub struct LintArgs {
 }
 
 /// Flags that change how rules are compiled.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct CompileArgs {
     /// Logsource mapping file (tocsin or sigmac/THOR format) used instead of the built-in
     /// Windows mapping.

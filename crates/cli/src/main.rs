@@ -6,6 +6,7 @@
 
 mod alerts;
 mod args;
+mod bench;
 mod correlation;
 mod hits;
 mod hunt;
@@ -25,6 +26,7 @@ fn main() {
         Command::Incidents(IncidentsCommand::List(args)) => incidents::list(args),
         Command::Incidents(IncidentsCommand::Show(args)) => incidents::show(args),
         Command::Incidents(IncidentsCommand::Update(args)) => incidents::update(args),
+        Command::Bench(args) => bench::run(args),
     };
     let code = match result {
         Ok(code) => code,

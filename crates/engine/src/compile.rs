@@ -342,11 +342,7 @@ impl Compiler<'_> {
         let cased = mods.contains(&Modifier::Cased);
         alternatives
             .iter()
-            .map(|parts| {
-                TextPattern::compile(parts, cased)
-                    .map(ValueMatcher::Text)
-                    .map_err(|e| CompileError::invalid(format!("pattern too complex: {e}")))
-            })
+            .map(|parts| Ok(ValueMatcher::Text(TextPattern::compile(parts, cased))))
             .collect()
     }
 

@@ -228,6 +228,11 @@ impl EngineBuilder {
                 body: simplify(Expr::And(body)),
                 gate,
                 need: Need::Nothing,
+                source: if generic {
+                    SourceFilter::of(&rule.logsource)
+                } else {
+                    SourceFilter::default()
+                },
             });
         }
         Ok(Some(compiled))
@@ -259,11 +264,11 @@ impl BuildReport {
 fn condition_test(interner: &mut Interner, field: &str, values: &[ConditionValue]) -> Expr {
     let matchers = values
         .iter()
-        .filter_map(|v| match v {
-            ConditionValue::Int(i) => Some(ValueMatcher::Number(*i as f64)),
-            ConditionValue::Text(t) => TextPattern::compile(&[Part::Lit(t.clone())], false)
-                .ok()
-                .map(ValueMatcher::Text),
+        .map(|v| match v {
+            ConditionValue::Int(i) => ValueMatcher::Number(*i as f64),
+            ConditionValue::Text(t) => {
+                ValueMatcher::Text(TextPattern::compile(&[Part::Lit(t.clone())], false))
+            }
         })
         .collect();
     Expr::Field(Box::new(FieldTest {
@@ -290,6 +295,42 @@ struct CompiledBranch {
     gate: Expr,
     /// Literals of which the event must contain one for the body to have a chance.
     need: Need,
+    /// For a generic branch: the logsource a tagged event must have (see [`SourceFilter`]).
+    source: SourceFilter,
+}
+
+/// The product, service and category a generic rule names, lowercased. An event whose
+/// decoder tagged it with a logsource meets the rule only if every one of these the rule
+/// names is the event's too; an untagged event (plain JSON) meets every generic rule, as
+/// nothing says where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct SourceFilter {
+    product: Option<String>,
+    service: Option<String>,
+    category: Option<String>,
+}
+
+impl SourceFilter {
+    fn of(logsource: &LogSource) -> Self {
+        let lower = |v: &Option<String>| v.as_deref().map(str::to_ascii_lowercase);
+        SourceFilter {
+            product: lower(&logsource.product),
+            service: lower(&logsource.service),
+            category: lower(&logsource.category),
+        }
+    }
+
+    /// Whether an event tagged `tag` (or untagged) can come from this logsource.
+    fn admits(&self, tag: Option<&tocsin_event::LogSource>) -> bool {
+        let Some(tag) = tag else { return true };
+        let same = |wanted: &Option<String>, have: &Option<Box<str>>| match wanted {
+            None => true,
+            Some(w) => have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(w)),
+        };
+        same(&self.product, &tag.product)
+            && same(&self.service, &tag.service)
+            && same(&self.category, &tag.category)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -381,11 +422,20 @@ impl Engine {
         let mut matched = std::mem::take(&mut scratch.matched);
         matched.clear();
         let (mut seen, generation) = scratch.take_literals();
-        self.prefilter.scan(event, &mut seen, generation);
+        // The literal scan runs once, and only for events that meet a rule that needs it.
+        let mut scanned = false;
         {
             let mut view = EventView::new(event, &self.interner.names, scratch);
+            let tag = event.logsource();
             for &(rule, branch) in self.candidates(event) {
                 let compiled = &self.rules[rule as usize].branches[branch as usize];
+                if compiled.generic && !compiled.source.admits(tag) {
+                    continue;
+                }
+                if !scanned && matches!(compiled.need, Need::AnyOf(_)) {
+                    self.prefilter.scan(event, &mut seen, generation);
+                    scanned = true;
+                }
                 if compiled.need.met(&seen, generation) && compiled.body.eval(&mut view) {
                     matched.push(rule);
                 }
@@ -408,9 +458,11 @@ impl Engine {
             .iter()
             .enumerate()
             .filter(|(_, rule)| {
-                rule.branches
-                    .iter()
-                    .any(|b| b.gate.eval(&mut view) && b.body.eval(&mut view))
+                rule.branches.iter().any(|b| {
+                    (!b.generic || b.source.admits(event.logsource()))
+                        && b.gate.eval(&mut view)
+                        && b.body.eval(&mut view)
+                })
             })
             .map(|(i, _)| i as RuleId)
             .collect()
@@ -458,8 +510,7 @@ fn placement_gate(channels: &[String], event_ids: &[i64], channel: u32, event_id
         field: channel,
         matchers: channels
             .iter()
-            .filter_map(|c| TextPattern::compile(&[Part::Lit(c.clone())], false).ok())
-            .map(ValueMatcher::Text)
+            .map(|c| ValueMatcher::Text(TextPattern::compile(&[Part::Lit(c.clone())], false)))
             .collect(),
         all: false,
         negate: false,

@@ -67,7 +67,10 @@ impl Scratch {
             self.literals_seen.iter_mut().for_each(|s| *s = 0);
             self.literal_generation = 1;
         }
-        (std::mem::take(&mut self.literals_seen), self.literal_generation)
+        (
+            std::mem::take(&mut self.literals_seen),
+            self.literal_generation,
+        )
     }
 }
 

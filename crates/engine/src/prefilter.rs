@@ -33,6 +33,9 @@ use crate::matcher::{with_text, ValueMatcher};
 /// Literals shorter than this never constrain a rule.
 pub(crate) const MIN_LITERAL_LEN: usize = 3;
 
+/// Literals are cut to at most this many bytes (see [`usable`]).
+pub(crate) const MAX_LITERAL_LEN: usize = 16;
+
 /// What a rule branch needs from an event before it is worth evaluating.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Need {
@@ -135,11 +138,17 @@ fn matcher_literal(matcher: &ValueMatcher) -> Option<String> {
     }
 }
 
-/// A literal long enough to be worth searching, lowercased for the case-folding scan.
+/// A literal long enough to be worth searching, lowercased for the case-folding scan, and
+/// cut to its last [`MAX_LITERAL_LEN`] bytes: any piece of a required literal is required
+/// too, and short pieces keep the automaton small and quick to build (the ends of paths and
+/// command lines, `\whoami.exe`, are the distinctive part).
 fn usable(literal: Option<&str>) -> Option<String> {
-    literal
-        .filter(|l| l.len() >= MIN_LITERAL_LEN)
-        .map(str::to_ascii_lowercase)
+    let literal = literal.filter(|l| l.len() >= MIN_LITERAL_LEN)?;
+    let mut start = literal.len().saturating_sub(MAX_LITERAL_LEN);
+    while !literal.is_char_boundary(start) {
+        start += 1;
+    }
+    Some(literal[start..].to_ascii_lowercase())
 }
 
 /// The union of several needs; unknown if any of them is unknown.
@@ -210,7 +219,7 @@ mod tests {
         if star_after {
             parts.push(Part::Star);
         }
-        ValueMatcher::Text(TextPattern::compile(&parts, false).expect("compiles"))
+        ValueMatcher::Text(TextPattern::compile(&parts, false))
     }
 
     fn field(matchers: Vec<ValueMatcher>) -> Expr {
@@ -224,7 +233,10 @@ mod tests {
 
     #[test]
     fn or_of_values_needs_any_of_them() {
-        let e = field(vec![text("\\cmd.exe", true, false), text("powershell", true, true)]);
+        let e = field(vec![
+            text("\\cmd.exe", true, false),
+            text("powershell", true, true),
+        ]);
         assert_eq!(
             literals_of(&e),
             Some(vec!["\\cmd.exe".to_string(), "powershell".to_string()])
@@ -244,7 +256,10 @@ mod tests {
     fn short_literals_regexes_and_negations_constrain_nothing() {
         assert_eq!(literals_of(&field(vec![text("-e", true, true)])), None);
         let re = ValueMatcher::Text(TextPattern::regex("abc", false, false, false).expect("re"));
-        assert_eq!(literals_of(&field(vec![text("abcd", true, true), re])), None);
+        assert_eq!(
+            literals_of(&field(vec![text("abcd", true, true), re])),
+            None
+        );
         let not = Expr::Not(Box::new(field(vec![text("abcd", true, true)])));
         assert_eq!(literals_of(&not), None);
         let or = Expr::Or(vec![field(vec![text("abcd", true, true)]), not]);
@@ -259,7 +274,11 @@ mod tests {
         let need_other = table.need(&field(vec![text("rundll32", true, true)]));
         let prefilter = table.build();
         let mut event = tocsin_event::Event::default();
-        event.push("Image", "", tocsin_event::Value::from("C:\\Windows\\CMD.EXE"));
+        event.push(
+            "Image",
+            "",
+            tocsin_event::Value::from("C:\\Windows\\CMD.EXE"),
+        );
         let mut seen = Vec::new();
         prefilter.scan(&event, &mut seen, 7);
         assert!(need_cmd.met(&seen, 7));

@@ -586,3 +586,49 @@ fn one_bad_rule_does_not_stop_the_others() {
     let message = report.needs_placeholders[0].to_string();
     assert!(message.starts_with("t.yml:12: rule 'bad'"), "{message}");
 }
+
+// --- logsource of tagged events ----------------------------------------------------------
+
+#[test]
+fn generic_rules_meet_only_events_tagged_with_their_logsource() {
+    use std::sync::Arc;
+    use tocsin_event::LogSource;
+    let yaml = "title: reset\nlogsource:\n  product: remote_support\n  service: API_Audit\ndetection:\n  sel:\n    action: user.password_reset\n  condition: sel\n";
+    let docs: Vec<Document> = tocsin_sigma::parse_documents(yaml, "t.yml".as_ref())
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("parses");
+    let (engine, _) = EngineBuilder::new().build(&docs);
+    let tagged = |product: &str, service: &str| {
+        let mut e = event(&[("action", s("user.password_reset"))]);
+        e.logsource = Some(Arc::new(LogSource::new(product, service)));
+        e
+    };
+    let run = |e: &Event| {
+        let fast = !engine.evaluate(e, &mut Scratch::default()).is_empty();
+        assert_eq!(fast, !engine.evaluate_reference(e).is_empty());
+        fast
+    };
+    assert!(
+        run(&tagged("remote_support", "api_audit")),
+        "same logsource, any case"
+    );
+    assert!(
+        !run(&tagged("remote_support", "appliance")),
+        "other service"
+    );
+    assert!(!run(&tagged("linux", "api_audit")), "other product");
+    let mut no_service = tagged("remote_support", "x");
+    no_service.logsource = Some(Arc::new(LogSource {
+        product: Some("remote_support".into()),
+        ..LogSource::default()
+    }));
+    assert!(
+        !run(&no_service),
+        "the rule names a service the event lacks"
+    );
+    assert!(
+        run(&event(&[("action", s("user.password_reset"))])),
+        "untagged events meet every generic rule"
+    );
+}

@@ -4,8 +4,10 @@
 //! byte by byte without allocating; patterns with non-ASCII letters that must ignore case
 //! fall back to a Unicode-aware regular expression.
 
+use std::sync::OnceLock;
+
 use memchr::memmem;
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 
 /// One element of a pattern after wildcard parsing and placeholder expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +36,47 @@ pub(crate) enum TextPattern {
     /// Literal segments separated by `*`, with optional anchoring at either end.
     Glob(Glob),
     /// Anything else (`?` wildcards, non-ASCII case folding, `re`).
-    Regex(Box<Regex>),
+    Regex(Box<LazyRegex>),
+}
+
+/// A regular expression compiled on first use. The prefilter rejects most rules before
+/// their values are tested, so most expressions of a large rule set never run, and
+/// compiling them all up front would cost more than the whole hunt spends on them. The
+/// syntax was checked when the rule was compiled, so building it later cannot fail on
+/// syntax; should it exceed the regex crate's size limits, it matches nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct LazyRegex {
+    pattern: Box<str>,
+    ignore_case: bool,
+    multi_line: bool,
+    dot_all: bool,
+    compiled: OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    fn new(pattern: String, ignore_case: bool, multi_line: bool, dot_all: bool) -> Self {
+        LazyRegex {
+            pattern: pattern.into(),
+            ignore_case,
+            multi_line,
+            dot_all,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    fn is_match(&self, hay: &str) -> bool {
+        self.compiled
+            .get_or_init(|| {
+                RegexBuilder::new(&self.pattern)
+                    .case_insensitive(self.ignore_case)
+                    .multi_line(self.multi_line)
+                    .dot_matches_new_line(self.dot_all)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+            .is_some_and(|re| re.is_match(hay))
+    }
 }
 
 /// A literal to look for; lowercased at compile time when matching ignores case.
@@ -170,15 +212,15 @@ impl Glob {
 
 impl TextPattern {
     /// Compiles `parts`; `cased` keeps letter case significant.
-    pub(crate) fn compile(parts: &[Part], cased: bool) -> Result<TextPattern, regex::Error> {
+    pub(crate) fn compile(parts: &[Part], cased: bool) -> TextPattern {
         let parts = normalise(parts);
         let needs_regex = parts.iter().any(|p| match p {
             Part::One => true,
-            Part::Lit(s) => !cased && !s.is_ascii(),
+            Part::Lit(s) => !cased && has_non_ascii_case(s),
             Part::Star => false,
         });
         if needs_regex {
-            return Ok(TextPattern::Regex(Box::new(glob_regex(&parts, cased)?)));
+            return TextPattern::Regex(Box::new(glob_regex(&parts, cased)));
         }
         let starts_star = parts.first() == Some(&Part::Star);
         let ends_star = parts.len() > 1 && parts.last() == Some(&Part::Star);
@@ -190,7 +232,7 @@ impl TextPattern {
             })
             .collect();
         let needle = |s: &str| Needle::new(s, cased);
-        Ok(match (starts_star, ends_star, literals.as_slice()) {
+        match (starts_star, ends_star, literals.as_slice()) {
             (true, _, []) => TextPattern::Any,
             (false, false, []) => TextPattern::Exact(needle("")),
             (false, false, [one]) => TextPattern::Exact(needle(one)),
@@ -202,22 +244,30 @@ impl TextPattern {
                 anchored_end: !e,
                 segments: many.iter().map(|m| needle(m)).collect(),
             }),
-        })
+        }
     }
 
-    /// Compiles a regular expression (`re` modifier) with its flags.
+    /// A regular expression (`re` modifier) with its flags; its syntax is checked now, the
+    /// automaton is built on first use (see [`LazyRegex`]).
     pub(crate) fn regex(
         pattern: &str,
         ignore_case: bool,
         multi_line: bool,
         dot_all: bool,
-    ) -> Result<TextPattern, regex::Error> {
-        let regex = regex::RegexBuilder::new(pattern)
+    ) -> Result<TextPattern, Box<regex_syntax::Error>> {
+        regex_syntax::ParserBuilder::new()
             .case_insensitive(ignore_case)
             .multi_line(multi_line)
             .dot_matches_new_line(dot_all)
-            .build()?;
-        Ok(TextPattern::Regex(Box::new(regex)))
+            .build()
+            .parse(pattern)
+            .map_err(Box::new)?;
+        Ok(TextPattern::Regex(Box::new(LazyRegex::new(
+            pattern.to_owned(),
+            ignore_case,
+            multi_line,
+            dot_all,
+        ))))
     }
 
     /// A literal that every matching text contains (ASCII case aside), for the prefilter:
@@ -263,9 +313,25 @@ fn normalise(parts: &[Part]) -> Vec<Part> {
     out
 }
 
-/// An anchored regular expression equivalent to a wildcard pattern.
-fn glob_regex(parts: &[Part], cased: bool) -> Result<Regex, regex::Error> {
-    let mut re = String::from(if cased { "(?s)^" } else { "(?si)^" });
+/// Whether `text` has a non-ASCII letter whose case can change (Cyrillic, Greek, ...): only
+/// those need Unicode case folding; emoji and other caseless symbols match byte for byte.
+fn has_non_ascii_case(text: &str) -> bool {
+    text.chars()
+        .any(|c| !c.is_ascii() && (c.to_lowercase().ne(Some(c)) || c.to_uppercase().ne(Some(c))))
+}
+
+/// A regular expression equivalent to a wildcard pattern, anchored only at the ends that
+/// have no `*` (an unanchored search lets the regex engine use its literal prefilters).
+fn glob_regex(parts: &[Part], cased: bool) -> LazyRegex {
+    let mut re = String::new();
+    let parts = parts.strip_prefix(&[Part::Star]).unwrap_or_else(|| {
+        re.push('^');
+        parts
+    });
+    let (parts, anchor_end) = match parts.strip_suffix(&[Part::Star]) {
+        Some(inner) => (inner, false),
+        None => (parts, true),
+    };
     for part in parts {
         match part {
             Part::Lit(s) => re.push_str(&regex::escape(s)),
@@ -273,8 +339,10 @@ fn glob_regex(parts: &[Part], cased: bool) -> Result<Regex, regex::Error> {
             Part::One => re.push('.'),
         }
     }
-    re.push('$');
-    Regex::new(&re)
+    if anchor_end {
+        re.push('$');
+    }
+    LazyRegex::new(re, !cased, false, true)
 }
 
 #[cfg(test)]
@@ -301,9 +369,7 @@ mod tests {
     }
 
     fn check(pattern: &str, cased: bool, hay: &str) -> bool {
-        TextPattern::compile(&parts(pattern), cased)
-            .expect("compiles")
-            .is_match(hay)
+        TextPattern::compile(&parts(pattern), cased).is_match(hay)
     }
 
     #[test]
@@ -360,6 +426,27 @@ mod tests {
     fn non_ascii_case_folding_uses_unicode() {
         assert!(check("*ПРИВЕТ*", false, "say привет"));
         assert!(!check("*ПРИВЕТ*", true, "say привет"));
+        assert!(check("ПРИВЕТ*", false, "привет мир"));
+        assert!(!check("ПРИВЕТ*", false, "мир привет"));
+        assert!(check("*ПРИВЕТ", false, "мир привет"));
+        assert!(!check("*ПРИВЕТ", false, "привет мир"));
+        assert!(check("пр?вет", false, "ПРИВЕТ"));
+    }
+
+    #[test]
+    fn caseless_symbols_need_no_unicode_folding() {
+        assert!(!has_non_ascii_case("🙂 ✓ ∞"));
+        assert!(has_non_ascii_case("straße"));
+        assert!(has_non_ascii_case("Ω"));
+        let pattern = TextPattern::compile(&parts("*🙂*"), false);
+        assert!(matches!(pattern, TextPattern::Contains(_)));
+        assert!(pattern.is_match("echo 🙂 DONE"));
+        assert!(!pattern.is_match("echo :) DONE"));
+    }
+
+    #[test]
+    fn invalid_regex_is_refused_when_compiled() {
+        assert!(TextPattern::regex("a(b", false, false, false).is_err());
     }
 
     #[test]

@@ -114,6 +114,10 @@ impl Fields for Event {
         found
     }
 
+    fn logsource(&self) -> Option<&LogSource> {
+        self.logsource.as_deref()
+    }
+
     fn visit_all<'a>(&'a self, visit: &mut dyn FnMut(FieldValue<'a>) -> ControlFlow<()>) {
         for field in &self.fields {
             if visit(field.value.as_field_value()).is_break() {

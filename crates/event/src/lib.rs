@@ -56,6 +56,12 @@ pub trait Fields {
     /// stopping early when `visit` breaks.
     fn visit_all<'a>(&'a self, visit: &mut dyn FnMut(FieldValue<'a>) -> ControlFlow<()>);
 
+    /// The Sigma logsource the decoder tagged the event with, if any (see
+    /// [`Event::logsource`]); rules of other products and services are not evaluated on it.
+    fn logsource(&self) -> Option<&LogSource> {
+        None
+    }
+
     /// Whether the field `name` exists in the event (a `null` value still exists).
     fn contains(&self, name: &str) -> bool {
         self.visit(name, &mut |_| ControlFlow::Break(()))

@@ -3,6 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::ast::Document;
 use crate::error::{ErrorKind, SigmaError};
 
@@ -23,25 +25,26 @@ pub struct LoadOutcome {
 /// deterministic; a file named directly is read whatever its extension.
 ///
 /// Never fails as a whole: an unreadable path or a broken document becomes an entry of
-/// [`LoadOutcome::errors`] and loading goes on.
+/// [`LoadOutcome::errors`] and loading goes on. Files are parsed on all cores; the result
+/// is in the same order as a sequential load.
 pub fn load_paths(paths: &[PathBuf]) -> LoadOutcome {
     let mut outcome = LoadOutcome::default();
+    let mut files = Vec::new();
     for path in paths {
-        let mut files = Vec::new();
         if path.is_dir() {
+            let start = files.len();
             walk(path, &mut files, &mut outcome.errors);
-            files.sort();
+            files[start..].sort();
         } else {
             files.push(path.clone());
         }
-        for file in files {
-            outcome.files += 1;
-            for result in load_file(&file) {
-                match result {
-                    Ok(document) => outcome.documents.push(document),
-                    Err(error) => outcome.errors.push(error),
-                }
-            }
+    }
+    outcome.files = files.len();
+    let parsed: Vec<_> = files.par_iter().map(|file| load_file(file)).collect();
+    for result in parsed.into_iter().flatten() {
+        match result {
+            Ok(document) => outcome.documents.push(document),
+            Err(error) => outcome.errors.push(error),
         }
     }
     outcome

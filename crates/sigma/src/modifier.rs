@@ -29,7 +29,7 @@
 //! SigmaHQ rule does it); `null` cannot share a list with other values (the specification
 //! calls this invalid, and no SigmaHQ rule does it) and takes no modifier but `neq`.
 
-use regex::RegexBuilder;
+use regex_syntax::ParserBuilder;
 
 use crate::ast::{Modifier, SigmaValue};
 use crate::error::ErrorKind;
@@ -481,13 +481,16 @@ fn describe(value: &SigmaValue) -> String {
     }
 }
 
-/// Compiles a `re` value with the chain's flags.
+/// Parses a `re` value with the chain's flags: its syntax is checked here, where the error
+/// can name the rule's line; compiling it to an automaton is the engine's job (doing it
+/// twice would double the cost of loading a rule set).
 fn check_regex(pattern: &str, mods: &[Modifier]) -> Result<(), ErrorKind> {
-    let result = RegexBuilder::new(pattern)
+    let result = ParserBuilder::new()
         .case_insensitive(mods.contains(&Modifier::ReIgnoreCase))
         .multi_line(mods.contains(&Modifier::ReMultiLine))
         .dot_matches_new_line(mods.contains(&Modifier::ReDotAll))
-        .build();
+        .build()
+        .parse(pattern);
     match result {
         Ok(_) => Ok(()),
         Err(err) => {

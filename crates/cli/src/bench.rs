@@ -1,0 +1,323 @@
+//! `tocsin bench`: how fast a hunt runs, against the decoder's own speed measured in the
+//! same run.
+//!
+//! For each input format (the EVTX files as they are, and the same records as JSON Lines)
+//! the benchmark reads the input repeated `--repeat` times twice: once only decoding (the
+//! *parse floor*, what no hunt can beat), once decoding and evaluating every rule on every
+//! event, as `tocsin hunt` does. It prints events/s, MB/s and the hunt's share of the floor,
+//! then the rule load time, peak memory per phase, how time grows with input and threads,
+//! and the median wall time of a real `tocsin hunt` process over the input.
+//!
+//! Benchmarks measure and print; they assert nothing. The figures move with the machine's
+//! load, which is why every ratio is taken against a baseline measured in the same run.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tocsin_decode::DecodeOptions;
+use tocsin_engine::{Engine, Scratch};
+use tocsin_output::DetectionRecord;
+
+use crate::args::{BenchArgs, CompileArgs, SelectArgs};
+use crate::ruleset;
+
+/// What one pass over an input measured.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pass {
+    elapsed: Duration,
+    events: u64,
+    bytes: u64,
+    detections: u64,
+    peak_bytes: Option<u64>,
+}
+
+impl Pass {
+    fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn megabytes_per_second(&self) -> f64 {
+        self.bytes as f64 / 1_048_576.0 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Runs the benchmark and prints its report on standard output.
+pub fn run(args: &BenchArgs) -> Result<i32> {
+    let rules = existing(&args.rules, "--rules", "sigma/rules")?;
+    let input = existing(&args.input, "--input", "evtx")?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let repeat = args.repeat.max(1);
+
+    reset_peak_memory();
+    let started = Instant::now();
+    let set = ruleset::load(
+        std::slice::from_ref(&rules),
+        &CompileArgs::default(),
+        &SelectArgs::default(),
+    )?;
+    let load_time = started.elapsed();
+    let load_peak = peak_memory();
+    println!(
+        "rules: {} compiled from {} files in {:.0} ms (peak memory {})",
+        set.engine.len(),
+        set.files,
+        load_time.as_secs_f64() * 1000.0,
+        show_bytes(load_peak),
+    );
+
+    let (evtx_files, _) = tocsin_decode::discover(std::slice::from_ref(&input), &evtx_only());
+    if evtx_files.is_empty() {
+        bail!("no .evtx file under {}", input.display());
+    }
+    let workdir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let jsonl = workdir.path().join("corpus.jsonl");
+    let converted = evtx_to_jsonl(&evtx_files, &jsonl)?;
+    println!(
+        "input: {} EVTX files ({}), also as {} JSON Lines records ({}), each read {repeat} times, {threads} threads",
+        evtx_files.len(),
+        show_bytes(Some(total_size(&evtx_files))),
+        converted,
+        show_bytes(Some(total_size(std::slice::from_ref(&jsonl)))),
+    );
+    println!();
+    println!(
+        "{:<6} {:<6} {:>10} {:>12} {:>9} {:>11} {:>10} {:>8}",
+        "format", "pass", "events", "events/s", "MB/s", "detections", "peak mem", "vs floor"
+    );
+    for (name, files) in [("evtx", evtx_files.clone()), ("jsonl", vec![jsonl.clone()])] {
+        let inputs = repeated(&files, repeat);
+        let floor = measure(&inputs, None, threads);
+        let hunt = measure(&inputs, Some(&set.engine), threads);
+        print_pass(name, "parse", &floor, None);
+        print_pass(name, "hunt", &hunt, Some(&floor));
+    }
+    println!();
+    scaling(&set.engine, &evtx_files, repeat, threads);
+    end_to_end(&input, &rules, args.runs)?;
+    Ok(0)
+}
+
+/// The path given, or the shared corpus's; an error saying which flag to pass otherwise.
+fn existing(given: &Option<PathBuf>, flag: &str, shared: &str) -> Result<PathBuf> {
+    let path = match given {
+        Some(path) => path.clone(),
+        None => shared_dir().join(shared),
+    };
+    if !path.exists() {
+        bail!(
+            "{} does not exist: pass {flag} PATH (or set TOCSIN_SHARED to the folder holding sigma/rules and evtx)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// `$TOCSIN_SHARED`, or `../shared` beside the working directory.
+fn shared_dir() -> PathBuf {
+    std::env::var_os("TOCSIN_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared"))
+}
+
+fn evtx_only() -> DecodeOptions {
+    DecodeOptions {
+        extensions: vec!["evtx".into()],
+        ..DecodeOptions::default()
+    }
+}
+
+/// Writes every record of `files` as one JSON object per line; returns the record count.
+fn evtx_to_jsonl(files: &[PathBuf], out: &Path) -> Result<u64> {
+    let mut writer = BufWriter::new(
+        File::create(out).with_context(|| format!("cannot create {}", out.display()))?,
+    );
+    let mut count = 0;
+    for file in files {
+        let Ok(mut parser) = evtx::EvtxParser::from_path(file) else {
+            continue;
+        };
+        for record in parser.records_json_value().flatten() {
+            serde_json::to_writer(&mut writer, &record.data)?;
+            writer.write_all(b"\n")?;
+            count += 1;
+        }
+    }
+    writer.flush()?;
+    Ok(count)
+}
+
+fn repeated(files: &[PathBuf], times: usize) -> Vec<PathBuf> {
+    (0..times).flat_map(|_| files.iter().cloned()).collect()
+}
+
+fn total_size(files: &[PathBuf]) -> u64 {
+    files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Reads `inputs` on `threads` threads, evaluating the rules when an engine is given.
+fn measure(inputs: &[PathBuf], engine: Option<&Engine>, threads: usize) -> Pass {
+    reset_peak_memory();
+    let next = AtomicUsize::new(0);
+    let options = DecodeOptions {
+        evtx_threads: if inputs.len() >= threads { 1 } else { threads },
+        ..DecodeOptions::default()
+    };
+    let started = Instant::now();
+    let parts: Vec<Pass> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| worker(inputs, &next, &options, engine)))
+            .collect();
+        workers.into_iter().filter_map(|w| w.join().ok()).collect()
+    });
+    let mut pass = Pass {
+        elapsed: started.elapsed(),
+        peak_bytes: peak_memory(),
+        ..Pass::default()
+    };
+    for part in parts {
+        pass.events += part.events;
+        pass.bytes += part.bytes;
+        pass.detections += part.detections;
+    }
+    pass
+}
+
+/// One thread of [`measure`]: takes files until none are left.
+fn worker(
+    inputs: &[PathBuf],
+    next: &AtomicUsize,
+    options: &DecodeOptions,
+    engine: Option<&Engine>,
+) -> Pass {
+    let mut pass = Pass::default();
+    let mut scratch = Scratch::default();
+    while let Some(path) = inputs.get(next.fetch_add(1, Ordering::Relaxed)) {
+        pass.bytes += std::fs::metadata(path).map_or(0, |m| m.len());
+        let Ok(source) = tocsin_decode::open(path, options) else {
+            continue;
+        };
+        for event in source.flatten() {
+            pass.events += 1;
+            let Some(engine) = engine else { continue };
+            for &rule in engine.evaluate(&event, &mut scratch) {
+                // Build the record a hunt would print, so the benchmark pays what a hunt pays.
+                let record = DetectionRecord::new(&engine.rule(rule).meta, &event);
+                std::hint::black_box(record);
+                pass.detections += 1;
+            }
+        }
+    }
+    pass
+}
+
+fn print_pass(format: &str, name: &str, pass: &Pass, floor: Option<&Pass>) {
+    let ratio = floor.map_or(String::from("1.00"), |f| {
+        format!("{:.2}", pass.events_per_second() / f.events_per_second())
+    });
+    println!(
+        "{:<6} {:<6} {:>10} {:>12.0} {:>9.1} {:>11} {:>10} {:>8}",
+        format,
+        name,
+        pass.events,
+        pass.events_per_second(),
+        pass.megabytes_per_second(),
+        pass.detections,
+        show_bytes(pass.peak_bytes),
+        ratio,
+    );
+}
+
+/// How hunt time grows with input (one tenth of the input against all of it) and with
+/// threads (one against all).
+fn scaling(engine: &Engine, files: &[PathBuf], repeat: usize, threads: usize) {
+    let small_times = (repeat / 10).max(1);
+    let small = measure(&repeated(files, small_times), Some(engine), threads);
+    let large = measure(&repeated(files, small_times * 10), Some(engine), threads);
+    println!(
+        "linearity: x{} input in {:.2} s, x{} in {:.2} s: {:.2} times the time for 10 times the input",
+        small_times,
+        small.elapsed.as_secs_f64(),
+        small_times * 10,
+        large.elapsed.as_secs_f64(),
+        large.elapsed.as_secs_f64() / small.elapsed.as_secs_f64().max(1e-9),
+    );
+    if threads > 1 {
+        let inputs = repeated(files, small_times * 2);
+        let one = measure(&inputs, Some(engine), 1);
+        let many = measure(&inputs, Some(engine), threads);
+        println!(
+            "threads: 1 thread {:.0} events/s, {threads} threads {:.0} events/s: {:.2} times the speed",
+            one.events_per_second(),
+            many.events_per_second(),
+            many.events_per_second() / one.events_per_second().max(1e-9),
+        );
+    }
+}
+
+/// Median wall time of `tocsin hunt INPUT --rules RULES` as a separate process, start-up
+/// and rule loading included.
+fn end_to_end(input: &Path, rules: &Path, runs: usize) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find the tocsin executable")?;
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let status = Command::new(&exe)
+            .arg("hunt")
+            .arg(input)
+            .arg("--rules")
+            .arg(rules)
+            .args(["--format", "jsonl", "--output", "/dev/null", "--quiet"])
+            .stdout(Stdio::null())
+            .status()
+            .context("cannot run tocsin hunt")?;
+        if !status.success() {
+            bail!("tocsin hunt failed: {status}");
+        }
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    println!(
+        "end to end: `tocsin hunt {} --rules {} --format jsonl --output /dev/null`: median {:.2} s over {} runs (min {:.2}, max {:.2})",
+        input.display(),
+        rules.display(),
+        median.as_secs_f64(),
+        times.len(),
+        times[0].as_secs_f64(),
+        times[times.len() - 1].as_secs_f64(),
+    );
+    Ok(())
+}
+
+/// Resets the kernel's peak-memory mark of this process (Linux), so that each phase reports
+/// its own peak.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident memory since the last reset (Linux `VmHWM`).
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn show_bytes(bytes: Option<u64>) -> String {
+    match bytes {
+        Some(b) => format!("{:.1} MiB", b as f64 / 1_048_576.0),
+        None => "n/a".into(),
+    }
+}
