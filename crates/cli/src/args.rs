@@ -27,6 +27,40 @@ pub enum Command {
     /// Measure hunting speed against the decoders' own speed (the parse floor), rule
     /// loading, peak memory and scaling; prints a report, changes nothing.
     Bench(BenchArgs),
+    /// Generate a remote-support environment with an intrusion in it, hunt it with the
+    /// built-in rules and behavioural detectors, and tell the story (no setup, no network).
+    Demo(DemoArgs),
+}
+
+/// Flags of `tocsin demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Seed of the generated world and intrusion; the same seed tells the same story.
+    #[arg(long, default_value_t = 2024, value_name = "N")]
+    pub seed: u64,
+    /// Folder for the logs, the store and the report (default: ./tocsin-demo-<seed>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into --out even if it holds files that are not a previous demo's.
+    #[arg(long)]
+    pub force: bool,
+    /// Days of ordinary activity before the intrusion (at least 3).
+    #[arg(long, default_value_t = 21, value_name = "N")]
+    pub days: u32,
+    /// Workstations in the generated estate (at least 6).
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub workstations: usize,
+    /// Print only the paths written (and errors).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Instead of one demo, score N seeds against the acceptance criteria (first alert
+    /// within 5 minutes, attack incident high or worse, at most one false incident per
+    /// seed on average); exits 1 if one fails. Writes nothing.
+    #[arg(long, value_name = "N", conflicts_with_all = ["out", "force"])]
+    pub evaluate: Option<u64>,
+    /// First seed of --evaluate.
+    #[arg(long, default_value_t = 1, value_name = "S", requires = "evaluate")]
+    pub first_seed: u64,
 }
 
 /// Flags of `tocsin bench`.
@@ -56,6 +90,22 @@ pub enum RulesCommand {
     /// Load and compile every rule; report every problem with its file and line.
     /// Exits 1 if any rule has a problem.
     Lint(LintArgs),
+    /// List rules, one line each (file, id, level, title, logsource).
+    List(RulesListArgs),
+}
+
+/// Flags of `tocsin rules list`.
+#[derive(Debug, Args)]
+pub struct RulesListArgs {
+    /// Rule files or folders (searched recursively for .yml/.yaml); the word `builtin`
+    /// stands for the built-in rules.
+    pub paths: Vec<PathBuf>,
+    /// List the built-in rules (embedded in the binary).
+    #[arg(long)]
+    pub builtin: bool,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ListFormatArg::Table)]
+    pub format: ListFormatArg,
 }
 
 /// Flags of `tocsin rules lint`.
@@ -86,7 +136,8 @@ pub struct HuntArgs {
     /// Log files or folders (recursive); `-` reads JSON from standard input.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Sigma rule files or folders (recursive).
+    /// Sigma rule files or folders (recursive); `builtin` names the rules embedded in
+    /// the binary (see `tocsin rules list --builtin`).
     #[arg(long, short = 'r', required = true, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
     #[command(flatten)]
@@ -106,7 +157,7 @@ pub struct HuntArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "evtx,json,jsonl,ndjson,log,gz"
+        default_value = "evtx,json,jsonl,ndjson,log,syslog,cef,gz"
     )]
     pub extensions: Vec<String>,
     /// Do not print the summary on stderr.

@@ -6,7 +6,7 @@
 //! content: gzip by its magic bytes whatever the name, EVTX by `ElfFile\0`, and the other
 //! formats by the first non-blank line (see [`crate::sniff`]: JSON, the API audit log, CEF,
 //! appliance syslog, RFC 5424, RFC 3164). A JSON name still lets the content say it is the
-//! API audit log; other names (`.log`, `.syslog`, `.txt`, `.cef`, none) leave it all to the
+//! API audit log; other names (`.log`, `.syslog`, `.cef`, a `.txt` named directly, none) leave it all to the
 //! content, and content in no known format goes to the JSON decoder, which says so. Content
 //! that starts with the EVTX magic is read as EVTX even under a JSON extension, since it
 //! cannot be JSON.
@@ -474,8 +474,7 @@ mod tests {
                 "b/1.EVTX",
                 "b/2.json",
                 "c/d/e.log.gz",
-                "notes.txt",
-                "other/named.txt",
+                // `.txt` is not read inside folders: corpora ship licences and readmes.
                 "x.syslog",
                 "y.cef",
                 // Found in the folder, and named.

@@ -215,7 +215,7 @@ impl Default for DecodeOptions {
             evtx_threads: 0,
             evtx_validate_checksums: false,
             extensions: [
-                "evtx", "json", "jsonl", "ndjson", "log", "gz", "syslog", "txt", "cef",
+                "evtx", "json", "jsonl", "ndjson", "log", "gz", "syslog", "cef",
             ]
             .map(String::from)
             .to_vec(),
