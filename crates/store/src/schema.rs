@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use crate::error::StoreError;
 
@@ -104,8 +104,15 @@ pub(crate) fn migrate(
     Ok(())
 }
 
+/// Applies one migration unless another process applied it first: the version is read
+/// again inside a write transaction taken up front, so two processes opening a new store
+/// at the same moment do not both run it.
 fn apply(conn: &mut Connection, migration: &Migration) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version >= migration.version {
+        return tx.commit();
+    }
     tx.execute_batch(migration.sql)?;
     tx.pragma_update(None, "user_version", migration.version)?;
     tx.commit()

@@ -74,6 +74,22 @@ fn a_new_file_is_created_at_the_latest_version() {
 }
 
 #[test]
+fn several_processes_may_create_the_same_store_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shared.db");
+    let openers: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || SqliteStore::open(&path).map(|s| s.schema_version()))
+        })
+        .collect();
+    for opener in openers {
+        let version = opener.join().expect("no panic").expect("opens");
+        assert_eq!(version.expect("reads its version"), LATEST_VERSION);
+    }
+}
+
+#[test]
 fn rerunning_the_same_hunt_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open_in(&dir);
