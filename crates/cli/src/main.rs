@@ -1,17 +1,20 @@
 //! The `tocsin` binary: flags in, exit code out. Wiring and dispatch only.
 //!
-//! Exit codes: 0 success (with or without detections); 1 `rules lint` found problems or
-//! `incidents list` found no incident; 2 bad arguments or a fatal error (nothing could be
-//! read, no rule could be loaded, unknown incident, refused lifecycle change, missing store).
+//! Exit codes: 0 success (with or without detections); 1 `rules lint` found problems,
+//! `incidents list` found no incident or `demo --evaluate` missed a criterion; 2 bad
+//! arguments or a fatal error (nothing could be read, no rule could be loaded, unknown
+//! incident, refused lifecycle change, missing store, a demo folder that is not a demo's).
 
 mod alerts;
 mod args;
 mod bench;
 mod correlation;
+mod demo;
 mod hits;
 mod hunt;
 mod incidents;
 mod lint;
+mod rules_list;
 mod ruleset;
 
 use clap::Parser;
@@ -23,10 +26,12 @@ fn main() {
     let result = match &cli.command {
         Command::Hunt(args) => hunt::run(args),
         Command::Rules(RulesCommand::Lint(args)) => lint::run(args),
+        Command::Rules(RulesCommand::List(args)) => rules_list::run(args),
         Command::Incidents(IncidentsCommand::List(args)) => incidents::list(args),
         Command::Incidents(IncidentsCommand::Show(args)) => incidents::show(args),
         Command::Incidents(IncidentsCommand::Update(args)) => incidents::update(args),
         Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     let code = match result {
         Ok(code) => code,

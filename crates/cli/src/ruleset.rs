@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use tocsin_engine::{BuildReport, Engine, EngineBuilder, LogsourceMapping};
 use tocsin_sigma::ast::{CorrelationRule, Document, Level, Status};
-use tocsin_sigma::SigmaError;
+use tocsin_sigma::{LoadOutcome, SigmaError};
 
 use crate::args::{CompileArgs, LevelArg, SelectArgs, StatusArg};
 
@@ -25,9 +25,14 @@ pub struct RuleSet {
     pub correlations: Vec<CorrelationRule>,
 }
 
-/// Loads rules from `paths`, keeps those `select` allows, and compiles them.
+/// The word that names the built-in rules among rule paths (`--rules builtin`); a folder
+/// really called `builtin` is written `./builtin`.
+pub const BUILTIN_RULES: &str = "builtin";
+
+/// Loads rules from `paths` (the word [`BUILTIN_RULES`] adds the built-in rules), keeps
+/// those `select` allows, and compiles them.
 pub fn load(paths: &[PathBuf], compile: &CompileArgs, select: &SelectArgs) -> Result<RuleSet> {
-    let outcome = tocsin_sigma::load_paths(paths);
+    let outcome = load_documents(paths);
     let total = outcome.documents.len();
     let documents: Vec<Document> = outcome
         .documents
@@ -52,6 +57,32 @@ pub fn load(paths: &[PathBuf], compile: &CompileArgs, select: &SelectArgs) -> Re
         files: outcome.files,
         deselected,
     })
+}
+
+/// Reads the documents of `paths`, where the word [`BUILTIN_RULES`] stands for the
+/// built-in rules (each counted as one file, errors named `builtin/<file>`).
+pub fn load_documents(paths: &[PathBuf]) -> LoadOutcome {
+    let (builtin, files): (Vec<&PathBuf>, Vec<&PathBuf>) = paths
+        .iter()
+        .partition(|path| path.as_os_str() == BUILTIN_RULES);
+    let files: Vec<PathBuf> = files.into_iter().cloned().collect();
+    let mut outcome = if files.is_empty() {
+        LoadOutcome::default()
+    } else {
+        tocsin_sigma::load_paths(&files)
+    };
+    if !builtin.is_empty() {
+        for rule in tocsin_rules::builtin() {
+            outcome.files += 1;
+            for parsed in rule.parse() {
+                match parsed {
+                    Ok(document) => outcome.documents.push(document),
+                    Err(error) => outcome.errors.push(error),
+                }
+            }
+        }
+    }
+    outcome
 }
 
 /// An engine builder with the user's mapping and placeholders.

@@ -1,0 +1,261 @@
+//! `tocsin demo`: generate a remote-support estate with an intrusion in it (`tocsin-demo`),
+//! hunt its logs with the built-in rules, their correlations and the behavioural detector,
+//! group the alerts into incidents, store them and tell the story; or, with `--evaluate`,
+//! score many seeds against the acceptance criteria.
+//!
+//! * [`pipeline`]: decode, order, detect, group (and which alerts open incidents).
+//! * [`truth`]: the ground truth applied to events (which are the attacker's).
+//! * [`score`]: first alert, attack incident, false alarms, criteria.
+//! * [`story`]: the text printed.
+//! * [`folder`]: the output folder and what may be overwritten.
+//! * [`hosts`]: one name per workstation across the vendor and endpoint logs.
+
+mod folder;
+mod hosts;
+mod pipeline;
+mod score;
+mod story;
+mod truth;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tocsin_decode::{DecodeOptions, EventSource};
+use tocsin_demo::{DemoConfig, Scenario};
+use tocsin_incident::{render, Format, GroupingConfig, IncidentStore};
+use tocsin_store::SqliteStore;
+
+use self::pipeline::{Outcome, Pipeline};
+use self::score::{Score, Totals, MAX_FIRST_ALERT_DELAY_MICROS, MAX_MEAN_FALSE_INCIDENTS};
+use self::story::{delay_text, Story, Written};
+use self::truth::AttackFootprint;
+use crate::args::{CompileArgs, DemoArgs, SelectArgs};
+use crate::ruleset::{self, RuleSet, BUILTIN_RULES};
+
+/// The store blob the behavioural detector's baseline is saved under.
+pub const BASELINE_BLOB: &str = "anomaly-baseline";
+
+/// Runs `tocsin demo`; returns the exit code.
+pub fn run(args: &DemoArgs) -> Result<i32> {
+    let rules = builtin_rules()?;
+    let pipeline = Pipeline {
+        rules: &rules,
+        grouping: GroupingConfig::default(),
+    };
+    match args.evaluate {
+        Some(runs) => evaluate(args, &pipeline, runs),
+        None => demo(args, &pipeline),
+    }
+}
+
+/// The built-in rules, compiled; a rule that does not compile is a bug, so it fails.
+fn builtin_rules() -> Result<RuleSet> {
+    let rules = ruleset::load(
+        &[PathBuf::from(BUILTIN_RULES)],
+        &CompileArgs::default(),
+        &SelectArgs::default(),
+    )?;
+    if let Some(error) = rules.load_errors.first() {
+        anyhow::bail!("a built-in rule does not load: {error}");
+    }
+    if let Some(error) = rules.report.errors.first() {
+        anyhow::bail!("a built-in rule does not compile: {error}");
+    }
+    Ok(rules)
+}
+
+/// The generated world's settings.
+fn config_of(args: &DemoArgs, seed: u64) -> DemoConfig {
+    DemoConfig {
+        benign_days: args.days,
+        workstations: args.workstations,
+        ..DemoConfig::new(seed)
+    }
+    .normalised()
+}
+
+/// One demo: generate, write, hunt, store, report, tell.
+fn demo(args: &DemoArgs, pipeline: &Pipeline<'_>) -> Result<i32> {
+    let started = Instant::now();
+    let config = config_of(args, args.seed);
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| folder::default_dir(args.seed));
+    folder::prepare(&dir, args.force)?;
+    let say = |text: &str| {
+        if !args.quiet {
+            eprintln!("{text}");
+        }
+    };
+    say(&format!(
+        "generating seed {} into {}",
+        args.seed,
+        dir.display()
+    ));
+    let scenario = Scenario::generate(&config);
+    let files = scenario.write(&dir)?;
+    let logs: Vec<PathBuf> = files.logs().iter().map(|path| path.to_path_buf()).collect();
+    say("hunting the logs with the built-in rules and the behavioural detector");
+    let sources = open_logs(&logs)?;
+    let footprint = AttackFootprint::new(&scenario.truth);
+    let outcome = pipeline.run(sources, &footprint)?;
+    for problem in &outcome.problems {
+        eprintln!("warning: {problem}");
+    }
+    let score = Score::of(&outcome, footprint.first_use_micros());
+    let store = dir.join(folder::STORE_FILE);
+    let report = save(&store, &dir, &outcome, &score)?;
+    let written = Written {
+        dir,
+        logs,
+        store,
+        report,
+    };
+    if args.quiet {
+        println!("{}", written.store.display());
+        if let Some(report) = &written.report {
+            println!("{}", report.display());
+        }
+    } else {
+        let story = Story {
+            config: &config,
+            truth: &scenario.truth,
+            outcome: &outcome,
+            score: &score,
+            written: &written,
+        };
+        print!("{}", story.render());
+        eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    Ok(0)
+}
+
+/// Opens the written logs with the decoders `tocsin hunt` uses.
+fn open_logs(logs: &[PathBuf]) -> Result<Vec<Box<dyn EventSource + Send>>> {
+    let options = DecodeOptions::default();
+    logs.iter()
+        .map(|path| {
+            tocsin_decode::open(path, &options)
+                .with_context(|| format!("cannot decode {}", path.display()))
+        })
+        .collect()
+}
+
+/// Writes the alerts, incidents and baseline to the store, and the attack incident's
+/// HTML report; returns the report's path.
+fn save(
+    store_path: &Path,
+    dir: &Path,
+    outcome: &Outcome,
+    score: &Score,
+) -> Result<Option<PathBuf>> {
+    let context = || format!("cannot write the store {}", store_path.display());
+    let mut store = SqliteStore::open(store_path).with_context(context)?;
+    store
+        .record_hunt(&outcome.alerts, &outcome.incidents)
+        .with_context(context)?;
+    store
+        .save_blob(BASELINE_BLOB, &outcome.baseline)
+        .with_context(context)?;
+    let Some(incident) = score
+        .attack_incident
+        .and_then(|index| outcome.incidents.get(index))
+    else {
+        return Ok(None);
+    };
+    let audit = store.audit_of(&incident.id).with_context(context)?;
+    let html = render(incident, &outcome.alerts, &audit, Format::Html);
+    let path = dir.join(folder::REPORT_FILE);
+    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// `--evaluate N`: scores seeds S..S+N in memory and prints one line each and the totals.
+fn evaluate(args: &DemoArgs, pipeline: &Pipeline<'_>, runs: u64) -> Result<i32> {
+    let started = Instant::now();
+    let mut totals = Totals::default();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:>6}  {:>11}  {:>15}  {:>8}  {:>5}  {:>11}",
+        "seed", "first alert", "attacker events", "attack", "false", "rules alone"
+    )?;
+    for seed in args.first_seed..args.first_seed.saturating_add(runs) {
+        let scenario = Scenario::generate(&config_of(args, seed));
+        let footprint = AttackFootprint::new(&scenario.truth);
+        let outcome = pipeline.run(memory_sources(&scenario)?, &footprint)?;
+        let score = Score::of(&outcome, footprint.first_use_micros());
+        let band = score.attack_band(&outcome);
+        totals.add(&score, band);
+        let (delay, events) = score.first_alert.as_ref().map_or_else(
+            || ("none".to_owned(), "-".to_owned()),
+            |first| {
+                (
+                    delay_text(first.delay_micros),
+                    first.attacker_events.to_string(),
+                )
+            },
+        );
+        writeln!(
+            out,
+            "{seed:>6}  {delay:>11}  {events:>15}  {:>8}  {:>5}  {:>11}",
+            band.map_or("none", |band| band.as_str()),
+            score.false_incidents.len(),
+            score
+                .first_rule_alert
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |first| delay_text(first.delay_micros)),
+        )?;
+    }
+    let verdict = |ok: bool| if ok { "ok" } else { "FAILED" };
+    writeln!(
+        out,
+        "first alert within {}: {}/{} runs (worst {}) {}",
+        delay_text(MAX_FIRST_ALERT_DELAY_MICROS),
+        totals.in_time,
+        totals.runs,
+        totals
+            .worst_delay_micros
+            .map_or_else(|| "-".into(), delay_text),
+        verdict(totals.in_time == totals.runs),
+    )?;
+    writeln!(
+        out,
+        "attack incident high or worse: {}/{} runs {}",
+        totals.severe,
+        totals.runs,
+        verdict(totals.severe == totals.runs),
+    )?;
+    writeln!(
+        out,
+        "false incidents: {} in {} runs, {:.2} per run (at most {MAX_MEAN_FALSE_INCIDENTS:.0}) {}",
+        totals.false_incidents,
+        totals.runs,
+        totals.mean_false_incidents(),
+        verdict(totals.mean_false_incidents() <= MAX_MEAN_FALSE_INCIDENTS),
+    )?;
+    writeln!(
+        out,
+        "{} in {:.1} s",
+        if totals.passed() { "PASSED" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(if totals.passed() { 0 } else { 1 })
+}
+
+/// The scenario's logs decoded from memory, under their file names, by the same
+/// decoders (the format is told from the content, as for files).
+fn memory_sources(scenario: &Scenario) -> Result<Vec<Box<dyn EventSource + Send>>> {
+    let options = DecodeOptions::default();
+    scenario
+        .logs()
+        .iter()
+        .map(|(name, text)| {
+            tocsin_decode::from_bytes(name, text.as_bytes().to_vec(), &options)
+                .with_context(|| format!("cannot decode the generated {name}"))
+        })
+        .collect()
+}

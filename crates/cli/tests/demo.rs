@@ -1,0 +1,155 @@
+//! End-to-end tests of `tocsin demo` and `tocsin rules list`: the real binary, the real
+//! generator, decoders, rules, detectors, store and report.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tocsin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("tocsin runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn demo(dir: &Path, extra: &[&str]) -> Output {
+    run(tocsin()
+        .args(["demo", "--seed", "7", "--out"])
+        .arg(dir)
+        .args(extra))
+}
+
+/// The id `incidents show` is suggested with in the story.
+fn attack_incident_id(story: &str) -> String {
+    story
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("tocsin incidents show "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no incident to show in the story:\n{story}"))
+        .to_owned()
+}
+
+#[test]
+fn demo_tells_the_story_writes_store_and_report_and_can_be_hunted_again() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("out");
+    let out = demo(&dir, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let story = stdout(&out);
+    let store = dir.join("tocsin.db");
+    let report = dir.join("report.html");
+    assert!(story.contains("The first alert\n  2024-"), "{story}");
+    assert!(story.contains("after the first malicious use"), "{story}");
+    assert!(
+        story.contains(&format!("store:  {}", store.display())),
+        "{story}"
+    );
+    assert!(
+        story.contains(&format!("report: {}", report.display())),
+        "{story}"
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+
+    let id = attack_incident_id(&story);
+    assert!(html.contains(&id), "the report is the attack incident's");
+    let listed = run(tocsin().args(["incidents", "list", "--store"]).arg(&store));
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(stdout(&listed).contains(&id), "{}", stdout(&listed));
+    let shown = run(tocsin()
+        .args(["incidents", "show", &id, "--store"])
+        .arg(&store));
+    assert!(shown.status.success(), "{}", stderr(&shown));
+
+    let hunt = run(tocsin()
+        .arg("hunt")
+        .arg(&dir)
+        .args(["--rules", "builtin", "--format", "jsonl"]));
+    assert!(hunt.status.success(), "{}", stderr(&hunt));
+    let detections = stdout(&hunt);
+    assert!(detections.lines().count() > 10, "{detections}");
+    assert!(detections.contains("Remote Support Command Shell Collects Users' Documents"));
+
+    // The folder of a previous demo is reused, and the same seed tells the same story.
+    let again = demo(&dir, &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(stdout(&again), story);
+}
+
+#[test]
+fn demo_refuses_a_folder_it_did_not_write_unless_forced() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("notes.txt"), "mine").unwrap();
+    let small = ["--days", "3", "--workstations", "10", "--quiet"];
+    let refused = demo(root.path(), &small);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("notes.txt"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!root.path().join("tocsin.db").exists());
+
+    let forced = demo(root.path(), &[&small[..], &["--force"]].concat());
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let printed = stdout(&forced);
+    assert!(
+        printed.contains("tocsin.db"),
+        "--quiet prints the paths: {printed}"
+    );
+    assert!(root.path().join("notes.txt").exists());
+}
+
+/// The acceptance criteria over 20 seeds: first alert within 5 minutes of the
+/// key's first misuse, attack incident high or worse, at most one false incident per seed
+/// on average.
+#[test]
+fn evaluation_over_twenty_seeds_meets_the_acceptance_criteria() {
+    let out = run(tocsin().args(["demo", "--evaluate", "20"]));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert_eq!(text.lines().count(), 1 + 20 + 4, "{text}");
+    assert!(text.contains("20/20 runs"), "{text}");
+    assert!(text.contains("PASSED"), "{text}");
+}
+
+#[test]
+fn rules_list_builtin_names_every_builtin_rule() {
+    let out = run(tocsin().args(["rules", "list", "--builtin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let builtin = tocsin_rules::builtin();
+    assert_eq!(text.lines().count(), builtin.len() + 1, "{text}");
+    for rule in builtin {
+        assert!(
+            text.contains(&format!("builtin/{}", rule.file_name)),
+            "{} missing:\n{text}",
+            rule.file_name
+        );
+    }
+
+    let json = run(tocsin().args(["rules", "list", "--builtin", "--format", "json"]));
+    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), builtin.len());
+    assert!(rows
+        .iter()
+        .all(|row| row["id"].as_str().is_some_and(|id| id.len() == 36)));
+}
+
+#[test]
+fn rules_list_without_rules_says_what_to_do() {
+    let out = run(tocsin().args(["rules", "list"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--builtin"), "{}", stderr(&out));
+}
