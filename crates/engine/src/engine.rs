@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::ControlFlow;
 
+use rayon::prelude::*;
 use tocsin_event::{Event, FieldValue, Fields};
 use tocsin_sigma::ast::{Document, FilterRule, Location, LogSource, Metadata, Rule};
 
@@ -146,20 +147,38 @@ impl EngineBuilder {
         let mut engine = Engine::default();
         let mut literals = LiteralTable::default();
         let mut applied = std::collections::HashSet::new();
-        for doc in documents {
-            let Document::Rule(rule) = doc else { continue };
-            let rule_filters: Vec<&FilterRule> =
-                [rule.meta.id.as_deref(), rule.meta.name.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|key| filters.get(key))
-                    .flatten()
-                    .copied()
-                    .collect();
-            match self.compile_rule(rule, &rule_filters, &mut engine.interner, &mut report) {
+        let rules: Vec<(&Rule, Vec<&FilterRule>)> = documents
+            .iter()
+            .filter_map(|doc| match doc {
+                Document::Rule(rule) => Some((&**rule, filters_of(rule, &filters))),
+                _ => None,
+            })
+            .collect();
+        // Rules compile independently, each with its own field interner, on all cores; the
+        // results are merged in document order so ids and reports do not depend on timing.
+        let compiled: Vec<_> = rules
+            .par_iter()
+            .map(|(rule, rule_filters)| {
+                let mut fields = Interner::default();
+                let mut own = BuildReport::default();
+                let result = self.compile_rule(rule, rule_filters, &mut fields, &mut own);
+                (result, fields, own)
+            })
+            .collect();
+        for ((rule, rule_filters), (result, fields, own)) in rules.iter().zip(compiled) {
+            report.errors.extend(own.errors);
+            report.needs_placeholders.extend(own.needs_placeholders);
+            match result {
                 Ok(Some(mut branches)) => {
                     applied.extend(rule_filters.iter().map(|f| f.meta.title.clone()));
+                    let ids: Vec<u32> = fields
+                        .names
+                        .iter()
+                        .map(|name| engine.interner.intern(name))
+                        .collect();
                     for branch in &mut branches {
+                        branch.body.renumber_fields(&ids);
+                        branch.gate.renumber_fields(&ids);
                         branch.need = literals.need(&branch.body);
                     }
                     engine.add(rule, branches);
@@ -237,6 +256,20 @@ impl EngineBuilder {
         }
         Ok(Some(compiled))
     }
+}
+
+/// The filters that name `rule` by id or name.
+fn filters_of<'d>(
+    rule: &Rule,
+    filters: &HashMap<&str, Vec<&'d FilterRule>>,
+) -> Vec<&'d FilterRule> {
+    [rule.meta.id.as_deref(), rule.meta.name.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|key| filters.get(key))
+        .flatten()
+        .copied()
+        .collect()
 }
 
 fn rule_error(meta: &Metadata, e: &CompileError) -> RuleError {

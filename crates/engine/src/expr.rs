@@ -157,6 +157,27 @@ impl Drop for EventView<'_, '_> {
 }
 
 impl Expr {
+    /// Replaces every field id `i` by `ids[i]`: a rule compiled with its own interner joins
+    /// the engine's.
+    pub(crate) fn renumber_fields(&mut self, ids: &[u32]) {
+        match self {
+            Expr::And(items) | Expr::Or(items) => {
+                items.iter_mut().for_each(|e| e.renumber_fields(ids));
+            }
+            Expr::Not(inner) => inner.renumber_fields(ids),
+            Expr::Exists { field, .. } => *field = ids[*field as usize],
+            Expr::Field(test) => {
+                test.field = ids[test.field as usize];
+                for matcher in &mut test.matchers {
+                    if let ValueMatcher::FieldRef { other, .. } = matcher {
+                        *other = ids[*other as usize];
+                    }
+                }
+            }
+            Expr::Keywords(_) => {}
+        }
+    }
+
     /// Evaluates the expression on the event behind `view`.
     pub(crate) fn eval(&self, view: &mut EventView<'_, '_>) -> bool {
         match self {
