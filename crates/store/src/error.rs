@@ -64,3 +64,15 @@ pub enum StoreError {
         id: String,
     },
 }
+
+impl StoreError {
+    /// Whether SQLite answered that another connection holds the database (worth retrying).
+    pub(crate) fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source, .. } | StoreError::Migration { source, .. } => {
+                source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+            }
+            _ => false,
+        }
+    }
+}

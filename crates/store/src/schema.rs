@@ -46,19 +46,23 @@ pub(crate) fn check_identity(conn: &Connection, path: &Path) -> Result<i64, Stor
         path: path.to_path_buf(),
         reason: reason.to_owned(),
     };
-    let read = |pragma: &str| -> Result<i64, StoreError> {
-        conn.query_row(pragma, [], |row| row.get(0))
-            .map_err(|error| match error.sqlite_error_code() {
-                Some(ErrorCode::NotADatabase) => not_a_store("not an SQLite database"),
-                _ => StoreError::Sqlite {
-                    path: path.to_path_buf(),
-                    source: error,
-                },
-            })
-    };
-    let application_id = read("PRAGMA application_id")?;
-    let version = read("PRAGMA user_version")?;
-    let objects = read("SELECT count(*) FROM sqlite_master")?;
+    // One statement, so the three values come from one snapshot even while another
+    // process is creating the same store.
+    let (application_id, version, objects): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id),
+                    (SELECT user_version FROM pragma_user_version),
+                    (SELECT count(*) FROM sqlite_master)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .map_err(|error| match error.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => not_a_store("not an SQLite database"),
+            _ => StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source: error,
+            },
+        })?;
     match application_id {
         APPLICATION_ID => {}
         0 if objects == 0 && version == 0 => return Ok(0),

@@ -22,6 +22,9 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
+/// How many times an open that met a busy database is tried before giving up.
+const OPEN_ATTEMPTS: u32 = 50;
+
 impl SqliteStore {
     /// Opens the store at `path`, creating it and applying pending migrations as needed.
     /// Refuses files that are not tocsin stores or were written by a newer tocsin.
@@ -32,20 +35,33 @@ impl SqliteStore {
     /// Opens (or creates) the store migrated only up to `version`, to test migrations from
     /// older stores.
     pub(crate) fn open_at_version(path: &Path, version: i64) -> Result<Self, StoreError> {
+        // SQLite refuses to wait (to avoid a deadlock) in a few moments of another process
+        // creating the same store, such as its switch to WAL; such an open is retried.
+        let mut attempts = 0;
+        loop {
+            match Self::try_open(path, version) {
+                Err(error) if error.is_busy() && attempts < OPEN_ATTEMPTS => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn try_open(path: &Path, version: i64) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn =
-            Connection::open_with_flags(&path, flags).map_err(|source| StoreError::Sqlite {
-                path: path.clone(),
-                source,
-            })?;
-        let current = check_identity(&conn, &path)?;
-        configure(&conn).map_err(|source| StoreError::Sqlite {
+        let sqlite = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
-        })?;
+        };
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(sqlite)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        let current = check_identity(&conn, &path)?;
+        configure(&conn).map_err(sqlite)?;
         migrate(&mut conn, &path, current, version)?;
         Ok(SqliteStore { conn, path })
     }
