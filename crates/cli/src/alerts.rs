@@ -151,6 +151,20 @@ impl AlertSink {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// A blob another component saved in the store (the behaviour baseline), if any.
+    pub fn load_blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.store
+            .load_blob(name)
+            .with_context(|| format!("cannot read {name} from {}", self.path.display()))
+    }
+
+    /// Saves a blob in the store, replacing the previous one.
+    pub fn save_blob(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.store
+            .save_blob(name, bytes)
+            .with_context(|| format!("cannot write {name} to {}", self.path.display()))
+    }
 }
 
 /// The ATT&CK catalogue from `dir`, or an empty one (tags kept as written).

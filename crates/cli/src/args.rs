@@ -160,6 +160,16 @@ pub struct HuntArgs {
         default_value = "evtx,json,jsonl,ndjson,log,syslog,cef,gz"
     )]
     pub extensions: Vec<String>,
+    /// Also run the behavioural detectors (new network, unusual time, burst, impossible
+    /// sequence, new principal) over the sources they watch (by default the
+    /// remote-support appliance syslog and API audit log). With --store, the learned
+    /// baseline is loaded before and saved after, so later hunts go on from it.
+    #[arg(long)]
+    pub behaviour: bool,
+    /// The behavioural detectors' YAML configuration instead of the built-in one
+    /// (implies --behaviour).
+    #[arg(long, value_name = "FILE")]
+    pub behaviour_config: Option<PathBuf>,
     /// Do not print the summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,

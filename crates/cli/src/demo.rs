@@ -32,10 +32,8 @@ use self::score::{Score, Totals, MAX_FIRST_ALERT_DELAY_MICROS, MAX_MEAN_FALSE_IN
 use self::story::{delay_text, Story, Written};
 use self::truth::AttackFootprint;
 use crate::args::{CompileArgs, DemoArgs, SelectArgs};
+use crate::behaviour::BASELINE_BLOB;
 use crate::ruleset::{self, RuleSet, BUILTIN_RULES};
-
-/// The store blob the behavioural detector's baseline is saved under.
-pub const BASELINE_BLOB: &str = "anomaly-baseline";
 
 /// Runs `tocsin demo`; returns the exit code.
 pub fn run(args: &DemoArgs) -> Result<i32> {

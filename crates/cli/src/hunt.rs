@@ -20,6 +20,7 @@ use tocsin_output::{DetectionRecord, Format, OutputError, Printer, Summary};
 
 use crate::alerts::{incident_rule, AlertSink, StoreReport};
 use crate::args::{FormatArg, HuntArgs};
+use crate::behaviour::{anomaly_alert, anomaly_record, Behaviour, BASELINE_BLOB};
 use crate::correlation::{Correlations, KeptMatch, Outcome};
 use crate::hits::HitView;
 use crate::ruleset::{self, RuleSet};
@@ -29,6 +30,8 @@ enum Message {
     Detection(Box<Detection>),
     /// A match a correlation needs, kept until the scan is over.
     Kept(Box<KeptMatch>),
+    /// An event the behavioural detectors watch, kept until the scan is over.
+    Watched(Box<Event>),
     Problem(String),
     FileDone,
 }
@@ -71,6 +74,10 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     options.evtx_threads = if files.len() >= threads { 1 } else { threads };
 
     let mut sink = AlertSink::open(&args.store, args.quiet)?;
+    let mut behaviour = match args.behaviour || args.behaviour_config.is_some() {
+        true => Some(Behaviour::new(args.behaviour_config.as_deref())?),
+        false => None,
+    };
     let color =
         tocsin_output::color_wanted(args.output.is_none() && std::io::stdout().is_terminal());
     let mut printer = Printer::new(format_of(args.format), open_output(args)?, color);
@@ -78,6 +85,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     let hunt = Hunt {
         engine: &set.engine,
         correlations: &correlations,
+        behaviour: behaviour.as_ref(),
         storing: sink.is_some(),
         files: &files,
         options: &options,
@@ -89,6 +97,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         printer: &mut printer,
         sink: sink.as_mut(),
         kept: Vec::new(),
+        watched: Vec::new(),
         summary: Summary::default(),
     };
     let (mut summary, printed) = std::thread::scope(|scope| {
@@ -114,6 +123,9 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     let mut broken_pipe = printed?;
     if !broken_pipe {
         broken_pipe = collector.correlate(&mut correlations, &set.engine, args.quiet)?;
+    }
+    if let (false, Some(behaviour)) = (broken_pipe, behaviour.as_mut()) {
+        broken_pipe = collector.watch(behaviour, args.quiet)?;
     }
     summary.merge(std::mem::take(&mut collector.summary));
     summary.add_decode_errors(discover_errors.len() as u64);
@@ -153,6 +165,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
 struct Hunt<'a> {
     engine: &'a Engine,
     correlations: &'a Correlations,
+    /// The behavioural detectors, whose watched events are kept (`--behaviour`).
+    behaviour: Option<&'a Behaviour>,
     /// Whether detections also become alerts (`--store`).
     storing: bool,
     files: &'a [PathBuf],
@@ -209,6 +223,11 @@ impl Hunt<'_> {
                     return;
                 }
             }
+            if self.behaviour.is_some_and(|b| b.watches(&event))
+                && tx.send(Message::Watched(Box::new(event))).is_err()
+            {
+                return;
+            }
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
@@ -249,6 +268,7 @@ struct Collector<'a> {
     printer: &'a mut Printer,
     sink: Option<&'a mut AlertSink>,
     kept: Vec<KeptMatch>,
+    watched: Vec<Event>,
     summary: Summary,
 }
 
@@ -271,6 +291,7 @@ impl Collector<'_> {
                     }
                 },
                 Message::Kept(kept) => self.kept.push(*kept),
+                Message::Watched(event) => self.watched.push(*event),
                 Message::Problem(text) => progress.suspend(|| eprintln!("warning: {text}")),
                 Message::FileDone => progress.inc(1),
             }
@@ -306,6 +327,48 @@ impl Collector<'_> {
             report_correlation_outcome(&outcome, correlations.valid());
         }
         Ok(broken_pipe)
+    }
+
+    /// Runs the behavioural detectors over the watched events in time order (going on from
+    /// the store's baseline, and saving it back) and shows the anomalies like detections;
+    /// `Ok(true)` on a broken pipe.
+    fn watch(&mut self, behaviour: &mut Behaviour, quiet: bool) -> Result<bool> {
+        if let Some(saved) = self
+            .sink
+            .as_deref()
+            .map(|s| s.load_blob(BASELINE_BLOB))
+            .transpose()?
+            .flatten()
+        {
+            behaviour.resume(&saved)?;
+        }
+        let events = std::mem::take(&mut self.watched);
+        let watched = events.len();
+        let anomalies = behaviour.run(events);
+        if !quiet {
+            eprintln!(
+                "behaviour: {watched} events of watched sources, {} anomalies; baseline {}",
+                anomalies.len(),
+                match (behaviour.resumed, self.sink.is_some()) {
+                    (true, _) => "resumed from the store and saved back",
+                    (false, true) => "learned from scratch and saved in the store",
+                    (false, false) => "learned from scratch (not kept: no --store)",
+                }
+            );
+        }
+        for (anomaly, event) in anomalies {
+            let detection = Detection {
+                record: anomaly_record(&anomaly, &event),
+                alert: self.sink.is_some().then(|| anomaly_alert(anomaly, &event)),
+            };
+            if self.show(detection)? {
+                return Ok(true);
+            }
+        }
+        if let Some(sink) = self.sink.as_deref_mut() {
+            sink.save_blob(BASELINE_BLOB, &behaviour.baseline()?)?;
+        }
+        Ok(false)
     }
 
     /// Shows the correlation hits like detections; `Ok(true)` on a broken pipe.

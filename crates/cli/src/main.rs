@@ -7,6 +7,7 @@
 
 mod alerts;
 mod args;
+mod behaviour;
 mod bench;
 mod correlation;
 mod demo;

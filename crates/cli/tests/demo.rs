@@ -153,3 +153,89 @@ fn rules_list_without_rules_says_what_to_do() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--builtin"), "{}", stderr(&out));
 }
+
+/// Splits the demo's API audit log at `cut` (RFC 3339) into two folders.
+fn split_api_audit(dir: &Path, cut: &str, before: &Path, after: &Path) {
+    let text = std::fs::read_to_string(dir.join("api-audit.jsonl")).unwrap();
+    let (mut early, mut late) = (String::new(), String::new());
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let time = record["time"].as_str().unwrap();
+        let half = if time < cut { &mut early } else { &mut late };
+        half.push_str(line);
+        half.push('\n');
+    }
+    for (folder, half) in [(before, early), (after, late)] {
+        std::fs::create_dir_all(folder).unwrap();
+        std::fs::write(folder.join("api-audit.jsonl"), half).unwrap();
+    }
+}
+
+fn behaviour_hunt(logs: &Path, store: &Path) -> Output {
+    run(tocsin()
+        .arg("hunt")
+        .arg(logs)
+        .args([
+            "--rules",
+            "builtin",
+            "--behaviour",
+            "--format",
+            "jsonl",
+            "--store",
+        ])
+        .arg(store))
+}
+
+fn anomaly_titles(out: &Output) -> Vec<String> {
+    stdout(out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|d| {
+            d["rule_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("anomaly."))
+        })
+        .map(|d| d["rule_title"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn hunt_behaviour_goes_on_from_the_baseline_kept_in_the_store() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("demo");
+    assert!(demo(&dir, &["--quiet"]).status.success());
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ground-truth.json")).unwrap())
+            .unwrap();
+    // The last benign day before the intrusion, then the intrusion.
+    let first_use = truth["first_malicious_use"].as_str().unwrap();
+    let cut = format!("{}T00:00:00", &first_use[..10]);
+    let (before, after) = (root.path().join("before"), root.path().join("after"));
+    split_api_audit(&dir, &cut, &before, &after);
+
+    let store = root.path().join("kept.db");
+    let learning = behaviour_hunt(&before, &store);
+    assert!(learning.status.success(), "{}", stderr(&learning));
+    assert!(
+        stderr(&learning).contains("baseline learned from scratch and saved in the store"),
+        "{}",
+        stderr(&learning)
+    );
+    let resumed = behaviour_hunt(&after, &store);
+    assert!(
+        stderr(&resumed).contains("baseline resumed from the store"),
+        "{}",
+        stderr(&resumed)
+    );
+    let key = truth["compromised_key_id"].as_str().unwrap();
+    let titles = anomaly_titles(&resumed);
+    assert!(
+        titles.iter().any(|t| t.contains(key)),
+        "the stolen key's misuse is flagged after a restart: {titles:?}"
+    );
+
+    // Without the earlier baseline, the same logs are only the start of a learning period.
+    let fresh = behaviour_hunt(&after, &root.path().join("fresh.db"));
+    assert!(fresh.status.success(), "{}", stderr(&fresh));
+    assert_eq!(anomaly_titles(&fresh), Vec::<String>::new());
+}

@@ -13,17 +13,16 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use anyhow::{bail, Result};
-use tocsin_anomaly::{Anomaly, Detector};
+use tocsin_anomaly::Detector;
 use tocsin_decode::EventSource;
 use tocsin_engine::Scratch;
 use tocsin_event::Event;
-use tocsin_incident::{
-    group, Alert, AlertKind, AttackCatalog, GroupingConfig, Incident, Level, RuleRef,
-};
+use tocsin_incident::{group, Alert, AlertKind, AttackCatalog, GroupingConfig, Incident, Level};
 
 use super::hosts::HostNames;
 use super::truth::{AttackFootprint, EventKey};
 use crate::alerts::incident_rule;
+use crate::behaviour::anomaly_alert;
 use crate::correlation::{Correlations, KeptMatch};
 use crate::hits::HitView;
 use crate::ruleset::RuleSet;
@@ -182,23 +181,6 @@ struct Detected {
     baseline: Vec<u8>,
 }
 
-/// The alert of an anomaly, joined to incidents through the event's entities and
-/// explained in the anomaly's words.
-fn anomaly_alert(anomaly: Anomaly, event: &Event) -> Alert {
-    let rule = RuleRef {
-        id: anomaly.rule_id(),
-        title: anomaly.title,
-        level: match anomaly.level {
-            tocsin_anomaly::Level::Low => Level::Low,
-            tocsin_anomaly::Level::Medium => Level::Medium,
-            tocsin_anomaly::Level::High => Level::High,
-        },
-        tags: anomaly.tags,
-        author: None,
-    };
-    Alert::from_event(AlertKind::Anomaly, rule, event).with_explanation(anomaly.explanation)
-}
-
 /// The groups that hold at least one alert at [`OPENING_LEVEL`] or above.
 pub fn open_incidents(groups: Vec<Incident>, alerts: &[Alert]) -> Vec<Incident> {
     let opening: HashSet<&str> = alerts
@@ -301,7 +283,7 @@ fn distinct_api_keys(events: &[Event]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tocsin_incident::{AlertOrigin, Entity, EntityKind};
+    use tocsin_incident::{AlertOrigin, Entity, EntityKind, RuleRef};
 
     fn alert(record: u64, level: Level, host: &str) -> Alert {
         let rule = RuleRef {
