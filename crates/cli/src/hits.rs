@@ -165,7 +165,7 @@ impl HitView<'_> {
     fn details(&self, events: &[&KeptMatch]) -> Map<String, Json> {
         let hit = self.hit;
         let mut details = Map::new();
-        details.insert("correlation".into(), type_name(hit.correlation.kind).into());
+        details.insert("correlation".into(), hit.correlation.kind.name().into());
         for (field, value) in &hit.group {
             details.insert(field.clone(), value.clone().into());
         }
@@ -213,19 +213,6 @@ fn sources(events: &[&KeptMatch]) -> Vec<String> {
     set.into_iter().map(str::to_owned).collect()
 }
 
-/// The Sigma name of a correlation type.
-pub fn type_name(kind: CorrelationType) -> &'static str {
-    match kind {
-        CorrelationType::EventCount => "event_count",
-        CorrelationType::ValueCount => "value_count",
-        CorrelationType::Temporal => "temporal",
-        CorrelationType::TemporalOrdered => "temporal_ordered",
-        CorrelationType::ValueSum => "value_sum",
-        CorrelationType::ValueAvg => "value_avg",
-        CorrelationType::ValuePercentile => "value_percentile",
-    }
-}
-
 /// What a correlation type's aggregate is, as a details key.
 fn aggregate_name(kind: CorrelationType) -> &'static str {
     match kind {
@@ -268,10 +255,7 @@ mod tests {
 
     #[test]
     fn every_type_has_its_sigma_name() {
-        assert_eq!(
-            type_name(CorrelationType::ValuePercentile),
-            "value_percentile"
-        );
+        assert_eq!(CorrelationType::ValuePercentile.name(), "value_percentile");
         assert_eq!(
             aggregate_name(CorrelationType::ValueCount),
             "distinct_values"

@@ -2,25 +2,11 @@
 //! generator, decoders, rules, detectors, store and report.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn tocsin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
+mod common;
 
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("tocsin runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{run, stderr, stdout, tocsin};
 
 fn demo(dir: &Path, extra: &[&str]) -> Output {
     run(tocsin()

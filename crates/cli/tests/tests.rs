@@ -2,25 +2,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-fn tocsin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
+mod common;
 
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("tocsin runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{run, stderr, stdout, tocsin};
 
 const WHOAMI_RULE: &str = r"title: Whoami Execution
 id: 5b6a4ae1-0000-4000-8000-00000000c0de

@@ -315,6 +315,21 @@ pub enum CorrelationType {
     ValuePercentile,
 }
 
+impl CorrelationType {
+    /// The type's name as a rule writes it (`event_count`, `temporal_ordered`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            CorrelationType::EventCount => "event_count",
+            CorrelationType::ValueCount => "value_count",
+            CorrelationType::Temporal => "temporal",
+            CorrelationType::TemporalOrdered => "temporal_ordered",
+            CorrelationType::ValueSum => "value_sum",
+            CorrelationType::ValueAvg => "value_avg",
+            CorrelationType::ValuePercentile => "value_percentile",
+        }
+    }
+}
+
 /// A correlation's `condition`: comparisons that all must hold, on an optional field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CorrelationCondition {

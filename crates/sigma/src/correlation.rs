@@ -128,7 +128,7 @@ fn check_kind(
             ErrorKind::Invalid(message),
         ))
     };
-    let name = type_name(kind);
+    let name = kind.name();
     let temporal = matches!(
         kind,
         CorrelationType::Temporal | CorrelationType::TemporalOrdered
@@ -162,19 +162,6 @@ fn check_kind(
     Ok(())
 }
 
-/// The name of a correlation type as written.
-pub(crate) fn type_name(kind: CorrelationType) -> &'static str {
-    match kind {
-        CorrelationType::EventCount => "event_count",
-        CorrelationType::ValueCount => "value_count",
-        CorrelationType::Temporal => "temporal",
-        CorrelationType::TemporalOrdered => "temporal_ordered",
-        CorrelationType::ValueSum => "value_sum",
-        CorrelationType::ValueAvg => "value_avg",
-        CorrelationType::ValuePercentile => "value_percentile",
-    }
-}
-
 fn correlation_type(node: &Node<'_>, ctx: &str) -> Result<CorrelationType, DocError> {
     let value = text(node, ctx)?;
     let kind = [
@@ -187,7 +174,7 @@ fn correlation_type(node: &Node<'_>, ctx: &str) -> Result<CorrelationType, DocEr
         CorrelationType::ValuePercentile,
     ]
     .into_iter()
-    .find(|&k| type_name(k) == value);
+    .find(|&k| k.name() == value);
     kind.ok_or_else(|| {
         DocError::new(
             yaml::line(node),
