@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use tocsin_event::{Event, LogSource, Value};
 
-use crate::syslog::{parse_rfc3164, split_tag, unescape};
+use crate::syslog::{parse_rfc3164, split_tag, unescape, until_unescaped};
 use crate::text::{LineDecoder, Sink};
 
 /// The format name in errors.
@@ -357,12 +357,12 @@ impl<'a> Iterator for Pairs<'a> {
             if self.rest.is_empty() {
                 return None;
             }
-            let (piece, escaped) = until_unescaped(self.rest, b';');
+            let (piece, escaped, _) = until_unescaped(self.rest, b';');
             self.rest = self.rest.get(piece.len() + 1..).unwrap_or("");
             if piece.is_empty() {
                 continue;
             }
-            let (key, key_escaped) = until_unescaped(piece, b'=');
+            let (key, key_escaped, _) = until_unescaped(piece, b'=');
             let Some(value) = piece.get(key.len() + 1..) else {
                 return Some(Err(format!("field `{piece}` has no `=`")));
             };
@@ -375,25 +375,6 @@ impl<'a> Iterator for Pairs<'a> {
             )));
         }
     }
-}
-
-/// The text of `text` up to its first unescaped `stop` byte (all of it when none), and
-/// whether that part holds a backslash.
-fn until_unescaped(text: &str, stop: u8) -> (&str, bool) {
-    let bytes = text.as_bytes();
-    let mut escaped = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => {
-                escaped = true;
-                i += 2;
-            }
-            b if b == stop => return (&text[..i], escaped),
-            _ => i += 1,
-        }
-    }
-    (text, escaped)
 }
 
 /// Unescapes `\=`, `\;` and `\\` in `text` if it holds a backslash.

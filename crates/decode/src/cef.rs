@@ -27,7 +27,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDateTime};
 use tocsin_event::{Event, LogSource, Value};
 
-use crate::syslog::{looks_like_rfc5424, parse_rfc3164, parse_rfc5424, unescape};
+use crate::syslog::{looks_like_rfc5424, parse_rfc3164, parse_rfc5424, unescape, until_unescaped};
 use crate::text::{LineDecoder, Sink};
 
 /// The format name in errors.
@@ -172,20 +172,10 @@ fn syslog_prefix(prefix: &str, year: i32) -> Result<(Option<Cow<'_, str>>, Optio
 /// The header field at the start of `text` up to its unescaped `|`, and whether it holds a
 /// backslash; `None` when no `|` ends it.
 fn header_field(text: &str) -> Option<(&str, bool)> {
-    let bytes = text.as_bytes();
-    let mut escaped = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => {
-                escaped = true;
-                i += 2;
-            }
-            b'|' => return Some((&text[..i], escaped)),
-            _ => i += 1,
-        }
+    match until_unescaped(text, b'|') {
+        (field, escaped, true) => Some((field, escaped)),
+        _ => None,
     }
-    None
 }
 
 /// Unescapes an extension value: `\=`, `\\`, `\|`, `\n`, `\r`.

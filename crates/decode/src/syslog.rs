@@ -371,6 +371,26 @@ fn quoted_value(text: &str) -> Option<(Cow<'_, str>, usize)> {
     None
 }
 
+/// The part of `text` before its first unescaped `stop` byte, whether that part holds a
+/// backslash, and whether `stop` was found (when not, the part is all of `text`). Shared
+/// by the appliance body (`;`, `=`) and the CEF header (`|`), which escape alike.
+pub(crate) fn until_unescaped(text: &str, stop: u8) -> (&str, bool, bool) {
+    let bytes = text.as_bytes();
+    let mut escaped = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            b if b == stop => return (&text[..i], escaped, true),
+            _ => i += 1,
+        }
+    }
+    (text, escaped, false)
+}
+
 /// `raw` with each `\c` where `escapable(c)` replaced by `map(c)`; other backslashes kept.
 pub(crate) fn unescape(
     raw: &str,
