@@ -82,7 +82,6 @@ mod detector;
 mod error;
 mod network;
 mod parse;
-mod yaml;
 
 #[cfg(test)]
 mod tests;

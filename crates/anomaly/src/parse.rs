@@ -16,7 +16,7 @@ use crate::config::{
     UnusualTimeConfig,
 };
 use crate::error::ConfigError;
-use crate::yaml::{self, Node};
+use tocsin_yaml::{self as yaml, Node};
 
 /// The deepest nesting a configuration may have; checked before the tree is built because
 /// `saphyr`'s loader recurses once per level.

@@ -1,97 +1,21 @@
 //! Small, panic-free accessors over `saphyr`'s `MarkedYaml` nodes.
 //!
 //! Every lookup returns an `Option` or a located [`DocError`], so that no input can make the
-//! parser panic. Tagged nodes (`!custom value`) are read as their inner node.
+//! parser panic. The generic accessors come from `tocsin-yaml`; what is here knows Sigma's
+//! errors.
 
-use saphyr::{MarkedYaml, Scalar, YamlData};
+use saphyr::{Scalar, YamlData};
 
 use crate::error::{DocError, ErrorKind};
 
-/// A YAML node with its position.
-pub(crate) type Node<'a> = MarkedYaml<'a>;
+pub(crate) use tocsin_yaml::{
+    as_str, is_null, kind_name, line, mapping, scalar, scalar_text, sequence, untag, Node,
+};
 
 /// The deepest nesting a Sigma document may have. Real documents stay below 8; the limit
 /// keeps `saphyr`'s recursive loader and our recursive walks (JSON conversion) far from
 /// the stack limit. Checked before the tree is built (see `too_deep` in `lib.rs`).
 pub(crate) const MAX_DEPTH: usize = 64;
-
-/// The node's 1-based start line.
-pub(crate) fn line(node: &Node<'_>) -> usize {
-    node.span.start.line()
-}
-
-/// The node itself, or the node inside any user-defined tags.
-pub(crate) fn untag<'n, 'a>(mut node: &'n Node<'a>) -> &'n Node<'a> {
-    while let YamlData::Tagged(_, inner) = &node.data {
-        node = inner;
-    }
-    node
-}
-
-/// The entries of a mapping node.
-pub(crate) fn mapping<'n, 'a>(node: &'n Node<'a>) -> Option<Vec<(&'n Node<'a>, &'n Node<'a>)>> {
-    match &untag(node).data {
-        YamlData::Mapping(map) => Some(map.iter().collect()),
-        _ => None,
-    }
-}
-
-/// The items of a sequence node.
-pub(crate) fn sequence<'n, 'a>(node: &'n Node<'a>) -> Option<&'n [Node<'a>]> {
-    match &untag(node).data {
-        YamlData::Sequence(items) => Some(items),
-        _ => None,
-    }
-}
-
-/// The scalar of a scalar node.
-pub(crate) fn scalar<'n, 'a>(node: &'n Node<'a>) -> Option<&'n Scalar<'a>> {
-    match &untag(node).data {
-        YamlData::Value(value) => Some(value),
-        _ => None,
-    }
-}
-
-/// The text of a string node.
-pub(crate) fn as_str<'n>(node: &'n Node<'_>) -> Option<&'n str> {
-    match scalar(node)? {
-        Scalar::String(s) => Some(s),
-        _ => None,
-    }
-}
-
-/// Whether the node is `null` / `~` / empty.
-pub(crate) fn is_null(node: &Node<'_>) -> bool {
-    matches!(scalar(node), Some(Scalar::Null))
-}
-
-/// The text of a string, integer or float node (as written for strings; numbers are
-/// formatted back). `date: 2024-01-02` is a string in YAML 1.2, so it lands here as written.
-pub(crate) fn scalar_text(node: &Node<'_>) -> Option<String> {
-    match scalar(node)? {
-        Scalar::String(s) => Some(s.to_string()),
-        Scalar::Integer(i) => Some(i.to_string()),
-        Scalar::FloatingPoint(f) => Some(f.to_string()),
-        Scalar::Boolean(_) | Scalar::Null => None,
-    }
-}
-
-/// A short description of the node's type for error messages ("a list", "a string", ...).
-pub(crate) fn kind_name(node: &Node<'_>) -> &'static str {
-    match &untag(node).data {
-        YamlData::Mapping(_) => "a mapping",
-        YamlData::Sequence(_) => "a list",
-        YamlData::Value(Scalar::String(_)) => "a string",
-        YamlData::Value(Scalar::Integer(_)) => "an integer",
-        YamlData::Value(Scalar::FloatingPoint(_)) => "a number",
-        YamlData::Value(Scalar::Boolean(_)) => "a boolean",
-        YamlData::Value(Scalar::Null) => "null",
-        YamlData::Alias(_) => "an alias",
-        YamlData::BadValue | YamlData::Representation(..) | YamlData::Tagged(..) => {
-            "an invalid value"
-        }
-    }
-}
 
 /// A [`ErrorKind::WrongType`] error for `node`.
 pub(crate) fn wrong_type(node: &Node<'_>, context: &str, expected: &'static str) -> DocError {
@@ -167,7 +91,7 @@ pub(crate) fn string_list(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saphyr::LoadableYamlNode;
+    use saphyr::{LoadableYamlNode, MarkedYaml};
 
     fn load(text: &str) -> Node<'_> {
         let mut docs = MarkedYaml::load_from_str(text).expect("valid YAML in test");

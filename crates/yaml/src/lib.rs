@@ -1,18 +1,23 @@
-//! Small, panic-free accessors over `saphyr`'s marked YAML nodes, used by the configuration
-//! parser. Every accessor returns an `Option`; the parser turns `None` into a located error.
+//! Small, panic-free accessors over `saphyr`'s marked YAML nodes, shared by every YAML
+//! reader of tocsin (Sigma rules, behavioural detector configuration).
+//!
+//! Every accessor returns an `Option`, so that no input can make a reader panic; the reader
+//! turns `None` into an error located with [`line`]. Tagged nodes (`!custom value`) are read
+//! as their inner node.
+#![deny(missing_docs)]
 
 use saphyr::{MarkedYaml, Scalar, YamlData};
 
 /// A YAML node with its position.
-pub(crate) type Node<'a> = MarkedYaml<'a>;
+pub type Node<'a> = MarkedYaml<'a>;
 
 /// The node's 1-based start line.
-pub(crate) fn line(node: &Node<'_>) -> usize {
+pub fn line(node: &Node<'_>) -> usize {
     node.span.start.line()
 }
 
 /// The node itself, or the node inside any user-defined tags.
-fn untag<'n, 'a>(mut node: &'n Node<'a>) -> &'n Node<'a> {
+pub fn untag<'n, 'a>(mut node: &'n Node<'a>) -> &'n Node<'a> {
     while let YamlData::Tagged(_, inner) = &node.data {
         node = inner;
     }
@@ -20,7 +25,7 @@ fn untag<'n, 'a>(mut node: &'n Node<'a>) -> &'n Node<'a> {
 }
 
 /// The entries of a mapping node.
-pub(crate) fn mapping<'n, 'a>(node: &'n Node<'a>) -> Option<Vec<(&'n Node<'a>, &'n Node<'a>)>> {
+pub fn mapping<'n, 'a>(node: &'n Node<'a>) -> Option<Vec<(&'n Node<'a>, &'n Node<'a>)>> {
     match &untag(node).data {
         YamlData::Mapping(map) => Some(map.iter().collect()),
         _ => None,
@@ -28,27 +33,37 @@ pub(crate) fn mapping<'n, 'a>(node: &'n Node<'a>) -> Option<Vec<(&'n Node<'a>, &
 }
 
 /// The items of a sequence node.
-pub(crate) fn sequence<'n, 'a>(node: &'n Node<'a>) -> Option<&'n [Node<'a>]> {
+pub fn sequence<'n, 'a>(node: &'n Node<'a>) -> Option<&'n [Node<'a>]> {
     match &untag(node).data {
         YamlData::Sequence(items) => Some(items),
         _ => None,
     }
 }
 
-fn scalar<'n, 'a>(node: &'n Node<'a>) -> Option<&'n Scalar<'a>> {
+/// The scalar of a scalar node.
+pub fn scalar<'n, 'a>(node: &'n Node<'a>) -> Option<&'n Scalar<'a>> {
     match &untag(node).data {
         YamlData::Value(value) => Some(value),
         _ => None,
     }
 }
 
+/// The text of a string node.
+pub fn as_str<'n>(node: &'n Node<'_>) -> Option<&'n str> {
+    match scalar(node)? {
+        Scalar::String(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// Whether the node is `null` / `~` / empty.
-pub(crate) fn is_null(node: &Node<'_>) -> bool {
+pub fn is_null(node: &Node<'_>) -> bool {
     matches!(scalar(node), Some(Scalar::Null))
 }
 
-/// The text of a string, integer or float node (numbers are formatted back).
-pub(crate) fn scalar_text(node: &Node<'_>) -> Option<String> {
+/// The text of a string, integer or float node (as written for strings; numbers are
+/// formatted back). `date: 2024-01-02` is a string in YAML 1.2, so it lands here as written.
+pub fn scalar_text(node: &Node<'_>) -> Option<String> {
     match scalar(node)? {
         Scalar::String(s) => Some(s.to_string()),
         Scalar::Integer(i) => Some(i.to_string()),
@@ -58,7 +73,7 @@ pub(crate) fn scalar_text(node: &Node<'_>) -> Option<String> {
 }
 
 /// A non-negative integer node.
-pub(crate) fn as_u64(node: &Node<'_>) -> Option<u64> {
+pub fn as_u64(node: &Node<'_>) -> Option<u64> {
     match scalar(node)? {
         Scalar::Integer(i) => u64::try_from(*i).ok(),
         _ => None,
@@ -66,7 +81,7 @@ pub(crate) fn as_u64(node: &Node<'_>) -> Option<u64> {
 }
 
 /// A number node (integer or float).
-pub(crate) fn as_f64(node: &Node<'_>) -> Option<f64> {
+pub fn as_f64(node: &Node<'_>) -> Option<f64> {
     match scalar(node)? {
         Scalar::Integer(i) => Some(*i as f64),
         Scalar::FloatingPoint(f) => Some(f.into_inner()),
@@ -75,7 +90,7 @@ pub(crate) fn as_f64(node: &Node<'_>) -> Option<f64> {
 }
 
 /// A boolean node.
-pub(crate) fn as_bool(node: &Node<'_>) -> Option<bool> {
+pub fn as_bool(node: &Node<'_>) -> Option<bool> {
     match scalar(node)? {
         Scalar::Boolean(b) => Some(*b),
         _ => None,
@@ -83,7 +98,7 @@ pub(crate) fn as_bool(node: &Node<'_>) -> Option<bool> {
 }
 
 /// A short description of the node's type for error messages ("a list", "a string", ...).
-pub(crate) fn kind_name(node: &Node<'_>) -> &'static str {
+pub fn kind_name(node: &Node<'_>) -> &'static str {
     match &untag(node).data {
         YamlData::Mapping(_) => "a mapping",
         YamlData::Sequence(_) => "a list",
@@ -92,7 +107,10 @@ pub(crate) fn kind_name(node: &Node<'_>) -> &'static str {
         YamlData::Value(Scalar::FloatingPoint(_)) => "a number",
         YamlData::Value(Scalar::Boolean(_)) => "a boolean",
         YamlData::Value(Scalar::Null) => "null",
-        _ => "an invalid value",
+        YamlData::Alias(_) => "an alias",
+        YamlData::BadValue | YamlData::Representation(..) | YamlData::Tagged(..) => {
+            "an invalid value"
+        }
     }
 }
 
