@@ -8,6 +8,7 @@ use tocsin_sigma::string::{SigmaString, StringPart};
 use crate::encode::{self, Utf16};
 use crate::expr::{Expr, FieldTest, KeywordTest};
 use crate::matcher::{Cmp, RefMode, TimePart, ValueMatcher};
+use crate::needle_set::{gather_matchers, gather_patterns};
 use crate::text::{Part, TextPattern};
 
 /// Placeholder name (without `%`) -> the values it stands for.
@@ -164,7 +165,7 @@ impl Compiler<'_> {
                 let test = |matchers: Vec<ValueMatcher>| {
                     Expr::Field(Box::new(FieldTest {
                         field,
-                        matchers,
+                        matchers: gather_matchers(matchers),
                         all: false,
                         negate: false,
                     }))
@@ -184,6 +185,7 @@ impl Compiler<'_> {
                             _ => None,
                         })
                         .collect();
+                    let patterns = gather_patterns(patterns);
                     Expr::Keywords(Box::new(KeywordTest {
                         patterns,
                         all: false,

@@ -51,6 +51,7 @@ mod engine;
 mod expr;
 pub mod mapping;
 mod matcher;
+mod needle_set;
 mod placeholders;
 mod prefilter;
 mod text;

@@ -29,6 +29,7 @@ use tocsin_event::Fields;
 
 use crate::expr::{Expr, FieldTest, KeywordTest};
 use crate::matcher::{with_text, ValueMatcher};
+use crate::text::TextPattern;
 
 /// Literals shorter than this never constrain a rule.
 pub(crate) const MIN_LITERAL_LEN: usize = 3;
@@ -115,28 +116,37 @@ fn field_literals(test: &FieldTest) -> Option<Literals> {
     if test.negate {
         return None;
     }
-    let each = test.matchers.iter().map(matcher_literal);
+    let each = test.matchers.iter().map(matcher_literals);
     if test.all {
-        each.flatten().max_by_key(|l| l.len()).map(|l| vec![l])
+        each.flatten().max_by_key(selectivity)
     } else {
-        union(each.map(|l| l.map(|l| vec![l])))
+        union(each)
     }
 }
 
 fn keyword_literals(test: &KeywordTest) -> Option<Literals> {
-    let each = test.patterns.iter().map(|p| usable(p.required_literal()));
+    let each = test.patterns.iter().map(pattern_literals);
     if test.all {
-        each.flatten().max_by_key(|l| l.len()).map(|l| vec![l])
+        each.flatten().max_by_key(selectivity)
     } else {
-        union(each.map(|l| l.map(|l| vec![l])))
+        union(each)
     }
 }
 
-fn matcher_literal(matcher: &ValueMatcher) -> Option<String> {
+fn matcher_literals(matcher: &ValueMatcher) -> Option<Literals> {
     match matcher {
-        ValueMatcher::Text(pattern) => usable(pattern.required_literal()),
+        ValueMatcher::Text(pattern) => pattern_literals(pattern),
         _ => None,
     }
+}
+
+/// The usable literals of which every text the pattern matches contains one.
+fn pattern_literals(pattern: &TextPattern) -> Option<Literals> {
+    pattern
+        .required_literals()?
+        .into_iter()
+        .map(|l| usable(Some(l)))
+        .collect()
 }
 
 /// A literal long enough to be worth searching, lowercased for the case-folding scan, and

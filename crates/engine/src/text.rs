@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 use memchr::memmem;
 use regex::{Regex, RegexBuilder};
 
+use crate::needle_set::{Anchor, NeedleSet};
+
 /// One element of a pattern after wildcard parsing and placeholder expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Part {
@@ -37,6 +39,8 @@ pub(crate) enum TextPattern {
     Glob(Glob),
     /// Anything else (`?` wildcards, non-ASCII case folding, `re`).
     Regex(Box<LazyRegex>),
+    /// Several literal values of one test, any of which matches (see [`NeedleSet`]).
+    Set(Box<NeedleSet>),
 }
 
 /// A regular expression compiled on first use. The prefilter rejects most rules before
@@ -270,19 +274,33 @@ impl TextPattern {
         ))))
     }
 
-    /// A literal that every matching text contains (ASCII case aside), for the prefilter:
-    /// the longest literal piece of a wildcard pattern; `None` for `*`, the empty string and
-    /// regular expressions.
-    pub(crate) fn required_literal(&self) -> Option<&str> {
+    /// Literals of which every matching text contains one (ASCII case aside), for the
+    /// prefilter: the longest literal piece of a wildcard pattern, each value of a set;
+    /// `None` for `*`, the empty string and regular expressions.
+    pub(crate) fn required_literals(&self) -> Option<Vec<&str>> {
         let needle = match self {
             TextPattern::Exact(n)
             | TextPattern::Prefix(n)
             | TextPattern::Suffix(n)
             | TextPattern::Contains(n) => n,
             TextPattern::Glob(g) => g.segments.iter().max_by_key(|n| n.text.len())?,
+            TextPattern::Set(set) => return Some(set.literals().collect()),
             TextPattern::Any | TextPattern::Regex(_) => return None,
         };
-        (!needle.text.is_empty()).then_some(&*needle.text)
+        (!needle.text.is_empty()).then(|| vec![&*needle.text])
+    }
+
+    /// The needle of a plain literal pattern (exact, prefix, suffix or contains): its text
+    /// (lowercase unless cased), whether it is cased, and where it must sit.
+    pub(crate) fn anchored_needle(&self) -> Option<(&str, bool, Anchor)> {
+        let (needle, anchor) = match self {
+            TextPattern::Exact(n) => (n, Anchor::Exact),
+            TextPattern::Prefix(n) => (n, Anchor::Prefix),
+            TextPattern::Suffix(n) => (n, Anchor::Suffix),
+            TextPattern::Contains(n) => (n, Anchor::Contains),
+            _ => return None,
+        };
+        Some((&needle.text, needle.cased, anchor))
     }
 
     /// Whether `hay` matches.
@@ -295,6 +313,7 @@ impl TextPattern {
             TextPattern::Contains(n) => n.find(hay, 0).is_some(),
             TextPattern::Glob(g) => g.is_match(hay),
             TextPattern::Regex(r) => r.is_match(hay),
+            TextPattern::Set(set) => set.is_match(hay),
         }
     }
 }
