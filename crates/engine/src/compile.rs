@@ -344,7 +344,8 @@ impl Compiler<'_> {
         let cased = mods.contains(&Modifier::Cased);
         alternatives
             .iter()
-            .map(|parts| Ok(ValueMatcher::Text(TextPattern::compile(parts, cased))))
+            .flat_map(|parts| TextPattern::compile_variants(parts, cased))
+            .map(|pattern| Ok(ValueMatcher::Text(pattern)))
             .collect()
     }
 

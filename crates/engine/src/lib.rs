@@ -52,6 +52,7 @@ mod expr;
 pub mod mapping;
 mod matcher;
 mod needle_set;
+mod pcre;
 mod placeholders;
 mod prefilter;
 mod text;

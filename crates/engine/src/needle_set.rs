@@ -7,13 +7,16 @@
 //! into separate tests before this point), so a set matches exactly when one of its values
 //! would have.
 //!
-//! The automaton is built on first use, like [`crate::text::LazyRegex`]: the prefilter
-//! rejects most rules before their values are tested, so most sets of a large rule set are
-//! never searched, and building them all up front would slow rule loading for nothing.
+//! The automaton is built only once the set has been tested [`BUILD_AFTER`] times; until
+//! then its values are tested one by one. The prefilter rejects most rules before their
+//! values are tested, so most sets of a large rule set are never or seldom searched, and
+//! building them all up front (4,432 driver hashes make one set) would cost more than it
+//! saves.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use crate::matcher::ValueMatcher;
 use crate::text::TextPattern;
@@ -21,6 +24,13 @@ use crate::text::TextPattern;
 /// A field test with at least this many `contains` values gets a [`NeedleSet`]: below it,
 /// a few `memchr` scans cost less than one automaton pass.
 const MIN_CONTAINS: usize = 3;
+
+/// How many times a set is tested value by value before its automaton is built.
+const BUILD_AFTER: u32 = 16;
+
+/// Sets with more needles than this get the automaton that is quickest to build (a
+/// contiguous NFA) rather than the one that is quickest to search (a DFA).
+const LARGE_SET: usize = 256;
 
 /// Where a needle must sit in the text for it to match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,19 +46,37 @@ pub(crate) enum Anchor {
 }
 
 /// Literal values of one test, matched together (any of them).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct NeedleSet {
     /// Each needle (lowercase unless `cased`) and where it must sit.
     needles: Vec<(Box<str>, Anchor)>,
+    /// The same needles as single patterns, tested one by one until the automaton exists.
+    singles: Vec<TextPattern>,
     cased: bool,
+    /// How many times the set was tested before the automaton was built.
+    uses: AtomicU32,
     automaton: OnceLock<Option<AhoCorasick>>,
 }
 
+impl Clone for NeedleSet {
+    fn clone(&self) -> Self {
+        NeedleSet {
+            needles: self.needles.clone(),
+            singles: self.singles.clone(),
+            cased: self.cased,
+            uses: AtomicU32::new(self.uses.load(Ordering::Relaxed)),
+            automaton: self.automaton.clone(),
+        }
+    }
+}
+
 impl NeedleSet {
-    fn new(needles: Vec<(Box<str>, Anchor)>, cased: bool) -> Self {
+    fn new(needles: Vec<(Box<str>, Anchor)>, singles: Vec<TextPattern>, cased: bool) -> Self {
         NeedleSet {
             needles,
+            singles,
             cased,
+            uses: AtomicU32::new(0),
             automaton: OnceLock::new(),
         }
     }
@@ -60,8 +88,15 @@ impl NeedleSet {
 
     /// Whether some needle sits in `hay` where it must.
     pub(crate) fn is_match(&self, hay: &str) -> bool {
-        let Some(automaton) = self.automaton.get_or_init(|| self.build()) else {
-            return self.is_match_one_by_one(hay);
+        let automaton = match self.automaton.get() {
+            Some(built) => built,
+            None if self.uses.fetch_add(1, Ordering::Relaxed) >= BUILD_AFTER => {
+                self.automaton.get_or_init(|| self.build())
+            }
+            None => &None,
+        };
+        let Some(automaton) = automaton else {
+            return self.singles.iter().any(|p| p.is_match(hay));
         };
         automaton.find_overlapping_iter(hay).any(|found| {
             let (_, anchor) = self.needles[found.pattern().as_usize()];
@@ -75,29 +110,13 @@ impl NeedleSet {
     }
 
     fn build(&self) -> Option<AhoCorasick> {
+        let kind = (self.needles.len() > LARGE_SET).then_some(AhoCorasickKind::ContiguousNFA);
         AhoCorasickBuilder::new()
             .ascii_case_insensitive(!self.cased)
             .match_kind(MatchKind::Standard)
+            .kind(kind)
             .build(self.literals())
             .ok()
-    }
-
-    /// The fallback should the automaton exceed its size limits.
-    fn is_match_one_by_one(&self, hay: &str) -> bool {
-        let eq = |a: &[u8], b: &[u8]| match self.cased {
-            true => a == b,
-            false => a.eq_ignore_ascii_case(b),
-        };
-        let h = hay.as_bytes();
-        self.needles.iter().any(|(needle, anchor)| {
-            let n = needle.as_bytes();
-            match anchor {
-                Anchor::Exact => eq(h, n),
-                Anchor::Prefix => h.len() >= n.len() && eq(&h[..n.len()], n),
-                Anchor::Suffix => h.len() >= n.len() && eq(&h[h.len() - n.len()..], n),
-                Anchor::Contains => h.windows(n.len().max(1)).any(|w| eq(w, n)),
-            }
-        })
     }
 }
 
@@ -140,10 +159,9 @@ pub(crate) fn gather_patterns(patterns: Vec<TextPattern>) -> Vec<TextPattern> {
     }
     for (mode, needles) in sets.into_iter().enumerate() {
         if contains[mode] >= MIN_CONTAINS {
-            out.push(TextPattern::Set(Box::new(NeedleSet::new(
-                needles,
-                mode == 1,
-            ))));
+            let singles = std::mem::take(&mut singles[mode]);
+            let set = NeedleSet::new(needles, singles, mode == 1);
+            out.push(TextPattern::Set(Box::new(set)));
         } else {
             out.append(&mut singles[mode]);
         }
@@ -255,18 +273,33 @@ mod tests {
     }
 
     #[test]
-    fn the_fallback_agrees_with_the_automaton() {
-        let set = NeedleSet::new(
-            vec![
-                ("ab".into(), Anchor::Prefix),
-                ("cd".into(), Anchor::Suffix),
-                ("ef".into(), Anchor::Contains),
-                ("gh".into(), Anchor::Exact),
-            ],
-            false,
-        );
-        for hay in ["ABx", "xab", "xCD", "cdx", "xEFx", "GH", "xgh", "", "e"] {
-            assert_eq!(set.is_match(hay), set.is_match_one_by_one(hay), "{hay:?}");
+    fn the_automaton_agrees_with_the_values_tested_one_by_one() {
+        let patterns: Vec<TextPattern> = [
+            ("ab", Anchor::Prefix),
+            ("cd", Anchor::Suffix),
+            ("ef", Anchor::Contains),
+            ("gh", Anchor::Exact),
+            ("ij", Anchor::Contains),
+            ("kl", Anchor::Contains),
+        ]
+        .iter()
+        .map(|(n, a)| pattern(n, *a, false))
+        .collect();
+        let gathered = gather_patterns(patterns);
+        let [TextPattern::Set(set)] = gathered.as_slice() else {
+            panic!("one set: {gathered:?}");
+        };
+        let hays = ["ABx", "xab", "xCD", "cdx", "xEFx", "GH", "xgh", "", "e", "KL"];
+        let one_by_one: Vec<bool> = hays.iter().map(|h| set.is_match(h)).collect();
+        while set.automaton.get().is_none() {
+            set.is_match("");
         }
+        assert!(set.automaton.get().is_some_and(Option::is_some));
+        let automaton: Vec<bool> = hays.iter().map(|h| set.is_match(h)).collect();
+        assert_eq!(one_by_one, automaton);
+        assert_eq!(
+            automaton,
+            [true, false, true, false, true, true, false, false, false, true]
+        );
     }
 }

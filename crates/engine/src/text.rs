@@ -215,7 +215,40 @@ impl Glob {
 }
 
 impl TextPattern {
-    /// Compiles `parts`; `cased` keeps letter case significant.
+    /// Compiles `parts` into patterns any of which matches; `cased` keeps letter case
+    /// significant. A caseless literal with non-ASCII letters (`ПРИВЕТ`, `Ⓜ`) becomes one
+    /// literal per spelling under Unicode simple case folding, when there are at most
+    /// [`MAX_CASE_VARIANTS`]: literals search much faster than the regular expression
+    /// [`TextPattern::compile`] falls back to, and the prefilter can use them.
+    pub(crate) fn compile_variants(parts: &[Part], cased: bool) -> Vec<TextPattern> {
+        let parts = normalise(parts);
+        let literal_count = parts.iter().filter(|p| matches!(p, Part::Lit(_))).count();
+        let plain = literal_count == 1 && !cased && !parts.contains(&Part::One);
+        let variants = match parts.iter().find_map(|p| match p {
+            Part::Lit(s) if plain && has_non_ascii_case(s) => {
+                Some(case_variants(s))
+            }
+            _ => None,
+        }) {
+            Some(Some(variants)) => variants,
+            _ => return vec![TextPattern::compile(&parts, cased)],
+        };
+        variants
+            .into_iter()
+            .map(|variant| {
+                let spelled: Vec<Part> = parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Lit(_) => Part::Lit(variant.clone()),
+                        other => other.clone(),
+                    })
+                    .collect();
+                TextPattern::compile_ascii_folded(&spelled, false)
+            })
+            .collect()
+    }
+
+    /// Compiles `parts` into one pattern; `cased` keeps letter case significant.
     pub(crate) fn compile(parts: &[Part], cased: bool) -> TextPattern {
         let parts = normalise(parts);
         let needs_regex = parts.iter().any(|p| match p {
@@ -226,6 +259,11 @@ impl TextPattern {
         if needs_regex {
             return TextPattern::Regex(Box::new(glob_regex(&parts, cased)));
         }
+        TextPattern::compile_ascii_folded(&parts, cased)
+    }
+
+    /// Compiles normalised `parts` without `?`, folding only ASCII letters unless `cased`.
+    fn compile_ascii_folded(parts: &[Part], cased: bool) -> TextPattern {
         let starts_star = parts.first() == Some(&Part::Star);
         let ends_star = parts.len() > 1 && parts.last() == Some(&Part::Star);
         let literals: Vec<&str> = parts
@@ -252,7 +290,8 @@ impl TextPattern {
     }
 
     /// A regular expression (`re` modifier) with its flags; its syntax is checked now, the
-    /// automaton is built on first use (see [`LazyRegex`]).
+    /// automaton is built on first use (see [`LazyRegex`]). `\d`, `\w` and `\s` are ASCII
+    /// classes, as in PCRE, the flavour Sigma specifies (see [`crate::pcre`]).
     pub(crate) fn regex(
         pattern: &str,
         ignore_case: bool,
@@ -267,7 +306,7 @@ impl TextPattern {
             .parse(pattern)
             .map_err(Box::new)?;
         Ok(TextPattern::Regex(Box::new(LazyRegex::new(
-            pattern.to_owned(),
+            crate::pcre::with_ascii_perl_classes(pattern),
             ignore_case,
             multi_line,
             dot_all,
@@ -330,6 +369,45 @@ fn normalise(parts: &[Part]) -> Vec<Part> {
         }
     }
     out
+}
+
+/// The most spellings [`TextPattern::compile_variants`] makes of one caseless literal.
+pub(crate) const MAX_CASE_VARIANTS: usize = 16;
+
+/// Every spelling of `text` under Unicode simple case folding of its non-ASCII characters
+/// (ASCII letters are folded by the matchers), or `None` when there are more than
+/// [`MAX_CASE_VARIANTS`].
+fn case_variants(text: &str) -> Option<Vec<String>> {
+    let mut variants = vec![String::with_capacity(text.len())];
+    for c in text.chars() {
+        let orbit = case_orbit(c);
+        if variants.len() * orbit.len() > MAX_CASE_VARIANTS {
+            return None;
+        }
+        variants = variants
+            .iter()
+            .flat_map(|v| {
+                orbit.iter().map(move |&o| {
+                    let mut next = v.clone();
+                    next.push(o);
+                    next
+                })
+            })
+            .collect();
+    }
+    Some(variants)
+}
+
+/// `c` and the characters it matches under Unicode simple case folding, as the `regex`
+/// crate folds them; ASCII characters stand for themselves.
+fn case_orbit(c: char) -> Vec<char> {
+    use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
+    if c.is_ascii() {
+        return vec![c];
+    }
+    let mut class = ClassUnicode::new([ClassUnicodeRange::new(c, c)]);
+    class.case_fold_simple();
+    class.iter().flat_map(|r| r.start()..=r.end()).collect()
 }
 
 /// Whether `text` has a non-ASCII letter whose case can change (Cyrillic, Greek, ...): only
@@ -450,6 +528,50 @@ mod tests {
         assert!(check("*ПРИВЕТ", false, "мир привет"));
         assert!(!check("*ПРИВЕТ", false, "привет мир"));
         assert!(check("пр?вет", false, "ПРИВЕТ"));
+    }
+
+    fn check_variants(pattern: &str, hay: &str) -> bool {
+        TextPattern::compile_variants(&parts(pattern), false)
+            .iter()
+            .any(|p| p.is_match(hay))
+    }
+
+    #[test]
+    fn non_ascii_letters_become_literal_spellings() {
+        let variants = TextPattern::compile_variants(&parts("*Ⓜ️*"), false);
+        assert_eq!(variants.len(), 2, "Ⓜ and ⓜ; the variation selector has no case");
+        assert!(variants
+            .iter()
+            .all(|v| matches!(v, TextPattern::Contains(_))));
+        for (pattern, hay, expected) in [
+            ("*Ⓜ️*", "echo ⓜ️ x", true),
+            ("*Ⓜ️*", "echo Ⓜ️ x", true),
+            ("*Ⓜ️*", "echo M x", false),
+            ("*ПРИВЕТ*", "say привет", true),
+            ("а*", "А1", true),
+            ("*а", "1А", true),
+            ("а", "А", true),
+            ("а", "a", false),
+            ("*σ*", "ΣΑ", true),
+            ("*σ*", "ς", true),
+        ] {
+            assert_eq!(check_variants(pattern, hay), expected, "{pattern} on {hay}");
+            // The regular expression the single-pattern compiler falls back to agrees.
+            assert_eq!(check(pattern, false, hay), expected, "{pattern} on {hay}");
+        }
+    }
+
+    #[test]
+    fn too_many_spellings_fall_back_to_a_regex() {
+        // Six Cyrillic letters: 64 spellings.
+        let variants = TextPattern::compile_variants(&parts("*ПРИВЕТ*"), false);
+        assert!(matches!(variants.as_slice(), [TextPattern::Regex(_)]));
+        assert!(variants[0].is_match("say привет"));
+        // `?` and cased patterns are not spelled out either.
+        let one = TextPattern::compile_variants(&parts("п?"), false);
+        assert!(matches!(one.as_slice(), [TextPattern::Regex(_)]));
+        let cased = TextPattern::compile_variants(&parts("*п*"), true);
+        assert!(matches!(cased.as_slice(), [TextPattern::Contains(_)]));
     }
 
     #[test]
