@@ -289,7 +289,9 @@ mod tests {
         let [TextPattern::Set(set)] = gathered.as_slice() else {
             panic!("one set: {gathered:?}");
         };
-        let hays = ["ABx", "xab", "xCD", "cdx", "xEFx", "GH", "xgh", "", "e", "KL"];
+        let hays = [
+            "ABx", "xab", "xCD", "cdx", "xEFx", "GH", "xgh", "", "e", "KL",
+        ];
         let one_by_one: Vec<bool> = hays.iter().map(|h| set.is_match(h)).collect();
         while set.automaton.get().is_none() {
             set.is_match("");

@@ -55,7 +55,9 @@ fn rewrite(node: &mut Ast) -> bool {
 }
 
 fn rewrite_all(nodes: &mut [Ast]) -> bool {
-    nodes.iter_mut().fold(false, |any, node| rewrite(node) || any)
+    nodes
+        .iter_mut()
+        .fold(false, |any, node| rewrite(node) || any)
 }
 
 fn rewrite_set(set: &mut ClassSet) -> bool {
@@ -125,7 +127,14 @@ mod tests {
 
     #[test]
     fn other_patterns_are_left_as_written() {
-        for pattern in [r"abc", r"\.exe$", r"\p{L}+", r"a(b", r"[[:alpha:]]", r"\bx\b"] {
+        for pattern in [
+            r"abc",
+            r"\.exe$",
+            r"\p{L}+",
+            r"a(b",
+            r"[[:alpha:]]",
+            r"\bx\b",
+        ] {
             assert_eq!(with_ascii_perl_classes(pattern), pattern);
         }
     }

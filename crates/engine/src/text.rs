@@ -54,6 +54,9 @@ pub(crate) struct LazyRegex {
     ignore_case: bool,
     multi_line: bool,
     dot_all: bool,
+    /// Literals of which every match contains one, for the prefilter (see
+    /// [`required_regex_literals`]).
+    required: Option<Vec<Box<str>>>,
     compiled: OnceLock<Option<Regex>>,
 }
 
@@ -64,6 +67,7 @@ impl LazyRegex {
             ignore_case,
             multi_line,
             dot_all,
+            required: None,
             compiled: OnceLock::new(),
         }
     }
@@ -225,9 +229,7 @@ impl TextPattern {
         let literal_count = parts.iter().filter(|p| matches!(p, Part::Lit(_))).count();
         let plain = literal_count == 1 && !cased && !parts.contains(&Part::One);
         let variants = match parts.iter().find_map(|p| match p {
-            Part::Lit(s) if plain && has_non_ascii_case(s) => {
-                Some(case_variants(s))
-            }
+            Part::Lit(s) if plain && has_non_ascii_case(s) => Some(case_variants(s)),
             _ => None,
         }) {
             Some(Some(variants)) => variants,
@@ -298,19 +300,21 @@ impl TextPattern {
         multi_line: bool,
         dot_all: bool,
     ) -> Result<TextPattern, Box<regex_syntax::Error>> {
-        regex_syntax::ParserBuilder::new()
+        let hir = regex_syntax::ParserBuilder::new()
             .case_insensitive(ignore_case)
             .multi_line(multi_line)
             .dot_matches_new_line(dot_all)
             .build()
             .parse(pattern)
             .map_err(Box::new)?;
-        Ok(TextPattern::Regex(Box::new(LazyRegex::new(
+        let mut regex = LazyRegex::new(
             crate::pcre::with_ascii_perl_classes(pattern),
             ignore_case,
             multi_line,
             dot_all,
-        ))))
+        );
+        regex.required = required_regex_literals(&hir);
+        Ok(TextPattern::Regex(Box::new(regex)))
     }
 
     /// Literals of which every matching text contains one (ASCII case aside), for the
@@ -324,7 +328,13 @@ impl TextPattern {
             | TextPattern::Contains(n) => n,
             TextPattern::Glob(g) => g.segments.iter().max_by_key(|n| n.text.len())?,
             TextPattern::Set(set) => return Some(set.literals().collect()),
-            TextPattern::Any | TextPattern::Regex(_) => return None,
+            TextPattern::Regex(regex) => {
+                return regex
+                    .required
+                    .as_ref()
+                    .map(|all| all.iter().map(|l| &**l).collect())
+            }
+            TextPattern::Any => return None,
         };
         (!needle.text.is_empty()).then(|| vec![&*needle.text])
     }
@@ -354,6 +364,36 @@ impl TextPattern {
             TextPattern::Regex(r) => r.is_match(hay),
             TextPattern::Set(set) => set.is_match(hay),
         }
+    }
+}
+
+/// Literals of which every match of the regular expression contains one: its prefixes or
+/// its suffixes as `regex-syntax` extracts them, whichever set has the longer shortest
+/// literal; `None` when neither set is finite, or one of its literals is empty or not text.
+fn required_regex_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Box<str>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let literals = |kind| -> Option<Vec<Box<str>>> {
+        let seq = Extractor::new().kind(kind).extract(hir);
+        let literals = seq.literals()?;
+        literals
+            .iter()
+            .map(|l| {
+                let text = std::str::from_utf8(l.as_bytes()).ok()?;
+                (!text.is_empty()).then(|| text.into())
+            })
+            .collect()
+    };
+    let shortest = |set: &Option<Vec<Box<str>>>| {
+        set.as_ref()
+            .and_then(|s| s.iter().map(|l| l.len()).min())
+            .unwrap_or(0)
+    };
+    let prefixes = literals(ExtractKind::Prefix);
+    let suffixes = literals(ExtractKind::Suffix);
+    if shortest(&suffixes) > shortest(&prefixes) {
+        suffixes
+    } else {
+        prefixes
     }
 }
 
@@ -539,7 +579,11 @@ mod tests {
     #[test]
     fn non_ascii_letters_become_literal_spellings() {
         let variants = TextPattern::compile_variants(&parts("*Ⓜ️*"), false);
-        assert_eq!(variants.len(), 2, "Ⓜ and ⓜ; the variation selector has no case");
+        assert_eq!(
+            variants.len(),
+            2,
+            "Ⓜ and ⓜ; the variation selector has no case"
+        );
         assert!(variants
             .iter()
             .all(|v| matches!(v, TextPattern::Contains(_))));
@@ -583,6 +627,38 @@ mod tests {
         assert!(matches!(pattern, TextPattern::Contains(_)));
         assert!(pattern.is_match("echo 🙂 DONE"));
         assert!(!pattern.is_match("echo :) DONE"));
+    }
+
+    fn required(pattern: &str, ignore_case: bool) -> Option<Vec<String>> {
+        let regex = TextPattern::regex(pattern, ignore_case, false, false).expect("valid");
+        let mut literals: Vec<String> = regex
+            .required_literals()?
+            .into_iter()
+            .map(|l| l.to_ascii_lowercase())
+            .collect();
+        literals.sort();
+        literals.dedup();
+        Some(literals)
+    }
+
+    #[test]
+    fn regexes_give_the_literals_every_match_contains() {
+        assert_eq!(
+            required(r"\$PSHome\[\s*\d{1,3}\s*\]", false),
+            Some(vec!["$pshome[".to_string()])
+        );
+        assert_eq!(
+            required(r"(?:cmd|powershell)\.exe$", false),
+            Some(vec!["cmd.exe".to_string(), "powershell.exe".to_string()])
+        );
+        // Case-insensitive: every spelling, which the prefilter folds together again.
+        assert_eq!(required(r"whoami", true), Some(vec!["whoami".to_string()]));
+        assert_eq!(required(r".{1000,}", false), None);
+        assert_eq!(
+            required(r"a*", false),
+            None,
+            "the empty match constrains nothing"
+        );
     }
 
     #[test]
