@@ -77,10 +77,13 @@ fn rewrite_item(item: &mut ClassSetItem) -> bool {
             true
         }
         ClassSetItem::Bracketed(class) => rewrite_set(&mut class.kind),
-        ClassSetItem::Union(union) => union
-            .items
-            .iter_mut()
-            .fold(false, |any, item| rewrite_item(item) || any),
+        ClassSetItem::Union(union) => {
+            let mut any = false;
+            for item in &mut union.items {
+                any |= rewrite_item(item);
+            }
+            any
+        }
         ClassSetItem::Empty(_)
         | ClassSetItem::Literal(_)
         | ClassSetItem::Range(_)
