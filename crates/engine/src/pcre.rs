@@ -55,9 +55,11 @@ fn rewrite(node: &mut Ast) -> bool {
 }
 
 fn rewrite_all(nodes: &mut [Ast]) -> bool {
-    nodes
-        .iter_mut()
-        .fold(false, |any, node| rewrite(node) || any)
+    let mut any = false;
+    for node in nodes {
+        any |= rewrite(node);
+    }
+    any
 }
 
 fn rewrite_set(set: &mut ClassSet) -> bool {
