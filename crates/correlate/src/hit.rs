@@ -3,7 +3,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use tocsin_event::{FieldValue, Fields};
+use tocsin_event::{FieldNames, FieldValue, Fields};
 use tocsin_sigma::ast::{CorrelationType, Level, Location};
 
 /// Identifies a rule (or correlation) by the `id` and `name` Sigma gives it, the two ways a
@@ -138,6 +138,18 @@ impl Fields for CorrelationHit {
     fn visit_all<'a>(&'a self, visit: &mut dyn FnMut(FieldValue<'a>) -> ControlFlow<()>) {
         for (_, value) in &self.group {
             if visit(FieldValue::Str(value)).is_break() {
+                return;
+            }
+        }
+    }
+
+    fn visit_all_named<'a>(
+        &'a self,
+        visit: &mut dyn FnMut(FieldNames<'_>, FieldValue<'a>) -> ControlFlow<()>,
+    ) {
+        for (name, value) in &self.group {
+            let names = FieldNames { name, path: None };
+            if visit(names, FieldValue::Str(value)).is_break() {
                 return;
             }
         }

@@ -188,7 +188,7 @@ impl EngineBuilder {
             }
         }
         report.filters_applied = applied.len();
-        engine.prefilter = literals.build();
+        engine.prefilter = literals.build(&engine.interner.names);
         (engine, report)
     }
 
@@ -455,8 +455,9 @@ impl Engine {
         let mut matched = std::mem::take(&mut scratch.matched);
         matched.clear();
         let (mut seen, generation) = scratch.take_literals();
-        // The literal scan runs once, and only for events that meet a rule that needs it.
-        let mut scanned = false;
+        // Each literal scan runs at most once, and only for events that meet a rule that
+        // needs it.
+        let (mut fields_scanned, mut anywhere_scanned) = (false, false);
         {
             let mut view = EventView::new(event, &self.interner.names, scratch);
             let tag = event.logsource();
@@ -465,9 +466,15 @@ impl Engine {
                 if compiled.generic && !compiled.source.admits(tag) {
                     continue;
                 }
-                if !scanned && matches!(compiled.need, Need::AnyOf(_)) {
-                    self.prefilter.scan(event, &mut seen, generation);
-                    scanned = true;
+                if let Need::AnyOf { anywhere, .. } = compiled.need {
+                    if !fields_scanned {
+                        self.prefilter.scan_fields(event, &mut seen, generation);
+                        fields_scanned = true;
+                    }
+                    if anywhere && !anywhere_scanned {
+                        self.prefilter.scan_anywhere(event, &mut seen, generation);
+                        anywhere_scanned = true;
+                    }
                 }
                 if compiled.need.met(&seen, generation) && compiled.body.eval(&mut view) {
                     matched.push(rule);

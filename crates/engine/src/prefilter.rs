@@ -1,16 +1,21 @@
 //! The literal prefilter: most rules are rejected without evaluating them.
 //!
 //! Nearly every Sigma rule can match only an event that contains one of a few literals
-//! (`\whoami.exe`, `-encodedcommand`, ...). At build time each rule branch gets its
-//! [`Need`]: a set of literals of which at least one must occur in some value of the event
-//! for the branch to have any chance. Per event, one Aho-Corasick pass over all of the
-//! event's values finds which literals occur; a branch whose need is not met is skipped.
+//! (`\whoami.exe`, `-encodedcommand`, ...) in the fields it tests. At build time each rule
+//! branch gets its [`Need`]: a set of scoped literals of which at least one must occur for
+//! the branch to have any chance. A literal is scoped to the field its test reads
+//! (`Image` must contain `\whoami.exe`), or to the whole event for keyword lists. Per
+//! event, each value is searched once with the Aho-Corasick automaton of its field's
+//! literals (values of fields no rule tests for a literal, such as `Provider_Guid`, are not
+//! searched at all), and keyword literals with one more automaton over every value, only
+//! when a candidate rule has keywords; a branch whose need is not met is skipped.
 //!
 //! The need is a *necessary* condition, never a sufficient one, so skipping is always safe:
 //!
-//! * a field test needs the literal of each of its values (any of them, or the most
-//!   selective one under `all`); a value without a literal (`re`, numbers, `cidr`, ...)
-//!   makes the test unconstrained;
+//! * a field test needs the literal of each of its values in its field (any of them, or
+//!   the most selective one under `all`); a value without a literal (numbers, `cidr`, a
+//!   regular expression without a literal prefix or suffix, ...) makes the test
+//!   unconstrained;
 //! * `and` needs what its most selective constrained operand needs; `or` needs the union of
 //!   its operands' needs and is unconstrained if any operand is; `not` is unconstrained;
 //! * a literal is searched with ASCII case folding, which accepts a superset of what both
@@ -25,7 +30,8 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use tocsin_event::Fields;
+use rayon::prelude::*;
+use tocsin_event::{FieldValue, Fields};
 
 use crate::expr::{Expr, FieldTest, KeywordTest};
 use crate::matcher::{with_text, ValueMatcher};
@@ -43,19 +49,27 @@ pub(crate) const MAX_LITERAL_LEN: usize = 8;
 pub(crate) enum Need {
     /// Nothing known: always evaluate.
     Nothing,
-    /// At least one of these literal ids must occur in the event.
-    AnyOf(Vec<u32>),
+    /// At least one of these scoped literals must occur in the event.
+    AnyOf {
+        /// The literals' ids.
+        ids: Vec<u32>,
+        /// Whether some of them are keyword literals, which need the search of every value.
+        anywhere: bool,
+    },
 }
+
+/// Where a literal must occur: in a field (its id in the engine's interner), or anywhere.
+type Scope = Option<u32>;
 
 /// Builds the literal table while rules are compiled.
 #[derive(Debug, Default)]
 pub(crate) struct LiteralTable {
-    ids: HashMap<String, u32>,
-    literals: Vec<String>,
+    ids: HashMap<(Scope, String), u32>,
+    literals: Vec<(Scope, String)>,
 }
 
-/// A set of literals (lowercase), before they get ids.
-type Literals = Vec<String>;
+/// A set of scoped literals (lowercase), before they get ids.
+type Literals = Vec<(Scope, String)>;
 
 impl LiteralTable {
     /// The need of a compiled expression, registering its literals.
@@ -63,15 +77,16 @@ impl LiteralTable {
         match literals_of(expr) {
             None => Need::Nothing,
             Some(set) => {
+                let anywhere = set.iter().any(|(scope, _)| scope.is_none());
                 let mut ids: Vec<u32> = set.into_iter().map(|l| self.id(l)).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                Need::AnyOf(ids)
+                Need::AnyOf { ids, anywhere }
             }
         }
     }
 
-    fn id(&mut self, literal: String) -> u32 {
+    fn id(&mut self, literal: (Scope, String)) -> u32 {
         if let Some(&id) = self.ids.get(&literal) {
             return id;
         }
@@ -81,24 +96,81 @@ impl LiteralTable {
         id
     }
 
-    /// The scanner for every registered literal.
-    pub(crate) fn build(self) -> Prefilter {
-        let automaton = (!self.literals.is_empty())
-            .then(|| {
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::ContiguousNFA))
-                    .build(&self.literals)
-                    .ok()
-            })
-            .flatten();
-        Prefilter {
-            automaton,
+    /// The scanners: one automaton per field that rules test for literals, built on all
+    /// cores, and one for keyword literals. `names` are the interner's field names.
+    pub(crate) fn build(self, names: &[Box<str>]) -> Prefilter {
+        let mut scopes: HashMap<Scope, (Vec<&str>, Vec<u32>)> = HashMap::new();
+        for (id, (scope, literal)) in self.literals.iter().enumerate() {
+            let (patterns, ids) = scopes.entry(*scope).or_default();
+            patterns.push(literal);
+            ids.push(id as u32);
+        }
+        let mut built: Vec<(Scope, Result<ScopeScanner, Vec<u32>>)> = scopes
+            .into_par_iter()
+            .map(|(scope, (patterns, ids))| (scope, ScopeScanner::build(&patterns, ids)))
+            .collect();
+        let mut prefilter = Prefilter {
             literal_count: self.literals.len(),
+            ..Prefilter::default()
+        };
+        for (scope, scanner) in built.drain(..) {
+            let scanner = match scanner {
+                Ok(scanner) => scanner,
+                Err(ids) => {
+                    prefilter.unscannable.extend(ids);
+                    continue;
+                }
+            };
+            match scope {
+                None => prefilter.anywhere = Some(scanner),
+                Some(field) => {
+                    let name = names.get(field as usize).cloned().unwrap_or_default();
+                    prefilter.by_field.insert(name, scanner);
+                }
+            }
+        }
+        prefilter
+    }
+}
+
+/// The automaton of one scope's literals.
+#[derive(Debug)]
+struct ScopeScanner {
+    automaton: AhoCorasick,
+    /// The literal id of each pattern of the automaton.
+    ids: Vec<u32>,
+}
+
+impl ScopeScanner {
+    /// The scope's literal ids back should the automaton exceed its size limits (far above
+    /// any rule set's literals): the caller then counts them as always present.
+    fn build(patterns: &[&str], ids: Vec<u32>) -> Result<ScopeScanner, Vec<u32>> {
+        // Small sets get a DFA (quickest to search); large ones a contiguous NFA (quickest
+        // to build, and the rule set's big scopes are searched in few, long values).
+        let kind = match patterns.len() {
+            0..=SMALL_SCOPE => AhoCorasickKind::DFA,
+            _ => AhoCorasickKind::ContiguousNFA,
+        };
+        match AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(kind))
+            .build(patterns)
+        {
+            Ok(automaton) => Ok(ScopeScanner { automaton, ids }),
+            Err(_) => Err(ids),
+        }
+    }
+
+    fn scan(&self, text: &str, seen: &mut [u32], generation: u32) {
+        for found in self.automaton.find_overlapping_iter(text) {
+            seen[self.ids[found.pattern().as_usize()] as usize] = generation;
         }
     }
 }
+
+/// Scopes with at most this many literals get a DFA.
+const SMALL_SCOPE: usize = 200;
 
 /// The literals of which at least one occurs in every event the expression matches, or
 /// `None` when no such set is known.
@@ -116,7 +188,10 @@ fn field_literals(test: &FieldTest) -> Option<Literals> {
     if test.negate {
         return None;
     }
-    let each = test.matchers.iter().map(matcher_literals);
+    let each = test
+        .matchers
+        .iter()
+        .map(|m| scoped(Some(test.field), matcher_literals(m)?));
     if test.all {
         each.flatten().max_by_key(selectivity)
     } else {
@@ -125,7 +200,10 @@ fn field_literals(test: &FieldTest) -> Option<Literals> {
 }
 
 fn keyword_literals(test: &KeywordTest) -> Option<Literals> {
-    let each = test.patterns.iter().map(pattern_literals);
+    let each = test
+        .patterns
+        .iter()
+        .map(|p| scoped(None, pattern_literals(p)?));
     if test.all {
         each.flatten().max_by_key(selectivity)
     } else {
@@ -133,7 +211,11 @@ fn keyword_literals(test: &KeywordTest) -> Option<Literals> {
     }
 }
 
-fn matcher_literals(matcher: &ValueMatcher) -> Option<Literals> {
+fn scoped(scope: Scope, literals: Vec<String>) -> Option<Literals> {
+    Some(literals.into_iter().map(|l| (scope, l)).collect())
+}
+
+fn matcher_literals(matcher: &ValueMatcher) -> Option<Vec<String>> {
     match matcher {
         ValueMatcher::Text(pattern) => pattern_literals(pattern),
         _ => None,
@@ -141,7 +223,7 @@ fn matcher_literals(matcher: &ValueMatcher) -> Option<Literals> {
 }
 
 /// The usable literals of which every text the pattern matches contains one.
-fn pattern_literals(pattern: &TextPattern) -> Option<Literals> {
+fn pattern_literals(pattern: &TextPattern) -> Option<Vec<String>> {
     pattern
         .required_literals()?
         .into_iter()
@@ -173,37 +255,65 @@ fn union(sets: impl Iterator<Item = Option<Literals>>) -> Option<Literals> {
 
 /// How rare a set of literals is likely to be: longer shortest literal first, then fewer.
 fn selectivity(set: &Literals) -> (usize, std::cmp::Reverse<usize>) {
-    let shortest = set.iter().map(String::len).min().unwrap_or(0);
+    let shortest = set.iter().map(|(_, l)| l.len()).min().unwrap_or(0);
     (shortest, std::cmp::Reverse(set.len()))
 }
 
-/// The compiled scanner over all rule literals.
+/// The compiled scanners over all rule literals.
 #[derive(Debug, Default)]
 pub(crate) struct Prefilter {
-    automaton: Option<AhoCorasick>,
+    /// Per field name, the automaton of the literals rules require in that field.
+    by_field: foldhash::HashMap<Box<str>, ScopeScanner>,
+    /// The automaton of keyword literals, searched in every value.
+    anywhere: Option<ScopeScanner>,
+    /// Literals whose automaton could not be built, counted as present in every event.
+    unscannable: Vec<u32>,
     literal_count: usize,
 }
 
 impl Prefilter {
-    /// Marks in `seen` (stamped with `generation`) every literal that occurs in a value of
-    /// the event.
-    pub(crate) fn scan(&self, event: &dyn Fields, seen: &mut Vec<u32>, generation: u32) {
-        let Some(automaton) = &self.automaton else {
-            return;
-        };
+    /// Marks in `seen` (stamped with `generation`) every field literal that occurs in a
+    /// value of its field.
+    pub(crate) fn scan_fields(&self, event: &dyn Fields, seen: &mut Vec<u32>, generation: u32) {
         if seen.len() < self.literal_count {
             seen.resize(self.literal_count, 0);
         }
-        event.visit_all(&mut |value| {
-            with_text(value, |text| {
-                for found in automaton.find_overlapping_iter(text) {
-                    seen[found.pattern().as_usize()] = generation;
-                }
-                false
-            });
+        for &id in &self.unscannable {
+            seen[id as usize] = generation;
+        }
+        if self.by_field.is_empty() {
+            return;
+        }
+        event.visit_all_named(&mut |names, value| {
+            let by_name = self.by_field.get(names.name);
+            let by_path = names.path.and_then(|path| self.by_field.get(path));
+            for scanner in [by_name, by_path].into_iter().flatten() {
+                scan_value(scanner, value, seen, generation);
+            }
             ControlFlow::Continue(())
         });
     }
+
+    /// Marks in `seen` every keyword literal that occurs in any value of the event.
+    pub(crate) fn scan_anywhere(&self, event: &dyn Fields, seen: &mut Vec<u32>, generation: u32) {
+        if seen.len() < self.literal_count {
+            seen.resize(self.literal_count, 0);
+        }
+        let Some(scanner) = &self.anywhere else {
+            return;
+        };
+        event.visit_all(&mut |value| {
+            scan_value(scanner, value, seen, generation);
+            ControlFlow::Continue(())
+        });
+    }
+}
+
+fn scan_value(scanner: &ScopeScanner, value: FieldValue<'_>, seen: &mut [u32], generation: u32) {
+    with_text(value, |text| {
+        scanner.scan(text, seen, generation);
+        false
+    });
 }
 
 impl Need {
@@ -211,7 +321,7 @@ impl Need {
     pub(crate) fn met(&self, seen: &[u32], generation: u32) -> bool {
         match self {
             Need::Nothing => true,
-            Need::AnyOf(ids) => ids.iter().any(|&id| seen[id as usize] == generation),
+            Need::AnyOf { ids, .. } => ids.iter().any(|&id| seen[id as usize] == generation),
         }
     }
 }
@@ -251,7 +361,10 @@ mod tests {
         assert_eq!(
             literals_of(&e),
             // `powershell` is cut to its last MAX_LITERAL_LEN bytes.
-            Some(vec!["\\cmd.exe".to_string(), "wershell".to_string()])
+            Some(vec![
+                (Some(0), "\\cmd.exe".to_string()),
+                (Some(0), "wershell".to_string())
+            ])
         );
     }
 
@@ -261,7 +374,10 @@ mod tests {
             field(vec![text("abc", true, true), text("de", true, true)]),
             field(vec![text("mimikatz", true, true)]),
         ]);
-        assert_eq!(literals_of(&e), Some(vec!["mimikatz".to_string()]));
+        assert_eq!(
+            literals_of(&e),
+            Some(vec![(Some(0), "mimikatz".to_string())])
+        );
     }
 
     #[test]
@@ -284,7 +400,7 @@ mod tests {
         let need_cmd = table.need(&field(vec![text("cmd.exe", true, false)]));
         let need_md = table.need(&field(vec![text("md.ex", true, true)]));
         let need_other = table.need(&field(vec![text("rundll32", true, true)]));
-        let prefilter = table.build();
+        let prefilter = table.build(&["Image".into()]);
         let mut event = tocsin_event::Event::default();
         event.push(
             "Image",
@@ -292,10 +408,60 @@ mod tests {
             tocsin_event::Value::from("C:\\Windows\\CMD.EXE"),
         );
         let mut seen = Vec::new();
-        prefilter.scan(&event, &mut seen, 7);
+        prefilter.scan_fields(&event, &mut seen, 7);
         assert!(need_cmd.met(&seen, 7));
         assert!(need_md.met(&seen, 7));
         assert!(!need_other.met(&seen, 7));
         assert!(!need_cmd.met(&seen, 8), "an older stamp does not count");
+    }
+
+    fn field_on(field_id: u32, lit: &str) -> Expr {
+        Expr::Field(Box::new(FieldTest {
+            field: field_id,
+            matchers: vec![text(lit, true, true)],
+            all: false,
+            negate: false,
+        }))
+    }
+
+    #[test]
+    fn a_field_literal_counts_only_in_its_field_and_a_keyword_anywhere() {
+        let mut table = LiteralTable::default();
+        let in_image = table.need(&field_on(0, "mimikatz"));
+        let in_parent = table.need(&field_on(1, "mimikatz"));
+        let keyword = table.need(&Expr::Keywords(Box::new(KeywordTest {
+            patterns: vec![TextPattern::compile(
+                &[Part::Star, Part::Lit("mimikatz".into()), Part::Star],
+                false,
+            )],
+            all: false,
+        })));
+        assert!(matches!(keyword, Need::AnyOf { anywhere: true, .. }));
+        assert!(matches!(
+            in_image,
+            Need::AnyOf {
+                anywhere: false,
+                ..
+            }
+        ));
+        let prefilter = table.build(&["Image".into(), "ParentImage".into()]);
+        let mut event = tocsin_event::Event::default();
+        // Found by its full path as well as by its short name.
+        event.push(
+            "Event.EventData.ParentImage",
+            "ParentImage",
+            tocsin_event::Value::from("C:\\x\\Mimikatz.exe"),
+        );
+        event.push("Other", "", tocsin_event::Value::from("unrelated"));
+        let mut seen = Vec::new();
+        prefilter.scan_fields(&event, &mut seen, 1);
+        assert!(!in_image.met(&seen, 1), "the literal is in another field");
+        assert!(in_parent.met(&seen, 1));
+        assert!(
+            !keyword.met(&seen, 1),
+            "keywords need the search of every value"
+        );
+        prefilter.scan_anywhere(&event, &mut seen, 1);
+        assert!(keyword.met(&seen, 1));
     }
 }

@@ -3,7 +3,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::{FieldValue, Fields, Value};
+use crate::{FieldNames, FieldValue, Fields, Value};
 
 /// Where a record came from, so that every detection and every error can point back at it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -121,6 +121,27 @@ impl Fields for Event {
     fn visit_all<'a>(&'a self, visit: &mut dyn FnMut(FieldValue<'a>) -> ControlFlow<()>) {
         for field in &self.fields {
             if visit(field.value.as_field_value()).is_break() {
+                return;
+            }
+        }
+    }
+
+    fn visit_all_named<'a>(
+        &'a self,
+        visit: &mut dyn FnMut(FieldNames<'_>, FieldValue<'a>) -> ControlFlow<()>,
+    ) {
+        for field in &self.fields {
+            let names = match field.alias.as_deref() {
+                Some(alias) => FieldNames {
+                    name: alias,
+                    path: Some(&field.path),
+                },
+                None => FieldNames {
+                    name: &field.path,
+                    path: None,
+                },
+            };
+            if visit(names, field.value.as_field_value()).is_break() {
                 return;
             }
         }

@@ -37,6 +37,15 @@ pub use value::{FieldValue, Value};
 
 use std::ops::ControlFlow;
 
+/// The names one field answers to in [`Fields::visit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldNames<'n> {
+    /// The name rules use (`CommandLine`).
+    pub name: &'n str,
+    /// The full path (`Event.EventData.CommandLine`), when it differs from `name`.
+    pub path: Option<&'n str>,
+}
+
 /// Read-only view of one event, the only way the engine looks at event data.
 ///
 /// Field names are the names Sigma rules use. An implementation decides which of its fields
@@ -55,6 +64,14 @@ pub trait Fields {
     /// Calls `visit` with every value of every field, for keyword (field-less) searches,
     /// stopping early when `visit` breaks.
     fn visit_all<'a>(&'a self, visit: &mut dyn FnMut(FieldValue<'a>) -> ControlFlow<()>);
+
+    /// Calls `visit` with every value of every field and the names that field answers to,
+    /// stopping early when `visit` breaks. The engine's literal prefilter reads events this
+    /// way, to search each value only for the literals of rules that test its field.
+    fn visit_all_named<'a>(
+        &'a self,
+        visit: &mut dyn FnMut(FieldNames<'_>, FieldValue<'a>) -> ControlFlow<()>,
+    );
 
     /// The Sigma logsource the decoder tagged the event with, if any (see
     /// [`Event::logsource`]); rules of other products and services are not evaluated on it.
