@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use tocsin_event::{Event, FieldValue, Fields};
 use tocsin_sigma::ast::{Document, FilterRule, Location, LogSource, Metadata, Rule};
 
+use crate::candidates::CandidateList;
 use crate::compile::{simplify, CompileError, CompileErrorKind, Compiler, Interner, Placeholders};
 use crate::expr::{EventView, Expr, FieldTest, Scratch};
 use crate::mapping::{Branch, ConditionValue, LogsourceMapping, Resolution};
@@ -372,13 +373,11 @@ struct CompiledRule {
     branches: Vec<CompiledBranch>,
 }
 
-type BranchRef = (RuleId, u16);
-
 /// Candidate branches of one channel.
 #[derive(Debug, Clone, Default)]
 struct ChannelIndex {
-    by_event_id: HashMap<i64, Vec<BranchRef>>,
-    any_event_id: Vec<BranchRef>,
+    by_event_id: HashMap<i64, CandidateList>,
+    any_event_id: CandidateList,
 }
 
 /// Compiled rules, indexed by channel and event ID so an event meets only the rules that
@@ -392,7 +391,7 @@ pub struct Engine {
     /// Channel names as the mapping writes them (which is how logs write them) -> the
     /// lowercase key, so the usual lookup needs no lowercasing per event.
     channel_keys: HashMap<String, String>,
-    generic: Vec<BranchRef>,
+    generic: CandidateList,
     prefilter: Prefilter,
 }
 
@@ -400,9 +399,10 @@ impl Engine {
     fn add(&mut self, rule: &Rule, branches: Vec<CompiledBranch>) {
         let id = self.rules.len() as RuleId;
         for (b, branch) in branches.iter().enumerate() {
-            let at = (id, b as u16);
+            let b = b as u16;
+            let need = &branch.need;
             if branch.generic {
-                self.generic.push(at);
+                self.generic.push(id, b, true, need);
                 continue;
             }
             for channel in &branch.channels {
@@ -410,10 +410,11 @@ impl Engine {
                 self.channel_keys.insert(channel.clone(), key.clone());
                 let index = self.channels.entry(key).or_default();
                 if branch.event_ids.is_empty() {
-                    index.any_event_id.push(at);
+                    index.any_event_id.push(id, b, false, need);
                 }
                 for event_id in &branch.event_ids {
-                    index.by_event_id.entry(*event_id).or_default().push(at);
+                    let list = index.by_event_id.entry(*event_id).or_default();
+                    list.push(id, b, false, need);
                 }
             }
         }
@@ -461,23 +462,30 @@ impl Engine {
         {
             let mut view = EventView::new(event, &self.interner.names, scratch);
             let tag = event.logsource();
-            for &(rule, branch) in self.candidates(event) {
-                let compiled = &self.rules[rule as usize].branches[branch as usize];
-                if compiled.generic && !compiled.source.admits(tag) {
-                    continue;
-                }
-                if let Need::AnyOf { anywhere, .. } = compiled.need {
-                    if !fields_scanned {
-                        self.prefilter.scan_fields(event, &mut seen, generation);
-                        fields_scanned = true;
+            for list in self.candidates(event).into_iter().flatten() {
+                for candidate in list.candidates() {
+                    let branch = || {
+                        &self.rules[candidate.rule as usize].branches[usize::from(candidate.branch)]
+                    };
+                    if candidate.generic && !branch().source.admits(tag) {
+                        continue;
                     }
-                    if anywhere && !anywhere_scanned {
-                        self.prefilter.scan_anywhere(event, &mut seen, generation);
-                        anywhere_scanned = true;
+                    if candidate.has_need() {
+                        if !fields_scanned {
+                            self.prefilter.scan_fields(event, &mut seen, generation);
+                            fields_scanned = true;
+                        }
+                        if candidate.anywhere && !anywhere_scanned {
+                            self.prefilter.scan_anywhere(event, &mut seen, generation);
+                            anywhere_scanned = true;
+                        }
+                        if !list.need_met(candidate, &seen, generation) {
+                            continue;
+                        }
                     }
-                }
-                if compiled.need.met(&seen, generation) && compiled.body.eval(&mut view) {
-                    matched.push(rule);
+                    if branch().body.eval(&mut view) {
+                        matched.push(candidate.rule);
+                    }
                 }
             }
         }
@@ -508,21 +516,18 @@ impl Engine {
             .collect()
     }
 
-    /// The branches that can match an event, from its channel and event ID.
-    fn candidates(&self, event: &dyn Fields) -> impl Iterator<Item = &BranchRef> {
-        let (by_id, any): (&[BranchRef], &[BranchRef]) = match event.first("Channel") {
-            None => (&[], &self.generic),
+    /// The lists of branches that can match an event, from its channel and event ID.
+    fn candidates(&self, event: &dyn Fields) -> [Option<&CandidateList>; 2] {
+        match event.first("Channel") {
+            None => [Some(&self.generic), None],
             Some(channel) => match self.channel_index(channel) {
-                None => (&[], &[]),
+                None => [None, None],
                 Some(index) => {
-                    let by_id = event_id(event)
-                        .and_then(|id| index.by_event_id.get(&id))
-                        .map_or(&[][..], Vec::as_slice);
-                    (by_id, &index.any_event_id)
+                    let by_id = event_id(event).and_then(|id| index.by_event_id.get(&id));
+                    [by_id, Some(&index.any_event_id)]
                 }
             },
-        };
-        by_id.iter().chain(any)
+        }
     }
 
     fn channel_index(&self, channel: FieldValue<'_>) -> Option<&ChannelIndex> {

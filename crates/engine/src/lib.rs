@@ -45,6 +45,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod candidates;
 mod compile;
 mod encode;
 mod engine;

@@ -316,8 +316,10 @@ fn scan_value(scanner: &ScopeScanner, value: FieldValue<'_>, seen: &mut [u32], g
     });
 }
 
+#[cfg(test)]
 impl Need {
-    /// Whether the event whose literals are stamped in `seen` meets this need.
+    /// Whether the event whose literals are stamped in `seen` meets this need (the engine
+    /// reads needs through its candidate lists instead).
     pub(crate) fn met(&self, seen: &[u32], generation: u32) -> bool {
         match self {
             Need::Nothing => true,
