@@ -7,7 +7,10 @@
 //! one `null` field, so that the field still exists.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use tocsin_event::{Event, Value};
@@ -84,6 +87,44 @@ fn last_segment(path: &str) -> &str {
     path.rsplit_once('.').map_or(path, |(_, last)| last)
 }
 
+thread_local! {
+    /// The names of the paths this thread has flattened, shared by every record that has
+    /// them (see [`NameCache`]).
+    static NAMES: RefCell<NameCache> = RefCell::new(NameCache::default());
+}
+
+/// A path's shared names and timestamp rank, worked out once per thread instead of once per
+/// field of every record: a log repeats the same few hundred paths over and over.
+#[derive(Default)]
+struct NameCache {
+    entries: HashMap<Box<str>, Names>,
+}
+
+/// A path, its alias when it has one, and its timestamp rank.
+type Names = (Arc<str>, Option<Arc<str>>, Option<u8>);
+
+impl NameCache {
+    /// The most paths one thread keeps: JSON whose keys are data (ids, addresses) must not
+    /// grow the cache without bound.
+    const MAX_ENTRIES: usize = 4096;
+
+    fn get(&mut self, path: &str) -> Names {
+        if let Some(names) = self.entries.get(path) {
+            return names.clone();
+        }
+        let alias = windows_alias(path);
+        let names: Names = (
+            Arc::from(path),
+            (!alias.is_empty() && alias != path).then(|| Arc::from(&*alias)),
+            timestamp_rank(path),
+        );
+        if self.entries.len() < Self::MAX_ENTRIES {
+            self.entries.insert(path.into(), names.clone());
+        }
+        names
+    }
+}
+
 /// Builds one event from a JSON object.
 ///
 /// Use it as a [`DeserializeSeed`] (it reserves room for `capacity` fields), or through
@@ -108,15 +149,17 @@ impl Flattener {
     }
 
     fn push(&mut self, value: Value) {
-        if let Some(rank) = timestamp_rank(&self.path) {
-            if self.timestamp.is_none_or(|(best, _)| rank < best) {
-                if let Some(micros) = timestamp::from_value(&value) {
-                    self.timestamp = Some((rank, micros));
+        NAMES.with_borrow_mut(|names| {
+            let (path, alias, rank) = names.get(&self.path);
+            if let Some(rank) = rank {
+                if self.timestamp.is_none_or(|(best, _)| rank < best) {
+                    if let Some(micros) = timestamp::from_value(&value) {
+                        self.timestamp = Some((rank, micros));
+                    }
                 }
             }
-        }
-        let alias = windows_alias(&self.path);
-        self.event.push(&self.path, &alias, value);
+            self.event.push_named(path, alias, value);
+        });
     }
 
     fn finish(mut self) -> Event {
@@ -301,7 +344,7 @@ mod tests {
             .into_iter()
             .map(|f| {
                 let alias = f.alias.as_deref().unwrap_or("").to_string();
-                (f.path.into(), alias, f.value)
+                (f.path.to_string(), alias, f.value)
             })
             .collect()
     }

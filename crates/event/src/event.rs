@@ -19,10 +19,11 @@ pub struct Origin {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
     /// Full dotted path in the source document, such as `Event.EventData.CommandLine`.
-    pub path: Box<str>,
+    /// Shared: a decoder hands the same name to every record that has the field.
+    pub path: Arc<str>,
     /// The short name Sigma rules use (`CommandLine`, `Provider_Name`), when it differs from
     /// the path.
-    pub alias: Option<Box<str>>,
+    pub alias: Option<Arc<str>>,
     /// The value.
     pub value: Value,
 }
@@ -90,6 +91,12 @@ impl Event {
             alias,
             value,
         });
+    }
+
+    /// Appends a field whose names the caller already holds (a decoder's name cache), so
+    /// that no name is allocated per record. `alias` must differ from `path`.
+    pub fn push_named(&mut self, path: Arc<str>, alias: Option<Arc<str>>, value: Value) {
+        self.fields.push(Field { path, alias, value });
     }
 
     /// The first value of `name` rendered as text, for display (`Computer`, `Channel`, ...).
