@@ -154,6 +154,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
             report_store(path, report);
         }
     }
+    // The process exits next: freeing the compiled rules one by one would only delay it.
+    std::mem::forget(set);
     if summary.events() == 0 && summary.decode_errors() > 0 {
         eprintln!("error: no event could be read");
         return Ok(2);
