@@ -63,7 +63,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         extensions: args.extensions.clone(),
         ..DecodeOptions::default()
     };
-    let (files, discover_errors) = tocsin_decode::discover(&args.paths, &options);
+    let (mut files, discover_errors) = tocsin_decode::discover(&args.paths, &options);
+    largest_first(&mut files);
     for error in &discover_errors {
         eprintln!("warning: {error}");
     }
@@ -161,6 +162,16 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         return Ok(2);
     }
     Ok(0)
+}
+
+/// Orders the work largest file first, so that no thread is left alone with a big file at
+/// the end while the others idle. Detections do not depend on the order: correlations and
+/// behaviour replay their events sorted by time, and the store keys alerts by content.
+fn largest_first(files: &mut [PathBuf]) {
+    files.sort_by_cached_key(|path| {
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        std::cmp::Reverse(size)
+    });
 }
 
 /// Shared state of one hunt's workers.
