@@ -7,7 +7,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use ipnet::IpNet;
-use saphyr::{LoadableYamlNode, MarkedYaml};
 
 use crate::anomaly::Level;
 use crate::config::{
@@ -16,29 +15,22 @@ use crate::config::{
     UnusualTimeConfig,
 };
 use crate::error::ConfigError;
-use tocsin_yaml::{self as yaml, Node};
+use tocsin_yaml::{self as yaml, LoadError, Node};
 
-/// The deepest nesting a configuration may have; checked before the tree is built because
-/// `saphyr`'s loader recurses once per level.
+/// The deepest nesting a configuration may have (see [`tocsin_yaml::load`]).
 const MAX_DEPTH: usize = 32;
 
 /// Parses a configuration document.
 pub(crate) fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if let Some(line) = too_deep(text) {
-        return Err(ConfigError::new(path, line, "", "YAML nested too deeply"));
-    }
     // The loader is not known to panic, but a configuration must never take the
     // process down: a panic becomes an error like any other.
-    let loaded = catch_unwind(AssertUnwindSafe(|| MarkedYaml::load_from_str(text)))
+    let loaded = catch_unwind(AssertUnwindSafe(|| tocsin_yaml::load(text, MAX_DEPTH)))
         .map_err(|_| ConfigError::new(path, 0, "", "the YAML parser failed on this input"))?;
-    let documents = loaded.map_err(|err| {
-        ConfigError::new(
-            path,
-            err.marker().line(),
-            "",
-            format!("YAML syntax error: {}", err.info()),
-        )
+    let documents = loaded.map_err(|err| match err {
+        LoadError::TooDeep { line } => ConfigError::new(path, line, "", "YAML nested too deeply"),
+        LoadError::Syntax { line, message } => {
+            ConfigError::new(path, line, "", format!("YAML syntax error: {message}"))
+        }
     })?;
     let mut documents = documents.iter().filter(|d| !yaml::is_null(d));
     let Some(root) = documents.next() else {
@@ -54,26 +46,6 @@ pub(crate) fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigErro
     }
     let reader = Reader { path };
     reader.config(root)
-}
-
-/// The line where the YAML first nests deeper than [`MAX_DEPTH`], if it does.
-fn too_deep(text: &str) -> Option<usize> {
-    use saphyr_parser::{Event, Parser};
-    let mut depth = 0usize;
-    for event in Parser::new_from_str(text) {
-        match event {
-            Ok((Event::SequenceStart(..) | Event::MappingStart(..), span)) => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Some(span.start.line());
-                }
-            }
-            Ok((Event::SequenceEnd | Event::MappingEnd, _)) => depth = depth.saturating_sub(1),
-            Ok(_) => {}
-            Err(_) => return None,
-        }
-    }
-    None
 }
 
 /// The entries of one mapping, with the keys it may have.

@@ -92,7 +92,9 @@ impl LazyRegex {
 pub(crate) struct Needle {
     text: Box<str>,
     cased: bool,
-    finder: Box<memmem::Finder<'static>>,
+    /// The substring searcher of a cased needle (caseless ones use [`find_ascii_ci`]), built
+    /// on first use: most needles are only ever compared at an end of the text, if at all.
+    finder: OnceLock<memmem::Finder<'static>>,
 }
 
 impl Needle {
@@ -102,11 +104,10 @@ impl Needle {
         } else {
             text.to_ascii_lowercase().into()
         };
-        let finder = Box::new(memmem::Finder::new(text.as_bytes()).into_owned());
         Needle {
             text,
             cased,
-            finder,
+            finder: OnceLock::new(),
         }
     }
 
@@ -142,7 +143,10 @@ impl Needle {
     fn find(&self, hay: &str, from: usize) -> Option<usize> {
         let h = hay.as_bytes().get(from..)?;
         if self.cased {
-            return self.finder.find(h).map(|i| i + from);
+            let finder = self
+                .finder
+                .get_or_init(|| memmem::Finder::new(self.text.as_bytes()).into_owned());
+            return finder.find(h).map(|i| i + from);
         }
         find_ascii_ci(h, self.text.as_bytes()).map(|i| i + from)
     }

@@ -87,7 +87,7 @@ mod yaml;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use saphyr::{LoadableYamlNode, MarkedYaml};
+use tocsin_yaml::LoadError;
 
 pub use error::{ErrorKind, SigmaError};
 pub use load::{load_paths, LoadOutcome};
@@ -98,23 +98,20 @@ pub use string::{SigmaString, StringPart};
 /// `path` is only used to locate errors and fill [`ast::Location`]s. A YAML syntax error
 /// yields a single error for the whole text.
 pub fn parse_documents(text: &str, path: &Path) -> Vec<Result<ast::Document, SigmaError>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if let Some(line) = too_deep(text) {
-        return vec![Err(SigmaError::new(
-            path,
-            line,
-            ErrorKind::TooDeep(yaml::MAX_DEPTH),
-        ))];
-    }
-    let loaded = catch_unwind(AssertUnwindSafe(|| MarkedYaml::load_from_str(text)));
+    let loaded = catch_unwind(AssertUnwindSafe(|| {
+        tocsin_yaml::load(text, yaml::MAX_DEPTH)
+    }));
     let documents = match loaded {
         Ok(Ok(documents)) => documents,
-        Ok(Err(err)) => {
+        Ok(Err(LoadError::TooDeep { line })) => {
             return vec![Err(SigmaError::new(
                 path,
-                err.marker().line(),
-                ErrorKind::Yaml(err.info().to_owned()),
+                line,
+                ErrorKind::TooDeep(yaml::MAX_DEPTH),
             ))]
+        }
+        Ok(Err(LoadError::Syntax { line, message })) => {
+            return vec![Err(SigmaError::new(path, line, ErrorKind::Yaml(message)))]
         }
         Err(_) => {
             return vec![Err(SigmaError::new(
@@ -129,31 +126,6 @@ pub fn parse_documents(text: &str, path: &Path) -> Vec<Result<ast::Document, Sig
         .filter(|d| !yaml::is_null(d))
         .map(|d| document::parse_document(d, path))
         .collect()
-}
-
-/// The line where the YAML first nests deeper than [`yaml::MAX_DEPTH`], if it does.
-///
-/// `saphyr`'s tree loader recurses once per nesting level and overflows the stack on input
-/// such as `- - - - ...` (a few thousand levels), while its event parser is iterative. So
-/// the events are scanned first and the tree is only built for shallow input.
-fn too_deep(text: &str) -> Option<usize> {
-    use saphyr_parser::{Event, Parser};
-    let mut depth = 0usize;
-    for event in Parser::new_from_str(text) {
-        match event {
-            Ok((Event::SequenceStart(..) | Event::MappingStart(..), span)) => {
-                depth += 1;
-                if depth > yaml::MAX_DEPTH {
-                    return Some(span.start.line());
-                }
-            }
-            Ok((Event::SequenceEnd | Event::MappingEnd, _)) => depth = depth.saturating_sub(1),
-            Ok(_) => {}
-            // The loader reports syntax errors, with their location.
-            Err(_) => return None,
-        }
-    }
-    None
 }
 
 #[cfg(test)]

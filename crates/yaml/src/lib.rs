@@ -8,6 +8,10 @@
 
 use saphyr::{MarkedYaml, Scalar, YamlData};
 
+mod load;
+
+pub use load::{load, LoadError};
+
 /// A YAML node with its position.
 pub type Node<'a> = MarkedYaml<'a>;
 
