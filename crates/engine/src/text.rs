@@ -94,7 +94,7 @@ pub(crate) struct Needle {
     cased: bool,
     /// The substring searcher of a cased needle (caseless ones use [`find_ascii_ci`]), built
     /// on first use: most needles are only ever compared at an end of the text, if at all.
-    finder: OnceLock<memmem::Finder<'static>>,
+    finder: OnceLock<Box<memmem::Finder<'static>>>,
 }
 
 impl Needle {
@@ -145,7 +145,7 @@ impl Needle {
         if self.cased {
             let finder = self
                 .finder
-                .get_or_init(|| memmem::Finder::new(self.text.as_bytes()).into_owned());
+                .get_or_init(|| Box::new(memmem::Finder::new(self.text.as_bytes()).into_owned()));
             return finder.find(h).map(|i| i + from);
         }
         find_ascii_ci(h, self.text.as_bytes()).map(|i| i + from)
