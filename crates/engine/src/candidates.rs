@@ -8,7 +8,61 @@
 //! arrays front to back instead of chasing a pointer into every compiled branch.
 
 use crate::engine::RuleId;
+use crate::expr::Expr;
+use crate::matcher::ValueMatcher;
+use crate::needle_set::Anchor;
 use crate::prefilter::Need;
+
+/// The event IDs an event must have for `body` to match it, when the detection itself says
+/// so (`EventID: 4728` beside the logsource `service: security`, which places the rule on
+/// the whole channel): the engine then lists the branch under those IDs only, instead of
+/// testing it on every event of the channel. `event_id` is the interned `EventID` field.
+///
+/// A superset is always safe: `and` takes its most selective constrained operand, `or` the
+/// union of its operands (unknown if one is unknown); `not`, keywords and anything but
+/// plain numbers or digit strings leave it unknown.
+pub(crate) fn required_event_ids(body: &Expr, event_id: u32) -> Option<Vec<i64>> {
+    match body {
+        Expr::Field(test) if test.field == event_id && !test.negate => {
+            let mut ids = test
+                .matchers
+                .iter()
+                .map(matcher_event_id)
+                .collect::<Option<Vec<i64>>>()?;
+            ids.sort_unstable();
+            ids.dedup();
+            (!ids.is_empty()).then_some(ids)
+        }
+        Expr::And(items) => items
+            .iter()
+            .filter_map(|item| required_event_ids(item, event_id))
+            .min_by_key(Vec::len),
+        Expr::Or(items) => {
+            let mut all = Vec::new();
+            for item in items {
+                all.extend(required_event_ids(item, event_id)?);
+            }
+            all.sort_unstable();
+            all.dedup();
+            (!all.is_empty()).then_some(all)
+        }
+        _ => None,
+    }
+}
+
+/// The event ID one value of an `EventID` test stands for.
+fn matcher_event_id(matcher: &ValueMatcher) -> Option<i64> {
+    match matcher {
+        ValueMatcher::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => Some(*n as i64),
+        ValueMatcher::Text(pattern) => match pattern.anchored_needle()? {
+            (text, _, Anchor::Exact) if text.bytes().all(|b| b.is_ascii_digit()) => {
+                text.parse().ok()
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
 
 /// One rule branch an event may meet, with its literal need inlined.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +130,55 @@ impl CandidateList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expr::FieldTest;
+    use crate::text::{Part, TextPattern};
+
+    fn event_id_test(matchers: Vec<ValueMatcher>, negate: bool) -> Expr {
+        Expr::Field(Box::new(FieldTest {
+            field: 7,
+            matchers,
+            all: false,
+            negate,
+        }))
+    }
+
+    fn other_test() -> Expr {
+        Expr::Field(Box::new(FieldTest {
+            field: 1,
+            matchers: vec![ValueMatcher::Number(1.0)],
+            all: false,
+            negate: false,
+        }))
+    }
+
+    #[test]
+    fn event_ids_come_from_numbers_and_digit_strings() {
+        let exact =
+            |t: &str| ValueMatcher::Text(TextPattern::compile(&[Part::Lit(t.into())], false));
+        let ids = event_id_test(vec![ValueMatcher::Number(4728.0), exact("4732")], false);
+        let body = Expr::And(vec![other_test(), ids.clone()]);
+        assert_eq!(required_event_ids(&body, 7), Some(vec![4728, 4732]));
+        let either = Expr::Or(vec![ids.clone(), event_id_test(vec![exact("1")], false)]);
+        assert_eq!(required_event_ids(&either, 7), Some(vec![1, 4728, 4732]));
+    }
+
+    #[test]
+    fn anything_else_leaves_the_event_id_open() {
+        let wildcard = ValueMatcher::Text(TextPattern::compile(
+            &[Part::Lit("47".into()), Part::Star],
+            false,
+        ));
+        let ids = event_id_test(vec![ValueMatcher::Number(4728.0)], false);
+        for body in [
+            event_id_test(vec![ValueMatcher::Number(4728.0)], true),
+            event_id_test(vec![wildcard], false),
+            Expr::Or(vec![ids.clone(), other_test()]),
+            Expr::Not(Box::new(ids.clone())),
+            other_test(),
+        ] {
+            assert_eq!(required_event_ids(&body, 7), None, "{body:?}");
+        }
+    }
 
     #[test]
     fn each_candidate_reads_its_own_ids() {

@@ -74,6 +74,11 @@ pub(crate) struct Interner {
 }
 
 impl Interner {
+    /// The id of a name already interned.
+    pub(crate) fn id(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
     pub(crate) fn intern(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.ids.get(name) {
             return id;

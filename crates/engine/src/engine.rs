@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use tocsin_event::{Event, FieldValue, Fields};
 use tocsin_sigma::ast::{Document, FilterRule, Location, LogSource, Metadata, Rule};
 
-use crate::candidates::CandidateList;
+use crate::candidates::{required_event_ids, CandidateList};
 use crate::compile::{simplify, CompileError, CompileErrorKind, Compiler, Interner, Placeholders};
 use crate::expr::{EventView, Expr, FieldTest, Scratch};
 use crate::mapping::{Branch, ConditionValue, LogsourceMapping, Resolution};
@@ -405,14 +405,23 @@ impl Engine {
                 self.generic.push(id, b, true, need);
                 continue;
             }
+            // Event IDs from the mapping, else from the detection (`EventID: 4728`).
+            let event_ids = match branch.event_ids.is_empty() {
+                false => Some(branch.event_ids.clone()),
+                true => self
+                    .interner
+                    .id("EventID")
+                    .and_then(|field| required_event_ids(&branch.body, field)),
+            };
             for channel in &branch.channels {
                 let key = channel.to_lowercase();
                 self.channel_keys.insert(channel.clone(), key.clone());
                 let index = self.channels.entry(key).or_default();
-                if branch.event_ids.is_empty() {
+                let Some(event_ids) = &event_ids else {
                     index.any_event_id.push(id, b, false, need);
-                }
-                for event_id in &branch.event_ids {
+                    continue;
+                };
+                for event_id in event_ids {
                     let list = index.by_event_id.entry(*event_id).or_default();
                     list.push(id, b, false, need);
                 }
@@ -541,10 +550,15 @@ impl Engine {
 
 /// The first EventID of an event as a number.
 fn event_id(event: &dyn Fields) -> Option<i64> {
+    let whole = |f: f64| (f.fract() == 0.0).then_some(f as i64);
     match event.first("EventID")? {
         FieldValue::Int(i) => Some(i),
-        FieldValue::Str(s) => s.trim().parse().ok(),
-        FieldValue::Float(f) => Some(f as i64),
+        // As numeric equality reads text: `4728`, ` 4728 `, `4728.0`.
+        FieldValue::Str(s) => {
+            let s = s.trim();
+            s.parse().ok().or_else(|| s.parse().ok().and_then(whole))
+        }
+        FieldValue::Float(f) => whole(f),
         _ => None,
     }
 }
