@@ -41,6 +41,11 @@ pub(crate) enum TextPattern {
     Regex(Box<LazyRegex>),
     /// Several literal values of one test, any of which matches (see [`NeedleSet`]).
     Set(Box<NeedleSet>),
+    /// The regular expression `.{n,}` (or `.{n,m}`, the same test when unanchored): a run of
+    /// at least `n` characters, newlines breaking runs unless `dot_all`. Rules use it to
+    /// flag overlong command lines, and the `regex` crate's automaton for it grows with the
+    /// square of `n`, so it falls back to its slowest engine.
+    MinRun { chars: usize, dot_all: bool },
 }
 
 /// A regular expression compiled on first use. The prefilter rejects most rules before
@@ -337,6 +342,9 @@ impl TextPattern {
             .build()
             .parse(pattern)
             .map_err(Box::new)?;
+        if let Some(chars) = min_run(&hir) {
+            return Ok(TextPattern::MinRun { chars, dot_all });
+        }
         let mut regex = LazyRegex::new(
             crate::pcre::with_ascii_perl_classes(pattern),
             ignore_case,
@@ -364,7 +372,7 @@ impl TextPattern {
                     .as_ref()
                     .map(|all| all.iter().map(|l| &**l).collect())
             }
-            TextPattern::Any => return None,
+            TextPattern::Any | TextPattern::MinRun { .. } => return None,
         };
         (!needle.text.is_empty()).then(|| vec![&*needle.text])
     }
@@ -393,8 +401,39 @@ impl TextPattern {
             TextPattern::Glob(g) => g.is_match(hay),
             TextPattern::Regex(r) => r.is_match(hay),
             TextPattern::Set(set) => set.is_match(hay),
+            TextPattern::MinRun { chars, dot_all } => has_run(hay, *chars, *dot_all),
         }
     }
+}
+
+/// `n` when the regular expression is an unanchored `.{n,}` or `.{n,m}`.
+fn min_run(hir: &regex_syntax::hir::Hir) -> Option<usize> {
+    use regex_syntax::hir::{Class, HirKind};
+    let HirKind::Repetition(repetition) = hir.kind() else {
+        return None;
+    };
+    let HirKind::Class(Class::Unicode(class)) = repetition.sub.kind() else {
+        return None;
+    };
+    // `.` is every character, or every character but `\n`.
+    let ranges: Vec<(char, char)> = class.iter().map(|r| (r.start(), r.end())).collect();
+    let dot = matches!(
+        ranges.as_slice(),
+        [('\0', '\u{10FFFF}')] | [('\0', '\t'), ('\u{0B}', '\u{10FFFF}')]
+    );
+    (dot && repetition.min > 0).then_some(repetition.min as usize)
+}
+
+/// Whether `hay` has `chars` characters in a row, none of them a newline unless `dot_all`.
+fn has_run(hay: &str, chars: usize, dot_all: bool) -> bool {
+    if hay.len() < chars {
+        return false;
+    }
+    if dot_all {
+        return hay.chars().nth(chars - 1).is_some();
+    }
+    hay.split('\n')
+        .any(|line| line.len() >= chars && line.chars().nth(chars - 1).is_some())
 }
 
 /// Literals of which every match of the regular expression contains one: its prefixes or
@@ -689,6 +728,42 @@ mod tests {
             None,
             "the empty match constrains nothing"
         );
+    }
+
+    #[test]
+    fn long_runs_are_counted_in_characters() {
+        let run = TextPattern::regex(".{5,}", false, false, false).expect("valid");
+        assert!(matches!(run, TextPattern::MinRun { chars: 5, .. }));
+        let bounded = TextPattern::regex(".{5,9}", false, false, true).expect("valid");
+        assert!(matches!(
+            bounded,
+            TextPattern::MinRun {
+                chars: 5,
+                dot_all: true
+            }
+        ));
+        for (pattern, dot_all, hay, expected) in [
+            (".{5,}", false, "abcde", true),
+            (".{5,}", false, "abcd", false),
+            (".{5,}", false, "ab\ncde", false),
+            (".{5,}", true, "ab\ncde", true),
+            (".{5,}", false, "ääääb", true),
+            (".{5,}", false, "äää", false),
+            (".{5,9}", false, "x\nabcdefghijklmn", true),
+        ] {
+            let fast = TextPattern::regex(pattern, false, false, dot_all).expect("valid");
+            let plain = regex::RegexBuilder::new(pattern)
+                .dot_matches_new_line(dot_all)
+                .build()
+                .expect("valid");
+            assert_eq!(fast.is_match(hay), expected, "{pattern} on {hay:?}");
+            assert_eq!(plain.is_match(hay), expected, "{pattern} on {hay:?}");
+        }
+        // Anchored or other classes stay regular expressions.
+        for pattern in ["^.{5,}", "a{5,}", "[ab]{5,}", ".{0,3}"] {
+            let regex = TextPattern::regex(pattern, false, false, false).expect("valid");
+            assert!(matches!(regex, TextPattern::Regex(_)), "{pattern}");
+        }
     }
 
     #[test]
