@@ -11,7 +11,8 @@ use crate::engine::RuleId;
 use crate::expr::Expr;
 use crate::matcher::ValueMatcher;
 use crate::needle_set::Anchor;
-use crate::prefilter::Need;
+use crate::prefilter::{KeywordScanner, LiteralTable, Need};
+use tocsin_event::Fields;
 
 /// The event IDs an event must have for `body` to match it, when the detection itself says
 /// so (`EventID: 4728` beside the logsource `service: security`, which places the rule on
@@ -89,10 +90,12 @@ impl Candidate {
 
 /// The candidates of one channel and event ID (or of any event ID, or of events without a
 /// channel), in rule order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct CandidateList {
     candidates: Vec<Candidate>,
     ids: Vec<u32>,
+    /// The keyword literals of these candidates (see [`KeywordScanner`]).
+    keywords: Option<KeywordScanner>,
 }
 
 impl CandidateList {
@@ -111,6 +114,26 @@ impl CandidateList {
             len: ids.len() as u32,
         });
         self.ids.extend_from_slice(ids);
+    }
+
+    /// Builds the scanner of the keyword literals these candidates need, once all are in.
+    pub(crate) fn build_keywords(&mut self, table: &LiteralTable) {
+        let ids: Vec<u32> = self
+            .candidates
+            .iter()
+            .filter(|c| c.anywhere)
+            .flat_map(|c| &self.ids[c.start as usize..(c.start + c.len) as usize])
+            .copied()
+            .collect();
+        self.keywords = table.keyword_scanner(&ids);
+    }
+
+    /// Marks in `seen` the keyword literals of these candidates found in any value of the
+    /// event.
+    pub(crate) fn scan_keywords(&self, event: &dyn Fields, seen: &mut [u32], generation: u32) {
+        if let Some(keywords) = &self.keywords {
+            keywords.scan(event, seen, generation);
+        }
     }
 
     /// The candidates, in the order they were pushed.

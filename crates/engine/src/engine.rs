@@ -189,6 +189,10 @@ impl EngineBuilder {
             }
         }
         report.filters_applied = applied.len();
+        engine
+            .candidate_lists_mut()
+            .into_par_iter()
+            .for_each(|list| list.build_keywords(&literals));
         engine.prefilter = literals.build(&engine.interner.names);
         (engine, report)
     }
@@ -374,7 +378,7 @@ struct CompiledRule {
 }
 
 /// Candidate branches of one channel.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct ChannelIndex {
     by_event_id: HashMap<i64, CandidateList>,
     any_event_id: CandidateList,
@@ -436,6 +440,16 @@ impl Engine {
         });
     }
 
+    /// Every candidate list, for finishing them once all rules are in.
+    fn candidate_lists_mut(&mut self) -> Vec<&mut CandidateList> {
+        let mut lists = vec![&mut self.generic];
+        for index in self.channels.values_mut() {
+            lists.push(&mut index.any_event_id);
+            lists.extend(index.by_event_id.values_mut());
+        }
+        lists
+    }
+
     /// Number of compiled rules.
     pub fn len(&self) -> usize {
         self.rules.len()
@@ -467,11 +481,12 @@ impl Engine {
         let (mut seen, generation) = scratch.take_literals();
         // Each literal scan runs at most once, and only for events that meet a rule that
         // needs it.
-        let (mut fields_scanned, mut anywhere_scanned) = (false, false);
+        let mut fields_scanned = false;
         {
             let mut view = EventView::new(event, &self.interner.names, scratch);
             let tag = event.logsource();
             for list in self.candidates(event).into_iter().flatten() {
+                let mut keywords_scanned = false;
                 for candidate in list.candidates() {
                     let branch = || {
                         &self.rules[candidate.rule as usize].branches[usize::from(candidate.branch)]
@@ -484,9 +499,9 @@ impl Engine {
                             self.prefilter.scan_fields(event, &mut seen, generation);
                             fields_scanned = true;
                         }
-                        if candidate.anywhere && !anywhere_scanned {
-                            self.prefilter.scan_anywhere(event, &mut seen, generation);
-                            anywhere_scanned = true;
+                        if candidate.anywhere && !keywords_scanned {
+                            list.scan_keywords(event, &mut seen, generation);
+                            keywords_scanned = true;
                         }
                         if !list.need_met(candidate, &seen, generation) {
                             continue;

@@ -96,16 +96,41 @@ impl LiteralTable {
         id
     }
 
-    /// The scanners: one automaton per field that rules test for literals, built on all
-    /// cores, and one for keyword literals. `names` are the interner's field names.
+    /// The scanner of the keyword literals among `ids`, for one candidate list (see
+    /// [`KeywordScanner`]); `None` when there is none.
+    pub(crate) fn keyword_scanner(&self, ids: &[u32]) -> Option<KeywordScanner> {
+        let mut keywords: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|&id| self.literals[id as usize].0.is_none())
+            .collect();
+        keywords.sort_unstable();
+        keywords.dedup();
+        if keywords.is_empty() {
+            return None;
+        }
+        let patterns: Vec<&str> = keywords
+            .iter()
+            .map(|&id| self.literals[id as usize].1.as_str())
+            .collect();
+        Some(match ScopeScanner::build(&patterns, keywords) {
+            Ok(scanner) => KeywordScanner::Scanner(scanner),
+            Err(ids) => KeywordScanner::Unscannable(ids),
+        })
+    }
+
+    /// The field scanners: one automaton per field that rules test for literals, built on
+    /// all cores (keyword literals get theirs per candidate list, from
+    /// [`LiteralTable::keyword_scanner`]). `names` are the interner's field names.
     pub(crate) fn build(self, names: &[Box<str>]) -> Prefilter {
-        let mut scopes: HashMap<Scope, (Vec<&str>, Vec<u32>)> = HashMap::new();
+        let mut scopes: HashMap<u32, (Vec<&str>, Vec<u32>)> = HashMap::new();
         for (id, (scope, literal)) in self.literals.iter().enumerate() {
+            let Some(scope) = scope else { continue };
             let (patterns, ids) = scopes.entry(*scope).or_default();
             patterns.push(literal);
             ids.push(id as u32);
         }
-        let mut built: Vec<(Scope, Result<ScopeScanner, Vec<u32>>)> = scopes
+        let mut built: Vec<(u32, Result<ScopeScanner, Vec<u32>>)> = scopes
             .into_par_iter()
             .map(|(scope, (patterns, ids))| (scope, ScopeScanner::build(&patterns, ids)))
             .collect();
@@ -121,21 +146,45 @@ impl LiteralTable {
                     continue;
                 }
             };
-            match scope {
-                None => prefilter.anywhere = Some(scanner),
-                Some(field) => {
-                    let name = names.get(field as usize).cloned().unwrap_or_default();
-                    prefilter.by_field.insert(name, scanner);
-                }
-            }
+            let name = names.get(scope as usize).cloned().unwrap_or_default();
+            prefilter.by_field.insert(name, scanner);
         }
         prefilter
     }
 }
 
+/// The keyword literals the rules of one candidate list need, searched in every value of
+/// an event only when one of those rules is met: a handful of keyword rules on a channel
+/// must not make every event of every channel search every value for the keywords of all
+/// products.
+#[derive(Debug)]
+pub(crate) enum KeywordScanner {
+    /// Their automaton.
+    Scanner(ScopeScanner),
+    /// Literals whose automaton could not be built, counted as present in every event.
+    Unscannable(Vec<u32>),
+}
+
+impl KeywordScanner {
+    /// Marks in `seen` every keyword literal that occurs in any value of the event.
+    pub(crate) fn scan(&self, event: &dyn Fields, seen: &mut [u32], generation: u32) {
+        match self {
+            KeywordScanner::Scanner(scanner) => event.visit_all(&mut |value| {
+                scan_value(scanner, value, seen, generation);
+                ControlFlow::Continue(())
+            }),
+            KeywordScanner::Unscannable(ids) => {
+                for &id in ids {
+                    seen[id as usize] = generation;
+                }
+            }
+        }
+    }
+}
+
 /// The automaton of one scope's literals.
 #[derive(Debug)]
-struct ScopeScanner {
+pub(crate) struct ScopeScanner {
     automaton: AhoCorasick,
     /// The literal id of each pattern of the automaton.
     ids: Vec<u32>,
@@ -264,8 +313,6 @@ fn selectivity(set: &Literals) -> (usize, std::cmp::Reverse<usize>) {
 pub(crate) struct Prefilter {
     /// Per field name, the automaton of the literals rules require in that field.
     by_field: foldhash::HashMap<Box<str>, ScopeScanner>,
-    /// The automaton of keyword literals, searched in every value.
-    anywhere: Option<ScopeScanner>,
     /// Literals whose automaton could not be built, counted as present in every event.
     unscannable: Vec<u32>,
     literal_count: usize,
@@ -290,20 +337,6 @@ impl Prefilter {
             for scanner in [by_name, by_path].into_iter().flatten() {
                 scan_value(scanner, value, seen, generation);
             }
-            ControlFlow::Continue(())
-        });
-    }
-
-    /// Marks in `seen` every keyword literal that occurs in any value of the event.
-    pub(crate) fn scan_anywhere(&self, event: &dyn Fields, seen: &mut Vec<u32>, generation: u32) {
-        if seen.len() < self.literal_count {
-            seen.resize(self.literal_count, 0);
-        }
-        let Some(scanner) = &self.anywhere else {
-            return;
-        };
-        event.visit_all(&mut |value| {
-            scan_value(scanner, value, seen, generation);
             ControlFlow::Continue(())
         });
     }
@@ -446,6 +479,11 @@ mod tests {
                 ..
             }
         ));
+        let Need::AnyOf { ids, .. } = &keyword else {
+            panic!("a keyword need");
+        };
+        let keywords = table.keyword_scanner(ids).expect("a keyword literal");
+        assert!(table.keyword_scanner(&[0]).is_none(), "a field literal");
         let prefilter = table.build(&["Image".into(), "ParentImage".into()]);
         let mut event = tocsin_event::Event::default();
         // Found by its full path as well as by its short name.
@@ -463,7 +501,7 @@ mod tests {
             !keyword.met(&seen, 1),
             "keywords need the search of every value"
         );
-        prefilter.scan_anywhere(&event, &mut seen, 1);
+        keywords.scan(&event, &mut seen, 1);
         assert!(keyword.met(&seen, 1));
     }
 }
