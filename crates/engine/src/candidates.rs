@@ -94,6 +94,8 @@ impl Candidate {
 pub(crate) struct CandidateList {
     candidates: Vec<Candidate>,
     ids: Vec<u32>,
+    /// Whether some candidate needs a literal, so that the event is worth scanning.
+    has_needs: bool,
     /// The keyword literals of these candidates (see [`KeywordScanner`]).
     keywords: Option<KeywordScanner>,
 }
@@ -105,6 +107,7 @@ impl CandidateList {
             Need::Nothing => (&[], false),
             Need::AnyOf { ids, anywhere } => (ids, *anywhere),
         };
+        self.has_needs |= !ids.is_empty();
         self.candidates.push(Candidate {
             rule,
             branch,
@@ -136,6 +139,11 @@ impl CandidateList {
         }
     }
 
+    /// Whether some candidate needs a literal.
+    pub(crate) fn has_needs(&self) -> bool {
+        self.has_needs
+    }
+
     /// The candidates, in the order they were pushed.
     pub(crate) fn candidates(&self) -> &[Candidate] {
         &self.candidates
@@ -162,6 +170,7 @@ mod tests {
             matchers,
             all: false,
             negate,
+            literals: Vec::new(),
         }))
     }
 
@@ -171,6 +180,7 @@ mod tests {
             matchers: vec![ValueMatcher::Number(1.0)],
             all: false,
             negate: false,
+            literals: Vec::new(),
         }))
     }
 

@@ -173,6 +173,7 @@ impl Compiler<'_> {
                         matchers: gather_matchers(matchers),
                         all: false,
                         negate: false,
+                        literals: Vec::new(),
                     }))
                 };
                 if all {

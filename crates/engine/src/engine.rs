@@ -10,7 +10,7 @@ use tocsin_sigma::ast::{Document, FilterRule, Location, LogSource, Metadata, Rul
 
 use crate::candidates::{required_event_ids, CandidateList};
 use crate::compile::{simplify, CompileError, CompileErrorKind, Compiler, Interner, Placeholders};
-use crate::expr::{EventView, Expr, FieldTest, Scratch};
+use crate::expr::{EventView, Expr, FieldTest, Scratch, Stamps};
 use crate::mapping::{Branch, ConditionValue, LogsourceMapping, Resolution};
 use crate::matcher::ValueMatcher;
 use crate::prefilter::{LiteralTable, Need, Prefilter};
@@ -181,6 +181,7 @@ impl EngineBuilder {
                         branch.body.renumber_fields(&ids);
                         branch.gate.renumber_fields(&ids);
                         branch.need = literals.need(&branch.body);
+                        literals.annotate(&mut branch.body);
                     }
                     engine.add(rule, branches);
                 }
@@ -314,6 +315,7 @@ fn condition_test(interner: &mut Interner, field: &str, values: &[ConditionValue
         matchers,
         all: false,
         negate: false,
+        literals: Vec::new(),
     }))
 }
 
@@ -481,12 +483,24 @@ impl Engine {
         let (mut seen, generation) = scratch.take_literals();
         // Each literal scan runs at most once, and only for events that meet a rule that
         // needs it.
-        let mut fields_scanned = false;
+        let lists = self.candidates(event);
+        // The literal scans run once, before any rule, and only for events that meet a rule
+        // that needs them; what they find then also spares the rules' own value tests.
+        let scanned = lists.iter().flatten().any(|list| list.has_needs());
+        if scanned {
+            self.prefilter.scan_fields(event, &mut seen, generation);
+            for list in lists.iter().flatten() {
+                list.scan_keywords(event, &mut seen, generation);
+            }
+        }
         {
             let mut view = EventView::new(event, &self.interner.names, scratch);
+            view.stamps = scanned.then_some(Stamps {
+                seen: &seen,
+                generation,
+            });
             let tag = event.logsource();
-            for list in self.candidates(event).into_iter().flatten() {
-                let mut keywords_scanned = false;
+            for list in lists.into_iter().flatten() {
                 for candidate in list.candidates() {
                     let branch = || {
                         &self.rules[candidate.rule as usize].branches[usize::from(candidate.branch)]
@@ -494,18 +508,8 @@ impl Engine {
                     if candidate.generic && !branch().source.admits(tag) {
                         continue;
                     }
-                    if candidate.has_need() {
-                        if !fields_scanned {
-                            self.prefilter.scan_fields(event, &mut seen, generation);
-                            fields_scanned = true;
-                        }
-                        if candidate.anywhere && !keywords_scanned {
-                            list.scan_keywords(event, &mut seen, generation);
-                            keywords_scanned = true;
-                        }
-                        if !list.need_met(candidate, &seen, generation) {
-                            continue;
-                        }
+                    if candidate.has_need() && !list.need_met(candidate, &seen, generation) {
+                        continue;
                     }
                     if branch().body.eval(&mut view) {
                         matched.push(candidate.rule);
@@ -588,6 +592,7 @@ fn placement_gate(channels: &[String], event_ids: &[i64], channel: u32, event_id
             .collect(),
         all: false,
         negate: false,
+        literals: Vec::new(),
     }));
     if event_ids.is_empty() {
         return channel_test;
@@ -600,6 +605,7 @@ fn placement_gate(channels: &[String], event_ids: &[i64], channel: u32, event_id
             .collect(),
         all: false,
         negate: false,
+        literals: Vec::new(),
     }));
     Expr::And(vec![channel_test, id_test])
 }

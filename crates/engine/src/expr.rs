@@ -25,7 +25,7 @@ pub(crate) enum Expr {
 }
 
 /// `field|modifiers: values`, compiled.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct FieldTest {
     /// The field's id in the engine's interner.
     pub(crate) field: u32,
@@ -35,6 +35,9 @@ pub(crate) struct FieldTest {
     pub(crate) all: bool,
     /// The `neq` modifier: the result is negated.
     pub(crate) negate: bool,
+    /// Per matcher, the prefilter literals of which its matching values contain one (empty:
+    /// not known); filled in by [`crate::prefilter::LiteralTable::annotate`].
+    pub(crate) literals: Vec<Vec<u32>>,
 }
 
 /// A keyword list, compiled.
@@ -82,6 +85,23 @@ struct Slot {
     len: u32,
 }
 
+/// The literals the prefilter found in one event: `seen[id] == generation`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamps<'s> {
+    pub(crate) seen: &'s [u32],
+    pub(crate) generation: u32,
+}
+
+impl Stamps<'_> {
+    /// Whether one of `ids` was found; `true` when `ids` is empty (nothing known).
+    pub(crate) fn any(&self, ids: &[u32]) -> bool {
+        ids.is_empty()
+            || ids
+                .iter()
+                .any(|&id| self.seen.get(id as usize) == Some(&self.generation))
+    }
+}
+
 /// Re-types an emptied vector so that its allocation can be reused under another lifetime.
 fn recycle<'b>(mut values: Vec<FieldValue<'_>>) -> Vec<FieldValue<'b>> {
     values.clear();
@@ -91,6 +111,9 @@ fn recycle<'b>(mut values: Vec<FieldValue<'_>>) -> Vec<FieldValue<'b>> {
 /// One event seen through the engine's field-name interner, with each field's values looked
 /// up at most once.
 pub(crate) struct EventView<'e, 's> {
+    /// The prefilter's literal stamps of this event, once its fields were scanned: a value
+    /// whose literals were not found in the field cannot match, and is not tested.
+    pub(crate) stamps: Option<Stamps<'s>>,
     fields: &'e dyn Fields,
     names: &'e [Box<str>],
     slots: &'s mut Vec<Slot>,
@@ -116,6 +139,7 @@ impl<'e, 's> EventView<'e, 's> {
         }
         let values = recycle(std::mem::take(&mut scratch.values));
         EventView {
+            stamps: None,
             fields,
             names,
             slots: &mut scratch.slots,
@@ -194,14 +218,18 @@ impl Expr {
 impl FieldTest {
     fn eval(&self, view: &mut EventView<'_, '_>) -> bool {
         let (exists, range) = view.load(self.field);
+        let mut each = self.matchers.iter().enumerate().map(|(i, m)| {
+            // A matcher whose literals the prefilter did not find in the field is false.
+            let possible = match (view.stamps, self.literals.get(i)) {
+                (Some(stamps), Some(ids)) => stamps.any(ids),
+                _ => true,
+            };
+            possible && Self::one(m, exists, range.clone(), view)
+        });
         let matched = if self.all {
-            self.matchers
-                .iter()
-                .all(|m| Self::one(m, exists, range.clone(), view))
+            each.all(|hit| hit)
         } else {
-            self.matchers
-                .iter()
-                .any(|m| Self::one(m, exists, range.clone(), view))
+            each.any(|hit| hit)
         };
         matched != self.negate
     }
@@ -223,6 +251,12 @@ impl FieldTest {
                         .iter()
                         .any(|b| field_ref_matches(*mode, *cased, *a, *b))
                 })
+            }
+            ValueMatcher::Text(TextPattern::Set(set)) => {
+                let stamps = view.stamps;
+                view.values[range]
+                    .iter()
+                    .any(|v| with_text(*v, |text| set.is_match_stamped(text, stamps)))
             }
             _ => view.values[range].iter().any(|v| m.matches_value(*v)),
         }

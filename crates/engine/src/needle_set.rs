@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
+use crate::expr::Stamps;
 use crate::matcher::ValueMatcher;
 use crate::text::TextPattern;
 
@@ -51,8 +52,11 @@ pub(crate) enum Anchor {
 pub(crate) struct NeedleSet {
     /// Each needle (lowercase unless `cased`) and where it must sit.
     needles: Vec<(Box<str>, Anchor)>,
-    /// The same needles as single patterns, tested one by one until the automaton exists.
+    /// The same needles as single patterns, tested one by one until the automaton exists,
+    /// or when the prefilter found the literals of only a few of them.
     singles: Vec<TextPattern>,
+    /// Per needle, its prefilter literal when it has one (see [`NeedleSet::set_literals`]).
+    literals: Vec<Option<u32>>,
     cased: bool,
     /// How many times the set was tested before the automaton was built.
     uses: AtomicU32,
@@ -64,6 +68,7 @@ impl Clone for NeedleSet {
         NeedleSet {
             needles: self.needles.clone(),
             singles: self.singles.clone(),
+            literals: self.literals.clone(),
             cased: self.cased,
             uses: AtomicU32::new(self.uses.load(Ordering::Relaxed)),
             automaton: self.automaton.clone(),
@@ -76,6 +81,7 @@ impl NeedleSet {
         NeedleSet {
             needles,
             singles,
+            literals: Vec::new(),
             cased,
             uses: AtomicU32::new(0),
             automaton: OnceLock::new(),
@@ -85,6 +91,35 @@ impl NeedleSet {
     /// The needles' texts, for the prefilter.
     pub(crate) fn literals(&self) -> impl Iterator<Item = &str> {
         self.needles.iter().map(|(text, _)| &**text)
+    }
+
+    /// Records each needle's prefilter literal (`None`: too short to have one), in needle
+    /// order.
+    pub(crate) fn set_literals(&mut self, literals: Vec<Option<u32>>) {
+        if literals.len() == self.needles.len() {
+            self.literals = literals;
+        }
+    }
+
+    /// [`NeedleSet::is_match`], knowing which literals the prefilter found in the field: a
+    /// needle whose literal was not found cannot be in `hay`, and when only a few remain,
+    /// they are tested alone instead of running the automaton over the whole text.
+    pub(crate) fn is_match_stamped(&self, hay: &str, stamps: Option<Stamps<'_>>) -> bool {
+        const FEW: usize = 8;
+        let Some(stamps) = stamps.filter(|_| !self.literals.is_empty()) else {
+            return self.is_match(hay);
+        };
+        let mut possible = self
+            .literals
+            .iter()
+            .enumerate()
+            .filter(|(_, literal)| literal.is_none_or(|id| stamps.any(&[id])))
+            .map(|(i, _)| i);
+        let few: Vec<usize> = possible.by_ref().take(FEW + 1).collect();
+        if few.len() > FEW {
+            return self.is_match(hay);
+        }
+        few.into_iter().any(|i| self.singles[i].is_match(hay))
     }
 
     /// Whether some needle sits in `hay` where it must.
@@ -303,6 +338,33 @@ mod tests {
         assert_eq!(
             automaton,
             [true, false, true, false, true, true, false, false, false, true]
+        );
+    }
+
+    #[test]
+    fn stamps_leave_only_the_needles_whose_literals_were_found() {
+        let patterns: Vec<TextPattern> = ["alpha", "bravo", "charlie", "xy"]
+            .iter()
+            .map(|n| pattern(n, Anchor::Contains, false))
+            .collect();
+        let mut gathered = gather_patterns(patterns);
+        let [TextPattern::Set(set)] = gathered.as_mut_slice() else {
+            panic!("one set");
+        };
+        // `xy` is too short to have a literal: it is always tested.
+        set.set_literals(vec![Some(0), Some(1), Some(2), None]);
+        let seen = [7, 0, 0];
+        let stamps = Some(Stamps {
+            seen: &seen,
+            generation: 7,
+        });
+        assert!(set.is_match_stamped("has alpha", stamps));
+        assert!(set.is_match_stamped("has xy", stamps));
+        // The prefilter did not find `bravo`'s literal, so the text cannot hold it.
+        assert!(!set.is_match_stamped("has bravo", stamps));
+        assert!(
+            set.is_match_stamped("has bravo", None),
+            "no stamps: every needle"
         );
     }
 }

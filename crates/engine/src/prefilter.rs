@@ -86,6 +86,41 @@ impl LiteralTable {
         }
     }
 
+    /// Gives every literal value test under `expr` the ids of its literals, registering
+    /// them, so that evaluation can skip the values whose literals the scan did not find
+    /// (see [`crate::expr::Stamps`]). Keyword tests are left alone: their literals are only
+    /// searched for the rules that need them.
+    pub(crate) fn annotate(&mut self, expr: &mut Expr) {
+        match expr {
+            Expr::And(items) | Expr::Or(items) => {
+                items.iter_mut().for_each(|item| self.annotate(item));
+            }
+            Expr::Not(inner) => self.annotate(inner),
+            Expr::Field(test) => self.annotate_field(test),
+            Expr::Exists { .. } | Expr::Keywords(_) => {}
+        }
+    }
+
+    fn annotate_field(&mut self, test: &mut FieldTest) {
+        let scope = Some(test.field);
+        let mut literals = Vec::with_capacity(test.matchers.len());
+        for matcher in &mut test.matchers {
+            let ids = match matcher_literals(matcher) {
+                Some(set) => set.into_iter().map(|l| self.id((scope, l))).collect(),
+                None => Vec::new(),
+            };
+            literals.push(ids);
+            if let ValueMatcher::Text(TextPattern::Set(set)) = matcher {
+                let per_needle = set
+                    .literals()
+                    .map(|needle| usable(Some(needle)).map(|l| self.id((scope, l))))
+                    .collect();
+                set.set_literals(per_needle);
+            }
+        }
+        test.literals = literals;
+    }
+
     fn id(&mut self, literal: (Scope, String)) -> u32 {
         if let Some(&id) = self.ids.get(&literal) {
             return id;
@@ -384,6 +419,7 @@ mod tests {
             matchers,
             all: false,
             negate: false,
+            literals: Vec::new(),
         }))
     }
 
@@ -456,6 +492,7 @@ mod tests {
             matchers: vec![text(lit, true, true)],
             all: false,
             negate: false,
+            literals: Vec::new(),
         }))
     }
 
