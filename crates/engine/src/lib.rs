@@ -56,6 +56,7 @@ mod needle_set;
 mod pcre;
 mod placeholders;
 mod prefilter;
+mod regex_facts;
 mod text;
 
 pub use compile::{CompileError, CompileErrorKind, Placeholders};

@@ -10,6 +10,7 @@ use memchr::memmem;
 use regex::{Regex, RegexBuilder};
 
 use crate::needle_set::{Anchor, NeedleSet};
+use crate::regex_facts::{min_run, required_inner_literal, required_regex_literals};
 
 /// One element of a pattern after wildcard parsing and placeholder expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +69,9 @@ pub(crate) struct LazyRegex {
     /// Literals of which every match contains one, for the prefilter (see
     /// [`required_regex_literals`]).
     required: Option<Vec<Box<str>>>,
+    /// A run of text every match contains, lowercase (see [`required_inner_literal`]): a
+    /// text without it is rejected before any automaton runs.
+    inner: Option<Box<str>>,
     compiled: OnceLock<Option<Regex>>,
     /// The byte-oriented automaton, for ASCII patterns on ASCII texts.
     ascii: OnceLock<Option<regex::bytes::Regex>>,
@@ -81,12 +85,18 @@ impl LazyRegex {
             multi_line,
             dot_all,
             required: None,
+            inner: None,
             compiled: OnceLock::new(),
             ascii: OnceLock::new(),
         }
     }
 
     fn is_match(&self, hay: &str) -> bool {
+        if let Some(inner) = &self.inner {
+            if find_ascii_ci(hay.as_bytes(), inner.as_bytes()).is_none() {
+                return false;
+            }
+        }
         if self.pattern.is_ascii() && hay.is_ascii() {
             if let Some(ascii) = self.ascii.get_or_init(|| self.build_ascii()) {
                 return ascii.is_match(hay.as_bytes());
@@ -352,6 +362,18 @@ impl TextPattern {
             dot_all,
         );
         regex.required = required_regex_literals(&hir);
+        regex.inner = required_inner_literal(&hir).map(String::into_boxed_str);
+        // The inner run is the better prefilter literal when it is longer than the
+        // shortest of the prefixes or suffixes.
+        if let Some(inner) = &regex.inner {
+            let shortest = regex
+                .required
+                .as_ref()
+                .and_then(|set| set.iter().map(|l| l.len()).min());
+            if shortest.is_none_or(|len| inner.len() > len) {
+                regex.required = Some(vec![inner.clone()]);
+            }
+        }
         Ok(TextPattern::Regex(Box::new(regex)))
     }
 
@@ -406,24 +428,6 @@ impl TextPattern {
     }
 }
 
-/// `n` when the regular expression is an unanchored `.{n,}` or `.{n,m}`.
-fn min_run(hir: &regex_syntax::hir::Hir) -> Option<usize> {
-    use regex_syntax::hir::{Class, HirKind};
-    let HirKind::Repetition(repetition) = hir.kind() else {
-        return None;
-    };
-    let HirKind::Class(Class::Unicode(class)) = repetition.sub.kind() else {
-        return None;
-    };
-    // `.` is every character, or every character but `\n`.
-    let ranges: Vec<(char, char)> = class.iter().map(|r| (r.start(), r.end())).collect();
-    let dot = matches!(
-        ranges.as_slice(),
-        [('\0', '\u{10FFFF}')] | [('\0', '\t'), ('\u{0B}', '\u{10FFFF}')]
-    );
-    (dot && repetition.min > 0).then_some(repetition.min as usize)
-}
-
 /// Whether `hay` has `chars` characters in a row, none of them a newline unless `dot_all`.
 fn has_run(hay: &str, chars: usize, dot_all: bool) -> bool {
     if hay.len() < chars {
@@ -434,36 +438,6 @@ fn has_run(hay: &str, chars: usize, dot_all: bool) -> bool {
     }
     hay.split('\n')
         .any(|line| line.len() >= chars && line.chars().nth(chars - 1).is_some())
-}
-
-/// Literals of which every match of the regular expression contains one: its prefixes or
-/// its suffixes as `regex-syntax` extracts them, whichever set has the longer shortest
-/// literal; `None` when neither set is finite, or one of its literals is empty or not text.
-fn required_regex_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Box<str>>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let literals = |kind| -> Option<Vec<Box<str>>> {
-        let seq = Extractor::new().kind(kind).extract(hir);
-        let literals = seq.literals()?;
-        literals
-            .iter()
-            .map(|l| {
-                let text = std::str::from_utf8(l.as_bytes()).ok()?;
-                (!text.is_empty()).then(|| text.into())
-            })
-            .collect()
-    };
-    let shortest = |set: &Option<Vec<Box<str>>>| {
-        set.as_ref()
-            .and_then(|s| s.iter().map(|l| l.len()).min())
-            .unwrap_or(0)
-    };
-    let prefixes = literals(ExtractKind::Prefix);
-    let suffixes = literals(ExtractKind::Suffix);
-    if shortest(&suffixes) > shortest(&prefixes) {
-        suffixes
-    } else {
-        prefixes
-    }
 }
 
 /// Merges adjacent literals and collapses runs of `*`.
