@@ -382,7 +382,7 @@ struct CompiledRule {
 /// Candidate branches of one channel.
 #[derive(Debug, Default)]
 struct ChannelIndex {
-    by_event_id: HashMap<i64, CandidateList>,
+    by_event_id: foldhash::HashMap<i64, CandidateList>,
     any_event_id: CandidateList,
 }
 
@@ -393,10 +393,10 @@ pub struct Engine {
     rules: Vec<CompiledRule>,
     interner: Interner,
     /// Candidates per channel, keyed by the lowercase channel name.
-    channels: HashMap<String, ChannelIndex>,
+    channels: foldhash::HashMap<String, ChannelIndex>,
     /// Channel names as the mapping writes them (which is how logs write them) -> the
     /// lowercase key, so the usual lookup needs no lowercasing per event.
-    channel_keys: HashMap<String, String>,
+    channel_keys: foldhash::HashMap<String, String>,
     generic: CandidateList,
     prefilter: Prefilter,
 }
