@@ -79,7 +79,7 @@ pub struct BenchArgs {
     /// Worker threads (default: the number of cores).
     #[arg(long, short = 't', value_name = "N")]
     pub threads: Option<usize>,
-    /// How many end-to-end `tocsin hunt` runs to take the median of.
+    /// How many rule loads and end-to-end `tocsin hunt` runs to take the median of.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub runs: usize,
 }

@@ -5,8 +5,9 @@
 //! the benchmark reads the input repeated `--repeat` times twice: once only decoding (the
 //! *parse floor*, what no hunt can beat), once decoding and evaluating every rule on every
 //! event, as `tocsin hunt` does. It prints events/s, MB/s and the hunt's share of the floor,
-//! then the rule load time, peak memory per phase, how time grows with input and threads,
-//! and the median wall time of a real `tocsin hunt` process over the input.
+//! then the rule load time (median of `--runs` loads), peak memory per phase, how time
+//! grows with input and threads, and the median wall time of a real `tocsin hunt` process
+//! over the input.
 //!
 //! Benchmarks measure and print; they assert nothing. The figures move with the machine's
 //! load, which is why every ratio is taken against a baseline measured in the same run.
@@ -24,7 +25,7 @@ use tocsin_engine::{Engine, Scratch};
 use tocsin_output::DetectionRecord;
 
 use crate::args::{BenchArgs, CompileArgs, SelectArgs};
-use crate::ruleset;
+use crate::ruleset::{self, RuleSet};
 
 /// What one pass over an input measured.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,21 +57,16 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         .max(1);
     let repeat = args.repeat.max(1);
 
-    reset_peak_memory();
-    let started = Instant::now();
-    let set = ruleset::load(
-        std::slice::from_ref(&rules),
-        &CompileArgs::default(),
-        &SelectArgs::default(),
-    )?;
-    let load_time = started.elapsed();
-    let load_peak = peak_memory();
+    let (set, load) = load_rules(&rules, args.runs)?;
     println!(
-        "rules: {} compiled from {} files in {:.0} ms (peak memory {})",
+        "rules: {} compiled from {} files in {:.0} ms (median of {} loads, min {:.0}, max {:.0}; peak memory {})",
         set.engine.len(),
         set.files,
-        load_time.as_secs_f64() * 1000.0,
-        show_bytes(load_peak),
+        load.median.as_secs_f64() * 1000.0,
+        load.runs,
+        load.min.as_secs_f64() * 1000.0,
+        load.max.as_secs_f64() * 1000.0,
+        show_bytes(load.peak),
     );
 
     let (evtx_files, _) = tocsin_decode::discover(std::slice::from_ref(&input), &evtx_only());
@@ -103,6 +99,51 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
     scaling(&set.engine, &evtx_files, repeat, threads);
     end_to_end(&input, &rules, args.runs)?;
     Ok(0)
+}
+
+/// How long loading and compiling the rules took over several loads.
+struct LoadTimes {
+    runs: usize,
+    median: Duration,
+    min: Duration,
+    max: Duration,
+    /// Peak memory of the first load.
+    peak: Option<u64>,
+}
+
+/// Loads and compiles the rules `runs` times (at least once), timing each load: a single
+/// load on a busy machine says little. Returns the last rule set.
+fn load_rules(rules: &Path, runs: usize) -> Result<(RuleSet, LoadTimes)> {
+    let runs = runs.max(1);
+    let mut times = Vec::with_capacity(runs);
+    let mut peak = None;
+    let mut last = None;
+    for run in 0..runs {
+        // Free the previous set first, so that loads do not pile up in memory.
+        drop(last.take());
+        reset_peak_memory();
+        let started = Instant::now();
+        let set = ruleset::load(
+            std::slice::from_ref(&rules.to_path_buf()),
+            &CompileArgs::default(),
+            &SelectArgs::default(),
+        )?;
+        times.push(started.elapsed());
+        if run == 0 {
+            peak = peak_memory();
+        }
+        last = Some(set);
+    }
+    times.sort();
+    let set = last.context("no rule set was loaded")?;
+    let load = LoadTimes {
+        runs,
+        median: times[times.len() / 2],
+        min: times[0],
+        max: times[times.len() - 1],
+        peak,
+    };
+    Ok((set, load))
 }
 
 /// The path given, or the shared corpus's; an error saying which flag to pass otherwise.
