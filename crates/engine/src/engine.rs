@@ -155,35 +155,48 @@ impl EngineBuilder {
                 _ => None,
             })
             .collect();
-        // Rules compile independently, each with its own field interner, on all cores; the
-        // results are merged in document order so ids and reports do not depend on timing.
+        // Rules compile independently, each with its own field interner and literal table,
+        // on all cores; the results are merged in document order so ids and reports do not
+        // depend on timing.
         let compiled: Vec<_> = rules
             .par_iter()
             .map(|(rule, rule_filters)| {
                 let mut fields = Interner::default();
                 let mut own = BuildReport::default();
-                let result = self.compile_rule(rule, rule_filters, &mut fields, &mut own);
-                (result, fields, own)
+                let mut table = LiteralTable::default();
+                let result = self
+                    .compile_rule(rule, rule_filters, &mut fields, &mut own)
+                    .map(|placed| {
+                        placed.map(|mut branches| {
+                            for branch in &mut branches {
+                                branch.need = table.need(&branch.body);
+                                table.annotate(&mut branch.body);
+                            }
+                            (branches, rule_info(rule))
+                        })
+                    });
+                (result, fields, table, own)
             })
             .collect();
-        for ((rule, rule_filters), (result, fields, own)) in rules.iter().zip(compiled) {
+        for ((rule, rule_filters), (result, fields, table, own)) in rules.iter().zip(compiled) {
             report.errors.extend(own.errors);
             report.needs_placeholders.extend(own.needs_placeholders);
             match result {
-                Ok(Some(mut branches)) => {
+                Ok(Some((mut branches, info))) => {
                     applied.extend(rule_filters.iter().map(|f| f.meta.title.clone()));
                     let ids: Vec<u32> = fields
                         .names
                         .iter()
                         .map(|name| engine.interner.intern(name))
                         .collect();
+                    let literal_ids = literals.merge(table, &ids);
                     for branch in &mut branches {
                         branch.body.renumber_fields(&ids);
+                        branch.body.renumber_literals(&literal_ids);
                         branch.gate.renumber_fields(&ids);
-                        branch.need = literals.need(&branch.body);
-                        literals.annotate(&mut branch.body);
+                        branch.need.renumber_literals(&literal_ids);
                     }
-                    engine.add(rule, branches);
+                    engine.add(info, branches);
                 }
                 Ok(None) => report.unmapped += 1,
                 Err(e) => report.push(rule_error(&rule.meta, &e), e.kind),
@@ -261,6 +274,14 @@ impl EngineBuilder {
             });
         }
         Ok(Some(compiled))
+    }
+}
+
+/// What the engine keeps of a rule for reporting.
+fn rule_info(rule: &Rule) -> RuleInfo {
+    RuleInfo {
+        meta: rule.meta.clone(),
+        logsource: rule.logsource.clone(),
     }
 }
 
@@ -402,7 +423,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    fn add(&mut self, rule: &Rule, branches: Vec<CompiledBranch>) {
+    fn add(&mut self, info: RuleInfo, branches: Vec<CompiledBranch>) {
         let id = self.rules.len() as RuleId;
         for (b, branch) in branches.iter().enumerate() {
             let b = b as u16;
@@ -433,13 +454,7 @@ impl Engine {
                 }
             }
         }
-        self.rules.push(CompiledRule {
-            info: RuleInfo {
-                meta: rule.meta.clone(),
-                logsource: rule.logsource.clone(),
-            },
-            branches,
-        });
+        self.rules.push(CompiledRule { info, branches });
     }
 
     /// Every candidate list, for finishing them once all rules are in.

@@ -202,6 +202,28 @@ impl Expr {
         }
     }
 
+    /// Replaces every prefilter literal id `i` by `ids[i]` (see
+    /// [`crate::prefilter::LiteralTable::merge`]).
+    pub(crate) fn renumber_literals(&mut self, ids: &[u32]) {
+        match self {
+            Expr::And(items) | Expr::Or(items) => {
+                items.iter_mut().for_each(|e| e.renumber_literals(ids));
+            }
+            Expr::Not(inner) => inner.renumber_literals(ids),
+            Expr::Field(test) => {
+                for id in test.literals.iter_mut().flatten() {
+                    *id = ids[*id as usize];
+                }
+                for matcher in &mut test.matchers {
+                    if let ValueMatcher::Text(TextPattern::Set(set)) = matcher {
+                        set.renumber_literals(ids);
+                    }
+                }
+            }
+            Expr::Exists { .. } | Expr::Keywords(_) => {}
+        }
+    }
+
     /// Evaluates the expression on the event behind `view`.
     pub(crate) fn eval(&self, view: &mut EventView<'_, '_>) -> bool {
         match self {

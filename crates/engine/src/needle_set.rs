@@ -101,6 +101,13 @@ impl NeedleSet {
         }
     }
 
+    /// Replaces every literal id `i` by `ids[i]`.
+    pub(crate) fn renumber_literals(&mut self, ids: &[u32]) {
+        for id in self.literals.iter_mut().flatten() {
+            *id = ids[*id as usize];
+        }
+    }
+
     /// [`NeedleSet::is_match`], knowing which literals the prefilter found in the field: a
     /// needle whose literal was not found cannot be in `hay`, and when only a few remain,
     /// they are tested alone instead of running the automaton over the whole text.

@@ -121,6 +121,21 @@ impl LiteralTable {
         test.literals = literals;
     }
 
+    /// Adds the literals of a table built for one rule (whose scopes are that rule's own
+    /// field ids, `field_ids` mapping them to the engine's); returns each local literal's id
+    /// here. Rules compile on all cores, each with its own table; this merge is the only
+    /// step taken one rule at a time.
+    pub(crate) fn merge(&mut self, local: LiteralTable, field_ids: &[u32]) -> Vec<u32> {
+        local
+            .literals
+            .into_iter()
+            .map(|(scope, literal)| {
+                let scope = scope.map(|field| field_ids[field as usize]);
+                self.id((scope, literal))
+            })
+            .collect()
+    }
+
     fn id(&mut self, literal: (Scope, String)) -> u32 {
         if let Some(&id) = self.ids.get(&literal) {
             return id;
@@ -382,6 +397,19 @@ fn scan_value(scanner: &ScopeScanner, value: FieldValue<'_>, seen: &mut [u32], g
         scanner.scan(text, seen, generation);
         false
     });
+}
+
+impl Need {
+    /// Replaces every literal id `i` by `ids[i]` (see [`LiteralTable::merge`]).
+    pub(crate) fn renumber_literals(&mut self, ids: &[u32]) {
+        if let Need::AnyOf { ids: mine, .. } = self {
+            for id in mine.iter_mut() {
+                *id = ids[*id as usize];
+            }
+            mine.sort_unstable();
+            mine.dedup();
+        }
+    }
 }
 
 #[cfg(test)]
