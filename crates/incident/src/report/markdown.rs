@@ -8,14 +8,16 @@ pub(super) struct Markdown {
     out: String,
 }
 
-/// Escapes inline markup, table pipes, raw HTML and line breaks.
+/// Escapes inline markup, table pipes, raw HTML and line breaks. An `&` is escaped only
+/// where it would start a character reference (`&lt;`, `&#60;`), so that `ATT&CK` reads as
+/// written in the raw text too.
 pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for (at, c) in text.char_indices() {
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
+            '&' if starts_reference(&text[at + 1..]) => out.push_str("&amp;"),
             '\r' | '\n' => out.push(' '),
             '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' | '!' => {
                 out.push('\\');
@@ -25,6 +27,17 @@ pub(super) fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// Whether the text after an `&` makes it a character reference: a name or `#` number of up
+/// to 32 characters, then `;`.
+fn starts_reference(after: &str) -> bool {
+    let name = after
+        .bytes()
+        .take(33)
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'#')
+        .count();
+    name > 0 && name <= 32 && after.as_bytes().get(name) == Some(&b';')
 }
 
 impl Sink for Markdown {
@@ -65,5 +78,19 @@ impl Sink for Markdown {
 
     fn finish(self) -> String {
         self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ampersand_is_escaped_only_where_it_starts_a_reference() {
+        assert_eq!(escape("MITRE ATT&CK"), "MITRE ATT&CK");
+        assert_eq!(escape("a & b &"), "a & b &");
+        assert_eq!(escape("&lt;script&gt;"), "&amp;lt;script&amp;gt;");
+        assert_eq!(escape("&#60;"), "&amp;\\#60;");
+        assert_eq!(escape("<b>"), "&lt;b&gt;");
     }
 }

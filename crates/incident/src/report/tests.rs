@@ -87,7 +87,7 @@ fn markdown_has_every_section_and_escapes_markup() {
     for section in [
         "## Summary",
         "## Entities",
-        "## MITRE ATT&amp;CK",
+        "## MITRE ATT&CK",
         "## Timeline",
         "## Detections and evidence",
         "## Actions taken",
