@@ -496,8 +496,6 @@ impl Engine {
         let mut matched = std::mem::take(&mut scratch.matched);
         matched.clear();
         let (mut seen, generation) = scratch.take_literals();
-        // Each literal scan runs at most once, and only for events that meet a rule that
-        // needs it.
         let lists = self.candidates(event);
         // The literal scans run once, before any rule, and only for events that meet a rule
         // that needs them; what they find then also spares the rules' own value tests.

@@ -116,17 +116,18 @@ impl NeedleSet {
         let Some(stamps) = stamps.filter(|_| !self.literals.is_empty()) else {
             return self.is_match(hay);
         };
-        let mut possible = self
-            .literals
-            .iter()
-            .enumerate()
-            .filter(|(_, literal)| literal.is_none_or(|id| stamps.any(&[id])))
-            .map(|(i, _)| i);
-        let few: Vec<usize> = possible.by_ref().take(FEW + 1).collect();
-        if few.len() > FEW {
-            return self.is_match(hay);
+        let mut few = [0; FEW];
+        let mut count = 0;
+        for (i, literal) in self.literals.iter().enumerate() {
+            if literal.is_none_or(|id| stamps.any(&[id])) {
+                if count == FEW {
+                    return self.is_match(hay);
+                }
+                few[count] = i;
+                count += 1;
+            }
         }
-        few.into_iter().any(|i| self.singles[i].is_match(hay))
+        few[..count].iter().any(|&i| self.singles[i].is_match(hay))
     }
 
     /// Whether some needle sits in `hay` where it must.

@@ -7,14 +7,16 @@
 //! (`Image` must contain `\whoami.exe`), or to the whole event for keyword lists. Per
 //! event, each value is searched once with the Aho-Corasick automaton of its field's
 //! literals (values of fields no rule tests for a literal, such as `Provider_Guid`, are not
-//! searched at all), and keyword literals with one more automaton over every value, only
-//! when a candidate rule has keywords; a branch whose need is not met is skipped.
+//! searched at all), and keyword literals with the automaton of the event's candidate list
+//! over every value, only when that list has keyword rules; a branch whose need is not met
+//! is skipped. What the scan finds also serves evaluation: [`LiteralTable::annotate`] gives
+//! each value test its literal ids, and a test whose literals are absent is false.
 //!
 //! The need is a *necessary* condition, never a sufficient one, so skipping is always safe:
 //!
 //! * a field test needs the literal of each of its values in its field (any of them, or
 //!   the most selective one under `all`); a value without a literal (numbers, `cidr`, a
-//!   regular expression without a literal prefix or suffix, ...) makes the test
+//!   regular expression without a literal prefix, suffix or inner run, ...) makes the test
 //!   unconstrained;
 //! * `and` needs what its most selective constrained operand needs; `or` needs the union of
 //!   its operands' needs and is unconstrained if any operand is; `not` is unconstrained;
@@ -105,18 +107,22 @@ impl LiteralTable {
         let scope = Some(test.field);
         let mut literals = Vec::with_capacity(test.matchers.len());
         for matcher in &mut test.matchers {
-            let ids = match matcher_literals(matcher) {
-                Some(set) => set.into_iter().map(|l| self.id((scope, l))).collect(),
-                None => Vec::new(),
+            let ids = match matcher {
+                // A set's needles each get their id; the set as a whole needs any of them.
+                ValueMatcher::Text(TextPattern::Set(set)) => {
+                    let per_needle: Vec<Option<u32>> = set
+                        .literals()
+                        .map(|needle| usable(Some(needle)).map(|l| self.id((scope, l))))
+                        .collect();
+                    let all = per_needle.iter().copied().collect::<Option<Vec<u32>>>();
+                    set.set_literals(per_needle);
+                    all.unwrap_or_default()
+                }
+                _ => matcher_literals(matcher)
+                    .map(|set| set.into_iter().map(|l| self.id((scope, l))).collect())
+                    .unwrap_or_default(),
             };
             literals.push(ids);
-            if let ValueMatcher::Text(TextPattern::Set(set)) = matcher {
-                let per_needle = set
-                    .literals()
-                    .map(|needle| usable(Some(needle)).map(|l| self.id((scope, l))))
-                    .collect();
-                set.set_literals(per_needle);
-            }
         }
         test.literals = literals;
     }

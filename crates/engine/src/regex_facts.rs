@@ -62,51 +62,55 @@ pub(crate) fn required_regex_literals(hir: &Hir) -> Option<Vec<Box<str>>> {
 /// case folding also matches the Kelvin sign) ends the run, so the run is always a true
 /// requirement. Groups and repetitions of at least one are searched inside.
 pub(crate) fn required_inner_literal(hir: &Hir) -> Option<String> {
-    let mut best = String::new();
-    collect_runs(hir, &mut String::new(), &mut best);
-    (best.len() >= MIN_INNER).then_some(best)
+    let mut runs = Runs::default();
+    runs.walk(hir);
+    runs.end();
+    (runs.best.len() >= MIN_INNER).then_some(runs.best)
 }
 
 /// Even one required character is worth a `memchr` before a regular expression runs (the
 /// prefilter keeps its own, higher minimum).
 const MIN_INNER: usize = 1;
 
-/// Walks `hir`, extending `run` with plain characters that follow each other and keeping the
-/// longest run seen in `best`.
-fn collect_runs(hir: &Hir, run: &mut String, best: &mut String) {
-    let end_run = |run: &mut String, best: &mut String| {
-        if run.len() > best.len() {
-            *best = std::mem::take(run);
+/// The run of plain characters being read, and the longest one seen.
+#[derive(Default)]
+struct Runs {
+    run: String,
+    best: String,
+}
+
+impl Runs {
+    /// Ends the current run, keeping it if it is the longest.
+    fn end(&mut self) {
+        if self.run.len() > self.best.len() {
+            self.best = std::mem::take(&mut self.run);
         }
-        run.clear();
-    };
-    match hir.kind() {
-        HirKind::Literal(literal) => match std::str::from_utf8(&literal.0) {
-            Ok(text) => run.push_str(&text.to_ascii_lowercase()),
-            Err(_) => end_run(run, best),
-        },
-        HirKind::Class(class) => match ascii_letter(class) {
-            Some(letter) => run.push(letter),
-            None => end_run(run, best),
-        },
-        HirKind::Concat(items) => {
-            for item in items {
-                collect_runs(item, run, best);
-            }
-        }
-        HirKind::Capture(capture) => collect_runs(&capture.sub, run, best),
-        HirKind::Repetition(repetition) if repetition.min >= 1 => {
-            // The content is required, but what follows it is not next to this run.
-            end_run(run, best);
-            collect_runs(&repetition.sub, &mut String::new(), best);
-            end_run(run, best);
-        }
-        // Empty matches and look-arounds take no characters, so a run continues across
-        // them only if nothing is consumed: end it to stay safe.
-        _ => end_run(run, best),
+        self.run.clear();
     }
-    if run.len() > best.len() {
-        best.clone_from(run);
+
+    /// Extends the run with the plain characters `hir` consumes, in order.
+    fn walk(&mut self, hir: &Hir) {
+        match hir.kind() {
+            HirKind::Literal(literal) => match std::str::from_utf8(&literal.0) {
+                Ok(text) => self.run.push_str(&text.to_ascii_lowercase()),
+                Err(_) => self.end(),
+            },
+            HirKind::Class(class) => match ascii_letter(class) {
+                Some(letter) => self.run.push(letter),
+                None => self.end(),
+            },
+            HirKind::Concat(items) => items.iter().for_each(|item| self.walk(item)),
+            HirKind::Capture(capture) => self.walk(&capture.sub),
+            HirKind::Repetition(repetition) if repetition.min >= 1 => {
+                // The content is required, but what follows it is not next to this run.
+                self.end();
+                self.walk(&repetition.sub);
+                self.end();
+            }
+            // Alternatives, optional parts, empty matches and look-arounds: nothing here is
+            // known to be consumed next to the run, so it ends.
+            _ => self.end(),
+        }
     }
 }
 

@@ -57,9 +57,8 @@ pub(crate) enum TextPattern {
 ///
 /// Most log text is ASCII, and on ASCII text an ASCII pattern means the same whether `.`
 /// and classes range over Unicode characters or over bytes. So an ASCII pattern gets a
-/// second, byte-oriented automaton (Unicode off) for ASCII texts: far smaller and quicker
-/// to build and to run (`.{1000,}` compiles to a few states instead of thousands), while
-/// texts with other characters still meet the Unicode automaton.
+/// second, byte-oriented automaton (Unicode off) for ASCII texts, far smaller and quicker
+/// to build and to run, while texts with other characters still meet the Unicode automaton.
 #[derive(Debug, Clone)]
 pub(crate) struct LazyRegex {
     pattern: Box<str>,
@@ -97,7 +96,7 @@ impl LazyRegex {
                 return false;
             }
         }
-        if self.pattern.is_ascii() && hay.is_ascii() {
+        if hay.is_ascii() {
             if let Some(ascii) = self.ascii.get_or_init(|| self.build_ascii()) {
                 return ascii.is_match(hay.as_bytes());
             }
@@ -115,9 +114,12 @@ impl LazyRegex {
             .is_some_and(|re| re.is_match(hay))
     }
 
-    /// The automaton with Unicode off; `None` when the pattern needs Unicode (`\p{L}`), and
-    /// the Unicode automaton then serves every text.
+    /// The automaton with Unicode off; `None` when the pattern is not ASCII or needs Unicode
+    /// (`\p{L}`), and the Unicode automaton then serves every text.
     fn build_ascii(&self) -> Option<regex::bytes::Regex> {
+        if !self.pattern.is_ascii() {
+            return None;
+        }
         regex::bytes::RegexBuilder::new(&self.pattern)
             .unicode(false)
             .case_insensitive(self.ignore_case)
