@@ -31,7 +31,9 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::nfa::contiguous;
+use aho_corasick::{dfa, Anchored, MatchKind};
 use rayon::prelude::*;
 use tocsin_event::{FieldValue, Fields};
 
@@ -241,9 +243,18 @@ impl KeywordScanner {
 /// The automaton of one scope's literals.
 #[derive(Debug)]
 pub(crate) struct ScopeScanner {
-    automaton: AhoCorasick,
+    automaton: ScopeAutomaton,
     /// The literal id of each pattern of the automaton.
     ids: Vec<u32>,
+}
+
+/// The two automaton kinds a scope may get. They are walked byte by byte here rather than
+/// through the crate's overlapping iterator: a command line can hold hundreds of literal
+/// occurrences, and the iterator pays a call and a state save for each one.
+#[derive(Debug)]
+enum ScopeAutomaton {
+    Dfa(Box<dfa::DFA>),
+    Nfa(Box<contiguous::NFA>),
 }
 
 impl ScopeScanner {
@@ -252,24 +263,61 @@ impl ScopeScanner {
     fn build(patterns: &[&str], ids: Vec<u32>) -> Result<ScopeScanner, Vec<u32>> {
         // Small sets get a DFA (quickest to search); large ones a contiguous NFA (quickest
         // to build, and the rule set's big scopes are searched in few, long values).
-        let kind = match patterns.len() {
-            0..=SMALL_SCOPE => AhoCorasickKind::DFA,
-            _ => AhoCorasickKind::ContiguousNFA,
+        let automaton = if patterns.len() <= SMALL_SCOPE {
+            dfa::Builder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(patterns)
+                .map(|dfa| ScopeAutomaton::Dfa(Box::new(dfa)))
+        } else {
+            contiguous::Builder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(patterns)
+                .map(|nfa| ScopeAutomaton::Nfa(Box::new(nfa)))
         };
-        match AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(kind))
-            .build(patterns)
-        {
+        match automaton {
             Ok(automaton) => Ok(ScopeScanner { automaton, ids }),
             Err(_) => Err(ids),
         }
     }
 
     fn scan(&self, text: &str, seen: &mut [u32], generation: u32) {
-        for found in self.automaton.find_overlapping_iter(text) {
-            seen[self.ids[found.pattern().as_usize()] as usize] = generation;
+        match &self.automaton {
+            ScopeAutomaton::Dfa(automaton) => {
+                mark_all(automaton.as_ref(), &self.ids, text, seen, generation)
+            }
+            ScopeAutomaton::Nfa(automaton) => {
+                mark_all(automaton.as_ref(), &self.ids, text, seen, generation)
+            }
+        }
+    }
+}
+
+/// Marks in `seen` every pattern of `automaton` that occurs in `text`, overlapping ones
+/// included, through `ids` (pattern to literal id). The automaton's own prefilter is not
+/// used: on event values it cost more than it skipped.
+fn mark_all<A: Automaton>(
+    automaton: &A,
+    ids: &[u32],
+    text: &str,
+    seen: &mut [u32],
+    generation: u32,
+) {
+    let Ok(mut state) = automaton.start_state(Anchored::No) else {
+        return;
+    };
+    for &byte in text.as_bytes() {
+        state = automaton.next_state(Anchored::No, state, byte);
+        if automaton.is_special(state) && automaton.is_match(state) {
+            for index in 0..automaton.match_len(state) {
+                let pattern = automaton.match_pattern(state, index);
+                if let Some(&id) = ids.get(pattern.as_usize()) {
+                    if let Some(slot) = seen.get_mut(id as usize) {
+                        *slot = generation;
+                    }
+                }
+            }
         }
     }
 }
