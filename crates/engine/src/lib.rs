@@ -45,6 +45,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod ascii_regex;
 mod candidates;
 mod compile;
 mod encode;

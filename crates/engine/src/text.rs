@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use memchr::memmem;
 use regex::{Regex, RegexBuilder};
 
+use crate::ascii_regex::{AsciiRegex, Flags};
 use crate::needle_set::{Anchor, NeedleSet};
 use crate::regex_facts::{min_run, required_inner_literal, required_regex_literals};
 
@@ -59,6 +60,7 @@ pub(crate) enum TextPattern {
 /// and classes range over Unicode characters or over bytes. So an ASCII pattern gets a
 /// second, byte-oriented automaton (Unicode off) for ASCII texts, far smaller and quicker
 /// to build and to run, while texts with other characters still meet the Unicode automaton.
+/// A pattern tested often may turn that automaton into a DFA (see [`AsciiRegex`]).
 #[derive(Debug, Clone)]
 pub(crate) struct LazyRegex {
     pattern: Box<str>,
@@ -73,7 +75,7 @@ pub(crate) struct LazyRegex {
     inner: Option<Box<str>>,
     compiled: OnceLock<Option<Regex>>,
     /// The byte-oriented automaton, for ASCII patterns on ASCII texts.
-    ascii: OnceLock<Option<regex::bytes::Regex>>,
+    ascii: OnceLock<Option<AsciiRegex>>,
 }
 
 impl LazyRegex {
@@ -116,17 +118,13 @@ impl LazyRegex {
 
     /// The automaton with Unicode off; `None` when the pattern is not ASCII or needs Unicode
     /// (`\p{L}`), and the Unicode automaton then serves every text.
-    fn build_ascii(&self) -> Option<regex::bytes::Regex> {
-        if !self.pattern.is_ascii() {
-            return None;
-        }
-        regex::bytes::RegexBuilder::new(&self.pattern)
-            .unicode(false)
-            .case_insensitive(self.ignore_case)
-            .multi_line(self.multi_line)
-            .dot_matches_new_line(self.dot_all)
-            .build()
-            .ok()
+    fn build_ascii(&self) -> Option<AsciiRegex> {
+        let flags = Flags {
+            ignore_case: self.ignore_case,
+            multi_line: self.multi_line,
+            dot_all: self.dot_all,
+        };
+        AsciiRegex::new(&self.pattern, flags)
     }
 }
 
