@@ -13,7 +13,7 @@ use crate::compile::{simplify, CompileError, CompileErrorKind, Compiler, Interne
 use crate::expr::{EventView, Expr, FieldTest, Scratch, Stamps};
 use crate::mapping::{Branch, ConditionValue, LogsourceMapping, Resolution};
 use crate::matcher::ValueMatcher;
-use crate::prefilter::{LiteralTable, Need, Prefilter};
+use crate::prefilter::{Found, LiteralTable, Need, Prefilter};
 use crate::text::{Part, TextPattern};
 
 /// Index of a rule in its [`Engine`].
@@ -206,7 +206,7 @@ impl EngineBuilder {
         engine
             .candidate_lists_mut()
             .into_par_iter()
-            .for_each(|list| list.build_keywords(&literals));
+            .for_each(|list| list.finish(&literals));
         engine.prefilter = literals.build(&engine.interner.names);
         (engine, report)
     }
@@ -496,15 +496,21 @@ impl Engine {
         let mut matched = std::mem::take(&mut scratch.matched);
         matched.clear();
         let (mut seen, generation) = scratch.take_literals();
+        let mut met = std::mem::take(&mut scratch.needs_met);
         let lists = self.candidates(event);
         // The literal scans run once, before any rule, and only for events that meet a rule
         // that needs them; what they find then also spares the rules' own value tests.
         let scanned = lists.iter().flatten().any(|list| list.has_needs());
         if scanned {
-            self.prefilter.scan_fields(event, &mut seen, generation);
-            for list in lists.iter().flatten() {
-                list.scan_keywords(event, &mut seen, generation);
+            let mut found = std::mem::take(&mut scratch.literals_found);
+            found.clear();
+            self.scan_literals(event, &lists, &mut seen, generation, &mut found);
+            for (list, met) in lists.iter().zip(met.iter_mut()) {
+                if let Some(list) = list {
+                    list.mark_needs_met(&found, met, generation);
+                }
             }
+            scratch.literals_found = found;
         }
         {
             let mut view = EventView::new(event, &self.interner.names, scratch);
@@ -513,15 +519,16 @@ impl Engine {
                 generation,
             });
             let tag = event.logsource();
-            for list in lists.into_iter().flatten() {
-                for candidate in list.candidates() {
+            for (list, met) in lists.into_iter().zip(&met) {
+                let Some(list) = list else { continue };
+                for (index, candidate) in list.candidates().iter().enumerate() {
                     let branch = || {
                         &self.rules[candidate.rule as usize].branches[usize::from(candidate.branch)]
                     };
                     if candidate.generic && !branch().source.admits(tag) {
                         continue;
                     }
-                    if candidate.has_need() && !list.need_met(candidate, &seen, generation) {
+                    if candidate.has_need() && met.get(index) != Some(&generation) {
                         continue;
                     }
                     if branch().body.eval(&mut view) {
@@ -531,10 +538,31 @@ impl Engine {
             }
         }
         scratch.literals_seen = seen;
+        scratch.needs_met = met;
         matched.sort_unstable();
         matched.dedup();
         scratch.matched = matched;
         &scratch.matched
+    }
+
+    /// Runs the field scans and the keyword scans of `lists` over `event`.
+    fn scan_literals(
+        &self,
+        event: &dyn Fields,
+        lists: &[Option<&CandidateList>; 2],
+        seen: &mut Vec<u32>,
+        generation: u32,
+        found: &mut Vec<u32>,
+    ) {
+        let mut found = Found {
+            seen,
+            generation,
+            ids: found,
+        };
+        self.prefilter.scan_fields(event, &mut found);
+        for list in lists.iter().flatten() {
+            list.scan_keywords(event, &mut found);
+        }
     }
 
     /// The straightforward evaluator: every branch of every rule, with its placement checked

@@ -58,6 +58,11 @@ pub struct Scratch {
     pub(crate) matched: Vec<u32>,
     /// Per literal of the prefilter, the stamp of the last event that contained it.
     pub(crate) literals_seen: Vec<u32>,
+    /// The literals found in the current event, each once.
+    pub(crate) literals_found: Vec<u32>,
+    /// Per candidate list of the current event, the stamp of the last event that met each
+    /// candidate's need.
+    pub(crate) needs_met: [Vec<u32>; 2],
     literal_generation: u32,
 }
 
@@ -68,6 +73,7 @@ impl Scratch {
         self.literal_generation = self.literal_generation.wrapping_add(1);
         if self.literal_generation == 0 {
             self.literals_seen.iter_mut().for_each(|s| *s = 0);
+            self.needs_met.iter_mut().flatten().for_each(|s| *s = 0);
             self.literal_generation = 1;
         }
         (

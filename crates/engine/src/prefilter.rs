@@ -224,18 +224,14 @@ pub(crate) enum KeywordScanner {
 }
 
 impl KeywordScanner {
-    /// Marks in `seen` every keyword literal that occurs in any value of the event.
-    pub(crate) fn scan(&self, event: &dyn Fields, seen: &mut [u32], generation: u32) {
+    /// Marks every keyword literal that occurs in any value of the event.
+    pub(crate) fn scan(&self, event: &dyn Fields, found: &mut Found<'_>) {
         match self {
             KeywordScanner::Scanner(scanner) => event.visit_all(&mut |value| {
-                scan_value(scanner, value, seen, generation);
+                scan_value(scanner, value, found);
                 ControlFlow::Continue(())
             }),
-            KeywordScanner::Unscannable(ids) => {
-                for &id in ids {
-                    seen[id as usize] = generation;
-                }
-            }
+            KeywordScanner::Unscannable(ids) => ids.iter().for_each(|&id| found.mark(id)),
         }
     }
 }
@@ -282,28 +278,18 @@ impl ScopeScanner {
         }
     }
 
-    fn scan(&self, text: &str, seen: &mut [u32], generation: u32) {
+    fn scan(&self, text: &str, found: &mut Found<'_>) {
         match &self.automaton {
-            ScopeAutomaton::Dfa(automaton) => {
-                mark_all(automaton.as_ref(), &self.ids, text, seen, generation)
-            }
-            ScopeAutomaton::Nfa(automaton) => {
-                mark_all(automaton.as_ref(), &self.ids, text, seen, generation)
-            }
+            ScopeAutomaton::Dfa(automaton) => mark_all(automaton.as_ref(), &self.ids, text, found),
+            ScopeAutomaton::Nfa(automaton) => mark_all(automaton.as_ref(), &self.ids, text, found),
         }
     }
 }
 
-/// Marks in `seen` every pattern of `automaton` that occurs in `text`, overlapping ones
-/// included, through `ids` (pattern to literal id). The automaton's own prefilter is not
-/// used: on event values it cost more than it skipped.
-fn mark_all<A: Automaton>(
-    automaton: &A,
-    ids: &[u32],
-    text: &str,
-    seen: &mut [u32],
-    generation: u32,
-) {
+/// Marks every pattern of `automaton` that occurs in `text`, overlapping ones included,
+/// through `ids` (pattern to literal id). The automaton's own prefilter is not used: on
+/// event values it cost more than it skipped.
+fn mark_all<A: Automaton>(automaton: &A, ids: &[u32], text: &str, found: &mut Found<'_>) {
     let Ok(mut state) = automaton.start_state(Anchored::No) else {
         return;
     };
@@ -313,9 +299,7 @@ fn mark_all<A: Automaton>(
             for index in 0..automaton.match_len(state) {
                 let pattern = automaton.match_pattern(state, index);
                 if let Some(&id) = ids.get(pattern.as_usize()) {
-                    if let Some(slot) = seen.get_mut(id as usize) {
-                        *slot = generation;
-                    }
+                    found.mark(id);
                 }
             }
         }
@@ -412,6 +396,28 @@ fn selectivity(set: &Literals) -> (usize, std::cmp::Reverse<usize>) {
     (shortest, std::cmp::Reverse(set.len()))
 }
 
+/// What the literal scans of one event found: each literal's stamp in `seen` (equal to
+/// `generation` when found), and the literals found, each once, so that the candidate
+/// lists can look up who needs them instead of checking every need.
+pub(crate) struct Found<'a> {
+    pub(crate) seen: &'a mut Vec<u32>,
+    pub(crate) generation: u32,
+    pub(crate) ids: &'a mut Vec<u32>,
+}
+
+impl Found<'_> {
+    /// Records that literal `id` occurs in the event.
+    #[inline]
+    pub(crate) fn mark(&mut self, id: u32) {
+        if let Some(slot) = self.seen.get_mut(id as usize) {
+            if *slot != self.generation {
+                *slot = self.generation;
+                self.ids.push(id);
+            }
+        }
+    }
+}
+
 /// The compiled scanners over all rule literals.
 #[derive(Debug, Default)]
 pub(crate) struct Prefilter {
@@ -423,14 +429,13 @@ pub(crate) struct Prefilter {
 }
 
 impl Prefilter {
-    /// Marks in `seen` (stamped with `generation`) every field literal that occurs in a
-    /// value of its field.
-    pub(crate) fn scan_fields(&self, event: &dyn Fields, seen: &mut Vec<u32>, generation: u32) {
-        if seen.len() < self.literal_count {
-            seen.resize(self.literal_count, 0);
+    /// Marks every field literal that occurs in a value of its field.
+    pub(crate) fn scan_fields(&self, event: &dyn Fields, found: &mut Found<'_>) {
+        if found.seen.len() < self.literal_count {
+            found.seen.resize(self.literal_count, 0);
         }
         for &id in &self.unscannable {
-            seen[id as usize] = generation;
+            found.mark(id);
         }
         if self.by_field.is_empty() {
             return;
@@ -439,16 +444,16 @@ impl Prefilter {
             let by_name = self.by_field.get(names.name);
             let by_path = names.path.and_then(|path| self.by_field.get(path));
             for scanner in [by_name, by_path].into_iter().flatten() {
-                scan_value(scanner, value, seen, generation);
+                scan_value(scanner, value, found);
             }
             ControlFlow::Continue(())
         });
     }
 }
 
-fn scan_value(scanner: &ScopeScanner, value: FieldValue<'_>, seen: &mut [u32], generation: u32) {
+fn scan_value(scanner: &ScopeScanner, value: FieldValue<'_>, found: &mut Found<'_>) {
     with_text(value, |text| {
-        scanner.scan(text, seen, generation);
+        scanner.scan(text, found);
         false
     });
 }
@@ -561,11 +566,21 @@ mod tests {
             tocsin_event::Value::from("C:\\Windows\\CMD.EXE"),
         );
         let mut seen = Vec::new();
-        prefilter.scan_fields(&event, &mut seen, 7);
+        let mut ids = Vec::new();
+        prefilter.scan_fields(&event, &mut found(&mut seen, 7, &mut ids));
+        assert_eq!(ids.len(), 2, "each literal found is listed once: {ids:?}");
         assert!(need_cmd.met(&seen, 7));
         assert!(need_md.met(&seen, 7));
         assert!(!need_other.met(&seen, 7));
         assert!(!need_cmd.met(&seen, 8), "an older stamp does not count");
+    }
+
+    fn found<'a>(seen: &'a mut Vec<u32>, generation: u32, ids: &'a mut Vec<u32>) -> Found<'a> {
+        Found {
+            seen,
+            generation,
+            ids,
+        }
     }
 
     fn field_on(field_id: u32, lit: &str) -> Expr {
@@ -613,14 +628,16 @@ mod tests {
         );
         event.push("Other", "", tocsin_event::Value::from("unrelated"));
         let mut seen = Vec::new();
-        prefilter.scan_fields(&event, &mut seen, 1);
+        let mut ids = Vec::new();
+        prefilter.scan_fields(&event, &mut found(&mut seen, 1, &mut ids));
         assert!(!in_image.met(&seen, 1), "the literal is in another field");
         assert!(in_parent.met(&seen, 1));
         assert!(
             !keyword.met(&seen, 1),
             "keywords need the search of every value"
         );
-        keywords.scan(&event, &mut seen, 1);
+        keywords.scan(&event, &mut found(&mut seen, 1, &mut ids));
         assert!(keyword.met(&seen, 1));
+        assert_eq!(ids.len(), 2, "the field literal, then the keyword: {ids:?}");
     }
 }
