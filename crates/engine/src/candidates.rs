@@ -14,7 +14,7 @@ use crate::engine::RuleId;
 use crate::expr::Expr;
 use crate::matcher::ValueMatcher;
 use crate::needle_set::Anchor;
-use crate::prefilter::{Found, KeywordScanner, LiteralTable, Need};
+use crate::prefilter::{FieldSet, Found, KeywordScanner, LiteralTable, Need};
 use tocsin_event::Fields;
 
 /// The event IDs an event must have for `body` to match it, when the detection itself says
@@ -102,6 +102,11 @@ pub(crate) struct CandidateList {
     needed_by: foldhash::HashMap<u32, (u32, u32)>,
     /// Candidate indexes, grouped by literal.
     needers: Vec<u32>,
+    /// The literals the candidates' value tests read stamps of, until [`CandidateList::finish`].
+    stamped: Vec<u32>,
+    /// The fields whose literals the candidates need or read: the only ones worth scanning
+    /// for an event of this list.
+    scanned: FieldSet,
     /// Whether some candidate needs a literal, so that the event is worth scanning.
     has_needs: bool,
     /// The keyword literals of these candidates (see [`KeywordScanner`]).
@@ -109,8 +114,16 @@ pub(crate) struct CandidateList {
 }
 
 impl CandidateList {
-    /// Appends a branch with its need.
-    pub(crate) fn push(&mut self, rule: RuleId, branch: u16, generic: bool, need: &Need) {
+    /// Appends a branch with its need and the literals its value tests read stamps of.
+    pub(crate) fn push(
+        &mut self,
+        rule: RuleId,
+        branch: u16,
+        generic: bool,
+        need: &Need,
+        stamped: &[u32],
+    ) {
+        self.stamped.extend_from_slice(stamped);
         let (ids, anywhere): (&[u32], bool) = match need {
             Need::Nothing => (&[], false),
             Need::AnyOf { ids, anywhere } => (ids, *anywhere),
@@ -132,6 +145,14 @@ impl CandidateList {
     pub(crate) fn finish(&mut self, table: &LiteralTable) {
         self.build_keywords(table);
         self.index_needs();
+        let mut read = std::mem::take(&mut self.stamped);
+        read.extend_from_slice(&self.ids);
+        self.scanned = table.fields_of(&read);
+    }
+
+    /// The fields worth scanning for an event of this list.
+    pub(crate) fn scanned_fields(&self) -> &FieldSet {
+        &self.scanned
     }
 
     fn index_needs(&mut self) {
@@ -258,7 +279,7 @@ mod tests {
     #[test]
     fn a_found_literal_meets_the_needs_of_the_candidates_listing_it() {
         let mut list = CandidateList::default();
-        list.push(0, 0, false, &Need::Nothing);
+        list.push(0, 0, false, &Need::Nothing, &[]);
         list.push(
             1,
             0,
@@ -267,6 +288,7 @@ mod tests {
                 ids: vec![2, 3],
                 anywhere: false,
             },
+            &[2, 3],
         );
         list.push(
             2,
@@ -276,6 +298,7 @@ mod tests {
                 ids: vec![4],
                 anywhere: true,
             },
+            &[],
         );
         let [free, two_three, four] = list.candidates() else {
             panic!("three candidates");

@@ -428,8 +428,12 @@ impl Engine {
         for (b, branch) in branches.iter().enumerate() {
             let b = b as u16;
             let need = &branch.need;
+            let mut stamped = Vec::new();
+            branch.body.stamped_literals(&mut stamped);
+            stamped.sort_unstable();
+            stamped.dedup();
             if branch.generic {
-                self.generic.push(id, b, true, need);
+                self.generic.push(id, b, true, need, &stamped);
                 continue;
             }
             // Event IDs from the mapping, else from the detection (`EventID: 4728`).
@@ -445,12 +449,12 @@ impl Engine {
                 self.channel_keys.insert(channel.clone(), key.clone());
                 let index = self.channels.entry(key).or_default();
                 let Some(event_ids) = &event_ids else {
-                    index.any_event_id.push(id, b, false, need);
+                    index.any_event_id.push(id, b, false, need, &stamped);
                     continue;
                 };
                 for event_id in event_ids {
                     let list = index.by_event_id.entry(*event_id).or_default();
-                    list.push(id, b, false, need);
+                    list.push(id, b, false, need, &stamped);
                 }
             }
         }
@@ -559,7 +563,8 @@ impl Engine {
             generation,
             ids: found,
         };
-        self.prefilter.scan_fields(event, &mut found);
+        let wanted = lists.map(|list| list.map(CandidateList::scanned_fields));
+        self.prefilter.scan_fields(event, &mut found, &wanted);
         for list in lists.iter().flatten() {
             list.scan_keywords(event, &mut found);
         }

@@ -208,6 +208,26 @@ impl Expr {
         }
     }
 
+    /// Appends to `out` every prefilter literal id the value tests under this expression
+    /// read their stamps from (see [`Stamps`]).
+    pub(crate) fn stamped_literals(&self, out: &mut Vec<u32>) {
+        match self {
+            Expr::And(items) | Expr::Or(items) => {
+                items.iter().for_each(|e| e.stamped_literals(out));
+            }
+            Expr::Not(inner) => inner.stamped_literals(out),
+            Expr::Field(test) => {
+                out.extend(test.literals.iter().flatten());
+                for matcher in &test.matchers {
+                    if let ValueMatcher::Text(TextPattern::Set(set)) = matcher {
+                        out.extend(set.literal_ids());
+                    }
+                }
+            }
+            Expr::Exists { .. } | Expr::Keywords(_) => {}
+        }
+    }
+
     /// Replaces every prefilter literal id `i` by `ids[i]` (see
     /// [`crate::prefilter::LiteralTable::merge`]).
     pub(crate) fn renumber_literals(&mut self, ids: &[u32]) {

@@ -93,6 +93,11 @@ impl NeedleSet {
         self.needles.iter().map(|(text, _)| &**text)
     }
 
+    /// The prefilter literals of the needles that have one.
+    pub(crate) fn literal_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.literals.iter().flatten().copied()
+    }
+
     /// Records each needle's prefilter literal (`None`: too short to have one), in needle
     /// order.
     pub(crate) fn set_literals(&mut self, literals: Vec<Option<u32>>) {

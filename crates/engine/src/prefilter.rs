@@ -154,6 +154,17 @@ impl LiteralTable {
         id
     }
 
+    /// The fields whose literals are among `ids` (keyword literals have none).
+    pub(crate) fn fields_of(&self, ids: &[u32]) -> FieldSet {
+        let mut fields = FieldSet::default();
+        for &id in ids {
+            if let Some((Some(field), _)) = self.literals.get(id as usize) {
+                fields.insert(*field);
+            }
+        }
+        fields
+    }
+
     /// The scanner of the keyword literals among `ids`, for one candidate list (see
     /// [`KeywordScanner`]); `None` when there is none.
     pub(crate) fn keyword_scanner(&self, ids: &[u32]) -> Option<KeywordScanner> {
@@ -171,7 +182,7 @@ impl LiteralTable {
             .iter()
             .map(|&id| self.literals[id as usize].1.as_str())
             .collect();
-        Some(match ScopeScanner::build(&patterns, keywords) {
+        Some(match ScopeScanner::build(u32::MAX, &patterns, keywords) {
             Ok(scanner) => KeywordScanner::Scanner(scanner),
             Err(ids) => KeywordScanner::Unscannable(ids),
         })
@@ -190,7 +201,7 @@ impl LiteralTable {
         }
         let mut built: Vec<(u32, Result<ScopeScanner, Vec<u32>>)> = scopes
             .into_par_iter()
-            .map(|(scope, (patterns, ids))| (scope, ScopeScanner::build(&patterns, ids)))
+            .map(|(scope, (patterns, ids))| (scope, ScopeScanner::build(scope, &patterns, ids)))
             .collect();
         let mut prefilter = Prefilter {
             literal_count: self.literals.len(),
@@ -239,6 +250,8 @@ impl KeywordScanner {
 /// The automaton of one scope's literals.
 #[derive(Debug)]
 pub(crate) struct ScopeScanner {
+    /// The field whose values it searches (its id in the engine's interner).
+    field: u32,
     automaton: ScopeAutomaton,
     /// The literal id of each pattern of the automaton.
     ids: Vec<u32>,
@@ -256,7 +269,7 @@ enum ScopeAutomaton {
 impl ScopeScanner {
     /// The scope's literal ids back should the automaton exceed its size limits (far above
     /// any rule set's literals): the caller then counts them as always present.
-    fn build(patterns: &[&str], ids: Vec<u32>) -> Result<ScopeScanner, Vec<u32>> {
+    fn build(field: u32, patterns: &[&str], ids: Vec<u32>) -> Result<ScopeScanner, Vec<u32>> {
         // Small sets get a DFA (quickest to search); large ones a contiguous NFA (quickest
         // to build, and the rule set's big scopes are searched in few, long values).
         let automaton = if patterns.len() <= SMALL_SCOPE {
@@ -273,7 +286,11 @@ impl ScopeScanner {
                 .map(|nfa| ScopeAutomaton::Nfa(Box::new(nfa)))
         };
         match automaton {
-            Ok(automaton) => Ok(ScopeScanner { automaton, ids }),
+            Ok(automaton) => Ok(ScopeScanner {
+                field,
+                automaton,
+                ids,
+            }),
             Err(_) => Err(ids),
         }
     }
@@ -396,6 +413,28 @@ fn selectivity(set: &Literals) -> (usize, std::cmp::Reverse<usize>) {
     (shortest, std::cmp::Reverse(set.len()))
 }
 
+/// A set of field ids (the engine interner's), as a bit set.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct FieldSet(Vec<u64>);
+
+impl FieldSet {
+    /// Adds `field`.
+    pub(crate) fn insert(&mut self, field: u32) {
+        let word = field as usize / 64;
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (field % 64);
+    }
+
+    /// Whether `field` is in the set.
+    pub(crate) fn contains(&self, field: u32) -> bool {
+        self.0
+            .get(field as usize / 64)
+            .is_some_and(|word| word & (1 << (field % 64)) != 0)
+    }
+}
+
 /// What the literal scans of one event found: each literal's stamp in `seen` (equal to
 /// `generation` when found), and the literals found, each once, so that the candidate
 /// lists can look up who needs them instead of checking every need.
@@ -429,8 +468,15 @@ pub(crate) struct Prefilter {
 }
 
 impl Prefilter {
-    /// Marks every field literal that occurs in a value of its field.
-    pub(crate) fn scan_fields(&self, event: &dyn Fields, found: &mut Found<'_>) {
+    /// Marks every field literal that occurs in a value of its field, searching only the
+    /// fields some set of `wanted` holds: the others' literals serve no candidate of the
+    /// event.
+    pub(crate) fn scan_fields(
+        &self,
+        event: &dyn Fields,
+        found: &mut Found<'_>,
+        wanted: &[Option<&FieldSet>],
+    ) {
         if found.seen.len() < self.literal_count {
             found.seen.resize(self.literal_count, 0);
         }
@@ -444,7 +490,13 @@ impl Prefilter {
             let by_name = self.by_field.get(names.name);
             let by_path = names.path.and_then(|path| self.by_field.get(path));
             for scanner in [by_name, by_path].into_iter().flatten() {
-                scan_value(scanner, value, found);
+                if wanted
+                    .iter()
+                    .flatten()
+                    .any(|set| set.contains(scanner.field))
+                {
+                    scan_value(scanner, value, found);
+                }
             }
             ControlFlow::Continue(())
         });
@@ -558,6 +610,7 @@ mod tests {
         let need_cmd = table.need(&field(vec![text("cmd.exe", true, false)]));
         let need_md = table.need(&field(vec![text("md.ex", true, true)]));
         let need_other = table.need(&field(vec![text("rundll32", true, true)]));
+        let image = table.fields_of(&[0]);
         let prefilter = table.build(&["Image".into()]);
         let mut event = tocsin_event::Event::default();
         event.push(
@@ -567,7 +620,7 @@ mod tests {
         );
         let mut seen = Vec::new();
         let mut ids = Vec::new();
-        prefilter.scan_fields(&event, &mut found(&mut seen, 7, &mut ids));
+        prefilter.scan_fields(&event, &mut found(&mut seen, 7, &mut ids), &[Some(&image)]);
         assert_eq!(ids.len(), 2, "each literal found is listed once: {ids:?}");
         assert!(need_cmd.met(&seen, 7));
         assert!(need_md.met(&seen, 7));
@@ -580,6 +633,13 @@ mod tests {
             seen,
             generation,
             ids,
+        }
+    }
+
+    fn ids_of(need: &Need) -> &[u32] {
+        match need {
+            Need::AnyOf { ids, .. } => ids,
+            Need::Nothing => &[],
         }
     }
 
@@ -618,6 +678,10 @@ mod tests {
         };
         let keywords = table.keyword_scanner(ids).expect("a keyword literal");
         assert!(table.keyword_scanner(&[0]).is_none(), "a field literal");
+        let image = table.fields_of(ids_of(&in_image));
+        let parent = table.fields_of(ids_of(&in_parent));
+        assert!(image.contains(0) && !image.contains(1));
+        assert_eq!(table.fields_of(ids_of(&keyword)), FieldSet::default());
         let prefilter = table.build(&["Image".into(), "ParentImage".into()]);
         let mut event = tocsin_event::Event::default();
         // Found by its full path as well as by its short name.
@@ -629,7 +693,17 @@ mod tests {
         event.push("Other", "", tocsin_event::Value::from("unrelated"));
         let mut seen = Vec::new();
         let mut ids = Vec::new();
-        prefilter.scan_fields(&event, &mut found(&mut seen, 1, &mut ids));
+        prefilter.scan_fields(
+            &event,
+            &mut found(&mut seen, 1, &mut ids),
+            &[Some(&image), None],
+        );
+        assert!(ids.is_empty(), "ParentImage is not wanted: {ids:?}");
+        prefilter.scan_fields(
+            &event,
+            &mut found(&mut seen, 1, &mut ids),
+            &[Some(&image), Some(&parent)],
+        );
         assert!(!in_image.met(&seen, 1), "the literal is in another field");
         assert!(in_parent.met(&seen, 1));
         assert!(
