@@ -36,7 +36,7 @@ impl CsvRows {
     ) -> Result<(), OutputError> {
         self.header(buf)?;
         let opt = |s: &Option<String>| s.clone().unwrap_or_default();
-        let details = serde_json::Value::Object(r.details.clone()).to_string();
+        let details = serde_json::to_string(&r.details).unwrap_or_default();
         write_record(
             buf,
             [

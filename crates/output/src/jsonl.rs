@@ -1,34 +1,53 @@
 //! The JSON Lines printer: one object per detection, keys in [`COLUMNS`](crate::COLUMNS) order.
 
+use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
 use crate::DetectionRecord;
 
 /// Appends `record` as one JSON object and a newline to `buf`.
 pub(crate) fn write(buf: &mut Vec<u8>, record: &DetectionRecord) {
-    let object = to_object(record);
-    // Writing a `Value` into a `Vec` cannot fail: every key is a string and a `Vec` never
-    // returns an I/O error.
-    let _ = serde_json::to_writer(&mut *buf, &object);
+    // Writing into a `Vec` cannot fail: every key is a string and a `Vec` never returns an
+    // I/O error.
+    let _ = serde_json::to_writer(&mut *buf, &Line::from(record));
     buf.push(b'\n');
 }
 
-/// The record as a JSON object with the stable key order.
-pub(crate) fn to_object(r: &DetectionRecord) -> Json {
-    let mut m = Map::new();
-    m.insert("timestamp".into(), r.timestamp.clone().into());
-    m.insert("computer".into(), r.computer.clone().into());
-    m.insert("channel".into(), r.channel.clone().into());
-    m.insert("event_id".into(), r.event_id.into());
-    m.insert("record_id".into(), r.record_id.into());
-    m.insert("rule_id".into(), r.rule_id.clone().into());
-    m.insert("rule_title".into(), r.rule_title.clone().into());
-    m.insert("level".into(), r.level.clone().into());
-    m.insert("tags".into(), r.tags.clone().into());
-    m.insert("author".into(), r.author.clone().into());
-    m.insert("source".into(), r.source.clone().into());
-    m.insert("details".into(), Json::Object(r.details.clone()));
-    Json::Object(m)
+/// A record as the line shows it, borrowed: serialised as it stands, without copying the
+/// record into a JSON tree first. The field order is the key order, [`crate::COLUMNS`].
+#[derive(Serialize)]
+struct Line<'a> {
+    timestamp: &'a Option<String>,
+    computer: &'a Option<String>,
+    channel: &'a Option<String>,
+    event_id: Option<i64>,
+    record_id: u64,
+    rule_id: &'a Option<String>,
+    rule_title: &'a str,
+    level: &'a str,
+    tags: &'a [String],
+    author: &'a Option<String>,
+    source: &'a str,
+    details: &'a Map<String, Json>,
+}
+
+impl<'a> From<&'a DetectionRecord> for Line<'a> {
+    fn from(r: &'a DetectionRecord) -> Self {
+        Line {
+            timestamp: &r.timestamp,
+            computer: &r.computer,
+            channel: &r.channel,
+            event_id: r.event_id,
+            record_id: r.record_id,
+            rule_id: &r.rule_id,
+            rule_title: &r.rule_title,
+            level: &r.level,
+            tags: &r.tags,
+            author: &r.author,
+            source: &r.source,
+            details: &r.details,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,7 +98,9 @@ mod tests {
     #[test]
     fn absent_values_are_null() {
         let record = DetectionRecord::new(&meta(None, &[]), &tocsin_event::Event::default());
-        let object = to_object(&record);
+        let mut buf = Vec::new();
+        write(&mut buf, &record);
+        let object: Json = serde_json::from_slice(&buf).unwrap();
         for key in ["timestamp", "computer", "channel", "event_id"] {
             assert_eq!(object[key], Json::Null, "{key}");
         }

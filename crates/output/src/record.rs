@@ -1,6 +1,7 @@
 //! [`DetectionRecord`]: one detection flattened into the columns every printer shows.
 
 use chrono::{DateTime, SecondsFormat};
+use serde_json::map::Entry;
 use serde_json::{Map, Value as Json};
 use tocsin_event::{Event, Field, FieldValue, Fields, Value};
 use tocsin_sigma::ast::{Level, Metadata};
@@ -132,6 +133,7 @@ fn details(meta: &Metadata, event: &Event) -> Map<String, Json> {
     if !out.is_empty() {
         return out;
     }
+    let mut out = Map::with_capacity(event.fields.len());
     for field in event.fields.iter().filter(|f| is_event_data(f)) {
         if let Some(alias) = field.alias.as_deref() {
             insert(&mut out, alias, &field.value);
@@ -156,15 +158,17 @@ fn is_event_data(field: &Field) -> bool {
 /// Adds `value` under `key`, turning a repeated key into an array.
 fn insert(map: &mut Map<String, Json>, key: &str, value: &Value) {
     let value = to_json(value);
-    match map.get_mut(key) {
-        None => {
-            map.insert(key.to_string(), value);
+    match map.entry(key) {
+        Entry::Vacant(slot) => {
+            slot.insert(value);
         }
-        Some(Json::Array(items)) => items.push(value),
-        Some(existing) => {
-            let first = existing.take();
-            *existing = Json::Array(vec![first, value]);
-        }
+        Entry::Occupied(mut slot) => match slot.get_mut() {
+            Json::Array(items) => items.push(value),
+            existing => {
+                let first = existing.take();
+                *existing = Json::Array(vec![first, value]);
+            }
+        },
     }
 }
 
