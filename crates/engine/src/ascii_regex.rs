@@ -1,17 +1,14 @@
 //! The byte automaton of an ASCII regular expression, for ASCII texts (see
 //! [`crate::text::LazyRegex`]).
 //!
-//! It starts as the `regex` crate's matcher, which is quick to build. A pattern that keeps
-//! being tested and does not start with literals is then determinised once into a dense
-//! DFA. For a yes/no answer the dense DFA walks each byte once and stops at the first match,
-//! where the `regex` crate picks a strategy made for finding match positions: for
+//! A pattern that does not start with literals is determinised into a dense DFA when first
+//! used. For a yes/no answer the dense DFA walks each byte once and stops at the first
+//! match, where the `regex` crate picks a strategy made for finding match positions: for
 //! PowerShell's `` \w+`(\w+|-|.)`… `` over script blocks, its reverse search from every
-//! backtick took eight times as long. A pattern that starts with literals keeps the `regex`
-//! crate's matcher, whose literal prefilter skips to each occurrence; patterns tested only a
-//! few times never pay for the determinisation; a pattern whose DFA would be large keeps the
-//! `regex` crate's matcher.
+//! backtick, falling back to its slowest engine, took eight times as long. A pattern that
+//! starts with literals gets the `regex` crate's matcher, whose literal prefilter skips to
+//! each occurrence; so does a pattern whose DFA would be large.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use regex_automata::dfa::{dense, Automaton, StartKind};
@@ -19,9 +16,6 @@ use regex_automata::nfa::thompson;
 use regex_automata::util::prefilter::Prefilter;
 use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind};
-
-/// Tests after which a pattern gets its dense DFA.
-const DENSE_AFTER: u32 = 64;
 
 /// The largest dense DFA built, in bytes; a larger one is abandoned for the `regex` crate's
 /// matcher.
@@ -39,25 +33,18 @@ pub(crate) struct Flags {
 }
 
 /// An ASCII pattern compiled with Unicode off, for ASCII texts.
-#[derive(Debug)]
-pub(crate) struct AsciiRegex {
-    pattern: Box<str>,
-    flags: Flags,
-    matcher: regex::bytes::Regex,
-    uses: AtomicU32,
-    dense: OnceLock<Option<dense::DFA<Vec<u32>>>>,
-}
-
-impl Clone for AsciiRegex {
-    fn clone(&self) -> Self {
-        AsciiRegex {
-            pattern: self.pattern.clone(),
-            flags: self.flags,
-            matcher: self.matcher.clone(),
-            uses: AtomicU32::new(self.uses.load(Ordering::Relaxed)),
-            dense: self.dense.clone(),
-        }
-    }
+#[derive(Debug, Clone)]
+pub(crate) enum AsciiRegex {
+    /// A dense DFA, with the `regex` crate's matcher built should the DFA ever refuse a
+    /// text (it cannot in ASCII mode, which has no Unicode word boundary to quit on).
+    Dense {
+        dfa: Box<dense::DFA<Vec<u32>>>,
+        pattern: Box<str>,
+        flags: Flags,
+        fallback: OnceLock<Option<regex::bytes::Regex>>,
+    },
+    /// The `regex` crate's matcher.
+    Matcher(regex::bytes::Regex),
 }
 
 impl AsciiRegex {
@@ -67,39 +54,46 @@ impl AsciiRegex {
         if !pattern.is_ascii() {
             return None;
         }
-        let matcher = regex::bytes::RegexBuilder::new(pattern)
-            .unicode(false)
-            .case_insensitive(flags.ignore_case)
-            .multi_line(flags.multi_line)
-            .dot_matches_new_line(flags.dot_all)
-            .build()
-            .ok()?;
-        Some(AsciiRegex {
-            pattern: pattern.into(),
-            flags,
-            matcher,
-            uses: AtomicU32::new(0),
-            dense: OnceLock::new(),
-        })
+        match dense_dfa(pattern, flags) {
+            Some(dfa) => Some(AsciiRegex::Dense {
+                dfa: Box::new(dfa),
+                pattern: pattern.into(),
+                flags,
+                fallback: OnceLock::new(),
+            }),
+            None => matcher(pattern, flags).map(AsciiRegex::Matcher),
+        }
     }
 
     /// Whether the pattern matches somewhere in `hay` (ASCII text).
     pub(crate) fn is_match(&self, hay: &[u8]) -> bool {
-        let dense = match self.dense.get() {
-            Some(dense) => dense.as_ref(),
-            None if self.uses.fetch_add(1, Ordering::Relaxed) >= DENSE_AFTER => self
-                .dense
-                .get_or_init(|| dense_dfa(&self.pattern, self.flags))
-                .as_ref(),
-            None => None,
-        };
-        if let Some(dfa) = dense {
-            if let Ok(found) = dfa.try_search_fwd(&Input::new(hay).earliest(true)) {
-                return found.is_some();
-            }
+        match self {
+            AsciiRegex::Matcher(matcher) => matcher.is_match(hay),
+            AsciiRegex::Dense {
+                dfa,
+                pattern,
+                flags,
+                fallback,
+            } => match dfa.try_search_fwd(&Input::new(hay).earliest(true)) {
+                Ok(found) => found.is_some(),
+                Err(_) => fallback
+                    .get_or_init(|| matcher(pattern, *flags))
+                    .as_ref()
+                    .is_some_and(|m| m.is_match(hay)),
+            },
         }
-        self.matcher.is_match(hay)
     }
+}
+
+/// The `regex` crate's byte matcher of `pattern`, Unicode off.
+fn matcher(pattern: &str, flags: Flags) -> Option<regex::bytes::Regex> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .case_insensitive(flags.ignore_case)
+        .multi_line(flags.multi_line)
+        .dot_matches_new_line(flags.dot_all)
+        .build()
+        .ok()
 }
 
 /// The dense DFA of `pattern`; `None` when the pattern starts with literals (the `regex`
@@ -201,10 +195,10 @@ mod tests {
     fn the_dense_dfa_agrees_with_the_regex_crate() {
         for flags in FLAG_SETS {
             for pattern in PATTERNS {
-                let regex = AsciiRegex::new(pattern, flags).expect("ASCII pattern");
+                let regex = matcher(pattern, flags).expect("valid pattern");
                 let dfa = build_dense(pattern, flags).expect("small DFA");
                 for text in TEXTS {
-                    let expected = regex.matcher.is_match(text.as_bytes());
+                    let expected = regex.is_match(text.as_bytes());
                     let found = dfa
                         .try_search_fwd(&Input::new(text).earliest(true))
                         .expect("no quit byte in ASCII mode");
@@ -219,34 +213,30 @@ mod tests {
     }
 
     #[test]
-    fn a_pattern_tested_often_switches_to_the_dense_dfa_and_keeps_its_answers() {
+    fn a_pattern_without_leading_literals_gets_a_dense_dfa() {
         let regex = AsciiRegex::new(r"[[:word:]]+`[[:word:]]", FLAG_SETS[1]).expect("ASCII");
-        for round in 0..2 * DENSE_AFTER {
-            assert!(regex.is_match(b"x; i`Nvoke"), "round {round}");
-            assert!(!regex.is_match(b"` `x` `"), "round {round}");
-        }
-        assert!(matches!(regex.dense.get(), Some(Some(_))));
+        assert!(matches!(regex, AsciiRegex::Dense { .. }));
+        assert!(regex.is_match(b"x; i`Nvoke"));
+        assert!(!regex.is_match(b"` `x` `"));
     }
 
     #[test]
-    fn a_pattern_starting_with_literals_keeps_the_regex_crate_matcher() {
+    fn a_pattern_starting_with_literals_gets_the_regex_crate_matcher() {
         let regex = AsciiRegex::new(r"(?i)invoke-\w+", FLAG_SETS[1]).expect("ASCII");
-        for _ in 0..2 * DENSE_AFTER {
-            assert!(regex.is_match(b"x; Invoke-Mimikatz"));
-        }
-        assert!(matches!(regex.dense.get(), Some(None)));
+        assert!(matches!(regex, AsciiRegex::Matcher(_)));
+        assert!(regex.is_match(b"x; Invoke-Mimikatz"));
+        assert!(!regex.is_match(b"invoke-"));
     }
 
     #[test]
-    fn a_pattern_whose_dfa_is_too_large_keeps_the_regex_crate_matcher() {
+    fn a_pattern_whose_dfa_is_too_large_gets_the_regex_crate_matcher() {
         // `.{n}` from the end grows exponentially when determinised.
         let pattern = r"a.{20}$";
         assert!(build_dense(pattern, FLAG_SETS[0]).is_none());
         let regex = AsciiRegex::new(pattern, FLAG_SETS[0]).expect("ASCII");
-        for _ in 0..2 * DENSE_AFTER {
-            assert!(regex.is_match(b"a01234567890123456789"));
-            assert!(!regex.is_match(b"a0123456789012345678"));
-        }
+        assert!(matches!(regex, AsciiRegex::Matcher(_)));
+        assert!(regex.is_match(b"a01234567890123456789"));
+        assert!(!regex.is_match(b"a0123456789012345678"));
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub(crate) enum TextPattern {
 /// and classes range over Unicode characters or over bytes. So an ASCII pattern gets a
 /// second, byte-oriented automaton (Unicode off) for ASCII texts, far smaller and quicker
 /// to build and to run, while texts with other characters still meet the Unicode automaton.
-/// A pattern tested often may turn that automaton into a DFA (see [`AsciiRegex`]).
+/// A pattern without leading literals gets a dense DFA there (see [`AsciiRegex`]).
 #[derive(Debug, Clone)]
 pub(crate) struct LazyRegex {
     pattern: Box<str>,
