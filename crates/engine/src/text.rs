@@ -194,30 +194,67 @@ impl Needle {
 }
 
 /// ASCII case-insensitive substring search; `needle` is already lowercase.
+///
+/// It looks for the needle's least common byte (in either case) with `memchr` and compares
+/// the whole needle around each hit: anchoring on the first byte, as a plain search would,
+/// stops at every `e`, `\\` or space of a command line.
 fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let Some(&first) = needle.first() else {
+    if needle.is_empty() {
         return Some(0);
-    };
+    }
     if hay.len() < needle.len() {
         return None;
     }
-    let last_start = hay.len() - needle.len();
-    let upper = first.to_ascii_uppercase();
+    let rare = rarest_byte(needle);
+    let byte = needle[rare];
+    let upper = byte.to_ascii_uppercase();
+    // Positions of the rare byte that leave room for the needle around it.
+    let window = &hay[rare..=hay.len() - needle.len() + rare];
     let mut pos = 0;
-    while pos <= last_start {
-        let found = if upper == first {
-            memchr::memchr(first, &hay[pos..=last_start])
+    while pos < window.len() {
+        let found = if upper == byte {
+            memchr::memchr(byte, &window[pos..])
         } else {
-            memchr::memchr2(first, upper, &hay[pos..=last_start])
+            memchr::memchr2(byte, upper, &window[pos..])
         };
-        let i = pos + found?;
-        if hay[i + 1..i + needle.len()].eq_ignore_ascii_case(&needle[1..]) {
-            return Some(i);
+        let start = pos + found?;
+        if hay[start..start + needle.len()].eq_ignore_ascii_case(needle) {
+            return Some(start);
         }
-        pos = i + 1;
+        pos = start + 1;
     }
     None
 }
+
+/// The index in `needle` (lowercase) of its least common byte in log text.
+fn rarest_byte(needle: &[u8]) -> usize {
+    let mut best = 0;
+    for (i, &b) in needle.iter().enumerate() {
+        if commonness(b) < commonness(needle[best]) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// How common a lowercase byte is in event text: the most frequent letters of English and
+/// of Windows paths and command lines, separators and digits rank high; anything else,
+/// including rare letters and punctuation, ranks 0.
+fn commonness(byte: u8) -> u8 {
+    COMMONNESS[usize::from(byte)]
+}
+
+/// [`commonness`] of every byte.
+const COMMONNESS: [u8; 256] = {
+    const BY_FREQUENCY: &[u8] = b" e\\tsaoirnlcmd.xp0-1/hu2:fgw=3y5b49678v_k";
+    let mut table = [0u8; 256];
+    let mut rank = 0;
+    while rank < BY_FREQUENCY.len() {
+        table[BY_FREQUENCY[rank] as usize] = (BY_FREQUENCY.len() - rank) as u8;
+        rank += 1;
+    }
+    table
+};
 
 /// Literal segments between `*` wildcards.
 #[derive(Debug, Clone)]
@@ -785,5 +822,43 @@ mod tests {
         assert_eq!(find_ascii_ci(b"AB", b"ab"), Some(0));
         assert_eq!(find_ascii_ci(b"a", b"ab"), None);
         assert_eq!(find_ascii_ci(b"xyz", b""), Some(0));
+    }
+
+    /// Anchoring on the rarest byte still finds the leftmost occurrence, at either end.
+    #[test]
+    fn ascii_search_finds_the_leftmost_occurrence_like_a_plain_search() {
+        let naive = |hay: &[u8], needle: &[u8]| {
+            hay.windows(needle.len())
+                .position(|w| w.eq_ignore_ascii_case(needle))
+        };
+        let hays: [&[u8]; 6] = [
+            b"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe -enc QQB",
+            b"xx-ab-c-AB-C",
+            b"zzzz",
+            b"q",
+            b"",
+            b"eeeee eqe qqe",
+        ];
+        let needles: [&[u8]; 8] = [
+            b"powershell.exe",
+            b"ab-c",
+            b"\\windows\\",
+            b"z",
+            b"zz",
+            b"qe",
+            b" -enc ",
+            b"e e",
+        ];
+        for hay in hays {
+            for needle in needles {
+                assert_eq!(
+                    find_ascii_ci(hay, needle),
+                    naive(hay, needle),
+                    "{:?} in {:?}",
+                    String::from_utf8_lossy(needle),
+                    String::from_utf8_lossy(hay)
+                );
+            }
+        }
     }
 }
