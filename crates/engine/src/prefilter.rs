@@ -216,6 +216,9 @@ impl LiteralTable {
                 }
             };
             let name = names.get(scope as usize).cloned().unwrap_or_default();
+            if name.contains('.') {
+                prefilter.dotted.insert(&name);
+            }
             prefilter.by_field.insert(name, scanner);
         }
         prefilter
@@ -413,6 +416,35 @@ fn selectivity(set: &Literals) -> (usize, std::cmp::Reverse<usize>) {
     (shortest, std::cmp::Reverse(set.len()))
 }
 
+/// A quick, inexact set of names: `false` from [`NameFilter::may_hold`] means the name is
+/// not in the set.
+#[derive(Debug, Clone)]
+struct NameFilter([u64; 64]);
+
+impl Default for NameFilter {
+    fn default() -> Self {
+        NameFilter([0; 64])
+    }
+}
+
+impl NameFilter {
+    fn insert(&mut self, name: &str) {
+        let (word, bit) = Self::slot(name);
+        self.0[word] |= 1 << bit;
+    }
+
+    fn may_hold(&self, name: &str) -> bool {
+        let (word, bit) = Self::slot(name);
+        self.0[word] & (1 << bit) != 0
+    }
+
+    /// The bit of a name: its length and its last byte, both modulo 64.
+    fn slot(name: &str) -> (usize, u32) {
+        let last = name.as_bytes().last().copied().unwrap_or(0);
+        (name.len() % 64, u32::from(last % 64))
+    }
+}
+
 /// A set of field ids (the engine interner's), as a bit set.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct FieldSet(Vec<u64>);
@@ -462,6 +494,9 @@ impl Found<'_> {
 pub(crate) struct Prefilter {
     /// Per field name, the automaton of the literals rules require in that field.
     by_field: foldhash::HashMap<Box<str>, ScopeScanner>,
+    /// The dotted names of `by_field`, the only ones a full path (`Event.EventData.Image`)
+    /// can equal: a quick no before hashing an event's long paths.
+    dotted: NameFilter,
     /// Literals whose automaton could not be built, counted as present in every event.
     unscannable: Vec<u32>,
     literal_count: usize,
@@ -488,7 +523,10 @@ impl Prefilter {
         }
         event.visit_all_named(&mut |names, value| {
             let by_name = self.by_field.get(names.name);
-            let by_path = names.path.and_then(|path| self.by_field.get(path));
+            let by_path = names
+                .path
+                .filter(|path| self.dotted.may_hold(path))
+                .and_then(|path| self.by_field.get(path));
             for scanner in [by_name, by_path].into_iter().flatten() {
                 if wanted
                     .iter()
@@ -634,6 +672,33 @@ mod tests {
             generation,
             ids,
         }
+    }
+
+    #[test]
+    fn a_rule_naming_the_full_path_finds_the_value_by_its_path() {
+        let mut table = LiteralTable::default();
+        let need = table.need(&field_on(0, "mimikatz"));
+        let wanted = table.fields_of(ids_of(&need));
+        let prefilter = table.build(&["Event.EventData.Image".into()]);
+        let mut event = tocsin_event::Event::default();
+        event.push(
+            "Event.EventData.Image",
+            "Image",
+            tocsin_event::Value::from("C:\\x\\mimikatz.exe"),
+        );
+        let mut seen = Vec::new();
+        let mut ids = Vec::new();
+        prefilter.scan_fields(&event, &mut found(&mut seen, 1, &mut ids), &[Some(&wanted)]);
+        assert!(need.met(&seen, 1));
+    }
+
+    #[test]
+    fn the_name_filter_never_says_no_to_a_name_it_holds() {
+        let mut filter = NameFilter::default();
+        let names = ["Event.EventData.Image", "a.b", "userIdentity.arn"];
+        names.iter().for_each(|n| filter.insert(n));
+        assert!(names.iter().all(|n| filter.may_hold(n)));
+        assert!(!filter.may_hold("Event.EventData.CommandLine"));
     }
 
     fn ids_of(need: &Need) -> &[u32] {
