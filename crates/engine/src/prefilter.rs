@@ -272,18 +272,19 @@ enum ScopeAutomaton {
 impl ScopeScanner {
     /// The scope's literal ids back should the automaton exceed its size limits (far above
     /// any rule set's literals): the caller then counts them as always present.
+    /// `patterns` are lowercase (see [`usable`]); the scan lowercases the text byte by byte,
+    /// which gives ASCII case folding with half the transitions the automaton's own folding
+    /// adds, and builds in half the time.
     fn build(field: u32, patterns: &[&str], ids: Vec<u32>) -> Result<ScopeScanner, Vec<u32>> {
         // Small sets get a DFA (quickest to search); large ones a contiguous NFA (quickest
         // to build, and the rule set's big scopes are searched in few, long values).
         let automaton = if patterns.len() <= SMALL_SCOPE {
             dfa::Builder::new()
-                .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
                 .build(patterns)
                 .map(|dfa| ScopeAutomaton::Dfa(Box::new(dfa)))
         } else {
             contiguous::Builder::new()
-                .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
                 .build(patterns)
                 .map(|nfa| ScopeAutomaton::Nfa(Box::new(nfa)))
@@ -306,15 +307,15 @@ impl ScopeScanner {
     }
 }
 
-/// Marks every pattern of `automaton` that occurs in `text`, overlapping ones included,
-/// through `ids` (pattern to literal id). The automaton's own prefilter is not used: on
+/// Marks every pattern of `automaton` (lowercase) that occurs in `text`, overlapping ones
+/// included and ASCII case ignored, through `ids` (pattern to literal id). The automaton's own prefilter is not used: on
 /// event values it cost more than it skipped.
 fn mark_all<A: Automaton>(automaton: &A, ids: &[u32], text: &str, found: &mut Found<'_>) {
     let Ok(mut state) = automaton.start_state(Anchored::No) else {
         return;
     };
     for &byte in text.as_bytes() {
-        state = automaton.next_state(Anchored::No, state, byte);
+        state = automaton.next_state(Anchored::No, state, byte.to_ascii_lowercase());
         if automaton.is_special(state) && automaton.is_match(state) {
             for index in 0..automaton.match_len(state) {
                 let pattern = automaton.match_pattern(state, index);
