@@ -327,8 +327,11 @@ fn mark_all<A: Automaton>(automaton: &A, ids: &[u32], text: &str, found: &mut Fo
     }
 }
 
-/// Scopes with at most this many literals get a DFA.
-const SMALL_SCOPE: usize = 200;
+/// Scopes with at most this many literals get a DFA. Up to about a thousand literals
+/// (PowerShell script blocks, file and registry paths) the DFA searches clearly faster and
+/// is built in the shadow of the largest scopes' NFAs; beyond, command lines and hashes with
+/// thousands of literals would get DFAs too large to stay in the cache.
+const SMALL_SCOPE: usize = 1024;
 
 /// The literals of which at least one occurs in every event the expression matches, or
 /// `None` when no such set is known.
