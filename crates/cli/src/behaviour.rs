@@ -101,7 +101,7 @@ pub fn anomaly_record(anomaly: &Anomaly, event: &Event) -> DetectionRecord {
     let mut record = DetectionRecord::new(&meta, event);
     record
         .details
-        .insert("explanation".into(), anomaly.explanation.clone().into());
+        .insert("explanation", anomaly.explanation.clone().into());
     record
 }
 

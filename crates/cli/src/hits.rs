@@ -92,7 +92,7 @@ impl HitView<'_> {
             tags: meta.tags.clone(),
             author: meta.author.clone(),
             source: sources(&events).join(", "),
-            details: self.details(&events),
+            details: self.details(&events).into(),
         }
     }
 

@@ -1,9 +1,8 @@
 //! The JSON Lines printer: one object per detection, keys in [`COLUMNS`](crate::COLUMNS) order.
 
 use serde::Serialize;
-use serde_json::{Map, Value as Json};
 
-use crate::DetectionRecord;
+use crate::{Details, DetectionRecord};
 
 /// Appends `record` as one JSON object and a newline to `buf`.
 pub(crate) fn write(buf: &mut Vec<u8>, record: &DetectionRecord) {
@@ -28,7 +27,7 @@ struct Line<'a> {
     tags: &'a [String],
     author: &'a Option<String>,
     source: &'a str,
-    details: &'a Map<String, Json>,
+    details: &'a Details,
 }
 
 impl<'a> From<&'a DetectionRecord> for Line<'a> {
@@ -55,7 +54,7 @@ mod tests {
     use super::*;
     use crate::record::tests::{meta, windows_event};
     use crate::COLUMNS;
-    use serde_json::json;
+    use serde_json::{json, Map, Value as Json};
     use tocsin_sigma::ast::Level;
 
     #[test]

@@ -49,6 +49,7 @@
 #![deny(missing_docs)]
 
 mod csv;
+mod details;
 mod error;
 mod jsonl;
 mod printer;
@@ -57,6 +58,7 @@ mod summary;
 mod table;
 
 pub use crate::csv::TAG_SEPARATOR;
+pub use details::Details;
 pub use error::OutputError;
 pub use printer::{color_wanted, color_wanted_with, Format, Printer};
 pub use record::{format_timestamp, level_name, DetectionRecord, MAX_DETAIL_BYTES};

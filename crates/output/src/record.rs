@@ -1,10 +1,13 @@
 //! [`DetectionRecord`]: one detection flattened into the columns every printer shows.
 
 use chrono::{DateTime, SecondsFormat};
-use serde_json::map::Entry;
-use serde_json::{Map, Value as Json};
+use std::sync::Arc;
+
+use serde_json::Value as Json;
 use tocsin_event::{Event, Field, FieldValue, Fields, Value};
 use tocsin_sigma::ast::{Level, Metadata};
+
+use crate::Details;
 
 /// The longest string value (in bytes) kept in [`DetectionRecord::details`]; longer text is
 /// cut at a character boundary and ends with `…`.
@@ -50,7 +53,7 @@ pub struct DetectionRecord {
     /// The file the event was read from (`-` for standard input).
     pub source: String,
     /// The event's key fields; see [`DetectionRecord::new`] for which ones.
-    pub details: Map<String, Json>,
+    pub details: Details,
 }
 
 impl DetectionRecord {
@@ -123,20 +126,21 @@ fn integer(value: FieldValue<'_>) -> Option<i64> {
 }
 
 /// Selects and converts the key fields of `event` (see [`DetectionRecord::new`]).
-fn details(meta: &Metadata, event: &Event) -> Map<String, Json> {
-    let mut out = Map::new();
+fn details(meta: &Metadata, event: &Event) -> Details {
+    let mut out = Details::new();
     for name in &meta.fields {
+        let key: Arc<str> = name.as_str().into();
         for field in event.fields.iter().filter(|f| f.answers_to(name)) {
-            insert(&mut out, name, &field.value);
+            out.append(&key, to_json(&field.value));
         }
     }
     if !out.is_empty() {
         return out;
     }
-    let mut out = Map::with_capacity(event.fields.len());
+    let mut out = Details::with_capacity(event.fields.len());
     for field in event.fields.iter().filter(|f| is_event_data(f)) {
-        if let Some(alias) = field.alias.as_deref() {
-            insert(&mut out, alias, &field.value);
+        if let Some(alias) = &field.alias {
+            out.append(alias, to_json(&field.value));
         }
     }
     if !out.is_empty() {
@@ -144,7 +148,7 @@ fn details(meta: &Metadata, event: &Event) -> Map<String, Json> {
     }
     for field in &event.fields {
         if !field.path.starts_with(SYSTEM_PREFIX) {
-            insert(&mut out, &field.path, &field.value);
+            out.append(&field.path, to_json(&field.value));
         }
     }
     out
@@ -153,23 +157,6 @@ fn details(meta: &Metadata, event: &Event) -> Map<String, Json> {
 /// Whether a field belongs to the event-specific part of a Windows event.
 fn is_event_data(field: &Field) -> bool {
     DATA_PREFIXES.iter().any(|p| field.path.starts_with(p))
-}
-
-/// Adds `value` under `key`, turning a repeated key into an array.
-fn insert(map: &mut Map<String, Json>, key: &str, value: &Value) {
-    let value = to_json(value);
-    match map.entry(key) {
-        Entry::Vacant(slot) => {
-            slot.insert(value);
-        }
-        Entry::Occupied(mut slot) => match slot.get_mut() {
-            Json::Array(items) => items.push(value),
-            existing => {
-                let first = existing.take();
-                *existing = Json::Array(vec![first, value]);
-            }
-        },
-    }
 }
 
 /// Converts an event value to JSON; non-finite floats become text, long text is truncated.
@@ -280,7 +267,7 @@ pub(crate) mod tests {
         assert_eq!(r.author.as_deref(), Some("A. Analyst"));
         assert_eq!(r.source, "C:\\logs\\Sysmon.evtx");
         assert_eq!(
-            Json::Object(r.details),
+            r.details.to_json(),
             json!({"Image": "C:\\Windows\\cmd.exe", "CommandLine": "cmd /c whoami", "ProcessId": 4242})
         );
     }
@@ -335,7 +322,7 @@ pub(crate) mod tests {
             &windows_event(),
         );
         assert_eq!(
-            Json::Object(r.details),
+            r.details.to_json(),
             json!({"CommandLine": "cmd /c whoami", "Event.System.Computer": "WS01.corp"})
         );
     }
@@ -343,7 +330,7 @@ pub(crate) mod tests {
     #[test]
     fn rule_fields_absent_fall_back_to_event_data() {
         let r = DetectionRecord::new(&meta(None, &["Missing"]), &windows_event());
-        let keys: Vec<&str> = r.details.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = r.details.keys().collect();
         assert_eq!(keys, ["Image", "CommandLine", "ProcessId"]);
     }
 
@@ -357,7 +344,7 @@ pub(crate) mod tests {
             Value::from("bob"),
         );
         let r = DetectionRecord::new(&meta(None, &[]), &e);
-        assert_eq!(Json::Object(r.details), json!({"SubjectUserName": "bob"}));
+        assert_eq!(r.details.to_json(), json!({"SubjectUserName": "bob"}));
     }
 
     #[test]
@@ -370,7 +357,7 @@ pub(crate) mod tests {
         e.push("ok", "", Value::Bool(true));
         let r = DetectionRecord::new(&meta(None, &[]), &e);
         assert_eq!(
-            Json::Object(r.details),
+            r.details.to_json(),
             json!({"process.name": "cmd.exe", "user.id": null, "ratio": 0.5, "ok": true})
         );
     }
@@ -386,7 +373,7 @@ pub(crate) mod tests {
         );
         let r = DetectionRecord::new(&meta(None, &[]), &e);
         assert_eq!(
-            Json::Object(r.details),
+            r.details.to_json(),
             json!({"Event.RenderingInfo.Message": "The audit log was cleared."})
         );
     }
@@ -401,7 +388,7 @@ pub(crate) mod tests {
         e.push("Event.EventData.Other", "Other", Value::Int(7));
         let r = DetectionRecord::new(&meta(None, &[]), &e);
         assert_eq!(
-            Json::Object(r.details),
+            r.details.to_json(),
             json!({"Data": ["a", "b", "c"], "Other": 7})
         );
     }

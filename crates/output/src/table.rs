@@ -3,6 +3,7 @@
 //! Every piece of event or rule text is cleaned of control characters first, so that a
 //! hostile log cannot move the cursor or recolour the analyst's terminal.
 
+use crate::Details;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
@@ -78,7 +79,7 @@ pub(crate) fn write(buf: &mut Vec<u8>, r: &DetectionRecord, color: bool) {
 }
 
 /// `k=v ¦ k=v`, cleaned and cut to [`MAX_DETAILS_CHARS`] characters.
-fn details(map: &serde_json::Map<String, Json>) -> String {
+fn details(map: &Details) -> String {
     let mut out = String::new();
     for (key, value) in map {
         if !out.is_empty() {
@@ -199,8 +200,8 @@ mod tests {
         assert_eq!(d, format!("Long={}…", "x".repeat(MAX_DETAILS_CHARS - 6)));
 
         let exact = "y".repeat(MAX_DETAILS_CHARS - 2);
-        let mut map = serde_json::Map::new();
-        map.insert("k".into(), Json::from(exact.as_str()));
+        let mut map = Details::new();
+        map.insert("k", Json::from(exact.as_str()));
         assert_eq!(details(&map), format!("k={exact}"));
     }
 
