@@ -12,6 +12,7 @@
 use std::sync::OnceLock;
 
 use regex_automata::dfa::{dense, Automaton, StartKind};
+use regex_automata::meta;
 use regex_automata::nfa::thompson;
 use regex_automata::util::prefilter::Prefilter;
 use regex_automata::util::syntax;
@@ -41,10 +42,10 @@ pub(crate) enum AsciiRegex {
         dfa: Box<dense::DFA<Vec<u32>>>,
         pattern: Box<str>,
         flags: Flags,
-        fallback: OnceLock<Option<regex::bytes::Regex>>,
+        fallback: OnceLock<Option<meta::Regex>>,
     },
     /// The `regex` crate's matcher.
-    Matcher(regex::bytes::Regex),
+    Matcher(meta::Regex),
 }
 
 impl AsciiRegex {
@@ -86,13 +87,11 @@ impl AsciiRegex {
 }
 
 /// The `regex` crate's byte matcher of `pattern`, Unicode off.
-fn matcher(pattern: &str, flags: Flags) -> Option<regex::bytes::Regex> {
-    regex::bytes::RegexBuilder::new(pattern)
-        .unicode(false)
-        .case_insensitive(flags.ignore_case)
-        .multi_line(flags.multi_line)
-        .dot_matches_new_line(flags.dot_all)
-        .build()
+fn matcher(pattern: &str, flags: Flags) -> Option<meta::Regex> {
+    meta::Regex::builder()
+        .syntax(syntax_config(flags))
+        .configure(matcher_config())
+        .build(pattern)
         .ok()
 }
 
@@ -121,6 +120,26 @@ fn build_dense(pattern: &str, flags: Flags) -> Option<dense::DFA<Vec<u32>>> {
         )
         .build(pattern)
         .ok()
+}
+
+/// The `regex` crate's matcher of `pattern` with Unicode on, for texts that are not ASCII.
+pub(crate) fn unicode_matcher(pattern: &str, flags: Flags) -> Option<meta::Regex> {
+    let syntax = syntax::Config::new()
+        .case_insensitive(flags.ignore_case)
+        .multi_line(flags.multi_line)
+        .dot_matches_new_line(flags.dot_all);
+    meta::Regex::builder()
+        .syntax(syntax)
+        .configure(matcher_config())
+        .build(pattern)
+        .ok()
+}
+
+/// The `regex` crate's matcher without its full DFA: with this crate's DFA builder compiled
+/// in (for [`AsciiRegex::Dense`]), it would try to determinise every pattern it builds, a
+/// cost the `regex` crate does not pay by default and that a hunt pays on its first pass.
+fn matcher_config() -> meta::Config {
+    meta::Config::new().dfa(false)
 }
 
 /// The syntax the `regex` crate's byte matcher is built with (see [`AsciiRegex::new`]).

@@ -7,9 +7,9 @@
 use std::sync::OnceLock;
 
 use memchr::memmem;
-use regex::{Regex, RegexBuilder};
+use regex_automata::meta;
 
-use crate::ascii_regex::{AsciiRegex, Flags};
+use crate::ascii_regex::{unicode_matcher, AsciiRegex, Flags};
 use crate::needle_set::{Anchor, NeedleSet};
 use crate::regex_facts::{min_run, required_inner_literal, required_regex_literals};
 
@@ -73,7 +73,7 @@ pub(crate) struct LazyRegex {
     /// A run of text every match contains, lowercase (see [`required_inner_literal`]): a
     /// text without it is rejected before any automaton runs.
     inner: Option<Box<str>>,
-    compiled: OnceLock<Option<Regex>>,
+    compiled: OnceLock<Option<meta::Regex>>,
     /// The byte-oriented automaton, for ASCII patterns on ASCII texts.
     ascii: OnceLock<Option<AsciiRegex>>,
 }
@@ -104,14 +104,7 @@ impl LazyRegex {
             }
         }
         self.compiled
-            .get_or_init(|| {
-                RegexBuilder::new(&self.pattern)
-                    .case_insensitive(self.ignore_case)
-                    .multi_line(self.multi_line)
-                    .dot_matches_new_line(self.dot_all)
-                    .build()
-                    .ok()
-            })
+            .get_or_init(|| unicode_matcher(&self.pattern, self.flags()))
             .as_ref()
             .is_some_and(|re| re.is_match(hay))
     }
@@ -119,12 +112,15 @@ impl LazyRegex {
     /// The automaton with Unicode off; `None` when the pattern is not ASCII or needs Unicode
     /// (`\p{L}`), and the Unicode automaton then serves every text.
     fn build_ascii(&self) -> Option<AsciiRegex> {
-        let flags = Flags {
+        AsciiRegex::new(&self.pattern, self.flags())
+    }
+
+    fn flags(&self) -> Flags {
+        Flags {
             ignore_case: self.ignore_case,
             multi_line: self.multi_line,
             dot_all: self.dot_all,
-        };
-        AsciiRegex::new(&self.pattern, flags)
+        }
     }
 }
 
