@@ -660,14 +660,29 @@ mod tests {
             "",
             tocsin_event::Value::from("C:\\Windows\\CMD.EXE"),
         );
-        let mut seen = Vec::new();
-        let mut ids = Vec::new();
-        prefilter.scan_fields(&event, &mut found(&mut seen, 7, &mut ids), &[Some(&image)]);
+        let (seen, ids) = scan_once(&prefilter, &event, &image, 7);
         assert_eq!(ids.len(), 2, "each literal found is listed once: {ids:?}");
         assert!(need_cmd.met(&seen, 7));
         assert!(need_md.met(&seen, 7));
         assert!(!need_other.met(&seen, 7));
         assert!(!need_cmd.met(&seen, 8), "an older stamp does not count");
+    }
+
+    /// The stamps and the list of literals found by one scan of `event`'s `wanted` fields.
+    fn scan_once(
+        prefilter: &Prefilter,
+        event: &tocsin_event::Event,
+        wanted: &FieldSet,
+        generation: u32,
+    ) -> (Vec<u32>, Vec<u32>) {
+        let mut seen = Vec::new();
+        let mut ids = Vec::new();
+        prefilter.scan_fields(
+            event,
+            &mut found(&mut seen, generation, &mut ids),
+            &[Some(wanted)],
+        );
+        (seen, ids)
     }
 
     fn found<'a>(seen: &'a mut Vec<u32>, generation: u32, ids: &'a mut Vec<u32>) -> Found<'a> {
@@ -690,9 +705,7 @@ mod tests {
             "Image",
             tocsin_event::Value::from("C:\\x\\mimikatz.exe"),
         );
-        let mut seen = Vec::new();
-        let mut ids = Vec::new();
-        prefilter.scan_fields(&event, &mut found(&mut seen, 1, &mut ids), &[Some(&wanted)]);
+        let (seen, _) = scan_once(&prefilter, &event, &wanted, 1);
         assert!(need.met(&seen, 1));
     }
 
