@@ -281,14 +281,15 @@ fn print_pass(format: &str, name: &str, pass: &Pass, floor: Option<&Pass>) {
 }
 
 /// How hunt time grows with input (one tenth of the input against all of it) and with
-/// threads (one against all). Each figure is the best of [`SCALING_TRIES`] passes: a single
-/// pass on a shared machine measures the neighbours as much as the hunt.
+/// threads (one against all). Each figure is the median of [`SCALING_TRIES`] passes: a
+/// single pass on a shared machine measures the neighbours as much as the hunt, and the
+/// median, unlike the best, favours neither the short passes nor the long ones.
 fn scaling(engine: &Engine, files: &[PathBuf], repeat: usize, threads: usize) {
     let small_times = (repeat / 10).max(1);
-    let small = best_of(&repeated(files, small_times), engine, threads);
-    let large = best_of(&repeated(files, small_times * 10), engine, threads);
+    let small = median_of(&repeated(files, small_times), engine, threads);
+    let large = median_of(&repeated(files, small_times * 10), engine, threads);
     println!(
-        "linearity: x{} input in {:.2} s, x{} in {:.2} s (best of {SCALING_TRIES}): {:.2} times the time for 10 times the input",
+        "linearity: x{} input in {:.2} s, x{} in {:.2} s (median of {SCALING_TRIES}): {:.2} times the time for 10 times the input",
         small_times,
         small.elapsed.as_secs_f64(),
         small_times * 10,
@@ -297,10 +298,10 @@ fn scaling(engine: &Engine, files: &[PathBuf], repeat: usize, threads: usize) {
     );
     if threads > 1 {
         let inputs = repeated(files, small_times * 2);
-        let one = best_of(&inputs, engine, 1);
-        let many = best_of(&inputs, engine, threads);
+        let one = median_of(&inputs, engine, 1);
+        let many = median_of(&inputs, engine, threads);
         println!(
-            "threads: 1 thread {:.0} events/s, {threads} threads {:.0} events/s (best of {SCALING_TRIES}): {:.2} times the speed",
+            "threads: 1 thread {:.0} events/s, {threads} threads {:.0} events/s (median of {SCALING_TRIES}): {:.2} times the speed",
             one.events_per_second(),
             many.events_per_second(),
             many.events_per_second() / one.events_per_second().max(1e-9),
@@ -308,15 +309,16 @@ fn scaling(engine: &Engine, files: &[PathBuf], repeat: usize, threads: usize) {
     }
 }
 
-/// How many passes [`scaling`] takes the best of.
+/// How many passes [`scaling`] takes the median of.
 const SCALING_TRIES: usize = 3;
 
-/// The quickest of [`SCALING_TRIES`] hunt passes over `inputs`.
-fn best_of(inputs: &[PathBuf], engine: &Engine, threads: usize) -> Pass {
-    (0..SCALING_TRIES)
+/// The median of [`SCALING_TRIES`] hunt passes over `inputs`, by time.
+fn median_of(inputs: &[PathBuf], engine: &Engine, threads: usize) -> Pass {
+    let mut passes: Vec<Pass> = (0..SCALING_TRIES)
         .map(|_| measure(inputs, Some(engine), threads))
-        .min_by(|a, b| a.elapsed.cmp(&b.elapsed))
-        .unwrap_or_default()
+        .collect();
+    passes.sort_by_key(|pass| pass.elapsed);
+    passes[passes.len() / 2]
 }
 
 /// Median wall time of `tocsin hunt INPUT --rules RULES` as a separate process, start-up
