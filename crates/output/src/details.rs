@@ -68,7 +68,7 @@ impl Details {
 
     /// The names and their values, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {
-        self.entries.iter().map(|(name, value)| (&**name, value))
+        self.into_iter()
     }
 
     /// The names, in order.
@@ -133,12 +133,18 @@ impl From<Map<String, Json>> for Details {
     }
 }
 
+/// One entry as [`Details::iter`] yields it.
+type Entry<'a> = (&'a str, &'a Json);
+
 impl<'a> IntoIterator for &'a Details {
-    type Item = (&'a str, &'a Json);
-    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a Json)> + 'a>;
+    type Item = Entry<'a>;
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Arc<str>, Json)>,
+        fn(&'a (Arc<str>, Json)) -> Entry<'a>,
+    >;
 
     fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+        self.entries.iter().map(|(name, value)| (&**name, value))
     }
 }
 
