@@ -44,7 +44,7 @@ pub(crate) enum AsciiRegex {
         flags: Flags,
         fallback: OnceLock<Option<meta::Regex>>,
     },
-    /// The `regex` crate's matcher.
+    /// The `regex` project's matcher (`regex-automata`'s `meta::Regex`).
     Matcher(meta::Regex),
 }
 

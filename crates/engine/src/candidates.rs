@@ -5,10 +5,10 @@
 //! alone. Checking each need would read hundreds of literal ids per event (873 on average
 //! over the EVTX corpus) while the scans find about nine literals in it. So each list keeps
 //! an index from literal to the candidates whose need it meets: the few literals found stamp
-//! their candidates, and the loop reads one stamp per candidate. Each candidate carries what
-//! the loop reads (whether it has a need, whether keywords are part of it) in 16 bytes, so
-//! the loop walks its list front to back instead of chasing a pointer into every compiled
-//! branch.
+//! their candidates, and the loop reads one stamp per candidate. Each candidate is 16 bytes
+//! holding what the loop reads (its rule and branch, whether it is generic, whether it has a
+//! need), so the loop walks its list front to back instead of chasing a pointer into every
+//! compiled branch.
 
 use crate::engine::RuleId;
 use crate::expr::Expr;
@@ -160,11 +160,7 @@ impl CandidateList {
             .candidates
             .iter()
             .enumerate()
-            .flat_map(|(index, c)| {
-                self.ids[c.start as usize..(c.start + c.len) as usize]
-                    .iter()
-                    .map(move |&id| (id, index as u32))
-            })
+            .flat_map(|(index, c)| self.need_ids(c).iter().map(move |&id| (id, index as u32)))
             .collect();
         pairs.sort_unstable();
         pairs.dedup();
@@ -175,12 +171,18 @@ impl CandidateList {
         }
     }
 
+    /// The literal ids of a candidate's need.
+    fn need_ids(&self, candidate: &Candidate) -> &[u32] {
+        let start = candidate.start as usize;
+        &self.ids[start..start + candidate.len as usize]
+    }
+
     fn build_keywords(&mut self, table: &LiteralTable) {
         let ids: Vec<u32> = self
             .candidates
             .iter()
             .filter(|c| c.anywhere)
-            .flat_map(|c| &self.ids[c.start as usize..(c.start + c.len) as usize])
+            .flat_map(|c| self.need_ids(c))
             .copied()
             .collect();
         self.keywords = table.keyword_scanner(&ids);

@@ -5,12 +5,14 @@
 //! branch gets its [`Need`]: a set of scoped literals of which at least one must occur for
 //! the branch to have any chance. A literal is scoped to the field its test reads
 //! (`Image` must contain `\whoami.exe`), or to the whole event for keyword lists. Per
-//! event, each value is searched once with the Aho-Corasick automaton of its field's
-//! literals (values of fields no rule tests for a literal, such as `Provider_Guid`, are not
-//! searched at all), and keyword literals with the automaton of the event's candidate list
-//! over every value, only when that list has keyword rules; a branch whose need is not met
-//! is skipped. What the scan finds also serves evaluation: [`LiteralTable::annotate`] gives
-//! each value test its literal ids, and a test whose literals are absent is false.
+//! event, each value of a field whose literals a candidate of the event needs or reads is
+//! searched once with the Aho-Corasick automaton of that field's literals (other fields,
+//! such as `Provider_Guid`, are not searched at all), and keyword literals with the
+//! automaton of the event's candidate list over every value, only when that list has
+//! keyword rules. Each literal found is listed once ([`Found`]); the candidate lists turn
+//! that list into the needs met, and a branch whose need is not met is skipped. What the
+//! scan finds also serves evaluation: [`LiteralTable::annotate`] gives each value test its
+//! literal ids, and a test whose literals are absent is false.
 //!
 //! The need is a *necessary* condition, never a sufficient one, so skipping is always safe:
 //!
@@ -182,7 +184,7 @@ impl LiteralTable {
             .iter()
             .map(|&id| self.literals[id as usize].1.as_str())
             .collect();
-        Some(match ScopeScanner::build(u32::MAX, &patterns, keywords) {
+        Some(match ScopeScanner::build(ANYWHERE, &patterns, keywords) {
             Ok(scanner) => KeywordScanner::Scanner(scanner),
             Err(ids) => KeywordScanner::Unscannable(ids),
         })
@@ -250,10 +252,14 @@ impl KeywordScanner {
     }
 }
 
+/// The field of a keyword scanner, whose literals may be in any value.
+const ANYWHERE: u32 = u32::MAX;
+
 /// The automaton of one scope's literals.
 #[derive(Debug)]
 pub(crate) struct ScopeScanner {
-    /// The field whose values it searches (its id in the engine's interner).
+    /// The field whose values it searches (its id in the engine's interner), or
+    /// [`ANYWHERE`].
     field: u32,
     automaton: ScopeAutomaton,
     /// The literal id of each pattern of the automaton.
@@ -272,6 +278,7 @@ enum ScopeAutomaton {
 impl ScopeScanner {
     /// The scope's literal ids back should the automaton exceed its size limits (far above
     /// any rule set's literals): the caller then counts them as always present.
+    ///
     /// `patterns` are lowercase (see [`usable`]); the scan lowercases the text byte by byte,
     /// which gives ASCII case folding with half the transitions the automaton's own folding
     /// adds, and builds in half the time.
@@ -308,8 +315,8 @@ impl ScopeScanner {
 }
 
 /// Marks every pattern of `automaton` (lowercase) that occurs in `text`, overlapping ones
-/// included and ASCII case ignored, through `ids` (pattern to literal id). The automaton's own prefilter is not used: on
-/// event values it cost more than it skipped.
+/// included and ASCII case ignored, through `ids` (pattern to literal id). The automaton's
+/// own prefilter is not used: on event values it cost more than it skipped.
 fn mark_all<A: Automaton>(automaton: &A, ids: &[u32], text: &str, found: &mut Found<'_>) {
     let Ok(mut state) = automaton.start_state(Anchored::No) else {
         return;

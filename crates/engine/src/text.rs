@@ -64,9 +64,7 @@ pub(crate) enum TextPattern {
 #[derive(Debug, Clone)]
 pub(crate) struct LazyRegex {
     pattern: Box<str>,
-    ignore_case: bool,
-    multi_line: bool,
-    dot_all: bool,
+    flags: Flags,
     /// Literals of which every match contains one, for the prefilter (see
     /// [`required_regex_literals`]).
     required: Option<Vec<Box<str>>>,
@@ -82,9 +80,11 @@ impl LazyRegex {
     fn new(pattern: String, ignore_case: bool, multi_line: bool, dot_all: bool) -> Self {
         LazyRegex {
             pattern: pattern.into(),
-            ignore_case,
-            multi_line,
-            dot_all,
+            flags: Flags {
+                ignore_case,
+                multi_line,
+                dot_all,
+            },
             required: None,
             inner: None,
             compiled: OnceLock::new(),
@@ -104,7 +104,7 @@ impl LazyRegex {
             }
         }
         self.compiled
-            .get_or_init(|| unicode_matcher(&self.pattern, self.flags()))
+            .get_or_init(|| unicode_matcher(&self.pattern, self.flags))
             .as_ref()
             .is_some_and(|re| re.is_match(hay))
     }
@@ -112,15 +112,7 @@ impl LazyRegex {
     /// The automaton with Unicode off; `None` when the pattern is not ASCII or needs Unicode
     /// (`\p{L}`), and the Unicode automaton then serves every text.
     fn build_ascii(&self) -> Option<AsciiRegex> {
-        AsciiRegex::new(&self.pattern, self.flags())
-    }
-
-    fn flags(&self) -> Flags {
-        Flags {
-            ignore_case: self.ignore_case,
-            multi_line: self.multi_line,
-            dot_all: self.dot_all,
-        }
+        AsciiRegex::new(&self.pattern, self.flags)
     }
 }
 
