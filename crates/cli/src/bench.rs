@@ -62,10 +62,10 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         "rules: {} compiled from {} files in {:.0} ms (median of {} loads, min {:.0}, max {:.0}; peak memory {})",
         set.engine.len(),
         set.files,
-        load.median.as_secs_f64() * 1000.0,
-        load.runs,
-        load.min.as_secs_f64() * 1000.0,
-        load.max.as_secs_f64() * 1000.0,
+        load.spread.median.as_secs_f64() * 1000.0,
+        load.spread.runs,
+        load.spread.min.as_secs_f64() * 1000.0,
+        load.spread.max.as_secs_f64() * 1000.0,
         show_bytes(load.peak),
     );
 
@@ -101,12 +101,30 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// How long loading and compiling the rules took over several loads.
-struct LoadTimes {
+/// The median, minimum and maximum of several timings.
+struct Spread {
     runs: usize,
     median: Duration,
     min: Duration,
     max: Duration,
+}
+
+impl Spread {
+    /// The spread of `times` (at least one).
+    fn of(mut times: Vec<Duration>) -> Spread {
+        times.sort();
+        Spread {
+            runs: times.len(),
+            median: times.get(times.len() / 2).copied().unwrap_or_default(),
+            min: times.first().copied().unwrap_or_default(),
+            max: times.last().copied().unwrap_or_default(),
+        }
+    }
+}
+
+/// How long loading and compiling the rules took over several loads.
+struct LoadTimes {
+    spread: Spread,
     /// Peak memory of the first load.
     peak: Option<u64>,
 }
@@ -134,13 +152,9 @@ fn load_rules(rules: &Path, runs: usize) -> Result<(RuleSet, LoadTimes)> {
         }
         last = Some(set);
     }
-    times.sort();
     let set = last.context("no rule set was loaded")?;
     let load = LoadTimes {
-        runs,
-        median: times[times.len() / 2],
-        min: times[0],
-        max: times[times.len() - 1],
+        spread: Spread::of(times),
         peak,
     };
     Ok((set, load))
@@ -342,16 +356,15 @@ fn end_to_end(input: &Path, rules: &Path, runs: usize) -> Result<()> {
         }
         times.push(started.elapsed());
     }
-    times.sort();
-    let median = times[times.len() / 2];
+    let spread = Spread::of(times);
     println!(
         "end to end: `tocsin hunt {} --rules {} --format jsonl --output /dev/null`: median {:.2} s over {} runs (min {:.2}, max {:.2})",
         input.display(),
         rules.display(),
-        median.as_secs_f64(),
-        times.len(),
-        times[0].as_secs_f64(),
-        times[times.len() - 1].as_secs_f64(),
+        spread.median.as_secs_f64(),
+        spread.runs,
+        spread.min.as_secs_f64(),
+        spread.max.as_secs_f64(),
     );
     Ok(())
 }
