@@ -59,6 +59,7 @@ mod placeholders;
 mod prefilter;
 mod regex_facts;
 mod text;
+mod window_set;
 
 pub use compile::{CompileError, CompileErrorKind, Placeholders};
 pub use engine::{
