@@ -102,6 +102,8 @@ pub(crate) struct CandidateList {
     needed_by: foldhash::HashMap<u32, (u32, u32)>,
     /// Candidate indexes, grouped by literal.
     needers: Vec<u32>,
+    /// The indexes of the candidates without a need, evaluated on every event of the list.
+    unconditional: Vec<u32>,
     /// The literals the candidates' value tests read stamps of, until [`CandidateList::finish`].
     stamped: Vec<u32>,
     /// The fields whose literals the candidates need or read: the only ones worth scanning
@@ -165,6 +167,9 @@ impl CandidateList {
         pairs.sort_unstable();
         pairs.dedup();
         self.needers = pairs.iter().map(|&(_, index)| index).collect();
+        self.unconditional = (0..self.candidates.len() as u32)
+            .filter(|&index| !self.candidates[index as usize].has_need())
+            .collect();
         self.needed_by.clear();
         for (at, &(id, _)) in pairs.iter().enumerate() {
             self.needed_by.entry(id).or_insert((at as u32, 0)).1 += 1;
@@ -205,18 +210,34 @@ impl CandidateList {
         &self.candidates
     }
 
-    /// Stamps in `met` (one stamp per candidate, by index) with `generation` the candidates
-    /// whose need one of the literals `found` meets. Far fewer literals are found in an
-    /// event than its candidates need in all, so this walks the few found instead of every
-    /// need.
-    pub(crate) fn mark_needs_met(&self, found: &[u32], met: &mut Vec<u32>, generation: u32) {
+    /// The indexes of the candidates without a need, in order.
+    pub(crate) fn unconditional(&self) -> &[u32] {
+        &self.unconditional
+    }
+
+    /// Lists in `due`, each once, the candidates whose need one of the literals `found`
+    /// meets, stamping them in `met` (one stamp per candidate, by index) with `generation`.
+    /// Far fewer literals are found in an event than its candidates need in all, so this
+    /// walks the few found instead of every need, and the event's loop then visits only
+    /// the candidates listed here and the unconditional ones, not the whole list.
+    pub(crate) fn mark_needs_met(
+        &self,
+        found: &[u32],
+        met: &mut Vec<u32>,
+        generation: u32,
+        due: &mut Vec<u32>,
+    ) {
         if met.len() < self.candidates.len() {
             met.resize(self.candidates.len(), 0);
         }
         for id in found {
             if let Some(&(start, len)) = self.needed_by.get(id) {
                 for &index in &self.needers[start as usize..(start + len) as usize] {
-                    met[index as usize] = generation;
+                    let stamp = &mut met[index as usize];
+                    if *stamp != generation {
+                        *stamp = generation;
+                        due.push(index);
+                    }
                 }
             }
         }
@@ -308,16 +329,22 @@ mod tests {
         assert!(!free.has_need() && two_three.has_need());
         assert!(four.anywhere && four.generic);
         list.index_needs();
+        assert_eq!(list.unconditional(), [0]);
         let mut met = Vec::new();
-        list.mark_needs_met(&[3], &mut met, 9);
+        let mut due = Vec::new();
+        list.mark_needs_met(&[3], &mut met, 9, &mut due);
         assert_eq!(
-            met,
-            [0, 9, 0],
+            (&met[..], &due[..]),
+            (&[0, 9, 0][..], &[1][..]),
             "only the candidate needing literal 3 is met"
         );
-        list.mark_needs_met(&[4, 2], &mut met, 10);
+        due.clear();
+        list.mark_needs_met(&[4, 2, 3], &mut met, 10, &mut due);
         assert_eq!(met, [0, 10, 10]);
-        list.mark_needs_met(&[], &mut met, 11);
+        assert_eq!(due, [2, 1], "each met candidate is due once");
+        due.clear();
+        list.mark_needs_met(&[], &mut met, 11, &mut due);
         assert_eq!(met, [0, 10, 10], "nothing found, nothing met");
+        assert!(due.is_empty());
     }
 }

@@ -501,6 +501,8 @@ impl Engine {
         matched.clear();
         let (mut seen, generation) = scratch.take_literals();
         let mut met = std::mem::take(&mut scratch.needs_met);
+        let mut due = std::mem::take(&mut scratch.needs_due);
+        due.iter_mut().for_each(Vec::clear);
         let lists = self.candidates(event);
         // The literal scans run once, before any rule, and only for events that meet a rule
         // that needs them; what they find then also spares the rules' own value tests.
@@ -509,9 +511,9 @@ impl Engine {
             let mut found = std::mem::take(&mut scratch.literals_found);
             found.clear();
             self.scan_literals(event, &lists, &mut seen, generation, &mut found);
-            for (list, met) in lists.iter().zip(met.iter_mut()) {
+            for ((list, met), due) in lists.iter().zip(met.iter_mut()).zip(due.iter_mut()) {
                 if let Some(list) = list {
-                    list.mark_needs_met(&found, met, generation);
+                    list.mark_needs_met(&found, met, generation, due);
                 }
             }
             scratch.literals_found = found;
@@ -523,30 +525,45 @@ impl Engine {
                 generation,
             });
             let tag = event.logsource();
-            for (list, met) in lists.into_iter().zip(&met) {
+            for (list, due) in lists.into_iter().zip(&due) {
                 let Some(list) = list else { continue };
-                for (index, candidate) in list.candidates().iter().enumerate() {
-                    let branch = || {
-                        &self.rules[candidate.rule as usize].branches[usize::from(candidate.branch)]
-                    };
-                    if candidate.generic && !branch().source.admits(tag) {
-                        continue;
-                    }
-                    if candidate.has_need() && met.get(index) != Some(&generation) {
-                        continue;
-                    }
-                    if branch().body.eval(&mut view) {
-                        matched.push(candidate.rule);
-                    }
+                // The branches without a need, then those whose need the scans met.
+                for indexes in [list.unconditional(), due] {
+                    self.evaluate_candidates(list, indexes, tag, &mut view, &mut matched);
                 }
             }
         }
         scratch.literals_seen = seen;
         scratch.needs_met = met;
+        scratch.needs_due = due;
         matched.sort_unstable();
         matched.dedup();
         scratch.matched = matched;
         &scratch.matched
+    }
+
+    /// Evaluates the candidates of `list` at `indexes`, pushing the rules that match.
+    fn evaluate_candidates(
+        &self,
+        list: &CandidateList,
+        indexes: &[u32],
+        tag: Option<&tocsin_event::LogSource>,
+        view: &mut EventView<'_, '_>,
+        matched: &mut Vec<RuleId>,
+    ) {
+        for &index in indexes {
+            let Some(candidate) = list.candidates().get(index as usize) else {
+                continue;
+            };
+            let branch =
+                &self.rules[candidate.rule as usize].branches[usize::from(candidate.branch)];
+            if candidate.generic && !branch.source.admits(tag) {
+                continue;
+            }
+            if branch.body.eval(view) {
+                matched.push(candidate.rule);
+            }
+        }
     }
 
     /// Runs the field scans and the keyword scans of `lists` over `event`.

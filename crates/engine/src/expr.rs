@@ -63,6 +63,8 @@ pub struct Scratch {
     /// Per candidate list of the current event, the stamp of the last event that met each
     /// candidate's need.
     pub(crate) needs_met: [Vec<u32>; 2],
+    /// Per candidate list of the current event, the candidates whose need was met.
+    pub(crate) needs_due: [Vec<u32>; 2],
     literal_generation: u32,
 }
 
