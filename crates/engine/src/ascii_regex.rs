@@ -40,6 +40,9 @@ pub(crate) enum AsciiRegex {
     /// text (it cannot in ASCII mode, which has no Unicode word boundary to quit on).
     Dense {
         dfa: Box<dense::DFA<Vec<u32>>>,
+        /// The fewest bytes a match spans: a shorter text is refused without a walk
+        /// (`\s[a-fA-F0-9]{64}\s` and most command lines).
+        min_len: usize,
         pattern: Box<str>,
         flags: Flags,
         fallback: OnceLock<Option<meta::Regex>>,
@@ -56,8 +59,9 @@ impl AsciiRegex {
             return None;
         }
         match dense_dfa(pattern, flags) {
-            Some(dfa) => Some(AsciiRegex::Dense {
+            Some((dfa, min_len)) => Some(AsciiRegex::Dense {
                 dfa: Box::new(dfa),
+                min_len,
                 pattern: pattern.into(),
                 flags,
                 fallback: OnceLock::new(),
@@ -70,11 +74,13 @@ impl AsciiRegex {
     pub(crate) fn is_match(&self, hay: &[u8]) -> bool {
         match self {
             AsciiRegex::Matcher(matcher) => matcher.is_match(hay),
+            AsciiRegex::Dense { min_len, .. } if hay.len() < *min_len => false,
             AsciiRegex::Dense {
                 dfa,
                 pattern,
                 flags,
                 fallback,
+                ..
             } => match dfa.try_search_fwd(&Input::new(hay).earliest(true)) {
                 Ok(found) => found.is_some(),
                 Err(_) => fallback
@@ -95,15 +101,16 @@ fn matcher(pattern: &str, flags: Flags) -> Option<meta::Regex> {
         .ok()
 }
 
-/// The dense DFA of `pattern`; `None` when the pattern starts with literals (the `regex`
-/// crate then searches forward from each occurrence with a literal prefilter, as quick as a
-/// DFA) or when the DFA would exceed [`DENSE_LIMIT`].
-fn dense_dfa(pattern: &str, flags: Flags) -> Option<dense::DFA<Vec<u32>>> {
+/// The dense DFA of `pattern` and the fewest bytes a match spans; `None` when the pattern
+/// starts with literals (the `regex` crate then searches forward from each occurrence with
+/// a literal prefilter, as quick as a DFA) or when the DFA would exceed [`DENSE_LIMIT`].
+fn dense_dfa(pattern: &str, flags: Flags) -> Option<(dense::DFA<Vec<u32>>, usize)> {
     let hir = syntax::parse_with(pattern, &syntax_config(flags)).ok()?;
     if Prefilter::from_hir_prefix(MatchKind::LeftmostFirst, &hir).is_some() {
         return None;
     }
-    build_dense(pattern, flags)
+    let min_len = hir.properties().minimum_len().unwrap_or(0);
+    build_dense(pattern, flags).map(|dfa| (dfa, min_len))
 }
 
 /// The dense DFA of `pattern`, unanchored; `None` beyond [`DENSE_LIMIT`].
@@ -216,7 +223,13 @@ mod tests {
             for pattern in PATTERNS {
                 let regex = matcher(pattern, flags).expect("valid pattern");
                 let dfa = build_dense(pattern, flags).expect("small DFA");
+                let chosen = AsciiRegex::new(pattern, flags).expect("ASCII");
                 for text in TEXTS {
+                    assert_eq!(
+                        chosen.is_match(text.as_bytes()),
+                        regex.is_match(text.as_bytes()),
+                        "the chosen automaton of {pattern:?} {flags:?} on {text:?}"
+                    );
                     let expected = regex.is_match(text.as_bytes());
                     let found = dfa
                         .try_search_fwd(&Input::new(text).earliest(true))
@@ -237,6 +250,18 @@ mod tests {
         assert!(matches!(regex, AsciiRegex::Dense { .. }));
         assert!(regex.is_match(b"x; i`Nvoke"));
         assert!(!regex.is_match(b"` `x` `"));
+    }
+
+    #[test]
+    fn a_text_shorter_than_any_match_is_refused() {
+        let regex = AsciiRegex::new(r"\s[a-f0-9]{8}\s", FLAG_SETS[0]).expect("ASCII");
+        let AsciiRegex::Dense { min_len, .. } = &regex else {
+            panic!("a dense DFA");
+        };
+        assert_eq!(*min_len, 10);
+        assert!(regex.is_match(b" abcdef12 "));
+        assert!(!regex.is_match(b"abcdef12 "));
+        assert!(regex.is_match(b"x abcdef12 y"));
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub(crate) struct NeedleSet {
     /// Per needle, its prefilter literal when it has one (see [`NeedleSet::set_literals`]).
     literals: Vec<Option<u32>>,
     cased: bool,
+    /// Every needle holds a byte beyond ASCII (homoglyphs, other scripts): an ASCII text,
+    /// nearly every one, cannot hold any of them.
+    beyond_ascii: bool,
     /// How many times the set was tested before the automaton was built.
     uses: AtomicU32,
     automaton: OnceLock<Option<AhoCorasick>>,
@@ -70,6 +73,7 @@ impl Clone for NeedleSet {
             singles: self.singles.clone(),
             literals: self.literals.clone(),
             cased: self.cased,
+            beyond_ascii: self.beyond_ascii,
             uses: AtomicU32::new(self.uses.load(Ordering::Relaxed)),
             automaton: self.automaton.clone(),
         }
@@ -78,11 +82,15 @@ impl Clone for NeedleSet {
 
 impl NeedleSet {
     fn new(needles: Vec<(Box<str>, Anchor)>, singles: Vec<TextPattern>, cased: bool) -> Self {
+        // Needles match byte for byte, folding ASCII case only, so a needle with a byte
+        // beyond ASCII matches only where the text has that byte.
+        let beyond_ascii = needles.iter().all(|(text, _)| !text.is_ascii());
         NeedleSet {
             needles,
             singles,
             literals: Vec::new(),
             cased,
+            beyond_ascii,
             uses: AtomicU32::new(0),
             automaton: OnceLock::new(),
         }
@@ -118,6 +126,9 @@ impl NeedleSet {
     /// they are tested alone instead of running the automaton over the whole text.
     pub(crate) fn is_match_stamped(&self, hay: &str, stamps: Option<Stamps<'_>>) -> bool {
         const FEW: usize = 8;
+        if self.beyond_ascii && hay.is_ascii() {
+            return false;
+        }
         let Some(stamps) = stamps.filter(|_| !self.literals.is_empty()) else {
             return self.is_match(hay);
         };
@@ -137,6 +148,9 @@ impl NeedleSet {
 
     /// Whether some needle sits in `hay` where it must.
     pub(crate) fn is_match(&self, hay: &str) -> bool {
+        if self.beyond_ascii && hay.is_ascii() {
+            return false;
+        }
         let automaton = match self.automaton.get() {
             Some(built) => built,
             None if self.uses.fetch_add(1, Ordering::Relaxed) >= BUILD_AFTER => {
@@ -290,6 +304,34 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_set_of_needles_beyond_ascii_refuses_ascii_texts_and_finds_its_own() {
+        // Cyrillic lookalikes of A, E, K, and one ASCII needle that lifts the shortcut.
+        for (needles, ascii_can_match) in [
+            (vec!["\u{410}", "\u{415}", "\u{41a}"], false),
+            (vec!["\u{410}", "\u{415}", "k"], true),
+        ] {
+            // Caseless, as rules write them: each letter in both its cases.
+            let patterns: Vec<TextPattern> = needles
+                .iter()
+                .flat_map(|n| {
+                    let parts = [Part::Star, Part::Lit(n.to_string()), Part::Star];
+                    TextPattern::compile_variants(&parts, false)
+                })
+                .collect();
+            let gathered = gather_patterns(patterns);
+            let [TextPattern::Set(set)] = &gathered[..] else {
+                panic!("one set: {gathered:?}");
+            };
+            assert_eq!(set.beyond_ascii, !ascii_can_match);
+            assert_eq!(set.is_match("powershell -c kill"), ascii_can_match);
+            assert!(set.is_match("C:\\Us\u{415}rs\\x.exe"));
+            assert!(set.is_match("C:\\Us\u{435}rs\\x.exe"), "the lower case");
+            assert!(set.is_match_stamped("\u{410}", None));
+            assert!(!set.is_match_stamped("\u{41b}", None), "Л is none of them");
         }
     }
 
