@@ -279,7 +279,7 @@ impl Compiler<'_> {
                         .map(ipnet::IpNet::from)
                 })
                 .map_err(|_| CompileError::invalid(format!("invalid CIDR network '{text}'")))?;
-            return Ok(vec![ValueMatcher::Cidr(net)]);
+            return Ok(vec![ValueMatcher::Cidr(Box::new([net]))]);
         }
         if has(Modifier::Fieldref) {
             let mode = if has(Modifier::Contains) {

@@ -64,8 +64,9 @@ pub(crate) enum ValueMatcher {
     Compare(Cmp, f64),
     /// `minute` ... `year`, then a comparison.
     TimePart(TimePart, Cmp, f64),
-    /// `cidr`.
-    Cidr(ipnet::IpNet),
+    /// `cidr`: any of these networks (the values of one test share one matcher, so that
+    /// the address is parsed once).
+    Cidr(Box<[ipnet::IpNet]>),
     /// `fieldref`: compare with another field of the same event (its id in the interner).
     FieldRef {
         other: u32,
@@ -94,10 +95,10 @@ impl ValueMatcher {
             ValueMatcher::TimePart(part, cmp, n) => {
                 time_part(value, *part).is_some_and(|v| cmp.holds(f64::from(v), *n))
             }
-            ValueMatcher::Cidr(net) => value
+            ValueMatcher::Cidr(nets) => value
                 .as_str()
                 .and_then(|s| s.trim().parse::<IpAddr>().ok())
-                .is_some_and(|ip| net.contains(&ip)),
+                .is_some_and(|ip| nets.iter().any(|net| net.contains(&ip))),
             ValueMatcher::FieldRef { .. } => false,
         }
     }
@@ -233,13 +234,28 @@ mod tests {
 
     #[test]
     fn cidr_v4_and_v6() {
-        let m = ValueMatcher::Cidr("10.0.0.0/8".parse().expect("net"));
+        let nets = |list: &[&str]| -> ValueMatcher {
+            ValueMatcher::Cidr(list.iter().map(|n| n.parse().expect("net")).collect())
+        };
+        let m = nets(&["10.0.0.0/8"]);
         assert!(m.matches_value(FieldValue::Str("10.1.2.3")));
         assert!(!m.matches_value(FieldValue::Str("11.1.2.3")));
         assert!(!m.matches_value(FieldValue::Str("not an ip")));
-        let m6 = ValueMatcher::Cidr("fe80::/10".parse().expect("net"));
+        let m6 = nets(&["fe80::/10"]);
         assert!(m6.matches_value(FieldValue::Str("fe80::1")));
         assert!(!m6.matches_value(FieldValue::Str("2001:db8::1")));
+        let either = nets(&["10.0.0.0/8", "fe80::/10", "192.168.0.0/16"]);
+        for (address, inside) in [
+            ("fe80::1", true),
+            (" 192.168.4.4 ", true),
+            ("11.0.0.1", false),
+        ] {
+            assert_eq!(
+                either.matches_value(FieldValue::Str(address)),
+                inside,
+                "{address}"
+            );
+        }
     }
 
     #[test]

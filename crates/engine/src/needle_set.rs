@@ -184,15 +184,21 @@ impl NeedleSet {
 }
 
 /// The matchers of one test (linked with OR), with their plain literal values gathered into
-/// [`NeedleSet`]s when enough of them are `contains` values; other matchers stay as they are.
+/// [`NeedleSet`]s when enough of them are `contains` values, and their `cidr` networks into
+/// one matcher; other matchers stay as they are.
 pub(crate) fn gather_matchers(matchers: Vec<ValueMatcher>) -> Vec<ValueMatcher> {
     let mut patterns = Vec::new();
+    let mut networks = Vec::new();
     let mut rest = Vec::new();
     for matcher in matchers {
         match matcher {
             ValueMatcher::Text(pattern) => patterns.push(pattern),
+            ValueMatcher::Cidr(nets) => networks.extend(nets.into_vec()),
             other => rest.push(other),
         }
+    }
+    if !networks.is_empty() {
+        rest.push(ValueMatcher::Cidr(networks.into_boxed_slice()));
     }
     rest.extend(
         gather_patterns(patterns)
@@ -333,6 +339,21 @@ mod tests {
             assert!(set.is_match_stamped("\u{410}", None));
             assert!(!set.is_match_stamped("\u{41b}", None), "Л is none of them");
         }
+    }
+
+    #[test]
+    fn the_networks_of_a_test_share_one_matcher() {
+        let net = |n: &str| ValueMatcher::Cidr(Box::new([n.parse().expect("net")]));
+        let gathered = gather_matchers(vec![
+            net("10.0.0.0/8"),
+            ValueMatcher::Null,
+            net("fe80::/10"),
+        ]);
+        assert!(matches!(gathered[0], ValueMatcher::Null));
+        let [_, ValueMatcher::Cidr(nets)] = &gathered[..] else {
+            panic!("one network matcher last: {gathered:?}");
+        };
+        assert_eq!(nets.len(), 2);
     }
 
     #[test]
