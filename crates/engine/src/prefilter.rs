@@ -6,8 +6,9 @@
 //! the branch to have any chance. A literal is scoped to the field its test reads
 //! (`Image` must contain `\whoami.exe`), or to the whole event for keyword lists. Per
 //! event, each value of a field whose literals a candidate of the event needs or reads is
-//! searched once with the Aho-Corasick automaton of that field's literals (other fields,
-//! such as `Provider_Guid`, are not searched at all), and keyword literals with the
+//! searched once with the searcher of that field's literals, an Aho-Corasick DFA or, for
+//! the largest fields, a [`WindowSet`] (other fields, such as `Provider_Guid`, are not
+//! searched at all), and keyword literals with the
 //! automaton of the event's candidate list over every value, only when that list has
 //! keyword rules. Each literal found is listed once ([`Found`]); the candidate lists turn
 //! that list into the needs met, and a branch whose need is not met is skipped. What the
