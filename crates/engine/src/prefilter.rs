@@ -266,6 +266,9 @@ pub(crate) struct ScopeScanner {
     automaton: ScopeAutomaton,
     /// The literal id of each pattern of the automaton.
     ids: Vec<u32>,
+    /// Some literal could occur in an integer's decimal text (it is all digits and minus
+    /// signs); otherwise integer values, a third of a Windows event's, are not searched.
+    in_integers: bool,
 }
 
 /// The two searchers a scope may get (see [`SMALL_SCOPE`]). The DFA is walked byte by byte
@@ -302,11 +305,15 @@ impl ScopeScanner {
                 .ok()
                 .map(|set| ScopeAutomaton::Windows(Box::new(set)))
         };
+        let in_integers = patterns
+            .iter()
+            .any(|p| p.bytes().all(|b| b.is_ascii_digit() || b == b'-'));
         match automaton {
             Some(automaton) => Ok(ScopeScanner {
                 field,
                 automaton,
                 ids,
+                in_integers,
             }),
             None => Err(ids),
         }
@@ -628,6 +635,9 @@ impl Prefilter {
 }
 
 fn scan_value(scanner: &ScopeScanner, value: FieldValue<'_>, found: &mut Found<'_>) {
+    if matches!(value, FieldValue::Int(_)) && !scanner.in_integers {
+        return;
+    }
     with_text(value, |text| {
         scanner.scan(text, found);
         false
@@ -924,5 +934,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn integers_are_searched_only_for_literals_an_integer_can_hold() {
+        let words = ScopeScanner::build(0, &["mimikatz", "123x"], vec![0, 1]).expect("builds");
+        let digits = ScopeScanner::build(0, &["mimikatz", "4624"], vec![0, 1]).expect("builds");
+        assert!(!words.in_integers && digits.in_integers);
+        let none: &[u32] = &[];
+        for (scanner, expected) in [(&words, none), (&digits, &[1][..])] {
+            let (mut seen, mut ids) = (vec![0; 2], Vec::new());
+            scan_value(
+                scanner,
+                FieldValue::Int(14624),
+                &mut found(&mut seen, 1, &mut ids),
+            );
+            assert_eq!(ids, expected);
+        }
+        let (mut seen, mut ids) = (vec![0; 2], Vec::new());
+        scan_value(
+            &words,
+            FieldValue::Str("x123X"),
+            &mut found(&mut seen, 1, &mut ids),
+        );
+        assert_eq!(ids, [1], "text is searched whatever it holds");
     }
 }
