@@ -341,6 +341,9 @@ fn mark_all(automaton: &dfa::DFA, ids: &[u32], text: &str, found: &mut Found<'_>
     if bytes.len() >= SPLIT_FROM {
         return mark_in_pieces::<SPLIT_PIECES>(automaton, start, ids, bytes, found);
     }
+    if bytes.len() >= SPLIT_FROM / 2 {
+        return mark_in_pieces::<2>(automaton, start, ids, bytes, found);
+    }
     let mut state = start;
     for &byte in bytes {
         state = automaton.next_state(Anchored::No, state, byte.to_ascii_lowercase());
@@ -350,9 +353,9 @@ fn mark_all(automaton: &dfa::DFA, ids: &[u32], text: &str, found: &mut Found<'_>
     }
 }
 
-/// Texts of at least this many bytes are walked in [`SPLIT_PIECES`] pieces side by side.
-/// Each piece is then at least `MAX_LITERAL_LEN - 1` bytes long, as [`mark_in_pieces`]
-/// requires.
+/// Texts of at least this many bytes are walked in [`SPLIT_PIECES`] pieces side by side,
+/// and texts of at least half as many in two. Each piece is then at least
+/// `MAX_LITERAL_LEN - 1` bytes long, as [`mark_in_pieces`] requires.
 const SPLIT_FROM: usize = 32;
 
 /// How many pieces a long text is walked in: a DFA walk waits on each transition's load,
@@ -919,7 +922,17 @@ mod tests {
             // Each literal at every offset of texts long and short, so that some straddle
             // the boundaries of the pieces a long text is walked in.
             for literal in &small {
-                for len in [literal.len(), SPLIT_FROM - 1, SPLIT_FROM, 33, 64, 131] {
+                for len in [
+                    literal.len(),
+                    15,
+                    16,
+                    17,
+                    SPLIT_FROM - 1,
+                    SPLIT_FROM,
+                    33,
+                    64,
+                    131,
+                ] {
                     for at in 0..=len.saturating_sub(literal.len()) {
                         let mut text = vec![b'_'; len.max(literal.len())];
                         text[at..at + literal.len()]
