@@ -220,9 +220,7 @@ impl LiteralTable {
                 }
             };
             let name = names.get(scope as usize).cloned().unwrap_or_default();
-            if name.contains('.') {
-                prefilter.dotted.insert(&name);
-            }
+            prefilter.paths.insert(&name);
             prefilter.by_field.insert(name, scanner);
         }
         prefilter
@@ -590,9 +588,10 @@ impl Found<'_> {
 pub(crate) struct Prefilter {
     /// Per field name, the automaton of the literals rules require in that field.
     by_field: foldhash::HashMap<Box<str>, ScopeScanner>,
-    /// The dotted names of `by_field`, the only ones a full path (`Event.EventData.Image`)
-    /// can equal: a quick no before hashing an event's long paths.
-    dotted: NameFilter,
+    /// The names of `by_field`: a quick no before hashing an event's full paths
+    /// (`Event.EventData.Image`), most of which no rule names. Undotted names are held too:
+    /// a decoder may give a short path an alias of its own.
+    paths: NameFilter,
     /// Literals whose automaton could not be built, counted as present in every event.
     unscannable: Vec<u32>,
     literal_count: usize,
@@ -621,7 +620,7 @@ impl Prefilter {
             let by_name = self.by_field.get(names.name);
             let by_path = names
                 .path
-                .filter(|path| self.dotted.may_hold(path))
+                .filter(|path| self.paths.may_hold(path))
                 .and_then(|path| self.by_field.get(path));
             for scanner in [by_name, by_path].into_iter().flatten() {
                 if wanted

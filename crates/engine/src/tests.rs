@@ -632,3 +632,37 @@ fn generic_rules_meet_only_events_tagged_with_their_logsource() {
         "untagged events meet every generic rule"
     );
 }
+
+#[test]
+fn a_field_is_found_by_its_path_as_by_its_alias_dotted_or_not() {
+    let (engine, report) = engine_with(
+        "selection:\n  cmd|contains: whoami\ncondition: selection",
+        Placeholders::new(),
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let run = |path: &str, alias: &str, value: &str| {
+        let mut e = Event::default();
+        e.push(path, alias, s(value));
+        let fast = !engine.evaluate(&e, &mut Scratch::default()).is_empty();
+        assert_eq!(
+            fast,
+            !engine.evaluate_reference(&e).is_empty(),
+            "{path} / {alias}"
+        );
+        fast
+    };
+    assert!(run("cmd", "", "whoami /all"), "the path alone");
+    assert!(
+        run("cmd", "CommandLine", "whoami /all"),
+        "an undotted path with an alias"
+    );
+    assert!(
+        run("Process.cmd", "cmd", "whoami /all"),
+        "the alias of a dotted path"
+    );
+    assert!(
+        !run("cmd", "CommandLine", "hostname"),
+        "the path, another value"
+    );
+    assert!(!run("CommandLine", "cmdline", "whoami"), "neither name");
+}
