@@ -66,33 +66,10 @@ impl fmt::Display for AnomalyKind {
     }
 }
 
-/// How serious an anomaly is, on Sigma's scale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Level {
-    /// Context only: worth showing inside an incident, never worth one alone.
-    Low,
-    /// Worth an analyst's look.
-    Medium,
-    /// Likely misuse.
-    High,
-}
-
-impl Level {
-    /// The Sigma level name (`low`, `medium`, `high`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// How serious an anomaly is: the shared Sigma scale. The detectors raise `low` (context
+/// only: worth showing inside an incident, never worth one alone), `medium` (worth an
+/// analyst's look) and `high` (likely misuse).
+pub use tocsin_event::Level;
 
 /// What an entity of an anomaly is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -9,7 +9,7 @@ use tocsin_sigma::ast::CorrelationRule;
 use crate::compile::Compiled;
 use crate::error::CorrelateError;
 use crate::graph::{Graph, NodeId};
-use crate::hit::{CorrelationHit, Evidence, RuleRef};
+use crate::hit::{CorrelationHit, Evidence, RuleName};
 use crate::window::{Offer, Windows};
 use crate::Stats;
 
@@ -46,7 +46,7 @@ impl Correlator {
     /// references are resolved against them and against the correlations themselves.
     pub fn new(
         correlations: Vec<CorrelationRule>,
-        base_rules: &[RuleRef],
+        base_rules: &[RuleName],
     ) -> Result<Correlator, CorrelateError> {
         let built = Self::build(correlations, base_rules);
         match built.errors.into_iter().next() {
@@ -59,7 +59,7 @@ impl Correlator {
     /// (unknown or ambiguous references, aliases for unreferenced rules, reference cycles,
     /// and correlations referencing an invalid correlation), so that one broken rule does
     /// not stop the others.
-    pub fn build(correlations: Vec<CorrelationRule>, base_rules: &[RuleRef]) -> Built {
+    pub fn build(correlations: Vec<CorrelationRule>, base_rules: &[RuleName]) -> Built {
         let (graph, errors) = Graph::build(&correlations, base_rules);
         let shown = shown_nodes(&graph, &correlations);
         let mut compiled = Vec::new();
@@ -95,7 +95,7 @@ impl Correlator {
 
     /// Whether a valid correlation references this rule, that is whether its matches
     /// need to be observed at all.
-    pub fn references(&self, rule: &RuleRef) -> bool {
+    pub fn references(&self, rule: &RuleName) -> bool {
         self.graph
             .lookup(rule)
             .is_some_and(|node| !self.consumers[node].is_empty())
@@ -105,7 +105,7 @@ impl Correlator {
     /// `false` when valid correlations reference it and none of them says
     /// `generate: true` (the specification's default: only the correlation is output).
     /// Rules no correlation references are always shown.
-    pub fn shows_alone(&self, rule: &RuleRef) -> bool {
+    pub fn shows_alone(&self, rule: &RuleName) -> bool {
         self.graph.lookup(rule).is_none_or(|node| self.shown[node])
     }
 
@@ -116,7 +116,7 @@ impl Correlator {
     /// oldest first. Matches of rules no correlation references are ignored.
     pub fn observe(
         &mut self,
-        rule: &RuleRef,
+        rule: &RuleName,
         timestamp_micros: i64,
         event: &dyn Fields,
         handle: u64,

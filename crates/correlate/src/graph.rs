@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use tocsin_sigma::ast::CorrelationRule;
 
 use crate::error::CorrelateError;
-use crate::hit::RuleRef;
+use crate::hit::RuleName;
 
 /// Index of a node: `0..base_count` are base rules, then one node per correlation.
 pub(crate) type NodeId = usize;
@@ -29,7 +29,7 @@ pub(crate) struct Resolved {
 #[derive(Debug)]
 pub(crate) struct Graph {
     /// The id and name of each node.
-    pub nodes: Vec<RuleRef>,
+    pub nodes: Vec<RuleName>,
     /// How many nodes are base rules.
     pub base_count: usize,
     /// id or name -> every node answering to it.
@@ -42,15 +42,15 @@ impl Graph {
     /// Builds the graph and returns it with the errors of the invalid correlations.
     pub fn build(
         correlations: &[CorrelationRule],
-        base_rules: &[RuleRef],
+        base_rules: &[RuleName],
     ) -> (Graph, Vec<CorrelateError>) {
-        let nodes: Vec<RuleRef> = base_rules
+        let nodes: Vec<RuleName> = base_rules
             .iter()
             .cloned()
             .chain(
                 correlations
                     .iter()
-                    .map(|c| RuleRef::new(c.meta.id.as_deref(), c.meta.name.as_deref())),
+                    .map(|c| RuleName::new(c.meta.id.as_deref(), c.meta.name.as_deref())),
             )
             .collect();
         let mut keys: HashMap<String, Vec<NodeId>> = HashMap::new();
@@ -80,7 +80,7 @@ impl Graph {
     }
 
     /// The node a rule observed at run time answers to: by id first, then by name.
-    pub fn lookup(&self, rule: &RuleRef) -> Option<NodeId> {
+    pub fn lookup(&self, rule: &RuleName) -> Option<NodeId> {
         rule.keys()
             .find_map(|key| self.keys.get(key).and_then(|nodes| nodes.first().copied()))
     }

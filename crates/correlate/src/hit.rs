@@ -1,4 +1,4 @@
-//! What the correlator takes in (a [`RuleRef`]) and gives out (a [`CorrelationHit`]).
+//! What the correlator takes in (a [`RuleName`]) and gives out (a [`CorrelationHit`]).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -9,14 +9,14 @@ use tocsin_sigma::ast::{CorrelationType, Level, Location};
 /// Identifies a rule (or correlation) by the `id` and `name` Sigma gives it, the two ways a
 /// correlation's `rules` list may refer to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct RuleRef {
+pub struct RuleName {
     /// The rule's `id`, usually a UUID.
     pub id: Option<String>,
     /// The rule's `name`, a unique human-readable identifier.
     pub name: Option<String>,
 }
 
-impl RuleRef {
+impl RuleName {
     /// A reference with both an id and a name.
     pub fn new(id: Option<&str>, name: Option<&str>) -> Self {
         Self {
@@ -66,7 +66,7 @@ pub enum Evidence {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contribution {
     /// The rule or correlation that matched.
-    pub rule: RuleRef,
+    pub rule: RuleName,
     /// When it matched, in microseconds since the Unix epoch.
     pub timestamp_micros: i64,
     /// The event handle or the nested correlation hit.

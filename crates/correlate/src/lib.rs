@@ -3,14 +3,14 @@
 //! `value_percentile`).
 //!
 //! A [`Correlator`] is built from parsed [`tocsin_sigma::ast::CorrelationRule`]s and the
-//! id/name ([`RuleRef`]) of the detection rules whose matches will be fed to it. It takes
+//! id/name ([`RuleName`]) of the detection rules whose matches will be fed to it. It takes
 //! the matches of those rules in timestamp order through [`Correlator::observe`] and
 //! returns [`CorrelationHit`]s: the correlation, the group-by values, the window, the
 //! aggregate and the contributing matches (each with the caller's opaque handle). It needs
 //! no engine: anything implementing [`tocsin_event::Fields`] can be observed.
 //!
 //! ```
-//! use tocsin_correlate::{Correlator, RuleRef};
+//! use tocsin_correlate::{Correlator, RuleName};
 //! use tocsin_event::{Event, Value};
 //! use std::path::Path;
 //!
@@ -18,7 +18,7 @@
 //!             group-by: [User]\n  timespan: 1m\n  condition:\n    gte: 3\n";
 //! let Ok(tocsin_sigma::ast::Document::Correlation(rule)) =
 //!     tocsin_sigma::parse_documents(text, Path::new("c.yml")).remove(0) else { panic!() };
-//! let failed = RuleRef::new(None, Some("failed_login"));
+//! let failed = RuleName::new(None, Some("failed_login"));
 //! let mut correlator = Correlator::new(vec![*rule], &[failed.clone()]).unwrap();
 //! let mut event = Event::default();
 //! event.push("User", "User", Value::from("alice"));
@@ -103,7 +103,7 @@ mod tests;
 
 pub use correlator::{Built, Correlator};
 pub use error::CorrelateError;
-pub use hit::{Contribution, CorrelationHit, CorrelationInfo, Evidence, RuleRef};
+pub use hit::{Contribution, CorrelationHit, CorrelationInfo, Evidence, RuleName};
 
 /// Counts of matches a correlator did not use, so that silent drops can be audited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::path::Path;
 use tocsin_event::{Event, Value};
 use tocsin_sigma::ast::{CorrelationRule, Document};
 
-use crate::{CorrelateError, CorrelationHit, Correlator, Evidence, RuleRef, Stats};
+use crate::{CorrelateError, CorrelationHit, Correlator, Evidence, RuleName, Stats};
 
 const SECOND: i64 = 1_000_000;
 const MINUTE: i64 = 60 * SECOND;
@@ -33,11 +33,11 @@ fn spec_example(file: &str) -> Option<Vec<CorrelationRule>> {
 }
 
 /// A reference by name (or id when it looks like a UUID).
-fn rule(key: &str) -> RuleRef {
+fn rule(key: &str) -> RuleName {
     if key.len() == 36 && key.matches('-').count() == 4 {
-        RuleRef::new(Some(key), None)
+        RuleName::new(Some(key), None)
     } else {
-        RuleRef::new(None, Some(key))
+        RuleName::new(None, Some(key))
     }
 }
 
@@ -62,7 +62,7 @@ struct Run {
 
 impl Run {
     fn new(rules: Vec<CorrelationRule>, base: &[&str]) -> Run {
-        let base: Vec<RuleRef> = base.iter().map(|k| rule(k)).collect();
+        let base: Vec<RuleName> = base.iter().map(|k| rule(k)).collect();
         let correlator = match Correlator::new(rules, &base) {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
@@ -645,11 +645,11 @@ correlation:
 fn correlation_of_a_correlation() {
     let rules = parse(BRUTE_FORCE, Path::new("brute.yml"));
     let base = [
-        RuleRef::new(
+        RuleName::new(
             Some("53ba33fd-3a50-4468-a5ef-c583635cfa92"),
             Some("failed_login"),
         ),
-        RuleRef::new(
+        RuleName::new(
             Some("4d0a2c83-c62c-4ed4-b475-c7e23a9269b8"),
             Some("successful_login"),
         ),
@@ -747,7 +747,7 @@ fn generate_true_shows_the_referenced_rules() {
 // ---- construction errors ---------------------------------------------------------------------
 
 fn errors(text: &str, base: &[&str]) -> (Built, Vec<String>) {
-    let base: Vec<RuleRef> = base.iter().map(|k| rule(k)).collect();
+    let base: Vec<RuleName> = base.iter().map(|k| rule(k)).collect();
     let built = Correlator::build(parse(text, Path::new("bad.yml")), &base);
     let messages = built.errors.iter().map(ToString::to_string).collect();
     (built, messages)
@@ -819,8 +819,8 @@ fn ambiguous_references_and_stray_aliases_are_errors() {
         "title: Twice\ncorrelation:\n  type: event_count\n  rules: [dup]\n  timespan: 1m\n  \
                 condition: {gte: 1}\n";
     let base = [
-        RuleRef::new(Some("dup"), None),
-        RuleRef::new(None, Some("dup")),
+        RuleName::new(Some("dup"), None),
+        RuleName::new(None, Some("dup")),
     ];
     let built = Correlator::build(parse(text, Path::new("bad.yml")), &base);
     assert!(matches!(

@@ -9,7 +9,7 @@ use crate::aggregate::{self, Tally};
 use crate::compile::{Compiled, Sample};
 use crate::condition::{self, Mode};
 use crate::graph::NodeId;
-use crate::hit::{Contribution, CorrelationHit, Evidence, RuleRef};
+use crate::hit::{Contribution, CorrelationHit, Evidence, RuleName};
 use crate::Stats;
 
 /// One match held in a window.
@@ -67,7 +67,7 @@ impl Windows {
     pub fn accept(
         &mut self,
         compiled: &Compiled,
-        nodes: &[RuleRef],
+        nodes: &[RuleName],
         offer: Offer<'_>,
         now: i64,
         stats: &mut Stats,
@@ -116,7 +116,7 @@ impl Windows {
     fn slide(
         &mut self,
         compiled: &Compiled,
-        nodes: &[RuleRef],
+        nodes: &[RuleName],
         key: Vec<String>,
         entry: Entry,
         stats: &mut Stats,
@@ -150,7 +150,7 @@ impl Windows {
     fn slide_share(
         &mut self,
         compiled: &Compiled,
-        nodes: &[RuleRef],
+        nodes: &[RuleName],
         key: Vec<String>,
         entry: Entry,
     ) -> Option<CorrelationHit> {
@@ -185,7 +185,7 @@ impl Windows {
     pub fn close(
         &mut self,
         compiled: &Compiled,
-        nodes: &[RuleRef],
+        nodes: &[RuleName],
         now: Option<i64>,
     ) -> Vec<CorrelationHit> {
         let mut hits = Vec::new();
@@ -270,7 +270,7 @@ fn expire(group: &mut Group, span: i64) {
 /// match when `None`.
 fn hit(
     compiled: &Compiled,
-    nodes: &[RuleRef],
+    nodes: &[RuleName],
     key: Vec<String>,
     entries: &[Entry],
     start: Option<i64>,

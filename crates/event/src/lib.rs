@@ -12,6 +12,8 @@
 //! * [`Fields`]: the one-method-per-question view the engine consumes; `Event` implements it, and
 //!   tests can implement it over a map.
 //! * [`FieldValue`]: a borrowed scalar (`null`, bool, integer, float or text).
+//! * [`Level`] and [`RuleRef`]: the vocabulary every finding shares (how serious, who fired),
+//!   so that rules, detectors, outputs and incidents never convert between copies.
 //!
 //! ```
 //! use tocsin_event::{Event, Fields, FieldValue, Value};
@@ -30,9 +32,13 @@
 #![deny(missing_docs)]
 
 mod event;
+mod level;
+mod rule;
 mod value;
 
 pub use event::{Event, Field, LogSource, Origin};
+pub use level::{Level, UnknownLevel};
+pub use rule::RuleRef;
 pub use value::{FieldValue, Value};
 
 use std::ops::ControlFlow;

@@ -63,63 +63,7 @@ impl FromStr for AlertKind {
     }
 }
 
-/// The Sigma level of a detection, ordered from least to most severe.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Informational: context, not a threat on its own.
-    #[default]
-    Informational,
-    /// Low.
-    Low,
-    /// Medium.
-    Medium,
-    /// High.
-    High,
-    /// Critical.
-    Critical,
-}
-
-impl Level {
-    /// The Sigma spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Informational => "informational",
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Level {
-    type Err = ParseError;
-
-    /// Parses the Sigma spelling, ignoring case.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.to_ascii_lowercase().as_str() {
-            "informational" => Ok(Level::Informational),
-            "low" => Ok(Level::Low),
-            "medium" => Ok(Level::Medium),
-            "high" => Ok(Level::High),
-            "critical" => Ok(Level::Critical),
-            _ => Err(ParseError {
-                what: "level",
-                found: text.to_owned(),
-                expected: "informational, low, medium, high, critical",
-            }),
-        }
-    }
-}
+pub use tocsin_event::{Level, RuleRef};
 
 /// Where the event behind an alert was read: enough to find it again.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -128,21 +72,6 @@ pub struct AlertOrigin {
     pub source: String,
     /// The record number or line in that source.
     pub record: u64,
-}
-
-/// The rule (or detector) side of a detection: who fired and how it describes itself.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct RuleRef {
-    /// The rule's id (Sigma `id`, or the detector's name for anomalies).
-    pub id: String,
-    /// The rule's title.
-    pub title: String,
-    /// The rule's level.
-    pub level: Level,
-    /// The rule's tags, as written (`attack.execution`, `attack.t1059.001`, `cve.2021-44228`).
-    pub tags: Vec<String>,
-    /// The rule's author, shown in reports (Sigma's DRL licence asks for attribution).
-    pub author: Option<String>,
 }
 
 /// One detection, from any source, ready to be grouped, stored and reported.
@@ -358,13 +287,5 @@ mod tests {
         assert_eq!(alert.evidence.len(), MAX_EVIDENCE_FIELDS);
         assert_eq!(alert.evidence[0].1.chars().count(), MAX_EVIDENCE_CHARS + 1);
         assert!(alert.evidence[0].1.ends_with('…'));
-    }
-
-    #[test]
-    fn levels_parse_in_any_case_and_reject_unknown_words() {
-        assert_eq!("HIGH".parse::<Level>(), Ok(Level::High));
-        assert!(Level::Critical > Level::Medium);
-        let error = "severe".parse::<Level>().unwrap_err();
-        assert!(error.to_string().contains("\"severe\""));
     }
 }

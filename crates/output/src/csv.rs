@@ -74,9 +74,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::tests::{meta, windows_event};
+    use crate::record::tests::{meta, new_record, windows_event};
+    use tocsin_event::Level;
     use tocsin_event::Value;
-    use tocsin_sigma::ast::Level;
 
     fn rows(records: &[DetectionRecord]) -> String {
         let mut rows = CsvRows::new();
@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn header_once_then_rows() {
-        let r = DetectionRecord::new(&meta(Some(Level::Medium), &[]), &windows_event());
+        let r = new_record(&meta(Some(Level::Medium), &[]), &windows_event());
         let text = rows(&[r.clone(), r]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
@@ -116,8 +116,8 @@ mod tests {
             Value::from("a,\"b\"\nc"),
         );
         let mut m = meta(None, &["Script"]);
-        m.title = "Title, with \"quotes\"\nsecond line".into();
-        let r = DetectionRecord::new(&m, &e);
+        m.rule.title = "Title, with \"quotes\"\nsecond line".into();
+        let r = new_record(&m, &e);
         let text = rows(std::slice::from_ref(&r));
 
         assert!(

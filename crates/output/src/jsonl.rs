@@ -52,14 +52,14 @@ impl<'a> From<&'a DetectionRecord> for Line<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::tests::{meta, windows_event};
+    use crate::record::tests::{meta, new_record, windows_event};
     use crate::COLUMNS;
     use serde_json::{json, Map, Value as Json};
-    use tocsin_sigma::ast::Level;
+    use tocsin_event::Level;
 
     #[test]
     fn one_line_with_every_key_in_order() {
-        let record = DetectionRecord::new(&meta(Some(Level::Critical), &[]), &windows_event());
+        let record = new_record(&meta(Some(Level::Critical), &[]), &windows_event());
         let mut buf = Vec::new();
         write(&mut buf, &record);
         write(&mut buf, &record);
@@ -96,14 +96,14 @@ mod tests {
 
     #[test]
     fn absent_values_are_null() {
-        let record = DetectionRecord::new(&meta(None, &[]), &tocsin_event::Event::default());
+        let record = new_record(&meta(None, &[]), &tocsin_event::Event::default());
         let mut buf = Vec::new();
         write(&mut buf, &record);
         let object: Json = serde_json::from_slice(&buf).unwrap();
         for key in ["timestamp", "computer", "channel", "event_id"] {
             assert_eq!(object[key], Json::Null, "{key}");
         }
-        assert_eq!(object["level"], "unknown");
+        assert_eq!(object["level"], "informational");
         assert_eq!(object["details"], json!({}));
     }
 }

@@ -7,9 +7,9 @@
 //!
 //! # Brief overview
 //!
-//! * [`DetectionRecord`]: one detection, built from a rule's [`Metadata`] (from
-//!   `tocsin_sigma::ast`) and a decoded [`Event`] (from `tocsin_event`, read through its
-//!   [`Fields`](tocsin_event::Fields) view). Its field names, in the order of [`COLUMNS`],
+//! * [`DetectionRecord`]: one detection, built from the [`RuleRef`] of whatever fired (a
+//!   Sigma rule, a correlation, a behavioural detector) and a decoded [`Event`] (from
+//!   `tocsin_event`, read through its [`Fields`](tocsin_event::Fields) view). Its field names, in the order of [`COLUMNS`],
 //!   are the JSON Lines keys and the CSV header: a stable interface.
 //! * [`Printer`]: writes records in a [`Format`] (`table`, `csv`, `jsonl`) to any
 //!   `Write + Send`; a closed pipe surfaces as [`OutputError::BrokenPipe`].
@@ -18,16 +18,15 @@
 //! * [`color_wanted`]: whether to colour, honouring `NO_COLOR`.
 //!
 //! ```
-//! use tocsin_event::{Event, Value};
+//! use tocsin_event::{Event, Level, RuleRef, Value};
 //! use tocsin_output::{DetectionRecord, Format, Printer};
-//! use tocsin_sigma::ast::{Level, Metadata};
 //!
 //! let mut event = Event::default();
 //! event.push("Event.System.Computer", "Computer", Value::from("WS01"));
 //! event.push("Event.EventData.CommandLine", "CommandLine", Value::from("whoami"));
-//! let rule = Metadata { title: "Whoami".into(), level: Some(Level::High), ..Metadata::default() };
+//! let rule = RuleRef { id: "r1".into(), title: "Whoami".into(), level: Level::High, ..RuleRef::default() };
 //!
-//! let record = DetectionRecord::new(&rule, &event);
+//! let record = DetectionRecord::new(&rule, &[], &event);
 //! assert_eq!(record.details["CommandLine"], "whoami");
 //!
 //! let mut printer = Printer::new(Format::Jsonl, Box::new(std::io::sink()), false);
@@ -61,14 +60,14 @@ pub use crate::csv::TAG_SEPARATOR;
 pub use details::Details;
 pub use error::OutputError;
 pub use printer::{color_wanted, color_wanted_with, Format, Printer};
-pub use record::{format_timestamp, level_name, DetectionRecord, MAX_DETAIL_BYTES};
+pub use record::{format_timestamp, DetectionRecord, MAX_DETAIL_BYTES};
 pub use summary::{RuleCount, Summary, LEVELS, TOP};
 pub use table::MAX_DETAILS_CHARS;
 
 #[cfg(doc)]
 use tocsin_event::Event;
 #[cfg(doc)]
-use tocsin_sigma::ast::Metadata;
+use tocsin_event::RuleRef;
 
 /// The columns of a detection, in output order: the JSON Lines keys and the CSV header.
 /// Changing them breaks users' scripts.

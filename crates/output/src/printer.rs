@@ -150,10 +150,10 @@ pub fn color_wanted_with(no_color: Option<&str>, is_terminal: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::tests::{meta, windows_event};
+    use crate::record::tests::{meta, new_record, windows_event};
     use std::io;
     use std::sync::{Arc, Mutex};
-    use tocsin_sigma::ast::Level;
+    use tocsin_event::Level;
 
     /// A writer whose bytes the test can read after the printer took ownership.
     #[derive(Clone, Default)]
@@ -190,7 +190,7 @@ mod tests {
     fn print(format: Format, color: bool, count: usize) -> String {
         let out = Shared::default();
         let mut printer = Printer::new(format, Box::new(out.clone()), color);
-        let record = DetectionRecord::new(&meta(Some(Level::High), &[]), &windows_event());
+        let record = new_record(&meta(Some(Level::High), &[]), &windows_event());
         for _ in 0..count {
             printer.write(&record).unwrap();
         }
@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn broken_pipe_is_reported_as_such() {
-        let record = DetectionRecord::new(&meta(None, &[]), &windows_event());
+        let record = new_record(&meta(None, &[]), &windows_event());
         for format in [Format::Table, Format::Csv, Format::Jsonl] {
             let mut printer =
                 Printer::new(format, Box::new(Failing(io::ErrorKind::BrokenPipe)), false);

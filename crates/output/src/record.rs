@@ -4,8 +4,7 @@ use chrono::{DateTime, SecondsFormat};
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use tocsin_event::{Event, Field, FieldValue, Fields, Value};
-use tocsin_sigma::ast::{Level, Metadata};
+use tocsin_event::{Event, Field, FieldValue, Fields, RuleRef, Value};
 
 use crate::Details;
 
@@ -40,11 +39,13 @@ pub struct DetectionRecord {
     /// The event's own record number (`EventRecordID`) when it has one, otherwise its
     /// position in its source (see [`tocsin_event::Origin::record`]).
     pub record_id: u64,
-    /// The rule's `id`.
+    /// The rule's stable id ([`RuleRef::id`]: the Sigma `id`, else its `name`, else its
+    /// title; `anomaly.<kind>` for a behavioural detector).
     pub rule_id: Option<String>,
     /// The rule's `title`.
     pub rule_title: String,
-    /// The rule's level in lower case (`critical` … `informational`), or `unknown`.
+    /// The rule's level in lower case (`critical` … `informational`; a rule that states
+    /// none is `informational`).
     pub level: String,
     /// The rule's tags.
     pub tags: Vec<String>,
@@ -57,11 +58,12 @@ pub struct DetectionRecord {
 }
 
 impl DetectionRecord {
-    /// Builds the record of a match of the rule described by `meta` on `event`.
+    /// Builds the record of a finding of `rule` on `event`; `listed` are the fields the rule
+    /// asks to show (a Sigma rule's `fields` attribute; empty for other findings).
     ///
     /// [`details`](Self::details) holds, in this order of preference:
     ///
-    /// 1. the fields the rule's `fields` attribute lists, keyed as the rule writes them,
+    /// 1. the `listed` fields, keyed as the rule writes them,
     ///    if the event has any of them;
     /// 2. for Windows (EVTX layout) events, the fields under `Event.EventData` and
     ///    `Event.UserData`, keyed by their short name (fields without one, such as
@@ -71,7 +73,7 @@ impl DetectionRecord {
     ///
     /// A name that occurs more than once becomes a JSON array. Text longer than
     /// [`MAX_DETAIL_BYTES`] is truncated.
-    pub fn new(meta: &Metadata, event: &Event) -> DetectionRecord {
+    pub fn new(rule: &RuleRef, listed: &[String], event: &Event) -> DetectionRecord {
         DetectionRecord {
             timestamp: event.timestamp_micros.and_then(format_timestamp),
             computer: event.text("Computer"),
@@ -82,25 +84,14 @@ impl DetectionRecord {
                 .and_then(integer)
                 .and_then(|id| u64::try_from(id).ok())
                 .unwrap_or(event.origin.record),
-            rule_id: meta.id.clone(),
-            rule_title: meta.title.clone(),
-            level: meta.level.map_or("unknown", level_name).to_string(),
-            tags: meta.tags.clone(),
-            author: meta.author.clone(),
+            rule_id: Some(rule.id.clone()),
+            rule_title: rule.title.clone(),
+            level: rule.level.as_str().to_owned(),
+            tags: rule.tags.clone(),
+            author: rule.author.clone(),
             source: event.origin.source.to_string(),
-            details: details(meta, event),
+            details: details(listed, event),
         }
-    }
-}
-
-/// The lower-case name of a level, as Sigma writes it.
-pub fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Critical => "critical",
-        Level::High => "high",
-        Level::Medium => "medium",
-        Level::Low => "low",
-        Level::Informational => "informational",
     }
 }
 
@@ -126,9 +117,9 @@ fn integer(value: FieldValue<'_>) -> Option<i64> {
 }
 
 /// Selects and converts the key fields of `event` (see [`DetectionRecord::new`]).
-fn details(meta: &Metadata, event: &Event) -> Details {
+fn details(listed: &[String], event: &Event) -> Details {
     let mut out = Details::new();
-    for name in &meta.fields {
+    for name in listed {
         let key: Arc<str> = name.as_str().into();
         for field in event.fields.iter().filter(|f| f.answers_to(name)) {
             out.append(&key, to_json(&field.value));
@@ -191,7 +182,7 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::Arc;
-    use tocsin_event::Origin;
+    use tocsin_event::{Level, Origin};
 
     /// A Sysmon-like process creation event in the EVTX layout.
     pub(crate) fn windows_event() -> Event {
@@ -233,22 +224,34 @@ pub(crate) mod tests {
         e
     }
 
-    /// A rule's metadata with the given level and `fields`.
-    pub(crate) fn meta(level: Option<Level>, fields: &[&str]) -> Metadata {
-        Metadata {
-            title: "Whoami Execution".into(),
-            id: Some("502b42de-4306-40b4-9596-6f590c81f073".into()),
-            author: Some("A. Analyst".into()),
-            tags: vec!["attack.discovery".into(), "attack.t1033".into()],
-            level,
+    /// A rule and the fields it lists, as tests build records from.
+    pub(crate) struct TestRule {
+        pub(crate) rule: RuleRef,
+        pub(crate) fields: Vec<String>,
+    }
+
+    /// A rule with the given level (informational when `None`) and `fields`.
+    pub(crate) fn meta(level: Option<Level>, fields: &[&str]) -> TestRule {
+        TestRule {
+            rule: RuleRef {
+                title: "Whoami Execution".into(),
+                id: "502b42de-4306-40b4-9596-6f590c81f073".into(),
+                author: Some("A. Analyst".into()),
+                tags: vec!["attack.discovery".into(), "attack.t1033".into()],
+                level: level.unwrap_or_default(),
+            },
             fields: fields.iter().map(|f| f.to_string()).collect(),
-            ..Metadata::default()
         }
+    }
+
+    /// The record of `rule` on `event`.
+    pub(crate) fn new_record(rule: &TestRule, event: &Event) -> DetectionRecord {
+        DetectionRecord::new(&rule.rule, &rule.fields, event)
     }
 
     #[test]
     fn windows_event_columns() {
-        let r = DetectionRecord::new(&meta(Some(Level::High), &[]), &windows_event());
+        let r = new_record(&meta(Some(Level::High), &[]), &windows_event());
         assert_eq!(r.timestamp.as_deref(), Some("2023-11-14T22:13:20.123456Z"));
         assert_eq!(r.computer.as_deref(), Some("WS01.corp"));
         assert_eq!(
@@ -274,8 +277,8 @@ pub(crate) mod tests {
 
     #[test]
     fn missing_level_and_columns() {
-        let r = DetectionRecord::new(&meta(None, &[]), &Event::default());
-        assert_eq!(r.level, "unknown");
+        let r = new_record(&meta(None, &[]), &Event::default());
+        assert_eq!(r.level, "informational");
         assert_eq!(r.timestamp, None);
         assert_eq!(r.computer, None);
         assert_eq!(r.event_id, None);
@@ -286,13 +289,10 @@ pub(crate) mod tests {
     fn event_id_from_text() {
         let mut e = Event::default();
         e.push("EventID", "", Value::from(" 4688 "));
-        assert_eq!(
-            DetectionRecord::new(&meta(None, &[]), &e).event_id,
-            Some(4688)
-        );
+        assert_eq!(new_record(&meta(None, &[]), &e).event_id, Some(4688));
         let mut e = Event::default();
         e.push("EventID", "", Value::from("n/a"));
-        assert_eq!(DetectionRecord::new(&meta(None, &[]), &e).event_id, None);
+        assert_eq!(new_record(&meta(None, &[]), &e).event_id, None);
     }
 
     fn check_timestamp(micros: i64, expected: &str) {
@@ -314,7 +314,7 @@ pub(crate) mod tests {
 
     #[test]
     fn rule_fields_win_when_present() {
-        let r = DetectionRecord::new(
+        let r = new_record(
             &meta(
                 Some(Level::Low),
                 &["CommandLine", "Event.System.Computer", "Missing"],
@@ -329,7 +329,7 @@ pub(crate) mod tests {
 
     #[test]
     fn rule_fields_absent_fall_back_to_event_data() {
-        let r = DetectionRecord::new(&meta(None, &["Missing"]), &windows_event());
+        let r = new_record(&meta(None, &["Missing"]), &windows_event());
         let keys: Vec<&str> = r.details.keys().collect();
         assert_eq!(keys, ["Image", "CommandLine", "ProcessId"]);
     }
@@ -343,7 +343,7 @@ pub(crate) mod tests {
             "SubjectUserName",
             Value::from("bob"),
         );
-        let r = DetectionRecord::new(&meta(None, &[]), &e);
+        let r = new_record(&meta(None, &[]), &e);
         assert_eq!(r.details.to_json(), json!({"SubjectUserName": "bob"}));
     }
 
@@ -355,7 +355,7 @@ pub(crate) mod tests {
         e.push("user.id", "", Value::Null);
         e.push("ratio", "", Value::Float(0.5));
         e.push("ok", "", Value::Bool(true));
-        let r = DetectionRecord::new(&meta(None, &[]), &e);
+        let r = new_record(&meta(None, &[]), &e);
         assert_eq!(
             r.details.to_json(),
             json!({"process.name": "cmd.exe", "user.id": null, "ratio": 0.5, "ok": true})
@@ -371,7 +371,7 @@ pub(crate) mod tests {
             "",
             Value::from("The audit log was cleared."),
         );
-        let r = DetectionRecord::new(&meta(None, &[]), &e);
+        let r = new_record(&meta(None, &[]), &e);
         assert_eq!(
             r.details.to_json(),
             json!({"Event.RenderingInfo.Message": "The audit log was cleared."})
@@ -386,7 +386,7 @@ pub(crate) mod tests {
             e.push("Event.EventData.Data", "Data", Value::from(v));
         }
         e.push("Event.EventData.Other", "Other", Value::Int(7));
-        let r = DetectionRecord::new(&meta(None, &[]), &e);
+        let r = new_record(&meta(None, &[]), &e);
         assert_eq!(
             r.details.to_json(),
             json!({"Data": ["a", "b", "c"], "Other": 7})
@@ -400,7 +400,7 @@ pub(crate) mod tests {
         let mut e = Event::default();
         e.push("payload", "", Value::from(long.as_str()));
         e.push("short", "", Value::from("é"));
-        let r = DetectionRecord::new(&meta(None, &[]), &e);
+        let r = new_record(&meta(None, &[]), &e);
         let got = r.details["payload"].as_str().unwrap();
         assert_eq!(got, format!("{}…", "a".repeat(MAX_DETAIL_BYTES - 1)));
         assert_eq!(r.details["short"], "é");

@@ -137,7 +137,7 @@ impl Summary {
         self.detections
     }
 
-    /// Detections of one level (`high`, `unknown`, ...).
+    /// Detections of one level (`high`, `informational`, ...).
     pub fn level_count(&self, level: &str) -> u64 {
         self.levels.get(level).copied().unwrap_or(0)
     }
@@ -285,19 +285,19 @@ fn group(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::tests::meta;
+    use crate::record::tests::{meta, new_record};
+    use tocsin_event::Level;
     use tocsin_event::{Event, Value};
-    use tocsin_sigma::ast::Level;
 
     fn detection(title: &str, level: Option<Level>, computer: Option<&str>) -> DetectionRecord {
         let mut m = meta(level, &[]);
-        m.title = title.into();
-        m.id = Some(format!("id-{title}"));
+        m.rule.title = title.into();
+        m.rule.id = format!("id-{title}");
         let mut e = Event::default();
         if let Some(c) = computer {
             e.push("Event.System.Computer", "Computer", Value::from(c));
         }
-        DetectionRecord::new(&m, &e)
+        new_record(&m, &e)
     }
 
     /// A summary of 3 files, 1000 events, 2 errors and 4 detections.
@@ -326,7 +326,7 @@ mod tests {
         );
         assert_eq!(s.level_count("high"), 2);
         assert_eq!(s.level_count("critical"), 1);
-        assert_eq!(s.level_count("unknown"), 1);
+        assert_eq!(s.level_count("informational"), 1, "a rule without a level");
         assert_eq!(s.level_count("low"), 0);
         assert_eq!(
             s.time_span(),
@@ -390,7 +390,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("4 (critical 1, high 2, medium 0, low 0, informational 0, unknown 1)"),
+            text.contains("4 (critical 1, high 2, medium 0, low 0, informational 1)"),
             "{text}"
         );
         assert!(text.contains("2.00 s (117,284 events/s)"), "{text}");

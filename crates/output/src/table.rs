@@ -135,9 +135,9 @@ fn clean(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::tests::{meta, windows_event};
+    use crate::record::tests::{meta, new_record, windows_event};
+    use tocsin_event::Level;
     use tocsin_event::Value;
-    use tocsin_sigma::ast::Level;
 
     fn line(record: &DetectionRecord, color: bool) -> String {
         let mut buf = Vec::new();
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn plain_line_has_the_columns_and_no_escapes() {
-        let r = DetectionRecord::new(&meta(Some(Level::High), &[]), &windows_event());
+        let r = new_record(&meta(Some(Level::High), &[]), &windows_event());
         let text = line(&r, false);
         assert_eq!(
             text,
@@ -164,7 +164,7 @@ mod tests {
             "Evil",
             Value::from("\x1b[2J\x1b]0;pwned\x07\nnext"),
         );
-        let r = DetectionRecord::new(&meta(Some(Level::Critical), &["Evil"]), &e);
+        let r = new_record(&meta(Some(Level::Critical), &["Evil"]), &e);
         let text = line(&r, false);
         assert!(!text.contains('\x1b'), "{text:?}");
         assert!(text.contains("Evil=\\u{1b}[2J"), "{text:?}");
@@ -180,21 +180,22 @@ mod tests {
             (Level::Low, "\x1b[32m"),
             (Level::Informational, "\x1b[2m"),
         ] {
-            let r = DetectionRecord::new(&meta(Some(level), &[]), &windows_event());
+            let r = new_record(&meta(Some(level), &[]), &windows_event());
             let text = line(&r, true);
             assert!(text.starts_with(style), "{level:?}: {text:?}");
             assert!(text.ends_with("\x1b[0m\n"), "{level:?}: {text:?}");
             assert_eq!(text.replace(style, "").replace(RESET, ""), line(&r, false));
         }
-        let r = DetectionRecord::new(&meta(None, &[]), &windows_event());
-        assert!(!line(&r, true).contains('\x1b'));
+        let mut r = new_record(&meta(None, &[]), &windows_event());
+        r.level = "unknown".into();
+        assert!(!line(&r, true).contains('\x1b'), "a level without a style");
     }
 
     #[test]
     fn details_are_cut_to_the_limit() {
         let mut e = windows_event();
         e.push("Event.EventData.Long", "Long", Value::from("x".repeat(500)));
-        let r = DetectionRecord::new(&meta(None, &["Long"]), &e);
+        let r = new_record(&meta(None, &["Long"]), &e);
         let d = details(&r.details);
         assert_eq!(d.chars().count(), MAX_DETAILS_CHARS);
         assert_eq!(d, format!("Long={}…", "x".repeat(MAX_DETAILS_CHARS - 6)));
@@ -210,7 +211,7 @@ mod tests {
         let mut e = tocsin_event::Event::default();
         e.push("tags", "", Value::from("a"));
         e.push("tags", "", Value::from("b"));
-        let r = DetectionRecord::new(&meta(Some(Level::Informational), &[]), &e);
+        let r = new_record(&meta(Some(Level::Informational), &[]), &e);
         let text = line(&r, false);
         assert!(
             text.starts_with(&format!("{:<27}  {:<16}  INFO ", "-", "-")),

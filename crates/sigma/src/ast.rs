@@ -97,20 +97,8 @@ pub enum Status {
     Stable,
 }
 
-/// A rule's `level`, ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// `informational`
-    Informational,
-    /// `low`
-    Low,
-    /// `medium`
-    Medium,
-    /// `high`
-    High,
-    /// `critical`
-    Critical,
-}
+/// A rule's `level`: the shared [`tocsin_event::Level`], so that nothing downstream converts.
+pub use tocsin_event::Level;
 
 /// A rule's `logsource`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
