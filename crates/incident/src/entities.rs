@@ -8,7 +8,7 @@
 //!
 //! | kind | fields |
 //! | --- | --- |
-//! | host | `Computer`, `ComputerName`, `Hostname`, `hostname`, `host`, `host.name`, `WorkstationName` |
+//! | host | `Computer`, `ComputerName`, `Hostname`, `hostname`, `host`, `host.name`, `WorkstationName`, `endpoint`; the `HOST` of a `target` written `account@HOST` |
 //! | user | `User`, `UserName`, `SubjectUserName`, `TargetUserName`, `user`, `user.name`, `who` |
 //! | account | `account`, `account_id`, `AccountId`, `tenant` |
 //! | API key | `api_key`, `api_key_id` |
@@ -19,6 +19,15 @@
 //! Hosts, users and accounts are compared without case (API keys keep theirs); a user's `DOMAIN\` prefix and `@domain` suffix
 //! are dropped so that Sysmon's `CORP\alice` and the Security log's `alice` are one user.
 //! Addresses are parsed and written in canonical form (`::ffff:10.0.0.1` is `10.0.0.1`).
+//!
+//! # One host, two spellings
+//!
+//! Windows logs name a computer fully (`DT-0381.corp.example`), remote-support logs by its
+//! short name (`endpoint=DT-0381`, `target: itadmin@DT-0381`). An entity keeps the spelling
+//! it was logged with, and [`Entity::link_key`] is what grouping compares: a host's first
+//! label, so both spellings link. An incident lists such a pair once, under the full name.
+//! A `target` of `account@HOST` names a host only when `HOST` is a single label (a computer's
+//! local account); `alice@corp.example` is a directory account, not a host.
 //!
 //! Values that name nobody in particular are skipped, because they would glue unrelated
 //! detections together: empty text and `-`; the Windows service identities (`SYSTEM`,
@@ -92,6 +101,33 @@ impl Entity {
     }
 }
 
+impl Entity {
+    /// What grouping compares: the entity itself, except that a host named fully
+    /// (`dt-0381.corp.example`) is compared by its first label (`dt-0381`), so that the
+    /// short name another log uses links to it. Addresses used as host names stay whole.
+    pub fn link_key(&self) -> Entity {
+        match self.short_host_name() {
+            Some(short) => Entity {
+                kind: EntityKind::Host,
+                value: short.to_owned(),
+            },
+            None => self.clone(),
+        }
+    }
+
+    /// The first label of a fully named host (`dt-0381` for `dt-0381.corp.example`);
+    /// `None` for other kinds, single-label hosts and addresses.
+    pub fn short_host_name(&self) -> Option<&str> {
+        if self.kind != EntityKind::Host || self.value.parse::<IpAddr>().is_ok() {
+            return None;
+        }
+        match self.value.split_once('.') {
+            Some((first, _)) if !first.is_empty() => Some(first),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Entity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.kind, self.value)
@@ -110,6 +146,7 @@ pub const ENTITY_FIELDS: &[(EntityKind, &[&str])] = &[
             "host",
             "host.name",
             "WorkstationName",
+            "endpoint",
         ],
     ),
     (
@@ -142,9 +179,20 @@ pub const ENTITY_FIELDS: &[(EntityKind, &[&str])] = &[
     ),
 ];
 
-/// The entities `event` names, sorted and without duplicates (see [`ENTITY_FIELDS`]).
+/// The remote-support field that names what an action was done to; `account@HOST` names a
+/// computer's local account (see the module documentation).
+pub const TARGET_FIELD: &str = "target";
+
+/// The entities `event` names, sorted and without duplicates (see [`ENTITY_FIELDS`] and
+/// [`TARGET_FIELD`]).
 pub fn extract_entities(event: &Event) -> Vec<Entity> {
     let mut found = BTreeSet::new();
+    event.visit(TARGET_FIELD, &mut |value| {
+        if let Some(entity) = local_account_host(&value.to_string()) {
+            found.insert(entity);
+        }
+        std::ops::ControlFlow::Continue(())
+    });
     for (kind, names) in ENTITY_FIELDS {
         for name in *names {
             event.visit(name, &mut |value| {
@@ -156,6 +204,19 @@ pub fn extract_entities(event: &Event) -> Vec<Entity> {
         }
     }
     found.into_iter().collect()
+}
+
+/// The host of `account@HOST` when `HOST` is one label that could name a computer.
+fn local_account_host(target: &str) -> Option<Entity> {
+    let (account, host) = target.trim().rsplit_once('@')?;
+    let plausible = !account.is_empty()
+        && !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    plausible
+        .then(|| Entity::normalised(EntityKind::Host, host))
+        .flatten()
 }
 
 /// Trims, drops empty text, `-` and `null` (API keys keep their case: they are secrets whose
@@ -252,6 +313,44 @@ mod tests {
             Some(entity(EntityKind::Host, "ws-042.corp.local"))
         );
         assert_eq!(e("localhost"), None);
+    }
+
+    #[test]
+    fn vendor_fields_name_hosts_by_short_name() {
+        let mut event = Event::default();
+        event.push("endpoint", "", Value::from("DT-0381"));
+        event.push("target", "", Value::from("itadmin@DT-0382"));
+        let found = extract_entities(&event);
+        assert_eq!(
+            found,
+            vec![
+                entity(EntityKind::Host, "dt-0381"),
+                entity(EntityKind::Host, "dt-0382")
+            ]
+        );
+        for not_a_host in [
+            "jsmith@corp.example",
+            "jump_client",
+            "rep_client/login",
+            "@",
+            "x@",
+        ] {
+            let mut event = Event::default();
+            event.push("target", "", Value::from(not_a_host));
+            assert!(extract_entities(&event).is_empty(), "{not_a_host}");
+        }
+    }
+
+    #[test]
+    fn a_full_host_name_links_by_its_first_label() {
+        let full = entity(EntityKind::Host, "dt-0381.corp.example");
+        let short = entity(EntityKind::Host, "dt-0381");
+        assert_eq!(full.link_key(), short);
+        assert_eq!(short.link_key(), short);
+        let address = entity(EntityKind::Host, "10.0.0.5");
+        assert_eq!(address.link_key(), address);
+        let user = entity(EntityKind::User, "a.b");
+        assert_eq!(user.link_key(), user, "only hosts");
     }
 
     #[test]

@@ -9,6 +9,17 @@
 //! links several incidents merges them into the oldest one (whose id survives), and its
 //! membership says which ones it tied in. An alert that links nothing opens a new incident,
 //! whose id derives from the alert's key, so regrouping the same alerts gives the same ids.
+//! Entities are compared by their [`Entity::link_key`]: a host named fully in one log and by
+//! its short name in another is one host.
+//!
+//! # Which groups become incidents
+//!
+//! Every alert is grouped, but only a group holding an alert at
+//! [`GroupingConfig::min_opening_level`] or above (medium by default) is an incident: `low`
+//! and `informational` alerts (an API key changed, a new hire's first action, a shift
+//! running late) are context that joins an incident, never a reason for one. A group of
+//! context alerts becomes an incident as soon as an opening alert joins it, and it then
+//! holds them all.
 //!
 //! # Against over-merging
 //!
@@ -27,7 +38,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::alert::Alert;
+use crate::alert::{Alert, Level};
 use crate::attack::AttackCatalog;
 use crate::entities::{Entity, EntityKind};
 use crate::incident::{Incident, JoinReason, Link};
@@ -36,6 +47,8 @@ use crate::incident::{Incident, JoinReason, Link};
 pub const DEFAULT_QUIET_GAP_MICROS: i64 = 3_600 * 1_000_000;
 /// The default [`GroupingConfig::max_spread`].
 pub const DEFAULT_MAX_SPREAD: usize = 10;
+/// The default [`GroupingConfig::min_opening_level`].
+pub const DEFAULT_OPENING_LEVEL: Level = Level::Medium;
 
 /// How detections are grouped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +60,9 @@ pub struct GroupingConfig {
     pub linking_kinds: Vec<EntityKind>,
     /// An entity seen with more distinct partners than this stops linking.
     pub max_spread: usize,
+    /// The lowest alert level that opens an incident; lower alerts only join one (see the
+    /// module documentation).
+    pub min_opening_level: Level,
 }
 
 impl Default for GroupingConfig {
@@ -61,6 +77,7 @@ impl Default for GroupingConfig {
                 EntityKind::SourceIp,
             ],
             max_spread: DEFAULT_MAX_SPREAD,
+            min_opening_level: DEFAULT_OPENING_LEVEL,
         }
     }
 }
@@ -85,9 +102,9 @@ pub struct Grouper<'a> {
     config: GroupingConfig,
     alerts: Vec<&'a Alert>,
     groups: Vec<Group>,
-    /// For each entity, the group and alert that last named it.
+    /// For each entity (by link key), the group and alert that last named it.
     last_seen: HashMap<Entity, (usize, usize)>,
-    /// For each entity, its distinct partners (see the module documentation).
+    /// For each entity (by link key), its distinct partners (see the module documentation).
     partners: HashMap<Entity, HashSet<Entity>>,
 }
 
@@ -99,6 +116,8 @@ struct Group {
     last_micros: Option<i64>,
     /// The group this one was merged into, if any.
     merged_into: Option<usize>,
+    /// Whether a member is at the opening level.
+    opened: bool,
 }
 
 impl<'a> Grouper<'a> {
@@ -126,6 +145,7 @@ impl<'a> Grouper<'a> {
                     members: Vec::new(),
                     last_micros: None,
                     merged_into: None,
+                    opened: false,
                 });
                 self.groups.len() - 1
             }
@@ -138,20 +158,22 @@ impl<'a> Grouper<'a> {
                 self.merge(group, target);
             }
         }
+        let opens = alert.rule.level >= self.config.min_opening_level;
         let joined = &mut self.groups[target];
         joined.members.push((index, reason));
         joined.last_micros = joined.last_micros.max(alert.timestamp_micros);
+        joined.opened |= opens;
         for entity in &alert.entities {
-            self.last_seen.insert(entity.clone(), (target, index));
+            self.last_seen.insert(entity.link_key(), (target, index));
         }
     }
 
-    /// The incidents, oldest first.
+    /// The incidents (groups holding an opening alert), oldest first.
     pub fn finish(self, catalog: &AttackCatalog) -> Vec<Incident> {
         self.groups
             .iter()
             .enumerate()
-            .filter(|(_, group)| group.merged_into.is_none())
+            .filter(|(_, group)| group.merged_into.is_none() && group.opened)
             .map(|(index, group)| {
                 let members = group
                     .members
@@ -180,8 +202,13 @@ impl<'a> Grouper<'a> {
     /// The links `alert` has to live groups within the gap, by group.
     fn links_of(&self, alert: &Alert) -> BTreeMap<usize, Vec<Link>> {
         let mut links: BTreeMap<usize, Vec<Link>> = BTreeMap::new();
-        for entity in alert.entities.iter().filter(|e| self.links(e)) {
-            let Some(&(group, with)) = self.last_seen.get(entity) else {
+        let mut keys = HashSet::new();
+        for entity in &alert.entities {
+            let key = entity.link_key();
+            if !self.links(&key) || !keys.insert(key.clone()) {
+                continue;
+            }
+            let Some(&(group, with)) = self.last_seen.get(&key) else {
                 continue;
             };
             let group = self.live(group);
@@ -204,12 +231,12 @@ impl<'a> Grouper<'a> {
         links
     }
 
-    /// Whether `entity` may link: a linking kind, not (yet) common.
-    fn links(&self, entity: &Entity) -> bool {
-        self.config.linking_kinds.contains(&entity.kind)
+    /// Whether the entity of link key `key` may link: a linking kind, not (yet) common.
+    fn links(&self, key: &Entity) -> bool {
+        self.config.linking_kinds.contains(&key.kind)
             && self
                 .partners
-                .get(entity)
+                .get(key)
                 .is_none_or(|p| p.len() <= self.config.max_spread)
     }
 
@@ -220,7 +247,7 @@ impl<'a> Grouper<'a> {
                 .entities
                 .iter()
                 .filter(|e| kinds.contains(&e.kind))
-                .cloned()
+                .map(Entity::link_key)
                 .collect()
         };
         let hosts = of_kind(&[EntityKind::Host]);
@@ -232,7 +259,7 @@ impl<'a> Grouper<'a> {
                 &hosts
             };
             self.partners
-                .entry(entity.clone())
+                .entry(entity.link_key())
                 .or_default()
                 .extend(partners.iter().cloned());
         }
@@ -242,11 +269,13 @@ impl<'a> Grouper<'a> {
     fn merge(&mut self, from: usize, into: usize) {
         let moved = std::mem::take(&mut self.groups[from].members);
         let last = self.groups[from].last_micros;
+        let opened = self.groups[from].opened;
         self.groups[from].merged_into = Some(into);
         let target = &mut self.groups[into];
         target.members.extend(moved);
         target.members.sort_by_key(|(alert, _)| *alert);
         target.last_micros = target.last_micros.max(last);
+        target.opened |= opened;
     }
 }
 

@@ -26,8 +26,15 @@ pub struct Incident {
     pub first_seen_micros: Option<i64>,
     /// The latest detection time.
     pub last_seen_micros: Option<i64>,
-    /// The entities named by the detections, with how many detections name each.
+    /// The entities named by the detections, with how many detections name each, most named
+    /// first; at most [`MAX_LISTED_ENTITIES`] of each kind (the rest are counted in
+    /// [`Incident::unlisted`]). A host logged by its short name in some detections and by its
+    /// full name in others is listed once, under the full name.
     pub entities: Vec<EntityCount>,
+    /// How many more entities of each kind the detections name beyond those listed (a brute
+    /// force with random workstation names names thousands of hosts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlisted: Vec<UnlistedEntities>,
     /// The detections, in time order, each with why it joined.
     pub members: Vec<Membership>,
     /// Tactics in kill-chain order, techniques, other ATT&CK references.
@@ -38,6 +45,18 @@ pub struct Incident {
     pub timeline: Vec<TimelineEntry>,
     /// Status, assignee, notes, actions.
     pub lifecycle: Lifecycle,
+}
+
+/// At most this many entities of one kind are listed on an incident.
+pub const MAX_LISTED_ENTITIES: usize = 25;
+
+/// Entities of one kind an incident names but does not list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlistedEntities {
+    /// Their kind.
+    pub kind: EntityKind,
+    /// How many.
+    pub count: usize,
 }
 
 /// An entity of an incident and how many of its detections name it.
@@ -161,6 +180,8 @@ impl Incident {
             .iter()
             .filter(|e| e.entity.kind == EntityKind::Host)
             .count();
+        let title = title_of(&alerts, &entities);
+        let (entities, unlisted) = cap_listed(entities);
         let severity = Severity::compute(SeverityInput {
             max_level: alerts
                 .iter()
@@ -175,7 +196,8 @@ impl Incident {
                 .count(),
         });
         Incident {
-            title: title_of(&alerts, &entities),
+            title,
+            unlisted,
             first_seen_micros: times.clone().min(),
             last_seen_micros: times.max(),
             timeline: alerts.iter().map(|a| timeline_entry(a)).collect(),
@@ -208,11 +230,18 @@ impl Incident {
     }
 }
 
-/// Entities by how many alerts name them (most first, then by kind and value).
+/// Entities by how many alerts name them (most first, then by kind and value), a short
+/// host name counted under the one full name of the incident it abbreviates.
 fn count_entities(alerts: &[&Alert]) -> Vec<EntityCount> {
+    let full_names = full_host_names(alerts);
     let mut counts: BTreeMap<&Entity, usize> = BTreeMap::new();
     for alert in alerts {
-        for entity in alert.entities.iter().collect::<BTreeSet<_>>() {
+        let named: BTreeSet<&Entity> = alert
+            .entities
+            .iter()
+            .map(|entity| full_names.get(entity).copied().unwrap_or(entity))
+            .collect();
+        for entity in named {
             *counts.entry(entity).or_default() += 1;
         }
     }
@@ -229,6 +258,51 @@ fn count_entities(alerts: &[&Alert]) -> Vec<EntityCount> {
             .then_with(|| a.entity.cmp(&b.entity))
     });
     counted
+}
+
+/// For each short host name of `alerts` that abbreviates exactly one full host name of
+/// `alerts`, that full name.
+fn full_host_names<'a>(alerts: &[&'a Alert]) -> BTreeMap<Entity, &'a Entity> {
+    let mut by_short: BTreeMap<Entity, BTreeSet<&'a Entity>> = BTreeMap::new();
+    for entity in alerts.iter().flat_map(|alert| &alert.entities) {
+        if entity.short_host_name().is_some() {
+            by_short
+                .entry(entity.link_key())
+                .or_default()
+                .insert(entity);
+        }
+    }
+    by_short
+        .into_iter()
+        .filter_map(
+            |(short, full)| match full.into_iter().collect::<Vec<_>>()[..] {
+                [one] => Some((short, one)),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+/// Keeps the first [`MAX_LISTED_ENTITIES`] entities of each kind and counts the rest.
+fn cap_listed(entities: Vec<EntityCount>) -> (Vec<EntityCount>, Vec<UnlistedEntities>) {
+    let mut listed_per_kind: BTreeMap<EntityKind, usize> = BTreeMap::new();
+    let mut unlisted: BTreeMap<EntityKind, usize> = BTreeMap::new();
+    let mut listed = Vec::with_capacity(entities.len().min(5 * MAX_LISTED_ENTITIES));
+    for counted in entities {
+        let kind = counted.entity.kind;
+        let seen = listed_per_kind.entry(kind).or_default();
+        if *seen < MAX_LISTED_ENTITIES {
+            *seen += 1;
+            listed.push(counted);
+        } else {
+            *unlisted.entry(kind).or_default() += 1;
+        }
+    }
+    let unlisted = unlisted
+        .into_iter()
+        .map(|(kind, count)| UnlistedEntities { kind, count })
+        .collect();
+    (listed, unlisted)
 }
 
 /// `<most severe title> on host <host> and N more (M detections)`.

@@ -50,7 +50,10 @@ pub use attack::{AttackCatalog, AttackSummary, TacticHit, TechniqueHit};
 pub use entities::{extract_entities, Entity, EntityKind};
 pub use error::{AttackError, LifecycleError, ParseError};
 pub use grouping::{group, Grouper, GroupingConfig};
-pub use incident::{EntityCount, Incident, JoinReason, Link, Membership, TimelineEntry};
+pub use incident::{
+    EntityCount, Incident, JoinReason, Link, Membership, TimelineEntry, UnlistedEntities,
+    MAX_LISTED_ENTITIES,
+};
 pub use lifecycle::{
     AuditRecord, Change, Lifecycle, Note, Resolution, ResponseAction, Stamp, Status,
 };

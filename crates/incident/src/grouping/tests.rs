@@ -1,5 +1,6 @@
 use super::*;
 use crate::alert::{AlertKind, AlertOrigin, Level, RuleRef};
+use crate::incident::MAX_LISTED_ENTITIES;
 
 const MINUTE: i64 = 60 * 1_000_000;
 const START: i64 = 1_714_557_600_000_000;
@@ -304,4 +305,151 @@ fn events_from_windows_and_an_appliance_group_through_their_entities() {
         .reason
         .to_string()
         .starts_with("shares user svc_support with detection 'Logon'"));
+}
+
+#[test]
+fn low_alerts_join_incidents_but_never_open_one() {
+    let alerts = vec![
+        alert_of(
+            AlertKind::Sigma,
+            Level::Low,
+            "a",
+            0,
+            &[(EntityKind::Host, "ws-1")],
+        ),
+        alert_of(
+            AlertKind::Sigma,
+            Level::Medium,
+            "b",
+            1,
+            &[(EntityKind::Host, "ws-1")],
+        ),
+        alert_of(
+            AlertKind::Sigma,
+            Level::Low,
+            "c",
+            2,
+            &[(EntityKind::Host, "ws-2")],
+        ),
+        alert_of(
+            AlertKind::Anomaly,
+            Level::Informational,
+            "d",
+            3,
+            &[(EntityKind::Host, "ws-3")],
+        ),
+    ];
+    let incidents = run(&alerts);
+    assert_eq!(incidents.len(), 1, "only the group holding a medium alert");
+    assert_eq!(
+        titles(&incidents[0]),
+        ["a", "b"],
+        "the low alert joins as context"
+    );
+    assert_eq!(incidents[0].id, Incident::id_for(&alerts[0].key));
+
+    let everything = GroupingConfig {
+        min_opening_level: Level::Informational,
+        ..GroupingConfig::default()
+    };
+    assert_eq!(
+        group(&alerts, &everything, &AttackCatalog::empty()).len(),
+        3
+    );
+}
+
+#[test]
+fn a_context_group_opens_when_an_opening_alert_merges_it() {
+    let alerts = vec![
+        alert_of(
+            AlertKind::Sigma,
+            Level::Low,
+            "a",
+            0,
+            &[(EntityKind::Host, "ws-1")],
+        ),
+        alert_of(
+            AlertKind::Sigma,
+            Level::Low,
+            "b",
+            1,
+            &[(EntityKind::User, "bob")],
+        ),
+        alert_of(
+            AlertKind::Sigma,
+            Level::High,
+            "c",
+            2,
+            &[(EntityKind::Host, "ws-1"), (EntityKind::User, "bob")],
+        ),
+    ];
+    let incidents = run(&alerts);
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(titles(&incidents[0]), ["a", "b", "c"]);
+}
+
+#[test]
+fn a_short_host_name_links_to_the_full_one_and_is_listed_once() {
+    let alerts = vec![
+        alert(
+            "password reset",
+            0,
+            &[(EntityKind::ApiKey, "k-1"), (EntityKind::Host, "dt-0381")],
+        ),
+        alert(
+            "encoded powershell",
+            5,
+            &[(EntityKind::Host, "dt-0381.corp.example")],
+        ),
+    ];
+    let incidents = run(&alerts);
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let hosts: Vec<&str> = incidents[0]
+        .entities_of(EntityKind::Host)
+        .map(|e| e.value.as_str())
+        .collect();
+    assert_eq!(hosts, ["dt-0381.corp.example"]);
+    assert_eq!(incidents[0].severity.host_points, 0, "one host, not two");
+}
+
+#[test]
+fn an_incident_lists_a_bounded_number_of_entities_per_kind() {
+    let alerts: Vec<Alert> = (0..MAX_LISTED_ENTITIES as i64 + 40)
+        .map(|n| {
+            let host = format!("random-{n}");
+            alert(
+                "failed logon",
+                n,
+                &[
+                    (EntityKind::SourceIp, "203.0.113.9"),
+                    (EntityKind::Host, &host),
+                ],
+            )
+        })
+        .collect();
+    let config = GroupingConfig {
+        max_spread: usize::MAX,
+        ..GroupingConfig::default()
+    };
+    let incidents = group(&alerts, &config, &AttackCatalog::empty());
+    assert_eq!(incidents.len(), 1);
+    let incident = &incidents[0];
+    assert_eq!(
+        incident.entities_of(EntityKind::Host).count(),
+        MAX_LISTED_ENTITIES
+    );
+    assert_eq!(
+        incident.unlisted,
+        [crate::UnlistedEntities {
+            kind: EntityKind::Host,
+            count: 40
+        }]
+    );
+    assert!(
+        incident
+            .title
+            .contains(&format!("and {} more", MAX_LISTED_ENTITIES + 39)),
+        "{}",
+        incident.title
+    );
 }

@@ -184,6 +184,13 @@ fn write_entities<S: Sink>(incident: &Incident, out: &mut S) {
                 e.alerts.to_string(),
             ]
         })
+        .chain(incident.unlisted.iter().map(|more| {
+            vec![
+                more.kind.to_string(),
+                format!("{} more, not listed", more.count),
+                String::new(),
+            ]
+        }))
         .collect();
     out.table(&["Kind", "Value", "Detections"], &rows);
 }
