@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tocsin_event::Level;
 
 /// tocsin: hunt security logs with Sigma rules.
 #[derive(Debug, Parser)]
@@ -193,6 +194,10 @@ pub struct HuntStoreArgs {
     /// (such as 90s, 30m, 1h, 2d).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_micros)]
     pub quiet_gap: i64,
+    /// The lowest detection level that opens an incident (informational, low, medium, high
+    /// or critical); detections below it only join incidents as context.
+    #[arg(long, value_name = "LEVEL", default_value = "medium")]
+    pub opening_level: Level,
 }
 
 /// `tocsin incidents ...`
@@ -357,9 +362,9 @@ pub fn parse_duration_micros(text: &str) -> Result<i64, String> {
 /// Which rules to use.
 #[derive(Debug, Args, Clone, Default)]
 pub struct SelectArgs {
-    /// Only rules at this level or above.
-    #[arg(long, value_enum, value_name = "LEVEL")]
-    pub min_level: Option<LevelArg>,
+    /// Only rules at this level or above (informational, low, medium, high or critical).
+    #[arg(long, value_name = "LEVEL")]
+    pub min_level: Option<Level>,
     /// Only rules with one of these statuses (repeat or comma-separate).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS")]
     pub status: Vec<StatusArg>,
@@ -386,17 +391,6 @@ pub enum FormatArg {
     Csv,
     /// One JSON object per line.
     Jsonl,
-}
-
-/// Rule levels.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum LevelArg {
-    Informational,
-    Low,
-    Medium,
-    High,
-    Critical,
 }
 
 /// Rule statuses.

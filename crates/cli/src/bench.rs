@@ -20,9 +20,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use std::ops::ControlFlow;
+
 use tocsin_decode::DecodeOptions;
-use tocsin_engine::{Engine, Scratch};
-use tocsin_output::DetectionRecord;
+use tocsin_engine::Scratch;
+use tocsin_event::Event;
+use tocsin_pipeline::{Detectors, Finding, FindingSink, KeptMatch};
 
 use crate::args::{BenchArgs, CompileArgs, SelectArgs};
 use crate::ruleset::{self, RuleSet};
@@ -57,10 +60,12 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         .max(1);
     let repeat = args.repeat.max(1);
 
-    let (set, load) = load_rules(&rules, args.runs)?;
+    let (mut set, load) = load_rules(&rules, args.runs)?;
+    let engine = std::mem::take(&mut set.engine);
+    let (detectors, _) = Detectors::new(engine, std::mem::take(&mut set.correlations), None);
     println!(
         "rules: {} compiled from {} files in {:.0} ms (median of {} loads, min {:.0}, max {:.0}; peak memory {})",
-        set.engine.len(),
+        detectors.engine().len(),
         set.files,
         load.spread.median.as_secs_f64() * 1000.0,
         load.spread.runs,
@@ -91,12 +96,12 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
     for (name, files) in [("evtx", evtx_files.clone()), ("jsonl", vec![jsonl.clone()])] {
         let inputs = repeated(&files, repeat);
         let floor = measure(&inputs, None, threads);
-        let hunt = measure(&inputs, Some(&set.engine), threads);
+        let hunt = measure(&inputs, Some(&detectors), threads);
         print_pass(name, "parse", &floor, None);
         print_pass(name, "hunt", &hunt, Some(&floor));
     }
     println!();
-    scaling(&set.engine, &evtx_files, repeat, threads);
+    scaling(&detectors, &evtx_files, repeat, threads);
     end_to_end(&input, &rules, args.runs)?;
     Ok(0)
 }
@@ -221,8 +226,8 @@ fn total_size(files: &[PathBuf]) -> u64 {
         .sum()
 }
 
-/// Reads `inputs` on `threads` threads, evaluating the rules when an engine is given.
-fn measure(inputs: &[PathBuf], engine: Option<&Engine>, threads: usize) -> Pass {
+/// Reads `inputs` on `threads` threads, judging the events when detectors are given.
+fn measure(inputs: &[PathBuf], detectors: Option<&Detectors>, threads: usize) -> Pass {
     reset_peak_memory();
     let next = AtomicUsize::new(0);
     let options = DecodeOptions {
@@ -232,7 +237,7 @@ fn measure(inputs: &[PathBuf], engine: Option<&Engine>, threads: usize) -> Pass 
     let started = Instant::now();
     let parts: Vec<Pass> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| scope.spawn(|| worker(inputs, &next, &options, engine)))
+            .map(|_| scope.spawn(|| worker(inputs, &next, &options, detectors)))
             .collect();
         workers.into_iter().filter_map(|w| w.join().ok()).collect()
     });
@@ -254,7 +259,7 @@ fn worker(
     inputs: &[PathBuf],
     next: &AtomicUsize,
     options: &DecodeOptions,
-    engine: Option<&Engine>,
+    detectors: Option<&Detectors>,
 ) -> Pass {
     let mut pass = Pass::default();
     let mut scratch = Scratch::default();
@@ -265,16 +270,37 @@ fn worker(
         };
         for event in source.flatten() {
             pass.events += 1;
-            let Some(engine) = engine else { continue };
-            for &rule in engine.evaluate(&event, &mut scratch) {
-                // Build the record a hunt would print, so the benchmark pays what a hunt pays.
-                let record = DetectionRecord::new(&engine.rule(rule).meta, &event);
-                std::hint::black_box(record);
-                pass.detections += 1;
-            }
+            let Some(detectors) = detectors else { continue };
+            let mut sink = Counting { detections: 0 };
+            let _ = detectors.scan(&event, &mut scratch, &mut sink);
+            pass.detections += sink.detections;
         }
     }
     pass
+}
+
+/// Counts findings and builds the line a hunt would print for each, so that the benchmark
+/// pays what a hunt pays.
+struct Counting {
+    detections: u64,
+}
+
+impl FindingSink for Counting {
+    fn finding(&mut self, finding: &Finding<'_>) -> ControlFlow<()> {
+        std::hint::black_box(finding.record());
+        self.detections += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn keep(&mut self, kept: KeptMatch) -> ControlFlow<()> {
+        std::hint::black_box(kept);
+        ControlFlow::Continue(())
+    }
+
+    fn watch(&mut self, event: &Event) -> ControlFlow<()> {
+        std::hint::black_box(event);
+        ControlFlow::Continue(())
+    }
 }
 
 fn print_pass(format: &str, name: &str, pass: &Pass, floor: Option<&Pass>) {
@@ -298,7 +324,7 @@ fn print_pass(format: &str, name: &str, pass: &Pass, floor: Option<&Pass>) {
 /// threads (one against all). Each figure is the median of [`SCALING_TRIES`] passes: a
 /// single pass on a shared machine measures the neighbours as much as the hunt, and the
 /// median, unlike the best, favours neither the short passes nor the long ones.
-fn scaling(engine: &Engine, files: &[PathBuf], repeat: usize, threads: usize) {
+fn scaling(engine: &Detectors, files: &[PathBuf], repeat: usize, threads: usize) {
     let small_times = (repeat / 10).max(1);
     let small = median_of(&repeated(files, small_times), engine, threads);
     let large = median_of(&repeated(files, small_times * 10), engine, threads);
@@ -327,7 +353,7 @@ fn scaling(engine: &Engine, files: &[PathBuf], repeat: usize, threads: usize) {
 const SCALING_TRIES: usize = 3;
 
 /// The median of [`SCALING_TRIES`] hunt passes over `inputs`, by time.
-fn median_of(inputs: &[PathBuf], engine: &Engine, threads: usize) -> Pass {
+fn median_of(inputs: &[PathBuf], engine: &Detectors, threads: usize) -> Pass {
     let mut passes: Vec<Pass> = (0..SCALING_TRIES)
         .map(|_| measure(inputs, Some(engine), threads))
         .collect();

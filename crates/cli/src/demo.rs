@@ -3,15 +3,17 @@
 //! group the alerts into incidents, store them and tell the story; or, with `--evaluate`,
 //! score many seeds against the acceptance criteria.
 //!
-//! * [`pipeline`]: decode, order, detect, group (and which alerts open incidents).
+//! * [`pipeline`]: decode, order, detect (with `tocsin-pipeline`, as `hunt` does).
 //! * [`truth`]: the ground truth applied to events (which are the attacker's).
 //! * [`score`]: first alert, attack incident, false alarms, criteria.
 //! * [`story`]: the text printed.
 //! * [`folder`]: the output folder and what may be overwritten.
-//! * [`hosts`]: one name per workstation across the vendor and endpoint logs.
+//!
+//! The alerts are written to the demo's store with the same [`IncidentWriter`] and grouping
+//! defaults as `hunt --store`, and the story tells the incidents read back from that store,
+//! so that hunting the demo's logs gives the same incidents.
 
 mod folder;
-mod hosts;
 mod pipeline;
 mod score;
 mod story;
@@ -19,12 +21,16 @@ mod truth;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tocsin_decode::{DecodeOptions, EventSource};
 use tocsin_demo::{DemoConfig, Scenario};
-use tocsin_incident::{render, Format, GroupingConfig, IncidentStore};
+use tocsin_incident::{
+    render, AttackCatalog, Format, GroupingConfig, Incident, IncidentFilter, IncidentStore,
+};
+use tocsin_pipeline::{IncidentWriter, BASELINE_BLOB};
 use tocsin_store::SqliteStore;
 
 use self::pipeline::{Outcome, Pipeline};
@@ -32,14 +38,14 @@ use self::score::{Score, Totals, MAX_FIRST_ALERT_DELAY_MICROS, MAX_MEAN_FALSE_IN
 use self::story::{delay_text, Story, Written};
 use self::truth::AttackFootprint;
 use crate::args::{CompileArgs, DemoArgs, SelectArgs};
-use crate::behaviour::BASELINE_BLOB;
 use crate::ruleset::{self, RuleSet, BUILTIN_RULES};
 
 /// Runs `tocsin demo`; returns the exit code.
 pub fn run(args: &DemoArgs) -> Result<i32> {
     let rules = builtin_rules()?;
     let pipeline = Pipeline {
-        rules: &rules,
+        engine: Arc::new(rules.engine),
+        correlations: rules.correlations,
         grouping: GroupingConfig::default(),
     };
     match args.evaluate {
@@ -75,7 +81,7 @@ fn config_of(args: &DemoArgs, seed: u64) -> DemoConfig {
 }
 
 /// One demo: generate, write, hunt, store, report, tell.
-fn demo(args: &DemoArgs, pipeline: &Pipeline<'_>) -> Result<i32> {
+fn demo(args: &DemoArgs, pipeline: &Pipeline) -> Result<i32> {
     let started = Instant::now();
     let config = config_of(args, args.seed);
     let dir = args
@@ -99,13 +105,15 @@ fn demo(args: &DemoArgs, pipeline: &Pipeline<'_>) -> Result<i32> {
     say("hunting the logs with the built-in rules and the behavioural detector");
     let sources = open_logs(&logs)?;
     let footprint = AttackFootprint::new(&scenario.truth);
-    let outcome = pipeline.run(sources, &footprint)?;
+    let mut outcome = pipeline.run(sources, &footprint)?;
     for problem in &outcome.problems {
         eprintln!("warning: {problem}");
     }
+    let store_path = dir.join(folder::STORE_FILE);
+    let mut store = save(&store_path, pipeline, &mut outcome)?;
     let score = Score::of(&outcome, footprint.first_use_micros());
-    let store = dir.join(folder::STORE_FILE);
-    let report = save(&store, &dir, &outcome, &score)?;
+    let report = write_report(&mut store, &dir, &outcome, &score)?;
+    let store = store_path;
     let written = Written {
         dir,
         logs,
@@ -142,29 +150,48 @@ fn open_logs(logs: &[PathBuf]) -> Result<Vec<Box<dyn EventSource + Send>>> {
         .collect()
 }
 
-/// Writes the alerts, incidents and baseline to the store, and the attack incident's
-/// HTML report; returns the report's path.
-fn save(
-    store_path: &Path,
+/// Writes the alerts to the store with the pipeline's [`IncidentWriter`] (as `hunt
+/// --store` does), and the baseline; replaces the outcome's incidents with the store's own,
+/// oldest first, so that the story tells what the store holds.
+fn save(store_path: &Path, pipeline: &Pipeline, outcome: &mut Outcome) -> Result<SqliteStore> {
+    let context = || format!("cannot write the store {}", store_path.display());
+    let store = SqliteStore::open(store_path).with_context(context)?;
+    let mut writer = IncidentWriter::new(store, pipeline.grouping.clone(), AttackCatalog::empty());
+    for alert in &outcome.alerts {
+        writer.push(alert.clone()).with_context(context)?;
+    }
+    writer
+        .store_mut()
+        .save_blob(BASELINE_BLOB, &outcome.baseline)
+        .with_context(context)?;
+    let (store, _) = writer.finish().with_context(context)?;
+    outcome.incidents = stored_incidents(&store).with_context(context)?;
+    Ok(store)
+}
+
+/// The store's incidents, oldest first.
+fn stored_incidents<S: IncidentStore>(store: &S) -> Result<Vec<Incident>, S::Error> {
+    let mut incidents = store.list_incidents(&IncidentFilter::default())?;
+    incidents.sort_by(|a, b| (a.first_seen_micros, &a.id).cmp(&(b.first_seen_micros, &b.id)));
+    Ok(incidents)
+}
+
+/// Writes the attack incident's HTML report; returns its path.
+fn write_report(
+    store: &mut SqliteStore,
     dir: &Path,
     outcome: &Outcome,
     score: &Score,
 ) -> Result<Option<PathBuf>> {
-    let context = || format!("cannot write the store {}", store_path.display());
-    let mut store = SqliteStore::open(store_path).with_context(context)?;
-    store
-        .record_hunt(&outcome.alerts, &outcome.incidents)
-        .with_context(context)?;
-    store
-        .save_blob(BASELINE_BLOB, &outcome.baseline)
-        .with_context(context)?;
     let Some(incident) = score
         .attack_incident
         .and_then(|index| outcome.incidents.get(index))
     else {
         return Ok(None);
     };
-    let audit = store.audit_of(&incident.id).with_context(context)?;
+    let audit = store
+        .audit_of(&incident.id)
+        .with_context(|| format!("cannot read the store {}", store.path().display()))?;
     let html = render(incident, &outcome.alerts, &audit, Format::Html);
     let path = dir.join(folder::REPORT_FILE);
     std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
@@ -172,7 +199,7 @@ fn save(
 }
 
 /// `--evaluate N`: scores seeds S..S+N in memory and prints one line each and the totals.
-fn evaluate(args: &DemoArgs, pipeline: &Pipeline<'_>, runs: u64) -> Result<i32> {
+fn evaluate(args: &DemoArgs, pipeline: &Pipeline, runs: u64) -> Result<i32> {
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut out = std::io::stdout().lock();

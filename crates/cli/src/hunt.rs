@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,16 +14,16 @@ use crossbeam_channel::{Receiver, Sender};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tocsin_correlate::CorrelateError;
 use tocsin_decode::{DecodeOptions, EventSource};
-use tocsin_engine::{Engine, RuleId, Scratch};
+use tocsin_engine::Scratch;
 use tocsin_event::Event;
-use tocsin_incident::{Alert, AlertKind};
+use tocsin_incident::{Alert, IncidentStore};
 use tocsin_output::{DetectionRecord, Format, OutputError, Printer, Summary};
+use tocsin_pipeline::{
+    Behaviour, Detectors, Finding, FindingSink, KeptMatch, Late, Replay, StoreReport, BASELINE_BLOB,
+};
 
-use crate::alerts::{incident_rule, AlertSink, StoreReport};
+use crate::alerts::AlertSink;
 use crate::args::{FormatArg, HuntArgs};
-use crate::behaviour::{anomaly_alert, anomaly_record, Behaviour, BASELINE_BLOB};
-use crate::correlation::{Correlations, KeptMatch, Outcome};
-use crate::hits::HitView;
 use crate::ruleset::{self, RuleSet};
 
 /// What workers tell the printing thread.
@@ -36,20 +37,38 @@ enum Message {
     FileDone,
 }
 
-/// A detection to show, and its alert when the hunt writes to a store.
+/// A finding to show, and its alert when the hunt writes to a store.
 struct Detection {
     record: DetectionRecord,
     alert: Option<Alert>,
 }
 
+impl Detection {
+    /// The output line of `finding`, and its alert when `storing`.
+    fn of(finding: &Finding<'_>, storing: bool) -> Detection {
+        Detection {
+            record: finding.record(),
+            alert: storing.then(|| finding.alert()),
+        }
+    }
+}
+
+/// The reader of the output went away (a closed pipe): the hunt ends quietly.
+struct Stopped;
+
 /// Runs a hunt; returns the process exit code.
 pub fn run(args: &HuntArgs) -> Result<i32> {
     let started = Instant::now();
     let mut set = ruleset::load(&args.rules, &args.compile, &args.select)?;
-    let (mut correlations, correlation_errors) =
-        Correlations::build(std::mem::take(&mut set.correlations), &set.engine);
-    report_rule_problems(&set, &correlations, &correlation_errors, args.quiet);
-    if set.engine.is_empty() {
+    let behaviour = match args.behaviour || args.behaviour_config.is_some() {
+        true => Some(Behaviour::load(args.behaviour_config.as_deref())?),
+        false => None,
+    };
+    let engine = std::mem::take(&mut set.engine);
+    let (mut detectors, correlation_errors) =
+        Detectors::new(engine, std::mem::take(&mut set.correlations), behaviour);
+    report_rule_problems(&set, &detectors, &correlation_errors, args.quiet);
+    if detectors.engine().is_empty() {
         bail!(
             "no rule could be loaded from {}",
             display_paths(&args.rules)
@@ -75,18 +94,12 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     options.evtx_threads = if files.len() >= threads { 1 } else { threads };
 
     let mut sink = AlertSink::open(&args.store, args.quiet)?;
-    let mut behaviour = match args.behaviour || args.behaviour_config.is_some() {
-        true => Some(Behaviour::new(args.behaviour_config.as_deref())?),
-        false => None,
-    };
     let color =
         tocsin_output::color_wanted(args.output.is_none() && std::io::stdout().is_terminal());
     let mut printer = Printer::new(format_of(args.format), open_output(args)?, color);
     let progress = progress_bar(files.len(), args.quiet);
     let hunt = Hunt {
-        engine: &set.engine,
-        correlations: &correlations,
-        behaviour: behaviour.as_ref(),
+        detectors: &detectors,
         storing: sink.is_some(),
         files: &files,
         options: &options,
@@ -121,16 +134,13 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         (summary, printed)
     });
     progress.finish_and_clear();
-    let mut broken_pipe = printed?;
-    if !broken_pipe {
-        broken_pipe = collector.correlate(&mut correlations, &set.engine, args.quiet)?;
-    }
-    if let (false, Some(behaviour)) = (broken_pipe, behaviour.as_mut()) {
-        broken_pipe = collector.watch(behaviour, args.quiet)?;
+    let mut flow = printed?;
+    if flow.is_continue() {
+        flow = collector.replay(&mut detectors, args.quiet)?;
     }
     summary.merge(std::mem::take(&mut collector.summary));
     summary.add_decode_errors(discover_errors.len() as u64);
-    if !broken_pipe {
+    if flow.is_continue() {
         match printer.finish() {
             Err(OutputError::BrokenPipe) | Ok(()) => {}
             Err(e) => return Err(e).context("cannot write detections"),
@@ -138,7 +148,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     }
     let stored = match sink {
         Some(sink) => {
-            let path = sink.path().display().to_string();
+            let path = sink.path.clone();
             Some((path, sink.finish()?))
         }
         None => None,
@@ -156,6 +166,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         }
     }
     // The process exits next: freeing the compiled rules one by one would only delay it.
+    std::mem::forget(detectors);
     std::mem::forget(set);
     if summary.events() == 0 && summary.decode_errors() > 0 {
         eprintln!("error: no event could be read");
@@ -176,10 +187,7 @@ fn largest_first(files: &mut [PathBuf]) {
 
 /// Shared state of one hunt's workers.
 struct Hunt<'a> {
-    engine: &'a Engine,
-    correlations: &'a Correlations,
-    /// The behavioural detectors, whose watched events are kept (`--behaviour`).
-    behaviour: Option<&'a Behaviour>,
+    detectors: &'a Detectors,
     /// Whether detections also become alerts (`--store`).
     storing: bool,
     files: &'a [PathBuf],
@@ -220,6 +228,10 @@ impl Hunt<'_> {
         summary: &mut Summary,
         scratch: &mut Scratch,
     ) {
+        let mut sink = ChannelSink {
+            tx,
+            storing: self.storing,
+        };
         for item in source {
             let event = match item {
                 Ok(event) => event,
@@ -231,52 +243,48 @@ impl Hunt<'_> {
             };
             summary.add_events(1);
             summary.observe_event(event.timestamp_micros);
-            for &rule in self.engine.evaluate(&event, scratch) {
-                if self.on_match(rule, &event, tx).is_err() {
-                    return;
-                }
-            }
-            if self.behaviour.is_some_and(|b| b.watches(&event))
-                && tx.send(Message::Watched(Box::new(event))).is_err()
+            if self.detectors.scan(&event, scratch, &mut sink).is_break()
+                || self.stop.load(Ordering::Relaxed)
             {
-                return;
-            }
-            if self.stop.load(Ordering::Relaxed) {
                 return;
             }
         }
     }
 }
 
-impl Hunt<'_> {
-    /// Handles one match (only matches reach here, never every event): keeps it for the
-    /// correlations that need it and sends it to be shown unless `generate` hides it.
-    /// `Err` when the printing thread is gone.
-    fn on_match(&self, rule: RuleId, event: &Event, tx: &Sender<Message>) -> Result<(), ()> {
-        if self.correlations.keeps(rule) {
-            let kept = KeptMatch {
-                rule,
-                event: event.clone(),
-            };
-            tx.send(Message::Kept(Box::new(kept))).map_err(drop)?;
+/// A worker's side of the channel: findings become output lines (and alerts) here, on the
+/// worker, so that the printing thread only writes.
+struct ChannelSink<'a> {
+    tx: &'a Sender<Message>,
+    storing: bool,
+}
+
+impl ChannelSink<'_> {
+    fn send(&self, message: Message) -> ControlFlow<()> {
+        match self.tx.send(message) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
         }
-        if !self.correlations.shows(rule) {
-            return Ok(());
-        }
-        let meta = &self.engine.rule(rule).meta;
-        let detection = Detection {
-            record: DetectionRecord::new(meta, event),
-            alert: self
-                .storing
-                .then(|| Alert::from_event(AlertKind::Sigma, incident_rule(meta), event)),
-        };
-        tx.send(Message::Detection(Box::new(detection)))
-            .map_err(drop)
+    }
+}
+
+impl FindingSink for ChannelSink<'_> {
+    fn finding(&mut self, finding: &Finding<'_>) -> ControlFlow<()> {
+        let detection = Detection::of(finding, self.storing);
+        self.send(Message::Detection(Box::new(detection)))
+    }
+
+    fn keep(&mut self, kept: KeptMatch) -> ControlFlow<()> {
+        self.send(Message::Kept(Box::new(kept)))
+    }
+
+    fn watch(&mut self, event: &Event) -> ControlFlow<()> {
+        self.send(Message::Watched(Box::new(event.clone())))
     }
 }
 
 /// The printing thread's side of a hunt: prints detections, writes their alerts, keeps
-/// the matches correlations need.
+/// the matches correlations need and the events behaviour watches.
 struct Collector<'a> {
     printer: &'a mut Printer,
     sink: Option<&'a mut AlertSink>,
@@ -286,133 +294,105 @@ struct Collector<'a> {
 }
 
 impl Collector<'_> {
-    /// Handles everything the workers send; returns whether the reader went away (a broken
-    /// pipe, which ends the hunt quietly).
+    /// Handles everything the workers send; `Break` when the reader went away.
     fn collect(
         &mut self,
         rx: &Receiver<Message>,
         progress: &ProgressBar,
         stop: &AtomicBool,
-    ) -> Result<bool> {
+    ) -> Result<ControlFlow<Stopped>> {
         for message in rx {
             match message {
-                Message::Detection(detection) => match self.show(*detection) {
-                    Ok(false) => {}
-                    stopped => {
+                Message::Detection(detection) => {
+                    let flow = self.show(*detection);
+                    if !matches!(flow, Ok(ControlFlow::Continue(()))) {
                         stop.store(true, Ordering::Relaxed);
-                        return stopped;
+                        return flow;
                     }
-                },
+                }
                 Message::Kept(kept) => self.kept.push(*kept),
                 Message::Watched(event) => self.watched.push(*event),
                 Message::Problem(text) => progress.suspend(|| eprintln!("warning: {text}")),
                 Message::FileDone => progress.inc(1),
             }
         }
-        Ok(false)
+        Ok(ControlFlow::Continue(()))
     }
 
-    /// Prints one detection and queues its alert; `Ok(true)` on a broken pipe.
-    fn show(&mut self, detection: Detection) -> Result<bool> {
+    /// Prints one detection and queues its alert; `Break` on a broken pipe.
+    fn show(&mut self, detection: Detection) -> Result<ControlFlow<Stopped>> {
         self.summary.record(&detection.record);
         match self.printer.write(&detection.record) {
             Ok(()) => {}
-            Err(OutputError::BrokenPipe) => return Ok(true),
+            Err(OutputError::BrokenPipe) => return Ok(ControlFlow::Break(Stopped)),
             Err(e) => return Err(e).context("cannot write detections"),
         }
         if let (Some(sink), Some(alert)) = (self.sink.as_deref_mut(), detection.alert) {
-            sink.push(alert)?;
+            let path = &sink.path;
+            sink.writer
+                .push(alert)
+                .with_context(|| format!("cannot write detections to {path}"))?;
         }
-        Ok(false)
+        Ok(ControlFlow::Continue(()))
     }
 
-    /// Replays the kept matches through the correlations and shows the hits like
-    /// detections; `Ok(true)` on a broken pipe.
-    fn correlate(
-        &mut self,
-        correlations: &mut Correlations,
-        engine: &Engine,
-        quiet: bool,
-    ) -> Result<bool> {
-        let outcome = correlations.replay(engine, std::mem::take(&mut self.kept));
-        let broken_pipe = self.show_hits(&outcome, correlations, engine)?;
+    /// Replays the kept matches through the correlations and the watched events through
+    /// the behavioural detectors (going on from the store's baseline, and saving it back),
+    /// and shows what they find like detections.
+    fn replay(&mut self, detectors: &mut Detectors, quiet: bool) -> Result<ControlFlow<Stopped>> {
+        self.resume_baseline(detectors)?;
+        let late = detectors.replay(
+            std::mem::take(&mut self.kept),
+            std::mem::take(&mut self.watched),
+        );
         if !quiet {
-            report_correlation_outcome(&outcome, correlations.valid());
+            report_late(&late, detectors, self.sink.is_some());
         }
-        Ok(broken_pipe)
+        let storing = self.sink.is_some();
+        for finding in late.findings(detectors) {
+            if self.show(Detection::of(&finding, storing))?.is_break() {
+                return Ok(ControlFlow::Break(Stopped));
+            }
+        }
+        self.save_baseline(detectors)?;
+        Ok(ControlFlow::Continue(()))
     }
 
-    /// Runs the behavioural detectors over the watched events in time order (going on from
-    /// the store's baseline, and saving it back) and shows the anomalies like detections;
-    /// `Ok(true)` on a broken pipe.
-    fn watch(&mut self, behaviour: &mut Behaviour, quiet: bool) -> Result<bool> {
-        if let Some(saved) = self
-            .sink
-            .as_deref()
-            .map(|s| s.load_blob(BASELINE_BLOB))
-            .transpose()?
-            .flatten()
-        {
+    /// Loads the behavioural baseline an earlier hunt saved in the store, if any.
+    fn resume_baseline(&self, detectors: &mut Detectors) -> Result<()> {
+        let (Some(sink), Some(behaviour)) = (self.sink.as_deref(), detectors.behaviour_mut())
+        else {
+            return Ok(());
+        };
+        let saved = sink
+            .writer
+            .store()
+            .load_blob(BASELINE_BLOB)
+            .with_context(|| format!("cannot read {BASELINE_BLOB} from {}", sink.path))?;
+        if let Some(saved) = saved {
             behaviour.resume(&saved)?;
         }
-        let events = std::mem::take(&mut self.watched);
-        let watched = events.len();
-        let anomalies = behaviour.run(events);
-        if !quiet {
-            eprintln!(
-                "behaviour: {watched} events of watched sources, {} anomalies; baseline {}",
-                anomalies.len(),
-                match (behaviour.resumed, self.sink.is_some()) {
-                    (true, _) => "resumed from the store and saved back",
-                    (false, true) => "learned from scratch and saved in the store",
-                    (false, false) => "learned from scratch (not kept: no --store)",
-                }
-            );
-        }
-        for (anomaly, event) in anomalies {
-            let detection = Detection {
-                record: anomaly_record(&anomaly, &event),
-                alert: self.sink.is_some().then(|| anomaly_alert(anomaly, &event)),
-            };
-            if self.show(detection)? {
-                return Ok(true);
-            }
-        }
-        if let Some(sink) = self.sink.as_deref_mut() {
-            sink.save_blob(BASELINE_BLOB, &behaviour.baseline()?)?;
-        }
-        Ok(false)
+        Ok(())
     }
 
-    /// Shows the correlation hits like detections; `Ok(true)` on a broken pipe.
-    fn show_hits(
-        &mut self,
-        outcome: &Outcome,
-        correlations: &Correlations,
-        engine: &Engine,
-    ) -> Result<bool> {
-        for hit in &outcome.hits {
-            let view = HitView {
-                hit,
-                meta: correlations.meta_of(hit),
-                matches: &outcome.matches,
-                engine,
-            };
-            let detection = Detection {
-                record: view.record(),
-                alert: self.sink.is_some().then(|| view.alert()),
-            };
-            if self.show(detection)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+    /// Saves the behavioural baseline in the store for the next hunt.
+    fn save_baseline(&mut self, detectors: &Detectors) -> Result<()> {
+        let (Some(sink), Some(behaviour)) = (self.sink.as_deref_mut(), detectors.behaviour())
+        else {
+            return Ok(());
+        };
+        let baseline = behaviour.baseline()?;
+        let path = &sink.path;
+        sink.writer
+            .store_mut()
+            .save_blob(BASELINE_BLOB, &baseline)
+            .with_context(|| format!("cannot write {BASELINE_BLOB} to {path}"))
     }
 }
 
 fn report_rule_problems(
     set: &RuleSet,
-    correlations: &Correlations,
+    detectors: &Detectors,
     correlation_errors: &[CorrelateError],
     quiet: bool,
 ) {
@@ -421,12 +401,12 @@ fn report_rule_problems(
     }
     eprintln!(
         "rules: {} compiled from {} files; {} left out by selection, {} waiting for --placeholders, {} with a logsource the mapping does not place; {} correlations evaluated, {} invalid",
-        set.engine.len(),
+        detectors.engine().len(),
         set.files,
         set.deselected,
         set.report.needs_placeholders.len(),
         set.report.unmapped,
-        correlations.valid(),
+        detectors.correlation_count(),
         correlation_errors.len(),
     );
     let problems = set.load_errors.len() + set.report.errors.len() + correlation_errors.len();
@@ -444,23 +424,42 @@ fn report_rule_problems(
     for error in correlation_errors {
         eprintln!("warning: correlation skipped: {error}");
     }
-    eprintln!("warning: {problems} rule problems (run `tocsin rules lint` for details); hunting with the {} rules and {} correlations that loaded", set.engine.len(), correlations.valid());
+    eprintln!("warning: {problems} rule problems (run `tocsin rules lint` for details); hunting with the {} rules and {} correlations that loaded", detectors.engine().len(), detectors.correlation_count());
+}
+
+/// What the replay found: one line on the correlations (what they could not use), one on
+/// the behavioural detectors (where their baseline came from).
+fn report_late(late: &Late, detectors: &Detectors, storing: bool) {
+    report_correlations(&late.correlations, detectors.correlation_count());
+    let Some(behaviour) = detectors.behaviour() else {
+        return;
+    };
+    eprintln!(
+        "behaviour: {} events of watched sources, {} anomalies; baseline {}",
+        late.watched,
+        late.anomalies.len(),
+        match (behaviour.resumed(), storing) {
+            (true, _) => "resumed from the store and saved back",
+            (false, true) => "learned from scratch and saved in the store",
+            (false, false) => "learned from scratch (not kept: no --store)",
+        }
+    );
 }
 
 /// One line on what the correlations found and what they could not use.
-fn report_correlation_outcome(outcome: &Outcome, valid: usize) {
+fn report_correlations(replay: &Replay, valid: usize) {
     if valid == 0 {
         return;
     }
-    let stats = outcome.stats;
+    let stats = replay.stats;
     eprintln!(
         "correlations: {} hits from {} kept matches; left out: {} without a group-by field, {} late, {} in a burst already reported, {} without a timestamp",
-        outcome.hits.len(),
-        outcome.matches.len() + outcome.untimed,
+        replay.hits.len(),
+        replay.matches.len() + replay.untimed,
         stats.missing_group_field,
         stats.late,
         stats.suppressed,
-        outcome.untimed,
+        replay.untimed,
     );
 }
 

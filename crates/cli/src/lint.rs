@@ -3,14 +3,16 @@
 use anyhow::Result;
 
 use crate::args::{LintArgs, SelectArgs};
-use crate::correlation::Correlations;
+use tocsin_pipeline::Detectors;
+
 use crate::ruleset;
 
 /// Runs the lint; returns the process exit code (0 clean, 1 problems found).
 pub fn run(args: &LintArgs) -> Result<i32> {
     let mut set = ruleset::load(&args.paths, &args.compile, &SelectArgs::default())?;
-    let (correlations, correlation_errors) =
-        Correlations::build(std::mem::take(&mut set.correlations), &set.engine);
+    let engine = std::mem::take(&mut set.engine);
+    let (detectors, correlation_errors) =
+        Detectors::new(engine, std::mem::take(&mut set.correlations), None);
     for error in &set.load_errors {
         println!("{error}");
     }
@@ -27,8 +29,8 @@ pub fn run(args: &LintArgs) -> Result<i32> {
     eprintln!(
         "{} files, {} rules compiled, {} correlations valid, {} problems, {} rules waiting for placeholder values, {} rules with a logsource the mapping does not place",
         set.files,
-        set.engine.len(),
-        correlations.valid(),
+        detectors.engine().len(),
+        detectors.correlation_count(),
         problems,
         set.report.needs_placeholders.len(),
         set.report.unmapped,

@@ -7,11 +7,8 @@
 
 mod alerts;
 mod args;
-mod behaviour;
 mod bench;
-mod correlation;
 mod demo;
-mod hits;
 mod hunt;
 mod incidents;
 mod lint;

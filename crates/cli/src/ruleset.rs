@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use tocsin_engine::{BuildReport, Engine, EngineBuilder, LogsourceMapping};
-use tocsin_sigma::ast::{CorrelationRule, Document, Level, Status};
+use tocsin_sigma::ast::{CorrelationRule, Document, Status};
 use tocsin_sigma::{LoadOutcome, SigmaError};
 
-use crate::args::{CompileArgs, LevelArg, SelectArgs, StatusArg};
+use crate::args::{CompileArgs, SelectArgs, StatusArg};
 
 /// A compiled rule set and everything that went wrong on the way.
 pub struct RuleSet {
@@ -129,7 +129,7 @@ fn selected(doc: &Document, select: &SelectArgs) -> bool {
     let meta = &rule.meta;
     let id = meta.id.as_deref().unwrap_or("");
     if let Some(min) = select.min_level {
-        if meta.level.is_none_or(|level| level < level_of(min)) {
+        if meta.level.is_none_or(|level| level < min) {
             return false;
         }
     }
@@ -155,16 +155,6 @@ fn selected(doc: &Document, select: &SelectArgs) -> bool {
         return false;
     }
     !has_tag(&select.exclude_tag)
-}
-
-fn level_of(level: LevelArg) -> Level {
-    match level {
-        LevelArg::Informational => Level::Informational,
-        LevelArg::Low => Level::Low,
-        LevelArg::Medium => Level::Medium,
-        LevelArg::High => Level::High,
-        LevelArg::Critical => Level::Critical,
-    }
 }
 
 fn status_of(status: StatusArg) -> Status {

@@ -713,8 +713,8 @@ fn quiet_gap_and_attack_catalogue_shape_the_incidents() {
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = examples().join("logs/logons");
     let rules = examples().join("rules/correlations");
-    let incidents_with_gap = |gap: &str| {
-        let store = dir.path().join(format!("gap-{gap}.db"));
+    let incidents_with = |gap: &str, opening: &str| {
+        let store = dir.path().join(format!("gap-{gap}-{opening}.db"));
         let out = run(tocsin()
             .arg("hunt")
             .arg(&logs)
@@ -722,13 +722,16 @@ fn quiet_gap_and_attack_catalogue_shape_the_incidents() {
             .arg(&rules)
             .arg("--store")
             .arg(&store)
-            .args(["--quiet-gap", gap, "--output", "/dev/null"]));
+            .args(["--quiet-gap", gap, "--opening-level", opening])
+            .args(["--output", "/dev/null"]));
         assert!(out.status.success(), "{}", stderr(&out));
         store_line(&stderr(&out)).1 .0
     };
     // The detections come 20 to 80 seconds apart.
-    assert_eq!(incidents_with_gap("1h"), 1);
-    assert_eq!(incidents_with_gap("30s"), 3);
+    assert_eq!(incidents_with("1h", "medium"), 1);
+    assert_eq!(incidents_with("30s", "informational"), 3);
+    // An informational logon alone opens nothing by default: it is context.
+    assert_eq!(incidents_with("30s", "medium"), 2);
 
     let Some(attack) = tocsin_testdata::shared_path("attack/mitre-cti/enterprise-attack") else {
         return;

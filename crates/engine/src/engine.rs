@@ -2,10 +2,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::ops::ControlFlow;
 
 use rayon::prelude::*;
-use tocsin_event::{Event, FieldValue, Fields};
+use tocsin_event::{FieldValue, Fields};
 use tocsin_sigma::ast::{Document, FilterRule, Location, LogSource, Metadata, Rule};
 
 use crate::candidates::{required_event_ids, CandidateList};
@@ -73,32 +72,6 @@ pub struct BuildReport {
     pub filters_applied: usize,
     /// Correlation rules, which this engine does not evaluate.
     pub correlations_skipped: usize,
-}
-
-/// A match: which rule fired on which event.
-#[derive(Debug, Clone, Copy)]
-pub struct Detection<'a> {
-    /// The rule's id in the engine.
-    pub rule_id: RuleId,
-    /// The rule.
-    pub rule: &'a RuleInfo,
-    /// The event it matched.
-    pub event: &'a Event,
-}
-
-/// Where detections go (printers, stores, counters). Push-style, like ripgrep's `Sink`:
-/// the sink need not buffer, and can stop a run early by returning `Break`.
-pub trait DetectionSink {
-    /// The sink's own error type.
-    type Error;
-
-    /// Receives one detection.
-    fn detection(&mut self, detection: &Detection<'_>) -> Result<ControlFlow<()>, Self::Error>;
-
-    /// Called once after the last detection.
-    fn finish(&mut self) -> Result<(), Self::Error> {
-        Ok(())
-    }
 }
 
 /// Configures and builds an [`Engine`].

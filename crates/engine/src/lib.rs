@@ -12,7 +12,8 @@
 //! * [`Engine::evaluate`]: the ids of the rules an event matches, using an index by channel and
 //!   event ID so that an event meets only the rules that can match it. [`Engine::evaluate_reference`]
 //!   is the plain evaluator that tests compare it with.
-//! * [`Detection`] and the push-style [`DetectionSink`] that printers and stores implement.
+//! * What becomes of a match (outputs, alerts, correlations) is `tocsin-pipeline`'s concern:
+//!   the engine only answers which rules an event meets.
 //! * [`LogsourceMapping`]: the data that places rules; the built-in Windows mapping is
 //!   [`mapping::BUILTIN_WINDOWS_MAPPING`].
 //!
@@ -62,9 +63,7 @@ mod text;
 mod window_set;
 
 pub use compile::{CompileError, CompileErrorKind, Placeholders};
-pub use engine::{
-    BuildReport, Detection, DetectionSink, Engine, EngineBuilder, RuleError, RuleId, RuleInfo,
-};
+pub use engine::{BuildReport, Engine, EngineBuilder, RuleError, RuleId, RuleInfo};
 pub use expr::Scratch;
 pub use mapping::LogsourceMapping;
 pub use placeholders::{parse_placeholders, PlaceholderError};

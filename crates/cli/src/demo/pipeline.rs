@@ -1,34 +1,22 @@
 //! The demo's pipeline: decode the generated logs with the real decoders, put every event
-//! in time order, run the built-in Sigma rules (and their correlations) and the behavioural
-//! detector over them, turn what fires into alerts and group the alerts into incidents.
-//!
-//! # Which alerts open incidents
-//!
-//! Every alert is grouped, but only a group holding at least one alert of level
-//! [`OPENING_LEVEL`] (medium) or above is kept as an incident: `low` and `informational`
-//! alerts (API key changes, a new hire's first action, a shift running late) are context
-//! that joins an incident, never a reason for one. `tocsin-incident` has no such notion
-//! yet, so the policy lives here (see [`open_incidents`]).
+//! in time order, and run `tocsin-pipeline`'s detectors over them (the built-in Sigma rules,
+//! their correlations and the behavioural detectors), exactly as `tocsin hunt --rules
+//! builtin --behaviour` does; then score the alerts against the ground truth. Grouping into
+//! incidents, with its opening level, is the pipeline's too (see `super::save`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use tocsin_anomaly::Detector;
 use tocsin_decode::EventSource;
-use tocsin_engine::Scratch;
-use tocsin_event::Event;
-use tocsin_incident::{group, Alert, AlertKind, AttackCatalog, GroupingConfig, Incident, Level};
+use tocsin_engine::{Engine, Scratch};
+use tocsin_event::{Event, Level};
+use tocsin_incident::{group, Alert, AttackCatalog, GroupingConfig, Incident};
+use tocsin_pipeline::{AlertCollector, Behaviour, Detectors};
+use tocsin_sigma::ast::CorrelationRule;
 
-use super::hosts::HostNames;
 use super::truth::{AttackFootprint, EventKey};
-use crate::alerts::incident_rule;
-use crate::behaviour::anomaly_alert;
-use crate::correlation::{Correlations, KeptMatch};
-use crate::hits::HitView;
-use crate::ruleset::RuleSet;
 
-/// The lowest alert level that opens an incident.
-pub const OPENING_LEVEL: Level = Level::Medium;
 /// How many decode problems are kept word for word.
 const KEPT_PROBLEMS: usize = 5;
 
@@ -53,7 +41,8 @@ pub struct Outcome {
     pub api_keys: usize,
     /// Every alert: Sigma detections, correlation hits and anomalies.
     pub alerts: Vec<Alert>,
-    /// The incidents opened (see the module documentation), oldest first.
+    /// The incidents opened, oldest first: grouped in memory by [`Pipeline::run`], replaced
+    /// by the store's own when the demo writes one.
     pub incidents: Vec<Incident>,
     /// Keys of the alerts raised on attacker events.
     pub attack_alerts: HashSet<String>,
@@ -63,17 +52,21 @@ pub struct Outcome {
     pub attacker_event_ranks: HashMap<EventKey, usize>,
     /// The behavioural detector's learned baseline (versioned JSON).
     pub baseline: Vec<u8>,
+    /// The lowest alert level that opens an incident (the grouping's).
+    pub opening_level: Level,
 }
 
 /// The rules and settings every run shares.
-pub struct Pipeline<'a> {
+pub struct Pipeline {
     /// The built-in rules, compiled.
-    pub rules: &'a RuleSet,
-    /// How alerts are grouped.
+    pub engine: Arc<Engine>,
+    /// The built-in correlation rules.
+    pub correlations: Vec<CorrelationRule>,
+    /// How alerts are grouped (the pipeline's defaults, as `hunt` uses them).
     pub grouping: GroupingConfig,
 }
 
-impl Pipeline<'_> {
+impl Pipeline {
     /// Runs the whole pipeline over `sources`, scoring events against `footprint`.
     pub fn run(
         &self,
@@ -85,10 +78,7 @@ impl Pipeline<'_> {
             bail!("no event could be read from the generated logs");
         }
         let detected = self.detect(&decoded.events, footprint)?;
-        let incidents = open_incidents(
-            group(&detected.alerts, &self.grouping, &AttackCatalog::empty()),
-            &detected.alerts,
-        );
+        let incidents = group(&detected.alerts, &self.grouping, &AttackCatalog::empty());
         Ok(Outcome {
             logs: decoded.logs,
             decode_errors: decoded.errors,
@@ -100,22 +90,22 @@ impl Pipeline<'_> {
             attacker_event_times: detected.attacker_event_times,
             attacker_event_ranks: detected.attacker_events,
             baseline: detected.baseline,
+            opening_level: self.grouping.min_opening_level,
         })
     }
 
-    /// Rules, correlations and the behavioural detector over events in time order.
+    /// The pipeline's detectors over the events (in time order), as a hunt runs them.
     fn detect(&self, events: &[Event], footprint: &AttackFootprint) -> Result<Detected> {
-        let engine = &self.rules.engine;
-        let (mut correlations, errors) =
-            Correlations::build(self.rules.correlations.clone(), engine);
+        let (mut detectors, errors) = Detectors::new(
+            Arc::clone(&self.engine),
+            self.correlations.clone(),
+            Some(Behaviour::builtin()),
+        );
         if let Some(error) = errors.first() {
             bail!("a built-in correlation does not build: {error}");
         }
-        let hosts = HostNames::learn(events);
-        let mut detector = Detector::with_default_config();
         let mut scratch = Scratch::default();
-        let mut kept = Vec::new();
-        let mut alerts = Vec::new();
+        let mut collector = AlertCollector::default();
         let mut attacker_events: HashMap<EventKey, usize> = HashMap::new();
         let mut attacker_event_times = Vec::new();
         for event in events {
@@ -124,36 +114,10 @@ impl Pipeline<'_> {
                 attacker_events.insert((event.origin.source.clone(), event.origin.record), rank);
                 attacker_event_times.extend(event.timestamp_micros);
             }
-            for &rule in engine.evaluate(event, &mut scratch) {
-                if correlations.keeps(rule) {
-                    kept.push(KeptMatch {
-                        rule,
-                        event: event.clone(),
-                    });
-                }
-                if correlations.shows(rule) {
-                    let meta = &engine.rule(rule).meta;
-                    let mut alert = Alert::from_event(AlertKind::Sigma, incident_rule(meta), event);
-                    hosts.link(&mut alert, event);
-                    alerts.push(alert);
-                }
-            }
-            for anomaly in detector.observe(event) {
-                let mut alert = anomaly_alert(anomaly, event);
-                hosts.link(&mut alert, event);
-                alerts.push(alert);
-            }
+            let _ = detectors.scan(event, &mut scratch, &mut collector);
         }
-        let outcome = correlations.replay(engine, kept);
-        for hit in &outcome.hits {
-            let view = HitView {
-                hit,
-                meta: correlations.meta_of(hit),
-                matches: &outcome.matches,
-                engine,
-            };
-            alerts.push(view.alert());
-        }
+        collector.replay(&mut detectors);
+        let alerts = collector.alerts;
         let attack_alerts = alerts
             .iter()
             .filter(|alert| {
@@ -162,12 +126,16 @@ impl Pipeline<'_> {
             })
             .map(|alert| alert.key.clone())
             .collect();
+        let baseline = match detectors.behaviour() {
+            Some(behaviour) => behaviour.baseline()?,
+            None => Vec::new(),
+        };
         Ok(Detected {
             alerts,
             attack_alerts,
             attacker_event_times,
             attacker_events,
-            baseline: detector.save_baseline()?,
+            baseline,
         })
     }
 }
@@ -179,24 +147,6 @@ struct Detected {
     attacker_event_times: Vec<i64>,
     attacker_events: HashMap<EventKey, usize>,
     baseline: Vec<u8>,
-}
-
-/// The groups that hold at least one alert at [`OPENING_LEVEL`] or above.
-pub fn open_incidents(groups: Vec<Incident>, alerts: &[Alert]) -> Vec<Incident> {
-    let opening: HashSet<&str> = alerts
-        .iter()
-        .filter(|alert| alert.rule.level >= OPENING_LEVEL)
-        .map(|alert| alert.key.as_str())
-        .collect();
-    groups
-        .into_iter()
-        .filter(|incident| {
-            incident
-                .members
-                .iter()
-                .any(|member| opening.contains(member.alert_key.as_str()))
-        })
-        .collect()
 }
 
 /// The decoded events of every log, in time order (events without a time last).
@@ -278,55 +228,4 @@ fn distinct_api_keys(events: &[Event]) -> usize {
         .filter(|key| !key.is_empty())
         .collect::<BTreeSet<String>>()
         .len()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tocsin_incident::{AlertOrigin, Entity, EntityKind, RuleRef};
-
-    fn alert(record: u64, level: Level, host: &str) -> Alert {
-        let rule = RuleRef {
-            id: format!("r{record}"),
-            title: format!("rule {record}"),
-            level,
-            tags: Vec::new(),
-            author: None,
-        };
-        let origin = AlertOrigin {
-            source: "log".into(),
-            record,
-        };
-        let host = Entity::normalised(EntityKind::Host, host)
-            .into_iter()
-            .collect();
-        Alert::new(
-            AlertKind::Sigma,
-            rule,
-            origin,
-            Some(record as i64),
-            host,
-            vec![],
-        )
-    }
-
-    #[test]
-    fn low_alerts_join_incidents_but_never_open_one() {
-        let alerts = vec![
-            alert(1, Level::Low, "ws-1"),
-            alert(2, Level::Medium, "ws-1"),
-            alert(3, Level::Low, "ws-2"),
-            alert(4, Level::Informational, "ws-3"),
-        ];
-        let groups = group(&alerts, &GroupingConfig::default(), &AttackCatalog::empty());
-        assert_eq!(groups.len(), 3);
-        let opened = open_incidents(groups, &alerts);
-        assert_eq!(opened.len(), 1);
-        let members: Vec<&str> = opened[0]
-            .members
-            .iter()
-            .map(|m| m.alert_key.as_str())
-            .collect();
-        assert_eq!(members, [alerts[0].key.as_str(), alerts[1].key.as_str()]);
-    }
 }

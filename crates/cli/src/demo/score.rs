@@ -3,7 +3,7 @@
 
 use tocsin_incident::{Alert, AlertKind, Band, Incident};
 
-use super::pipeline::{Outcome, OPENING_LEVEL};
+use super::pipeline::Outcome;
 
 /// The longest acceptable delay between the key's first misuse and the first alert.
 pub const MAX_FIRST_ALERT_DELAY_MICROS: i64 = 5 * 60 * 1_000_000;
@@ -111,7 +111,7 @@ fn first_attack_alert(
         .iter()
         .enumerate()
         .filter(|(_, alert)| {
-            alert.rule.level >= OPENING_LEVEL
+            alert.rule.level >= outcome.opening_level
                 && outcome.attack_alerts.contains(&alert.key)
                 && wanted(alert)
         })

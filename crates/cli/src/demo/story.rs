@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use tocsin_demo::{DemoConfig, GroundTruth};
 use tocsin_incident::{format_micros, Incident, TacticHit, TimelineEntry};
 
-use super::pipeline::{Outcome, OPENING_LEVEL};
+use super::pipeline::Outcome;
 use super::score::Score;
+use tocsin_incident::grouping::DEFAULT_OPENING_LEVEL;
 
 /// At most this many timeline lines are printed (repeats are folded first).
 const TIMELINE_LINES: usize = 15;
@@ -283,7 +284,7 @@ pub fn timeline_lines(timeline: &[TimelineEntry], limit: usize) -> Vec<String> {
         }
     }
     if folded.len() > limit {
-        folded.retain(|(entry, _)| entry.level >= OPENING_LEVEL);
+        folded.retain(|(entry, _)| entry.level >= DEFAULT_OPENING_LEVEL);
     }
     let mut lines: Vec<String> = folded
         .iter()

@@ -1,5 +1,6 @@
-//! Correlations in `hunt`: which rule matches to keep during the parallel scan, and how to
-//! replay them in time order through a [`Correlator`] once every input has been read.
+//! Correlations over a scan: which rule matches to keep while events are judged (in any
+//! order, on any thread), and how to replay them in time order through a [`Correlator`]
+//! once every input has been read.
 //!
 //! Workers keep a match only when a correlation references its rule (the event is cloned
 //! then, never otherwise). After the scan the kept matches are sorted by (timestamp,
@@ -7,10 +8,13 @@
 
 use std::sync::Arc;
 
-use tocsin_correlate::{CorrelateError, CorrelationHit, Correlator, RuleRef, Stats};
+use tocsin_correlate::{CorrelateError, CorrelationHit, Correlator, RuleName, Stats};
 use tocsin_engine::{Engine, RuleId};
-use tocsin_event::Event;
+use tocsin_event::{Event, RuleRef};
 use tocsin_sigma::ast::{CorrelationRule, Metadata};
+
+use crate::finding::sigma_rule;
+use crate::hit::HitView;
 
 /// A match of a rule some correlation references, kept until the scan is over.
 pub struct KeptMatch {
@@ -20,12 +24,14 @@ pub struct KeptMatch {
     pub event: Event,
 }
 
-/// The correlations of a hunt, with what the scan needs to know per rule.
+/// The correlations of a scan, with what the scan needs to know per rule.
 pub struct Correlations {
     correlator: Correlator,
-    /// The `ast::Metadata` of each correlation, by its position in the list the correlator
+    /// The rule reference of each correlation, by its position in the list the correlator
     /// was built from (`CorrelationInfo::index`).
-    metas: Vec<Metadata>,
+    rules: Vec<RuleRef>,
+    /// How correlations name each rule of the engine, by rule id.
+    names: Vec<RuleName>,
     /// Per rule id: whether a correlation references it (its matches must be kept).
     referenced: Vec<bool>,
     /// Per rule id: whether its detections are shown on their own (`generate`).
@@ -35,7 +41,7 @@ pub struct Correlations {
 }
 
 /// What replaying the kept matches gave.
-pub struct Outcome {
+pub struct Replay {
     /// The visible hits, in the order the correlator raised them.
     pub hits: Vec<CorrelationHit>,
     /// The kept matches, in the order they were observed; hit handles index this list.
@@ -50,11 +56,11 @@ impl Correlations {
     /// Builds the correlator over every compiled rule of `engine`; invalid correlations
     /// are returned as errors and left out.
     pub fn build(rules: Vec<CorrelationRule>, engine: &Engine) -> (Self, Vec<CorrelateError>) {
-        let bases: Vec<RuleRef> = engine
+        let bases: Vec<RuleName> = engine
             .rules()
-            .map(|(_, info)| rule_ref(&info.meta))
+            .map(|(_, info)| rule_name(&info.meta))
             .collect();
-        let metas = rules.iter().map(|rule| rule.meta.clone()).collect();
+        let refs = rules.iter().map(|rule| sigma_rule(&rule.meta)).collect();
         let total = rules.len();
         let built = Correlator::build(rules, &bases);
         let referenced = bases
@@ -68,7 +74,8 @@ impl Correlations {
         let valid = total - built.errors.len();
         let correlations = Correlations {
             correlator: built.correlator,
-            metas,
+            rules: refs,
+            names: bases,
             referenced,
             shown,
             valid,
@@ -92,27 +99,19 @@ impl Correlations {
         self.shown.get(rule as usize).copied().unwrap_or(true)
     }
 
-    /// The metadata of the correlation a hit came from.
-    pub fn meta_of(&self, hit: &CorrelationHit) -> Option<&Metadata> {
-        self.metas.get(hit.correlation.index)
-    }
-
     /// Sorts the kept matches by time, feeds them to the correlator and returns the
     /// visible hits.
-    pub fn replay(&mut self, engine: &Engine, kept: Vec<KeptMatch>) -> Outcome {
+    pub fn replay(&mut self, kept: Vec<KeptMatch>) -> Replay {
         let (mut matches, untimed): (Vec<KeptMatch>, Vec<KeptMatch>) = kept
             .into_iter()
             .partition(|m| m.event.timestamp_micros.is_some());
         matches.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
-        let refs: Vec<RuleRef> = engine
-            .rules()
-            .map(|(_, info)| rule_ref(&info.meta))
-            .collect();
         let mut hits = Vec::new();
         for (handle, kept) in matches.iter().enumerate() {
-            let (Some(rule), Some(at)) =
-                (refs.get(kept.rule as usize), kept.event.timestamp_micros)
-            else {
+            let (Some(rule), Some(at)) = (
+                self.names.get(kept.rule as usize),
+                kept.event.timestamp_micros,
+            ) else {
                 continue;
             };
             hits.extend(
@@ -122,7 +121,7 @@ impl Correlations {
         }
         hits.extend(self.correlator.finish());
         hits.retain(|hit| hit.visible);
-        Outcome {
+        Replay {
             hits,
             matches,
             untimed: untimed.len(),
@@ -142,6 +141,25 @@ fn sort_key(kept: &KeptMatch) -> (Option<i64>, &Arc<str>, u64, RuleId) {
 }
 
 /// How correlations refer to a rule: by id or name.
-fn rule_ref(meta: &Metadata) -> RuleRef {
-    RuleRef::new(meta.id.as_deref(), meta.name.as_deref())
+fn rule_name(meta: &Metadata) -> RuleName {
+    RuleName::new(meta.id.as_deref(), meta.name.as_deref())
+}
+
+impl Replay {
+    /// The hits as findings, in the order the correlator raised them; `correlations` names
+    /// the correlation rules, `rules` the engine's rules by id.
+    pub fn hits<'a>(
+        &'a self,
+        correlations: &'a Correlations,
+        rules: &'a [RuleRef],
+    ) -> impl Iterator<Item = HitView<'a>> {
+        self.hits.iter().filter_map(move |hit| {
+            Some(HitView {
+                hit,
+                rule: correlations.rules.get(hit.correlation.index)?,
+                matches: &self.matches,
+                rules,
+            })
+        })
+    }
 }

@@ -1,8 +1,7 @@
-//! A correlation hit as the rest of the CLI shows and stores detections: a
-//! [`DetectionRecord`] line for the printers and an [`Alert`] for the store.
+//! [`HitView`]: a correlation hit with what is needed to describe it, as an output line
+//! ([`DetectionRecord`]) and as an [`Alert`].
 //!
-//! The output crate has no record type for correlations yet, so a hit fills the detection
-//! columns this way: `timestamp` is the newest contributing match, `computer` the
+//! A hit fills the detection columns this way: `timestamp` is the newest contributing match, `computer` the
 //! group-by value of a `Computer`-like field (or the computer all events share),
 //! `channel`/`event_id` are empty, `record_id` is 0, `source` lists the contributing
 //! files, and `details` holds the correlation type, the group-by values, the window, the
@@ -12,13 +11,11 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value as Json};
 use tocsin_correlate::CorrelationHit;
-use tocsin_engine::Engine;
-use tocsin_event::{Event, Value};
+use tocsin_event::{Event, RuleRef, Value};
 use tocsin_incident::{extract_entities, Alert, AlertKind, AlertOrigin, Entity};
-use tocsin_output::{format_timestamp, level_name, DetectionRecord};
-use tocsin_sigma::ast::{CorrelationType, Metadata};
+use tocsin_output::{format_timestamp, DetectionRecord};
+use tocsin_sigma::ast::CorrelationType;
 
-use crate::alerts::incident_rule;
 use crate::correlation::KeptMatch;
 
 /// At most this many contributing events are listed in a correlation alert's evidence.
@@ -31,12 +28,12 @@ const COMPUTER_FIELDS: [&str; 4] = ["computer", "computername", "hostname", "hos
 pub struct HitView<'a> {
     /// The hit.
     pub hit: &'a CorrelationHit,
-    /// The correlation's metadata (author, fields, ...), when known.
-    pub meta: Option<&'a Metadata>,
+    /// The correlation rule that raised it.
+    pub rule: &'a RuleRef,
     /// The kept matches the hit's event handles index.
     pub matches: &'a [KeptMatch],
-    /// The engine, to name the contributing rules.
-    pub engine: &'a Engine,
+    /// The rules of the engine by rule id, to name the contributing rules.
+    pub rules: &'a [RuleRef],
 }
 
 impl HitView<'_> {
@@ -50,20 +47,16 @@ impl HitView<'_> {
             .collect()
     }
 
-    /// The metadata the hit is reported under: the rule's own, or one rebuilt from what
-    /// the hit carries.
-    fn metadata(&self) -> Metadata {
-        self.meta.cloned().unwrap_or_else(|| {
-            let info = &self.hit.correlation;
-            Metadata {
-                title: info.title.clone(),
-                id: info.id.clone(),
-                name: info.name.clone(),
-                level: info.level,
-                tags: info.tags.clone(),
-                ..Metadata::default()
-            }
-        })
+    /// The correlation rule that raised the hit.
+    pub fn rule(&self) -> &RuleRef {
+        self.rule
+    }
+
+    /// The title of a contributing rule.
+    fn title_of(&self, kept: &KeptMatch) -> &str {
+        self.rules
+            .get(kept.rule as usize)
+            .map_or("unknown rule", |rule| rule.title.as_str())
     }
 
     /// When the hit happened: its newest contributing match.
@@ -78,7 +71,7 @@ impl HitView<'_> {
 
     /// The detection line of the hit (see the module documentation).
     pub fn record(&self) -> DetectionRecord {
-        let meta = self.metadata();
+        let rule = self.rule;
         let events = self.events();
         DetectionRecord {
             timestamp: format_timestamp(self.timestamp()),
@@ -86,11 +79,11 @@ impl HitView<'_> {
             channel: None,
             event_id: None,
             record_id: 0,
-            rule_id: meta.id.clone().or_else(|| meta.name.clone()),
-            rule_title: meta.title.clone(),
-            level: meta.level.map_or("unknown", level_name).to_owned(),
-            tags: meta.tags.clone(),
-            author: meta.author.clone(),
+            rule_id: Some(rule.id.clone()),
+            rule_title: rule.title.clone(),
+            level: rule.level.as_str().to_owned(),
+            tags: rule.tags.clone(),
+            author: rule.author.clone(),
             source: sources(&events).join(", "),
             details: self.details(&events).into(),
         }
@@ -101,7 +94,6 @@ impl HitView<'_> {
     /// correlation, the first contributing event and the hit's time, so a rerun of the
     /// same hunt gives the same key.
     pub fn alert(&self) -> Alert {
-        let meta = self.metadata();
         let events = self.events();
         let origin = events
             .first()
@@ -123,7 +115,7 @@ impl HitView<'_> {
         );
         Alert::new(
             AlertKind::Correlation,
-            incident_rule(&meta),
+            self.rule.clone(),
             origin,
             Some(self.timestamp()),
             self.entities(&events),
@@ -180,10 +172,7 @@ impl HitView<'_> {
             number(hit.aggregate),
         );
         details.insert("events".into(), events.len().into());
-        let rules: BTreeSet<&str> = events
-            .iter()
-            .map(|k| self.engine.rule(k.rule).meta.title.as_str())
-            .collect();
+        let rules: BTreeSet<&str> = events.iter().map(|k| self.title_of(k)).collect();
         details.insert(
             "rules".into(),
             rules.into_iter().collect::<Vec<_>>().join(", ").into(),
@@ -200,7 +189,7 @@ impl HitView<'_> {
             .unwrap_or_else(|| "-".into());
         format!(
             "{when} {} ({} record {})",
-            self.engine.rule(kept.rule).meta.title,
+            self.title_of(kept),
             kept.event.origin.source,
             kept.event.origin.record
         )

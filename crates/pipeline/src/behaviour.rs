@@ -1,0 +1,124 @@
+//! The behavioural detectors of `tocsin-anomaly` over the events of the sources they watch
+//! (remote-support appliance and API audit logs by default).
+//!
+//! The detectors need events in time order and a baseline learned over earlier runs. A scan
+//! keeps only the events a watched source accepts; afterwards they are sorted by
+//! (timestamp, source, record) and fed to the detector. A driver with a store loads the
+//! baseline before ([`Behaviour::resume`]) and saves it after ([`Behaviour::baseline`]), so
+//! that a later run over newer logs goes on from what this one learned instead of starting a
+//! new learning period.
+
+use std::path::Path;
+
+use tocsin_anomaly::{Anomaly, BaselineError, Config, ConfigError, Detector};
+use tocsin_event::Event;
+
+/// The store blob the detector's baseline is saved under.
+pub const BASELINE_BLOB: &str = "anomaly-baseline";
+
+/// What can go wrong with the behavioural detectors' configuration or baseline.
+#[derive(Debug, thiserror::Error)]
+pub enum BehaviourError {
+    /// The configuration file cannot be read or is invalid.
+    #[error("cannot load the behaviour configuration {path}")]
+    Config {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: ConfigError,
+    },
+    /// A saved baseline cannot be read, or the learned one cannot be saved.
+    #[error("the behaviour baseline cannot be {what}")]
+    Baseline {
+        /// `read` or `saved`.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: BaselineError,
+    },
+}
+
+/// The behavioural detectors of a run, and where their baseline came from.
+pub struct Behaviour {
+    detector: Detector,
+    resumed: bool,
+}
+
+impl Behaviour {
+    /// The detectors with the built-in configuration.
+    pub fn builtin() -> Self {
+        Behaviour {
+            detector: Detector::with_default_config(),
+            resumed: false,
+        }
+    }
+
+    /// The detectors with the configuration in `path`, or the built-in one.
+    pub fn load(path: Option<&Path>) -> Result<Self, BehaviourError> {
+        let Some(path) = path else {
+            return Ok(Self::builtin());
+        };
+        let config = Config::load(path).map_err(|source| BehaviourError::Config {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Behaviour {
+            detector: Detector::new(config),
+            resumed: false,
+        })
+    }
+
+    /// Whether some watched source takes this event (a scan keeps only those).
+    pub fn watches(&self, event: &Event) -> bool {
+        self.detector
+            .config()
+            .sources
+            .iter()
+            .any(|s| s.accepts(event))
+    }
+
+    /// Goes on from a baseline saved by an earlier run.
+    pub fn resume(&mut self, saved: &[u8]) -> Result<(), BehaviourError> {
+        self.detector
+            .load_baseline(saved)
+            .map_err(|source| BehaviourError::Baseline {
+                what: "read",
+                source,
+            })?;
+        self.resumed = true;
+        Ok(())
+    }
+
+    /// Whether the baseline was loaded from an earlier run.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// The baseline to save for the next run.
+    pub fn baseline(&self) -> Result<Vec<u8>, BehaviourError> {
+        self.detector
+            .save_baseline()
+            .map_err(|source| BehaviourError::Baseline {
+                what: "saved",
+                source,
+            })
+    }
+
+    /// Feeds the kept events in time order; returns each anomaly with its event.
+    pub fn run(&mut self, mut events: Vec<Event>) -> Vec<(Anomaly, Event)> {
+        events.sort_by(|a, b| {
+            (a.timestamp_micros, &a.origin.source, a.origin.record).cmp(&(
+                b.timestamp_micros,
+                &b.origin.source,
+                b.origin.record,
+            ))
+        });
+        let mut found = Vec::new();
+        for event in events {
+            let anomalies = self.detector.observe(&event);
+            found.extend(anomalies.into_iter().map(|a| (a, event.clone())));
+        }
+        found
+    }
+}

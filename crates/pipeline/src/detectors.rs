@@ -1,0 +1,184 @@
+//! [`Detectors`]: everything that judges events (Sigma rules, correlations, behavioural
+//! detectors), and the two steps every driver takes: a scan in any order, then a replay in
+//! time order.
+//!
+//! # Why two steps
+//!
+//! A rule judges one event alone, so the scan may run on many threads over many files in
+//! any order. Correlations and behavioural baselines judge events against earlier ones, so
+//! they need time order across every input, which is known only once everything has been
+//! read. The scan therefore hands them what they need (a clone of each match a correlation
+//! references, a clone of each event a behavioural source watches, never a clone otherwise),
+//! and [`Detectors::replay`] feeds it to them sorted by time. A batch hunt replays after
+//! its last file; a live service replays each window of events it has settled.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use tocsin_anomaly::Anomaly;
+use tocsin_correlate::CorrelateError;
+use tocsin_engine::{Engine, RuleId, Scratch};
+use tocsin_event::{Event, RuleRef};
+use tocsin_sigma::ast::CorrelationRule;
+
+use crate::behaviour::Behaviour;
+use crate::correlation::{Correlations, KeptMatch, Replay};
+use crate::finding::{sigma_rule, Finding};
+
+/// Where a scan's findings go. Push-style: the sink need not buffer, and stops the scan of
+/// the current event by returning `Break` (a closed pipe, a cancelled run).
+pub trait FindingSink {
+    /// A finding of the scan: a rule match that is shown on its own.
+    fn finding(&mut self, finding: &Finding<'_>) -> ControlFlow<()>;
+
+    /// A match a correlation references, to be kept until [`Detectors::replay`].
+    fn keep(&mut self, kept: KeptMatch) -> ControlFlow<()>;
+
+    /// An event a behavioural source watches, to be kept (cloned) until
+    /// [`Detectors::replay`].
+    fn watch(&mut self, event: &Event) -> ControlFlow<()>;
+}
+
+/// The compiled rules, the correlations over them and the behavioural detectors.
+pub struct Detectors {
+    engine: Arc<Engine>,
+    /// Each rule's reference, by rule id.
+    rules: Vec<RuleRef>,
+    correlations: Correlations,
+    behaviour: Option<Behaviour>,
+}
+
+/// What the replay found, to be turned into findings with [`Late::findings`].
+pub struct Late {
+    /// The correlation hits and the matches they index.
+    pub correlations: Replay,
+    /// The behavioural anomalies, each with its event, in time order.
+    pub anomalies: Vec<(Anomaly, Event)>,
+    /// How many events the behavioural detectors watched.
+    pub watched: usize,
+}
+
+impl Detectors {
+    /// The detectors over a compiled engine (shared, so that runs over several inputs need
+    /// not compile twice); invalid correlation rules are returned as errors and left out.
+    /// `behaviour` is `None` when the run does not watch behaviour.
+    pub fn new(
+        engine: impl Into<Arc<Engine>>,
+        correlations: Vec<CorrelationRule>,
+        behaviour: Option<Behaviour>,
+    ) -> (Self, Vec<CorrelateError>) {
+        let engine = engine.into();
+        let (correlations, errors) = Correlations::build(correlations, &engine);
+        let rules = engine
+            .rules()
+            .map(|(_, info)| sigma_rule(&info.meta))
+            .collect();
+        let detectors = Detectors {
+            engine,
+            rules,
+            correlations,
+            behaviour,
+        };
+        (detectors, errors)
+    }
+
+    /// The compiled rules.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// How many correlation rules are evaluated.
+    pub fn correlation_count(&self) -> usize {
+        self.correlations.valid()
+    }
+
+    /// The behavioural detectors, when the run watches behaviour.
+    pub fn behaviour(&self) -> Option<&Behaviour> {
+        self.behaviour.as_ref()
+    }
+
+    /// The behavioural detectors, to resume or save their baseline.
+    pub fn behaviour_mut(&mut self) -> Option<&mut Behaviour> {
+        self.behaviour.as_mut()
+    }
+
+    /// Judges one event: each rule match shown on its own goes to `sink` as a finding, each
+    /// match a correlation references and the event itself, when a behavioural source
+    /// watches it, are handed over for the replay. `Break` when the sink stopped.
+    pub fn scan(
+        &self,
+        event: &Event,
+        scratch: &mut Scratch,
+        sink: &mut impl FindingSink,
+    ) -> ControlFlow<()> {
+        for &rule in self.engine.evaluate(event, scratch) {
+            self.on_match(rule, event, sink)?;
+        }
+        if self.behaviour.as_ref().is_some_and(|b| b.watches(event)) {
+            sink.watch(event)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// One match (only matches reach here, never every event).
+    fn on_match(
+        &self,
+        rule: RuleId,
+        event: &Event,
+        sink: &mut impl FindingSink,
+    ) -> ControlFlow<()> {
+        if self.correlations.keeps(rule) {
+            sink.keep(KeptMatch {
+                rule,
+                event: event.clone(),
+            })?;
+        }
+        if !self.correlations.shows(rule) {
+            return ControlFlow::Continue(());
+        }
+        let Some(reference) = self.rules.get(rule as usize) else {
+            return ControlFlow::Continue(());
+        };
+        sink.finding(&Finding::Rule {
+            rule: reference,
+            fields: &self.engine.rule(rule).meta.fields,
+            event,
+        })
+    }
+
+    /// Feeds the kept matches to the correlations and the watched events to the
+    /// behavioural detectors, each in time order (see the module documentation).
+    pub fn replay(&mut self, kept: Vec<KeptMatch>, watched: Vec<Event>) -> Late {
+        let correlations = self.correlations.replay(kept);
+        let count = watched.len();
+        let anomalies = match self.behaviour.as_mut() {
+            Some(behaviour) => behaviour.run(watched),
+            None => Vec::new(),
+        };
+        Late {
+            correlations,
+            anomalies,
+            watched: count,
+        }
+    }
+
+    /// The rule references, by rule id.
+    pub fn rules(&self) -> &[RuleRef] {
+        &self.rules
+    }
+}
+
+impl Late {
+    /// The replay's findings: correlation hits, then anomalies.
+    pub fn findings<'a>(&'a self, detectors: &'a Detectors) -> impl Iterator<Item = Finding<'a>> {
+        let hits = self
+            .correlations
+            .hits(&detectors.correlations, &detectors.rules)
+            .map(Finding::Correlation);
+        let anomalies = self
+            .anomalies
+            .iter()
+            .map(|(anomaly, event)| Finding::Anomaly { anomaly, event });
+        hits.chain(anomalies)
+    }
+}

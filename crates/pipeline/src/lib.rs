@@ -1,0 +1,65 @@
+//! The detection-to-incident path every tocsin command shares (`hunt`, `demo`, `bench`, and
+//! the coming `serve`), so that the same logs give the same findings and the same incidents
+//! whichever command reads them.
+//!
+//! # Brief overview
+//!
+//! * [`Detectors`]: the compiled Sigma rules, the correlation rules over them and the
+//!   behavioural detectors. [`Detectors::scan`] judges one event (from any thread) and hands
+//!   what it finds to a [`FindingSink`]; the matches correlations need and the events the
+//!   behavioural detectors watch are handed over too, because both must see them in time
+//!   order, which only the caller can arrange ([`Detectors::replay`]).
+//! * [`Finding`]: a Sigma match, a correlation hit or a behavioural anomaly: three kinds of
+//!   one thing, each with one conversion to an output line ([`Finding::record`]) and to an
+//!   incident alert ([`Finding::alert`]).
+//! * [`IncidentWriter`]: alerts into any [`IncidentStore`](tocsin_incident::IncidentStore)
+//!   in batches, then grouped into incidents with the one [`GroupingConfig`](tocsin_incident::GroupingConfig)
+//!   (entity resolution and the opening level are part of grouping, in `tocsin-incident`).
+//!
+//! ```
+//! use tocsin_pipeline::{AlertCollector, Detectors};
+//! use tocsin_engine::{EngineBuilder, Scratch};
+//! use tocsin_event::{Event, Value};
+//!
+//! let rule = r#"
+//! title: Whoami
+//! id: 7a5e1a4c-2f1e-4c3b-9a55-0a8f0e3b2c10
+//! level: high
+//! logsource: { product: windows, category: process_creation }
+//! detection:
+//!   selection: { Image|endswith: '\whoami.exe' }
+//!   condition: selection
+//! "#;
+//! let documents: Vec<_> = tocsin_sigma::parse_documents(rule, "whoami.yml".as_ref())
+//!     .into_iter()
+//!     .collect::<Result<_, _>>()
+//!     .unwrap();
+//! let (engine, _report) = EngineBuilder::new().build(&documents);
+//! let (detectors, errors) = Detectors::new(engine, Vec::new(), None);
+//! assert!(errors.is_empty());
+//!
+//! let mut event = Event::default();
+//! event.push("Event.System.Channel", "Channel", Value::from("Microsoft-Windows-Sysmon/Operational"));
+//! event.push("Event.System.EventID", "EventID", Value::Int(1));
+//! event.push("Event.EventData.Image", "Image", Value::from("C:\\Windows\\System32\\whoami.exe"));
+//! let mut alerts = AlertCollector::default();
+//! let _ = detectors.scan(&event, &mut Scratch::default(), &mut alerts);
+//! assert_eq!(alerts.alerts[0].rule.title, "Whoami");
+//! ```
+#![deny(missing_docs)]
+
+mod behaviour;
+mod collect;
+mod correlation;
+mod detectors;
+mod finding;
+mod hit;
+mod writer;
+
+pub use behaviour::{Behaviour, BehaviourError, BASELINE_BLOB};
+pub use collect::AlertCollector;
+pub use correlation::{Correlations, KeptMatch, Replay};
+pub use detectors::{Detectors, FindingSink, Late};
+pub use finding::{anomaly_rule, sigma_rule, Finding};
+pub use hit::HitView;
+pub use writer::{IncidentWriter, StoreReport, ALERT_BATCH};
