@@ -15,7 +15,10 @@
 //! * [`Lifecycle`]: status along a transition table ([`lifecycle`]), assignee, notes, response
 //!   actions, each change an [`AuditRecord`].
 //! * [`render`]: Markdown, HTML or JSON reports.
-//! * [`IncidentStore`]: the storage trait, implemented by `tocsin-store` (SQLite).
+//! * [`IncidentStore`]: the storage trait, implemented by `tocsin-store` (SQLite);
+//!   [`SavePlan`] decides, without SQL, what a store writes when it saves a regrouping:
+//!   which stored incidents were absorbed and whose lifecycle the survivors take over
+//!   ([`plan`] gives the rules).
 //!
 //! ```
 //! use tocsin_incident::*;
@@ -40,6 +43,7 @@ pub mod error;
 pub mod grouping;
 pub mod incident;
 pub mod lifecycle;
+pub mod plan;
 pub mod report;
 pub mod severity;
 pub mod store;
@@ -54,6 +58,7 @@ pub use incident::{EntityCount, Incident, JoinReason, Link, Membership, Timeline
 pub use lifecycle::{
     AuditRecord, Change, Lifecycle, Note, Resolution, ResponseAction, Stamp, Status,
 };
+pub use plan::{Absorption, IncidentState, Inheritance, Known, Placement, SavePlan};
 pub use report::{render, Format};
 pub use severity::{Band, Severity, SeverityInput};
 pub use store::{IncidentFilter, IncidentStore, PutOutcome};
