@@ -12,8 +12,10 @@
 //!   rerunning a hunt stores nothing twice.
 //! * Every write is one transaction and the journal is WAL, so a crash (even `SIGKILL`
 //!   mid-hunt) leaves the store as it was after the last completed write.
-//! * Regrouping rewrites incidents' computed part but never their lifecycle; the audit trail
-//!   is append-only, enforced by triggers.
+//! * Saving a regrouping applies the incident crate's
+//!   [`SavePlan`](tocsin_incident::SavePlan): incidents' computed part is rewritten but never
+//!   their lifecycle, except when a survivor inherits one from an incident it absorbed; the
+//!   audit trail is append-only, enforced by triggers.
 //!
 //! ```
 //! use tocsin_incident::IncidentStore;
