@@ -424,12 +424,12 @@ impl IncidentStore for SqliteStore {
             .map_err(|e| self.sql(e))?;
         let mut found = Vec::new();
         for (id, computed, lifecycle) in rows {
+            if filter.limit.is_some_and(|limit| found.len() >= limit) {
+                break;
+            }
             let incident = self.incident_from(&id, &computed, &lifecycle)?;
             if filter.accepts(&incident) {
                 found.push(incident);
-            }
-            if filter.limit.is_some_and(|limit| found.len() >= limit) {
-                break;
             }
         }
         Ok(found)
@@ -437,7 +437,8 @@ impl IncidentStore for SqliteStore {
 
     fn alerts_of(&self, incident_id: &str) -> Result<Vec<Alert>, StoreError> {
         self.alerts_where(
-            "JOIN memberships m ON m.alert_key = a.key WHERE m.incident_id = ?1 ORDER BY m.position",
+            "JOIN memberships m ON m.alert_key = a.key WHERE m.incident_id = ?1
+             ORDER BY m.position, m.alert_key",
             Some(incident_id),
         )
     }
