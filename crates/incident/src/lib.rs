@@ -15,10 +15,10 @@
 //! * [`Lifecycle`]: status along a transition table ([`lifecycle`]), assignee, notes, response
 //!   actions, each change an [`AuditRecord`].
 //! * [`render`]: Markdown, HTML or JSON reports.
-//! * [`IncidentStore`]: the storage trait, implemented by `tocsin-store` (SQLite);
-//!   [`SavePlan`] decides, without SQL, what a store writes when it saves a regrouping:
-//!   which stored incidents were absorbed and whose lifecycle the survivors take over
-//!   ([`plan`] gives the rules).
+//! * [`IncidentStore`]: the storage trait, implemented by `tocsin-store` (SQLite and in
+//!   memory); [`SavePlan`] decides, without SQL, what a store writes when it saves a
+//!   regrouping: which stored incidents were absorbed and whose lifecycle the survivors take
+//!   over ([`plan`] gives the rules).
 //!
 //! ```
 //! use tocsin_incident::*;

@@ -1,5 +1,6 @@
 //! The storage trait: what incident logic needs from a database, so that the embedded SQLite
-//! store (`tocsin-store`) and a later server database are interchangeable.
+//! store, the in-memory one (both in `tocsin-store`) and a later server database are
+//! interchangeable.
 //!
 //! Contract for implementations:
 //!

@@ -1,8 +1,13 @@
-//! The embedded tocsin store: detections, incidents, their audit trail and other components'
-//! state (behavioural baselines) in one SQLite file, behind the
-//! [`IncidentStore`](tocsin_incident::IncidentStore) trait.
+//! The tocsin stores: detections, incidents, their audit trail and other components' state
+//! (behavioural baselines), behind the [`IncidentStore`](tocsin_incident::IncidentStore)
+//! trait: [`SqliteStore`] in one SQLite file, [`MemoryStore`] in memory (for tests and a
+//! service that does not persist).
 //!
-//! # Overview
+//! Neither decides incident policy: which stored incidents a regrouping absorbed and which
+//! lifecycles pass on to their survivors is the incident crate's
+//! [`SavePlan`](tocsin_incident::SavePlan), which both apply.
+//!
+//! # The SQLite store
 //!
 //! * [`SqliteStore::open`] creates the file on first use and applies the numbered migrations
 //!   in `migrations/` (embedded with `include_str!`, version in `PRAGMA user_version`). A file
@@ -28,10 +33,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod memory;
 pub mod schema;
 mod sqlite;
 
-pub use error::StoreError;
+pub use error::{MemoryError, StoreError};
+pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 #[cfg(test)]
