@@ -19,6 +19,8 @@
 //!   memory); [`SavePlan`] decides, without SQL, what a store writes when it saves a
 //!   regrouping: which stored incidents were absorbed and whose lifecycle the survivors take
 //!   over ([`plan`] gives the rules).
+//! * `conformance` (cargo feature `conformance`): the store contract as a test suite that
+//!   every implementation runs.
 //!
 //! ```
 //! use tocsin_incident::*;
@@ -38,6 +40,8 @@
 
 pub mod alert;
 pub mod attack;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod entities;
 pub mod error;
 pub mod grouping;

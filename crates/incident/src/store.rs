@@ -2,7 +2,8 @@
 //! store, the in-memory one (both in `tocsin-store`) and a later server database are
 //! interchangeable.
 //!
-//! Contract for implementations:
+//! Contract for implementations (checked by the `conformance` suite, cargo feature
+//! `conformance`, which every implementation runs):
 //!
 //! * [`IncidentStore::put_alerts`] and [`IncidentStore::record_hunt`] are idempotent: an alert
 //!   whose key is already stored is counted as existing and left unchanged.

@@ -5,7 +5,8 @@
 //!
 //! Neither decides incident policy: which stored incidents a regrouping absorbed and which
 //! lifecycles pass on to their survivors is the incident crate's
-//! [`SavePlan`](tocsin_incident::SavePlan), which both apply.
+//! [`SavePlan`](tocsin_incident::SavePlan), which both apply. Both run the incident crate's
+//! conformance suite (`tests/conformance.rs`).
 //!
 //! # The SQLite store
 //!
