@@ -150,8 +150,9 @@ fn requested_changes(args: &UpdateArgs) -> Vec<Requested<'_>> {
     changes
 }
 
-/// Opens a store that must already exist (these commands never create one).
-fn open_existing(path: &Path) -> Result<SqliteStore> {
+/// Opens a store that must already exist (these commands never create one). The commands
+/// use it only through the store trait.
+fn open_existing(path: &Path) -> Result<impl IncidentStore> {
     if !path.is_file() {
         bail!(
             "no store at {0}: create one with `tocsin hunt LOGS --rules RULES --store {0}`",
@@ -162,7 +163,7 @@ fn open_existing(path: &Path) -> Result<SqliteStore> {
 }
 
 /// The incident `id`, following merges to the incident that absorbed it (with a note).
-fn find(store: &SqliteStore, path: &Path, id: &str) -> Result<Incident> {
+fn find(store: &impl IncidentStore, path: &Path, id: &str) -> Result<Incident> {
     let mut current = id.trim().to_owned();
     for _ in 0..MAX_MERGE_HOPS {
         match store
@@ -313,6 +314,50 @@ mod tests {
         let text = table(&[]);
         assert!(text.starts_with("ID"));
         assert_eq!(text.lines().count(), 1);
+    }
+
+    #[test]
+    fn an_absorbed_incident_is_found_through_its_survivor() {
+        use tocsin_incident::{Alert, AlertKind, AlertOrigin, AttackCatalog, JoinReason, RuleRef};
+        let alerts: Vec<Alert> = (1..=2)
+            .map(|record| {
+                let origin = AlertOrigin {
+                    source: "a.log".into(),
+                    record,
+                };
+                let at = Some(i64::try_from(record).unwrap_or_default());
+                Alert::new(
+                    AlertKind::Sigma,
+                    RuleRef::default(),
+                    origin,
+                    at,
+                    vec![],
+                    vec![],
+                )
+            })
+            .collect();
+        let incident = |id: &str, members: &[&Alert]| {
+            let members = members
+                .iter()
+                .map(|a| (*a, JoinReason::default()))
+                .collect();
+            Incident::build(id.to_owned(), members, &AttackCatalog::empty())
+        };
+        let mut store = tocsin_store::MemoryStore::new();
+        let apart = [
+            incident("INC-a", &[&alerts[0]]),
+            incident("INC-b", &[&alerts[1]]),
+        ];
+        store.record_hunt(&alerts, &apart).unwrap();
+        let merged = incident("INC-a", &[&alerts[0], &alerts[1]]);
+        store.save_incidents(&[merged]).unwrap();
+        let found = find(&store, Path::new("memory"), " INC-b ").unwrap();
+        assert_eq!(found.id, "INC-a");
+        let missing = find(&store, Path::new("memory"), "INC-none").unwrap_err();
+        assert!(
+            missing.to_string().contains("no incident INC-none"),
+            "{missing}"
+        );
     }
 
     #[test]

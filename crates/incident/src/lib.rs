@@ -15,7 +15,12 @@
 //! * [`Lifecycle`]: status along a transition table ([`lifecycle`]), assignee, notes, response
 //!   actions, each change an [`AuditRecord`].
 //! * [`render`]: Markdown, HTML or JSON reports.
-//! * [`IncidentStore`]: the storage trait, implemented by `tocsin-store` (SQLite).
+//! * [`IncidentStore`]: the storage trait, implemented by `tocsin-store` (SQLite and in
+//!   memory); [`SavePlan`] decides, without SQL, what a store writes when it saves a
+//!   regrouping: which stored incidents were absorbed and whose lifecycle the survivors take
+//!   over ([`plan`] gives the rules).
+//! * `conformance` (cargo feature `conformance`): the store contract as a test suite that
+//!   every implementation runs.
 //!
 //! ```
 //! use tocsin_incident::*;
@@ -35,11 +40,14 @@
 
 pub mod alert;
 pub mod attack;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod entities;
 pub mod error;
 pub mod grouping;
 pub mod incident;
 pub mod lifecycle;
+pub mod plan;
 pub mod report;
 pub mod severity;
 pub mod store;
@@ -57,6 +65,7 @@ pub use incident::{
 pub use lifecycle::{
     AuditRecord, Change, Lifecycle, Note, Resolution, ResponseAction, Stamp, Status,
 };
+pub use plan::{Absorption, IncidentState, Inheritance, Known, Placement, SavePlan};
 pub use report::{render, Format};
 pub use severity::{Band, Severity, SeverityInput};
 pub use store::{IncidentFilter, IncidentStore, PutOutcome};

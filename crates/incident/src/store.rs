@@ -1,20 +1,33 @@
 //! The storage trait: what incident logic needs from a database, so that the embedded SQLite
-//! store (`tocsin-store`) and a later server database are interchangeable.
+//! store, the in-memory one (both in `tocsin-store`) and a later server database are
+//! interchangeable.
 //!
-//! Contract for implementations:
+//! Contract for implementations (checked by the `conformance` suite, cargo feature
+//! `conformance`, which every implementation runs):
 //!
 //! * [`IncidentStore::put_alerts`] and [`IncidentStore::record_hunt`] are idempotent: an alert
 //!   whose key is already stored is counted as existing and left unchanged.
-//! * [`IncidentStore::record_hunt`] is atomic: after a crash either all of its alerts and
-//!   incidents are stored or none.
-//! * Saving an incident replaces its computed part (title, members, ATT&CK, severity,
-//!   timeline) but keeps the stored [`Lifecycle`](crate::Lifecycle): analysts' work is never
-//!   overwritten by regrouping. Lifecycle changes go through [`IncidentStore::apply_change`].
+//! * [`IncidentStore::record_hunt`] and [`IncidentStore::save_incidents`] are atomic: after a
+//!   crash or a refused write either all of their alerts and incidents are stored or none.
+//!   An incident whose member names an alert the store does not hold is refused.
+//! * Saving incidents follows the [`SavePlan`](crate::SavePlan), computed by this crate from
+//!   what the store reports ([`IncidentStore::memberships_of`],
+//!   [`IncidentStore::incident_states`]): an incident's computed part (title, members,
+//!   ATT&CK, severity, timeline) is replaced but its stored
+//!   [`Lifecycle`](crate::Lifecycle) is kept, so analysts' work is never overwritten by
+//!   regrouping; an incident the regrouping absorbed points at its survivor
+//!   ([`IncidentStore::merged_into`]), which takes over its lifecycle if its own is
+//!   untouched ([`crate::plan`] gives the rules). Lifecycle changes go through
+//!   [`IncidentStore::apply_change`].
+//! * Listing hides absorbed incidents; [`IncidentStore::incident`] still finds them.
 //! * The audit trail is append-only.
+
+use std::collections::BTreeMap;
 
 use crate::alert::Alert;
 use crate::incident::Incident;
 use crate::lifecycle::{AuditRecord, Status};
+use crate::plan::IncidentState;
 use crate::severity::Band;
 
 /// How many alerts a write added and how many were already there.
@@ -61,7 +74,8 @@ pub trait IncidentStore {
     /// Stores alerts, skipping those already stored (by key).
     fn put_alerts(&mut self, alerts: &[Alert]) -> Result<PutOutcome, Self::Error>;
 
-    /// Stores alerts and the incidents grouped from them in one atomic step.
+    /// Stores alerts and saves the incidents grouped from them (as
+    /// [`IncidentStore::save_incidents`] does) in one atomic step.
     fn record_hunt(
         &mut self,
         alerts: &[Alert],
@@ -71,14 +85,31 @@ pub trait IncidentStore {
     /// Every stored alert, oldest first, for regrouping.
     fn all_alerts(&self) -> Result<Vec<Alert>, Self::Error>;
 
-    /// Saves incidents' computed part; a new incident is stored whole (lifecycle included),
-    /// an existing one keeps its stored lifecycle.
+    /// Saves a regrouping: computes the [`SavePlan`](crate::SavePlan) from what the store
+    /// holds and applies it in one atomic step. A new incident is stored whole (lifecycle
+    /// included), an existing one keeps its stored lifecycle unless it inherits one.
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), Self::Error>;
 
-    /// One incident with its stored lifecycle.
+    /// For each of `alert_keys` stored under an incident, that incident's id (keys stored
+    /// under none are left out): what a save needs to know which detections move.
+    fn memberships_of(&self, alert_keys: &[&str]) -> Result<BTreeMap<String, String>, Self::Error>;
+
+    /// The stored lifecycle and current number of detections of each of `ids` the store
+    /// holds (others are left out): what a save needs to tell absorbed incidents and
+    /// whose lifecycle passes on.
+    fn incident_states(&self, ids: &[&str])
+        -> Result<BTreeMap<String, IncidentState>, Self::Error>;
+
+    /// The incident that absorbed incident `id` when a later regrouping merged it or
+    /// reopened it under a new id; `None` for a live or unknown incident. Old ids given to
+    /// analysts keep leading to the detections by following these links.
+    fn merged_into(&self, id: &str) -> Result<Option<String>, Self::Error>;
+
+    /// One incident with its stored lifecycle, absorbed or not.
     fn incident(&self, id: &str) -> Result<Option<Incident>, Self::Error>;
 
-    /// The incidents that pass `filter`, most recent activity first.
+    /// The live incidents (absorbed ones left out) that pass `filter`, most recent activity
+    /// first (incidents without a time last, then by id).
     fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, Self::Error>;
 
     /// The alerts of an incident, in its member order.

@@ -1,4 +1,5 @@
-//! The store's errors; every one names the store file.
+//! The stores' errors: an SQLite store's name the store file; the memory store's name the
+//! incident or detection concerned.
 
 use std::path::PathBuf;
 
@@ -75,4 +76,23 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// What the in-memory store refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryError {
+    /// A change was asked for an incident the store does not hold.
+    #[error("memory store: no incident {id}")]
+    UnknownIncident {
+        /// The id asked for.
+        id: String,
+    },
+    /// An incident to save names a detection the store does not hold.
+    #[error("memory store: incident {incident} names detection {alert_key}, which is not stored")]
+    UnknownAlert {
+        /// The incident.
+        incident: String,
+        /// The missing detection's key.
+        alert_key: String,
+    },
 }

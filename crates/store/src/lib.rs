@@ -1,8 +1,14 @@
-//! The embedded tocsin store: detections, incidents, their audit trail and other components'
-//! state (behavioural baselines) in one SQLite file, behind the
-//! [`IncidentStore`](tocsin_incident::IncidentStore) trait.
+//! The tocsin stores: detections, incidents, their audit trail and other components' state
+//! (behavioural baselines), behind the [`IncidentStore`](tocsin_incident::IncidentStore)
+//! trait: [`SqliteStore`] in one SQLite file, [`MemoryStore`] in memory (for tests and a
+//! service that does not persist).
 //!
-//! # Overview
+//! Neither decides incident policy: which stored incidents a regrouping absorbed and which
+//! lifecycles pass on to their survivors is the incident crate's
+//! [`SavePlan`](tocsin_incident::SavePlan), which both apply. Both run the incident crate's
+//! conformance suite (`tests/conformance.rs`).
+//!
+//! # The SQLite store
 //!
 //! * [`SqliteStore::open`] creates the file on first use and applies the numbered migrations
 //!   in `migrations/` (embedded with `include_str!`, version in `PRAGMA user_version`). A file
@@ -12,8 +18,10 @@
 //!   rerunning a hunt stores nothing twice.
 //! * Every write is one transaction and the journal is WAL, so a crash (even `SIGKILL`
 //!   mid-hunt) leaves the store as it was after the last completed write.
-//! * Regrouping rewrites incidents' computed part but never their lifecycle; the audit trail
-//!   is append-only, enforced by triggers.
+//! * Saving a regrouping applies the incident crate's
+//!   [`SavePlan`](tocsin_incident::SavePlan): incidents' computed part is rewritten but never
+//!   their lifecycle, except when a survivor inherits one from an incident it absorbed; the
+//!   audit trail is append-only, enforced by triggers.
 //!
 //! ```
 //! use tocsin_incident::IncidentStore;
@@ -26,10 +34,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod memory;
 pub mod schema;
 mod sqlite;
 
-pub use error::StoreError;
+pub use error::{MemoryError, StoreError};
+pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 #[cfg(test)]

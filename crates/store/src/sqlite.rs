@@ -1,12 +1,19 @@
 //! [`SqliteStore`]: the embedded, single-file implementation of [`IncidentStore`].
+//!
+//! No incident policy lives here: a save reads what the store holds, lets
+//! [`SavePlan`] decide which incidents were absorbed and which lifecycles pass on, and writes
+//! the plan, all in one transaction.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 use tocsin_incident::{
-    Alert, AuditRecord, Incident, IncidentFilter, IncidentStore, Lifecycle, PutOutcome,
+    Alert, AuditRecord, Incident, IncidentFilter, IncidentState, IncidentStore, Known, Lifecycle,
+    Placement, PutOutcome, SavePlan,
 };
 
 use crate::error::StoreError;
@@ -78,19 +85,6 @@ impl SqliteStore {
             .map_err(|e| self.sql(e))
     }
 
-    /// The incident that absorbed incident `id` when a later regrouping merged them, if any.
-    pub fn merged_into(&self, id: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT merged_into FROM incidents WHERE id = ?1",
-                [id],
-                |row| row.get(0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| self.sql(e))
-    }
-
     /// Runs SQLite's `PRAGMA integrity_check`; `Ok(())` when the file is sound, otherwise
     /// the problems it lists.
     pub fn integrity_check(&self) -> Result<Result<(), String>, StoreError> {
@@ -134,14 +128,11 @@ impl SqliteStore {
     }
 
     fn corrupt(&self, what: &'static str, id: &str, source: serde_json::Error) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            what,
-            id: id.to_owned(),
-            source,
-        }
+        corrupt_at(&self.path, what, id, source)
     }
 
+    /// Runs `work` in one transaction, which takes the write lock up front: a save reads
+    /// what the store holds before it writes, and no other writer may come in between.
     fn write<T>(
         &mut self,
         work: impl FnOnce(&Transaction<'_>, &Path) -> Result<T, StoreError>,
@@ -151,7 +142,10 @@ impl SqliteStore {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
         let result = work(&tx, &path)?;
         tx.commit().map_err(sql)?;
         Ok(result)
@@ -231,73 +225,122 @@ fn insert_alerts(tx: &Transaction<'_>, alerts: &[Alert]) -> rusqlite::Result<Put
     Ok(outcome)
 }
 
-/// Upserts the computed part of each incident, moves memberships, marks absorbed incidents.
-fn upsert_incidents(tx: &Transaction<'_>, incidents: &[Incident]) -> rusqlite::Result<()> {
-    let mut absorbed: BTreeMap<String, String> = BTreeMap::new();
-    for incident in incidents {
-        let computed = Incident {
-            lifecycle: Lifecycle::default(),
-            ..incident.clone()
-        };
-        tx.prepare_cached(
-            "INSERT INTO incidents (id, title, first_seen_micros, last_seen_micros, score, band, status, computed, lifecycle)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (id) DO UPDATE SET title = excluded.title,
-                 first_seen_micros = excluded.first_seen_micros, last_seen_micros = excluded.last_seen_micros,
-                 score = excluded.score, band = excluded.band, computed = excluded.computed, merged_into = NULL",
-        )?
-        .execute(params![
-            incident.id,
-            incident.title,
-            incident.first_seen_micros,
-            incident.last_seen_micros,
-            incident.severity.score,
-            incident.severity.band.as_str(),
-            incident.lifecycle.status.as_str(),
-            to_json(&computed)?,
-            to_json(&incident.lifecycle)?,
-        ])?;
-        for (position, member) in incident.members.iter().enumerate() {
-            let previous: Option<String> = tx
-                .prepare_cached("SELECT incident_id FROM memberships WHERE alert_key = ?1")?
-                .query_row([&member.alert_key], |row| row.get(0))
-                .optional()?;
-            if let Some(previous) = previous.filter(|p| *p != incident.id) {
-                absorbed.insert(previous, incident.id.clone());
-            }
-            tx.prepare_cached(
-                "INSERT INTO memberships (alert_key, incident_id, position) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (alert_key) DO UPDATE SET incident_id = excluded.incident_id, position = excluded.position",
-            )?
-            .execute(params![member.alert_key, incident.id, position as i64])?;
+/// Saves a regrouping: reads what the store holds, plans the save with the incident crate
+/// and applies the plan, all inside the caller's transaction.
+fn save_planned(
+    tx: &Transaction<'_>,
+    path: &Path,
+    incidents: &[Incident],
+) -> Result<(), StoreError> {
+    let known = Known::read(
+        incidents,
+        |keys| memberships_in(tx, keys).map_err(|e| sql_at(path, e)),
+        |ids| states_in(tx, path, ids),
+    )?;
+    apply_plan(tx, &SavePlan::compute(incidents, &known)).map_err(|e| sql_at(path, e))
+}
+
+/// The incident each of `keys` is stored under.
+fn memberships_in(conn: &Connection, keys: &[&str]) -> rusqlite::Result<BTreeMap<String, String>> {
+    let mut statement =
+        conn.prepare_cached("SELECT incident_id FROM memberships WHERE alert_key = ?1")?;
+    let mut owners = BTreeMap::new();
+    for key in keys {
+        let owner: Option<String> = statement.query_row([key], |row| row.get(0)).optional()?;
+        if let Some(owner) = owner {
+            owners.insert((*key).to_owned(), owner);
         }
     }
-    for (old, new) in absorbed {
-        let marked = tx.execute(
-            "UPDATE incidents SET merged_into = ?2 WHERE id = ?1
-             AND NOT EXISTS (SELECT 1 FROM memberships WHERE incident_id = ?1)",
-            params![old, new],
-        )?;
-        if marked > 0 {
-            inherit_lifecycle(tx, &old, &new)?;
-        }
+    Ok(owners)
+}
+
+/// The stored lifecycle and number of detections of each of `ids` the store holds.
+fn states_in(
+    conn: &Connection,
+    path: &Path,
+    ids: &[&str],
+) -> Result<BTreeMap<String, IncidentState>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT lifecycle, (SELECT count(*) FROM memberships WHERE incident_id = ?1)
+             FROM incidents WHERE id = ?1",
+        )
+        .map_err(|e| sql_at(path, e))?;
+    let mut states = BTreeMap::new();
+    for id in ids {
+        let row: Option<(String, i64)> = statement
+            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+            .map_err(|e| sql_at(path, e))?;
+        let Some((lifecycle, members)) = row else {
+            continue;
+        };
+        let lifecycle: Lifecycle =
+            serde_json::from_str(&lifecycle).map_err(|e| corrupt_at(path, "lifecycle", id, e))?;
+        let members = usize::try_from(members).unwrap_or(0);
+        states.insert((*id).to_owned(), IncidentState { lifecycle, members });
+    }
+    Ok(states)
+}
+
+/// Writes a save plan (see [`tocsin_incident::plan`] for the rules it follows).
+fn apply_plan(tx: &Transaction<'_>, plan: &SavePlan<'_>) -> rusqlite::Result<()> {
+    for incident in &plan.upserts {
+        upsert_incident(tx, incident)?;
+    }
+    let mut place = tx.prepare_cached(
+        "INSERT INTO memberships (alert_key, incident_id, position) VALUES (?1, ?2, ?3)
+         ON CONFLICT (alert_key) DO UPDATE SET incident_id = excluded.incident_id, position = excluded.position",
+    )?;
+    for Placement {
+        alert_key,
+        incident_id,
+        position,
+    } in &plan.memberships
+    {
+        let position = i64::try_from(*position).unwrap_or(i64::MAX);
+        place.execute(params![alert_key, incident_id, position])?;
+    }
+    for absorbed in &plan.absorbed {
+        tx.prepare_cached("UPDATE incidents SET merged_into = ?2 WHERE id = ?1")?
+            .execute(params![absorbed.id, absorbed.survivor])?;
+    }
+    for inherited in &plan.inherited {
+        tx.prepare_cached("UPDATE incidents SET lifecycle = ?2, status = ?3 WHERE id = ?1")?
+            .execute(params![
+                inherited.survivor,
+                to_json(&inherited.lifecycle)?,
+                inherited.lifecycle.status.as_str(),
+            ])?;
     }
     Ok(())
 }
 
-/// When regrouping moves an incident's detections under a new id (an earlier detection
-/// arrived late and now opens it, or a merge), the survivor takes over the absorbed
-/// incident's lifecycle if its own is still untouched, so that analysts' work follows the
-/// detections. The absorbed incident keeps its audit trail and points at the survivor.
-fn inherit_lifecycle(tx: &Transaction<'_>, old: &str, new: &str) -> rusqlite::Result<()> {
-    let untouched = to_json(&Lifecycle::default())?;
-    tx.execute(
-        "UPDATE incidents SET
-             lifecycle = (SELECT lifecycle FROM incidents WHERE id = ?1),
-             status = (SELECT status FROM incidents WHERE id = ?1)
-         WHERE id = ?2 AND lifecycle = ?3",
-        params![old, new, untouched],
-    )?;
+/// Inserts an incident whole, or replaces the computed part of a stored one (keeping its
+/// lifecycle); either way it is live.
+fn upsert_incident(tx: &Transaction<'_>, incident: &Incident) -> rusqlite::Result<()> {
+    let computed = Incident {
+        lifecycle: Lifecycle::default(),
+        ..incident.clone()
+    };
+    tx.prepare_cached(
+        "INSERT INTO incidents (id, title, first_seen_micros, last_seen_micros, score, band, status, computed, lifecycle)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET title = excluded.title,
+             first_seen_micros = excluded.first_seen_micros, last_seen_micros = excluded.last_seen_micros,
+             score = excluded.score, band = excluded.band, computed = excluded.computed, merged_into = NULL",
+    )?
+    .execute(params![
+        incident.id,
+        incident.title,
+        incident.first_seen_micros,
+        incident.last_seen_micros,
+        incident.severity.score,
+        incident.severity.band.as_str(),
+        incident.lifecycle.status.as_str(),
+        to_json(&computed)?,
+        to_json(&incident.lifecycle)?,
+    ])?;
     Ok(())
 }
 
@@ -315,7 +358,7 @@ impl IncidentStore for SqliteStore {
     ) -> Result<PutOutcome, StoreError> {
         self.write(|tx, path| {
             let outcome = insert_alerts(tx, alerts).map_err(|e| sql_at(path, e))?;
-            upsert_incidents(tx, incidents).map_err(|e| sql_at(path, e))?;
+            save_planned(tx, path, incidents)?;
             Ok(outcome)
         })
     }
@@ -328,7 +371,27 @@ impl IncidentStore for SqliteStore {
     }
 
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), StoreError> {
-        self.write(|tx, path| upsert_incidents(tx, incidents).map_err(|e| sql_at(path, e)))
+        self.write(|tx, path| save_planned(tx, path, incidents))
+    }
+
+    fn memberships_of(&self, alert_keys: &[&str]) -> Result<BTreeMap<String, String>, StoreError> {
+        memberships_in(&self.conn, alert_keys).map_err(|e| self.sql(e))
+    }
+
+    fn incident_states(&self, ids: &[&str]) -> Result<BTreeMap<String, IncidentState>, StoreError> {
+        states_in(&self.conn, &self.path, ids)
+    }
+
+    fn merged_into(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT merged_into FROM incidents WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.sql(e))
     }
 
     fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
@@ -361,12 +424,12 @@ impl IncidentStore for SqliteStore {
             .map_err(|e| self.sql(e))?;
         let mut found = Vec::new();
         for (id, computed, lifecycle) in rows {
+            if filter.limit.is_some_and(|limit| found.len() >= limit) {
+                break;
+            }
             let incident = self.incident_from(&id, &computed, &lifecycle)?;
             if filter.accepts(&incident) {
                 found.push(incident);
-            }
-            if filter.limit.is_some_and(|limit| found.len() >= limit) {
-                break;
             }
         }
         Ok(found)
@@ -374,7 +437,8 @@ impl IncidentStore for SqliteStore {
 
     fn alerts_of(&self, incident_id: &str) -> Result<Vec<Alert>, StoreError> {
         self.alerts_where(
-            "JOIN memberships m ON m.alert_key = a.key WHERE m.incident_id = ?1 ORDER BY m.position",
+            "JOIN memberships m ON m.alert_key = a.key WHERE m.incident_id = ?1
+             ORDER BY m.position, m.alert_key",
             Some(incident_id),
         )
     }
@@ -462,6 +526,15 @@ impl IncidentStore for SqliteStore {
 fn sql_at(path: &Path, source: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn corrupt_at(path: &Path, what: &'static str, id: &str, source: serde_json::Error) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        what,
+        id: id.to_owned(),
         source,
     }
 }

@@ -1,0 +1,275 @@
+//! [`MemoryStore`]: an [`IncidentStore`] that keeps everything in memory, for tests and for
+//! a service that does not persist. It behaves as [`SqliteStore`](crate::SqliteStore) does
+//! (both run the same conformance suite) and forgets everything when dropped.
+//!
+//! Atomicity is by construction: a write checks everything that could refuse it before it
+//! changes anything, and the changes themselves cannot fail.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::convert::Infallible;
+
+use tocsin_incident::{
+    Alert, AuditRecord, Incident, IncidentFilter, IncidentState, IncidentStore, Known, PutOutcome,
+    SavePlan,
+};
+
+use crate::error::MemoryError;
+
+/// Alerts, incidents, memberships, audit trails and blobs held in memory.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    alerts: BTreeMap<String, Alert>,
+    incidents: BTreeMap<String, StoredIncident>,
+    /// For each alert key, the incident it belongs to and its position there.
+    owners: BTreeMap<String, (String, usize)>,
+    /// For each incident, its members as (position, alert key).
+    members: BTreeMap<String, BTreeSet<(usize, String)>>,
+    audit: BTreeMap<String, Vec<AuditRecord>>,
+    blobs: BTreeMap<String, Vec<u8>>,
+}
+
+/// An incident as stored: computed part and lifecycle, and the survivor that absorbed it.
+#[derive(Debug, Clone)]
+struct StoredIncident {
+    incident: Incident,
+    merged_into: Option<String>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    /// Stores the alerts not stored yet.
+    fn insert_alerts(&mut self, alerts: &[Alert]) -> PutOutcome {
+        let mut outcome = PutOutcome::default();
+        for alert in alerts {
+            if self.alerts.contains_key(&alert.key) {
+                outcome.existing += 1;
+            } else {
+                self.alerts.insert(alert.key.clone(), alert.clone());
+                outcome.new += 1;
+            }
+        }
+        outcome
+    }
+
+    /// Refuses incidents naming a detection that is neither stored nor in `arriving`.
+    fn check_members(&self, incidents: &[Incident], arriving: &[Alert]) -> Result<(), MemoryError> {
+        let arriving: HashSet<&str> = arriving.iter().map(|a| a.key.as_str()).collect();
+        for incident in incidents {
+            let missing = incident.members.iter().find(|member| {
+                !self.alerts.contains_key(&member.alert_key)
+                    && !arriving.contains(member.alert_key.as_str())
+            });
+            if let Some(member) = missing {
+                return Err(MemoryError::UnknownAlert {
+                    incident: incident.id.clone(),
+                    alert_key: member.alert_key.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans a save with the incident crate and applies the plan.
+    fn save_planned(&mut self, incidents: &[Incident]) {
+        let Ok::<_, Infallible>(known) = Known::read(
+            incidents,
+            |keys| Ok(self.owners_of(keys)),
+            |ids| Ok(self.states_of(ids)),
+        );
+        let plan = SavePlan::compute(incidents, &known);
+        for incident in &plan.upserts {
+            self.upsert(incident);
+        }
+        for placement in &plan.memberships {
+            self.place(
+                placement.alert_key,
+                placement.incident_id,
+                placement.position,
+            );
+        }
+        for absorbed in &plan.absorbed {
+            if let Some(stored) = self.incidents.get_mut(&absorbed.id) {
+                stored.merged_into = Some(absorbed.survivor.clone());
+            }
+        }
+        for inherited in &plan.inherited {
+            if let Some(stored) = self.incidents.get_mut(&inherited.survivor) {
+                stored.incident.lifecycle = inherited.lifecycle.clone();
+            }
+        }
+    }
+
+    /// Stores a new incident whole, or a stored one's computed part (keeping its lifecycle);
+    /// either way it is live.
+    fn upsert(&mut self, incident: &Incident) {
+        let lifecycle = match self.incidents.get_mut(&incident.id) {
+            Some(stored) => std::mem::take(&mut stored.incident.lifecycle),
+            None => incident.lifecycle.clone(),
+        };
+        let stored = StoredIncident {
+            incident: Incident {
+                lifecycle,
+                ..incident.clone()
+            },
+            merged_into: None,
+        };
+        self.incidents.insert(incident.id.clone(), stored);
+    }
+
+    /// Puts a detection under an incident at a position, leaving its previous one.
+    fn place(&mut self, alert_key: &str, incident_id: &str, position: usize) {
+        let entry = (incident_id.to_owned(), position);
+        if let Some((previous, at)) = self.owners.insert(alert_key.to_owned(), entry) {
+            if let Some(members) = self.members.get_mut(&previous) {
+                members.remove(&(at, alert_key.to_owned()));
+            }
+        }
+        self.members
+            .entry(incident_id.to_owned())
+            .or_default()
+            .insert((position, alert_key.to_owned()));
+    }
+
+    fn owners_of(&self, alert_keys: &[&str]) -> BTreeMap<String, String> {
+        alert_keys
+            .iter()
+            .filter_map(|key| {
+                let (owner, _) = self.owners.get(*key)?;
+                Some(((*key).to_owned(), owner.clone()))
+            })
+            .collect()
+    }
+
+    fn states_of(&self, ids: &[&str]) -> BTreeMap<String, IncidentState> {
+        ids.iter()
+            .filter_map(|id| {
+                let stored = self.incidents.get(*id)?;
+                let state = IncidentState {
+                    lifecycle: stored.incident.lifecycle.clone(),
+                    members: self.members.get(*id).map_or(0, BTreeSet::len),
+                };
+                Some(((*id).to_owned(), state))
+            })
+            .collect()
+    }
+}
+
+impl IncidentStore for MemoryStore {
+    type Error = MemoryError;
+
+    fn put_alerts(&mut self, alerts: &[Alert]) -> Result<PutOutcome, MemoryError> {
+        Ok(self.insert_alerts(alerts))
+    }
+
+    fn record_hunt(
+        &mut self,
+        alerts: &[Alert],
+        incidents: &[Incident],
+    ) -> Result<PutOutcome, MemoryError> {
+        self.check_members(incidents, alerts)?;
+        let outcome = self.insert_alerts(alerts);
+        self.save_planned(incidents);
+        Ok(outcome)
+    }
+
+    fn all_alerts(&self) -> Result<Vec<Alert>, MemoryError> {
+        let mut alerts: Vec<Alert> = self.alerts.values().cloned().collect();
+        alerts.sort_by(|a, b| {
+            let order = |x: &Alert| (x.timestamp_micros.is_none(), x.timestamp_micros);
+            order(a).cmp(&order(b)).then_with(|| a.key.cmp(&b.key))
+        });
+        Ok(alerts)
+    }
+
+    fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), MemoryError> {
+        self.check_members(incidents, &[])?;
+        self.save_planned(incidents);
+        Ok(())
+    }
+
+    fn memberships_of(&self, alert_keys: &[&str]) -> Result<BTreeMap<String, String>, MemoryError> {
+        Ok(self.owners_of(alert_keys))
+    }
+
+    fn incident_states(
+        &self,
+        ids: &[&str],
+    ) -> Result<BTreeMap<String, IncidentState>, MemoryError> {
+        Ok(self.states_of(ids))
+    }
+
+    fn merged_into(&self, id: &str) -> Result<Option<String>, MemoryError> {
+        Ok(self
+            .incidents
+            .get(id)
+            .and_then(|stored| stored.merged_into.clone()))
+    }
+
+    fn incident(&self, id: &str) -> Result<Option<Incident>, MemoryError> {
+        Ok(self.incidents.get(id).map(|stored| stored.incident.clone()))
+    }
+
+    fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, MemoryError> {
+        let mut live: Vec<&Incident> = self
+            .incidents
+            .values()
+            .filter(|stored| stored.merged_into.is_none())
+            .map(|stored| &stored.incident)
+            .filter(|incident| filter.accepts(incident))
+            .collect();
+        // Most recent first, without a time last (`None` sorts first, so last once reversed).
+        live.sort_by(|a, b| {
+            Reverse(a.last_seen_micros)
+                .cmp(&Reverse(b.last_seen_micros))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        Ok(live.into_iter().take(limit).cloned().collect())
+    }
+
+    fn alerts_of(&self, incident_id: &str) -> Result<Vec<Alert>, MemoryError> {
+        let Some(members) = self.members.get(incident_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(members
+            .iter()
+            .filter_map(|(_, key)| self.alerts.get(key).cloned())
+            .collect())
+    }
+
+    fn apply_change(
+        &mut self,
+        incident: &Incident,
+        record: &AuditRecord,
+    ) -> Result<(), MemoryError> {
+        let Some(stored) = self.incidents.get_mut(&incident.id) else {
+            return Err(MemoryError::UnknownIncident {
+                id: incident.id.clone(),
+            });
+        };
+        stored.incident.lifecycle = incident.lifecycle.clone();
+        self.audit
+            .entry(record.incident_id.clone())
+            .or_default()
+            .push(record.clone());
+        Ok(())
+    }
+
+    fn audit_of(&self, incident_id: &str) -> Result<Vec<AuditRecord>, MemoryError> {
+        Ok(self.audit.get(incident_id).cloned().unwrap_or_default())
+    }
+
+    fn load_blob(&self, name: &str) -> Result<Option<Vec<u8>>, MemoryError> {
+        Ok(self.blobs.get(name).cloned())
+    }
+
+    fn save_blob(&mut self, name: &str, bytes: &[u8]) -> Result<(), MemoryError> {
+        self.blobs.insert(name.to_owned(), bytes.to_vec());
+        Ok(())
+    }
+}
