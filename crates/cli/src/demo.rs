@@ -31,7 +31,7 @@ use tocsin_incident::{
     render, AttackCatalog, Format, GroupingConfig, Incident, IncidentFilter, IncidentStore,
 };
 use tocsin_pipeline::{IncidentWriter, BASELINE_BLOB};
-use tocsin_store::SqliteStore;
+use tocsin_store::{MemoryStore, SqliteStore};
 
 use self::pipeline::{Outcome, Pipeline};
 use self::score::{Score, Totals, MAX_FIRST_ALERT_DELAY_MICROS, MAX_MEAN_FALSE_INCIDENTS};
@@ -110,7 +110,9 @@ fn demo(args: &DemoArgs, pipeline: &Pipeline) -> Result<i32> {
         eprintln!("warning: {problem}");
     }
     let store_path = dir.join(folder::STORE_FILE);
-    let mut store = save(&store_path, pipeline, &mut outcome)?;
+    let context = || format!("cannot write the store {}", store_path.display());
+    let store = SqliteStore::open(&store_path).with_context(context)?;
+    let mut store = save(store, pipeline, &mut outcome).with_context(context)?;
     let score = Score::of(&outcome, footprint.first_use_micros());
     let report = write_report(&mut store, &dir, &outcome, &score)?;
     let store = store_path;
@@ -150,22 +152,23 @@ fn open_logs(logs: &[PathBuf]) -> Result<Vec<Box<dyn EventSource + Send>>> {
         .collect()
 }
 
-/// Writes the alerts to the store with the pipeline's [`IncidentWriter`] (as `hunt
-/// --store` does), and the baseline; replaces the outcome's incidents with the store's own,
-/// oldest first, so that the story tells what the store holds.
-fn save(store_path: &Path, pipeline: &Pipeline, outcome: &mut Outcome) -> Result<SqliteStore> {
-    let context = || format!("cannot write the store {}", store_path.display());
-    let store = SqliteStore::open(store_path).with_context(context)?;
+/// Writes the alerts to `store` with the pipeline's [`IncidentWriter`] (as `hunt --store`
+/// does), and the baseline; replaces the outcome's incidents with the store's own, oldest
+/// first, so that the story and the score tell what the store holds.
+fn save<S: IncidentStore>(
+    store: S,
+    pipeline: &Pipeline,
+    outcome: &mut Outcome,
+) -> Result<S, S::Error> {
     let mut writer = IncidentWriter::new(store, pipeline.grouping.clone(), AttackCatalog::empty());
     for alert in &outcome.alerts {
-        writer.push(alert.clone()).with_context(context)?;
+        writer.push(alert.clone())?;
     }
     writer
         .store_mut()
-        .save_blob(BASELINE_BLOB, &outcome.baseline)
-        .with_context(context)?;
-    let (store, _) = writer.finish().with_context(context)?;
-    outcome.incidents = stored_incidents(&store).with_context(context)?;
+        .save_blob(BASELINE_BLOB, &outcome.baseline)?;
+    let (store, _) = writer.finish()?;
+    outcome.incidents = stored_incidents(&store)?;
     Ok(store)
 }
 
@@ -211,7 +214,8 @@ fn evaluate(args: &DemoArgs, pipeline: &Pipeline, runs: u64) -> Result<i32> {
     for seed in args.first_seed..args.first_seed.saturating_add(runs) {
         let scenario = Scenario::generate(&config_of(args, seed));
         let footprint = AttackFootprint::new(&scenario.truth);
-        let outcome = pipeline.run(memory_sources(&scenario)?, &footprint)?;
+        let mut outcome = pipeline.run(memory_sources(&scenario)?, &footprint)?;
+        save(MemoryStore::new(), pipeline, &mut outcome).context("cannot group the alerts")?;
         let score = Score::of(&outcome, footprint.first_use_micros());
         let band = score.attack_band(&outcome);
         totals.add(&score, band);

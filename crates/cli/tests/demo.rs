@@ -225,3 +225,65 @@ fn hunt_behaviour_goes_on_from_the_baseline_kept_in_the_store() {
     assert!(fresh.status.success(), "{}", stderr(&fresh));
     assert_eq!(anomaly_titles(&fresh), Vec::<String>::new());
 }
+
+/// Each incident of a store as (members, band), sorted: what must not depend on the
+/// command that grouped the alerts.
+fn incident_shapes(store: &Path) -> Vec<(Vec<String>, String)> {
+    use tocsin_incident::{IncidentFilter, IncidentStore};
+    let store = tocsin_store::SqliteStore::open(store).expect("the store opens");
+    let mut shapes: Vec<(Vec<String>, String)> = store
+        .list_incidents(&IncidentFilter::default())
+        .expect("incidents readable")
+        .into_iter()
+        .map(|incident| {
+            let mut members: Vec<String> = incident
+                .members
+                .iter()
+                .map(|member| member.alert_key.clone())
+                .collect();
+            members.sort();
+            (members, incident.severity.band.as_str().to_owned())
+        })
+        .collect();
+    shapes.sort();
+    shapes
+}
+
+/// Issue 14: `tocsin demo` and `tocsin hunt` over the demo's three logs (with the built-in
+/// rules and the behavioural detectors, as the demo runs them) store the same incidents,
+/// with the same members and severity: one pipeline, whichever command drives it. Before,
+/// the demo stored 1 incident and the hunt 808 (806 low ones, and the attack split in two).
+#[test]
+fn demo_and_hunt_store_the_same_incidents() {
+    let root = tempfile::tempdir().unwrap();
+    for seed in ["7", "2024", "31337"] {
+        let dir = root.path().join(format!("demo-{seed}"));
+        let out = run(tocsin()
+            .args(["demo", "--quiet", "--seed", seed, "--out"])
+            .arg(&dir));
+        assert!(out.status.success(), "seed {seed}: {}", stderr(&out));
+        let hunted = root.path().join(format!("hunt-{seed}.db"));
+        let hunt = run(tocsin()
+            .arg("hunt")
+            .arg(dir.join("appliance.log"))
+            .arg(dir.join("api-audit.jsonl"))
+            .arg(dir.join("endpoints.jsonl"))
+            .args([
+                "--rules",
+                "builtin",
+                "--behaviour",
+                "--output",
+                "/dev/null",
+                "--store",
+            ])
+            .arg(&hunted));
+        assert!(hunt.status.success(), "seed {seed}: {}", stderr(&hunt));
+        let demo = incident_shapes(&dir.join("tocsin.db"));
+        assert!(!demo.is_empty(), "seed {seed}: the demo opened no incident");
+        assert!(
+            demo.iter().any(|(_, band)| band == "critical"),
+            "seed {seed}: {demo:?}"
+        );
+        assert_eq!(incident_shapes(&hunted), demo, "seed {seed}");
+    }
+}

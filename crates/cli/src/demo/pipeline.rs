@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use tocsin_decode::EventSource;
 use tocsin_engine::{Engine, Scratch};
 use tocsin_event::{Event, Level};
-use tocsin_incident::{group, Alert, AttackCatalog, GroupingConfig, Incident};
+use tocsin_incident::{Alert, GroupingConfig, Incident};
 use tocsin_pipeline::{AlertCollector, Behaviour, Detectors};
 use tocsin_sigma::ast::CorrelationRule;
 
@@ -41,8 +41,8 @@ pub struct Outcome {
     pub api_keys: usize,
     /// Every alert: Sigma detections, correlation hits and anomalies.
     pub alerts: Vec<Alert>,
-    /// The incidents opened, oldest first: grouped in memory by [`Pipeline::run`], replaced
-    /// by the store's own when the demo writes one.
+    /// The incidents opened, oldest first, as the store holds them (empty until the alerts
+    /// are stored: see `super::save`).
     pub incidents: Vec<Incident>,
     /// Keys of the alerts raised on attacker events.
     pub attack_alerts: HashSet<String>,
@@ -78,14 +78,13 @@ impl Pipeline {
             bail!("no event could be read from the generated logs");
         }
         let detected = self.detect(&decoded.events, footprint)?;
-        let incidents = group(&detected.alerts, &self.grouping, &AttackCatalog::empty());
         Ok(Outcome {
             logs: decoded.logs,
             decode_errors: decoded.errors,
             problems: decoded.problems,
             api_keys: distinct_api_keys(&decoded.events),
             alerts: detected.alerts,
-            incidents,
+            incidents: Vec::new(),
             attack_alerts: detected.attack_alerts,
             attacker_event_times: detected.attacker_event_times,
             attacker_event_ranks: detected.attacker_events,
