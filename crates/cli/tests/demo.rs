@@ -140,6 +140,23 @@ fn rules_list_without_rules_says_what_to_do() {
     assert!(stderr(&out).contains("--builtin"), "{}", stderr(&out));
 }
 
+#[test]
+fn rules_list_cleans_terminal_escapes_out_of_titles() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "title: \"Evil \\e]0;pwned\\a \\e[2J\\x9b31m rule\"\nid: \"id\\e[2J\"\n\
+                logsource: {product: windows}\ndetection:\n  sel: x\n  condition: sel\n";
+    std::fs::write(dir.path().join("evil.yml"), rule).unwrap();
+    let out = run(tocsin().args(["rules", "list"]).arg(dir.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        !out.stdout.iter().any(|b| matches!(b, 0x1b | 0x07)),
+        "no ESC or BEL byte may reach the terminal: {text:?}"
+    );
+    assert!(!text.contains('\u{9b}'), "nor a C1 CSI: {text:?}");
+    assert!(text.contains("Evil ") && text.contains("pwned"), "{text}");
+}
+
 /// Splits the demo's API audit log at `cut` (RFC 3339) into two folders.
 fn split_api_audit(dir: &Path, cut: &str, before: &Path, after: &Path) {
     let text = std::fs::read_to_string(dir.join("api-audit.jsonl")).unwrap();
