@@ -3,7 +3,6 @@
 //! Unknown keys are errors (a typo such as `windw_minutes` must not silently fall back to
 //! a default), missing keys take their defaults, and values are range-checked.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use ipnet::IpNet;
@@ -15,23 +14,15 @@ use crate::config::{
     UnusualTimeConfig,
 };
 use crate::error::ConfigError;
-use tocsin_yaml::{self as yaml, LoadError, Node};
+use tocsin_yaml::{self as yaml, Node};
 
 /// The deepest nesting a configuration may have (see [`tocsin_yaml::load`]).
 const MAX_DEPTH: usize = 32;
 
 /// Parses a configuration document.
 pub(crate) fn parse_config(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    // The loader is not known to panic, but a configuration must never take the
-    // process down: a panic becomes an error like any other.
-    let loaded = catch_unwind(AssertUnwindSafe(|| tocsin_yaml::load(text, MAX_DEPTH)))
-        .map_err(|_| ConfigError::new(path, 0, "", "the YAML parser failed on this input"))?;
-    let documents = loaded.map_err(|err| match err {
-        LoadError::TooDeep { line } => ConfigError::new(path, line, "", "YAML nested too deeply"),
-        LoadError::Syntax { line, message } => {
-            ConfigError::new(path, line, "", format!("YAML syntax error: {message}"))
-        }
-    })?;
+    let documents = tocsin_yaml::load(text, MAX_DEPTH)
+        .map_err(|err| ConfigError::new(path, err.line(), "", err.to_string()))?;
     let mut documents = documents.iter().filter(|d| !yaml::is_null(d));
     let Some(root) = documents.next() else {
         return Ok(Config::default());

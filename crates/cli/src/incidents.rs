@@ -15,6 +15,7 @@ use tocsin_incident::{
     format_micros, render, AuditRecord, Band, Incident, IncidentFilter, IncidentStore, Resolution,
     Stamp, Status,
 };
+use tocsin_output::clean;
 use tocsin_store::SqliteStore;
 
 use crate::args::{
@@ -238,14 +239,6 @@ fn json_list(incidents: &[Incident]) -> Result<String> {
     Ok(text)
 }
 
-/// Event text (titles name hosts and users) without control characters, which could
-/// drive the analyst's terminal.
-fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
-}
-
 fn write_stdout(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -302,12 +295,6 @@ fn report_format(format: ReportFormatArg) -> tocsin_incident::Format {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn control_characters_never_reach_the_terminal() {
-        assert_eq!(clean("ws\x1b[2J01\n"), "ws\u{fffd}[2J01\u{fffd}");
-        assert_eq!(clean("plain"), "plain");
-    }
 
     #[test]
     fn an_empty_list_still_has_its_header() {

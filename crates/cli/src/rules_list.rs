@@ -1,10 +1,12 @@
 //! `tocsin rules list`: one line per rule (file, id, level, title, logsource), from rule
 //! files or the built-in rules, as an aligned table or JSON.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use serde_json::json;
+use tocsin_output::clean;
 use tocsin_sigma::ast::{Document, LogSource, Metadata};
 
 use crate::args::{ListFormatArg, RulesListArgs};
@@ -85,28 +87,30 @@ fn logsource_text(logsource: &LogSource) -> String {
     }
 }
 
-/// Aligned columns with a header; the title comes last as it is the longest.
+/// Aligned columns with a header; the title comes last as it is the longest. Every cell is
+/// cleaned ([`clean`]): rule files are third-party text, and a title holding an escape
+/// sequence must not drive the terminal. JSON escapes control characters itself.
 fn table(rows: &[Listed]) -> String {
-    let width = |column: fn(&Listed) -> &str, header: &str| {
-        rows.iter()
-            .map(|row| column(row).chars().count())
-            .chain([header.len()])
+    let cells: Vec<[Cow<'_, str>; 5]> = rows
+        .iter()
+        .map(|r| [&r.file, &r.id, &r.level, &r.logsource, &r.title].map(|text| clean(text)))
+        .collect();
+    let headers = ["FILE", "ID", "LEVEL", "LOGSOURCE", "TITLE"];
+    let widths: [usize; 4] = std::array::from_fn(|column| {
+        cells
+            .iter()
+            .map(|row| row[column].chars().count())
+            .chain([headers[column].len()])
             .max()
             .unwrap_or(0)
-    };
-    let file = width(|r| &r.file, "FILE");
-    let id = width(|r| &r.id, "ID");
-    let level = width(|r| &r.level, "LEVEL");
-    let source = width(|r| &r.logsource, "LOGSOURCE");
-    let mut out = format!(
-        "{:file$}  {:id$}  {:level$}  {:source$}  TITLE\n",
-        "FILE", "ID", "LEVEL", "LOGSOURCE"
-    );
-    for row in rows {
-        out.push_str(&format!(
-            "{:file$}  {:id$}  {:level$}  {:source$}  {}\n",
-            row.file, row.id, row.level, row.logsource, row.title
-        ));
+    });
+    let mut out = String::new();
+    for row in std::iter::once(headers.map(Cow::Borrowed)).chain(cells) {
+        for (cell, width) in row.iter().zip(widths) {
+            out.push_str(&format!("{cell:width$}  "));
+        }
+        out.push_str(&row[4]);
+        out.push('\n');
     }
     out
 }
@@ -172,6 +176,25 @@ mod tests {
         let title_at = |line: &str, title: &str| line.find(title);
         assert_eq!(title_at(lines[0], "TITLE"), title_at(lines[1], "First"));
         assert_eq!(title_at(lines[1], "First"), title_at(lines[2], "Second"));
+    }
+
+    #[test]
+    fn cells_are_cleaned_and_aligned_as_shown() {
+        let row = |id: &str, title: &str| Listed {
+            file: "a.yml".into(),
+            id: id.into(),
+            level: "high".into(),
+            title: title.into(),
+            logsource: "windows".into(),
+        };
+        let text = table(&[row("1\x1b[2J", "Evil\x1b]0;x\x07"), row("2", "Plain")]);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].ends_with("Evil\\u{1b}]0;x\\u{7}"), "{text}");
+        assert_eq!(lines[1].find("Evil"), lines[2].find("Plain"));
     }
 
     #[test]

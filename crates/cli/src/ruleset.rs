@@ -106,15 +106,13 @@ fn builder(compile: &CompileArgs) -> Result<EngineBuilder> {
     if let Some(path) = &compile.mapping {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read mapping file {}", path.display()))?;
-        let mapping = LogsourceMapping::from_yaml(&text)
-            .with_context(|| format!("in mapping file {}", path.display()))?;
+        let mapping = LogsourceMapping::from_yaml(&text, path)?;
         builder = builder.mapping(mapping);
     }
     if let Some(path) = &compile.placeholders {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read placeholder file {}", path.display()))?;
-        let placeholders = tocsin_engine::parse_placeholders(&text)
-            .with_context(|| format!("in placeholder file {}", path.display()))?;
+        let placeholders = tocsin_engine::parse_placeholders(&text, path)?;
         builder = builder.placeholders(placeholders);
     }
     Ok(builder)

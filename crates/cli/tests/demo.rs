@@ -140,6 +140,70 @@ fn rules_list_without_rules_says_what_to_do() {
     assert!(stderr(&out).contains("--builtin"), "{}", stderr(&out));
 }
 
+#[test]
+fn rules_list_cleans_terminal_escapes_out_of_titles() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "title: \"Evil \\e]0;pwned\\a \\e[2J\\x9b31m rule\"\nid: \"id\\e[2J\"\n\
+                logsource: {product: windows}\ndetection:\n  sel: x\n  condition: sel\n";
+    std::fs::write(dir.path().join("evil.yml"), rule).unwrap();
+    let out = run(tocsin().args(["rules", "list"]).arg(dir.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        !out.stdout.iter().any(|b| matches!(b, 0x1b | 0x07)),
+        "no ESC or BEL byte may reach the terminal: {text:?}"
+    );
+    assert!(!text.contains('\u{9b}'), "nor a C1 CSI: {text:?}");
+    assert!(text.contains("Evil ") && text.contains("pwned"), "{text}");
+}
+
+#[test]
+fn hunting_a_demo_folder_reads_its_three_logs_and_not_the_answer_key() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("demo");
+    let small = ["--days", "3", "--workstations", "10", "--quiet"];
+    assert!(demo(&dir, &small).status.success());
+    let hunt = |inputs: &[&Path]| {
+        run(tocsin()
+            .arg("hunt")
+            .args(inputs)
+            .args(["--rules", "builtin", "--format", "jsonl"]))
+    };
+    let folder = hunt(&[&dir]);
+    assert!(folder.status.success(), "{}", stderr(&folder));
+    let logs = ["appliance.log", "api-audit.jsonl", "endpoints.jsonl"].map(|f| dir.join(f));
+    let three = hunt(&logs.each_ref().map(|log| log.as_path()));
+    assert!(three.status.success(), "{}", stderr(&three));
+    let scanned = |out: &Output| {
+        stderr(out)
+            .lines()
+            .find(|line| line.contains("Events scanned"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no summary: {}", stderr(out)))
+    };
+    assert!(
+        scanned(&folder).contains(" in 3 files"),
+        "{}",
+        scanned(&folder)
+    );
+    assert_eq!(scanned(&folder), scanned(&three));
+    let sorted = |out: &Output| {
+        let mut lines: Vec<String> = stdout(out).lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(sorted(&folder), sorted(&three));
+    for line in stdout(&folder).lines() {
+        let detection: serde_json::Value = serde_json::from_str(line).unwrap();
+        let source = detection["source"].as_str().unwrap_or_default();
+        assert!(
+            logs.iter()
+                .any(|log| source.contains(&*log.to_string_lossy())),
+            "{source}"
+        );
+    }
+}
+
 /// Splits the demo's API audit log at `cut` (RFC 3339) into two folders.
 fn split_api_audit(dir: &Path, cut: &str, before: &Path, after: &Path) {
     let text = std::fs::read_to_string(dir.join("api-audit.jsonl")).unwrap();
@@ -185,16 +249,26 @@ fn anomaly_titles(out: &Output) -> Vec<String> {
         .collect()
 }
 
+/// A top-level text field of the demo's ground truth (YAML).
+fn truth_field(truth: &str, key: &str) -> String {
+    let docs = tocsin_yaml::load(truth, 8).unwrap();
+    let entries = tocsin_yaml::mapping(&docs[0]).unwrap();
+    entries
+        .iter()
+        .find(|(k, _)| tocsin_yaml::as_str(k) == Some(key))
+        .and_then(|(_, v)| tocsin_yaml::as_str(v))
+        .unwrap_or_else(|| panic!("no {key} in the ground truth:\n{truth}"))
+        .to_owned()
+}
+
 #[test]
 fn hunt_behaviour_goes_on_from_the_baseline_kept_in_the_store() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("demo");
     assert!(demo(&dir, &["--quiet"]).status.success());
-    let truth: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("ground-truth.json")).unwrap())
-            .unwrap();
+    let truth = std::fs::read_to_string(dir.join("ground-truth.yaml")).unwrap();
     // The last benign day before the intrusion, then the intrusion.
-    let first_use = truth["first_malicious_use"].as_str().unwrap();
+    let first_use = truth_field(&truth, "first_malicious_use");
     let cut = format!("{}T00:00:00", &first_use[..10]);
     let (before, after) = (root.path().join("before"), root.path().join("after"));
     split_api_audit(&dir, &cut, &before, &after);
@@ -213,10 +287,10 @@ fn hunt_behaviour_goes_on_from_the_baseline_kept_in_the_store() {
         "{}",
         stderr(&resumed)
     );
-    let key = truth["compromised_key_id"].as_str().unwrap();
+    let key = truth_field(&truth, "compromised_key_id");
     let titles = anomaly_titles(&resumed);
     assert!(
-        titles.iter().any(|t| t.contains(key)),
+        titles.iter().any(|t| t.contains(&key)),
         "the stolen key's misuse is flagged after a restart: {titles:?}"
     );
 

@@ -161,6 +161,32 @@ fn a_bad_rule_is_named_with_file_and_line_and_the_rest_still_hunts() {
     assert!(stderr(&hunt).contains("bad.yml"), "{}", stderr(&hunt));
 }
 
+/// A YAML text nested 100,000 sequences deep, in the shape of a mapping file: parsed as
+/// a tree, it would overflow the stack.
+fn deeply_nested_yaml() -> String {
+    format!(
+        "product: windows\nservices:\n  x:\n    {}x\n",
+        "- ".repeat(100_000)
+    )
+}
+
+#[test]
+fn mapping_and_placeholder_files_nested_too_deeply_are_refused_not_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let deep = write(dir.path(), "deep.yml", &deeply_nested_yaml());
+    for flag in ["--mapping", "--placeholders"] {
+        let lint = run(tocsin()
+            .args(["rules", "lint", flag])
+            .arg(&deep)
+            .arg(&rules));
+        let err = stderr(&lint);
+        assert_eq!(lint.status.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains("deep.yml:4"), "{flag}: file and line: {err}");
+        assert!(err.contains("nested too deeply"), "{flag}: {err}");
+    }
+}
+
 #[test]
 fn lint_passes_on_a_clean_rule_set() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -13,7 +13,8 @@
 //!   the Windows endpoint events as `evtx`-style JSON Lines (`endpoints.jsonl`).
 //! * [`GroundTruth`]: what really happened (stolen key, attacker addresses, each step with
 //!   its time, hosts, revocation, end of the benign period), to score detections against.
-//! * [`Scenario::write`] writes the logs and `ground-truth.json` to a directory;
+//! * [`Scenario::write`] writes the logs and the ground truth (`ground-truth.yaml`, where a
+//!   hunt of the folder does not read it) to a directory;
 //!   [`Scenario::logs`] hands them over in memory. `cargo run -p tocsin-demo --example
 //!   generate -- SEED DIR` writes one scenario from the command line.
 //!
@@ -51,6 +52,7 @@ mod syslog;
 mod truth;
 mod windows;
 mod world;
+mod yaml;
 
 pub use scenario::{
     RecordCounts, Scenario, WrittenFiles, API_AUDIT_FILE, APPLIANCE_FILE, ENDPOINTS_FILE,

@@ -22,8 +22,13 @@ pub const APPLIANCE_FILE: &str = "appliance.log";
 pub const API_AUDIT_FILE: &str = "api-audit.jsonl";
 /// Name of the endpoint events file.
 pub const ENDPOINTS_FILE: &str = "endpoints.jsonl";
-/// Name of the ground truth file.
-pub const GROUND_TRUTH_FILE: &str = "ground-truth.json";
+/// Name of the ground truth file, the generator's answer key.
+///
+/// YAML, not JSON, because the demo folder is meant to be hunted (`tocsin hunt <folder>`),
+/// and a hunt of a folder reads every file with a log extension, `.json` among them: the
+/// answer key would be read as a fourth log. Only the three logs carry log extensions; the
+/// answer key, like the store and the report the CLI adds, carries one a hunt does not read.
+pub const GROUND_TRUTH_FILE: &str = "ground-truth.yaml";
 
 /// How many records each log holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -61,7 +66,7 @@ pub struct WrittenFiles {
     pub api_audit: PathBuf,
     /// `endpoints.jsonl`.
     pub endpoints: PathBuf,
-    /// `ground-truth.json`.
+    /// `ground-truth.yaml`.
     pub ground_truth: PathBuf,
 }
 
@@ -125,18 +130,19 @@ impl Scenario {
         ]
     }
 
-    /// Writes the three logs and `ground-truth.json` into `dir`, creating it if needed.
+    /// Writes the three logs and the ground truth ([`GROUND_TRUTH_FILE`]) into `dir`,
+    /// creating it if needed.
     pub fn write(&self, dir: &Path) -> Result<WrittenFiles, DemoError> {
         fs::create_dir_all(dir).map_err(|source| DemoError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
-        let truth = serde_json::to_string_pretty(&self.truth).map_err(DemoError::Serialize)?;
+        let truth = self.truth.to_yaml()?;
         let files = WrittenFiles {
             appliance: write_file(dir, APPLIANCE_FILE, &self.appliance_log)?,
             api_audit: write_file(dir, API_AUDIT_FILE, &self.api_audit_log)?,
             endpoints: write_file(dir, ENDPOINTS_FILE, &self.endpoints_log)?,
-            ground_truth: write_file(dir, GROUND_TRUTH_FILE, &(truth + "\n"))?,
+            ground_truth: write_file(dir, GROUND_TRUTH_FILE, &truth)?,
         };
         Ok(files)
     }

@@ -464,10 +464,12 @@ fn write_puts_the_logs_and_ground_truth_in_the_directory() {
         std::fs::read_to_string(&files.endpoints).unwrap(),
         scenario.endpoints_log()
     );
-    let truth: GroundTruth =
-        serde_json::from_str(&std::fs::read_to_string(&files.ground_truth).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&files.ground_truth).unwrap();
+    assert_eq!(text, scenario.truth.to_yaml().unwrap());
+    let truth: GroundTruth = serde_json::from_value(crate::yaml::tests::read_back(&text)).unwrap();
     assert_eq!(truth, scenario.truth);
     assert_eq!(files.logs()[0].file_name().unwrap(), "appliance.log");
+    assert_eq!(files.ground_truth.file_name().unwrap(), "ground-truth.yaml");
 }
 
 #[test]

@@ -6,7 +6,10 @@ use std::net::Ipv4Addr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The answer key of a generated scenario, written as `ground-truth.json`.
+use crate::{yaml, DemoError};
+
+/// The answer key of a generated scenario, written as `ground-truth.yaml`
+/// ([`GROUND_TRUTH_FILE`](crate::GROUND_TRUTH_FILE)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroundTruth {
     /// The seed the scenario was generated from.
@@ -39,6 +42,19 @@ pub struct GroundTruth {
     pub benign_period_end: DateTime<Utc>,
     /// End of the logs.
     pub logs_end: DateTime<Utc>,
+}
+
+impl GroundTruth {
+    /// The ground truth as the YAML document [`Scenario::write`](crate::Scenario::write)
+    /// puts in the demo folder (keys in alphabetical order, strings double-quoted).
+    ///
+    /// # Errors
+    ///
+    /// [`DemoError::Serialize`] should a field not serialise (none is known to).
+    pub fn to_yaml(&self) -> Result<String, DemoError> {
+        let value = serde_json::to_value(self).map_err(DemoError::Serialize)?;
+        Ok(yaml::to_yaml(&value))
+    }
 }
 
 /// One step of the intrusion.

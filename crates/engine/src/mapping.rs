@@ -22,12 +22,22 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use saphyr::{LoadableYamlNode, ScalarOwned, YamlOwned};
+use saphyr::Scalar;
 use tocsin_sigma::ast::LogSource;
+use tocsin_yaml::{self as yaml, Node};
 
 /// The built-in Windows mapping, equivalent to the one SigmaHQ's CI uses.
 pub const BUILTIN_WINDOWS_MAPPING: &str = include_str!("../mapping/windows.yml");
+
+/// The name the built-in mapping's errors are located in.
+const BUILTIN_NAME: &str = "<built-in>";
+
+/// The deepest nesting a mapping file may have. sigmac's format, the deeper of the two,
+/// needs 5 levels (`logsources` → entry → `fieldmappings` → field → list of names); the
+/// limit keeps the YAML loader and the reader's recursion far from the stack limit.
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// A value a mapping condition requires (`EventID: 4688`, `EventType: CreateKey`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,10 +85,28 @@ pub enum Resolution {
     Generic,
 }
 
-/// An error in a mapping file.
-#[derive(Debug, thiserror::Error)]
-#[error("logsource mapping: {0}")]
-pub struct MappingError(String);
+/// Why a mapping file could not be read, and where.
+///
+/// Its `Display` reads like a compiler message, so that the user can go to the place:
+/// `mapping.yml:12: logsource mapping: services.sysmon: expected channels`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: logsource mapping: {message}", located(path, *line))]
+pub struct MappingError {
+    /// The mapping file (`<built-in>` for the embedded one).
+    pub path: PathBuf,
+    /// The 1-based line of the offending YAML node; 0 when the error has none.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// `file:line`, or only `file` when the line is unknown (0).
+pub(crate) fn located(path: &Path, line: usize) -> String {
+    match line {
+        0 => path.display().to_string(),
+        line => format!("{}:{line}", path.display()),
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 struct CategoryEntry {
@@ -104,20 +132,31 @@ impl LogsourceMapping {
     pub fn builtin() -> Self {
         // The embedded file is tested to parse; fall back to an empty mapping rather than
         // panicking if that ever breaks.
-        Self::from_yaml(BUILTIN_WINDOWS_MAPPING).unwrap_or_default()
+        Self::from_yaml(BUILTIN_WINDOWS_MAPPING, Path::new(BUILTIN_NAME)).unwrap_or_default()
     }
 
-    /// Parses a mapping in either supported format.
-    pub fn from_yaml(text: &str) -> Result<Self, MappingError> {
-        let docs = YamlOwned::load_from_str(text).map_err(|e| MappingError(e.to_string()))?;
+    /// Parses a mapping in either supported format; `path` locates the errors.
+    ///
+    /// The text goes through [`tocsin_yaml::load`], so that a file nested too deeply is
+    /// refused with its line instead of overflowing the stack.
+    ///
+    /// # Errors
+    ///
+    /// A YAML error, or a node of the wrong shape, with its file and line.
+    pub fn from_yaml(text: &str, path: &Path) -> Result<Self, MappingError> {
+        let reader = Reader { path };
+        let docs = yaml::load(text, MAX_DEPTH)
+            .map_err(|error| reader.error(error.line(), error.to_string()))?;
         let doc = docs
-            .into_iter()
-            .next()
-            .ok_or_else(|| MappingError("empty document".into()))?;
-        if doc.contains_mapping_key("logsources") {
-            Self::from_sigmac(&doc)
+            .first()
+            .ok_or_else(|| reader.error(0, "empty document"))?;
+        if yaml::mapping(doc).is_none() {
+            return Err(reader.error(yaml::line(doc), "expected a map at the top"));
+        }
+        if get(doc, "logsources").is_some() {
+            reader.sigmac(doc)
         } else {
-            Self::from_tocsin(&doc)
+            reader.tocsin(doc)
         }
     }
 
@@ -126,92 +165,6 @@ impl LogsourceMapping {
         self.services.extend(other.services);
         self.categories.extend(other.categories);
         self.service_renames.extend(other.service_renames);
-    }
-
-    fn from_tocsin(doc: &YamlOwned) -> Result<Self, MappingError> {
-        let product = text(doc.as_mapping_get("product"))
-            .unwrap_or_else(|| "windows".into())
-            .to_ascii_lowercase();
-        let mut mapping = LogsourceMapping::default();
-        for (service, channels) in entries(doc.as_mapping_get("services"), "services")? {
-            let channels = strings(Some(channels))
-                .ok_or_else(|| MappingError(format!("services.{service}: expected channels")))?;
-            mapping
-                .services
-                .insert((product.clone(), service.to_ascii_lowercase()), channels);
-        }
-        for (category, alternatives) in entries(doc.as_mapping_get("categories"), "categories")? {
-            let alternatives = alternatives
-                .as_vec()
-                .ok_or_else(|| MappingError(format!("categories.{category}: expected a list")))?;
-            for alt in alternatives {
-                let entry = CategoryEntry {
-                    product: Some(product.clone()),
-                    service: text(alt.as_mapping_get("service")),
-                    conditions: conditions(alt.as_mapping_get("conditions"))?,
-                    renames: renames(alt.as_mapping_get("fieldmappings"))?,
-                };
-                mapping
-                    .categories
-                    .entry(category.to_ascii_lowercase())
-                    .or_default()
-                    .push(entry);
-            }
-        }
-        Ok(mapping)
-    }
-
-    fn from_sigmac(doc: &YamlOwned) -> Result<Self, MappingError> {
-        let mut mapping = LogsourceMapping::default();
-        for (name, entry) in entries(doc.as_mapping_get("logsources"), "logsources")? {
-            let product = text(entry.as_mapping_get("product")).map(|p| p.to_ascii_lowercase());
-            let category = text(entry.as_mapping_get("category"));
-            let service = text(entry.as_mapping_get("service"));
-            let rewrite = entry.as_mapping_get("rewrite");
-            let renames = renames(entry.as_mapping_get("fieldmappings"))?;
-            match (category, service) {
-                (Some(category), _) => {
-                    let entry = CategoryEntry {
-                        product: product.or_else(|| text(rewrite?.as_mapping_get("product"))),
-                        service: rewrite.and_then(|r| text(r.as_mapping_get("service"))),
-                        conditions: conditions(entry.as_mapping_get("conditions"))?,
-                        renames,
-                    };
-                    mapping
-                        .categories
-                        .entry(category.to_ascii_lowercase())
-                        .or_default()
-                        .push(entry);
-                }
-                (None, Some(service)) => {
-                    let key = (
-                        product.unwrap_or_else(|| "windows".into()),
-                        service.to_ascii_lowercase(),
-                    );
-                    // Only Windows event log sources name channels; file sources
-                    // (`File:/var/log/syslog`) place nothing in event logs.
-                    let channels: Vec<String> = strings(entry.as_mapping_get("sources"))
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|s| s.strip_prefix("WinEventLog:"))
-                        .map(str::to_string)
-                        .collect();
-                    if channels.is_empty() {
-                        continue;
-                    }
-                    mapping.services.insert(key.clone(), channels);
-                    if !renames.is_empty() {
-                        mapping.service_renames.insert(key, renames);
-                    }
-                }
-                (None, None) => {
-                    // Product-wide entries (field renames for a whole product) carry no
-                    // placement information; they are not needed for placing rules.
-                    let _ = name;
-                }
-            }
-        }
-        Ok(mapping)
     }
 
     /// Where a rule with logsource `ls` can match.
@@ -271,80 +224,222 @@ impl LogsourceMapping {
     }
 }
 
-fn text(node: Option<&YamlOwned>) -> Option<String> {
-    match node? {
-        YamlOwned::Value(ScalarOwned::String(s)) => Some(s.clone()),
-        YamlOwned::Value(ScalarOwned::Integer(i)) => Some(i.to_string()),
-        YamlOwned::Value(ScalarOwned::Boolean(b)) => Some(b.to_string()),
-        _ => None,
+/// Reads one mapping file; knows its path, to locate errors.
+struct Reader<'p> {
+    path: &'p Path,
+}
+
+impl Reader<'_> {
+    /// An error at `line` of the file.
+    fn error(&self, line: usize, message: impl Into<String>) -> MappingError {
+        MappingError {
+            path: self.path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// tocsin's own format (see the module documentation).
+    fn tocsin(&self, doc: &Node<'_>) -> Result<LogsourceMapping, MappingError> {
+        let product = text(get(doc, "product"))
+            .unwrap_or_else(|| "windows".into())
+            .to_ascii_lowercase();
+        let mut mapping = LogsourceMapping::default();
+        for (service, channels) in self.entries(get(doc, "services"), "services")? {
+            let channels = strings(Some(channels)).ok_or_else(|| {
+                self.error(
+                    yaml::line(channels),
+                    format!("services.{service}: expected channels"),
+                )
+            })?;
+            mapping
+                .services
+                .insert((product.clone(), service.to_ascii_lowercase()), channels);
+        }
+        for (category, alternatives) in self.entries(get(doc, "categories"), "categories")? {
+            let items = yaml::sequence(alternatives).ok_or_else(|| {
+                self.error(
+                    yaml::line(alternatives),
+                    format!("categories.{category}: expected a list"),
+                )
+            })?;
+            for alt in items {
+                let entry = CategoryEntry {
+                    product: Some(product.clone()),
+                    service: text(get(alt, "service")),
+                    conditions: self.conditions(get(alt, "conditions"))?,
+                    renames: self.renames(get(alt, "fieldmappings"))?,
+                };
+                mapping
+                    .categories
+                    .entry(category.to_ascii_lowercase())
+                    .or_default()
+                    .push(entry);
+            }
+        }
+        Ok(mapping)
+    }
+
+    /// The sigmac / THOR format: a top-level `logsources:` map.
+    fn sigmac(&self, doc: &Node<'_>) -> Result<LogsourceMapping, MappingError> {
+        let mut mapping = LogsourceMapping::default();
+        for (_, entry) in self.entries(get(doc, "logsources"), "logsources")? {
+            let product = text(get(entry, "product")).map(|p| p.to_ascii_lowercase());
+            let renames = self.renames(get(entry, "fieldmappings"))?;
+            match (text(get(entry, "category")), text(get(entry, "service"))) {
+                (Some(category), _) => {
+                    let rewrite = get(entry, "rewrite");
+                    let entry = CategoryEntry {
+                        product: product.or_else(|| text(get(rewrite?, "product"))),
+                        service: rewrite.and_then(|r| text(get(r, "service"))),
+                        conditions: self.conditions(get(entry, "conditions"))?,
+                        renames,
+                    };
+                    mapping
+                        .categories
+                        .entry(category.to_ascii_lowercase())
+                        .or_default()
+                        .push(entry);
+                }
+                (None, Some(service)) => {
+                    let key = (
+                        product.unwrap_or_else(|| "windows".into()),
+                        service.to_ascii_lowercase(),
+                    );
+                    add_sigmac_service(&mut mapping, key, entry, renames);
+                }
+                // Product-wide entries (field renames for a whole product) carry no
+                // placement information; they are not needed for placing rules.
+                (None, None) => {}
+            }
+        }
+        Ok(mapping)
+    }
+
+    /// The entries of an optional map node, keyed by their text.
+    fn entries<'n, 'a>(
+        &self,
+        node: Option<&'n Node<'a>>,
+        what: &str,
+    ) -> Result<Vec<(String, &'n Node<'a>)>, MappingError> {
+        let Some(node) = node else {
+            return Ok(Vec::new());
+        };
+        let map = yaml::mapping(node)
+            .ok_or_else(|| self.error(yaml::line(node), format!("{what}: expected a map")))?;
+        map.into_iter()
+            .map(|(k, v)| {
+                text(Some(k))
+                    .map(|k| (k, v))
+                    .ok_or_else(|| self.error(yaml::line(k), format!("{what}: keys must be text")))
+            })
+            .collect()
+    }
+
+    /// `conditions:`, field → one value or a list of accepted values.
+    fn conditions(
+        &self,
+        node: Option<&Node<'_>>,
+    ) -> Result<Vec<(String, Vec<ConditionValue>)>, MappingError> {
+        self.entries(node, "conditions")?
+            .into_iter()
+            .map(|(field, values)| {
+                let accepted = match yaml::sequence(values) {
+                    Some(items) => items.iter().map(condition_value).collect(),
+                    None => condition_value(values).map(|v| vec![v]),
+                };
+                accepted.map(|v| (field.clone(), v)).ok_or_else(|| {
+                    self.error(
+                        yaml::line(values),
+                        format!("conditions.{field}: expected values"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// `fieldmappings:`, rule field → event field.
+    fn renames(&self, node: Option<&Node<'_>>) -> Result<BTreeMap<String, String>, MappingError> {
+        self.entries(node, "fieldmappings")?
+            .into_iter()
+            .map(|(from, to)| {
+                // sigmac allows a list of target names; the first is the Windows field.
+                let name = strings(Some(to)).and_then(|v| v.into_iter().next());
+                name.map(|name| (from.clone(), name)).ok_or_else(|| {
+                    self.error(
+                        yaml::line(to),
+                        format!("fieldmappings.{from}: expected a name"),
+                    )
+                })
+            })
+            .collect()
     }
 }
 
-fn strings(node: Option<&YamlOwned>) -> Option<Vec<String>> {
-    match node? {
-        YamlOwned::Sequence(items) => items.iter().map(|i| text(Some(i))).collect(),
-        single => text(Some(single)).map(|s| vec![s]),
+/// Records a sigmac service entry's channels and renames. Only Windows event log sources
+/// name channels; file sources (`File:/var/log/syslog`) place nothing in event logs.
+fn add_sigmac_service(
+    mapping: &mut LogsourceMapping,
+    key: (String, String),
+    entry: &Node<'_>,
+    renames: BTreeMap<String, String>,
+) {
+    let channels: Vec<String> = strings(get(entry, "sources"))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.strip_prefix("WinEventLog:"))
+        .map(str::to_string)
+        .collect();
+    if channels.is_empty() {
+        return;
+    }
+    mapping.services.insert(key.clone(), channels);
+    if !renames.is_empty() {
+        mapping.service_renames.insert(key, renames);
     }
 }
 
-fn entries<'a>(
-    node: Option<&'a YamlOwned>,
-    what: &str,
-) -> Result<Vec<(String, &'a YamlOwned)>, MappingError> {
-    let Some(node) = node else {
-        return Ok(Vec::new());
-    };
-    let map = node
-        .as_mapping()
-        .ok_or_else(|| MappingError(format!("{what}: expected a map")))?;
-    map.iter()
-        .map(|(k, v)| {
-            text(Some(k))
-                .map(|k| (k, v))
-                .ok_or_else(|| MappingError(format!("{what}: keys must be text")))
-        })
-        .collect()
-}
-
-fn conditions(
-    node: Option<&YamlOwned>,
-) -> Result<Vec<(String, Vec<ConditionValue>)>, MappingError> {
-    entries(node, "conditions")?
+/// The value of `key` in a map node (`None` when absent or when `node` is not a map).
+fn get<'n, 'a>(node: &'n Node<'a>, key: &str) -> Option<&'n Node<'a>> {
+    yaml::mapping(node)?
         .into_iter()
-        .map(|(field, values)| {
-            let values = match values {
-                YamlOwned::Sequence(items) => items.iter().map(condition_value).collect(),
-                single => condition_value(single).map(|v| vec![v]),
-            };
-            values
-                .map(|v| (field.clone(), v))
-                .ok_or_else(|| MappingError(format!("conditions.{field}: expected values")))
-        })
-        .collect()
+        .find(|(k, _)| yaml::as_str(k) == Some(key))
+        .map(|(_, v)| v)
 }
 
-fn condition_value(node: &YamlOwned) -> Option<ConditionValue> {
-    match node {
-        YamlOwned::Value(ScalarOwned::Integer(i)) => Some(ConditionValue::Int(*i)),
-        other => text(Some(other)).map(ConditionValue::Text),
+/// The text of a string, integer or boolean node.
+fn text(node: Option<&Node<'_>>) -> Option<String> {
+    match yaml::scalar(node?)? {
+        Scalar::String(s) => Some(s.to_string()),
+        Scalar::Integer(i) => Some(i.to_string()),
+        Scalar::Boolean(b) => Some(b.to_string()),
+        Scalar::FloatingPoint(_) | Scalar::Null => None,
     }
 }
 
-fn renames(node: Option<&YamlOwned>) -> Result<BTreeMap<String, String>, MappingError> {
-    entries(node, "fieldmappings")?
-        .into_iter()
-        .map(|(from, to)| {
-            // sigmac allows a list of target names; the first is the Windows field.
-            let to = strings(Some(to)).and_then(|v| v.into_iter().next());
-            to.map(|to| (from.clone(), to))
-                .ok_or_else(|| MappingError(format!("fieldmappings.{from}: expected a name")))
-        })
-        .collect()
+/// A list of texts, or one text as a list of one.
+fn strings(node: Option<&Node<'_>>) -> Option<Vec<String>> {
+    let node = node?;
+    match yaml::sequence(node) {
+        Some(items) => items.iter().map(|i| text(Some(i))).collect(),
+        None => text(Some(node)).map(|s| vec![s]),
+    }
+}
+
+fn condition_value(node: &Node<'_>) -> Option<ConditionValue> {
+    match yaml::scalar(node)? {
+        Scalar::Integer(i) => Some(ConditionValue::Int(*i)),
+        _ => text(Some(node)).map(ConditionValue::Text),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str) -> Result<LogsourceMapping, MappingError> {
+        LogsourceMapping::from_yaml(text, Path::new("m.yml"))
+    }
 
     fn ls(category: Option<&str>, product: Option<&str>, service: Option<&str>) -> LogSource {
         LogSource {
@@ -357,7 +452,7 @@ mod tests {
 
     #[test]
     fn builtin_parses_and_maps_process_creation_to_sysmon_and_security() {
-        let mapping = LogsourceMapping::from_yaml(BUILTIN_WINDOWS_MAPPING).expect("builtin parses");
+        let mapping = parse(BUILTIN_WINDOWS_MAPPING).expect("builtin parses");
         let Resolution::Mapped(branches) =
             mapping.resolve(&ls(Some("process_creation"), Some("windows"), None))
         else {
@@ -422,7 +517,7 @@ logsources:
         sources:
             - 'WinEventLog:Security'
 "#;
-        let mapping = LogsourceMapping::from_yaml(text).expect("parses");
+        let mapping = parse(text).expect("parses");
         let Resolution::Mapped(branches) =
             mapping.resolve(&ls(Some("process_creation"), Some("windows"), None))
         else {
@@ -434,8 +529,34 @@ logsources:
 
     #[test]
     fn malformed_mapping_is_an_error() {
-        assert!(LogsourceMapping::from_yaml("services: [a, b]").is_err());
-        assert!(LogsourceMapping::from_yaml("categories:\n  x: 3\n").is_err());
-        assert!(LogsourceMapping::from_yaml(": : :\n - [").is_err());
+        assert!(parse("services: [a, b]").is_err());
+        assert!(parse("categories:\n  x: 3\n").is_err());
+        assert!(parse(": : :\n - [").is_err());
+        assert!(parse("").is_err());
+        assert!(parse("- a\n").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_line() {
+        let error = parse("product: windows\ncategories:\n  x: 3\n").unwrap_err();
+        assert_eq!((error.path.as_path(), error.line), (Path::new("m.yml"), 3));
+        assert_eq!(
+            error.to_string(),
+            "m.yml:3: logsource mapping: categories.x: expected a list"
+        );
+        let error = parse("services:\n  sysmon:\n    - [a]\n").unwrap_err();
+        assert_eq!(error.line, 3, "{error}");
+        assert!(parse("").unwrap_err().to_string().starts_with("m.yml: "));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_its_line_not_a_stack_overflow() {
+        let text = format!(
+            "product: windows\nservices:\n  x:\n    {}x\n",
+            "- ".repeat(100_000)
+        );
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.line, 4);
+        assert!(error.message.contains("nested too deeply"), "{error}");
     }
 }

@@ -31,9 +31,11 @@ fn builtin_mapping_places_every_rule_like_sigmahq_ci() {
     ) else {
         return;
     };
-    let reference = LogsourceMapping::from_yaml(&std::fs::read_to_string(thor).expect("readable"))
-        .expect("thor.yml parses as a sigmac mapping");
-    let builtin = LogsourceMapping::from_yaml(BUILTIN_WINDOWS_MAPPING).expect("built-in parses");
+    let text = std::fs::read_to_string(&thor).expect("readable");
+    let reference =
+        LogsourceMapping::from_yaml(&text, &thor).expect("thor.yml parses as a sigmac mapping");
+    let builtin = LogsourceMapping::from_yaml(BUILTIN_WINDOWS_MAPPING, "windows.yml".as_ref())
+        .expect("built-in parses");
     let loaded = tocsin_sigma::load_paths(&[rules]);
     let mut compared = 0;
     let mut mapped = 0;

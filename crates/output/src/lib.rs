@@ -16,6 +16,8 @@
 //! * [`Summary`]: counts files, events, decode errors and detections per level, rule and
 //!   computer; per-thread summaries [`merge`](Summary::merge).
 //! * [`color_wanted`]: whether to colour, honouring `NO_COLOR`.
+//! * [`clean`]: text made safe for a terminal, used by every table tocsin prints (detections,
+//!   `rules list`, `incidents list`).
 //!
 //! ```
 //! use tocsin_event::{Event, Level, RuleRef, Value};
@@ -44,9 +46,10 @@
 //!   throughput is the caller's choice (a `BufWriter` around a file or pipe).
 //! * The table printer escapes control characters in event text: logs are attacker
 //!   controlled, and a terminal escape sequence in a command line must not reach the
-//!   analyst's terminal.
+//!   analyst's terminal. Every other table does the same through [`clean`].
 #![deny(missing_docs)]
 
+mod clean;
 mod csv;
 mod details;
 mod error;
@@ -56,6 +59,7 @@ mod record;
 mod summary;
 mod table;
 
+pub use crate::clean::clean;
 pub use crate::csv::TAG_SEPARATOR;
 pub use details::Details;
 pub use error::OutputError;

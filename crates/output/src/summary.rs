@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::record::format_timestamp;
 use crate::table::{level_style, paint, BOLD};
-use crate::DetectionRecord;
+use crate::{clean, DetectionRecord};
 
 /// The levels in the order the summary lists them, most severe first.
 pub const LEVELS: [&str; 5] = ["critical", "high", "medium", "low", "informational"];
@@ -177,7 +177,8 @@ impl Summary {
     }
 
     /// A short report for the end of a hunt; `elapsed` is the hunt's wall-clock time and
-    /// `color` turns on ANSI colours.
+    /// `color` turns on ANSI colours. Rule titles and computer names are [`clean`]ed: they
+    /// come from rule files and logs, and the report goes to the terminal.
     pub fn render(&self, elapsed: Duration, color: bool) -> String {
         let bold = |s: &str| paint(s, Some(BOLD), color).into_owned();
         let mut out = String::new();
@@ -240,12 +241,15 @@ impl Summary {
             for rule in rules {
                 let level = paint(&rule.level, level_style(&rule.level), color);
                 let pad = " ".repeat(13usize.saturating_sub(rule.level.chars().count()));
-                let id = rule.id.map(|id| format!(" ({id})")).unwrap_or_default();
+                let id = rule
+                    .id
+                    .map(|id| format!(" ({})", clean(&id)))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "  {:>9}  {level}{pad}  {}{id}",
                     group(rule.count),
-                    rule.title
+                    clean(&rule.title)
                 );
             }
         }
@@ -253,7 +257,7 @@ impl Summary {
         if !computers.is_empty() {
             let _ = writeln!(out, "{}", bold("Top computers"));
             for (computer, n) in computers {
-                let _ = writeln!(out, "  {:>9}  {computer}", group(n));
+                let _ = writeln!(out, "  {:>9}  {}", group(n), clean(&computer));
             }
         }
         out
@@ -405,6 +409,20 @@ mod tests {
         assert!(a < b, "{text}");
         assert!(text.lines().any(|l| l.trim() == "2  WS01"), "{text}");
         assert!(text.lines().any(|l| l.trim() == "1  WS02"), "{text}");
+    }
+
+    #[test]
+    fn render_cleans_rule_titles_and_computer_names() {
+        let mut s = Summary::new();
+        s.record(&detection(
+            "Evil\x1b]0;pwned\x07",
+            Some(Level::High),
+            Some("WS\x1b[2J01"),
+        ));
+        let text = s.render(Duration::from_secs(1), false);
+        assert!(!text.contains(['\x1b', '\x07']), "{text:?}");
+        assert!(text.contains("Evil\\u{1b}]0;pwned\\u{7}"), "{text}");
+        assert!(text.contains("WS\\u{1b}[2J01"), "{text}");
     }
 
     #[test]

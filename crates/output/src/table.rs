@@ -1,7 +1,7 @@
 //! The table printer: one readable line per detection, coloured by level on terminals.
 //!
-//! Every piece of event or rule text is cleaned of control characters first, so that a
-//! hostile log cannot move the cursor or recolour the analyst's terminal.
+//! Every piece of event or rule text is cleaned of control characters first ([`clean`]), so
+//! that a hostile log cannot move the cursor or recolour the analyst's terminal.
 
 use crate::Details;
 use std::borrow::Cow;
@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde_json::Value as Json;
 
 use crate::record::ELLIPSIS;
-use crate::DetectionRecord;
+use crate::{clean, DetectionRecord};
 
 /// The most characters of details shown on one line.
 pub const MAX_DETAILS_CHARS: usize = 200;
@@ -114,22 +114,6 @@ fn push_value(out: &mut String, value: &Json) {
         }
         other => out.push_str(&clean(&other.to_string())),
     }
-}
-
-/// `text` with control characters escaped (`\n`, `\t`, `\u{1b}`, ...).
-fn clean(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -84,7 +84,6 @@ mod modifier;
 pub mod string;
 mod yaml;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use tocsin_yaml::LoadError;
@@ -98,34 +97,26 @@ pub use string::{SigmaString, StringPart};
 /// `path` is only used to locate errors and fill [`ast::Location`]s. A YAML syntax error
 /// yields a single error for the whole text.
 pub fn parse_documents(text: &str, path: &Path) -> Vec<Result<ast::Document, SigmaError>> {
-    let loaded = catch_unwind(AssertUnwindSafe(|| {
-        tocsin_yaml::load(text, yaml::MAX_DEPTH)
-    }));
-    let documents = match loaded {
-        Ok(Ok(documents)) => documents,
-        Ok(Err(LoadError::TooDeep { line })) => {
-            return vec![Err(SigmaError::new(
-                path,
-                line,
-                ErrorKind::TooDeep(yaml::MAX_DEPTH),
-            ))]
-        }
-        Ok(Err(LoadError::Syntax { line, message })) => {
-            return vec![Err(SigmaError::new(path, line, ErrorKind::Yaml(message)))]
-        }
-        Err(_) => {
-            return vec![Err(SigmaError::new(
-                path,
-                0,
-                ErrorKind::Yaml("the YAML parser failed on this input".into()),
-            ))]
-        }
+    let documents = match tocsin_yaml::load(text, yaml::MAX_DEPTH) {
+        Ok(documents) => documents,
+        Err(error) => return vec![Err(load_error(path, error))],
     };
     documents
         .iter()
         .filter(|d| !yaml::is_null(d))
         .map(|d| document::parse_document(d, path))
         .collect()
+}
+
+/// The Sigma error for a text the YAML loader refused.
+fn load_error(path: &Path, error: LoadError) -> SigmaError {
+    let line = error.line();
+    let kind = match &error {
+        LoadError::TooDeep { limit, .. } => ErrorKind::TooDeep(*limit),
+        LoadError::Syntax { message, .. } => ErrorKind::Yaml(message.clone()),
+        LoadError::ParserFailed => ErrorKind::Yaml(error.to_string()),
+    };
+    SigmaError::new(path, line, kind)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Small, panic-free accessors over `saphyr`'s marked YAML nodes, shared by every YAML
-//! reader of tocsin (Sigma rules, behavioural detector configuration).
+//! reader of tocsin (Sigma rules, logsource mappings, placeholders, behavioural detector
+//! configuration), and [`load`], the one way those readers turn text into nodes.
 //!
 //! Every accessor returns an `Option`, so that no input can make a reader panic; the reader
 //! turns `None` into an error located with [`line`]. Tagged nodes (`!custom value`) are read

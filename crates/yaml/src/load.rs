@@ -6,25 +6,52 @@
 //! is dropped, and tocsin's readers walk trees recursively. A [`DepthGuard`] sits between
 //! the parser and the loader, counts the depth of every collection, and stops feeding the
 //! loader at the first one too deep, so the tree never holds it.
+//!
+//! Every YAML text a user supplies (rules, logsource mappings, placeholders, detector
+//! configuration) goes through [`load`], so that each reader gets the same guard, the same
+//! last line of defence against a parser panic, and the same errors.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use saphyr::{MarkedYaml, ScanError, YamlLoader};
 use saphyr_parser::{Event, Parser, Span, SpannedEventReceiver};
 
 /// Why [`load`] refused a text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Display` says what is wrong, not where: the reader that knows the file puts
+/// `file:line:` in front, taking the line from [`LoadError::line`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
     /// A YAML syntax error: its 1-based line and the parser's message.
+    #[error("YAML syntax error: {message}")]
     Syntax {
         /// Where.
         line: usize,
         /// What.
         message: String,
     },
-    /// The text nests collections deeper than allowed, first at this 1-based line.
+    /// The text nests collections deeper than `limit`, first at this 1-based line.
+    #[error("YAML nested too deeply (more than {limit} levels)")]
     TooDeep {
         /// Where.
         line: usize,
+        /// The deepest nesting allowed.
+        limit: usize,
     },
+    /// The parser panicked. It is not known to, but no input may take the process down,
+    /// so a panic is caught and reported like any other refusal.
+    #[error("the YAML parser failed on this input")]
+    ParserFailed,
+}
+
+impl LoadError {
+    /// The 1-based line the error is at; 0 when it has none (a parser failure).
+    pub fn line(&self) -> usize {
+        match self {
+            LoadError::Syntax { line, .. } | LoadError::TooDeep { line, .. } => *line,
+            LoadError::ParserFailed => 0,
+        }
+    }
 }
 
 impl From<ScanError> for LoadError {
@@ -39,10 +66,19 @@ impl From<ScanError> for LoadError {
 /// The documents of `text` (a leading byte-order mark is skipped), with no collection nested
 /// deeper than `max_depth`.
 ///
+/// The parser runs under `catch_unwind`: whatever the text, this returns.
+///
 /// # Errors
 ///
-/// A syntax error, or the first collection nested too deep, with its line.
+/// A syntax error, or the first collection nested too deep, with its line; or
+/// [`LoadError::ParserFailed`] should the parser panic.
 pub fn load(text: &str, max_depth: usize) -> Result<Vec<MarkedYaml<'_>>, LoadError> {
+    catch_unwind(AssertUnwindSafe(|| load_guarded(text, max_depth)))
+        .unwrap_or(Err(LoadError::ParserFailed))
+}
+
+/// [`load`] without the panic guard.
+fn load_guarded(text: &str, max_depth: usize) -> Result<Vec<MarkedYaml<'_>>, LoadError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut guard = DepthGuard {
         loader: YamlLoader::default(),
@@ -55,7 +91,10 @@ pub fn load(text: &str, max_depth: usize) -> Result<Vec<MarkedYaml<'_>>, LoadErr
         let (event, span) = item?;
         guard.on_event(event, span);
         if let Some(line) = guard.too_deep_at {
-            return Err(LoadError::TooDeep { line });
+            return Err(LoadError::TooDeep {
+                line,
+                limit: max_depth,
+            });
         }
     }
     if let Some(error) = guard.loader.error() {
@@ -107,7 +146,10 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_with_its_line_before_a_tree_exists() {
         let text = format!("a:\n  b: {}1{}\n", "[".repeat(100), "]".repeat(100));
-        assert_eq!(load(&text, 64), Err(LoadError::TooDeep { line: 2 }));
+        assert_eq!(
+            load(&text, 64),
+            Err(LoadError::TooDeep { line: 2, limit: 64 })
+        );
         // Past 255 open brackets the parser's scanner refuses first, with its own message.
         let text = format!("a:\n  b: {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
         assert!(matches!(
@@ -115,7 +157,10 @@ mod tests {
             Err(LoadError::Syntax { line: 2, .. })
         ));
         let dashes = format!("{}x", "- ".repeat(100_000));
-        assert_eq!(load(&dashes, 64), Err(LoadError::TooDeep { line: 1 }));
+        assert_eq!(
+            load(&dashes, 64),
+            Err(LoadError::TooDeep { line: 1, limit: 64 })
+        );
         assert!(
             load("a: [[[1]]]\n", 4).is_ok(),
             "a mapping and three sequences"
@@ -129,5 +174,20 @@ mod tests {
             panic!("a syntax error");
         };
         assert!(line >= 2, "line {line}: {message}");
+    }
+
+    #[test]
+    fn errors_say_what_and_give_where_apart() {
+        let deep = load("a: [[1]]\n", 2).unwrap_err();
+        assert_eq!(deep.line(), 1);
+        assert_eq!(
+            deep.to_string(),
+            "YAML nested too deeply (more than 2 levels)"
+        );
+        let syntax = load("a: 1\nb: [1, 2\n", 8).unwrap_err();
+        assert!(syntax.to_string().starts_with("YAML syntax error: "));
+        assert_eq!(LoadError::ParserFailed.line(), 0);
+        let error: &dyn std::error::Error = &syntax;
+        assert!(error.source().is_none());
     }
 }

@@ -1,6 +1,11 @@
 //! The demo's output folder: created when missing, reused when it holds only a previous
 //! demo's files (whose store and report are removed so that the new run starts clean),
 //! refused otherwise unless forced.
+//!
+//! The folder is meant to be hunted (`tocsin hunt <folder>`), so only the three logs carry
+//! extensions a hunt reads; the answer key (`ground-truth.yaml`), the store and the report
+//! carry others. Demos before that wrote the answer key as `ground-truth.json`, which a hunt
+//! read as a fourth log: it is recognised as a demo's file and removed.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +18,8 @@ pub const STORE_FILE: &str = "tocsin.db";
 pub const REPORT_FILE: &str = "report.html";
 /// Files SQLite may leave next to the store.
 const STORE_COMPANIONS: [&str; 3] = ["tocsin.db-wal", "tocsin.db-shm", "tocsin.db-journal"];
+/// Where earlier demos wrote the answer key, under an extension a hunt reads.
+const OLD_GROUND_TRUTH_FILE: &str = "ground-truth.json";
 
 /// The default folder of a seed: `./tocsin-demo-<seed>`.
 pub fn default_dir(seed: u64) -> PathBuf {
@@ -36,7 +43,10 @@ pub fn prepare(dir: &Path, force: bool) -> Result<()> {
             );
         }
     }
-    for name in STORE_COMPANIONS.iter().chain(&[STORE_FILE, REPORT_FILE]) {
+    for name in STORE_COMPANIONS
+        .iter()
+        .chain(&[STORE_FILE, REPORT_FILE, OLD_GROUND_TRUTH_FILE])
+    {
         let path = dir.join(name);
         if path.is_file() {
             std::fs::remove_file(&path)
@@ -53,6 +63,7 @@ fn foreign_entry(dir: &Path) -> Result<Option<String>> {
         API_AUDIT_FILE,
         ENDPOINTS_FILE,
         GROUND_TRUTH_FILE,
+        OLD_GROUND_TRUTH_FILE,
         STORE_FILE,
         REPORT_FILE,
     ];
@@ -93,6 +104,17 @@ mod tests {
         assert!(!dir.path().join(STORE_FILE).exists());
         assert!(!dir.path().join(REPORT_FILE).exists());
         assert!(!dir.path().join("tocsin.db-wal").exists());
+    }
+
+    #[test]
+    fn an_older_demo_is_reused_without_its_json_answer_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [APPLIANCE_FILE, GROUND_TRUTH_FILE, OLD_GROUND_TRUTH_FILE] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        prepare(dir.path(), false).unwrap();
+        assert!(dir.path().join(GROUND_TRUTH_FILE).exists());
+        assert!(!dir.path().join(OLD_GROUND_TRUTH_FILE).exists());
     }
 
     #[test]
