@@ -1,6 +1,9 @@
 //! End-to-end tests of `tocsin demo` and `tocsin rules list`: the real binary, the real
 //! generator, decoders, rules, detectors, store and report.
 
+// Test code: helpers may panic too (clippy allows unwrap/expect only in #[test] fns here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::Output;
 

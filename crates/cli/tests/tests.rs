@@ -1,5 +1,8 @@
 //! End-to-end tests: run the real `tocsin` binary on real inputs.
 
+// Test code: helpers may panic too (clippy allows unwrap/expect only in #[test] fns here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};

@@ -87,7 +87,6 @@
 //!   intermediate correlation's hits, which are still returned so the caller can link them.
 //! - **Memory.** A group holds only the matches of its current window; groups idle for a
 //!   timespan are dropped.
-#![deny(missing_docs)]
 
 mod aggregate;
 mod compile;

@@ -79,7 +79,6 @@
 //!   JSON or text line, is reported and skipped, and the rest of the file is still decoded.
 //! * *Hand-split text.* Syslog, appliance and CEF lines are split by hand (no regex), and
 //!   fields borrow from the line until they are stored in the event.
-#![deny(missing_docs)]
 
 mod api_audit;
 mod appliance;

@@ -40,7 +40,6 @@
 //!   seed, so that detectors cannot learn one seed's values.
 //! * *Synthetic names only.* Organisations live under `.example`, people are drawn from
 //!   common given and family names, and nothing is read from the network or disk.
-#![deny(missing_docs)]
 
 mod attack;
 mod benign;

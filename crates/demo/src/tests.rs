@@ -1,3 +1,6 @@
+//! Tests of the demo generator: determinism per seed, the grammar of each log, ground truth
+//! against the logs, sizes and writing to a directory.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::DateTime;

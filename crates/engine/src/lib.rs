@@ -44,7 +44,6 @@
 //! let mut scratch = Scratch::default();
 //! assert_eq!(engine.evaluate(&event, &mut scratch), [0]);
 //! ```
-#![deny(missing_docs)]
 
 mod ascii_regex;
 mod candidates;

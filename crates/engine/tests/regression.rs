@@ -2,6 +2,9 @@
 //! on the case's `.evtx` file and on its `.json` rendering, with the whole SigmaHQ rule set
 //! loaded (so that filters, placement and every other rule are in play, as in a real hunt).
 
+// Test code: helpers may panic too (clippy allows unwrap/expect only in #[test] fns here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

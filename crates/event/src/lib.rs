@@ -29,7 +29,6 @@
 //! Why flat: Sigma rules address fields by name, never by position in a tree, and a flat list of
 //! leaves is cheaper to build per record than a JSON tree and cheap to scan for the few fields a
 //! rule reads.
-#![deny(missing_docs)]
 
 mod event;
 mod level;

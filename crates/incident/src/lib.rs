@@ -36,7 +36,6 @@
 //! assert!(incident.transition(Status::Closed, None, by).is_err()); // needs a resolution
 //! incident.transition(Status::Closed, Some(Resolution::Benign), by).unwrap();
 //! ```
-#![deny(missing_docs)]
 
 pub mod alert;
 pub mod attack;

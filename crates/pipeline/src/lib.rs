@@ -46,7 +46,6 @@
 //! let _ = detectors.scan(&event, &mut Scratch::default(), &mut alerts);
 //! assert_eq!(alerts.alerts[0].rule.title, "Whoami");
 //! ```
-#![deny(missing_docs)]
 
 mod behaviour;
 mod collect;

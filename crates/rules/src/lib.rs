@@ -33,7 +33,6 @@
 //! `result`, `source_ip`, `user_agent`...). Accounts in `target` are written
 //! `account@HOST` for an endpoint's local account and `user@domain.tld` for a directory
 //! account; the rules on local accounts rely on that distinction.
-#![deny(missing_docs)]
 
 use std::path::Path;
 

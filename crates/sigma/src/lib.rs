@@ -66,7 +66,6 @@
 //!   `catch_unwind` as a last line of defence.
 //! - YAML is read with `saphyr` (YAML 1.2), whose marked nodes give each node's line.
 //!   Unquoted dates stay text; `0x17` is the integer 23, as in pySigma.
-#![deny(missing_docs)]
 // `SigmaError` carries its file, line, rule identity and YAML path by value (about 160
 // bytes). Errors are the cold path and `Result<Document, SigmaError>` is the public shape,
 // so boxing them would only make callers' matching clumsier.

@@ -31,7 +31,6 @@
 //! assert_eq!(store.load_blob("anomaly/baseline")?.as_deref(), Some(&b"learned"[..]));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![deny(missing_docs)]
 
 mod error;
 mod memory;

@@ -3,6 +3,9 @@
 //! store. One test per contract point and store, so a failure names both; plus `run_all`,
 //! which catches a point added to the suite but not listed here.
 
+// Test code: helpers may panic too (clippy allows unwrap/expect only in #[test] fns here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use tocsin_incident::conformance::{self, Violation};

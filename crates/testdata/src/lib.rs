@@ -14,7 +14,6 @@
 //! let Some(rules) = tocsin_testdata::shared_path("sigma/rules") else { return };
 //! assert!(rules.is_dir());
 //! ```
-#![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,6 @@
 //! Every accessor returns an `Option`, so that no input can make a reader panic; the reader
 //! turns `None` into an error located with [`line`]. Tagged nodes (`!custom value`) are read
 //! as their inner node.
-#![deny(missing_docs)]
 
 use saphyr::{MarkedYaml, Scalar, YamlData};
 

@@ -1,3 +1,6 @@
+//! Tests of the appliance syslog decoder: segmented messages (in order, interleaved, missing,
+//! duplicated, bounded), escapes, times and malformed lines.
+
 use super::*;
 use crate::text::testing::{decode_all, render};
 

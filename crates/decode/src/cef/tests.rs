@@ -1,3 +1,6 @@
+//! Tests of the CEF decoder: header and extension escapes, `rt` times, syslog headers before
+//! CEF, malformed lines and product names.
+
 use super::*;
 use crate::text::testing::{decode_all, render};
 

@@ -1,3 +1,6 @@
+//! Tests of the RFC 3164 and RFC 5424 syslog decoder: samples, times and years, structured data,
+//! malformed lines and the logsource service.
+
 use super::*;
 use crate::text::testing::{decode_all, render};
 

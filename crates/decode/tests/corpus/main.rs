@@ -1,6 +1,9 @@
 //! Tests against the shared corpora (`../shared`): the Sigma regression cases and the EVTX
 //! samples, read in place. Each test skips, loudly, when the corpora are absent.
 
+// Test code: helpers may panic too (clippy allows unwrap/expect only in #[test] fns here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod damaged;
 mod regression;
 mod robustness;

@@ -1,3 +1,6 @@
+//! Tests of incident grouping: linking entities, quiet gaps, merges, opening levels, host
+//! names, entity caps and independence from input order.
+
 use super::*;
 use crate::alert::{AlertKind, AlertOrigin, Level, RuleRef};
 use crate::incident::MAX_LISTED_ENTITIES;

@@ -1,3 +1,6 @@
+//! Tests of incident reports: escaping in HTML and Markdown, JSON round trips, format names
+//! and the ATT&CK catalogue.
+
 use super::*;
 use crate::alert::{AlertKind, AlertOrigin, Level, RuleRef};
 use crate::attack::AttackCatalog;
