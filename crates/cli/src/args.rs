@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tocsin_event::Level;
+use tocsin_event::{parse_duration_micros, Level};
 
 /// tocsin: hunt security logs with Sigma rules.
 #[derive(Debug, Parser)]
@@ -190,8 +190,9 @@ pub struct HuntStoreArgs {
     /// techniques in incidents; without it, tags are kept as written.
     #[arg(long, env = "TOCSIN_ATTACK", value_name = "DIR")]
     pub attack: Option<PathBuf>,
-    /// How long an incident may stay quiet before a new detection opens another one
-    /// (such as 90s, 30m, 1h, 2d).
+    /// How long an incident may stay quiet before a new detection opens another one: a
+    /// whole number and s, m, h, d or w (such as 90s, 30m, 1h, 2d, 1w), as a Sigma
+    /// correlation's timespan.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_micros)]
     pub quiet_gap: i64,
     /// The lowest detection level that opens an incident (informational, low, medium, high
@@ -331,34 +332,6 @@ pub enum ReportFormatArg {
     Json,
 }
 
-/// Parses a duration such as `90s`, `30m`, `1h` or `2d` (a number and a unit) into
-/// microseconds.
-pub fn parse_duration_micros(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit: write it as 90s, 30m, 1h or 2d"))?;
-    let (number, unit) = text.split_at(split);
-    let number: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a number (such as 30m)"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {text:?} (use s, m, h or d)"
-            ))
-        }
-    };
-    number
-        .checked_mul(seconds * 1_000_000)
-        .filter(|micros| *micros > 0)
-        .ok_or_else(|| format!("{text:?} is out of range (more than zero, less than centuries)"))
-}
-
 /// Which rules to use.
 #[derive(Debug, Args, Clone, Default)]
 pub struct SelectArgs {
@@ -406,22 +379,44 @@ pub enum StatusArg {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration_micros;
+    use super::*;
+
+    /// The `--quiet-gap` of `tocsin hunt` given these flags, or clap's message.
+    fn quiet_gap(value: &str) -> Result<i64, String> {
+        let argv = [
+            "tocsin",
+            "hunt",
+            "x.evtx",
+            "-r",
+            "rules",
+            "--quiet-gap",
+            value,
+        ];
+        match Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Command::Hunt(hunt) => Ok(hunt.store.quiet_gap),
+            other => Err(format!("not a hunt: {other:?}")),
+        }
+    }
 
     #[test]
     fn durations_parse_with_their_unit() {
-        assert_eq!(parse_duration_micros("90s"), Ok(90_000_000));
-        assert_eq!(parse_duration_micros("30m"), Ok(1_800_000_000));
-        assert_eq!(parse_duration_micros("1h"), Ok(3_600_000_000));
-        assert_eq!(parse_duration_micros("2d"), Ok(172_800_000_000));
+        assert_eq!(quiet_gap("90s"), Ok(90_000_000));
+        assert_eq!(quiet_gap("30m"), Ok(1_800_000_000));
+        assert_eq!(quiet_gap("1h"), Ok(3_600_000_000));
+        assert_eq!(quiet_gap("2d"), Ok(172_800_000_000));
+        // Weeks, as in a Sigma correlation's timespan (once refused here).
+        assert_eq!(quiet_gap("5w"), Ok(3_024_000_000_000));
     }
 
     #[test]
     fn bad_durations_say_what_is_wrong() {
-        assert!(parse_duration_micros("30").is_err_and(|e| e.contains("no unit")));
-        assert!(parse_duration_micros("h").is_err_and(|e| e.contains("number")));
-        assert!(parse_duration_micros("5w").is_err_and(|e| e.contains("unknown unit")));
-        assert!(parse_duration_micros("0m").is_err());
-        assert!(parse_duration_micros("99999999999999999d").is_err());
+        assert!(quiet_gap("30").is_err_and(|e| e.contains("no unit")));
+        assert!(quiet_gap("h").is_err_and(|e| e.contains("number")));
+        assert!(quiet_gap("5y").is_err_and(|e| e.contains("unknown unit 'y'")));
+        assert!(quiet_gap("0m").is_err_and(|e| e.contains("positive")));
+        assert!(quiet_gap("99999999999999999d").is_err_and(|e| e.contains("too long")));
     }
 }

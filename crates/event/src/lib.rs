@@ -14,6 +14,8 @@
 //! * [`FieldValue`]: a borrowed scalar (`null`, bool, integer, float or text).
 //! * [`Level`] and [`RuleRef`]: the vocabulary every finding shares (how serious, who fired),
 //!   so that rules, detectors, outputs and incidents never convert between copies.
+//! * [`parse_duration_micros`]: the one duration grammar (`90s`, `30m`, `1h`, `2d`, `1w`),
+//!   shared by Sigma correlation timespans and the command line.
 //!
 //! ```
 //! use tocsin_event::{Event, Fields, FieldValue, Value};
@@ -31,11 +33,13 @@
 //! rule reads.
 #![deny(missing_docs)]
 
+mod duration;
 mod event;
 mod level;
 mod rule;
 mod value;
 
+pub use duration::{parse_duration_micros, DurationError, DurationErrorKind};
 pub use event::{Event, Field, LogSource, Origin};
 pub use level::{Level, UnknownLevel};
 pub use rule::RuleRef;
