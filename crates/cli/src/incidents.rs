@@ -11,9 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
+use tocsin_event::time::format_human;
 use tocsin_incident::{
-    format_micros, render, AuditRecord, Band, Incident, IncidentFilter, IncidentStore, Resolution,
-    Stamp, Status,
+    render, AuditRecord, Band, Incident, IncidentFilter, IncidentStore, Resolution, Stamp, Status,
 };
 use tocsin_store::SqliteStore;
 
@@ -205,7 +205,7 @@ fn table(incidents: &[Incident]) -> String {
             incident.members.len(),
             incident
                 .last_seen_micros
-                .map_or_else(|| "-".to_owned(), format_micros),
+                .map_or_else(|| "-".to_owned(), format_human),
             clean(incident.lifecycle.assignee.as_deref().unwrap_or("-")),
             clean(&incident.title),
         ));
@@ -225,8 +225,8 @@ fn json_list(incidents: &[Incident]) -> Result<String> {
                 "resolution": incident.lifecycle.resolution,
                 "assignee": incident.lifecycle.assignee,
                 "severity": {"score": incident.severity.score, "band": incident.severity.band},
-                "first_seen": incident.first_seen_micros.map(format_micros),
-                "last_seen": incident.last_seen_micros.map(format_micros),
+                "first_seen": incident.first_seen_micros.map(format_human),
+                "last_seen": incident.last_seen_micros.map(format_human),
                 "detections": incident.members.len(),
                 "entities": incident.entities.iter().map(|e| e.entity.to_string()).collect::<Vec<_>>(),
                 "tactics": incident.attack.tactics.iter().map(|t| t.label().to_owned()).collect::<Vec<_>>(),
