@@ -1,9 +1,18 @@
 //! Command-line flags, as clap types. Only this module knows argv.
+//!
+//! A flag that names one of a library's words (a level, a status, a format) takes the
+//! library's own type, parsed by its `FromStr`, so that the command line accepts exactly
+//! the words the libraries read and print, and a wrong word is refused by clap (exit 2)
+//! with the library's message, which lists the accepted words. Each such flag's doc
+//! comment lists them too, for `--help`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tocsin_event::{parse_duration_micros, Level};
+use tocsin_incident::{Band, Resolution, Status as IncidentStatus};
+use tocsin_output::Format;
+use tocsin_sigma::ast::Status as RuleStatus;
 
 /// tocsin: hunt security logs with Sigma rules.
 #[derive(Debug, Parser)]
@@ -145,9 +154,10 @@ pub struct HuntArgs {
     pub compile: CompileArgs,
     #[command(flatten)]
     pub select: SelectArgs,
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Table)]
-    pub format: FormatArg,
+    /// Output format: table (one coloured line per detection), csv (comma-separated values
+    /// with a header) or jsonl (one JSON object per line).
+    #[arg(long, short = 'f', value_name = "FORMAT", default_value_t = Format::Table)]
+    pub format: Format,
     /// Write detections to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -226,12 +236,13 @@ pub struct StoreArg {
 pub struct ListArgs {
     #[command(flatten)]
     pub store: StoreArg,
-    /// Only incidents with one of these statuses (repeat or comma-separate).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS")]
-    pub status: Vec<IncidentStatusArg>,
-    /// Only incidents of this severity band or worse.
-    #[arg(long, value_enum, value_name = "BAND")]
-    pub min_severity: Option<BandArg>,
+    /// Only incidents with one of these statuses: new, investigating, confirmed, contained
+    /// or closed (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "STATUS")]
+    pub status: Vec<IncidentStatus>,
+    /// Only incidents of this severity band or worse: low, medium, high or critical.
+    #[arg(long, value_name = "BAND")]
+    pub min_severity: Option<Band>,
     /// At most this many incidents.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -247,9 +258,10 @@ pub struct ShowArgs {
     pub id: String,
     #[command(flatten)]
     pub store: StoreArg,
-    /// Report format.
-    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormatArg::Md)]
-    pub format: ReportFormatArg,
+    /// Report format: md (Markdown, for tickets and chat), html (a self-contained page, for
+    /// e-mail and print) or json (the incident, its detections and its audit trail).
+    #[arg(long, short = 'f', value_name = "FORMAT", default_value_t = tocsin_incident::Format::Markdown)]
+    pub format: tocsin_incident::Format,
     /// Write the report to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -262,12 +274,14 @@ pub struct UpdateArgs {
     pub id: String,
     #[command(flatten)]
     pub store: StoreArg,
-    /// Move the incident to this status (along the transition table).
-    #[arg(long, value_enum, value_name = "STATUS")]
-    pub status: Option<IncidentStatusArg>,
-    /// How the incident ended; required with `--status closed`, refused otherwise.
-    #[arg(long, value_enum, value_name = "RESOLUTION", requires = "status")]
-    pub resolution: Option<ResolutionArg>,
+    /// Move the incident to this status (along the transition table): new, investigating,
+    /// confirmed, contained or closed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<IncidentStatus>,
+    /// How the incident ended: true-positive, false-positive or benign (tp and fp for
+    /// short); required with `--status closed`, refused otherwise.
+    #[arg(long, value_name = "RESOLUTION", requires = "status")]
+    pub resolution: Option<Resolution>,
     /// Give the incident to this analyst (an empty name unassigns it).
     #[arg(long, value_name = "NAME")]
     pub assign: Option<String>,
@@ -282,36 +296,6 @@ pub struct UpdateArgs {
     pub by: Option<String>,
 }
 
-/// Incident statuses.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum IncidentStatusArg {
-    New,
-    Investigating,
-    Confirmed,
-    Contained,
-    Closed,
-}
-
-/// How a closed incident ended.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum ResolutionArg {
-    TruePositive,
-    FalsePositive,
-    Benign,
-}
-
-/// Severity bands.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum BandArg {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
 /// Formats of `incidents list`.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ListFormatArg {
@@ -321,26 +305,16 @@ pub enum ListFormatArg {
     Json,
 }
 
-/// Formats of `incidents show`.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum ReportFormatArg {
-    /// Markdown, for tickets and chat.
-    Md,
-    /// A self-contained HTML page, for e-mail and print.
-    Html,
-    /// JSON: the incident, its detections and its audit trail.
-    Json,
-}
-
 /// Which rules to use.
 #[derive(Debug, Args, Clone, Default)]
 pub struct SelectArgs {
     /// Only rules at this level or above (informational, low, medium, high or critical).
     #[arg(long, value_name = "LEVEL")]
     pub min_level: Option<Level>,
-    /// Only rules with one of these statuses (repeat or comma-separate).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS")]
-    pub status: Vec<StatusArg>,
+    /// Only rules with one of these statuses: stable, test, experimental, deprecated or
+    /// unsupported (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "STATUS")]
+    pub status: Vec<RuleStatus>,
     /// Only these rule ids (repeat or comma-separate).
     #[arg(long, value_delimiter = ',', value_name = "ID")]
     pub include_id: Vec<String>,
@@ -353,28 +327,6 @@ pub struct SelectArgs {
     /// Never rules with any of these tags.
     #[arg(long, value_delimiter = ',', value_name = "TAG")]
     pub exclude_tag: Vec<String>,
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum FormatArg {
-    /// One colored line per detection.
-    Table,
-    /// Comma-separated values with a header.
-    Csv,
-    /// One JSON object per line.
-    Jsonl,
-}
-
-/// Rule statuses.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum StatusArg {
-    Stable,
-    Test,
-    Experimental,
-    Deprecated,
-    Unsupported,
 }
 
 #[cfg(test)]

@@ -13,14 +13,11 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use tocsin_event::time::format_human;
 use tocsin_incident::{
-    render, AuditRecord, Band, Incident, IncidentFilter, IncidentStore, Resolution, Stamp, Status,
+    render, AuditRecord, Incident, IncidentFilter, IncidentStore, Resolution, Stamp, Status,
 };
 use tocsin_store::SqliteStore;
 
-use crate::args::{
-    BandArg, IncidentStatusArg, ListArgs, ListFormatArg, ReportFormatArg, ResolutionArg, ShowArgs,
-    UpdateArgs,
-};
+use crate::args::{ListArgs, ListFormatArg, ShowArgs, UpdateArgs};
 
 /// How many `merged_into` links are followed before giving up (a loop would be a bug).
 const MAX_MERGE_HOPS: usize = 64;
@@ -29,8 +26,8 @@ const MAX_MERGE_HOPS: usize = 64;
 pub fn list(args: &ListArgs) -> Result<i32> {
     let store = open_existing(&args.store.store)?;
     let filter = IncidentFilter {
-        statuses: args.status.iter().copied().map(status_of).collect(),
-        min_band: args.min_severity.map(band_of),
+        statuses: args.status.clone(),
+        min_band: args.min_severity,
         since_micros: None,
         limit: args.limit,
     };
@@ -60,7 +57,7 @@ pub fn show(args: &ShowArgs) -> Result<i32> {
     let audit = store
         .audit_of(&incident.id)
         .with_context(|| format!("cannot read the audit trail of {}", incident.id))?;
-    let report = render(&incident, &alerts, &audit, report_format(args.format));
+    let report = render(&incident, &alerts, &audit, args.format);
     match &args.output {
         Some(file) => std::fs::write(file, report)
             .with_context(|| format!("cannot write the report to {}", file.display()))?,
@@ -133,10 +130,7 @@ impl Requested<'_> {
 fn requested_changes(args: &UpdateArgs) -> Vec<Requested<'_>> {
     let mut changes = Vec::new();
     if let Some(status) = args.status {
-        changes.push(Requested::Status(
-            status_of(status),
-            args.resolution.map(resolution_of),
-        ));
+        changes.push(Requested::Status(status, args.resolution));
     }
     if let Some(name) = &args.assign {
         changes.push(Requested::Assign(name));
@@ -262,41 +256,6 @@ fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
-fn status_of(status: IncidentStatusArg) -> Status {
-    match status {
-        IncidentStatusArg::New => Status::New,
-        IncidentStatusArg::Investigating => Status::Investigating,
-        IncidentStatusArg::Confirmed => Status::Confirmed,
-        IncidentStatusArg::Contained => Status::Contained,
-        IncidentStatusArg::Closed => Status::Closed,
-    }
-}
-
-fn resolution_of(resolution: ResolutionArg) -> Resolution {
-    match resolution {
-        ResolutionArg::TruePositive => Resolution::TruePositive,
-        ResolutionArg::FalsePositive => Resolution::FalsePositive,
-        ResolutionArg::Benign => Resolution::Benign,
-    }
-}
-
-fn band_of(band: BandArg) -> Band {
-    match band {
-        BandArg::Low => Band::Low,
-        BandArg::Medium => Band::Medium,
-        BandArg::High => Band::High,
-        BandArg::Critical => Band::Critical,
-    }
-}
-
-fn report_format(format: ReportFormatArg) -> tocsin_incident::Format {
-    match format {
-        ReportFormatArg::Md => tocsin_incident::Format::Markdown,
-        ReportFormatArg::Html => tocsin_incident::Format::Html,
-        ReportFormatArg::Json => tocsin_incident::Format::Json,
-    }
 }
 
 #[cfg(test)]
