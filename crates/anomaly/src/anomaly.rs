@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use tocsin_event::time::format_machine;
 use tocsin_event::Origin;
 
 /// Which behavioural detector raised an anomaly.
@@ -140,10 +141,10 @@ impl Anomaly {
     }
 
     /// The anomaly as a JSON object (for JSON Lines output and the store): every field,
-    /// the time both as RFC 3339 and as microseconds, the origin as `{source, record}`.
+    /// the time both in the machine style of [`tocsin_event::time`] (RFC 3339) and as
+    /// microseconds, the origin as `{source, record}`.
     pub fn to_json(&self) -> serde_json::Value {
-        let time = chrono::DateTime::from_timestamp_micros(self.timestamp_micros)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        let time = format_machine(self.timestamp_micros);
         let entities: Vec<serde_json::Value> = self
             .entities
             .iter()
@@ -196,7 +197,7 @@ mod tests {
         };
         let json = anomaly.to_json();
         assert_eq!(json["rule_id"], "anomaly.burst");
-        assert_eq!(json["time"], "2024-12-02T03:14:07.000000Z");
+        assert_eq!(json["time"], "2024-12-02T03:14:07Z");
         assert_eq!(json["level"], "high");
         assert_eq!(json["origin"]["record"], 7);
         assert_eq!(json["entities"][0]["kind"], "principal");

@@ -1,9 +1,18 @@
 //! Command-line flags, as clap types. Only this module knows argv.
+//!
+//! A flag that names one of a library's words (a level, a status, a format) takes the
+//! library's own type, parsed by its `FromStr`, so that the command line accepts exactly
+//! the words the libraries read and print, and a wrong word is refused by clap (exit 2)
+//! with the library's message, which lists the accepted words. Each such flag's doc
+//! comment lists them too, for `--help`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tocsin_event::Level;
+use tocsin_event::{parse_duration_micros, Level};
+use tocsin_incident::{Band, Resolution, Status as IncidentStatus};
+use tocsin_output::Format;
+use tocsin_sigma::ast::Status as RuleStatus;
 
 /// tocsin: hunt security logs with Sigma rules.
 #[derive(Debug, Parser)]
@@ -145,9 +154,10 @@ pub struct HuntArgs {
     pub compile: CompileArgs,
     #[command(flatten)]
     pub select: SelectArgs,
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Table)]
-    pub format: FormatArg,
+    /// Output format: table (one coloured line per detection), csv (comma-separated values
+    /// with a header) or jsonl (one JSON object per line).
+    #[arg(long, short = 'f', value_name = "FORMAT", default_value_t = Format::Table)]
+    pub format: Format,
     /// Write detections to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -190,8 +200,9 @@ pub struct HuntStoreArgs {
     /// techniques in incidents; without it, tags are kept as written.
     #[arg(long, env = "TOCSIN_ATTACK", value_name = "DIR")]
     pub attack: Option<PathBuf>,
-    /// How long an incident may stay quiet before a new detection opens another one
-    /// (such as 90s, 30m, 1h, 2d).
+    /// How long an incident may stay quiet before a new detection opens another one: a
+    /// whole number and s, m, h, d or w (such as 90s, 30m, 1h, 2d, 1w), as a Sigma
+    /// correlation's timespan.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_micros)]
     pub quiet_gap: i64,
     /// The lowest detection level that opens an incident (informational, low, medium, high
@@ -225,12 +236,13 @@ pub struct StoreArg {
 pub struct ListArgs {
     #[command(flatten)]
     pub store: StoreArg,
-    /// Only incidents with one of these statuses (repeat or comma-separate).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS")]
-    pub status: Vec<IncidentStatusArg>,
-    /// Only incidents of this severity band or worse.
-    #[arg(long, value_enum, value_name = "BAND")]
-    pub min_severity: Option<BandArg>,
+    /// Only incidents with one of these statuses: new, investigating, confirmed, contained
+    /// or closed (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "STATUS")]
+    pub status: Vec<IncidentStatus>,
+    /// Only incidents of this severity band or worse: low, medium, high or critical.
+    #[arg(long, value_name = "BAND")]
+    pub min_severity: Option<Band>,
     /// At most this many incidents.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -246,9 +258,10 @@ pub struct ShowArgs {
     pub id: String,
     #[command(flatten)]
     pub store: StoreArg,
-    /// Report format.
-    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormatArg::Md)]
-    pub format: ReportFormatArg,
+    /// Report format: md (Markdown, for tickets and chat), html (a self-contained page, for
+    /// e-mail and print) or json (the incident, its detections and its audit trail).
+    #[arg(long, short = 'f', value_name = "FORMAT", default_value_t = tocsin_incident::Format::Markdown)]
+    pub format: tocsin_incident::Format,
     /// Write the report to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -261,12 +274,14 @@ pub struct UpdateArgs {
     pub id: String,
     #[command(flatten)]
     pub store: StoreArg,
-    /// Move the incident to this status (along the transition table).
-    #[arg(long, value_enum, value_name = "STATUS")]
-    pub status: Option<IncidentStatusArg>,
-    /// How the incident ended; required with `--status closed`, refused otherwise.
-    #[arg(long, value_enum, value_name = "RESOLUTION", requires = "status")]
-    pub resolution: Option<ResolutionArg>,
+    /// Move the incident to this status (along the transition table): new, investigating,
+    /// confirmed, contained or closed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<IncidentStatus>,
+    /// How the incident ended: true-positive, false-positive or benign (tp and fp for
+    /// short); required with `--status closed`, refused otherwise.
+    #[arg(long, value_name = "RESOLUTION", requires = "status")]
+    pub resolution: Option<Resolution>,
     /// Give the incident to this analyst (an empty name unassigns it).
     #[arg(long, value_name = "NAME")]
     pub assign: Option<String>,
@@ -281,36 +296,6 @@ pub struct UpdateArgs {
     pub by: Option<String>,
 }
 
-/// Incident statuses.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum IncidentStatusArg {
-    New,
-    Investigating,
-    Confirmed,
-    Contained,
-    Closed,
-}
-
-/// How a closed incident ended.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum ResolutionArg {
-    TruePositive,
-    FalsePositive,
-    Benign,
-}
-
-/// Severity bands.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum BandArg {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
 /// Formats of `incidents list`.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ListFormatArg {
@@ -320,54 +305,16 @@ pub enum ListFormatArg {
     Json,
 }
 
-/// Formats of `incidents show`.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum ReportFormatArg {
-    /// Markdown, for tickets and chat.
-    Md,
-    /// A self-contained HTML page, for e-mail and print.
-    Html,
-    /// JSON: the incident, its detections and its audit trail.
-    Json,
-}
-
-/// Parses a duration such as `90s`, `30m`, `1h` or `2d` (a number and a unit) into
-/// microseconds.
-pub fn parse_duration_micros(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit: write it as 90s, 30m, 1h or 2d"))?;
-    let (number, unit) = text.split_at(split);
-    let number: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a number (such as 30m)"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {text:?} (use s, m, h or d)"
-            ))
-        }
-    };
-    number
-        .checked_mul(seconds * 1_000_000)
-        .filter(|micros| *micros > 0)
-        .ok_or_else(|| format!("{text:?} is out of range (more than zero, less than centuries)"))
-}
-
 /// Which rules to use.
 #[derive(Debug, Args, Clone, Default)]
 pub struct SelectArgs {
     /// Only rules at this level or above (informational, low, medium, high or critical).
     #[arg(long, value_name = "LEVEL")]
     pub min_level: Option<Level>,
-    /// Only rules with one of these statuses (repeat or comma-separate).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS")]
-    pub status: Vec<StatusArg>,
+    /// Only rules with one of these statuses: stable, test, experimental, deprecated or
+    /// unsupported (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "STATUS")]
+    pub status: Vec<RuleStatus>,
     /// Only these rule ids (repeat or comma-separate).
     #[arg(long, value_delimiter = ',', value_name = "ID")]
     pub include_id: Vec<String>,
@@ -382,46 +329,46 @@ pub struct SelectArgs {
     pub exclude_tag: Vec<String>,
 }
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum FormatArg {
-    /// One colored line per detection.
-    Table,
-    /// Comma-separated values with a header.
-    Csv,
-    /// One JSON object per line.
-    Jsonl,
-}
-
-/// Rule statuses.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum StatusArg {
-    Stable,
-    Test,
-    Experimental,
-    Deprecated,
-    Unsupported,
-}
-
 #[cfg(test)]
 mod tests {
-    use super::parse_duration_micros;
+    use super::*;
+
+    /// The `--quiet-gap` of `tocsin hunt` given these flags, or clap's message.
+    fn quiet_gap(value: &str) -> Result<i64, String> {
+        let argv = [
+            "tocsin",
+            "hunt",
+            "x.evtx",
+            "-r",
+            "rules",
+            "--quiet-gap",
+            value,
+        ];
+        match Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Command::Hunt(hunt) => Ok(hunt.store.quiet_gap),
+            other => Err(format!("not a hunt: {other:?}")),
+        }
+    }
 
     #[test]
     fn durations_parse_with_their_unit() {
-        assert_eq!(parse_duration_micros("90s"), Ok(90_000_000));
-        assert_eq!(parse_duration_micros("30m"), Ok(1_800_000_000));
-        assert_eq!(parse_duration_micros("1h"), Ok(3_600_000_000));
-        assert_eq!(parse_duration_micros("2d"), Ok(172_800_000_000));
+        assert_eq!(quiet_gap("90s"), Ok(90_000_000));
+        assert_eq!(quiet_gap("30m"), Ok(1_800_000_000));
+        assert_eq!(quiet_gap("1h"), Ok(3_600_000_000));
+        assert_eq!(quiet_gap("2d"), Ok(172_800_000_000));
+        // Weeks, as in a Sigma correlation's timespan (once refused here).
+        assert_eq!(quiet_gap("5w"), Ok(3_024_000_000_000));
     }
 
     #[test]
     fn bad_durations_say_what_is_wrong() {
-        assert!(parse_duration_micros("30").is_err_and(|e| e.contains("no unit")));
-        assert!(parse_duration_micros("h").is_err_and(|e| e.contains("number")));
-        assert!(parse_duration_micros("5w").is_err_and(|e| e.contains("unknown unit")));
-        assert!(parse_duration_micros("0m").is_err());
-        assert!(parse_duration_micros("99999999999999999d").is_err());
+        assert!(quiet_gap("30").is_err_and(|e| e.contains("no unit")));
+        assert!(quiet_gap("h").is_err_and(|e| e.contains("number")));
+        assert!(quiet_gap("5y").is_err_and(|e| e.contains("unknown unit 'y'")));
+        assert!(quiet_gap("0m").is_err_and(|e| e.contains("positive")));
+        assert!(quiet_gap("99999999999999999d").is_err_and(|e| e.contains("too long")));
     }
 }

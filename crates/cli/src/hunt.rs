@@ -17,13 +17,13 @@ use tocsin_decode::{DecodeOptions, EventSource};
 use tocsin_engine::Scratch;
 use tocsin_event::Event;
 use tocsin_incident::{Alert, IncidentStore};
-use tocsin_output::{DetectionRecord, Format, OutputError, Printer, Summary};
+use tocsin_output::{DetectionRecord, OutputError, Printer, Summary};
 use tocsin_pipeline::{
     Behaviour, Detectors, Finding, FindingSink, KeptMatch, Late, Replay, StoreReport, BASELINE_BLOB,
 };
 
 use crate::alerts::AlertSink;
-use crate::args::{FormatArg, HuntArgs};
+use crate::args::HuntArgs;
 use crate::ruleset::{self, RuleSet};
 
 /// What workers tell the printing thread.
@@ -96,7 +96,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     let mut sink = AlertSink::open(&args.store, args.quiet)?;
     let color =
         tocsin_output::color_wanted(args.output.is_none() && std::io::stdout().is_terminal());
-    let mut printer = Printer::new(format_of(args.format), open_output(args)?, color);
+    let mut printer = Printer::new(args.format, open_output(args)?, color);
     let progress = progress_bar(files.len(), args.quiet);
     let hunt = Hunt {
         detectors: &detectors,
@@ -494,14 +494,6 @@ fn progress_bar(files: usize, quiet: bool) -> ProgressBar {
     }
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
-}
-
-fn format_of(format: FormatArg) -> Format {
-    match format {
-        FormatArg::Table => Format::Table,
-        FormatArg::Csv => Format::Csv,
-        FormatArg::Jsonl => Format::Jsonl,
-    }
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

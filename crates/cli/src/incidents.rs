@@ -11,17 +11,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
+use tocsin_event::time::format_human;
 use tocsin_incident::{
-    format_micros, render, AuditRecord, Band, Incident, IncidentFilter, IncidentStore, Resolution,
-    Stamp, Status,
+    render, AuditRecord, Incident, IncidentFilter, IncidentStore, Resolution, Stamp, Status,
 };
 use tocsin_output::clean;
 use tocsin_store::SqliteStore;
 
-use crate::args::{
-    BandArg, IncidentStatusArg, ListArgs, ListFormatArg, ReportFormatArg, ResolutionArg, ShowArgs,
-    UpdateArgs,
-};
+use crate::args::{ListArgs, ListFormatArg, ShowArgs, UpdateArgs};
 
 /// How many `merged_into` links are followed before giving up (a loop would be a bug).
 const MAX_MERGE_HOPS: usize = 64;
@@ -30,8 +27,8 @@ const MAX_MERGE_HOPS: usize = 64;
 pub fn list(args: &ListArgs) -> Result<i32> {
     let store = open_existing(&args.store.store)?;
     let filter = IncidentFilter {
-        statuses: args.status.iter().copied().map(status_of).collect(),
-        min_band: args.min_severity.map(band_of),
+        statuses: args.status.clone(),
+        min_band: args.min_severity,
         since_micros: None,
         limit: args.limit,
     };
@@ -61,7 +58,7 @@ pub fn show(args: &ShowArgs) -> Result<i32> {
     let audit = store
         .audit_of(&incident.id)
         .with_context(|| format!("cannot read the audit trail of {}", incident.id))?;
-    let report = render(&incident, &alerts, &audit, report_format(args.format));
+    let report = render(&incident, &alerts, &audit, args.format);
     match &args.output {
         Some(file) => std::fs::write(file, report)
             .with_context(|| format!("cannot write the report to {}", file.display()))?,
@@ -134,10 +131,7 @@ impl Requested<'_> {
 fn requested_changes(args: &UpdateArgs) -> Vec<Requested<'_>> {
     let mut changes = Vec::new();
     if let Some(status) = args.status {
-        changes.push(Requested::Status(
-            status_of(status),
-            args.resolution.map(resolution_of),
-        ));
+        changes.push(Requested::Status(status, args.resolution));
     }
     if let Some(name) = &args.assign {
         changes.push(Requested::Assign(name));
@@ -206,7 +200,7 @@ fn table(incidents: &[Incident]) -> String {
             incident.members.len(),
             incident
                 .last_seen_micros
-                .map_or_else(|| "-".to_owned(), format_micros),
+                .map_or_else(|| "-".to_owned(), format_human),
             clean(incident.lifecycle.assignee.as_deref().unwrap_or("-")),
             clean(&incident.title),
         ));
@@ -226,8 +220,8 @@ fn json_list(incidents: &[Incident]) -> Result<String> {
                 "resolution": incident.lifecycle.resolution,
                 "assignee": incident.lifecycle.assignee,
                 "severity": {"score": incident.severity.score, "band": incident.severity.band},
-                "first_seen": incident.first_seen_micros.map(format_micros),
-                "last_seen": incident.last_seen_micros.map(format_micros),
+                "first_seen": incident.first_seen_micros.map(format_human),
+                "last_seen": incident.last_seen_micros.map(format_human),
                 "detections": incident.members.len(),
                 "entities": incident.entities.iter().map(|e| e.entity.to_string()).collect::<Vec<_>>(),
                 "tactics": incident.attack.tactics.iter().map(|t| t.label().to_owned()).collect::<Vec<_>>(),
@@ -255,41 +249,6 @@ fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
-fn status_of(status: IncidentStatusArg) -> Status {
-    match status {
-        IncidentStatusArg::New => Status::New,
-        IncidentStatusArg::Investigating => Status::Investigating,
-        IncidentStatusArg::Confirmed => Status::Confirmed,
-        IncidentStatusArg::Contained => Status::Contained,
-        IncidentStatusArg::Closed => Status::Closed,
-    }
-}
-
-fn resolution_of(resolution: ResolutionArg) -> Resolution {
-    match resolution {
-        ResolutionArg::TruePositive => Resolution::TruePositive,
-        ResolutionArg::FalsePositive => Resolution::FalsePositive,
-        ResolutionArg::Benign => Resolution::Benign,
-    }
-}
-
-fn band_of(band: BandArg) -> Band {
-    match band {
-        BandArg::Low => Band::Low,
-        BandArg::Medium => Band::Medium,
-        BandArg::High => Band::High,
-        BandArg::Critical => Band::Critical,
-    }
-}
-
-fn report_format(format: ReportFormatArg) -> tocsin_incident::Format {
-    match format {
-        ReportFormatArg::Md => tocsin_incident::Format::Markdown,
-        ReportFormatArg::Html => tocsin_incident::Format::Html,
-        ReportFormatArg::Json => tocsin_incident::Format::Json,
-    }
 }
 
 #[cfg(test)]

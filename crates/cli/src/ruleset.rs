@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use tocsin_engine::{BuildReport, Engine, EngineBuilder, LogsourceMapping};
-use tocsin_sigma::ast::{CorrelationRule, Document, Status};
+use tocsin_sigma::ast::{CorrelationRule, Document};
 use tocsin_sigma::{LoadOutcome, SigmaError};
 
-use crate::args::{CompileArgs, SelectArgs, StatusArg};
+use crate::args::{CompileArgs, SelectArgs};
 
 /// A compiled rule set and everything that went wrong on the way.
 pub struct RuleSet {
@@ -131,11 +131,7 @@ fn selected(doc: &Document, select: &SelectArgs) -> bool {
             return false;
         }
     }
-    if !select.status.is_empty()
-        && !meta
-            .status
-            .is_some_and(|s| select.status.iter().any(|w| status_of(*w) == s))
-    {
+    if !select.status.is_empty() && !meta.status.is_some_and(|s| select.status.contains(&s)) {
         return false;
     }
     if !select.include_id.is_empty() && !select.include_id.iter().any(|i| i == id) {
@@ -153,14 +149,4 @@ fn selected(doc: &Document, select: &SelectArgs) -> bool {
         return false;
     }
     !has_tag(&select.exclude_tag)
-}
-
-fn status_of(status: StatusArg) -> Status {
-    match status {
-        StatusArg::Stable => Status::Stable,
-        StatusArg::Test => Status::Test,
-        StatusArg::Experimental => Status::Experimental,
-        StatusArg::Deprecated => Status::Deprecated,
-        StatusArg::Unsupported => Status::Unsupported,
-    }
 }

@@ -256,6 +256,60 @@ fn unreadable_input_and_bad_arguments_exit_2_with_a_message() {
     assert_eq!(bad_flag.status.code(), Some(2));
 }
 
+/// Flags that name a library's word are parsed by the library: a wrong word exits 2 and
+/// the message lists the words the library accepts.
+#[test]
+fn a_wrong_word_exits_2_naming_the_accepted_words() {
+    let hunt = ["hunt", "x.evtx", "-r", "rules"];
+    let cases: [(&[&str], &[&str], &str); 8] = [
+        (&hunt, &["--format", "xml"], "table, csv or jsonl"),
+        (
+            &hunt,
+            &["--min-level", "severe"],
+            "low, medium, high or critical",
+        ),
+        (&hunt, &["--status", "final"], "stable, test, experimental"),
+        (&hunt, &["--quiet-gap", "2y"], "use s, m, h, d or w"),
+        (
+            &["incidents", "list", "--store", "x.db"],
+            &["--status", "open"],
+            "new, investigating",
+        ),
+        (
+            &["incidents", "list", "--store", "x.db"],
+            &["--min-severity", "huge"],
+            "low, medium, high, critical",
+        ),
+        (
+            &["incidents", "show", "INC-1", "--store", "x.db"],
+            &["-f", "pdf"],
+            "md, html, json",
+        ),
+        (
+            &[
+                "incidents",
+                "update",
+                "INC-1",
+                "--store",
+                "x.db",
+                "--status",
+                "closed",
+            ],
+            &["--resolution", "maybe"],
+            "true-positive, false-positive, benign",
+        ),
+    ];
+    for (command, flag, accepted) in cases {
+        let out = run(tocsin().args(command).args(flag));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag:?}: {err}");
+        assert!(
+            err.contains(flag[1]) && err.contains(accepted),
+            "{flag:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn truncated_json_keeps_the_records_before_the_damage() {
     let dir = tempfile::tempdir().expect("tempdir");

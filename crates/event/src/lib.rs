@@ -14,6 +14,10 @@
 //! * [`FieldValue`]: a borrowed scalar (`null`, bool, integer, float or text).
 //! * [`Level`] and [`RuleRef`]: the vocabulary every finding shares (how serious, who fired),
 //!   so that rules, detectors, outputs and incidents never convert between copies.
+//! * [`parse_duration_micros`]: the one duration grammar (`90s`, `30m`, `1h`, `2d`, `1w`),
+//!   shared by Sigma correlation timespans and the command line.
+//! * [`time`]: the two named styles in which tocsin writes a point in time, one for
+//!   machines (RFC 3339) and one for people.
 //!
 //! ```
 //! use tocsin_event::{Event, Fields, FieldValue, Value};
@@ -29,12 +33,19 @@
 //! Why flat: Sigma rules address fields by name, never by position in a tree, and a flat list of
 //! leaves is cheaper to build per record than a JSON tree and cheap to scan for the few fields a
 //! rule reads.
+//!
+//! Dependencies are kept few because every crate depends on this one: `serde`, so that the
+//! shared vocabulary is written and read the same way by outputs and stores, and `chrono`
+//! (without default features), so that times are written as calendar dates in one place.
 
+mod duration;
 mod event;
 mod level;
 mod rule;
+pub mod time;
 mod value;
 
+pub use duration::{parse_duration_micros, DurationError, DurationErrorKind};
 pub use event::{Event, Field, LogSource, Origin};
 pub use level::{Level, UnknownLevel};
 pub use rule::RuleRef;

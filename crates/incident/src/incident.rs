@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use tocsin_event::time::format_human;
 
 use crate::alert::{Alert, AlertKind, Level};
 use crate::attack::{AttackCatalog, AttackSummary};
 use crate::entities::{Entity, EntityKind};
 use crate::lifecycle::Lifecycle;
 use crate::severity::{Severity, SeverityInput};
-use crate::time::{format_duration, format_micros};
+use crate::time::format_duration;
 
 /// An incident: the computed picture (rebuilt whenever its detections are regrouped) and the
 /// analyst-owned [`Lifecycle`] (never recomputed).
@@ -159,7 +160,7 @@ impl TimelineEntry {
     /// `2024-05-01 10:00:00Z`, or `time unknown`.
     pub fn when(&self) -> String {
         self.at_micros
-            .map_or_else(|| "time unknown".to_owned(), format_micros)
+            .map_or_else(|| "time unknown".to_owned(), format_human)
     }
 }
 

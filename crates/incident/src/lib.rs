@@ -68,4 +68,4 @@ pub use plan::{Absorption, IncidentState, Inheritance, Known, Placement, SavePla
 pub use report::{render, Format};
 pub use severity::{Band, Severity, SeverityInput};
 pub use store::{IncidentFilter, IncidentStore, PutOutcome};
-pub use time::{format_duration, format_micros};
+pub use time::format_duration;

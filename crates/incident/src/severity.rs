@@ -17,10 +17,12 @@
 //! alert becomes critical once the incident spans enough tactics, hosts or correlations.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Level;
+use crate::error::ParseError;
 
 /// The band a severity score falls in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -37,6 +39,9 @@ pub enum Band {
 }
 
 impl Band {
+    /// Every band, least severe first.
+    pub const ALL: [Band; 4] = [Band::Low, Band::Medium, Band::High, Band::Critical];
+
     /// The band of a score (see the module documentation).
     pub fn of(score: u32) -> Band {
         match score {
@@ -61,6 +66,23 @@ impl Band {
 impl fmt::Display for Band {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Band {
+    type Err = ParseError;
+
+    /// Parses the lowercase name, ignoring case and surrounding blanks, so that a filter
+    /// such as `incidents list --min-severity` takes the words reports print.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Band::ALL
+            .into_iter()
+            .find(|band| band.as_str().eq_ignore_ascii_case(text.trim()))
+            .ok_or_else(|| ParseError {
+                what: "severity band",
+                found: text.to_owned(),
+                expected: "low, medium, high, critical",
+            })
     }
 }
 
@@ -140,6 +162,16 @@ mod tests {
             hosts,
             correlations,
         })
+    }
+
+    #[test]
+    fn bands_parse_the_words_they_print() {
+        for band in Band::ALL {
+            assert_eq!(band.to_string().parse::<Band>(), Ok(band));
+        }
+        assert_eq!(" HIGH ".parse::<Band>(), Ok(Band::High));
+        let error = "severe".parse::<Band>().unwrap_err().to_string();
+        assert!(error.contains("low, medium, high, critical"), "{error}");
     }
 
     #[test]

@@ -1,14 +1,5 @@
-//! Formatting of times and durations for titles, explanations and reports.
-
-use chrono::DateTime;
-
-/// `2024-05-01 10:00:00Z` (seconds precision, UTC), or the raw number when out of range.
-pub fn format_micros(micros: i64) -> String {
-    DateTime::from_timestamp_micros(micros).map_or_else(
-        || format!("{micros} µs"),
-        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
-    )
-}
+//! Formatting of durations for titles, explanations and reports (points in time are written
+//! by [`tocsin_event::time`]).
 
 /// A short human duration: `45 s`, `3 min`, `2 h 5 min`, `3 d 4 h`.
 pub fn format_duration(micros: i64) -> String {
@@ -39,10 +30,5 @@ mod tests {
         assert_eq!(format_duration(3_600_000_000), "1 h");
         assert_eq!(format_duration(7_500_000_000), "2 h 5 min");
         assert_eq!(format_duration(90_000_000_000), "1 d 1 h");
-    }
-
-    #[test]
-    fn times_are_utc_with_seconds() {
-        assert_eq!(format_micros(1_714_557_600_000_000), "2024-05-01 10:00:00Z");
     }
 }

@@ -1,9 +1,9 @@
 //! [`DetectionRecord`]: one detection flattened into the columns every printer shows.
 
-use chrono::{DateTime, SecondsFormat};
 use std::sync::Arc;
 
 use serde_json::Value as Json;
+use tocsin_event::time::format_machine;
 use tocsin_event::{Event, Field, FieldValue, Fields, RuleRef, Value};
 
 use crate::Details;
@@ -75,7 +75,7 @@ impl DetectionRecord {
     /// [`MAX_DETAIL_BYTES`] is truncated.
     pub fn new(rule: &RuleRef, listed: &[String], event: &Event) -> DetectionRecord {
         DetectionRecord {
-            timestamp: event.timestamp_micros.and_then(format_timestamp),
+            timestamp: event.timestamp_micros.and_then(format_machine),
             computer: event.text("Computer"),
             channel: event.text("Channel"),
             event_id: event.first("EventID").and_then(integer),
@@ -93,18 +93,6 @@ impl DetectionRecord {
             details: details(listed, event),
         }
     }
-}
-
-/// Formats microseconds since the Unix epoch as RFC 3339 UTC (`Z`), with microseconds only
-/// when they are not zero; `None` when out of chrono's range.
-pub fn format_timestamp(micros: i64) -> Option<String> {
-    let time = DateTime::from_timestamp_micros(micros)?;
-    let precision = if micros.rem_euclid(1_000_000) == 0 {
-        SecondsFormat::Secs
-    } else {
-        SecondsFormat::Micros
-    };
-    Some(time.to_rfc3339_opts(precision, true))
 }
 
 /// An integer from an integer value or from decimal text.
@@ -293,23 +281,6 @@ pub(crate) mod tests {
         let mut e = Event::default();
         e.push("EventID", "", Value::from("n/a"));
         assert_eq!(new_record(&meta(None, &[]), &e).event_id, None);
-    }
-
-    fn check_timestamp(micros: i64, expected: &str) {
-        assert_eq!(
-            format_timestamp(micros).as_deref(),
-            Some(expected),
-            "{micros}"
-        );
-    }
-
-    #[test]
-    fn timestamps() {
-        check_timestamp(0, "1970-01-01T00:00:00Z");
-        check_timestamp(1_700_000_000_000_000, "2023-11-14T22:13:20Z");
-        check_timestamp(1_700_000_000_000_001, "2023-11-14T22:13:20.000001Z");
-        check_timestamp(-1, "1969-12-31T23:59:59.999999Z");
-        assert_eq!(format_timestamp(i64::MAX), None);
     }
 
     #[test]

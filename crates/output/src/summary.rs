@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::record::format_timestamp;
+use tocsin_event::time::format_machine;
+
 use crate::table::{level_style, paint, BOLD};
 use crate::{clean, DetectionRecord};
 
@@ -193,7 +194,7 @@ impl Summary {
             plural(self.decode_errors, "error", "errors"),
         );
         let span = self.span.map(|(first, last)| {
-            let show = |t: i64| format_timestamp(t).unwrap_or_else(|| t.to_string());
+            let show = |t: i64| format_machine(t).unwrap_or_else(|| t.to_string());
             format!("{} → {}", show(first), show(last))
         });
         let _ = writeln!(out, "  Time span       {}", span.as_deref().unwrap_or("-"));

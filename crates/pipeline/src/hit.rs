@@ -11,9 +11,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value as Json};
 use tocsin_correlate::CorrelationHit;
+use tocsin_event::time::format_machine;
 use tocsin_event::{Event, RuleRef, Value};
 use tocsin_incident::{extract_entities, Alert, AlertKind, AlertOrigin, Entity};
-use tocsin_output::{format_timestamp, DetectionRecord};
+use tocsin_output::DetectionRecord;
 use tocsin_sigma::ast::CorrelationType;
 
 use crate::correlation::KeptMatch;
@@ -74,7 +75,7 @@ impl HitView<'_> {
         let rule = self.rule;
         let events = self.events();
         DetectionRecord {
-            timestamp: format_timestamp(self.timestamp()),
+            timestamp: format_machine(self.timestamp()),
             computer: self.computer(&events),
             channel: None,
             event_id: None,
@@ -163,8 +164,8 @@ impl HitView<'_> {
         }
         let window = format!(
             "{} .. {}",
-            format_timestamp(hit.window_start_micros).unwrap_or_default(),
-            format_timestamp(hit.window_end_micros).unwrap_or_default()
+            format_machine(hit.window_start_micros).unwrap_or_default(),
+            format_machine(hit.window_end_micros).unwrap_or_default()
         );
         details.insert("window".into(), window.into());
         details.insert(
@@ -185,7 +186,7 @@ impl HitView<'_> {
         let when = kept
             .event
             .timestamp_micros
-            .and_then(format_timestamp)
+            .and_then(format_machine)
             .unwrap_or_else(|| "-".into());
         format!(
             "{when} {} ({} record {})",

@@ -4,7 +4,9 @@
 //! the engine compiles it. Nothing here knows how matching runs.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 /// Where something was written: the file and the 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -96,6 +98,55 @@ pub enum Status {
     /// `stable`
     Stable,
 }
+
+impl Status {
+    /// Every status, least mature first.
+    pub const ALL: [Status; 5] = [
+        Status::Unsupported,
+        Status::Deprecated,
+        Status::Experimental,
+        Status::Test,
+        Status::Stable,
+    ];
+
+    /// The spelling Sigma uses (`stable`, `test`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Unsupported => "unsupported",
+            Status::Deprecated => "deprecated",
+            Status::Experimental => "experimental",
+            Status::Test => "test",
+            Status::Stable => "stable",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = UnknownStatus;
+
+    /// Parses Sigma's spelling, ignoring case and surrounding blanks, as a rule filter
+    /// (`hunt --status`) reads it. A rule's own `status` is read strictly, in lowercase.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let wanted = text.trim();
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| UnknownStatus(text.to_owned()))
+    }
+}
+
+/// A text that names no rule [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown status '{0}' (expected one of: stable, test, experimental, deprecated, unsupported)"
+)]
+pub struct UnknownStatus(pub String);
 
 /// A rule's `level`: the shared [`tocsin_event::Level`], so that nothing downstream converts.
 pub use tocsin_event::Level;
@@ -339,4 +390,23 @@ pub enum Comparison {
     Lte,
     Eq,
     Neq,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_parse_the_words_they_print() {
+        for status in Status::ALL {
+            assert_eq!(status.to_string().parse::<Status>(), Ok(status));
+        }
+        assert_eq!(" Stable ".parse::<Status>(), Ok(Status::Stable));
+        assert!(Status::ALL.windows(2).all(|pair| pair[0] < pair[1]));
+        let error = "final".parse::<Status>().unwrap_err().to_string();
+        assert!(
+            error.contains("'final'") && error.contains("experimental"),
+            "{error}"
+        );
+    }
 }

@@ -118,22 +118,20 @@ pub(crate) fn text(node: &Node<'_>, context: &str) -> Result<String, DocError> {
 
 fn status(node: &Node<'_>) -> Result<Status, DocError> {
     let value = text(node, "status")?;
-    match value.as_str() {
-        "stable" => Ok(Status::Stable),
-        "test" => Ok(Status::Test),
-        "experimental" => Ok(Status::Experimental),
-        "deprecated" => Ok(Status::Deprecated),
-        "unsupported" => Ok(Status::Unsupported),
-        _ => Err(DocError::new(
-            yaml::line(node),
-            "status",
-            ErrorKind::UnknownValue {
-                what: "status",
-                value,
-                expected: "stable, test, experimental, deprecated, unsupported",
-            },
-        )),
-    }
+    Status::ALL
+        .into_iter()
+        .find(|status| status.as_str() == value)
+        .ok_or_else(|| {
+            DocError::new(
+                yaml::line(node),
+                "status",
+                ErrorKind::UnknownValue {
+                    what: "status",
+                    value,
+                    expected: "stable, test, experimental, deprecated, unsupported",
+                },
+            )
+        })
 }
 
 fn level(node: &Node<'_>) -> Result<Level, DocError> {

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use tocsin_demo::{DemoConfig, GroundTruth};
-use tocsin_incident::{format_micros, Incident, TacticHit, TimelineEntry};
+use tocsin_event::time::format_human;
+use tocsin_incident::{Incident, TacticHit, TimelineEntry};
 
 use super::pipeline::Outcome;
 use super::score::Score;
@@ -115,7 +116,7 @@ impl Story<'_> {
             "  API key {} ({}) first misused {} from {}",
             truth.compromised_key_id,
             truth.compromised_key_name,
-            format_micros(truth.first_malicious_use.timestamp_micros()),
+            format_human(truth.first_malicious_use.timestamp_micros()),
             addresses.join(", "),
         );
         let _ = writeln!(
@@ -124,7 +125,7 @@ impl Story<'_> {
             truth.accounts_reset.len(),
             truth.hosts_touched.len(),
             truth.staging_folder,
-            format_micros(truth.revocation.timestamp_micros()),
+            format_human(truth.revocation.timestamp_micros()),
         );
         let _ = writeln!(
             out,
@@ -150,7 +151,7 @@ impl Story<'_> {
         let _ = writeln!(
             out,
             "  {}, {} after the first malicious use, at the attacker's event {} of {}",
-            format_micros(first.at_micros),
+            format_human(first.at_micros),
             delay_text(first.delay_micros),
             first.attacker_events,
             self.outcome.attacker_event_times.len(),
@@ -214,7 +215,7 @@ impl Story<'_> {
                 incident.id,
                 incident
                     .first_seen_micros
-                    .map_or_else(|| "-".into(), format_micros),
+                    .map_or_else(|| "-".into(), format_human),
                 incident.severity.band.as_str(),
                 incident.title,
             );

@@ -17,13 +17,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
+use tocsin_event::time::format_human;
 
 use crate::alert::Alert;
 use crate::attack::TechniqueHit;
 use crate::error::ParseError;
 use crate::incident::Incident;
 use crate::lifecycle::AuditRecord;
-use crate::time::{format_duration, format_micros};
+use crate::time::format_duration;
 
 /// The report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +106,7 @@ trait Sink {
 }
 
 fn when(micros: Option<i64>) -> String {
-    micros.map_or_else(|| "unknown".to_owned(), format_micros)
+    micros.map_or_else(|| "unknown".to_owned(), format_human)
 }
 
 fn write_report<S: Sink>(
@@ -316,13 +317,7 @@ fn write_actions<S: Sink>(incident: &Incident, out: &mut S) {
         let rows: Vec<Vec<String>> = life
             .actions
             .iter()
-            .map(|a| {
-                vec![
-                    format_micros(a.at_micros),
-                    a.actor.clone(),
-                    a.action.clone(),
-                ]
-            })
+            .map(|a| vec![format_human(a.at_micros), a.actor.clone(), a.action.clone()])
             .collect();
         out.table(&["Time (UTC)", "By", "Action"], &rows);
     }
@@ -331,7 +326,7 @@ fn write_actions<S: Sink>(incident: &Incident, out: &mut S) {
         let rows: Vec<Vec<String>> = life
             .notes
             .iter()
-            .map(|n| vec![format_micros(n.at_micros), n.author.clone(), n.text.clone()])
+            .map(|n| vec![format_human(n.at_micros), n.author.clone(), n.text.clone()])
             .collect();
         out.table(&["Time (UTC)", "By", "Note"], &rows);
     }
@@ -347,7 +342,7 @@ fn write_audit<S: Sink>(audit: &[AuditRecord], out: &mut S) {
         .iter()
         .map(|r| {
             vec![
-                format_micros(r.at_micros),
+                format_human(r.at_micros),
                 r.actor.clone(),
                 r.change.to_string(),
             ]
