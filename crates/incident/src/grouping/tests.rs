@@ -310,81 +310,40 @@ fn events_from_windows_and_an_appliance_group_through_their_entities() {
         .starts_with("shares user svc_support with detection 'Logon'"));
 }
 
+/// A Sigma alert of `level` naming one host or user.
+fn named(level: Level, title: &str, minute: i64, entity: (EntityKind, &str)) -> Alert {
+    alert_of(AlertKind::Sigma, level, title, minute, &[entity])
+}
+
 #[test]
 fn low_alerts_join_incidents_but_never_open_one() {
     let alerts = vec![
-        alert_of(
-            AlertKind::Sigma,
-            Level::Low,
-            "a",
-            0,
-            &[(EntityKind::Host, "ws-1")],
-        ),
-        alert_of(
-            AlertKind::Sigma,
-            Level::Medium,
-            "b",
-            1,
-            &[(EntityKind::Host, "ws-1")],
-        ),
-        alert_of(
-            AlertKind::Sigma,
-            Level::Low,
-            "c",
-            2,
-            &[(EntityKind::Host, "ws-2")],
-        ),
-        alert_of(
-            AlertKind::Anomaly,
-            Level::Informational,
-            "d",
-            3,
-            &[(EntityKind::Host, "ws-3")],
-        ),
+        named(Level::Low, "a", 0, (EntityKind::Host, "ws-1")),
+        named(Level::Medium, "b", 1, (EntityKind::Host, "ws-1")),
+        named(Level::Low, "c", 2, (EntityKind::Host, "ws-2")),
+        named(Level::Informational, "d", 3, (EntityKind::Host, "ws-3")),
     ];
     let incidents = run(&alerts);
     assert_eq!(incidents.len(), 1, "only the group holding a medium alert");
-    assert_eq!(
-        titles(&incidents[0]),
-        ["a", "b"],
-        "the low alert joins as context"
-    );
+    let context = "the low alert joins as context";
+    assert_eq!(titles(&incidents[0]), ["a", "b"], "{context}");
     assert_eq!(incidents[0].id, Incident::id_for(&alerts[0].key));
 
     let everything = GroupingConfig {
         min_opening_level: Level::Informational,
         ..GroupingConfig::default()
     };
-    assert_eq!(
-        group(&alerts, &everything, &AttackCatalog::empty()).len(),
-        3
-    );
+    let all = group(&alerts, &everything, &AttackCatalog::empty());
+    assert_eq!(all.len(), 3);
 }
 
 #[test]
 fn a_context_group_opens_when_an_opening_alert_merges_it() {
+    let bridge = [(EntityKind::Host, "ws-1"), (EntityKind::User, "bob")];
     let alerts = vec![
-        alert_of(
-            AlertKind::Sigma,
-            Level::Low,
-            "a",
-            0,
-            &[(EntityKind::Host, "ws-1")],
-        ),
-        alert_of(
-            AlertKind::Sigma,
-            Level::Low,
-            "b",
-            1,
-            &[(EntityKind::User, "bob")],
-        ),
-        alert_of(
-            AlertKind::Sigma,
-            Level::High,
-            "c",
-            2,
-            &[(EntityKind::Host, "ws-1"), (EntityKind::User, "bob")],
-        ),
+        named(Level::Low, "a", 0, (EntityKind::Host, "ws-1")),
+        named(Level::Low, "b", 1, (EntityKind::User, "bob")),
+        alert_of(AlertKind::Sigma, Level::High, "c", 2, &bridge),
     ];
     let incidents = run(&alerts);
     assert_eq!(incidents.len(), 1);
