@@ -28,6 +28,16 @@
 //! * literals shorter than [`MIN_LITERAL_LEN`] bytes are treated as unconstrained: they occur
 //!   in nearly every event and would only slow the scan down.
 //!
+//! # Which searcher a field gets
+//!
+//! A field with up to [`SMALL_SCOPE`] literals (script blocks, paths) gets an Aho-Corasick
+//! DFA, built case-sensitive over the lowercase literals and walked byte by byte while the
+//! scan lowercases each byte; a value of 16 bytes or more is walked in two or four pieces
+//! side by side (overlapping at the seams), so that the walks overlap their memory waits. A
+//! larger field (`CommandLine`, `Hashes`, `Image`) gets a [`WindowSet`], whose cost grows
+//! with the number of literal lengths rather than of literals. Integer values are searched
+//! only by scanners with a literal an integer's decimal text can hold.
+//!
 //! The differential test (`tests/differential.rs`) checks over the whole corpus that the
 //! prefiltered, indexed evaluator finds exactly what the reference evaluator finds.
 
