@@ -55,8 +55,10 @@ mod time;
 pub use alert::{alert_key, Alert, AlertKind, AlertOrigin, Level, RuleRef};
 pub use attack::{AttackCatalog, AttackSummary, TacticHit, TechniqueHit};
 pub use entities::{extract_entities, Entity, EntityKind};
-pub use error::{AttackError, LifecycleError, ParseError};
-pub use grouping::{group, Grouper, GroupingConfig};
+pub use error::{AttackError, LifecycleError, ParseError, ResumeError};
+pub use grouping::{
+    group, group_with_state, Grouper, GroupingConfig, GroupingState, GROUPING_STATE_VERSION,
+};
 pub use incident::{
     EntityCount, Incident, JoinReason, Link, Membership, TimelineEntry, UnlistedEntities,
     MAX_LISTED_ENTITIES,
