@@ -35,6 +35,16 @@
 //!    entity's partners are the hosts it was seen on. The entity is still listed on the
 //!    incidents, it just no longer joins them. Because grouping runs in time order, detections
 //!    linked before the entity became common stay linked.
+//!
+//! # Continuing later
+//!
+//! Grouping is a fold over the alerts in that order, so a [`Grouper`] can save its state
+//! ([`Grouper::state`], a [`GroupingState`]) and continue from it later
+//! ([`Grouper::resume`]) with alerts that all come after the newest one it grouped
+//! ([`Grouper::appends`]); the result is exactly that of grouping everything again. The
+//! state holds the distinct linking entities and the groups still joinable, not the alerts
+//! ([`state`] gives the details). Alerts that come earlier, or without a time, need a full
+//! regrouping.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -381,7 +391,7 @@ impl<'a> Grouper<'a> {
     }
 }
 
-mod state;
+pub mod state;
 
 pub use state::{GroupingState, GROUPING_STATE_VERSION};
 

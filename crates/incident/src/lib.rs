@@ -8,7 +8,8 @@
 //!   which entity) and its evidence.
 //! * [`group`] / [`Grouper`]: detections sharing an entity within a quiet gap form an
 //!   [`Incident`]; each membership says why ([`JoinReason`]); very common entities stop
-//!   linking ([`grouping`] explains the rules).
+//!   linking ([`grouping`] explains the rules); a [`GroupingState`] saves a grouper to
+//!   continue later with alerts that come after those it grouped.
 //! * [`AttackCatalog`]: ATT&CK tactics and techniques from the STIX data, to name tags and put
 //!   tactics in kill-chain order; unknown tags pass through.
 //! * [`Severity`]: a documented score and band ([`severity`] gives the formula).

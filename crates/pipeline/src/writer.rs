@@ -132,14 +132,13 @@ impl<S: IncidentStore> IncidentWriter<S> {
     pub fn finish(mut self) -> Result<(S, StoreReport), S::Error> {
         self.flush()?;
         self.take_state()?;
-        let incidents = match self.incremental()? {
-            Some(incidents) => incidents,
+        let saved = match self.incremental()? {
+            Some(saved) => saved,
             None => self.regroup_all()?,
         };
         let report = StoreReport {
             alerts: self.written,
-            incidents: incidents.len(),
-            new_incidents: self.count_new(&incidents)?,
+            ..saved
         };
         Ok((self.store, report))
     }
@@ -163,7 +162,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
 
     /// Groups the run's new alerts from the taken state and saves the incidents they
     /// touched and the new state; `None` (nothing written) when the run cannot be appended.
-    fn incremental(&mut self) -> Result<Option<Vec<Incident>>, S::Error> {
+    fn incremental(&mut self) -> Result<Option<StoreReport>, S::Error> {
         let Taken::Usable(state) = std::mem::replace(&mut self.state, Taken::Unusable) else {
             return Ok(None);
         };
@@ -181,17 +180,25 @@ impl<S: IncidentStore> IncidentWriter<S> {
         for alert in fresh {
             grouper.push(alert);
         }
+        let stored = self.stored_alerts_touched(&grouper)?;
+        let Ok(incidents) = grouper.touched_incidents(&stored, &self.catalog) else {
+            return Ok(None);
+        };
+        let state = grouper.state();
+        self.save(&incidents, state.as_ref()).map(Some)
+    }
+
+    /// The stored alerts of the stored incidents the grouper's new alerts touched, by key.
+    fn stored_alerts_touched(
+        &self,
+        grouper: &Grouper<'_>,
+    ) -> Result<HashMap<String, Alert>, S::Error> {
         let mut stored = HashMap::new();
         for id in grouper.stored_incidents_touched() {
             let alerts = self.store.alerts_of(&id)?;
             stored.extend(alerts.into_iter().map(|alert| (alert.key.clone(), alert)));
         }
-        let Ok(incidents) = grouper.touched_incidents(&stored, &self.catalog) else {
-            return Ok(None);
-        };
-        let state = grouper.state();
-        self.save(&incidents, state.as_ref())?;
-        Ok(Some(incidents))
+        Ok(stored)
     }
 
     /// The run's alerts that the store did not hold before (each key once); `None` when an
@@ -217,34 +224,39 @@ impl<S: IncidentStore> IncidentWriter<S> {
     }
 
     /// Regroups every stored alert and saves the incidents and a fresh state.
-    fn regroup_all(&mut self) -> Result<Vec<Incident>, S::Error> {
+    fn regroup_all(&mut self) -> Result<StoreReport, S::Error> {
         let alerts = self.store.all_alerts()?;
         let (incidents, state) = group_with_state(&alerts, &self.grouping, &self.catalog);
-        self.save(&incidents, state.as_ref())?;
-        Ok(incidents)
+        self.save(&incidents, state.as_ref())
     }
 
-    /// Saves `incidents`, then `state` (an empty blob when there is none).
+    /// Saves `incidents`, then `state` (an empty blob when there is none); reports how many
+    /// incidents were saved and how many of them are new (the run's alerts left at zero).
     fn save(
         &mut self,
         incidents: &[Incident],
         state: Option<&GroupingState>,
-    ) -> Result<(), S::Error> {
+    ) -> Result<StoreReport, S::Error> {
+        let new_incidents = self.count_new(incidents)?;
         self.store.save_incidents(incidents)?;
         let bytes = state
             .and_then(|state| serde_json::to_vec(state).ok())
             .unwrap_or_default();
-        self.store.save_blob(STATE_BLOB, &bytes)
+        self.store.save_blob(STATE_BLOB, &bytes)?;
+        Ok(StoreReport {
+            alerts: PutOutcome::default(),
+            incidents: incidents.len(),
+            new_incidents,
+        })
     }
 
     /// How many of `incidents` the store does not hold yet.
     fn count_new(&self, incidents: &[Incident]) -> Result<usize, S::Error> {
-        let mut known = HashSet::new();
-        for incident in incidents {
-            if self.store.incident(&incident.id)?.is_some() {
-                known.insert(incident.id.as_str());
-            }
-        }
+        let ids: Vec<&str> = incidents
+            .iter()
+            .map(|incident| incident.id.as_str())
+            .collect();
+        let known = self.store.incident_states(&ids)?;
         Ok(incidents.len() - known.len())
     }
 }

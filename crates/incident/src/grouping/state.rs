@@ -313,3 +313,6 @@ impl<'a> Grouper<'a> {
                 .any(|(index, _)| *index >= self.resumed)
     }
 }
+
+#[cfg(test)]
+mod tests;

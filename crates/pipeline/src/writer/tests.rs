@@ -141,6 +141,8 @@ fn appended_runs_match_a_full_regroup_after_each_run() {
     assert_eq!(reports[2].incidents, 1);
     assert_eq!(reports[3].incidents, 1);
     assert_eq!(reports[3].alerts.existing, 1);
+    let new: Vec<usize> = reports.iter().map(|r| r.new_incidents).collect();
+    assert_eq!(new, [2, 1, 0, 1]);
     let live = store.list_incidents(&IncidentFilter::default()).unwrap();
     assert_eq!(live.len(), 3);
 }
