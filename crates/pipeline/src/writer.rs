@@ -208,6 +208,10 @@ impl<S: IncidentStore> IncidentWriter<S> {
         run: &'r [Alert],
         grouper: &Grouper<'_>,
     ) -> Result<Option<Vec<&'r Alert>>, S::Error> {
+        if self.written.new == 0 {
+            // Every alert of the run was stored, so grouped, before the state was saved.
+            return Ok(Some(Vec::new()));
+        }
         let mut keys = HashSet::new();
         let distinct: Vec<&Alert> = run.iter().filter(|a| keys.insert(&a.key)).collect();
         let repeated = run.len() - distinct.len();

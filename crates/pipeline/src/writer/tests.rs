@@ -270,3 +270,19 @@ fn random_appended_runs_match_a_full_regroup() {
     // Most runs saved only the incidents they touched (grouped incrementally).
     assert!(partial > 15, "{partial}");
 }
+
+#[test]
+fn a_rerun_of_stored_alerts_saves_nothing_and_keeps_the_state() {
+    let config = GroupingConfig::default();
+    let run = [
+        alert("Context", Level::Low, 0, &[(HOST, "ws-1")]),
+        alert("Old", Level::Medium, 0, &[(HOST, "ws-2")]),
+        alert("Recent", Level::Medium, 300, &[(HOST, "ws-3")]),
+    ];
+    let (store, _) = add(MemoryStore::new(), &config, &run);
+    let (store, report) = add(store, &config, &run);
+    assert_eq!(report.alerts.existing, 3);
+    assert_eq!((report.incidents, report.new_incidents), (0, 0));
+    assert!(has_state(&store));
+    assert_matches_full_regroup(&store, &config);
+}
