@@ -20,8 +20,9 @@
 //! hold: no usable state (a store written before states were saved, a run killed before
 //! saving it, another state format or another grouping configuration), a new alert earlier
 //! than (or, at the same time, keyed before) the newest alert already grouped, a new alert
-//! without a time, or an already stored alert of the run that is in neither a stored
-//! incident nor a group the state still holds. A store holding an alert without a time has
+//! without a time, or (in a run that also stores new alerts) an already stored alert of the
+//! run that is in neither a stored incident nor a group the state still holds. A rerun that
+//! stores nothing new changes no incident and keeps the state. A store holding an alert without a time has
 //! no state, so every later run regroups it whole.
 //!
 //! The state is taken out of the store before the run writes its first alert and saved
