@@ -92,6 +92,16 @@ pub struct BenchArgs {
     /// How many rule loads and end-to-end `tocsin hunt` runs to take the median of.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub runs: usize,
+    /// Instead of hunting, measure what adding 1,000 detections to incident stores of these
+    /// sizes costs: incremental grouping against regrouping every stored alert.
+    #[arg(
+        long,
+        value_name = "SIZES",
+        value_delimiter = ',',
+        num_args = 0..=1,
+        default_missing_values = ["10000", "1000000"]
+    )]
+    pub grouping: Option<Vec<usize>>,
 }
 
 /// `tocsin rules ...`

@@ -52,6 +52,10 @@ impl Pass {
 
 /// Runs the benchmark and prints its report on standard output.
 pub fn run(args: &BenchArgs) -> Result<i32> {
+    if let Some(sizes) = &args.grouping {
+        crate::bench_grouping::run(sizes)?;
+        return Ok(0);
+    }
     let rules = existing(&args.rules, "--rules", "sigma/rules")?;
     let input = existing(&args.input, "--input", "evtx")?;
     let threads = args

@@ -463,10 +463,11 @@ fn report_correlations(replay: &Replay, valid: usize) {
     );
 }
 
-/// The store line: what this hunt added and the incidents after regrouping.
+/// The store line: what this hunt added and the incidents its grouping saved (all of them
+/// after a full regrouping, the ones it touched after an incremental one).
 fn report_store(path: &str, report: &StoreReport) {
     eprintln!(
-        "store {path}: {} new detections, {} already stored; {} incidents ({} new)",
+        "store {path}: {} new detections, {} already stored; {} incidents saved ({} new)",
         report.alerts.new, report.alerts.existing, report.incidents, report.new_incidents
     );
 }

@@ -8,6 +8,7 @@
 mod alerts;
 mod args;
 mod bench;
+mod bench_grouping;
 mod demo;
 mod hunt;
 mod incidents;

@@ -77,3 +77,26 @@ pub enum AttackError {
         path: PathBuf,
     },
 }
+
+/// Why a grouper could not continue from a saved [`GroupingState`](crate::GroupingState):
+/// the caller then regroups every alert instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    /// The state was saved by another version of its format.
+    #[error("grouping state version {found}, expected {expected}")]
+    Version {
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// The state was built with another grouping configuration.
+    #[error("grouping state built with another grouping configuration")]
+    Config,
+    /// A member of a resumed incident was not given to rebuild it.
+    #[error("alert {key} of a resumed incident is missing")]
+    MissingAlert {
+        /// The missing alert's key.
+        key: String,
+    },
+}

@@ -35,8 +35,20 @@
 //!    entity's partners are the hosts it was seen on. The entity is still listed on the
 //!    incidents, it just no longer joins them. Because grouping runs in time order, detections
 //!    linked before the entity became common stay linked.
+//!
+//! # Continuing later
+//!
+//! Grouping is a fold over the alerts in that order, so a [`Grouper`] can save its state
+//! ([`Grouper::state`], a [`GroupingState`]) and continue from it later
+//! ([`Grouper::resume`]) with alerts that all come after the newest one it grouped
+//! ([`Grouper::appends`]); the result is exactly that of grouping everything again. The
+//! state holds the distinct linking entities and the groups still joinable, not the alerts
+//! ([`state`] gives the details). Alerts that come earlier, or without a time, need a full
+//! regrouping.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, Level};
 use crate::attack::AttackCatalog;
@@ -51,7 +63,7 @@ pub const DEFAULT_MAX_SPREAD: usize = 10;
 pub const DEFAULT_OPENING_LEVEL: Level = Level::Medium;
 
 /// How detections are grouped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupingConfig {
     /// How long an incident may be quiet before a new detection opens another one instead of
     /// joining it (microseconds).
@@ -84,6 +96,23 @@ impl Default for GroupingConfig {
 
 /// Groups `alerts` into incidents (see the module documentation), oldest incident first.
 pub fn group(alerts: &[Alert], config: &GroupingConfig, catalog: &AttackCatalog) -> Vec<Incident> {
+    grouper_over(alerts, config).finish(catalog)
+}
+
+/// Groups `alerts` as [`group`] does and also returns the state to continue from with later
+/// alerts (`None` when an alert has no time or there is none; see [`GroupingState`]).
+pub fn group_with_state(
+    alerts: &[Alert],
+    config: &GroupingConfig,
+    catalog: &AttackCatalog,
+) -> (Vec<Incident>, Option<GroupingState>) {
+    let grouper = grouper_over(alerts, config);
+    let state = grouper.state();
+    (grouper.finish(catalog), state)
+}
+
+/// A grouper that was pushed `alerts` in grouping order.
+fn grouper_over<'a>(alerts: &'a [Alert], config: &GroupingConfig) -> Grouper<'a> {
     let mut ordered: Vec<&Alert> = alerts.iter().collect();
     ordered.sort_by(|a, b| {
         let time = |x: &Alert| (x.timestamp_micros.is_none(), x.timestamp_micros);
@@ -93,19 +122,69 @@ pub fn group(alerts: &[Alert], config: &GroupingConfig, catalog: &AttackCatalog)
     for alert in ordered {
         grouper.push(alert);
     }
-    grouper.finish(catalog)
+    grouper
 }
 
-/// Incremental grouping: push alerts in time order, then [`Grouper::finish`].
+/// Incremental grouping: push alerts in time order, then [`Grouper::finish`]; or save its
+/// state ([`Grouper::state`]) and continue later from it ([`Grouper::resume`]).
 #[derive(Debug)]
 pub struct Grouper<'a> {
     config: GroupingConfig,
-    alerts: Vec<&'a Alert>,
+    /// Every alert the grouper holds, in push order: members of resumed groups first.
+    alerts: Vec<Held<'a>>,
+    /// How many of `alerts` came from a resumed state.
+    resumed: usize,
+    /// The push sequence number of each of `alerts` (counted over every run the state went
+    /// through), so that a saved state keeps the push order.
+    seqs: Vec<u64>,
+    /// The sequence number the next pushed alert gets.
+    next_seq: u64,
     groups: Vec<Group>,
     /// For each entity (by link key), the group and alert that last named it.
     last_seen: HashMap<Entity, (usize, usize)>,
     /// For each entity (by link key), its distinct partners (see the module documentation).
-    partners: HashMap<Entity, HashSet<Entity>>,
+    partners: HashMap<Entity, Spread>,
+    /// The time and key of the newest alert pushed (untimed alerts aside).
+    newest: Option<(i64, String)>,
+    /// Whether an alert without a time was pushed (such a grouper saves no state).
+    untimed: bool,
+}
+
+/// An alert a grouper holds: pushed now, or a member of a group resumed from a saved state.
+#[derive(Debug)]
+enum Held<'a> {
+    /// Pushed since the grouper was made or resumed.
+    Pushed(&'a Alert),
+    /// A member of a resumed group.
+    Resumed(Box<state::MemberState>),
+}
+
+impl Held<'_> {
+    /// The alert's key.
+    fn key(&self) -> &str {
+        match self {
+            Held::Pushed(alert) => &alert.key,
+            Held::Resumed(member) => &member.key,
+        }
+    }
+
+    /// The alert's rule title.
+    fn title(&self) -> &str {
+        match self {
+            Held::Pushed(alert) => &alert.rule.title,
+            Held::Resumed(member) => &member.title,
+        }
+    }
+}
+
+/// The partners of an entity, or only the fact that it has more than
+/// [`GroupingConfig::max_spread`] (then it never links again, so they are not kept).
+#[derive(Debug, Clone)]
+enum Spread {
+    /// Its distinct partners, at most `max_spread`.
+    Partners(HashSet<Entity>),
+    /// More than `max_spread` partners.
+    Common,
 }
 
 /// A group under construction.
@@ -118,6 +197,21 @@ struct Group {
     merged_into: Option<usize>,
     /// Whether a member is at the opening level.
     opened: bool,
+    /// For a group resumed already opened: the id of its stored incident.
+    stored_id: Option<String>,
+}
+
+impl Group {
+    /// An empty group.
+    fn new() -> Self {
+        Group {
+            members: Vec::new(),
+            last_micros: None,
+            merged_into: None,
+            opened: false,
+            stored_id: None,
+        }
+    }
 }
 
 impl<'a> Grouper<'a> {
@@ -126,27 +220,30 @@ impl<'a> Grouper<'a> {
         Grouper {
             config,
             alerts: Vec::new(),
+            resumed: 0,
+            seqs: Vec::new(),
+            next_seq: 0,
             groups: Vec::new(),
             last_seen: HashMap::new(),
             partners: HashMap::new(),
+            newest: None,
+            untimed: false,
         }
     }
 
     /// Adds the next alert (in time order).
     pub fn push(&mut self, alert: &'a Alert) {
         let index = self.alerts.len();
-        self.alerts.push(alert);
+        self.alerts.push(Held::Pushed(alert));
+        self.seqs.push(self.next_seq);
+        self.next_seq += 1;
+        self.note_time(alert);
         self.note_partners(alert);
         let links = self.links_of(alert);
         let target = match links.keys().min() {
             Some(&oldest) => oldest,
             None => {
-                self.groups.push(Group {
-                    members: Vec::new(),
-                    last_micros: None,
-                    merged_into: None,
-                    opened: false,
-                });
+                self.groups.push(Group::new());
                 self.groups.len() - 1
             }
         };
@@ -168,7 +265,8 @@ impl<'a> Grouper<'a> {
         }
     }
 
-    /// The incidents (groups holding an opening alert), oldest first.
+    /// The incidents (groups holding an opening alert), oldest first. For a resumed grouper
+    /// use [`Grouper::touched_incidents`] instead: this one leaves out resumed members.
     pub fn finish(self, catalog: &AttackCatalog) -> Vec<Incident> {
         self.groups
             .iter()
@@ -178,17 +276,28 @@ impl<'a> Grouper<'a> {
                 let members = group
                     .members
                     .iter()
-                    .map(|(alert, reason)| (self.alerts[*alert], reason.clone()))
+                    .filter_map(|(alert, reason)| match &self.alerts[*alert] {
+                        Held::Pushed(alert) => Some((*alert, reason.clone())),
+                        Held::Resumed(_) => None,
+                    })
                     .collect();
                 Incident::build(self.id_of(index), members, catalog)
             })
             .collect()
     }
 
+    /// Records the time of `alert` as the newest (alerts come in time order).
+    fn note_time(&mut self, alert: &Alert) {
+        match alert.timestamp_micros {
+            Some(at) => self.newest = Some((at, alert.key.clone())),
+            None => self.untimed = true,
+        }
+    }
+
     /// The id of a group: from the key of its first member.
     fn id_of(&self, group: usize) -> String {
         let first = self.groups[group].members.first().map(|(alert, _)| *alert);
-        Incident::id_for(first.map_or("", |a| &self.alerts[a].key))
+        Incident::id_for(first.map_or("", |a| self.alerts[a].key()))
     }
 
     /// The live group a (possibly merged) group now belongs to.
@@ -220,11 +329,11 @@ impl<'a> Grouper<'a> {
             if gap.is_some_and(|gap| gap > self.config.quiet_gap_micros) {
                 continue;
             }
-            let with = self.alerts[with];
+            let with = &self.alerts[with];
             links.entry(group).or_default().push(Link {
                 entity: entity.clone(),
-                with_alert: with.key.clone(),
-                with_title: with.rule.title.clone(),
+                with_alert: with.key().to_owned(),
+                with_title: with.title().to_owned(),
                 gap_micros: gap,
             });
         }
@@ -234,10 +343,7 @@ impl<'a> Grouper<'a> {
     /// Whether the entity of link key `key` may link: a linking kind, not (yet) common.
     fn links(&self, key: &Entity) -> bool {
         self.config.linking_kinds.contains(&key.kind)
-            && self
-                .partners
-                .get(key)
-                .is_none_or(|p| p.len() <= self.config.max_spread)
+            && !matches!(self.partners.get(key), Some(Spread::Common))
     }
 
     /// Records the partners of each entity of `alert`.
@@ -258,10 +364,16 @@ impl<'a> Grouper<'a> {
             } else {
                 &hosts
             };
-            self.partners
+            let spread = self
+                .partners
                 .entry(entity.link_key())
-                .or_default()
-                .extend(partners.iter().cloned());
+                .or_insert_with(|| Spread::Partners(HashSet::new()));
+            if let Spread::Partners(known) = spread {
+                known.extend(partners.iter().cloned());
+                if known.len() > self.config.max_spread {
+                    *spread = Spread::Common;
+                }
+            }
         }
     }
 
@@ -278,6 +390,10 @@ impl<'a> Grouper<'a> {
         target.opened |= opened;
     }
 }
+
+pub mod state;
+
+pub use state::{GroupingState, GROUPING_STATE_VERSION};
 
 #[cfg(test)]
 mod tests;

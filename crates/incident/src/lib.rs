@@ -8,7 +8,8 @@
 //!   which entity) and its evidence.
 //! * [`group`] / [`Grouper`]: detections sharing an entity within a quiet gap form an
 //!   [`Incident`]; each membership says why ([`JoinReason`]); very common entities stop
-//!   linking ([`grouping`] explains the rules).
+//!   linking ([`grouping`] explains the rules); a [`GroupingState`] saves a grouper to
+//!   continue later with alerts that come after those it grouped.
 //! * [`AttackCatalog`]: ATT&CK tactics and techniques from the STIX data, to name tags and put
 //!   tactics in kill-chain order; unknown tags pass through.
 //! * [`Severity`]: a documented score and band ([`severity`] gives the formula).
@@ -55,8 +56,10 @@ mod time;
 pub use alert::{alert_key, Alert, AlertKind, AlertOrigin, Level, RuleRef};
 pub use attack::{AttackCatalog, AttackSummary, TacticHit, TechniqueHit};
 pub use entities::{extract_entities, Entity, EntityKind};
-pub use error::{AttackError, LifecycleError, ParseError};
-pub use grouping::{group, Grouper, GroupingConfig};
+pub use error::{AttackError, LifecycleError, ParseError, ResumeError};
+pub use grouping::{
+    group, group_with_state, Grouper, GroupingConfig, GroupingState, GROUPING_STATE_VERSION,
+};
 pub use incident::{
     EntityCount, Incident, JoinReason, Link, Membership, TimelineEntry, UnlistedEntities,
     MAX_LISTED_ENTITIES,

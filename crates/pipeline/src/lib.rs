@@ -61,4 +61,4 @@ pub use correlation::{Correlations, KeptMatch, Replay};
 pub use detectors::{Detectors, FindingSink, Late};
 pub use finding::{anomaly_rule, sigma_rule, Finding};
 pub use hit::HitView;
-pub use writer::{IncidentWriter, StoreReport, ALERT_BATCH};
+pub use writer::{IncidentWriter, StoreReport, ALERT_BATCH, STATE_BLOB};

@@ -3,15 +3,42 @@
 //!
 //! Each batch is one write of the store (one transaction in SQLite), so a run killed at any
 //! point leaves the store as it was after its last complete batch; alert keys are stable, so
-//! rerunning the same logs adds only what is missing. [`IncidentWriter::finish`] regroups
-//! the store's alerts and saves the incidents; the store keeps the analysts' lifecycle
-//! changes.
+//! rerunning the same logs adds only what is missing. The store keeps the analysts'
+//! lifecycle changes.
+//!
+//! # Incremental grouping
+//!
+//! [`IncidentWriter::finish`] groups the run's alerts with the [`GroupingState`] the previous
+//! run left in the store (blob [`STATE_BLOB`]): it continues the grouping from there with the
+//! run's new alerts, rebuilds only the incidents they opened, joined or merged (loading the
+//! stored members of those incidents) and saves them and the new state. Its cost follows the
+//! run and the incidents it touches, not the store. The result is exactly what regrouping
+//! every stored alert gives, because grouping is a fold in time order and the run's alerts
+//! all come after the ones already grouped.
+//!
+//! It regroups every stored alert instead (and saves a fresh state) when that does not
+//! hold: no usable state (a store written before states were saved, a run killed before
+//! saving it, another state format or another grouping configuration), a new alert earlier
+//! than (or, at the same time, keyed before) the newest alert already grouped, a new alert
+//! without a time, or (in a run that also stores new alerts) an already stored alert of the
+//! run that is in neither a stored incident nor a group the state still holds. A rerun that
+//! stores nothing new changes no incident and keeps the state. A store holding an alert without a time has
+//! no state, so every later run regroups it whole.
+//!
+//! The state is taken out of the store before the run writes its first alert and saved
+//! back after its incidents, so a run that stops in between leaves no state and the next
+//! run regroups everything. It holds the distinct linking entities and the groups that a
+//! later alert can still join (within the quiet gap of the newest alert), not the alerts.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tocsin_incident::{
-    group, Alert, AttackCatalog, GroupingConfig, Incident, IncidentStore, PutOutcome,
+    group_with_state, Alert, AttackCatalog, Grouper, GroupingConfig, GroupingState, Incident,
+    IncidentStore, PutOutcome,
 };
+
+/// The name of the store blob holding the [`GroupingState`] of the last grouping.
+pub const STATE_BLOB: &str = "grouping-state";
 
 /// Alerts written per batch.
 pub const ALERT_BATCH: usize = 1000;
@@ -23,6 +50,20 @@ pub struct IncidentWriter<S> {
     catalog: AttackCatalog,
     pending: Vec<Alert>,
     written: PutOutcome,
+    /// The grouping state taken out of the store before the first write.
+    state: Taken,
+    /// The run's alerts, kept (only while a state was taken) to group them incrementally.
+    run: Vec<Alert>,
+}
+
+/// Where the writer stands with the store's grouping state.
+enum Taken {
+    /// Not read yet (nothing was written).
+    NotYet,
+    /// Read and taken out of the store.
+    Usable(Box<GroupingState>),
+    /// The store had none, or none this build can read.
+    Unusable,
 }
 
 /// What a run did to the store.
@@ -30,7 +71,8 @@ pub struct IncidentWriter<S> {
 pub struct StoreReport {
     /// Alerts stored for the first time / already stored by an earlier run.
     pub alerts: PutOutcome,
-    /// Incidents after regrouping.
+    /// Incidents the grouping saved: every incident when it regrouped the whole store, the
+    /// ones the run opened, joined or merged when it grouped incrementally.
     pub incidents: usize,
     /// Of those, incidents the store did not hold before.
     pub new_incidents: usize,
@@ -45,6 +87,8 @@ impl<S: IncidentStore> IncidentWriter<S> {
             catalog,
             pending: Vec::with_capacity(ALERT_BATCH),
             written: PutOutcome::default(),
+            state: Taken::NotYet,
+            run: Vec::new(),
         }
     }
 
@@ -72,37 +116,155 @@ impl<S: IncidentStore> IncidentWriter<S> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        self.take_state()?;
         let outcome = self.store.put_alerts(&self.pending)?;
         self.written.new += outcome.new;
         self.written.existing += outcome.existing;
+        if matches!(self.state, Taken::Usable(_)) {
+            self.run.append(&mut self.pending);
+        }
         self.pending.clear();
         Ok(())
     }
 
-    /// Writes what is queued, regroups the store's alerts into incidents and saves them;
-    /// returns the store and what was done.
+    /// Writes what is queued, groups the run's alerts into incidents (incrementally when it
+    /// can, see the module documentation) and saves them; returns the store and what was
+    /// done.
     pub fn finish(mut self) -> Result<(S, StoreReport), S::Error> {
         self.flush()?;
-        let alerts = self.store.all_alerts()?;
-        let incidents = group(&alerts, &self.grouping, &self.catalog);
-        let new_incidents = self.count_new(&incidents)?;
-        self.store.save_incidents(&incidents)?;
+        self.take_state()?;
+        let saved = match self.incremental()? {
+            Some(saved) => saved,
+            None => self.regroup_all()?,
+        };
         let report = StoreReport {
             alerts: self.written,
-            incidents: incidents.len(),
-            new_incidents,
+            ..saved
         };
         Ok((self.store, report))
     }
 
+    /// Reads the grouping state and takes it out of the store, once, before the run's first
+    /// write (see the module documentation).
+    fn take_state(&mut self) -> Result<(), S::Error> {
+        if !matches!(self.state, Taken::NotYet) {
+            return Ok(());
+        }
+        let bytes = self.store.load_blob(STATE_BLOB)?.unwrap_or_default();
+        self.state = match serde_json::from_slice::<GroupingState>(&bytes) {
+            Ok(state) => Taken::Usable(Box::new(state)),
+            Err(_) => Taken::Unusable,
+        };
+        if !bytes.is_empty() {
+            self.store.save_blob(STATE_BLOB, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Groups the run's new alerts from the taken state and saves the incidents they
+    /// touched and the new state; `None` (nothing written) when the run cannot be appended.
+    fn incremental(&mut self) -> Result<Option<StoreReport>, S::Error> {
+        let Taken::Usable(state) = std::mem::replace(&mut self.state, Taken::Unusable) else {
+            return Ok(None);
+        };
+        let Ok(mut grouper) = Grouper::resume(*state, &self.grouping) else {
+            return Ok(None);
+        };
+        let run = std::mem::take(&mut self.run);
+        let Some(mut fresh) = self.fresh(&run, &grouper)? else {
+            return Ok(None);
+        };
+        fresh.sort_by(|a, b| (a.timestamp_micros, &a.key).cmp(&(b.timestamp_micros, &b.key)));
+        if !fresh.iter().all(|alert| grouper.appends(alert)) {
+            return Ok(None);
+        }
+        for alert in fresh {
+            grouper.push(alert);
+        }
+        let stored = self.stored_alerts_touched(&grouper)?;
+        let Ok(incidents) = grouper.touched_incidents(&stored, &self.catalog) else {
+            return Ok(None);
+        };
+        let state = grouper.state();
+        self.save(&incidents, state.as_ref()).map(Some)
+    }
+
+    /// The stored alerts of the stored incidents the grouper's new alerts touched, by key.
+    fn stored_alerts_touched(
+        &self,
+        grouper: &Grouper<'_>,
+    ) -> Result<HashMap<String, Alert>, S::Error> {
+        let mut stored = HashMap::new();
+        for id in grouper.stored_incidents_touched() {
+            let alerts = self.store.alerts_of(&id)?;
+            stored.extend(alerts.into_iter().map(|alert| (alert.key.clone(), alert)));
+        }
+        Ok(stored)
+    }
+
+    /// The run's alerts that the store did not hold before (each key once); `None` when an
+    /// already stored one is not where the state would find it grouped.
+    fn fresh<'r>(
+        &self,
+        run: &'r [Alert],
+        grouper: &Grouper<'_>,
+    ) -> Result<Option<Vec<&'r Alert>>, S::Error> {
+        if self.written.new == 0 {
+            // Every alert of the run was stored, so grouped, before the state was saved.
+            return Ok(Some(Vec::new()));
+        }
+        let mut keys = HashSet::new();
+        let distinct: Vec<&Alert> = run.iter().filter(|a| keys.insert(&a.key)).collect();
+        let repeated = run.len() - distinct.len();
+        if self.written.existing == repeated {
+            return Ok(Some(distinct));
+        }
+        let keys: Vec<&str> = distinct.iter().map(|a| a.key.as_str()).collect();
+        let owned = self.store.memberships_of(&keys)?;
+        let resumed = grouper.resumed_keys();
+        let (grouped, fresh): (Vec<&Alert>, Vec<&Alert>) = distinct
+            .into_iter()
+            .partition(|a| owned.contains_key(&a.key) || resumed.contains(a.key.as_str()));
+        Ok((grouped.len() + repeated == self.written.existing).then_some(fresh))
+    }
+
+    /// Regroups every stored alert and saves the incidents and a fresh state.
+    fn regroup_all(&mut self) -> Result<StoreReport, S::Error> {
+        let alerts = self.store.all_alerts()?;
+        let (incidents, state) = group_with_state(&alerts, &self.grouping, &self.catalog);
+        self.save(&incidents, state.as_ref())
+    }
+
+    /// Saves `incidents`, then `state` (an empty blob when there is none); reports how many
+    /// incidents were saved and how many of them are new (the run's alerts left at zero).
+    fn save(
+        &mut self,
+        incidents: &[Incident],
+        state: Option<&GroupingState>,
+    ) -> Result<StoreReport, S::Error> {
+        let new_incidents = self.count_new(incidents)?;
+        self.store.save_incidents(incidents)?;
+        let bytes = state
+            .and_then(|state| serde_json::to_vec(state).ok())
+            .unwrap_or_default();
+        self.store.save_blob(STATE_BLOB, &bytes)?;
+        Ok(StoreReport {
+            alerts: PutOutcome::default(),
+            incidents: incidents.len(),
+            new_incidents,
+        })
+    }
+
     /// How many of `incidents` the store does not hold yet.
     fn count_new(&self, incidents: &[Incident]) -> Result<usize, S::Error> {
-        let mut known = HashSet::new();
-        for incident in incidents {
-            if self.store.incident(&incident.id)?.is_some() {
-                known.insert(incident.id.as_str());
-            }
-        }
+        let ids: Vec<&str> = incidents
+            .iter()
+            .map(|incident| incident.id.as_str())
+            .collect();
+        let known = self.store.incident_states(&ids)?;
         Ok(incidents.len() - known.len())
     }
 }
+
+#[cfg(test)]
+mod tests;

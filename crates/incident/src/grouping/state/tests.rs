@@ -1,0 +1,114 @@
+//! Tests of saved grouping states: what they keep, and that resuming from one continues the
+//! grouping exactly.
+
+use super::*;
+use crate::alert::{AlertKind, AlertOrigin, Level, RuleRef};
+use crate::entities::EntityKind;
+use crate::grouping::group;
+
+const MINUTE: i64 = 60 * 1_000_000;
+
+fn alert(title: &str, level: Level, minute: i64, host: &str) -> Alert {
+    let rule = RuleRef {
+        id: title.to_owned(),
+        title: title.to_owned(),
+        level,
+        tags: vec![],
+        author: None,
+    };
+    let origin = AlertOrigin {
+        source: "test.evtx".into(),
+        record: u64::try_from(minute).unwrap_or_default(),
+    };
+    let host = Entity {
+        kind: EntityKind::Host,
+        value: host.to_owned(),
+    };
+    Alert::new(
+        AlertKind::Sigma,
+        rule,
+        origin,
+        Some(minute * MINUTE),
+        vec![host],
+        vec![],
+    )
+}
+
+fn state_of(alerts: &[Alert]) -> GroupingState {
+    let mut grouper = Grouper::new(GroupingConfig::default());
+    for alert in alerts {
+        grouper.push(alert);
+    }
+    grouper.state().unwrap()
+}
+
+#[test]
+fn a_state_keeps_only_groups_still_joinable_and_no_incident_alerts() {
+    let alerts = [
+        alert("Old", Level::Medium, 0, "ws-1"),
+        alert("Context", Level::Low, 120, "ws-2"),
+        alert("Recent", Level::Medium, 130, "ws-3"),
+    ];
+    let state = state_of(&alerts);
+    assert_eq!(state.groups.len(), 2);
+    let context = &state.groups[0];
+    assert!(!context.opened && context.members[0].alert.is_some());
+    assert!(state.groups[1].opened && state.groups[1].members[0].alert.is_none());
+    let old = state
+        .entities
+        .iter()
+        .find(|e| e.key.value == "ws-1")
+        .unwrap();
+    assert_eq!(old.last, None);
+}
+
+#[test]
+fn resuming_from_a_saved_state_continues_the_grouping_exactly() {
+    let first = [
+        alert("Context", Level::Low, 0, "ws-1"),
+        alert("Start", Level::Medium, 10, "ws-2"),
+    ];
+    let later = [
+        alert("Opens", Level::High, 20, "ws-1.corp.example"),
+        alert("Joins", Level::Medium, 30, "ws-2"),
+    ];
+    let json = serde_json::to_vec(&state_of(&first)).unwrap();
+    let state: GroupingState = serde_json::from_slice(&json).unwrap();
+    let mut grouper = Grouper::resume(state, &GroupingConfig::default()).unwrap();
+    for alert in &later {
+        assert!(grouper.appends(alert));
+        grouper.push(alert);
+    }
+    let ids = grouper.stored_incidents_touched();
+    let stored: HashMap<String, Alert> = first
+        .iter()
+        .filter(|a| ids.contains(&Incident::id_for(&a.key)))
+        .map(|a| (a.key.clone(), a.clone()))
+        .collect();
+    let catalog = AttackCatalog::empty();
+    let touched = grouper.touched_incidents(&stored, &catalog).unwrap();
+    let all: Vec<Alert> = first.iter().chain(&later).cloned().collect();
+    assert_eq!(touched, group(&all, &GroupingConfig::default(), &catalog));
+    assert!(!grouper.appends(&alert("Late", Level::High, 5, "ws-9")));
+}
+
+#[test]
+fn another_configuration_or_version_is_refused() {
+    let state = state_of(&[alert("Start", Level::Medium, 0, "ws-1")]);
+    let other = GroupingConfig {
+        max_spread: 2,
+        ..GroupingConfig::default()
+    };
+    assert_eq!(
+        Grouper::resume(state.clone(), &other).err(),
+        Some(ResumeError::Config)
+    );
+    let old = GroupingState {
+        version: 0,
+        ..state
+    };
+    assert!(matches!(
+        Grouper::resume(old, &GroupingConfig::default()),
+        Err(ResumeError::Version { found: 0, .. })
+    ));
+}

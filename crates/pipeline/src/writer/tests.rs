@@ -1,0 +1,288 @@
+//! Tests of the incident writer: runs appended one after another are grouped incrementally
+//! into exactly the incidents a regrouping of every stored alert gives, and runs that cannot
+//! be appended fall back to that regrouping.
+
+use tocsin_incident::{
+    group, AlertKind, AlertOrigin, Entity, EntityKind, IncidentFilter, Level, Lifecycle, RuleRef,
+};
+use tocsin_store::MemoryStore;
+
+use super::*;
+
+const MINUTE: i64 = 60 * 1_000_000;
+const START: i64 = 1_714_557_600_000_000;
+
+fn alert(title: &str, level: Level, minute: i64, entities: &[(EntityKind, &str)]) -> Alert {
+    let rule = RuleRef {
+        id: title.to_owned(),
+        title: title.to_owned(),
+        level,
+        tags: vec!["attack.execution".into()],
+        author: None,
+    };
+    let origin = AlertOrigin {
+        source: "test.evtx".into(),
+        record: u64::try_from(minute).unwrap_or_default(),
+    };
+    let entities = entities
+        .iter()
+        .map(|(kind, value)| Entity {
+            kind: *kind,
+            value: (*value).to_owned(),
+        })
+        .collect();
+    Alert::new(
+        AlertKind::Sigma,
+        rule,
+        origin,
+        Some(START + minute * MINUTE),
+        entities,
+        vec![],
+    )
+}
+
+/// Adds one run of `alerts` to `store`; returns the store and the writer's report.
+fn add(
+    store: MemoryStore,
+    config: &GroupingConfig,
+    alerts: &[Alert],
+) -> (MemoryStore, StoreReport) {
+    let mut writer = IncidentWriter::new(store, config.clone(), AttackCatalog::empty());
+    for alert in alerts {
+        writer.push(alert.clone()).unwrap();
+    }
+    writer.finish().unwrap()
+}
+
+/// Incidents without their lifecycle, by id, to compare groupings.
+fn computed(mut incidents: Vec<Incident>) -> Vec<Incident> {
+    for incident in &mut incidents {
+        incident.lifecycle = Lifecycle::default();
+    }
+    incidents.sort_by(|a, b| a.id.cmp(&b.id));
+    incidents
+}
+
+/// Asserts that the store's live incidents are those of a regrouping of all its alerts.
+fn assert_matches_full_regroup(store: &MemoryStore, config: &GroupingConfig) {
+    let all = store.all_alerts().unwrap();
+    let expected = computed(group(&all, config, &AttackCatalog::empty()));
+    let stored = computed(store.list_incidents(&IncidentFilter::default()).unwrap());
+    assert_eq!(stored, expected);
+}
+
+fn has_state(store: &MemoryStore) -> bool {
+    store
+        .load_blob(STATE_BLOB)
+        .unwrap()
+        .is_some_and(|bytes| !bytes.is_empty())
+}
+
+const HOST: EntityKind = EntityKind::Host;
+const USER: EntityKind = EntityKind::User;
+
+#[test]
+fn appended_runs_match_a_full_regroup_after_each_run() {
+    let config = GroupingConfig::default();
+    let runs = [
+        vec![
+            alert("Encoded PowerShell", Level::Medium, 0, &[(HOST, "ws-1")]),
+            alert(
+                "API key changed",
+                Level::Low,
+                5,
+                &[(USER, "bob"), (HOST, "ws-9")],
+            ),
+            alert("Service installed", Level::Medium, 10, &[(HOST, "ws-2")]),
+        ],
+        // A high alert opens bob's context group; a full host name meets the short one.
+        vec![
+            alert("Token theft", Level::High, 20, &[(USER, "bob")]),
+            alert("Dump", Level::Medium, 30, &[(HOST, "ws-1.corp.example")]),
+        ],
+        // carol joins ws-2's incident, then a low alert bridges it and ws-1's.
+        vec![
+            alert(
+                "Logon",
+                Level::Medium,
+                40,
+                &[(HOST, "ws-2"), (USER, "carol")],
+            ),
+            alert(
+                "Share access",
+                Level::Low,
+                45,
+                &[(HOST, "ws-1"), (USER, "carol")],
+            ),
+        ],
+        // Far later: new incidents, a context alert, and a rerun alert already stored.
+        vec![
+            alert(
+                "Logon",
+                Level::Medium,
+                40,
+                &[(HOST, "ws-2"), (USER, "carol")],
+            ),
+            alert("Recon", Level::Low, 300, &[(HOST, "ws-7")]),
+            alert("Recon", Level::Low, 301, &[(HOST, "ws-8")]),
+            alert("Lateral move", Level::High, 310, &[(HOST, "ws-8")]),
+        ],
+    ];
+    let mut store = MemoryStore::new();
+    let mut reports = Vec::new();
+    for run in &runs {
+        let (back, report) = add(store, &config, run);
+        store = back;
+        assert_matches_full_regroup(&store, &config);
+        assert!(has_state(&store));
+        reports.push(report);
+    }
+    // Incremental runs save only what they touched: the merge, then the new incident.
+    assert_eq!(reports[2].incidents, 1);
+    assert_eq!(reports[3].incidents, 1);
+    assert_eq!(reports[3].alerts.existing, 1);
+    let new: Vec<usize> = reports.iter().map(|r| r.new_incidents).collect();
+    assert_eq!(new, [2, 1, 0, 1]);
+    let live = store.list_incidents(&IncidentFilter::default()).unwrap();
+    assert_eq!(live.len(), 3);
+}
+
+#[test]
+fn spread_is_counted_over_every_run() {
+    let config = GroupingConfig {
+        max_spread: 1,
+        ..GroupingConfig::default()
+    };
+    let runs = [
+        vec![alert(
+            "A",
+            Level::Medium,
+            0,
+            &[(HOST, "dc-1"), (USER, "ann")],
+        )],
+        vec![alert(
+            "B",
+            Level::Medium,
+            5,
+            &[(HOST, "dc-1"), (USER, "ben")],
+        )],
+        vec![alert(
+            "C",
+            Level::Medium,
+            10,
+            &[(HOST, "dc-1"), (USER, "cid")],
+        )],
+        vec![alert("D", Level::Medium, 15, &[(HOST, "dc-1")])],
+    ];
+    let mut store = MemoryStore::new();
+    for run in &runs {
+        store = add(store, &config, run).0;
+        assert_matches_full_regroup(&store, &config);
+    }
+    // dc-1 is common from B on (two users), in every run after: nothing links on it.
+    let live = store.list_incidents(&IncidentFilter::default()).unwrap();
+    assert_eq!(live.len(), 4);
+}
+
+#[test]
+fn a_late_alert_regroups_everything_and_still_matches() {
+    let config = GroupingConfig::default();
+    let first = [
+        alert("Encoded PowerShell", Level::Medium, 0, &[(HOST, "ws-1")]),
+        alert("Dump", Level::Medium, 100, &[(HOST, "ws-1")]),
+    ];
+    let (store, _) = add(MemoryStore::new(), &config, &first);
+    // Earlier than the newest grouped alert, and bridging ws-1's two incidents.
+    let late = [alert("Logon", Level::Low, 50, &[(HOST, "ws-1")])];
+    let (store, report) = add(store, &config, &late);
+    assert_matches_full_regroup(&store, &config);
+    assert_eq!(report.incidents, 1);
+    assert!(has_state(&store));
+    let later = [alert("Exfil", Level::High, 120, &[(HOST, "ws-1")])];
+    let (store, report) = add(store, &config, &later);
+    assert_matches_full_regroup(&store, &config);
+    assert_eq!(report.incidents, 1);
+}
+
+#[test]
+fn another_configuration_regroups_everything() {
+    let first = [
+        alert("A", Level::Medium, 0, &[(HOST, "ws-1")]),
+        alert("B", Level::Medium, 30, &[(HOST, "ws-2")]),
+    ];
+    let (store, _) = add(MemoryStore::new(), &GroupingConfig::default(), &first);
+    let config = GroupingConfig {
+        quiet_gap_micros: 10 * MINUTE,
+        ..GroupingConfig::default()
+    };
+    let next = [alert("C", Level::Medium, 35, &[(HOST, "ws-2")])];
+    let (store, report) = add(store, &config, &next);
+    assert_matches_full_regroup(&store, &config);
+    assert_eq!(report.incidents, 2);
+}
+
+/// A small deterministic generator for the randomised test.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+#[test]
+fn random_appended_runs_match_a_full_regroup() {
+    let config = GroupingConfig {
+        max_spread: 3,
+        ..GroupingConfig::default()
+    };
+    let mut random = XorShift(0x2545_F491_4F6C_DD1D);
+    let levels = [Level::Low, Level::Low, Level::Medium, Level::High];
+    let mut minute = 0;
+    let mut store = MemoryStore::new();
+    let mut partial = 0;
+    for _ in 0..25 {
+        let mut run = Vec::new();
+        for _ in 0..=random.below(12) {
+            minute += 1 + i64::try_from(random.below(40)).unwrap();
+            let host = format!("ws-{}", random.below(8));
+            let host = if random.below(2) == 0 {
+                host
+            } else {
+                format!("{host}.corp.example")
+            };
+            let user = format!("user{}", random.below(6));
+            let level = levels[usize::try_from(random.below(4)).unwrap()];
+            let entities = [(HOST, host.as_str()), (USER, user.as_str())];
+            let count = usize::try_from(random.below(3)).unwrap();
+            run.push(alert("Random", level, minute, &entities[..count]));
+        }
+        let (back, report) = add(store, &config, &run);
+        store = back;
+        assert_matches_full_regroup(&store, &config);
+        assert!(has_state(&store));
+        let live = store.list_incidents(&IncidentFilter::default()).unwrap();
+        partial += usize::from(report.incidents < live.len());
+    }
+    // Most runs saved only the incidents they touched (grouped incrementally).
+    assert!(partial > 15, "{partial}");
+}
+
+#[test]
+fn a_rerun_of_stored_alerts_saves_nothing_and_keeps_the_state() {
+    let config = GroupingConfig::default();
+    let run = [
+        alert("Context", Level::Low, 0, &[(HOST, "ws-1")]),
+        alert("Old", Level::Medium, 0, &[(HOST, "ws-2")]),
+        alert("Recent", Level::Medium, 300, &[(HOST, "ws-3")]),
+    ];
+    let (store, _) = add(MemoryStore::new(), &config, &run);
+    let (store, report) = add(store, &config, &run);
+    assert_eq!(report.alerts.existing, 3);
+    assert_eq!((report.incidents, report.new_incidents), (0, 0));
+    assert!(has_state(&store));
+    assert_matches_full_regroup(&store, &config);
+}
