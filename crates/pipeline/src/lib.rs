@@ -4,6 +4,8 @@
 //!
 //! # Brief overview
 //!
+//! * [`load_rules`]: Sigma rules from files, folders and the built-in set ([`BUILTIN_RULES`]),
+//!   selected ([`RuleSelection`]) and compiled ([`CompileOptions`]) into a [`RuleSet`].
 //! * [`Detectors`]: the compiled Sigma rules, the correlation rules over them and the
 //!   behavioural detectors. [`Detectors::scan`] judges one event (from any thread) and hands
 //!   what it finds to a [`FindingSink`]; the matches correlations need and the events the
@@ -53,6 +55,7 @@ mod correlation;
 mod detectors;
 mod finding;
 mod hit;
+mod rules;
 mod writer;
 
 pub use behaviour::{Behaviour, BehaviourError, BASELINE_BLOB};
@@ -61,4 +64,7 @@ pub use correlation::{Correlations, KeptMatch, Replay};
 pub use detectors::{Detectors, FindingSink, Late};
 pub use finding::{anomaly_rule, sigma_rule, Finding};
 pub use hit::HitView;
+pub use rules::{
+    load_documents, load_rules, CompileOptions, RuleSelection, RuleSet, RuleSetError, BUILTIN_RULES,
+};
 pub use writer::{IncidentWriter, StoreReport, ALERT_BATCH, STATE_BLOB};

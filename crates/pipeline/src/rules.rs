@@ -1,0 +1,214 @@
+//! Rule sets: Sigma rules read from files, folders and the built-in set, selected by level,
+//! status, id and tag, and compiled with a logsource mapping and placeholder values. Every
+//! driver (a hunt, a lint, the demo, the coming service) loads its rules here, so that the
+//! same flags mean the same rules everywhere.
+
+use std::path::{Path, PathBuf};
+
+use tocsin_engine::mapping::MappingError;
+use tocsin_engine::{BuildReport, Engine, EngineBuilder, LogsourceMapping, PlaceholderError};
+use tocsin_event::Level;
+use tocsin_sigma::ast::{CorrelationRule, Document, Status};
+use tocsin_sigma::{LoadOutcome, SigmaError};
+
+/// How rules are compiled: the user's logsource mapping and placeholder values, if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// A logsource mapping file (tocsin or sigmac/THOR format) used instead of the built-in
+    /// Windows mapping.
+    pub mapping: Option<PathBuf>,
+    /// A YAML file giving the values of `expand` placeholders.
+    pub placeholders: Option<PathBuf>,
+}
+
+/// Which rules to keep; empty lists keep everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSelection {
+    /// Only rules at this level or above.
+    pub min_level: Option<Level>,
+    /// Only rules with one of these statuses.
+    pub statuses: Vec<Status>,
+    /// Only these rule ids.
+    pub include_ids: Vec<String>,
+    /// Never these rule ids.
+    pub exclude_ids: Vec<String>,
+    /// Only rules with at least one of these tags (case ignored).
+    pub include_tags: Vec<String>,
+    /// Never rules with any of these tags (case ignored).
+    pub exclude_tags: Vec<String>,
+}
+
+/// Why a rule set could not be compiled at all (bad rules only leave themselves out).
+#[derive(Debug, thiserror::Error)]
+pub enum RuleSetError {
+    /// A mapping or placeholder file cannot be read.
+    #[error("cannot read {what} file {}", path.display())]
+    Read {
+        /// `mapping` or `placeholder`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The mapping file is invalid (the error names the file and line).
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    /// The placeholder file is invalid (the error names the file and line).
+    #[error(transparent)]
+    Placeholders(#[from] PlaceholderError),
+}
+
+/// A compiled rule set and everything that went wrong on the way.
+pub struct RuleSet {
+    /// The compiled rules.
+    pub engine: Engine,
+    /// Compile problems (rules left out).
+    pub report: BuildReport,
+    /// Load problems (files or documents left out).
+    pub load_errors: Vec<SigmaError>,
+    /// Rule files read.
+    pub files: usize,
+    /// Rules left out by the selection flags.
+    pub deselected: usize,
+    /// The correlation rules loaded (the engine leaves them to `tocsin-correlate`).
+    pub correlations: Vec<CorrelationRule>,
+}
+
+/// The word that names the built-in rules among rule paths (`--rules builtin`); a folder
+/// really called `builtin` is written `./builtin`.
+pub const BUILTIN_RULES: &str = "builtin";
+
+/// Loads rules from `paths` (the word [`BUILTIN_RULES`] adds the built-in rules), keeps
+/// those `select` allows, and compiles them with `compile`'s mapping and placeholders. Bad
+/// rules are reported in the set, never fatal; only an unreadable or invalid mapping or
+/// placeholder file is.
+pub fn load_rules(
+    paths: &[PathBuf],
+    compile: &CompileOptions,
+    select: &RuleSelection,
+) -> Result<RuleSet, RuleSetError> {
+    let outcome = load_documents(paths);
+    let total = outcome.documents.len();
+    let documents: Vec<Document> = outcome
+        .documents
+        .into_iter()
+        .filter(|doc| selected(doc, select))
+        .collect();
+    let deselected = total - documents.len();
+    let builder = builder(compile)?;
+    let (engine, report) = builder.build(&documents);
+    let (correlations, compiled): (Vec<Document>, Vec<Document>) = documents
+        .into_iter()
+        .partition(|doc| matches!(doc, Document::Correlation(_)));
+    let correlations = correlations
+        .into_iter()
+        .filter_map(|doc| match doc {
+            Document::Correlation(rule) => Some(*rule),
+            _ => None,
+        })
+        .collect();
+    drop_in_background(compiled);
+    Ok(RuleSet {
+        correlations,
+        engine,
+        report,
+        load_errors: outcome.errors,
+        files: outcome.files,
+        deselected,
+    })
+}
+
+/// Frees the parsed rules on a thread of their own: thousands of small trees take tens of
+/// milliseconds to free, which the hunt need not wait for.
+fn drop_in_background(documents: Vec<Document>) {
+    let spawned = std::thread::Builder::new()
+        .name("tocsin-free".into())
+        .spawn(move || drop(documents));
+    // Without a thread, the error hands nothing back: the closure, and the documents with
+    // it, are freed here.
+    let _ = spawned;
+}
+
+/// Reads the documents of `paths`, where the word [`BUILTIN_RULES`] stands for the
+/// built-in rules (each counted as one file, errors named `builtin/<file>`).
+pub fn load_documents(paths: &[PathBuf]) -> LoadOutcome {
+    let (builtin, files): (Vec<&PathBuf>, Vec<&PathBuf>) = paths
+        .iter()
+        .partition(|path| path.as_os_str() == BUILTIN_RULES);
+    let files: Vec<PathBuf> = files.into_iter().cloned().collect();
+    let mut outcome = if files.is_empty() {
+        LoadOutcome::default()
+    } else {
+        tocsin_sigma::load_paths(&files)
+    };
+    if !builtin.is_empty() {
+        for rule in tocsin_rules::builtin() {
+            outcome.files += 1;
+            for parsed in rule.parse() {
+                match parsed {
+                    Ok(document) => outcome.documents.push(document),
+                    Err(error) => outcome.errors.push(error),
+                }
+            }
+        }
+    }
+    outcome
+}
+
+/// An engine builder with the user's mapping and placeholders.
+fn builder(compile: &CompileOptions) -> Result<EngineBuilder, RuleSetError> {
+    let mut builder = EngineBuilder::new();
+    if let Some(path) = &compile.mapping {
+        let text = read(path, "mapping")?;
+        builder = builder.mapping(LogsourceMapping::from_yaml(&text, path)?);
+    }
+    if let Some(path) = &compile.placeholders {
+        let text = read(path, "placeholder")?;
+        builder = builder.placeholders(tocsin_engine::parse_placeholders(&text, path)?);
+    }
+    Ok(builder)
+}
+
+/// The text of a configuration file.
+fn read(path: &Path, what: &'static str) -> Result<String, RuleSetError> {
+    std::fs::read_to_string(path).map_err(|source| RuleSetError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Whether the selection keeps a document. Filters and correlations are kept: they only act
+/// through the rules they name.
+fn selected(doc: &Document, select: &RuleSelection) -> bool {
+    let Document::Rule(rule) = doc else {
+        return true;
+    };
+    let meta = &rule.meta;
+    let id = meta.id.as_deref().unwrap_or("");
+    if let Some(min) = select.min_level {
+        if meta.level.is_none_or(|level| level < min) {
+            return false;
+        }
+    }
+    if !select.statuses.is_empty() && !meta.status.is_some_and(|s| select.statuses.contains(&s)) {
+        return false;
+    }
+    if !select.include_ids.is_empty() && !select.include_ids.iter().any(|i| i == id) {
+        return false;
+    }
+    if select.exclude_ids.iter().any(|i| i == id) {
+        return false;
+    }
+    let has_tag = |tags: &[String]| {
+        meta.tags
+            .iter()
+            .any(|t| tags.iter().any(|w| w.eq_ignore_ascii_case(t)))
+    };
+    if !select.include_tags.is_empty() && !has_tag(&select.include_tags) {
+        return false;
+    }
+    !has_tag(&select.exclude_tags)
+}
