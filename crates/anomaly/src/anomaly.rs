@@ -1,5 +1,5 @@
 //! What a detector raises: an [`Anomaly`] with its explanation, level, ATT&CK tags, the
-//! record that triggered it and the entities it involves, ready to join Sigma detections
+//! record that triggered it and the parties it involves, ready to join Sigma detections
 //! in incidents.
 
 use std::fmt;
@@ -72,9 +72,9 @@ impl fmt::Display for AnomalyKind {
 /// analyst's look) and `high` (likely misuse).
 pub use tocsin_event::Level;
 
-/// What an entity of an anomaly is.
+/// What a party to an anomaly is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EntityKind {
+pub enum PartyKind {
     /// The principal (API key id, user name).
     Principal,
     /// The source IP address.
@@ -85,12 +85,14 @@ pub enum EntityKind {
     Target,
 }
 
-/// One thing an anomaly involves, so that incidents can join it with other detections
-/// about the same key, user, address or host.
+/// One thing an anomaly involves, in the detector's own terms (the principal it judged, the
+/// address and network it came from, what it acted on), for the anomaly's explanation and
+/// JSON. Not an incident entity: incidents group an anomaly by the entities of its event
+/// (`tocsin_incident::Entity`), like any other detection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Entity {
+pub struct Party {
     /// What it is.
-    pub kind: EntityKind,
+    pub kind: PartyKind,
     /// Its value as logged.
     pub value: String,
 }
@@ -119,17 +121,17 @@ pub struct Anomaly {
     /// The record that triggered it.
     pub origin: Origin,
     /// The principal, address, network and target involved.
-    pub entities: Vec<Entity>,
+    pub parties: Vec<Party>,
 }
 
-impl EntityKind {
+impl PartyKind {
     /// `principal`, `address`, `network` or `target`.
     pub fn as_str(self) -> &'static str {
         match self {
-            EntityKind::Principal => "principal",
-            EntityKind::Address => "address",
-            EntityKind::Network => "network",
-            EntityKind::Target => "target",
+            PartyKind::Principal => "principal",
+            PartyKind::Address => "address",
+            PartyKind::Network => "network",
+            PartyKind::Target => "target",
         }
     }
 }
@@ -145,8 +147,8 @@ impl Anomaly {
     /// microseconds, the origin as `{source, record}`.
     pub fn to_json(&self) -> serde_json::Value {
         let time = format_machine(self.timestamp_micros);
-        let entities: Vec<serde_json::Value> = self
-            .entities
+        let parties: Vec<serde_json::Value> = self
+            .parties
             .iter()
             .map(|e| serde_json::json!({"kind": e.kind.as_str(), "value": e.value}))
             .collect();
@@ -163,7 +165,7 @@ impl Anomaly {
             "explanation": self.explanation,
             "tags": self.tags,
             "origin": {"source": &*self.origin.source, "record": self.origin.record},
-            "entities": entities,
+            "parties": parties,
         })
     }
 }
@@ -190,8 +192,8 @@ mod tests {
                 source: Arc::from("api.jsonl"),
                 record: 7,
             },
-            entities: vec![Entity {
-                kind: EntityKind::Principal,
+            parties: vec![Party {
+                kind: PartyKind::Principal,
                 value: "k-1".into(),
             }],
         };
@@ -200,7 +202,7 @@ mod tests {
         assert_eq!(json["time"], "2024-12-02T03:14:07Z");
         assert_eq!(json["level"], "high");
         assert_eq!(json["origin"]["record"], 7);
-        assert_eq!(json["entities"][0]["kind"], "principal");
+        assert_eq!(json["parties"][0]["kind"], "principal");
         assert_eq!(json["tags"][0], "attack.t1098");
     }
 }

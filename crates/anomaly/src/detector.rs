@@ -174,9 +174,9 @@ impl Detector {
                 self.reported_day = self.reported_day.max(day);
             }
             let detail = anomaly
-                .entities
+                .parties
                 .iter()
-                .find(|e| e.kind == crate::anomaly::EntityKind::Network)
+                .find(|e| e.kind == crate::anomaly::PartyKind::Network)
                 .filter(|_| {
                     matches!(
                         anomaly.kind,

@@ -85,7 +85,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use anomaly::{Anomaly, AnomalyKind, Entity, EntityKind, Level};
+pub use anomaly::{Anomaly, AnomalyKind, Level, Party, PartyKind};
 pub use config::{
     BurstConfig, Config, DetectorsConfig, FieldCondition, ImpossibleSequenceConfig, Learning,
     Limits, LogSourceSelector, NewNetworkConfig, NewPrincipalConfig, SourceConfig,

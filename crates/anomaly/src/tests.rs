@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tocsin_event::{Event, LogSource, Origin, Value};
 
-use crate::{Anomaly, AnomalyKind, Config, Detector, EntityKind, Level};
+use crate::{Anomaly, AnomalyKind, Config, Detector, Level, PartyKind};
 
 /// Monday 2024-11-04 00:00 UTC, in seconds.
 const MONDAY: i64 = 1_730_678_400;
@@ -132,9 +132,9 @@ fn a_learned_key_from_a_new_network_is_reported_with_its_baseline() {
     assert!(anomaly.tags.iter().any(|t| t == "attack.t1078"));
     assert!(anomaly.tags.iter().any(|t| t == "attack.t1550.001"));
     assert!(anomaly
-        .entities
+        .parties
         .iter()
-        .any(|e| e.kind == EntityKind::Address && e.value == "203.0.113.7"));
+        .any(|e| e.kind == PartyKind::Address && e.value == "203.0.113.7"));
     assert_eq!(&*anomaly.origin.source, "api.jsonl");
 
     // The network is now known: the next use from it is not new.

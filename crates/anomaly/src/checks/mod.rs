@@ -14,7 +14,7 @@ use chrono::DateTime;
 use ipnet::IpNet;
 use tocsin_event::Origin;
 
-use crate::anomaly::{Anomaly, AnomalyKind, Entity, EntityKind, Level};
+use crate::anomaly::{Anomaly, AnomalyKind, Level, Party, PartyKind};
 use crate::config::SourceConfig;
 
 /// One event as the checks see it.
@@ -52,7 +52,7 @@ impl Observation<'_> {
         self.action.unwrap_or("an event")
     }
 
-    /// Builds the anomaly with tags (the kind's, then the source's) and entities.
+    /// Builds the anomaly with tags (the kind's, then the source's) and parties.
     pub(crate) fn anomaly(
         &self,
         kind: AnomalyKind,
@@ -66,25 +66,25 @@ impl Observation<'_> {
                 tags.push(tag.clone());
             }
         }
-        let mut entities = vec![Entity {
-            kind: EntityKind::Principal,
+        let mut parties = vec![Party {
+            kind: PartyKind::Principal,
             value: self.principal.to_owned(),
         }];
         if let Some(address) = self.address {
-            entities.push(Entity {
-                kind: EntityKind::Address,
+            parties.push(Party {
+                kind: PartyKind::Address,
                 value: address.to_string(),
             });
         }
         if let Some(network) = self.network {
-            entities.push(Entity {
-                kind: EntityKind::Network,
+            parties.push(Party {
+                kind: PartyKind::Network,
                 value: network.to_string(),
             });
         }
         if let Some(target) = &self.target {
-            entities.push(Entity {
-                kind: EntityKind::Target,
+            parties.push(Party {
+                kind: PartyKind::Target,
                 value: target.clone(),
             });
         }
@@ -99,7 +99,7 @@ impl Observation<'_> {
             explanation,
             tags,
             origin: self.origin.clone(),
-            entities,
+            parties,
         }
     }
 }
