@@ -2,7 +2,6 @@
 //! then replay the matches correlations need in time order and print their hits; with
 //! `--store`, write everything shown into the incident store and regroup it.
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -24,6 +23,7 @@ use tocsin_pipeline::{
 
 use crate::alerts::AlertSink;
 use crate::args::HuntArgs;
+use crate::output_file::{self, Pending, Protected};
 use crate::ruleset::{self, RuleSet};
 
 /// What workers tell the printing thread.
@@ -59,6 +59,13 @@ struct Stopped;
 /// Runs a hunt; returns the process exit code.
 pub fn run(args: &HuntArgs) -> Result<i32> {
     let started = Instant::now();
+    if let Some(output) = &args.output {
+        let protected = Protected {
+            inputs: &args.paths,
+            store: args.store.store.as_deref(),
+        };
+        output_file::check(output, &protected)?;
+    }
     let mut set = ruleset::load(&args.rules, &args.compile, &args.select)?;
     let behaviour = match args.behaviour || args.behaviour_config.is_some() {
         true => Some(Behaviour::load(args.behaviour_config.as_deref())?),
@@ -96,7 +103,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     let mut sink = AlertSink::open(&args.store, args.quiet)?;
     let color =
         tocsin_output::color_wanted(args.output.is_none() && std::io::stdout().is_terminal());
-    let mut printer = Printer::new(args.format, open_output(args)?, color);
+    let (writer, pending_output) = open_output(args)?;
+    let mut printer = Printer::new(args.format, writer, color);
     let progress = progress_bar(files.len(), args.quiet);
     let hunt = Hunt {
         detectors: &detectors,
@@ -145,6 +153,9 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
             Err(OutputError::BrokenPipe) | Ok(()) => {}
             Err(e) => return Err(e).context("cannot write detections"),
         }
+    }
+    if let Some(pending) = pending_output {
+        pending.commit()?;
     }
     let stored = match sink {
         Some(sink) => {
@@ -472,14 +483,15 @@ fn report_store(path: &str, report: &StoreReport) {
     );
 }
 
-fn open_output(args: &HuntArgs) -> Result<Box<dyn Write + Send>> {
+/// Where detections are written: standard output, or `-o FILE` through a temporary file
+/// that replaces it once the hunt is complete (see [`output_file`]).
+fn open_output(args: &HuntArgs) -> Result<(Box<dyn Write + Send>, Option<Pending>)> {
     Ok(match &args.output {
         Some(path) => {
-            Box::new(BufWriter::new(File::create(path).with_context(|| {
-                format!("cannot create output file {}", path.display())
-            })?))
+            let (file, pending) = output_file::create(path)?;
+            (Box::new(BufWriter::new(file)), Some(pending))
         }
-        None => Box::new(BufWriter::new(std::io::stdout())),
+        None => (Box::new(BufWriter::new(std::io::stdout())), None),
     })
 }
 

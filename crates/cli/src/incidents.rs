@@ -19,6 +19,7 @@ use tocsin_output::clean;
 use tocsin_store::SqliteStore;
 
 use crate::args::{ListArgs, ListFormatArg, ShowArgs, UpdateArgs};
+use crate::output_file::{self, Protected};
 
 /// How many `merged_into` links are followed before giving up (a loop would be a bug).
 const MAX_MERGE_HOPS: usize = 64;
@@ -50,6 +51,13 @@ pub fn list(args: &ListArgs) -> Result<i32> {
 /// `incidents show`: the incident's report in the chosen format.
 pub fn show(args: &ShowArgs) -> Result<i32> {
     let path = &args.store.store;
+    if let Some(output) = &args.output {
+        let protected = Protected {
+            inputs: &[],
+            store: Some(path),
+        };
+        output_file::check(output, &protected)?;
+    }
     let store = open_existing(path)?;
     let incident = find(&store, path, &args.id)?;
     let alerts = store
@@ -60,7 +68,7 @@ pub fn show(args: &ShowArgs) -> Result<i32> {
         .with_context(|| format!("cannot read the audit trail of {}", incident.id))?;
     let report = render(&incident, &alerts, &audit, args.format);
     match &args.output {
-        Some(file) => std::fs::write(file, report)
+        Some(file) => output_file::write_whole(file, report.as_bytes())
             .with_context(|| format!("cannot write the report to {}", file.display()))?,
         None => write_stdout(&report)?,
     }

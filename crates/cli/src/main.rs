@@ -13,6 +13,7 @@ mod demo;
 mod hunt;
 mod incidents;
 mod lint;
+mod output_file;
 mod rules_list;
 mod ruleset;
 

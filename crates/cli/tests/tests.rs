@@ -837,3 +837,95 @@ fn quiet_gap_and_attack_catalogue_shape_the_incidents() {
     assert!(report.contains("TA0006"), "{report}");
     assert!(report.contains("Password Spraying"), "{report}");
 }
+
+/// Issue 20, finding 1: `-o` never destroys evidence. An output that is an input, a file
+/// inside a hunted folder or the incident store is refused before anything is written, and
+/// what was there is left as it was.
+#[test]
+fn an_output_that_is_an_input_or_the_store_is_refused_and_left_intact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("logs folder");
+    let victim = logs.join("victim.jsonl");
+    std::fs::copy(examples().join("logs/logons/dc01-security.jsonl"), &victim).expect("copy");
+    let other = examples().join("logs/logons/dc02-security.jsonl");
+    std::fs::copy(other, logs.join("dc02.jsonl")).expect("copy");
+    let evidence = std::fs::read(&victim).expect("read");
+    let rules = examples().join("rules/correlations");
+    let store = dir.path().join("s.db");
+
+    for (input, output) in [(&victim, &victim), (&logs, &victim)] {
+        let out = run(tocsin()
+            .arg("hunt")
+            .arg(input)
+            .arg("-r")
+            .arg(&rules)
+            .arg("-o")
+            .arg(output));
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("it is an input"), "{}", stderr(&out));
+        assert_eq!(
+            std::fs::read(&victim).expect("read"),
+            evidence,
+            "evidence kept"
+        );
+    }
+
+    hunt_into(&store, &logs, &rules);
+    // `--output /dev/null` writes to the device, never renames a file over it.
+    use std::os::unix::fs::FileTypeExt;
+    let null = std::fs::metadata("/dev/null").expect("/dev/null");
+    assert!(
+        null.file_type().is_char_device(),
+        "/dev/null is still a device"
+    );
+    let before = std::fs::read(&store).expect("store");
+    let hunt = run(tocsin()
+        .arg("hunt")
+        .arg(&logs)
+        .arg("-r")
+        .arg(&rules)
+        .arg("--store")
+        .arg(&store)
+        .arg("-o")
+        .arg(&store));
+    assert_eq!(hunt.status.code(), Some(2), "{}", stderr(&hunt));
+    assert!(
+        stderr(&hunt).contains("incident store"),
+        "{}",
+        stderr(&hunt)
+    );
+    let ids = listed_ids(&store, &[]);
+    let show = incidents(
+        &store,
+        &[
+            "show",
+            &ids[0],
+            "-f",
+            "md",
+            "-o",
+            &store.display().to_string(),
+        ],
+    );
+    assert_eq!(show.status.code(), Some(2), "{}", stderr(&show));
+    assert_eq!(std::fs::read(&store).expect("store"), before, "store kept");
+    assert_eq!(listed_ids(&store, &[]), ids);
+
+    // A good output is written whole.
+    let report = dir.path().join("report.md");
+    let shown = incidents(
+        &store,
+        &[
+            "show",
+            &ids[0],
+            "-f",
+            "md",
+            "-o",
+            &report.display().to_string(),
+        ],
+    );
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(std::fs::read_to_string(&report)
+        .expect("report")
+        .contains(&ids[0]));
+}
