@@ -896,34 +896,18 @@ fn an_output_that_is_an_input_or_the_store_is_refused_and_left_intact() {
         stderr(&hunt)
     );
     let ids = listed_ids(&store, &[]);
-    let show = incidents(
-        &store,
-        &[
-            "show",
-            &ids[0],
-            "-f",
-            "md",
-            "-o",
-            &store.display().to_string(),
-        ],
-    );
+    let show_md_into = |target: &Path| {
+        let target = target.display().to_string();
+        incidents(&store, &["show", &ids[0], "-f", "md", "-o", &target])
+    };
+    let show = show_md_into(&store);
     assert_eq!(show.status.code(), Some(2), "{}", stderr(&show));
     assert_eq!(std::fs::read(&store).expect("store"), before, "store kept");
     assert_eq!(listed_ids(&store, &[]), ids);
 
     // A good output is written whole.
     let report = dir.path().join("report.md");
-    let shown = incidents(
-        &store,
-        &[
-            "show",
-            &ids[0],
-            "-f",
-            "md",
-            "-o",
-            &report.display().to_string(),
-        ],
-    );
+    let shown = show_md_into(&report);
     assert!(shown.status.success(), "{}", stderr(&shown));
     assert!(std::fs::read_to_string(&report)
         .expect("report")

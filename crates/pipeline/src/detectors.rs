@@ -161,11 +161,6 @@ impl Detectors {
             watched: count,
         }
     }
-
-    /// The rule references, by rule id.
-    pub fn rules(&self) -> &[RuleRef] {
-        &self.rules
-    }
 }
 
 impl Late {
