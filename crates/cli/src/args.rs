@@ -315,7 +315,8 @@ pub enum ListFormatArg {
     Json,
 }
 
-/// Which rules to use.
+/// Which rules to show. A rule a selected correlation is built on stays loaded as its
+/// input, whatever these flags say; only its own detections are hidden.
 #[derive(Debug, Args, Clone, Default)]
 pub struct SelectArgs {
     /// Only rules at this level or above (informational, low, medium, high or critical).

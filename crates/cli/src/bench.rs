@@ -65,8 +65,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
     let repeat = args.repeat.max(1);
 
     let (mut set, load) = load_rules(&rules, args.runs)?;
-    let engine = std::mem::take(&mut set.engine);
-    let (detectors, _) = Detectors::new(engine, std::mem::take(&mut set.correlations), None);
+    let (detectors, _) = Detectors::from_rule_set(&mut set, None);
     println!(
         "rules: {} compiled from {} files in {:.0} ms (median of {} loads, min {:.0}, max {:.0}; peak memory {})",
         detectors.engine().len(),

@@ -71,9 +71,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         true => Some(Behaviour::load(args.behaviour_config.as_deref())?),
         false => None,
     };
-    let engine = std::mem::take(&mut set.engine);
-    let (mut detectors, correlation_errors) =
-        Detectors::new(engine, std::mem::take(&mut set.correlations), behaviour);
+    let (mut detectors, correlation_errors) = Detectors::from_rule_set(&mut set, behaviour);
     report_rule_problems(&set, &detectors, &correlation_errors, args.quiet);
     if detectors.engine().is_empty() {
         bail!(
@@ -411,10 +409,11 @@ fn report_rule_problems(
         return;
     }
     eprintln!(
-        "rules: {} compiled from {} files; {} left out by selection, {} waiting for --placeholders, {} with a logsource the mapping does not place; {} correlations evaluated, {} invalid",
+        "rules: {} compiled from {} files; {} left out by selection ({} kept only as correlation inputs), {} waiting for --placeholders, {} with a logsource the mapping does not place; {} correlations evaluated, {} invalid",
         detectors.engine().len(),
         set.files,
         set.deselected,
+        set.input_only.len(),
         set.report.needs_placeholders.len(),
         set.report.unmapped,
         detectors.correlation_count(),

@@ -10,9 +10,7 @@ use crate::ruleset;
 /// Runs the lint; returns the process exit code (0 clean, 1 problems found).
 pub fn run(args: &LintArgs) -> Result<i32> {
     let mut set = ruleset::load(&args.paths, &args.compile, &SelectArgs::default())?;
-    let engine = std::mem::take(&mut set.engine);
-    let (detectors, correlation_errors) =
-        Detectors::new(engine, std::mem::take(&mut set.correlations), None);
+    let (detectors, correlation_errors) = Detectors::from_rule_set(&mut set, None);
     for error in &set.load_errors {
         println!("{error}");
     }

@@ -426,6 +426,43 @@ fn example_correlations_give_the_documented_hits() {
 }
 
 #[test]
+fn selection_filters_what_is_shown_and_keeps_the_inputs_of_correlations() {
+    // Issue 20, finding 10: `--min-level high` used to deselect the low and medium rules
+    // the high correlations are built on, so the correlations silently never fired.
+    let out = hunt_logons(&[examples().join("logs/logons")], &["--min-level", "high"]);
+    let lines = jsonl_lines(&out);
+    let err = stderr(&out);
+    assert!(err.contains("3 correlations evaluated, 0 invalid"), "{err}");
+    assert!(err.contains("kept only as correlation inputs"), "{err}");
+    let titles: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["rule_title"].as_str())
+        .collect();
+    // The two high correlations; not the medium correlation nor the informational logons
+    // they are built on, although `generate: true` would show them without the selection.
+    assert_eq!(
+        titles,
+        [
+            "Password Spray from One Address",
+            "Successful Logon After Repeated Failures"
+        ],
+        "{lines:?}"
+    );
+
+    // Selecting the chained correlation by id brings its whole chain back as inputs.
+    let out = hunt_logons(
+        &[examples().join("logs/logons")],
+        &["--include-id", "3c0f5a9e-6b1d-4f7a-9e2c-1a8b7d6e5f05"],
+    );
+    let lines = jsonl_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        lines[0]["rule_title"],
+        "Successful Logon After Repeated Failures"
+    );
+}
+
+#[test]
 fn correlation_results_do_not_depend_on_file_order_or_threads() {
     let logs = examples().join("logs/logons");
     let dc01 = logs.join("dc01-security.jsonl");

@@ -34,8 +34,14 @@ pub struct Correlations {
     names: Vec<RuleName>,
     /// Per rule id: whether a correlation references it (its matches must be kept).
     referenced: Vec<bool>,
-    /// Per rule id: whether its detections are shown on their own (`generate`).
+    /// Per rule id: whether its detections are shown on their own (`generate`, and not
+    /// loaded only as a correlation's input).
     shown: Vec<bool>,
+    /// How each correlation is named, by its position (`CorrelationInfo::index`).
+    correlation_names: Vec<RuleName>,
+    /// By the same position: correlations loaded only as another's input, whose hits are
+    /// not shown.
+    hidden: Vec<bool>,
     /// Valid correlations.
     valid: usize,
 }
@@ -61,6 +67,8 @@ impl Correlations {
             .map(|(_, info)| rule_name(&info.meta))
             .collect();
         let refs = rules.iter().map(|rule| sigma_rule(&rule.meta)).collect();
+        let correlation_names: Vec<RuleName> =
+            rules.iter().map(|rule| rule_name(&rule.meta)).collect();
         let total = rules.len();
         let built = Correlator::build(rules, &bases);
         let referenced = bases
@@ -78,6 +86,8 @@ impl Correlations {
             names: bases,
             referenced,
             shown,
+            hidden: vec![false; correlation_names.len()],
+            correlation_names,
             valid,
         };
         (correlations, built.errors)
@@ -97,6 +107,18 @@ impl Correlations {
     /// `tocsin-correlate` documentation).
     pub fn shows(&self, rule: RuleId) -> bool {
         self.shown.get(rule as usize).copied().unwrap_or(true)
+    }
+
+    /// Hides the detections of the rules and the hits of the correlations in `input_only`
+    /// (loaded only because a selected correlation references them).
+    pub fn hide(&mut self, input_only: &[RuleName]) {
+        let listed = |name: &RuleName| input_only.iter().any(|other| same_rule(name, other));
+        for (shown, name) in self.shown.iter_mut().zip(&self.names) {
+            *shown &= !listed(name);
+        }
+        for (hidden, name) in self.hidden.iter_mut().zip(&self.correlation_names) {
+            *hidden = listed(name);
+        }
     }
 
     /// Sorts the kept matches by time, feeds them to the correlator and returns the
@@ -120,7 +142,10 @@ impl Correlations {
             );
         }
         hits.extend(self.correlator.finish());
-        hits.retain(|hit| hit.visible);
+        let hidden = &self.hidden;
+        hits.retain(|hit| {
+            hit.visible && !hidden.get(hit.correlation.index).copied().unwrap_or(false)
+        });
         Replay {
             hits,
             matches,
@@ -138,6 +163,12 @@ fn sort_key(kept: &KeptMatch) -> (Option<i64>, &Arc<str>, u64, RuleId) {
         kept.event.origin.record,
         kept.rule,
     )
+}
+
+/// Whether two references name the same rule: the same id, or the same name.
+fn same_rule(a: &RuleName, b: &RuleName) -> bool {
+    let same = |x: &Option<String>, y: &Option<String>| x.is_some() && x == y;
+    same(&a.id, &b.id) || same(&a.name, &b.name)
 }
 
 /// How correlations refer to a rule: by id or name.

@@ -24,6 +24,7 @@ use tocsin_sigma::ast::CorrelationRule;
 use crate::behaviour::Behaviour;
 use crate::correlation::{Correlations, KeptMatch, Replay};
 use crate::finding::{sigma_rule, Finding};
+use crate::rules::RuleSet;
 
 /// Where a scan's findings go. Push-style: the sink need not buffer, and stops the scan of
 /// the current event by returning `Break` (a closed pipe, a cancelled run).
@@ -79,6 +80,19 @@ impl Detectors {
             correlations,
             behaviour,
         };
+        (detectors, errors)
+    }
+
+    /// The detectors over a loaded rule set: its engine and correlations (taken from the
+    /// set), with the rules it loaded only as correlation inputs kept out of sight.
+    pub fn from_rule_set(
+        set: &mut RuleSet,
+        behaviour: Option<Behaviour>,
+    ) -> (Self, Vec<CorrelateError>) {
+        let engine = std::mem::take(&mut set.engine);
+        let correlations = std::mem::take(&mut set.correlations);
+        let (mut detectors, errors) = Detectors::new(engine, correlations, behaviour);
+        detectors.correlations.hide(&set.input_only);
         (detectors, errors)
     }
 

@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use tocsin_correlate::RuleName;
 use tocsin_engine::mapping::MappingError;
 use tocsin_engine::{BuildReport, Engine, EngineBuilder, LogsourceMapping, PlaceholderError};
 use tocsin_event::Level;
-use tocsin_sigma::ast::{CorrelationRule, Document, Status};
+use tocsin_sigma::ast::{CorrelationRule, Document, Metadata, Status};
 use tocsin_sigma::{LoadOutcome, SigmaError};
 
 /// How rules are compiled: the user's logsource mapping and placeholder values, if any.
@@ -74,6 +75,9 @@ pub struct RuleSet {
     pub deselected: usize,
     /// The correlation rules loaded (the engine leaves them to `tocsin-correlate`).
     pub correlations: Vec<CorrelationRule>,
+    /// Rules and correlations the selection left out but a selected correlation references:
+    /// they are loaded as its inputs, and their own detections are not shown.
+    pub input_only: Vec<RuleName>,
 }
 
 /// The word that names the built-in rules among rule paths (`--rules builtin`); a folder
@@ -91,11 +95,10 @@ pub fn load_rules(
 ) -> Result<RuleSet, RuleSetError> {
     let outcome = load_documents(paths);
     let total = outcome.documents.len();
-    let documents: Vec<Document> = outcome
-        .documents
-        .into_iter()
-        .filter(|doc| selected(doc, select))
-        .collect();
+    let Selected {
+        documents,
+        input_only,
+    } = select_with_inputs(outcome.documents, select);
     let deselected = total - documents.len();
     let builder = builder(compile)?;
     let (engine, report) = builder.build(&documents);
@@ -117,6 +120,80 @@ pub fn load_rules(
         load_errors: outcome.errors,
         files: outcome.files,
         deselected,
+        input_only,
+    })
+}
+
+/// The documents a selection keeps, plus the deselected ones a kept correlation needs.
+struct Selected {
+    documents: Vec<Document>,
+    input_only: Vec<RuleName>,
+}
+
+/// Applies the selection to rules and correlations alike, then brings back every rule (or
+/// correlation) that a kept correlation references, directly or through another
+/// correlation: selection filters what is shown, it never starves a correlation of its
+/// inputs. The rules brought back are listed in `input_only`.
+fn select_with_inputs(documents: Vec<Document>, select: &RuleSelection) -> Selected {
+    let mut keep: Vec<bool> = documents.iter().map(|d| selected(d, select)).collect();
+    let mut needed: Vec<&str> = documents
+        .iter()
+        .zip(&keep)
+        .filter(|(_, kept)| **kept)
+        .flat_map(|(doc, _)| references(doc))
+        .collect();
+    let mut input = vec![false; documents.len()];
+    while let Some(reference) = needed.pop() {
+        for (index, doc) in documents.iter().enumerate() {
+            if keep[index] || !answers_to(doc, reference) {
+                continue;
+            }
+            keep[index] = true;
+            input[index] = true;
+            needed.extend(references(doc));
+        }
+    }
+    let input_only = documents
+        .iter()
+        .zip(&input)
+        .filter(|(_, input)| **input)
+        .filter_map(|(doc, _)| shown_metadata(doc))
+        .map(|meta| RuleName::new(meta.id.as_deref(), meta.name.as_deref()))
+        .collect();
+    let documents = documents
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(doc, kept)| kept.then_some(doc))
+        .collect();
+    Selected {
+        documents,
+        input_only,
+    }
+}
+
+/// The ids or names a correlation references (none for other documents).
+fn references(doc: &Document) -> impl Iterator<Item = &str> {
+    let rules = match doc {
+        Document::Correlation(rule) => rule.rules.as_slice(),
+        _ => &[],
+    };
+    rules.iter().map(String::as_str)
+}
+
+/// The metadata of a rule or correlation: what selection and references look at (filters
+/// have none of their own to show).
+fn shown_metadata(doc: &Document) -> Option<&Metadata> {
+    match doc {
+        Document::Rule(rule) => Some(&rule.meta),
+        Document::Correlation(rule) => Some(&rule.meta),
+        Document::Filter(_) => None,
+    }
+}
+
+/// Whether a correlation's reference names this rule or correlation, by id or name.
+fn answers_to(doc: &Document, reference: &str) -> bool {
+    shown_metadata(doc).is_some_and(|meta| {
+        meta.id.as_deref() == Some(reference) || meta.name.as_deref() == Some(reference)
     })
 }
 
@@ -180,13 +257,12 @@ fn read(path: &Path, what: &'static str) -> Result<String, RuleSetError> {
     })
 }
 
-/// Whether the selection keeps a document. Filters and correlations are kept: they only act
-/// through the rules they name.
+/// Whether the selection keeps a document. Filters are kept: they only act through the
+/// rules they name.
 fn selected(doc: &Document, select: &RuleSelection) -> bool {
-    let Document::Rule(rule) = doc else {
+    let Some(meta) = shown_metadata(doc) else {
         return true;
     };
-    let meta = &rule.meta;
     let id = meta.id.as_deref().unwrap_or("");
     if let Some(min) = select.min_level {
         if meta.level.is_none_or(|level| level < min) {
