@@ -419,6 +419,9 @@ fn report_rule_problems(
         detectors.correlation_count(),
         correlation_errors.len(),
     );
+    for duplicate in &set.duplicate_ids {
+        eprintln!("warning: {duplicate}");
+    }
     let problems = set.load_errors.len() + set.report.errors.len() + correlation_errors.len();
     if problems == 0 {
         return;

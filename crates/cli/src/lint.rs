@@ -20,10 +20,16 @@ pub fn run(args: &LintArgs) -> Result<i32> {
     for error in &correlation_errors {
         println!("{error}");
     }
+    for duplicate in &set.duplicate_ids {
+        println!("{duplicate}");
+    }
     for note in &set.report.needs_placeholders {
         println!("note: {note}");
     }
-    let problems = set.load_errors.len() + set.report.errors.len() + correlation_errors.len();
+    let problems = set.load_errors.len()
+        + set.report.errors.len()
+        + correlation_errors.len()
+        + set.duplicate_ids.len();
     eprintln!(
         "{} files, {} rules compiled, {} correlations valid, {} problems, {} rules waiting for placeholder values, {} rules with a logsource the mapping does not place",
         set.files,

@@ -191,6 +191,37 @@ fn mapping_and_placeholder_files_nested_too_deeply_are_refused_not_a_crash() {
 }
 
 #[test]
+fn lint_refuses_duplicate_ids_and_regexes_too_large_to_build() {
+    // Issue 20, findings 11 and 12: both used to lint clean.
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "a.yml", WHOAMI_RULE);
+    write(
+        dir.path(),
+        "b.yml",
+        &WHOAMI_RULE.replace("Whoami Execution", "Whoami Again"),
+    );
+    write(
+        dir.path(),
+        "c.yml",
+        &WHOAMI_RULE
+            .replace(
+                "5b6a4ae1-0000-4000-8000-00000000c0de",
+                "5b6a4ae1-0000-4000-8000-0000000000ff",
+            )
+            .replace("Image|endswith: '\\whoami.exe'", "Image|re: '\\p{L}{2000}'"),
+    );
+    let lint = run(tocsin().args(["rules", "lint"]).arg(dir.path()));
+    let out = stdout(&lint);
+    assert_eq!(lint.status.code(), Some(1), "{out}{}", stderr(&lint));
+    assert!(
+        out.contains("b.yml:1: rule id 5b6a4ae1-0000-4000-8000-00000000c0de is already used at"),
+        "{out}"
+    );
+    assert!(out.contains("a.yml:1"), "{out}");
+    assert!(out.contains("c.yml") && out.contains("too large"), "{out}");
+}
+
+#[test]
 fn lint_passes_on_a_clean_rule_set() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "good.yml", WHOAMI_RULE);

@@ -131,6 +131,15 @@ fn build_dense(pattern: &str, flags: Flags) -> Option<dense::DFA<Vec<u32>>> {
 
 /// The `regex` crate's matcher of `pattern` with Unicode on, for texts that are not ASCII.
 pub(crate) fn unicode_matcher(pattern: &str, flags: Flags) -> Option<meta::Regex> {
+    try_unicode_matcher(pattern, flags).ok()
+}
+
+/// [`unicode_matcher`], with the reason it cannot be built (a pattern past the `regex`
+/// crate's size limits), for compile-time checks.
+pub(crate) fn try_unicode_matcher(
+    pattern: &str,
+    flags: Flags,
+) -> Result<meta::Regex, Box<meta::BuildError>> {
     let syntax = syntax::Config::new()
         .case_insensitive(flags.ignore_case)
         .multi_line(flags.multi_line)
@@ -139,7 +148,7 @@ pub(crate) fn unicode_matcher(pattern: &str, flags: Flags) -> Option<meta::Regex
         .syntax(syntax)
         .configure(matcher_config())
         .build(pattern)
-        .ok()
+        .map_err(Box::new)
 }
 
 /// The `regex` crate's matcher without its full DFA: with this crate's DFA builder compiled

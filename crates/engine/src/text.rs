@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use memchr::memmem;
 use regex_automata::meta;
 
-use crate::ascii_regex::{unicode_matcher, AsciiRegex, Flags};
+use crate::ascii_regex::{try_unicode_matcher, unicode_matcher, AsciiRegex, Flags};
 use crate::needle_set::{Anchor, NeedleSet};
 use crate::regex_facts::{min_run, required_inner_literal, required_regex_literals};
 
@@ -109,10 +109,61 @@ impl LazyRegex {
             .is_some_and(|re| re.is_match(hay))
     }
 
+    /// Builds the Unicode automaton now rather than at first use, so that a pattern past
+    /// the `regex` crate's size limits is refused when its rule is compiled instead of
+    /// silently never matching.
+    fn build_now(&self) -> Result<(), RegexError> {
+        let built = try_unicode_matcher(&self.pattern, self.flags)
+            .map_err(|e| RegexError::TooLarge(e.to_string()))?;
+        // The cell is new, so it takes the automaton; nothing is lost if it did not.
+        let _ = self.compiled.set(Some(built));
+        Ok(())
+    }
+
     /// The automaton with Unicode off; `None` when the pattern is not ASCII or needs Unicode
     /// (`\p{L}`), and the Unicode automaton then serves every text.
     fn build_ascii(&self) -> Option<AsciiRegex> {
         AsciiRegex::new(&self.pattern, self.flags)
+    }
+}
+
+/// Why a regular expression cannot be compiled.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RegexError {
+    /// The pattern does not parse.
+    #[error("{0}")]
+    Syntax(Box<regex_syntax::Error>),
+    /// The pattern parses but its automaton exceeds the `regex` crate's size limits.
+    #[error("too large to compile: {0}")]
+    TooLarge(String),
+}
+
+/// Above this [`automaton_weight`], a regular expression is built when its rule is
+/// compiled, to refuse it then if it is too large; below, building waits for first use (most
+/// of a large rule set's regular expressions never meet a candidate text). The `regex`
+/// crate's default limit is reached near a weight of a million; ordinary Sigma patterns
+/// weigh under a thousand.
+const EAGER_BUILD_WEIGHT: u64 = 20_000;
+
+/// A rough upper bound of the size of a pattern's automaton: literal bytes and class
+/// ranges, multiplied out by counted repetitions. Cheap, and only used to decide when to
+/// build early.
+fn automaton_weight(hir: &regex_syntax::hir::Hir) -> u64 {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(literal) => literal.0.len() as u64,
+        HirKind::Class(Class::Unicode(class)) => 4 * class.ranges().len() as u64,
+        HirKind::Class(Class::Bytes(class)) => class.ranges().len() as u64,
+        HirKind::Repetition(repetition) => {
+            let times = u64::from(repetition.max.unwrap_or(repetition.min).max(repetition.min));
+            automaton_weight(&repetition.sub).saturating_mul(times.saturating_add(1))
+        }
+        HirKind::Capture(capture) => automaton_weight(&capture.sub),
+        HirKind::Concat(parts) | HirKind::Alternation(parts) => parts
+            .iter()
+            .map(automaton_weight)
+            .fold(0, u64::saturating_add),
     }
 }
 
@@ -369,14 +420,14 @@ impl TextPattern {
         ignore_case: bool,
         multi_line: bool,
         dot_all: bool,
-    ) -> Result<TextPattern, Box<regex_syntax::Error>> {
+    ) -> Result<TextPattern, RegexError> {
         let hir = regex_syntax::ParserBuilder::new()
             .case_insensitive(ignore_case)
             .multi_line(multi_line)
             .dot_matches_new_line(dot_all)
             .build()
             .parse(pattern)
-            .map_err(Box::new)?;
+            .map_err(|e| RegexError::Syntax(Box::new(e)))?;
         if let Some(chars) = min_run(&hir) {
             return Ok(TextPattern::MinRun { chars, dot_all });
         }
@@ -398,6 +449,9 @@ impl TextPattern {
             if shortest.is_none_or(|len| inner.len() > len) {
                 regex.required = Some(vec![inner.clone()]);
             }
+        }
+        if automaton_weight(&hir) > EAGER_BUILD_WEIGHT {
+            regex.build_now()?;
         }
         Ok(TextPattern::Regex(Box::new(regex)))
     }
@@ -788,6 +842,18 @@ mod tests {
     #[test]
     fn invalid_regex_is_refused_when_compiled() {
         assert!(TextPattern::regex("a(b", false, false, false).is_err());
+    }
+
+    #[test]
+    fn a_regex_past_the_size_limit_is_refused_when_compiled() {
+        // Issue 20, finding 12: it used to compile, then never match.
+        let error = TextPattern::regex(r"\p{L}{2000}", false, false, false).expect_err("refused");
+        assert!(matches!(error, RegexError::TooLarge(_)), "{error}");
+        assert!(error.to_string().contains("too large"), "{error}");
+        // Heavy but buildable: built early, and it matches.
+        let heavy = TextPattern::regex(r"[a-z]{300}", false, false, false).expect("valid");
+        assert!(heavy.is_match(&"q".repeat(300)));
+        assert!(!heavy.is_match(&"q".repeat(299)));
     }
 
     #[test]

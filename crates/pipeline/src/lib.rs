@@ -65,6 +65,7 @@ pub use detectors::{Detectors, FindingSink, Late};
 pub use finding::{anomaly_rule, sigma_rule, Finding};
 pub use hit::HitView;
 pub use rules::{
-    load_documents, load_rules, CompileOptions, RuleSelection, RuleSet, RuleSetError, BUILTIN_RULES,
+    load_documents, load_rules, CompileOptions, DuplicateId, RuleSelection, RuleSet, RuleSetError,
+    BUILTIN_RULES,
 };
 pub use writer::{IncidentWriter, StoreReport, ALERT_BATCH, STATE_BLOB};

@@ -3,13 +3,14 @@
 //! driver (a hunt, a lint, the demo, the coming service) loads its rules here, so that the
 //! same flags mean the same rules everywhere.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tocsin_correlate::RuleName;
 use tocsin_engine::mapping::MappingError;
 use tocsin_engine::{BuildReport, Engine, EngineBuilder, LogsourceMapping, PlaceholderError};
 use tocsin_event::Level;
-use tocsin_sigma::ast::{CorrelationRule, Document, Metadata, Status};
+use tocsin_sigma::ast::{CorrelationRule, Document, Location, Metadata, Status};
 use tocsin_sigma::{LoadOutcome, SigmaError};
 
 /// How rules are compiled: the user's logsource mapping and placeholder values, if any.
@@ -75,9 +76,24 @@ pub struct RuleSet {
     pub deselected: usize,
     /// The correlation rules loaded (the engine leaves them to `tocsin-correlate`).
     pub correlations: Vec<CorrelationRule>,
+    /// Ids used by more than one rule or correlation: references to them are ambiguous and
+    /// their detections hard to tell apart, so a lint counts each as an error.
+    pub duplicate_ids: Vec<DuplicateId>,
     /// Rules and correlations the selection left out but a selected correlation references:
     /// they are loaded as its inputs, and their own detections are not shown.
     pub input_only: Vec<RuleName>,
+}
+
+/// A rule id written twice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{}: rule id {id} is already used at {}:{}", again.path.display(), again.line, first.path.display(), first.line)]
+pub struct DuplicateId {
+    /// The id.
+    pub id: String,
+    /// Where it was first written.
+    pub first: Location,
+    /// Where it was written again.
+    pub again: Location,
 }
 
 /// The word that names the built-in rules among rule paths (`--rules builtin`); a folder
@@ -94,6 +110,7 @@ pub fn load_rules(
     select: &RuleSelection,
 ) -> Result<RuleSet, RuleSetError> {
     let outcome = load_documents(paths);
+    let duplicate_ids = duplicate_ids(&outcome.documents);
     let total = outcome.documents.len();
     let Selected {
         documents,
@@ -121,7 +138,30 @@ pub fn load_rules(
         files: outcome.files,
         deselected,
         input_only,
+        duplicate_ids,
     })
+}
+
+/// Every rule or correlation whose id an earlier one already uses, in load order.
+fn duplicate_ids(documents: &[Document]) -> Vec<DuplicateId> {
+    let mut first_seen: HashMap<&str, &Location> = HashMap::new();
+    let mut duplicates = Vec::new();
+    for meta in documents.iter().filter_map(shown_metadata) {
+        let Some(id) = meta.id.as_deref() else {
+            continue;
+        };
+        match first_seen.get(id) {
+            Some(first) => duplicates.push(DuplicateId {
+                id: id.to_owned(),
+                first: (*first).clone(),
+                again: meta.location.clone(),
+            }),
+            None => {
+                first_seen.insert(id, &meta.location);
+            }
+        }
+    }
+    duplicates
 }
 
 /// The documents a selection keeps, plus the deselected ones a kept correlation needs.
