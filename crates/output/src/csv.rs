@@ -1,5 +1,11 @@
 //! The CSV printer: a header row, then one row per detection in [`COLUMNS`](crate::COLUMNS)
 //! order. Tags are joined with `;` and details are compact JSON text.
+//!
+//! Log fields are written by whoever wrote the log, attackers included. A cell that starts
+//! with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to a spreadsheet
+//! (CSV injection: `=HYPERLINK(...)` in a command line runs when an analyst opens the
+//! file), so such a cell gets a leading `'`, as OWASP recommends: spreadsheets then show
+//! the text as written.
 
 use crate::{DetectionRecord, OutputError, COLUMNS};
 
@@ -37,23 +43,30 @@ impl CsvRows {
         self.header(buf)?;
         let opt = |s: &Option<String>| s.clone().unwrap_or_default();
         let details = serde_json::to_string(&r.details).unwrap_or_default();
-        write_record(
-            buf,
-            [
-                opt(&r.timestamp),
-                opt(&r.computer),
-                opt(&r.channel),
-                r.event_id.map(|i| i.to_string()).unwrap_or_default(),
-                r.record_id.to_string(),
-                opt(&r.rule_id),
-                r.rule_title.clone(),
-                r.level.clone(),
-                r.tags.join(TAG_SEPARATOR),
-                opt(&r.author),
-                r.source.clone(),
-                details,
-            ],
-        )
+        let cells = [
+            opt(&r.timestamp),
+            opt(&r.computer),
+            opt(&r.channel),
+            r.event_id.map(|i| i.to_string()).unwrap_or_default(),
+            r.record_id.to_string(),
+            opt(&r.rule_id),
+            r.rule_title.clone(),
+            r.level.clone(),
+            r.tags.join(TAG_SEPARATOR),
+            opt(&r.author),
+            r.source.clone(),
+            details,
+        ];
+        write_record(buf, cells.map(inert))
+    }
+}
+
+/// The cell as a spreadsheet shows it as text, never as a formula (see the module
+/// documentation).
+fn inert(cell: String) -> String {
+    match cell.bytes().next() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}"),
+        _ => cell,
     }
 }
 
@@ -100,6 +113,34 @@ mod tests {
         ));
         assert!(lines[1].contains(",medium,attack.discovery;attack.t1033,A. Analyst,"));
         assert_eq!(lines[1], lines[2]);
+    }
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_are_written_as_text() {
+        // Issue 20, finding 16.
+        let mut e = windows_event();
+        e.push(
+            "Event.EventData.CommandLine",
+            "CommandLine",
+            Value::from("=HYPERLINK(\"http://x.example\",\"open\")"),
+        );
+        e.origin.source = "+cmd.jsonl".into();
+        let mut m = meta(None, &["CommandLine"]);
+        m.rule.title = "-cmd|' /C calc'!A0".into();
+        let r = new_record(&m, &e);
+        let text = rows(std::slice::from_ref(&r));
+        let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+        let row = reader.records().next().expect("a row").expect("valid CSV");
+        for cell in &row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?} in {text}"
+            );
+        }
+        assert_eq!(&row[10], "'+cmd.jsonl");
+        assert_eq!(&row[6], "'-cmd|' /C calc'!A0");
+        // The details cell is JSON and starts with `{`: left as it is.
+        assert!(row[11].contains("=HYPERLINK"), "{text}");
     }
 
     #[test]
