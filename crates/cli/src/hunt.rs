@@ -16,7 +16,7 @@ use tocsin_decode::{DecodeOptions, EventSource};
 use tocsin_engine::Scratch;
 use tocsin_event::Event;
 use tocsin_incident::{Alert, IncidentStore};
-use tocsin_output::{DetectionRecord, OutputError, Printer, Summary};
+use tocsin_output::{clean, DetectionRecord, OutputError, Printer, Summary};
 use tocsin_pipeline::{
     Behaviour, Detectors, Finding, FindingSink, KeptMatch, Late, Replay, StoreReport, BASELINE_BLOB,
 };
@@ -420,7 +420,7 @@ fn report_rule_problems(
         correlation_errors.len(),
     );
     for duplicate in &set.duplicate_ids {
-        eprintln!("warning: {duplicate}");
+        eprintln!("warning: {}", clean(&duplicate.to_string()));
     }
     let problems = set.load_errors.len() + set.report.errors.len() + correlation_errors.len();
     if problems == 0 {
@@ -432,10 +432,13 @@ fn report_rule_problems(
         .map(ToString::to_string)
         .chain(set.report.errors.iter().map(ToString::to_string))
     {
-        eprintln!("warning: rule skipped: {error}");
+        eprintln!("warning: rule skipped: {}", clean(&error));
     }
     for error in correlation_errors {
-        eprintln!("warning: correlation skipped: {error}");
+        eprintln!(
+            "warning: correlation skipped: {}",
+            clean(&error.to_string())
+        );
     }
     eprintln!("warning: {problems} rule problems (run `tocsin rules lint` for details); hunting with the {} rules and {} correlations that loaded", detectors.engine().len(), detectors.correlation_count());
 }

@@ -1,6 +1,7 @@
 //! `tocsin rules lint`: every problem of a rule set, each with its file and line.
 
 use anyhow::Result;
+use tocsin_output::clean;
 
 use crate::args::{LintArgs, SelectArgs};
 use tocsin_pipeline::Detectors;
@@ -12,19 +13,19 @@ pub fn run(args: &LintArgs) -> Result<i32> {
     let mut set = ruleset::load(&args.paths, &args.compile, &SelectArgs::default())?;
     let (detectors, correlation_errors) = Detectors::from_rule_set(&mut set, None);
     for error in &set.load_errors {
-        println!("{error}");
+        println!("{}", clean(&error.to_string()));
     }
     for error in &set.report.errors {
-        println!("{error}");
+        println!("{}", clean(&error.to_string()));
     }
     for error in &correlation_errors {
-        println!("{error}");
+        println!("{}", clean(&error.to_string()));
     }
     for duplicate in &set.duplicate_ids {
-        println!("{duplicate}");
+        println!("{}", clean(&duplicate.to_string()));
     }
     for note in &set.report.needs_placeholders {
-        println!("note: {note}");
+        println!("note: {}", clean(&note.to_string()));
     }
     let problems = set.load_errors.len()
         + set.report.errors.len()

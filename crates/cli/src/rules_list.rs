@@ -34,7 +34,7 @@ pub fn run(args: &RulesListArgs) -> Result<i32> {
     }
     let outcome = ruleset::load_documents(&paths);
     for error in &outcome.errors {
-        eprintln!("warning: rule skipped: {error}");
+        eprintln!("warning: rule skipped: {}", clean(&error.to_string()));
     }
     let listed: Vec<Listed> = outcome.documents.iter().map(listed).collect();
     if listed.is_empty() {

@@ -6,6 +6,9 @@
 //! window, `ESC [2J` clears the screen, `ESC [8m` hides what follows, a carriage return
 //! overwrites the line already shown), so every piece of such text is cleaned before it
 //! reaches a table. CSV and JSON escape text by their own rules and need no cleaning.
+//!
+//! Unicode's bidirectional controls (`U+202E` and its kin) are cleaned too: they reorder
+//! what follows them on screen, so `evil\u{202e}fdp.exe` would read as `evilexe.pdf`.
 
 use std::borrow::Cow;
 
@@ -21,18 +24,25 @@ use std::borrow::Cow;
 /// assert_eq!(tocsin_output::clean("plain"), "plain");
 /// ```
 pub fn clean(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(needs_cleaning) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
+        if needs_cleaning(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     Cow::Owned(out)
+}
+
+/// Whether `c` would act on the terminal rather than show: a control character or a
+/// bidirectional control.
+pub fn needs_cleaning(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -49,5 +59,6 @@ mod tests {
             "\\u{1b}]0;pwned\\u{7} \\u{1b}[2J\\u{9b}31m\\r\\tné"
         );
         assert!(matches!(clean("plain ¦ text"), Cow::Borrowed(_)));
+        assert_eq!(clean("evil\u{202e}fdp.exe"), "evil\\u{202e}fdp.exe");
     }
 }

@@ -58,7 +58,7 @@ mod record;
 mod summary;
 mod table;
 
-pub use crate::clean::clean;
+pub use crate::clean::{clean, needs_cleaning};
 pub use crate::csv::TAG_SEPARATOR;
 pub use details::Details;
 pub use error::OutputError;

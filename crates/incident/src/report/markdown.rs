@@ -8,7 +8,10 @@ pub(super) struct Markdown {
     out: String,
 }
 
-/// Escapes inline markup, table pipes, raw HTML and line breaks. An `&` is escaped only
+/// Escapes inline markup, table pipes, raw HTML and line breaks, and writes any other
+/// character that would act on a terminal (an escape sequence, a bidirectional control) as
+/// its Rust escape, since reports are read with `cat` and `less` as often as rendered. An
+/// `&` is escaped only
 /// where it would start a character reference (`&lt;`, `&#60;`), so that `ATT&CK` reads as
 /// written in the raw text too.
 pub(super) fn escape(text: &str) -> String {
@@ -19,6 +22,7 @@ pub(super) fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '&' if starts_reference(&text[at + 1..]) => out.push_str("&amp;"),
             '\r' | '\n' => out.push(' '),
+            c if tocsin_output::needs_cleaning(c) => out.extend(c.escape_default()),
             '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' | '!' => {
                 out.push('\\');
                 out.push(c);
@@ -84,6 +88,18 @@ impl Sink for Markdown {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_controls_are_written_as_escapes() {
+        // Issue 20, finding 15.
+        let escaped = escape("ws\x1b]0;pwned\x07\u{9b}2J\u{202e}fdp.exe");
+        assert!(
+            !escaped.chars().any(tocsin_output::needs_cleaning),
+            "{escaped:?}"
+        );
+        assert!(escaped.contains("\\u{1b}"), "{escaped}");
+        assert!(escaped.contains("\\u{202e}"), "{escaped}");
+    }
 
     #[test]
     fn an_ampersand_is_escaped_only_where_it_starts_a_reference() {
