@@ -194,6 +194,11 @@ pub struct HuntArgs {
     /// Do not print the summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Exit with 3 when anything was left out: a rule that did not load or compile, an
+    /// input that could not be read, a record that could not be decoded. For automation,
+    /// where a partial hunt must not pass for a complete one.
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub store: HuntStoreArgs,
 }

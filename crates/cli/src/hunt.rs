@@ -73,6 +73,10 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     };
     let (mut detectors, correlation_errors) = Detectors::from_rule_set(&mut set, behaviour);
     report_rule_problems(&set, &detectors, &correlation_errors, args.quiet);
+    let rule_problems = set.load_errors.len()
+        + set.report.errors.len()
+        + correlation_errors.len()
+        + set.duplicate_ids.len();
     if detectors.engine().is_empty() {
         bail!(
             "no rule could be loaded from {}",
@@ -119,6 +123,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         kept: Vec::new(),
         watched: Vec::new(),
         summary: Summary::default(),
+        closed_after: None,
+        printed: 0,
     };
     let (mut summary, printed) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -146,7 +152,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     }
     summary.merge(std::mem::take(&mut collector.summary));
     summary.add_decode_errors(discover_errors.len() as u64);
-    if flow.is_continue() {
+    let closed_after = collector.closed_after;
+    if flow.is_continue() && closed_after.is_none() {
         match printer.finish() {
             Err(OutputError::BrokenPipe) | Ok(()) => {}
             Err(e) => return Err(e).context("cannot write detections"),
@@ -181,7 +188,39 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         eprintln!("error: no event could be read");
         return Ok(2);
     }
+    if let Some(printed) = closed_after {
+        return Ok(report_closed_output(printed, stored.is_some()));
+    }
+    if args.strict && (rule_problems > 0 || summary.decode_errors() > 0) {
+        eprintln!(
+            "error: --strict: {rule_problems} rule problems and {} input or decode errors; the hunt is incomplete",
+            summary.decode_errors()
+        );
+        return Ok(INCOMPLETE_EXIT);
+    }
     Ok(0)
+}
+
+/// The exit code of a `--strict` hunt that left something out (see [`HuntArgs::strict`]).
+pub const INCOMPLETE_EXIT: i32 = 3;
+
+/// The exit code of a hunt whose output was closed before it ended, like a process killed
+/// by `SIGPIPE` (`128 + 13`), so that `set -o pipefail` scripts notice a cut hunt.
+pub const CLOSED_OUTPUT_EXIT: i32 = 141;
+
+/// Says what a closed output cost: nothing when every detection went to the store (exit
+/// 0), the rest of the hunt otherwise ([`CLOSED_OUTPUT_EXIT`]).
+fn report_closed_output(printed: u64, stored: bool) -> i32 {
+    if stored {
+        eprintln!(
+            "note: the output was closed after {printed} detections; the hunt went on and stored every detection"
+        );
+        return 0;
+    }
+    eprintln!(
+        "error: the output was closed after {printed} detections, so the hunt stopped there; hunt with --store to keep every detection whatever reads the output"
+    );
+    CLOSED_OUTPUT_EXIT
 }
 
 /// Orders the work largest file first, so that no thread is left alone with a big file at
@@ -300,6 +339,10 @@ struct Collector<'a> {
     kept: Vec<KeptMatch>,
     watched: Vec<Event>,
     summary: Summary,
+    /// Detections printed before the reader of the output went away, once it has.
+    closed_after: Option<u64>,
+    /// Detections printed so far.
+    printed: u64,
 }
 
 impl Collector<'_> {
@@ -328,13 +371,22 @@ impl Collector<'_> {
         Ok(ControlFlow::Continue(()))
     }
 
-    /// Prints one detection and queues its alert; `Break` on a broken pipe.
+    /// Prints one detection and queues its alert. When the reader of the output goes away
+    /// (a broken pipe), a hunt into a store stops printing and goes on storing; any other
+    /// hunt stops (`Break`).
     fn show(&mut self, detection: Detection) -> Result<ControlFlow<Stopped>> {
         self.summary.record(&detection.record);
-        match self.printer.write(&detection.record) {
-            Ok(()) => {}
-            Err(OutputError::BrokenPipe) => return Ok(ControlFlow::Break(Stopped)),
-            Err(e) => return Err(e).context("cannot write detections"),
+        if self.closed_after.is_none() {
+            match self.printer.write(&detection.record) {
+                Ok(()) => self.printed += 1,
+                Err(OutputError::BrokenPipe) => {
+                    self.closed_after = Some(self.printed);
+                    if self.sink.is_none() {
+                        return Ok(ControlFlow::Break(Stopped));
+                    }
+                }
+                Err(e) => return Err(e).context("cannot write detections"),
+            }
         }
         if let (Some(sink), Some(alert)) = (self.sink.as_deref_mut(), detection.alert) {
             let path = &sink.path;

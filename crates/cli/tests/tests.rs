@@ -100,6 +100,93 @@ fn hunt_jsonl_has_the_documented_keys() {
     );
 }
 
+/// Hunts `input` with `rules` as JSON Lines, reads one detection and closes the output;
+/// returns the exit code and stderr.
+fn hunt_and_close_after_one(input: &Path, rules: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    use std::io::BufRead;
+    let mut child = tocsin()
+        .arg("hunt")
+        .arg(input)
+        .arg("--rules")
+        .arg(rules)
+        .args(["--format", "jsonl"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read a detection");
+    assert!(first.contains("Whoami Execution"), "{first}");
+    // The reader is dropped here: the pipe is closed with most detections unread.
+    let out = child.wait_with_output().expect("wait");
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn a_closed_output_stops_printing_not_storing() {
+    // Issue 20, finding 5: `hunt ... --store db | head -1` stored a few hundred of the
+    // detections and exited 0.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let lines: Vec<String> = (1..=3000)
+        .map(|record| sysmon_line(record, "C:\\Windows\\System32\\whoami.exe"))
+        .collect();
+    let input = write(dir.path(), "many.jsonl", &lines.join("\n"));
+    let store = dir.path().join("s.db");
+    let store_arg = store.to_str().expect("utf-8 path");
+
+    let (code, err) = hunt_and_close_after_one(&input, &rules, &["--store", store_arg]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("the output was closed after"), "{err}");
+    assert!(err.contains("3000 new detections"), "{err}");
+
+    let (code, err) = hunt_and_close_after_one(&input, &rules, &[]);
+    assert_eq!(code, Some(141), "{err}");
+    assert!(err.contains("the hunt stopped there"), "{err}");
+}
+
+#[test]
+fn strict_hunts_fail_when_anything_was_left_out() {
+    // Issue 20, finding 19: a hunt with unreadable rules or records exited 0.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    write(&rules, "good.yml", WHOAMI_RULE);
+    let good_line = sysmon_line(1, "C:\\Windows\\System32\\whoami.exe");
+    let clean_input = write(dir.path(), "clean.jsonl", &good_line);
+    let hunt = |input: &Path, strict: bool| {
+        let out = run(tocsin()
+            .arg("hunt")
+            .arg(input)
+            .arg("--rules")
+            .arg(&rules)
+            .args(["--format", "jsonl"])
+            .args(if strict { &["--strict"][..] } else { &[] }));
+        (out.status.code(), stderr(&out))
+    };
+    assert_eq!(hunt(&clean_input, true).0, Some(0));
+
+    write(&rules, "bad.yml", "title: Broken\ndetection: [\n");
+    assert_eq!(hunt(&clean_input, false).0, Some(0));
+    let (code, err) = hunt(&clean_input, true);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("--strict: 1 rule problems"), "{err}");
+
+    std::fs::remove_file(rules.join("bad.yml")).expect("rm");
+    let damaged = write(
+        dir.path(),
+        "damaged.jsonl",
+        &format!("{good_line}\n{{\"Event\": truncated\n"),
+    );
+    assert_eq!(hunt(&damaged, false).0, Some(0));
+    let (code, err) = hunt(&damaged, true);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("1 input or decode errors"), "{err}");
+}
+
 #[test]
 fn hunt_reads_json_from_stdin_and_writes_csv_to_a_file() {
     let dir = tempfile::tempdir().expect("tempdir");
