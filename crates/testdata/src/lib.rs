@@ -5,8 +5,11 @@
 //! `TOCSIN_SHARED` environment variable points.
 //!
 //! When the folder is absent, [`shared_dir`] prints a loud skip message and returns `None`,
-//! so a developer without the data can still run the hermetic tests. Under CI (`CI` set)
-//! a missing folder is a failure, never a silent pass.
+//! so a developer without the data can still run the hermetic tests. The message is written
+//! straight to the process's stderr, past the test harness's capture, so that it shows in
+//! the output of `cargo test` even though the skipping test reports `ok`. Under CI (`CI` set
+//! to anything but empty, `0` or `false`) a missing folder is a failure, never a silent
+//! pass.
 //!
 //! ```
 //! // A corpus test starts like this, and returns early (after a loud message) when the
@@ -38,11 +41,30 @@ pub fn shared_dir() -> Option<PathBuf> {
         "shared corpora not found at {} (set {SHARED_ENV} to their folder)",
         dir.display()
     );
-    if std::env::var_os("CI").is_some() {
+    if under_ci(std::env::var("CI").ok().as_deref()) {
         panic!("{message}: CI must run the corpus tests");
     }
-    eprintln!("\n!!! SKIPPED: {message} !!!\n");
+    announce_skip(&message);
     None
+}
+
+/// Whether a value of the `CI` variable means a CI run: set, and not empty, `0` or `false`
+/// (CI services set `CI=true`; `CI=false` is how a developer says "not CI").
+pub fn under_ci(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        let v = v.trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    })
+}
+
+/// Writes the skip message to the process's real stderr. `eprintln!` would go to the test
+/// harness's capture, shown only for failing tests: a skip would then read as a pass.
+fn announce_skip(message: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let mut stderr = std::io::stderr().lock();
+    // Nothing to do if stderr is gone: the test still skips.
+    let _ = writeln!(stderr, "\n!!! SKIPPED {test}: {message} !!!\n");
 }
 
 /// A path inside the shared corpora, or `None` when the corpora are absent (see
@@ -71,6 +93,54 @@ fn default_shared_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_real_value_of_ci_means_ci() {
+        for value in ["true", "1", "yes", "github"] {
+            assert!(under_ci(Some(value)), "{value}");
+        }
+        for value in [
+            None,
+            Some(""),
+            Some("0"),
+            Some("false"),
+            Some("FALSE"),
+            Some(" "),
+        ] {
+            assert!(!under_ci(value), "{value:?}");
+        }
+    }
+
+    /// Run by [`a_skip_shows_in_the_test_output`] in a child process, with the corpora
+    /// pointed at a folder that does not exist.
+    #[test]
+    fn skipping_child() {
+        if std::env::var_os("TOCSIN_SKIP_CHILD").is_none() {
+            return;
+        }
+        assert!(shared_dir().is_none());
+    }
+
+    #[test]
+    fn a_skip_shows_in_the_test_output() {
+        // Issue 20, finding 14: the message went to the harness's capture, so a skipped
+        // corpus test printed only "ok".
+        let exe = std::env::current_exe().expect("the test binary");
+        let out = std::process::Command::new(exe)
+            .args(["--exact", "tests::skipping_child", "--test-threads", "1"])
+            .env("TOCSIN_SKIP_CHILD", "1")
+            .env(SHARED_ENV, "/nonexistent/tocsin-shared")
+            .env("CI", "false")
+            .output()
+            .expect("run the test binary");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(
+            stderr.contains("SKIPPED tests::skipping_child"),
+            "{stdout}{stderr}"
+        );
+    }
 
     #[test]
     fn default_folder_is_beside_the_checkout() {
