@@ -54,19 +54,27 @@ pub struct DemoArgs {
     /// Write into --out even if it holds files that are not a previous demo's.
     #[arg(long)]
     pub force: bool,
-    /// Days of ordinary activity before the intrusion (at least 3).
-    #[arg(long, default_value_t = 21, value_name = "N")]
+    /// Days of ordinary activity before the intrusion (3 to 366: the demo holds its
+    /// world in memory).
+    #[arg(long, default_value_t = 21, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(3..=366))]
     pub days: u32,
-    /// Workstations in the generated estate (at least 6).
-    #[arg(long, default_value_t = 300, value_name = "N")]
-    pub workstations: usize,
+    /// Workstations in the generated estate (6 to 20000).
+    #[arg(long, default_value_t = 300, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(6..=20_000))]
+    pub workstations: u64,
     /// Print only the paths written (and errors).
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Instead of one demo, score N seeds against the acceptance criteria (first alert
     /// within 5 minutes, attack incident high or worse, at most one false incident per
     /// seed on average); exits 1 if one fails. Writes nothing.
-    #[arg(long, value_name = "N", conflicts_with_all = ["out", "force"])]
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with_all = ["out", "force"],
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub evaluate: Option<u64>,
     /// First seed of --evaluate.
     #[arg(long, default_value_t = 1, value_name = "S", requires = "evaluate")]
@@ -311,12 +319,12 @@ pub struct UpdateArgs {
     pub by: Option<String>,
 }
 
-/// Formats of `incidents list`.
+/// Formats of the listing commands (`incidents list`, `rules list`).
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ListFormatArg {
-    /// One aligned line per incident.
+    /// One aligned line per item listed (an incident, a rule).
     Table,
-    /// A JSON array of incident summaries.
+    /// A JSON array with one object per item listed.
     Json,
 }
 
@@ -367,6 +375,27 @@ mod tests {
             Command::Hunt(hunt) => Ok(hunt.store.quiet_gap),
             other => Err(format!("not a hunt: {other:?}")),
         }
+    }
+
+    #[test]
+    fn demo_parameters_are_bounded() {
+        // Issue 20, findings 17 and 20: `--days 4000000000` grew without bound and
+        // `--evaluate 0` printed "ok" then "FAILED".
+        let demo = |flags: &[&str]| {
+            Cli::try_parse_from(["tocsin", "demo"].iter().chain(flags)).map_err(|e| e.to_string())
+        };
+        assert!(demo(&["--evaluate", "0"]).is_err_and(|e| e.contains("--evaluate")));
+        assert!(demo(&["--days", "4000000000"]).is_err_and(|e| e.contains("3..=366")));
+        assert!(demo(&["--workstations", "5"]).is_err_and(|e| e.contains("6..=20000")));
+        assert!(demo(&[
+            "--evaluate",
+            "2",
+            "--days",
+            "366",
+            "--workstations",
+            "20000"
+        ])
+        .is_ok());
     }
 
     #[test]

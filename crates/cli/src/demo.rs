@@ -74,7 +74,8 @@ fn builtin_rules() -> Result<RuleSet> {
 fn config_of(args: &DemoArgs, seed: u64) -> DemoConfig {
     DemoConfig {
         benign_days: args.days,
-        workstations: args.workstations,
+        // At most 20,000 (the flag's range): no truncation.
+        workstations: args.workstations as usize,
         ..DemoConfig::new(seed)
     }
     .normalised()

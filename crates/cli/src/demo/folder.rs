@@ -2,6 +2,11 @@
 //! demo's files (whose store and report are removed so that the new run starts clean),
 //! refused otherwise unless forced.
 //!
+//! A store is taken for a previous demo's only beside that demo's answer key: a `tocsin.db`
+//! alone may be an analyst's real store, and is never deleted. Without `--force` the folder
+//! is refused; with it, the store (and its WAL files) is moved aside under a new name, and
+//! the demo says where.
+//!
 //! The folder is meant to be hunted (`tocsin hunt <folder>`), so only the three logs carry
 //! extensions a hunt reads; the answer key (`ground-truth.yaml`), the store and the report
 //! carry others. Demos before that wrote the answer key as `ground-truth.json`, which a hunt
@@ -43,6 +48,15 @@ pub fn prepare(dir: &Path, force: bool) -> Result<()> {
             );
         }
     }
+    if dir.join(STORE_FILE).is_file() && !holds_answer_key(dir) {
+        if !force {
+            bail!(
+                "refusing to write into {}: its {STORE_FILE} has no demo answer key beside it, so it may be a real store (use another --out, or --force to move it aside)",
+                dir.display()
+            );
+        }
+        move_store_aside(dir)?;
+    }
     for name in STORE_COMPANIONS
         .iter()
         .chain(&[STORE_FILE, REPORT_FILE, OLD_GROUND_TRUTH_FILE])
@@ -52,6 +66,36 @@ pub fn prepare(dir: &Path, force: bool) -> Result<()> {
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove the previous {}", path.display()))?;
         }
+    }
+    Ok(())
+}
+
+/// Whether `dir` holds a demo's answer key (this version's or an older one's).
+fn holds_answer_key(dir: &Path) -> bool {
+    [GROUND_TRUTH_FILE, OLD_GROUND_TRUTH_FILE]
+        .iter()
+        .any(|name| dir.join(name).is_file())
+}
+
+/// Renames the store and its companion files to `<name>.before-demo-<unix seconds>`, and
+/// says so.
+fn move_store_aside(dir: &Path) -> Result<()> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    for name in std::iter::once(&STORE_FILE).chain(&STORE_COMPANIONS) {
+        let from = dir.join(name);
+        if !from.is_file() {
+            continue;
+        }
+        let to = dir.join(format!("{name}.before-demo-{stamp}"));
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("cannot move {} aside to {}", from.display(), to.display()))?;
+        eprintln!(
+            "warning: {} may be a real store: moved to {}",
+            from.display(),
+            to.display()
+        );
     }
     Ok(())
 }
@@ -96,7 +140,13 @@ mod tests {
     #[test]
     fn a_previous_demo_is_reused_without_its_store_and_report() {
         let dir = tempfile::tempdir().unwrap();
-        for name in [APPLIANCE_FILE, STORE_FILE, REPORT_FILE, "tocsin.db-wal"] {
+        for name in [
+            APPLIANCE_FILE,
+            GROUND_TRUTH_FILE,
+            STORE_FILE,
+            REPORT_FILE,
+            "tocsin.db-wal",
+        ] {
             std::fs::write(dir.path().join(name), "x").unwrap();
         }
         prepare(dir.path(), false).unwrap();
@@ -104,6 +154,35 @@ mod tests {
         assert!(!dir.path().join(STORE_FILE).exists());
         assert!(!dir.path().join(REPORT_FILE).exists());
         assert!(!dir.path().join("tocsin.db-wal").exists());
+    }
+
+    #[test]
+    fn a_store_without_an_answer_key_is_never_deleted() {
+        // Issue 20, finding 20: `demo --force` replaced a real store silently.
+        let dir = tempfile::tempdir().unwrap();
+        for name in [STORE_FILE, "tocsin.db-wal"] {
+            std::fs::write(dir.path().join(name), name).unwrap();
+        }
+        let refused = prepare(dir.path(), false).unwrap_err().to_string();
+        assert!(refused.contains("may be a real store"), "{refused}");
+        assert!(dir.path().join(STORE_FILE).exists());
+
+        prepare(dir.path(), true).unwrap();
+        assert!(!dir.path().join(STORE_FILE).exists());
+        let kept: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        for name in [STORE_FILE, "tocsin.db-wal"] {
+            let moved = kept
+                .iter()
+                .find(|k| k.starts_with(&format!("{name}.before-demo-")))
+                .unwrap_or_else(|| panic!("{name} moved aside: {kept:?}"));
+            assert_eq!(
+                std::fs::read_to_string(dir.path().join(moved)).unwrap(),
+                name
+            );
+        }
     }
 
     #[test]
