@@ -66,6 +66,19 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         };
         output_file::check(output, &protected)?;
     }
+    // Inputs first: a mistyped path is reported at once, not after the rules compile.
+    let mut options = DecodeOptions {
+        extensions: args.extensions.clone(),
+        ..DecodeOptions::default()
+    };
+    let (mut files, discover_errors) = tocsin_decode::discover(&args.paths, &options);
+    largest_first(&mut files);
+    for error in &discover_errors {
+        eprintln!("warning: {error}");
+    }
+    if files.is_empty() {
+        bail!("no log files found in {}", display_paths(&args.paths));
+    }
     let mut set = ruleset::load(&args.rules, &args.compile, &args.select)?;
     let behaviour = match args.behaviour || args.behaviour_config.is_some() {
         true => Some(Behaviour::load(args.behaviour_config.as_deref())?),
@@ -87,18 +100,6 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let mut options = DecodeOptions {
-        extensions: args.extensions.clone(),
-        ..DecodeOptions::default()
-    };
-    let (mut files, discover_errors) = tocsin_decode::discover(&args.paths, &options);
-    largest_first(&mut files);
-    for error in &discover_errors {
-        eprintln!("warning: {error}");
-    }
-    if files.is_empty() {
-        bail!("no log files found in {}", display_paths(&args.paths));
-    }
     // Many files: one file per thread. Few files: spread each file's chunks instead.
     options.evtx_threads = if files.len() >= threads { 1 } else { threads };
 
