@@ -100,6 +100,10 @@ pub struct BenchArgs {
     /// How many rule loads and end-to-end `tocsin hunt` runs to take the median of.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub runs: usize,
+    /// A first look in a fraction of the time: one pass of each kind (as `--repeat 1
+    /// --runs 1`) and no scaling measurements. The ratios hold; their spread is wider.
+    #[arg(long, conflicts_with_all = ["repeat", "runs"])]
+    pub quick: bool,
     /// Instead of hunting, measure what adding 1,000 detections to incident stores of these
     /// sizes costs: incremental grouping against regrouping every stored alert.
     #[arg(

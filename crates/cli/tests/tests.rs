@@ -366,11 +366,7 @@ fn unreadable_input_and_bad_arguments_exit_2_with_a_message() {
     );
     // Issue 20, finding 20: reported before any rule is loaded (a mistyped path used to
     // wait for thousands of rules to compile first).
-    assert!(
-        !stderr(&missing).contains("rules:"),
-        "{}",
-        stderr(&missing)
-    );
+    assert!(!stderr(&missing).contains("rules:"), "{}", stderr(&missing));
 
     let garbage = write(dir.path(), "garbage.evtx", "this is not an event log");
     let out = run(tocsin().arg("hunt").arg(&garbage).arg("-r").arg(&rules));
