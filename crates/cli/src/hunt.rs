@@ -23,6 +23,7 @@ use tocsin_pipeline::{
 
 use crate::alerts::AlertSink;
 use crate::args::HuntArgs;
+use crate::distinct::distinct_files;
 use crate::output_file::{self, Pending, Protected};
 use crate::ruleset::{self, RuleSet};
 
@@ -71,10 +72,14 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         extensions: args.extensions.clone(),
         ..DecodeOptions::default()
     };
-    let (mut files, discover_errors) = tocsin_decode::discover(&args.paths, &options);
+    let (files, discover_errors) = tocsin_decode::discover(&args.paths, &options);
+    let (mut files, duplicates) = distinct_files(files);
     largest_first(&mut files);
     for error in &discover_errors {
         eprintln!("warning: {error}");
+    }
+    for duplicate in &duplicates {
+        eprintln!("note: {duplicate}");
     }
     if files.is_empty() {
         bail!("no log files found in {}", display_paths(&args.paths));

@@ -10,6 +10,7 @@ mod args;
 mod bench;
 mod bench_grouping;
 mod demo;
+mod distinct;
 mod hunt;
 mod incidents;
 mod lint;

@@ -584,6 +584,26 @@ fn selection_filters_what_is_shown_and_keeps_the_inputs_of_correlations() {
 }
 
 #[test]
+fn an_input_named_twice_is_read_once() {
+    // Issue 20, finding 9: a folder plus a file in it, or a link to a file, was read twice,
+    // and the doubled failures fired correlations of their own.
+    let logs = examples().join("logs/logons");
+    let dc01 = logs.join("dc01-security.jsonl");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("again.jsonl");
+    std::os::unix::fs::symlink(&dc01, &link).expect("symlink");
+    let once = hunt_logons(std::slice::from_ref(&logs), &[]);
+    let twice = hunt_logons(&[logs.clone(), dc01.clone(), link], &[]);
+    assert_eq!(stdout(&twice), stdout(&once));
+    let err = stderr(&twice);
+    assert_eq!(
+        err.matches("is read once: it is the same file as").count(),
+        2,
+        "{err}"
+    );
+}
+
+#[test]
 fn correlation_results_do_not_depend_on_file_order_or_threads() {
     let logs = examples().join("logs/logons");
     let dc01 = logs.join("dc01-security.jsonl");

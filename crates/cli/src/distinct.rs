@@ -1,0 +1,184 @@
+//! Each input read once: the same file named twice, reached through a symbolic link, named
+//! beside a folder that holds it, or copied into two collections, would otherwise be hunted
+//! twice, and its doubled events would fire correlations that count (five failed logons
+//! read twice are ten).
+//!
+//! Files are the same when their canonical paths are equal, or when their sizes and
+//! contents are equal (only files of equal size are compared, so a hunt of distinct files
+//! reads nothing extra).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// A file left out because it is another input again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The file left out.
+    pub path: PathBuf,
+    /// The input it repeats, which is read.
+    pub same_as: PathBuf,
+    /// Whether it is the same file (`false`: a copy with the same content).
+    pub same_file: bool,
+}
+
+impl std::fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.same_file {
+            "the same file as"
+        } else {
+            "a copy of"
+        };
+        write!(
+            f,
+            "{} is read once: it is {what} {}",
+            self.path.display(),
+            self.same_as.display()
+        )
+    }
+}
+
+/// `files` with every repeat left out (the first occurrence is kept, in order), and what
+/// was left out. Standard input (`-`) and files that cannot be examined are kept as they
+/// are: reading them reports their own errors.
+pub fn distinct_files(files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<Duplicate>) {
+    let mut kept: Vec<PathBuf> = Vec::with_capacity(files.len());
+    let mut duplicates = Vec::new();
+    let mut by_canonical: HashMap<PathBuf, usize> = HashMap::new();
+    let mut by_size: HashMap<u64, Vec<usize>> = HashMap::new();
+    for path in files {
+        let Some((canonical, size)) = identity(&path) else {
+            kept.push(path);
+            continue;
+        };
+        if let Some(&first) = by_canonical.get(&canonical) {
+            duplicates.push(Duplicate {
+                same_as: kept[first].clone(),
+                path,
+                same_file: true,
+            });
+            continue;
+        }
+        let same_size = by_size.entry(size).or_default();
+        let copy_of = same_size
+            .iter()
+            .copied()
+            .find(|&index| same_content(&kept[index], &path));
+        if let Some(first) = copy_of {
+            duplicates.push(Duplicate {
+                same_as: kept[first].clone(),
+                path,
+                same_file: false,
+            });
+            continue;
+        }
+        same_size.push(kept.len());
+        by_canonical.insert(canonical, kept.len());
+        kept.push(path);
+    }
+    (kept, duplicates)
+}
+
+/// The canonical path and size of a regular file; `None` for standard input and anything
+/// that cannot be examined.
+fn identity(path: &Path) -> Option<(PathBuf, u64)> {
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let canonical = std::fs::canonicalize(path).ok()?;
+    let meta = std::fs::metadata(&canonical).ok()?;
+    meta.is_file().then(|| (canonical, meta.len()))
+}
+
+/// Whether two files of the same size hold the same bytes (`false` if either cannot be
+/// read: then both are hunted, and the unreadable one reports its error).
+fn same_content(a: &Path, b: &Path) -> bool {
+    let (Ok(a), Ok(b)) = (File::open(a), File::open(b)) else {
+        return false;
+    };
+    let (mut a, mut b) = (BufReader::new(a), BufReader::new(b));
+    let (mut left, mut right) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let Ok(n) = read_full(&mut a, &mut left) else {
+            return false;
+        };
+        let Ok(m) = read_full(&mut b, &mut right) else {
+            return false;
+        };
+        if n != m || left[..n] != right[..m] {
+            return false;
+        }
+        if n == 0 {
+            return true;
+        }
+    }
+}
+
+/// Fills `buf` as far as the reader allows; the count read (0 at the end).
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn repeats_links_and_copies_are_read_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = write(dir.path(), "a.jsonl", "{\"x\": 1}\n");
+        let copy = write(dir.path(), "copy.jsonl", "{\"x\": 1}\n");
+        let other = write(dir.path(), "other.jsonl", "{\"x\": 2}\n");
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&a, &link).expect("symlink");
+        let dotted = dir.path().join(".").join("a.jsonl");
+        let files = vec![
+            a.clone(),
+            dotted.clone(),
+            link.clone(),
+            copy.clone(),
+            other.clone(),
+            PathBuf::from("-"),
+        ];
+        let (kept, duplicates) = distinct_files(files);
+        assert_eq!(kept, [a.clone(), other, PathBuf::from("-")]);
+        let left_out: Vec<(&Path, bool)> = duplicates
+            .iter()
+            .map(|d| (d.path.as_path(), d.same_file))
+            .collect();
+        assert_eq!(
+            left_out,
+            [
+                (dotted.as_path(), true),
+                (link.as_path(), true),
+                (copy.as_path(), false)
+            ]
+        );
+        assert!(duplicates.iter().all(|d| d.same_as == a));
+        assert!(duplicates[2].to_string().contains("is a copy of"));
+    }
+
+    #[test]
+    fn files_of_one_size_but_different_bytes_are_both_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = write(dir.path(), "a.jsonl", "{\"x\": 1}\n");
+        let b = write(dir.path(), "b.jsonl", "{\"x\": 2}\n");
+        let (kept, duplicates) = distinct_files(vec![a.clone(), b.clone()]);
+        assert_eq!(kept, [a, b]);
+        assert!(duplicates.is_empty());
+    }
+}
