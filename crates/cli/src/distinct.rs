@@ -88,7 +88,7 @@ fn identity(path: &Path) -> Option<(PathBuf, u64)> {
     }
     let canonical = std::fs::canonicalize(path).ok()?;
     let meta = std::fs::metadata(&canonical).ok()?;
-    meta.is_file().then(|| (canonical, meta.len()))
+    meta.is_file().then_some((canonical, meta.len()))
 }
 
 /// Whether two files of the same size hold the same bytes (`false` if either cannot be
