@@ -1,25 +1,9 @@
-//! Arbitrary text as a Sigma rule file: parsed, compiled, and the compiled rules evaluated on
-//! an event made of the same text. Nothing may panic, whatever the YAML, the wildcards or
-//! the regular expressions say.
+//! Arbitrary text as a Sigma rule file, compiled and evaluated by both evaluators, which must agree.
+//! The check itself is in `fuzz/checks/mod.rs`, shared with the corpus regression test.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use tocsin_engine::{EngineBuilder, Scratch};
-use tocsin_event::{Event, Value};
+#[path = "../checks/mod.rs"]
+#[allow(dead_code)]
+mod checks;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let documents: Vec<_> = tocsin_sigma::parse_documents(text, "fuzz.yml".as_ref())
-        .into_iter()
-        .flatten()
-        .collect();
-    let (engine, _) = EngineBuilder::new().build(&documents);
-    let mut event = Event::default();
-    event.push("CommandLine", "", Value::from(text));
-    event.push("Image", "", Value::from(text));
-    let mut scratch = Scratch::default();
-    let indexed = engine.evaluate(&event, &mut scratch).to_vec();
-    assert_eq!(indexed, engine.evaluate_reference(&event), "the evaluators disagree");
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::sigma(data));
