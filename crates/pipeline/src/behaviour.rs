@@ -69,13 +69,17 @@ impl Behaviour {
         })
     }
 
-    /// Whether some watched source takes this event (a scan keeps only those).
+    /// Whether some watched source's logsource takes this event: a scan keeps (clones)
+    /// only those until the replay. The detector ignores every other event, so leaving them
+    /// out changes nothing but memory: on a hunt of 1.8 GB of endpoint logs beside an
+    /// appliance's, it kept 2.3 million endpoint events it would never use.
     pub fn watches(&self, event: &Event) -> bool {
+        let logsource = event.logsource.as_deref();
         self.detector
             .config()
             .sources
             .iter()
-            .any(|s| s.accepts(event))
+            .any(|s| s.logsource.matches(logsource))
     }
 
     /// Goes on from a baseline saved by an earlier run.
@@ -120,5 +124,31 @@ impl Behaviour {
             found.extend(anomalies.into_iter().map(|a| (a, event.clone())));
         }
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tocsin_event::{Event, LogSource, Value};
+
+    use super::*;
+
+    fn event(logsource: Option<LogSource>) -> Event {
+        let mut event = Event::default();
+        event.push("api_key_id", "", Value::from("k-1"));
+        event.logsource = logsource.map(Arc::new);
+        event
+    }
+
+    #[test]
+    fn only_events_of_a_watched_logsource_are_kept() {
+        // Issue 20, finding 17: every event of a hunt was kept for the replay.
+        let behaviour = Behaviour::builtin();
+        assert!(behaviour.watches(&event(Some(LogSource::new("remote_support", "api_audit")))));
+        assert!(behaviour.watches(&event(Some(LogSource::new("remote_support", "appliance")))));
+        assert!(!behaviour.watches(&event(None)));
+        assert!(!behaviour.watches(&event(Some(LogSource::new("linux", "sshd")))));
     }
 }
