@@ -114,6 +114,22 @@ pub struct BenchArgs {
         default_missing_values = ["10000", "1000000"]
     )]
     pub grouping: Option<Vec<usize>>,
+    /// Instead of hunting the corpus, measure how a hunt's peak memory grows with its input
+    /// when a correlation and the behavioural detectors keep state: N generated failed
+    /// logons and N API calls, then four times as many, each against the rule alone.
+    #[arg(
+        long,
+        value_name = "EVENTS",
+        num_args = 0..=1,
+        default_missing_value = "250000",
+        conflicts_with = "grouping",
+        value_parser = clap::value_parser!(u64).range(1..=50_000_000)
+    )]
+    pub memory: Option<u64>,
+    /// Used by `--memory`: run this hunt (its flags follow) in a fresh process and print
+    /// its peak resident memory in bytes.
+    #[arg(long, hide = true, num_args = 1.., allow_hyphen_values = true)]
+    pub probe_hunt: Vec<String>,
 }
 
 /// `tocsin rules ...`

@@ -56,6 +56,14 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         crate::bench_grouping::run(sizes)?;
         return Ok(0);
     }
+    if !args.probe_hunt.is_empty() {
+        crate::bench_memory::probe(&args.probe_hunt)?;
+        return Ok(0);
+    }
+    if let Some(events) = args.memory {
+        crate::bench_memory::run(events as usize)?;
+        return Ok(0);
+    }
     let rules = existing(&args.rules, "--rules", "sigma/rules")?;
     let input = existing(&args.input, "--input", "evtx")?;
     let threads = args
@@ -407,12 +415,12 @@ fn end_to_end(input: &Path, rules: &Path, runs: usize) -> Result<()> {
 
 /// Resets the kernel's peak-memory mark of this process (Linux), so that each phase reports
 /// its own peak.
-fn reset_peak_memory() {
+pub(crate) fn reset_peak_memory() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// The process's peak resident memory since the last reset (Linux `VmHWM`).
-fn peak_memory() -> Option<u64> {
+pub(crate) fn peak_memory() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -9,6 +9,7 @@ mod alerts;
 mod args;
 mod bench;
 mod bench_grouping;
+mod bench_memory;
 mod demo;
 mod distinct;
 mod hunt;

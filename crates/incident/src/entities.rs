@@ -183,6 +183,15 @@ pub const ENTITY_FIELDS: &[(EntityKind, &[&str])] = &[
 /// computer's local account (see the module documentation).
 pub const TARGET_FIELD: &str = "target";
 
+/// Every field name [`extract_entities`] reads: those of [`ENTITY_FIELDS`] and
+/// [`TARGET_FIELD`]. A copy of an event kept only to name its entities later needs no other.
+pub fn entity_field_names() -> impl Iterator<Item = &'static str> {
+    ENTITY_FIELDS
+        .iter()
+        .flat_map(|(_, names)| names.iter().copied())
+        .chain(std::iter::once(TARGET_FIELD))
+}
+
 /// The entities `event` names, sorted and without duplicates (see [`ENTITY_FIELDS`] and
 /// [`TARGET_FIELD`]).
 pub fn extract_entities(event: &Event) -> Vec<Entity> {

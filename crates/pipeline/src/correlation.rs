@@ -6,11 +6,13 @@
 //! then, never otherwise). After the scan the kept matches are sorted by (timestamp,
 //! source, record, rule), so the hits never depend on file order or thread timing.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use tocsin_correlate::{CorrelateError, CorrelationHit, Correlator, RuleName, Stats};
 use tocsin_engine::{Engine, RuleId};
-use tocsin_event::{Event, RuleRef};
+use tocsin_event::{Event, Field, RuleRef};
+use tocsin_incident::entities::entity_field_names;
 use tocsin_sigma::ast::{CorrelationRule, Metadata};
 
 use crate::finding::sigma_rule;
@@ -44,6 +46,8 @@ pub struct Correlations {
     hidden: Vec<bool>,
     /// Valid correlations.
     valid: usize,
+    /// The field names a kept match is read by (see [`Correlations::slim`]).
+    read_fields: BTreeSet<String>,
 }
 
 /// What replaying the kept matches gave.
@@ -69,6 +73,7 @@ impl Correlations {
         let refs = rules.iter().map(|rule| sigma_rule(&rule.meta)).collect();
         let correlation_names: Vec<RuleName> =
             rules.iter().map(|rule| rule_name(&rule.meta)).collect();
+        let read_fields = read_fields(&rules);
         let total = rules.len();
         let built = Correlator::build(rules, &bases);
         let referenced = bases
@@ -89,6 +94,7 @@ impl Correlations {
             hidden: vec![false; correlation_names.len()],
             correlation_names,
             valid,
+            read_fields,
         };
         (correlations, built.errors)
     }
@@ -107,6 +113,34 @@ impl Correlations {
     /// `tocsin-correlate` documentation).
     pub fn shows(&self, rule: RuleId) -> bool {
         self.shown.get(rule as usize).copied().unwrap_or(true)
+    }
+
+    /// The copy of a matched event that is kept for the replay: only the fields the
+    /// correlations group, alias or aggregate by, those that name the hit's entities, and
+    /// `Computer`, with the event's origin, time and logsource. A referenced rule may match
+    /// millions of events of a large log; each is kept until the replay, so the fields
+    /// nothing reads are dropped.
+    pub fn slim(&self, event: &Event) -> Event {
+        Event {
+            fields: event
+                .fields
+                .iter()
+                .filter(|field| self.reads(field))
+                .cloned()
+                .collect(),
+            origin: event.origin.clone(),
+            timestamp_micros: event.timestamp_micros,
+            logsource: event.logsource.clone(),
+        }
+    }
+
+    /// Whether some reader of a kept match reads this field (by its short name or path).
+    fn reads(&self, field: &Field) -> bool {
+        self.read_fields.contains(&*field.path)
+            || field
+                .alias
+                .as_deref()
+                .is_some_and(|alias| self.read_fields.contains(alias))
     }
 
     /// Hides the detections of the rules and the hits of the correlations in `input_only`
@@ -165,6 +199,26 @@ fn sort_key(kept: &KeptMatch) -> (Option<i64>, &Arc<str>, u64, RuleId) {
     )
 }
 
+/// Every field name a kept match is read by: the correlations' `group-by` fields, the
+/// fields their aliases stand for and the fields they aggregate, the entity fields of
+/// `tocsin-incident` (the hit's alert names its events' entities) and `Computer` (the hit's
+/// computer).
+fn read_fields(rules: &[CorrelationRule]) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for rule in rules {
+        names.extend(rule.group_by.iter().cloned());
+        names.extend(
+            rule.aliases
+                .values()
+                .flat_map(|by_rule| by_rule.values().cloned()),
+        );
+        names.extend(rule.condition.iter().filter_map(|c| c.field.clone()));
+    }
+    names.extend(entity_field_names().map(str::to_owned));
+    names.insert("Computer".to_owned());
+    names
+}
+
 /// Whether two references name the same rule: the same id, or the same name.
 fn same_rule(a: &RuleName, b: &RuleName) -> bool {
     let same = |x: &Option<String>, y: &Option<String>| x.is_some() && x == y;
@@ -192,5 +246,50 @@ impl Replay {
                 rules,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tocsin_event::Value;
+
+    use super::*;
+
+    #[test]
+    fn a_kept_match_keeps_only_the_fields_something_reads() {
+        // Issue 20, finding 17: every kept match was a whole copy of its event.
+        let rule = "title: Failed\nid: 00000000-0000-4000-8000-0000000000a1\nname: failed\nlogsource: {product: windows, service: security}\ndetection:\n  sel: {EventID: 4625}\n  condition: sel\n---\ntitle: Many\ncorrelation:\n  type: value_count\n  rules: [failed]\n  group-by: [IpAddress]\n  timespan: 5m\n  condition: {field: TargetUserName, gte: 3}\n";
+        let documents: Vec<_> = tocsin_sigma::parse_documents(rule, "r.yml".as_ref())
+            .into_iter()
+            .flatten()
+            .collect();
+        let (engine, _) = tocsin_engine::EngineBuilder::new().build(&documents);
+        let correlations: Vec<CorrelationRule> = documents
+            .into_iter()
+            .filter_map(|doc| match doc {
+                tocsin_sigma::ast::Document::Correlation(rule) => Some(*rule),
+                _ => None,
+            })
+            .collect();
+        let (built, errors) = Correlations::build(correlations, &engine);
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut event = Event::default();
+        for (path, alias, value) in [
+            ("Event.EventData.IpAddress", "IpAddress", "203.0.113.9"),
+            ("Event.EventData.TargetUserName", "TargetUserName", "erin"),
+            ("Event.System.Computer", "Computer", "dc01"),
+            ("Event.EventData.FailureReason", "FailureReason", "%%2313"),
+            ("Event.EventData.LmPackageName", "LmPackageName", "-"),
+        ] {
+            event.push(path, alias, Value::from(value));
+        }
+        event.timestamp_micros = Some(7);
+        let slim = built.slim(&event);
+        let kept: Vec<&str> = slim.fields.iter().map(|f| f.name()).collect();
+        assert_eq!(kept, ["IpAddress", "TargetUserName", "Computer"]);
+        assert_eq!(
+            (slim.timestamp_micros, &slim.origin),
+            (Some(7), &event.origin)
+        );
     }
 }

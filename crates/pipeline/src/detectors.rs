@@ -144,7 +144,7 @@ impl Detectors {
         if self.correlations.keeps(rule) {
             sink.keep(KeptMatch {
                 rule,
-                event: event.clone(),
+                event: self.correlations.slim(event),
             })?;
         }
         if !self.correlations.shows(rule) {
