@@ -146,7 +146,9 @@ fn open_logs(logs: &[PathBuf]) -> Result<Vec<Box<dyn EventSource + Send>>> {
     let options = DecodeOptions::default();
     logs.iter()
         .map(|path| {
-            tocsin_decode::open(path, &options)
+            // Named as `tocsin hunt` names its inputs, so that both key detections alike.
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            tocsin_decode::open(&path, &options)
                 .with_context(|| format!("cannot decode {}", path.display()))
         })
         .collect()

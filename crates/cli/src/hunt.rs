@@ -89,7 +89,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         extensions: args.extensions.clone(),
         ..DecodeOptions::default()
     };
-    let (mut files, discover_errors) = tocsin_decode::discover(&args.paths, &options);
+    let inputs = canonical_inputs(&args.paths);
+    let (mut files, discover_errors) = tocsin_decode::discover(&inputs, &options);
     largest_first(&mut files);
     for error in &discover_errors {
         eprintln!("warning: {error}");
@@ -184,6 +185,20 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         return Ok(2);
     }
     Ok(0)
+}
+
+/// The inputs by their canonical absolute paths (`-`, standard input, as it is), so that a
+/// detection's source, printed and stored, is the same whichever way the path was typed and
+/// from whichever folder. A path that cannot be resolved is kept as typed: reading it
+/// reports the problem.
+fn canonical_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(|path| match path.as_os_str() == "-" {
+            true => path.clone(),
+            false => std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+        })
+        .collect()
 }
 
 /// Orders the work largest file first, so that no thread is left alone with a big file at

@@ -34,7 +34,7 @@ use std::collections::{HashMap, HashSet};
 
 use tocsin_incident::{
     group_with_state, Alert, AttackCatalog, Grouper, GroupingConfig, GroupingState, Incident,
-    IncidentStore, PutOutcome,
+    IncidentStore, PutOutcome, ALERT_KEY_SCHEME, KEY_SCHEME_BLOB,
 };
 
 /// The name of the store blob holding the [`GroupingState`] of the last grouping.
@@ -102,6 +102,18 @@ impl<S: IncidentStore> IncidentWriter<S> {
         &mut self.store
     }
 
+    /// The alert key scheme of the detections the store holds when it is not this build's
+    /// ([`ALERT_KEY_SCHEME`]): writing into such a store would store every detection again
+    /// under a new key, so a driver refuses it before scanning. `None` when the store holds
+    /// no detection or detections keyed as this build keys them.
+    pub fn foreign_key_scheme(&self) -> Result<Option<String>, S::Error> {
+        let stored = self.store.load_blob(KEY_SCHEME_BLOB)?;
+        let current = ALERT_KEY_SCHEME.to_string();
+        Ok(stored
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .filter(|scheme| *scheme != current))
+    }
+
     /// Queues an alert, writing a batch when [`ALERT_BATCH`] are queued.
     pub fn push(&mut self, alert: Alert) -> Result<(), S::Error> {
         self.pending.push(alert);
@@ -157,6 +169,10 @@ impl<S: IncidentStore> IncidentWriter<S> {
         };
         if !bytes.is_empty() {
             self.store.save_blob(STATE_BLOB, &[])?;
+        }
+        if self.store.load_blob(KEY_SCHEME_BLOB)?.is_none() {
+            let scheme = ALERT_KEY_SCHEME.to_string();
+            self.store.save_blob(KEY_SCHEME_BLOB, scheme.as_bytes())?;
         }
         Ok(())
     }

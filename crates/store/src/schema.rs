@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_blobs_append_only_audit.sql",
         sql: include_str!("../migrations/0002_blobs_append_only_audit.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_alert_key_scheme.sql",
+        sql: include_str!("../migrations/0003_alert_key_scheme.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.

@@ -231,6 +231,28 @@ fn an_old_store_is_migrated_and_keeps_its_data() {
     store.save_blob("x", b"y").unwrap();
 }
 
+/// A store written before alert keys had a scheme holds scheme-1 keys: the migration says
+/// so, and a store created empty records nothing until a hunt writes into it.
+#[test]
+fn the_migration_marks_the_key_scheme_of_stored_detections() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_path = dir.path().join("old.db");
+    SqliteStore::open_at_version(&old_path, 2)
+        .unwrap()
+        .put_alerts(&hunt())
+        .unwrap();
+    let old = SqliteStore::open(&old_path).unwrap();
+    let scheme = old.load_blob(tocsin_incident::KEY_SCHEME_BLOB).unwrap();
+    assert_eq!(scheme.as_deref(), Some(&b"1"[..]));
+    let empty_path = dir.path().join("empty.db");
+    drop(SqliteStore::open_at_version(&empty_path, 2).unwrap());
+    let empty = SqliteStore::open(&empty_path).unwrap();
+    assert_eq!(
+        empty.load_blob(tocsin_incident::KEY_SCHEME_BLOB).unwrap(),
+        None
+    );
+}
+
 #[test]
 fn a_file_that_is_not_sqlite_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
