@@ -744,6 +744,28 @@ fn a_path_typed_another_way_stores_nothing_twice() {
     assert!(stdout(&refused).is_empty(), "{}", stdout(&refused));
 }
 
+/// Issue 20, finding 11: two different rules with the same id firing on one record are two
+/// stored detections, not one silently dropped.
+#[test]
+fn rules_sharing_an_id_both_store_their_detection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    write(&rules, "whoami.yml", WHOAMI_RULE);
+    let copy = WHOAMI_RULE.replace("title: Whoami Execution", "title: Whoami Copy");
+    write(&rules, "copy.yml", &copy);
+    let input = write(
+        dir.path(),
+        "e.jsonl",
+        &sysmon_line(1, "C:\\Windows\\System32\\whoami.exe"),
+    );
+    let store = dir.path().join("tocsin.db");
+    let ((new, existing), _) = store_line(&hunt_into(&store, &input, &rules));
+    assert_eq!((new, existing), (2, 0));
+    let ((new, existing), _) = store_line(&hunt_into(&store, &input, &rules));
+    assert_eq!((new, existing), (0, 2));
+}
+
 #[test]
 fn incidents_commands_explain_input_errors() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -115,7 +115,7 @@ impl Alert {
             source: origin.source.clone(),
             record: origin.record,
         };
-        let key = alert_key(kind, &rule.id, &identity, timestamp_micros);
+        let key = alert_key(kind, &rule, &identity, timestamp_micros);
         Alert {
             key,
             kind,
@@ -163,7 +163,7 @@ impl Alert {
     /// with its first event.
     pub fn keyed_by(mut self, event: &Event) -> Self {
         let identity = EventIdentity::of(event);
-        self.key = alert_key(self.kind, &self.rule.id, &identity, self.timestamp_micros);
+        self.key = alert_key(self.kind, &self.rule, &identity, self.timestamp_micros);
         self
     }
 
@@ -181,8 +181,9 @@ impl Alert {
 
 /// The version of the alert key scheme ([`alert_key`]). A store remembers the scheme of the
 /// keys it holds, so that a hunt into a store keyed differently is refused instead of
-/// storing every detection a second time. Version 1 (tocsin before it) hashed the source
-/// path as typed; version 2 hashes the [`EventIdentity`].
+/// storing every detection a second time. Version 1 (tocsin before it) hashed the rule id
+/// and the source path as typed; version 2 hashes the rule's id and title and the
+/// [`EventIdentity`].
 pub const ALERT_KEY_SCHEME: u32 = 2;
 
 /// The name of the store blob that records the [`ALERT_KEY_SCHEME`] of the detections a
@@ -289,18 +290,21 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The stable key of a detection (scheme [`ALERT_KEY_SCHEME`]): the first 32 hex digits of
-/// the SHA-256 of the kind, the rule id, the event's identity and the timestamp, separated
-/// by NUL bytes so that no two different inputs share a key by concatenation.
+/// the SHA-256 of the kind, the rule's id and title, the event's identity and the
+/// timestamp, separated by NUL bytes so that no two different inputs share a key by
+/// concatenation. The title is part of the rule's identity because two rules may share an
+/// id (a copied rule whose id was not changed): each keeps its own detections. Retitling a
+/// rule therefore keys its detections anew; its level, tags or detection logic do not.
 pub fn alert_key(
     kind: AlertKind,
-    rule_id: &str,
+    rule: &RuleRef,
     identity: &EventIdentity,
     timestamp_micros: Option<i64>,
 ) -> String {
     let mut hasher = Sha256::new();
     let timestamp = timestamp_micros.map_or_else(|| "-".to_owned(), |t| t.to_string());
     let identity = identity.parts();
-    let parts = [kind.as_str(), rule_id]
+    let parts = [kind.as_str(), rule.id.as_str(), rule.title.as_str()]
         .into_iter()
         .chain(identity.iter().map(String::as_str))
         .chain([timestamp.as_str()]);
@@ -371,14 +375,36 @@ mod tests {
         assert_eq!(a.key.len(), 32);
     }
 
+    /// Issue 20, finding 11: two rules sharing an id both keep their detection of a record.
+    #[test]
+    fn rules_sharing_an_id_get_different_keys() {
+        let copy = RuleRef {
+            title: "Encoded PowerShell".into(),
+            ..rule()
+        };
+        let a = Alert::from_event(AlertKind::Sigma, rule(), &event(7));
+        let b = Alert::from_event(AlertKind::Sigma, copy, &event(7));
+        assert_ne!(a.key, b.key);
+        let relevelled = RuleRef {
+            level: Level::Low,
+            ..rule()
+        };
+        let c = Alert::from_event(AlertKind::Sigma, relevelled, &event(7));
+        assert_eq!(a.key, c.key);
+    }
+
     #[test]
     fn key_parts_do_not_run_together() {
         let origin = |source: &str, record| EventIdentity::Position {
             source: source.into(),
             record,
         };
-        let a = alert_key(AlertKind::Sigma, "r1", &origin("x", 12), None);
-        let b = alert_key(AlertKind::Sigma, "r", &origin("1x", 12), None);
+        let rule = |id: &str| RuleRef {
+            id: id.into(),
+            ..RuleRef::default()
+        };
+        let a = alert_key(AlertKind::Sigma, &rule("r1"), &origin("x", 12), None);
+        let b = alert_key(AlertKind::Sigma, &rule("r"), &origin("1x", 12), None);
         assert_ne!(a, b);
     }
 
