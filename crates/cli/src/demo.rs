@@ -166,9 +166,7 @@ fn save<S: IncidentStore>(
     for alert in &outcome.alerts {
         writer.push(alert.clone())?;
     }
-    writer
-        .store_mut()
-        .save_blob(BASELINE_BLOB, &outcome.baseline)?;
+    writer.save_blob_at_finish(BASELINE_BLOB, outcome.baseline.clone());
     let (store, _) = writer.finish()?;
     outcome.incidents = stored_incidents(&store)?;
     Ok(store)

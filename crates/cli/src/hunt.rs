@@ -401,18 +401,16 @@ impl Collector<'_> {
         Ok(())
     }
 
-    /// Saves the behavioural baseline in the store for the next hunt.
+    /// Queues the behavioural baseline to be saved with the hunt's incidents, in the
+    /// store's last write (after the anomalies it raised are stored), for the next hunt.
     fn save_baseline(&mut self, detectors: &Detectors) -> Result<()> {
         let (Some(sink), Some(behaviour)) = (self.sink.as_deref_mut(), detectors.behaviour())
         else {
             return Ok(());
         };
         let baseline = behaviour.baseline()?;
-        let path = &sink.path;
-        sink.writer
-            .store_mut()
-            .save_blob(BASELINE_BLOB, &baseline)
-            .with_context(|| format!("cannot write {BASELINE_BLOB} to {path}"))
+        sink.writer.save_blob_at_finish(BASELINE_BLOB, baseline);
+        Ok(())
     }
 }
 

@@ -57,7 +57,8 @@ pub fn run_all<S: IncidentStore>(mut make: impl FnMut() -> S) -> Result<(), Viol
     alerts_of_follows_member_order(&mut make)?;
     apply_change_to_an_unknown_incident_is_an_error(&mut make)?;
     audit_of_is_oldest_first(&mut make)?;
-    blobs_are_saved_replaced_and_loaded(&mut make)
+    blobs_are_saved_replaced_and_loaded(&mut make)?;
+    incidents_and_blobs_are_saved_together(&mut make)
 }
 
 /// Storing alerts twice stores them once: the second time they are counted as existing and
@@ -594,6 +595,42 @@ pub fn blobs_are_saved_replaced_and_loaded<S: IncidentStore>(
     check.eq(
         "empty blob",
         check.ok(store.load_blob("empty"), "load_blob")?,
+        Some(vec![]),
+    )
+}
+
+/// Incidents and blobs saved together are both stored; a refused save of the two stores
+/// neither (`save_incidents_with_blobs` is atomic).
+pub fn incidents_and_blobs_are_saved_together<S: IncidentStore>(
+    make: impl FnOnce() -> S,
+) -> Result<(), Violation> {
+    let check = Check("incidents_and_blobs_are_saved_together");
+    let mut store = make();
+    let [kept, ghost] = [alert(1, Some(1)), alert(2, Some(2))];
+    check.ok(store.put_alerts(std::slice::from_ref(&kept)), "put_alerts")?;
+    let broken = [incident("INC-a", &[&kept, &ghost])];
+    let refused = store.save_incidents_with_blobs(&broken, &[("baseline", b"learned")]);
+    check.that(
+        "a save naming an unstored alert is refused",
+        refused.is_err(),
+    )?;
+    let blob = check.ok(store.load_blob("baseline"), "load_blob")?;
+    check.that("no blob after the refused save", blob.is_none())?;
+    let sound = [incident("INC-a", &[&kept])];
+    check.ok(
+        store.save_incidents_with_blobs(&sound, &[("baseline", b"learned"), ("state", b"")]),
+        "save_incidents_with_blobs",
+    )?;
+    let stored = check.ok(store.incident("INC-a"), "incident")?;
+    check.that("INC-a saved", stored.is_some())?;
+    check.eq(
+        "blob saved with the incidents",
+        check.ok(store.load_blob("baseline"), "load_blob")?,
+        Some(b"learned".to_vec()),
+    )?;
+    check.eq(
+        "empty blob saved with the incidents",
+        check.ok(store.load_blob("state"), "load_blob")?,
         Some(vec![]),
     )
 }

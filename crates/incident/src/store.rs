@@ -7,8 +7,9 @@
 //!
 //! * [`IncidentStore::put_alerts`] and [`IncidentStore::record_hunt`] are idempotent: an alert
 //!   whose key is already stored is counted as existing and left unchanged.
-//! * [`IncidentStore::record_hunt`] and [`IncidentStore::save_incidents`] are atomic: after a
-//!   crash or a refused write either all of their alerts and incidents are stored or none.
+//! * [`IncidentStore::record_hunt`], [`IncidentStore::save_incidents`] and
+//!   [`IncidentStore::save_incidents_with_blobs`] are atomic: after a crash or a refused write
+//!   either all of their alerts, incidents and blobs are stored or none.
 //!   An incident whose member names an alert the store does not hold is refused.
 //! * Saving incidents follows the [`SavePlan`](crate::SavePlan), computed by this crate from
 //!   what the store reports ([`IncidentStore::memberships_of`],
@@ -89,6 +90,16 @@ pub trait IncidentStore {
     /// holds and applies it in one atomic step. A new incident is stored whole (lifecycle
     /// included), an existing one keeps its stored lifecycle unless it inherits one.
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), Self::Error>;
+
+    /// Saves a regrouping as [`IncidentStore::save_incidents`] does and saves (or replaces)
+    /// the named blobs, all in one atomic step: a run's last write, so that state learned
+    /// from the run (a behavioural baseline, the grouping state) is never stored without the
+    /// incidents grouped from the same run, nor they without it.
+    fn save_incidents_with_blobs(
+        &mut self,
+        incidents: &[Incident],
+        blobs: &[(&str, &[u8])],
+    ) -> Result<(), Self::Error>;
 
     /// For each of `alert_keys` stored under an incident, that incident's id (keys stored
     /// under none are left out): what a save needs to know which detections move.

@@ -26,8 +26,17 @@
 //! no state, so every later run regroups it whole.
 //!
 //! The state is taken out of the store before the run writes its first alert and saved
-//! back after its incidents, so a run that stops in between leaves no state and the next
-//! run regroups everything. It holds the distinct linking entities and the groups that a
+//! back with its incidents, so a run that stops in between leaves no state and the next
+//! run regroups everything.
+//!
+//! # The last write
+//!
+//! The incidents, the grouping state and the blobs the driver queued with
+//! [`IncidentWriter::save_blob_at_finish`] (a behavioural baseline learned from the run's
+//! events) are saved in one write, after every alert of the run is stored. So a run
+//! stopped at any point never leaves a baseline that already knows the run's events
+//! without the anomalies they raised: the next run goes on from the previous baseline,
+//! finds the same anomalies again (same keys, so stored once) and saves everything. It holds the distinct linking entities and the groups that a
 //! later alert can still join (within the quiet gap of the newest alert), not the alerts.
 
 use std::collections::{HashMap, HashSet};
@@ -54,6 +63,8 @@ pub struct IncidentWriter<S> {
     state: Taken,
     /// The run's alerts, kept (only while a state was taken) to group them incrementally.
     run: Vec<Alert>,
+    /// Blobs to save with the incidents, in the run's last write.
+    blobs: Vec<(String, Vec<u8>)>,
 }
 
 /// Where the writer stands with the store's grouping state.
@@ -89,7 +100,17 @@ impl<S: IncidentStore> IncidentWriter<S> {
             written: PutOutcome::default(),
             state: Taken::NotYet,
             run: Vec::new(),
+            blobs: Vec::new(),
         }
+    }
+
+    /// Queues a named blob (replacing one queued under the same name) to be saved in the
+    /// same write as the run's incidents, by [`IncidentWriter::finish`]: state learned from
+    /// the run's events, such as a behavioural baseline, which must not be stored before
+    /// the alerts those events raised (see the module documentation).
+    pub fn save_blob_at_finish(&mut self, name: &str, bytes: Vec<u8>) {
+        self.blobs.retain(|(queued, _)| queued != name);
+        self.blobs.push((name.to_owned(), bytes));
     }
 
     /// The store, to read or save other components' state.
@@ -251,19 +272,25 @@ impl<S: IncidentStore> IncidentWriter<S> {
         self.save(&incidents, state.as_ref())
     }
 
-    /// Saves `incidents`, then `state` (an empty blob when there is none); reports how many
-    /// incidents were saved and how many of them are new (the run's alerts left at zero).
+    /// Saves `incidents`, `state` (an empty blob when there is none) and the queued blobs in
+    /// one write; reports how many incidents were saved and how many of them are new (the
+    /// run's alerts left at zero).
     fn save(
         &mut self,
         incidents: &[Incident],
         state: Option<&GroupingState>,
     ) -> Result<StoreReport, S::Error> {
         let new_incidents = self.count_new(incidents)?;
-        self.store.save_incidents(incidents)?;
         let bytes = state
             .and_then(|state| serde_json::to_vec(state).ok())
             .unwrap_or_default();
-        self.store.save_blob(STATE_BLOB, &bytes)?;
+        let mut blobs: Vec<(&str, &[u8])> = vec![(STATE_BLOB, &bytes)];
+        blobs.extend(
+            self.blobs
+                .iter()
+                .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
+        );
+        self.store.save_incidents_with_blobs(incidents, &blobs)?;
         Ok(StoreReport {
             alerts: PutOutcome::default(),
             incidents: incidents.len(),

@@ -22,6 +22,9 @@
 //!   [`SavePlan`](tocsin_incident::SavePlan): incidents' computed part is rewritten but never
 //!   their lifecycle, except when a survivor inherits one from an incident it absorbed; the
 //!   audit trail is append-only, enforced by triggers.
+//! * Test hook: with `TOCSIN_FAULT_AFTER_COMMITS=N` in its environment, a process aborts
+//!   (`std::process::abort`, no destructor, no clean close) right after its store's `N`th
+//!   committed write, so that tests can stop a real run between any two writes.
 //!
 //! ```
 //! use tocsin_incident::IncidentStore;
@@ -33,11 +36,13 @@
 //! ```
 
 mod error;
+mod fault;
 mod memory;
 pub mod schema;
 mod sqlite;
 
 pub use error::{MemoryError, StoreError};
+pub use fault::FAULT_AFTER_COMMITS;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 

@@ -192,6 +192,19 @@ impl IncidentStore for MemoryStore {
         Ok(())
     }
 
+    fn save_incidents_with_blobs(
+        &mut self,
+        incidents: &[Incident],
+        blobs: &[(&str, &[u8])],
+    ) -> Result<(), MemoryError> {
+        self.check_members(incidents, &[])?;
+        self.save_planned(incidents);
+        for (name, bytes) in blobs {
+            self.blobs.insert((*name).to_owned(), bytes.to_vec());
+        }
+        Ok(())
+    }
+
     fn memberships_of(&self, alert_keys: &[&str]) -> Result<BTreeMap<String, String>, MemoryError> {
         Ok(self.owners_of(alert_keys))
     }

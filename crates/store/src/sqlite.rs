@@ -148,6 +148,7 @@ impl SqliteStore {
             .map_err(sql)?;
         let result = work(&tx, &path)?;
         tx.commit().map_err(sql)?;
+        crate::fault::after_commit();
         Ok(result)
     }
 
@@ -374,6 +375,20 @@ impl IncidentStore for SqliteStore {
         self.write(|tx, path| save_planned(tx, path, incidents))
     }
 
+    fn save_incidents_with_blobs(
+        &mut self,
+        incidents: &[Incident],
+        blobs: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
+        self.write(|tx, path| {
+            save_planned(tx, path, incidents)?;
+            for (name, bytes) in blobs {
+                upsert_blob(tx, name, bytes).map_err(|e| sql_at(path, e))?;
+            }
+            Ok(())
+        })
+    }
+
     fn memberships_of(&self, alert_keys: &[&str]) -> Result<BTreeMap<String, String>, StoreError> {
         memberships_in(&self.conn, alert_keys).map_err(|e| self.sql(e))
     }
@@ -511,16 +526,18 @@ impl IncidentStore for SqliteStore {
     }
 
     fn save_blob(&mut self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.write(|tx, path| {
-            tx.execute(
-                "INSERT INTO blobs (name, bytes) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET bytes = excluded.bytes",
-                params![name, bytes],
-            )
-            .map(drop)
-            .map_err(|e| sql_at(path, e))
-        })
+        self.write(|tx, path| upsert_blob(tx, name, bytes).map_err(|e| sql_at(path, e)))
     }
+}
+
+/// Saves or replaces a named blob.
+fn upsert_blob(tx: &Transaction<'_>, name: &str, bytes: &[u8]) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO blobs (name, bytes) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET bytes = excluded.bytes",
+    )?
+    .execute(params![name, bytes])
+    .map(drop)
 }
 
 fn sql_at(path: &Path, source: rusqlite::Error) -> StoreError {
