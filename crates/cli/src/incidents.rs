@@ -76,8 +76,8 @@ pub fn show(args: &ShowArgs) -> Result<i32> {
 }
 
 /// `incidents update`: applies the requested changes in the order status, assignee, note,
-/// action. All are checked first, so a refused change writes nothing; each is then
-/// stored with its audit record in one transaction.
+/// action, to the incident as stored when the update's transaction begins; all of them and
+/// their audit records are stored in that one transaction, or none when one is refused.
 pub fn update(args: &UpdateArgs) -> Result<i32> {
     let changes = requested_changes(args);
     if changes.is_empty() {
@@ -85,7 +85,7 @@ pub fn update(args: &UpdateArgs) -> Result<i32> {
     }
     let path = &args.store.store;
     let mut store = open_existing(path)?;
-    let mut incident = find(&store, path, &args.id)?;
+    let incident = find(&store, path, &args.id)?;
     let Some(actor) = args.by.as_deref().filter(|by| !by.trim().is_empty()) else {
         bail!("say who makes the change with --by NAME (or set USER)");
     };
@@ -93,20 +93,24 @@ pub fn update(args: &UpdateArgs) -> Result<i32> {
         actor,
         at_micros: now_micros(),
     };
-    let mut trial = incident.clone();
-    for change in &changes {
-        change.apply(&mut trial, stamp)?;
-    }
-    let mut out = String::new();
-    for change in &changes {
-        let record = change.apply(&mut incident, stamp)?;
-        store.apply_change(&incident, &record).with_context(|| {
+    // Read, checked and written in one transaction: a concurrent update waits for it, so
+    // neither loses the other's changes.
+    let outcome = store
+        .update_incident(&incident.id, |current| {
+            changes
+                .iter()
+                .map(|change| change.apply(current, stamp))
+                .collect::<Result<Vec<_>>>()
+        })
+        .with_context(|| {
             format!(
                 "cannot save the change to {} in {}",
                 incident.id,
                 path.display()
             )
         })?;
+    let mut out = String::new();
+    for record in outcome? {
         out.push_str(&format!(
             "{}: {} (by {})\n",
             record.incident_id, record.change, record.actor

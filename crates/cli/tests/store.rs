@@ -141,3 +141,156 @@ fn a_behaviour_hunt_killed_after_any_write_then_rerun_stores_what_a_clean_run_do
     }
     assert!(killed_at.len() >= 2, "killed after {killed_at:?}");
 }
+
+const WHOAMI_RULE: &str = r"title: Whoami Execution
+id: 5b6a4ae1-0000-4000-8000-00000000c0de
+status: test
+author: tocsin tests
+level: medium
+logsource:
+  category: process_creation
+  product: windows
+detection:
+  selection:
+    Image|endswith: '\whoami.exe'
+  condition: selection
+";
+
+/// A Sysmon process-creation event of `whoami.exe` as JSON Lines, in the evtx layout.
+fn whoami_line(record: u64) -> String {
+    serde_json::json!({"Event": {
+        "System": {
+            "EventID": 1,
+            "EventRecordID": record,
+            "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "Computer": "ws-017.corp.example",
+            "TimeCreated": {"#attributes": {"SystemTime": "2024-12-05T10:11:12Z"}}
+        },
+        "EventData": {"Image": "C:\\Windows\\System32\\whoami.exe"}
+    }})
+    .to_string()
+}
+
+/// A store holding one incident (one whoami detection, grouped); returns the store, the
+/// log and the rule files' folder, and the incident's id.
+fn store_with_one_incident(dir: &Path) -> (PathBuf, PathBuf, PathBuf, String) {
+    let rules = dir.join("whoami.yml");
+    std::fs::write(&rules, WHOAMI_RULE).expect("rule");
+    let logs = dir.join("events.jsonl");
+    std::fs::write(&logs, whoami_line(1)).expect("log");
+    let store = dir.join("tocsin.db");
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&logs)
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--store")
+        .arg(&store)
+        .args(["--quiet", "--output", "/dev/null"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let opened = SqliteStore::open(&store).expect("store");
+    let listed = opened
+        .list_incidents(&IncidentFilter::default())
+        .expect("incidents");
+    assert_eq!(listed.len(), 1);
+    let id = listed[0].id.clone();
+    (store, logs, rules, id)
+}
+
+/// `tocsin incidents update ID --store STORE --by NAME ARGS...`, started, not awaited.
+fn spawn_update(store: &Path, id: &str, by: &str, args: &[&str]) -> std::process::Child {
+    tocsin()
+        .args(["incidents", "update", id, "--by", by])
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+/// Issue 20, finding 4: two analysts adding notes and two moving the status at the same
+/// moment, 30 times over: every note is kept, and every status record starts from the
+/// state the one before it left.
+#[test]
+fn concurrent_updates_lose_nothing_and_keep_the_audit_trail_a_chain() {
+    const ROUNDS: usize = 30;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _, _, id) = store_with_one_incident(dir.path());
+    let out = run(tocsin()
+        .args([
+            "incidents",
+            "update",
+            &id,
+            "--by",
+            "lead",
+            "--status",
+            "confirmed",
+        ])
+        .arg("--store")
+        .arg(&store));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut moves = 0;
+    for round in 0..ROUNDS {
+        let to = if round % 2 == 0 {
+            "contained"
+        } else {
+            "confirmed"
+        };
+        let notes = [format!("a-{round}"), format!("b-{round}")];
+        let children = [
+            spawn_update(&store, &id, "ana", &["--note", &notes[0]]),
+            spawn_update(&store, &id, "bo", &["--note", &notes[1]]),
+            spawn_update(&store, &id, "cy", &["--status", to]),
+            spawn_update(&store, &id, "di", &["--status", to]),
+        ];
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|child| child.wait_with_output().expect("waited"))
+            .collect();
+        for out in &outs[..2] {
+            assert!(out.status.success(), "round {round}: {}", stderr(out));
+        }
+        let moved = outs[2..].iter().filter(|o| o.status.success()).count();
+        assert_eq!(moved, 1, "round {round}: exactly one of two moves to {to}");
+        moves += moved;
+    }
+    let opened = SqliteStore::open(&store).expect("store");
+    let incident = opened.incident(&id).expect("read").expect("the incident");
+    let kept: Vec<&str> = incident
+        .lifecycle
+        .notes
+        .iter()
+        .map(|n| n.text.as_str())
+        .collect();
+    for round in 0..ROUNDS {
+        for who in ["a", "b"] {
+            let note = format!("{who}-{round}");
+            assert!(kept.contains(&note.as_str()), "{note} lost: {kept:?}");
+        }
+    }
+    assert_eq!(kept.len(), 2 * ROUNDS);
+    let statuses: Vec<(String, String)> = opened
+        .audit_of(&id)
+        .expect("audit")
+        .into_iter()
+        .filter_map(|record| match record.change {
+            tocsin_incident::Change::Status { from, to, .. } => {
+                Some((from.to_string(), to.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses.len(), moves + 1, "{statuses:?}");
+    for pair in statuses.windows(2) {
+        assert_eq!(
+            pair[1].0, pair[0].1,
+            "a record starts from a state already left: {statuses:?}"
+        );
+    }
+    assert_eq!(
+        incident.lifecycle.status.to_string(),
+        statuses[statuses.len() - 1].1
+    );
+}

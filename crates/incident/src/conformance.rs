@@ -58,7 +58,8 @@ pub fn run_all<S: IncidentStore>(mut make: impl FnMut() -> S) -> Result<(), Viol
     apply_change_to_an_unknown_incident_is_an_error(&mut make)?;
     audit_of_is_oldest_first(&mut make)?;
     blobs_are_saved_replaced_and_loaded(&mut make)?;
-    incidents_and_blobs_are_saved_together(&mut make)
+    incidents_and_blobs_are_saved_together(&mut make)?;
+    update_incident_changes_what_is_stored_atomically(&mut make)
 }
 
 /// Storing alerts twice stores them once: the second time they are counted as existing and
@@ -574,6 +575,68 @@ pub fn audit_of_is_oldest_first<S: IncidentStore>(
         .ok(store.incident("INC-a"), "incident")?
         .map(|i| i.lifecycle);
     check.eq("stored lifecycle", stored, Some(incident.lifecycle))
+}
+
+/// `update_incident` hands the change the incident as stored (not a caller's stale copy),
+/// stores the lifecycle it leaves and its audit records; a refused change writes nothing;
+/// an unknown incident is an error.
+pub fn update_incident_changes_what_is_stored_atomically<S: IncidentStore>(
+    make: impl FnOnce() -> S,
+) -> Result<(), Violation> {
+    let check = Check("update_incident_changes_what_is_stored_atomically");
+    let mut store = make();
+    let alerts = [alert(1, Some(1))];
+    let mut stale = incident("INC-a", &[&alerts[0]]);
+    check.ok(
+        store.record_hunt(&alerts, std::slice::from_ref(&stale)),
+        "record_hunt",
+    )?;
+    let first = check.ok(stale.add_note("first", BY), "add_note")?;
+    check.ok(store.apply_change(&stale, &first), "apply_change")?;
+    let done = check.ok(
+        store.update_incident("INC-a", |current| {
+            let note = current.add_note("second", BY)?;
+            let status = current.transition(Status::Investigating, None, BY)?;
+            Ok::<_, crate::LifecycleError>(vec![note, status])
+        }),
+        "update_incident",
+    )?;
+    let records = check.ok(done, "the change")?;
+    let stored = check.ok(store.incident("INC-a"), "incident")?;
+    let notes: Vec<String> = stored
+        .iter()
+        .flat_map(|i| i.lifecycle.notes.iter().map(|n| n.text.clone()))
+        .collect();
+    check.eq(
+        "both notes kept",
+        notes,
+        vec!["first".to_owned(), "second".to_owned()],
+    )?;
+    let audit = check.ok(store.audit_of("INC-a"), "audit_of")?;
+    check.eq(
+        "audit trail",
+        audit.get(1..).map(<[_]>::to_vec),
+        Some(records),
+    )?;
+    let refused = check.ok(
+        store.update_incident("INC-a", |current| {
+            current.add_note("never stored", BY)?;
+            current.transition(Status::Contained, None, BY)?;
+            Ok::<_, crate::LifecycleError>(Vec::new())
+        }),
+        "update_incident",
+    )?;
+    check.that("an illegal move is refused", refused.is_err())?;
+    let after = check.ok(store.incident("INC-a"), "incident")?;
+    check.eq("nothing written by a refused change", after, stored)?;
+    check.eq(
+        "no audit record for a refused change",
+        check.ok(store.audit_of("INC-a"), "audit_of")?.len(),
+        3,
+    )?;
+    let unknown =
+        store.update_incident("INC-ghost", |_| Ok::<_, crate::LifecycleError>(Vec::new()));
+    check.that("an unknown incident is an error", unknown.is_err())
 }
 
 /// Named blobs are saved, replaced and loaded whole; an unknown name has none.

@@ -19,7 +19,8 @@
 //!   regrouping; an incident the regrouping absorbed points at its survivor
 //!   ([`IncidentStore::merged_into`]), which takes over its lifecycle if its own is
 //!   untouched ([`crate::plan`] gives the rules). Lifecycle changes go through
-//!   [`IncidentStore::apply_change`].
+//!   [`IncidentStore::update_incident`] (read, change and write as one atomic step) or
+//!   [`IncidentStore::apply_change`] (a change already made by the caller).
 //! * Listing hides absorbed incidents; [`IncidentStore::incident`] still finds them.
 //! * The audit trail is append-only.
 
@@ -133,6 +134,18 @@ pub trait IncidentStore {
         incident: &Incident,
         record: &AuditRecord,
     ) -> Result<(), Self::Error>;
+
+    /// Applies `change` to incident `id` as stored at this moment and saves the lifecycle it
+    /// leaves and the audit records it returns, as one atomic step that no other writer can
+    /// come into between the read and the write (so concurrent analysts never lose each
+    /// other's changes, and each audit record starts from the state the incident was really
+    /// in). When `change` refuses, nothing is written and its error is returned inside `Ok`;
+    /// an unknown incident is the store's error.
+    fn update_incident<E>(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Incident) -> Result<Vec<AuditRecord>, E>,
+    ) -> Result<Result<Vec<AuditRecord>, E>, Self::Error>;
 
     /// The audit trail of an incident, oldest first.
     fn audit_of(&self, incident_id: &str) -> Result<Vec<AuditRecord>, Self::Error>;

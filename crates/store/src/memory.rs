@@ -273,6 +273,25 @@ impl IncidentStore for MemoryStore {
         Ok(())
     }
 
+    fn update_incident<E>(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Incident) -> Result<Vec<AuditRecord>, E>,
+    ) -> Result<Result<Vec<AuditRecord>, E>, MemoryError> {
+        let Some(stored) = self.incidents.get_mut(id) else {
+            return Err(MemoryError::UnknownIncident { id: id.to_owned() });
+        };
+        let mut incident = stored.incident.clone();
+        let records = match change(&mut incident) {
+            Ok(records) => records,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        stored.incident.lifecycle = incident.lifecycle;
+        let trail = self.audit.entry(id.to_owned()).or_default();
+        trail.extend(records.iter().cloned());
+        Ok(Ok(records))
+    }
+
     fn audit_of(&self, incident_id: &str) -> Result<Vec<AuditRecord>, MemoryError> {
         Ok(self.audit.get(incident_id).cloned().unwrap_or_default())
     }

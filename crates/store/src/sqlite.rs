@@ -174,11 +174,7 @@ impl SqliteStore {
         computed: &str,
         lifecycle: &str,
     ) -> Result<Incident, StoreError> {
-        let mut incident: Incident =
-            serde_json::from_str(computed).map_err(|e| self.corrupt("incident", id, e))?;
-        incident.lifecycle =
-            serde_json::from_str(lifecycle).map_err(|e| self.corrupt("lifecycle", id, e))?;
-        Ok(incident)
+        incident_at(&self.path, id, computed, lifecycle)
     }
 }
 
@@ -464,26 +460,41 @@ impl IncidentStore for SqliteStore {
         record: &AuditRecord,
     ) -> Result<(), StoreError> {
         self.write(|tx, path| {
-            let lifecycle = to_json(&incident.lifecycle).map_err(|e| sql_at(path, e))?;
-            let body = to_json(&record.change).map_err(|e| sql_at(path, e))?;
-            let updated = tx
-                .execute(
-                    "UPDATE incidents SET lifecycle = ?2, status = ?3 WHERE id = ?1",
-                    params![incident.id, lifecycle, incident.lifecycle.status.as_str()],
+            save_lifecycle(tx, path, incident)?;
+            append_audit(tx, record).map_err(|e| sql_at(path, e))
+        })
+    }
+
+    fn update_incident<E>(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Incident) -> Result<Vec<AuditRecord>, E>,
+    ) -> Result<Result<Vec<AuditRecord>, E>, StoreError> {
+        self.write(|tx, path| {
+            let row = tx
+                .query_row(
+                    "SELECT computed, lifecycle FROM incidents WHERE id = ?1",
+                    [id],
+                    key_and_text,
                 )
+                .optional()
                 .map_err(|e| sql_at(path, e))?;
-            if updated == 0 {
+            let Some((computed, lifecycle)) = row else {
                 return Err(StoreError::UnknownIncident {
                     path: path.to_path_buf(),
-                    id: incident.id.clone(),
+                    id: id.to_owned(),
                 });
+            };
+            let mut incident = incident_at(path, id, &computed, &lifecycle)?;
+            let records = match change(&mut incident) {
+                Ok(records) => records,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            save_lifecycle(tx, path, &incident)?;
+            for record in &records {
+                append_audit(tx, record).map_err(|e| sql_at(path, e))?;
             }
-            tx.execute(
-                "INSERT INTO audit (incident_id, at_micros, actor, body) VALUES (?1, ?2, ?3, ?4)",
-                params![record.incident_id, record.at_micros, record.actor, body],
-            )
-            .map_err(|e| sql_at(path, e))?;
-            Ok(())
+            Ok(Ok(records))
         })
     }
 
@@ -528,6 +539,52 @@ impl IncidentStore for SqliteStore {
     fn save_blob(&mut self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.write(|tx, path| upsert_blob(tx, name, bytes).map_err(|e| sql_at(path, e)))
     }
+}
+
+/// Saves an incident's lifecycle (and the status column listing filters on).
+fn save_lifecycle(
+    tx: &Transaction<'_>,
+    path: &Path,
+    incident: &Incident,
+) -> Result<(), StoreError> {
+    let lifecycle = to_json(&incident.lifecycle).map_err(|e| sql_at(path, e))?;
+    let updated = tx
+        .execute(
+            "UPDATE incidents SET lifecycle = ?2, status = ?3 WHERE id = ?1",
+            params![incident.id, lifecycle, incident.lifecycle.status.as_str()],
+        )
+        .map_err(|e| sql_at(path, e))?;
+    if updated == 0 {
+        return Err(StoreError::UnknownIncident {
+            path: path.to_path_buf(),
+            id: incident.id.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Appends one audit record.
+fn append_audit(tx: &Transaction<'_>, record: &AuditRecord) -> rusqlite::Result<()> {
+    let body = to_json(&record.change)?;
+    tx.execute(
+        "INSERT INTO audit (incident_id, at_micros, actor, body) VALUES (?1, ?2, ?3, ?4)",
+        params![record.incident_id, record.at_micros, record.actor, body],
+    )
+    .map(drop)
+}
+
+/// An incident from its stored computed part and lifecycle.
+fn incident_at(
+    path: &Path,
+    id: &str,
+    computed: &str,
+    lifecycle: &str,
+) -> Result<Incident, StoreError> {
+    let mut incident: Incident =
+        serde_json::from_str(computed).map_err(|e| corrupt_at(path, "incident", id, e))?;
+    incident.lifecycle =
+        serde_json::from_str(lifecycle).map_err(|e| corrupt_at(path, "lifecycle", id, e))?;
+    Ok(incident)
 }
 
 /// Saves or replaces a named blob.

@@ -75,4 +75,5 @@ every_store!(
     audit_of_is_oldest_first,
     blobs_are_saved_replaced_and_loaded,
     incidents_and_blobs_are_saved_together,
+    update_incident_changes_what_is_stored_atomically,
 );
