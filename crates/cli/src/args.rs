@@ -231,6 +231,27 @@ pub enum IncidentsCommand {
     /// Change an incident's status, assignee, notes or response actions; every change is
     /// kept in its audit trail.
     Update(UpdateArgs),
+    /// Group the store's detections into incidents again: groups the detections a hunt
+    /// stopped before grouping left waiting. Give the grouping flags the hunts used.
+    Regroup(RegroupArgs),
+}
+
+/// Flags of `tocsin incidents regroup`.
+#[derive(Debug, Args)]
+pub struct RegroupArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The ATT&CK `enterprise-attack` folder (STIX data) used to name tactics and
+    /// techniques in incidents; without it, tags are kept as written.
+    #[arg(long, env = "TOCSIN_ATTACK", value_name = "DIR")]
+    pub attack: Option<PathBuf>,
+    /// How long an incident may stay quiet before a new detection opens another one (as
+    /// `hunt --quiet-gap`).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_micros)]
+    pub quiet_gap: i64,
+    /// The lowest detection level that opens an incident (as `hunt --opening-level`).
+    #[arg(long, value_name = "LEVEL", default_value = "medium")]
+    pub opening_level: Level,
 }
 
 /// The store every `incidents` subcommand reads.

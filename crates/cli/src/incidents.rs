@@ -1,5 +1,6 @@
-//! `tocsin incidents list|show|update`: read and change the incidents of a store written by
-//! `tocsin hunt ... --store FILE`.
+//! `tocsin incidents list|show|update|regroup`: read and change the incidents of a store
+//! written by `tocsin hunt ... --store FILE`. `list` and `show` only read (the store may
+//! sit in a read-only folder); `update` and `regroup` write.
 //!
 //! Exit codes: 0 done; 1 `list` found no incident passing the filters; 2 usage or input
 //! errors (missing store, unknown incident, refused lifecycle change), with a message
@@ -13,20 +14,26 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use tocsin_event::time::format_human;
 use tocsin_incident::{
-    render, AuditRecord, Incident, IncidentFilter, IncidentStore, Resolution, Stamp, Status,
+    render, AuditRecord, GroupingConfig, Incident, IncidentFilter, IncidentStore, Resolution,
+    Stamp, Status,
 };
 use tocsin_output::clean;
+use tocsin_pipeline::{ungrouped_alerts, IncidentWriter};
 use tocsin_store::SqliteStore;
 
-use crate::args::{ListArgs, ListFormatArg, ShowArgs, UpdateArgs};
+use crate::args::{ListArgs, ListFormatArg, RegroupArgs, ShowArgs, UpdateArgs};
 use crate::output_file::{self, Protected};
 
 /// How many `merged_into` links are followed before giving up (a loop would be a bug).
 const MAX_MERGE_HOPS: usize = 64;
 
-/// `incidents list`: one line (or JSON object) per incident passing the filters.
+/// `incidents list`: one line (or JSON object) per incident passing the filters, and a
+/// note when detections wait to be grouped.
 pub fn list(args: &ListArgs) -> Result<i32> {
-    let store = open_existing(&args.store.store)?;
+    let path = &args.store.store;
+    let store = open_read_only(path)?;
+    let waiting = ungrouped_alerts(&store)
+        .with_context(|| format!("cannot read the detections of {}", path.display()))?;
     let filter = IncidentFilter {
         statuses: args.status.clone(),
         min_band: args.min_severity,
@@ -41,10 +48,39 @@ pub fn list(args: &ListArgs) -> Result<i32> {
         ListFormatArg::Json => json_list(&incidents)?,
     };
     write_stdout(&text)?;
+    if waiting > 0 {
+        eprintln!(
+            "note: {waiting} detections are stored but not grouped yet (a hunt stopped before grouping them); run `tocsin incidents regroup --store {}`",
+            path.display()
+        );
+    }
     if incidents.is_empty() {
         eprintln!("no incident matches");
         return Ok(1);
     }
+    Ok(0)
+}
+
+/// `incidents regroup`: groups every stored detection into incidents again, through the
+/// pipeline's writer (as the end of a hunt does), keeping the analysts' lifecycles.
+pub fn regroup(args: &RegroupArgs) -> Result<i32> {
+    let path = &args.store.store;
+    let store = open_existing(path)?;
+    let catalog = crate::alerts::load_catalog(args.attack.as_deref(), false)?;
+    let grouping = GroupingConfig {
+        quiet_gap_micros: args.quiet_gap,
+        min_opening_level: args.opening_level,
+        ..GroupingConfig::default()
+    };
+    let (_, report) = IncidentWriter::new(store, grouping, catalog)
+        .regroup()
+        .with_context(|| format!("cannot regroup the incidents of {}", path.display()))?;
+    eprintln!(
+        "store {}: {} incidents saved ({} new)",
+        path.display(),
+        report.incidents,
+        report.new_incidents
+    );
     Ok(0)
 }
 
@@ -58,7 +94,7 @@ pub fn show(args: &ShowArgs) -> Result<i32> {
         };
         output_file::check(output, &protected)?;
     }
-    let store = open_existing(path)?;
+    let store = open_read_only(path)?;
     let incident = find(&store, path, &args.id)?;
     let alerts = store
         .alerts_of(&incident.id)
@@ -157,16 +193,29 @@ fn requested_changes(args: &UpdateArgs) -> Vec<Requested<'_>> {
     changes
 }
 
-/// Opens a store that must already exist (these commands never create one). The commands
-/// use it only through the store trait.
-fn open_existing(path: &Path) -> Result<impl IncidentStore> {
+/// Opens a store that must already exist (these commands never create one), to change it.
+fn open_existing(path: &Path) -> Result<SqliteStore> {
+    require_store(path)?;
+    SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))
+}
+
+/// Opens a store that must already exist only to read it: it may sit in a read-only folder.
+/// The commands use it only through the store trait.
+fn open_read_only(path: &Path) -> Result<impl IncidentStore> {
+    require_store(path)?;
+    SqliteStore::open_read_only(path)
+        .with_context(|| format!("cannot open the store {}", path.display()))
+}
+
+/// Refuses a path that holds no store, saying how to make one.
+fn require_store(path: &Path) -> Result<()> {
     if !path.is_file() {
         bail!(
             "no store at {0}: create one with `tocsin hunt LOGS --rules RULES --store {0}`",
             path.display()
         );
     }
-    SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))
+    Ok(())
 }
 
 /// The incident `id`, following merges to the incident that absorbed it (with a note).

@@ -294,3 +294,179 @@ fn concurrent_updates_lose_nothing_and_keep_the_audit_trail_a_chain() {
         statuses[statuses.len() - 1].1
     );
 }
+
+/// `tocsin incidents SUBCOMMAND ARGS... --store STORE`, run to its end.
+fn incidents(store: &Path, args: &[&str]) -> std::process::Output {
+    run(tocsin()
+        .arg("incidents")
+        .args(args)
+        .arg("--store")
+        .arg(store))
+}
+
+/// Issue 20, finding 18: after a hunt stopped between storing its detections and grouping
+/// them, `incidents list` says how many wait and how to group them, and `incidents
+/// regroup` groups them.
+#[test]
+fn detections_left_ungrouped_are_announced_and_regrouped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, logs, rules, id) = store_with_one_incident(dir.path());
+    let store = dir.path().join("stopped.db");
+    // Commit 1 records the key scheme, commit 2 stores the detection; then the hunt dies.
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&logs)
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--store")
+        .arg(&store)
+        .args(["--quiet", "--output", "/dev/null"])
+        .env(FAULT_AFTER_COMMITS, "2"));
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let listed = incidents(&store, &["list"]);
+    assert_eq!(listed.status.code(), Some(1), "{}", stderr(&listed));
+    assert!(
+        stderr(&listed).contains("1 detections are stored but not grouped yet")
+            && stderr(&listed).contains("tocsin incidents regroup --store"),
+        "{}",
+        stderr(&listed)
+    );
+    let regrouped = incidents(&store, &["regroup"]);
+    assert!(regrouped.status.success(), "{}", stderr(&regrouped));
+    assert!(
+        stderr(&regrouped).contains("1 incidents saved (1 new)"),
+        "{}",
+        stderr(&regrouped)
+    );
+    let listed = incidents(&store, &["list"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    assert!(
+        !stderr(&listed).contains("not grouped"),
+        "{}",
+        stderr(&listed)
+    );
+    assert!(
+        common::stdout(&listed).contains(&id),
+        "{}",
+        common::stdout(&listed)
+    );
+}
+
+/// Runs `command` as an unprivileged user when this test runs as root (for whom permission
+/// bits do not stop writes), through `setpriv`; `None` (with a visible message) when that
+/// is impossible.
+fn unprivileged(mut command: Command) -> Option<Command> {
+    let root =
+        std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if !root.unwrap_or(false) {
+        return Some(command);
+    }
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !setpriv.exists() {
+        eprintln!(
+            "SKIPPED: running as root without setpriv: a read-only folder would not stop writes"
+        );
+        return None;
+    }
+    let mut wrapped = Command::new(setpriv);
+    wrapped
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            wrapped.env(key, value);
+        }
+    }
+    command = wrapped;
+    Some(command)
+}
+
+/// Issue 20, finding 18: a store in a read-only folder can be listed and shown, and a hunt
+/// into it fails before it scans anything.
+#[test]
+fn a_store_in_a_read_only_folder_is_read_and_a_hunt_into_it_refused_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, logs, rules, id) = store_with_one_incident(dir.path());
+    let before = std::fs::read(&store).expect("store bytes");
+    let set_mode = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    for file in [&logs, &rules, &store] {
+        set_mode(file, 0o644);
+    }
+    set_mode(dir.path(), 0o555);
+    let with_store = |args: &[&str]| {
+        let mut command = tocsin();
+        command.args(args).arg("--store").arg(&store);
+        unprivileged(command)
+    };
+    let Some(mut list) = with_store(&["incidents", "list"]) else {
+        set_mode(dir.path(), 0o755);
+        return;
+    };
+    let listed = run(&mut list);
+    let Some(mut show) = with_store(&["incidents", "show", &id, "--format", "json"]) else {
+        return;
+    };
+    let shown = run(&mut show);
+    let Some(mut hunt) = with_store(&[
+        "hunt",
+        &logs.to_string_lossy(),
+        "--rules",
+        &rules.to_string_lossy(),
+    ]) else {
+        return;
+    };
+    let hunted = run(&mut hunt);
+    // A read-only store file in a folder anyone may write.
+    set_mode(dir.path(), 0o777);
+    set_mode(&store, 0o444);
+    let Some(mut into_file) = with_store(&[
+        "hunt",
+        &logs.to_string_lossy(),
+        "--rules",
+        &rules.to_string_lossy(),
+    ]) else {
+        return;
+    };
+    let into_file = run(&mut into_file);
+    set_mode(dir.path(), 0o755);
+    set_mode(&store, 0o644);
+    assert_eq!(into_file.status.code(), Some(2), "{}", stderr(&into_file));
+    assert!(
+        stderr(&into_file).contains("cannot be written"),
+        "{}",
+        stderr(&into_file)
+    );
+    assert!(
+        common::stdout(&into_file).is_empty(),
+        "scanned before failing: {}",
+        common::stdout(&into_file)
+    );
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    assert!(
+        common::stdout(&listed).contains(&id),
+        "{}",
+        common::stdout(&listed)
+    );
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(common::stdout(&shown).contains(&id));
+    assert_eq!(hunted.status.code(), Some(2), "{}", stderr(&hunted));
+    assert!(
+        stderr(&hunted).contains("cannot open the store"),
+        "{}",
+        stderr(&hunted)
+    );
+    assert!(
+        common::stdout(&hunted).is_empty(),
+        "scanned before failing: {}",
+        common::stdout(&hunted)
+    );
+    assert_eq!(
+        std::fs::read(&store).expect("store bytes"),
+        before,
+        "the store changed"
+    );
+}

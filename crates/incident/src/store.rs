@@ -84,6 +84,9 @@ pub trait IncidentStore {
         incidents: &[Incident],
     ) -> Result<PutOutcome, Self::Error>;
 
+    /// How many alerts are stored (cheaply: without reading them).
+    fn alert_count(&self) -> Result<usize, Self::Error>;
+
     /// Every stored alert, oldest first, for regrouping.
     fn all_alerts(&self) -> Result<Vec<Alert>, Self::Error>;
 

@@ -67,4 +67,6 @@ pub use hit::HitView;
 pub use rules::{
     load_documents, load_rules, CompileOptions, RuleSelection, RuleSet, RuleSetError, BUILTIN_RULES,
 };
-pub use writer::{IncidentWriter, StoreReport, ALERT_BATCH, STATE_BLOB};
+pub use writer::{
+    ungrouped_alerts, IncidentWriter, StoreReport, ALERT_BATCH, GROUPED_BLOB, STATE_BLOB,
+};

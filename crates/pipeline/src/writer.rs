@@ -31,6 +31,10 @@
 //!
 //! # The last write
 //!
+//! The last write also records how many alerts the store held when grouped
+//! ([`GROUPED_BLOB`]), so that a store can tell how many wait for a grouping
+//! ([`ungrouped_alerts`]).
+//!
 //! The incidents, the grouping state and the blobs the driver queued with
 //! [`IncidentWriter::save_blob_at_finish`] (a behavioural baseline learned from the run's
 //! events) are saved in one write, after every alert of the run is stored. So a run
@@ -48,6 +52,24 @@ use tocsin_incident::{
 
 /// The name of the store blob holding the [`GroupingState`] of the last grouping.
 pub const STATE_BLOB: &str = "grouping-state";
+
+/// The name of the store blob holding how many alerts the store held when it was last
+/// grouped (decimal text): alerts stored after that wait for a grouping (a run stopped
+/// before its last write), see [`ungrouped_alerts`].
+pub const GROUPED_BLOB: &str = "grouped-alerts";
+
+/// How many stored alerts no grouping has seen yet: left by a run stopped after writing
+/// alerts and before grouping them; [`IncidentWriter::regroup`] (or the next run) groups
+/// them. A store without the [`GROUPED_BLOB`] was never grouped.
+pub fn ungrouped_alerts<S: IncidentStore>(store: &S) -> Result<usize, S::Error> {
+    let stored = store.alert_count()?;
+    let grouped = store
+        .load_blob(GROUPED_BLOB)?
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.parse::<usize>().ok())
+        .unwrap_or(0);
+    Ok(stored.saturating_sub(grouped))
+}
 
 /// Alerts written per batch.
 pub const ALERT_BATCH: usize = 1000;
@@ -177,6 +199,14 @@ impl<S: IncidentStore> IncidentWriter<S> {
         Ok((self.store, report))
     }
 
+    /// Regroups every stored alert into incidents and saves them, without writing any alert:
+    /// what groups the alerts a stopped run left ungrouped ([`ungrouped_alerts`]).
+    pub fn regroup(mut self) -> Result<(S, StoreReport), S::Error> {
+        self.take_state()?;
+        let report = self.regroup_all()?;
+        Ok((self.store, report))
+    }
+
     /// Reads the grouping state and takes it out of the store, once, before the run's first
     /// write (see the module documentation).
     fn take_state(&mut self) -> Result<(), S::Error> {
@@ -284,7 +314,9 @@ impl<S: IncidentStore> IncidentWriter<S> {
         let bytes = state
             .and_then(|state| serde_json::to_vec(state).ok())
             .unwrap_or_default();
-        let mut blobs: Vec<(&str, &[u8])> = vec![(STATE_BLOB, &bytes)];
+        let grouped = self.store.alert_count()?.to_string();
+        let mut blobs: Vec<(&str, &[u8])> =
+            vec![(STATE_BLOB, &bytes), (GROUPED_BLOB, grouped.as_bytes())];
         blobs.extend(
             self.blobs
                 .iter()

@@ -44,6 +44,22 @@ pub enum StoreError {
         /// The SQLite error.
         source: rusqlite::Error,
     },
+    /// The store cannot be written (a read-only file or folder).
+    #[error("store {path} cannot be written (read-only file or folder); `tocsin incidents list` and `show` can still read it")]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A read-only open met a store this build would first have to migrate.
+    #[error("store {path} has schema version {found}; this tocsin reads version {latest}: open it once with a command that writes (`tocsin hunt --store`, `tocsin incidents update` or `regroup`) to migrate it")]
+    NeedsMigration {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The version this build reads.
+        latest: i64,
+    },
     /// A stored JSON column could not be read back.
     #[error("store {path}: stored {what} {id} is unreadable: {source}")]
     Corrupt {

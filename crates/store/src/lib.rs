@@ -16,6 +16,10 @@
 //!   newer tocsin is refused with an error naming it.
 //! * Alerts are keyed by their stable detection key and inserted with `INSERT OR IGNORE`:
 //!   rerunning a hunt stores nothing twice.
+//! * [`SqliteStore::open_read_only`] reads a store without writing anything, even in a
+//!   read-only folder (falling back to SQLite's `immutable` mode when the WAL index cannot
+//!   be created and the WAL holds nothing unmerged); [`SqliteStore::open`] refuses a store
+//!   it cannot write.
 //! * Every write is one transaction and the journal is WAL, so a crash (even `SIGKILL`
 //!   mid-hunt) leaves the store as it was after the last completed write.
 //! * Saving a regrouping applies the incident crate's
@@ -38,6 +42,7 @@
 mod error;
 mod fault;
 mod memory;
+mod read_only;
 pub mod schema;
 mod sqlite;
 

@@ -177,6 +177,10 @@ impl IncidentStore for MemoryStore {
         Ok(outcome)
     }
 
+    fn alert_count(&self) -> Result<usize, MemoryError> {
+        Ok(self.alerts.len())
+    }
+
     fn all_alerts(&self) -> Result<Vec<Alert>, MemoryError> {
         let mut alerts: Vec<Alert> = self.alerts.values().cloned().collect();
         alerts.sort_by(|a, b| {

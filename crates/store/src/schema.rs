@@ -36,8 +36,8 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
-        name: "0003_alert_key_scheme.sql",
-        sql: include_str!("../migrations/0003_alert_key_scheme.sql"),
+        name: "0003_key_scheme_grouped_count.sql",
+        sql: include_str!("../migrations/0003_key_scheme_grouped_count.sql"),
     },
 ];
 

@@ -33,10 +33,53 @@ pub struct SqliteStore {
 const OPEN_ATTEMPTS: u32 = 50;
 
 impl SqliteStore {
-    /// Opens the store at `path`, creating it and applying pending migrations as needed.
-    /// Refuses files that are not tocsin stores or were written by a newer tocsin.
+    /// Opens the store at `path` for reading and writing, creating it and applying pending
+    /// migrations as needed. Refuses files that are not tocsin stores, were written by a
+    /// newer tocsin, or cannot be written (so that a hunt fails before it scans).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_at_version(path.as_ref(), LATEST_VERSION)
+    }
+
+    /// Opens an existing store for reading only (`incidents list`, `show`, reports): nothing
+    /// is written, not even the journal mode, so a store in a read-only folder or on
+    /// read-only media can be read. SQLite's WAL needs its `-shm` index, which a reader must
+    /// be able to create; when it cannot (a read-only folder) and no `-wal` file holds
+    /// writes not yet merged into the store, the file is opened as immutable instead.
+    /// Refuses a store this build would have to migrate first.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        match Self::try_open_read_only(path, false) {
+            Ok(store) => Ok(store),
+            Err(error) if error.is_busy() || !crate::read_only::wal_is_empty(path) => Err(error),
+            Err(error) => Self::try_open_read_only(path, true).map_err(|_| error),
+        }
+    }
+
+    fn try_open_read_only(path: &Path, immutable: bool) -> Result<Self, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let uri = crate::read_only::uri(path, immutable);
+        let conn = Connection::open_with_flags(uri, flags).map_err(sqlite)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        conn.pragma_update(None, "query_only", "ON")
+            .map_err(sqlite)?;
+        let version = check_identity(&conn, path)?;
+        if version != LATEST_VERSION {
+            return Err(StoreError::NeedsMigration {
+                path: path.to_path_buf(),
+                found: version,
+                latest: LATEST_VERSION,
+            });
+        }
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens (or creates) the store migrated only up to `version`, to test migrations from
@@ -66,6 +109,9 @@ impl SqliteStore {
             source,
         };
         let mut conn = Connection::open_with_flags(&path, flags).map_err(sqlite)?;
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(sqlite)? {
+            return Err(StoreError::ReadOnly { path });
+        }
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         let current = check_identity(&conn, &path)?;
         configure(&conn).map_err(sqlite)?;
@@ -358,6 +404,14 @@ impl IncidentStore for SqliteStore {
             save_planned(tx, path, incidents)?;
             Ok(outcome)
         })
+    }
+
+    fn alert_count(&self) -> Result<usize, StoreError> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM alerts", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))?;
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     fn all_alerts(&self) -> Result<Vec<Alert>, StoreError> {
