@@ -274,8 +274,8 @@ pub struct ListArgs {
     /// Only incidents of this severity band or worse: low, medium, high or critical.
     #[arg(long, value_name = "BAND")]
     pub min_severity: Option<Band>,
-    /// At most this many incidents.
-    #[arg(long, value_name = "N")]
+    /// At most this many incidents (1 or more).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub limit: Option<usize>,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = ListFormatArg::Table)]
@@ -322,8 +322,9 @@ pub struct UpdateArgs {
     /// Record a response action that was taken ("host isolated").
     #[arg(long, value_name = "TEXT")]
     pub action: Option<String>,
-    /// Who makes the change (kept in the audit trail).
-    #[arg(long, env = "USER", value_name = "ACTOR")]
+    /// Who makes the change (kept in the audit trail); by default `$USER`, else `$LOGNAME`,
+    /// else the name of the operating-system user running tocsin.
+    #[arg(long, value_name = "ACTOR")]
     pub by: Option<String>,
 }
 

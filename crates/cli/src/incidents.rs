@@ -122,21 +122,35 @@ pub fn update(args: &UpdateArgs) -> Result<i32> {
     let path = &args.store.store;
     let mut store = open_existing(path)?;
     let incident = find(&store, path, &args.id)?;
-    let Some(actor) = args.by.as_deref().filter(|by| !by.trim().is_empty()) else {
-        bail!("say who makes the change with --by NAME (or set USER)");
+    let Some(actor) = args
+        .by
+        .clone()
+        .or_else(default_actor)
+        .filter(|by| !by.trim().is_empty())
+    else {
+        bail!("say who makes the change with --by NAME (no $USER, $LOGNAME or user name found)");
     };
+    let actor = actor.as_str();
     let stamp = Stamp {
         actor,
         at_micros: now_micros(),
     };
     // Read, checked and written in one transaction: a concurrent update waits for it, so
     // neither loses the other's changes.
+    let mut unchanged = Vec::new();
     let outcome = store
         .update_incident(&incident.id, |current| {
-            changes
-                .iter()
-                .map(|change| change.apply(current, stamp))
-                .collect::<Result<Vec<_>>>()
+            let mut records = Vec::new();
+            for change in &changes {
+                match change {
+                    // Assigning the assignee changes nothing: no audit record for it.
+                    Requested::Assign(name) if !current.assignment_changes(Some(name)) => {
+                        unchanged.push(format!("already assigned to {}", name.trim()));
+                    }
+                    _ => records.push(change.apply(current, stamp)?),
+                }
+            }
+            Ok::<_, anyhow::Error>(records)
         })
         .with_context(|| {
             format!(
@@ -145,8 +159,15 @@ pub fn update(args: &UpdateArgs) -> Result<i32> {
                 path.display()
             )
         })?;
+    let records = outcome?;
+    for what in &unchanged {
+        eprintln!("note: {} is {what}; nothing recorded for it", incident.id);
+    }
+    if records.is_empty() {
+        eprintln!("nothing changed");
+    }
     let mut out = String::new();
-    for record in outcome? {
+    for record in records {
         out.push_str(&format!(
             "{}: {} (by {})\n",
             record.incident_id, record.change, record.actor
@@ -304,6 +325,31 @@ fn write_stdout(text: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(e).context("cannot write to standard output"),
     }
+}
+
+/// Who makes a change when `--by` is not given: `$USER`, else `$LOGNAME`, else the name the
+/// system's user database gives the user running tocsin (its numeric id if it has none).
+fn default_actor() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.trim().is_empty())
+        .or_else(os_user_name)
+}
+
+/// The name of the user running this process, from `/etc/passwd` (its uid, as `uid N`,
+/// when the database does not name it); `None` off Unix-like systems.
+fn os_user_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let named = passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    });
+    Some(named.unwrap_or_else(|| format!("uid {uid}")))
 }
 
 fn now_micros() -> i64 {

@@ -470,3 +470,63 @@ fn a_store_in_a_read_only_folder_is_read_and_a_hunt_into_it_refused_first() {
         "the store changed"
     );
 }
+
+/// Issue 20, finding 20: `--limit 0` is refused with the accepted range; a store error says
+/// SQLite's message once; assigning the current assignee records nothing; `--by` defaults
+/// to the user running tocsin when `$USER` and `$LOGNAME` are unset.
+#[test]
+fn store_smalls_limit_error_chain_no_op_assignment_and_default_actor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _, _, id) = store_with_one_incident(dir.path());
+
+    let zero = incidents(&store, &["list", "--limit", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "{}", stderr(&zero));
+    assert!(stderr(&zero).contains("--limit"), "{}", stderr(&zero));
+    let one = incidents(&store, &["list", "--limit", "1", "--format", "json"]);
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+
+    let assign = |by: &str| incidents(&store, &["update", &id, "--by", by, "--assign", "ana"]);
+    assert!(assign("lead").status.success());
+    let again = assign("lead");
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already assigned to ana"),
+        "{}",
+        stderr(&again)
+    );
+    let opened = SqliteStore::open(&store).expect("store");
+    let assignments = opened
+        .audit_of(&id)
+        .expect("audit")
+        .into_iter()
+        .filter(|r| matches!(r.change, tocsin_incident::Change::Assigned { .. }))
+        .count();
+    assert_eq!(assignments, 1, "a no-op assignment was recorded");
+    drop(opened);
+
+    let anonymous = run(tocsin()
+        .args(["incidents", "update", &id, "--note", "who am I"])
+        .arg("--store")
+        .arg(&store)
+        .env_remove("USER")
+        .env_remove("LOGNAME"));
+    assert!(anonymous.status.success(), "{}", stderr(&anonymous));
+    let out = common::stdout(&anonymous);
+    assert!(
+        out.contains("note: who am I (by ") && !out.contains("(by )"),
+        "{out}"
+    );
+
+    // A damaged store: SQLite's message once, not three times.
+    let damaged = dir.path().join("damaged.db");
+    let mut bytes = std::fs::read(&store).expect("store bytes");
+    assert!(bytes.len() > 4096, "{} bytes", bytes.len());
+    for byte in &mut bytes[4096..] {
+        *byte = 0xA5;
+    }
+    std::fs::write(&damaged, bytes).expect("damaged copy");
+    let broken = incidents(&damaged, &["list"]);
+    assert_eq!(broken.status.code(), Some(2), "{}", stderr(&broken));
+    let message = stderr(&broken);
+    assert_eq!(message.matches("malformed").count(), 1, "{message}");
+}

@@ -65,7 +65,7 @@ pub(crate) fn check_identity(conn: &Connection, path: &Path) -> Result<i64, Stor
             Some(ErrorCode::NotADatabase) => not_a_store("not an SQLite database"),
             _ => StoreError::Sqlite {
                 path: path.to_path_buf(),
-                source: error,
+                error,
             },
         })?;
     match application_id {
@@ -103,11 +103,11 @@ pub(crate) fn migrate(
         .iter()
         .filter(|m| m.version > current && m.version <= target)
     {
-        apply(conn, migration).map_err(|source| StoreError::Migration {
+        apply(conn, migration).map_err(|error| StoreError::Migration {
             path: path.to_path_buf(),
             version: migration.version,
             name: migration.name,
-            source,
+            error,
         })?;
     }
     Ok(())

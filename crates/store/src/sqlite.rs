@@ -59,9 +59,9 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let sqlite = |source| StoreError::Sqlite {
+        let sqlite = |error| StoreError::Sqlite {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let uri = crate::read_only::uri(path, immutable);
         let conn = Connection::open_with_flags(uri, flags).map_err(sqlite)?;
@@ -104,9 +104,9 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let sqlite = |source| StoreError::Sqlite {
+        let sqlite = |error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            error,
         };
         let mut conn = Connection::open_with_flags(&path, flags).map_err(sqlite)?;
         if conn.is_readonly(rusqlite::MAIN_DB).map_err(sqlite)? {
@@ -166,10 +166,10 @@ impl SqliteStore {
         Ok(counts)
     }
 
-    fn sql(&self, source: rusqlite::Error) -> StoreError {
+    fn sql(&self, error: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
-            source,
+            error,
         }
     }
 
@@ -184,9 +184,9 @@ impl SqliteStore {
         work: impl FnOnce(&Transaction<'_>, &Path) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
+        let sql = |error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            error,
         };
         let tx = self
             .conn
@@ -651,10 +651,10 @@ fn upsert_blob(tx: &Transaction<'_>, name: &str, bytes: &[u8]) -> rusqlite::Resu
     .map(drop)
 }
 
-fn sql_at(path: &Path, source: rusqlite::Error) -> StoreError {
+fn sql_at(path: &Path, error: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
