@@ -19,7 +19,7 @@ use tocsin_incident::{
 };
 use tocsin_output::clean;
 use tocsin_pipeline::{ungrouped_alerts, IncidentWriter};
-use tocsin_store::SqliteStore;
+use tocsin_store::{SqliteStore, StoreError};
 
 use crate::args::{ListArgs, ListFormatArg, RegroupArgs, ShowArgs, UpdateArgs};
 use crate::output_file::{self, Protected};
@@ -221,11 +221,18 @@ fn open_existing(path: &Path) -> Result<SqliteStore> {
 }
 
 /// Opens a store that must already exist only to read it: it may sit in a read-only folder.
-/// The commands use it only through the store trait.
+/// A store an older tocsin wrote is migrated first when it can be written (the migration is
+/// the one write a reading command makes). The commands use it only through the store
+/// trait.
 fn open_read_only(path: &Path) -> Result<impl IncidentStore> {
     require_store(path)?;
-    SqliteStore::open_read_only(path)
-        .with_context(|| format!("cannot open the store {}", path.display()))
+    let opened = match SqliteStore::open_read_only(path) {
+        Err(needs @ StoreError::NeedsMigration { .. }) => {
+            SqliteStore::open(path).map_err(|_| needs)
+        }
+        opened => opened,
+    };
+    opened.with_context(|| format!("cannot open the store {}", path.display()))
 }
 
 /// Refuses a path that holds no store, saying how to make one.

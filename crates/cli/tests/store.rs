@@ -352,6 +352,26 @@ fn detections_left_ungrouped_are_announced_and_regrouped() {
     );
 }
 
+/// A store an older tocsin wrote (schema version 2) is migrated by the first command that
+/// reads it, when it can be written, and then listed.
+#[test]
+fn listing_an_older_store_migrates_it_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _, _, id) = store_with_one_incident(dir.path());
+    // Back to schema version 2 in the header's user_version (bytes 60..64, big-endian).
+    let mut bytes = std::fs::read(&store).expect("store bytes");
+    bytes[60..64].copy_from_slice(&2u32.to_be_bytes());
+    std::fs::write(&store, bytes).expect("older store");
+    let listed = incidents(&store, &["list"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    assert!(common::stdout(&listed).contains(&id));
+    let migrated = SqliteStore::open(&store).expect("store");
+    assert_eq!(
+        migrated.schema_version().expect("version"),
+        tocsin_store::schema::LATEST_VERSION
+    );
+}
+
 /// Runs `command` as an unprivileged user when this test runs as root (for whom permission
 /// bits do not stop writes), through `setpriv`; `None` (with a visible message) when that
 /// is impossible.

@@ -3,7 +3,7 @@
 -- store can say how many detections wait to be grouped. In an older store the detections
 -- a grouping state was saved after are all grouped; without a state (a hunt stopped before
 -- grouping), only those in incidents count as grouped.
-INSERT INTO blobs (name, bytes)
+INSERT OR IGNORE INTO blobs (name, bytes)
 SELECT 'grouped-alerts', CAST(CAST(
     CASE WHEN EXISTS (SELECT 1 FROM blobs WHERE name = 'grouping-state' AND length(bytes) > 0)
          THEN (SELECT count(*) FROM alerts)
@@ -15,5 +15,5 @@ WHERE EXISTS (SELECT 1 FROM alerts);
 -- blob `alert-key-scheme` (tocsin_incident::KEY_SCHEME_BLOB). Stores written before it hold
 -- detections keyed by scheme 1 (the source path as typed); a store without the blob holds
 -- no detection yet, and the first hunt into it records the scheme it keys by.
-INSERT INTO blobs (name, bytes)
+INSERT OR IGNORE INTO blobs (name, bytes)
 SELECT 'alert-key-scheme', CAST('1' AS BLOB) WHERE EXISTS (SELECT 1 FROM alerts);

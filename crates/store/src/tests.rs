@@ -253,6 +253,27 @@ fn the_migration_marks_the_key_scheme_of_stored_detections() {
     );
 }
 
+/// Reading only never migrates: an older store is refused with what to do, a current one
+/// is read, and writing through a read-only open fails.
+#[test]
+fn a_read_only_open_reads_but_never_migrates_or_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    SqliteStore::open_at_version(&path, 2)
+        .unwrap()
+        .put_alerts(&hunt())
+        .unwrap();
+    let refused = SqliteStore::open_read_only(&path).unwrap_err();
+    assert!(
+        matches!(refused, StoreError::NeedsMigration { found: 2, .. }),
+        "{refused}"
+    );
+    drop(SqliteStore::open(&path).unwrap());
+    let mut reader = SqliteStore::open_read_only(&path).unwrap();
+    assert_eq!(reader.all_alerts().unwrap(), hunt());
+    assert!(reader.save_blob("x", b"y").is_err());
+}
+
 #[test]
 fn a_file_that_is_not_sqlite_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
