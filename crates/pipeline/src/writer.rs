@@ -27,21 +27,19 @@
 //!
 //! The state is taken out of the store before the run writes its first alert and saved
 //! back with its incidents, so a run that stops in between leaves no state and the next
-//! run regroups everything.
+//! run regroups everything. It holds the distinct linking entities and the groups that a
+//! later alert can still join (within the quiet gap of the newest alert), not the alerts.
 //!
 //! # The last write
-//!
-//! The last write also records how many alerts the store held when grouped
-//! ([`GROUPED_BLOB`]), so that a store can tell how many wait for a grouping
-//! ([`ungrouped_alerts`]).
 //!
 //! The incidents, the grouping state and the blobs the driver queued with
 //! [`IncidentWriter::save_blob_at_finish`] (a behavioural baseline learned from the run's
 //! events) are saved in one write, after every alert of the run is stored. So a run
 //! stopped at any point never leaves a baseline that already knows the run's events
 //! without the anomalies they raised: the next run goes on from the previous baseline,
-//! finds the same anomalies again (same keys, so stored once) and saves everything. It holds the distinct linking entities and the groups that a
-//! later alert can still join (within the quiet gap of the newest alert), not the alerts.
+//! finds the same anomalies again (same keys, so stored once) and saves everything. The
+//! last write also records how many alerts the store held when grouped ([`GROUPED_BLOB`]),
+//! so that a store can tell how many wait for a grouping ([`ungrouped_alerts`]).
 
 use std::collections::{HashMap, HashSet};
 
