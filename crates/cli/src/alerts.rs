@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use tocsin_incident::{AttackCatalog, GroupingConfig};
+use anyhow::{bail, Context, Result};
+use tocsin_incident::{AttackCatalog, GroupingConfig, ALERT_KEY_SCHEME};
 use tocsin_pipeline::{IncidentWriter, StoreReport};
 use tocsin_store::SqliteStore;
 
@@ -32,8 +32,10 @@ impl AlertSink {
         let catalog = load_catalog(args.attack.as_deref(), quiet)?;
         let store = SqliteStore::open(path)
             .with_context(|| format!("cannot open the store {}", path.display()))?;
+        let writer = IncidentWriter::new(store, grouping_of(args), catalog);
+        refuse_foreign_keys(&writer, path)?;
         Ok(Some(AlertSink {
-            writer: IncidentWriter::new(store, grouping_of(args), catalog),
+            writer,
             path: path.display().to_string(),
         }))
     }
@@ -47,6 +49,21 @@ impl AlertSink {
             .with_context(|| format!("cannot write the incidents of {path}"))?;
         Ok(report)
     }
+}
+
+/// Refuses a store whose detections an older tocsin keyed otherwise: hunting into it would
+/// store each of them a second time.
+fn refuse_foreign_keys(writer: &IncidentWriter<SqliteStore>, path: &Path) -> Result<()> {
+    let scheme = writer
+        .foreign_key_scheme()
+        .with_context(|| format!("cannot read the store {}", path.display()))?;
+    if let Some(scheme) = scheme {
+        bail!(
+            "the store {} holds detections keyed by another tocsin (alert key scheme {scheme}, this one uses {ALERT_KEY_SCHEME}): hunting into it would store every detection again; hunt into a new store (this one stays readable with `tocsin incidents`)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// The grouping settings the flags ask for; the library's defaults otherwise.

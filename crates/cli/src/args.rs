@@ -264,6 +264,27 @@ pub enum IncidentsCommand {
     /// Change an incident's status, assignee, notes or response actions; every change is
     /// kept in its audit trail.
     Update(UpdateArgs),
+    /// Group the store's detections into incidents again: groups the detections a hunt
+    /// stopped before grouping left waiting. Give the grouping flags the hunts used.
+    Regroup(RegroupArgs),
+}
+
+/// Flags of `tocsin incidents regroup`.
+#[derive(Debug, Args)]
+pub struct RegroupArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The ATT&CK `enterprise-attack` folder (STIX data) used to name tactics and
+    /// techniques in incidents; without it, tags are kept as written.
+    #[arg(long, env = "TOCSIN_ATTACK", value_name = "DIR")]
+    pub attack: Option<PathBuf>,
+    /// How long an incident may stay quiet before a new detection opens another one (as
+    /// `hunt --quiet-gap`).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_micros)]
+    pub quiet_gap: i64,
+    /// The lowest detection level that opens an incident (as `hunt --opening-level`).
+    #[arg(long, value_name = "LEVEL", default_value = "medium")]
+    pub opening_level: Level,
 }
 
 /// The store every `incidents` subcommand reads.
@@ -286,8 +307,8 @@ pub struct ListArgs {
     /// Only incidents of this severity band or worse: low, medium, high or critical.
     #[arg(long, value_name = "BAND")]
     pub min_severity: Option<Band>,
-    /// At most this many incidents.
-    #[arg(long, value_name = "N")]
+    /// At most this many incidents (1 or more).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub limit: Option<usize>,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = ListFormatArg::Table)]
@@ -334,8 +355,9 @@ pub struct UpdateArgs {
     /// Record a response action that was taken ("host isolated").
     #[arg(long, value_name = "TEXT")]
     pub action: Option<String>,
-    /// Who makes the change (kept in the audit trail).
-    #[arg(long, env = "USER", value_name = "ACTOR")]
+    /// Who makes the change (kept in the audit trail); by default `$USER`, else `$LOGNAME`,
+    /// else the name of the operating-system user running tocsin.
+    #[arg(long, value_name = "ACTOR")]
     pub by: Option<String>,
 }
 

@@ -147,7 +147,9 @@ fn open_logs(logs: &[PathBuf]) -> Result<Vec<Box<dyn EventSource + Send>>> {
     let options = DecodeOptions::default();
     logs.iter()
         .map(|path| {
-            tocsin_decode::open(path, &options)
+            // Named as `tocsin hunt` names its inputs, so that both key detections alike.
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            tocsin_decode::open(&path, &options)
                 .with_context(|| format!("cannot decode {}", path.display()))
         })
         .collect()
@@ -165,9 +167,7 @@ fn save<S: IncidentStore>(
     for alert in &outcome.alerts {
         writer.push(alert.clone())?;
     }
-    writer
-        .store_mut()
-        .save_blob(BASELINE_BLOB, &outcome.baseline)?;
+    writer.save_blob_at_finish(BASELINE_BLOB, outcome.baseline.clone());
     let (store, _) = writer.finish()?;
     outcome.incidents = stored_incidents(&store)?;
     Ok(store)

@@ -72,7 +72,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         extensions: args.extensions.clone(),
         ..DecodeOptions::default()
     };
-    let (files, discover_errors) = tocsin_decode::discover(&args.paths, &options);
+    let inputs = canonical_inputs(&args.paths);
+    let (files, discover_errors) = tocsin_decode::discover(&inputs, &options);
     let (mut files, duplicates) = distinct_files(files);
     largest_first(&mut files);
     for error in &discover_errors {
@@ -227,6 +228,20 @@ fn report_closed_output(printed: u64, stored: bool) -> i32 {
         "error: the output was closed after {printed} detections, so the hunt stopped there; hunt with --store to keep every detection whatever reads the output"
     );
     CLOSED_OUTPUT_EXIT
+}
+
+/// The inputs by their canonical absolute paths (`-`, standard input, as it is), so that a
+/// detection's source, printed and stored, is the same whichever way the path was typed and
+/// from whichever folder. A path that cannot be resolved is kept as typed: reading it
+/// reports the problem.
+fn canonical_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(|path| match path.as_os_str() == "-" {
+            true => path.clone(),
+            false => std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+        })
+        .collect()
 }
 
 /// Orders the work largest file first, so that no thread is left alone with a big file at
@@ -442,18 +457,16 @@ impl Collector<'_> {
         Ok(())
     }
 
-    /// Saves the behavioural baseline in the store for the next hunt.
+    /// Queues the behavioural baseline to be saved with the hunt's incidents, in the
+    /// store's last write (after the anomalies it raised are stored), for the next hunt.
     fn save_baseline(&mut self, detectors: &Detectors) -> Result<()> {
         let (Some(sink), Some(behaviour)) = (self.sink.as_deref_mut(), detectors.behaviour())
         else {
             return Ok(());
         };
         let baseline = behaviour.baseline()?;
-        let path = &sink.path;
-        sink.writer
-            .store_mut()
-            .save_blob(BASELINE_BLOB, &baseline)
-            .with_context(|| format!("cannot write {BASELINE_BLOB} to {path}"))
+        sink.writer.save_blob_at_finish(BASELINE_BLOB, baseline);
+        Ok(())
     }
 }
 

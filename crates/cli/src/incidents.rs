@@ -1,5 +1,6 @@
-//! `tocsin incidents list|show|update`: read and change the incidents of a store written by
-//! `tocsin hunt ... --store FILE`.
+//! `tocsin incidents list|show|update|regroup`: read and change the incidents of a store
+//! written by `tocsin hunt ... --store FILE`. `list` and `show` only read (the store may
+//! sit in a read-only folder); `update` and `regroup` write.
 //!
 //! Exit codes: 0 done; 1 `list` found no incident passing the filters; 2 usage or input
 //! errors (missing store, unknown incident, refused lifecycle change), with a message
@@ -13,20 +14,26 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use tocsin_event::time::format_human;
 use tocsin_incident::{
-    render, AuditRecord, Incident, IncidentFilter, IncidentStore, Resolution, Stamp, Status,
+    render, AuditRecord, GroupingConfig, Incident, IncidentFilter, IncidentStore, Resolution,
+    Stamp, Status,
 };
 use tocsin_output::clean;
-use tocsin_store::SqliteStore;
+use tocsin_pipeline::{ungrouped_alerts, IncidentWriter};
+use tocsin_store::{SqliteStore, StoreError};
 
-use crate::args::{ListArgs, ListFormatArg, ShowArgs, UpdateArgs};
+use crate::args::{ListArgs, ListFormatArg, RegroupArgs, ShowArgs, UpdateArgs};
 use crate::output_file::{self, Protected};
 
 /// How many `merged_into` links are followed before giving up (a loop would be a bug).
 const MAX_MERGE_HOPS: usize = 64;
 
-/// `incidents list`: one line (or JSON object) per incident passing the filters.
+/// `incidents list`: one line (or JSON object) per incident passing the filters, and a
+/// note when detections wait to be grouped.
 pub fn list(args: &ListArgs) -> Result<i32> {
-    let store = open_existing(&args.store.store)?;
+    let path = &args.store.store;
+    let store = open_read_only(path)?;
+    let waiting = ungrouped_alerts(&store)
+        .with_context(|| format!("cannot read the detections of {}", path.display()))?;
     let filter = IncidentFilter {
         statuses: args.status.clone(),
         min_band: args.min_severity,
@@ -41,10 +48,39 @@ pub fn list(args: &ListArgs) -> Result<i32> {
         ListFormatArg::Json => json_list(&incidents)?,
     };
     write_stdout(&text)?;
+    if waiting > 0 {
+        eprintln!(
+            "note: {waiting} detections are stored but not grouped yet (a hunt stopped before grouping them); run `tocsin incidents regroup --store {}`",
+            path.display()
+        );
+    }
     if incidents.is_empty() {
         eprintln!("no incident matches");
         return Ok(1);
     }
+    Ok(0)
+}
+
+/// `incidents regroup`: groups every stored detection into incidents again, through the
+/// pipeline's writer (as the end of a hunt does), keeping the analysts' lifecycles.
+pub fn regroup(args: &RegroupArgs) -> Result<i32> {
+    let path = &args.store.store;
+    let store = open_existing(path)?;
+    let catalog = crate::alerts::load_catalog(args.attack.as_deref(), false)?;
+    let grouping = GroupingConfig {
+        quiet_gap_micros: args.quiet_gap,
+        min_opening_level: args.opening_level,
+        ..GroupingConfig::default()
+    };
+    let (_, report) = IncidentWriter::new(store, grouping, catalog)
+        .regroup()
+        .with_context(|| format!("cannot regroup the incidents of {}", path.display()))?;
+    eprintln!(
+        "store {}: {} incidents saved ({} new)",
+        path.display(),
+        report.incidents,
+        report.new_incidents
+    );
     Ok(0)
 }
 
@@ -58,7 +94,7 @@ pub fn show(args: &ShowArgs) -> Result<i32> {
         };
         output_file::check(output, &protected)?;
     }
-    let store = open_existing(path)?;
+    let store = open_read_only(path)?;
     let incident = find(&store, path, &args.id)?;
     let alerts = store
         .alerts_of(&incident.id)
@@ -76,8 +112,8 @@ pub fn show(args: &ShowArgs) -> Result<i32> {
 }
 
 /// `incidents update`: applies the requested changes in the order status, assignee, note,
-/// action. All are checked first, so a refused change writes nothing; each is then
-/// stored with its audit record in one transaction.
+/// action, to the incident as stored when the update's transaction begins; all of them and
+/// their audit records are stored in that one transaction, or none when one is refused.
 pub fn update(args: &UpdateArgs) -> Result<i32> {
     let changes = requested_changes(args);
     if changes.is_empty() {
@@ -85,28 +121,53 @@ pub fn update(args: &UpdateArgs) -> Result<i32> {
     }
     let path = &args.store.store;
     let mut store = open_existing(path)?;
-    let mut incident = find(&store, path, &args.id)?;
-    let Some(actor) = args.by.as_deref().filter(|by| !by.trim().is_empty()) else {
-        bail!("say who makes the change with --by NAME (or set USER)");
+    let incident = find(&store, path, &args.id)?;
+    let Some(actor) = args
+        .by
+        .clone()
+        .or_else(default_actor)
+        .filter(|by| !by.trim().is_empty())
+    else {
+        bail!("say who makes the change with --by NAME (no $USER, $LOGNAME or user name found)");
     };
+    let actor = actor.as_str();
     let stamp = Stamp {
         actor,
         at_micros: now_micros(),
     };
-    let mut trial = incident.clone();
-    for change in &changes {
-        change.apply(&mut trial, stamp)?;
-    }
-    let mut out = String::new();
-    for change in &changes {
-        let record = change.apply(&mut incident, stamp)?;
-        store.apply_change(&incident, &record).with_context(|| {
+    // Read, checked and written in one transaction: a concurrent update waits for it, so
+    // neither loses the other's changes.
+    let mut unchanged = Vec::new();
+    let outcome = store
+        .update_incident(&incident.id, |current| {
+            let mut records = Vec::new();
+            for change in &changes {
+                match change {
+                    // Assigning the assignee changes nothing: no audit record for it.
+                    Requested::Assign(name) if !current.assignment_changes(Some(name)) => {
+                        unchanged.push(format!("already assigned to {}", name.trim()));
+                    }
+                    _ => records.push(change.apply(current, stamp)?),
+                }
+            }
+            Ok::<_, anyhow::Error>(records)
+        })
+        .with_context(|| {
             format!(
                 "cannot save the change to {} in {}",
                 incident.id,
                 path.display()
             )
         })?;
+    let records = outcome?;
+    for what in &unchanged {
+        eprintln!("note: {} is {what}; nothing recorded for it", incident.id);
+    }
+    if records.is_empty() {
+        eprintln!("nothing changed");
+    }
+    let mut out = String::new();
+    for record in records {
         out.push_str(&format!(
             "{}: {} (by {})\n",
             record.incident_id, record.change, record.actor
@@ -153,16 +214,36 @@ fn requested_changes(args: &UpdateArgs) -> Vec<Requested<'_>> {
     changes
 }
 
-/// Opens a store that must already exist (these commands never create one). The commands
-/// use it only through the store trait.
-fn open_existing(path: &Path) -> Result<impl IncidentStore> {
+/// Opens a store that must already exist (these commands never create one), to change it.
+fn open_existing(path: &Path) -> Result<SqliteStore> {
+    require_store(path)?;
+    SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))
+}
+
+/// Opens a store that must already exist only to read it: it may sit in a read-only folder.
+/// A store an older tocsin wrote is migrated first when it can be written (the migration is
+/// the one write a reading command makes). The commands use it only through the store
+/// trait.
+fn open_read_only(path: &Path) -> Result<impl IncidentStore> {
+    require_store(path)?;
+    let opened = match SqliteStore::open_read_only(path) {
+        Err(needs @ StoreError::NeedsMigration { .. }) => {
+            SqliteStore::open(path).map_err(|_| needs)
+        }
+        opened => opened,
+    };
+    opened.with_context(|| format!("cannot open the store {}", path.display()))
+}
+
+/// Refuses a path that holds no store, saying how to make one.
+fn require_store(path: &Path) -> Result<()> {
     if !path.is_file() {
         bail!(
             "no store at {0}: create one with `tocsin hunt LOGS --rules RULES --store {0}`",
             path.display()
         );
     }
-    SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))
+    Ok(())
 }
 
 /// The incident `id`, following merges to the incident that absorbed it (with a note).
@@ -251,6 +332,31 @@ fn write_stdout(text: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(e).context("cannot write to standard output"),
     }
+}
+
+/// Who makes a change when `--by` is not given: `$USER`, else `$LOGNAME`, else the name the
+/// system's user database gives the user running tocsin (its numeric id if it has none).
+fn default_actor() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.trim().is_empty())
+        .or_else(os_user_name)
+}
+
+/// The name of the user running this process, from `/etc/passwd` (its uid, as `uid N`,
+/// when the database does not name it); `None` off Unix-like systems.
+fn os_user_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let named = passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    });
+    Some(named.unwrap_or_else(|| format!("uid {uid}")))
 }
 
 fn now_micros() -> i64 {

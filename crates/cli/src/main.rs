@@ -32,6 +32,7 @@ fn main() {
         Command::Incidents(IncidentsCommand::List(args)) => incidents::list(args),
         Command::Incidents(IncidentsCommand::Show(args)) => incidents::show(args),
         Command::Incidents(IncidentsCommand::Update(args)) => incidents::update(args),
+        Command::Incidents(IncidentsCommand::Regroup(args)) => incidents::regroup(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
     };

@@ -835,6 +835,115 @@ fn store_lifecycle_and_reports_over_the_examples() {
     );
 }
 
+/// Issue 20, finding 2: the same logs hunted into one store under three spellings of their
+/// path, from two working folders, are one set of detections with one source; a store
+/// keyed by an older tocsin is refused before anything is stored twice.
+#[test]
+fn a_path_typed_another_way_stores_nothing_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    write(&logs, "a.jsonl", &sysmon_line(1, "C:\\Windows\\whoami.exe"));
+    std::fs::copy(
+        examples().join("logs/logons/dc01-security.jsonl"),
+        logs.join("dc01.jsonl"),
+    )
+    .expect("copy");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    write(&rules, "whoami.yml", WHOAMI_RULE);
+    for entry in std::fs::read_dir(examples().join("rules/correlations")).expect("examples") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, rules.join(path.file_name().expect("name"))).expect("copy");
+    }
+    let store = dir.path().join("tocsin.db");
+    let hunt = |cwd: &Path, logs: &str| {
+        let out = run(tocsin()
+            .current_dir(cwd)
+            .args(["hunt", logs, "--format", "jsonl", "--rules"])
+            .arg(&rules)
+            .arg("--store")
+            .arg(&store));
+        assert!(out.status.success(), "{}", stderr(&out));
+        (store_line(&stderr(&out)).0, jsonl_lines(&out))
+    };
+    let ((new, existing), first) = hunt(dir.path(), "logs");
+    assert!(new > 1 && existing == 0, "{new} {existing}");
+    let absolute = logs.canonicalize().expect("canonical");
+    let sources = |lines: &[serde_json::Value]| -> Vec<String> {
+        let mut sources: Vec<String> = lines
+            .iter()
+            .map(|l| l["source"].as_str().expect("a source").to_owned())
+            .collect();
+        sources.sort();
+        sources
+    };
+    let expected = sources(&first);
+    assert!(
+        expected
+            .iter()
+            .all(|s| s.starts_with(&*absolute.to_string_lossy())),
+        "{expected:?}"
+    );
+    let logs_dir = logs.to_string_lossy().into_owned();
+    for (cwd, typed) in [
+        (dir.path(), "./logs"),
+        (dir.path(), "logs/../logs/"),
+        (logs.as_path(), "."),
+        (Path::new("/"), logs_dir.as_str()),
+    ] {
+        let (counts, lines) = hunt(cwd, typed);
+        assert_eq!(counts, (0, new), "{typed} from {}", cwd.display());
+        assert_eq!(sources(&lines), expected, "{typed}");
+    }
+
+    // A store an older tocsin wrote (alert key scheme 1) is refused before the scan.
+    let old = dir.path().join("old.db");
+    {
+        use tocsin_incident::IncidentStore;
+        let mut opened = tocsin_store::SqliteStore::open(&old).expect("store");
+        opened
+            .save_blob(tocsin_incident::KEY_SCHEME_BLOB, b"1")
+            .expect("blob");
+    }
+    let refused = run(tocsin()
+        .arg("hunt")
+        .arg(&logs)
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--store")
+        .arg(&old));
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("alert key scheme 1"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stdout(&refused).is_empty(), "{}", stdout(&refused));
+}
+
+/// Issue 20, finding 11: two different rules with the same id firing on one record are two
+/// stored detections, not one silently dropped.
+#[test]
+fn rules_sharing_an_id_both_store_their_detection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    write(&rules, "whoami.yml", WHOAMI_RULE);
+    let copy = WHOAMI_RULE.replace("title: Whoami Execution", "title: Whoami Copy");
+    write(&rules, "copy.yml", &copy);
+    let input = write(
+        dir.path(),
+        "e.jsonl",
+        &sysmon_line(1, "C:\\Windows\\System32\\whoami.exe"),
+    );
+    let store = dir.path().join("tocsin.db");
+    let ((new, existing), _) = store_line(&hunt_into(&store, &input, &rules));
+    assert_eq!((new, existing), (2, 0));
+    let ((new, existing), _) = store_line(&hunt_into(&store, &input, &rules));
+    assert_eq!((new, existing), (0, 2));
+}
+
 #[test]
 fn incidents_commands_explain_input_errors() {
     let dir = tempfile::tempdir().expect("tempdir");

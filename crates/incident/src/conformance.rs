@@ -57,7 +57,9 @@ pub fn run_all<S: IncidentStore>(mut make: impl FnMut() -> S) -> Result<(), Viol
     alerts_of_follows_member_order(&mut make)?;
     apply_change_to_an_unknown_incident_is_an_error(&mut make)?;
     audit_of_is_oldest_first(&mut make)?;
-    blobs_are_saved_replaced_and_loaded(&mut make)
+    blobs_are_saved_replaced_and_loaded(&mut make)?;
+    incidents_and_blobs_are_saved_together(&mut make)?;
+    update_incident_changes_what_is_stored_atomically(&mut make)
 }
 
 /// Storing alerts twice stores them once: the second time they are counted as existing and
@@ -575,6 +577,68 @@ pub fn audit_of_is_oldest_first<S: IncidentStore>(
     check.eq("stored lifecycle", stored, Some(incident.lifecycle))
 }
 
+/// `update_incident` hands the change the incident as stored (not a caller's stale copy),
+/// stores the lifecycle it leaves and its audit records; a refused change writes nothing;
+/// an unknown incident is an error.
+pub fn update_incident_changes_what_is_stored_atomically<S: IncidentStore>(
+    make: impl FnOnce() -> S,
+) -> Result<(), Violation> {
+    let check = Check("update_incident_changes_what_is_stored_atomically");
+    let mut store = make();
+    let alerts = [alert(1, Some(1))];
+    let mut stale = incident("INC-a", &[&alerts[0]]);
+    check.ok(
+        store.record_hunt(&alerts, std::slice::from_ref(&stale)),
+        "record_hunt",
+    )?;
+    let first = check.ok(stale.add_note("first", BY), "add_note")?;
+    check.ok(store.apply_change(&stale, &first), "apply_change")?;
+    let done = check.ok(
+        store.update_incident("INC-a", |current| {
+            let note = current.add_note("second", BY)?;
+            let status = current.transition(Status::Investigating, None, BY)?;
+            Ok::<_, crate::LifecycleError>(vec![note, status])
+        }),
+        "update_incident",
+    )?;
+    let records = check.ok(done, "the change")?;
+    let stored = check.ok(store.incident("INC-a"), "incident")?;
+    let notes: Vec<String> = stored
+        .iter()
+        .flat_map(|i| i.lifecycle.notes.iter().map(|n| n.text.clone()))
+        .collect();
+    check.eq(
+        "both notes kept",
+        notes,
+        vec!["first".to_owned(), "second".to_owned()],
+    )?;
+    let audit = check.ok(store.audit_of("INC-a"), "audit_of")?;
+    check.eq(
+        "audit trail",
+        audit.get(1..).map(<[_]>::to_vec),
+        Some(records),
+    )?;
+    let refused = check.ok(
+        store.update_incident("INC-a", |current| {
+            current.add_note("never stored", BY)?;
+            current.transition(Status::Contained, None, BY)?;
+            Ok::<_, crate::LifecycleError>(Vec::new())
+        }),
+        "update_incident",
+    )?;
+    check.that("an illegal move is refused", refused.is_err())?;
+    let after = check.ok(store.incident("INC-a"), "incident")?;
+    check.eq("nothing written by a refused change", after, stored)?;
+    check.eq(
+        "no audit record for a refused change",
+        check.ok(store.audit_of("INC-a"), "audit_of")?.len(),
+        3,
+    )?;
+    let unknown =
+        store.update_incident("INC-ghost", |_| Ok::<_, crate::LifecycleError>(Vec::new()));
+    check.that("an unknown incident is an error", unknown.is_err())
+}
+
 /// Named blobs are saved, replaced and loaded whole; an unknown name has none.
 pub fn blobs_are_saved_replaced_and_loaded<S: IncidentStore>(
     make: impl FnOnce() -> S,
@@ -594,6 +658,42 @@ pub fn blobs_are_saved_replaced_and_loaded<S: IncidentStore>(
     check.eq(
         "empty blob",
         check.ok(store.load_blob("empty"), "load_blob")?,
+        Some(vec![]),
+    )
+}
+
+/// Incidents and blobs saved together are both stored; a refused save of the two stores
+/// neither (`save_incidents_with_blobs` is atomic).
+pub fn incidents_and_blobs_are_saved_together<S: IncidentStore>(
+    make: impl FnOnce() -> S,
+) -> Result<(), Violation> {
+    let check = Check("incidents_and_blobs_are_saved_together");
+    let mut store = make();
+    let [kept, ghost] = [alert(1, Some(1)), alert(2, Some(2))];
+    check.ok(store.put_alerts(std::slice::from_ref(&kept)), "put_alerts")?;
+    let broken = [incident("INC-a", &[&kept, &ghost])];
+    let refused = store.save_incidents_with_blobs(&broken, &[("baseline", b"learned")]);
+    check.that(
+        "a save naming an unstored alert is refused",
+        refused.is_err(),
+    )?;
+    let blob = check.ok(store.load_blob("baseline"), "load_blob")?;
+    check.that("no blob after the refused save", blob.is_none())?;
+    let sound = [incident("INC-a", &[&kept])];
+    check.ok(
+        store.save_incidents_with_blobs(&sound, &[("baseline", b"learned"), ("state", b"")]),
+        "save_incidents_with_blobs",
+    )?;
+    let stored = check.ok(store.incident("INC-a"), "incident")?;
+    check.that("INC-a saved", stored.is_some())?;
+    check.eq(
+        "blob saved with the incidents",
+        check.ok(store.load_blob("baseline"), "load_blob")?,
+        Some(b"learned".to_vec()),
+    )?;
+    check.eq(
+        "empty blob saved with the incidents",
+        check.ok(store.load_blob("state"), "load_blob")?,
         Some(vec![]),
     )
 }

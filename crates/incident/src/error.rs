@@ -37,6 +37,14 @@ pub enum LifecycleError {
         /// The status asked for.
         to: Status,
     },
+    /// The change asked for would leave the incident as it is (assigning its assignee).
+    #[error("incident {incident}: the {what} is already that; nothing to record")]
+    Unchanged {
+        /// The incident the change was asked for.
+        incident: String,
+        /// What would not change (`assignee`).
+        what: &'static str,
+    },
     /// A note, an action or an actor name was empty.
     #[error("incident {incident}: {what} must not be empty")]
     Empty {

@@ -53,7 +53,10 @@ pub mod severity;
 pub mod store;
 mod time;
 
-pub use alert::{alert_key, Alert, AlertKind, AlertOrigin, Level, RuleRef};
+pub use alert::{
+    alert_key, Alert, AlertKind, AlertOrigin, EventIdentity, Level, RuleRef, ALERT_KEY_SCHEME,
+    KEY_SCHEME_BLOB,
+};
 pub use attack::{AttackCatalog, AttackSummary, TacticHit, TechniqueHit};
 pub use entities::{extract_entities, Entity, EntityKind};
 pub use error::{AttackError, LifecycleError, ParseError, ResumeError};

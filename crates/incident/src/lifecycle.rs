@@ -304,19 +304,31 @@ impl Incident {
         ))
     }
 
-    /// Gives the incident to `assignee` (`None` unassigns it).
+    /// Gives the incident to `assignee` (`None`, or an empty name, unassigns it). Giving it
+    /// to whom it is already assigned changes nothing and is refused
+    /// ([`LifecycleError::Unchanged`]), so that the audit trail records only changes; see
+    /// [`Incident::assignment_changes`].
     pub fn assign(
         &mut self,
         assignee: Option<&str>,
         by: Stamp<'_>,
     ) -> Result<AuditRecord, LifecycleError> {
         self.check_actor(by)?;
-        let to = assignee
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned);
+        if !self.assignment_changes(assignee) {
+            return Err(LifecycleError::Unchanged {
+                incident: self.id.clone(),
+                what: "assignee",
+            });
+        }
+        let to = assignee_name(assignee);
         let from = std::mem::replace(&mut self.lifecycle.assignee, to.clone());
         Ok(self.audit(by, Change::Assigned { from, to }))
+    }
+
+    /// Whether assigning `assignee` would change the incident's assignee (names are compared
+    /// trimmed; an empty name means nobody).
+    pub fn assignment_changes(&self, assignee: Option<&str>) -> bool {
+        self.lifecycle.assignee != assignee_name(assignee)
     }
 
     /// Adds a note.
@@ -370,6 +382,14 @@ impl Incident {
         }
         Ok(text.to_owned())
     }
+}
+
+/// An assignee as stored: trimmed, and `None` for nobody (no name or an empty one).
+fn assignee_name(assignee: Option<&str>) -> Option<String> {
+    assignee
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -464,6 +484,26 @@ mod tests {
             .transition(Status::Investigating, None, BY)
             .unwrap();
         assert_eq!(incident.lifecycle.resolution, None);
+    }
+
+    /// Issue 20, finding 20: assigning the current assignee records nothing.
+    #[test]
+    fn a_no_op_assignment_is_refused_and_records_nothing() {
+        let mut incident = incident_in(Status::Confirmed);
+        incident.assign(Some("bob"), BY).unwrap();
+        assert!(!incident.assignment_changes(Some(" bob ")));
+        let again = incident.assign(Some(" bob "), BY);
+        assert!(
+            matches!(again, Err(LifecycleError::Unchanged { .. })),
+            "{again:?}"
+        );
+        assert!(
+            incident.assignment_changes(Some("")),
+            "unassigning bob is a change"
+        );
+        let nobody = incident_in(Status::New);
+        assert!(!nobody.assignment_changes(None));
+        assert!(!nobody.assignment_changes(Some("  ")));
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //!
 //! * [`IncidentStore::put_alerts`] and [`IncidentStore::record_hunt`] are idempotent: an alert
 //!   whose key is already stored is counted as existing and left unchanged.
-//! * [`IncidentStore::record_hunt`] and [`IncidentStore::save_incidents`] are atomic: after a
-//!   crash or a refused write either all of their alerts and incidents are stored or none.
+//! * [`IncidentStore::record_hunt`], [`IncidentStore::save_incidents`] and
+//!   [`IncidentStore::save_incidents_with_blobs`] are atomic: after a crash or a refused write
+//!   either all of their alerts, incidents and blobs are stored or none.
 //!   An incident whose member names an alert the store does not hold is refused.
 //! * Saving incidents follows the [`SavePlan`](crate::SavePlan), computed by this crate from
 //!   what the store reports ([`IncidentStore::memberships_of`],
@@ -18,7 +19,8 @@
 //!   regrouping; an incident the regrouping absorbed points at its survivor
 //!   ([`IncidentStore::merged_into`]), which takes over its lifecycle if its own is
 //!   untouched ([`crate::plan`] gives the rules). Lifecycle changes go through
-//!   [`IncidentStore::apply_change`].
+//!   [`IncidentStore::update_incident`] (read, change and write as one atomic step) or
+//!   [`IncidentStore::apply_change`] (a change already made by the caller).
 //! * Listing hides absorbed incidents; [`IncidentStore::incident`] still finds them.
 //! * The audit trail is append-only.
 
@@ -82,6 +84,9 @@ pub trait IncidentStore {
         incidents: &[Incident],
     ) -> Result<PutOutcome, Self::Error>;
 
+    /// How many alerts are stored (cheaply: without reading them).
+    fn alert_count(&self) -> Result<usize, Self::Error>;
+
     /// Every stored alert, oldest first, for regrouping.
     fn all_alerts(&self) -> Result<Vec<Alert>, Self::Error>;
 
@@ -89,6 +94,16 @@ pub trait IncidentStore {
     /// holds and applies it in one atomic step. A new incident is stored whole (lifecycle
     /// included), an existing one keeps its stored lifecycle unless it inherits one.
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), Self::Error>;
+
+    /// Saves a regrouping as [`IncidentStore::save_incidents`] does and saves (or replaces)
+    /// the named blobs, all in one atomic step: a run's last write, so that state learned
+    /// from the run (a behavioural baseline, the grouping state) is never stored without the
+    /// incidents grouped from the same run, nor they without it.
+    fn save_incidents_with_blobs(
+        &mut self,
+        incidents: &[Incident],
+        blobs: &[(&str, &[u8])],
+    ) -> Result<(), Self::Error>;
 
     /// For each of `alert_keys` stored under an incident, that incident's id (keys stored
     /// under none are left out): what a save needs to know which detections move.
@@ -122,6 +137,18 @@ pub trait IncidentStore {
         incident: &Incident,
         record: &AuditRecord,
     ) -> Result<(), Self::Error>;
+
+    /// Applies `change` to incident `id` as stored at this moment and saves the lifecycle it
+    /// leaves and the audit records it returns, as one atomic step that no other writer can
+    /// come into between the read and the write (so concurrent analysts never lose each
+    /// other's changes, and each audit record starts from the state the incident was really
+    /// in). When `change` refuses, nothing is written and its error is returned inside `Ok`;
+    /// an unknown incident is the store's error.
+    fn update_incident<E>(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Incident) -> Result<Vec<AuditRecord>, E>,
+    ) -> Result<Result<Vec<AuditRecord>, E>, Self::Error>;
 
     /// The audit trail of an incident, oldest first.
     fn audit_of(&self, incident_id: &str) -> Result<Vec<AuditRecord>, Self::Error>;

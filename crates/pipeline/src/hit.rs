@@ -114,14 +114,18 @@ impl HitView<'_> {
                 .enumerate()
                 .map(|(n, kept)| (format!("event {}", n + 1), self.describe(kept))),
         );
-        Alert::new(
+        let alert = Alert::new(
             AlertKind::Correlation,
             self.rule.clone(),
             origin,
             Some(self.timestamp()),
             self.entities(&events),
             evidence,
-        )
+        );
+        match events.first() {
+            Some(first) => alert.keyed_by(&first.event),
+            None => alert,
+        }
     }
 
     /// The hosts, users, ... named by the group-by values and by the events.

@@ -68,4 +68,6 @@ pub use rules::{
     load_documents, load_rules, CompileOptions, DuplicateId, RuleSelection, RuleSet, RuleSetError,
     BUILTIN_RULES,
 };
-pub use writer::{IncidentWriter, StoreReport, ALERT_BATCH, STATE_BLOB};
+pub use writer::{
+    ungrouped_alerts, IncidentWriter, StoreReport, ALERT_BATCH, GROUPED_BLOB, STATE_BLOB,
+};

@@ -26,19 +26,48 @@
 //! no state, so every later run regroups it whole.
 //!
 //! The state is taken out of the store before the run writes its first alert and saved
-//! back after its incidents, so a run that stops in between leaves no state and the next
+//! back with its incidents, so a run that stops in between leaves no state and the next
 //! run regroups everything. It holds the distinct linking entities and the groups that a
 //! later alert can still join (within the quiet gap of the newest alert), not the alerts.
+//!
+//! # The last write
+//!
+//! The incidents, the grouping state and the blobs the driver queued with
+//! [`IncidentWriter::save_blob_at_finish`] (a behavioural baseline learned from the run's
+//! events) are saved in one write, after every alert of the run is stored. So a run
+//! stopped at any point never leaves a baseline that already knows the run's events
+//! without the anomalies they raised: the next run goes on from the previous baseline,
+//! finds the same anomalies again (same keys, so stored once) and saves everything. The
+//! last write also records how many alerts the store held when grouped ([`GROUPED_BLOB`]),
+//! so that a store can tell how many wait for a grouping ([`ungrouped_alerts`]).
 
 use std::collections::{HashMap, HashSet};
 
 use tocsin_incident::{
     group_with_state, Alert, AttackCatalog, Grouper, GroupingConfig, GroupingState, Incident,
-    IncidentStore, PutOutcome,
+    IncidentStore, PutOutcome, ALERT_KEY_SCHEME, KEY_SCHEME_BLOB,
 };
 
 /// The name of the store blob holding the [`GroupingState`] of the last grouping.
 pub const STATE_BLOB: &str = "grouping-state";
+
+/// The name of the store blob holding how many alerts the store held when it was last
+/// grouped (decimal text): alerts stored after that wait for a grouping (a run stopped
+/// before its last write), see [`ungrouped_alerts`].
+pub const GROUPED_BLOB: &str = "grouped-alerts";
+
+/// How many stored alerts no grouping has seen yet: left by a run stopped after writing
+/// alerts and before grouping them; [`IncidentWriter::regroup`] (or the next run) groups
+/// them. A store without the [`GROUPED_BLOB`] was never grouped.
+pub fn ungrouped_alerts<S: IncidentStore>(store: &S) -> Result<usize, S::Error> {
+    let stored = store.alert_count()?;
+    let grouped = store
+        .load_blob(GROUPED_BLOB)?
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.parse::<usize>().ok())
+        .unwrap_or(0);
+    Ok(stored.saturating_sub(grouped))
+}
 
 /// Alerts written per batch.
 pub const ALERT_BATCH: usize = 1000;
@@ -54,6 +83,8 @@ pub struct IncidentWriter<S> {
     state: Taken,
     /// The run's alerts, kept (only while a state was taken) to group them incrementally.
     run: Vec<Alert>,
+    /// Blobs to save with the incidents, in the run's last write.
+    blobs: Vec<(String, Vec<u8>)>,
 }
 
 /// Where the writer stands with the store's grouping state.
@@ -89,7 +120,17 @@ impl<S: IncidentStore> IncidentWriter<S> {
             written: PutOutcome::default(),
             state: Taken::NotYet,
             run: Vec::new(),
+            blobs: Vec::new(),
         }
+    }
+
+    /// Queues a named blob (replacing one queued under the same name) to be saved in the
+    /// same write as the run's incidents, by [`IncidentWriter::finish`]: state learned from
+    /// the run's events, such as a behavioural baseline, which must not be stored before
+    /// the alerts those events raised (see the module documentation).
+    pub fn save_blob_at_finish(&mut self, name: &str, bytes: Vec<u8>) {
+        self.blobs.retain(|(queued, _)| queued != name);
+        self.blobs.push((name.to_owned(), bytes));
     }
 
     /// The store, to read or save other components' state.
@@ -100,6 +141,18 @@ impl<S: IncidentStore> IncidentWriter<S> {
     /// The store, to save other components' state (a behavioural baseline).
     pub fn store_mut(&mut self) -> &mut S {
         &mut self.store
+    }
+
+    /// The alert key scheme of the detections the store holds when it is not this build's
+    /// ([`ALERT_KEY_SCHEME`]): writing into such a store would store every detection again
+    /// under a new key, so a driver refuses it before scanning. `None` when the store holds
+    /// no detection or detections keyed as this build keys them.
+    pub fn foreign_key_scheme(&self) -> Result<Option<String>, S::Error> {
+        let stored = self.store.load_blob(KEY_SCHEME_BLOB)?;
+        let current = ALERT_KEY_SCHEME.to_string();
+        Ok(stored
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .filter(|scheme| *scheme != current))
     }
 
     /// Queues an alert, writing a batch when [`ALERT_BATCH`] are queued.
@@ -144,6 +197,14 @@ impl<S: IncidentStore> IncidentWriter<S> {
         Ok((self.store, report))
     }
 
+    /// Regroups every stored alert into incidents and saves them, without writing any alert:
+    /// what groups the alerts a stopped run left ungrouped ([`ungrouped_alerts`]).
+    pub fn regroup(mut self) -> Result<(S, StoreReport), S::Error> {
+        self.take_state()?;
+        let report = self.regroup_all()?;
+        Ok((self.store, report))
+    }
+
     /// Reads the grouping state and takes it out of the store, once, before the run's first
     /// write (see the module documentation).
     fn take_state(&mut self) -> Result<(), S::Error> {
@@ -157,6 +218,10 @@ impl<S: IncidentStore> IncidentWriter<S> {
         };
         if !bytes.is_empty() {
             self.store.save_blob(STATE_BLOB, &[])?;
+        }
+        if self.store.load_blob(KEY_SCHEME_BLOB)?.is_none() {
+            let scheme = ALERT_KEY_SCHEME.to_string();
+            self.store.save_blob(KEY_SCHEME_BLOB, scheme.as_bytes())?;
         }
         Ok(())
     }
@@ -235,19 +300,27 @@ impl<S: IncidentStore> IncidentWriter<S> {
         self.save(&incidents, state.as_ref())
     }
 
-    /// Saves `incidents`, then `state` (an empty blob when there is none); reports how many
-    /// incidents were saved and how many of them are new (the run's alerts left at zero).
+    /// Saves `incidents`, `state` (an empty blob when there is none) and the queued blobs in
+    /// one write; reports how many incidents were saved and how many of them are new (the
+    /// run's alerts left at zero).
     fn save(
         &mut self,
         incidents: &[Incident],
         state: Option<&GroupingState>,
     ) -> Result<StoreReport, S::Error> {
         let new_incidents = self.count_new(incidents)?;
-        self.store.save_incidents(incidents)?;
         let bytes = state
             .and_then(|state| serde_json::to_vec(state).ok())
             .unwrap_or_default();
-        self.store.save_blob(STATE_BLOB, &bytes)?;
+        let grouped = self.store.alert_count()?.to_string();
+        let mut blobs: Vec<(&str, &[u8])> =
+            vec![(STATE_BLOB, &bytes), (GROUPED_BLOB, grouped.as_bytes())];
+        blobs.extend(
+            self.blobs
+                .iter()
+                .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
+        );
+        self.store.save_incidents_with_blobs(incidents, &blobs)?;
         Ok(StoreReport {
             alerts: PutOutcome::default(),
             incidents: incidents.len(),

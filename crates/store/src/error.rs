@@ -25,7 +25,7 @@ pub enum StoreError {
         supported: i64,
     },
     /// A schema migration failed (the store is left at the previous version).
-    #[error("{path}: migration to schema version {version} ({name}) failed: {source}")]
+    #[error("{path}: migration to schema version {version} ({name}) failed: {error}")]
     Migration {
         /// The file.
         path: PathBuf,
@@ -33,16 +33,35 @@ pub enum StoreError {
         version: i64,
         /// The migration file name.
         name: &'static str,
-        /// The SQLite error.
-        source: rusqlite::Error,
+        /// The SQLite error, in the message and deliberately not a `source` (see
+        /// [`StoreError::Sqlite`]).
+        error: rusqlite::Error,
     },
     /// Any other SQLite failure.
-    #[error("store {path}: {source}")]
+    #[error("store {path}: {error}")]
     Sqlite {
         /// The file.
         path: PathBuf,
-        /// The SQLite error.
-        source: rusqlite::Error,
+        /// The SQLite error. It is written in this error's message and deliberately not
+        /// exposed as its `source`: SQLite's error repeats its message as its own source,
+        /// so a printed chain would say the same thing three times.
+        error: rusqlite::Error,
+    },
+    /// The store cannot be written (a read-only file or folder).
+    #[error("store {path} cannot be written (read-only file or folder); `tocsin incidents list` and `show` can still read it")]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A read-only open met a store this build would first have to migrate.
+    #[error("store {path} has schema version {found}; this tocsin reads version {latest}: open it once with a command that writes (`tocsin hunt --store`, `tocsin incidents update` or `regroup`) to migrate it")]
+    NeedsMigration {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The version this build reads.
+        latest: i64,
     },
     /// A stored JSON column could not be read back.
     #[error("store {path}: stored {what} {id} is unreadable: {source}")]
@@ -70,8 +89,8 @@ impl StoreError {
     /// Whether SQLite answered that another connection holds the database (worth retrying).
     pub(crate) fn is_busy(&self) -> bool {
         match self {
-            StoreError::Sqlite { source, .. } | StoreError::Migration { source, .. } => {
-                source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+            StoreError::Sqlite { error, .. } | StoreError::Migration { error, .. } => {
+                error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
             }
             _ => false,
         }

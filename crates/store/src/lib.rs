@@ -16,12 +16,19 @@
 //!   newer tocsin is refused with an error naming it.
 //! * Alerts are keyed by their stable detection key and inserted with `INSERT OR IGNORE`:
 //!   rerunning a hunt stores nothing twice.
+//! * [`SqliteStore::open_read_only`] reads a store without writing anything, even in a
+//!   read-only folder (falling back to SQLite's `immutable` mode when the WAL index cannot
+//!   be created and the WAL holds nothing unmerged); [`SqliteStore::open`] refuses a store
+//!   it cannot write.
 //! * Every write is one transaction and the journal is WAL, so a crash (even `SIGKILL`
 //!   mid-hunt) leaves the store as it was after the last completed write.
 //! * Saving a regrouping applies the incident crate's
 //!   [`SavePlan`](tocsin_incident::SavePlan): incidents' computed part is rewritten but never
 //!   their lifecycle, except when a survivor inherits one from an incident it absorbed; the
 //!   audit trail is append-only, enforced by triggers.
+//! * Test hook: with `TOCSIN_FAULT_AFTER_COMMITS=N` in its environment, a process aborts
+//!   (`std::process::abort`, no destructor, no clean close) right after its store's `N`th
+//!   committed write, so that tests can stop a real run between any two writes.
 //!
 //! ```
 //! use tocsin_incident::IncidentStore;
@@ -33,11 +40,14 @@
 //! ```
 
 mod error;
+mod fault;
 mod memory;
+mod read_only;
 pub mod schema;
 mod sqlite;
 
 pub use error::{MemoryError, StoreError};
+pub use fault::FAULT_AFTER_COMMITS;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 

@@ -177,6 +177,10 @@ impl IncidentStore for MemoryStore {
         Ok(outcome)
     }
 
+    fn alert_count(&self) -> Result<usize, MemoryError> {
+        Ok(self.alerts.len())
+    }
+
     fn all_alerts(&self) -> Result<Vec<Alert>, MemoryError> {
         let mut alerts: Vec<Alert> = self.alerts.values().cloned().collect();
         alerts.sort_by(|a, b| {
@@ -189,6 +193,19 @@ impl IncidentStore for MemoryStore {
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), MemoryError> {
         self.check_members(incidents, &[])?;
         self.save_planned(incidents);
+        Ok(())
+    }
+
+    fn save_incidents_with_blobs(
+        &mut self,
+        incidents: &[Incident],
+        blobs: &[(&str, &[u8])],
+    ) -> Result<(), MemoryError> {
+        self.check_members(incidents, &[])?;
+        self.save_planned(incidents);
+        for (name, bytes) in blobs {
+            self.blobs.insert((*name).to_owned(), bytes.to_vec());
+        }
         Ok(())
     }
 
@@ -258,6 +275,25 @@ impl IncidentStore for MemoryStore {
             .or_default()
             .push(record.clone());
         Ok(())
+    }
+
+    fn update_incident<E>(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Incident) -> Result<Vec<AuditRecord>, E>,
+    ) -> Result<Result<Vec<AuditRecord>, E>, MemoryError> {
+        let Some(stored) = self.incidents.get_mut(id) else {
+            return Err(MemoryError::UnknownIncident { id: id.to_owned() });
+        };
+        let mut incident = stored.incident.clone();
+        let records = match change(&mut incident) {
+            Ok(records) => records,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        stored.incident.lifecycle = incident.lifecycle;
+        let trail = self.audit.entry(id.to_owned()).or_default();
+        trail.extend(records.iter().cloned());
+        Ok(Ok(records))
     }
 
     fn audit_of(&self, incident_id: &str) -> Result<Vec<AuditRecord>, MemoryError> {

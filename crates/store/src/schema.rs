@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_blobs_append_only_audit.sql",
         sql: include_str!("../migrations/0002_blobs_append_only_audit.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_key_scheme_grouped_count.sql",
+        sql: include_str!("../migrations/0003_key_scheme_grouped_count.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.
@@ -60,7 +65,7 @@ pub(crate) fn check_identity(conn: &Connection, path: &Path) -> Result<i64, Stor
             Some(ErrorCode::NotADatabase) => not_a_store("not an SQLite database"),
             _ => StoreError::Sqlite {
                 path: path.to_path_buf(),
-                source: error,
+                error,
             },
         })?;
     match application_id {
@@ -98,11 +103,11 @@ pub(crate) fn migrate(
         .iter()
         .filter(|m| m.version > current && m.version <= target)
     {
-        apply(conn, migration).map_err(|source| StoreError::Migration {
+        apply(conn, migration).map_err(|error| StoreError::Migration {
             path: path.to_path_buf(),
             version: migration.version,
             name: migration.name,
-            source,
+            error,
         })?;
     }
     Ok(())

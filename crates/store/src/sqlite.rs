@@ -33,10 +33,53 @@ pub struct SqliteStore {
 const OPEN_ATTEMPTS: u32 = 50;
 
 impl SqliteStore {
-    /// Opens the store at `path`, creating it and applying pending migrations as needed.
-    /// Refuses files that are not tocsin stores or were written by a newer tocsin.
+    /// Opens the store at `path` for reading and writing, creating it and applying pending
+    /// migrations as needed. Refuses files that are not tocsin stores, were written by a
+    /// newer tocsin, or cannot be written (so that a hunt fails before it scans).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_at_version(path.as_ref(), LATEST_VERSION)
+    }
+
+    /// Opens an existing store for reading only (`incidents list`, `show`, reports): nothing
+    /// is written, not even the journal mode, so a store in a read-only folder or on
+    /// read-only media can be read. SQLite's WAL needs its `-shm` index, which a reader must
+    /// be able to create; when it cannot (a read-only folder) and no `-wal` file holds
+    /// writes not yet merged into the store, the file is opened as immutable instead.
+    /// Refuses a store this build would have to migrate first.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        match Self::try_open_read_only(path, false) {
+            Ok(store) => Ok(store),
+            Err(error) if error.is_busy() || !crate::read_only::wal_is_empty(path) => Err(error),
+            Err(error) => Self::try_open_read_only(path, true).map_err(|_| error),
+        }
+    }
+
+    fn try_open_read_only(path: &Path, immutable: bool) -> Result<Self, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let sqlite = |error| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            error,
+        };
+        let uri = crate::read_only::uri(path, immutable);
+        let conn = Connection::open_with_flags(uri, flags).map_err(sqlite)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        conn.pragma_update(None, "query_only", "ON")
+            .map_err(sqlite)?;
+        let version = check_identity(&conn, path)?;
+        if version != LATEST_VERSION {
+            return Err(StoreError::NeedsMigration {
+                path: path.to_path_buf(),
+                found: version,
+                latest: LATEST_VERSION,
+            });
+        }
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens (or creates) the store migrated only up to `version`, to test migrations from
@@ -61,11 +104,14 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let sqlite = |source| StoreError::Sqlite {
+        let sqlite = |error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            error,
         };
         let mut conn = Connection::open_with_flags(&path, flags).map_err(sqlite)?;
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(sqlite)? {
+            return Err(StoreError::ReadOnly { path });
+        }
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         let current = check_identity(&conn, &path)?;
         configure(&conn).map_err(sqlite)?;
@@ -120,10 +166,10 @@ impl SqliteStore {
         Ok(counts)
     }
 
-    fn sql(&self, source: rusqlite::Error) -> StoreError {
+    fn sql(&self, error: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
-            source,
+            error,
         }
     }
 
@@ -138,9 +184,9 @@ impl SqliteStore {
         work: impl FnOnce(&Transaction<'_>, &Path) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
+        let sql = |error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            error,
         };
         let tx = self
             .conn
@@ -148,6 +194,7 @@ impl SqliteStore {
             .map_err(sql)?;
         let result = work(&tx, &path)?;
         tx.commit().map_err(sql)?;
+        crate::fault::after_commit();
         Ok(result)
     }
 
@@ -173,11 +220,7 @@ impl SqliteStore {
         computed: &str,
         lifecycle: &str,
     ) -> Result<Incident, StoreError> {
-        let mut incident: Incident =
-            serde_json::from_str(computed).map_err(|e| self.corrupt("incident", id, e))?;
-        incident.lifecycle =
-            serde_json::from_str(lifecycle).map_err(|e| self.corrupt("lifecycle", id, e))?;
-        Ok(incident)
+        incident_at(&self.path, id, computed, lifecycle)
     }
 }
 
@@ -363,6 +406,14 @@ impl IncidentStore for SqliteStore {
         })
     }
 
+    fn alert_count(&self) -> Result<usize, StoreError> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM alerts", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
     fn all_alerts(&self) -> Result<Vec<Alert>, StoreError> {
         self.alerts_where(
             "ORDER BY a.timestamp_micros IS NULL, a.timestamp_micros, a.key",
@@ -372,6 +423,20 @@ impl IncidentStore for SqliteStore {
 
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), StoreError> {
         self.write(|tx, path| save_planned(tx, path, incidents))
+    }
+
+    fn save_incidents_with_blobs(
+        &mut self,
+        incidents: &[Incident],
+        blobs: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
+        self.write(|tx, path| {
+            save_planned(tx, path, incidents)?;
+            for (name, bytes) in blobs {
+                upsert_blob(tx, name, bytes).map_err(|e| sql_at(path, e))?;
+            }
+            Ok(())
+        })
     }
 
     fn memberships_of(&self, alert_keys: &[&str]) -> Result<BTreeMap<String, String>, StoreError> {
@@ -449,26 +514,41 @@ impl IncidentStore for SqliteStore {
         record: &AuditRecord,
     ) -> Result<(), StoreError> {
         self.write(|tx, path| {
-            let lifecycle = to_json(&incident.lifecycle).map_err(|e| sql_at(path, e))?;
-            let body = to_json(&record.change).map_err(|e| sql_at(path, e))?;
-            let updated = tx
-                .execute(
-                    "UPDATE incidents SET lifecycle = ?2, status = ?3 WHERE id = ?1",
-                    params![incident.id, lifecycle, incident.lifecycle.status.as_str()],
+            save_lifecycle(tx, path, incident)?;
+            append_audit(tx, record).map_err(|e| sql_at(path, e))
+        })
+    }
+
+    fn update_incident<E>(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Incident) -> Result<Vec<AuditRecord>, E>,
+    ) -> Result<Result<Vec<AuditRecord>, E>, StoreError> {
+        self.write(|tx, path| {
+            let row = tx
+                .query_row(
+                    "SELECT computed, lifecycle FROM incidents WHERE id = ?1",
+                    [id],
+                    key_and_text,
                 )
+                .optional()
                 .map_err(|e| sql_at(path, e))?;
-            if updated == 0 {
+            let Some((computed, lifecycle)) = row else {
                 return Err(StoreError::UnknownIncident {
                     path: path.to_path_buf(),
-                    id: incident.id.clone(),
+                    id: id.to_owned(),
                 });
+            };
+            let mut incident = incident_at(path, id, &computed, &lifecycle)?;
+            let records = match change(&mut incident) {
+                Ok(records) => records,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            save_lifecycle(tx, path, &incident)?;
+            for record in &records {
+                append_audit(tx, record).map_err(|e| sql_at(path, e))?;
             }
-            tx.execute(
-                "INSERT INTO audit (incident_id, at_micros, actor, body) VALUES (?1, ?2, ?3, ?4)",
-                params![record.incident_id, record.at_micros, record.actor, body],
-            )
-            .map_err(|e| sql_at(path, e))?;
-            Ok(())
+            Ok(Ok(records))
         })
     }
 
@@ -511,22 +591,70 @@ impl IncidentStore for SqliteStore {
     }
 
     fn save_blob(&mut self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.write(|tx, path| {
-            tx.execute(
-                "INSERT INTO blobs (name, bytes) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET bytes = excluded.bytes",
-                params![name, bytes],
-            )
-            .map(drop)
-            .map_err(|e| sql_at(path, e))
-        })
+        self.write(|tx, path| upsert_blob(tx, name, bytes).map_err(|e| sql_at(path, e)))
     }
 }
 
-fn sql_at(path: &Path, source: rusqlite::Error) -> StoreError {
+/// Saves an incident's lifecycle (and the status column listing filters on).
+fn save_lifecycle(
+    tx: &Transaction<'_>,
+    path: &Path,
+    incident: &Incident,
+) -> Result<(), StoreError> {
+    let lifecycle = to_json(&incident.lifecycle).map_err(|e| sql_at(path, e))?;
+    let updated = tx
+        .execute(
+            "UPDATE incidents SET lifecycle = ?2, status = ?3 WHERE id = ?1",
+            params![incident.id, lifecycle, incident.lifecycle.status.as_str()],
+        )
+        .map_err(|e| sql_at(path, e))?;
+    if updated == 0 {
+        return Err(StoreError::UnknownIncident {
+            path: path.to_path_buf(),
+            id: incident.id.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Appends one audit record.
+fn append_audit(tx: &Transaction<'_>, record: &AuditRecord) -> rusqlite::Result<()> {
+    let body = to_json(&record.change)?;
+    tx.execute(
+        "INSERT INTO audit (incident_id, at_micros, actor, body) VALUES (?1, ?2, ?3, ?4)",
+        params![record.incident_id, record.at_micros, record.actor, body],
+    )
+    .map(drop)
+}
+
+/// An incident from its stored computed part and lifecycle.
+fn incident_at(
+    path: &Path,
+    id: &str,
+    computed: &str,
+    lifecycle: &str,
+) -> Result<Incident, StoreError> {
+    let mut incident: Incident =
+        serde_json::from_str(computed).map_err(|e| corrupt_at(path, "incident", id, e))?;
+    incident.lifecycle =
+        serde_json::from_str(lifecycle).map_err(|e| corrupt_at(path, "lifecycle", id, e))?;
+    Ok(incident)
+}
+
+/// Saves or replaces a named blob.
+fn upsert_blob(tx: &Transaction<'_>, name: &str, bytes: &[u8]) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO blobs (name, bytes) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET bytes = excluded.bytes",
+    )?
+    .execute(params![name, bytes])
+    .map(drop)
+}
+
+fn sql_at(path: &Path, error: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

@@ -231,6 +231,49 @@ fn an_old_store_is_migrated_and_keeps_its_data() {
     store.save_blob("x", b"y").unwrap();
 }
 
+/// A store written before alert keys had a scheme holds scheme-1 keys: the migration says
+/// so, and a store created empty records nothing until a hunt writes into it.
+#[test]
+fn the_migration_marks_the_key_scheme_of_stored_detections() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_path = dir.path().join("old.db");
+    SqliteStore::open_at_version(&old_path, 2)
+        .unwrap()
+        .put_alerts(&hunt())
+        .unwrap();
+    let old = SqliteStore::open(&old_path).unwrap();
+    let scheme = old.load_blob(tocsin_incident::KEY_SCHEME_BLOB).unwrap();
+    assert_eq!(scheme.as_deref(), Some(&b"1"[..]));
+    let empty_path = dir.path().join("empty.db");
+    drop(SqliteStore::open_at_version(&empty_path, 2).unwrap());
+    let empty = SqliteStore::open(&empty_path).unwrap();
+    assert_eq!(
+        empty.load_blob(tocsin_incident::KEY_SCHEME_BLOB).unwrap(),
+        None
+    );
+}
+
+/// Reading only never migrates: an older store is refused with what to do, a current one
+/// is read, and writing through a read-only open fails.
+#[test]
+fn a_read_only_open_reads_but_never_migrates_or_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    SqliteStore::open_at_version(&path, 2)
+        .unwrap()
+        .put_alerts(&hunt())
+        .unwrap();
+    let refused = SqliteStore::open_read_only(&path).unwrap_err();
+    assert!(
+        matches!(refused, StoreError::NeedsMigration { found: 2, .. }),
+        "{refused}"
+    );
+    drop(SqliteStore::open(&path).unwrap());
+    let mut reader = SqliteStore::open_read_only(&path).unwrap();
+    assert_eq!(reader.all_alerts().unwrap(), hunt());
+    assert!(reader.save_blob("x", b"y").is_err());
+}
+
 #[test]
 fn a_file_that_is_not_sqlite_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();

@@ -74,4 +74,6 @@ every_store!(
     apply_change_to_an_unknown_incident_is_an_error,
     audit_of_is_oldest_first,
     blobs_are_saved_replaced_and_loaded,
+    incidents_and_blobs_are_saved_together,
+    update_incident_changes_what_is_stored_atomically,
 );

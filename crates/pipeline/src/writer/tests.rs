@@ -286,3 +286,38 @@ fn a_rerun_of_stored_alerts_saves_nothing_and_keeps_the_state() {
     assert!(has_state(&store));
     assert_matches_full_regroup(&store, &config);
 }
+
+/// A run stopped after storing its alerts and before grouping them leaves them counted as
+/// ungrouped; `regroup` groups them as a full regrouping does and the count falls to zero.
+#[test]
+fn alerts_a_stopped_run_left_are_counted_then_regrouped() {
+    let config = GroupingConfig::default();
+    let first = [alert(
+        "first",
+        Level::High,
+        0,
+        &[(EntityKind::Host, "ws-1")],
+    )];
+    let (store, _) = add(MemoryStore::new(), &config, &first);
+    assert_eq!(ungrouped_alerts(&store).unwrap(), 0);
+    let mut stopped = IncidentWriter::new(store, config.clone(), AttackCatalog::empty());
+    stopped
+        .push(alert("late", Level::High, 5, &[(EntityKind::Host, "ws-1")]))
+        .unwrap();
+    stopped
+        .push(alert(
+            "other",
+            Level::High,
+            6,
+            &[(EntityKind::Host, "ws-2")],
+        ))
+        .unwrap();
+    stopped.flush().unwrap();
+    let store = stopped.store().clone();
+    assert_eq!(ungrouped_alerts(&store).unwrap(), 2);
+    let writer = IncidentWriter::new(store, config.clone(), AttackCatalog::empty());
+    let (store, report) = writer.regroup().unwrap();
+    assert_eq!(report.new_incidents, 1, "{report:?}");
+    assert_eq!(ungrouped_alerts(&store).unwrap(), 0);
+    assert_matches_full_regroup(&store, &config);
+}
