@@ -181,6 +181,11 @@ pub struct HuntArgs {
         default_value = "evtx,json,jsonl,ndjson,log,syslog,cef,gz"
     )]
     pub extensions: Vec<String>,
+    /// Read every input as this format instead of telling it from the file's name and
+    /// content: evtx, json (also jsonl, ndjson: JSON Lines, an array or concatenated
+    /// objects), syslog, appliance, cef or api-audit.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<tocsin_decode::Format>,
     /// Also run the behavioural detectors (new network, unusual time, burst, impossible
     /// sequence, new principal) over the sources they watch (by default the
     /// remote-support appliance syslog and API audit log). With --store, the learned

@@ -87,6 +87,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         .max(1);
     let mut options = DecodeOptions {
         extensions: args.extensions.clone(),
+        format: args.input_format,
         ..DecodeOptions::default()
     };
     let (mut files, discover_errors) = tocsin_decode::discover(&args.paths, &options);

@@ -137,6 +137,65 @@ fn hunt_reads_json_from_stdin_and_writes_csv_to_a_file() {
 }
 
 #[test]
+fn input_format_forces_the_decoder_whatever_the_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let input = write(
+        dir.path(),
+        "misnamed.evtx",
+        &sysmon_line(3, "C:\\Windows\\System32\\whoami.exe"),
+    );
+    let hunt = |extra: &[&str]| {
+        run(tocsin()
+            .arg("hunt")
+            .arg(&input)
+            .arg("--rules")
+            .arg(&rules)
+            .args(["--format", "jsonl"])
+            .args(extra))
+    };
+    let named = hunt(&[]);
+    assert!(
+        stderr(&named).contains("not an EVTX file"),
+        "{}",
+        stderr(&named)
+    );
+    let forced = hunt(&["--input-format", "jsonl"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_eq!(stdout(&forced).lines().count(), 1, "{}", stdout(&forced));
+    let wrong = hunt(&["--input-format", "xml"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        stderr(&wrong).contains("expected one of evtx, json, syslog"),
+        "{}",
+        stderr(&wrong)
+    );
+}
+
+#[test]
+fn a_stray_byte_in_a_json_string_does_not_hide_the_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let line = sysmon_line(4, "C:\\Windows\\System32\\whoami.exe");
+    // The stray byte opens the command line, which the rule does not test: the event must
+    // still reach the rules, with U+FFFD in its place.
+    let key = "\"CommandLine\":\"";
+    let at = line.find(key).expect("command line") + key.len();
+    let mut bytes = line.into_bytes();
+    bytes.insert(at, 0xFF);
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, &bytes).expect("write fixture");
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--format", "jsonl"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stderr(&out));
+}
+
+#[test]
 fn a_bad_rule_is_named_with_file_and_line_and_the_rest_still_hunts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rules = dir.path().join("rules");

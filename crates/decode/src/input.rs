@@ -28,6 +28,7 @@ use crate::json::JsonSource;
 use crate::sniff;
 use crate::syslog::SyslogDecoder;
 use crate::text::TextSource;
+use crate::utf16::{self, Utf16Reader};
 use crate::{DecodeOptions, EventSource, Format};
 
 const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
@@ -135,15 +136,22 @@ pub fn from_bytes(
     }
 }
 
-/// Decodes a non-EVTX input: in the format forced by `options`, else the one its first line
-/// shows (a name that says JSON allows only JSON or the API audit log), else JSON.
+/// Decodes a non-EVTX input: in the format forced by `options`, else the one its first lines
+/// show (a name that says JSON allows only JSON or the API audit log), else JSON. UTF-16
+/// input (see [`crate::utf16`]) is read as UTF-8.
 fn text(
     name: Arc<str>,
     reader: Box<dyn BufRead + Send>,
     named: Option<Format>,
     options: &DecodeOptions,
 ) -> Result<Box<dyn EventSource + Send>, DecodeError> {
-    let (head, reader) = sniff::first_line(reader).map_err(|e| DecodeError::io(&name, e))?;
+    let io = |e| DecodeError::io(&name, e);
+    let (head, reader) = sniff(reader).map_err(io)?;
+    let reader: Box<dyn BufRead + Send> = match utf16::detect(&head) {
+        Some(encoding) => Box::new(BufReader::new(Utf16Reader::new(reader, encoding))),
+        None => Box::new(BufReader::new(reader)),
+    };
+    let (head, reader) = sniff::first_lines(reader).map_err(io)?;
     let sniffed = sniff::sniff_text(&head);
     let format = match (options.format, named, sniffed) {
         (Some(forced), _, _) => forced,
@@ -190,7 +198,9 @@ fn read_head(file: &mut File) -> std::io::Result<Vec<u8>> {
 
 /// The first 8 bytes of `reader` (fewer at the end of input), and a reader that still
 /// yields them.
-fn sniff(mut reader: Box<dyn Read + Send>) -> std::io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+fn sniff<R: Read + Send + 'static>(
+    mut reader: R,
+) -> std::io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
     let mut head = Vec::with_capacity(MAGIC.len());
     // `read_to_end` keeps reading until it has them all, however a pipe splits them.
     (&mut reader)
@@ -602,6 +612,60 @@ Feb  5 12:54:46 h BG[1]:7:02:02:gin\n";
         assert_eq!(logsources(source), ["remote_support/api_audit"; 2]);
         let source = from_bytes("x", CEF.to_vec(), &forced(Format::Appliance)).unwrap();
         assert_eq!(logsources(source), ["error: line Some(1)"]);
+    }
+
+    fn utf16le(text: &[u8], bom: bool) -> Vec<u8> {
+        let mut bytes = if bom { vec![0xFF, 0xFE] } else { Vec::new() };
+        bytes.extend(text.iter().flat_map(|&b| [b, 0]));
+        bytes
+    }
+
+    #[test]
+    fn utf16_json_and_syslog_are_decoded() {
+        let options = DecodeOptions {
+            syslog_year: Some(2025),
+            ..DecodeOptions::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for bom in [true, false] {
+            let content = utf16le(LINES, bom);
+            let path = write(dir.path(), "x.json", &content);
+            assert_eq!(collect(open(&path, &options).unwrap()), ["1:a=1", "2:a=2"]);
+            let path = write(dir.path(), "x.json.gz", &gzip(&content));
+            assert_eq!(collect(open(&path, &options).unwrap()), ["1:a=1", "2:a=2"]);
+            let stream = from_reader("-", std::io::Cursor::new(content), &options).unwrap();
+            assert_eq!(collect(stream), ["1:a=1", "2:a=2"]);
+            let path = write(dir.path(), "auth.log", &utf16le(SYSLOG, bom));
+            let source = open(&path, &options).unwrap();
+            assert_eq!(
+                logsources(source),
+                ["linux/sshd", "linux/cron", "error: line Some(3)"]
+            );
+        }
+    }
+
+    #[test]
+    fn a_garbage_first_line_does_not_refuse_json_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["x.jsonl", "x.log"] {
+            let path = write(
+                dir.path(),
+                name,
+                b"%%% garbage %%%\n{\"a\": 1}\n{\"a\": 2}\n",
+            );
+            assert_eq!(
+                collect(open(&path, &DecodeOptions::default()).unwrap()),
+                [
+                    format!(
+                        "error: {}: line 1, column 1 (record 1): expected value",
+                        path.display()
+                    ),
+                    "2:a=1".into(),
+                    "3:a=2".into()
+                ],
+                "{name}"
+            );
+        }
     }
 
     #[test]

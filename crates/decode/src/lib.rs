@@ -16,7 +16,7 @@
 //! * An [`EventSource`] is an iterator of `Result<Event, DecodeError>`: the engine driver pulls
 //!   events from it. A record that cannot be decoded is one [`DecodeError`] item, which names
 //!   the file and the chunk, record or line, and iteration goes on with the next record.
-//! * Text formats are told from the first non-blank line (or forced with
+//! * Text formats are told from their first non-blank lines (or forced with
 //!   [`DecodeOptions::format`], whose names [`Format`] parses: `evtx`, `json`, `syslog`,
 //!   `appliance`, `cef`, `api-audit`). Their events carry a Sigma logsource
 //!   ([`tocsin_event::LogSource`]: `linux/sshd`, `remote_support/appliance`, ...) and the
@@ -92,6 +92,7 @@ mod sniff;
 mod syslog;
 mod text;
 mod timestamp;
+mod utf16;
 
 pub use error::DecodeError;
 pub use input::{discover, from_bytes, from_reader, open};
