@@ -3,8 +3,9 @@
 //!
 //! The format is `DecodeOptions::format` when set; otherwise it is taken from the extension
 //! (`.evtx`; `.json`, `.jsonl`, `.ndjson`; `x.evtx.gz` by its inner extension), then from the
-//! content: gzip by its magic bytes whatever the name, EVTX by `ElfFile\0`, and the other
-//! formats by the first non-blank line (see [`crate::sniff`]: JSON, the API audit log, CEF,
+//! content: gzip by its magic bytes whatever the name (then the format of the decompressed
+//! bytes, streamed: see [`crate::gzip`]), EVTX by `ElfFile\0`, and the other
+//! formats by the first non-blank lines (see [`crate::sniff`]: JSON, the API audit log, CEF,
 //! appliance syslog, RFC 5424, RFC 3164). A JSON name still lets the content say it is the
 //! API audit log; other names (`.log`, `.syslog`, `.cef`, a `.txt` named directly, none) leave it all to the
 //! content, and content in no known format goes to the JSON decoder, which says so. Content
@@ -17,21 +18,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{Datelike, Utc};
-use flate2::read::MultiGzDecoder;
 
 use crate::api_audit::ApiAuditSource;
 use crate::appliance::ApplianceDecoder;
 use crate::cef::CefDecoder;
 use crate::error::{path_name, DecodeError};
 use crate::evtx::{EvtxSource, MAGIC};
+use crate::gzip::{self, GzipReader};
 use crate::json::JsonSource;
 use crate::sniff;
 use crate::syslog::SyslogDecoder;
 use crate::text::TextSource;
 use crate::utf16::{self, Utf16Reader};
 use crate::{DecodeOptions, EventSource, Format};
-
-const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
 
 /// Opens the file at `path` (or standard input for `-`, any format but EVTX) with the
 /// decoder its extension or content calls for (see the module doc and `FORMATS.md`).
@@ -52,24 +51,11 @@ pub fn open(
     let mut file = File::open(path).map_err(io)?;
     let head = read_head(&mut file).map_err(io)?;
     file.rewind().map_err(io)?;
-    let gzip = head.starts_with(GZIP_MAGIC);
+    let gzip = head.starts_with(gzip::MAGIC);
     let named = format_from_name(path);
     let format = options.format.or(named);
     if gzip {
-        let reader = MultiGzDecoder::new(BufReader::new(file));
-        return match format {
-            // EVTX needs to seek, and to tell the format we need to look inside.
-            Some(Format::Evtx) | None => {
-                let mut data = Vec::new();
-                BufReader::new(reader).read_to_end(&mut data).map_err(io)?;
-                if format == Some(Format::Evtx) || data.starts_with(MAGIC) {
-                    evtx(name, Cursor::new(data), options)
-                } else {
-                    text(name, Box::new(Cursor::new(data)), named, options)
-                }
-            }
-            Some(_) => text(name, Box::new(BufReader::new(reader)), named, options),
-        };
+        return gzipped(name, BufReader::new(file), named, options);
     }
     let evtx_magic = head.starts_with(MAGIC) && options.format.is_none();
     match format {
@@ -95,8 +81,8 @@ pub fn from_reader(
     let name: Arc<str> = name.into();
     let io = |e| DecodeError::io(&name, e);
     let (mut head, mut reader) = sniff(Box::new(reader)).map_err(io)?;
-    if head.starts_with(GZIP_MAGIC) {
-        (head, reader) = sniff(Box::new(MultiGzDecoder::new(reader))).map_err(io)?;
+    if head.starts_with(gzip::MAGIC) {
+        (head, reader) = sniff(GzipReader::new(BufReader::new(reader))).map_err(io)?;
     }
     if head.starts_with(MAGIC) || options.format == Some(Format::Evtx) {
         return Err(DecodeError::UnknownFormat {
@@ -120,19 +106,91 @@ pub fn from_bytes(
     options: &DecodeOptions,
 ) -> Result<Box<dyn EventSource + Send>, DecodeError> {
     let name: Arc<str> = name.into();
-    let bytes = if bytes.starts_with(GZIP_MAGIC) {
-        let mut data = Vec::new();
-        MultiGzDecoder::new(&bytes[..])
-            .read_to_end(&mut data)
-            .map_err(|e| DecodeError::io(&name, e))?;
-        data
-    } else {
-        bytes
-    };
+    if bytes.starts_with(gzip::MAGIC) {
+        return gzipped(name, Cursor::new(bytes), None, options);
+    }
     match options.format {
         Some(Format::Evtx) => evtx(name, Cursor::new(bytes), options),
         None if bytes.starts_with(MAGIC) => evtx(name, Cursor::new(bytes), options),
         _ => text(name, Box::new(Cursor::new(bytes)), None, options),
+    }
+}
+
+/// Decodes a gzipped input as it decompresses, telling its format from the name's inner
+/// extension (`named`), else from the first decompressed bytes. EVTX needs random access:
+/// it is decompressed into an unnamed temporary file (at most
+/// `options.gzip_evtx_limit` bytes of it), deleted when the source is dropped; a gzip error
+/// or the limit ends it there, the records before are decoded and the error follows them.
+fn gzipped<R: BufRead + Send + 'static>(
+    name: Arc<str>,
+    compressed: R,
+    named: Option<Format>,
+    options: &DecodeOptions,
+) -> Result<Box<dyn EventSource + Send>, DecodeError> {
+    let (head, reader) =
+        sniff(GzipReader::new(compressed)).map_err(|e| DecodeError::io(&name, e))?;
+    let is_evtx = match options.format {
+        Some(forced) => forced == Format::Evtx,
+        None => named == Some(Format::Evtx) || head.starts_with(MAGIC),
+    };
+    if is_evtx {
+        evtx_via_temporary_file(name, reader, options)
+    } else {
+        text(name, Box::new(BufReader::new(reader)), named, options)
+    }
+}
+
+/// Copies the decompressed EVTX in `reader` into a temporary file and decodes that.
+fn evtx_via_temporary_file(
+    name: Arc<str>,
+    mut reader: Box<dyn Read + Send>,
+    options: &DecodeOptions,
+) -> Result<Box<dyn EventSource + Send>, DecodeError> {
+    let io = |e| DecodeError::io(&name, e);
+    let mut file = tempfile::tempfile().map_err(io)?;
+    let limit = options.gzip_evtx_limit;
+    let copied = std::io::copy(&mut (&mut reader).take(limit), &mut file);
+    let trailing = match copied {
+        Err(error) => Some(io(error)),
+        Ok(copied) if copied == limit && matches!(reader.read(&mut [0]), Ok(1)) => {
+            Some(DecodeError::UnknownFormat {
+                file: Arc::clone(&name),
+                reason: format!(
+                    "the EVTX inside this gzip file decompresses to more than {limit} bytes; \
+                     only those were read (decompress it first to read it all)"
+                ),
+            })
+        }
+        Ok(_) => None,
+    };
+    file.rewind().map_err(io)?;
+    let source = match (EvtxSource::new(Arc::clone(&name), file, options), trailing) {
+        (Ok(source), trailing) => Trailing {
+            inner: source,
+            error: trailing,
+        },
+        (Err(_), Some(error)) | (Err(error), None) => return Err(error),
+    };
+    Ok(Box::new(source))
+}
+
+/// A source, then one error about the input after its last record.
+struct Trailing<S> {
+    inner: S,
+    error: Option<DecodeError>,
+}
+
+impl<S: EventSource> Iterator for Trailing<S> {
+    type Item = Result<tocsin_event::Event, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().or_else(|| self.error.take().map(Err))
+    }
+}
+
+impl<S: EventSource> EventSource for Trailing<S> {
+    fn name(&self) -> &str {
+        self.inner.name()
     }
 }
 
@@ -612,6 +670,108 @@ Feb  5 12:54:46 h BG[1]:7:02:02:gin\n";
         assert_eq!(logsources(source), ["remote_support/api_audit"; 2]);
         let source = from_bytes("x", CEF.to_vec(), &forced(Format::Appliance)).unwrap();
         assert_eq!(logsources(source), ["error: line Some(1)"]);
+    }
+
+    /// The peak resident memory of this process so far (`VmHWM`), in bytes.
+    fn peak_rss() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_gzip_bomb_of_any_format_is_streamed() {
+        // 512 members, each one syslog line and 1 MiB of blank lines: 512 MiB inflated from
+        // about 1 MiB, as rotated logs (`auth.log.2.gz`) are named.
+        let mut member = b"Feb  5 12:54:46 h sshd[1]: Accepted password for x\n".to_vec();
+        let blank = [b' '; 4095]
+            .iter()
+            .chain(b"\n")
+            .copied()
+            .collect::<Vec<u8>>();
+        for _ in 0..256 {
+            member.extend(&blank);
+        }
+        let member = gzip(&member);
+        let bomb: Vec<u8> = std::iter::repeat_n(&member[..], 512)
+            .flatten()
+            .copied()
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "auth.log.2.gz", &bomb);
+        drop(bomb);
+        let before = peak_rss();
+        let options = DecodeOptions {
+            syslog_year: Some(2025),
+            ..DecodeOptions::default()
+        };
+        let items: Vec<_> = open(&path, &options).unwrap().collect();
+        let grown = peak_rss().saturating_sub(before);
+        assert_eq!(items.len(), 512);
+        assert!(items.iter().all(Result::is_ok));
+        assert!(grown < 128 << 20, "peak memory grew by {} MiB", grown >> 20);
+    }
+
+    #[test]
+    fn a_truncated_gzip_keeps_the_records_before_the_cut() {
+        let text: Vec<u8> = (1..=20_000)
+            .flat_map(|i| format!("{{\"a\": {i}}}\n").into_bytes())
+            .collect();
+        let packed = gzip(&text);
+        let dir = tempfile::tempdir().unwrap();
+        for (name, options) in [
+            ("x.log.gz", DecodeOptions::default()),
+            ("x.json.gz", DecodeOptions::default()),
+            (
+                "x.gz",
+                DecodeOptions {
+                    format: Some(Format::Json),
+                    ..DecodeOptions::default()
+                },
+            ),
+        ] {
+            let path = write(dir.path(), name, &packed[..packed.len() / 2]);
+            let items = collect(open(&path, &options).unwrap());
+            let (last, events) = items.split_last().unwrap();
+            assert!(events.len() > 1000, "{name}: {}", events.len());
+            assert_eq!(events[999], "1000:a=1000");
+            assert!(
+                last.starts_with(&format!(
+                    "error: {}: gzip data cut short after ",
+                    path.display()
+                )),
+                "{name}: {last}"
+            );
+        }
+        // An array, which is read whole: the elements before the cut are kept too.
+        let array = format!("[{}]", vec!["{\"a\": 1}"; 20_000].join(",\n"));
+        let packed = gzip(array.as_bytes());
+        let path = write(dir.path(), "array.json.gz", &packed[..packed.len() / 2]);
+        let items = collect(open(&path, &DecodeOptions::default()).unwrap());
+        assert!(items.len() > 1000);
+        assert!(items[..items.len() - 2].iter().all(|i| i.ends_with("a=1")));
+        assert!(
+            items[items.len() - 1].contains("gzip data cut short"),
+            "{items:?}"
+        );
+    }
+
+    #[test]
+    fn trailing_zero_padding_is_ignored_like_gzip_does() {
+        let mut padded = gzip(LINES);
+        padded.resize(padded.len() + 4096, 0);
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["x.log.gz", "x.json.gz"] {
+            let path = write(dir.path(), name, &padded);
+            let source = open(&path, &DecodeOptions::default()).unwrap();
+            assert_eq!(collect(source), ["1:a=1", "2:a=2"], "{name}");
+        }
+        let source = from_bytes("mem", padded.clone(), &DecodeOptions::default()).unwrap();
+        assert_eq!(collect(source), ["1:a=1", "2:a=2"]);
+        let source = from_reader("-", Cursor::new(padded), &DecodeOptions::default()).unwrap();
+        assert_eq!(collect(source), ["1:a=1", "2:a=2"]);
     }
 
     fn utf16le(text: &[u8], bom: bool) -> Vec<u8> {

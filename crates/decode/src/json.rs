@@ -34,6 +34,9 @@ use crate::EventSource;
 pub(crate) struct JsonSource {
     name: Arc<str>,
     mode: Mode,
+    /// An error that ended the reading of an array or concatenated objects (a truncated
+    /// gzip file), yielded after the records read before it.
+    trailing: Option<DecodeError>,
     /// How many fields the last event had, to size the next one.
     capacity: usize,
 }
@@ -110,11 +113,13 @@ impl JsonSource {
                 break first;
             }
         };
+        let trailing;
         let mode = match first {
             None | Some(b'{') => {
                 let mut buffer = Vec::new();
                 reader.read_until(b'\n', &mut buffer).map_err(io)?;
                 if first.is_none() || is_one_object(&buffer) {
+                    trailing = None;
                     Mode::Lines(Lines {
                         reader,
                         buffer,
@@ -123,18 +128,20 @@ impl JsonSource {
                         done: first.is_none(),
                     })
                 } else {
-                    reader.read_to_end(&mut buffer).map_err(io)?;
+                    // What was read before an error is kept (`read_to_end` appends it).
+                    trailing = reader.read_to_end(&mut buffer).err().map(io);
                     Mode::Stream(Stream::new(buffer, skipped_lines, ArrayState::None))
                 }
             }
             Some(b'[') => {
                 let mut buffer = Vec::new();
-                reader.read_to_end(&mut buffer).map_err(io)?;
+                trailing = reader.read_to_end(&mut buffer).err().map(io);
                 let mut stream = Stream::new(buffer, skipped_lines, ArrayState::Start);
                 stream.pos = 1;
                 Mode::Stream(stream)
             }
             Some(other) => {
+                trailing = None;
                 let (found, reader) = find_object_line(reader).map_err(io)?;
                 if !found {
                     return Err(DecodeError::UnknownFormat {
@@ -159,6 +166,7 @@ impl JsonSource {
         Ok(JsonSource {
             name,
             mode,
+            trailing,
             capacity: 16,
         })
     }
@@ -231,9 +239,12 @@ impl Iterator for JsonSource {
     type Item = Result<Event, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (result, record) = match &mut self.mode {
-            Mode::Lines(lines) => lines.next(&self.name, self.capacity)?,
-            Mode::Stream(stream) => stream.next(&self.name)?,
+        let next = match &mut self.mode {
+            Mode::Lines(lines) => lines.next(&self.name, self.capacity),
+            Mode::Stream(stream) => stream.next(&self.name),
+        };
+        let Some((result, record)) = next else {
+            return self.trailing.take().map(Err);
         };
         Some(result.map(|event| self.finish(event, record)))
     }

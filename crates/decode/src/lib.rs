@@ -86,6 +86,7 @@ mod cef;
 mod error;
 mod evtx;
 mod flatten;
+mod gzip;
 mod input;
 mod json;
 mod sniff;
@@ -207,6 +208,11 @@ pub struct DecodeOptions {
     /// when one more arrives, the oldest is dropped and reported. Bounds memory on inputs
     /// whose segments never complete.
     pub appliance_max_pending: usize,
+    /// The most bytes an EVTX file inside gzip may decompress to. EVTX needs random access,
+    /// so a gzipped one is decompressed into a temporary file first (every other format
+    /// streams); past this size the rest is not read and an error says so. Default 4 GiB,
+    /// the size of the largest Windows event logs.
+    pub gzip_evtx_limit: u64,
 }
 
 impl Default for DecodeOptions {
@@ -222,6 +228,7 @@ impl Default for DecodeOptions {
             format: None,
             syslog_year: None,
             appliance_max_pending: 10_000,
+            gzip_evtx_limit: 4 << 30,
         }
     }
 }

@@ -26,7 +26,9 @@ const HEAD_LIMIT: usize = 64 * 1024;
 const HEAD_LINES: usize = 16;
 
 /// Reads from `reader` up to the end of its first [`HEAD_LINES`] non-blank lines (at most
-/// 64 KiB); returns those bytes and a reader that yields them again, then the rest.
+/// 64 KiB); returns those bytes and a reader that yields them again, then the rest. A read
+/// error (a truncated gzip file) ends the head there, and the returned reader gives that
+/// error after the head, so that the lines before it are still decoded.
 pub(crate) fn first_lines(
     mut reader: Box<dyn BufRead + Send>,
 ) -> std::io::Result<(Vec<u8>, Box<dyn BufRead + Send>)> {
@@ -36,9 +38,15 @@ pub(crate) fn first_lines(
         let start = head.len();
         let read = (&mut reader)
             .take((HEAD_LIMIT - start) as u64)
-            .read_until(b'\n', &mut head)?;
-        if read == 0 {
-            break;
+            .read_until(b'\n', &mut head);
+        match read {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) => {
+                let failing = std::io::BufReader::new(FailOnce(Some(error)));
+                let reader = Cursor::new(head.clone()).chain(failing);
+                return Ok((head, Box::new(reader)));
+            }
         }
         if !head[start..].trim_ascii().is_empty() {
             lines += 1;
@@ -46,6 +54,15 @@ pub(crate) fn first_lines(
     }
     let reader = Cursor::new(head.clone()).chain(reader);
     Ok((head, Box::new(reader)))
+}
+
+/// A reader that gives one error, then the end of input.
+struct FailOnce(Option<std::io::Error>);
+
+impl Read for FailOnce {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        self.0.take().map_or(Ok(0), Err)
+    }
 }
 
 /// The format of a text input whose first bytes are `head`: the format of its first line

@@ -139,3 +139,39 @@ fn truncated_file_keeps_whole_chunks_and_reports_the_cut() {
         )
     );
 }
+
+#[test]
+fn gzipped_evtx_goes_through_a_bounded_temporary_file() {
+    use std::io::Write;
+    let Some(sample) = sample_with_chunks(3) else {
+        return;
+    };
+    let bytes = std::fs::read(&sample).unwrap();
+    let (intact, _) = record_ids(&sample);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&bytes).unwrap();
+    let packed = encoder.finish().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["sample.evtx.gz", "sample.gz"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &packed).unwrap();
+        let (kept, errors) = record_ids(&path);
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+        assert_eq!(kept, intact, "{name}");
+    }
+    // Past the limit: the chunks within it are decoded, and the limit is reported.
+    let path = dir.path().join("limited.evtx.gz");
+    std::fs::write(&path, &packed).unwrap();
+    let options = DecodeOptions {
+        gzip_evtx_limit: (HEADER + 2 * CHUNK) as u64,
+        ..DecodeOptions::default()
+    };
+    let (events, errors) = decode(&path, &options).unwrap();
+    let kept: BTreeSet<u64> = events.iter().map(|e| e.origin.record).collect();
+    assert_eq!(kept, records_of_chunks(&bytes, 0..2));
+    let last = errors.last().unwrap().to_string();
+    assert!(
+        last.contains("decompresses to more than 135168 bytes"),
+        "{last}"
+    );
+}
