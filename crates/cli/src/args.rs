@@ -186,6 +186,15 @@ pub struct HuntArgs {
     /// objects), syslog, appliance, cef or api-audit.
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<tocsin_decode::Format>,
+    /// The year of the first RFC 3164 syslog time of each file (those times carry none);
+    /// it moves to the next year where the months turn back. Default: inferred from each
+    /// file's modification time (a note on stderr says which years were used).
+    #[arg(long, value_name = "YEAR")]
+    pub syslog_year: Option<i32>,
+    /// The zone of log times that carry none (RFC 3164 syslog, some CEF times), as an
+    /// offset from UTC: +02:00, -05:30, Z (default UTC).
+    #[arg(long, value_name = "ZONE", allow_hyphen_values = true, default_value_t = tocsin_decode::UtcOffset::UTC)]
+    pub tz: tocsin_decode::UtcOffset,
     /// Also run the behavioural detectors (new network, unusual time, burst, impossible
     /// sequence, new principal) over the sources they watch (by default the
     /// remote-support appliance syslog and API audit log). With --store, the learned

@@ -34,6 +34,8 @@ enum Message {
     /// An event the behavioural detectors watch, kept until the scan is over.
     Watched(Box<Event>),
     Problem(String),
+    /// What a source had to assume (such as the year of syslog times).
+    Note(String),
     FileDone,
 }
 
@@ -88,6 +90,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     let mut options = DecodeOptions {
         extensions: args.extensions.clone(),
         format: args.input_format,
+        syslog_year: args.syslog_year,
+        timezone: args.tz,
         ..DecodeOptions::default()
     };
     let (mut files, discover_errors) = tocsin_decode::discover(&args.paths, &options);
@@ -235,7 +239,7 @@ impl Hunt<'_> {
 
     fn scan(
         &self,
-        source: Box<dyn EventSource + Send>,
+        mut source: Box<dyn EventSource + Send>,
         tx: &Sender<Message>,
         summary: &mut Summary,
         scratch: &mut Scratch,
@@ -244,7 +248,7 @@ impl Hunt<'_> {
             tx,
             storing: self.storing,
         };
-        for item in source {
+        for item in source.by_ref() {
             let event = match item {
                 Ok(event) => event,
                 Err(e) => {
@@ -260,6 +264,10 @@ impl Hunt<'_> {
             {
                 return;
             }
+        }
+        if let Some(note) = source.note() {
+            let hint = "--syslog-year and --tz say otherwise";
+            let _ = tx.send(Message::Note(format!("{}: {note} ({hint})", source.name())));
         }
     }
 }
@@ -325,6 +333,7 @@ impl Collector<'_> {
                 Message::Kept(kept) => self.kept.push(*kept),
                 Message::Watched(event) => self.watched.push(*event),
                 Message::Problem(text) => progress.suspend(|| eprintln!("warning: {text}")),
+                Message::Note(text) => progress.suspend(|| eprintln!("note: {text}")),
                 Message::FileDone => progress.inc(1),
             }
         }

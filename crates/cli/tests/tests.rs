@@ -195,6 +195,91 @@ fn a_stray_byte_in_a_json_string_does_not_hide_the_event() {
     assert_eq!(stdout(&out).lines().count(), 1, "{}", stderr(&out));
 }
 
+const SSHD_RULE: &str = r"title: Accepted SSH login
+id: 5b6a4ae1-0000-4000-8000-00000000c0df
+status: test
+level: low
+logsource:
+  product: linux
+  service: sshd
+detection:
+  keywords:
+    - Accepted
+  condition: keywords
+";
+
+#[test]
+fn syslog_years_are_inferred_from_the_file_time_or_given_with_a_zone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "sshd.yml", SSHD_RULE);
+    let input = write(
+        dir.path(),
+        "auth.log",
+        "Dec 31 23:59:00 h sshd[1]: Accepted password for a\nJan  1 00:01:00 h sshd[1]: Accepted password for b\n",
+    );
+    // Modified on 2025-01-03: December is 2024, January 2025, whatever today is.
+    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_900_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&input)
+        .and_then(|f| f.set_modified(modified))
+        .expect("set the modification time");
+    let hunt = |extra: &[&str]| {
+        let out = run(tocsin()
+            .arg("hunt")
+            .arg(&input)
+            .arg("--rules")
+            .arg(&rules)
+            .args(["--format", "jsonl"])
+            .args(extra));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let times: Vec<String> = stdout(&out)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("JSON")["timestamp"].to_string()
+            })
+            .collect();
+        (times, stderr(&out))
+    };
+    let (times, err) = hunt(&[]);
+    assert_eq!(
+        times,
+        ["\"2024-12-31T23:59:00Z\"", "\"2025-01-01T00:01:00Z\""]
+    );
+    assert!(
+        err.contains("note: ")
+            && err.contains(
+                "given the year 2024 to 2025 (inferred from the file's modification time"
+            ),
+        "{err}"
+    );
+    assert!(
+        err.contains("--syslog-year and --tz say otherwise"),
+        "{err}"
+    );
+    let (times, err) = hunt(&["--syslog-year", "2019", "--tz", "-05:00"]);
+    assert_eq!(
+        times,
+        ["\"2020-01-01T04:59:00Z\"", "\"2020-01-01T05:01:00Z\""]
+    );
+    assert!(
+        err.contains("2019 to 2020 (as given)") && err.contains("UTC-05:00"),
+        "{err}"
+    );
+    let bad = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--tz", "Europe/Paris"]));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("invalid zone `Europe/Paris`"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
 #[test]
 fn a_bad_rule_is_named_with_file_and_line_and_the_rest_still_hunts() {
     let dir = tempfile::tempdir().expect("tempdir");

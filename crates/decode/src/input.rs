@@ -17,11 +17,14 @@ use std::io::{BufRead, BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{Datelike, Utc};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
 
 use crate::api_audit::ApiAuditSource;
 use crate::appliance::ApplianceDecoder;
 use crate::cef::CefDecoder;
+use crate::clock::Clock;
 use crate::error::{path_name, DecodeError};
 use crate::evtx::{EvtxSource, MAGIC};
 use crate::gzip::{self, GzipReader};
@@ -53,15 +56,19 @@ pub fn open(
     file.rewind().map_err(io)?;
     let gzip = head.starts_with(gzip::MAGIC);
     let named = format_from_name(path);
+    let hints = Hints {
+        named,
+        modified: file.metadata().and_then(|m| m.modified()).ok(),
+    };
     let format = options.format.or(named);
     if gzip {
-        return gzipped(name, BufReader::new(file), named, options);
+        return gzipped(name, BufReader::new(file), hints, options);
     }
     let evtx_magic = head.starts_with(MAGIC) && options.format.is_none();
     match format {
         Some(Format::Evtx) => evtx(name, file, options),
         _ if evtx_magic => evtx(name, file, options),
-        _ => text(name, Box::new(BufReader::new(file)), named, options),
+        _ => text(name, Box::new(BufReader::new(file)), hints, options),
     }
 }
 
@@ -90,7 +97,12 @@ pub fn from_reader(
             reason: "EVTX is read from files only, not from a stream".into(),
         });
     }
-    text(name, Box::new(BufReader::new(reader)), None, options)
+    text(
+        name,
+        Box::new(BufReader::new(reader)),
+        Hints::default(),
+        options,
+    )
 }
 
 /// Decodes a whole input held in memory (EVTX, JSON, a text format, or any of them gzipped),
@@ -107,36 +119,41 @@ pub fn from_bytes(
 ) -> Result<Box<dyn EventSource + Send>, DecodeError> {
     let name: Arc<str> = name.into();
     if bytes.starts_with(gzip::MAGIC) {
-        return gzipped(name, Cursor::new(bytes), None, options);
+        return gzipped(name, Cursor::new(bytes), Hints::default(), options);
     }
     match options.format {
         Some(Format::Evtx) => evtx(name, Cursor::new(bytes), options),
         None if bytes.starts_with(MAGIC) => evtx(name, Cursor::new(bytes), options),
-        _ => text(name, Box::new(Cursor::new(bytes)), None, options),
+        _ => text(
+            name,
+            Box::new(Cursor::new(bytes)),
+            Hints::default(),
+            options,
+        ),
     }
 }
 
 /// Decodes a gzipped input as it decompresses, telling its format from the name's inner
-/// extension (`named`), else from the first decompressed bytes. EVTX needs random access:
+/// extension (`hints.named`), else from the first decompressed bytes. EVTX needs random access:
 /// it is decompressed into an unnamed temporary file (at most
 /// `options.gzip_evtx_limit` bytes of it), deleted when the source is dropped; a gzip error
 /// or the limit ends it there, the records before are decoded and the error follows them.
 fn gzipped<R: BufRead + Send + 'static>(
     name: Arc<str>,
     compressed: R,
-    named: Option<Format>,
+    hints: Hints,
     options: &DecodeOptions,
 ) -> Result<Box<dyn EventSource + Send>, DecodeError> {
     let (head, reader) =
         sniff(GzipReader::new(compressed)).map_err(|e| DecodeError::io(&name, e))?;
     let is_evtx = match options.format {
         Some(forced) => forced == Format::Evtx,
-        None => named == Some(Format::Evtx) || head.starts_with(MAGIC),
+        None => hints.named == Some(Format::Evtx) || head.starts_with(MAGIC),
     };
     if is_evtx {
         evtx_via_temporary_file(name, reader, options)
     } else {
-        text(name, Box::new(BufReader::new(reader)), named, options)
+        text(name, Box::new(BufReader::new(reader)), hints, options)
     }
 }
 
@@ -192,6 +209,10 @@ impl<S: EventSource> EventSource for Trailing<S> {
     fn name(&self) -> &str {
         self.inner.name()
     }
+
+    fn note(&self) -> Option<String> {
+        self.inner.note()
+    }
 }
 
 /// Decodes a non-EVTX input: in the format forced by `options`, else the one its first lines
@@ -200,9 +221,10 @@ impl<S: EventSource> EventSource for Trailing<S> {
 fn text(
     name: Arc<str>,
     reader: Box<dyn BufRead + Send>,
-    named: Option<Format>,
+    hints: Hints,
     options: &DecodeOptions,
 ) -> Result<Box<dyn EventSource + Send>, DecodeError> {
+    let named = hints.named;
     let io = |e| DecodeError::io(&name, e);
     let (head, reader) = sniff(reader).map_err(io)?;
     let reader: Box<dyn BufRead + Send> = match utf16::detect(&head) {
@@ -217,16 +239,16 @@ fn text(
         (None, Some(Format::Json), _) => Format::Json,
         (None, _, sniffed) => sniffed.unwrap_or(Format::Json),
     };
-    let year = options.syslog_year.unwrap_or_else(|| Utc::now().year());
+    let clock = || clock(options, hints.modified);
     Ok(match format {
         Format::Json => Box::new(JsonSource::new(name, reader)?),
         Format::ApiAudit => Box::new(ApiAuditSource::new(JsonSource::new(name, reader)?)),
-        Format::Syslog => Box::new(TextSource::new(name, reader, SyslogDecoder::new(year))),
+        Format::Syslog => Box::new(TextSource::new(name, reader, SyslogDecoder::new(clock()))),
         Format::Appliance => {
-            let decoder = ApplianceDecoder::new(year, options.appliance_max_pending);
+            let decoder = ApplianceDecoder::new(clock(), options.appliance_max_pending);
             Box::new(TextSource::new(name, reader, decoder))
         }
-        Format::Cef => Box::new(TextSource::new(name, reader, CefDecoder::new(year))),
+        Format::Cef => Box::new(TextSource::new(name, reader, CefDecoder::new(clock()))),
         Format::Evtx => {
             return Err(DecodeError::UnknownFormat {
                 file: name,
@@ -234,6 +256,27 @@ fn text(
             })
         }
     })
+}
+
+/// What the file tells besides its content: the format its name says, and when it was last
+/// modified.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hints {
+    named: Option<Format>,
+    modified: Option<SystemTime>,
+}
+
+/// How an input's times without a year or zone are completed: the year given, else
+/// inferred from the file's modification time (or now, for a stream).
+fn clock(options: &DecodeOptions, modified: Option<SystemTime>) -> Clock {
+    match (options.syslog_year, modified) {
+        (Some(year), _) => Clock::given(year, options.timezone),
+        (None, Some(modified)) => {
+            let modified = DateTime::<Utc>::from(modified);
+            Clock::inferred(modified, "the file's modification time", options.timezone)
+        }
+        (None, None) => Clock::inferred(Utc::now(), "the time it was read", options.timezone),
+    }
 }
 
 fn evtx<T>(
@@ -826,6 +869,65 @@ Feb  5 12:54:46 h BG[1]:7:02:02:gin\n";
                 "{name}"
             );
         }
+    }
+
+    /// Each event's time (RFC 3339), each error's text.
+    fn times(source: &mut (dyn EventSource + Send)) -> Vec<String> {
+        source
+            .map(|item| match item {
+                Ok(event) => {
+                    let micros = event.timestamp_micros.unwrap();
+                    chrono::DateTime::from_timestamp_micros(micros)
+                        .unwrap()
+                        .to_rfc3339()
+                }
+                Err(error) => format!("error: {error}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn syslog_years_come_from_the_file_modification_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = b"Dec 31 23:59:00 h sshd[1]: a\nJan  1 00:01:00 h sshd[1]: b\n";
+        let path = write(dir.path(), "auth.log", lines);
+        let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_900_000);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap(); // 2025-01-03 10:26 UTC
+        let mut source = open(&path, &DecodeOptions::default()).unwrap();
+        assert_eq!(
+            times(&mut *source),
+            ["2024-12-31T23:59:00+00:00", "2025-01-01T00:01:00+00:00"]
+        );
+        let note = source.note().unwrap();
+        assert!(
+            note.starts_with("times without a year were given the year 2024 to 2025 (inferred from the file's modification time (2025-01-03 10:26)"),
+            "{note}"
+        );
+        // A year and a zone given: the year rolls over at the turn of the months.
+        let options = DecodeOptions {
+            syslog_year: Some(2019),
+            timezone: "+02:00".parse().unwrap(),
+            ..DecodeOptions::default()
+        };
+        let mut source = open(&path, &options).unwrap();
+        assert_eq!(
+            times(&mut *source),
+            ["2019-12-31T21:59:00+00:00", "2019-12-31T22:01:00+00:00"]
+        );
+        assert!(source
+            .note()
+            .unwrap()
+            .ends_with("2019 to 2020 (as given), and times without a zone were read as UTC+02:00"));
+        // JSON needs no such note.
+        let path = write(dir.path(), "x.json", LINES);
+        let mut source = open(&path, &DecodeOptions::default()).unwrap();
+        assert_eq!(source.by_ref().count(), 2);
+        assert_eq!(source.note(), None);
     }
 
     #[test]

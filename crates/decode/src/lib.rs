@@ -83,6 +83,7 @@
 mod api_audit;
 mod appliance;
 mod cef;
+mod clock;
 mod error;
 mod evtx;
 mod flatten;
@@ -95,6 +96,7 @@ mod text;
 mod timestamp;
 mod utf16;
 
+pub use clock::UtcOffset;
 pub use error::DecodeError;
 pub use input::{discover, from_bytes, from_reader, open};
 
@@ -109,6 +111,13 @@ pub trait EventSource: Iterator<Item = Result<Event, DecodeError>> {
     /// The name the source's events and errors are reported under: the path as given, or
     /// `-` for standard input.
     fn name(&self) -> &str;
+
+    /// What had to be assumed to decode this source so far, for the user to know (for
+    /// syslog, the year and zone given to times that carry none); `None` when nothing was.
+    /// Ask it once the source is exhausted.
+    fn note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An input format this crate decodes. See `FORMATS.md` for a sample of each.
@@ -200,10 +209,16 @@ pub struct DecodeOptions {
     pub extensions: Vec<String>,
     /// Read every input as this format instead of telling it from the name and content.
     pub format: Option<Format>,
-    /// The year of RFC 3164 syslog times, which carry none (`Feb  5 12:54:46`); `None`, the
-    /// default, takes the current year (UTC) when the input is opened. Times in RFC 3164
-    /// lines are taken as UTC. Appliance events are exact anyway when they carry `when=`.
+    /// The year of the first RFC 3164 syslog time of each input (such times carry none:
+    /// `Feb  5 12:54:46`), moving to the next year where the months turn back (December,
+    /// then January). `None`, the default, infers each time's year from the file's
+    /// modification time (for standard input, the time it is read): the latest year that
+    /// puts the time at most a day after it. [`EventSource::note`] says what was used.
+    /// Appliance events are exact anyway when they carry `when=`.
     pub syslog_year: Option<i32>,
+    /// The zone of log times that carry none (RFC 3164 syslog, some CEF `rt`); UTC by
+    /// default.
+    pub timezone: UtcOffset,
     /// How many segmented appliance messages may wait for their missing segments at once;
     /// when one more arrives, the oldest is dropped and reported. Bounds memory on inputs
     /// whose segments never complete.
@@ -227,6 +242,7 @@ impl Default for DecodeOptions {
             .to_vec(),
             format: None,
             syslog_year: None,
+            timezone: UtcOffset::UTC,
             appliance_max_pending: 10_000,
             gzip_evtx_limit: 4 << 30,
         }

@@ -16,6 +16,7 @@ use std::io::{BufRead, Cursor, Read};
 
 use crate::api_audit::is_api_audit_line;
 use crate::cef::find_cef;
+use crate::clock::{Clock, UtcOffset};
 use crate::syslog::{looks_like_rfc5424, parse_rfc3164, split_tag};
 use crate::Format;
 
@@ -90,7 +91,7 @@ fn sniff_line(line: &[u8]) -> Option<Format> {
         return Some(Format::Syslog);
     }
     // Any year parses the header: only the shape matters here (29 February aside).
-    let header = parse_rfc3164(&line, 2000).ok()?;
+    let header = parse_rfc3164(&line, &Clock::given(2000, UtcOffset::UTC)).ok()?;
     if is_appliance_message(header.rest) {
         return Some(Format::Appliance);
     }
