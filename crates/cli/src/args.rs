@@ -153,7 +153,8 @@ pub struct CompileArgs {
 /// Flags of `tocsin hunt`.
 #[derive(Debug, Args)]
 pub struct HuntArgs {
-    /// Log files or folders (recursive); `-` reads JSON from standard input.
+    /// Log files or folders (recursive); `-` reads standard input (any format; EVTX is
+    /// copied to a temporary file first, as it needs random access).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Sigma rule files or folders (recursive); `builtin` names the rules embedded in

@@ -248,7 +248,9 @@ impl Hunt<'_> {
             tx,
             storing: self.storing,
         };
+        let mut read = 0_u64;
         for item in source.by_ref() {
+            read += 1;
             let event = match item {
                 Ok(event) => event,
                 Err(e) => {
@@ -265,10 +267,20 @@ impl Hunt<'_> {
                 return;
             }
         }
-        if let Some(note) = source.note() {
-            let hint = "--syslog-year and --tz say otherwise";
-            let _ = tx.send(Message::Note(format!("{}: {note} ({hint})", source.name())));
-        }
+        report_end(&*source, read, tx);
+    }
+}
+
+/// What is worth saying once a source is read through: an empty standard input, and what
+/// the decoder had to assume (the year and zone of syslog times).
+fn report_end(source: &(dyn EventSource + Send), read: u64, tx: &Sender<Message>) {
+    if read == 0 && source.name() == "-" {
+        let text = "-: no events read from standard input (it was empty or closed)";
+        let _ = tx.send(Message::Problem(text.into()));
+    }
+    if let Some(note) = source.note() {
+        let hint = "--syslog-year and --tz say otherwise";
+        let _ = tx.send(Message::Note(format!("{}: {note} ({hint})", source.name())));
     }
 }
 

@@ -280,6 +280,59 @@ fn syslog_years_are_inferred_from_the_file_time_or_given_with_a_zone() {
     );
 }
 
+/// `tocsin hunt - --rules RULES` with `input` on standard input.
+fn hunt_stdin(rules: &Path, input: &[u8]) -> Output {
+    let mut child = tocsin()
+        .args(["hunt", "-", "--format", "jsonl", "--rules"])
+        .arg(rules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn empty_standard_input_is_said_and_evtx_on_it_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let out = hunt_stdin(&rules, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: -: no events read from standard input"),
+        "{}",
+        stderr(&out)
+    );
+    let Some(sample) = tocsin_testdata::shared_path(
+        "evtx/EVTX-ATTACK-SAMPLES/Privilege Escalation/Sysmon_UACME_22.evtx",
+    ) else {
+        return;
+    };
+    let rules = tocsin_testdata::shared_path("sigma/rules/rules/windows").expect("rules");
+    let from_file = run(tocsin()
+        .arg("hunt")
+        .arg(&sample)
+        .args(["--format", "jsonl", "--rules"])
+        .arg(&rules));
+    let from_stdin = hunt_stdin(&rules, &std::fs::read(&sample).expect("sample"));
+    assert!(from_stdin.status.success(), "{}", stderr(&from_stdin));
+    let detections = |out: &Output| stdout(out).lines().count();
+    assert!(detections(&from_file) > 0, "{}", stderr(&from_file));
+    assert_eq!(detections(&from_stdin), detections(&from_file));
+    assert!(
+        !stderr(&from_stdin).contains("warning"),
+        "{}",
+        stderr(&from_stdin)
+    );
+}
+
 #[test]
 fn a_bad_rule_is_named_with_file_and_line_and_the_rest_still_hunts() {
     let dir = tempfile::tempdir().expect("tempdir");

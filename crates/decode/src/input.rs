@@ -35,7 +35,7 @@ use crate::text::TextSource;
 use crate::utf16::{self, Utf16Reader};
 use crate::{DecodeOptions, EventSource, Format};
 
-/// Opens the file at `path` (or standard input for `-`, any format but EVTX) with the
+/// Opens the file at `path` (or standard input for `-`) with the
 /// decoder its extension or content calls for (see the module doc and `FORMATS.md`).
 ///
 /// # Errors
@@ -78,8 +78,8 @@ pub fn open(
 ///
 /// # Errors
 ///
-/// Reading fails, or the content is in no known format (EVTX is refused: it needs a
-/// seekable file).
+/// Reading fails, or the content is in no known format. EVTX, which needs random access,
+/// is copied into an unnamed temporary file first (see [`DecodeOptions::evtx_spool_limit`]).
 pub fn from_reader(
     name: &str,
     reader: impl Read + Send + 'static,
@@ -92,10 +92,7 @@ pub fn from_reader(
         (head, reader) = sniff(GzipReader::new(BufReader::new(reader))).map_err(io)?;
     }
     if head.starts_with(MAGIC) || options.format == Some(Format::Evtx) {
-        return Err(DecodeError::UnknownFormat {
-            file: name,
-            reason: "EVTX is read from files only, not from a stream".into(),
-        });
+        return evtx_via_temporary_file(name, reader, options);
     }
     text(
         name,
@@ -134,10 +131,9 @@ pub fn from_bytes(
 }
 
 /// Decodes a gzipped input as it decompresses, telling its format from the name's inner
-/// extension (`hints.named`), else from the first decompressed bytes. EVTX needs random access:
-/// it is decompressed into an unnamed temporary file (at most
-/// `options.gzip_evtx_limit` bytes of it), deleted when the source is dropped; a gzip error
-/// or the limit ends it there, the records before are decoded and the error follows them.
+/// extension (`hints.named`), else from the first decompressed bytes. EVTX needs random
+/// access: it is decompressed into an unnamed temporary file, deleted when the source is
+/// dropped (see [`evtx_via_temporary_file`]).
 fn gzipped<R: BufRead + Send + 'static>(
     name: Arc<str>,
     compressed: R,
@@ -157,7 +153,9 @@ fn gzipped<R: BufRead + Send + 'static>(
     }
 }
 
-/// Copies the decompressed EVTX in `reader` into a temporary file and decodes that.
+/// Copies the EVTX in `reader` (decompressed, or standard input) into a temporary file, at
+/// most `options.evtx_spool_limit` bytes of it, and decodes that; a read error or the limit
+/// ends it there, the records before are decoded and the error follows them.
 fn evtx_via_temporary_file(
     name: Arc<str>,
     mut reader: Box<dyn Read + Send>,
@@ -165,7 +163,7 @@ fn evtx_via_temporary_file(
 ) -> Result<Box<dyn EventSource + Send>, DecodeError> {
     let io = |e| DecodeError::io(&name, e);
     let mut file = tempfile::tempfile().map_err(io)?;
-    let limit = options.gzip_evtx_limit;
+    let limit = options.evtx_spool_limit;
     let copied = std::io::copy(&mut (&mut reader).take(limit), &mut file);
     let trailing = match copied {
         Err(error) => Some(io(error)),
@@ -173,8 +171,8 @@ fn evtx_via_temporary_file(
             Some(DecodeError::UnknownFormat {
                 file: Arc::clone(&name),
                 reason: format!(
-                    "the EVTX inside this gzip file decompresses to more than {limit} bytes; \
-                     only those were read (decompress it first to read it all)"
+                    "the EVTX stream is longer than {limit} bytes; only those were read \
+                     (save or decompress it to a file to read it all)"
                 ),
             })
         }
@@ -531,15 +529,18 @@ mod tests {
     }
 
     #[test]
-    fn evtx_is_refused_from_a_stream() {
+    fn evtx_from_a_stream_goes_through_a_temporary_file() {
+        // The magic and a few zeros: read into the temporary file, then refused as a
+        // damaged header, as the same bytes in a file would be.
         let mut fake = MAGIC.to_vec();
-        fake.resize(4096, 0);
+        fake.resize(100, 0);
         let error = from_reader("-", std::io::Cursor::new(fake), &DecodeOptions::default())
             .err()
             .unwrap();
-        assert_eq!(
-            error.to_string(),
-            "-: unrecognised format (EVTX is read from files only, not from a stream)"
+        assert!(matches!(error, DecodeError::NotEvtx { .. }), "{error}");
+        assert!(
+            error.to_string().starts_with("-: not an EVTX file"),
+            "{error}"
         );
     }
 

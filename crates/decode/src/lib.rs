@@ -10,8 +10,8 @@
 //! * [`discover`] expands the inputs a user names (files, directories, `-`) into the files to
 //!   read, filtered by extension.
 //! * [`open`] picks the decoder for one file (by extension, then by content) and returns it
-//!   as an [`EventSource`]; [`from_reader`] does the same for any reader (not EVTX), such as
-//!   standard input, and [`from_bytes`] for a whole input in memory. [`DecodeOptions`]
+//!   as an [`EventSource`]; [`from_reader`] does the same for any reader, such as standard
+//!   input (EVTX through a temporary file, since it needs random access), and [`from_bytes`] for a whole input in memory. [`DecodeOptions`]
 //!   configures them.
 //! * An [`EventSource`] is an iterator of `Result<Event, DecodeError>`: the engine driver pulls
 //!   events from it. A record that cannot be decoded is one [`DecodeError`] item, which names
@@ -223,11 +223,12 @@ pub struct DecodeOptions {
     /// when one more arrives, the oldest is dropped and reported. Bounds memory on inputs
     /// whose segments never complete.
     pub appliance_max_pending: usize,
-    /// The most bytes an EVTX file inside gzip may decompress to. EVTX needs random access,
-    /// so a gzipped one is decompressed into a temporary file first (every other format
-    /// streams); past this size the rest is not read and an error says so. Default 4 GiB,
-    /// the size of the largest Windows event logs.
-    pub gzip_evtx_limit: u64,
+    /// The most bytes of an EVTX file read from a stream (inside gzip, or on standard
+    /// input) that are kept. EVTX needs random access, so such a file is copied into an
+    /// unnamed temporary file first (every other format streams); past this size the rest
+    /// is not read and an error says so. Default 4 GiB, the size of the largest Windows
+    /// event logs.
+    pub evtx_spool_limit: u64,
 }
 
 impl Default for DecodeOptions {
@@ -244,7 +245,7 @@ impl Default for DecodeOptions {
             syslog_year: None,
             timezone: UtcOffset::UTC,
             appliance_max_pending: 10_000,
-            gzip_evtx_limit: 4 << 30,
+            evtx_spool_limit: 4 << 30,
         }
     }
 }

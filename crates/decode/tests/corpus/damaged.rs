@@ -245,7 +245,7 @@ fn gzipped_evtx_goes_through_a_bounded_temporary_file() {
     let path = dir.path().join("limited.evtx.gz");
     std::fs::write(&path, &packed).unwrap();
     let options = DecodeOptions {
-        gzip_evtx_limit: (HEADER + 2 * CHUNK) as u64,
+        evtx_spool_limit: (HEADER + 2 * CHUNK) as u64,
         ..DecodeOptions::default()
     };
     let (events, errors) = decode(&path, &options).unwrap();
@@ -253,7 +253,24 @@ fn gzipped_evtx_goes_through_a_bounded_temporary_file() {
     assert_eq!(kept, records_of_chunks(&bytes, 0..2));
     let last = errors.last().unwrap().to_string();
     assert!(
-        last.contains("decompresses to more than 135168 bytes"),
+        last.contains("the EVTX stream is longer than 135168 bytes"),
         "{last}"
     );
+}
+
+#[test]
+fn evtx_on_standard_input_is_read_like_the_file() {
+    let Some(sample) = sample_with_chunks(2) else {
+        return;
+    };
+    let (intact, _) = record_ids(&sample);
+    let stream = std::fs::File::open(&sample).unwrap();
+    let source = tocsin_decode::from_reader("-", stream, &DecodeOptions::default()).unwrap();
+    let mut kept = BTreeSet::new();
+    for item in source {
+        let event = item.unwrap();
+        assert_eq!(&*event.origin.source, "-");
+        kept.insert(event.origin.record);
+    }
+    assert_eq!(kept, intact);
 }
