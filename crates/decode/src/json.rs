@@ -207,13 +207,55 @@ fn find_object_line(
     Ok((found, Box::new(Cursor::new(head).chain(reader))))
 }
 
-/// `bytes` as valid UTF-8: as they are when they are, else with each invalid sequence
-/// replaced by U+FFFD (JSON's structure is ASCII, so it is untouched).
+/// `bytes` as JSON that serde_json can turn into strings: each invalid UTF-8 sequence
+/// replaced by U+FFFD (JSON's structure is ASCII, so it is untouched), and so is each
+/// `\uXXXX` escape of a lone UTF-16 surrogate, which serde_json refuses, so that neither
+/// can hide a record from the rules.
 fn lossy(bytes: &[u8]) -> Cow<'_, [u8]> {
-    match std::str::from_utf8(bytes) {
+    let valid = match std::str::from_utf8(bytes) {
         Ok(_) => Cow::Borrowed(bytes),
         Err(_) => Cow::Owned(String::from_utf8_lossy(bytes).into_owned().into_bytes()),
+    };
+    match lone_surrogates(&valid) {
+        None => valid,
+        Some(fixed) => Cow::Owned(fixed),
     }
+}
+
+/// `text` with each `\uXXXX` escape of a lone surrogate made `\uFFFD`, or `None` when it
+/// has none.
+fn lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
+    let escape = |at: usize| -> Option<u16> {
+        let hex = text.get(at..at + 6)?.strip_prefix(b"\\u")?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let mut fixed: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(found) = text[at..].iter().position(|&b| b == b'\\') {
+        at += found;
+        let lone = match escape(at) {
+            Some(0xD800..=0xDBFF) if matches!(escape(at + 6), Some(0xDC00..=0xDFFF)) => {
+                at += 12;
+                continue;
+            }
+            Some(0xD800..=0xDFFF) => true,
+            _ => false,
+        };
+        if lone {
+            let out = fixed.get_or_insert_with(|| Vec::with_capacity(text.len()));
+            out.extend_from_slice(&text[copied..at]);
+            out.extend_from_slice(b"\\uFFFD");
+            at += 6;
+            copied = at;
+        } else {
+            // Any other escape is two bytes (`\\`, `\"`, ...) or a valid `\uXXXX`.
+            at += 2;
+        }
+    }
+    let mut out = fixed?;
+    out.extend_from_slice(&text[copied..]);
+    Some(out)
 }
 
 /// Whether `line` holds one complete JSON value and nothing more, or is not JSON at all
@@ -752,6 +794,18 @@ mod tests {
                 "error: test.json: line 5, column 1 (record 5): expected value",
                 "6: a=2",
             ]
+        );
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_are_replaced_not_fatal() {
+        assert_eq!(
+            decode("{\"a\": \"x\\ud800y\", \"b\": \"\\udc00\\\\ud800\\ud83d\\ude00\"}\n{\"a\": 2}"),
+            ["1: a=x\u{fffd}y,b=\u{fffd}\\ud800😀", "2: a=2"]
+        );
+        assert_eq!(
+            decode("[{\"a\": \"\\uDBFF\"}, {\"a\": 2}]"),
+            ["1: a=\u{fffd}", "2: a=2"]
         );
     }
 
