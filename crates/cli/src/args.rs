@@ -194,7 +194,12 @@ pub struct HuntArgs {
     pub syslog_year: Option<i32>,
     /// The zone of log times that carry none (RFC 3164 syslog, some CEF times), as an
     /// offset from UTC: +02:00, -05:30, Z (default UTC).
-    #[arg(long, value_name = "ZONE", allow_hyphen_values = true, default_value_t = tocsin_decode::UtcOffset::UTC)]
+    #[arg(
+        long,
+        value_name = "ZONE",
+        allow_hyphen_values = true,
+        default_value_t = tocsin_decode::UtcOffset::UTC
+    )]
     pub tz: tocsin_decode::UtcOffset,
     /// Also run the behavioural detectors (new network, unusual time, burst, impossible
     /// sequence, new principal) over the sources they watch (by default the

@@ -134,33 +134,46 @@ impl JsonSource {
                 }
             }
             Some(b'[') => {
-                let mut buffer = Vec::new();
-                trailing = reader.read_to_end(&mut buffer).err().map(io);
-                let mut stream = Stream::new(buffer, skipped_lines, ArrayState::Start);
-                stream.pos = 1;
-                Mode::Stream(stream)
+                let mut first_line = Vec::new();
+                reader.read_until(b'\n', &mut first_line).map_err(io)?;
+                let garbage = first_element_is_not_json(&first_line);
+                let reader: Box<dyn BufRead + Send> =
+                    Box::new(Cursor::new(first_line).chain(reader));
+                // `[INFO] ...` is a log line, not an array, when JSON Lines follow it.
+                let lines = match garbage {
+                    true => lines_after_garbage(reader, skipped_lines).map_err(io)?,
+                    false => Err(reader),
+                };
+                match lines {
+                    Ok(lines) => {
+                        trailing = None;
+                        lines
+                    }
+                    Err(mut reader) => {
+                        let mut buffer = Vec::new();
+                        trailing = reader.read_to_end(&mut buffer).err().map(io);
+                        let mut stream = Stream::new(buffer, skipped_lines, ArrayState::Start);
+                        stream.pos = 1;
+                        Mode::Stream(stream)
+                    }
+                }
             }
             Some(other) => {
                 trailing = None;
-                let (found, reader) = find_object_line(reader).map_err(io)?;
-                if !found {
-                    return Err(DecodeError::UnknownFormat {
-                        file: name,
-                        reason: format!(
-                            "JSON must start with `{{` or `[`, found {:?}, and no line in the \
-                             first {} KiB starts with `{{`",
-                            char::from(other),
-                            LOOKAHEAD / 1024
-                        ),
-                    });
+                match lines_after_garbage(reader, skipped_lines).map_err(io)? {
+                    Ok(lines) => lines,
+                    Err(_) => {
+                        return Err(DecodeError::UnknownFormat {
+                            file: name,
+                            reason: format!(
+                                "the first line is not JSON (it starts with {:?}) and no line \
+                                 in the first {} KiB starts with `{{`",
+                                char::from(other),
+                                LOOKAHEAD / 1024
+                            ),
+                        })
+                    }
                 }
-                Mode::Lines(Lines {
-                    reader,
-                    buffer: Vec::new(),
-                    pending: false,
-                    line: skipped_lines,
-                    done: false,
-                })
             }
         };
         Ok(JsonSource {
@@ -179,6 +192,38 @@ impl JsonSource {
         };
         event
     }
+}
+
+/// The input read as JSON Lines after a first line that is not JSON, if a line in the
+/// first [`LOOKAHEAD`] bytes starts with `{` (the lines that are not JSON become errors);
+/// else a reader that yields the input again.
+fn lines_after_garbage(
+    reader: Box<dyn BufRead + Send>,
+    skipped_lines: u64,
+) -> std::io::Result<Result<Mode, Box<dyn BufRead + Send>>> {
+    let (found, reader) = find_object_line(reader)?;
+    if !found {
+        return Ok(Err(reader));
+    }
+    Ok(Ok(Mode::Lines(Lines {
+        reader,
+        buffer: Vec::new(),
+        pending: false,
+        line: skipped_lines,
+        done: false,
+    })))
+}
+
+/// Whether the first element of the array that `line` opens is not JSON (`[INFO] ...`),
+/// rather than a value, whole or cut at the end of the line.
+fn first_element_is_not_json(line: &[u8]) -> bool {
+    let line = lossy(line);
+    let Some(after) = line.trim_ascii_start().strip_prefix(b"[") else {
+        return false;
+    };
+    let mut values = serde_json::Deserializer::from_slice(after).into_iter::<IgnoredAny>();
+    let after = after.trim_ascii_start();
+    !after.starts_with(b"]") && matches!(values.next(), Some(Err(error)) if !error.is_eof())
 }
 
 /// How far past a first line that is not JSON [`find_object_line`] looks for one that is.
@@ -731,6 +776,14 @@ mod tests {
                 "3: a=3",
             ]
         );
+        // A broken first element, no JSON Lines after it: still an array.
+        assert_eq!(
+            decode("[{\"a\": tru}, {\"a\": 2}]"),
+            [
+                "error: test.json: line 1, column 11 (record 1): expected ident",
+                "2: a=2",
+            ]
+        );
         // Concatenated objects: the next object at the start of a line.
         assert_eq!(
             decode("{\n  \"a\": 1\n}\n{\n  \"a\": @\n}\n{\n  \"a\": 3\n}\n"),
@@ -778,13 +831,20 @@ mod tests {
         let error = JsonSource::new("x.log".into(), reader).err().unwrap();
         assert_eq!(
             error.to_string(),
-            "x.log: unrecognised format (JSON must start with `{` or `[`, found '<', and no line \
-             in the first 64 KiB starts with `{`)"
+            "x.log: unrecognised format (the first line is not JSON (it starts with '<') and no \
+             line in the first 64 KiB starts with `{`)"
         );
     }
 
     #[test]
     fn lines_that_are_not_json_before_json_lines_are_errors() {
+        assert_eq!(
+            decode("[INFO] exported\n{\"a\": 1}\n"),
+            [
+                "error: test.json: line 1, column 1 (record 1): invalid type: sequence, expected a JSON object",
+                "2: a=1",
+            ]
+        );
         assert_eq!(
             decode("\ngarbage here\n# comment\n{\"a\": 1}\nmore garbage\n{\"a\": 2}\n"),
             [
