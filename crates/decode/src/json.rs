@@ -277,7 +277,10 @@ fn lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
     let mut fixed: Option<Vec<u8>> = None;
     let mut copied = 0;
     let mut at = 0;
-    while let Some(found) = text[at..].iter().position(|&b| b == b'\\') {
+    while let Some(found) = text
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
         at += found;
         let lone = match escape(at) {
             Some(0xD800..=0xDBFF) if matches!(escape(at + 6), Some(0xDC00..=0xDFFF)) => {
@@ -866,6 +869,13 @@ mod tests {
         assert_eq!(
             decode("[{\"a\": \"\\uDBFF\"}, {\"a\": 2}]"),
             ["1: a=\u{fffd}", "2: a=2"]
+        );
+        // A backslash, or half an escape, at the very end.
+        assert_eq!(lone_surrogates(b"x\\"), None);
+        assert_eq!(lone_surrogates(b"\\ud8"), None);
+        assert_eq!(
+            lone_surrogates(b"\\ud800").as_deref(),
+            Some(&b"\\uFFFD"[..])
         );
     }
 
