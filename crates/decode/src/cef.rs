@@ -302,7 +302,7 @@ fn parse_rt(text: &str, clock: &Clock) -> Option<i64> {
     if let Ok(time) = NaiveDateTime::parse_from_str(bare, "%b %d %Y %H:%M:%S%.f") {
         return Some(match utc {
             Some(_) => time.and_utc().timestamp_micros(),
-            None => clock.to_utc(time),
+            None => clock.to_utc(time)?,
         });
     }
     // No year: parsed in a leap year to get the date, then completed by the clock.
@@ -311,7 +311,7 @@ fn parse_rt(text: &str, clock: &Clock) -> Option<i64> {
     let hms = (time.hour(), time.minute(), time.second());
     let micros = clock.complete(time.month(), time.day(), hms)?;
     let offset = match utc {
-        Some(_) => clock.to_utc(time) - time.and_utc().timestamp_micros(),
+        Some(_) => clock.to_utc(time)? - time.and_utc().timestamp_micros(),
         None => 0,
     };
     Some(micros - offset + i64::from(time.nanosecond() / 1000))

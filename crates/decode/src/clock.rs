@@ -178,13 +178,19 @@ impl Clock {
             .get()
             .map_or((year, year), |(a, b)| (a.min(year), b.max(year)));
         self.years_used.set(Some(used));
-        Some(self.to_utc(time))
+        self.to_utc(time)
     }
 
-    /// A local time with its year, but no zone, as UTC microseconds.
-    pub(crate) fn to_utc(&self, local: NaiveDateTime) -> i64 {
-        let utc = local - TimeDelta::seconds(i64::from(self.offset.seconds));
-        utc.and_utc().timestamp_micros()
+    /// A local time with its year, but no zone, as UTC microseconds; `None` past the last
+    /// time chrono can hold (a year written as 262142 in an input).
+    pub(crate) fn to_utc(&self, local: NaiveDateTime) -> Option<i64> {
+        let offset = TimeDelta::seconds(i64::from(self.offset.seconds));
+        Some(
+            local
+                .checked_sub_signed(offset)?
+                .and_utc()
+                .timestamp_micros(),
+        )
     }
 
     /// What was assumed to complete times, once a time was completed: the years given and
@@ -279,5 +285,9 @@ mod tests {
         assert_eq!(year_of(clock.complete(3, 1, (12, 0, 0)).unwrap()), 2025);
         assert!(clock.note().unwrap().contains("2024 to 2025 (as given)"));
         assert!(clock.complete(2, 30, (0, 0, 0)).is_none());
+        // The last time chrono holds, moved past it by the zone: no time, no panic.
+        let west = Clock::given(2024, "-05:00".parse().unwrap());
+        assert_eq!(west.to_utc(NaiveDateTime::MAX), None);
+        assert!(west.to_utc(NaiveDateTime::MIN).is_some());
     }
 }
