@@ -181,7 +181,8 @@ pub struct CompileArgs {
 /// Flags of `tocsin hunt`.
 #[derive(Debug, Args)]
 pub struct HuntArgs {
-    /// Log files or folders (recursive); `-` reads JSON from standard input.
+    /// Log files or folders (recursive); `-` reads standard input (any format; EVTX is
+    /// copied to a temporary file first, as it needs random access).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Sigma rule files or folders (recursive); `builtin` names the rules embedded in
@@ -209,6 +210,25 @@ pub struct HuntArgs {
         default_value = "evtx,json,jsonl,ndjson,log,syslog,cef,gz"
     )]
     pub extensions: Vec<String>,
+    /// Read every input as this format instead of telling it from the file's name and
+    /// content: evtx, json (also jsonl, ndjson: JSON Lines, an array or concatenated
+    /// objects), syslog, appliance, cef or api-audit.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<tocsin_decode::Format>,
+    /// The year of the first RFC 3164 syslog time of each file (those times carry none);
+    /// it moves to the next year where the months turn back. Default: inferred from each
+    /// file's modification time (a note on stderr says which years were used).
+    #[arg(long, value_name = "YEAR")]
+    pub syslog_year: Option<i32>,
+    /// The zone of log times that carry none (RFC 3164 syslog, some CEF times), as an
+    /// offset from UTC: +02:00, -05:30, Z (default UTC).
+    #[arg(
+        long,
+        value_name = "ZONE",
+        allow_hyphen_values = true,
+        default_value_t = tocsin_decode::UtcOffset::UTC
+    )]
+    pub tz: tocsin_decode::UtcOffset,
     /// Also run the behavioural detectors (new network, unusual time, burst, impossible
     /// sequence, new principal) over the sources they watch (by default the
     /// remote-support appliance syslog and API audit log). With --store, the learned

@@ -35,6 +35,8 @@ enum Message {
     /// An event the behavioural detectors watch, kept until the scan is over.
     Watched(Box<Event>),
     Problem(String),
+    /// What a source had to assume (such as the year of syslog times).
+    Note(String),
     FileDone,
 }
 
@@ -70,6 +72,9 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     // Inputs first: a mistyped path is reported at once, not after the rules compile.
     let mut options = DecodeOptions {
         extensions: args.extensions.clone(),
+        format: args.input_format,
+        syslog_year: args.syslog_year,
+        timezone: args.tz,
         ..DecodeOptions::default()
     };
     let inputs = canonical_inputs(&args.paths);
@@ -292,7 +297,7 @@ impl Hunt<'_> {
 
     fn scan(
         &self,
-        source: Box<dyn EventSource + Send>,
+        mut source: Box<dyn EventSource + Send>,
         tx: &Sender<Message>,
         summary: &mut Summary,
         scratch: &mut Scratch,
@@ -301,7 +306,9 @@ impl Hunt<'_> {
             tx,
             storing: self.storing,
         };
-        for item in source {
+        let mut read = 0_u64;
+        for item in source.by_ref() {
+            read += 1;
             let event = match item {
                 Ok(event) => event,
                 Err(e) => {
@@ -318,6 +325,20 @@ impl Hunt<'_> {
                 return;
             }
         }
+        report_end(&*source, read, tx);
+    }
+}
+
+/// What is worth saying once a source is read through: an empty standard input, and what
+/// the decoder had to assume (the year and zone of syslog times).
+fn report_end(source: &(dyn EventSource + Send), read: u64, tx: &Sender<Message>) {
+    if read == 0 && source.name() == "-" {
+        let text = "-: no events read from standard input (it was empty or closed)";
+        let _ = tx.send(Message::Problem(text.into()));
+    }
+    if let Some(note) = source.note() {
+        let hint = "--syslog-year and --tz say otherwise";
+        let _ = tx.send(Message::Note(format!("{}: {note} ({hint})", source.name())));
     }
 }
 
@@ -386,6 +407,7 @@ impl Collector<'_> {
                 Message::Kept(kept) => self.kept.push(*kept),
                 Message::Watched(event) => self.watched.push(*event),
                 Message::Problem(text) => progress.suspend(|| eprintln!("warning: {text}")),
+                Message::Note(text) => progress.suspend(|| eprintln!("note: {text}")),
                 Message::FileDone => progress.inc(1),
             }
         }

@@ -224,6 +224,203 @@ fn hunt_reads_json_from_stdin_and_writes_csv_to_a_file() {
 }
 
 #[test]
+fn input_format_forces_the_decoder_whatever_the_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let input = write(
+        dir.path(),
+        "misnamed.evtx",
+        &sysmon_line(3, "C:\\Windows\\System32\\whoami.exe"),
+    );
+    let hunt = |extra: &[&str]| {
+        run(tocsin()
+            .arg("hunt")
+            .arg(&input)
+            .arg("--rules")
+            .arg(&rules)
+            .args(["--format", "jsonl"])
+            .args(extra))
+    };
+    let named = hunt(&[]);
+    assert!(
+        stderr(&named).contains("not an EVTX file"),
+        "{}",
+        stderr(&named)
+    );
+    let forced = hunt(&["--input-format", "jsonl"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_eq!(stdout(&forced).lines().count(), 1, "{}", stdout(&forced));
+    let wrong = hunt(&["--input-format", "xml"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        stderr(&wrong).contains("expected one of evtx, json, syslog"),
+        "{}",
+        stderr(&wrong)
+    );
+}
+
+#[test]
+fn a_stray_byte_in_a_json_string_does_not_hide_the_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let line = sysmon_line(4, "C:\\Windows\\System32\\whoami.exe");
+    // The stray byte opens the command line, which the rule does not test: the event must
+    // still reach the rules, with U+FFFD in its place.
+    let key = "\"CommandLine\":\"";
+    let at = line.find(key).expect("command line") + key.len();
+    let mut bytes = line.into_bytes();
+    bytes.insert(at, 0xFF);
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, &bytes).expect("write fixture");
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--format", "jsonl"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stderr(&out));
+}
+
+const SSHD_RULE: &str = r"title: Accepted SSH login
+id: 5b6a4ae1-0000-4000-8000-00000000c0df
+status: test
+level: low
+logsource:
+  product: linux
+  service: sshd
+detection:
+  keywords:
+    - Accepted
+  condition: keywords
+";
+
+#[test]
+fn syslog_years_are_inferred_from_the_file_time_or_given_with_a_zone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "sshd.yml", SSHD_RULE);
+    let input = write(
+        dir.path(),
+        "auth.log",
+        "Dec 31 23:59:00 h sshd[1]: Accepted password for a\nJan  1 00:01:00 h sshd[1]: Accepted password for b\n",
+    );
+    // Modified on 2025-01-03: December is 2024, January 2025, whatever today is.
+    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_900_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&input)
+        .and_then(|f| f.set_modified(modified))
+        .expect("set the modification time");
+    let hunt = |extra: &[&str]| {
+        let out = run(tocsin()
+            .arg("hunt")
+            .arg(&input)
+            .arg("--rules")
+            .arg(&rules)
+            .args(["--format", "jsonl"])
+            .args(extra));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let times: Vec<String> = stdout(&out)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("JSON")["timestamp"].to_string()
+            })
+            .collect();
+        (times, stderr(&out))
+    };
+    let (times, err) = hunt(&[]);
+    assert_eq!(
+        times,
+        ["\"2024-12-31T23:59:00Z\"", "\"2025-01-01T00:01:00Z\""]
+    );
+    assert!(
+        err.contains("note: ")
+            && err.contains(
+                "given the year 2024 to 2025 (inferred from the file's modification time"
+            ),
+        "{err}"
+    );
+    assert!(
+        err.contains("--syslog-year and --tz say otherwise"),
+        "{err}"
+    );
+    let (times, err) = hunt(&["--syslog-year", "2019", "--tz", "-05:00"]);
+    assert_eq!(
+        times,
+        ["\"2020-01-01T04:59:00Z\"", "\"2020-01-01T05:01:00Z\""]
+    );
+    assert!(
+        err.contains("2019 to 2020 (as given)") && err.contains("UTC-05:00"),
+        "{err}"
+    );
+    let bad = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--tz", "Europe/Paris"]));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("invalid zone `Europe/Paris`"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+/// `tocsin hunt - --rules RULES` with `input` on standard input.
+fn hunt_stdin(rules: &Path, input: &[u8]) -> Output {
+    let mut child = tocsin()
+        .args(["hunt", "-", "--format", "jsonl", "--rules"])
+        .arg(rules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn empty_standard_input_is_said_and_evtx_on_it_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let out = hunt_stdin(&rules, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: -: no events read from standard input"),
+        "{}",
+        stderr(&out)
+    );
+    let Some(sample) = tocsin_testdata::shared_path(
+        "evtx/EVTX-ATTACK-SAMPLES/Privilege Escalation/Sysmon_UACME_22.evtx",
+    ) else {
+        return;
+    };
+    let rules = tocsin_testdata::shared_path("sigma/rules/rules/windows").expect("rules");
+    let from_file = run(tocsin()
+        .arg("hunt")
+        .arg(&sample)
+        .args(["--format", "jsonl", "--rules"])
+        .arg(&rules));
+    let from_stdin = hunt_stdin(&rules, &std::fs::read(&sample).expect("sample"));
+    assert!(from_stdin.status.success(), "{}", stderr(&from_stdin));
+    let detections = |out: &Output| stdout(out).lines().count();
+    assert!(detections(&from_file) > 0, "{}", stderr(&from_file));
+    assert_eq!(detections(&from_stdin), detections(&from_file));
+    assert!(
+        !stderr(&from_stdin).contains("warning"),
+        "{}",
+        stderr(&from_stdin)
+    );
+}
+
+#[test]
 fn a_bad_rule_is_named_with_file_and_line_and_the_rest_still_hunts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rules = dir.path().join("rules");

@@ -12,7 +12,7 @@
 //! from `who=Name(user) using method`: `who_name=John Smith, who_user=jsmith,
 //! auth_method=password`. `pid` and `message_id` are integers, the pairs text. The event
 //! time is `when=` (epoch seconds) when it is a number, else the header's time (whose year
-//! is [`DecodeOptions::syslog_year`](crate::DecodeOptions::syslog_year)). Logsource:
+//! and zone are completed as [`crate::clock`] says). Logsource:
 //! `product: remote_support, service: appliance`.
 //!
 //! A body too long for one syslog line is split over lines with the same host, pid and
@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use tocsin_event::{Event, LogSource, Value};
 
+use crate::clock::Clock;
 use crate::syslog::{parse_rfc3164, split_tag, unescape, until_unescaped};
 use crate::text::{LineDecoder, Sink};
 
@@ -75,26 +76,29 @@ struct Line<'a> {
 
 /// Decodes appliance lines, holding back segments until their message is complete.
 pub(crate) struct ApplianceDecoder {
-    year: i32,
+    clock: Clock,
     max_pending: usize,
     pending: HashMap<MessageKey, Pending>,
     /// The pending messages by first line, oldest first, to evict and to report in order.
     by_line: BTreeMap<u64, MessageKey>,
     logsource: Arc<LogSource>,
     capacity: usize,
+    /// Whether an event took its time from the header, for want of `when=`.
+    header_time_used: bool,
 }
 
 impl ApplianceDecoder {
-    /// A decoder giving header times the year `year`, holding at most `max_pending`
+    /// A decoder completing header times with `clock`, holding at most `max_pending`
     /// incomplete messages (at least one).
-    pub(crate) fn new(year: i32, max_pending: usize) -> Self {
+    pub(crate) fn new(clock: Clock, max_pending: usize) -> Self {
         ApplianceDecoder {
-            year,
+            clock,
             max_pending: max_pending.max(1),
             pending: HashMap::new(),
             by_line: BTreeMap::new(),
             logsource: Arc::new(LogSource::new("remote_support", "appliance")),
             capacity: 16,
+            header_time_used: false,
         }
     }
 
@@ -211,6 +215,7 @@ impl ApplianceDecoder {
                 event.push(name, "", value);
             }
         }
+        self.header_time_used |= when.is_none();
         event.timestamp_micros = Some(when.unwrap_or(header_micros));
         event.logsource = Some(Arc::clone(&self.logsource));
         self.capacity = event.fields.len();
@@ -219,8 +224,13 @@ impl ApplianceDecoder {
 }
 
 impl LineDecoder for ApplianceDecoder {
+    fn note(&self) -> Option<String> {
+        // Times from `when=` are exact: only header times were completed.
+        self.clock.note().filter(|_| self.header_time_used)
+    }
+
     fn decode(&mut self, text: &str, number: u64, sink: &mut Sink<'_>) {
-        let line = match parse_line(text, self.year) {
+        let line = match parse_line(text, &self.clock) {
             Ok(line) => line,
             Err(message) => return sink.error(number, FORMAT, message),
         };
@@ -268,8 +278,8 @@ fn report_incomplete(key: &MessageKey, pending: &Pending, why: &str, sink: &mut 
 }
 
 /// Parses the header and segment numbers of a line.
-fn parse_line(text: &str, year: i32) -> Result<Line<'_>, String> {
-    let header = parse_rfc3164(text, year)?;
+fn parse_line<'a>(text: &'a str, clock: &Clock) -> Result<Line<'a>, String> {
+    let header = parse_rfc3164(text, clock)?;
     let (program, pid, rest) =
         split_tag(header.rest).ok_or("expected `BG[pid]:` after the host name")?;
     let pid = pid

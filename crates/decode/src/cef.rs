@@ -13,7 +13,8 @@
 //! `\|`, `\n` (newline) and `\r` unescaped. A syslog header before `CEF:` gives `host`.
 //!
 //! Time: `rt` (epoch milliseconds, or `MMM dd yyyy HH:mm:ss[.SSS][ zone]`, or `MMM dd
-//! HH:mm:ss` with the syslog year, or RFC 3339); else the syslog header's time.
+//! HH:mm:ss` with the year completed as for syslog, or RFC 3339; a time without a zone is in
+//! the clock's zone); else the syslog header's time.
 //!
 //! Logsource: `product` is the device product, lowercased with every run of characters
 //! other than letters and digits made one `_` (`Threat Manager` gives `threat_manager`),
@@ -24,7 +25,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike};
+
+use crate::clock::Clock;
 use tocsin_event::{Event, LogSource, Value};
 
 use crate::syslog::{looks_like_rfc5424, parse_rfc3164, parse_rfc5424, unescape, until_unescaped};
@@ -66,17 +69,17 @@ pub(crate) fn find_cef(line: &str) -> Option<usize> {
 
 /// Decodes CEF lines.
 pub(crate) struct CefDecoder {
-    year: i32,
+    clock: Clock,
     /// The logsource of each device product seen, shared by its events.
     logsources: HashMap<String, Arc<LogSource>>,
     capacity: usize,
 }
 
 impl CefDecoder {
-    /// A decoder giving times without a year the year `year`.
-    pub(crate) fn new(year: i32) -> Self {
+    /// A decoder completing times without a year or zone with `clock`.
+    pub(crate) fn new(clock: Clock) -> Self {
         CefDecoder {
-            year,
+            clock,
             logsources: HashMap::new(),
             capacity: 16,
         }
@@ -86,7 +89,7 @@ impl CefDecoder {
         let start = find_cef(line).ok_or("no `CEF:<version>|` in the line")?;
         let mut event = Event::default();
         event.fields.reserve(self.capacity);
-        let (host, header_micros) = syslog_prefix(line[..start].trim_end(), self.year)?;
+        let (host, header_micros) = syslog_prefix(line[..start].trim_end(), &self.clock)?;
         if let Some(host) = host {
             event.push("host", "", Value::from(host.as_ref()));
         }
@@ -118,7 +121,7 @@ impl CefDecoder {
             event.push(key, "", Value::from(value.as_ref()));
         }
         let rt_micros = rt.and_then(|index| match &event.fields[index].value {
-            Value::Str(text) => parse_rt(text, self.year),
+            Value::Str(text) => parse_rt(text, &self.clock),
             _ => None,
         });
         event.timestamp_micros = rt_micros.or(header_micros);
@@ -140,6 +143,10 @@ impl CefDecoder {
 }
 
 impl LineDecoder for CefDecoder {
+    fn note(&self) -> Option<String> {
+        self.clock.note()
+    }
+
     fn decode(&mut self, text: &str, line: u64, sink: &mut Sink<'_>) {
         match self.decode_line(text) {
             Ok(event) => sink.event(event, line),
@@ -149,7 +156,10 @@ impl LineDecoder for CefDecoder {
 }
 
 /// The host and time of the syslog header before `CEF:`, if there is one.
-fn syslog_prefix(prefix: &str, year: i32) -> Result<(Option<Cow<'_, str>>, Option<i64>), String> {
+fn syslog_prefix<'a>(
+    prefix: &'a str,
+    clock: &Clock,
+) -> Result<(Option<Cow<'a, str>>, Option<i64>), String> {
     if prefix.is_empty() {
         return Ok((None, None));
     }
@@ -165,7 +175,7 @@ fn syslog_prefix(prefix: &str, year: i32) -> Result<(Option<Cow<'_, str>>, Optio
         let host = header.host.map(|h| Cow::Owned(h.to_string()));
         return Ok((host, header.micros));
     }
-    let header = parse_rfc3164(prefix, year).map_err(|e| format!("before `CEF:`: {e}"))?;
+    let header = parse_rfc3164(prefix, clock).map_err(|e| format!("before `CEF:`: {e}"))?;
     Ok((Some(Cow::Borrowed(header.host)), Some(header.micros)))
 }
 
@@ -269,7 +279,7 @@ impl<'a> Iterator for Extension<'a> {
 }
 
 /// The time `rt` names, in microseconds.
-fn parse_rt(text: &str, year: i32) -> Option<i64> {
+fn parse_rt(text: &str, clock: &Clock) -> Option<i64> {
     let text = text.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         let millis: i64 = text.parse().ok()?;
@@ -283,18 +293,28 @@ fn parse_rt(text: &str, year: i32) -> Option<i64> {
             return Some(time.timestamp_micros());
         }
     }
-    // A zone name: only UTC and GMT are unambiguous.
-    let text = ["UTC", "GMT", "Z"]
+    // A zone name: only UTC and GMT are unambiguous; without one, the clock's zone.
+    let utc = ["UTC", "GMT", "Z"]
         .iter()
         .find_map(|zone| text.strip_suffix(zone))
-        .map_or(text, str::trim_end);
-    if let Ok(time) = NaiveDateTime::parse_from_str(text, "%b %d %Y %H:%M:%S%.f") {
-        return Some(time.and_utc().timestamp_micros());
+        .map(str::trim_end);
+    let bare = utc.unwrap_or(text);
+    if let Ok(time) = NaiveDateTime::parse_from_str(bare, "%b %d %Y %H:%M:%S%.f") {
+        return Some(match utc {
+            Some(_) => time.and_utc().timestamp_micros(),
+            None => clock.to_utc(time)?,
+        });
     }
-    let with_year = format!("{year} {text}");
-    NaiveDateTime::parse_from_str(&with_year, "%Y %b %d %H:%M:%S%.f")
-        .ok()
-        .map(|time| time.and_utc().timestamp_micros())
+    // No year: parsed in a leap year to get the date, then completed by the clock.
+    let with_year = format!("2000 {bare}");
+    let time = NaiveDateTime::parse_from_str(&with_year, "%Y %b %d %H:%M:%S%.f").ok()?;
+    let hms = (time.hour(), time.minute(), time.second());
+    let micros = clock.complete(time.month(), time.day(), hms)?;
+    let offset = match utc {
+        Some(_) => clock.to_utc(time)? - time.and_utc().timestamp_micros(),
+        None => 0,
+    };
+    Some(micros - offset + i64::from(time.nanosecond() / 1000))
 }
 
 /// A device product as a logsource product: lowercase, non-alphanumeric runs as `_`.

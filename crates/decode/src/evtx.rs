@@ -11,6 +11,13 @@
 //! which Event Viewer shows, is usually the same, but not in exported logs (whose headers
 //! are renumbered from 1) nor in logs merged from several channels (where it repeats).
 //!
+//! A file cut short is read as far as it goes: the parser reads whole chunks only, so the
+//! complete records of a chunk cut in the middle are salvaged here (the chunk is parsed
+//! from the bytes present, its checksum unchecked, and each record kept only if it ends
+//! before the cut); the records it loses, and the chunks that the file header counts but
+//! that are not in the file, are reported. Zero bytes after the last chunk (slack left by
+//! copy tools) are not an error.
+//!
 //! The parser's record iterator borrows the parser, so it cannot live in a returned source.
 //! Instead a thread per file drives it and hands events over in batches through a bounded
 //! channel; dropping the [`EvtxSource`] stops that thread at its next batch.
@@ -19,7 +26,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
-use evtx::{EvtxParser, ParserSettings};
+use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
 use serde::de::DeserializeSeed;
 use tocsin_event::{Event, Origin};
 
@@ -32,6 +39,15 @@ pub(crate) const MAGIC: &[u8; 8] = b"ElfFile\0";
 
 /// How many results travel through the channel at a time.
 const BATCH: usize = 256;
+
+/// The size of the file header, where the first chunk starts.
+const HEADER: u64 = 4096;
+
+/// The size of a chunk.
+const CHUNK: u64 = 65536;
+
+/// The size of a chunk's header, before its first record.
+const CHUNK_HEADER: usize = 512;
 
 type Item = Result<Event, DecodeError>;
 
@@ -60,14 +76,14 @@ impl EvtxSource {
         let mut magic = [0; 8];
         let is_evtx = data.read_exact(&mut magic).is_ok() && &magic == MAGIC;
         let io = |e| DecodeError::io(&name, e);
-        let length = data.seek(SeekFrom::End(0)).map_err(io)?;
-        data.rewind().map_err(io)?;
         if !is_evtx {
             return Err(DecodeError::NotEvtx {
                 file: name,
                 message: "the file does not start with `ElfFile\\0`".into(),
             });
         }
+        let tail = Tail::read(&mut data).map_err(io)?;
+        data.rewind().map_err(io)?;
         let settings = ParserSettings::new()
             .num_threads(options.evtx_threads)
             .validate_checksums(options.evtx_validate_checksums)
@@ -88,9 +104,7 @@ impl EvtxSource {
                 let name = thread_name;
                 let run = std::panic::AssertUnwindSafe(|| {
                     drive(parser, &name, &sender);
-                    if let Some(error) = truncated_chunk(&name, length) {
-                        let _ = sender.send(vec![Err(error)]);
-                    }
+                    let _ = sender.send(tail.items(&name));
                 });
                 if let Err(panic) = std::panic::catch_unwind(run) {
                     let error = DecodeError::Evtx {
@@ -161,23 +175,115 @@ fn to_event(record: evtx::err::Result<evtx::EvtxRecord<'_>>, source: &Arc<str>) 
     Ok(event)
 }
 
-/// An error for the bytes after the last whole chunk, which the parser ignores: a file cut
-/// short in the middle of a chunk loses that chunk's records.
-fn truncated_chunk(name: &Arc<str>, length: u64) -> Option<DecodeError> {
-    const HEADER: u64 = 4096;
-    const CHUNK: u64 = 65536;
-    let partial = length.checked_sub(HEADER)? % CHUNK;
-    (partial != 0).then(|| {
-        let chunk = (length - HEADER) / CHUNK;
-        DecodeError::Evtx {
-            file: Arc::clone(name),
-            chunk: Some(chunk),
-            record: None,
-            message: format!(
-                "chunk {chunk} is cut short ({partial} of its {CHUNK} bytes): its records are lost"
-            ),
+/// What the parser does not read of a file: the bytes after its last whole chunk, and
+/// whether chunks the file header counts are missing.
+struct Tail {
+    /// The chunk count in the file header.
+    counted: u64,
+    /// How many whole chunks the file holds.
+    whole: u64,
+    /// The bytes after the last whole chunk.
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    /// Reads the header's chunk count and the bytes after the last whole chunk of `data`.
+    fn read<T: Read + Seek>(data: &mut T) -> std::io::Result<Tail> {
+        let length = data.seek(SeekFrom::End(0))?;
+        let mut header = Vec::with_capacity(44);
+        data.rewind()?;
+        data.take(44).read_to_end(&mut header)?;
+        let counted = match header.get(42..44) {
+            Some(&[low, high]) => u64::from(u16::from_le_bytes([low, high])),
+            _ => 0,
+        };
+        let whole = length.saturating_sub(HEADER) / CHUNK;
+        let mut partial = Vec::new();
+        data.seek(SeekFrom::Start(HEADER + whole * CHUNK))?;
+        data.read_to_end(&mut partial)?;
+        Ok(Tail {
+            counted,
+            whole,
+            partial,
+        })
+    }
+
+    /// The salvaged records of a chunk cut short and the errors about what is lost.
+    fn items(&self, name: &Arc<str>) -> Vec<Item> {
+        let cut = !self.partial.iter().all(|&b| b == 0);
+        let mut items = Vec::new();
+        if cut {
+            items = salvage(name, self.whole, &self.partial);
         }
-    })
+        let present = self.whole + u64::from(cut);
+        if self.counted > present {
+            items.push(Err(DecodeError::Evtx {
+                file: Arc::clone(name),
+                chunk: Some(present),
+                record: None,
+                message: format!(
+                    "the file header counts {} chunks but the file ends after {present}: \
+                     chunks {present} to {} are missing (the file is cut short)",
+                    self.counted,
+                    self.counted - 1
+                ),
+            }));
+        }
+        items
+    }
+}
+
+/// The complete records of chunk `number`, of which only `bytes` are in the file, then an
+/// error saying what is lost.
+fn salvage(name: &Arc<str>, number: u64, bytes: &[u8]) -> Vec<Item> {
+    let error = |message: String| DecodeError::Evtx {
+        file: Arc::clone(name),
+        chunk: Some(number),
+        record: None,
+        message: format!(
+            "chunk {number} is cut short ({} of its {CHUNK} bytes): {message}",
+            bytes.len()
+        ),
+    };
+    if bytes.len() < CHUNK_HEADER {
+        return vec![Err(error("its records are lost".into()))];
+    }
+    let mut padded = bytes.to_vec();
+    padded.resize(CHUNK as usize, 0);
+    let mut data = match EvtxChunkData::new(padded, false) {
+        Ok(data) => data,
+        Err(e) => return vec![Err(error(format!("its records are lost ({e})")))],
+    };
+    data.number = Some(number);
+    let header = &data.header;
+    let expected =
+        (header.last_event_record_number + 1).saturating_sub(header.first_event_record_number);
+    let settings = Arc::new(
+        ParserSettings::new()
+            .separate_json_attributes(false)
+            .indent(false),
+    );
+    let mut chunk = match data.parse(settings) {
+        Ok(chunk) => chunk,
+        Err(e) => return vec![Err(error(format!("its records are lost ({e})")))],
+    };
+    let mut items: Vec<Item> = Vec::new();
+    for record in chunk.iter() {
+        // A record that runs past the cut would be read with zeros for its end.
+        if let Ok(record) = &record {
+            let end = record.binxml_offset + u64::from(record.binxml_size) + 4;
+            if end > bytes.len() as u64 {
+                break;
+            }
+        }
+        items.push(to_event(record, name));
+    }
+    let read = items.iter().filter(|item| item.is_ok()).count() as u64;
+    let lost = expected.saturating_sub(items.len() as u64);
+    items.push(Err(error(format!(
+        "{read} of its {expected} records were read, {lost} are lost"
+    ))));
+    items
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
@@ -249,7 +355,46 @@ mod tests {
         bytes.resize(4096, 0);
         // Header block size (offset 40, u16) = 4096, as the parser checks the stream size.
         bytes[40..42].copy_from_slice(&4096u16.to_le_bytes());
-        let source = open(bytes).unwrap();
+        let source = open(bytes.clone()).unwrap();
         assert_eq!(source.count(), 0);
+        // Zero slack after it is not an error either.
+        let mut slack = bytes.clone();
+        slack.resize(4096 + 100, 0);
+        assert_eq!(open(slack).unwrap().count(), 0);
+    }
+
+    /// The errors of `bytes` as text.
+    fn errors(bytes: Vec<u8>) -> Vec<String> {
+        open(bytes)
+            .unwrap()
+            .map(|item| item.err().map(|e| e.to_string()).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn missing_and_cut_chunks_are_reported() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.resize(4096, 0);
+        bytes[40..42].copy_from_slice(&4096u16.to_le_bytes());
+        // The header counts two chunks; there are none.
+        bytes[42..44].copy_from_slice(&2u16.to_le_bytes());
+        assert_eq!(
+            errors(bytes.clone()),
+            [
+                "x.evtx: the file header counts 2 chunks but the file ends after 0: chunks 0 to 1 \
+              are missing (the file is cut short)"
+            ]
+        );
+        // The first 100 bytes of a chunk: nothing to salvage, and said so.
+        bytes.extend(b"ElfChnk\0");
+        bytes.resize(4096 + 100, 1);
+        assert_eq!(
+            errors(bytes),
+            [
+                "x.evtx: chunk 0 is cut short (100 of its 65536 bytes): its records are lost",
+                "x.evtx: the file header counts 2 chunks but the file ends after 1: chunks 1 to 1 \
+                 are missing (the file is cut short)"
+            ]
+        );
     }
 }

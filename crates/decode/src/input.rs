@@ -3,8 +3,9 @@
 //!
 //! The format is `DecodeOptions::format` when set; otherwise it is taken from the extension
 //! (`.evtx`; `.json`, `.jsonl`, `.ndjson`; `x.evtx.gz` by its inner extension), then from the
-//! content: gzip by its magic bytes whatever the name, EVTX by `ElfFile\0`, and the other
-//! formats by the first non-blank line (see [`crate::sniff`]: JSON, the API audit log, CEF,
+//! content: gzip by its magic bytes whatever the name (then the format of the decompressed
+//! bytes, streamed: see [`crate::gzip`]), EVTX by `ElfFile\0`, and the other
+//! formats by the first non-blank lines (see [`crate::sniff`]: JSON, the API audit log, CEF,
 //! appliance syslog, RFC 5424, RFC 3164). A JSON name still lets the content say it is the
 //! API audit log; other names (`.log`, `.syslog`, `.cef`, a `.txt` named directly, none) leave it all to the
 //! content, and content in no known format goes to the JSON decoder, which says so. Content
@@ -16,23 +17,25 @@ use std::io::{BufRead, BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{Datelike, Utc};
-use flate2::read::MultiGzDecoder;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
 
 use crate::api_audit::ApiAuditSource;
 use crate::appliance::ApplianceDecoder;
 use crate::cef::CefDecoder;
+use crate::clock::Clock;
 use crate::error::{path_name, DecodeError};
 use crate::evtx::{EvtxSource, MAGIC};
+use crate::gzip::{self, GzipReader};
 use crate::json::JsonSource;
 use crate::sniff;
 use crate::syslog::SyslogDecoder;
 use crate::text::TextSource;
+use crate::utf16::{self, Utf16Reader};
 use crate::{DecodeOptions, EventSource, Format};
 
-const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
-
-/// Opens the file at `path` (or standard input for `-`, any format but EVTX) with the
+/// Opens the file at `path` (or standard input for `-`) with the
 /// decoder its extension or content calls for (see the module doc and `FORMATS.md`).
 ///
 /// # Errors
@@ -51,30 +54,21 @@ pub fn open(
     let mut file = File::open(path).map_err(io)?;
     let head = read_head(&mut file).map_err(io)?;
     file.rewind().map_err(io)?;
-    let gzip = head.starts_with(GZIP_MAGIC);
+    let gzip = head.starts_with(gzip::MAGIC);
     let named = format_from_name(path);
+    let hints = Hints {
+        named,
+        modified: file.metadata().and_then(|m| m.modified()).ok(),
+    };
     let format = options.format.or(named);
     if gzip {
-        let reader = MultiGzDecoder::new(BufReader::new(file));
-        return match format {
-            // EVTX needs to seek, and to tell the format we need to look inside.
-            Some(Format::Evtx) | None => {
-                let mut data = Vec::new();
-                BufReader::new(reader).read_to_end(&mut data).map_err(io)?;
-                if format == Some(Format::Evtx) || data.starts_with(MAGIC) {
-                    evtx(name, Cursor::new(data), options)
-                } else {
-                    text(name, Box::new(Cursor::new(data)), named, options)
-                }
-            }
-            Some(_) => text(name, Box::new(BufReader::new(reader)), named, options),
-        };
+        return gzipped(name, BufReader::new(file), hints, options);
     }
     let evtx_magic = head.starts_with(MAGIC) && options.format.is_none();
     match format {
         Some(Format::Evtx) => evtx(name, file, options),
         _ if evtx_magic => evtx(name, file, options),
-        _ => text(name, Box::new(BufReader::new(file)), named, options),
+        _ => text(name, Box::new(BufReader::new(file)), hints, options),
     }
 }
 
@@ -84,8 +78,8 @@ pub fn open(
 ///
 /// # Errors
 ///
-/// Reading fails, or the content is in no known format (EVTX is refused: it needs a
-/// seekable file).
+/// Reading fails, or the content is in no known format. EVTX, which needs random access,
+/// is copied into an unnamed temporary file first (see [`DecodeOptions::evtx_spool_limit`]).
 pub fn from_reader(
     name: &str,
     reader: impl Read + Send + 'static,
@@ -94,16 +88,18 @@ pub fn from_reader(
     let name: Arc<str> = name.into();
     let io = |e| DecodeError::io(&name, e);
     let (mut head, mut reader) = sniff(Box::new(reader)).map_err(io)?;
-    if head.starts_with(GZIP_MAGIC) {
-        (head, reader) = sniff(Box::new(MultiGzDecoder::new(reader))).map_err(io)?;
+    if head.starts_with(gzip::MAGIC) {
+        (head, reader) = sniff(GzipReader::new(BufReader::new(reader))).map_err(io)?;
     }
     if head.starts_with(MAGIC) || options.format == Some(Format::Evtx) {
-        return Err(DecodeError::UnknownFormat {
-            file: name,
-            reason: "EVTX is read from files only, not from a stream".into(),
-        });
+        return evtx_via_temporary_file(name, reader, options);
     }
-    text(name, Box::new(BufReader::new(reader)), None, options)
+    text(
+        name,
+        Box::new(BufReader::new(reader)),
+        Hints::default(),
+        options,
+    )
 }
 
 /// Decodes a whole input held in memory (EVTX, JSON, a text format, or any of them gzipped),
@@ -119,31 +115,121 @@ pub fn from_bytes(
     options: &DecodeOptions,
 ) -> Result<Box<dyn EventSource + Send>, DecodeError> {
     let name: Arc<str> = name.into();
-    let bytes = if bytes.starts_with(GZIP_MAGIC) {
-        let mut data = Vec::new();
-        MultiGzDecoder::new(&bytes[..])
-            .read_to_end(&mut data)
-            .map_err(|e| DecodeError::io(&name, e))?;
-        data
-    } else {
-        bytes
-    };
+    if bytes.starts_with(gzip::MAGIC) {
+        return gzipped(name, Cursor::new(bytes), Hints::default(), options);
+    }
     match options.format {
         Some(Format::Evtx) => evtx(name, Cursor::new(bytes), options),
         None if bytes.starts_with(MAGIC) => evtx(name, Cursor::new(bytes), options),
-        _ => text(name, Box::new(Cursor::new(bytes)), None, options),
+        _ => text(
+            name,
+            Box::new(Cursor::new(bytes)),
+            Hints::default(),
+            options,
+        ),
     }
 }
 
-/// Decodes a non-EVTX input: in the format forced by `options`, else the one its first line
-/// shows (a name that says JSON allows only JSON or the API audit log), else JSON.
+/// Decodes a gzipped input as it decompresses, telling its format from the name's inner
+/// extension (`hints.named`), else from the first decompressed bytes. EVTX needs random
+/// access: it is decompressed into an unnamed temporary file, deleted when the source is
+/// dropped (see [`evtx_via_temporary_file`]).
+fn gzipped<R: BufRead + Send + 'static>(
+    name: Arc<str>,
+    compressed: R,
+    hints: Hints,
+    options: &DecodeOptions,
+) -> Result<Box<dyn EventSource + Send>, DecodeError> {
+    let (head, reader) =
+        sniff(GzipReader::new(compressed)).map_err(|e| DecodeError::io(&name, e))?;
+    let is_evtx = match options.format {
+        Some(forced) => forced == Format::Evtx,
+        None => hints.named == Some(Format::Evtx) || head.starts_with(MAGIC),
+    };
+    if is_evtx {
+        evtx_via_temporary_file(name, reader, options)
+    } else {
+        text(name, Box::new(BufReader::new(reader)), hints, options)
+    }
+}
+
+/// Copies the EVTX in `reader` (decompressed, or standard input) into a temporary file, at
+/// most `options.evtx_spool_limit` bytes of it, and decodes that; a read error or the limit
+/// ends it there, the records before are decoded and the error follows them.
+fn evtx_via_temporary_file(
+    name: Arc<str>,
+    mut reader: Box<dyn Read + Send>,
+    options: &DecodeOptions,
+) -> Result<Box<dyn EventSource + Send>, DecodeError> {
+    let io = |e| DecodeError::io(&name, e);
+    let mut file = tempfile::tempfile().map_err(io)?;
+    let limit = options.evtx_spool_limit;
+    let copied = std::io::copy(&mut (&mut reader).take(limit), &mut file);
+    let trailing = match copied {
+        Err(error) => Some(io(error)),
+        Ok(copied) if copied == limit && matches!(reader.read(&mut [0]), Ok(1)) => {
+            Some(DecodeError::UnknownFormat {
+                file: Arc::clone(&name),
+                reason: format!(
+                    "the EVTX stream is longer than {limit} bytes; only those were read \
+                     (save or decompress it to a file to read it all)"
+                ),
+            })
+        }
+        Ok(_) => None,
+    };
+    file.rewind().map_err(io)?;
+    let source = match (EvtxSource::new(Arc::clone(&name), file, options), trailing) {
+        (Ok(source), trailing) => Trailing {
+            inner: source,
+            error: trailing,
+        },
+        (Err(_), Some(error)) | (Err(error), None) => return Err(error),
+    };
+    Ok(Box::new(source))
+}
+
+/// A source, then one error about the input after its last record.
+struct Trailing<S> {
+    inner: S,
+    error: Option<DecodeError>,
+}
+
+impl<S: EventSource> Iterator for Trailing<S> {
+    type Item = Result<tocsin_event::Event, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().or_else(|| self.error.take().map(Err))
+    }
+}
+
+impl<S: EventSource> EventSource for Trailing<S> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn note(&self) -> Option<String> {
+        self.inner.note()
+    }
+}
+
+/// Decodes a non-EVTX input: in the format forced by `options`, else the one its first lines
+/// show (a name that says JSON allows only JSON or the API audit log), else JSON. UTF-16
+/// input (see [`crate::utf16`]) is read as UTF-8.
 fn text(
     name: Arc<str>,
     reader: Box<dyn BufRead + Send>,
-    named: Option<Format>,
+    hints: Hints,
     options: &DecodeOptions,
 ) -> Result<Box<dyn EventSource + Send>, DecodeError> {
-    let (head, reader) = sniff::first_line(reader).map_err(|e| DecodeError::io(&name, e))?;
+    let named = hints.named;
+    let io = |e| DecodeError::io(&name, e);
+    let (head, reader) = sniff(reader).map_err(io)?;
+    let reader: Box<dyn BufRead + Send> = match utf16::detect(&head) {
+        Some(encoding) => Box::new(BufReader::new(Utf16Reader::new(reader, encoding))),
+        None => Box::new(BufReader::new(reader)),
+    };
+    let (head, reader) = sniff::first_lines(reader).map_err(io)?;
     let sniffed = sniff::sniff_text(&head);
     let format = match (options.format, named, sniffed) {
         (Some(forced), _, _) => forced,
@@ -151,16 +237,16 @@ fn text(
         (None, Some(Format::Json), _) => Format::Json,
         (None, _, sniffed) => sniffed.unwrap_or(Format::Json),
     };
-    let year = options.syslog_year.unwrap_or_else(|| Utc::now().year());
+    let clock = || clock(options, hints.modified);
     Ok(match format {
         Format::Json => Box::new(JsonSource::new(name, reader)?),
         Format::ApiAudit => Box::new(ApiAuditSource::new(JsonSource::new(name, reader)?)),
-        Format::Syslog => Box::new(TextSource::new(name, reader, SyslogDecoder::new(year))),
+        Format::Syslog => Box::new(TextSource::new(name, reader, SyslogDecoder::new(clock()))),
         Format::Appliance => {
-            let decoder = ApplianceDecoder::new(year, options.appliance_max_pending);
+            let decoder = ApplianceDecoder::new(clock(), options.appliance_max_pending);
             Box::new(TextSource::new(name, reader, decoder))
         }
-        Format::Cef => Box::new(TextSource::new(name, reader, CefDecoder::new(year))),
+        Format::Cef => Box::new(TextSource::new(name, reader, CefDecoder::new(clock()))),
         Format::Evtx => {
             return Err(DecodeError::UnknownFormat {
                 file: name,
@@ -168,6 +254,27 @@ fn text(
             })
         }
     })
+}
+
+/// What the file tells besides its content: the format its name says, and when it was last
+/// modified.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hints {
+    named: Option<Format>,
+    modified: Option<SystemTime>,
+}
+
+/// How an input's times without a year or zone are completed: the year given, else
+/// inferred from the file's modification time (or now, for a stream).
+fn clock(options: &DecodeOptions, modified: Option<SystemTime>) -> Clock {
+    match (options.syslog_year, modified) {
+        (Some(year), _) => Clock::given(year, options.timezone),
+        (None, Some(modified)) => {
+            let modified = DateTime::<Utc>::from(modified);
+            Clock::inferred(modified, "the file's modification time", options.timezone)
+        }
+        (None, None) => Clock::inferred(Utc::now(), "the time it was read", options.timezone),
+    }
 }
 
 fn evtx<T>(
@@ -190,7 +297,9 @@ fn read_head(file: &mut File) -> std::io::Result<Vec<u8>> {
 
 /// The first 8 bytes of `reader` (fewer at the end of input), and a reader that still
 /// yields them.
-fn sniff(mut reader: Box<dyn Read + Send>) -> std::io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+fn sniff<R: Read + Send + 'static>(
+    mut reader: R,
+) -> std::io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
     let mut head = Vec::with_capacity(MAGIC.len());
     // `read_to_end` keeps reading until it has them all, however a pipe splits them.
     (&mut reader)
@@ -420,15 +529,18 @@ mod tests {
     }
 
     #[test]
-    fn evtx_is_refused_from_a_stream() {
+    fn evtx_from_a_stream_goes_through_a_temporary_file() {
+        // The magic and a few zeros: read into the temporary file, then refused as a
+        // damaged header, as the same bytes in a file would be.
         let mut fake = MAGIC.to_vec();
-        fake.resize(4096, 0);
+        fake.resize(100, 0);
         let error = from_reader("-", std::io::Cursor::new(fake), &DecodeOptions::default())
             .err()
             .unwrap();
-        assert_eq!(
-            error.to_string(),
-            "-: unrecognised format (EVTX is read from files only, not from a stream)"
+        assert!(matches!(error, DecodeError::NotEvtx { .. }), "{error}");
+        assert!(
+            error.to_string().starts_with("-: not an EVTX file"),
+            "{error}"
         );
     }
 
@@ -602,6 +714,221 @@ Feb  5 12:54:46 h BG[1]:7:02:02:gin\n";
         assert_eq!(logsources(source), ["remote_support/api_audit"; 2]);
         let source = from_bytes("x", CEF.to_vec(), &forced(Format::Appliance)).unwrap();
         assert_eq!(logsources(source), ["error: line Some(1)"]);
+    }
+
+    /// The peak resident memory of this process so far (`VmHWM`), in bytes.
+    fn peak_rss() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_gzip_bomb_of_any_format_is_streamed() {
+        // 512 members, each one syslog line and 1 MiB of blank lines: 512 MiB inflated from
+        // about 1 MiB, as rotated logs (`auth.log.2.gz`) are named.
+        let mut member = b"Feb  5 12:54:46 h sshd[1]: Accepted password for x\n".to_vec();
+        let blank = [b' '; 4095]
+            .iter()
+            .chain(b"\n")
+            .copied()
+            .collect::<Vec<u8>>();
+        for _ in 0..256 {
+            member.extend(&blank);
+        }
+        let member = gzip(&member);
+        let bomb: Vec<u8> = std::iter::repeat_n(&member[..], 512)
+            .flatten()
+            .copied()
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "auth.log.2.gz", &bomb);
+        drop(bomb);
+        let before = peak_rss();
+        let options = DecodeOptions {
+            syslog_year: Some(2025),
+            ..DecodeOptions::default()
+        };
+        let items: Vec<_> = open(&path, &options).unwrap().collect();
+        let grown = peak_rss().saturating_sub(before);
+        assert_eq!(items.len(), 512);
+        assert!(items.iter().all(Result::is_ok));
+        assert!(grown < 128 << 20, "peak memory grew by {} MiB", grown >> 20);
+    }
+
+    #[test]
+    fn a_truncated_gzip_keeps_the_records_before_the_cut() {
+        let text: Vec<u8> = (1..=20_000)
+            .flat_map(|i| format!("{{\"a\": {i}}}\n").into_bytes())
+            .collect();
+        let packed = gzip(&text);
+        let dir = tempfile::tempdir().unwrap();
+        for (name, options) in [
+            ("x.log.gz", DecodeOptions::default()),
+            ("x.json.gz", DecodeOptions::default()),
+            (
+                "x.gz",
+                DecodeOptions {
+                    format: Some(Format::Json),
+                    ..DecodeOptions::default()
+                },
+            ),
+        ] {
+            let path = write(dir.path(), name, &packed[..packed.len() / 2]);
+            let items = collect(open(&path, &options).unwrap());
+            let (last, events) = items.split_last().unwrap();
+            assert!(events.len() > 1000, "{name}: {}", events.len());
+            assert_eq!(events[999], "1000:a=1000");
+            assert!(
+                last.starts_with(&format!(
+                    "error: {}: gzip data cut short after ",
+                    path.display()
+                )),
+                "{name}: {last}"
+            );
+        }
+        // An array, which is read whole: the elements before the cut are kept too.
+        let array = format!("[{}]", vec!["{\"a\": 1}"; 20_000].join(",\n"));
+        let packed = gzip(array.as_bytes());
+        let path = write(dir.path(), "array.json.gz", &packed[..packed.len() / 2]);
+        let items = collect(open(&path, &DecodeOptions::default()).unwrap());
+        assert!(items.len() > 1000);
+        assert!(items[..items.len() - 2].iter().all(|i| i.ends_with("a=1")));
+        assert!(
+            items[items.len() - 1].contains("gzip data cut short"),
+            "{items:?}"
+        );
+    }
+
+    #[test]
+    fn trailing_zero_padding_is_ignored_like_gzip_does() {
+        let mut padded = gzip(LINES);
+        padded.resize(padded.len() + 4096, 0);
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["x.log.gz", "x.json.gz"] {
+            let path = write(dir.path(), name, &padded);
+            let source = open(&path, &DecodeOptions::default()).unwrap();
+            assert_eq!(collect(source), ["1:a=1", "2:a=2"], "{name}");
+        }
+        let source = from_bytes("mem", padded.clone(), &DecodeOptions::default()).unwrap();
+        assert_eq!(collect(source), ["1:a=1", "2:a=2"]);
+        let source = from_reader("-", Cursor::new(padded), &DecodeOptions::default()).unwrap();
+        assert_eq!(collect(source), ["1:a=1", "2:a=2"]);
+    }
+
+    fn utf16le(text: &[u8], bom: bool) -> Vec<u8> {
+        let mut bytes = if bom { vec![0xFF, 0xFE] } else { Vec::new() };
+        bytes.extend(text.iter().flat_map(|&b| [b, 0]));
+        bytes
+    }
+
+    #[test]
+    fn utf16_json_and_syslog_are_decoded() {
+        let options = DecodeOptions {
+            syslog_year: Some(2025),
+            ..DecodeOptions::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for bom in [true, false] {
+            let content = utf16le(LINES, bom);
+            let path = write(dir.path(), "x.json", &content);
+            assert_eq!(collect(open(&path, &options).unwrap()), ["1:a=1", "2:a=2"]);
+            let path = write(dir.path(), "x.json.gz", &gzip(&content));
+            assert_eq!(collect(open(&path, &options).unwrap()), ["1:a=1", "2:a=2"]);
+            let stream = from_reader("-", std::io::Cursor::new(content), &options).unwrap();
+            assert_eq!(collect(stream), ["1:a=1", "2:a=2"]);
+            let path = write(dir.path(), "auth.log", &utf16le(SYSLOG, bom));
+            let source = open(&path, &options).unwrap();
+            assert_eq!(
+                logsources(source),
+                ["linux/sshd", "linux/cron", "error: line Some(3)"]
+            );
+        }
+    }
+
+    #[test]
+    fn a_garbage_first_line_does_not_refuse_json_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["x.jsonl", "x.log"] {
+            let path = write(
+                dir.path(),
+                name,
+                b"%%% garbage %%%\n{\"a\": 1}\n{\"a\": 2}\n",
+            );
+            assert_eq!(
+                collect(open(&path, &DecodeOptions::default()).unwrap()),
+                [
+                    format!(
+                        "error: {}: line 1, column 1 (record 1): expected value",
+                        path.display()
+                    ),
+                    "2:a=1".into(),
+                    "3:a=2".into()
+                ],
+                "{name}"
+            );
+        }
+    }
+
+    /// Each event's time (RFC 3339), each error's text.
+    fn times(source: &mut (dyn EventSource + Send)) -> Vec<String> {
+        source
+            .map(|item| match item {
+                Ok(event) => {
+                    let micros = event.timestamp_micros.unwrap();
+                    chrono::DateTime::from_timestamp_micros(micros)
+                        .unwrap()
+                        .to_rfc3339()
+                }
+                Err(error) => format!("error: {error}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn syslog_years_come_from_the_file_modification_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = b"Dec 31 23:59:00 h sshd[1]: a\nJan  1 00:01:00 h sshd[1]: b\n";
+        let path = write(dir.path(), "auth.log", lines);
+        let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_900_000);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap(); // 2025-01-03 10:26 UTC
+        let mut source = open(&path, &DecodeOptions::default()).unwrap();
+        assert_eq!(
+            times(&mut *source),
+            ["2024-12-31T23:59:00+00:00", "2025-01-01T00:01:00+00:00"]
+        );
+        let note = source.note().unwrap();
+        assert!(
+            note.starts_with("times without a year were given the year 2024 to 2025 (inferred from the file's modification time (2025-01-03 10:26)"),
+            "{note}"
+        );
+        // A year and a zone given: the year rolls over at the turn of the months.
+        let options = DecodeOptions {
+            syslog_year: Some(2019),
+            timezone: "+02:00".parse().unwrap(),
+            ..DecodeOptions::default()
+        };
+        let mut source = open(&path, &options).unwrap();
+        assert_eq!(
+            times(&mut *source),
+            ["2019-12-31T21:59:00+00:00", "2019-12-31T22:01:00+00:00"]
+        );
+        assert!(source
+            .note()
+            .unwrap()
+            .ends_with("2019 to 2020 (as given), and times without a zone were read as UTC+02:00"));
+        // JSON needs no such note.
+        let path = write(dir.path(), "x.json", LINES);
+        let mut source = open(&path, &DecodeOptions::default()).unwrap();
+        assert_eq!(source.by_ref().count(), 2);
+        assert_eq!(source.note(), None);
     }
 
     #[test]

@@ -4,14 +4,22 @@
 //! * JSON Lines (each non-blank line one object) is read line by line, so it streams; a bad
 //!   line is one error and the next line is read. Records are numbered by line.
 //! * An array or concatenated objects are read into memory and decoded one object at a
-//!   time. Records are numbered by object. A syntax error (such as a truncated file) ends
-//!   the input, since there is no telling where the next object starts; an object that is
-//!   well-formed JSON but not an object (`[1, 2]`) is one error and is skipped.
+//!   time. Records are numbered by object. After a syntax error in one element, reading
+//!   starts again at the next place where an element can start (a `{` after a `,` or a `}`,
+//!   or at the start of a line), so one broken element is one error and the later elements
+//!   are kept; an element that is well-formed JSON but not an object (`[1, 2]`) is one error
+//!   and is skipped; only a truncated input ends early.
 //!
-//! The first line decides: if it holds exactly one complete object (or is not JSON at all)
-//! the input is JSON Lines, otherwise the objects are concatenated.
+//! The first non-blank line decides: if it holds exactly one complete object (or is not
+//! JSON at all) the input is JSON Lines, otherwise the objects are concatenated. An input
+//! whose first line starts with neither `{` nor `[` is still read as JSON Lines, each line
+//! that is not JSON being one error, when a later line in its first 64 KiB starts with `{`.
+//!
+//! Bytes that are not UTF-8 are replaced by U+FFFD, as in the text formats, so that a stray
+//! byte in one string cannot hide a whole record from the rules.
 
-use std::io::{BufRead, Read};
+use std::borrow::Cow;
+use std::io::{BufRead, Cursor, Read};
 use std::sync::Arc;
 
 use serde::de::{DeserializeSeed, IgnoredAny};
@@ -26,6 +34,9 @@ use crate::EventSource;
 pub(crate) struct JsonSource {
     name: Arc<str>,
     mode: Mode,
+    /// An error that ended the reading of an array or concatenated objects (a truncated
+    /// gzip file), yielded after the records read before it.
+    trailing: Option<DecodeError>,
     /// How many fields the last event had, to size the next one.
     capacity: usize,
 }
@@ -102,11 +113,13 @@ impl JsonSource {
                 break first;
             }
         };
+        let trailing;
         let mode = match first {
             None | Some(b'{') => {
                 let mut buffer = Vec::new();
                 reader.read_until(b'\n', &mut buffer).map_err(io)?;
                 if first.is_none() || is_one_object(&buffer) {
+                    trailing = None;
                     Mode::Lines(Lines {
                         reader,
                         buffer,
@@ -115,30 +128,58 @@ impl JsonSource {
                         done: first.is_none(),
                     })
                 } else {
-                    reader.read_to_end(&mut buffer).map_err(io)?;
+                    // What was read before an error is kept (`read_to_end` appends it).
+                    trailing = reader.read_to_end(&mut buffer).err().map(io);
                     Mode::Stream(Stream::new(buffer, skipped_lines, ArrayState::None))
                 }
             }
             Some(b'[') => {
-                let mut buffer = Vec::new();
-                reader.read_to_end(&mut buffer).map_err(io)?;
-                let mut stream = Stream::new(buffer, skipped_lines, ArrayState::Start);
-                stream.pos = 1;
-                Mode::Stream(stream)
+                let mut first_line = Vec::new();
+                reader.read_until(b'\n', &mut first_line).map_err(io)?;
+                let garbage = first_element_is_not_json(&first_line);
+                let reader: Box<dyn BufRead + Send> =
+                    Box::new(Cursor::new(first_line).chain(reader));
+                // `[INFO] ...` is a log line, not an array, when JSON Lines follow it.
+                let lines = match garbage {
+                    true => lines_after_garbage(reader, skipped_lines).map_err(io)?,
+                    false => Err(reader),
+                };
+                match lines {
+                    Ok(lines) => {
+                        trailing = None;
+                        lines
+                    }
+                    Err(mut reader) => {
+                        let mut buffer = Vec::new();
+                        trailing = reader.read_to_end(&mut buffer).err().map(io);
+                        let mut stream = Stream::new(buffer, skipped_lines, ArrayState::Start);
+                        stream.pos = 1;
+                        Mode::Stream(stream)
+                    }
+                }
             }
             Some(other) => {
-                return Err(DecodeError::UnknownFormat {
-                    file: name,
-                    reason: format!(
-                        "JSON must start with `{{` or `[`, found {:?}",
-                        char::from(other)
-                    ),
-                })
+                trailing = None;
+                match lines_after_garbage(reader, skipped_lines).map_err(io)? {
+                    Ok(lines) => lines,
+                    Err(_) => {
+                        return Err(DecodeError::UnknownFormat {
+                            file: name,
+                            reason: format!(
+                                "the first line is not JSON (it starts with {:?}) and no line \
+                                 in the first {} KiB starts with `{{`",
+                                char::from(other),
+                                LOOKAHEAD / 1024
+                            ),
+                        })
+                    }
+                }
             }
         };
         Ok(JsonSource {
             name,
             mode,
+            trailing,
             capacity: 16,
         })
     }
@@ -153,10 +194,123 @@ impl JsonSource {
     }
 }
 
+/// The input read as JSON Lines after a first line that is not JSON, if a line in the
+/// first [`LOOKAHEAD`] bytes starts with `{` (the lines that are not JSON become errors);
+/// else a reader that yields the input again.
+fn lines_after_garbage(
+    reader: Box<dyn BufRead + Send>,
+    skipped_lines: u64,
+) -> std::io::Result<Result<Mode, Box<dyn BufRead + Send>>> {
+    let (found, reader) = find_object_line(reader)?;
+    if !found {
+        return Ok(Err(reader));
+    }
+    Ok(Ok(Mode::Lines(Lines {
+        reader,
+        buffer: Vec::new(),
+        pending: false,
+        line: skipped_lines,
+        done: false,
+    })))
+}
+
+/// Whether the first element of the array that `line` opens is not JSON (`[INFO] ...`),
+/// rather than a value, whole or cut at the end of the line.
+fn first_element_is_not_json(line: &[u8]) -> bool {
+    let line = lossy(line);
+    let Some(after) = line.trim_ascii_start().strip_prefix(b"[") else {
+        return false;
+    };
+    let mut values = serde_json::Deserializer::from_slice(after).into_iter::<IgnoredAny>();
+    let after = after.trim_ascii_start();
+    !after.starts_with(b"]") && matches!(values.next(), Some(Err(error)) if !error.is_eof())
+}
+
+/// How far past a first line that is not JSON [`find_object_line`] looks for one that is.
+const LOOKAHEAD: usize = 64 * 1024;
+
+/// Reads lines from `reader` (at most [`LOOKAHEAD`] bytes) until one starts with `{`;
+/// returns whether one did, and a reader that yields the lines read again, then the rest.
+fn find_object_line(
+    mut reader: Box<dyn BufRead + Send>,
+) -> std::io::Result<(bool, Box<dyn BufRead + Send>)> {
+    let mut head = Vec::new();
+    let mut found = false;
+    while head.len() < LOOKAHEAD {
+        let start = head.len();
+        let read = (&mut reader)
+            .take((LOOKAHEAD - start) as u64)
+            .read_until(b'\n', &mut head)?;
+        if read == 0 {
+            break;
+        }
+        if head[start..].trim_ascii_start().starts_with(b"{") {
+            found = true;
+            break;
+        }
+    }
+    Ok((found, Box::new(Cursor::new(head).chain(reader))))
+}
+
+/// `bytes` as JSON that serde_json can turn into strings: each invalid UTF-8 sequence
+/// replaced by U+FFFD (JSON's structure is ASCII, so it is untouched), and so is each
+/// `\uXXXX` escape of a lone UTF-16 surrogate, which serde_json refuses, so that neither
+/// can hide a record from the rules.
+fn lossy(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(_) => Cow::Borrowed(bytes),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(bytes).into_owned().into_bytes()),
+    };
+    match lone_surrogates(&valid) {
+        None => valid,
+        Some(fixed) => Cow::Owned(fixed),
+    }
+}
+
+/// `text` with each `\uXXXX` escape of a lone surrogate made `\uFFFD`, or `None` when it
+/// has none.
+fn lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
+    let escape = |at: usize| -> Option<u16> {
+        let hex = text.get(at..at + 6)?.strip_prefix(b"\\u")?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let mut fixed: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(found) = text
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        at += found;
+        let lone = match escape(at) {
+            Some(0xD800..=0xDBFF) if matches!(escape(at + 6), Some(0xDC00..=0xDFFF)) => {
+                at += 12;
+                continue;
+            }
+            Some(0xD800..=0xDFFF) => true,
+            _ => false,
+        };
+        if lone {
+            let out = fixed.get_or_insert_with(|| Vec::with_capacity(text.len()));
+            out.extend_from_slice(&text[copied..at]);
+            out.extend_from_slice(b"\\uFFFD");
+            at += 6;
+            copied = at;
+        } else {
+            // Any other escape is two bytes (`\\`, `\"`, ...) or a valid `\uXXXX`.
+            at += 2;
+        }
+    }
+    let mut out = fixed?;
+    out.extend_from_slice(&text[copied..]);
+    Some(out)
+}
+
 /// Whether `line` holds one complete JSON value and nothing more, or is not JSON at all
 /// (so that JSON Lines reports it as a bad line); `false` when the value goes on past the
 /// line or another follows it.
 fn is_one_object(line: &[u8]) -> bool {
+    let line = &*lossy(line);
     let mut values = serde_json::Deserializer::from_slice(line).into_iter::<IgnoredAny>();
     match values.next() {
         Some(Ok(_)) => line[values.byte_offset()..]
@@ -175,9 +329,12 @@ impl Iterator for JsonSource {
     type Item = Result<Event, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (result, record) = match &mut self.mode {
-            Mode::Lines(lines) => lines.next(&self.name, self.capacity)?,
-            Mode::Stream(stream) => stream.next(&self.name)?,
+        let next = match &mut self.mode {
+            Mode::Lines(lines) => lines.next(&self.name, self.capacity),
+            Mode::Stream(stream) => stream.next(&self.name),
+        };
+        let Some((result, record)) = next else {
+            return self.trailing.take().map(Err);
         };
         Some(result.map(|event| self.finish(event, record)))
     }
@@ -221,7 +378,8 @@ impl Lines {
                 continue;
             }
             let indent = self.buffer.len() - self.buffer.trim_ascii_start().len();
-            let mut de = serde_json::Deserializer::from_slice(text);
+            let text = lossy(text);
+            let mut de = serde_json::Deserializer::from_slice(&text);
             let result = Flattener::with_capacity(capacity)
                 .deserialize(&mut de)
                 .and_then(|event| de.end().map(|()| event))
@@ -247,8 +405,63 @@ fn message(error: &serde_json::Error) -> String {
     }
 }
 
+/// The byte offset in `text` of serde_json's 1-based `line` and `column` (the byte the
+/// error was found at), or the end of `text` if they point past it.
+fn offset_of(text: &[u8], line: usize, column: usize) -> usize {
+    let mut start = 0;
+    for _ in 1..line {
+        match text[start..].iter().position(|&b| b == b'\n') {
+            Some(newline) => start += newline + 1,
+            None => return text.len(),
+        }
+    }
+    (start + column.saturating_sub(1)).min(text.len())
+}
+
+/// Whether an element (an object) can start at `at`: a `{` that follows a `,` or a `}`
+/// (whitespace aside), or that starts a line.
+fn element_starts_at(data: &[u8], at: usize) -> bool {
+    if data.get(at) != Some(&b'{') {
+        return false;
+    }
+    let before = &data[..at];
+    if before.last() == Some(&b'\n') {
+        return true;
+    }
+    matches!(before.trim_ascii_end().last(), Some(b',' | b'}'))
+}
+
 impl Stream {
+    /// Skips the well-formed value at `pos` after an error about its shape.
+    fn skip_value(&mut self) {
+        let mut skip =
+            serde_json::Deserializer::from_slice(&self.data[self.pos..]).into_iter::<IgnoredAny>();
+        if let Some(Ok(_)) = skip.next() {
+            let end = self.pos + skip.byte_offset();
+            self.advance(end);
+            self.done = false;
+        }
+    }
+
+    /// After a syntax error, moves to the first place at or after `from` where an element
+    /// can start, and goes on from there (in an array, as if a `,` had just been read); if
+    /// there is none, the input ends.
+    fn resync(&mut self, from: usize) {
+        let next = memchr_all(&self.data, from).find(|&at| element_starts_at(&self.data, at));
+        if let Some(at) = next {
+            self.advance(at);
+            self.done = false;
+            if self.array != ArrayState::None {
+                self.array = ArrayState::Start;
+            }
+        }
+    }
+
     fn new(data: Vec<u8>, skipped_lines: u64, array: ArrayState) -> Self {
+        let data = match lossy(&data) {
+            Cow::Borrowed(_) => data,
+            Cow::Owned(valid) => valid,
+        };
         Stream {
             data,
             pos: 0,
@@ -337,6 +550,7 @@ impl Stream {
                         (1, 1),
                         "expected `,` or `]` after an array element".into(),
                     );
+                    self.resync(self.pos);
                     return Some((Err(error), record));
                 }
                 None => {
@@ -383,20 +597,31 @@ impl Stream {
                     (error.line(), error.column()),
                     message(&error),
                 );
-                if error.classify() == Category::Data {
+                match error.classify() {
                     // Well-formed JSON of the wrong shape: skip just this value.
-                    let mut skip = serde_json::Deserializer::from_slice(&self.data[self.pos..])
-                        .into_iter::<IgnoredAny>();
-                    if let Some(Ok(_)) = skip.next() {
-                        let end = self.pos + skip.byte_offset();
-                        self.advance(end);
-                        self.done = false;
+                    Category::Data => self.skip_value(),
+                    // Broken JSON: go on at the next place an element can start.
+                    Category::Syntax => {
+                        let at = offset_of(&self.data[self.pos..], error.line(), error.column());
+                        self.resync((self.pos + at).saturating_sub(1).max(self.pos + 1));
                     }
+                    // A truncated input has nothing after the error.
+                    Category::Eof | Category::Io => {}
                 }
                 Some((Err(decode_error), record))
             }
         }
     }
+}
+
+/// The positions of `{` in `data` from `from` on.
+fn memchr_all(data: &[u8], from: usize) -> impl Iterator<Item = usize> + '_ {
+    let from = from.min(data.len());
+    data[from..]
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'{')
+        .map(move |(i, _)| from + i)
 }
 
 #[cfg(test)]
@@ -492,11 +717,13 @@ mod tests {
 
     #[test]
     fn array_syntax_errors() {
+        // A missing comma is one error; the element after it is kept.
         assert_eq!(
             decode("[{\"a\": 1} {\"a\": 2}]"),
             [
                 "1: a=1",
                 "error: test.json: line 1, column 11 (record 2): expected `,` or `]` after an array element",
+                "2: a=2",
             ]
         );
         assert_eq!(
@@ -512,6 +739,60 @@ mod tests {
             [
                 "1: a=1",
                 "error: test.json: line 1, column 12 (record 2): invalid type: integer `7`, expected a JSON object",
+                "3: a=3",
+            ]
+        );
+    }
+
+    #[test]
+    fn one_broken_array_element_keeps_every_later_one() {
+        let mut text = String::from("[\n");
+        for i in 1..=1000 {
+            let element = match i {
+                2 => "  {\"a\": tru, \"b\": {\"c\": 1}},\n".to_string(),
+                _ => format!("  {{\"a\": {i}, \"b\": {{\"c\": [{{\"d\": 1}}, {{\"d\": 2}}]}}}},\n"),
+            };
+            text.push_str(&element);
+        }
+        text.truncate(text.len() - 2);
+        text.push_str("\n]\n");
+        let items = decode(&text);
+        assert_eq!(items.len(), 1000);
+        assert_eq!(
+            items[1],
+            "error: test.json: line 3, column 12 (record 2): expected ident"
+        );
+        assert!(items[0].starts_with("1: a=1,"), "{}", items[0]);
+        assert!(items[2].starts_with("3: a=3,"), "{}", items[2]);
+        assert!(items[999].starts_with("1000: a=1000,"), "{}", items[999]);
+        assert_eq!(items.iter().filter(|i| i.starts_with("error")).count(), 1);
+    }
+
+    #[test]
+    fn broken_elements_on_one_line_and_between_objects() {
+        // Minified: the broken element's nested object is not taken for an element.
+        assert_eq!(
+            decode("[{\"a\": 1},{\"a\": [{\"x\": 1}, {\"y\": 2}], oops},{\"a\": 3}]"),
+            [
+                "1: a=1",
+                "error: test.json: line 1, column 39 (record 2): key must be a string",
+                "3: a=3",
+            ]
+        );
+        // A broken first element, no JSON Lines after it: still an array.
+        assert_eq!(
+            decode("[{\"a\": tru}, {\"a\": 2}]"),
+            [
+                "error: test.json: line 1, column 11 (record 1): expected ident",
+                "2: a=2",
+            ]
+        );
+        // Concatenated objects: the next object at the start of a line.
+        assert_eq!(
+            decode("{\n  \"a\": 1\n}\n{\n  \"a\": @\n}\n{\n  \"a\": 3\n}\n"),
+            [
+                "1: a=1",
+                "error: test.json: line 5, column 8 (record 2): expected value",
                 "3: a=3",
             ]
         );
@@ -549,23 +830,74 @@ mod tests {
 
     #[test]
     fn not_json() {
-        let reader: Box<dyn BufRead + Send> = Box::new(&b"\n<Event/>"[..]);
+        let reader: Box<dyn BufRead + Send> = Box::new(&b"\n<Event/>\n<x/>"[..]);
         let error = JsonSource::new("x.log".into(), reader).err().unwrap();
         assert_eq!(
             error.to_string(),
-            "x.log: unrecognised format (JSON must start with `{` or `[`, found '<')"
+            "x.log: unrecognised format (the first line is not JSON (it starts with '<') and no \
+             line in the first 64 KiB starts with `{`)"
         );
     }
 
     #[test]
-    fn invalid_utf8_is_an_error_for_that_record() {
-        let reader: Box<dyn BufRead + Send> = Box::new(&b"{\"a\": \"\xff\"}\n{\"a\": 2}\n"[..]);
-        let items: Vec<_> = JsonSource::new("x".into(), reader).unwrap().collect();
-        assert!(items[0]
-            .as_ref()
-            .unwrap_err()
-            .to_string()
-            .contains("line 1"));
-        assert_eq!(items[1].as_ref().unwrap().origin.record, 2);
+    fn lines_that_are_not_json_before_json_lines_are_errors() {
+        assert_eq!(
+            decode("[INFO] exported\n{\"a\": 1}\n"),
+            [
+                "error: test.json: line 1, column 1 (record 1): invalid type: sequence, expected a JSON object",
+                "2: a=1",
+            ]
+        );
+        assert_eq!(
+            decode("\ngarbage here\n# comment\n{\"a\": 1}\nmore garbage\n{\"a\": 2}\n"),
+            [
+                "error: test.json: line 2, column 1 (record 2): expected value",
+                "error: test.json: line 3, column 1 (record 3): expected value",
+                "4: a=1",
+                "error: test.json: line 5, column 1 (record 5): expected value",
+                "6: a=2",
+            ]
+        );
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_are_replaced_not_fatal() {
+        assert_eq!(
+            decode("{\"a\": \"x\\ud800y\", \"b\": \"\\udc00\\\\ud800\\ud83d\\ude00\"}\n{\"a\": 2}"),
+            ["1: a=x\u{fffd}y,b=\u{fffd}\\ud800😀", "2: a=2"]
+        );
+        assert_eq!(
+            decode("[{\"a\": \"\\uDBFF\"}, {\"a\": 2}]"),
+            ["1: a=\u{fffd}", "2: a=2"]
+        );
+        // A backslash, or half an escape, at the very end.
+        assert_eq!(lone_surrogates(b"x\\"), None);
+        assert_eq!(lone_surrogates(b"\\ud8"), None);
+        assert_eq!(
+            lone_surrogates(b"\\ud800").as_deref(),
+            Some(&b"\\uFFFD"[..])
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        // In JSON Lines, in an array and in concatenated objects.
+        for text in [
+            &b"{\"cmd\": \"who\xffami\"}\n{\"a\": 2}\n"[..],
+            b"[{\"cmd\": \"who\xffami\"},\n{\"a\": 2}]",
+            b"{\n\"cmd\": \"who\xffami\"\n}\n{\"a\": 2}",
+        ] {
+            let reader: Box<dyn BufRead + Send> = Box::new(text);
+            let items: Vec<_> = JsonSource::new("x".into(), reader).unwrap().collect();
+            assert_eq!(items.len(), 2);
+            let event = items[0].as_ref().unwrap();
+            assert_eq!(
+                event.text("cmd").as_deref(),
+                Some("who\u{fffd}ami"),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+            assert!(items[1].is_ok());
+        }
     }
 }

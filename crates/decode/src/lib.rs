@@ -10,13 +10,13 @@
 //! * [`discover`] expands the inputs a user names (files, directories, `-`) into the files to
 //!   read, filtered by extension.
 //! * [`open`] picks the decoder for one file (by extension, then by content) and returns it
-//!   as an [`EventSource`]; [`from_reader`] does the same for any reader (not EVTX), such as
-//!   standard input, and [`from_bytes`] for a whole input in memory. [`DecodeOptions`]
+//!   as an [`EventSource`]; [`from_reader`] does the same for any reader, such as standard
+//!   input (EVTX through a temporary file, since it needs random access), and [`from_bytes`] for a whole input in memory. [`DecodeOptions`]
 //!   configures them.
 //! * An [`EventSource`] is an iterator of `Result<Event, DecodeError>`: the engine driver pulls
 //!   events from it. A record that cannot be decoded is one [`DecodeError`] item, which names
 //!   the file and the chunk, record or line, and iteration goes on with the next record.
-//! * Text formats are told from the first non-blank line (or forced with
+//! * Text formats are told from their first non-blank lines (or forced with
 //!   [`DecodeOptions::format`], whose names [`Format`] parses: `evtx`, `json`, `syslog`,
 //!   `appliance`, `cef`, `api-audit`). Their events carry a Sigma logsource
 //!   ([`tocsin_event::LogSource`]: `linux/sshd`, `remote_support/appliance`, ...) and the
@@ -83,16 +83,20 @@
 mod api_audit;
 mod appliance;
 mod cef;
+mod clock;
 mod error;
 mod evtx;
 mod flatten;
+mod gzip;
 mod input;
 mod json;
 mod sniff;
 mod syslog;
 mod text;
 mod timestamp;
+mod utf16;
 
+pub use clock::UtcOffset;
 pub use error::DecodeError;
 pub use input::{discover, from_bytes, from_reader, open};
 
@@ -107,6 +111,13 @@ pub trait EventSource: Iterator<Item = Result<Event, DecodeError>> {
     /// The name the source's events and errors are reported under: the path as given, or
     /// `-` for standard input.
     fn name(&self) -> &str;
+
+    /// What had to be assumed to decode this source so far, for the user to know (for
+    /// syslog, the year and zone given to times that carry none); `None` when nothing was.
+    /// Ask it once the source is exhausted.
+    fn note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An input format this crate decodes. See `FORMATS.md` for a sample of each.
@@ -198,14 +209,26 @@ pub struct DecodeOptions {
     pub extensions: Vec<String>,
     /// Read every input as this format instead of telling it from the name and content.
     pub format: Option<Format>,
-    /// The year of RFC 3164 syslog times, which carry none (`Feb  5 12:54:46`); `None`, the
-    /// default, takes the current year (UTC) when the input is opened. Times in RFC 3164
-    /// lines are taken as UTC. Appliance events are exact anyway when they carry `when=`.
+    /// The year of the first RFC 3164 syslog time of each input (such times carry none:
+    /// `Feb  5 12:54:46`), moving to the next year where the months turn back (December,
+    /// then January). `None`, the default, infers each time's year from the file's
+    /// modification time (for standard input, the time it is read): the latest year that
+    /// puts the time at most a day after it. [`EventSource::note`] says what was used.
+    /// Appliance events are exact anyway when they carry `when=`.
     pub syslog_year: Option<i32>,
+    /// The zone of log times that carry none (RFC 3164 syslog, some CEF `rt`); UTC by
+    /// default.
+    pub timezone: UtcOffset,
     /// How many segmented appliance messages may wait for their missing segments at once;
     /// when one more arrives, the oldest is dropped and reported. Bounds memory on inputs
     /// whose segments never complete.
     pub appliance_max_pending: usize,
+    /// The most bytes of an EVTX file read from a stream (inside gzip, or on standard
+    /// input) that are kept. EVTX needs random access, so such a file is copied into an
+    /// unnamed temporary file first (every other format streams); past this size the rest
+    /// is not read and an error says so. Default 4 GiB, the size of the largest Windows
+    /// event logs.
+    pub evtx_spool_limit: u64,
 }
 
 impl Default for DecodeOptions {
@@ -220,7 +243,9 @@ impl Default for DecodeOptions {
             .to_vec(),
             format: None,
             syslog_year: None,
+            timezone: UtcOffset::UTC,
             appliance_max_pending: 10_000,
+            evtx_spool_limit: 4 << 30,
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Telling a text input's format from its first non-blank line:
+//! Telling a text input's format from its first non-blank lines (up to 16 in the first
+//! 64 KiB): the first line that shows a format decides, so that a line of garbage at the top
+//! of a file does not hide what follows. A line shows
 //!
 //! 1. `{`: JSON, or the API audit log when that object has `api_key_id` and `action`;
 //!    `[`: JSON;
@@ -7,44 +9,75 @@
 //! 4. `<PRI>1 `: RFC 5424 syslog;
 //! 5. an RFC 3164 header (`<PRI>` optional, `MMM dd HH:MM:SS host`): syslog.
 //!
-//! Anything else is left to the JSON decoder, which reports it as an unknown format.
+//! Anything else is left to the JSON decoder, which reports it as an unknown format, or
+//! reads the lines that are JSON and reports the others (see [`crate::json`]).
 
 use std::io::{BufRead, Cursor, Read};
 
 use crate::api_audit::is_api_audit_line;
 use crate::cef::find_cef;
+use crate::clock::{Clock, UtcOffset};
 use crate::syslog::{looks_like_rfc5424, parse_rfc3164, split_tag};
 use crate::Format;
 
-/// How much is read, at most, to find the first non-blank line.
+/// How much is read, at most, to find the lines that tell the format.
 const HEAD_LIMIT: usize = 64 * 1024;
 
-/// Reads from `reader` up to the end of its first non-blank line (at most 64 KiB); returns
-/// those bytes and a reader that yields them again, then the rest.
-pub(crate) fn first_line(
+/// How many non-blank lines are looked at, at most.
+const HEAD_LINES: usize = 16;
+
+/// Reads from `reader` up to the end of its first [`HEAD_LINES`] non-blank lines (at most
+/// 64 KiB); returns those bytes and a reader that yields them again, then the rest. A read
+/// error (a truncated gzip file) ends the head there, and the returned reader gives that
+/// error after the head, so that the lines before it are still decoded.
+pub(crate) fn first_lines(
     mut reader: Box<dyn BufRead + Send>,
 ) -> std::io::Result<(Vec<u8>, Box<dyn BufRead + Send>)> {
     let mut head = Vec::new();
-    loop {
+    let mut lines = 0;
+    while lines < HEAD_LINES && head.len() < HEAD_LIMIT {
         let start = head.len();
         let read = (&mut reader)
             .take((HEAD_LIMIT - start) as u64)
-            .read_until(b'\n', &mut head)?;
-        if read == 0 || !head[start..].trim_ascii().is_empty() || head.len() >= HEAD_LIMIT {
-            break;
+            .read_until(b'\n', &mut head);
+        match read {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) => {
+                let failing = std::io::BufReader::new(FailOnce(Some(error)));
+                let reader = Cursor::new(head.clone()).chain(failing);
+                return Ok((head, Box::new(reader)));
+            }
+        }
+        if !head[start..].trim_ascii().is_empty() {
+            lines += 1;
         }
     }
     let reader = Cursor::new(head.clone()).chain(reader);
     Ok((head, Box::new(reader)))
 }
 
-/// The format of a text input whose first bytes are `head`, if it is one this crate knows.
+/// A reader that gives one error, then the end of input.
+struct FailOnce(Option<std::io::Error>);
+
+impl Read for FailOnce {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        self.0.take().map_or(Ok(0), Err)
+    }
+}
+
+/// The format of a text input whose first bytes are `head`: the format of its first line
+/// that shows one this crate knows.
 pub(crate) fn sniff_text(head: &[u8]) -> Option<Format> {
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    let line = head
-        .split(|&b| b == b'\n')
+    head.split(|&b| b == b'\n')
         .map(<[u8]>::trim_ascii)
-        .find(|line| !line.is_empty())?;
+        .filter(|line| !line.is_empty())
+        .find_map(sniff_line)
+}
+
+/// The format one non-blank line shows, if any.
+fn sniff_line(line: &[u8]) -> Option<Format> {
     match line.first() {
         Some(b'{') if is_api_audit_line(line) => return Some(Format::ApiAudit),
         Some(b'{' | b'[') => return Some(Format::Json),
@@ -58,7 +91,7 @@ pub(crate) fn sniff_text(head: &[u8]) -> Option<Format> {
         return Some(Format::Syslog);
     }
     // Any year parses the header: only the shape matters here (29 February aside).
-    let header = parse_rfc3164(&line, 2000).ok()?;
+    let header = parse_rfc3164(&line, &Clock::given(2000, UtcOffset::UTC)).ok()?;
     if is_appliance_message(header.rest) {
         return Some(Format::Appliance);
     }
@@ -141,10 +174,27 @@ mod tests {
     }
 
     #[test]
-    fn first_line_skips_blank_lines_and_replays_them() {
-        let input = b"\n  \nfirst\nsecond\n".to_vec();
-        let (head, mut reader) = first_line(Box::new(Cursor::new(input.clone()))).unwrap();
-        assert_eq!(head, b"\n  \nfirst\n");
+    fn a_garbage_first_line_does_not_decide() {
+        assert_eq!(
+            sniff("garbage\n\nDec  2 03:14:07 web-01 sshd[1]: Accepted"),
+            Some(Format::Syslog)
+        );
+        assert_eq!(sniff("# exported\n{\"a\": 1}"), Some(Format::Json));
+        assert_eq!(sniff("one\ntwo\n"), None);
+    }
+
+    #[test]
+    fn first_lines_stop_after_sixteen_non_blank_lines_and_replay_them() {
+        let mut input = b"\n  \n".to_vec();
+        for i in 0..20 {
+            input.extend(format!("line {i}\n").bytes());
+        }
+        let (head, mut reader) = first_lines(Box::new(Cursor::new(input.clone()))).unwrap();
+        assert!(
+            head.ends_with(b"line 15\n"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
         let mut all = Vec::new();
         reader.read_to_end(&mut all).unwrap();
         assert_eq!(all, input);

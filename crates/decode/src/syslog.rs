@@ -1,8 +1,9 @@
 //! Syslog lines, RFC 3164 (BSD) and RFC 5424, told apart line by line; and the header
 //! parsers the appliance and CEF decoders reuse.
 //!
-//! RFC 3164, the `<PRI>` optional, the year absent (taken from
-//! [`DecodeOptions::syslog_year`](crate::DecodeOptions::syslog_year)), the time UTC:
+//! RFC 3164, the `<PRI>` optional, the year and zone absent (completed as [`crate::clock`]
+//! says: the year given or inferred from the file's modification time, the zone given or
+//! UTC):
 //!
 //! ```text
 //! <38>Feb  5 12:54:46 web-01 sshd[4123]: Failed password for root from 203.0.113.9 port 52211 ssh2
@@ -34,7 +35,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::DateTime;
+
+use crate::clock::Clock;
 use tocsin_event::{Event, LogSource, Value};
 
 use crate::text::{LineDecoder, Sink};
@@ -106,10 +109,10 @@ pub(crate) fn looks_like_rfc5424(line: &str) -> bool {
 }
 
 /// Parses an RFC 3164 header: optional `<PRI>`, `MMM dd HH:MM:SS` (or an RFC 3339 time),
-/// the host; `year` completes the BSD time.
-pub(crate) fn parse_rfc3164(line: &str, year: i32) -> Result<Rfc3164<'_>, String> {
+/// the host; `clock` completes the BSD time (its year and zone).
+pub(crate) fn parse_rfc3164<'a>(line: &'a str, clock: &Clock) -> Result<Rfc3164<'a>, String> {
     let (pri, rest) = parse_pri(line)?;
-    let (timestamp, micros, rest) = match bsd_time(rest, year)? {
+    let (timestamp, micros, rest) = match bsd_time(rest, clock)? {
         Some(found) => found,
         None => rfc3339_token(rest).ok_or_else(|| {
             let start: String = rest.chars().take(15).collect();
@@ -134,7 +137,7 @@ pub(crate) fn parse_rfc3164(line: &str, year: i32) -> Result<Rfc3164<'_>, String
 
 /// A BSD time `MMM dd HH:MM:SS` (optionally `.fff`) at the start of `text`: the text, its
 /// time, and what follows; `None` when `text` does not start with a month name.
-fn bsd_time(text: &str, year: i32) -> Result<Option<(&str, i64, &str)>, String> {
+fn bsd_time<'a>(text: &'a str, clock: &Clock) -> Result<Option<(&'a str, i64, &'a str)>, String> {
     let Some(month) = text.get(..3).and_then(month_number) else {
         return Ok(None);
     };
@@ -153,11 +156,11 @@ fn bsd_time(text: &str, year: i32) -> Result<Option<(&str, i64, &str)>, String> 
         .parse()
         .map_err(|_| invalid())?;
     let clock_start = day_start + day_len + 1;
-    let clock = text
+    let hms = text
         .get(clock_start..clock_start + 8)
         .filter(|_| bytes.get(day_start + day_len) == Some(&b' '))
         .ok_or_else(invalid)?;
-    let (hour, minute, second) = parse_clock(clock).ok_or_else(invalid)?;
+    let (hour, minute, second) = parse_clock(hms).ok_or_else(invalid)?;
     let mut end = clock_start + 8;
     let mut micros_fraction = 0;
     if bytes.get(end) == Some(&b'.') {
@@ -171,10 +174,10 @@ fn bsd_time(text: &str, year: i32) -> Result<Option<(&str, i64, &str)>, String> 
     if !matches!(bytes.get(end), None | Some(b' ')) {
         return Err(invalid());
     }
-    let time = NaiveDate::from_ymd_opt(year, month, day)
-        .and_then(|date| date.and_hms_opt(hour, minute, second))
-        .ok_or_else(invalid)?;
-    let micros = time.and_utc().timestamp_micros() + micros_fraction;
+    let micros = clock
+        .complete(month, day, (hour, minute, second))
+        .ok_or_else(invalid)?
+        + micros_fraction;
     Ok(Some((&text[..end], micros, &text[end..])))
 }
 
@@ -470,16 +473,16 @@ impl LinuxLogSources {
 
 /// Decodes RFC 3164 and RFC 5424 lines.
 pub(crate) struct SyslogDecoder {
-    year: i32,
+    clock: Clock,
     logsources: LinuxLogSources,
     capacity: usize,
 }
 
 impl SyslogDecoder {
-    /// A decoder giving RFC 3164 times the year `year`.
-    pub(crate) fn new(year: i32) -> Self {
+    /// A decoder completing RFC 3164 times with `clock`.
+    pub(crate) fn new(clock: Clock) -> Self {
         SyslogDecoder {
-            year,
+            clock,
             logsources: LinuxLogSources::new(),
             capacity: 12,
         }
@@ -521,7 +524,7 @@ impl SyslogDecoder {
     }
 
     fn decode_rfc3164(&self, line: &str) -> Result<Event, String> {
-        let header = parse_rfc3164(line, self.year)?;
+        let header = parse_rfc3164(line, &self.clock)?;
         let mut event = Event::default();
         event.fields.reserve(self.capacity);
         if let Some(pri) = header.pri {
@@ -547,6 +550,10 @@ impl SyslogDecoder {
 }
 
 impl LineDecoder for SyslogDecoder {
+    fn note(&self) -> Option<String> {
+        self.clock.note()
+    }
+
     fn decode(&mut self, text: &str, line: u64, sink: &mut Sink<'_>) {
         let result = if looks_like_rfc5424(text) {
             self.decode_rfc5424(text)

@@ -56,6 +56,11 @@ pub(crate) trait LineDecoder: Send {
 
     /// The input has ended: queue whatever was still held back (as events or errors).
     fn finish(&mut self, _sink: &mut Sink<'_>) {}
+
+    /// What the decoder had to assume (see [`EventSource::note`]).
+    fn note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Events decoded from a text input, line by line.
@@ -142,6 +147,10 @@ impl<D: LineDecoder> Iterator for TextSource<D> {
 impl<D: LineDecoder> EventSource for TextSource<D> {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn note(&self) -> Option<String> {
+        self.decoder.note()
     }
 }
 

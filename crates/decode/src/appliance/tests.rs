@@ -2,12 +2,13 @@
 //! duplicated, bounded), escapes, times and malformed lines.
 
 use super::*;
+use crate::clock::Clock;
 use crate::text::testing::{decode_all, render};
 
 const SAMPLE: &str = "Feb  5 12:54:46 example_host BG[98765]:1234:01:01:event=login;site=support.example.com;status=success;target=web/login;when=1738778086;who=John Smith(jsmith) using password;who_ip=192.168.1.1";
 
 fn decode_with(max_pending: usize, text: &str) -> Vec<String> {
-    decode_all(ApplianceDecoder::new(2025, max_pending), text)
+    decode_all(ApplianceDecoder::new(Clock::year(2025), max_pending), text)
         .iter()
         .map(render)
         .collect()
@@ -28,7 +29,7 @@ fn sample_line() {
         decode(SAMPLE),
         ["1: host=example_host,program=BG,pid=98765,message_id=1234,event=login,site=support.example.com,status=success,target=web/login,when=1738778086,who=John Smith(jsmith) using password,who_ip=192.168.1.1,who_name=John Smith,who_user=jsmith,auth_method=password"]
     );
-    let items = decode_all(ApplianceDecoder::new(2025, 10), SAMPLE);
+    let items = decode_all(ApplianceDecoder::new(Clock::year(2025), 10), SAMPLE);
     let event = items[0].as_ref().unwrap();
     assert_eq!(event.timestamp_micros, Some(1_738_778_086_000_000));
     assert_eq!(
@@ -40,7 +41,7 @@ fn sample_line() {
 #[test]
 fn time_from_the_header_without_when() {
     let line = segment("h", 1, 1, 1, "event=logout;when=soon");
-    let items = decode_all(ApplianceDecoder::new(2025, 10), &line);
+    let items = decode_all(ApplianceDecoder::new(Clock::year(2025), 10), &line);
     assert_eq!(
         items[0].as_ref().unwrap().timestamp_micros,
         Some(1_738_760_086_000_000)

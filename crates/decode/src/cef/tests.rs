@@ -2,19 +2,20 @@
 //! CEF, malformed lines and product names.
 
 use super::*;
+use crate::clock::Clock;
 use crate::text::testing::{decode_all, render};
 
 const SAMPLE: &str = r"Sep 19 08:26:10 fw-01 CEF:0|Security|threatmanager|1.0|100|worm successfully stopped|10|src=10.0.0.1 dst=2.1.2.2 spt=1232 suser=j\=doe msg=Detected a threat.\nNo action needed. rt=1726734370000";
 
 fn decode(text: &str) -> Vec<String> {
-    decode_all(CefDecoder::new(2024), text)
+    decode_all(CefDecoder::new(Clock::year(2024)), text)
         .iter()
         .map(render)
         .collect()
 }
 
 fn first_event(text: &str) -> Event {
-    let mut items = decode_all(CefDecoder::new(2024), text);
+    let mut items = decode_all(CefDecoder::new(Clock::year(2024)), text);
     items.remove(0).unwrap()
 }
 

@@ -2,17 +2,18 @@
 //! malformed lines and the logsource service.
 
 use super::*;
+use crate::clock::Clock;
 use crate::text::testing::{decode_all, render};
 
 fn decode(text: &str) -> Vec<String> {
-    decode_all(SyslogDecoder::new(2025), text)
+    decode_all(SyslogDecoder::new(Clock::year(2025)), text)
         .iter()
         .map(render)
         .collect()
 }
 
 fn service(text: &str) -> String {
-    let items = decode_all(SyslogDecoder::new(2025), text);
+    let items = decode_all(SyslogDecoder::new(Clock::year(2025)), text);
     let event = items[0].as_ref().unwrap();
     let logsource = event.logsource.as_deref().unwrap();
     assert_eq!(logsource.product.as_deref(), Some("linux"));
@@ -26,7 +27,7 @@ fn rfc3164_sample() {
         decode(line),
         ["1: pri=38,facility=4,severity=6,timestamp=Feb  5 12:54:46,host=web-01,app_name=sshd,procid=4123,message=Failed password for root from 203.0.113.9 port 52211 ssh2"]
     );
-    let items = decode_all(SyslogDecoder::new(2025), line);
+    let items = decode_all(SyslogDecoder::new(Clock::year(2025)), line);
     let event = items[0].as_ref().unwrap();
     assert_eq!(event.timestamp_micros, Some(1_738_760_086_000_000));
 }
@@ -40,7 +41,10 @@ fn rfc3164_without_pri_or_tag() {
             "2: timestamp=Dec  2 03:14:07,host=host,message=just text here",
         ]
     );
-    let items = decode_all(SyslogDecoder::new(2025), "Dec  2 03:14:07.250 h a: m");
+    let items = decode_all(
+        SyslogDecoder::new(Clock::year(2025)),
+        "Dec  2 03:14:07.250 h a: m",
+    );
     assert_eq!(
         items[0].as_ref().unwrap().timestamp_micros,
         Some(1_764_645_247_250_000)
@@ -50,7 +54,7 @@ fn rfc3164_without_pri_or_tag() {
 #[test]
 fn rfc3164_with_rfc3339_time_keeps_its_offset() {
     let items = decode_all(
-        SyslogDecoder::new(1999),
+        SyslogDecoder::new(Clock::year(1999)),
         "2024-12-02T04:14:07.003+01:00 host app[7]: hi",
     );
     let event = items[0].as_ref().unwrap();
@@ -60,7 +64,10 @@ fn rfc3164_with_rfc3339_time_keeps_its_offset() {
 
 #[test]
 fn rfc3164_year_comes_from_the_options() {
-    let items = decode_all(SyslogDecoder::new(2024), "Feb 29 00:00:00 h a: leap");
+    let items = decode_all(
+        SyslogDecoder::new(Clock::year(2024)),
+        "Feb 29 00:00:00 h a: leap",
+    );
     assert_eq!(
         items[0].as_ref().unwrap().timestamp_micros,
         Some(1_709_164_800_000_000)
@@ -82,7 +89,7 @@ fn rfc5424_sample_with_structured_data_escapes() {
             r#"1: pri=165,facility=20,severity=5,version=1,timestamp=2024-12-02T03:14:07.003Z,host=web-01,app_name=sudo,procid=812,msgid=ID47,sd.exampleSDID@32473.iut=3,sd.exampleSDID@32473.eventSource=App"li\ca]tion,sd.exampleSDID@32473.other=a\b,sd.meta.seq=1,message=jdoe : COMMAND=/bin/sh"#
         ]
     );
-    let items = decode_all(SyslogDecoder::new(2025), line);
+    let items = decode_all(SyslogDecoder::new(Clock::year(2025)), line);
     assert_eq!(
         items[0].as_ref().unwrap().timestamp_micros,
         Some(1_733_109_247_003_000)

@@ -1,7 +1,7 @@
 //! Damaged EVTX files: the bad chunk or record is reported, naming the file and where, and
 //! the rest of the file is still decoded.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use tocsin_decode::{from_bytes, DecodeError, DecodeOptions};
@@ -21,12 +21,19 @@ fn sample_with_chunks(chunks: usize) -> Option<PathBuf> {
     Some(sample)
 }
 
-/// The records of `chunks` of `bytes` alone: the file header followed by just those chunks.
+/// The records of `chunks` of `bytes` alone: the file header followed by just those chunks
+/// (whose header then counts chunks that are missing, which is the one error allowed).
 fn records_of_chunks(bytes: &[u8], chunks: std::ops::Range<usize>) -> BTreeSet<u64> {
     let mut file = bytes[..HEADER].to_vec();
     file.extend_from_slice(&bytes[HEADER + chunks.start * CHUNK..HEADER + chunks.end * CHUNK]);
     let source = from_bytes("part", file, &DecodeOptions::default()).unwrap();
-    source.map(|item| item.unwrap().origin.record).collect()
+    source
+        .filter_map(|item| match item {
+            Ok(event) => Some(event.origin.record),
+            Err(error) if error.to_string().contains("are missing") => None,
+            Err(error) => panic!("{error}"),
+        })
+        .collect()
 }
 
 fn record_ids(path: &Path) -> (BTreeSet<u64>, Vec<DecodeError>) {
@@ -115,27 +122,155 @@ fn bad_records_are_reported_and_the_others_decoded() {
     );
 }
 
+/// Each event of `path` by record number, as its fields, and the errors.
+fn events_by_record(path: &Path) -> (BTreeMap<u64, String>, Vec<String>) {
+    let (events, errors) = decode(path, &DecodeOptions::default()).unwrap();
+    let events = events
+        .iter()
+        .map(|e| (e.origin.record, format!("{:?}", e.fields)))
+        .collect();
+    (events, errors.iter().map(ToString::to_string).collect())
+}
+
 #[test]
-fn truncated_file_keeps_whole_chunks_and_reports_the_cut() {
-    let Some(sample) = sample_with_chunks(2) else {
+fn truncated_file_salvages_the_complete_records_of_the_cut_chunk() {
+    let Some(sample) = sample_with_chunks(3) else {
+        return;
+    };
+    let bytes = std::fs::read(&sample).unwrap();
+    let (intact, errors) = events_by_record(&sample);
+    assert!(errors.is_empty(), "{errors:?}");
+    let counted = u16::from_le_bytes([bytes[42], bytes[43]]);
+    assert!(counted >= 3);
+    let chunk0 = records_of_chunks(&bytes, 0..1);
+    let chunk1 = records_of_chunks(&bytes, 1..2);
+    let dir = tempfile::tempdir().unwrap();
+    let damaged = dir.path().join("cut.evtx");
+    for (cut, at_least) in [
+        (300, 0),
+        (CHUNK / 4, 1),
+        (CHUNK / 2, 1),
+        (CHUNK * 3 / 4, 1),
+        (CHUNK - 1, 1),
+    ] {
+        std::fs::write(&damaged, &bytes[..HEADER + CHUNK + cut]).unwrap();
+        let (kept, errors) = events_by_record(&damaged);
+        // Nothing made up: every event is the intact file's, whole.
+        for (record, fields) in &kept {
+            assert_eq!(
+                Some(fields),
+                intact.get(record),
+                "record {record}, cut {cut}"
+            );
+        }
+        let salvaged: BTreeSet<u64> = kept
+            .keys()
+            .copied()
+            .filter(|r| !chunk0.contains(r))
+            .collect();
+        assert!(chunk0.iter().all(|r| kept.contains_key(r)), "cut {cut}");
+        assert!(salvaged.is_subset(&chunk1), "cut {cut}");
+        assert!(
+            salvaged.len() >= at_least,
+            "cut {cut}: none of chunk 1 salvaged"
+        );
+        println!(
+            "cut at {cut} of chunk 1: {} of its {} records salvaged",
+            salvaged.len(),
+            chunk1.len()
+        );
+        let name = damaged.display();
+        let lost = chunk1.len() - salvaged.len();
+        let cut_message = if cut < 512 {
+            format!("{name}: chunk 1 is cut short ({cut} of its 65536 bytes): its records are lost")
+        } else {
+            format!(
+                "{name}: chunk 1 is cut short ({cut} of its 65536 bytes): {} of its {} records \
+                 were read, {lost} are lost",
+                salvaged.len(),
+                chunk1.len()
+            )
+        };
+        let missing = format!(
+            "{name}: the file header counts {counted} chunks but the file ends after 2: chunks \
+             2 to {} are missing (the file is cut short)",
+            counted - 1
+        );
+        assert_eq!(errors, [cut_message, missing], "cut {cut}");
+    }
+    // A cut at a chunk boundary: the missing chunks are reported, not lost silently.
+    std::fs::write(&damaged, &bytes[..HEADER + 2 * CHUNK]).unwrap();
+    let (kept, errors) = events_by_record(&damaged);
+    assert_eq!(kept.len(), chunk0.len() + chunk1.len());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("chunks 2 to"), "{errors:?}");
+}
+
+#[test]
+fn zero_slack_after_the_last_chunk_is_not_an_error() {
+    let Some(sample) = sample_with_chunks(1) else {
+        return;
+    };
+    let mut bytes = std::fs::read(&sample).unwrap();
+    let (intact, _) = events_by_record(&sample);
+    bytes.resize(bytes.len() + 30_000, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let padded = dir.path().join("slack.evtx");
+    std::fs::write(&padded, &bytes).unwrap();
+    let (kept, errors) = events_by_record(&padded);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(kept, intact);
+}
+
+#[test]
+fn gzipped_evtx_goes_through_a_bounded_temporary_file() {
+    use std::io::Write;
+    let Some(sample) = sample_with_chunks(3) else {
         return;
     };
     let bytes = std::fs::read(&sample).unwrap();
     let (intact, _) = record_ids(&sample);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&bytes).unwrap();
+    let packed = encoder.finish().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let damaged = dir.path().join("cut.evtx");
-    // Cut in the middle of chunk 1.
-    std::fs::write(&damaged, &bytes[..HEADER + CHUNK + CHUNK / 2]).unwrap();
-    let (kept, errors) = record_ids(&damaged);
-    let expected = records_of_chunks(&bytes, 0..1);
-    assert!(expected.len() < intact.len());
-    assert_eq!(kept, expected);
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(
-        errors[0].to_string(),
-        format!(
-            "{}: chunk 1 is cut short (32768 of its 65536 bytes): its records are lost",
-            damaged.display()
-        )
+    for name in ["sample.evtx.gz", "sample.gz"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &packed).unwrap();
+        let (kept, errors) = record_ids(&path);
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+        assert_eq!(kept, intact, "{name}");
+    }
+    // Past the limit: the chunks within it are decoded, and the limit is reported.
+    let path = dir.path().join("limited.evtx.gz");
+    std::fs::write(&path, &packed).unwrap();
+    let options = DecodeOptions {
+        evtx_spool_limit: (HEADER + 2 * CHUNK) as u64,
+        ..DecodeOptions::default()
+    };
+    let (events, errors) = decode(&path, &options).unwrap();
+    let kept: BTreeSet<u64> = events.iter().map(|e| e.origin.record).collect();
+    assert_eq!(kept, records_of_chunks(&bytes, 0..2));
+    let last = errors.last().unwrap().to_string();
+    assert!(
+        last.contains("the EVTX stream is longer than 135168 bytes"),
+        "{last}"
     );
+}
+
+#[test]
+fn evtx_on_standard_input_is_read_like_the_file() {
+    let Some(sample) = sample_with_chunks(2) else {
+        return;
+    };
+    let (intact, _) = record_ids(&sample);
+    let stream = std::fs::File::open(&sample).unwrap();
+    let source = tocsin_decode::from_reader("-", stream, &DecodeOptions::default()).unwrap();
+    let mut kept = BTreeSet::new();
+    for item in source {
+        let event = item.unwrap();
+        assert_eq!(&*event.origin.source, "-");
+        kept.insert(event.origin.record);
+    }
+    assert_eq!(kept, intact);
 }
