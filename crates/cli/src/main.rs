@@ -11,6 +11,7 @@ mod bench;
 mod bench_grouping;
 mod demo;
 mod distinct;
+mod events;
 mod hunt;
 mod incidents;
 mod lint;
@@ -33,6 +34,7 @@ fn main() {
         Command::Incidents(IncidentsCommand::Update(args)) => incidents::update(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Events(args) => events::run(args),
     };
     let code = match result {
         Ok(code) => code,
