@@ -40,6 +40,24 @@ pub enum Command {
     /// Generate a remote-support environment with an intrusion in it, hunt it with the
     /// built-in rules and behavioural detectors, and tell the story (no setup, no network).
     Demo(DemoArgs),
+    /// Print the decoded events of logs as JSON Lines, as `hunt` sees them: source file,
+    /// record number and the fields by the names rules use.
+    Events(EventsArgs),
+}
+
+/// Flags of `tocsin events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Log files or folders (recursive); `-` reads JSON from standard input.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// File extensions to read inside folders.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "evtx,json,jsonl,ndjson,log,syslog,cef,gz"
+    )]
+    pub extensions: Vec<String>,
 }
 
 /// Flags of `tocsin demo`.

@@ -12,6 +12,7 @@ mod bench_grouping;
 mod bench_memory;
 mod demo;
 mod distinct;
+mod events;
 mod hunt;
 mod incidents;
 mod lint;
@@ -35,6 +36,7 @@ fn main() {
         Command::Incidents(IncidentsCommand::Regroup(args)) => incidents::regroup(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Events(args) => events::run(args),
     };
     let code = match result {
         Ok(code) => code,

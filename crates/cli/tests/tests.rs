@@ -1397,3 +1397,40 @@ fn an_output_that_is_an_input_or_the_store_is_refused_and_left_intact() {
         .expect("report")
         .contains(&ids[0]));
 }
+
+#[test]
+fn events_prints_each_decoded_record_with_its_source_and_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write(
+        dir.path(),
+        "events.jsonl",
+        &[
+            sysmon_line(41, "C:\\Windows\\System32\\whoami.exe"),
+            sysmon_line(42, "C:\\Windows\\System32\\notepad.exe"),
+        ]
+        .join("\n"),
+    );
+    let out = run(tocsin().arg("events").arg(&input));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", stdout(&out));
+    let first = &lines[0];
+    assert_eq!(first["source"], input.display().to_string());
+    assert_eq!(first["record"], 1, "the line");
+    assert_eq!(
+        first["record_id"], 41,
+        "the EventRecordID, as detections show it"
+    );
+    assert_eq!(
+        first["fields"]["Image"],
+        "C:\\Windows\\System32\\whoami.exe"
+    );
+    assert_eq!(first["fields"]["EventID"], 1);
+    assert_eq!(
+        first["fields"]["Channel"],
+        "Microsoft-Windows-Sysmon/Operational"
+    );
+}

@@ -63,7 +63,7 @@ pub use crate::csv::TAG_SEPARATOR;
 pub use details::Details;
 pub use error::OutputError;
 pub use printer::{color_wanted, color_wanted_with, Format, Printer};
-pub use record::{DetectionRecord, MAX_DETAIL_BYTES};
+pub use record::{record_id, DetectionRecord, MAX_DETAIL_BYTES};
 pub use summary::{RuleCount, Summary, LEVELS, TOP};
 pub use table::MAX_DETAILS_CHARS;
 

@@ -79,11 +79,7 @@ impl DetectionRecord {
             computer: event.text("Computer"),
             channel: event.text("Channel"),
             event_id: event.first("EventID").and_then(integer),
-            record_id: event
-                .first("EventRecordID")
-                .and_then(integer)
-                .and_then(|id| u64::try_from(id).ok())
-                .unwrap_or(event.origin.record),
+            record_id: record_id(event),
             rule_id: Some(rule.id.clone()),
             rule_title: rule.title.clone(),
             level: rule.level.as_str().to_owned(),
@@ -96,6 +92,16 @@ impl DetectionRecord {
 }
 
 /// An integer from an integer value or from decimal text.
+/// The record number a detection of `event` shows: the event's own `EventRecordID` when it
+/// has one, otherwise its position in its source (`Origin::record`).
+pub fn record_id(event: &Event) -> u64 {
+    event
+        .first("EventRecordID")
+        .and_then(integer)
+        .and_then(|id| u64::try_from(id).ok())
+        .unwrap_or(event.origin.record)
+}
+
 fn integer(value: FieldValue<'_>) -> Option<i64> {
     match value {
         FieldValue::Int(i) => Some(i),
