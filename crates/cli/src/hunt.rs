@@ -330,15 +330,15 @@ impl Hunt<'_> {
 }
 
 /// What is worth saying once a source is read through: an empty standard input, and what
-/// the decoder had to assume (the year and zone of syslog times).
+/// the decoder had to say (the year and zone it gave syslog times, Windows events it could
+/// not place).
 fn report_end(source: &(dyn EventSource + Send), read: u64, tx: &Sender<Message>) {
     if read == 0 && source.name() == "-" {
         let text = "-: no events read from standard input (it was empty or closed)";
         let _ = tx.send(Message::Problem(text.into()));
     }
     if let Some(note) = source.note() {
-        let hint = "--syslog-year and --tz say otherwise";
-        let _ = tx.send(Message::Note(format!("{}: {note} ({hint})", source.name())));
+        let _ = tx.send(Message::Note(format!("{}: {note}", source.name())));
     }
 }
 

@@ -801,6 +801,56 @@ fn an_input_named_twice_is_read_once() {
 }
 
 #[test]
+fn windows_events_from_log_shippers_meet_windows_rules() {
+    // Issue 16, item 6: Winlogbeat / ECS and NXLog shapes matched no Windows rule.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let winlogbeat = serde_json::json!({
+        "@timestamp": "2024-12-05T10:00:00.000Z",
+        "event": {"code": "1", "provider": "Microsoft-Windows-Sysmon"},
+        "host": {"name": "ws-017"},
+        "winlog": {
+            "channel": "Microsoft-Windows-Sysmon/Operational",
+            "event_id": "1",
+            "computer_name": "ws-017.corp.example",
+            "provider_name": "Microsoft-Windows-Sysmon",
+            "record_id": 4711,
+            "event_data": {"Image": "C:\\Windows\\System32\\whoami.exe", "CommandLine": "whoami"}
+        }
+    });
+    let nxlog = serde_json::json!({
+        "EventTime": "2024-12-05T10:00:01Z",
+        "Hostname": "ws-018.corp.example",
+        "EventID": 1,
+        "SourceName": "Microsoft-Windows-Sysmon",
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "RecordNumber": 99,
+        "Image": "C:\\Windows\\System32\\whoami.exe",
+        "CommandLine": "whoami"
+    });
+    let input = write(
+        dir.path(),
+        "shipped.jsonl",
+        &format!("{winlogbeat}\n{nxlog}\n"),
+    );
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--format", "jsonl"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = jsonl_lines(&out);
+    let computers: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["computer"].as_str())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(computers.contains(&"ws-017.corp.example"), "{lines:?}");
+    assert!(computers.contains(&"ws-018.corp.example"), "{lines:?}");
+}
+
+#[test]
 fn correlation_results_do_not_depend_on_file_order_or_threads() {
     let logs = examples().join("logs/logons");
     let dc01 = logs.join("dc01-security.jsonl");

@@ -210,7 +210,7 @@ impl Clock {
         };
         Some(format!(
             "times without a year were given the year {years} ({whence}), and times without \
-             a zone were read as UTC{}",
+             a zone were read as UTC{} (--syslog-year and --tz say otherwise)",
             self.offset
         ))
     }
@@ -270,7 +270,7 @@ mod tests {
             clock.note().unwrap(),
             "times without a year were given the year 2024 to 2025 (inferred from the file's \
              modification time (2025-01-03 08:00): a time is put at most a day after it), and \
-             times without a zone were read as UTC+00:00"
+             times without a zone were read as UTC+00:00 (--syslog-year and --tz say otherwise)"
         );
     }
 

@@ -73,6 +73,49 @@ pub(crate) fn windows_alias(path: &str) -> Cow<'_, str> {
     without_spaces(alias)
 }
 
+/// The name Sigma rules use for a field of a Windows event as a log shipper writes it
+/// rather than in the `evtx` crate's layout, or `""`:
+///
+/// * Winlogbeat and Elastic Agent (`winlog.*`, with Elastic Common Schema beside it):
+///   `winlog.channel` is `Channel`, `winlog.event_id` and ECS `event.code` are `EventID`,
+///   `winlog.computer_name` is `Computer` (not ECS `host.name`, often a short or lowercased
+///   form that would be listed first), `winlog.provider_name` is
+///   `Provider_Name`, `winlog.record_id` is `EventRecordID`, and `winlog.event_data.X` and
+///   `winlog.user_data.X` are `X`;
+/// * NXLog (`im_msvistalog` as JSON) and Fluent Bit's `winlog` input, whose keys are flat:
+///   `EventId` is `EventID`, `Hostname` and `ComputerName` are `Computer`, `SourceName` is
+///   `Provider_Name`, `RecordNumber` is `EventRecordID` (their other keys, `Channel`,
+///   `EventID` and the event data's own names, are already the names rules use).
+///
+/// With `Channel` and `EventID` named, such events are placed like any Windows event.
+pub(crate) fn shipper_alias(path: &str) -> Cow<'_, str> {
+    if let Some(rest) = path.strip_prefix("winlog.") {
+        let named = match rest {
+            "channel" => "Channel",
+            "event_id" => "EventID",
+            "computer_name" => "Computer",
+            "provider_name" => "Provider_Name",
+            "record_id" => "EventRecordID",
+            _ => {
+                let data = rest
+                    .strip_prefix("event_data.")
+                    .or_else(|| rest.strip_prefix("user_data."));
+                return data.map_or(Cow::Borrowed(""), |name| {
+                    without_spaces(Cow::Borrowed(name))
+                });
+            }
+        };
+        return Cow::Borrowed(named);
+    }
+    Cow::Borrowed(match path {
+        "event.code" | "EventId" => "EventID",
+        "Hostname" | "ComputerName" => "Computer",
+        "SourceName" => "Provider_Name",
+        "RecordNumber" => "EventRecordID",
+        _ => "",
+    })
+}
+
 /// Sigma names fields "as they appear in the log source" with the spaces stripped
 /// (`Threat Name` is `ThreatName`), as Windows Defender and other providers name them.
 fn without_spaces(name: Cow<'_, str>) -> Cow<'_, str> {
@@ -112,7 +155,10 @@ impl NameCache {
         if let Some(names) = self.entries.get(path) {
             return names.clone();
         }
-        let alias = windows_alias(path);
+        let mut alias = windows_alias(path);
+        if alias.is_empty() {
+            alias = shipper_alias(path);
+        }
         let names: Names = (
             Arc::from(path),
             (!alias.is_empty() && alias != path).then(|| Arc::from(&*alias)),
@@ -351,6 +397,33 @@ mod tests {
 
     fn check_alias(path: &str, expected: &str) {
         assert_eq!(windows_alias(path), expected, "alias of {path}");
+    }
+
+    #[test]
+    fn shippers_windows_fields_get_the_names_rules_use() {
+        // Issue 16, item 6: Winlogbeat, ECS, NXLog and Fluent Bit shapes matched no
+        // Windows rule.
+        for (path, alias) in [
+            ("winlog.channel", "Channel"),
+            ("winlog.event_id", "EventID"),
+            ("event.code", "EventID"),
+            ("winlog.computer_name", "Computer"),
+            ("host.name", ""),
+            ("winlog.provider_name", "Provider_Name"),
+            ("winlog.record_id", "EventRecordID"),
+            ("winlog.event_data.CommandLine", "CommandLine"),
+            ("winlog.event_data.Threat Name", "ThreatName"),
+            ("winlog.user_data.Param1", "Param1"),
+            ("EventId", "EventID"),
+            ("Hostname", "Computer"),
+            ("ComputerName", "Computer"),
+            ("SourceName", "Provider_Name"),
+            ("RecordNumber", "EventRecordID"),
+            ("winlog.api", ""),
+            ("message", ""),
+        ] {
+            assert_eq!(shipper_alias(path), alias, "alias of {path}");
+        }
     }
 
     #[test]

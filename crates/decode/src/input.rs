@@ -923,7 +923,7 @@ Feb  5 12:54:46 h BG[1]:7:02:02:gin\n";
         assert!(source
             .note()
             .unwrap()
-            .ends_with("2019 to 2020 (as given), and times without a zone were read as UTC+02:00"));
+            .ends_with("2019 to 2020 (as given), and times without a zone were read as UTC+02:00 (--syslog-year and --tz say otherwise)"));
         // JSON needs no such note.
         let path = write(dir.path(), "x.json", LINES);
         let mut source = open(&path, &DecodeOptions::default()).unwrap();

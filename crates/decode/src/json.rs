@@ -39,6 +39,9 @@ pub(crate) struct JsonSource {
     trailing: Option<DecodeError>,
     /// How many fields the last event had, to size the next one.
     capacity: usize,
+    /// The first record that looked like a Windows event (an `EventID`) but named no
+    /// `Channel`, which no Windows rule can be placed on (see [`EventSource::note`]).
+    unplaced_windows: Option<u64>,
 }
 
 enum Mode {
@@ -181,11 +184,15 @@ impl JsonSource {
             mode,
             trailing,
             capacity: 16,
+            unplaced_windows: None,
         })
     }
 
     fn finish(&mut self, mut event: Event, record: u64) -> Event {
         self.capacity = event.fields.len();
+        if self.unplaced_windows.is_none() && looks_windows_but_unplaced(&event) {
+            self.unplaced_windows = Some(record);
+        }
         event.origin = Origin {
             source: Arc::clone(&self.name),
             record,
@@ -344,6 +351,21 @@ impl EventSource for JsonSource {
     fn name(&self) -> &str {
         &self.name
     }
+
+    fn note(&self) -> Option<String> {
+        self.unplaced_windows.map(|record| {
+            format!(
+                "record {record} and maybe others look like Windows events (an EventID) but name no Channel, so no Windows rule can be placed on them; ship the channel (as winlog.channel, Channel, or the evtx layout's Event.System.Channel)"
+            )
+        })
+    }
+}
+
+/// Whether an event names an `EventID` but no `Channel`: a Windows event whose shipper
+/// dropped or renamed the channel, which Windows rules are placed by.
+fn looks_windows_but_unplaced(event: &Event) -> bool {
+    let named = |name: &str| event.fields.iter().any(|f| f.answers_to(name));
+    named("EventID") && !named("Channel")
 }
 
 impl Lines {
@@ -632,6 +654,20 @@ mod tests {
         let reader: Box<dyn BufRead + Send> =
             Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
         JsonSource::new("test.json".into(), reader).unwrap()
+    }
+
+    #[test]
+    fn windows_events_without_a_channel_are_noted() {
+        // Issue 16, item 6: such events met no Windows rule, silently.
+        let mut placed = source("{\"winlog\": {\"channel\": \"Security\", \"event_id\": 4625}}\n");
+        assert_eq!(placed.by_ref().count(), 1);
+        assert_eq!(placed.note(), None);
+        let mut unplaced =
+            source("{\"a\": 1}\n{\"EventID\": 4625, \"TargetUserName\": \"erin\"}\n");
+        assert_eq!(unplaced.by_ref().count(), 2);
+        let note = unplaced.note().expect("a note");
+        assert!(note.starts_with("record 2 "), "{note}");
+        assert!(note.contains("no Channel"), "{note}");
     }
 
     /// Each event as `record: name=value,...`, each error as `error: message`.
