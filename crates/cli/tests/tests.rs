@@ -1091,3 +1091,42 @@ fn an_output_that_is_an_input_or_the_store_is_refused_and_left_intact() {
         .expect("report")
         .contains(&ids[0]));
 }
+
+// ---------------------------------------------------------------------------------------
+// The Sigma logsource taxonomy as the specification writes it, on the shared corpora.
+// ---------------------------------------------------------------------------------------
+
+/// The records of the shared EVTX file `input` (under `evtx/`) at which the shared SigmaHQ
+/// rule `rule` (under `sigma/rules/rules/`) fires, hunting with `extra` flags; `None` when
+/// the shared data is absent.
+fn shared_detections(rule: &str, input: &str, extra: &[&str]) -> Option<Vec<u64>> {
+    let rule = tocsin_testdata::shared_path(Path::new("sigma/rules/rules").join(rule))?;
+    let input = tocsin_testdata::shared_path(Path::new("evtx").join(input))?;
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rule)
+        .args(["--format", "jsonl", "--quiet"])
+        .args(extra));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut records: Vec<u64> = jsonl_lines(&out)
+        .iter()
+        .map(|line| line["record_id"].as_u64().expect("a record id"))
+        .collect();
+    records.sort_unstable();
+    Some(records)
+}
+
+/// The taxonomy's `service: dns-server` is the `DNS Server` channel (issue 16, item 1).
+#[test]
+fn a_dns_server_rule_meets_the_dns_server_channel() {
+    let Some(records) = shared_detections(
+        "windows/builtin/dns_server/win_dns_server_failed_dns_zone_transfer.yml",
+        "hayabusa-sample-evtx/EVTX-to-MITRE-Attack/TA0007-Discovery/T1016-System Network Configuration Discovery/ID6004-DNS-server-failed zone transfer.evtx",
+        &[],
+    ) else {
+        return;
+    };
+    assert!(records.contains(&341), "{records:?}");
+}
