@@ -1130,3 +1130,18 @@ fn a_dns_server_rule_meets_the_dns_server_channel() {
     };
     assert!(records.contains(&341), "{records:?}");
 }
+
+/// The taxonomy places `registry_delete` on Sysmon event 12 whatever its `EventType`
+/// (issue 16, item 2), as pySigma, Hayabusa and Chainsaw do: the rule meets record 311350,
+/// an event 12 whose `EventType` is `CreateKey`, which thor.yml's narrowing hid.
+#[test]
+fn a_registry_delete_rule_meets_sysmon_event_12_without_event_type_narrowing() {
+    let Some(records) = shared_detections(
+        "windows/registry/registry_delete/registry_delete_runmru.yml",
+        "EVTX-ATTACK-SAMPLES/Lateral Movement/LM_sysmon_3_12_13_1_SharpRDP.evtx",
+        &[],
+    ) else {
+        return;
+    };
+    assert!(records.contains(&311350), "{records:?}");
+}

@@ -7,8 +7,13 @@ use tocsin_engine::mapping::{LogsourceMapping, Resolution, BUILTIN_WINDOWS_MAPPI
 use tocsin_sigma::ast::{Document, LogSource};
 
 /// Where the built-in mapping places a logsource differently from `thor.yml`, each because
-/// the specification's taxonomy says so: services `thor.yml` does not know.
+/// the specification's taxonomy says so: services and a category `thor.yml` does not know,
+/// and the registry categories it narrows by `EventType` where the taxonomy (and pySigma's
+/// pipelines) place them on Sysmon event 12 whole.
 const THOR_DEPARTURES: &[(Option<&str>, Option<&str>)] = &[
+    (Some("registry_add"), None),
+    (Some("registry_delete"), None),
+    (Some("clipboard_capture"), None),
     (None, Some("dns-server")),
     (None, Some("dns-server-analytic")),
     (None, Some("dns-server-audit")),
@@ -165,6 +170,48 @@ fn builtin_mapping_places_every_windows_service_of_the_spec_taxonomy() {
             wrong.push(format!(
                 "{:?}: spec {:?}, ours {resolution:?}",
                 row.service, row.channels
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn builtin_mapping_places_every_windows_category_of_the_spec_taxonomy_as_written() {
+    let Some(rows) = spec_taxonomy() else { return };
+    let mapping = builtin();
+    // Rows naming an ETW provider rather than a channel cannot be placed in event logs.
+    let categories: Vec<&SpecRow> = rows
+        .iter()
+        .filter(|r| r.category.is_some() && !r.channels.is_empty())
+        .collect();
+    assert!(
+        categories.len() > 30,
+        "{} categories read",
+        categories.len()
+    );
+    let mut wrong = Vec::new();
+    for row in categories {
+        let resolution = mapping.resolve(&windows(row.category.as_deref(), None));
+        let branches = match &resolution {
+            Resolution::Mapped(branches) => branches.as_slice(),
+            _ => &[],
+        };
+        // Every channel and event ID the spec names is placed by a branch that asks for
+        // nothing more than the event ID.
+        let placed = row.channels.iter().all(|channel| {
+            row.event_ids.iter().all(|id| {
+                branches.iter().any(|b| {
+                    b.channels.contains(channel)
+                        && b.event_ids().contains(id)
+                        && b.conditions.iter().all(|(field, _)| field == "EventID")
+                })
+            })
+        });
+        if !placed {
+            wrong.push(format!(
+                "{:?}: spec {:?} {:?}, ours {resolution:?}",
+                row.category, row.channels, row.event_ids
             ));
         }
     }
