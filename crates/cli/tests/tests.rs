@@ -1145,3 +1145,18 @@ fn a_registry_delete_rule_meets_sysmon_event_12_without_event_type_narrowing() {
     };
     assert!(records.contains(&311350), "{records:?}");
 }
+
+/// `product: windows` alone selects every Windows log (the specification's LogSource
+/// section; issue 16, item 3): the Mimikatz keyword rule meets the System log's service
+/// installation of `mimidrv.sys`.
+#[test]
+fn a_rule_of_product_windows_alone_meets_every_windows_log() {
+    let Some(records) = shared_detections(
+        "windows/builtin/win_alert_mimikatz_keywords.yml",
+        "hayabusa-sample-evtx/EVTX-to-MITRE-Attack/TA0003-Persistence/T1543.003-Create or Modify System Process-Windows Service/ID7045-New service for Mimikatz +npcap.evtx",
+        &[],
+    ) else {
+        return;
+    };
+    assert!(records.contains(&453867), "{records:?}");
+}
