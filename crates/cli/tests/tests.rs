@@ -1160,3 +1160,17 @@ fn a_rule_of_product_windows_alone_meets_every_windows_log() {
     };
     assert!(records.contains(&453867), "{records:?}");
 }
+
+/// An EVTX record without a `<Channel>` (record 1 here, an event forwarder's bookmark) is
+/// still Windows event-log output (issue 16, item 4): a Zeek rule never meets it.
+#[test]
+fn an_evtx_record_without_a_channel_meets_no_rule_of_another_product() {
+    let Some(records) = shared_detections(
+        "network/zeek/zeek_rdp_public_listener.yml",
+        "hayabusa-sample-evtx/EVTX-to-MITRE-Attack/TA0007-Discovery/T1135.xxx-Network Share Discovery/ID5140-5145-Bloodhound-SharpHound enumeration via SMB.evtx",
+        &[],
+    ) else {
+        return;
+    };
+    assert_eq!(records, [0u64; 0]);
+}
