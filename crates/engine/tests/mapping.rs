@@ -3,6 +3,9 @@
 //! the mapping SigmaHQ's own regression CI uses (`sigma/mappings/thor.yml`), which it must
 //! match everywhere but the departures listed in [`THOR_DEPARTURES`].
 
+// Test code: helpers may panic too (clippy allows unwrap/expect only in #[test] fns).
+#![allow(clippy::expect_used)]
+
 use tocsin_engine::mapping::{LogsourceMapping, Resolution, BUILTIN_WINDOWS_MAPPING};
 use tocsin_sigma::ast::{Document, LogSource};
 
