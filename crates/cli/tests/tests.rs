@@ -1490,3 +1490,86 @@ fn events_prints_each_decoded_record_with_its_source_and_record() {
         "Microsoft-Windows-Sysmon/Operational"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The Sigma logsource taxonomy as the specification writes it, on the shared corpora.
+// ---------------------------------------------------------------------------------------
+
+/// The records of the shared EVTX file `input` (under `evtx/`) at which the shared SigmaHQ
+/// rule `rule` (under `sigma/rules/rules/`) fires, hunting with `extra` flags; `None` when
+/// the shared data is absent.
+fn shared_detections(rule: &str, input: &str, extra: &[&str]) -> Option<Vec<u64>> {
+    let rule = tocsin_testdata::shared_path(Path::new("sigma/rules/rules").join(rule))?;
+    let input = tocsin_testdata::shared_path(Path::new("evtx").join(input))?;
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rule)
+        .args(["--format", "jsonl", "--quiet"])
+        .args(extra));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut records: Vec<u64> = jsonl_lines(&out)
+        .iter()
+        .map(|line| line["record_id"].as_u64().expect("a record id"))
+        .collect();
+    records.sort_unstable();
+    Some(records)
+}
+
+/// The taxonomy's `service: dns-server` is the `DNS Server` channel (issue 16, item 1).
+#[test]
+fn a_dns_server_rule_meets_the_dns_server_channel() {
+    let Some(records) = shared_detections(
+        "windows/builtin/dns_server/win_dns_server_failed_dns_zone_transfer.yml",
+        "hayabusa-sample-evtx/EVTX-to-MITRE-Attack/TA0007-Discovery/T1016-System Network Configuration Discovery/ID6004-DNS-server-failed zone transfer.evtx",
+        &[],
+    ) else {
+        return;
+    };
+    assert!(records.contains(&341), "{records:?}");
+}
+
+/// The taxonomy places `registry_delete` on Sysmon event 12 whatever its `EventType`
+/// (issue 16, item 2), as pySigma, Hayabusa and Chainsaw do: the rule meets record 311350,
+/// an event 12 whose `EventType` is `CreateKey`, which thor.yml's narrowing hid.
+#[test]
+fn a_registry_delete_rule_meets_sysmon_event_12_without_event_type_narrowing() {
+    let Some(records) = shared_detections(
+        "windows/registry/registry_delete/registry_delete_runmru.yml",
+        "EVTX-ATTACK-SAMPLES/Lateral Movement/LM_sysmon_3_12_13_1_SharpRDP.evtx",
+        &[],
+    ) else {
+        return;
+    };
+    assert!(records.contains(&311350), "{records:?}");
+}
+
+/// `product: windows` alone selects every Windows log (the specification's LogSource
+/// section; issue 16, item 3): the Mimikatz keyword rule meets the System log's service
+/// installation of `mimidrv.sys`.
+#[test]
+fn a_rule_of_product_windows_alone_meets_every_windows_log() {
+    let Some(records) = shared_detections(
+        "windows/builtin/win_alert_mimikatz_keywords.yml",
+        "hayabusa-sample-evtx/EVTX-to-MITRE-Attack/TA0003-Persistence/T1543.003-Create or Modify System Process-Windows Service/ID7045-New service for Mimikatz +npcap.evtx",
+        &[],
+    ) else {
+        return;
+    };
+    assert!(records.contains(&453867), "{records:?}");
+}
+
+/// An EVTX record without a `<Channel>` (record 1 here, an event forwarder's bookmark) is
+/// still Windows event-log output (issue 16, item 4): a Zeek rule never meets it.
+#[test]
+fn an_evtx_record_without_a_channel_meets_no_rule_of_another_product() {
+    let Some(records) = shared_detections(
+        "network/zeek/zeek_rdp_public_listener.yml",
+        "hayabusa-sample-evtx/EVTX-to-MITRE-Attack/TA0007-Discovery/T1135.xxx-Network Share Discovery/ID5140-5145-Bloodhound-SharpHound enumeration via SMB.evtx",
+        &[],
+    ) else {
+        return;
+    };
+    assert_eq!(records, [0u64; 0]);
+}

@@ -172,8 +172,20 @@ fn to_event(record: evtx::err::Result<evtx::EvtxRecord<'_>>, source: &Arc<str>) 
         source: Arc::clone(source),
         record: record_id,
     };
+    // Everything in an EVTX file is Windows event-log output, even a record without a
+    // `<Channel>` (an event forwarder's bookmark): rules of other products must not meet it.
+    event.logsource = Some(Arc::clone(&WINDOWS));
     Ok(event)
 }
+
+/// The logsource of every EVTX record, shared by all of them.
+static WINDOWS: std::sync::LazyLock<Arc<tocsin_event::LogSource>> =
+    std::sync::LazyLock::new(|| {
+        Arc::new(tocsin_event::LogSource {
+            product: Some("windows".into()),
+            ..tocsin_event::LogSource::default()
+        })
+    });
 
 /// What the parser does not read of a file: the bytes after its last whole chunk, and
 /// whether chunks the file header counts are missing.

@@ -205,6 +205,11 @@ impl CandidateList {
         self.has_needs
     }
 
+    /// Whether no branch is listed (an event need not consult the list).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.candidates.is_empty()
+    }
+
     /// The candidates, in the order they were pushed.
     pub(crate) fn candidates(&self) -> &[Candidate] {
         &self.candidates

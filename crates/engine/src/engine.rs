@@ -192,12 +192,13 @@ impl EngineBuilder {
         interner: &mut Interner,
         report: &mut BuildReport,
     ) -> Result<Option<Vec<CompiledBranch>>, CompileError> {
-        let placements = match self.mapping.resolve(&rule.logsource) {
-            Resolution::Mapped(branches) => branches,
-            Resolution::Generic => vec![Branch::default()],
+        let (placements, all_windows) = match self.mapping.resolve(&rule.logsource) {
+            Resolution::Mapped(branches) => (branches, false),
+            Resolution::Generic => (vec![Branch::default()], false),
+            Resolution::AllWindows => (vec![Branch::default()], true),
             Resolution::UnmappedWindows => return Ok(None),
         };
-        let generic = placements.len() == 1 && placements[0].channels.is_empty();
+        let generic = !all_windows && placements.len() == 1 && placements[0].channels.is_empty();
         let mut compiled = Vec::with_capacity(placements.len());
         for branch in &placements {
             let mut compiler = Compiler {
@@ -219,11 +220,9 @@ impl EngineBuilder {
                 .map(|(field, values)| condition_test(interner, field, values));
             body.splice(0..0, extra);
             let channel = interner.intern("Channel");
-            let gate = if generic {
-                Expr::Exists {
-                    field: channel,
-                    present: false,
-                }
+            let gate = if generic || all_windows {
+                // Placed by what the event is (see `is_windows`), checked beside the gate.
+                Expr::And(Vec::new())
             } else {
                 placement_gate(
                     &branch.channels,
@@ -236,6 +235,7 @@ impl EngineBuilder {
                 channels: branch.channels.clone(),
                 event_ids: branch.event_ids(),
                 generic,
+                all_windows,
                 body: simplify(Expr::And(body)),
                 gate,
                 need: Need::Nothing,
@@ -320,12 +320,14 @@ struct CompiledBranch {
     channels: Vec<String>,
     /// Event IDs (empty: any).
     event_ids: Vec<i64>,
-    /// A rule of another product, for events without a channel.
+    /// A rule of another product, for events that are not Windows events.
     generic: bool,
+    /// A rule of `product: windows` alone, for every Windows event.
+    all_windows: bool,
     /// Detection, filters and non-EventID conditions of the mapping.
     body: Expr,
-    /// The placement (channel and event ID, or "no channel") as a plain condition, for the
-    /// reference evaluator.
+    /// The placement (channel and event ID; always true for generic and all-Windows
+    /// branches, placed by [`is_windows`]) as a plain condition, for the reference evaluator.
     gate: Expr,
     /// Literals of which the event must contain one for the body to have a chance.
     need: Need,
@@ -336,7 +338,7 @@ struct CompiledBranch {
 /// The product, service and category a generic rule names, lowercased. An event whose
 /// decoder tagged it with a logsource meets the rule only if every one of these the rule
 /// names is the event's too; an untagged event (plain JSON) meets every generic rule, as
-/// nothing says where it came from.
+/// nothing says where it came from. Windows events never meet generic rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct SourceFilter {
     product: Option<String>,
@@ -392,6 +394,9 @@ pub struct Engine {
     /// lowercase key, so the usual lookup needs no lowercasing per event.
     channel_keys: foldhash::HashMap<String, String>,
     generic: CandidateList,
+    /// Branches of rules whose logsource is `product: windows` alone, for every Windows
+    /// event.
+    all_windows: CandidateList,
     prefilter: Prefilter,
 }
 
@@ -407,6 +412,10 @@ impl Engine {
             stamped.dedup();
             if branch.generic {
                 self.generic.push(id, b, true, need, &stamped);
+                continue;
+            }
+            if branch.all_windows {
+                self.all_windows.push(id, b, false, need, &stamped);
                 continue;
             }
             // Event IDs from the mapping, else from the detection (`EventID: 4728`).
@@ -436,7 +445,7 @@ impl Engine {
 
     /// Every candidate list, for finishing them once all rules are in.
     fn candidate_lists_mut(&mut self) -> Vec<&mut CandidateList> {
-        let mut lists = vec![&mut self.generic];
+        let mut lists = vec![&mut self.generic, &mut self.all_windows];
         for index in self.channels.values_mut() {
             lists.push(&mut index.any_event_id);
             lists.extend(index.by_event_id.values_mut());
@@ -543,7 +552,7 @@ impl Engine {
     fn scan_literals(
         &self,
         event: &dyn Fields,
-        lists: &[Option<&CandidateList>; 2],
+        lists: &[Option<&CandidateList>; 3],
         seen: &mut Vec<u32>,
         generation: u32,
         found: &mut Vec<u32>,
@@ -571,24 +580,30 @@ impl Engine {
             .enumerate()
             .filter(|(_, rule)| {
                 rule.branches.iter().any(|b| {
-                    (!b.generic || b.source.admits(event.logsource()))
-                        && b.gate.eval(&mut view)
-                        && b.body.eval(&mut view)
+                    let placed = match (b.generic, b.all_windows) {
+                        (true, _) => !is_windows(event) && b.source.admits(event.logsource()),
+                        (_, true) => is_windows(event),
+                        _ => true,
+                    };
+                    placed && b.gate.eval(&mut view) && b.body.eval(&mut view)
                 })
             })
             .map(|(i, _)| i as RuleId)
             .collect()
     }
 
-    /// The lists of branches that can match an event, from its channel and event ID.
-    fn candidates(&self, event: &dyn Fields) -> [Option<&CandidateList>; 2] {
+    /// The lists of branches that can match an event: for a Windows event, those of its
+    /// channel and event ID and the all-Windows ones; for any other, the generic ones.
+    fn candidates(&self, event: &dyn Fields) -> [Option<&CandidateList>; 3] {
+        let all_windows = (!self.all_windows.is_empty()).then_some(&self.all_windows);
         match event.first("Channel") {
-            None => [Some(&self.generic), None],
+            None if is_windows_tag(event.logsource()) => [None, None, all_windows],
+            None => [Some(&self.generic), None, None],
             Some(channel) => match self.channel_index(channel) {
-                None => [None, None],
+                None => [None, None, all_windows],
                 Some(index) => {
                     let by_id = event_id(event).and_then(|id| index.by_event_id.get(&id));
-                    [by_id, Some(&index.any_event_id)]
+                    [by_id, Some(&index.any_event_id), all_windows]
                 }
             },
         }
@@ -601,6 +616,18 @@ impl Engine {
             None => self.channels.get(&text.to_lowercase()),
         }
     }
+}
+
+/// Whether an event is Windows event-log output: it names its channel, or its decoder
+/// tagged it `product: windows` (an EVTX record without a `<Channel>` element).
+fn is_windows(event: &dyn Fields) -> bool {
+    event.contains("Channel") || is_windows_tag(event.logsource())
+}
+
+/// Whether a decoder's tag says `product: windows`.
+fn is_windows_tag(tag: Option<&tocsin_event::LogSource>) -> bool {
+    tag.and_then(|t| t.product.as_deref())
+        .is_some_and(|p| p.eq_ignore_ascii_case("windows"))
 }
 
 /// The first EventID of an event as a number.

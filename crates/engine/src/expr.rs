@@ -62,9 +62,9 @@ pub struct Scratch {
     pub(crate) literals_found: Vec<u32>,
     /// Per candidate list of the current event, the stamp of the last event that met each
     /// candidate's need.
-    pub(crate) needs_met: [Vec<u32>; 2],
+    pub(crate) needs_met: [Vec<u32>; 3],
     /// Per candidate list of the current event, the candidates whose need was met.
-    pub(crate) needs_due: [Vec<u32>; 2],
+    pub(crate) needs_due: [Vec<u32>; 3],
     literal_generation: u32,
 }
 

@@ -79,6 +79,9 @@ impl Branch {
 pub enum Resolution {
     /// The logsource is in the mapping: it is present where any branch holds.
     Mapped(Vec<Branch>),
+    /// `product: windows` and nothing else: every Windows event log, whatever its channel
+    /// (the specification's LogSource section: the product alone selects all its logs).
+    AllWindows,
     /// A Windows logsource the mapping does not know: the rule can never be placed.
     UnmappedWindows,
     /// A logsource of another product; the rule applies to events that carry no channel.
@@ -171,6 +174,9 @@ impl LogsourceMapping {
     pub fn resolve(&self, ls: &LogSource) -> Resolution {
         let product = ls.product.as_deref().map(str::to_ascii_lowercase);
         let is_windows = product.as_deref() == Some("windows");
+        if is_windows && ls.category.is_none() && ls.service.is_none() {
+            return Resolution::AllWindows;
+        }
         let mut branches = Vec::new();
         if let Some(category) = &ls.category {
             for entry in self
@@ -494,6 +500,20 @@ mod tests {
         assert_eq!(
             mapping.resolve(&ls(Some("process_creation"), Some("linux"), None)),
             Resolution::Generic
+        );
+    }
+
+    #[test]
+    fn the_windows_product_alone_is_every_windows_log() {
+        let mapping = LogsourceMapping::builtin();
+        assert_eq!(
+            mapping.resolve(&ls(None, Some("Windows"), None)),
+            Resolution::AllWindows
+        );
+        // Any narrowing the mapping does not know still places nothing.
+        assert_eq!(
+            mapping.resolve(&ls(Some("no_such_category"), Some("windows"), None)),
+            Resolution::UnmappedWindows
         );
     }
 

@@ -666,3 +666,60 @@ fn a_field_is_found_by_its_path_as_by_its_alias_dotted_or_not() {
     );
     assert!(!run("CommandLine", "cmdline", "whoami"), "neither name");
 }
+
+// --- logsource placement (the specification's LogSource section and taxonomy) ---------
+
+/// An engine of one keyword rule (`mimikatz`) with the logsource `logsource` (YAML lines).
+fn keyword_engine(logsource: &str) -> Engine {
+    let yaml = format!(
+        "title: t\nid: 00000000-0000-0000-0000-000000000002\nlogsource:\n{}detection:\n  keywords: [mimikatz]\n  condition: keywords\n",
+        indent(logsource)
+    );
+    let docs: Vec<Document> = tocsin_sigma::parse_documents(&yaml, "t.yml".as_ref())
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("rule must parse: {e}\n{yaml}"));
+    let (engine, report) = EngineBuilder::new().build(&docs);
+    assert!(report.errors.is_empty() && engine.len() == 1, "{report:?}");
+    engine
+}
+
+/// An event holding `mimikatz`, with these fields first and the decoder's tag `tag`
+/// (`product/service`).
+fn tagged_event(fields: &[(&str, Value)], tag: Option<(&str, &str)>) -> Event {
+    let mut e = event(fields);
+    e.push("Data", "Data", s("C:\\Temp\\mimikatz.exe"));
+    e.logsource = tag.map(|(p, v)| std::sync::Arc::new(tocsin_event::LogSource::new(p, v)));
+    e
+}
+
+/// Whether `engine`'s rule meets `e`; panics if the two evaluators disagree.
+fn meets(engine: &Engine, e: &Event) -> bool {
+    let fast = !engine.evaluate(e, &mut Scratch::default()).is_empty();
+    assert_eq!(fast, !engine.evaluate_reference(e).is_empty(), "{e:?}");
+    fast
+}
+
+#[test]
+fn product_windows_alone_meets_every_windows_log_and_nothing_else() {
+    let engine = keyword_engine("product: windows");
+    for channel in ["Security", "System", "DNS Server", "Some-Vendor/Admin"] {
+        let e = tagged_event(&[("Channel", s(channel)), ("EventID", Value::Int(7))], None);
+        assert!(meets(&engine, &e), "{channel}");
+    }
+    let windows_without_channel = tagged_event(&[], Some(("windows", "")));
+    assert!(meets(&engine, &windows_without_channel));
+    let linux = tagged_event(&[], Some(("linux", "syslog")));
+    assert!(!meets(&engine, &linux));
+    assert!(!meets(&engine, &tagged_event(&[], None)), "unknown origin");
+}
+
+#[test]
+fn windows_events_never_meet_rules_of_other_products() {
+    let engine = keyword_engine("product: zeek\nservice: rdp");
+    let bookmark = tagged_event(&[], Some(("windows", "")));
+    assert!(!meets(&engine, &bookmark));
+    let with_channel = tagged_event(&[("Channel", s("Security"))], None);
+    assert!(!meets(&engine, &with_channel));
+    assert!(meets(&engine, &tagged_event(&[], Some(("zeek", "rdp")))));
+}
