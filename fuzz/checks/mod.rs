@@ -3,13 +3,19 @@
 //! (`crates/cli/tests/fuzz_corpus.rs`), so that a corpus input is judged the same way in CI
 //! as under the fuzzer. Each function panics when the property fails.
 
+// A check's failure is a panic, as the fuzzer expects.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use tocsin_decode::{from_bytes, DecodeOptions, Format};
 use tocsin_engine::{parse_placeholders, EngineBuilder, LogsourceMapping, Scratch};
 use tocsin_event::{Event, Value};
 use tocsin_sigma::ast::LogSource;
 
+/// One target's check: panics when the property fails on the input.
+pub type Check = fn(&[u8]);
+
 /// The fuzz targets, by the name of their corpus folder, with their check.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Check); 5] = [
     ("json", json),
     ("text", text),
     ("evtx", evtx),

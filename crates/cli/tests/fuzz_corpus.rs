@@ -19,7 +19,10 @@ fn every_checked_in_fuzz_input_passes_its_target_check() {
     for (target, check) in checks::TARGETS {
         let dir = regressions().join(target);
         let Ok(entries) = std::fs::read_dir(&dir) else {
-            panic!("{} is missing: every fuzz target keeps a corpus", dir.display());
+            panic!(
+                "{} is missing: every fuzz target keeps a corpus",
+                dir.display()
+            );
         };
         let mut inputs: Vec<PathBuf> = entries
             .map(|entry| entry.expect("a corpus entry").path())
