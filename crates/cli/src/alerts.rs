@@ -9,7 +9,7 @@ use tocsin_incident::{AttackCatalog, GroupingConfig, ALERT_KEY_SCHEME};
 use tocsin_pipeline::{IncidentWriter, StoreReport};
 use tocsin_store::SqliteStore;
 
-use crate::args::HuntStoreArgs;
+use crate::args::{GroupingArgs, HuntStoreArgs};
 
 /// The incident writer of a hunt over its SQLite store, and the store's path for messages.
 pub struct AlertSink {
@@ -24,15 +24,15 @@ impl AlertSink {
     /// scanned, so that a bad path fails the hunt at once. `None` without `--store`.
     pub fn open(args: &HuntStoreArgs, quiet: bool) -> Result<Option<AlertSink>> {
         let Some(path) = &args.store else {
-            if args.attack.is_some() && !quiet {
+            if args.grouping.attack.is_some() && !quiet {
                 eprintln!("warning: --attack is only used with --store; ignored");
             }
             return Ok(None);
         };
-        let catalog = load_catalog(args.attack.as_deref(), quiet)?;
+        let catalog = load_catalog(args.grouping.attack.as_deref(), quiet)?;
         let store = SqliteStore::open(path)
             .with_context(|| format!("cannot open the store {}", path.display()))?;
-        let writer = IncidentWriter::new(store, grouping_of(args), catalog);
+        let writer = IncidentWriter::new(store, grouping_of(&args.grouping), catalog);
         refuse_foreign_keys(&writer, path)?;
         Ok(Some(AlertSink {
             writer,
@@ -67,7 +67,7 @@ fn refuse_foreign_keys(writer: &IncidentWriter<SqliteStore>, path: &Path) -> Res
 }
 
 /// The grouping settings the flags ask for; the library's defaults otherwise.
-pub fn grouping_of(args: &HuntStoreArgs) -> GroupingConfig {
+pub fn grouping_of(args: &GroupingArgs) -> GroupingConfig {
     GroupingConfig {
         quiet_gap_micros: args.quiet_gap,
         min_opening_level: args.opening_level,

@@ -277,6 +277,14 @@ pub struct HuntStoreArgs {
     /// nothing twice.
     #[arg(long, value_name = "FILE")]
     pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub grouping: GroupingArgs,
+}
+
+/// Flags that say how detections are grouped into incidents: `hunt --store` and
+/// `incidents regroup` take the same ones, so that a regroup can repeat a hunt's grouping.
+#[derive(Debug, Args, Clone)]
+pub struct GroupingArgs {
     /// The ATT&CK `enterprise-attack` folder (STIX data) used to name tactics and
     /// techniques in incidents; without it, tags are kept as written.
     #[arg(long, env = "TOCSIN_ATTACK", value_name = "DIR")]
@@ -312,17 +320,8 @@ pub enum IncidentsCommand {
 pub struct RegroupArgs {
     #[command(flatten)]
     pub store: StoreArg,
-    /// The ATT&CK `enterprise-attack` folder (STIX data) used to name tactics and
-    /// techniques in incidents; without it, tags are kept as written.
-    #[arg(long, env = "TOCSIN_ATTACK", value_name = "DIR")]
-    pub attack: Option<PathBuf>,
-    /// How long an incident may stay quiet before a new detection opens another one (as
-    /// `hunt --quiet-gap`).
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_micros)]
-    pub quiet_gap: i64,
-    /// The lowest detection level that opens an incident (as `hunt --opening-level`).
-    #[arg(long, value_name = "LEVEL", default_value = "medium")]
-    pub opening_level: Level,
+    #[command(flatten)]
+    pub grouping: GroupingArgs,
 }
 
 /// The store every `incidents` subcommand reads.
@@ -452,7 +451,7 @@ mod tests {
             .map_err(|e| e.to_string())?
             .command
         {
-            Command::Hunt(hunt) => Ok(hunt.store.quiet_gap),
+            Command::Hunt(hunt) => Ok(hunt.store.grouping.quiet_gap),
             other => Err(format!("not a hunt: {other:?}")),
         }
     }

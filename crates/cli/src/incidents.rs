@@ -14,8 +14,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use tocsin_event::time::format_human;
 use tocsin_incident::{
-    render, AuditRecord, GroupingConfig, Incident, IncidentFilter, IncidentStore, Resolution,
-    Stamp, Status,
+    render, AuditRecord, Incident, IncidentFilter, IncidentStore, Resolution, Stamp, Status,
 };
 use tocsin_output::clean;
 use tocsin_pipeline::{ungrouped_alerts, IncidentWriter};
@@ -66,12 +65,8 @@ pub fn list(args: &ListArgs) -> Result<i32> {
 pub fn regroup(args: &RegroupArgs) -> Result<i32> {
     let path = &args.store.store;
     let store = open_existing(path)?;
-    let catalog = crate::alerts::load_catalog(args.attack.as_deref(), false)?;
-    let grouping = GroupingConfig {
-        quiet_gap_micros: args.quiet_gap,
-        min_opening_level: args.opening_level,
-        ..GroupingConfig::default()
-    };
+    let catalog = crate::alerts::load_catalog(args.grouping.attack.as_deref(), false)?;
+    let grouping = crate::alerts::grouping_of(&args.grouping);
     let (_, report) = IncidentWriter::new(store, grouping, catalog)
         .regroup()
         .with_context(|| format!("cannot regroup the incidents of {}", path.display()))?;
