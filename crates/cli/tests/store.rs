@@ -373,8 +373,8 @@ fn listing_an_older_store_migrates_it_first() {
 }
 
 /// Runs `command` as an unprivileged user when this test runs as root (for whom permission
-/// bits do not stop writes), through `setpriv`; `None` (with a visible message) when that
-/// is impossible.
+/// bits do not stop writes), through `setpriv`; `None` (with a loud skip, a failure under
+/// CI) when that is impossible.
 fn unprivileged(mut command: Command) -> Option<Command> {
     let root =
         std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
@@ -383,8 +383,8 @@ fn unprivileged(mut command: Command) -> Option<Command> {
     }
     let setpriv = Path::new("/usr/bin/setpriv");
     if !setpriv.exists() {
-        eprintln!(
-            "SKIPPED: running as root without setpriv: a read-only folder would not stop writes"
+        tocsin_testdata::skip_outside_ci(
+            "running as root without setpriv: a read-only folder would not stop writes",
         );
         return None;
     }

@@ -41,11 +41,22 @@ pub fn shared_dir() -> Option<PathBuf> {
         "shared corpora not found at {} (set {SHARED_ENV} to their folder)",
         dir.display()
     );
-    if under_ci(std::env::var("CI").ok().as_deref()) {
-        panic!("{message}: CI must run the corpus tests");
-    }
-    announce_skip(&message);
+    skip_outside_ci(&message);
     None
+}
+
+/// What a test does when something it needs is absent: under CI it fails (panics with
+/// `message`), so that CI cannot pass by skipping; elsewhere it says `SKIPPED` loudly, on
+/// the process's real stderr, and returns so that the test can end.
+///
+/// # Panics
+///
+/// Under CI (see [`under_ci`]).
+pub fn skip_outside_ci(message: &str) {
+    if under_ci(std::env::var("CI").ok().as_deref()) {
+        panic!("{message}: CI must not skip this test");
+    }
+    announce_skip(message);
 }
 
 /// Whether a value of the `CI` variable means a CI run: set, and not empty, `0` or `false`
