@@ -11,7 +11,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{run, stderr, tocsin};
+use common::{run, stderr, sysmon_line, tocsin, WHOAMI_RULE};
 use tocsin_incident::{AlertKind, IncidentFilter, IncidentStore};
 use tocsin_store::{SqliteStore, FAULT_AFTER_COMMITS};
 
@@ -142,42 +142,13 @@ fn a_behaviour_hunt_killed_after_any_write_then_rerun_stores_what_a_clean_run_do
     assert!(killed_at.len() >= 2, "killed after {killed_at:?}");
 }
 
-const WHOAMI_RULE: &str = r"title: Whoami Execution
-id: 5b6a4ae1-0000-4000-8000-00000000c0de
-status: test
-author: tocsin tests
-level: medium
-logsource:
-  category: process_creation
-  product: windows
-detection:
-  selection:
-    Image|endswith: '\whoami.exe'
-  condition: selection
-";
-
-/// A Sysmon process-creation event of `whoami.exe` as JSON Lines, in the evtx layout.
-fn whoami_line(record: u64) -> String {
-    serde_json::json!({"Event": {
-        "System": {
-            "EventID": 1,
-            "EventRecordID": record,
-            "Channel": "Microsoft-Windows-Sysmon/Operational",
-            "Computer": "ws-017.corp.example",
-            "TimeCreated": {"#attributes": {"SystemTime": "2024-12-05T10:11:12Z"}}
-        },
-        "EventData": {"Image": "C:\\Windows\\System32\\whoami.exe"}
-    }})
-    .to_string()
-}
-
 /// A store holding one incident (one whoami detection, grouped); returns the store, the
 /// log and the rule files' folder, and the incident's id.
 fn store_with_one_incident(dir: &Path) -> (PathBuf, PathBuf, PathBuf, String) {
     let rules = dir.join("whoami.yml");
     std::fs::write(&rules, WHOAMI_RULE).expect("rule");
     let logs = dir.join("events.jsonl");
-    std::fs::write(&logs, whoami_line(1)).expect("log");
+    std::fs::write(&logs, sysmon_line(1, "C:\\Windows\\System32\\whoami.exe")).expect("log");
     let store = dir.join("tocsin.db");
     let out = run(tocsin()
         .arg("hunt")

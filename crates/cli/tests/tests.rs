@@ -9,38 +9,7 @@ use std::process::{Output, Stdio};
 
 mod common;
 
-use common::{run, stderr, stdout, tocsin};
-
-const WHOAMI_RULE: &str = r"title: Whoami Execution
-id: 5b6a4ae1-0000-4000-8000-00000000c0de
-status: test
-author: tocsin tests
-level: medium
-tags: [attack.discovery, attack.t1033]
-logsource:
-  category: process_creation
-  product: windows
-detection:
-  selection:
-    Image|endswith: '\whoami.exe'
-  condition: selection
-";
-
-/// A Sysmon process-creation event as JSON Lines, in the evtx crate's layout.
-fn sysmon_line(record: u64, image: &str) -> String {
-    serde_json::json!({"Event": {
-        "System": {
-            "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
-            "EventID": 1,
-            "EventRecordID": record,
-            "Channel": "Microsoft-Windows-Sysmon/Operational",
-            "Computer": "ws-017.corp.example",
-            "TimeCreated": {"#attributes": {"SystemTime": "2024-12-05T10:11:12.000001Z"}}
-        },
-        "EventData": {"Image": image, "CommandLine": image}
-    }})
-    .to_string()
-}
+use common::{run, stderr, stdout, sysmon_line, tocsin, WHOAMI_RULE};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -1496,9 +1465,8 @@ fn events_prints_each_decoded_record_with_its_source_and_record() {
 // ---------------------------------------------------------------------------------------
 
 /// The records of the shared EVTX file `input` (under `evtx/`) at which the shared SigmaHQ
-/// rule `rule` (under `sigma/rules/rules/`) fires, hunting with `extra` flags; `None` when
-/// the shared data is absent.
-fn shared_detections(rule: &str, input: &str, extra: &[&str]) -> Option<Vec<u64>> {
+/// rule `rule` (under `sigma/rules/rules/`) fires; `None` when the shared data is absent.
+fn shared_detections(rule: &str, input: &str) -> Option<Vec<u64>> {
     let rule = tocsin_testdata::shared_path(Path::new("sigma/rules/rules").join(rule))?;
     let input = tocsin_testdata::shared_path(Path::new("evtx").join(input))?;
     let out = run(tocsin()
@@ -1506,8 +1474,7 @@ fn shared_detections(rule: &str, input: &str, extra: &[&str]) -> Option<Vec<u64>
         .arg(&input)
         .arg("--rules")
         .arg(&rule)
-        .args(["--format", "jsonl", "--quiet"])
-        .args(extra));
+        .args(["--format", "jsonl", "--quiet"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let mut records: Vec<u64> = jsonl_lines(&out)
         .iter()
@@ -1523,7 +1490,6 @@ fn a_dns_server_rule_meets_the_dns_server_channel() {
     let Some(records) = shared_detections(
         "windows/builtin/dns_server/win_dns_server_failed_dns_zone_transfer.yml",
         "hayabusa-sample-evtx/EVTX-to-MITRE-Attack/TA0007-Discovery/T1016-System Network Configuration Discovery/ID6004-DNS-server-failed zone transfer.evtx",
-        &[],
     ) else {
         return;
     };
@@ -1538,7 +1504,6 @@ fn a_registry_delete_rule_meets_sysmon_event_12_without_event_type_narrowing() {
     let Some(records) = shared_detections(
         "windows/registry/registry_delete/registry_delete_runmru.yml",
         "EVTX-ATTACK-SAMPLES/Lateral Movement/LM_sysmon_3_12_13_1_SharpRDP.evtx",
-        &[],
     ) else {
         return;
     };
@@ -1553,7 +1518,6 @@ fn a_rule_of_product_windows_alone_meets_every_windows_log() {
     let Some(records) = shared_detections(
         "windows/builtin/win_alert_mimikatz_keywords.yml",
         "hayabusa-sample-evtx/EVTX-to-MITRE-Attack/TA0003-Persistence/T1543.003-Create or Modify System Process-Windows Service/ID7045-New service for Mimikatz +npcap.evtx",
-        &[],
     ) else {
         return;
     };
@@ -1567,7 +1531,6 @@ fn an_evtx_record_without_a_channel_meets_no_rule_of_another_product() {
     let Some(records) = shared_detections(
         "network/zeek/zeek_rdp_public_listener.yml",
         "hayabusa-sample-evtx/EVTX-to-MITRE-Attack/TA0007-Discovery/T1135.xxx-Network Share Discovery/ID5140-5145-Bloodhound-SharpHound enumeration via SMB.evtx",
-        &[],
     ) else {
         return;
     };

@@ -1,4 +1,5 @@
-//! What every end-to-end test file needs: the real binary, run, and its output as text.
+//! What every end-to-end test file needs: the real binary, run, and its output as text;
+//! and the fixtures most of them share.
 
 use std::process::{Command, Output};
 
@@ -22,4 +23,38 @@ pub fn stdout(out: &Output) -> String {
 /// Standard error as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A rule for `whoami.exe` runs, the fixture of most end-to-end tests.
+#[allow(dead_code)] // not every test file uses every fixture
+pub const WHOAMI_RULE: &str = r"title: Whoami Execution
+id: 5b6a4ae1-0000-4000-8000-00000000c0de
+status: test
+author: tocsin tests
+level: medium
+tags: [attack.discovery, attack.t1033]
+logsource:
+  category: process_creation
+  product: windows
+detection:
+  selection:
+    Image|endswith: '\whoami.exe'
+  condition: selection
+";
+
+/// A Sysmon process-creation event as JSON Lines, in the evtx crate's layout.
+#[allow(dead_code)]
+pub fn sysmon_line(record: u64, image: &str) -> String {
+    serde_json::json!({"Event": {
+        "System": {
+            "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
+            "EventID": 1,
+            "EventRecordID": record,
+            "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "Computer": "ws-017.corp.example",
+            "TimeCreated": {"#attributes": {"SystemTime": "2024-12-05T10:11:12.000001Z"}}
+        },
+        "EventData": {"Image": image, "CommandLine": image}
+    }})
+    .to_string()
 }
