@@ -362,10 +362,17 @@ impl EventSource for JsonSource {
 }
 
 /// Whether an event names an `EventID` but no `Channel`: a Windows event whose shipper
-/// dropped or renamed the channel, which Windows rules are placed by.
+/// dropped or renamed the channel, which Windows rules are placed by. One pass over the
+/// fields: it runs on every JSON record until the first such one.
 fn looks_windows_but_unplaced(event: &Event) -> bool {
-    let named = |name: &str| event.fields.iter().any(|f| f.answers_to(name));
-    named("EventID") && !named("Channel")
+    let mut event_id = false;
+    for field in &event.fields {
+        if field.answers_to("Channel") {
+            return false;
+        }
+        event_id |= field.answers_to("EventID");
+    }
+    event_id
 }
 
 impl Lines {
