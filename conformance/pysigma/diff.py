@@ -332,6 +332,15 @@ def main() -> int:
     tocsin = finish_hunt(hunt)
     log(f"tocsin hunt: {len(tocsin)} detections (waited {time.monotonic() - queried_at:.1f} s)")
 
+    if tocsin and pysigma and not tocsin & pysigma:
+        # Not a matcher difference: the two sides name their records differently.
+        hunt_sources = sorted({s for _, s, _ in tocsin})[:3]
+        event_sources = sorted({s for _, s, _ in pysigma})[:3]
+        raise SystemExit(
+            "tocsin hunt and tocsin events name sources differently, nothing can be compared: "
+            f"hunt {hunt_sources}, events {event_sources}"
+        )
+
     by_id = {r["id"]: r for r in rules if r["id"]}
     not_run = {r["id"] for r in failed if r["id"]} | {e[0]["id"] for e in query_errors}
     diffs: dict[tuple[str, str], list] = defaultdict(list)

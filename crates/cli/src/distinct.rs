@@ -1,7 +1,8 @@
-//! Each input read once: the same file named twice, reached through a symbolic link, named
-//! beside a folder that holds it, or copied into two collections, would otherwise be hunted
-//! twice, and its doubled events would fire correlations that count (five failed logons
-//! read twice are ten).
+//! Inputs named one way and each read once. A source is named by its canonical absolute
+//! path, so that `hunt` and `events` name it alike whichever way it was typed. The same
+//! file named twice, reached through a symbolic link, named beside a folder that holds it,
+//! or copied into two collections, would otherwise be hunted twice, and its doubled events
+//! would fire correlations that count (five failed logons read twice are ten).
 //!
 //! Files are the same when their canonical paths are equal, or when their sizes and
 //! contents are equal (only files of equal size are compared, so a hunt of distinct files
@@ -11,6 +12,20 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+
+/// The inputs by their canonical absolute paths (`-`, standard input, as it is), so that a
+/// detection's source, printed and stored, is the same whichever way the path was typed and
+/// from whichever folder. A path that cannot be resolved is kept as typed: reading it
+/// reports the problem.
+pub fn canonical_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(|path| match path.as_os_str() == "-" {
+            true => path.clone(),
+            false => std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+        })
+        .collect()
+}
 
 /// A file left out because it is another input again.
 #[derive(Debug, Clone, PartialEq, Eq)]

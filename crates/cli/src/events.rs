@@ -20,7 +20,7 @@ use tocsin_decode::DecodeOptions;
 use tocsin_event::{Event, Value};
 
 use crate::args::EventsArgs;
-use crate::distinct::distinct_files;
+use crate::distinct::{canonical_inputs, distinct_files};
 
 /// Prints the events of `args.paths`; returns the exit code (`141` when the reader of the
 /// output went away, as `hunt` does).
@@ -30,7 +30,8 @@ pub fn run(args: &EventsArgs) -> Result<i32> {
         evtx_threads: 1,
         ..DecodeOptions::default()
     };
-    let (files, discover_errors) = tocsin_decode::discover(&args.paths, &options);
+    let (files, discover_errors) =
+        tocsin_decode::discover(&canonical_inputs(&args.paths), &options);
     let (files, duplicates) = distinct_files(files);
     for error in &discover_errors {
         eprintln!("warning: {error}");

@@ -23,7 +23,7 @@ use tocsin_pipeline::{
 
 use crate::alerts::AlertSink;
 use crate::args::HuntArgs;
-use crate::distinct::distinct_files;
+use crate::distinct::{canonical_inputs, distinct_files};
 use crate::output_file::{self, Pending, Protected};
 use crate::ruleset::{self, RuleSet};
 
@@ -233,20 +233,6 @@ fn report_closed_output(printed: u64, stored: bool) -> i32 {
         "error: the output was closed after {printed} detections, so the hunt stopped there; hunt with --store to keep every detection whatever reads the output"
     );
     CLOSED_OUTPUT_EXIT
-}
-
-/// The inputs by their canonical absolute paths (`-`, standard input, as it is), so that a
-/// detection's source, printed and stored, is the same whichever way the path was typed and
-/// from whichever folder. A path that cannot be resolved is kept as typed: reading it
-/// reports the problem.
-fn canonical_inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
-    paths
-        .iter()
-        .map(|path| match path.as_os_str() == "-" {
-            true => path.clone(),
-            false => std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
-        })
-        .collect()
 }
 
 /// Orders the work largest file first, so that no thread is left alone with a big file at

@@ -1460,6 +1460,39 @@ fn events_prints_each_decoded_record_with_its_source_and_record() {
     );
 }
 
+#[test]
+fn events_and_hunt_name_a_source_alike_however_it_was_typed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("logs folder");
+    write(
+        &logs,
+        "events.jsonl",
+        &sysmon_line(41, "C:\\Windows\\System32\\whoami.exe"),
+    );
+    std::os::unix::fs::symlink(&logs, dir.path().join("link")).expect("symlink");
+    let rule = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let events = run(tocsin().current_dir(dir.path()).args(["events", "link"]));
+    assert!(events.status.success(), "{}", stderr(&events));
+    let hunt = run(tocsin()
+        .current_dir(dir.path())
+        .args([
+            "hunt",
+            "link/events.jsonl",
+            "--format",
+            "jsonl",
+            "--quiet",
+            "--rules",
+        ])
+        .arg(&rule));
+    assert!(hunt.status.success(), "{}", stderr(&hunt));
+    let event: serde_json::Value = serde_json::from_str(stdout(&events).trim()).expect("one event");
+    let detection = &jsonl_lines(&hunt)[0];
+    assert_eq!(event["source"], detection["source"]);
+    let canonical = logs.canonicalize().expect("canonical").join("events.jsonl");
+    assert_eq!(event["source"], canonical.display().to_string());
+}
+
 // ---------------------------------------------------------------------------------------
 // The Sigma logsource taxonomy as the specification writes it, on the shared corpora.
 // ---------------------------------------------------------------------------------------
