@@ -58,6 +58,14 @@ pub struct EventsArgs {
         default_value = "evtx,json,jsonl,ndjson,log,syslog,cef,gz"
     )]
     pub extensions: Vec<String>,
+    /// Where plain JSON inputs come from, for the rules written for it:
+    /// `product:NAME[,service:NAME][,category:NAME]` (such as product:zeek,service:rdp).
+    /// Plain JSON says neither its product nor a Windows channel, so without this its
+    /// records meet only rules that name no logsource. Records with a Windows Channel,
+    /// and formats that name their source (syslog, CEF, appliance, API audit), are placed
+    /// as before.
+    #[arg(long, value_name = "SOURCE", value_parser = parse_logsource)]
+    pub logsource: Option<tocsin_event::LogSource>,
 }
 
 /// Flags of `tocsin demo`.
@@ -233,6 +241,14 @@ pub struct HuntArgs {
     /// objects), syslog, appliance, cef or api-audit.
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<tocsin_decode::Format>,
+    /// Where plain JSON inputs come from, for the rules written for it:
+    /// `product:NAME[,service:NAME][,category:NAME]` (such as product:zeek,service:rdp).
+    /// Plain JSON says neither its product nor a Windows channel, so without this its
+    /// records meet only rules that name no logsource. Records with a Windows Channel,
+    /// and formats that name their source (syslog, CEF, appliance, API audit), are placed
+    /// as before.
+    #[arg(long, value_name = "SOURCE", value_parser = parse_logsource)]
+    pub logsource: Option<tocsin_event::LogSource>,
     /// The year of the first RFC 3164 syslog time of each file (those times carry none);
     /// it moves to the next year where the months turn back. Default: inferred from each
     /// file's modification time (a note on stderr says which years were used).
@@ -432,6 +448,38 @@ pub struct SelectArgs {
     pub exclude_tag: Vec<String>,
 }
 
+/// Parses a declared logsource: `product:NAME`, `service:NAME` and `category:NAME`
+/// (or `=` for `:`), separated by commas, at least one, each at most once.
+fn parse_logsource(text: &str) -> Result<tocsin_event::LogSource, String> {
+    let mut logsource = tocsin_event::LogSource::default();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = part.split_once([':', '=']) else {
+            return Err(format!("'{part}' is not KEY:VALUE (product:zeek)"));
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(format!("'{part}' names no {}", key.trim()));
+        }
+        let slot = match key.trim().to_ascii_lowercase().as_str() {
+            "product" => &mut logsource.product,
+            "service" => &mut logsource.service,
+            "category" => &mut logsource.category,
+            other => {
+                return Err(format!(
+                    "unknown key '{other}': a logsource has product, service and category"
+                ))
+            }
+        };
+        if slot.replace(value.into()).is_some() {
+            return Err(format!("'{}' is given twice", key.trim()));
+        }
+    }
+    if logsource == tocsin_event::LogSource::default() {
+        return Err("name at least a product, service or category (product:zeek)".into());
+    }
+    Ok(logsource)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +523,20 @@ mod tests {
             "20000"
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn declared_logsources_parse_and_bad_ones_say_why() {
+        let zeek = parse_logsource("product:zeek, service=RDP").expect("parses");
+        assert_eq!(zeek.product.as_deref(), Some("zeek"));
+        assert_eq!(zeek.service.as_deref(), Some("RDP"));
+        assert_eq!(zeek.category, None);
+        assert!(parse_logsource("category:webserver").is_ok());
+        assert!(parse_logsource("zeek").is_err_and(|e| e.contains("KEY:VALUE")));
+        assert!(parse_logsource("vendor:x").is_err_and(|e| e.contains("unknown key")));
+        assert!(parse_logsource("product:").is_err_and(|e| e.contains("names no")));
+        assert!(parse_logsource("product:a,product:b").is_err_and(|e| e.contains("twice")));
+        assert!(parse_logsource(",").is_err_and(|e| e.contains("at least")));
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub fn run(args: &EventsArgs) -> Result<i32> {
     let options = DecodeOptions {
         extensions: args.extensions.clone(),
         evtx_threads: 1,
+        logsource: args.logsource.clone().map(std::sync::Arc::new),
         ..DecodeOptions::default()
     };
     let (files, discover_errors) =

@@ -75,6 +75,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         format: args.input_format,
         syslog_year: args.syslog_year,
         timezone: args.tz,
+        logsource: args.logsource.clone().map(std::sync::Arc::new),
         ..DecodeOptions::default()
     };
     let inputs = canonical_inputs(&args.paths);

@@ -1497,6 +1497,45 @@ fn events_and_hunt_name_a_source_alike_however_it_was_typed() {
 // The Sigma logsource taxonomy as the specification writes it, on the shared corpora.
 // ---------------------------------------------------------------------------------------
 
+/// A rule for Zeek's RDP log that fires on every record *not* from a private address, as
+/// SigmaHQ's "Publicly Accessible RDP Service" does.
+const NEGATED_ZEEK_RULE: &str = "title: public rdp\nid: 5c6a1b4e-0b5f-4b57-9d0e-6f3b3f1f0a01\nlevel: high\nlogsource:\n  product: zeek\n  service: rdp\ndetection:\n  private:\n    id.orig_h|cidr: ['10.0.0.0/8', '192.168.0.0/16']\n  condition: not private\n";
+
+#[test]
+fn plain_json_meets_rules_for_a_product_only_where_the_user_declares_it() {
+    // Issue 16, item 5: 1,000 plain lines gave 1,000 high detections of a negated Zeek rule.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let line = r#"{"message":"user logged in","host":"web1"}"#;
+    let input = write(dir.path(), "app.jsonl", &vec![line; 1000].join("\n"));
+    let own = write(dir.path(), "zeek.yml", NEGATED_ZEEK_RULE);
+    let shared =
+        tocsin_testdata::shared_path("sigma/rules/rules/network/zeek/zeek_rdp_public_listener.yml");
+    for rule in std::iter::once(own).chain(shared) {
+        let hunt = |extra: &[&str]| {
+            let out = run(tocsin()
+                .arg("hunt")
+                .arg(&input)
+                .arg("--rules")
+                .arg(&rule)
+                .args(["--format", "jsonl"])
+                .args(extra));
+            assert!(out.status.success(), "{}", stderr(&out));
+            out
+        };
+        let undeclared = hunt(&[]);
+        assert_eq!(jsonl_lines(&undeclared).len(), 0, "{}", rule.display());
+        assert!(
+            stderr(&undeclared).contains("--logsource"),
+            "the hunt says why: {}",
+            stderr(&undeclared)
+        );
+        let declared = hunt(&["--logsource", "product:zeek,service:rdp", "--quiet"]);
+        assert_eq!(jsonl_lines(&declared).len(), 1000, "{}", rule.display());
+        let other = hunt(&["--logsource", "product:zeek,service:conn", "--quiet"]);
+        assert_eq!(jsonl_lines(&other).len(), 0, "{}", rule.display());
+    }
+}
+
 /// The records of the shared EVTX file `input` (under `evtx/`) at which the shared SigmaHQ
 /// rule `rule` (under `sigma/rules/rules/`) fires; `None` when the shared data is absent.
 fn shared_detections(rule: &str, input: &str) -> Option<Vec<u64>> {

@@ -239,7 +239,9 @@ fn text(
     };
     let clock = || clock(options, hints.modified);
     Ok(match format {
-        Format::Json => Box::new(JsonSource::new(name, reader)?),
+        Format::Json => {
+            Box::new(JsonSource::new(name, reader)?.declared(options.logsource.clone()))
+        }
         Format::ApiAudit => Box::new(ApiAuditSource::new(JsonSource::new(name, reader)?)),
         Format::Syslog => Box::new(TextSource::new(name, reader, SyslogDecoder::new(clock()))),
         Format::Appliance => {
@@ -924,9 +926,13 @@ Feb  5 12:54:46 h BG[1]:7:02:02:gin\n";
             .note()
             .unwrap()
             .ends_with("2019 to 2020 (as given), and times without a zone were read as UTC+02:00 (--syslog-year and --tz say otherwise)"));
-        // JSON needs no such note.
+        // JSON needs no such note (nor one on its origin, declared here).
         let path = write(dir.path(), "x.json", LINES);
-        let mut source = open(&path, &DecodeOptions::default()).unwrap();
+        let declared = DecodeOptions {
+            logsource: Some(Arc::new(tocsin_event::LogSource::new("linux", "auth"))),
+            ..DecodeOptions::default()
+        };
+        let mut source = open(&path, &declared).unwrap();
         assert_eq!(source.by_ref().count(), 2);
         assert_eq!(source.note(), None);
     }

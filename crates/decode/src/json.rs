@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use serde::de::{DeserializeSeed, IgnoredAny};
 use serde_json::error::Category;
-use tocsin_event::{Event, Origin};
+use tocsin_event::{Event, LogSource, Origin};
 
 use crate::error::DecodeError;
 use crate::flatten::{FlatEvent, Flattener};
@@ -42,6 +42,12 @@ pub(crate) struct JsonSource {
     /// The first record that looked like a Windows event (an `EventID`) but named no
     /// `Channel`, which no Windows rule can be placed on (see [`EventSource::note`]).
     unplaced_windows: Option<u64>,
+    /// The logsource the user declared for these records (see
+    /// [`crate::DecodeOptions::logsource`]).
+    declared: Option<Arc<LogSource>>,
+    /// The first record of unknown origin (no `Channel`, no `EventID`, nothing declared),
+    /// which no rule written for a product can meet (see [`EventSource::note`]).
+    unknown_origin: Option<u64>,
 }
 
 enum Mode {
@@ -185,19 +191,47 @@ impl JsonSource {
             trailing,
             capacity: 16,
             unplaced_windows: None,
+            declared: None,
+            unknown_origin: None,
         })
+    }
+
+    /// Tags every record with `logsource`, where the user declared where they come from.
+    pub(crate) fn declared(mut self, logsource: Option<Arc<LogSource>>) -> Self {
+        self.declared = logsource;
+        self
     }
 
     fn finish(&mut self, mut event: Event, record: u64) -> Event {
         self.capacity = event.fields.len();
-        if self.unplaced_windows.is_none() && looks_windows_but_unplaced(&event) {
-            self.unplaced_windows = Some(record);
+        match &self.declared {
+            Some(logsource) => event.logsource = Some(Arc::clone(logsource)),
+            None => self.note_placement(&event, record),
         }
         event.origin = Origin {
             source: Arc::clone(&self.name),
             record,
         };
         event
+    }
+}
+
+impl JsonSource {
+    /// Remembers the first record that no Windows rule can be placed on and the first of
+    /// unknown origin, for the notes; once both are known nothing is read.
+    fn note_placement(&mut self, event: &Event, record: u64) {
+        if self.unplaced_windows.is_some() && self.unknown_origin.is_some() {
+            return;
+        }
+        match placement(event) {
+            Placement::Channel => {}
+            Placement::EventIdOnly => {
+                self.unplaced_windows.get_or_insert(record);
+            }
+            Placement::Unknown => {
+                self.unknown_origin.get_or_insert(record);
+            }
+        }
     }
 }
 
@@ -353,26 +387,47 @@ impl EventSource for JsonSource {
     }
 
     fn note(&self) -> Option<String> {
-        self.unplaced_windows.map(|record| {
+        let unplaced = self.unplaced_windows.map(|record| {
             format!(
                 "record {record} and maybe others look like Windows events (an EventID) but name no Channel, so no Windows rule can be placed on them; ship the channel (as winlog.channel, Channel, or the evtx layout's Event.System.Channel)"
             )
-        })
+        });
+        let unknown = self.unknown_origin.map(|record| {
+            format!(
+                "record {record} and maybe others say neither their product nor a Windows channel, so only rules that name no logsource were run on them; declare where they come from (--logsource product:NAME,service:NAME) to run the rules written for it"
+            )
+        });
+        match (unplaced, unknown) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        }
     }
 }
 
-/// Whether an event names an `EventID` but no `Channel`: a Windows event whose shipper
-/// dropped or renamed the channel, which Windows rules are placed by. One pass over the
-/// fields: it runs on every JSON record until the first such one.
-fn looks_windows_but_unplaced(event: &Event) -> bool {
+/// What places a JSON record among the rules.
+enum Placement {
+    /// A Windows `Channel`: Windows rules are placed by it.
+    Channel,
+    /// An `EventID` but no `Channel`: a Windows event whose shipper dropped or renamed the
+    /// channel, which Windows rules are placed by.
+    EventIdOnly,
+    /// Neither: nothing says where the record comes from.
+    Unknown,
+}
+
+/// How `event` is placed. One pass over the fields, stopping at a `Channel`.
+fn placement(event: &Event) -> Placement {
     let mut event_id = false;
     for field in &event.fields {
         if field.answers_to("Channel") {
-            return false;
+            return Placement::Channel;
         }
         event_id |= field.answers_to("EventID");
     }
-    event_id
+    match event_id {
+        true => Placement::EventIdOnly,
+        false => Placement::Unknown,
+    }
 }
 
 impl Lines {
@@ -675,6 +730,25 @@ mod tests {
         let note = unplaced.note().expect("a note");
         assert!(note.starts_with("record 2 "), "{note}");
         assert!(note.contains("no Channel"), "{note}");
+    }
+
+    #[test]
+    fn records_of_unknown_origin_are_noted_unless_declared() {
+        // Issue 16, item 5: plain JSON met every rule written for a product.
+        let text = "{\"message\": \"user logged in\", \"host\": \"web1\"}\n".repeat(3);
+        let mut plain = source(&text);
+        assert!(plain
+            .by_ref()
+            .all(|e| e.expect("decodes").logsource.is_none()));
+        let note = plain.note().expect("a note");
+        assert!(note.starts_with("record 1 "), "{note}");
+        assert!(note.contains("--logsource"), "{note}");
+        let zeek = Arc::new(LogSource::new("zeek", "rdp"));
+        let mut declared = source(&text).declared(Some(Arc::clone(&zeek)));
+        assert!(declared
+            .by_ref()
+            .all(|e| e.expect("decodes").logsource.as_deref() == Some(&*zeek)));
+        assert_eq!(declared.note(), None);
     }
 
     /// Each event as `record: name=value,...`, each error as `error: message`.

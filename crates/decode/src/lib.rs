@@ -229,6 +229,13 @@ pub struct DecodeOptions {
     /// is not read and an error says so. Default 4 GiB, the size of the largest Windows
     /// event logs.
     pub evtx_spool_limit: u64,
+    /// Where plain JSON records come from, declared by the user (`product: zeek`, ...):
+    /// such records carry no sign of their product, and a rule written for a product meets
+    /// only events tagged with it. `None`, the default, leaves them untagged: they meet
+    /// only rules that name no product, service or category, and the source's
+    /// [`EventSource::note`] says so. Records that name a Windows `Channel` are placed by
+    /// it whatever this says.
+    pub logsource: Option<std::sync::Arc<tocsin_event::LogSource>>,
 }
 
 impl Default for DecodeOptions {
@@ -246,6 +253,7 @@ impl Default for DecodeOptions {
             timezone: UtcOffset::UTC,
             appliance_max_pending: 10_000,
             evtx_spool_limit: 4 << 30,
+            logsource: None,
         }
     }
 }

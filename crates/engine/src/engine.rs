@@ -336,9 +336,11 @@ struct CompiledBranch {
 }
 
 /// The product, service and category a generic rule names, lowercased. An event whose
-/// decoder tagged it with a logsource meets the rule only if every one of these the rule
-/// names is the event's too; an untagged event (plain JSON) meets every generic rule, as
-/// nothing says where it came from. Windows events never meet generic rules.
+/// decoder (or the user, for files of unknown origin) tagged it with a logsource meets the
+/// rule only if every one of these the rule names is the event's too. An untagged event
+/// (plain JSON nobody placed) meets only rules that name none of them: nothing says it
+/// came from the product a rule was written for, and a negated rule (`not selection`)
+/// would fire on every such record. Windows events never meet generic rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct SourceFilter {
     product: Option<String>,
@@ -358,7 +360,9 @@ impl SourceFilter {
 
     /// Whether an event tagged `tag` (or untagged) can come from this logsource.
     fn admits(&self, tag: Option<&tocsin_event::LogSource>) -> bool {
-        let Some(tag) = tag else { return true };
+        let Some(tag) = tag else {
+            return self.product.is_none() && self.service.is_none() && self.category.is_none();
+        };
         let same = |wanted: &Option<String>, have: &Option<Box<str>>| match wanted {
             None => true,
             Some(w) => have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(w)),

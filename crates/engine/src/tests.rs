@@ -7,8 +7,8 @@ use tocsin_sigma::ast::Document;
 
 use crate::{BuildReport, Engine, EngineBuilder, Placeholders, Scratch};
 
-/// Builds an engine from one rule whose logsource is not Windows (so it applies to events
-/// without a channel) and the given `detection:` body.
+/// Builds an engine from one rule whose logsource is `product: test` (so it applies to the
+/// events of [`event`], which carry that tag) and the given `detection:` body.
 fn engine_with(detection: &str, placeholders: Placeholders) -> (Engine, BuildReport) {
     let yaml = format!(
         "title: test\nid: 00000000-0000-0000-0000-000000000001\nlogsource:\n  product: test\ndetection:\n{}\n",
@@ -25,8 +25,16 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
+/// An event with these fields, tagged `product: test` as a decoder would tag it, so that
+/// the rules of [`engine_with`] meet it.
 fn event(fields: &[(&str, Value)]) -> Event {
-    let mut e = Event::default();
+    let mut e = Event {
+        logsource: Some(std::sync::Arc::new(tocsin_event::LogSource {
+            product: Some("test".into()),
+            ..tocsin_event::LogSource::default()
+        })),
+        ..Event::default()
+    };
     for (name, value) in fields {
         e.push(name, name, value.clone());
     }
@@ -627,9 +635,46 @@ fn generic_rules_meet_only_events_tagged_with_their_logsource() {
         !run(&no_service),
         "the rule names a service the event lacks"
     );
+    let mut untagged = event(&[("action", s("user.password_reset"))]);
+    untagged.logsource = None;
     assert!(
-        run(&event(&[("action", s("user.password_reset"))])),
-        "untagged events meet every generic rule"
+        !run(&untagged),
+        "an event of unknown origin meets no rule written for a product"
+    );
+}
+
+#[test]
+fn an_event_of_unknown_origin_meets_only_rules_that_name_no_logsource() {
+    let negated = |logsource: &str| {
+        let yaml = format!(
+            "title: negated\nlogsource: {logsource}\ndetection:\n  sel:\n    id.orig_h|cidr: 10.0.0.0/8\n  condition: not sel\n"
+        );
+        let docs: Vec<Document> = tocsin_sigma::parse_documents(&yaml, "t.yml".as_ref())
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("parses");
+        EngineBuilder::new().build(&docs).0
+    };
+    let mut plain = event(&[("message", s("user logged in")), ("host", s("web1"))]);
+    plain.logsource = None;
+    for logsource in [
+        "{ product: zeek, service: rdp }",
+        "{ category: webserver }",
+        "{ service: sshd }",
+    ] {
+        assert!(!meets(&negated(logsource), &plain), "{logsource}");
+    }
+    assert!(
+        meets(&negated("{}"), &plain),
+        "a rule that names no logsource meets any event"
+    );
+    let mut zeek = plain.clone();
+    zeek.logsource = Some(std::sync::Arc::new(tocsin_event::LogSource::new(
+        "zeek", "rdp",
+    )));
+    assert!(
+        meets(&negated("{ product: zeek, service: rdp }"), &zeek),
+        "declared origin"
     );
 }
 
@@ -641,7 +686,7 @@ fn a_field_is_found_by_its_path_as_by_its_alias_dotted_or_not() {
     );
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let run = |path: &str, alias: &str, value: &str| {
-        let mut e = Event::default();
+        let mut e = event(&[]);
         e.push(path, alias, s(value));
         let fast = !engine.evaluate(&e, &mut Scratch::default()).is_empty();
         assert_eq!(
