@@ -55,9 +55,16 @@ fn rule_name(engine: &Engine, id: u32) -> String {
         .unwrap_or_default()
 }
 
-/// An event of a vendor log: each field under its own name.
-fn vendor_event(fields: &[(&str, &str)]) -> Event {
-    let mut event = Event::default();
+/// An event of a vendor log, tagged `remote_support/<service>` as its decoder tags it:
+/// each field under its own name.
+fn vendor_event(service: &str, fields: &[(&str, &str)]) -> Event {
+    let mut event = Event {
+        logsource: Some(std::sync::Arc::new(tocsin_event::LogSource::new(
+            "remote_support",
+            service,
+        ))),
+        ..Event::default()
+    };
     for (name, value) in fields {
         event.push(name, name, Value::from(*value));
     }
@@ -199,16 +206,19 @@ fn correlations_refer_to_named_rules_that_carry_their_group_field() {
 // --- API audit rules ---------------------------------------------------------------------
 
 fn api_call(action: &str, target: &str, user_agent: &str) -> Event {
-    vendor_event(&[
-        ("time", "2024-11-30T19:36:52Z"),
-        ("api_key_id", "k-51815a"),
-        ("api_key_name", "helpdesk-automation"),
-        ("source_ip", "203.0.113.7"),
-        ("user_agent", user_agent),
-        ("action", action),
-        ("target", target),
-        ("result", "success"),
-    ])
+    vendor_event(
+        "api_audit",
+        &[
+            ("time", "2024-11-30T19:36:52Z"),
+            ("api_key_id", "k-51815a"),
+            ("api_key_name", "helpdesk-automation"),
+            ("source_ip", "203.0.113.7"),
+            ("user_agent", user_agent),
+            ("action", action),
+            ("target", target),
+            ("result", "success"),
+        ],
+    )
 }
 
 #[test]
@@ -298,7 +308,7 @@ fn appliance(event: &str, extra: &[(&str, &str)]) -> Event {
         ("program", "BG"),
     ];
     fields.extend_from_slice(extra);
-    vendor_event(&fields)
+    vendor_event("appliance", &fields)
 }
 
 #[test]
