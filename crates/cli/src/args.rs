@@ -273,6 +273,11 @@ pub struct HuntArgs {
     /// (implies --behaviour).
     #[arg(long, value_name = "FILE")]
     pub behaviour_config: Option<PathBuf>,
+    /// Memory, in MiB, for the matches correlations need and the events behaviour watches
+    /// until they are replayed in time order; beyond it they are sorted into temporary
+    /// files (in TMPDIR), so that memory stays bounded whatever the input's size.
+    #[arg(long, value_name = "MIB", default_value_t = (tocsin_pipeline::DEFAULT_REPLAY_MEMORY >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub replay_memory: u64,
     /// Do not print the summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -18,7 +18,8 @@ use tocsin_event::Event;
 use tocsin_incident::{Alert, IncidentStore};
 use tocsin_output::{clean, DetectionRecord, OutputError, Printer, Summary};
 use tocsin_pipeline::{
-    Behaviour, Detectors, Finding, FindingSink, KeptMatch, Late, Replay, StoreReport, BASELINE_BLOB,
+    Behaviour, Detectors, Finding, FindingSink, KeptMatch, Late, Replay, ReplayBuffer, StoreReport,
+    BASELINE_BLOB,
 };
 
 use crate::alerts::AlertSink;
@@ -133,8 +134,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     let mut collector = Collector {
         printer: &mut printer,
         sink: sink.as_mut(),
-        kept: Vec::new(),
-        watched: Vec::new(),
+        replay: ReplayBuffer::new(usize::try_from(args.replay_memory << 20).unwrap_or(usize::MAX)),
         summary: Summary::default(),
         closed_after: None,
         printed: 0,
@@ -149,6 +149,9 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
             .collect();
         drop(tx);
         let printed = collector.collect(&rx, &progress, &hunt.stop);
+        // Workers blocked on a full channel after the collector stopped reading (a closed
+        // output, a full temporary folder) see it closed and end.
+        drop(rx);
         let mut summary = Summary::default();
         for worker in workers {
             match worker.join() {
@@ -365,8 +368,9 @@ impl FindingSink for ChannelSink<'_> {
 struct Collector<'a> {
     printer: &'a mut Printer,
     sink: Option<&'a mut AlertSink>,
-    kept: Vec<KeptMatch>,
-    watched: Vec<Event>,
+    /// What the replay needs, held in time order (spilled to temporary files beyond
+    /// `--replay-memory`).
+    replay: ReplayBuffer,
     summary: Summary,
     /// Detections printed before the reader of the output went away, once it has.
     closed_after: Option<u64>,
@@ -391,8 +395,14 @@ impl Collector<'_> {
                         return flow;
                     }
                 }
-                Message::Kept(kept) => self.kept.push(*kept),
-                Message::Watched(event) => self.watched.push(*event),
+                Message::Kept(kept) => {
+                    let held = self.replay.keep(*kept);
+                    hold(held, stop)?;
+                }
+                Message::Watched(event) => {
+                    let held = self.replay.watch(*event);
+                    hold(held, stop)?;
+                }
                 Message::Problem(text) => progress.suspend(|| eprintln!("warning: {text}")),
                 Message::Note(text) => progress.suspend(|| eprintln!("note: {text}")),
                 Message::FileDone => progress.inc(1),
@@ -432,10 +442,13 @@ impl Collector<'_> {
     /// and shows what they find like detections.
     fn replay(&mut self, detectors: &mut Detectors, quiet: bool) -> Result<ControlFlow<Stopped>> {
         self.resume_baseline(detectors)?;
-        let late = detectors.replay(
-            std::mem::take(&mut self.kept),
-            std::mem::take(&mut self.watched),
-        );
+        let spilled = self.replay.spilled_runs();
+        let late = detectors
+            .replay(std::mem::take(&mut self.replay))
+            .context("cannot read back the matches held for the replay")?;
+        if spilled > 0 && !quiet {
+            eprintln!("replay: held in {spilled} sorted runs on disk beyond --replay-memory");
+        }
         if !quiet {
             report_late(&late, detectors, self.sink.is_some());
         }
@@ -523,6 +536,16 @@ fn report_rule_problems(
     eprintln!("warning: {problems} rule problems (run `tocsin rules lint` for details); hunting with the {} rules and {} correlations that loaded", detectors.engine().len(), detectors.correlation_count());
 }
 
+/// Stops the hunt (`stop`) with a clear error when what the replay needs cannot be held.
+fn hold(held: std::io::Result<()>, stop: &AtomicBool) -> Result<()> {
+    held.map_err(|error| {
+        stop.store(true, Ordering::Relaxed);
+        anyhow::Error::new(error).context(
+            "cannot hold the matches and events the replay needs in the temporary folder (set TMPDIR to a folder with room, or raise --replay-memory)",
+        )
+    })
+}
+
 /// What the replay found: one line on the correlations (what they could not use), one on
 /// the behavioural detectors (where their baseline came from).
 fn report_late(late: &Late, detectors: &Detectors, storing: bool) {
@@ -551,7 +574,7 @@ fn report_correlations(replay: &Replay, valid: usize) {
     eprintln!(
         "correlations: {} hits from {} kept matches; left out: {} without a group-by field, {} late, {} in a burst already reported, {} without a timestamp",
         replay.hits.len(),
-        replay.matches.len() + replay.untimed,
+        replay.kept,
         stats.missing_group_field,
         stats.late,
         stats.suppressed,

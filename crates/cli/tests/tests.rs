@@ -712,6 +712,58 @@ fn example_correlations_give_the_documented_hits() {
     assert_eq!(lines.len(), 5, "{lines:?}");
 }
 
+/// `n` failed network logons (Security 4625) in two files, interleaved in time across
+/// them, from a few addresses against a few accounts, one every 7 seconds.
+fn many_failed_logons(dir: &Path, n: usize) -> Vec<PathBuf> {
+    let mut files = [String::new(), String::new()];
+    for i in 0..n {
+        let at = 1_733_392_800 + 7 * i as i64; // 2024-12-05T10:00:00Z
+        let time = chrono::DateTime::from_timestamp(at, 0)
+            .expect("time")
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let line = format!(
+            r##"{{"Event": {{"System": {{"EventID": 4625, "EventRecordID": {i}, "Channel": "Security", "Computer": "dc0{dc}.corp.example", "TimeCreated": {{"#attributes": {{"SystemTime": "{time}"}}}}}}, "EventData": {{"TargetUserName": "user{user}", "IpAddress": "203.0.113.{ip}", "LogonType": 3, "Status": "0xc000006d"}}}}}}"##,
+            dc = i % 2 + 1,
+            user = i % 5,
+            ip = i % 3,
+        );
+        files[i % 2].push_str(&line);
+        files[i % 2].push('\n');
+    }
+    files
+        .iter()
+        .enumerate()
+        .map(|(k, text)| write(dir, &format!("dc0{}.jsonl", k + 1), text))
+        .collect()
+}
+
+#[test]
+fn a_replay_spilled_to_disk_finds_exactly_what_one_in_memory_finds() {
+    // Issue 20, finding 17: correlations kept every match in memory until the end.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = many_failed_logons(dir.path(), 6000);
+    let sorted_lines = |out: &Output| {
+        let mut lines: Vec<String> = stdout(out).lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    let in_memory = hunt_logons(&logs, &[]);
+    let spilled = hunt_logons(&logs, &["--replay-memory", "1"]);
+    assert!(
+        !stderr(&in_memory).contains("sorted runs on disk"),
+        "{}",
+        stderr(&in_memory)
+    );
+    assert!(
+        stderr(&spilled).contains("sorted runs on disk"),
+        "the small budget spills: {}",
+        stderr(&spilled)
+    );
+    let lines = sorted_lines(&in_memory);
+    assert!(lines.len() > 10, "the correlations fire: {}", lines.len());
+    assert_eq!(lines, sorted_lines(&spilled));
+}
+
 #[test]
 fn selection_filters_what_is_shown_and_keeps_the_inputs_of_correlations() {
     // Issue 20, finding 10: `--min-level high` used to deselect the low and medium rules

@@ -8,10 +8,13 @@
 //! that a later run over newer logs goes on from what this one learned instead of starting a
 //! new learning period.
 
+use std::io;
 use std::path::Path;
 
 use tocsin_anomaly::{Anomaly, BaselineError, Config, ConfigError, Detector};
 use tocsin_event::Event;
+
+use crate::spill::TimeSorted;
 
 /// The store blob the detector's baseline is saved under.
 pub const BASELINE_BLOB: &str = "anomaly-baseline";
@@ -109,21 +112,20 @@ impl Behaviour {
             })
     }
 
-    /// Feeds the kept events in time order; returns each anomaly with its event.
-    pub fn run(&mut self, mut events: Vec<Event>) -> Vec<(Anomaly, Event)> {
-        events.sort_by(|a, b| {
-            (a.timestamp_micros, &a.origin.source, a.origin.record).cmp(&(
-                b.timestamp_micros,
-                &b.origin.source,
-                b.origin.record,
-            ))
-        });
+    /// Observes the watched events, in the time order `events` yields them, and returns
+    /// each anomaly with its event.
+    ///
+    /// # Errors
+    ///
+    /// `events` spilled to disk and cannot be read back.
+    pub fn run(&mut self, events: &mut TimeSorted<Event>) -> io::Result<Vec<(Anomaly, Event)>> {
         let mut found = Vec::new();
-        for event in events {
+        for event in events.sorted()? {
+            let event = event?;
             let anomalies = self.detector.observe(&event);
-            found.extend(anomalies.into_iter().map(|a| (a, event.clone())));
+            found.extend(anomalies.into_iter().map(|a| (a, Event::clone(&event))));
         }
-        found
+        Ok(found)
     }
 }
 

@@ -7,7 +7,7 @@ use tocsin_event::Event;
 use tocsin_incident::Alert;
 
 use crate::correlation::KeptMatch;
-use crate::detectors::{Detectors, FindingSink, Late};
+use crate::detectors::{Detectors, FindingSink, Late, ReplayBuffer};
 use crate::finding::Finding;
 
 /// Alerts of the findings, and what the replay needs.
@@ -15,22 +15,38 @@ use crate::finding::Finding;
 pub struct AlertCollector {
     /// The alerts, in the order they were found.
     pub alerts: Vec<Alert>,
-    /// Matches correlations reference, for the replay.
-    pub kept: Vec<KeptMatch>,
-    /// Events the behavioural detectors watch, for the replay.
-    pub watched: Vec<Event>,
+    /// Matches correlations reference and events behavioural detectors watch, for the
+    /// replay.
+    pub replay: ReplayBuffer,
+    /// The first error of the replay buffer (a full temporary folder); the scan stops.
+    pub error: Option<std::io::Error>,
 }
 
 impl AlertCollector {
     /// Replays what was kept through `detectors` and adds the late findings' alerts.
-    pub fn replay(&mut self, detectors: &mut Detectors) -> Late {
-        let late = detectors.replay(
-            std::mem::take(&mut self.kept),
-            std::mem::take(&mut self.watched),
-        );
+    ///
+    /// # Errors
+    ///
+    /// The scan could not hold what it kept, or the replay cannot read it back.
+    pub fn replay(&mut self, detectors: &mut Detectors) -> std::io::Result<Late> {
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        let late = detectors.replay(std::mem::take(&mut self.replay))?;
         self.alerts
             .extend(late.findings(detectors).map(|finding| finding.alert()));
-        late
+        Ok(late)
+    }
+
+    /// Records a failure to hold what the replay needs; `Break` stops the scan.
+    fn held(&mut self, result: std::io::Result<()>) -> ControlFlow<()> {
+        match result {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => {
+                self.error = Some(error);
+                ControlFlow::Break(())
+            }
+        }
     }
 }
 
@@ -41,12 +57,12 @@ impl FindingSink for AlertCollector {
     }
 
     fn keep(&mut self, kept: KeptMatch) -> ControlFlow<()> {
-        self.kept.push(kept);
-        ControlFlow::Continue(())
+        let result = self.replay.keep(kept);
+        self.held(result)
     }
 
     fn watch(&mut self, event: &Event) -> ControlFlow<()> {
-        self.watched.push(event.clone());
-        ControlFlow::Continue(())
+        let result = self.replay.watch(event.clone());
+        self.held(result)
     }
 }

@@ -3,11 +3,13 @@
 //! once every input has been read.
 //!
 //! Workers keep a match only when a correlation references its rule (the event is cloned
-//! then, never otherwise). After the scan the kept matches are sorted by (timestamp,
-//! source, record, rule), so the hits never depend on file order or thread timing.
+//! then, never otherwise, and slimmed to the fields something reads). After the scan the
+//! kept matches are read in (timestamp, source, record, rule) order from a [`TimeSorted`]
+//! buffer, which spills to disk beyond its memory budget, so the hits never depend on file
+//! order or thread timing and the memory a hunt needs does not grow with its input.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io;
 
 use tocsin_correlate::{CorrelateError, CorrelationHit, Correlator, RuleName, Stats};
 use tocsin_engine::{Engine, RuleId};
@@ -17,8 +19,10 @@ use tocsin_sigma::ast::{CorrelationRule, Metadata};
 
 use crate::finding::sigma_rule;
 use crate::hit::HitView;
+use crate::spill::TimeSorted;
 
 /// A match of a rule some correlation references, kept until the scan is over.
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeptMatch {
     /// The rule that matched.
     pub rule: RuleId,
@@ -54,8 +58,10 @@ pub struct Correlations {
 pub struct Replay {
     /// The visible hits, in the order the correlator raised them.
     pub hits: Vec<CorrelationHit>,
-    /// The kept matches, in the order they were observed; hit handles index this list.
-    pub matches: Vec<KeptMatch>,
+    /// The kept matches behind the visible hits, by the handle the hits name them with.
+    pub matches: HashMap<u64, KeptMatch>,
+    /// How many matches were kept for the replay, with a timestamp or not.
+    pub kept: usize,
     /// Kept matches without a timestamp, which cannot be placed in a window.
     pub untimed: usize,
     /// What the correlator left out.
@@ -155,24 +161,28 @@ impl Correlations {
         }
     }
 
-    /// Sorts the kept matches by time, feeds them to the correlator and returns the
-    /// visible hits.
-    pub fn replay(&mut self, kept: Vec<KeptMatch>) -> Replay {
-        let (mut matches, untimed): (Vec<KeptMatch>, Vec<KeptMatch>) = kept
-            .into_iter()
-            .partition(|m| m.event.timestamp_micros.is_some());
-        matches.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    /// Feeds the kept matches to the correlator in time order and returns the visible
+    /// hits with the matches behind them. Two passes over `kept`: one to find the hits, one
+    /// to pick up their matches, so that only those are held in memory.
+    ///
+    /// # Errors
+    ///
+    /// `kept` spilled to disk and cannot be read back.
+    pub fn replay(&mut self, kept: &mut TimeSorted<KeptMatch>) -> io::Result<Replay> {
         let mut hits = Vec::new();
-        for (handle, kept) in matches.iter().enumerate() {
-            let (Some(rule), Some(at)) = (
-                self.names.get(kept.rule as usize),
-                kept.event.timestamp_micros,
-            ) else {
+        let mut untimed = 0;
+        for (handle, item) in kept.sorted()?.enumerate() {
+            let item = item?;
+            let Some(at) = item.event.timestamp_micros else {
+                untimed += 1;
+                continue;
+            };
+            let Some(rule) = self.names.get(item.rule as usize) else {
                 continue;
             };
             hits.extend(
                 self.correlator
-                    .observe(rule, at, &kept.event, handle as u64),
+                    .observe(rule, at, &item.event, handle as u64),
             );
         }
         hits.extend(self.correlator.finish());
@@ -180,23 +190,24 @@ impl Correlations {
         hits.retain(|hit| {
             hit.visible && !hidden.get(hit.correlation.index).copied().unwrap_or(false)
         });
-        Replay {
+        let wanted: HashSet<u64> = hits.iter().flat_map(|hit| hit.event_handles()).collect();
+        let mut matches = HashMap::with_capacity(wanted.len());
+        if !wanted.is_empty() {
+            for (handle, item) in kept.sorted()?.enumerate() {
+                let item = item?;
+                if wanted.contains(&(handle as u64)) {
+                    matches.insert(handle as u64, item.into_owned());
+                }
+            }
+        }
+        Ok(Replay {
             hits,
             matches,
-            untimed: untimed.len(),
+            kept: kept.len(),
+            untimed,
             stats: self.correlator.stats(),
-        }
+        })
     }
-}
-
-/// The order matches are replayed in: time, then file, then record, then rule.
-fn sort_key(kept: &KeptMatch) -> (Option<i64>, &Arc<str>, u64, RuleId) {
-    (
-        kept.event.timestamp_micros,
-        &kept.event.origin.source,
-        kept.event.origin.record,
-        kept.rule,
-    )
 }
 
 /// Every field name a kept match is read by: the correlations' `group-by` fields, the

@@ -8,10 +8,14 @@
 //! any order. Correlations and behavioural baselines judge events against earlier ones, so
 //! they need time order across every input, which is known only once everything has been
 //! read. The scan therefore hands them what they need (a clone of each match a correlation
-//! references, a clone of each event a behavioural source watches, never a clone otherwise),
-//! and [`Detectors::replay`] feeds it to them sorted by time. A batch hunt replays after
-//! its last file; a live service replays each window of events it has settled.
+//! references, a clone of each event a behavioural source watches, never a clone otherwise)
+//! to hold in a [`ReplayBuffer`], and [`Detectors::replay`] feeds it to them sorted by
+//! time. The buffer holds a bounded amount in memory and spills sorted runs to temporary
+//! files beyond it, so that a hunt's memory does not grow with its input. A batch hunt
+//! replays after its last file; a live service replays each window of events it has
+//! settled.
 
+use std::io;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -25,6 +29,7 @@ use crate::behaviour::Behaviour;
 use crate::correlation::{Correlations, KeptMatch, Replay};
 use crate::finding::{sigma_rule, Finding};
 use crate::rules::RuleSet;
+use crate::spill::TimeSorted;
 
 /// Where a scan's findings go. Push-style: the sink need not buffer, and stops the scan of
 /// the current event by returning `Break` (a closed pipe, a cancelled run).
@@ -47,6 +52,58 @@ pub struct Detectors {
     rules: Vec<RuleRef>,
     correlations: Correlations,
     behaviour: Option<Behaviour>,
+}
+
+/// How much memory a [`ReplayBuffer`] holds by default before it spills to disk: 256 MiB,
+/// enough that hunts of ordinary size never touch the disk.
+pub const DEFAULT_REPLAY_MEMORY: usize = 256 << 20;
+
+/// What a scan hands over for the replay: the matches correlations reference and the
+/// events behavioural detectors watch, held in time order within a memory budget (see the
+/// module documentation).
+pub struct ReplayBuffer {
+    kept: TimeSorted<KeptMatch>,
+    watched: TimeSorted<Event>,
+}
+
+impl Default for ReplayBuffer {
+    fn default() -> Self {
+        ReplayBuffer::new(DEFAULT_REPLAY_MEMORY)
+    }
+}
+
+impl ReplayBuffer {
+    /// An empty buffer holding about `budget` bytes in memory (half for kept matches,
+    /// half for watched events) before it writes sorted runs to temporary files.
+    pub fn new(budget: usize) -> Self {
+        ReplayBuffer {
+            kept: TimeSorted::new(budget / 2),
+            watched: TimeSorted::new(budget / 2),
+        }
+    }
+
+    /// Holds a match a correlation references.
+    ///
+    /// # Errors
+    ///
+    /// A run cannot be written to the temporary folder (a full disk).
+    pub fn keep(&mut self, kept: KeptMatch) -> io::Result<()> {
+        self.kept.push(kept)
+    }
+
+    /// Holds an event a behavioural detector watches.
+    ///
+    /// # Errors
+    ///
+    /// A run cannot be written to the temporary folder (a full disk).
+    pub fn watch(&mut self, event: Event) -> io::Result<()> {
+        self.watched.push(event)
+    }
+
+    /// How many runs were written to disk so far.
+    pub fn spilled_runs(&self) -> usize {
+        self.kept.runs() + self.watched.runs()
+    }
 }
 
 /// What the replay found, to be turned into findings with [`Late::findings`].
@@ -162,18 +219,21 @@ impl Detectors {
 
     /// Feeds the kept matches to the correlations and the watched events to the
     /// behavioural detectors, each in time order (see the module documentation).
-    pub fn replay(&mut self, kept: Vec<KeptMatch>, watched: Vec<Event>) -> Late {
-        let correlations = self.correlations.replay(kept);
-        let count = watched.len();
+    ///
+    /// # Errors
+    ///
+    /// The buffer spilled to disk and cannot be read back.
+    pub fn replay(&mut self, mut buffer: ReplayBuffer) -> io::Result<Late> {
+        let correlations = self.correlations.replay(&mut buffer.kept)?;
         let anomalies = match self.behaviour.as_mut() {
-            Some(behaviour) => behaviour.run(watched),
+            Some(behaviour) => behaviour.run(&mut buffer.watched)?,
             None => Vec::new(),
         };
-        Late {
+        Ok(Late {
             correlations,
             anomalies,
-            watched: count,
-        }
+            watched: buffer.watched.len(),
+        })
     }
 }
 

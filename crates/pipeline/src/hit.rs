@@ -7,7 +7,7 @@
 //! files, and `details` holds the correlation type, the group-by values, the window, the
 //! aggregate and the number of events.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value as Json};
 use tocsin_correlate::CorrelationHit;
@@ -31,8 +31,8 @@ pub struct HitView<'a> {
     pub hit: &'a CorrelationHit,
     /// The correlation rule that raised it.
     pub rule: &'a RuleRef,
-    /// The kept matches the hit's event handles index.
-    pub matches: &'a [KeptMatch],
+    /// The kept matches the hit's event handles name.
+    pub matches: &'a HashMap<u64, KeptMatch>,
     /// The rules of the engine by rule id, to name the contributing rules.
     pub rules: &'a [RuleRef],
 }
@@ -43,8 +43,7 @@ impl HitView<'_> {
         self.hit
             .event_handles()
             .into_iter()
-            .filter_map(|handle| usize::try_from(handle).ok())
-            .filter_map(|index| self.matches.get(index))
+            .filter_map(|handle| self.matches.get(&handle))
             .collect()
     }
 

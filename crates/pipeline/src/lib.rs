@@ -56,18 +56,20 @@ mod detectors;
 mod finding;
 mod hit;
 mod rules;
+mod spill;
 mod writer;
 
 pub use behaviour::{Behaviour, BehaviourError, BASELINE_BLOB};
 pub use collect::AlertCollector;
 pub use correlation::{Correlations, KeptMatch, Replay};
-pub use detectors::{Detectors, FindingSink, Late};
+pub use detectors::{Detectors, FindingSink, Late, ReplayBuffer, DEFAULT_REPLAY_MEMORY};
 pub use finding::{anomaly_rule, sigma_rule, Finding};
 pub use hit::HitView;
 pub use rules::{
     load_documents, load_rules, CompileOptions, DuplicateId, RuleSelection, RuleSet, RuleSetError,
     BUILTIN_RULES,
 };
+pub use spill::{Sorted, Spillable, Table, TimeSorted};
 pub use writer::{
     ungrouped_alerts, IncidentWriter, StoreReport, ALERT_BATCH, GROUPED_BLOB, STATE_BLOB,
 };

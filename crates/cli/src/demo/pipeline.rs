@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use tocsin_decode::EventSource;
 use tocsin_engine::{Engine, Scratch};
 use tocsin_event::{Event, Level};
@@ -115,7 +115,9 @@ impl Pipeline {
             }
             let _ = detectors.scan(event, &mut scratch, &mut collector);
         }
-        collector.replay(&mut detectors);
+        collector
+            .replay(&mut detectors)
+            .context("cannot replay the demo's kept matches and watched events")?;
         let alerts = collector.alerts;
         let attack_alerts = alerts
             .iter()
