@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::Hasher;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -57,11 +58,16 @@ impl std::fmt::Display for Duplicate {
 /// `files` with every repeat left out (the first occurrence is kept, in order), and what
 /// was left out. Standard input (`-`) and files that cannot be examined are kept as they
 /// are: reading them reports their own errors.
+///
+/// Files of a size no other file has are not read. Files that share a size are each read
+/// once for a content hash, and a file is compared byte for byte only with the kept files
+/// of the same size and hash, so a collection of many equally sized files (EVTX files of
+/// one chunk are all 69,632 bytes) costs one read each, not one per pair.
 pub fn distinct_files(files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<Duplicate>) {
     let mut kept: Vec<PathBuf> = Vec::with_capacity(files.len());
     let mut duplicates = Vec::new();
     let mut by_canonical: HashMap<PathBuf, usize> = HashMap::new();
-    let mut by_size: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut by_size: HashMap<u64, SameSize> = HashMap::new();
     for path in files {
         let Some((canonical, size)) = identity(&path) else {
             kept.push(path);
@@ -76,23 +82,88 @@ pub fn distinct_files(files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<Duplicate>) {
             continue;
         }
         let same_size = by_size.entry(size).or_default();
-        let copy_of = same_size
-            .iter()
-            .copied()
-            .find(|&index| same_content(&kept[index], &path));
-        if let Some(first) = copy_of {
-            duplicates.push(Duplicate {
-                same_as: kept[first].clone(),
-                path,
-                same_file: false,
-            });
-            continue;
-        }
-        same_size.push(kept.len());
+        let hash = match same_size.copy_of(&path, &kept) {
+            Ok(first) => {
+                duplicates.push(Duplicate {
+                    same_as: kept[first].clone(),
+                    path,
+                    same_file: false,
+                });
+                continue;
+            }
+            Err(hash) => hash,
+        };
+        same_size.add(kept.len(), hash);
         by_canonical.insert(canonical, kept.len());
         kept.push(path);
     }
     (kept, duplicates)
+}
+
+/// The kept files of one size: the first alone until a second arrives, then each by its
+/// content hash (`None` when it could not be read: such a file is never a copy).
+#[derive(Default)]
+struct SameSize {
+    unhashed: Option<usize>,
+    by_hash: HashMap<u64, Vec<usize>>,
+}
+
+impl SameSize {
+    /// The kept file (by index into `kept`) that `path` is a copy of; else `path`'s
+    /// [`Hashed`], for [`SameSize::add`].
+    fn copy_of(&mut self, path: &Path, kept: &[PathBuf]) -> Result<usize, Hashed> {
+        if self.unhashed.is_none() && self.by_hash.is_empty() {
+            return Err(Hashed::FirstOfItsSize);
+        }
+        if let Some(first) = self.unhashed.take() {
+            if let Some(hash) = content_hash(&kept[first]) {
+                self.by_hash.entry(hash).or_default().push(first);
+            }
+        }
+        let Some(hash) = content_hash(path) else {
+            return Err(Hashed::Unreadable);
+        };
+        self.by_hash
+            .get(&hash)
+            .into_iter()
+            .flatten()
+            .copied()
+            .find(|&index| same_content(&kept[index], path))
+            .ok_or(Hashed::Hash(hash))
+    }
+
+    /// Records a kept file of this size, as [`SameSize::copy_of`] found it.
+    fn add(&mut self, index: usize, hashed: Hashed) {
+        match hashed {
+            Hashed::FirstOfItsSize => self.unhashed = Some(index),
+            Hashed::Hash(hash) => self.by_hash.entry(hash).or_default().push(index),
+            Hashed::Unreadable => {}
+        }
+    }
+}
+
+/// What [`SameSize::copy_of`] learned of a file that is no copy.
+enum Hashed {
+    /// No other file had its size: it was not read.
+    FirstOfItsSize,
+    /// Its content hash.
+    Hash(u64),
+    /// It could not be read (it is hunted, and reports its own error).
+    Unreadable,
+}
+
+/// A hash of a file's bytes; `None` if it cannot be read.
+fn content_hash(path: &Path) -> Option<u64> {
+    let mut reader = BufReader::new(File::open(path).ok()?);
+    let mut hasher = std::hash::DefaultHasher::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = read_full(&mut reader, &mut buffer).ok()?;
+        if n == 0 {
+            return Some(hasher.finish());
+        }
+        hasher.write(&buffer[..n]);
+    }
 }
 
 /// The canonical path and size of a regular file; `None` for standard input and anything
@@ -185,6 +256,33 @@ mod tests {
         );
         assert!(duplicates.iter().all(|d| d.same_as == a));
         assert!(duplicates[2].to_string().contains("is a copy of"));
+    }
+
+    #[test]
+    fn many_files_of_one_size_keep_the_first_of_each_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files = Vec::new();
+        for i in 0..300 {
+            // 100 contents of one size, each three times.
+            files.push(write(
+                dir.path(),
+                &format!("{i:03}.jsonl"),
+                &format!("{{\"x\": {:03}}}\n", i % 100),
+            ));
+        }
+        let (kept, duplicates) = distinct_files(files.clone());
+        assert_eq!(kept, files[..100]);
+        assert_eq!(duplicates.len(), 200);
+        assert!(duplicates.iter().all(|d| {
+            let of = |p: &Path| {
+                p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .and_then(|s| s.parse::<usize>().ok())
+            };
+            of(&d.path)
+                .zip(of(&d.same_as))
+                .is_some_and(|(a, b)| a % 100 == b && !d.same_file)
+        }));
     }
 
     #[test]
