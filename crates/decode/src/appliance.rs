@@ -1,31 +1,40 @@
-//! The syslog of remote-support / privileged-remote-access appliances (BeyondTrust Remote
-//! Support style): an RFC 3164 header, the program `BG` with its pid, then
-//! `:<message id>:<segment>:<segment total>:` and a body of `key=value` pairs separated by
-//! `;` (`\=`, `\;` and `\\` escape those characters in keys and values).
+//! The syslog of BeyondTrust Remote Support / Privileged Remote Access appliances (formerly
+//! Bomgar), as the vendor documents it ("Syslog Message Format", "Message Segmentation",
+//! "Payload Format"; see `FORMATS.md` for the addresses): a syslog header, the program
+//! `BG`, then `<site id>:<segment>:<segment total>:` and a body of `key=value` pairs
+//! separated by `;` (`\=`, `\;` and `\\` escape those characters in keys and values).
+//! Three header forms are read:
 //!
 //! ```text
+//! Oct 12 14:58:35 example_host BG: 1234:01:01:site=support.example.com;who=John Smith(jsmith);who_ip=192.168.1.1; event=login;target=web/login;status=success
 //! Feb  5 12:54:46 example_host BG[98765]:1234:01:01:event=login;site=support.example.com;status=success;target=web/login;when=1738778086;who=John Smith(jsmith) using password;who_ip=192.168.1.1
+//! <133>1 2025-09-10T12:08:07+08:00 example_host BG 16703 - [meta sequenceId="46"] 1427:01:01:event=logout;site=support.example.com;target=rep_client;when=1757477287;who=unknown;who_ip=192.0.2.4
 //! ```
 //!
-//! gives the fields `host=example_host, program=BG, pid=98765, message_id=1234`, then each
-//! pair under its key (`event=login`, `site=...`, `when=1738778086`, ...), then, derived
-//! from `who=Name(user) using method`: `who_name=John Smith, who_user=jsmith,
-//! auth_method=password`. `pid` and `message_id` are integers, the pairs text. The event
-//! time is `when=` (epoch seconds) when it is a number, else the header's time (whose year
-//! and zone are completed as [`crate::clock`] says). Logsource:
+//! (the documented example without a pid, the current one with `BG[pid]:`, with or without
+//! a space after it, and the appliance's RFC 5424 output). The second gives the fields
+//! `host=example_host, program=BG, pid=98765, site_id=1234`, then each pair under its key
+//! (`event=login`, `site=...`, `when=1738778086`, ...; keys are trimmed, as the documented
+//! example has a space after a `;`), then, derived from `who=Name(user) using method`:
+//! `who_name=John Smith, who_user=jsmith, auth_method=password`. `pid` and `site_id` are
+//! integers, the pairs text; RFC 5424 structured data become `sd.<id>.<name>`. The event
+//! time is `when=` (epoch seconds, UTC) when it is a number, else the header's time (whose
+//! year and zone are completed as [`crate::clock`] says for RFC 3164). Logsource:
 //! `product: remote_support, service: appliance`.
 //!
-//! A body too long for one syslog line is split over lines with the same host, pid and
-//! message id and segments `01:03`, `02:03`, `03:03`. Segments may arrive in any order and
-//! interleaved with other messages; the message is decoded once all have arrived, from its
-//! segments concatenated in segment order, and is numbered (and reported) by the line of the
-//! first segment that arrived, taking its header time. Errors:
+//! The first number is the site ID, the same for every message of a site: it does not tell
+//! messages apart. A body over 1 KB is split over lines numbered `01:03`, `02:03`, `03:03`,
+//! cut anywhere (inside a key too), which one appliance process sends one after the other.
+//! Segments are therefore gathered by (host, pid when there is one, site ID) and by order:
+//! a message is decoded once each of its segments has arrived (in any order), from the
+//! segments joined in segment order, and is numbered (and reported) by the line of the first
+//! segment that arrived, taking its header time. Errors:
 //!
-//! * a segment number outside `1..=total`, or a segment that arrived already, or a total
-//!   that differs from the message's first segment: an error naming that line, which is
-//!   skipped (the message still completes from the other lines);
-//! * a message still incomplete at the end of the input: an error naming its first line
-//!   and the segments missing; it is dropped;
+//! * a segment number outside `1..=total`: an error naming the line, which is skipped;
+//! * a segment that the waiting message already holds, or whose total differs from it: a
+//!   new message has begun, so the waiting one is reported incomplete (under its first
+//!   line, with the segments missing) and dropped, and the line starts the new one;
+//! * a message still incomplete at the end of the input: reported likewise;
 //! * more than [`DecodeOptions::appliance_max_pending`](crate::DecodeOptions::appliance_max_pending)
 //!   messages waiting at once: the oldest is dropped and reported likewise.
 
@@ -36,26 +45,38 @@ use std::sync::Arc;
 use tocsin_event::{Event, LogSource, Value};
 
 use crate::clock::Clock;
-use crate::syslog::{parse_rfc3164, split_tag, unescape, until_unescaped};
+use crate::syslog::{
+    looks_like_rfc5424, parse_rfc3164, parse_rfc5424, split_tag, unescape, until_unescaped, SdParam,
+};
 use crate::text::{LineDecoder, Sink};
 
 /// The format name in errors.
 const FORMAT: &str = "appliance";
 
-/// What identifies the segments of one message.
+/// What the segments of one message share: one appliance process's messages of a site
+/// arrive one after the other, so this and their order identify a message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct MessageKey {
     host: Box<str>,
-    pid: i64,
-    message_id: i64,
+    pid: Option<i64>,
+    site_id: i64,
+}
+
+impl std::fmt::Display for MessageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pid {
+            Some(pid) => write!(f, "{}[{pid}] site {}", self.host, self.site_id),
+            None => write!(f, "{} site {}", self.host, self.site_id),
+        }
+    }
 }
 
 /// A segmented message waiting for its other segments.
 struct Pending {
     /// The line of the first segment that arrived, which the message is reported under.
     first_line: u64,
-    /// The header time of that segment.
-    header_micros: i64,
+    /// The header time of that segment, if it has one.
+    header_micros: Option<i64>,
     program: Box<str>,
     /// The segments' bodies, by segment number - 1.
     segments: Vec<Option<Box<str>>>,
@@ -64,14 +85,20 @@ struct Pending {
 
 /// The header and segment numbers of one appliance line.
 struct Line<'a> {
-    header_micros: i64,
+    /// The header's time (an RFC 5424 header may have none).
+    header_micros: Option<i64>,
     host: &'a str,
     program: &'a str,
-    pid: i64,
-    message_id: i64,
+    pid: Option<i64>,
+    site_id: i64,
     segment: usize,
     total: usize,
     body: &'a str,
+    /// RFC 5424 structured data: (element id, name, value).
+    params: Vec<SdParam<'a>>,
+    /// Whether the header's time is an RFC 3164 one, completed by the clock (an RFC 5424
+    /// time is exact).
+    completed_time: bool,
 }
 
 /// Decodes appliance lines, holding back segments until their message is complete.
@@ -109,12 +136,22 @@ impl ApplianceDecoder {
         line: &Line<'_>,
         number: u64,
         sink: &mut Sink<'_>,
-    ) -> Option<(u64, i64, Box<str>, String)> {
+    ) -> Option<(u64, Option<i64>, Box<str>, String)> {
         let key = MessageKey {
             host: line.host.into(),
             pid: line.pid,
-            message_id: line.message_id,
+            site_id: line.site_id,
         };
+        let begins_another = self.pending.get(&key).is_some_and(|pending| {
+            pending.segments.len() != line.total || pending.segments[line.segment - 1].is_some()
+        });
+        if begins_another {
+            if let Some(pending) = self.pending.remove(&key) {
+                self.by_line.remove(&pending.first_line);
+                let why = format!("line {number} began another message");
+                report_incomplete(&key, &pending, &why, sink);
+            }
+        }
         if !self.pending.contains_key(&key) {
             if self.pending.len() >= self.max_pending {
                 self.evict_oldest(sink);
@@ -130,29 +167,7 @@ impl ApplianceDecoder {
             self.pending.insert(key.clone(), pending);
         }
         let pending = self.pending.get_mut(&key)?;
-        if pending.segments.len() != line.total {
-            let message = format!(
-                "segment {} of {} of message {} disagrees with the total {} of its first \
-                 segment (line {}); line skipped",
-                line.segment,
-                line.total,
-                line.message_id,
-                pending.segments.len(),
-                pending.first_line
-            );
-            sink.error(number, FORMAT, message);
-            return None;
-        }
-        let slot = &mut pending.segments[line.segment - 1];
-        if slot.is_some() {
-            let message = format!(
-                "duplicate segment {} of {} of message {} (begun on line {}); line skipped",
-                line.segment, line.total, line.message_id, pending.first_line
-            );
-            sink.error(number, FORMAT, message);
-            return None;
-        }
-        *slot = Some(line.body.into());
+        pending.segments[line.segment - 1] = Some(line.body.into());
         pending.received += 1;
         if pending.received < pending.segments.len() {
             return None;
@@ -187,15 +202,20 @@ impl ApplianceDecoder {
         &mut self,
         line: &Line<'_>,
         program: &str,
-        header_micros: i64,
+        header_micros: Option<i64>,
         body: &str,
     ) -> Result<Event, String> {
         let mut event = Event::default();
         event.fields.reserve(self.capacity);
         event.push("host", "", Value::from(line.host));
         event.push("program", "", Value::from(program));
-        event.push("pid", "", Value::Int(line.pid));
-        event.push("message_id", "", Value::Int(line.message_id));
+        if let Some(pid) = line.pid {
+            event.push("pid", "", Value::Int(pid));
+        }
+        event.push("site_id", "", Value::Int(line.site_id));
+        for (id, name, value) in &line.params {
+            event.push(&format!("sd.{id}.{name}"), "", Value::from(value.as_ref()));
+        }
         let mut when = None;
         let mut who = [None, None, None];
         for pair in Pairs::new(body) {
@@ -215,8 +235,8 @@ impl ApplianceDecoder {
                 event.push(name, "", value);
             }
         }
-        self.header_time_used |= when.is_none();
-        event.timestamp_micros = Some(when.unwrap_or(header_micros));
+        self.header_time_used |= when.is_none() && line.completed_time;
+        event.timestamp_micros = when.or(header_micros);
         event.logsource = Some(Arc::clone(&self.logsource));
         self.capacity = event.fields.len();
         Ok(event)
@@ -270,21 +290,82 @@ fn report_incomplete(key: &MessageKey, pending: &Pending, why: &str, sink: &mut 
         }
     }
     let message = format!(
-        "incomplete message {} from {}[{}]: {} of {total} segments arrived, missing {missing}; \
+        "incomplete message from {key}: {} of {total} segments arrived, missing {missing}; \
          {why}",
-        key.message_id, key.host, key.pid, pending.received
+        pending.received
     );
     sink.error(pending.first_line, FORMAT, message);
 }
 
-/// Parses the header and segment numbers of a line.
+/// Parses the header and segment numbers of a line, in any of the three header forms.
 fn parse_line<'a>(text: &'a str, clock: &Clock) -> Result<Line<'a>, String> {
+    if looks_like_rfc5424(text) {
+        return parse_rfc5424_line(text);
+    }
     let header = parse_rfc3164(text, clock)?;
     let (program, pid, rest) =
-        split_tag(header.rest).ok_or("expected `BG[pid]:` after the host name")?;
-    let pid = pid
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| format!("expected a numeric pid in `{program}[pid]`"))?;
+        split_tag(header.rest).ok_or("expected `BG:` or `BG[pid]:` after the host name")?;
+    let pid = match pid {
+        None => None,
+        Some(pid) => Some(
+            pid.parse()
+                .map_err(|_| format!("expected a numeric pid in `{program}[pid]`"))?,
+        ),
+    };
+    let numbers = parse_segment_header(rest)?;
+    Ok(Line {
+        header_micros: Some(header.micros),
+        host: header.host,
+        program,
+        pid,
+        site_id: numbers.site_id,
+        segment: numbers.segment,
+        total: numbers.total,
+        body: numbers.body,
+        params: Vec::new(),
+        completed_time: true,
+    })
+}
+
+/// Parses an RFC 5424 line whose app name is the program (`BG`) and process id the pid.
+fn parse_rfc5424_line(text: &str) -> Result<Line<'_>, String> {
+    let header = parse_rfc5424(text)?;
+    let program = header.app_name.ok_or("expected the app name `BG`")?;
+    let pid = match header.procid {
+        None => None,
+        Some(pid) => Some(
+            pid.parse()
+                .map_err(|_| format!("expected a numeric process id, found `{pid}`"))?,
+        ),
+    };
+    let message = header
+        .message
+        .ok_or("expected a message after the header")?;
+    let numbers = parse_segment_header(message.trim_start_matches(' '))?;
+    Ok(Line {
+        header_micros: header.micros,
+        host: header.host.unwrap_or("-"),
+        program,
+        pid,
+        site_id: numbers.site_id,
+        segment: numbers.segment,
+        total: numbers.total,
+        body: numbers.body,
+        params: header.params,
+        completed_time: false,
+    })
+}
+
+/// `site:segment:total:` and the body after it.
+struct SegmentHeader<'a> {
+    site_id: i64,
+    segment: usize,
+    total: usize,
+    body: &'a str,
+}
+
+/// Parses `<site id>:<segment>:<total>:<body>`.
+fn parse_segment_header(rest: &str) -> Result<SegmentHeader<'_>, String> {
     let mut parts = rest.splitn(4, ':');
     let mut number = |what: &str| -> Result<i64, String> {
         let part = parts.next().unwrap_or("");
@@ -294,7 +375,7 @@ fn parse_line<'a>(text: &'a str, clock: &Clock) -> Result<Line<'a>, String> {
         part.parse()
             .map_err(|_| format!("{what} `{part}` is too large"))
     };
-    let message_id = number("message id")?;
+    let site_id = number("site id")?;
     let segment = number("segment number")?;
     let total = number("segment total")?;
     let body = parts.next().ok_or("expected `:` before the message body")?;
@@ -303,12 +384,8 @@ fn parse_line<'a>(text: &'a str, clock: &Clock) -> Result<Line<'a>, String> {
             "segment {segment} of {total} is out of range (1 to the total, at most 9999)"
         ));
     }
-    Ok(Line {
-        header_micros: header.micros,
-        host: header.host,
-        program,
-        pid,
-        message_id,
+    Ok(SegmentHeader {
+        site_id,
         segment: segment as usize,
         total: total as usize,
         body,
@@ -376,6 +453,11 @@ impl<'a> Iterator for Pairs<'a> {
             let Some(value) = piece.get(key.len() + 1..) else {
                 return Some(Err(format!("field `{piece}` has no `=`")));
             };
+            if key.is_empty() {
+                return Some(Err(format!("field `{piece}` has an empty name")));
+            }
+            // The documented example has a space after a `;`: keys are trimmed.
+            let key = key.trim_matches(' ');
             if key.is_empty() {
                 return Some(Err(format!("field `{piece}` has an empty name")));
             }

@@ -130,8 +130,8 @@ pub enum Format {
     Json,
     /// Syslog lines, RFC 3164 or RFC 5424 (told apart line by line).
     Syslog,
-    /// The syslog of a remote-support appliance (`BG[pid]:id:seg:total:key=value;...`),
-    /// with messages split into numbered segments reassembled.
+    /// The syslog of a remote-support appliance (`BG[pid]:site:seg:total:key=value;...`,
+    /// also `BG:` and RFC 5424), with messages split into numbered segments reassembled.
     Appliance,
     /// ArcSight Common Event Format lines, bare or after a syslog header.
     Cef,

@@ -5,7 +5,8 @@
 //! 1. `{`: JSON, or the API audit log when that object has `api_key_id` and `action`;
 //!    `[`: JSON;
 //! 2. `CEF:<version>|` at the start or after a space (a syslog header): CEF;
-//! 3. an RFC 3164 header whose program is `BG[pid]` followed by `:id:nn:nn:`: appliance;
+//! 3. a syslog header (RFC 3164, or RFC 5424 with the app name `BG`) whose program is `BG`
+//!    (`BG:`, `BG[pid]:`) followed by `site:nn:nn:`: appliance;
 //! 4. `<PRI>1 `: RFC 5424 syslog;
 //! 5. an RFC 3164 header (`<PRI>` optional, `MMM dd HH:MM:SS host`): syslog.
 //!
@@ -17,7 +18,7 @@ use std::io::{BufRead, Cursor, Read};
 use crate::api_audit::is_api_audit_line;
 use crate::cef::find_cef;
 use crate::clock::{Clock, UtcOffset};
-use crate::syslog::{looks_like_rfc5424, parse_rfc3164, split_tag};
+use crate::syslog::{looks_like_rfc5424, parse_rfc3164, parse_rfc5424, split_tag};
 use crate::Format;
 
 /// How much is read, at most, to find the lines that tell the format.
@@ -88,7 +89,17 @@ fn sniff_line(line: &[u8]) -> Option<Format> {
         return Some(Format::Cef);
     }
     if looks_like_rfc5424(&line) {
-        return Some(Format::Syslog);
+        let appliance = parse_rfc5424(&line).is_ok_and(|header| {
+            header.app_name == Some("BG")
+                && header
+                    .message
+                    .is_some_and(|m| has_segment_header(m.trim_start_matches(' ')))
+        });
+        return Some(if appliance {
+            Format::Appliance
+        } else {
+            Format::Syslog
+        });
     }
     // Any year parses the header: only the shape matters here (29 February aside).
     let header = parse_rfc3164(&line, &Clock::given(2000, UtcOffset::UTC)).ok()?;
@@ -98,14 +109,22 @@ fn sniff_line(line: &[u8]) -> Option<Format> {
     Some(Format::Syslog)
 }
 
-/// Whether `rest` (after the host) is `BG[pid]:id:nn:nn:`.
+/// Whether `rest` (after the host) is `BG:` or `BG[pid]:` then `site:nn:nn:`.
 fn is_appliance_message(rest: &str) -> bool {
-    let Some(("BG", Some(pid), message)) = split_tag(rest) else {
+    let Some(("BG", pid, message)) = split_tag(rest) else {
         return false;
     };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    pid.is_none_or(digits) && has_segment_header(message)
+}
+
+/// Whether `message` starts with `site:nn:nn:`.
+fn has_segment_header(message: &str) -> bool {
     let mut parts = message.splitn(4, ':');
-    digits(pid) && (0..3).all(|_| parts.next().is_some_and(digits)) && parts.next().is_some()
+    (0..3).all(|_| parts.next().is_some_and(digits)) && parts.next().is_some()
+}
+
+fn digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -125,6 +144,23 @@ mod tests {
         assert_eq!(
             sniff("<14>Feb  5 12:54:46 h BG[1]:1:01:03:event=lo"),
             Some(Format::Appliance)
+        );
+        // The vendor's documented forms: no pid, and RFC 5424 (issue 15).
+        assert_eq!(
+            sniff("Oct 12 14:58:35 example_host BG: 1234:01:01:site=support.example.com"),
+            Some(Format::Appliance)
+        );
+        assert_eq!(
+            sniff("Dec 10 07:04:11 tenant BG[12482]: 1427:01:01:event=login"),
+            Some(Format::Appliance)
+        );
+        assert_eq!(
+            sniff("<133>1 2025-09-10T12:08:07+08:00 h BG 16703 - [meta sequenceId=\"46\"] 1427:01:01:event=logout"),
+            Some(Format::Appliance)
+        );
+        assert_eq!(
+            sniff("<133>1 2025-09-10T12:08:07+08:00 h BG 16703 - - started"),
+            Some(Format::Syslog)
         );
         assert_eq!(
             sniff("<165>1 2024-12-02T03:14:07Z h app - - - hi"),

@@ -1,6 +1,7 @@
-//! Renders appliance messages as the BeyondTrust-style syslog lines of the agreed format 1:
-//! `MMM dd HH:MM:SS host BG[pid]:<message id>:<segment>:<total>:key=value;...`, with `\=`,
-//! `\;` and `\\` escaped, and long bodies split into numbered segments.
+//! Renders appliance messages as the vendor's syslog lines:
+//! `MMM dd HH:MM:SS host BG[pid]:<site id>:<segment>:<total>:key=value;...`, with `\=`,
+//! `\;` and `\\` escaped, and long bodies split into numbered segments, sent one after
+//! the other. The site ID is the same on every line, as on a real appliance.
 
 use std::fmt::Write;
 
@@ -8,13 +9,16 @@ use chrono::DateTime;
 
 use crate::records::ApplianceMessage;
 
+/// The site ID every line carries (the vendor's documented example's).
+pub(crate) const SITE_ID: u32 = 1234;
+
 /// Longest body (in bytes) a single line carries before the message is split in segments.
 pub(crate) const SEGMENT_BYTES: usize = 240;
 
 /// The whole appliance log, one line per segment, in message order.
 pub(crate) fn render(host: &str, pid: u32, messages: &[ApplianceMessage]) -> String {
     let mut out = String::with_capacity(messages.len() * 220);
-    for (index, message) in messages.iter().enumerate() {
+    for message in messages {
         let header = header(message.time, host, pid);
         let body = body(message);
         let segments = split_segments(&body, SEGMENT_BYTES);
@@ -22,8 +26,7 @@ pub(crate) fn render(host: &str, pid: u32, messages: &[ApplianceMessage]) -> Str
         for (n, segment) in segments.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "{header}:{}:{:02}:{:02}:{segment}",
-                index + 1,
+                "{header}:{SITE_ID}:{:02}:{:02}:{segment}",
                 n + 1,
                 total
             );

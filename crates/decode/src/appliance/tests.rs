@@ -18,7 +18,7 @@ fn decode(text: &str) -> Vec<String> {
     decode_with(100, text)
 }
 
-/// A segment line of message `id` from `host`.
+/// A segment line of site `id` from `host` (pid 98765).
 fn segment(host: &str, id: u32, number: u32, total: u32, body: &str) -> String {
     format!("Feb  5 12:54:46 {host} BG[98765]:{id}:{number:02}:{total:02}:{body}")
 }
@@ -27,7 +27,7 @@ fn segment(host: &str, id: u32, number: u32, total: u32, body: &str) -> String {
 fn sample_line() {
     assert_eq!(
         decode(SAMPLE),
-        ["1: host=example_host,program=BG,pid=98765,message_id=1234,event=login,site=support.example.com,status=success,target=web/login,when=1738778086,who=John Smith(jsmith) using password,who_ip=192.168.1.1,who_name=John Smith,who_user=jsmith,auth_method=password"]
+        ["1: host=example_host,program=BG,pid=98765,site_id=1234,event=login,site=support.example.com,status=success,target=web/login,when=1738778086,who=John Smith(jsmith) using password,who_ip=192.168.1.1,who_name=John Smith,who_user=jsmith,auth_method=password"]
     );
     let items = decode_all(ApplianceDecoder::new(Clock::year(2025), 10), SAMPLE);
     let event = items[0].as_ref().unwrap();
@@ -60,7 +60,7 @@ fn escapes_in_keys_and_values() {
     assert_eq!(
         decode(&line),
         [
-            r"1: host=h,program=BG,pid=98765,message_id=7,event=user_changed,note=a=b;c\d\x,we;ird=key=v"
+            r"1: host=h,program=BG,pid=98765,site_id=7,event=user_changed,note=a=b;c\d\x,we;ird=key=v"
         ]
     );
 }
@@ -94,12 +94,64 @@ fn segments_in_order_are_joined() {
     .join("\n");
     assert_eq!(
         decode(&text),
-        ["1: host=h,program=BG,pid=98765,message_id=9,event=support_session_start,session_id=abc,who=A B(ab) using password,when=1738778086,who_name=A B,who_user=ab,auth_method=password"]
+        ["1: host=h,program=BG,pid=98765,site_id=9,event=support_session_start,session_id=abc,who=A B(ab) using password,when=1738778086,who_name=A B,who_user=ab,auth_method=password"]
     );
 }
 
 #[test]
-fn segments_interleaved_and_out_of_order() {
+fn the_vendors_documented_header_forms() {
+    // Issue 15: the documented example has no pid and a space after a `;`; current
+    // appliances write `BG[pid]:` with a space; the RFC 5424 output names BG as its app.
+    let text = [
+        "Oct 12 14:58:35 example_host BG: 1234:01:01:site=support.example.com;who=John Smith(jsmith);who_ip=192.168.1.1; event=login;target=web/login;status=success",
+        "Dec 10 07:04:11 tenant BG[12482]: 1427:01:01:site=t.example.com;when=1733812459;who=API User (09415e9d78c1);who_ip=192.0.2.4;event=login;target=web/api;status=success",
+        r#"<133>1 2025-09-10T12:08:07+08:00 rs-01 BG 16703 - [meta sequenceId="46"] 1427:01:01:event=logout;site=t.example.com;target=rep_client;when=1757477287;who=unknown;who_ip=192.0.2.5"#,
+    ]
+    .join("\n");
+    assert_eq!(
+        decode(&text),
+        [
+            "1: host=example_host,program=BG,site_id=1234,site=support.example.com,who=John Smith(jsmith),who_ip=192.168.1.1,event=login,target=web/login,status=success,who_name=John Smith,who_user=jsmith",
+            "2: host=tenant,program=BG,pid=12482,site_id=1427,site=t.example.com,when=1733812459,who=API User (09415e9d78c1),who_ip=192.0.2.4,event=login,target=web/api,status=success,who_name=API User,who_user=09415e9d78c1",
+            "3: host=rs-01,program=BG,pid=16703,site_id=1427,sd.meta.sequenceId=46,event=logout,site=t.example.com,target=rep_client,when=1757477287,who=unknown,who_ip=192.0.2.5,who_name=unknown",
+        ]
+    );
+    let items = decode_all(ApplianceDecoder::new(Clock::year(2025), 10), &text);
+    let times: Vec<_> = items
+        .iter()
+        .map(|item| item.as_ref().map(|e| e.timestamp_micros).ok().flatten())
+        .collect();
+    // The header's time for want of `when=`; else `when=`, not the header's local time.
+    assert_eq!(
+        times,
+        [
+            Some(1_760_281_115_000_000),
+            Some(1_733_812_459_000_000),
+            Some(1_757_477_287_000_000)
+        ]
+    );
+}
+
+#[test]
+fn segments_cut_inside_a_key_are_joined_by_site_and_order() {
+    // The vendor's own two-segment example, cut inside `old_permissions:support`.
+    let text = [
+        "Oct 12 14:53:24 example_host BG: 1234:01:02:site=support.example.com;event=user_changed;old_username=jsmith;old_permissions:suppor",
+        "Oct 12 14:53:24 example_host BG: 1234:02:02:t=1;old_permissions:support:canned_messages=1;new_display_name=John D. Smith",
+        "Oct 12 14:53:25 example_host BG: 1234:01:01:event=logout;who=jsmith",
+    ]
+    .join("\n");
+    assert_eq!(
+        decode(&text),
+        [
+            "1: host=example_host,program=BG,site_id=1234,site=support.example.com,event=user_changed,old_username=jsmith,old_permissions:support=1,old_permissions:support:canned_messages=1,new_display_name=John D. Smith",
+            "3: host=example_host,program=BG,site_id=1234,event=logout,who=jsmith,who_name=jsmith",
+        ]
+    );
+}
+
+#[test]
+fn segments_of_other_processes_and_sites_interleave() {
     let text = [
         segment("h", 1, 2, 2, "b=2"),
         segment("h", 2, 1, 2, "c=3;"),
@@ -114,10 +166,10 @@ fn segments_interleaved_and_out_of_order() {
         decode(&text),
         [
             // Events come out as their messages complete, numbered by their first line.
-            "4: host=example_host,program=BG,pid=98765,message_id=1234,event=login,site=support.example.com,status=success,target=web/login,when=1738778086,who=John Smith(jsmith) using password,who_ip=192.168.1.1,who_name=John Smith,who_user=jsmith,auth_method=password",
-            "1: host=h,program=BG,pid=98765,message_id=1,a=1,b=2",
-            "3: host=other,program=BG,pid=98765,message_id=1,x=1,y=2",
-            "2: host=h,program=BG,pid=98765,message_id=2,c=3,d=4",
+            "4: host=example_host,program=BG,pid=98765,site_id=1234,event=login,site=support.example.com,status=success,target=web/login,when=1738778086,who=John Smith(jsmith) using password,who_ip=192.168.1.1,who_name=John Smith,who_user=jsmith,auth_method=password",
+            "1: host=h,program=BG,pid=98765,site_id=1,a=1,b=2",
+            "3: host=other,program=BG,pid=98765,site_id=1,x=1,y=2",
+            "2: host=h,program=BG,pid=98765,site_id=2,c=3,d=4",
         ]
     );
 }
@@ -133,31 +185,35 @@ fn missing_segment_is_reported_at_the_end_by_its_first_line() {
     assert_eq!(
         decode(&text),
         [
-            "2: host=h,program=BG,pid=98765,message_id=6,event=logout",
-            "error: test.log: line 1: appliance: incomplete message 5 from h[98765]: 2 of 3 segments arrived, missing 2; the input ended first",
+            "2: host=h,program=BG,pid=98765,site_id=6,event=logout",
+            "error: test.log: line 1: appliance: incomplete message from h[98765] site 5: 2 of 3 segments arrived, missing 2; the input ended first",
         ]
     );
 }
 
 #[test]
-fn duplicate_and_out_of_range_segments_name_their_line() {
+fn a_segment_already_held_begins_the_next_message() {
+    // The site ID is not a message id: a repeated segment means the waiting message lost
+    // its other segments and the next one began.
     let text = [
         segment("h", 5, 1, 2, "a=1;"),
         segment("h", 5, 1, 2, "a=9;"),
         segment("h", 5, 3, 2, "z=1"),
         segment("h", 5, 2, 3, "z=1"),
         segment("h", 5, 0, 2, "z=1"),
+        segment("h", 5, 1, 2, "a=2;"),
         segment("h", 5, 2, 2, "b=2"),
     ]
     .join("\n");
     assert_eq!(
         decode(&text),
         [
-            "error: test.log: line 2: appliance: duplicate segment 1 of 2 of message 5 (begun on line 1); line skipped",
+            "error: test.log: line 1: appliance: incomplete message from h[98765] site 5: 1 of 2 segments arrived, missing 2; line 2 began another message",
             "error: test.log: line 3: appliance: segment 3 of 2 is out of range (1 to the total, at most 9999)",
-            "error: test.log: line 4: appliance: segment 2 of 3 of message 5 disagrees with the total 2 of its first segment (line 1); line skipped",
+            "error: test.log: line 2: appliance: incomplete message from h[98765] site 5: 1 of 2 segments arrived, missing 2; line 4 began another message",
             "error: test.log: line 5: appliance: segment 0 of 2 is out of range (1 to the total, at most 9999)",
-            "1: host=h,program=BG,pid=98765,message_id=5,a=1,b=2",
+            "error: test.log: line 4: appliance: incomplete message from h[98765] site 5: 1 of 3 segments arrived, missing 1, 3; line 6 began another message",
+            "6: host=h,program=BG,pid=98765,site_id=5,a=2,b=2",
         ]
     );
 }
@@ -175,11 +231,11 @@ fn pending_messages_are_bounded_and_the_oldest_evicted() {
     assert_eq!(
         decode_with(2, &text),
         [
-            "error: test.log: line 1: appliance: incomplete message 1 from h[98765]: 1 of 2 segments arrived, missing 2; dropped: more than 2 segmented messages waiting for segments",
-            "2: host=h,program=BG,pid=98765,message_id=2,b=1,b=2",
-            // Message 1 was dropped: its second segment now starts a new message.
-            "error: test.log: line 3: appliance: incomplete message 3 from h[98765]: 1 of 2 segments arrived, missing 2; the input ended first",
-            "error: test.log: line 5: appliance: incomplete message 1 from h[98765]: 1 of 2 segments arrived, missing 1; the input ended first",
+            "error: test.log: line 1: appliance: incomplete message from h[98765] site 1: 1 of 2 segments arrived, missing 2; dropped: more than 2 segmented messages waiting for segments",
+            "2: host=h,program=BG,pid=98765,site_id=2,b=1,b=2",
+            // Site 1's message was dropped: its second segment now starts a new message.
+            "error: test.log: line 3: appliance: incomplete message from h[98765] site 3: 1 of 2 segments arrived, missing 2; the input ended first",
+            "error: test.log: line 5: appliance: incomplete message from h[98765] site 1: 1 of 2 segments arrived, missing 1; the input ended first",
         ]
     );
 }
@@ -187,7 +243,7 @@ fn pending_messages_are_bounded_and_the_oldest_evicted() {
 #[test]
 fn malformed_lines_are_reported_and_skipped() {
     let text = [
-        "Feb  5 12:54:46 h BG: no pid".to_string(),
+        "Feb  5 12:54:46 h BG: no segment header".to_string(),
         "Feb  5 12:54:46 h BG[x]:1:01:01:a=1".to_string(),
         "Feb  5 12:54:46 h BG[1]:1:01:a=1".to_string(),
         "Feb  5 12:54:46 h BG[1]:1:01:01".to_string(),
@@ -202,11 +258,11 @@ fn malformed_lines_are_reported_and_skipped() {
     assert_eq!(
         decoded[..8],
         [
-            "error: test.log: line 1: appliance: expected a numeric pid in `BG[pid]`",
+            "error: test.log: line 1: appliance: expected the site id as digits, found `no segment header`",
             "error: test.log: line 2: appliance: expected a numeric pid in `BG[pid]`",
             "error: test.log: line 3: appliance: expected the segment total as digits, found `a=1`",
             "error: test.log: line 4: appliance: expected `:` before the message body",
-            "error: test.log: line 5: appliance: message id `99999999999999999999` is too large",
+            "error: test.log: line 5: appliance: site id `99999999999999999999` is too large",
             "error: test.log: line 6: appliance: field `broken` has no `=`",
             "error: test.log: line 7: appliance: field `=v` has an empty name",
             "error: test.log: line 8: appliance: expected a time `MMM dd HH:MM:SS`, found `garbage`",
