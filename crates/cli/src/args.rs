@@ -238,7 +238,8 @@ pub struct HuntArgs {
     pub extensions: Vec<String>,
     /// Read every input as this format instead of telling it from the file's name and
     /// content: evtx, json (also jsonl, ndjson: JSON Lines, an array or concatenated
-    /// objects), syslog, appliance, cef or api-audit.
+    /// objects), syslog, appliance, cef, api-audit or outbound (a remote-support
+    /// appliance's outbound events, one captured POST body per line).
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<tocsin_decode::Format>,
     /// Where plain JSON inputs come from, for the rules written for it:

@@ -1549,6 +1549,34 @@ fn events_and_hunt_name_a_source_alike_however_it_was_typed() {
 // The Sigma logsource taxonomy as the specification writes it, on the shared corpora.
 // ---------------------------------------------------------------------------------------
 
+#[test]
+fn captured_outbound_events_are_hunted_with_their_logsource() {
+    // Issue 15: session activity reaches tocsin as the appliance's outbound events.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write(
+        dir.path(),
+        "outbound.log",
+        "event=support_conference_begin&version=3&timestamp=1733239565&lsid=e9e9\n\
+         event=support_conference_member_added&version=3&timestamp=1733239566&lsid=e9e9&type=representative&username=svc%2Dapi\n",
+    );
+    let rule = write(
+        dir.path(),
+        "rule.yml",
+        "title: Representative joins\nid: 7d1c7a0e-3a51-4c55-9a43-0b3b7d6e1f01\nlevel: low\nlogsource:\n  product: remote_support\n  service: outbound_event\ndetection:\n  sel:\n    event: support_conference_member_added\n    type: representative\n  condition: sel\n",
+    );
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rule)
+        .args(["--format", "jsonl", "--quiet"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = jsonl_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["record_id"], 2);
+    assert_eq!(lines[0]["timestamp"], "2024-12-03T15:26:06Z");
+}
+
 /// A rule for Zeek's RDP log that fires on every record *not* from a private address, as
 /// SigmaHQ's "Publicly Accessible RDP Service" does.
 const NEGATED_ZEEK_RULE: &str = "title: public rdp\nid: 5c6a1b4e-0b5f-4b57-9d0e-6f3b3f1f0a01\nlevel: high\nlogsource:\n  product: zeek\n  service: rdp\ndetection:\n  private:\n    id.orig_h|cidr: ['10.0.0.0/8', '192.168.0.0/16']\n  condition: not private\n";

@@ -29,6 +29,7 @@ use crate::error::{path_name, DecodeError};
 use crate::evtx::{EvtxSource, MAGIC};
 use crate::gzip::{self, GzipReader};
 use crate::json::JsonSource;
+use crate::outbound::OutboundDecoder;
 use crate::sniff;
 use crate::syslog::SyslogDecoder;
 use crate::text::TextSource;
@@ -249,6 +250,7 @@ fn text(
             Box::new(TextSource::new(name, reader, decoder))
         }
         Format::Cef => Box::new(TextSource::new(name, reader, CefDecoder::new(clock()))),
+        Format::Outbound => Box::new(TextSource::new(name, reader, OutboundDecoder::new())),
         Format::Evtx => {
             return Err(DecodeError::UnknownFormat {
                 file: name,
@@ -948,7 +950,7 @@ Feb  5 12:54:46 h BG[1]:7:02:02:gin\n";
         assert_eq!(
             "xml".parse::<Format>(),
             Err(
-                "unknown format `xml` (expected one of evtx, json, syslog, appliance, cef, api-audit)"
+                "unknown format `xml` (expected one of evtx, json, syslog, appliance, cef, api-audit, outbound)"
                     .to_string()
             )
         );

@@ -90,6 +90,7 @@ mod flatten;
 mod gzip;
 mod input;
 mod json;
+mod outbound;
 mod sniff;
 mod syslog;
 mod text;
@@ -137,21 +138,25 @@ pub enum Format {
     Cef,
     /// The JSON Lines API audit log of a remote-support appliance.
     ApiAudit,
+    /// A remote-support appliance's outbound events (session start and end, who joined
+    /// and left), one captured HTTP POST body (`event=...&timestamp=...`) per line.
+    Outbound,
 }
 
 impl Format {
     /// Every format, in the order their names are listed in help texts.
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Evtx,
         Format::Json,
         Format::Syslog,
         Format::Appliance,
         Format::Cef,
         Format::ApiAudit,
+        Format::Outbound,
     ];
 
     /// The name users give for this format (`evtx`, `json`, `syslog`, `appliance`, `cef`,
-    /// `api-audit`), which [`str::parse`] accepts back.
+    /// `api-audit`, `outbound`), which [`str::parse`] accepts back.
     pub fn name(self) -> &'static str {
         match self {
             Format::Evtx => "evtx",
@@ -160,6 +165,7 @@ impl Format {
             Format::Appliance => "appliance",
             Format::Cef => "cef",
             Format::ApiAudit => "api-audit",
+            Format::Outbound => "outbound",
         }
     }
 }
@@ -181,6 +187,7 @@ impl std::str::FromStr for Format {
             "jsonl" | "ndjson" => Format::Json,
             "rfc3164" | "rfc5424" => Format::Syslog,
             "api_audit" | "apiaudit" => Format::ApiAudit,
+            "outbound-events" | "outbound_events" => Format::Outbound,
             other => match Format::ALL.into_iter().find(|f| f.name() == other) {
                 Some(format) => format,
                 None => {

@@ -4,11 +4,13 @@
 //!
 //! 1. `{`: JSON, or the API audit log when that object has `api_key_id` and `action`;
 //!    `[`: JSON;
-//! 2. `CEF:<version>|` at the start or after a space (a syslog header): CEF;
-//! 3. a syslog header (RFC 3164, or RFC 5424 with the app name `BG`) whose program is `BG`
+//! 2. form fields naming `event` and `timestamp` (`event=...&timestamp=...`): the outbound
+//!    events of a remote-support appliance;
+//! 3. `CEF:<version>|` at the start or after a space (a syslog header): CEF;
+//! 4. a syslog header (RFC 3164, or RFC 5424 with the app name `BG`) whose program is `BG`
 //!    (`BG:`, `BG[pid]:`) followed by `site:nn:nn:`: appliance;
-//! 4. `<PRI>1 `: RFC 5424 syslog;
-//! 5. an RFC 3164 header (`<PRI>` optional, `MMM dd HH:MM:SS host`): syslog.
+//! 5. `<PRI>1 `: RFC 5424 syslog;
+//! 6. an RFC 3164 header (`<PRI>` optional, `MMM dd HH:MM:SS host`): syslog.
 //!
 //! Anything else is left to the JSON decoder, which reports it as an unknown format, or
 //! reads the lines that are JSON and reports the others (see [`crate::json`]).
@@ -18,6 +20,7 @@ use std::io::{BufRead, Cursor, Read};
 use crate::api_audit::is_api_audit_line;
 use crate::cef::find_cef;
 use crate::clock::{Clock, UtcOffset};
+use crate::outbound::is_outbound_line;
 use crate::syslog::{looks_like_rfc5424, parse_rfc3164, parse_rfc5424, split_tag};
 use crate::Format;
 
@@ -85,6 +88,9 @@ fn sniff_line(line: &[u8]) -> Option<Format> {
         _ => {}
     }
     let line = String::from_utf8_lossy(line);
+    if is_outbound_line(&line) {
+        return Some(Format::Outbound);
+    }
     if find_cef(&line).is_some() {
         return Some(Format::Cef);
     }
@@ -188,6 +194,10 @@ mod tests {
             Some(Format::ApiAudit)
         );
         assert_eq!(sniff("{\"action\": \"auth.token\"}"), Some(Format::Json));
+        assert_eq!(
+            sniff("event=support_conference_begin&version=3&timestamp=1733239565&lsid=x"),
+            Some(Format::Outbound)
+        );
         assert_eq!(sniff("{\n\"a\": 1}"), Some(Format::Json));
         assert_eq!(sniff("[]"), Some(Format::Json));
     }

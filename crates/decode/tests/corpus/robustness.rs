@@ -166,7 +166,7 @@ fn evtx_decoder_survives_mutated_inputs() {
 }
 
 /// A sample of each text format, with escapes, segments (interleaved) and a bad line.
-const TEXT_SAMPLES: [(Format, &str); 4] = [
+const TEXT_SAMPLES: [(Format, &str); 5] = [
     (
         Format::Appliance,
         "Feb  5 12:54:46 example_host BG[98765]:1234:01:01:event=login;site=support.example.com;status=success;target=web/login;when=1738778086;who=John Smith(jsmith) using password;who_ip=192.168.1.1\n\
@@ -190,6 +190,11 @@ const TEXT_SAMPLES: [(Format, &str); 4] = [
         Format::ApiAudit,
         "{\"time\":\"2024-12-02T03:14:07Z\",\"site\":\"support.example.com\",\"api_key_id\":\"k-7f3a29\",\"action\":\"user.password_reset\",\"result\":\"success\"}\n\
          {\"time\":\"2024-12-02T03:14:08Z\",\"api_key_id\":\"k-7f3a29\",\"action\":\"auth.token\"}\n",
+    ),
+    (
+        Format::Outbound,
+        "event=support_conference_begin&version=3&timestamp=1733239565&lsid=e9e99aeb9ad54fb381634498502c5a1b\n\
+         event=support_conference_member_added&version=3&timestamp=1733239566&lsid=e9e99aeb9ad54fb381634498502c5a1b&type=representative&username=ann%20lee\n",
     ),
 ];
 
