@@ -238,8 +238,9 @@ pub struct HuntArgs {
     pub extensions: Vec<String>,
     /// Read every input as this format instead of telling it from the file's name and
     /// content: evtx, json (also jsonl, ndjson: JSON Lines, an array or concatenated
-    /// objects), syslog, appliance, cef, api-audit or outbound (a remote-support
-    /// appliance's outbound events, one captured POST body per line).
+    /// objects), syslog, appliance, cef, api-audit, outbound (a remote-support
+    /// appliance's outbound events, one captured POST body per line) or session-report
+    /// (its reporting API's support session XML).
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<tocsin_decode::Format>,
     /// Where plain JSON inputs come from, for the rules written for it:

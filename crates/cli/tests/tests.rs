@@ -1577,6 +1577,45 @@ fn captured_outbound_events_are_hunted_with_their_logsource() {
     assert_eq!(lines[0]["timestamp"], "2024-12-03T15:26:06Z");
 }
 
+#[test]
+fn a_command_shell_in_a_session_report_is_found_with_who_opened_it() {
+    // Issue 15: command shells and file transfers are only in the session reports.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write(
+        dir.path(),
+        "sessions.xml",
+        r#"<?xml version="1.0"?>
+<session_list xmlns="http://www.beyondtrust.com/sra/namespaces/API/reporting">
+<session lsid="e9e9"><customer_list><customer gsnumber="2"><hostname>WS-0042</hostname></customer></customer_list>
+<rep_list><representative gsnumber="1" id="7"><username>helpdesk-svc</username></representative></rep_list>
+<session_details>
+<event timestamp="1733239565" event_type="Session Start"></event>
+<event timestamp="1733239600" event_type="Command Shell Session Started"><performed_by type="representative" gsnumber="1">Svc</performed_by></event>
+</session_details></session></session_list>
+"#,
+    );
+    let rule = write(
+        dir.path(),
+        "rule.yml",
+        "title: Command shell in a session\nid: 7d1c7a0e-3a51-4c55-9a43-0b3b7d6e1f02\nlevel: medium\nlogsource:\n  product: remote_support\n  service: session_report\ndetection:\n  sel:\n    event_type: Command Shell Session Started\n  condition: sel\nfields: [performed_by_username, customer_hostname]\n",
+    );
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rule)
+        .args(["--format", "jsonl", "--quiet"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = jsonl_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["record_id"], 2);
+    let details = lines[0]["details"].to_string();
+    assert!(
+        details.contains("helpdesk-svc") && details.contains("WS-0042"),
+        "{details}"
+    );
+}
+
 /// A rule for Zeek's RDP log that fires on every record *not* from a private address, as
 /// SigmaHQ's "Publicly Accessible RDP Service" does.
 const NEGATED_ZEEK_RULE: &str = "title: public rdp\nid: 5c6a1b4e-0b5f-4b57-9d0e-6f3b3f1f0a01\nlevel: high\nlogsource:\n  product: zeek\n  service: rdp\ndetection:\n  private:\n    id.orig_h|cidr: ['10.0.0.0/8', '192.168.0.0/16']\n  condition: not private\n";

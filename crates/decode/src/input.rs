@@ -30,6 +30,7 @@ use crate::evtx::{EvtxSource, MAGIC};
 use crate::gzip::{self, GzipReader};
 use crate::json::JsonSource;
 use crate::outbound::OutboundDecoder;
+use crate::session_report::SessionReportSource;
 use crate::sniff;
 use crate::syslog::SyslogDecoder;
 use crate::text::TextSource;
@@ -251,6 +252,7 @@ fn text(
         }
         Format::Cef => Box::new(TextSource::new(name, reader, CefDecoder::new(clock()))),
         Format::Outbound => Box::new(TextSource::new(name, reader, OutboundDecoder::new())),
+        Format::SessionReport => Box::new(SessionReportSource::new(name, reader)),
         Format::Evtx => {
             return Err(DecodeError::UnknownFormat {
                 file: name,
@@ -950,7 +952,7 @@ Feb  5 12:54:46 h BG[1]:7:02:02:gin\n";
         assert_eq!(
             "xml".parse::<Format>(),
             Err(
-                "unknown format `xml` (expected one of evtx, json, syslog, appliance, cef, api-audit, outbound)"
+                "unknown format `xml` (expected one of evtx, json, syslog, appliance, cef, api-audit, outbound, session-report)"
                     .to_string()
             )
         );

@@ -91,6 +91,7 @@ mod gzip;
 mod input;
 mod json;
 mod outbound;
+mod session_report;
 mod sniff;
 mod syslog;
 mod text;
@@ -141,11 +142,15 @@ pub enum Format {
     /// A remote-support appliance's outbound events (session start and end, who joined
     /// and left), one captured HTTP POST body (`event=...&timestamp=...`) per line.
     Outbound,
+    /// A remote-support appliance's support session report (the reporting API's
+    /// `SupportSession` XML): one event per session event (command shells, file
+    /// transfers, ...), with its session's fields.
+    SessionReport,
 }
 
 impl Format {
     /// Every format, in the order their names are listed in help texts.
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::Evtx,
         Format::Json,
         Format::Syslog,
@@ -153,10 +158,11 @@ impl Format {
         Format::Cef,
         Format::ApiAudit,
         Format::Outbound,
+        Format::SessionReport,
     ];
 
     /// The name users give for this format (`evtx`, `json`, `syslog`, `appliance`, `cef`,
-    /// `api-audit`, `outbound`), which [`str::parse`] accepts back.
+    /// `api-audit`, `outbound`, `session-report`), which [`str::parse`] accepts back.
     pub fn name(self) -> &'static str {
         match self {
             Format::Evtx => "evtx",
@@ -166,6 +172,7 @@ impl Format {
             Format::Cef => "cef",
             Format::ApiAudit => "api-audit",
             Format::Outbound => "outbound",
+            Format::SessionReport => "session-report",
         }
     }
 }
@@ -188,6 +195,7 @@ impl std::str::FromStr for Format {
             "rfc3164" | "rfc5424" => Format::Syslog,
             "api_audit" | "apiaudit" => Format::ApiAudit,
             "outbound-events" | "outbound_events" => Format::Outbound,
+            "session_report" | "sessionreport" => Format::SessionReport,
             other => match Format::ALL.into_iter().find(|f| f.name() == other) {
                 Some(format) => format,
                 None => {

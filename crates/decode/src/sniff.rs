@@ -4,13 +4,15 @@
 //!
 //! 1. `{`: JSON, or the API audit log when that object has `api_key_id` and `action`;
 //!    `[`: JSON;
-//! 2. form fields naming `event` and `timestamp` (`event=...&timestamp=...`): the outbound
+//! 2. `<session_list` or `<session `: a remote-support session report (after an XML
+//!    declaration, which shows nothing);
+//! 3. form fields naming `event` and `timestamp` (`event=...&timestamp=...`): the outbound
 //!    events of a remote-support appliance;
-//! 3. `CEF:<version>|` at the start or after a space (a syslog header): CEF;
-//! 4. a syslog header (RFC 3164, or RFC 5424 with the app name `BG`) whose program is `BG`
+//! 4. `CEF:<version>|` at the start or after a space (a syslog header): CEF;
+//! 5. a syslog header (RFC 3164, or RFC 5424 with the app name `BG`) whose program is `BG`
 //!    (`BG:`, `BG[pid]:`) followed by `site:nn:nn:`: appliance;
-//! 5. `<PRI>1 `: RFC 5424 syslog;
-//! 6. an RFC 3164 header (`<PRI>` optional, `MMM dd HH:MM:SS host`): syslog.
+//! 6. `<PRI>1 `: RFC 5424 syslog;
+//! 7. an RFC 3164 header (`<PRI>` optional, `MMM dd HH:MM:SS host`): syslog.
 //!
 //! Anything else is left to the JSON decoder, which reports it as an unknown format, or
 //! reads the lines that are JSON and reports the others (see [`crate::json`]).
@@ -21,6 +23,7 @@ use crate::api_audit::is_api_audit_line;
 use crate::cef::find_cef;
 use crate::clock::{Clock, UtcOffset};
 use crate::outbound::is_outbound_line;
+use crate::session_report::is_session_report_line;
 use crate::syslog::{looks_like_rfc5424, parse_rfc3164, parse_rfc5424, split_tag};
 use crate::Format;
 
@@ -88,6 +91,9 @@ fn sniff_line(line: &[u8]) -> Option<Format> {
         _ => {}
     }
     let line = String::from_utf8_lossy(line);
+    if is_session_report_line(&line) {
+        return Some(Format::SessionReport);
+    }
     if is_outbound_line(&line) {
         return Some(Format::Outbound);
     }
@@ -197,6 +203,10 @@ mod tests {
         assert_eq!(
             sniff("event=support_conference_begin&version=3&timestamp=1733239565&lsid=x"),
             Some(Format::Outbound)
+        );
+        assert_eq!(
+            sniff("<?xml version=\"1.0\"?>\n<session_list xmlns=\"x\">\n<session lsid=\"a\">"),
+            Some(Format::SessionReport)
         );
         assert_eq!(sniff("{\n\"a\": 1}"), Some(Format::Json));
         assert_eq!(sniff("[]"), Some(Format::Json));

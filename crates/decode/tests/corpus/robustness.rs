@@ -166,7 +166,7 @@ fn evtx_decoder_survives_mutated_inputs() {
 }
 
 /// A sample of each text format, with escapes, segments (interleaved) and a bad line.
-const TEXT_SAMPLES: [(Format, &str); 5] = [
+const TEXT_SAMPLES: [(Format, &str); 6] = [
     (
         Format::Appliance,
         "Feb  5 12:54:46 example_host BG[98765]:1234:01:01:event=login;site=support.example.com;status=success;target=web/login;when=1738778086;who=John Smith(jsmith) using password;who_ip=192.168.1.1\n\
@@ -195,6 +195,14 @@ const TEXT_SAMPLES: [(Format, &str); 5] = [
         Format::Outbound,
         "event=support_conference_begin&version=3&timestamp=1733239565&lsid=e9e99aeb9ad54fb381634498502c5a1b\n\
          event=support_conference_member_added&version=3&timestamp=1733239566&lsid=e9e99aeb9ad54fb381634498502c5a1b&type=representative&username=ann%20lee\n",
+    ),
+    (
+        Format::SessionReport,
+        "<?xml version=\"1.0\"?>\n<session_list xmlns=\"x\"><session lsid=\"e9e9\"><session_type>support</session_type>\n\
+         <rep_list><representative gsnumber=\"21\" id=\"1\"><username>admin</username></representative></rep_list>\n\
+         <session_details><event timestamp=\"1733239600\" event_type=\"Command Shell Session Started\">\n\
+         <performed_by type=\"representative\" gsnumber=\"21\">A &amp; B</performed_by><data><value name=\"instance\" value=\"1\"/></data></event>\n\
+         <event timestamp=\"1733239700\" event_type=\"File Download\"><filename><![CDATA[C:\\x.txt]]></filename></event></session_details></session></session_list>\n",
     ),
 ];
 
