@@ -38,16 +38,21 @@ pub fn json(data: &[u8]) {
 }
 
 /// Arbitrary bytes through the text decoders (appliance syslog with segments, RFC 3164 and
-/// RFC 5424 syslog, CEF, the API audit log, and sniffing; the first byte picks the format):
-/// no panic, and every error names a line of the input, but for a damaged gzip stream's.
+/// RFC 5424 syslog, CEF, the API audit log, outbound events, session reports, and
+/// sniffing; the first byte picks the format, or sniffing after the last one): no panic,
+/// and every error names a line of the input, but for a damaged gzip stream's.
 pub fn text(data: &[u8]) {
     let Some((&selector, input)) = data.split_first() else {
         return;
     };
-    let format = Format::ALL
+    let formats: Vec<Format> = Format::ALL
         .into_iter()
         .filter(|f| *f != Format::Evtx)
-        .nth(usize::from(selector % 6));
+        .collect();
+    // One more choice than there are formats: sniffing.
+    let format = formats
+        .get(usize::from(selector) % (formats.len() + 1))
+        .copied();
     let options = DecodeOptions {
         format,
         syslog_year: Some(2024),
