@@ -66,6 +66,8 @@ pub struct EventsArgs {
     /// as before.
     #[arg(long, value_name = "SOURCE", value_parser = parse_logsource)]
     pub logsource: Option<tocsin_event::LogSource>,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
 }
 
 /// Flags of `tocsin demo`.
@@ -251,6 +253,8 @@ pub struct HuntArgs {
     /// as before.
     #[arg(long, value_name = "SOURCE", value_parser = parse_logsource)]
     pub logsource: Option<tocsin_event::LogSource>,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
     /// The year of the first RFC 3164 syslog time of each file (those times carry none);
     /// it moves to the next year where the months turn back. Default: inferred from each
     /// file's modification time (a note on stderr says which years were used).
@@ -453,6 +457,39 @@ pub struct SelectArgs {
     /// Never rules with any of these tags.
     #[arg(long, value_delimiter = ',', value_name = "TAG")]
     pub exclude_tag: Vec<String>,
+}
+
+/// The time range of `hunt` and `events`: `--from` and `--to`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TimeRangeArgs {
+    /// Only events at or after this time: RFC 3339 (2024-12-02T03:00:00Z), a date
+    /// (2024-12-02, midnight UTC), now, or relative to now (-7d, -12h, -90m). Events
+    /// without a time are left out when a range is given.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_time_now)]
+    pub from: Option<i64>,
+    /// Only events at or before this time (as --from).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_time_now)]
+    pub to: Option<i64>,
+}
+
+impl TimeRangeArgs {
+    /// The range, or an error when it is empty (`--from` after `--to`).
+    pub fn range(&self) -> anyhow::Result<tocsin_event::time::TimeRange> {
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            if from > to {
+                anyhow::bail!("--from is after --to: no event can be in the range");
+            }
+        }
+        Ok(tocsin_event::time::TimeRange {
+            from: self.from,
+            to: self.to,
+        })
+    }
+}
+
+/// A `--from` or `--to` time, relative times counted from now.
+fn parse_time_now(text: &str) -> Result<i64, String> {
+    tocsin_event::time::parse_time(text, chrono::Utc::now().timestamp_micros())
 }
 
 /// Parses a declared logsource: `product:NAME`, `service:NAME` and `category:NAME`

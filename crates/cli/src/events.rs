@@ -25,6 +25,7 @@ use crate::distinct::{canonical_inputs, distinct_files};
 /// Prints the events of `args.paths`; returns the exit code (`141` when the reader of the
 /// output went away, as `hunt` does).
 pub fn run(args: &EventsArgs) -> Result<i32> {
+    let range = args.range.range()?;
     let options = DecodeOptions {
         extensions: args.extensions.clone(),
         evtx_threads: 1,
@@ -54,6 +55,7 @@ pub fn run(args: &EventsArgs) -> Result<i32> {
         };
         for item in source {
             match item {
+                Ok(event) if !range.contains(event.timestamp_micros) => {}
                 Ok(event) => {
                     let written = serde_json::to_writer(&mut out, &render(&event))
                         .map_err(std::io::Error::from)

@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tocsin_correlate::CorrelateError;
 use tocsin_decode::{DecodeOptions, EventSource};
 use tocsin_engine::Scratch;
+use tocsin_event::time::TimeRange;
 use tocsin_event::Event;
 use tocsin_incident::{Alert, IncidentStore};
 use tocsin_output::{clean, DetectionRecord, OutputError, Printer, Summary};
@@ -70,6 +71,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         };
         output_file::check(output, &protected)?;
     }
+    let range = args.range.range()?;
     // Inputs first: a mistyped path is reported at once, not after the rules compile.
     let mut options = DecodeOptions {
         extensions: args.extensions.clone(),
@@ -127,6 +129,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         storing: sink.is_some(),
         files: &files,
         options: &options,
+        range,
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
     };
@@ -256,6 +259,8 @@ struct Hunt<'a> {
     storing: bool,
     files: &'a [PathBuf],
     options: &'a DecodeOptions,
+    /// The events to scan (`--from`, `--to`); the others are counted and skipped.
+    range: TimeRange,
     next: AtomicUsize,
     stop: AtomicBool,
 }
@@ -307,6 +312,10 @@ impl Hunt<'_> {
                     continue;
                 }
             };
+            if !self.range.contains(event.timestamp_micros) {
+                summary.add_out_of_range(1);
+                continue;
+            }
             summary.add_events(1);
             summary.observe_event(event.timestamp_micros);
             if self.detectors.scan(&event, scratch, &mut sink).is_break()

@@ -1616,6 +1616,78 @@ fn a_command_shell_in_a_session_report_is_found_with_who_opened_it() {
     );
 }
 
+#[test]
+fn from_and_to_keep_the_events_of_a_time_range() {
+    // Issue 19: --from / --to select by event time, in hunt and events alike.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at = |record: u64, time: &str| {
+        sysmon_line(record, "C:\\Windows\\System32\\whoami.exe")
+            .replace("2024-12-05T10:11:12.000001Z", time)
+    };
+    let untimed = sysmon_line(4, "C:\\Windows\\System32\\whoami.exe")
+        .replace("\"2024-12-05T10:11:12.000001Z\"", "\"\"");
+    let input = write(
+        dir.path(),
+        "events.jsonl",
+        &[
+            at(1, "2024-12-01T00:00:00Z"),
+            at(2, "2024-12-03T12:00:00Z"),
+            at(3, "2024-12-05T23:59:59Z"),
+            untimed,
+        ]
+        .join("\n"),
+    );
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let hunt = |range: &[&str]| {
+        run(tocsin()
+            .arg("hunt")
+            .arg(&input)
+            .arg("--rules")
+            .arg(&rules)
+            .args(["--format", "jsonl"])
+            .args(range))
+    };
+    let records = |out: &Output| -> Vec<u64> {
+        jsonl_lines(out)
+            .iter()
+            .filter_map(|l| l["record_id"].as_u64())
+            .collect()
+    };
+    assert_eq!(records(&hunt(&[])), [1, 2, 3, 4]);
+    let ranged = hunt(&["--from", "2024-12-02", "--to", "2024-12-05T23:59:59Z"]);
+    assert!(ranged.status.success(), "{}", stderr(&ranged));
+    assert_eq!(records(&ranged), [2, 3]);
+    assert!(
+        stderr(&ranged).contains("2 events outside the time range"),
+        "{}",
+        stderr(&ranged)
+    );
+    assert_eq!(records(&hunt(&["--to", "2024-12-02T00:00:00+01:00"])), [1]);
+    // Relative to now: these 2024 events are all more than a day old.
+    assert!(records(&hunt(&["--from", "-1d"])).is_empty());
+    let events = run(tocsin()
+        .args([
+            "events",
+            "--from",
+            "2024-12-03T12:00:00Z",
+            "--to",
+            "2024-12-03T12:00:00Z",
+        ])
+        .arg(&input));
+    assert_eq!(stdout(&events).lines().count(), 1, "{}", stdout(&events));
+    // Bad times are refused before anything is read.
+    let bad = hunt(&["--from", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("RFC 3339"), "{}", stderr(&bad));
+    let empty = hunt(&["--from", "2024-12-05", "--to", "2024-12-01"]);
+    assert!(!empty.status.success());
+    assert!(
+        stderr(&empty).contains("--from is after --to"),
+        "{}",
+        stderr(&empty)
+    );
+}
+
 /// A rule for Zeek's RDP log that fires on every record *not* from a private address, as
 /// SigmaHQ's "Publicly Accessible RDP Service" does.
 const NEGATED_ZEEK_RULE: &str = "title: public rdp\nid: 5c6a1b4e-0b5f-4b57-9d0e-6f3b3f1f0a01\nlevel: high\nlogsource:\n  product: zeek\n  service: rdp\ndetection:\n  private:\n    id.orig_h|cidr: ['10.0.0.0/8', '192.168.0.0/16']\n  condition: not private\n";

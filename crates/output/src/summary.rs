@@ -37,6 +37,8 @@ pub struct Summary {
     files: u64,
     events: u64,
     decode_errors: u64,
+    /// Events decoded but left out by a time range.
+    out_of_range: u64,
     detections: u64,
     /// Level name -> detections.
     levels: HashMap<String, u64>,
@@ -69,6 +71,16 @@ impl Summary {
         self.decode_errors += n;
     }
 
+    /// Counts `n` more events decoded but left out by the hunt's time range (not scanned).
+    pub fn add_out_of_range(&mut self, n: u64) {
+        self.out_of_range += n;
+    }
+
+    /// Events decoded but left out by the hunt's time range.
+    pub fn out_of_range(&self) -> u64 {
+        self.out_of_range
+    }
+
     /// Widens the time span to a scanned event's timestamp (microseconds since the Unix
     /// epoch). Call it for every scanned event, not only for detections; it does not count
     /// the event.
@@ -96,6 +108,7 @@ impl Summary {
         self.files += other.files;
         self.events += other.events;
         self.decode_errors += other.decode_errors;
+        self.out_of_range += other.out_of_range;
         self.detections += other.detections;
         for (level, n) in other.levels {
             *self.levels.entry(level).or_default() += n;
@@ -193,6 +206,14 @@ impl Summary {
             group(self.decode_errors),
             plural(self.decode_errors, "error", "errors"),
         );
+        if self.out_of_range > 0 {
+            let _ = writeln!(
+                out,
+                "  Out of range    {} {} outside the time range, not scanned",
+                group(self.out_of_range),
+                plural(self.out_of_range, "event", "events"),
+            );
+        }
         let span = self.span.map(|(first, last)| {
             let show = |t: i64| format_machine(t).unwrap_or_else(|| t.to_string());
             format!("{} → {}", show(first), show(last))
