@@ -228,6 +228,11 @@ pub struct HuntArgs {
     /// Write detections to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Print the detections sorted by event time across all files (equal times by source,
+    /// record and rule; detections without a time last), once the hunt is over, instead of
+    /// as they are found. They are held in memory until then.
+    #[arg(long)]
+    pub timeline: bool,
     /// Worker threads (default: the number of cores).
     #[arg(long, short = 't', value_name = "N")]
     pub threads: Option<usize>,

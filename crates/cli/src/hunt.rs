@@ -138,6 +138,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         printer: &mut printer,
         sink: sink.as_mut(),
         replay: ReplayBuffer::new(usize::try_from(args.replay_memory << 20).unwrap_or(usize::MAX)),
+        timeline: args.timeline.then(Vec::new),
         summary: Summary::default(),
         closed_after: None,
         printed: 0,
@@ -168,6 +169,9 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     let mut flow = printed?;
     if flow.is_continue() {
         flow = collector.replay(&mut detectors, args.quiet)?;
+    }
+    if flow.is_continue() {
+        flow = collector.print_timeline()?;
     }
     summary.merge(std::mem::take(&mut collector.summary));
     summary.add_decode_errors(discover_errors.len() as u64);
@@ -380,6 +384,8 @@ struct Collector<'a> {
     /// What the replay needs, held in time order (spilled to temporary files beyond
     /// `--replay-memory`).
     replay: ReplayBuffer,
+    /// With `--timeline`, the detections held back to be printed in time order.
+    timeline: Option<Vec<DetectionRecord>>,
     summary: Summary,
     /// Detections printed before the reader of the output went away, once it has.
     closed_after: Option<u64>,
@@ -425,23 +431,55 @@ impl Collector<'_> {
     /// hunt stops (`Break`).
     fn show(&mut self, detection: Detection) -> Result<ControlFlow<Stopped>> {
         self.summary.record(&detection.record);
-        if self.closed_after.is_none() {
-            match self.printer.write(&detection.record) {
-                Ok(()) => self.printed += 1,
-                Err(OutputError::BrokenPipe) => {
-                    self.closed_after = Some(self.printed);
-                    if self.sink.is_none() {
-                        return Ok(ControlFlow::Break(Stopped));
-                    }
-                }
-                Err(e) => return Err(e).context("cannot write detections"),
-            }
-        }
         if let (Some(sink), Some(alert)) = (self.sink.as_deref_mut(), detection.alert) {
             let path = &sink.path;
             sink.writer
                 .push(alert)
                 .with_context(|| format!("cannot write detections to {path}"))?;
+        }
+        match self.timeline.as_mut() {
+            Some(held) => {
+                held.push(detection.record);
+                Ok(ControlFlow::Continue(()))
+            }
+            None => self.print(&detection.record),
+        }
+    }
+
+    /// Prints one detection line, unless the reader of the output went away: then a hunt
+    /// into a store goes on without printing, any other hunt stops (`Break`).
+    fn print(&mut self, record: &DetectionRecord) -> Result<ControlFlow<Stopped>> {
+        if self.closed_after.is_some() {
+            return Ok(ControlFlow::Continue(()));
+        }
+        match self.printer.write(record) {
+            Ok(()) => self.printed += 1,
+            Err(OutputError::BrokenPipe) => {
+                self.closed_after = Some(self.printed);
+                if self.sink.is_none() {
+                    return Ok(ControlFlow::Break(Stopped));
+                }
+            }
+            Err(e) => return Err(e).context("cannot write detections"),
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// With `--timeline`, prints the detections held back, sorted by event time (equal
+    /// times by source, record and rule; detections without a time last).
+    fn print_timeline(&mut self) -> Result<ControlFlow<Stopped>> {
+        let Some(mut held) = self.timeline.take() else {
+            return Ok(ControlFlow::Continue(()));
+        };
+        let mut keyed: Vec<(TimelineKey, DetectionRecord)> = held
+            .drain(..)
+            .map(|record| (TimelineKey::of(&record), record))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, record) in &keyed {
+            if self.print(record)?.is_break() {
+                return Ok(ControlFlow::Break(Stopped));
+            }
         }
         Ok(ControlFlow::Continue(()))
     }
@@ -543,6 +581,38 @@ fn report_rule_problems(
         );
     }
     eprintln!("warning: {problems} rule problems (run `tocsin rules lint` for details); hunting with the {} rules and {} correlations that loaded", detectors.engine().len(), detectors.correlation_count());
+}
+
+/// The order of `--timeline`: event time (detections without one last), then source,
+/// record and rule, so that equal times print in the same order on every run.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct TimelineKey {
+    untimed: bool,
+    micros: i64,
+    source: String,
+    record: u64,
+    rule: String,
+}
+
+impl TimelineKey {
+    fn of(record: &DetectionRecord) -> Self {
+        // RFC 3339 text does not sort as time (`10:00:00.25Z` before `10:00:00Z`): parse it.
+        let micros = record
+            .timestamp
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_micros());
+        TimelineKey {
+            untimed: micros.is_none(),
+            micros: micros.unwrap_or(0),
+            source: record.source.clone(),
+            record: record.record_id,
+            rule: record
+                .rule_id
+                .clone()
+                .unwrap_or_else(|| record.rule_title.clone()),
+        }
+    }
 }
 
 /// Stops the hunt (`stop`) with a clear error when what the replay needs cannot be held.

@@ -1688,6 +1688,70 @@ fn from_and_to_keep_the_events_of_a_time_range() {
     );
 }
 
+#[test]
+fn timeline_sorts_detections_by_event_time_across_files() {
+    // Issue 19: --timeline in every output format, a stable order for equal times.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at = |record: u64, time: &str| {
+        sysmon_line(record, "C:\\Windows\\System32\\whoami.exe")
+            .replace("2024-12-05T10:11:12.000001Z", time)
+    };
+    // The fraction sorts after the whole second, though its text sorts before.
+    let a = write(
+        dir.path(),
+        "a.jsonl",
+        &[
+            at(1, "2024-12-05T10:00:00.5Z"),
+            at(2, "2024-12-05T12:00:00Z"),
+        ]
+        .join("\n"),
+    );
+    let b = write(
+        dir.path(),
+        "b.jsonl",
+        &[at(3, "2024-12-05T10:00:00Z"), at(4, "2024-12-05T12:00:00Z")].join("\n"),
+    );
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let hunt = |format: &str| {
+        let out = run(tocsin()
+            .arg("hunt")
+            .args([&b, &a])
+            .arg("--rules")
+            .arg(&rules)
+            .args([
+                "--timeline",
+                "--quiet",
+                "--threads",
+                "2",
+                "--format",
+                format,
+            ]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    let order: Vec<u64> = jsonl_lines(&hunt("jsonl"))
+        .iter()
+        .filter_map(|l| l["record_id"].as_u64())
+        .collect();
+    // 12:00:00 twice: a.jsonl before b.jsonl, by source.
+    assert_eq!(order, [3, 1, 2, 4]);
+    let csv = stdout(&hunt("csv"));
+    let times: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2024-12-05T10:00:00Z",
+            "2024-12-05T10:00:00.500000Z",
+            "2024-12-05T12:00:00Z",
+            "2024-12-05T12:00:00Z"
+        ]
+    );
+}
+
 /// A rule for Zeek's RDP log that fires on every record *not* from a private address, as
 /// SigmaHQ's "Publicly Accessible RDP Service" does.
 const NEGATED_ZEEK_RULE: &str = "title: public rdp\nid: 5c6a1b4e-0b5f-4b57-9d0e-6f3b3f1f0a01\nlevel: high\nlogsource:\n  product: zeek\n  service: rdp\ndetection:\n  private:\n    id.orig_h|cidr: ['10.0.0.0/8', '192.168.0.0/16']\n  condition: not private\n";
