@@ -43,6 +43,57 @@ pub enum Command {
     /// Print the decoded events of logs as JSON Lines, as `hunt` sees them: source file,
     /// record number and the fields by the names rules use.
     Events(EventsArgs),
+    /// Print the events that hold a keyword, match a regular expression or have a field
+    /// value, over every input `hunt` reads (exit 1 when none does).
+    Search(SearchArgs),
+}
+
+/// Flags of `tocsin search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Log files or folders (recursive); `-` reads standard input.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Text to find in any field's value; an event holding any of them matches (repeat).
+    #[arg(long, short = 'k', value_name = "TEXT")]
+    pub keyword: Vec<String>,
+    /// A regular expression (Rust `regex` syntax) that some field's value must match;
+    /// every one given must (repeat).
+    #[arg(long, value_name = "RE")]
+    pub regex: Vec<String>,
+    /// NAME=VALUE: the field (by the name rules use, or its full path) has a value equal
+    /// to VALUE, `*` and `?` being wildcards; every one given must hold (repeat).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub field: Vec<String>,
+    /// Match case exactly (by default case is ignored, for ASCII letters in keywords).
+    #[arg(long)]
+    pub case_sensitive: bool,
+    /// Print a tab-separated table of the time, source, record and these fields instead
+    /// of JSON Lines.
+    #[arg(long, value_delimiter = ',', value_name = "FIELD")]
+    pub show: Vec<String>,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, short = 't', value_name = "N")]
+    pub threads: Option<usize>,
+    /// File extensions to read inside folders.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "evtx,json,jsonl,ndjson,log,syslog,cef,gz"
+    )]
+    pub extensions: Vec<String>,
+    /// Read every input as this format instead of telling it from its name and content
+    /// (as `hunt --input-format`).
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<tocsin_decode::Format>,
+    /// Where plain JSON inputs come from (as `hunt --logsource`).
+    #[arg(long, value_name = "SOURCE", value_parser = parse_logsource)]
+    pub logsource: Option<tocsin_event::LogSource>,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    /// Do not print the count of matches on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// Flags of `tocsin events`.

@@ -19,6 +19,7 @@ mod lint;
 mod output_file;
 mod rules_list;
 mod ruleset;
+mod search;
 
 use clap::Parser;
 
@@ -37,6 +38,7 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Events(args) => events::run(args),
+        Command::Search(args) => search::run(args),
     };
     let code = match result {
         Ok(code) => code,

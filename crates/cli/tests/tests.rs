@@ -1752,6 +1752,67 @@ fn timeline_sorts_detections_by_event_time_across_files() {
     );
 }
 
+#[test]
+fn search_prints_the_matching_events_themselves() {
+    // Issue 19: tocsin search, with the names rules use; bad input gets a clear error.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write(
+        dir.path(),
+        "events.jsonl",
+        &[
+            sysmon_line(1, "C:\\Windows\\System32\\whoami.exe"),
+            sysmon_line(2, "C:\\Temp\\MIMIKATZ.exe"),
+            sysmon_line(3, "C:\\Windows\\notepad.exe"),
+        ]
+        .join("\n"),
+    );
+    let search = |flags: &[&str]| run(tocsin().arg("search").arg(&input).args(flags));
+    let records = |out: &Output| -> Vec<u64> {
+        jsonl_lines(out)
+            .iter()
+            .filter_map(|l| l["record_id"].as_u64())
+            .collect()
+    };
+    let found = search(&["--keyword", "mimikatz"]);
+    assert_eq!(found.status.code(), Some(0), "{}", stderr(&found));
+    assert_eq!(records(&found), [2]);
+    assert!(
+        stderr(&found).contains("1 of 3 events matched"),
+        "{}",
+        stderr(&found)
+    );
+    assert_eq!(records(&search(&["-k", "whoami", "-k", "notepad"])), [1, 3]);
+    assert_eq!(records(&search(&["--field", "Image=*\\notepad.exe"])), [3]);
+    assert_eq!(records(&search(&["--regex", r"temp\\mimi"])), [2]);
+    let table = search(&["--field", "EventID=1", "--show", "Image,Computer", "-q"]);
+    let printed = stdout(&table);
+    let rows: Vec<&str> = printed.lines().collect();
+    assert_eq!(rows[0], "time\tsource\trecord\tImage\tComputer");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(
+        rows[1].ends_with("\t1\tC:\\Windows\\System32\\whoami.exe\tws-017.corp.example"),
+        "{}",
+        rows[1]
+    );
+    // Nothing found: exit 1, as grep; a field no event has is named.
+    let none = search(&["--field", "NoSuchField=x"]);
+    assert_eq!(none.status.code(), Some(1), "{}", stderr(&none));
+    assert!(
+        stderr(&none).contains("--field NoSuchField: no event read has a field of that name"),
+        "{}",
+        stderr(&none)
+    );
+    let bad = search(&["--regex", "("]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("not a valid regular expression"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = search(&["--from", "soon", "-k", "x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
 /// A rule for Zeek's RDP log that fires on every record *not* from a private address, as
 /// SigmaHQ's "Publicly Accessible RDP Service" does.
 const NEGATED_ZEEK_RULE: &str = "title: public rdp\nid: 5c6a1b4e-0b5f-4b57-9d0e-6f3b3f1f0a01\nlevel: high\nlogsource:\n  product: zeek\n  service: rdp\ndetection:\n  private:\n    id.orig_h|cidr: ['10.0.0.0/8', '192.168.0.0/16']\n  condition: not private\n";
