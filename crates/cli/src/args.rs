@@ -279,6 +279,10 @@ pub struct HuntArgs {
     /// Write detections to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write an ATT&CK Navigator layer (format 4.5) of the techniques the detections
+    /// are tagged with, scored by detections and commented with the rules that found them.
+    #[arg(long, value_name = "FILE")]
+    pub navigator: Option<PathBuf>,
     /// Print the detections sorted by event time across all files (equal times by source,
     /// record and rule; detections without a time last), once the hunt is over, instead of
     /// as they are found. They are held in memory until then.
@@ -443,7 +447,8 @@ pub struct ShowArgs {
     #[command(flatten)]
     pub store: StoreArg,
     /// Report format: md (Markdown, for tickets and chat), html (a self-contained page, for
-    /// e-mail and print) or json (the incident, its detections and its audit trail).
+    /// e-mail and print), json (the incident, its detections and its audit trail) or
+    /// navigator (an ATT&CK Navigator layer of its techniques).
     #[arg(long, short = 'f', value_name = "FORMAT", default_value_t = tocsin_incident::Format::Markdown)]
     pub format: tocsin_incident::Format,
     /// Write the report to this file instead of standard output.

@@ -17,7 +17,7 @@ use tocsin_engine::Scratch;
 use tocsin_event::time::TimeRange;
 use tocsin_event::Event;
 use tocsin_incident::{Alert, IncidentStore};
-use tocsin_output::{clean, DetectionRecord, OutputError, Printer, Summary};
+use tocsin_output::{clean, DetectionRecord, NavigatorLayer, OutputError, Printer, Summary};
 use tocsin_pipeline::{
     Behaviour, Detectors, Finding, FindingSink, KeptMatch, Late, Replay, ReplayBuffer, StoreReport,
     BASELINE_BLOB,
@@ -64,12 +64,15 @@ struct Stopped;
 /// Runs a hunt; returns the process exit code.
 pub fn run(args: &HuntArgs) -> Result<i32> {
     let started = Instant::now();
-    if let Some(output) = &args.output {
-        let protected = Protected {
-            inputs: &args.paths,
-            store: args.store.store.as_deref(),
-        };
+    let protected = Protected {
+        inputs: &args.paths,
+        store: args.store.store.as_deref(),
+    };
+    for output in args.output.iter().chain(&args.navigator) {
         output_file::check(output, &protected)?;
+    }
+    if args.output.is_some() && args.output == args.navigator {
+        bail!("--output and --navigator name the same file");
     }
     let range = args.range.range()?;
     // Inputs first: a mistyped path is reported at once, not after the rules compile.
@@ -139,6 +142,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         sink: sink.as_mut(),
         replay: ReplayBuffer::new(usize::try_from(args.replay_memory << 20).unwrap_or(usize::MAX)),
         timeline: args.timeline.then(Vec::new),
+        navigator: args.navigator.as_ref().map(|_| NavigatorLayer::new()),
         summary: Summary::default(),
         closed_after: None,
         printed: 0,
@@ -176,6 +180,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     summary.merge(std::mem::take(&mut collector.summary));
     summary.add_decode_errors(discover_errors.len() as u64);
     let closed_after = collector.closed_after;
+    let navigator = collector.navigator.take();
     if flow.is_continue() && closed_after.is_none() {
         match printer.finish() {
             Err(OutputError::BrokenPipe) | Ok(()) => {}
@@ -184,6 +189,12 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     }
     if let Some(pending) = pending_output {
         pending.commit()?;
+    }
+    if let (Some(path), Some(layer)) = (&args.navigator, &navigator) {
+        let description = format!("Detections of tocsin hunt {}", display_paths(&args.paths));
+        let json = layer.to_json("tocsin hunt", &description);
+        let text = serde_json::to_string_pretty(&json).context("cannot render the layer")?;
+        output_file::write_whole(path, text.as_bytes())?;
     }
     let stored = match sink {
         Some(sink) => {
@@ -386,6 +397,8 @@ struct Collector<'a> {
     replay: ReplayBuffer,
     /// With `--timeline`, the detections held back to be printed in time order.
     timeline: Option<Vec<DetectionRecord>>,
+    /// With `--navigator`, the techniques of the detections.
+    navigator: Option<NavigatorLayer>,
     summary: Summary,
     /// Detections printed before the reader of the output went away, once it has.
     closed_after: Option<u64>,
@@ -431,6 +444,10 @@ impl Collector<'_> {
     /// hunt stops (`Break`).
     fn show(&mut self, detection: Detection) -> Result<ControlFlow<Stopped>> {
         self.summary.record(&detection.record);
+        if let Some(layer) = self.navigator.as_mut() {
+            let record = &detection.record;
+            layer.add(record.tags.iter().map(String::as_str), &record.rule_title);
+        }
         if let (Some(sink), Some(alert)) = (self.sink.as_deref_mut(), detection.alert) {
             let path = &sink.path;
             sink.writer

@@ -3,6 +3,7 @@
 // Test code: helpers may panic too (clippy allows unwrap/expect only in #[test] fns here).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -1811,6 +1812,148 @@ fn search_prints_the_matching_events_themselves() {
     );
     let bad = search(&["--from", "soon", "-k", "x"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
+/// The property tables of the Navigator layer format document (`attack-navigator/`):
+/// section title -> property name -> (type, required).
+fn layer_format_tables(text: &str) -> HashMap<String, HashMap<String, (String, bool)>> {
+    let mut tables: HashMap<String, HashMap<String, (String, bool)>> = HashMap::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            section = title.trim().to_ascii_lowercase();
+            continue;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 5 || cells[1].is_empty() || cells[1] == "Name" || cells[1].starts_with(':')
+        {
+            continue;
+        }
+        let required = cells[3].eq_ignore_ascii_case("yes");
+        tables.entry(section.clone()).or_default().insert(
+            cells[1].to_owned(),
+            (cells[2].to_ascii_lowercase(), required),
+        );
+    }
+    tables
+}
+
+/// Checks `value` against the table `section`: no property it does not define, every
+/// required one present, each of the type it says; recurses into the objects it names.
+fn check_layer_object(
+    tables: &HashMap<String, HashMap<String, (String, bool)>>,
+    section: &str,
+    value: &serde_json::Value,
+    path: &str,
+) {
+    let table = tables
+        .get(section)
+        .unwrap_or_else(|| panic!("no table `{section}`"));
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{path} is not an object"));
+    for (name, (_, required)) in table {
+        assert!(
+            !required || object.contains_key(name),
+            "{path}.{name} is required"
+        );
+    }
+    for (name, item) in object {
+        let (kind, _) = table
+            .get(name)
+            .unwrap_or_else(|| panic!("{path}.{name} is not in the layer format"));
+        let nested = |object: &str| match object {
+            "version object" => Some("version object properties"),
+            "technique objects" => Some("technique object properties"),
+            "gradient object" => Some("gradient object properties"),
+            "layout object" => Some("layout object properties"),
+            "legenditem objects" => Some("legenditem object properties"),
+            "metadata objects and divider objects" => Some("metadata object properties"),
+            _ => None,
+        };
+        let here = format!("{path}.{name}");
+        match kind.as_str() {
+            "string" => assert!(item.is_string(), "{here} must be a string"),
+            "number" => assert!(item.is_number(), "{here} must be a number"),
+            "boolean" => assert!(item.is_boolean(), "{here} must be a boolean"),
+            array if array.starts_with("array of ") => {
+                let items = item
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{here} must be an array"));
+                let of = &array["array of ".len()..];
+                for (i, element) in items.iter().enumerate() {
+                    match nested(of) {
+                        Some(section) => {
+                            check_layer_object(tables, section, element, &format!("{here}[{i}]"))
+                        }
+                        None if of == "string" => assert!(element.is_string(), "{here}[{i}]"),
+                        None => panic!("{here}: unchecked item type {of}"),
+                    }
+                }
+            }
+            object => match nested(object) {
+                Some(section) => check_layer_object(tables, section, item, &here),
+                None => panic!("{here}: unchecked type {object}"),
+            },
+        }
+    }
+}
+
+#[test]
+fn navigator_layers_follow_the_layer_format() {
+    // Issue 19: hunt --navigator and incidents show --format navigator.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write(
+        dir.path(),
+        "events.jsonl",
+        &[
+            sysmon_line(1, "C:\\Windows\\System32\\whoami.exe"),
+            sysmon_line(2, "C:\\Windows\\System32\\whoami.exe"),
+        ]
+        .join("\n"),
+    );
+    let rules = write(dir.path(), "whoami.yml", WHOAMI_RULE);
+    let layer_path = dir.path().join("layer.json");
+    let store = dir.path().join("s.db");
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--navigator")
+        .arg(&layer_path)
+        .arg("--store")
+        .arg(&store)
+        .args(["--quiet", "--output", "/dev/null"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let layer: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&layer_path).expect("layer")).expect("JSON");
+    assert_eq!(layer["techniques"][0]["techniqueID"], "T1033");
+    assert_eq!(layer["techniques"][0]["score"], 2);
+    assert_eq!(layer["techniques"][0]["comment"], "Whoami Execution (2)");
+    let ids = listed_ids(&store, &[]);
+    let shown = incidents(&store, &["show", &ids[0], "--format", "navigator"]);
+    let incident_layer: serde_json::Value = serde_json::from_str(&stdout(&shown)).expect("JSON");
+    assert_eq!(incident_layer["techniques"], layer["techniques"]);
+    // A layer may not overwrite an input.
+    let refused = run(tocsin()
+        .arg("hunt")
+        .arg(&input)
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--navigator")
+        .arg(&input));
+    assert!(!refused.status.success());
+    let Some(format) = tocsin_testdata::shared_path("attack-navigator/layerformat-v4.5.md") else {
+        return;
+    };
+    let tables = layer_format_tables(&std::fs::read_to_string(format).expect("format"));
+    for layer in [&layer, &incident_layer] {
+        check_layer_object(&tables, "property table", layer, "layer");
+        assert_eq!(layer["versions"]["layer"], "4.5");
+        assert_eq!(layer["domain"], "enterprise-attack");
+        assert!(layer["gradient"]["maxValue"].as_f64() > layer["gradient"]["minValue"].as_f64());
+    }
 }
 
 /// A rule for Zeek's RDP log that fires on every record *not* from a private address, as

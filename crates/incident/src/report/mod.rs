@@ -35,6 +35,9 @@ pub enum Format {
     Html,
     /// JSON, for other tools: the incident, its alerts and its audit trail as stored.
     Json,
+    /// An ATT&CK Navigator layer (format 4.5) of the incident's techniques, scored by its
+    /// detections and commented with the rules that found them.
+    Navigator,
 }
 
 impl FromStr for Format {
@@ -45,10 +48,11 @@ impl FromStr for Format {
             "md" | "markdown" => Ok(Format::Markdown),
             "html" => Ok(Format::Html),
             "json" => Ok(Format::Json),
+            "navigator" | "layer" => Ok(Format::Navigator),
             _ => Err(ParseError {
                 what: "report format",
                 found: text.to_owned(),
-                expected: "md, html, json",
+                expected: "md, html, json, navigator",
             }),
         }
     }
@@ -64,6 +68,7 @@ pub fn render(
 ) -> String {
     match format {
         Format::Json => render_json(incident, alerts, audit),
+        Format::Navigator => render_navigator(incident, alerts),
         Format::Markdown => write_report(incident, alerts, audit, markdown::Markdown::default()),
         Format::Html => write_report(incident, alerts, audit, html::Html::new(&incident.title)),
     }
@@ -83,6 +88,20 @@ fn render_json(incident: &Incident, alerts: &[Alert], audit: &[AuditRecord]) -> 
         audit,
     };
     serde_json::to_string_pretty(&report)
+        .unwrap_or_else(|error| format!("{{\"error\": {:?}}}", error.to_string()))
+}
+
+fn render_navigator(incident: &Incident, alerts: &[Alert]) -> String {
+    let mut layer = tocsin_output::NavigatorLayer::new();
+    for alert in members_in_order(incident, alerts) {
+        layer.add(
+            alert.rule.tags.iter().map(String::as_str),
+            &alert.rule.title,
+        );
+    }
+    let name = format!("Incident {}", incident.id);
+    let json = layer.to_json(&name, &incident.title);
+    serde_json::to_string_pretty(&json)
         .unwrap_or_else(|error| format!("{{\"error\": {:?}}}", error.to_string()))
 }
 
@@ -379,6 +398,7 @@ impl fmt::Display for Format {
             Format::Markdown => "md",
             Format::Html => "html",
             Format::Json => "json",
+            Format::Navigator => "navigator",
         })
     }
 }
