@@ -26,20 +26,26 @@
 //! messages apart. A body over 1 KB is split over lines numbered `01:03`, `02:03`, `03:03`,
 //! cut anywhere (inside a key too), which one appliance process sends one after the other.
 //! Segments are therefore gathered by (host, pid when there is one, site ID) and by order:
-//! a message is decoded once each of its segments has arrived (in any order), from the
-//! segments joined in segment order, and is numbered (and reported) by the line of the first
-//! segment that arrived, taking its header time. Errors:
+//! a message starts with its segment 1 and takes its segments in turn; once the last has
+//! arrived it is decoded from the segments joined, numbered (and reported) by the line of
+//! its first segment, taking its header time. Messages of other hosts, processes or sites
+//! may interleave. Errors:
 //!
 //! * a segment number outside `1..=total`: an error naming the line, which is skipped;
-//! * a segment that the waiting message already holds, or whose total differs from it: a
-//!   new message has begun, so the waiting one is reported incomplete (under its first
-//!   line, with the segments missing) and dropped, and the line starts the new one;
+//! * a segment that is not the next one the waiting message expects (another segment 1, a
+//!   segment skipped, another total): the waiting message lost segments, so it is reported
+//!   incomplete (under its first line, with the segments missing) and dropped;
+//! * a segment other than 1 with no message waiting (its first segments were lost): an
+//!   error naming the line, which is skipped, rather than a message pieced together from
+//!   the halves of two;
 //! * a message still incomplete at the end of the input: reported likewise;
 //! * more than [`DecodeOptions::appliance_max_pending`](crate::DecodeOptions::appliance_max_pending)
 //!   messages waiting at once: the oldest is dropped and reported likewise.
+//!
+//! A waiting message holds only the segments that arrived, so a line announcing 9,999
+//! segments costs no more than its own text.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use tocsin_event::{Event, LogSource, Value};
@@ -78,9 +84,10 @@ struct Pending {
     /// The header time of that segment, if it has one.
     header_micros: Option<i64>,
     program: Box<str>,
-    /// The segments' bodies, by segment number - 1.
-    segments: Vec<Option<Box<str>>>,
-    received: usize,
+    /// The segments' bodies that arrived, in order (segment 1 first).
+    segments: Vec<Box<str>>,
+    /// How many segments the message has.
+    total: usize,
 }
 
 /// The header and segment numbers of one appliance line.
@@ -143,16 +150,24 @@ impl ApplianceDecoder {
             site_id: line.site_id,
         };
         let begins_another = self.pending.get(&key).is_some_and(|pending| {
-            pending.segments.len() != line.total || pending.segments[line.segment - 1].is_some()
+            pending.total != line.total || line.segment != pending.segments.len() + 1
         });
         if begins_another {
             if let Some(pending) = self.pending.remove(&key) {
                 self.by_line.remove(&pending.first_line);
-                let why = format!("line {number} began another message");
+                let why = format!("line {number} does not continue it");
                 report_incomplete(&key, &pending, &why, sink);
             }
         }
         if !self.pending.contains_key(&key) {
+            if line.segment != 1 {
+                let message = format!(
+                    "segment {} of {} from {key} without the segments before it (lost); line skipped",
+                    line.segment, line.total
+                );
+                sink.error(number, FORMAT, message);
+                return None;
+            }
             if self.pending.len() >= self.max_pending {
                 self.evict_oldest(sink);
             }
@@ -161,20 +176,19 @@ impl ApplianceDecoder {
                 first_line: number,
                 header_micros: line.header_micros,
                 program: line.program.into(),
-                segments: vec![None; line.total],
-                received: 0,
+                segments: Vec::new(),
+                total: line.total,
             };
             self.pending.insert(key.clone(), pending);
         }
         let pending = self.pending.get_mut(&key)?;
-        pending.segments[line.segment - 1] = Some(line.body.into());
-        pending.received += 1;
-        if pending.received < pending.segments.len() {
+        pending.segments.push(line.body.into());
+        if pending.segments.len() < pending.total {
             return None;
         }
         let pending = self.pending.remove(&key)?;
         self.by_line.remove(&pending.first_line);
-        let body: String = pending.segments.iter().flatten().map(|s| &**s).collect();
+        let body: String = pending.segments.concat();
         Some((
             pending.first_line,
             pending.header_micros,
@@ -281,18 +295,14 @@ impl LineDecoder for ApplianceDecoder {
 
 /// Reports a message dropped before all its segments arrived, under its first line.
 fn report_incomplete(key: &MessageKey, pending: &Pending, why: &str, sink: &mut Sink<'_>) {
-    let total = pending.segments.len();
-    let mut missing = String::new();
-    for (index, segment) in pending.segments.iter().enumerate() {
-        if segment.is_none() {
-            let separator = if missing.is_empty() { "" } else { ", " };
-            let _ = write!(missing, "{separator}{}", index + 1);
-        }
-    }
+    let (received, total) = (pending.segments.len(), pending.total);
+    let missing = match total - received {
+        1 => format!("{total}"),
+        _ => format!("{} to {total}", received + 1),
+    };
     let message = format!(
-        "incomplete message from {key}: {} of {total} segments arrived, missing {missing}; \
-         {why}",
-        pending.received
+        "incomplete message from {key}: {received} of {total} segments arrived, missing {missing}; \
+         {why}"
     );
     sink.error(pending.first_line, FORMAT, message);
 }

@@ -34,7 +34,7 @@ use crate::session_report::SessionReportSource;
 use crate::sniff;
 use crate::syslog::SyslogDecoder;
 use crate::text::TextSource;
-use crate::utf16::{self, Utf16Reader};
+use crate::utf16::{self, Transcoder};
 use crate::{DecodeOptions, EventSource, Format};
 
 /// Opens the file at `path` (or standard input for `-`) with the
@@ -228,7 +228,7 @@ fn text(
     let io = |e| DecodeError::io(&name, e);
     let (head, reader) = sniff(reader).map_err(io)?;
     let reader: Box<dyn BufRead + Send> = match utf16::detect(&head) {
-        Some(encoding) => Box::new(BufReader::new(Utf16Reader::new(reader, encoding))),
+        Some(encoding) => Box::new(BufReader::new(Transcoder::new(reader, encoding))),
         None => Box::new(BufReader::new(reader)),
     };
     let (head, reader) = sniff::first_lines(reader).map_err(io)?;

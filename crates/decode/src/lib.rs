@@ -1,7 +1,7 @@
 //! Where events come from and how bytes become events: Windows EVTX files, JSON logs (JSON
 //! Lines, a JSON array, or concatenated objects), syslog (RFC 3164 and RFC 5424), the syslog
-//! of remote-support appliances (with segmented messages reassembled), CEF, and the JSON
-//! Lines API audit log of those appliances; each optionally gzipped, read from files,
+//! of remote-support appliances (with segmented messages reassembled), their outbound events
+//! and session reports, CEF, and the JSON Lines API audit log of those appliances; each optionally gzipped, read from files,
 //! directories or standard input, decoded into [`tocsin_event::Event`]s. `FORMATS.md` shows
 //! a sample of each format and the fields it gives.
 //!
@@ -18,7 +18,7 @@
 //!   the file and the chunk, record or line, and iteration goes on with the next record.
 //! * Text formats are told from their first non-blank lines (or forced with
 //!   [`DecodeOptions::format`], whose names [`Format`] parses: `evtx`, `json`, `syslog`,
-//!   `appliance`, `cef`, `api-audit`). Their events carry a Sigma logsource
+//!   `appliance`, `cef`, `api-audit`, `outbound`, `session-report`). Their events carry a Sigma logsource
 //!   ([`tocsin_event::LogSource`]: `linux/sshd`, `remote_support/appliance`, ...) and the
 //!   time the record states, not the time it was read.
 //!
@@ -47,14 +47,14 @@
 //! assert_eq!(error.to_string(), "-: line 2, column 8 (record 2): EOF while parsing a value");
 //! ```
 //!
-//! Appliance syslog, a message split in two segments that arrive out of order:
+//! Appliance syslog, a message split in two segments, cut inside a value:
 //!
 //! ```
 //! use tocsin_decode::{from_reader, DecodeOptions};
 //! use tocsin_event::Fields;
 //!
-//! let lines = "Feb  5 12:54:46 h BG[1]:7:02:02:s) using password\n\
-//!              Feb  5 12:54:46 h BG[1]:7:01:02:event=login;when=1738778086;who=J S(j\n";
+//! let lines = "Feb  5 12:54:46 h BG[1]:7:01:02:event=login;when=1738778086;who=J S(j\n\
+//!              Feb  5 12:54:46 h BG[1]:7:02:02:s) using password\n";
 //! let options = DecodeOptions { syslog_year: Some(2025), ..DecodeOptions::default() };
 //! let events: Vec<_> = from_reader("bg.log", lines.as_bytes(), &options).unwrap().collect();
 //! let event = events[0].as_ref().unwrap();
@@ -63,7 +63,7 @@
 //! assert_eq!(event.timestamp_micros, Some(1_738_778_086_000_000));
 //! let logsource = event.logsource.as_deref().unwrap();
 //! assert_eq!(logsource.service.as_deref(), Some("appliance"));
-//! assert_eq!(event.origin.record, 1); // numbered by the first line that arrived
+//! assert_eq!(event.origin.record, 1); // numbered by its first segment's line
 //! ```
 //!
 //! Why these choices:

@@ -48,10 +48,16 @@ use quick_xml::Reader;
 use tocsin_event::{Event, LogSource, Origin, Value};
 
 use crate::error::DecodeError;
+use crate::utf16::Transcoder;
 use crate::EventSource;
 
 /// The format name in errors.
 const FORMAT: &str = "session-report";
+
+/// At most this many fields of a session are copied to each of its events: every event
+/// carries them, so a hostile report with many participants and many events would
+/// otherwise cost their product.
+const MAX_SESSION_FIELDS: usize = 512;
 
 /// Whether a line opens a session report (`<session_list` or `<session `, any namespace
 /// prefix aside).
@@ -69,8 +75,12 @@ pub(crate) struct SessionReportSource {
     open: Vec<String>,
     /// Text of the innermost open element so far.
     text: String,
-    /// The fields of the session being read.
+    /// The fields of the session being read (at most [`MAX_SESSION_FIELDS`]).
     session: Vec<(String, Value)>,
+    /// Whether the session had more fields than are copied to its events.
+    session_capped: bool,
+    /// An error about a record that does not stop the reading, yielded next.
+    warning: Option<DecodeError>,
     /// Representatives' user names by their `gsnumber`, to name who performed an event.
     reps: HashMap<String, String>,
     /// The representative being read: its gsnumber, once its username is known.
@@ -86,11 +96,13 @@ impl SessionReportSource {
     pub(crate) fn new(name: Arc<str>, reader: Box<dyn BufRead + Send>) -> Self {
         SessionReportSource {
             name,
-            reader: Reader::from_reader(LineCounter::new(reader)),
+            reader: reader_of(reader),
             buffer: Vec::new(),
             open: Vec::new(),
             text: String::new(),
             session: Vec::new(),
+            session_capped: false,
+            warning: None,
             reps: HashMap::new(),
             rep_gsnumber: None,
             event: None,
@@ -135,15 +147,16 @@ impl SessionReportSource {
         match name.as_str() {
             "session" if self.inside(&["session_list"]) || self.open.is_empty() => {
                 self.session.clear();
+                self.session_capped = false;
                 self.reps.clear();
                 if let Some(lsid) = attribute("lsid") {
-                    self.session.push(("lsid".into(), Value::from(lsid)));
+                    self.add_session_field("lsid".into(), Value::from(lsid));
                 }
             }
             "representative" if self.inside(&["rep_list"]) => {
                 self.rep_gsnumber = attribute("gsnumber");
                 if let Some(id) = attribute("id") {
-                    self.session.push(("rep_id".into(), Value::from(id)));
+                    self.add_session_field("rep_id".into(), Value::from(id));
                 }
             }
             "event" if self.inside(&["session_details"]) => {
@@ -180,6 +193,26 @@ impl SessionReportSource {
         Ok(())
     }
 
+    /// Adds a field of the session, to be copied to its events; beyond
+    /// [`MAX_SESSION_FIELDS`] the field is dropped and an error says so, once per session.
+    fn add_session_field(&mut self, name: String, value: Value) {
+        if self.session.len() < MAX_SESSION_FIELDS {
+            self.session.push((name, value));
+            return;
+        }
+        if !self.session_capped {
+            self.session_capped = true;
+            self.warning = Some(DecodeError::Line {
+                file: Arc::clone(&self.name),
+                line: self.reader.get_ref().line(),
+                format: FORMAT,
+                message: format!(
+                    "a session with more than {MAX_SESSION_FIELDS} fields: the rest (from `{name}` on) are not copied to its events"
+                ),
+            });
+        }
+    }
+
     fn push_event_field(&mut self, name: &str, value: Value) {
         if let Some(event) = self.event.as_mut() {
             event.push(name, "", value);
@@ -205,18 +238,22 @@ impl SessionReportSource {
             }
             ("representative", _) => self.rep_gsnumber = None,
             (_, _) if text.is_empty() => {}
-            (_, Some("session")) => self.session.push((name, Value::from(text))),
-            (_, Some("customer")) => self
-                .session
-                .push((format!("customer_{name}"), Value::from(text))),
+            (_, Some("session")) => {
+                let text = Value::from(text);
+                self.add_session_field(name, text);
+            }
+            (_, Some("customer")) => {
+                let text = Value::from(text);
+                self.add_session_field(format!("customer_{name}"), text);
+            }
             (_, Some("representative")) => {
                 if name == "username" {
                     if let Some(gsnumber) = &self.rep_gsnumber {
                         self.reps.insert(gsnumber.clone(), text.to_string());
                     }
                 }
-                self.session
-                    .push((format!("rep_{name}"), Value::from(text)));
+                let text = Value::from(text);
+                self.add_session_field(format!("rep_{name}"), text);
             }
             (_, _) if self.event.is_some() => self.push_event_field(&name, Value::from(text)),
             _ => {}
@@ -230,6 +267,9 @@ impl Iterator for SessionReportSource {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
+            if let Some(warning) = self.warning.take() {
+                return Some(Err(warning));
+            }
             self.buffer.clear();
             let read = self.reader.read_event_into(&mut self.buffer);
             let xml = match read {
@@ -286,6 +326,16 @@ impl EventSource for SessionReportSource {
     fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// The XML reader of a report: bytes that are not UTF-8 become U+FFFD (as in every text
+/// format: one Latin-1 host name must not end the file), and `<event .../>` comes as a
+/// start and an end, as `<event ...></event>` does, so that both forms give an event.
+fn reader_of(input: Box<dyn BufRead + Send>) -> Reader<LineCounter> {
+    let lossy = std::io::BufReader::new(Transcoder::new(input, encoding_rs::UTF_8));
+    let mut reader = Reader::from_reader(LineCounter::new(Box::new(lossy)));
+    reader.config_mut().expand_empty_elements = true;
+    reader
 }
 
 /// An element's name without its namespace prefix.
@@ -462,6 +512,51 @@ mod tests {
             decoded[2].contains("the document ended inside <session_list>session>session_details>"),
             "{decoded:?}"
         );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_replaced_not_fatal() {
+        let mut bytes =
+            b"<session_list><session lsid=\"a\"><customer_list><customer><hostname>CAF".to_vec();
+        bytes.push(0xC9);
+        bytes.extend_from_slice(b"-PC</hostname></customer></customer_list><session_details><event event_type=\"x\"></event></session_details></session></session_list>");
+        let reader: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(bytes));
+        let items: Vec<_> = SessionReportSource::new("r.xml".into(), reader).collect();
+        assert_eq!(items.len(), 1, "{items:?}");
+        let event = items[0].as_ref().expect("an event");
+        assert_eq!(event.fields[1].value, Value::from("CAF\u{fffd}-PC"));
+    }
+
+    #[test]
+    fn self_closing_events_are_events_too() {
+        let text = "<session_list><session lsid=\"a\"><session_details>\n<event timestamp=\"1733239565\" event_type=\"Session Start\"/>\n<event timestamp=\"1733239600\" event_type=\"Session End\"/>\n</session_details></session></session_list>\n";
+        assert_eq!(
+            decode(text),
+            [
+                "1: lsid=a,event_type=Session Start",
+                "2: lsid=a,event_type=Session End"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_session_copies_a_bounded_number_of_fields_to_its_events() {
+        let customers: String = (0..600)
+            .map(|i| format!("<customer><hostname>h{i}</hostname></customer>"))
+            .collect();
+        let text = format!(
+            "<session_list><session lsid=\"a\"><customer_list>{customers}</customer_list><session_details><event event_type=\"x\"></event></session_details></session></session_list>"
+        );
+        let reader: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text));
+        let items: Vec<_> = SessionReportSource::new("r.xml".into(), reader).collect();
+        assert_eq!(items.len(), 2, "a warning, then the event");
+        let warning = items[0].as_ref().expect_err("a warning");
+        assert!(
+            warning.to_string().contains("more than 512 fields"),
+            "{warning}"
+        );
+        let event = items[1].as_ref().expect("the event");
+        assert_eq!(event.fields.len(), MAX_SESSION_FIELDS + 1);
     }
 
     #[test]

@@ -23,8 +23,10 @@ pub(crate) fn detect(head: &[u8]) -> Option<&'static Encoding> {
     }
 }
 
-/// A reader of UTF-8 over a reader of UTF-16 (`encoding`), without its byte order mark.
-pub(crate) struct Utf16Reader<R> {
+/// A reader of UTF-8 over a reader of text in `encoding` (UTF-16LE or UTF-16BE, or UTF-8
+/// itself, to replace its invalid bytes with U+FFFD as it streams), without its byte
+/// order mark.
+pub(crate) struct Transcoder<R> {
     inner: R,
     decoder: Decoder,
     input: Vec<u8>,
@@ -34,10 +36,10 @@ pub(crate) struct Utf16Reader<R> {
     done: bool,
 }
 
-impl<R: Read> Utf16Reader<R> {
-    /// Decodes `inner`, which is in `encoding` (UTF-16LE or UTF-16BE).
+impl<R: Read> Transcoder<R> {
+    /// Decodes `inner`, which is in `encoding`.
     pub(crate) fn new(inner: R, encoding: &'static Encoding) -> Self {
-        Utf16Reader {
+        Transcoder {
             inner,
             decoder: encoding.new_decoder_with_bom_removal(),
             input: vec![0; CHUNK],
@@ -54,7 +56,7 @@ impl<R: Read> Utf16Reader<R> {
         let room = self
             .decoder
             .max_utf8_buffer_length(read)
-            .ok_or_else(|| std::io::Error::other("UTF-16 input too large to decode"))?;
+            .ok_or_else(|| std::io::Error::other("input too large to decode"))?;
         self.output.resize(room, 0);
         let (_, _, written, _) =
             self.decoder
@@ -66,7 +68,7 @@ impl<R: Read> Utf16Reader<R> {
     }
 }
 
-impl<R: Read> Read for Utf16Reader<R> {
+impl<R: Read> Read for Transcoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.taken == self.output.len() {
             if self.done {
@@ -107,7 +109,7 @@ mod tests {
             }
         }
         let mut text = String::new();
-        Utf16Reader::new(OneByte(bytes), encoding)
+        Transcoder::new(OneByte(bytes), encoding)
             .read_to_string(&mut text)
             .unwrap();
         text

@@ -153,11 +153,11 @@ fn segments_cut_inside_a_key_are_joined_by_site_and_order() {
 #[test]
 fn segments_of_other_processes_and_sites_interleave() {
     let text = [
-        segment("h", 1, 2, 2, "b=2"),
+        segment("h", 1, 1, 2, "a=1;"),
         segment("h", 2, 1, 2, "c=3;"),
         segment("other", 1, 1, 2, "x=1;"),
         SAMPLE.to_string(),
-        segment("h", 1, 1, 2, "a=1;"),
+        segment("h", 1, 2, 2, "b=2"),
         segment("other", 1, 2, 2, "y=2"),
         segment("h", 2, 2, 2, "d=4"),
     ]
@@ -175,26 +175,48 @@ fn segments_of_other_processes_and_sites_interleave() {
 }
 
 #[test]
-fn missing_segment_is_reported_at_the_end_by_its_first_line() {
+fn a_lost_first_segment_never_pieces_two_messages_together() {
+    // Review of issue 15's decoder: accepting segments in any order pinned one message's
+    // failed login on the next message's user.
+    let text = [
+        segment("h", 7, 2, 2, "who=Mallory(m)"),
+        segment("h", 7, 1, 2, "event=login;status=failure;"),
+        segment("h", 7, 2, 2, "who=Alice(a)"),
+    ]
+    .join("\n");
+    assert_eq!(
+        decode(&text),
+        [
+            "error: test.log: line 1: appliance: segment 2 of 2 from h[98765] site 7 without the segments before it (lost); line skipped",
+            "2: host=h,program=BG,pid=98765,site_id=7,event=login,status=failure,who=Alice(a),who_name=Alice,who_user=a",
+        ]
+    );
+}
+
+#[test]
+fn missing_segment_is_reported_by_its_first_line() {
     let text = [
         segment("h", 5, 1, 3, "a=1;"),
         segment("h", 6, 1, 1, "event=logout"),
         segment("h", 5, 3, 3, "c=3"),
+        segment("h", 8, 1, 4, "a=1;"),
     ]
     .join("\n");
     assert_eq!(
         decode(&text),
         [
             "2: host=h,program=BG,pid=98765,site_id=6,event=logout",
-            "error: test.log: line 1: appliance: incomplete message from h[98765] site 5: 2 of 3 segments arrived, missing 2; the input ended first",
+            "error: test.log: line 1: appliance: incomplete message from h[98765] site 5: 1 of 3 segments arrived, missing 2 to 3; line 3 does not continue it",
+            "error: test.log: line 3: appliance: segment 3 of 3 from h[98765] site 5 without the segments before it (lost); line skipped",
+            "error: test.log: line 4: appliance: incomplete message from h[98765] site 8: 1 of 4 segments arrived, missing 2 to 4; the input ended first",
         ]
     );
 }
 
 #[test]
-fn a_segment_already_held_begins_the_next_message() {
-    // The site ID is not a message id: a repeated segment means the waiting message lost
-    // its other segments and the next one began.
+fn a_segment_out_of_turn_ends_the_waiting_message() {
+    // The site ID is not a message id: a segment out of turn means the waiting message
+    // lost its other segments.
     let text = [
         segment("h", 5, 1, 2, "a=1;"),
         segment("h", 5, 1, 2, "a=9;"),
@@ -208,11 +230,11 @@ fn a_segment_already_held_begins_the_next_message() {
     assert_eq!(
         decode(&text),
         [
-            "error: test.log: line 1: appliance: incomplete message from h[98765] site 5: 1 of 2 segments arrived, missing 2; line 2 began another message",
+            "error: test.log: line 1: appliance: incomplete message from h[98765] site 5: 1 of 2 segments arrived, missing 2; line 2 does not continue it",
             "error: test.log: line 3: appliance: segment 3 of 2 is out of range (1 to the total, at most 9999)",
-            "error: test.log: line 2: appliance: incomplete message from h[98765] site 5: 1 of 2 segments arrived, missing 2; line 4 began another message",
+            "error: test.log: line 2: appliance: incomplete message from h[98765] site 5: 1 of 2 segments arrived, missing 2; line 4 does not continue it",
+            "error: test.log: line 4: appliance: segment 2 of 3 from h[98765] site 5 without the segments before it (lost); line skipped",
             "error: test.log: line 5: appliance: segment 0 of 2 is out of range (1 to the total, at most 9999)",
-            "error: test.log: line 4: appliance: incomplete message from h[98765] site 5: 1 of 3 segments arrived, missing 1, 3; line 6 began another message",
             "6: host=h,program=BG,pid=98765,site_id=5,a=2,b=2",
         ]
     );
@@ -233,9 +255,9 @@ fn pending_messages_are_bounded_and_the_oldest_evicted() {
         [
             "error: test.log: line 1: appliance: incomplete message from h[98765] site 1: 1 of 2 segments arrived, missing 2; dropped: more than 2 segmented messages waiting for segments",
             "2: host=h,program=BG,pid=98765,site_id=2,b=1,b=2",
-            // Site 1's message was dropped: its second segment now starts a new message.
+            // Site 1's message was dropped: its second segment has nothing to continue.
+            "error: test.log: line 5: appliance: segment 2 of 2 from h[98765] site 1 without the segments before it (lost); line skipped",
             "error: test.log: line 3: appliance: incomplete message from h[98765] site 3: 1 of 2 segments arrived, missing 2; the input ended first",
-            "error: test.log: line 5: appliance: incomplete message from h[98765] site 1: 1 of 2 segments arrived, missing 1; the input ended first",
         ]
     );
 }
