@@ -60,9 +60,10 @@ impl std::fmt::Display for Duplicate {
 /// are: reading them reports their own errors.
 ///
 /// Files of a size no other file has are not read. Files that share a size are each read
-/// once for a content hash, and a file is compared byte for byte only with the kept files
-/// of the same size and hash, so a collection of many equally sized files (EVTX files of
-/// one chunk are all 69,632 bytes) costs one read each, not one per pair.
+/// once for a hash of their first 64 KiB, and a file is compared byte for byte only with
+/// the kept files of the same size and hash: a collection of many equally sized files (EVTX
+/// files of one chunk are all 69,632 bytes; archived logs at their size cap) costs one
+/// block each, not a read per pair, and only a real copy is read whole.
 pub fn distinct_files(files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<Duplicate>) {
     let mut kept: Vec<PathBuf> = Vec::with_capacity(files.len());
     let mut duplicates = Vec::new();
@@ -152,18 +153,14 @@ enum Hashed {
     Unreadable,
 }
 
-/// A hash of a file's bytes; `None` if it cannot be read.
+/// A hash of a file's first 64 KiB; `None` if it cannot be read.
 fn content_hash(path: &Path) -> Option<u64> {
-    let mut reader = BufReader::new(File::open(path).ok()?);
-    let mut hasher = std::hash::DefaultHasher::new();
+    let mut reader = File::open(path).ok()?;
     let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let n = read_full(&mut reader, &mut buffer).ok()?;
-        if n == 0 {
-            return Some(hasher.finish());
-        }
-        hasher.write(&buffer[..n]);
-    }
+    let n = read_full(&mut reader, &mut buffer).ok()?;
+    let mut hasher = std::hash::DefaultHasher::new();
+    hasher.write(&buffer[..n]);
+    Some(hasher.finish())
 }
 
 /// The canonical path and size of a regular file; `None` for standard input and anything
@@ -283,6 +280,19 @@ mod tests {
                 .zip(of(&d.same_as))
                 .is_some_and(|(a, b)| a % 100 == b && !d.same_file)
         }));
+    }
+
+    #[test]
+    fn files_alike_in_their_first_block_are_compared_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let head = "x".repeat(70 * 1024);
+        let a = write(dir.path(), "a.log", &format!("{head}a"));
+        let b = write(dir.path(), "b.log", &format!("{head}b"));
+        let copy = write(dir.path(), "copy.log", &format!("{head}a"));
+        let (kept, duplicates) = distinct_files(vec![a.clone(), b.clone(), copy.clone()]);
+        assert_eq!(kept, [a.clone(), b]);
+        assert_eq!(duplicates.len(), 1);
+        assert_eq!((&duplicates[0].path, &duplicates[0].same_as), (&copy, &a));
     }
 
     #[test]
