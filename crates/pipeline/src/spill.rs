@@ -23,6 +23,10 @@ use tocsin_event::{Event, Field, LogSource, Origin, Value};
 
 use crate::correlation::KeptMatch;
 
+/// The most runs kept on disk: at this many they are merged into one, so that a small
+/// budget and a large input never run out of open files.
+const MERGE_FAN_IN: usize = 64;
+
 /// What can be held in a [`TimeSorted`]: ordered by event time, sized, and written to and
 /// read from a run.
 pub trait Spillable: Clone + Sized {
@@ -109,6 +113,31 @@ impl<T: Spillable> TimeSorted<T> {
         self.runs.push(file);
         self.held_weight = 0;
         self.held_sorted = true;
+        if self.runs.len() >= MERGE_FAN_IN {
+            self.merge_runs()?;
+        }
+        Ok(())
+    }
+
+    /// Merges every run into one, so that the open files and the merge's width stay at
+    /// most [`MERGE_FAN_IN`] however much is spilled.
+    fn merge_runs(&mut self) -> io::Result<()> {
+        // Items read back name only strings the table already holds: a copy reads them
+        // while the table itself numbers them again for the merged run (same numbers).
+        let reading = self.table.clone();
+        let held = std::mem::take(&mut self.held);
+        let runs = std::mem::take(&mut self.runs);
+        let mut out = BufWriter::new(tempfile::tempfile()?);
+        {
+            let mut sorted = Sorted::<T>::over(&reading, &[], &runs)?;
+            for item in sorted.by_ref() {
+                item?.encode(&mut self.table, &mut out)?;
+            }
+        }
+        let mut file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.flush()?;
+        self.runs = vec![file];
+        self.held = held;
         Ok(())
     }
 
@@ -123,29 +152,7 @@ impl<T: Spillable> TimeSorted<T> {
             self.held.sort_by(T::order);
             self.held_sorted = true;
         }
-        let mut readers = Vec::with_capacity(self.runs.len());
-        for run in &self.runs {
-            let mut file = run.try_clone()?;
-            file.rewind()?;
-            readers.push(RunReader {
-                input: BufReader::new(file),
-            });
-        }
-        let mut sorted = Sorted {
-            table: &self.table,
-            held: &self.held,
-            next_held: 0,
-            readers,
-            heads: BinaryHeap::new(),
-            error: None,
-            failed: false,
-        };
-        for run in 0..sorted.readers.len() {
-            if let Some(item) = sorted.readers[run].next(sorted.table)? {
-                sorted.heads.push(Head { item, run });
-            }
-        }
-        Ok(sorted)
+        Sorted::over(&self.table, &self.held, &self.runs)
     }
 }
 
@@ -204,6 +211,35 @@ pub struct Sorted<'a, T> {
     failed: bool,
 }
 
+impl<'a, T: Spillable> Sorted<'a, T> {
+    /// The items of `held` (sorted) and of `runs` in order, names read through `table`.
+    fn over(table: &'a Table, held: &'a [T], runs: &[File]) -> io::Result<Self> {
+        let mut readers = Vec::with_capacity(runs.len());
+        for run in runs {
+            let mut file = run.try_clone()?;
+            file.rewind()?;
+            readers.push(RunReader {
+                input: BufReader::new(file),
+            });
+        }
+        let mut sorted = Sorted {
+            table,
+            held,
+            next_held: 0,
+            readers,
+            heads: BinaryHeap::new(),
+            error: None,
+            failed: false,
+        };
+        for run in 0..sorted.readers.len() {
+            if let Some(item) = sorted.readers[run].next(sorted.table)? {
+                sorted.heads.push(Head { item, run });
+            }
+        }
+        Ok(sorted)
+    }
+}
+
 impl<'a, T: Spillable> Iterator for Sorted<'a, T> {
     type Item = io::Result<Cow<'a, T>>;
 
@@ -239,7 +275,7 @@ impl<'a, T: Spillable> Iterator for Sorted<'a, T> {
 }
 
 /// The shared strings and logsources of a buffer's runs, each written as its number.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Table {
     names: Vec<Arc<str>>,
     name_ids: HashMap<Arc<str>, u32>,
@@ -527,6 +563,16 @@ mod tests {
         assert!(runs > 10, "a small budget spills: {runs} runs");
         let (runs, _) = round_trip(usize::MAX);
         assert_eq!(runs, 0, "a large budget keeps everything in memory");
+    }
+
+    #[test]
+    fn many_runs_are_merged_and_still_come_back_in_order() {
+        let (runs, pushed) = round_trip(1);
+        assert!(
+            runs < MERGE_FAN_IN,
+            "{runs} runs for {} items",
+            pushed.len()
+        );
     }
 
     #[test]
