@@ -5,8 +5,9 @@
 //! would fire correlations that count (five failed logons read twice are ten).
 //!
 //! Files are the same when their canonical paths are equal, or when their sizes and
-//! contents are equal (only files of equal size are compared, so a hunt of distinct files
-//! reads nothing extra).
+//! contents are equal (a file that shares its size with another is read for a hash of its
+//! first 64 KiB, and read whole only to confirm a copy). Files found by walking a folder
+//! keep the path they were found under.
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -140,7 +140,10 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     let mut collector = Collector {
         printer: &mut printer,
         sink: sink.as_mut(),
-        replay: ReplayBuffer::new(usize::try_from(args.replay_memory << 20).unwrap_or(usize::MAX)),
+        replay: ReplayBuffer::for_detectors(
+            usize::try_from(args.replay_memory << 20).unwrap_or(usize::MAX),
+            &detectors,
+        ),
         timeline: args.timeline.then(Vec::new),
         navigator: args.navigator.as_ref().map(|_| NavigatorLayer::new()),
         summary: Summary::default(),

@@ -204,9 +204,9 @@ impl JsonSource {
 
     fn finish(&mut self, mut event: Event, record: u64) -> Event {
         self.capacity = event.fields.len();
-        match &self.declared {
-            Some(logsource) => event.logsource = Some(Arc::clone(logsource)),
-            None => self.note_placement(&event, record),
+        self.note_placement(&event, record);
+        if let Some(logsource) = &self.declared {
+            event.logsource = Some(Arc::clone(logsource));
         }
         event.origin = Origin {
             source: Arc::clone(&self.name),
@@ -220,7 +220,9 @@ impl JsonSource {
     /// Remembers the first record that no Windows rule can be placed on and the first of
     /// unknown origin, for the notes; once both are known nothing is read.
     fn note_placement(&mut self, event: &Event, record: u64) {
-        if self.unplaced_windows.is_some() && self.unknown_origin.is_some() {
+        // A declared logsource says where records of unknown origin come from.
+        let origin_known = self.unknown_origin.is_some() || self.declared.is_some();
+        if self.unplaced_windows.is_some() && origin_known {
             return;
         }
         match placement(event) {
@@ -228,9 +230,10 @@ impl JsonSource {
             Placement::EventIdOnly => {
                 self.unplaced_windows.get_or_insert(record);
             }
-            Placement::Unknown => {
+            Placement::Unknown if self.declared.is_none() => {
                 self.unknown_origin.get_or_insert(record);
             }
+            Placement::Unknown => {}
         }
     }
 }
@@ -749,6 +752,10 @@ mod tests {
             .by_ref()
             .all(|e| e.expect("decodes").logsource.as_deref() == Some(&*zeek)));
         assert_eq!(declared.note(), None);
+        // A declared source does not hide Windows events that lost their channel.
+        let mut unplaced = source("{\"EventID\": 4625}\n").declared(Some(zeek));
+        assert_eq!(unplaced.by_ref().count(), 1);
+        assert!(unplaced.note().is_some_and(|n| n.contains("no Channel")));
     }
 
     /// Each event as `record: name=value,...`, each error as `error: message`.

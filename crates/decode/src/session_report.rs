@@ -62,8 +62,26 @@ const MAX_SESSION_FIELDS: usize = 512;
 /// Whether a line opens a session report (`<session_list` or `<session `, any namespace
 /// prefix aside).
 pub(crate) fn is_session_report_line(line: &str) -> bool {
-    let line = line.trim_start();
-    line.starts_with("<session_list") || line.starts_with("<session ")
+    let mut line = line.trim_start();
+    // An XML declaration or comments may come first on the same line.
+    while let Some(rest) = line
+        .strip_prefix("<?")
+        .or_else(|| line.strip_prefix("<!--"))
+    {
+        let end = if line.starts_with("<?") { "?>" } else { "-->" };
+        let Some(at) = rest.find(end) else {
+            return false;
+        };
+        line = rest[at + end.len()..].trim_start();
+    }
+    let Some(tag) = line.strip_prefix('<') else {
+        return false;
+    };
+    // A namespace prefix (`<r:session_list`) aside.
+    let name_end = tag.find([' ', '>', '\t', '/']).unwrap_or(tag.len());
+    let name = &tag[..name_end];
+    let local = name.rsplit_once(':').map_or(name, |(_, local)| local);
+    local == "session_list" || (local == "session" && tag[name_end..].starts_with(' '))
 }
 
 /// Events of one session report.
@@ -411,11 +429,16 @@ impl BufRead for LineCounter {
     }
 
     fn consume(&mut self, amount: usize) {
-        let consumed = match self.inner.fill_buf() {
-            Ok(buffer) => buffer[..amount.min(buffer.len())].to_vec(),
-            Err(_) => Vec::new(),
+        let (newlines, last) = match self.inner.fill_buf() {
+            Ok(buffer) => {
+                let consumed = &buffer[..amount.min(buffer.len())];
+                let newlines = consumed.iter().filter(|&&b| b == b'\n').count() as u64;
+                (newlines, consumed.last().copied())
+            }
+            Err(_) => (0, None),
         };
-        self.count(&consumed);
+        self.newlines += newlines;
+        self.last = last.or(self.last);
         self.inner.consume(amount);
     }
 }
@@ -564,6 +587,13 @@ mod tests {
         assert!(is_session_report_line("<session_list xmlns=\"x\">"));
         assert!(is_session_report_line("  <session lsid=\"a\">"));
         assert!(!is_session_report_line("<sessions>"));
+        assert!(is_session_report_line(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><session_list xmlns=\"x\"><session lsid=\"a\">"
+        ));
+        assert!(is_session_report_line(
+            "<!-- report --><r:session_list xmlns:r=\"x\">"
+        ));
+        assert!(!is_session_report_line("<?xml version=\"1.0\"?><config>"));
         assert!(!is_session_report_line("<14>Feb  5 12:54:46 h x"));
     }
 }

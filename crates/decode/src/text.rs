@@ -1,4 +1,5 @@
-//! The line reader shared by the text formats (syslog, appliance, CEF): it reads one line
+//! The line reader shared by the text formats (syslog, appliance, CEF, outbound events): it
+//! reads one line
 //! at a time, hands each non-blank line to a [`LineDecoder`], and yields what the decoder
 //! queued, so that one line may give no item (a segment that waits for the others), one, or
 //! several (an event and an error about an evicted message).

@@ -52,9 +52,10 @@ pub struct Event {
     /// says so.
     pub timestamp_micros: Option<i64>,
     /// The Sigma logsource the decoder knows this record belongs to (for example
-    /// `product: remote_support, service: appliance` for an appliance's syslog), so that
-    /// non-Windows rules meet only the events they were written for. `None` when the format
-    /// does not say (plain JSON, EVTX: Windows rules are placed by `Channel` instead).
+    /// `product: remote_support, service: appliance` for an appliance's syslog, `product:
+    /// windows` for EVTX), or that the user declared for plain JSON, so that rules meet
+    /// only the events they were written for. `None` when nothing says (plain JSON): such
+    /// an event meets only rules that name no logsource, or Windows rules by its `Channel`.
     pub logsource: Option<Arc<LogSource>>,
 }
 

@@ -18,7 +18,8 @@ pub struct AlertCollector {
     /// Matches correlations reference and events behavioural detectors watch, for the
     /// replay.
     pub replay: ReplayBuffer,
-    /// The first error of the replay buffer (a full temporary folder); the scan stops.
+    /// The first error of the replay buffer (a full temporary folder); the sink then says
+    /// `Break` to every push, and [`AlertCollector::replay`] returns it.
     pub error: Option<std::io::Error>,
 }
 
@@ -43,7 +44,7 @@ impl AlertCollector {
         match result {
             Ok(()) => ControlFlow::Continue(()),
             Err(error) => {
-                self.error = Some(error);
+                self.error.get_or_insert(error);
                 ControlFlow::Break(())
             }
         }

@@ -82,6 +82,18 @@ impl ReplayBuffer {
         }
     }
 
+    /// A buffer for a run of `detectors`: all of `budget` for the kept matches when no
+    /// behavioural detector watches events, else half each.
+    pub fn for_detectors(budget: usize, detectors: &Detectors) -> Self {
+        match detectors.behaviour.is_some() {
+            true => ReplayBuffer::new(budget),
+            false => ReplayBuffer {
+                kept: TimeSorted::new(budget),
+                watched: TimeSorted::new(1),
+            },
+        }
+    }
+
     /// Holds a match a correlation references.
     ///
     /// # Errors
