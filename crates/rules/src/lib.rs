@@ -16,8 +16,13 @@
 //!   them by one key (a `value_count` correlation), a reset followed by a session by the
 //!   same key (a `temporal_ordered` correlation), sessions started with an API key, API key
 //!   management, and API calls from generic HTTP clients.
-//! * Appliance syslog (`rs_appliance_*`): the same resets, key and user changes, sessions
-//!   opened with an API key, and session shell commands that collect users' documents.
+//! * Appliance syslog (`rs_appliance_*`): the same resets, API account and key changes in
+//!   the vendor's names (`api_account_added`, ...), a site user's password set by another
+//!   account (`user_changed` with `new_password`), sessions opened with an API key, and
+//!   session shell commands that collect users' documents (these last two on the demo's
+//!   events: the vendor's syslog carries no session activity).
+//! * Session reports (`rs_session_*`): command shells in sessions, and files of users'
+//!   Documents or Desktop downloaded.
 //! * Windows endpoints (`win_*`): remote-support clients (BeyondTrust `bomgar-scc.exe`,
 //!   ScreenConnect, AnyDesk, TeamViewer, RustDesk, Splashtop) spawning shells or writing
 //!   archives and scripts, recursive listing and bulk copy of Documents folders, and
@@ -30,7 +35,9 @@
 //! `service: appliance` (the appliance's syslog, fields named by their `key=` in the
 //! message body, plus `who_name`, `who_user`, `auth_method` derived from `who`) or
 //! `service: api_audit` (the API audit log, JSON fields `api_key_id`, `action`, `target`,
-//! `result`, `source_ip`, `user_agent`...). Accounts in `target` are written
+//! `result`, `source_ip`, `user_agent`...) or `service: session_report` (the reporting
+//! API's session events: `event_type`, `performed_by_username`, `customer_hostname`,
+//! `filename`, ...). Accounts in `target` are written
 //! `account@HOST` for an endpoint's local account and `user@domain.tld` for a directory
 //! account; the rules on local accounts rely on that distinction.
 
@@ -82,7 +89,10 @@ static BUILTIN: &[BuiltinRule] = &[
     rule!("rs_appliance_api_session.yml"),
     rule!("rs_appliance_local_account_password_reset.yml"),
     rule!("rs_appliance_shell_document_collection.yml"),
+    rule!("rs_appliance_site_user_password_set.yml"),
     rule!("rs_appliance_user_created.yml"),
+    rule!("rs_session_command_shell.yml"),
+    rule!("rs_session_document_download.yml"),
     rule!("win_archive_in_staging_folder.yml"),
     rule!("win_bulk_copy_of_user_documents.yml"),
     rule!("win_documents_copied_to_staging_folder.yml"),

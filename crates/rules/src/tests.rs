@@ -355,6 +355,68 @@ fn appliance_rules_fire_on_their_events() {
 }
 
 #[test]
+fn rules_on_the_vendors_own_vocabulary_fire_on_its_events() {
+    // Issue 15: the event names and fields the vendor documents.
+    let engine = engine();
+    for event in [
+        "api_account_added",
+        "api_account_changed",
+        "api_account_removed",
+    ] {
+        let change = appliance(
+            event,
+            &[("client_id", "e52a9aa6fc05"), ("name", "helpdesk")],
+        );
+        assert!(
+            fired(&engine, &change).contains("rs_appliance_api_key_change"),
+            "{event}"
+        );
+    }
+    let rule = "rs_appliance_site_user_password_set";
+    let user_changed = |who_user: &str, new_password: Option<&str>| {
+        let mut fields = vec![("who_user", who_user), ("old_username", "jnovak")];
+        fields.extend(new_password.map(|p| ("new_password", p)));
+        appliance("user_changed", &fields)
+    };
+    assert!(fired(&engine, &user_changed("e52a9aa6fc05", Some("***NEW***"))).contains(rule));
+    assert!(
+        !fired(&engine, &user_changed("jnovak", Some("***NEW***"))).contains(rule),
+        "a user's own password change"
+    );
+    assert!(
+        !fired(&engine, &user_changed("admin", None)).contains(rule),
+        "a change that sets no password"
+    );
+
+    let session_event = |event_type: &str, extra: &[(&str, &str)]| {
+        let mut fields = vec![
+            ("lsid", "e9e99aeb9ad54fb381634498502c5a1b"),
+            ("event_type", event_type),
+            ("performed_by_username", "jnovak"),
+            ("customer_hostname", "WS-0042"),
+        ];
+        fields.extend_from_slice(extra);
+        vendor_event("session_report", &fields)
+    };
+    assert!(fired(
+        &engine,
+        &session_event("Command Shell Session Started", &[])
+    )
+    .contains("rs_session_command_shell"));
+    let download = |filename| session_event("File Download", &[("filename", filename)]);
+    let rule = "rs_session_document_download";
+    assert!(fired(
+        &engine,
+        &download("C:\\Users\\jdoe\\Documents\\budget.xlsx")
+    )
+    .contains(rule));
+    assert!(fired(&engine, &download("C:\\Users\\jdoe\\desktop\\notes.txt")).contains(rule));
+    assert!(!fired(&engine, &download("C:\\Windows\\Temp\\setup.log")).contains(rule));
+    // Session events are not appliance syslog: the appliance rules do not meet them.
+    assert!(fired(&engine, &session_event("Session Start", &[])).is_empty());
+}
+
+#[test]
 fn appliance_shell_rule_tells_collection_from_support_commands() {
     let engine = engine();
     let rule = "rs_appliance_shell_document_collection";
