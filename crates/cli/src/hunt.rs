@@ -2,6 +2,7 @@
 //! then replay the matches correlations need in time order and print their hits; with
 //! `--store`, write everything shown into the incident store and regroup it.
 
+use std::collections::BTreeMap;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -37,8 +38,8 @@ enum Message {
     /// An event the behavioural detectors watch, kept until the scan is over.
     Watched(Box<Event>),
     Problem(String),
-    /// What a source had to assume (such as the year of syslog times).
-    Note(String),
+    /// What a source had to assume (such as the year of syslog times): the source, the note.
+    Note(String, String),
     FileDone,
 }
 
@@ -146,6 +147,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         ),
         timeline: args.timeline.then(Vec::new),
         navigator: args.navigator.as_ref().map(|_| NavigatorLayer::new()),
+        notes: BTreeMap::new(),
         summary: Summary::default(),
         closed_after: None,
         printed: 0,
@@ -181,6 +183,11 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         flow = collector.print_timeline()?;
     }
     summary.merge(std::mem::take(&mut collector.summary));
+    for (note, count) in &collector.notes {
+        if *count > 1 {
+            eprintln!("note: {} more files had the same note: {note}", count - 1);
+        }
+    }
     summary.add_decode_errors(discover_errors.len() as u64);
     let closed_after = collector.closed_after;
     let navigator = collector.navigator.take();
@@ -355,7 +362,7 @@ fn report_end(source: &(dyn EventSource + Send), read: u64, tx: &Sender<Message>
         let _ = tx.send(Message::Problem(text.into()));
     }
     if let Some(note) = source.note() {
-        let _ = tx.send(Message::Note(format!("{}: {note}", source.name())));
+        let _ = tx.send(Message::Note(source.name().to_owned(), note));
     }
 }
 
@@ -402,6 +409,8 @@ struct Collector<'a> {
     timeline: Option<Vec<DetectionRecord>>,
     /// With `--navigator`, the techniques of the detections.
     navigator: Option<NavigatorLayer>,
+    /// Each note of the sources, and how many sources gave it.
+    notes: BTreeMap<String, u64>,
     summary: Summary,
     /// Detections printed before the reader of the output went away, once it has.
     closed_after: Option<u64>,
@@ -435,7 +444,14 @@ impl Collector<'_> {
                     hold(held, stop)?;
                 }
                 Message::Problem(text) => progress.suspend(|| eprintln!("warning: {text}")),
-                Message::Note(text) => progress.suspend(|| eprintln!("note: {text}")),
+                Message::Note(source, note) => {
+                    // The same note for every file of a collection is said once, then counted.
+                    let seen = self.notes.entry(note.clone()).or_default();
+                    *seen += 1;
+                    if *seen == 1 {
+                        progress.suspend(|| eprintln!("note: {source}: {note}"));
+                    }
+                }
                 Message::FileDone => progress.inc(1),
             }
         }

@@ -1995,6 +1995,37 @@ fn plain_json_meets_rules_for_a_product_only_where_the_user_declares_it() {
     }
 }
 
+#[test]
+fn the_same_note_for_many_files_is_said_once_and_counted() {
+    // Review: a hunt of thousands of application logs printed one note per file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for i in 0..3 {
+        write(
+            dir.path(),
+            &format!("app{i}.jsonl"),
+            &format!(r#"{{"message":"hello","n":{i}}}"#),
+        );
+    }
+    let rule = write(dir.path(), "zeek.yml", NEGATED_ZEEK_RULE);
+    let out = run(tocsin()
+        .arg("hunt")
+        .arg(dir.path())
+        .arg("--rules")
+        .arg(&rule)
+        .args(["--format", "jsonl", "--extensions", "jsonl"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("record 1 and maybe others say neither").count(),
+        2,
+        "{err}"
+    );
+    assert!(
+        err.contains("note: 2 more files had the same note"),
+        "{err}"
+    );
+}
+
 /// The records of the shared EVTX file `input` (under `evtx/`) at which the shared SigmaHQ
 /// rule `rule` (under `sigma/rules/rules/`) fires; `None` when the shared data is absent.
 fn shared_detections(rule: &str, input: &str) -> Option<Vec<u64>> {
