@@ -397,14 +397,21 @@ fn end_to_end(input: &Path, rules: &Path, runs: usize) -> Result<()> {
         "--quiet".into(),
     ];
     let search = |criteria: &[&str]| -> Vec<std::ffi::OsString> {
-        let mut args: Vec<std::ffi::OsString> = vec!["search".into(), input.into(), "--quiet".into()];
+        let mut args: Vec<std::ffi::OsString> =
+            vec!["search".into(), input.into(), "--quiet".into()];
         args.extend(criteria.iter().map(Into::into));
         args
     };
     let commands = [
         ("tocsin hunt", hunt),
-        ("tocsin search --keyword mimikatz", search(&["--keyword", "mimikatz"])),
-        ("tocsin search --field EventID=4625", search(&["--field", "EventID=4625"])),
+        (
+            "tocsin search --keyword mimikatz",
+            search(&["--keyword", "mimikatz"]),
+        ),
+        (
+            "tocsin search --field EventID=4625",
+            search(&["--field", "EventID=4625"]),
+        ),
     ];
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); commands.len()];
     for _ in 0..runs.max(1) {
@@ -414,7 +421,11 @@ fn end_to_end(input: &Path, rules: &Path, runs: usize) -> Result<()> {
     }
     let spreads: Vec<Spread> = times.into_iter().map(Spread::of).collect();
     let hunt_median = spreads[0].median.as_secs_f64();
-    println!("end to end over {} ({} runs each, interleaved):", input.display(), runs.max(1));
+    println!(
+        "end to end over {} ({} runs each, interleaved):",
+        input.display(),
+        runs.max(1)
+    );
     for ((name, _), spread) in commands.iter().zip(&spreads) {
         let median = spread.median.as_secs_f64();
         println!(

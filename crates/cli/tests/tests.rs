@@ -743,13 +743,11 @@ fn a_replay_spilled_to_disk_finds_exactly_what_one_in_memory_finds() {
     // Issue 20, finding 17: correlations kept every match in memory until the end.
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = many_failed_logons(dir.path(), 6000);
-    let sorted_lines = |out: &Output| {
-        let mut lines: Vec<String> = stdout(out).lines().map(str::to_owned).collect();
-        lines.sort();
-        lines
-    };
-    let in_memory = hunt_logons(&logs, &[]);
-    let spilled = hunt_logons(&logs, &["--replay-memory", "1"]);
+    // In time order (--timeline), so that the two must agree line for line.
+    let sorted_lines =
+        |out: &Output| -> Vec<String> { stdout(out).lines().map(str::to_owned).collect() };
+    let in_memory = hunt_logons(&logs, &["--timeline"]);
+    let spilled = hunt_logons(&logs, &["--timeline", "--replay-memory", "1"]);
     assert!(
         !stderr(&in_memory).contains("sorted runs on disk"),
         "{}",
