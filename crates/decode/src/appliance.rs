@@ -55,6 +55,7 @@ use crate::syslog::{
     looks_like_rfc5424, parse_rfc3164, parse_rfc5424, split_tag, unescape, until_unescaped, SdParam,
 };
 use crate::text::{LineDecoder, Sink};
+use crate::timestamp::from_epoch_seconds;
 
 /// The format name in errors.
 const FORMAT: &str = "appliance";
@@ -235,7 +236,7 @@ impl ApplianceDecoder {
         for pair in Pairs::new(body) {
             let (key, value) = pair?;
             match &*key {
-                "when" => when = parse_when(&value),
+                "when" => when = from_epoch_seconds(&value),
                 "who" => {
                     let (name, user, method) = split_who(&value);
                     who = [name, user, method].map(|part| part.map(Value::from));
@@ -400,13 +401,6 @@ fn parse_segment_header(rest: &str) -> Result<SegmentHeader<'_>, String> {
         total: total as usize,
         body,
     })
-}
-
-/// `when=` as epoch seconds (a fraction allowed), in microseconds.
-fn parse_when(text: &str) -> Option<i64> {
-    let seconds: f64 = text.trim().parse().ok()?;
-    let micros = seconds * 1e6;
-    (micros.is_finite() && micros.abs() < 9.0e18).then(|| micros.round() as i64)
 }
 
 /// Splits `Name(user) using method` into its parts; a part that is absent is `None`.

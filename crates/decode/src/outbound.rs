@@ -21,6 +21,7 @@ use std::sync::Arc;
 use tocsin_event::{Event, LogSource, Value};
 
 use crate::text::{LineDecoder, Sink};
+use crate::timestamp::from_epoch_seconds;
 
 /// The format name in errors.
 const FORMAT: &str = "outbound";
@@ -52,7 +53,7 @@ impl OutboundDecoder {
             }
             match &*name {
                 "event" => named_event = !value.is_empty(),
-                "timestamp" => event.timestamp_micros = parse_seconds(&value),
+                "timestamp" => event.timestamp_micros = from_epoch_seconds(&value),
                 _ => {}
             }
             event.push(&name, "", Value::from(value.as_ref()));
@@ -99,13 +100,6 @@ pub(crate) fn is_outbound_line(text: &str) -> bool {
             .collect();
         names.iter().any(|n| n == "event") && names.iter().any(|n| n == "timestamp")
     }
-}
-
-/// Unix seconds (a fraction allowed), in microseconds.
-fn parse_seconds(text: &str) -> Option<i64> {
-    let seconds: f64 = text.trim().parse().ok()?;
-    let micros = seconds * 1e6;
-    (micros.is_finite() && micros.abs() < 9.0e18).then(|| micros.round() as i64)
 }
 
 #[cfg(test)]

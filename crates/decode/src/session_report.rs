@@ -48,6 +48,7 @@ use quick_xml::Reader;
 use tocsin_event::{Event, LogSource, Origin, Value};
 
 use crate::error::DecodeError;
+use crate::timestamp::from_epoch_seconds;
 use crate::utf16::Transcoder;
 use crate::EventSource;
 
@@ -185,7 +186,8 @@ impl SessionReportSource {
                 if let Some(kind) = attribute("event_type") {
                     event.push("event_type", "", Value::from(kind));
                 }
-                event.timestamp_micros = attribute("timestamp").and_then(|t| parse_seconds(&t));
+                event.timestamp_micros =
+                    attribute("timestamp").and_then(|t| from_epoch_seconds(&t));
                 self.event = Some(event);
             }
             "value" if self.event.is_some() => {
@@ -373,13 +375,6 @@ fn attributes(element: &BytesStart<'_>) -> Result<Vec<(String, String)>, String>
         found.push((key, value.into_owned()));
     }
     Ok(found)
-}
-
-/// Unix seconds (a fraction allowed), in microseconds.
-fn parse_seconds(text: &str) -> Option<i64> {
-    let seconds: f64 = text.trim().parse().ok()?;
-    let micros = seconds * 1e6;
-    (micros.is_finite() && micros.abs() < 9.0e18).then(|| micros.round() as i64)
 }
 
 /// A reader that counts the lines it has handed out, so that an error can name one.

@@ -18,6 +18,15 @@ pub(crate) fn from_value(value: &Value) -> Option<i64> {
     }
 }
 
+/// Text that is Unix epoch seconds (a fraction allowed), in microseconds: the `when=` of
+/// appliance syslog, the `timestamp` of outbound events and session reports. `None` for
+/// anything else, or a time beyond what microseconds since the epoch hold.
+pub(crate) fn from_epoch_seconds(text: &str) -> Option<i64> {
+    let seconds: f64 = text.trim().parse().ok()?;
+    let micros = seconds * 1e6;
+    (micros.is_finite() && micros.abs() < 9.0e18).then(|| micros.round() as i64)
+}
+
 fn from_text(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
