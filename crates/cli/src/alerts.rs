@@ -71,6 +71,8 @@ pub fn grouping_of(args: &GroupingArgs) -> GroupingConfig {
     GroupingConfig {
         quiet_gap_micros: args.quiet_gap,
         min_opening_level: args.opening_level,
+        alone_level: args.opening_alone_level,
+        min_risk: args.opening_risk,
         ..GroupingConfig::default()
     }
 }

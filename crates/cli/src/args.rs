@@ -381,10 +381,20 @@ pub struct GroupingArgs {
     /// correlation's timespan.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_micros)]
     pub quiet_gap: i64,
-    /// The lowest detection level that opens an incident (informational, low, medium, high
-    /// or critical); detections below it only join incidents as context.
+    /// The lowest detection level that may open an incident (informational, low, medium,
+    /// high or critical); detections below it only join incidents as context.
     #[arg(long, value_name = "LEVEL", default_value = "medium")]
     pub opening_level: Level,
+    /// A detection at this level or above opens an incident alone; below it, an incident
+    /// opens only on corroborated evidence (see --opening-risk).
+    #[arg(long, value_name = "LEVEL", default_value = "high")]
+    pub opening_alone_level: Level,
+    /// The risk that distinct signals (rules or detectors) linked by their entities within
+    /// the quiet gap must reach to open an incident below --opening-alone-level: each low
+    /// signal adds 1, each medium one 3. The default 5 opens on two medium signals or one
+    /// medium and two low ones; 3 opens on any medium detection.
+    #[arg(long, value_name = "N", default_value_t = tocsin_incident::grouping::opening::DEFAULT_MIN_RISK)]
+    pub opening_risk: u32,
 }
 
 /// `tocsin incidents ...`
@@ -400,6 +410,94 @@ pub enum IncidentsCommand {
     /// Group the store's detections into incidents again: groups the detections a hunt
     /// stopped before grouping left waiting. Give the grouping flags the hunts used.
     Regroup(RegroupArgs),
+    /// Record that a benign pattern (a rule, an entity, or a rule on an entity) must not
+    /// open incidents again, typically after closing one as a false positive. Its
+    /// detections are still stored and still join incidents as context.
+    Suppress(SuppressArgs),
+    /// List the suppressions in force (with --all, removed ones too). Exits 1 when none.
+    Suppressions(SuppressionsArgs),
+    /// Remove a suppression; its record stays in the store, with who removed it and when.
+    Unsuppress(UnsuppressArgs),
+}
+
+/// Flags of `tocsin incidents suppress`.
+#[derive(Debug, Args)]
+pub struct SuppressArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Only detections of this rule (its id, as `incidents show` and `rules list` print it).
+    #[arg(long, value_name = "RULE_ID")]
+    pub rule: Option<String>,
+    /// Only detections naming this entity: host=NAME, user=NAME, account=NAME,
+    /// api-key=ID or source-ip=ADDRESS (an address or a network such as
+    /// 198.51.100.0/24).
+    #[arg(long, value_name = "KIND=VALUE", value_parser = parse_entity)]
+    pub entity: Option<tocsin_incident::Entity>,
+    /// The incident that showed the pattern benign (kept with the suppression).
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
+    /// Why the pattern is benign, for the analyst who finds the suppression later.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Who adds it; by default `$USER`, else `$LOGNAME`, else the system's user name.
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+/// Flags of `tocsin incidents suppressions`.
+#[derive(Debug, Args)]
+pub struct SuppressionsArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Also list removed suppressions.
+    #[arg(long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ListFormatArg::Table)]
+    pub format: ListFormatArg,
+}
+
+/// Flags of `tocsin incidents unsuppress`.
+#[derive(Debug, Args)]
+pub struct UnsuppressArgs {
+    /// The suppression's number, as `incidents suppressions` lists it.
+    pub id: u64,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Who removes it; by default `$USER`, else `$LOGNAME`, else the system's user name.
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+/// `KIND=VALUE` as an entity: the value normalised as detections' entities are (host names
+/// and users lowercased, an address kept as written so that it may be a network).
+fn parse_entity(text: &str) -> Result<tocsin_incident::Entity, String> {
+    use tocsin_incident::{Entity, EntityKind};
+    let (kind, value) = text.split_once('=').ok_or_else(|| {
+        format!("'{text}' is not KIND=VALUE (api-key=k-123, source-ip=198.51.100.0/24)")
+    })?;
+    let kind = match kind.trim() {
+        "host" => EntityKind::Host,
+        "user" => EntityKind::User,
+        "account" => EntityKind::Account,
+        "api-key" => EntityKind::ApiKey,
+        "source-ip" => EntityKind::SourceIp,
+        other => {
+            return Err(format!(
+                "unknown entity kind '{other}': host, user, account, api-key or source-ip"
+            ))
+        }
+    };
+    let value = value.trim();
+    if kind == EntityKind::SourceIp {
+        return Ok(Entity {
+            kind,
+            value: value.to_owned(),
+        });
+    }
+    Entity::normalised(kind, value).ok_or_else(|| {
+        format!("'{value}' is not a {kind} tocsin would group by (empty or a placeholder)")
+    })
 }
 
 /// Flags of `tocsin incidents regroup`.

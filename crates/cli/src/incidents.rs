@@ -210,7 +210,7 @@ fn requested_changes(args: &UpdateArgs) -> Vec<Requested<'_>> {
 }
 
 /// Opens a store that must already exist (these commands never create one), to change it.
-fn open_existing(path: &Path) -> Result<SqliteStore> {
+pub(crate) fn open_existing(path: &Path) -> Result<SqliteStore> {
     require_store(path)?;
     SqliteStore::open(path).with_context(|| format!("cannot open the store {}", path.display()))
 }
@@ -219,7 +219,7 @@ fn open_existing(path: &Path) -> Result<SqliteStore> {
 /// A store an older tocsin wrote is migrated first when it can be written (the migration is
 /// the one write a reading command makes). The commands use it only through the store
 /// trait.
-fn open_read_only(path: &Path) -> Result<impl IncidentStore> {
+pub(crate) fn open_read_only(path: &Path) -> Result<impl IncidentStore> {
     require_store(path)?;
     let opened = match SqliteStore::open_read_only(path) {
         Err(needs @ StoreError::NeedsMigration { .. }) => {
@@ -317,7 +317,7 @@ fn json_list(incidents: &[Incident]) -> Result<String> {
     Ok(text)
 }
 
-fn write_stdout(text: &str) -> Result<()> {
+pub(crate) fn write_stdout(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -331,7 +331,7 @@ fn write_stdout(text: &str) -> Result<()> {
 
 /// Who makes a change when `--by` is not given: `$USER`, else `$LOGNAME`, else the name the
 /// system's user database gives the user running tocsin (its numeric id if it has none).
-fn default_actor() -> Option<String> {
+pub(crate) fn default_actor() -> Option<String> {
     ["USER", "LOGNAME"]
         .into_iter()
         .filter_map(|name| std::env::var(name).ok())
@@ -354,7 +354,7 @@ fn os_user_name() -> Option<String> {
     Some(named.unwrap_or_else(|| format!("uid {uid}")))
 }
 
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))

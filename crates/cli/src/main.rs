@@ -20,6 +20,7 @@ mod output_file;
 mod rules_list;
 mod ruleset;
 mod search;
+mod suppressions;
 
 use clap::Parser;
 
@@ -35,6 +36,9 @@ fn main() {
         Command::Incidents(IncidentsCommand::Show(args)) => incidents::show(args),
         Command::Incidents(IncidentsCommand::Update(args)) => incidents::update(args),
         Command::Incidents(IncidentsCommand::Regroup(args)) => incidents::regroup(args),
+        Command::Incidents(IncidentsCommand::Suppress(args)) => suppressions::add(args),
+        Command::Incidents(IncidentsCommand::Suppressions(args)) => suppressions::list(args),
+        Command::Incidents(IncidentsCommand::Unsuppress(args)) => suppressions::remove(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Events(args) => events::run(args),

@@ -521,3 +521,92 @@ fn store_smalls_limit_error_chain_no_op_assignment_and_default_actor() {
     let message = stderr(&broken);
     assert_eq!(message.matches("malformed").count(), 1, "{message}");
 }
+
+/// Issue 15: closing an incident as a false positive and suppressing its pattern stops the
+/// same pattern from opening another; the suppression is listed with who added it, and once
+/// removed (its record kept) the pattern opens incidents again.
+#[test]
+fn a_suppressed_pattern_opens_no_incident_until_the_suppression_is_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _, rules, id) = store_with_one_incident(dir.path());
+    let whoami = "C:\\Windows\\System32\\whoami.exe";
+    // Each later run is days after the last (beyond the quiet gap): on its own, it would
+    // open an incident of its own.
+    let hunt_record = |record: u64| {
+        let logs = dir.path().join(format!("later-{record}.jsonl"));
+        let day = format!("2024-12-{:02}T10", 5 + 2 * record);
+        let line = sysmon_line(record, whoami).replace("2024-12-05T10", &day);
+        std::fs::write(&logs, line).expect("log");
+        let out = run(tocsin()
+            .arg("hunt")
+            .arg(&logs)
+            .arg("--rules")
+            .arg(&rules)
+            .arg("--store")
+            .arg(&store)
+            .args(["--output", "/dev/null"]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let listed = SqliteStore::open(&store)
+            .expect("store")
+            .list_incidents(&IncidentFilter::default())
+            .expect("incidents");
+        listed.len()
+    };
+
+    let unscoped = incidents(&store, &["suppress", "--reason", "why not", "--by", "ana"]);
+    assert_eq!(unscoped.status.code(), Some(2));
+    assert!(
+        stderr(&unscoped).contains("names neither"),
+        "{}",
+        stderr(&unscoped)
+    );
+
+    let added = incidents(
+        &store,
+        &[
+            "suppress",
+            "--rule",
+            "5b6a4ae1-0000-4000-8000-00000000c0de",
+            "--entity",
+            "host=WS-017",
+            "--incident",
+            &id,
+            "--reason",
+            "the help desk's daily inventory script",
+            "--by",
+            "ana",
+        ],
+    );
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    assert!(common::stdout(&added).starts_with("suppression 1 added"));
+    assert_eq!(
+        hunt_record(2),
+        1,
+        "the suppressed pattern opened an incident"
+    );
+
+    let listed = incidents(&store, &["suppressions", "-f", "json"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    let json: serde_json::Value =
+        serde_json::from_str(&common::stdout(&listed)).expect("JSON list");
+    assert_eq!(json[0]["added_by"], "ana");
+    assert_eq!(json[0]["incident"], id.as_str());
+    assert_eq!(json[0]["entity"]["value"], "ws-017");
+
+    let removed = incidents(&store, &["unsuppress", "1", "--by", "bo"]);
+    assert_eq!(removed.status.code(), Some(0), "{}", stderr(&removed));
+    let again = incidents(&store, &["unsuppress", "1", "--by", "bo"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(incidents(&store, &["suppressions"]).status.code(), Some(1));
+    let all = incidents(&store, &["suppressions", "--all"]);
+    assert!(
+        common::stdout(&all).contains("removed by bo"),
+        "{}",
+        common::stdout(&all)
+    );
+    assert_eq!(
+        hunt_record(3),
+        2,
+        "without the suppression the pattern opens again"
+    );
+}

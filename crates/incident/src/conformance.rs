@@ -25,11 +25,13 @@ use std::fmt::Debug;
 
 use crate::alert::{Alert, AlertKind, AlertOrigin, Level, RuleRef};
 use crate::attack::AttackCatalog;
+use crate::entities::{Entity, EntityKind};
 use crate::incident::{Incident, JoinReason};
 use crate::lifecycle::{AuditRecord, Lifecycle, Resolution, Stamp, Status};
 use crate::plan::IncidentState;
 use crate::severity::Band;
 use crate::store::{IncidentFilter, IncidentStore, PutOutcome};
+use crate::suppression::{NewSuppression, Removal};
 
 /// A contract point a store broke, and how.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +61,8 @@ pub fn run_all<S: IncidentStore>(mut make: impl FnMut() -> S) -> Result<(), Viol
     audit_of_is_oldest_first(&mut make)?;
     blobs_are_saved_replaced_and_loaded(&mut make)?;
     incidents_and_blobs_are_saved_together(&mut make)?;
-    update_incident_changes_what_is_stored_atomically(&mut make)
+    update_incident_changes_what_is_stored_atomically(&mut make)?;
+    suppressions_are_added_listed_and_removed_once(&mut make)
 }
 
 /// Storing alerts twice stores them once: the second time they are counted as existing and
@@ -778,4 +781,67 @@ impl Check {
             Err(self.violation(format!("{what}: found {found:?}, expected {expected:?}")))
         }
     }
+}
+
+/// Suppressions get distinct ids, are listed oldest first with everything they were given,
+/// and are removed once: the removal is kept, a second removal or an unknown id does nothing.
+pub fn suppressions_are_added_listed_and_removed_once<S: IncidentStore>(
+    make: impl FnOnce() -> S,
+) -> Result<(), Violation> {
+    let check = Check("suppressions_are_added_listed_and_removed_once");
+    let mut store = make();
+    let none = check.ok(store.suppressions(), "suppressions")?;
+    check.that("a new store has no suppression", none.is_empty())?;
+    let by_rule = NewSuppression {
+        rule_id: Some("rs_api_session_start".into()),
+        entity: Some(Entity {
+            kind: EntityKind::ApiKey,
+            value: "k-1".into(),
+        }),
+        reason: "the ticketing integration's weekly session".into(),
+        added_by: "ana".into(),
+        added_at_micros: 10,
+        incident: Some("INC-a".into()),
+    };
+    let by_network = NewSuppression {
+        rule_id: None,
+        entity: Some(Entity {
+            kind: EntityKind::SourceIp,
+            value: "198.51.100.0/24".into(),
+        }),
+        reason: "the integration's cloud egress".into(),
+        added_by: "bo".into(),
+        added_at_micros: 20,
+        incident: None,
+    };
+    let first = check.ok(store.add_suppression(&by_rule), "add_suppression")?;
+    let second = check.ok(store.add_suppression(&by_network), "add_suppression")?;
+    check.that("distinct ids", first.id != second.id)?;
+    let listed = check.ok(store.suppressions(), "suppressions")?;
+    check.eq(
+        "listed oldest first",
+        listed,
+        vec![first.clone(), second.clone()],
+    )?;
+    let removal = Removal {
+        by: "cy".into(),
+        at_micros: 30,
+    };
+    let removed = check.ok(store.remove_suppression(first.id, &removal), "remove")?;
+    check.that("removing one in force says so", removed)?;
+    let again = check.ok(store.remove_suppression(first.id, &removal), "remove")?;
+    check.that("removing it again does nothing", !again)?;
+    let unknown = check.ok(store.remove_suppression(999, &removal), "remove")?;
+    check.that("an unknown id does nothing", !unknown)?;
+    let listed = check.ok(store.suppressions(), "suppressions")?;
+    check.eq(
+        "the removal is kept with who and when",
+        listed.first().and_then(|s| s.removed.clone()),
+        Some(removal),
+    )?;
+    check.eq(
+        "the other is still in force",
+        listed.get(1).map(|s| s.removed.is_none()),
+        Some(true),
+    )
 }

@@ -14,12 +14,14 @@
 //!
 //! # Which groups become incidents
 //!
-//! Every alert is grouped, but only a group holding an alert at
-//! [`GroupingConfig::min_opening_level`] or above (medium by default) is an incident: `low`
-//! and `informational` alerts (an API key changed, a new hire's first action, a shift
-//! running late) are context that joins an incident, never a reason for one. A group of
-//! context alerts becomes an incident as soon as an opening alert joins it, and it then
-//! holds them all.
+//! Every alert is grouped, but only a group with enough evidence is an incident (see
+//! [`opening`]): an alert at [`GroupingConfig::alone_level`] (high by default), or an alert
+//! at [`GroupingConfig::min_opening_level`] (medium by default) corroborated by other
+//! distinct signals up to [`GroupingConfig::min_risk`]. `low` and `informational` alerts
+//! alone (an API key changed, a new hire's first action, a shift running late) are context,
+//! never a reason for an incident. A group becomes an incident as soon as it has the
+//! evidence, and it then holds all its alerts; the incident says why it opened
+//! ([`Incident::opening`]).
 //!
 //! # Against over-merging
 //!
@@ -50,10 +52,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use self::opening::Signals;
 use crate::alert::{Alert, Level};
 use crate::attack::AttackCatalog;
 use crate::entities::{Entity, EntityKind};
 use crate::incident::{Incident, JoinReason, Link};
+use crate::suppression::SuppressionSet;
 
 /// One hour, the default quiet gap.
 pub const DEFAULT_QUIET_GAP_MICROS: i64 = 3_600 * 1_000_000;
@@ -75,6 +79,23 @@ pub struct GroupingConfig {
     /// The lowest alert level that opens an incident; lower alerts only join one (see the
     /// module documentation).
     pub min_opening_level: Level,
+    /// An alert at this level or above opens an incident alone (see [`opening`]).
+    #[serde(default = "default_alone_level")]
+    pub alone_level: Level,
+    /// The risk of distinct signals that opens an incident below the alone level (see
+    /// [`opening`]).
+    #[serde(default = "default_min_risk")]
+    pub min_risk: u32,
+}
+
+/// [`opening::DEFAULT_ALONE_LEVEL`], for serde.
+fn default_alone_level() -> Level {
+    opening::DEFAULT_ALONE_LEVEL
+}
+
+/// [`opening::DEFAULT_MIN_RISK`], for serde.
+fn default_min_risk() -> u32 {
+    opening::DEFAULT_MIN_RISK
 }
 
 impl Default for GroupingConfig {
@@ -90,6 +111,8 @@ impl Default for GroupingConfig {
             ],
             max_spread: DEFAULT_MAX_SPREAD,
             min_opening_level: DEFAULT_OPENING_LEVEL,
+            alone_level: opening::DEFAULT_ALONE_LEVEL,
+            min_risk: opening::DEFAULT_MIN_RISK,
         }
     }
 }
@@ -106,19 +129,36 @@ pub fn group_with_state(
     config: &GroupingConfig,
     catalog: &AttackCatalog,
 ) -> (Vec<Incident>, Option<GroupingState>) {
-    let grouper = grouper_over(alerts, config);
+    group_with_suppressions(alerts, config, &SuppressionSet::default(), catalog)
+}
+
+/// Groups `alerts` as [`group_with_state`] does, the alerts that `suppressions` match adding
+/// no evidence (see [`crate::suppression`]).
+pub fn group_with_suppressions(
+    alerts: &[Alert],
+    config: &GroupingConfig,
+    suppressions: &SuppressionSet,
+    catalog: &AttackCatalog,
+) -> (Vec<Incident>, Option<GroupingState>) {
+    let mut grouper = Grouper::new(config.clone());
+    grouper.suppress(suppressions.clone());
+    let grouper = push_in_order(grouper, alerts);
     let state = grouper.state();
     (grouper.finish(catalog), state)
 }
 
 /// A grouper that was pushed `alerts` in grouping order.
 fn grouper_over<'a>(alerts: &'a [Alert], config: &GroupingConfig) -> Grouper<'a> {
+    push_in_order(Grouper::new(config.clone()), alerts)
+}
+
+/// `grouper` after pushing `alerts` in grouping order.
+fn push_in_order<'a>(mut grouper: Grouper<'a>, alerts: &'a [Alert]) -> Grouper<'a> {
     let mut ordered: Vec<&Alert> = alerts.iter().collect();
     ordered.sort_by(|a, b| {
         let time = |x: &Alert| (x.timestamp_micros.is_none(), x.timestamp_micros);
         time(a).cmp(&time(b)).then_with(|| a.key.cmp(&b.key))
     });
-    let mut grouper = Grouper::new(config.clone());
     for alert in ordered {
         grouper.push(alert);
     }
@@ -148,6 +188,8 @@ pub struct Grouper<'a> {
     newest: Option<(i64, String)>,
     /// Whether an alert without a time was pushed (such a grouper saves no state).
     untimed: bool,
+    /// The suppressions in force: alerts they match add no evidence.
+    suppressions: SuppressionSet,
 }
 
 /// An alert a grouper holds: pushed now, or a member of a group resumed from a saved state.
@@ -195,8 +237,12 @@ struct Group {
     last_micros: Option<i64>,
     /// The group this one was merged into, if any.
     merged_into: Option<usize>,
-    /// Whether a member is at the opening level.
+    /// Whether it is an incident (see [`opening`]).
     opened: bool,
+    /// Its distinct signals.
+    signals: Signals,
+    /// Why it opened, once it has.
+    opening: Option<Opening>,
     /// For a group resumed already opened: the id of its stored incident.
     stored_id: Option<String>,
 }
@@ -209,6 +255,8 @@ impl Group {
             last_micros: None,
             merged_into: None,
             opened: false,
+            signals: Signals::default(),
+            opening: None,
             stored_id: None,
         }
     }
@@ -228,7 +276,13 @@ impl<'a> Grouper<'a> {
             partners: HashMap::new(),
             newest: None,
             untimed: false,
+            suppressions: SuppressionSet::default(),
         }
+    }
+
+    /// From now on, alerts that `suppressions` match join groups but add no evidence.
+    pub fn suppress(&mut self, suppressions: SuppressionSet) {
+        self.suppressions = suppressions;
     }
 
     /// Adds the next alert (in time order).
@@ -255,11 +309,21 @@ impl<'a> Grouper<'a> {
                 self.merge(group, target);
             }
         }
-        let opens = alert.rule.level >= self.config.min_opening_level;
+        reason.suppressed_by = self.suppressions.matching(alert).map(|s| s.id);
+        let evidence = reason.suppressed_by.is_none();
+        let config = &self.config;
         let joined = &mut self.groups[target];
         joined.members.push((index, reason));
         joined.last_micros = joined.last_micros.max(alert.timestamp_micros);
-        joined.opened |= opens;
+        if evidence {
+            joined
+                .signals
+                .add(&alert.rule.id, &alert.rule.title, alert.rule.level);
+        }
+        if !joined.opened && joined.signals.open(config) {
+            joined.opened = true;
+            joined.opening = Some(joined.signals.opening(config, alert));
+        }
         for entity in &alert.entities {
             self.last_seen.insert(entity.link_key(), (target, index));
         }
@@ -281,7 +345,9 @@ impl<'a> Grouper<'a> {
                         Held::Resumed(_) => None,
                     })
                     .collect();
-                Incident::build(self.id_of(index), members, catalog)
+                let mut incident = Incident::build(self.id_of(index), members, catalog);
+                incident.opening = group.opening.clone();
+                incident
             })
             .collect()
     }
@@ -380,6 +446,8 @@ impl<'a> Grouper<'a> {
     /// Moves the members of `from` into `into`.
     fn merge(&mut self, from: usize, into: usize) {
         let moved = std::mem::take(&mut self.groups[from].members);
+        let signals = std::mem::take(&mut self.groups[from].signals);
+        let opening = self.groups[from].opening.take();
         let last = self.groups[from].last_micros;
         let opened = self.groups[from].opened;
         self.groups[from].merged_into = Some(into);
@@ -387,12 +455,18 @@ impl<'a> Grouper<'a> {
         target.members.extend(moved);
         target.members.sort_by_key(|(alert, _)| *alert);
         target.last_micros = target.last_micros.max(last);
+        target.signals.extend(&signals);
+        if opened && !target.opened {
+            target.opening = opening;
+        }
         target.opened |= opened;
     }
 }
 
+pub mod opening;
 pub mod state;
 
+pub use opening::{Opening, OpeningSignal};
 pub use state::{GroupingState, GROUPING_STATE_VERSION};
 
 #[cfg(test)]

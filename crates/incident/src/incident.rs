@@ -10,6 +10,7 @@ use tocsin_event::time::format_human;
 use crate::alert::{Alert, AlertKind, Level};
 use crate::attack::{AttackCatalog, AttackSummary};
 use crate::entities::{Entity, EntityKind};
+use crate::grouping::Opening;
 use crate::lifecycle::Lifecycle;
 use crate::severity::{Severity, SeverityInput};
 use crate::time::format_duration;
@@ -46,6 +47,10 @@ pub struct Incident {
     pub timeline: Vec<TimelineEntry>,
     /// Status, assignee, notes, actions.
     pub lifecycle: Lifecycle,
+    /// Why the detections became an incident (see [`crate::grouping::opening`]); `None`
+    /// for incidents stored before tocsin said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening: Option<Opening>,
 }
 
 /// At most this many entities of one kind are listed on an incident.
@@ -78,13 +83,17 @@ pub struct Membership {
     pub reason: JoinReason,
 }
 
-/// Why a detection joined its incident. No links means it opened the incident.
+/// Why a detection joined its incident. No links means it started the group that became
+/// the incident (the incident's [`Incident::opening`] says which detection made it one).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct JoinReason {
     /// The entities it shares with detections already in the incident.
     pub links: Vec<Link>,
     /// Incidents this detection tied to this one, which were merged into it.
     pub merged: Vec<String>,
+    /// The suppression that matched it: it joined as context and added no evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<u64>,
 }
 
 /// One shared entity between a new detection and an incident.
@@ -102,16 +111,21 @@ pub struct Link {
 
 impl fmt::Display for JoinReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some((first, rest)) = self.links.split_first() else {
-            return f.write_str("opened the incident (no earlier detection shares an entity)");
-        };
-        write_link(f, first)?;
-        for link in rest {
-            f.write_str("; also ")?;
-            write_link(f, link)?;
+        match self.links.split_first() {
+            None => f.write_str("started the group (no earlier detection shares an entity)")?,
+            Some((first, rest)) => {
+                write_link(f, first)?;
+                for link in rest {
+                    f.write_str("; also ")?;
+                    write_link(f, link)?;
+                }
+            }
         }
         if !self.merged.is_empty() {
             write!(f, "; tied in and merged {}", self.merged.join(", "))?;
+        }
+        if let Some(id) = self.suppressed_by {
+            write!(f, "; suppression {id} matched it, so it adds no evidence")?;
         }
         Ok(())
     }
@@ -214,6 +228,7 @@ impl Incident {
             attack,
             severity,
             lifecycle: Lifecycle::default(),
+            opening: None,
         }
     }
 

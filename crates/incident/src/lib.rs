@@ -51,6 +51,7 @@ pub mod plan;
 pub mod report;
 pub mod severity;
 pub mod store;
+pub mod suppression;
 mod time;
 
 pub use alert::{
@@ -61,7 +62,8 @@ pub use attack::{AttackCatalog, AttackSummary, TacticHit, TechniqueHit};
 pub use entities::{extract_entities, Entity, EntityKind};
 pub use error::{AttackError, LifecycleError, ParseError, ResumeError};
 pub use grouping::{
-    group, group_with_state, Grouper, GroupingConfig, GroupingState, GROUPING_STATE_VERSION,
+    group, group_with_state, group_with_suppressions, Grouper, GroupingConfig, GroupingState,
+    Opening, OpeningSignal, GROUPING_STATE_VERSION,
 };
 pub use incident::{
     EntityCount, Incident, JoinReason, Link, Membership, TimelineEntry, UnlistedEntities,
@@ -74,4 +76,5 @@ pub use plan::{Absorption, IncidentState, Inheritance, Known, Placement, SavePla
 pub use report::{render, Format};
 pub use severity::{Band, Severity, SeverityInput};
 pub use store::{IncidentFilter, IncidentStore, PutOutcome};
+pub use suppression::{NewSuppression, Removal, Suppression, SuppressionError, SuppressionSet};
 pub use time::format_duration;

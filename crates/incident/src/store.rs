@@ -31,6 +31,7 @@ use crate::incident::Incident;
 use crate::lifecycle::{AuditRecord, Status};
 use crate::plan::IncidentState;
 use crate::severity::Band;
+use crate::suppression::{NewSuppression, Removal, Suppression};
 
 /// How many alerts a write added and how many were already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -158,6 +159,18 @@ pub trait IncidentStore {
 
     /// Saves (or replaces) a named opaque blob.
     fn save_blob(&mut self, name: &str, bytes: &[u8]) -> Result<(), Self::Error>;
+
+    /// Records a suppression (checked with [`NewSuppression::validate`] by the caller) and
+    /// returns it with the id the store gave it.
+    fn add_suppression(&mut self, suppression: &NewSuppression)
+        -> Result<Suppression, Self::Error>;
+
+    /// Every suppression, removed ones included, oldest first.
+    fn suppressions(&self) -> Result<Vec<Suppression>, Self::Error>;
+
+    /// Marks suppression `id` removed by `removal`; `false` (nothing written) when the store
+    /// holds no such suppression in force.
+    fn remove_suppression(&mut self, id: u64, removal: &Removal) -> Result<bool, Self::Error>;
 }
 
 #[cfg(test)]

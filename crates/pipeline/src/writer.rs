@@ -30,6 +30,13 @@
 //! run regroups everything. It holds the distinct linking entities and the groups that a
 //! later alert can still join (within the quiet gap of the newest alert), not the alerts.
 //!
+//! # Suppressions
+//!
+//! Both ways of grouping apply the store's suppressions in force at that moment: the alerts
+//! they match join incidents as context and open none (`tocsin_incident::suppression`).
+//! Groups a saved state holds keep what earlier runs decided; a suppression added since
+//! applies to the alerts grouped from then on, and `incidents regroup` applies it to all.
+//!
 //! # The last write
 //!
 //! The incidents, the grouping state and the blobs the driver queued with
@@ -44,8 +51,8 @@
 use std::collections::{HashMap, HashSet};
 
 use tocsin_incident::{
-    group_with_state, Alert, AttackCatalog, Grouper, GroupingConfig, GroupingState, Incident,
-    IncidentStore, PutOutcome, ALERT_KEY_SCHEME, KEY_SCHEME_BLOB,
+    group_with_suppressions, Alert, AttackCatalog, Grouper, GroupingConfig, GroupingState,
+    Incident, IncidentStore, PutOutcome, SuppressionSet, ALERT_KEY_SCHEME, KEY_SCHEME_BLOB,
 };
 
 /// The name of the store blob holding the [`GroupingState`] of the last grouping.
@@ -235,6 +242,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
         let Ok(mut grouper) = Grouper::resume(*state, &self.grouping) else {
             return Ok(None);
         };
+        grouper.suppress(self.suppressions()?);
         let run = std::mem::take(&mut self.run);
         let Some(mut fresh) = self.fresh(&run, &grouper)? else {
             return Ok(None);
@@ -293,10 +301,17 @@ impl<S: IncidentStore> IncidentWriter<S> {
         Ok((grouped.len() + repeated == self.written.existing).then_some(fresh))
     }
 
+    /// The store's suppressions in force (see `tocsin_incident::suppression`).
+    fn suppressions(&self) -> Result<SuppressionSet, S::Error> {
+        Ok(SuppressionSet::new(self.store.suppressions()?))
+    }
+
     /// Regroups every stored alert and saves the incidents and a fresh state.
     fn regroup_all(&mut self) -> Result<StoreReport, S::Error> {
         let alerts = self.store.all_alerts()?;
-        let (incidents, state) = group_with_state(&alerts, &self.grouping, &self.catalog);
+        let suppressions = self.suppressions()?;
+        let (incidents, state) =
+            group_with_suppressions(&alerts, &self.grouping, &suppressions, &self.catalog);
         self.save(&incidents, state.as_ref())
     }
 

@@ -45,6 +45,7 @@ mod memory;
 mod read_only;
 pub mod schema;
 mod sqlite;
+mod suppressions;
 
 pub use error::{MemoryError, StoreError};
 pub use fault::FAULT_AFTER_COMMITS;

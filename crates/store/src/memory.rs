@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::convert::Infallible;
 
 use tocsin_incident::{
-    Alert, AuditRecord, Incident, IncidentFilter, IncidentState, IncidentStore, Known, PutOutcome,
-    SavePlan,
+    Alert, AuditRecord, Incident, IncidentFilter, IncidentState, IncidentStore, Known,
+    NewSuppression, PutOutcome, Removal, SavePlan, Suppression,
 };
 
 use crate::error::MemoryError;
@@ -27,6 +27,7 @@ pub struct MemoryStore {
     members: BTreeMap<String, BTreeSet<(usize, String)>>,
     audit: BTreeMap<String, Vec<AuditRecord>>,
     blobs: BTreeMap<String, Vec<u8>>,
+    suppressions: Vec<Suppression>,
 }
 
 /// An incident as stored: computed part and lifecycle, and the survivor that absorbed it.
@@ -307,5 +308,29 @@ impl IncidentStore for MemoryStore {
     fn save_blob(&mut self, name: &str, bytes: &[u8]) -> Result<(), MemoryError> {
         self.blobs.insert(name.to_owned(), bytes.to_vec());
         Ok(())
+    }
+
+    fn add_suppression(&mut self, new: &NewSuppression) -> Result<Suppression, MemoryError> {
+        let suppression = Suppression {
+            id: self.suppressions.len() as u64 + 1,
+            spec: new.clone(),
+            removed: None,
+        };
+        self.suppressions.push(suppression.clone());
+        Ok(suppression)
+    }
+
+    fn suppressions(&self) -> Result<Vec<Suppression>, MemoryError> {
+        Ok(self.suppressions.clone())
+    }
+
+    fn remove_suppression(&mut self, id: u64, removal: &Removal) -> Result<bool, MemoryError> {
+        let in_force = self
+            .suppressions
+            .iter_mut()
+            .find(|s| s.id == id && s.removed.is_none());
+        Ok(in_force
+            .map(|suppression| suppression.removed = Some(removal.clone()))
+            .is_some())
     }
 }

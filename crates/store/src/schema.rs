@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_key_scheme_grouped_count.sql",
         sql: include_str!("../migrations/0003_key_scheme_grouped_count.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_suppressions.sql",
+        sql: include_str!("../migrations/0004_suppressions.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.

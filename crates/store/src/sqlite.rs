@@ -13,11 +13,12 @@ use rusqlite::{
 };
 use tocsin_incident::{
     Alert, AuditRecord, Incident, IncidentFilter, IncidentState, IncidentStore, Known, Lifecycle,
-    Placement, PutOutcome, SavePlan,
+    NewSuppression, Placement, PutOutcome, Removal, SavePlan, Suppression,
 };
 
 use crate::error::StoreError;
 use crate::schema::{check_identity, migrate, LATEST_VERSION};
+use crate::suppressions;
 
 /// How long a writer waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -592,6 +593,18 @@ impl IncidentStore for SqliteStore {
 
     fn save_blob(&mut self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.write(|tx, path| upsert_blob(tx, name, bytes).map_err(|e| sql_at(path, e)))
+    }
+
+    fn add_suppression(&mut self, new: &NewSuppression) -> Result<Suppression, StoreError> {
+        self.write(|tx, path| suppressions::insert(tx, new).map_err(|e| sql_at(path, e)))
+    }
+
+    fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
+        suppressions::all(&self.conn).map_err(|e| self.sql(e))
+    }
+
+    fn remove_suppression(&mut self, id: u64, removal: &Removal) -> Result<bool, StoreError> {
+        self.write(|tx, path| suppressions::remove(tx, id, removal).map_err(|e| sql_at(path, e)))
     }
 }
 

@@ -76,4 +76,5 @@ every_store!(
     blobs_are_saved_replaced_and_loaded,
     incidents_and_blobs_are_saved_together,
     update_incident_changes_what_is_stored_atomically,
+    suppressions_are_added_listed_and_removed_once,
 );

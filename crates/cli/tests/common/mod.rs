@@ -31,7 +31,7 @@ pub const WHOAMI_RULE: &str = r"title: Whoami Execution
 id: 5b6a4ae1-0000-4000-8000-00000000c0de
 status: test
 author: tocsin tests
-level: medium
+level: high
 tags: [attack.discovery, attack.t1033]
 logsource:
   category: process_creation

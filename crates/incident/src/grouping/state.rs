@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Group, Grouper, GroupingConfig, Held, Spread};
+use super::{Group, Grouper, GroupingConfig, Held, Opening, Spread};
 use crate::alert::Alert;
 use crate::attack::AttackCatalog;
 use crate::entities::Entity;
@@ -29,7 +29,7 @@ use crate::error::ResumeError;
 use crate::incident::{Incident, JoinReason};
 
 /// The version of the [`GroupingState`] format this build writes and reads.
-pub const GROUPING_STATE_VERSION: u32 = 1;
+pub const GROUPING_STATE_VERSION: u32 = 2;
 
 /// What a [`Grouper`] needs to continue with later alerts (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +57,9 @@ struct EntityState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct GroupState {
     opened: bool,
+    /// Why it opened, if it has.
+    #[serde(default)]
+    opening: Option<Opening>,
     last_micros: Option<i64>,
     members: Vec<MemberState>,
 }
@@ -103,6 +106,7 @@ impl<'a> Grouper<'a> {
             self.groups.push(Group {
                 last_micros: saved.last_micros,
                 opened: saved.opened,
+                opening: saved.opening,
                 ..Group::new()
             });
             members.extend(saved.members.into_iter().map(|member| (index, member)));
@@ -111,6 +115,13 @@ impl<'a> Grouper<'a> {
         let mut group_of = Vec::with_capacity(members.len());
         for (group, mut member) in members {
             let reason = std::mem::take(&mut member.reason);
+            let evidence = member.reason.suppressed_by.is_none();
+            if let Some(alert) = member.alert.as_ref().filter(|_| evidence) {
+                let rule = &alert.rule;
+                self.groups[group]
+                    .signals
+                    .add(&rule.id, &rule.title, rule.level);
+            }
             self.groups[group].members.push((self.alerts.len(), reason));
             self.seqs.push(member.seq);
             self.alerts.push(Held::Resumed(Box::new(member)));
@@ -196,6 +207,7 @@ impl<'a> Grouper<'a> {
             .collect();
         GroupState {
             opened: group.opened,
+            opening: group.opening.clone(),
             last_micros: group.last_micros,
             members,
         }
@@ -300,7 +312,9 @@ impl<'a> Grouper<'a> {
             })?;
             members.push((alert, reason.clone()));
         }
-        Ok(Incident::build(self.id_of(group), members, catalog))
+        let mut incident = Incident::build(self.id_of(group), members, catalog);
+        incident.opening = self.groups[group].opening.clone();
+        Ok(incident)
     }
 
     /// Whether live group `group` is an incident holding an alert pushed since resuming.

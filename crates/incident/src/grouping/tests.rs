@@ -51,8 +51,17 @@ fn titles(incident: &Incident) -> Vec<&str> {
     incident.timeline.iter().map(|t| t.title.as_str()).collect()
 }
 
+/// The default grouping with any medium alert opening an incident: these tests are about
+/// linking; the opening policy has its own tests below.
+fn linking() -> GroupingConfig {
+    GroupingConfig {
+        min_risk: opening::MEDIUM_RISK,
+        ..GroupingConfig::default()
+    }
+}
+
 fn run(alerts: &[Alert]) -> Vec<Incident> {
-    group(alerts, &GroupingConfig::default(), &AttackCatalog::empty())
+    group(alerts, &linking(), &AttackCatalog::empty())
 }
 
 #[test]
@@ -89,7 +98,7 @@ fn quiet_gap_splits_and_is_configurable() {
     assert_eq!(run(&alerts).len(), 2);
     let patient = GroupingConfig {
         quiet_gap_micros: 2 * 60 * MINUTE,
-        ..GroupingConfig::default()
+        ..linking()
     };
     assert_eq!(group(&alerts, &patient, &AttackCatalog::empty()).len(), 1);
 }
@@ -158,7 +167,7 @@ fn unrelated_alerts_stay_apart() {
 fn an_entity_seen_on_too_many_hosts_stops_linking() {
     let config = GroupingConfig {
         max_spread: 2,
-        ..GroupingConfig::default()
+        ..linking()
     };
     let alerts: Vec<Alert> = (1..=4)
         .map(|i| {
@@ -182,7 +191,7 @@ fn an_entity_seen_on_too_many_hosts_stops_linking() {
 fn only_linking_kinds_link() {
     let config = GroupingConfig {
         linking_kinds: vec![EntityKind::Host],
-        ..GroupingConfig::default()
+        ..linking()
     };
     let alerts = [
         alert("A", 0, &[(EntityKind::SourceIp, "10.0.0.1")]),
@@ -331,7 +340,8 @@ fn low_alerts_join_incidents_but_never_open_one() {
 
     let everything = GroupingConfig {
         min_opening_level: Level::Informational,
-        ..GroupingConfig::default()
+        min_risk: 0,
+        ..linking()
     };
     let all = group(&alerts, &everything, &AttackCatalog::empty());
     assert_eq!(all.len(), 3);
@@ -391,7 +401,7 @@ fn an_incident_lists_a_bounded_number_of_entities_per_kind() {
         .collect();
     let config = GroupingConfig {
         max_spread: usize::MAX,
-        ..GroupingConfig::default()
+        ..linking()
     };
     let incidents = group(&alerts, &config, &AttackCatalog::empty());
     assert_eq!(incidents.len(), 1);
@@ -414,4 +424,122 @@ fn an_incident_lists_a_bounded_number_of_entities_per_kind() {
         "{}",
         incident.title
     );
+}
+
+/// Alerts of `(level, rule)` on one host, a minute apart.
+fn on_one_host(signals: &[(Level, &str)]) -> Vec<Alert> {
+    signals
+        .iter()
+        .zip(0..)
+        .map(|((level, title), minute)| {
+            alert_of(
+                AlertKind::Sigma,
+                *level,
+                title,
+                minute,
+                &[(EntityKind::Host, "ws-1")],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn one_medium_alert_is_a_question_not_an_incident() {
+    let alerts = on_one_host(&[(Level::Medium, "Session by API key")]);
+    assert!(run_default(&alerts).is_empty());
+    let repeated = on_one_host(&[
+        (Level::Medium, "Session by API key"),
+        (Level::Medium, "Session by API key"),
+        (Level::Medium, "Session by API key"),
+    ]);
+    assert!(
+        run_default(&repeated).is_empty(),
+        "the same rule again adds no risk"
+    );
+    let with_a_low = on_one_host(&[(Level::Medium, "New network"), (Level::Low, "Odd hour")]);
+    assert!(run_default(&with_a_low).is_empty(), "risk 4 of 5");
+}
+
+#[test]
+fn corroborated_signals_open_and_say_why() {
+    let two_mediums = on_one_host(&[(Level::Medium, "New network"), (Level::Medium, "Shell")]);
+    let incidents = run_default(&two_mediums);
+    assert_eq!(incidents.len(), 1);
+    let opening = incidents[0].opening.as_ref().unwrap();
+    assert_eq!(opening.alert_key, two_mediums[1].key);
+    assert_eq!(
+        opening.to_string(),
+        "opened when 2 distinct signals reached risk 6 (at least 5 needed): New network (medium), Shell (medium)"
+    );
+    let medium_and_lows = on_one_host(&[
+        (Level::Low, "Odd hour"),
+        (Level::Medium, "New network"),
+        (Level::Low, "Archive"),
+    ]);
+    let incidents = run_default(&medium_and_lows);
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(
+        titles(&incidents[0]),
+        ["Odd hour", "New network", "Archive"]
+    );
+    assert_eq!(incidents[0].opening.as_ref().unwrap().risk, 5);
+}
+
+#[test]
+fn low_signals_alone_never_open_however_many() {
+    let lows: Vec<(Level, String)> = (0..20).map(|n| (Level::Low, format!("low {n}"))).collect();
+    let lows: Vec<(Level, &str)> = lows.iter().map(|(l, t)| (*l, t.as_str())).collect();
+    assert!(run_default(&on_one_host(&lows)).is_empty());
+}
+
+#[test]
+fn a_high_alert_opens_alone_and_the_threshold_is_configurable() {
+    let high = on_one_host(&[(Level::High, "Password reset by API key")]);
+    let incidents = run_default(&high);
+    assert_eq!(incidents.len(), 1);
+    assert!(incidents[0].opening.as_ref().unwrap().alone);
+
+    let medium = on_one_host(&[(Level::Medium, "Session by API key")]);
+    assert_eq!(group(&medium, &linking(), &AttackCatalog::empty()).len(), 1);
+    let strict = GroupingConfig {
+        alone_level: Level::Critical,
+        ..GroupingConfig::default()
+    };
+    assert!(group(&high, &strict, &AttackCatalog::empty()).is_empty());
+}
+
+#[test]
+fn signals_of_merged_groups_add_up() {
+    let alerts = vec![
+        alert_of(
+            AlertKind::Sigma,
+            Level::Medium,
+            "New network",
+            0,
+            &[(EntityKind::Host, "ws-1")],
+        ),
+        alert_of(
+            AlertKind::Sigma,
+            Level::Low,
+            "Odd hour",
+            1,
+            &[(EntityKind::User, "bob")],
+        ),
+        alert_of(
+            AlertKind::Sigma,
+            Level::Low,
+            "Archive",
+            2,
+            &[(EntityKind::Host, "ws-1"), (EntityKind::User, "bob")],
+        ),
+    ];
+    let incidents = run_default(&alerts);
+    assert_eq!(incidents.len(), 1);
+    let opening = incidents[0].opening.as_ref().unwrap();
+    assert_eq!(opening.title, "Archive", "the merging alert opened it");
+    assert_eq!(opening.risk, 5);
+}
+
+fn run_default(alerts: &[Alert]) -> Vec<Incident> {
+    group(alerts, &GroupingConfig::default(), &AttackCatalog::empty())
 }

@@ -175,6 +175,13 @@ fn write_summary<S: Sink>(incident: &Incident, out: &mut S) {
                 severity.breakdown()
             ),
         ),
+        (
+            "Why it opened",
+            incident
+                .opening
+                .as_ref()
+                .map_or_else(|| "not recorded".to_owned(), ToString::to_string),
+        ),
         ("First seen", when(incident.first_seen_micros)),
         ("Last seen", when(incident.last_seen_micros)),
         ("Duration", span),

@@ -102,6 +102,10 @@ fn markdown_has_every_section_and_escapes_markup() {
     assert!(!md.contains("<script>"));
     assert!(md.contains("\\| \\*\\*bold\\*\\*"));
     assert!(md.contains("status confirmed -&gt; closed (true-positive)"));
+    assert!(
+        md.contains("**Why it opened**: opened by a high alert: Web shell &lt;img"),
+        "{md}"
+    );
     assert!(md.contains("Jane Doe"));
     assert!(
         md.contains("| (tactic not known) | T1505.003 | 1 |"),

@@ -3,7 +3,7 @@
 //! be appended fall back to that regrouping.
 
 use tocsin_incident::{
-    group, AlertKind, AlertOrigin, Entity, EntityKind, IncidentFilter, Level, Lifecycle, RuleRef,
+    AlertKind, AlertOrigin, Entity, EntityKind, IncidentFilter, Level, Lifecycle, RuleRef,
 };
 use tocsin_store::MemoryStore;
 
@@ -63,10 +63,23 @@ fn computed(mut incidents: Vec<Incident>) -> Vec<Incident> {
     incidents
 }
 
-/// Asserts that the store's live incidents are those of a regrouping of all its alerts.
+/// The default grouping with any medium alert opening an incident: most tests here are about
+/// incremental grouping, not the opening policy.
+fn any_medium_opens() -> GroupingConfig {
+    GroupingConfig {
+        min_risk: tocsin_incident::grouping::opening::MEDIUM_RISK,
+        ..GroupingConfig::default()
+    }
+}
+
+/// Asserts that the store's live incidents are those of a regrouping of all its alerts
+/// (under the store's suppressions).
 fn assert_matches_full_regroup(store: &MemoryStore, config: &GroupingConfig) {
     let all = store.all_alerts().unwrap();
-    let expected = computed(group(&all, config, &AttackCatalog::empty()));
+    let suppressions = SuppressionSet::new(store.suppressions().unwrap());
+    let (grouped, _) =
+        group_with_suppressions(&all, config, &suppressions, &AttackCatalog::empty());
+    let expected = computed(grouped);
     let stored = computed(store.list_incidents(&IncidentFilter::default()).unwrap());
     assert_eq!(stored, expected);
 }
@@ -83,7 +96,7 @@ const USER: EntityKind = EntityKind::User;
 
 #[test]
 fn appended_runs_match_a_full_regroup_after_each_run() {
-    let config = GroupingConfig::default();
+    let config = any_medium_opens();
     let runs = [
         vec![
             alert("Encoded PowerShell", Level::Medium, 0, &[(HOST, "ws-1")]),
@@ -151,7 +164,7 @@ fn appended_runs_match_a_full_regroup_after_each_run() {
 fn spread_is_counted_over_every_run() {
     let config = GroupingConfig {
         max_spread: 1,
-        ..GroupingConfig::default()
+        ..any_medium_opens()
     };
     let runs = [
         vec![alert(
@@ -186,7 +199,7 @@ fn spread_is_counted_over_every_run() {
 
 #[test]
 fn a_late_alert_regroups_everything_and_still_matches() {
-    let config = GroupingConfig::default();
+    let config = any_medium_opens();
     let first = [
         alert("Encoded PowerShell", Level::Medium, 0, &[(HOST, "ws-1")]),
         alert("Dump", Level::Medium, 100, &[(HOST, "ws-1")]),
@@ -210,15 +223,59 @@ fn another_configuration_regroups_everything() {
         alert("A", Level::Medium, 0, &[(HOST, "ws-1")]),
         alert("B", Level::Medium, 30, &[(HOST, "ws-2")]),
     ];
-    let (store, _) = add(MemoryStore::new(), &GroupingConfig::default(), &first);
+    let (store, _) = add(MemoryStore::new(), &any_medium_opens(), &first);
     let config = GroupingConfig {
         quiet_gap_micros: 10 * MINUTE,
-        ..GroupingConfig::default()
+        ..any_medium_opens()
     };
     let next = [alert("C", Level::Medium, 35, &[(HOST, "ws-2")])];
     let (store, report) = add(store, &config, &next);
     assert_matches_full_regroup(&store, &config);
     assert_eq!(report.incidents, 2);
+}
+
+#[test]
+fn a_suppression_in_the_store_stops_a_benign_pattern_from_opening() {
+    let config = GroupingConfig::default();
+    let session = |minute, key| {
+        alert(
+            "Session started with an API key",
+            Level::High,
+            minute,
+            &[(EntityKind::ApiKey, key)],
+        )
+    };
+    let (mut store, _) = add(MemoryStore::new(), &config, &[session(0, "k-integration")]);
+    let first = store.list_incidents(&IncidentFilter::default()).unwrap();
+    assert_eq!(first.len(), 1);
+    store
+        .add_suppression(&tocsin_incident::NewSuppression {
+            rule_id: Some("Session started with an API key".into()),
+            entity: Some(Entity {
+                kind: EntityKind::ApiKey,
+                value: "k-integration".into(),
+            }),
+            reason: "the ticketing integration's weekly session".into(),
+            added_by: "ana".into(),
+            added_at_micros: 0,
+            incident: Some(first[0].id.clone()),
+        })
+        .unwrap();
+    // A week later, grouped incrementally: stored, but no incident.
+    let week = 7 * 24 * 60;
+    let (store, report) = add(store, &config, &[session(week, "k-integration")]);
+    assert_eq!((report.alerts.new, report.new_incidents), (1, 0));
+    // The same rule for another key still opens one.
+    let (store, report) = add(store, &config, &[session(week + 60, "k-stolen")]);
+    assert_eq!(report.new_incidents, 1);
+    // A full regroup agrees, and keeps the incident the analyst closed as it was.
+    let writer = IncidentWriter::new(store, config.clone(), AttackCatalog::empty());
+    let (store, report) = writer.regroup().unwrap();
+    assert_eq!((report.incidents, report.new_incidents), (1, 0));
+    let live = store.list_incidents(&IncidentFilter::default()).unwrap();
+    let ids: Vec<&str> = live.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&first[0].id.as_str()));
 }
 
 /// A small deterministic generator for the randomised test.
@@ -237,7 +294,7 @@ impl XorShift {
 fn random_appended_runs_match_a_full_regroup() {
     let config = GroupingConfig {
         max_spread: 3,
-        ..GroupingConfig::default()
+        ..any_medium_opens()
     };
     let mut random = XorShift(0x2545_F491_4F6C_DD1D);
     let levels = [Level::Low, Level::Low, Level::Medium, Level::High];
@@ -273,7 +330,7 @@ fn random_appended_runs_match_a_full_regroup() {
 
 #[test]
 fn a_rerun_of_stored_alerts_saves_nothing_and_keeps_the_state() {
-    let config = GroupingConfig::default();
+    let config = any_medium_opens();
     let run = [
         alert("Context", Level::Low, 0, &[(HOST, "ws-1")]),
         alert("Old", Level::Medium, 0, &[(HOST, "ws-2")]),
@@ -291,7 +348,7 @@ fn a_rerun_of_stored_alerts_saves_nothing_and_keeps_the_state() {
 /// ungrouped; `regroup` groups them as a full regrouping does and the count falls to zero.
 #[test]
 fn alerts_a_stopped_run_left_are_counted_then_regrouped() {
-    let config = GroupingConfig::default();
+    let config = any_medium_opens();
     let first = [alert(
         "first",
         Level::High,

@@ -47,7 +47,7 @@ fn a_state_keeps_only_groups_still_joinable_and_no_incident_alerts() {
     let alerts = [
         alert("Old", Level::Medium, 0, "ws-1"),
         alert("Context", Level::Low, 120, "ws-2"),
-        alert("Recent", Level::Medium, 130, "ws-3"),
+        alert("Recent", Level::High, 130, "ws-3"),
     ];
     let state = state_of(&alerts);
     assert_eq!(state.groups.len(), 2);
@@ -111,4 +111,51 @@ fn another_configuration_or_version_is_refused() {
         Grouper::resume(old, &GroupingConfig::default()),
         Err(ResumeError::Version { found: 0, .. })
     ));
+}
+
+#[test]
+fn signals_gathered_before_a_save_count_after_resuming() {
+    let first = [
+        alert("New network", Level::Medium, 0, "ws-1"),
+        alert("Odd hour", Level::Low, 5, "ws-1"),
+    ];
+    let later = [alert("Archive written", Level::Low, 10, "ws-1")];
+    let state = state_of(&first);
+    assert!(
+        !state.groups[0].opened,
+        "one medium and one low: risk 4 of 5"
+    );
+    let mut grouper = Grouper::resume(state, &GroupingConfig::default()).unwrap();
+    for alert in &later {
+        grouper.push(alert);
+    }
+    let catalog = AttackCatalog::empty();
+    let touched = grouper
+        .touched_incidents(&HashMap::new(), &catalog)
+        .unwrap();
+    let all: Vec<Alert> = first.iter().chain(&later).cloned().collect();
+    assert_eq!(touched, group(&all, &GroupingConfig::default(), &catalog));
+    let opening = touched[0].opening.as_ref().unwrap();
+    assert_eq!(
+        (opening.title.as_str(), opening.risk),
+        ("Archive written", 5)
+    );
+    assert_eq!(opening.signals.len(), 3);
+}
+
+#[test]
+fn the_opening_survives_a_save_and_resume() {
+    let first = [alert("Reset", Level::Critical, 0, "ws-1")];
+    let later = [alert("Session", Level::Medium, 10, "ws-1")];
+    let mut grouper = Grouper::resume(state_of(&first), &GroupingConfig::default()).unwrap();
+    for alert in &later {
+        grouper.push(alert);
+    }
+    let stored: HashMap<String, Alert> = first.iter().map(|a| (a.key.clone(), a.clone())).collect();
+    let touched = grouper
+        .touched_incidents(&stored, &AttackCatalog::empty())
+        .unwrap();
+    let opening = touched[0].opening.as_ref().unwrap();
+    assert!(opening.alone);
+    assert_eq!(opening.to_string(), "opened by a critical alert: Reset");
 }
