@@ -410,6 +410,9 @@ pub enum IncidentsCommand {
     /// Group the store's detections into incidents again: groups the detections a hunt
     /// stopped before grouping left waiting. Give the grouping flags the hunts used.
     Regroup(RegroupArgs),
+    /// Export an incident for partners as a STIX 2.1 bundle: indicators, sightings,
+    /// observables, ATT&CK techniques, TLP 2.0 markings, with redaction.
+    Export(ExportArgs),
     /// Record that a benign pattern (a rule, an entity, or a rule on an entity) must not
     /// open incidents again, typically after closing one as a false positive. Its
     /// detections are still stored and still join incidents as context.
@@ -418,6 +421,68 @@ pub enum IncidentsCommand {
     Suppressions(SuppressionsArgs),
     /// Remove a suppression; its record stays in the store, with who removed it and when.
     Unsuppress(UnsuppressArgs),
+}
+
+/// Flags of `tocsin incidents export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The incident id (`INC-...`).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<String>,
+    /// Export every live incident of the store, one bundle per incident in the folder given
+    /// with -o (`INC-....json`), loading the rules once.
+    #[arg(long, requires = "output")]
+    pub all: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Export format (stix: a STIX 2.1 bundle, the only one today).
+    #[arg(long, short = 'f', value_enum, default_value_t = ExportFormat::Stix)]
+    pub format: ExportFormat,
+    /// The producing organisation, named in the bundle as its author.
+    #[arg(long, env = "TOCSIN_ORGANISATION", value_name = "NAME")]
+    pub producer: Option<String>,
+    /// The victim organisation, when it may be named (sightings are placed there).
+    #[arg(long, value_name = "NAME")]
+    pub victim: Option<String>,
+    /// TLP 2.0 marking of the whole bundle: clear, green, amber, amber+strict or red.
+    #[arg(long, value_name = "LEVEL", default_value = "amber")]
+    pub tlp: tocsin_stix::Tlp,
+    /// A marking for the indicators and their sightings when they may travel further than
+    /// the rest (default: the whole's).
+    #[arg(long, value_name = "LEVEL")]
+    pub indicator_tlp: Option<tocsin_stix::Tlp>,
+    /// Redact internal names: `internal` (pseudonyms for hosts and users, internal
+    /// addresses dropped), or KIND=ACTION pairs with KIND hosts, users or
+    /// internal-addresses and ACTION keep, replace or drop (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "RULE")]
+    pub redact: Vec<String>,
+    /// Attribute the intrusion to this group (an intrusion-set by default).
+    #[arg(long, value_name = "NAME")]
+    pub attribute: Option<String>,
+    /// Export the attribution as a threat-actor instead of an intrusion-set.
+    #[arg(long, requires = "attribute")]
+    pub threat_actor: bool,
+    /// How sure the attribution is, 0 to 100.
+    #[arg(long, value_name = "N", default_value_t = 50, requires = "attribute", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub confidence: u8,
+    /// The incident is retracted: every object is exported revoked.
+    #[arg(long)]
+    pub revoke: bool,
+    /// Rule files or folders whose text becomes the `sigma` indicators of the rules that
+    /// fired (`builtin` for the built-in rules, the default).
+    #[arg(long, short = 'r', value_name = "PATH", default_value = "builtin")]
+    pub rules: Vec<PathBuf>,
+    /// Write the bundle to this file instead of standard output (with --all: the folder
+    /// to write the bundles into, created if needed).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Formats of `incidents export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A STIX 2.1 bundle (JSON).
+    Stix,
 }
 
 /// Flags of `tocsin incidents suppress`.

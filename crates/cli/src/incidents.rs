@@ -242,7 +242,7 @@ fn require_store(path: &Path) -> Result<()> {
 }
 
 /// The incident `id`, following merges to the incident that absorbed it (with a note).
-fn find(store: &impl IncidentStore, path: &Path, id: &str) -> Result<Incident> {
+pub(crate) fn find(store: &impl IncidentStore, path: &Path, id: &str) -> Result<Incident> {
     let mut current = id.trim().to_owned();
     for _ in 0..MAX_MERGE_HOPS {
         match store

@@ -13,6 +13,7 @@ mod bench_memory;
 mod demo;
 mod distinct;
 mod events;
+mod export;
 mod hunt;
 mod incidents;
 mod lint;
@@ -36,6 +37,7 @@ fn main() {
         Command::Incidents(IncidentsCommand::Show(args)) => incidents::show(args),
         Command::Incidents(IncidentsCommand::Update(args)) => incidents::update(args),
         Command::Incidents(IncidentsCommand::Regroup(args)) => incidents::regroup(args),
+        Command::Incidents(IncidentsCommand::Export(args)) => export::run(args),
         Command::Incidents(IncidentsCommand::Suppress(args)) => suppressions::add(args),
         Command::Incidents(IncidentsCommand::Suppressions(args)) => suppressions::list(args),
         Command::Incidents(IncidentsCommand::Unsuppress(args)) => suppressions::remove(args),

@@ -1,0 +1,229 @@
+//! What a partner must not see: internal host names, user names, internal addresses.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use tocsin_incident::{Entity, EntityKind};
+
+/// What to do with one kind of sensitive value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Redact {
+    /// Share it as it is.
+    #[default]
+    Keep,
+    /// Share a stable pseudonym (`host-1`, `user-2`, numbered in order of first detection),
+    /// so that the partner still sees which detections share it. Addresses have no
+    /// meaningful pseudonym and are dropped instead.
+    Replace,
+    /// Leave it out, with every object that would name it.
+    Drop,
+}
+
+/// The redaction of an export (per partner, in a sharing configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Redaction {
+    /// Host names.
+    pub hosts: Redact,
+    /// User names (people's and services' accounts, not API keys).
+    pub users: Redact,
+    /// Addresses in private, shared, loopback and link-local ranges.
+    pub internal_addresses: Redact,
+}
+
+impl Redaction {
+    /// Redacts everything internal: pseudonyms for hosts and users, internal addresses
+    /// dropped.
+    pub fn internal() -> Self {
+        Redaction {
+            hosts: Redact::Replace,
+            users: Redact::Replace,
+            internal_addresses: Redact::Drop,
+        }
+    }
+}
+
+/// The redaction applied to the entities of one incident: each entity's fate, decided once.
+#[derive(Debug, Default)]
+pub(crate) struct Redactor {
+    rules: Redaction,
+    /// Pseudonyms given so far, by (kind, value).
+    pseudonyms: BTreeMap<(EntityKind, String), String>,
+    /// How many pseudonyms each kind has given.
+    counts: BTreeMap<EntityKind, usize>,
+}
+
+impl Redactor {
+    /// A redactor applying `rules`.
+    pub(crate) fn new(rules: Redaction) -> Self {
+        Redactor {
+            rules,
+            ..Redactor::default()
+        }
+    }
+
+    /// The value to share for `entity`, or `None` to leave it out. Call in the order of
+    /// first detection, so that pseudonyms are numbered alike on every export.
+    pub(crate) fn share(&mut self, entity: &Entity) -> Option<String> {
+        let (rule, prefix) = match entity.kind {
+            EntityKind::Host => (self.rules.hosts, "host"),
+            EntityKind::User => (self.rules.users, "user"),
+            EntityKind::SourceIp if is_internal(&entity.value) => {
+                (self.rules.internal_addresses, "")
+            }
+            _ => (Redact::Keep, ""),
+        };
+        match rule {
+            Redact::Keep => Some(entity.value.clone()),
+            Redact::Drop => None,
+            Redact::Replace if prefix.is_empty() => None,
+            Redact::Replace => Some(self.pseudonym(entity.kind, &entity.value, prefix)),
+        }
+    }
+
+    /// The pseudonym of a value, given on first request.
+    fn pseudonym(&mut self, kind: EntityKind, value: &str, prefix: &str) -> String {
+        let key = (kind, value.to_owned());
+        if let Some(known) = self.pseudonyms.get(&key) {
+            return known.clone();
+        }
+        let count = self.counts.entry(kind).or_default();
+        *count += 1;
+        let pseudonym = format!("{prefix}-{count}");
+        self.pseudonyms.insert(key, pseudonym.clone());
+        pseudonym
+    }
+
+    /// `text` with every redacted name replaced by its pseudonym (or `[redacted]` when
+    /// dropped); names are matched without regard to case.
+    pub(crate) fn scrub(&self, text: &str, dropped: &[String]) -> String {
+        let mut out = text.to_owned();
+        let mut replacements: Vec<(&str, &str)> = self
+            .pseudonyms
+            .iter()
+            .map(|((_, value), pseudonym)| (value.as_str(), pseudonym.as_str()))
+            .chain(dropped.iter().map(|value| (value.as_str(), "[redacted]")))
+            .collect();
+        // Longest first, so that a full host name goes before its first label.
+        replacements.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        for (value, replacement) in replacements {
+            out = replace_ignoring_case(&out, value, replacement);
+        }
+        out
+    }
+}
+
+/// `text` with every case-insensitive occurrence of `needle` replaced.
+fn replace_ignoring_case(text: &str, needle: &str, replacement: &str) -> String {
+    if needle.is_empty() {
+        return text.to_owned();
+    }
+    let lower = text.to_lowercase();
+    let wanted = needle.to_lowercase();
+    if lower.len() != text.len() {
+        // Lowercasing changed byte lengths (rare scripts): fall back to an exact match.
+        return text.replace(needle, replacement);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&wanted) {
+        out.push_str(&text[at..at + found]);
+        out.push_str(replacement);
+        at += found + wanted.len();
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Whether an address is internal: private, shared (100.64.0.0/10), loopback, link-local,
+/// unique local, or unspecified. Text that is no address counts as internal, so that it is
+/// never shared as one by mistake.
+pub(crate) fn is_internal(text: &str) -> bool {
+    let Ok(address) = text.trim().parse::<IpAddr>() else {
+        return true;
+    };
+    match address.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity(kind: EntityKind, value: &str) -> Entity {
+        Entity {
+            kind,
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn internal_ranges() {
+        for internal in [
+            "10.1.2.3",
+            "192.168.0.9",
+            "172.16.4.4",
+            "100.64.1.1",
+            "127.0.0.1",
+            "fd00::1",
+            "fe80::2",
+            "::ffff:10.0.0.1",
+            "nonsense",
+        ] {
+            assert!(is_internal(internal), "{internal}");
+        }
+        for public in ["203.0.113.9", "100.128.0.1", "2001:db8::1", "8.8.8.8"] {
+            assert!(!is_internal(public), "{public}");
+        }
+    }
+
+    #[test]
+    fn pseudonyms_are_numbered_in_order_and_stable() {
+        let mut redactor = Redactor::new(Redaction::internal());
+        let ws = entity(EntityKind::Host, "ws-1.corp.example");
+        assert_eq!(redactor.share(&ws).as_deref(), Some("host-1"));
+        assert_eq!(
+            redactor.share(&entity(EntityKind::Host, "ws-2")).as_deref(),
+            Some("host-2")
+        );
+        assert_eq!(redactor.share(&ws).as_deref(), Some("host-1"));
+        assert_eq!(
+            redactor.share(&entity(EntityKind::SourceIp, "10.0.0.5")),
+            None
+        );
+        assert_eq!(
+            redactor
+                .share(&entity(EntityKind::SourceIp, "203.0.113.9"))
+                .as_deref(),
+            Some("203.0.113.9")
+        );
+        assert_eq!(
+            redactor
+                .share(&entity(EntityKind::ApiKey, "k-1"))
+                .as_deref(),
+            Some("k-1"),
+            "API keys are the indicator, never redacted"
+        );
+        let text = "Password reset on host WS-1.corp.example and ws-2";
+        assert_eq!(
+            redactor.scrub(text, &["10.0.0.5".into()]),
+            "Password reset on host host-1 and host-2"
+        );
+    }
+}
