@@ -70,8 +70,18 @@ pub struct SearchArgs {
     pub case_sensitive: bool,
     /// Print a tab-separated table of the time, source, record and these fields instead
     /// of JSON Lines.
-    #[arg(long, value_delimiter = ',', value_name = "FIELD")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "FIELD",
+        conflicts_with = "format"
+    )]
     pub show: Vec<String>,
+    /// Output format: jsonl (the events as `tocsin events` prints them), ecs (one Elastic
+    /// Common Schema document per event, `event.kind: event`) or ecs-bulk (the same as an
+    /// Elasticsearch/OpenSearch _bulk body).
+    #[arg(long, short = 'f', value_enum, default_value_t = SearchFormat::Jsonl)]
+    pub format: SearchFormat,
     /// Worker threads (default: the number of cores).
     #[arg(long, short = 't', value_name = "N")]
     pub threads: Option<usize>,
@@ -94,6 +104,17 @@ pub struct SearchArgs {
     /// Do not print the count of matches on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// Formats of `tocsin search`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearchFormat {
+    /// The events as `tocsin events` prints them.
+    Jsonl,
+    /// One Elastic Common Schema document per event.
+    Ecs,
+    /// ECS documents as an Elasticsearch/OpenSearch `_bulk` body.
+    EcsBulk,
 }
 
 /// Flags of `tocsin events`.
@@ -273,7 +294,10 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     /// Output format: table (one coloured line per detection), csv (comma-separated values
-    /// with a header) or jsonl (one JSON object per line).
+    /// with a header), jsonl (one JSON object per line), ecs (one Elastic Common Schema
+    /// alert document per line; with --attack, techniques are named), ecs-bulk (the same
+    /// as an Elasticsearch/OpenSearch _bulk body, an action line before each document) or
+    /// timesketch (Timesketch's JSONL import format: message, datetime, timestamp_desc).
     #[arg(long, short = 'f', value_name = "FORMAT", default_value_t = Format::Table)]
     pub format: Format,
     /// Write detections to this file instead of standard output.

@@ -11,8 +11,10 @@
 //!   Sigma rule, a correlation, a behavioural detector) and a decoded [`Event`] (from
 //!   `tocsin_event`, read through its [`Fields`](tocsin_event::Fields) view). Its field names, in the order of [`COLUMNS`],
 //!   are the JSON Lines keys and the CSV header: a stable interface.
-//! * [`Printer`]: writes records in a [`Format`] (`table`, `csv`, `jsonl`) to any
-//!   `Write + Send`; a closed pipe surfaces as [`OutputError::BrokenPipe`].
+//! * [`Printer`]: writes records in a [`Format`] (`table`, `csv`, `jsonl`, and for other
+//!   tools `ecs` / `ecs-bulk` (Elastic Common Schema, [`ecs`]) and `timesketch`
+//!   ([`timesketch`])) to any `Write + Send`; a closed pipe surfaces as
+//!   [`OutputError::BrokenPipe`].
 //! * [`Summary`]: counts files, events, decode errors and detections per level, rule and
 //!   computer; per-thread summaries [`merge`](Summary::merge).
 //! * [`color_wanted`]: whether to colour, honouring `NO_COLOR`.
@@ -51,6 +53,7 @@
 mod clean;
 mod csv;
 mod details;
+pub mod ecs;
 mod error;
 mod jsonl;
 mod navigator;
@@ -58,10 +61,12 @@ mod printer;
 mod record;
 mod summary;
 mod table;
+pub mod timesketch;
 
 pub use crate::clean::{clean, needs_cleaning};
 pub use crate::csv::TAG_SEPARATOR;
 pub use details::Details;
+pub use ecs::{EcsKind, RuleDoc, RuleDocs};
 pub use error::OutputError;
 pub use navigator::NavigatorLayer;
 pub use printer::{color_wanted, color_wanted_with, Format, Printer};
