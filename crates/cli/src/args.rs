@@ -46,6 +46,66 @@ pub enum Command {
     /// Print the events that hold a keyword, match a regular expression or have a field
     /// value, over every input `hunt` reads (exit 1 when none does).
     Search(SearchArgs),
+    /// Size up logs before hunting: events by channel and event ID, by computer, by day and
+    /// hour, and successful and failed logons by user, logon type and source address.
+    Stats(StatsArgs),
+}
+
+/// Formats of `tocsin stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsFormat {
+    /// Aligned tables.
+    Table,
+    /// One JSON object with every row.
+    Json,
+}
+
+/// Flags of `tocsin stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Log files or folders (recursive); `-` reads standard input.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Output format: table, or json (every row, for scripts).
+    #[arg(long, short = 'f', value_enum, default_value_t = StatsFormat::Table)]
+    pub format: StatsFormat,
+    /// The most rows each table shows (the days and hours are shown in full; json shows
+    /// everything).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, short = 't', value_name = "N")]
+    pub threads: Option<usize>,
+    /// File extensions to read inside folders.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "evtx,json,jsonl,ndjson,log,syslog,cef,gz"
+    )]
+    pub extensions: Vec<String>,
+    /// Read every input as this format instead of telling it from its name and content
+    /// (as `hunt --input-format`).
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<tocsin_decode::Format>,
+    /// Where plain JSON inputs come from (as `hunt --logsource`).
+    #[arg(long, value_name = "SOURCE", value_parser = parse_logsource)]
+    pub logsource: Option<tocsin_event::LogSource>,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    /// The year of the first RFC 3164 syslog time of each file (as `hunt --syslog-year`).
+    #[arg(long, value_name = "YEAR")]
+    pub syslog_year: Option<i32>,
+    /// The zone of log times that carry none (as `hunt --tz`).
+    #[arg(
+        long,
+        value_name = "ZONE",
+        allow_hyphen_values = true,
+        default_value_t = tocsin_decode::UtcOffset::UTC
+    )]
+    pub tz: tocsin_decode::UtcOffset,
+    /// Do not print the notes of the decoders on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// Flags of `tocsin search`.

@@ -20,6 +20,7 @@ mod output_file;
 mod rules_list;
 mod ruleset;
 mod search;
+mod stats;
 
 use clap::Parser;
 
@@ -39,6 +40,7 @@ fn main() {
         Command::Demo(args) => demo::run(args),
         Command::Events(args) => events::run(args),
         Command::Search(args) => search::run(args),
+        Command::Stats(args) => stats::run(args),
     };
     let code = match result {
         Ok(code) => code,

@@ -17,6 +17,8 @@
 //!   [`OutputError::BrokenPipe`].
 //! * [`Summary`]: counts files, events, decode errors and detections per level, rule and
 //!   computer; per-thread summaries [`merge`](Summary::merge).
+//! * [`EventStats`]: what `tocsin stats` counts before a hunt (events by channel and event
+//!   ID, computer, day and hour; logons by user, type and source).
 //! * [`color_wanted`]: whether to colour, honouring `NO_COLOR`.
 //! * [`clean`]: text made safe for a terminal, used by every table tocsin prints (detections,
 //!   `rules list`, `incidents list`).
@@ -59,6 +61,7 @@ mod jsonl;
 mod navigator;
 mod printer;
 mod record;
+mod stats;
 mod summary;
 mod table;
 pub mod timesketch;
@@ -71,6 +74,7 @@ pub use error::OutputError;
 pub use navigator::NavigatorLayer;
 pub use printer::{color_wanted, color_wanted_with, Format, Printer};
 pub use record::{record_id, DetectionRecord, MAX_DETAIL_BYTES};
+pub use stats::{EventStats, LogonCount};
 pub use summary::{RuleCount, Summary, LEVELS, TOP};
 pub use table::MAX_DETAILS_CHARS;
 
