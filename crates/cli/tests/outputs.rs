@@ -237,6 +237,46 @@ fn ecs_documents_use_only_ecs_fields_of_the_right_type() {
     assert_eq!(sshd[0]["process"]["name"], "sshd");
     assert_eq!(sshd[0]["threat"]["tactic"]["id"][0], "TA0001");
 
+    // Correlation hits, and the demo's logs (appliance syslog, API audit log, endpoint
+    // JSON) with the built-in rules and the behavioural detectors' anomalies.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let correlations = json_lines(&hunt(
+        &[&examples.join("logs/logons")],
+        &examples.join("rules/correlations"),
+        "ecs",
+    ));
+    check_ecs(&reference, &correlations, "alert");
+    let hit = correlations
+        .iter()
+        .find(|a| a["tocsin"]["details"]["correlation"].is_string())
+        .expect("a correlation hit");
+    assert_eq!(hit["log"]["file"]["path"].as_array().map(Vec::len), Some(2));
+    let demo = dir.path().join("demo");
+    let out = run(tocsin().arg("demo").arg("--out").arg(&demo).args([
+        "--days",
+        "10",
+        "--workstations",
+        "6",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(tocsin().arg("hunt").arg(&demo).args([
+        "--rules",
+        "builtin",
+        "--behaviour",
+        "--format",
+        "ecs",
+        "--quiet",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let demo_alerts = json_lines(&stdout(&out));
+    check_ecs(&reference, &demo_alerts, "alert");
+    assert!(
+        demo_alerts.iter().any(|a| a["rule"]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("anomaly."))),
+        "an anomaly"
+    );
+
     // The bulk body: an action line before each of the same documents.
     let bulk = hunt(&[&evtx, &syslog], &rules, "ecs-bulk");
     let lines: Vec<&str> = bulk.lines().collect();

@@ -125,7 +125,7 @@ pub fn document(record: &DetectionRecord, kind: EcsKind, docs: &RuleDocs) -> Jso
         }
         EcsKind::Event => {
             doc.put("event.kind", json!("event"));
-            if let Some(message) = details.text(&["message", "Message"]) {
+            if let Some(message) = details.text(&["message", "Message", "msg"]) {
                 doc.put("message", json!(message));
             }
         }
@@ -154,7 +154,15 @@ pub fn document(record: &DetectionRecord, kind: EcsKind, docs: &RuleDocs) -> Jso
         }
     }
     syslog(&mut doc, &details);
-    doc.put("log.file.path", json!(record.source));
+    // A correlation hit's source lists the files of its events.
+    let correlation = record.details.get("correlation").is_some() && record.channel.is_none();
+    match correlation {
+        true => doc.put(
+            "log.file.path",
+            json!(record.source.split(", ").collect::<Vec<_>>()),
+        ),
+        false => doc.put("log.file.path", json!(record.source)),
+    }
     if kind == EcsKind::Alert {
         rule(&mut doc, record, docs);
         threat(&mut doc, &record.tags, docs);
@@ -288,7 +296,7 @@ fn user(doc: &mut Doc, record: &DetectionRecord, details: &Lookup<'_>) {
         (target.0, target.1, (None, None))
     } else {
         (
-            details.text(&["user.name", "username", "user"]),
+            details.text(&["user.name", "username", "user", "suser"]),
             details.text(&["user.domain"]),
             (None, None),
         )
@@ -408,8 +416,13 @@ fn network(doc: &mut Doc, details: &Lookup<'_>) {
     }
 }
 
-/// `log.syslog.*`: the priority, facility and severity of a syslog message.
+/// `log.syslog.*`: the priority, facility and severity of a syslog message (an event
+/// whose fields hold the integer `facility` the syslog decoders give), its program and
+/// process id.
 fn syslog(doc: &mut Doc, details: &Lookup<'_>) {
+    if details.integer(&["facility"]).is_none() {
+        return;
+    }
     for (field, name) in [
         ("log.syslog.priority", "pri"),
         ("log.syslog.facility.code", "facility"),
@@ -744,6 +757,7 @@ mod tests {
         e.push("app_name", "", Value::from("sshd"));
         e.push("procid", "", Value::from("4123"));
         e.push("pri", "", Value::Int(38));
+        e.push("facility", "", Value::Int(4));
         e.push("message", "", Value::from("Failed password for root"));
         let record = new_record(&meta(None, &[]), &e);
         let doc = document(&record, EcsKind::Event, &RuleDocs::new());
@@ -753,7 +767,18 @@ mod tests {
         assert_eq!(doc["message"], "Failed password for root");
         assert_eq!(doc["log"]["syslog"]["priority"], 38);
         assert_eq!(doc["log"]["syslog"]["appname"], "sshd");
+        assert_eq!(doc["log"]["syslog"]["facility"]["code"], 4);
         assert!(doc.get("rule").is_none() && doc.get("threat").is_none());
+
+        // A JSON event's `severity` is not a syslog severity.
+        let mut e = Event::default();
+        e.push("severity", "", Value::Int(3));
+        let doc = document(
+            &new_record(&meta(None, &[]), &e),
+            EcsKind::Event,
+            &RuleDocs::new(),
+        );
+        assert!(doc["log"].get("syslog").is_none(), "{doc}");
         assert!(doc["tocsin"].get("level").is_none());
     }
 
