@@ -298,6 +298,12 @@ fn ecs_documents_use_only_ecs_fields_of_the_right_type() {
     let seen = check_ecs(&reference, &events, "event");
     assert!(!seen.contains_key("rule.id") && !seen.contains_key("threat.framework"));
     assert!(seen.contains_key("process.executable") && seen.contains_key("message"));
+    // A table of chosen fields is not ECS.
+    let both = run(tocsin()
+        .arg("search")
+        .arg(&syslog)
+        .args(["-k", "sshd", "--show", "host", "--format", "ecs"]));
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
 }
 
 #[test]
