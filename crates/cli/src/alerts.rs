@@ -22,10 +22,12 @@ pub struct AlertSink {
 impl AlertSink {
     /// Opens (or creates) the store and loads the ATT&CK catalogue, before anything is
     /// scanned, so that a bad path fails the hunt at once. `None` without `--store`.
-    pub fn open(args: &HuntStoreArgs, quiet: bool) -> Result<Option<AlertSink>> {
+    /// `attack_used` says that the hunt uses `--attack` elsewhere (ECS output names
+    /// techniques), so that it is not said to be ignored without a store.
+    pub fn open(args: &HuntStoreArgs, quiet: bool, attack_used: bool) -> Result<Option<AlertSink>> {
         let Some(path) = &args.store else {
-            if args.grouping.attack.is_some() && !quiet {
-                eprintln!("warning: --attack is only used with --store; ignored");
+            if args.grouping.attack.is_some() && !quiet && !attack_used {
+                eprintln!("warning: --attack is only used with --store or --format ecs; ignored");
             }
             return Ok(None);
         };

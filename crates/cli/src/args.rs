@@ -46,6 +46,66 @@ pub enum Command {
     /// Print the events that hold a keyword, match a regular expression or have a field
     /// value, over every input `hunt` reads (exit 1 when none does).
     Search(SearchArgs),
+    /// Size up logs before hunting: events by channel and event ID, by computer, by day and
+    /// hour, and successful and failed logons by user, logon type and source address.
+    Stats(StatsArgs),
+}
+
+/// Formats of `tocsin stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsFormat {
+    /// Aligned tables.
+    Table,
+    /// One JSON object with every row.
+    Json,
+}
+
+/// Flags of `tocsin stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Log files or folders (recursive); `-` reads standard input.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Output format: table, or json (every row, for scripts).
+    #[arg(long, short = 'f', value_enum, default_value_t = StatsFormat::Table)]
+    pub format: StatsFormat,
+    /// The most rows each table shows (the days and hours are shown in full; json shows
+    /// everything).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, short = 't', value_name = "N")]
+    pub threads: Option<usize>,
+    /// File extensions to read inside folders.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "evtx,json,jsonl,ndjson,log,syslog,cef,gz"
+    )]
+    pub extensions: Vec<String>,
+    /// Read every input as this format instead of telling it from its name and content
+    /// (as `hunt --input-format`).
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<tocsin_decode::Format>,
+    /// Where plain JSON inputs come from (as `hunt --logsource`).
+    #[arg(long, value_name = "SOURCE", value_parser = parse_logsource)]
+    pub logsource: Option<tocsin_event::LogSource>,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    /// The year of the first RFC 3164 syslog time of each file (as `hunt --syslog-year`).
+    #[arg(long, value_name = "YEAR")]
+    pub syslog_year: Option<i32>,
+    /// The zone of log times that carry none (as `hunt --tz`).
+    #[arg(
+        long,
+        value_name = "ZONE",
+        allow_hyphen_values = true,
+        default_value_t = tocsin_decode::UtcOffset::UTC
+    )]
+    pub tz: tocsin_decode::UtcOffset,
+    /// Do not print the notes of the decoders on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// Flags of `tocsin search`.
@@ -70,8 +130,18 @@ pub struct SearchArgs {
     pub case_sensitive: bool,
     /// Print a tab-separated table of the time, source, record and these fields instead
     /// of JSON Lines.
-    #[arg(long, value_delimiter = ',', value_name = "FIELD")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "FIELD",
+        conflicts_with = "format"
+    )]
     pub show: Vec<String>,
+    /// Output format: jsonl (the events as `tocsin events` prints them), ecs (one Elastic
+    /// Common Schema document per event, `event.kind: event`) or ecs-bulk (the same as an
+    /// Elasticsearch/OpenSearch _bulk body).
+    #[arg(long, short = 'f', value_enum, default_value_t = SearchFormat::Jsonl)]
+    pub format: SearchFormat,
     /// Worker threads (default: the number of cores).
     #[arg(long, short = 't', value_name = "N")]
     pub threads: Option<usize>,
@@ -94,6 +164,17 @@ pub struct SearchArgs {
     /// Do not print the count of matches on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// Formats of `tocsin search`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearchFormat {
+    /// The events as `tocsin events` prints them.
+    Jsonl,
+    /// One Elastic Common Schema document per event.
+    Ecs,
+    /// ECS documents as an Elasticsearch/OpenSearch `_bulk` body.
+    EcsBulk,
 }
 
 /// Flags of `tocsin events`.
@@ -273,7 +354,10 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     /// Output format: table (one coloured line per detection), csv (comma-separated values
-    /// with a header) or jsonl (one JSON object per line).
+    /// with a header), jsonl (one JSON object per line), ecs (one Elastic Common Schema
+    /// alert document per line; with --attack, techniques are named), ecs-bulk (the same
+    /// as an Elasticsearch/OpenSearch _bulk body, an action line before each document) or
+    /// timesketch (Timesketch's JSONL import format: message, datetime, timestamp_desc).
     #[arg(long, short = 'f', value_name = "FORMAT", default_value_t = Format::Table)]
     pub format: Format,
     /// Write detections to this file instead of standard output.

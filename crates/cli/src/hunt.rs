@@ -17,8 +17,12 @@ use tocsin_decode::{DecodeOptions, EventSource};
 use tocsin_engine::Scratch;
 use tocsin_event::time::TimeRange;
 use tocsin_event::Event;
+use tocsin_incident::attack::{parse_tag, AttackTag};
 use tocsin_incident::{Alert, IncidentStore};
-use tocsin_output::{clean, DetectionRecord, NavigatorLayer, OutputError, Printer, Summary};
+use tocsin_output::{
+    clean, DetectionRecord, Format, NavigatorLayer, OutputError, Printer, RuleDoc, RuleDocs,
+    Summary,
+};
 use tocsin_pipeline::{
     Behaviour, Detectors, Finding, FindingSink, KeptMatch, Late, Replay, ReplayBuffer, StoreReport,
     BASELINE_BLOB,
@@ -50,10 +54,20 @@ struct Detection {
 }
 
 impl Detection {
-    /// The output line of `finding`, and its alert when `storing`.
-    fn of(finding: &Finding<'_>, storing: bool) -> Detection {
+    /// The output line of `finding`, and its alert when `storing`. With `all_fields` (the
+    /// formats that map the event's fields to their own: ECS, Timesketch), a rule match
+    /// shows every field of its event, not only those its rule lists.
+    fn of(finding: &Finding<'_>, storing: bool, all_fields: bool) -> Detection {
+        let record = match finding {
+            Finding::Rule {
+                rule,
+                fields,
+                event,
+            } if all_fields && !fields.is_empty() => DetectionRecord::new(rule, &[], event),
+            _ => finding.record(),
+        };
         Detection {
-            record: finding.record(),
+            record,
             alert: storing.then(|| finding.alert()),
         }
     }
@@ -122,15 +136,26 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     // Many files: one file per thread. Few files: spread each file's chunks instead.
     options.evtx_threads = if files.len() >= threads { 1 } else { threads };
 
-    let mut sink = AlertSink::open(&args.store, args.quiet)?;
+    let ecs = matches!(args.format, Format::Ecs | Format::EcsBulk);
+    let mut sink = AlertSink::open(&args.store, args.quiet, ecs)?;
     let color =
         tocsin_output::color_wanted(args.output.is_none() && std::io::stdout().is_terminal());
+    let docs = match ecs {
+        true => rule_docs(
+            &detectors,
+            &set,
+            args.store.grouping.attack.as_deref(),
+            args.quiet,
+        )?,
+        false => RuleDocs::new(),
+    };
     let (writer, pending_output) = open_output(args)?;
-    let mut printer = Printer::new(args.format, writer, color);
+    let mut printer = Printer::new(args.format, writer, color).with_rule_docs(docs);
     let progress = progress_bar(files.len(), args.quiet);
     let hunt = Hunt {
         detectors: &detectors,
         storing: sink.is_some(),
+        all_fields: args.format.wants_all_fields(),
         files: &files,
         options: &options,
         range,
@@ -282,6 +307,8 @@ struct Hunt<'a> {
     detectors: &'a Detectors,
     /// Whether detections also become alerts (`--store`).
     storing: bool,
+    /// Whether rule matches show every field of their event (see [`Detection::of`]).
+    all_fields: bool,
     files: &'a [PathBuf],
     options: &'a DecodeOptions,
     /// The events to scan (`--from`, `--to`); the others are counted and skipped.
@@ -325,6 +352,7 @@ impl Hunt<'_> {
         let mut sink = ChannelSink {
             tx,
             storing: self.storing,
+            all_fields: self.all_fields,
         };
         let mut read = 0_u64;
         for item in source.by_ref() {
@@ -371,6 +399,7 @@ fn report_end(source: &(dyn EventSource + Send), read: u64, tx: &Sender<Message>
 struct ChannelSink<'a> {
     tx: &'a Sender<Message>,
     storing: bool,
+    all_fields: bool,
 }
 
 impl ChannelSink<'_> {
@@ -384,7 +413,7 @@ impl ChannelSink<'_> {
 
 impl FindingSink for ChannelSink<'_> {
     fn finding(&mut self, finding: &Finding<'_>) -> ControlFlow<()> {
-        let detection = Detection::of(finding, self.storing);
+        let detection = Detection::of(finding, self.storing, self.all_fields);
         self.send(Message::Detection(Box::new(detection)))
     }
 
@@ -536,8 +565,12 @@ impl Collector<'_> {
             report_late(&late, detectors, self.sink.is_some());
         }
         let storing = self.sink.is_some();
+        let all_fields = self.printer.format().wants_all_fields();
         for finding in late.findings(detectors) {
-            if self.show(Detection::of(&finding, storing))?.is_break() {
+            if self
+                .show(Detection::of(&finding, storing, all_fields))?
+                .is_break()
+            {
                 return Ok(ControlFlow::Break(Stopped));
             }
         }
@@ -573,6 +606,47 @@ impl Collector<'_> {
         sink.writer.save_blob_at_finish(BASELINE_BLOB, baseline);
         Ok(())
     }
+}
+
+/// What ECS documents say of the hunt's rules beyond the detection columns: each rule's
+/// and correlation's description and references, and with `--attack` the names of the
+/// ATT&CK techniques their tags name.
+fn rule_docs(
+    detectors: &Detectors,
+    set: &RuleSet,
+    attack: Option<&std::path::Path>,
+    quiet: bool,
+) -> Result<RuleDocs> {
+    let mut docs = RuleDocs::new();
+    let metas = detectors
+        .engine()
+        .rules()
+        .map(|(_, info)| &info.meta)
+        .chain(set.correlations.iter().map(|c| &c.meta));
+    let catalog = crate::alerts::load_catalog(attack, quiet)?;
+    for meta in metas {
+        docs.add_rule(
+            tocsin_pipeline::sigma_rule(meta).id,
+            RuleDoc {
+                description: meta.description.clone(),
+                references: meta.references.clone(),
+            },
+        );
+        for tag in &meta.tags {
+            if let Some(AttackTag::Technique(id)) = parse_tag(tag) {
+                if let Some(technique) = catalog.technique(&id) {
+                    docs.name_technique(&id, technique.name.clone());
+                }
+                // A sub-technique's document also names its technique.
+                if let Some((parent, _)) = id.split_once('.') {
+                    if let Some(technique) = catalog.technique(parent) {
+                        docs.name_technique(parent, technique.name.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(docs)
 }
 
 fn report_rule_problems(

@@ -21,6 +21,7 @@ mod output_file;
 mod rules_list;
 mod ruleset;
 mod search;
+mod stats;
 mod suppressions;
 
 use clap::Parser;
@@ -45,6 +46,7 @@ fn main() {
         Command::Demo(args) => demo::run(args),
         Command::Events(args) => events::run(args),
         Command::Search(args) => search::run(args),
+        Command::Stats(args) => stats::run(args),
     };
     let code = match result {
         Ok(code) => code,

@@ -6,8 +6,9 @@
 //! `--regex` matches some field's value, and every `--field NAME=VALUE` holds (the field,
 //! by the name rules use or its full path, has a value equal to VALUE, where `*` and `?`
 //! are wildcards). Matching ignores case unless `--case-sensitive`. Output: the events as
-//! `tocsin events` prints them (JSON Lines), or with `--show A,B` a tab-separated table of
-//! the time, the source, the record and those fields. Files are read in parallel, so events
+//! `tocsin events` prints them (JSON Lines), as Elastic Common Schema documents
+//! (`--format ecs`, `event.kind: event`; `ecs-bulk` for a `_bulk` body), or with `--show
+//! A,B` a tab-separated table of the time, the source, the record and those fields. Files are read in parallel, so events
 //! of different files may interleave; each file's events keep their order.
 //!
 //! Exit code: 0 when something matched, 1 when nothing did (as `grep`), 2 on bad
@@ -25,7 +26,10 @@ use tocsin_decode::DecodeOptions;
 use tocsin_event::time::{format_machine, TimeRange};
 use tocsin_event::{Event, FieldValue, Fields, Value};
 
-use crate::args::SearchArgs;
+use tocsin_event::RuleRef;
+use tocsin_output::{ecs, DetectionRecord, EcsKind, RuleDocs};
+
+use crate::args::{SearchArgs, SearchFormat};
 use crate::distinct::{canonical_inputs, distinct_files};
 
 /// What an event must hold to be printed (see the module documentation).
@@ -210,8 +214,12 @@ pub fn run(args: &SearchArgs) -> Result<i32> {
             .map(|_| {
                 let tx = tx.clone();
                 let (files, options, criteria) = (&files, &options, &criteria);
-                let (next, stop, show) = (&next, &stop, &args.show);
-                scope.spawn(move || search_files(files, options, criteria, show, next, stop, &tx))
+                let (next, stop) = (&next, &stop);
+                let output = Output {
+                    show: &args.show,
+                    format: args.format,
+                };
+                scope.spawn(move || search_files(files, options, criteria, output, next, stop, &tx))
             })
             .collect();
         drop(tx);
@@ -278,7 +286,7 @@ fn search_files(
     files: &[PathBuf],
     options: &DecodeOptions,
     criteria: &Criteria,
-    show: &[String],
+    output: Output<'_>,
     next: &AtomicUsize,
     stop: &AtomicBool,
     tx: &crossbeam_channel::Sender<Vec<u8>>,
@@ -315,16 +323,46 @@ fn search_files(
                 continue;
             }
             found.matched += 1;
-            let line = match show.is_empty() {
-                true => serde_json::to_vec(&crate::events::render(&event)).unwrap_or_default(),
-                false => table_row(&event, show).into_bytes(),
-            };
+            let line = output.line(&event);
             if tx.send(line).is_err() {
                 return found;
             }
         }
     }
     found
+}
+
+/// How matched events are printed: `--show` and `--format`.
+#[derive(Clone, Copy)]
+struct Output<'a> {
+    show: &'a [String],
+    format: SearchFormat,
+}
+
+impl Output<'_> {
+    /// The line (without its newline) of one matched event.
+    fn line(&self, event: &Event) -> Vec<u8> {
+        if !self.show.is_empty() {
+            return table_row(event, self.show).into_bytes();
+        }
+        match self.format {
+            SearchFormat::Jsonl => {
+                serde_json::to_vec(&crate::events::render(event)).unwrap_or_default()
+            }
+            SearchFormat::Ecs | SearchFormat::EcsBulk => {
+                let mut line = Vec::new();
+                if self.format == SearchFormat::EcsBulk {
+                    line.extend_from_slice(ecs::BULK_ACTION.as_bytes());
+                    line.push(b'\n');
+                }
+                let record = DetectionRecord::new(&RuleRef::default(), &[], event);
+                let document = ecs::document(&record, EcsKind::Event, &RuleDocs::new());
+                // Writing a JSON value into a `Vec` cannot fail.
+                let _ = serde_json::to_writer(&mut line, &document);
+                line
+            }
+        }
+    }
 }
 
 fn write_line(out: &mut impl Write, line: &[u8]) -> std::io::Result<()> {

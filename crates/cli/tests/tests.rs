@@ -550,7 +550,11 @@ fn unreadable_input_and_bad_arguments_exit_2_with_a_message() {
 fn a_wrong_word_exits_2_naming_the_accepted_words() {
     let hunt = ["hunt", "x.evtx", "-r", "rules"];
     let cases: [(&[&str], &[&str], &str); 8] = [
-        (&hunt, &["--format", "xml"], "table, csv or jsonl"),
+        (
+            &hunt,
+            &["--format", "xml"],
+            "table, csv, jsonl, ecs, ecs-bulk or timesketch",
+        ),
         (
             &hunt,
             &["--min-level", "severe"],

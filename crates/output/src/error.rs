@@ -18,8 +18,10 @@ pub enum OutputError {
     /// The CSV writer failed for a reason other than I/O.
     #[error("cannot write CSV: {0}")]
     Csv(#[source] csv::Error),
-    /// A format name that is not `table`, `csv` or `jsonl`.
-    #[error("unknown output format `{0}` (expected table, csv or jsonl)")]
+    /// A format name that is none of [`crate::Format::ALL`].
+    #[error(
+        "unknown output format `{0}` (expected table, csv, jsonl, ecs, ecs-bulk or timesketch)"
+    )]
     UnknownFormat(String),
 }
 

@@ -11,10 +11,14 @@
 //!   Sigma rule, a correlation, a behavioural detector) and a decoded [`Event`] (from
 //!   `tocsin_event`, read through its [`Fields`](tocsin_event::Fields) view). Its field names, in the order of [`COLUMNS`],
 //!   are the JSON Lines keys and the CSV header: a stable interface.
-//! * [`Printer`]: writes records in a [`Format`] (`table`, `csv`, `jsonl`) to any
-//!   `Write + Send`; a closed pipe surfaces as [`OutputError::BrokenPipe`].
+//! * [`Printer`]: writes records in a [`Format`] (`table`, `csv`, `jsonl`, and for other
+//!   tools `ecs` / `ecs-bulk` (Elastic Common Schema, [`ecs`]) and `timesketch`
+//!   ([`timesketch`])) to any `Write + Send`; a closed pipe surfaces as
+//!   [`OutputError::BrokenPipe`].
 //! * [`Summary`]: counts files, events, decode errors and detections per level, rule and
 //!   computer; per-thread summaries [`merge`](Summary::merge).
+//! * [`EventStats`]: what `tocsin stats` counts before a hunt (events by channel and event
+//!   ID, computer, day and hour; logons by user, type and source).
 //! * [`color_wanted`]: whether to colour, honouring `NO_COLOR`.
 //! * [`clean`]: text made safe for a terminal, used by every table tocsin prints (detections,
 //!   `rules list`, `incidents list`).
@@ -51,21 +55,26 @@
 mod clean;
 mod csv;
 mod details;
+pub mod ecs;
 mod error;
 mod jsonl;
 mod navigator;
 mod printer;
 mod record;
+mod stats;
 mod summary;
 mod table;
+pub mod timesketch;
 
 pub use crate::clean::{clean, needs_cleaning};
 pub use crate::csv::TAG_SEPARATOR;
 pub use details::Details;
+pub use ecs::{EcsKind, RuleDoc, RuleDocs};
 pub use error::OutputError;
 pub use navigator::NavigatorLayer;
 pub use printer::{color_wanted, color_wanted_with, Format, Printer};
 pub use record::{record_id, DetectionRecord, MAX_DETAIL_BYTES};
+pub use stats::{EventStats, LogonCount};
 pub use summary::{RuleCount, Summary, LEVELS, TOP};
 pub use table::MAX_DETAILS_CHARS;
 

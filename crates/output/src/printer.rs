@@ -5,7 +5,8 @@ use std::io::Write;
 use std::str::FromStr;
 
 use crate::csv::CsvRows;
-use crate::{jsonl, table, DetectionRecord, OutputError};
+use crate::ecs::{self, EcsKind, RuleDocs};
+use crate::{jsonl, table, timesketch, DetectionRecord, OutputError};
 
 /// An output format for detections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,6 +18,13 @@ pub enum Format {
     Csv,
     /// One JSON object per line (`jsonl`).
     Jsonl,
+    /// One Elastic Common Schema document per line (`ecs`; see [`crate::ecs`]).
+    Ecs,
+    /// The ECS documents as the body of an Elasticsearch or OpenSearch `_bulk` request
+    /// (`ecs-bulk`): each preceded by the action line [`crate::ecs::BULK_ACTION`].
+    EcsBulk,
+    /// Timesketch's JSON Lines import format (`timesketch`; see [`crate::timesketch`]).
+    Timesketch,
 }
 
 impl Format {
@@ -26,7 +34,26 @@ impl Format {
             Format::Table => "table",
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
+            Format::Ecs => "ecs",
+            Format::EcsBulk => "ecs-bulk",
+            Format::Timesketch => "timesketch",
         }
+    }
+
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [Format; 6] = [
+        Format::Table,
+        Format::Csv,
+        Format::Jsonl,
+        Format::Ecs,
+        Format::EcsBulk,
+        Format::Timesketch,
+    ];
+
+    /// Whether the format shows every field of a detection's event rather than only those
+    /// its rule lists (ECS and Timesketch map the event's fields to their own).
+    pub fn wants_all_fields(self) -> bool {
+        matches!(self, Format::Ecs | Format::EcsBulk | Format::Timesketch)
     }
 }
 
@@ -39,14 +66,12 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = OutputError;
 
-    /// Parses `table`, `csv` or `jsonl`.
+    /// Parses `table`, `csv`, `jsonl`, `ecs`, `ecs-bulk` or `timesketch`.
     fn from_str(s: &str) -> Result<Format, OutputError> {
-        match s {
-            "table" => Ok(Format::Table),
-            "csv" => Ok(Format::Csv),
-            "jsonl" => Ok(Format::Jsonl),
-            other => Err(OutputError::UnknownFormat(other.to_string())),
-        }
+        Format::ALL
+            .into_iter()
+            .find(|format| format.name() == s)
+            .ok_or_else(|| OutputError::UnknownFormat(s.to_string()))
     }
 }
 
@@ -65,6 +90,8 @@ pub struct Printer {
     buf: Vec<u8>,
     /// The CSV formatter, created on first use by [`Format::Csv`].
     csv: Option<CsvRows>,
+    /// What ECS documents say of rules beyond the columns.
+    docs: RuleDocs,
 }
 
 impl Printer {
@@ -77,7 +104,15 @@ impl Printer {
             color,
             buf: Vec::with_capacity(512),
             csv: None,
+            docs: RuleDocs::new(),
         }
+    }
+
+    /// The rules' descriptions, references and ATT&CK names for [`Format::Ecs`] and
+    /// [`Format::EcsBulk`] (ignored by the other formats).
+    pub fn with_rule_docs(mut self, docs: RuleDocs) -> Printer {
+        self.docs = docs;
+        self
     }
 
     /// The format this printer writes.
@@ -100,6 +135,20 @@ impl Printer {
                 .get_or_insert_with(CsvRows::new)
                 .row(&mut self.buf, record)?,
             Format::Jsonl => jsonl::write(&mut self.buf, record),
+            Format::Ecs | Format::EcsBulk => {
+                if self.format == Format::EcsBulk {
+                    self.buf.extend_from_slice(ecs::BULK_ACTION.as_bytes());
+                    self.buf.push(b'\n');
+                }
+                let doc = ecs::document(record, EcsKind::Alert, &self.docs);
+                // Writing a JSON value into a `Vec` cannot fail.
+                let _ = serde_json::to_writer(&mut self.buf, &doc);
+                self.buf.push(b'\n');
+            }
+            Format::Timesketch => {
+                let _ = serde_json::to_writer(&mut self.buf, &timesketch::line(record));
+                self.buf.push(b'\n');
+            }
         }
         self.out.write_all(&self.buf)?;
         Ok(())
@@ -200,7 +249,7 @@ mod tests {
 
     #[test]
     fn formats_parse_and_print_their_names() {
-        for format in [Format::Table, Format::Csv, Format::Jsonl] {
+        for format in Format::ALL {
             assert_eq!(format.to_string().parse::<Format>().unwrap(), format);
         }
         let err = "xml".parse::<Format>().unwrap_err();
@@ -218,6 +267,17 @@ mod tests {
             Some(crate::COLUMNS.join(",").as_str())
         );
         assert_eq!(print(Format::Jsonl, false, 0), "");
+        assert_eq!(print(Format::Ecs, false, 3).lines().count(), 3);
+        assert_eq!(print(Format::Timesketch, false, 3).lines().count(), 3);
+        let bulk = print(Format::EcsBulk, false, 2);
+        let lines: Vec<&str> = bulk.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0], crate::ecs::BULK_ACTION);
+        assert!(
+            lines[1].contains("\"event\":{\"kind\":\"alert\""),
+            "{}",
+            lines[1]
+        );
     }
 
     #[test]
@@ -231,7 +291,7 @@ mod tests {
     #[test]
     fn broken_pipe_is_reported_as_such() {
         let record = new_record(&meta(None, &[]), &windows_event());
-        for format in [Format::Table, Format::Csv, Format::Jsonl] {
+        for format in Format::ALL {
             let mut printer =
                 Printer::new(format, Box::new(Failing(io::ErrorKind::BrokenPipe)), false);
             assert!(
