@@ -49,6 +49,16 @@ pub enum Command {
     /// Size up logs before hunting: events by channel and event ID, by computer, by day and
     /// hour, and successful and failed logons by user, logon type and source address.
     Stats(StatsArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    /// (`tocsin completions bash > /etc/bash_completion.d/tocsin`).
+    Completions(CompletionsArgs),
+}
+
+/// Flags of `tocsin completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
 }
 
 /// Formats of `tocsin stats`.

@@ -47,6 +47,7 @@ fn main() {
         Command::Events(args) => events::run(args),
         Command::Search(args) => search::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Completions(args) => completions(args),
     };
     let code = match result {
         Ok(code) => code,
@@ -56,4 +57,15 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// `tocsin completions SHELL`: the shell's completion script, from the same definitions as
+/// the argument parser, on standard output.
+fn completions(args: &args::CompletionsArgs) -> anyhow::Result<i32> {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "tocsin", &mut script);
+    incidents::write_stdout(&String::from_utf8_lossy(&script))?;
+    Ok(0)
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 mod common;
 
@@ -2101,4 +2101,42 @@ fn an_evtx_record_without_a_channel_meets_no_rule_of_another_product() {
         return;
     };
     assert_eq!(records, [0u64; 0]);
+}
+
+/// Issue 19: `tocsin completions bash` is a script bash loads, whose completion function
+/// completes subcommands and flags (run in a real bash); the other shells get a script too.
+#[test]
+fn shell_completions_complete_subcommands_and_flags_in_a_real_bash() {
+    let out = run(tocsin().args(["completions", "bash"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("tocsin.bash");
+    std::fs::write(&script, &out.stdout).expect("script");
+    let complete = |words: &[&str]| {
+        let current = words.len() - 1;
+        let probe = format!(
+            "source '{}'; COMP_WORDS=({}); COMP_CWORD={current}; _tocsin tocsin '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            words.join(" "),
+            words[current],
+            words[current - 1],
+        );
+        let out = run(Command::new("bash").args(["--norc", "-c", &probe]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(complete(&["tocsin", "inc"]).trim(), "incidents");
+    assert_eq!(complete(&["tocsin", "incidents", "exp"]).trim(), "export");
+    assert!(complete(&["tocsin", "hunt", "--opening-r"]).contains("--opening-risk"));
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = run(tocsin().args(["completions", shell]));
+        assert!(
+            out.status.success() && stdout(&out).contains("incidents"),
+            "{shell}"
+        );
+    }
+    assert_eq!(
+        run(tocsin().args(["completions", "tcsh"])).status.code(),
+        Some(2)
+    );
 }
