@@ -783,6 +783,7 @@ fn local_password_reset(
     let station = rec.world.workstations[host].clone();
     let account = station.local_accounts.first().cloned().unwrap_or_default();
     let time = span.some_benign_day(rng) + 15 * HOUR + rng.random_range(0..3 * HOUR);
+    rec.web_login(time, admin);
     rec.vault_account_changed(time, &admin.who_using(), admin.ip, &account, host);
     rec.endpoint(
         time + 3,

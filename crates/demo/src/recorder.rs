@@ -341,8 +341,24 @@ impl<'w> Recorder<'w> {
         self.appliance(time, "user_changed", fields);
     }
 
+    /// An administrator logs in to the web administrative interface (`/login`) a little
+    /// before `time`, to make a change there.
+    pub fn web_login(&mut self, time: Epoch, admin: &Representative) {
+        self.appliance(
+            time - 2 * MINUTE,
+            "login",
+            vec![
+                ("status", "success".to_string()),
+                ("target", "web/login".to_string()),
+                ("who", admin.who_using()),
+                ("who_ip", admin.ip.to_string()),
+            ],
+        );
+    }
+
     /// A site user added by an administrator (`user_added`, the new user's settings).
     pub fn user_added(&mut self, time: Epoch, admin: &Representative, rep: &Representative) {
+        self.web_login(time, admin);
         let mut fields = user_settings(rep, "new");
         fields.extend([
             ("new_password", "***NEW***".to_string()),
@@ -361,6 +377,7 @@ impl<'w> Recorder<'w> {
         key: &ApiKey,
         new: &[(&'static str, &str)],
     ) {
+        self.web_login(time, admin);
         let event = if new.is_empty() {
             "api_account_added"
         } else {

@@ -245,6 +245,15 @@ fn the_appliance_log_speaks_only_the_vendors_documented_vocabulary() {
         for event in ["login", "logout", "api_account_changed", "user_added"] {
             assert!(seen.contains(event), "{variant}: no {event}");
         }
+        let targets: BTreeSet<&str> = messages
+            .iter()
+            .filter_map(|m| m.fields.get("target").map(String::as_str))
+            .collect();
+        assert_eq!(
+            targets,
+            BTreeSet::from(["rep_client", "web/api", "web/login"]),
+            "{variant}"
+        );
         let reset_event = if variant == Variant::SiteAccount {
             "user_changed"
         } else {
