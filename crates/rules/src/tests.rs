@@ -519,6 +519,68 @@ fn archive_download_rule_fires_on_archives_taken_from_the_customer() {
     assert!(fired(&engine, &shell).is_empty());
 }
 
+/// Every rule fired by the events the decoders read from `text` (named `name`).
+fn fired_on_text(engine: &Engine, name: &str, text: &str) -> BTreeSet<String> {
+    let source = from_bytes(name, text.as_bytes().to_vec(), &DecodeOptions::default()).unwrap();
+    let mut all = BTreeSet::new();
+    for event in source {
+        all.extend(fired(
+            engine,
+            &event.unwrap_or_else(|e| panic!("{name}: {e}")),
+        ));
+    }
+    all
+}
+
+#[test]
+fn rules_meet_the_vendors_real_forms_through_the_decoders() {
+    let engine = engine();
+    let client = "e52a9aa6fc0508ddf3a40601a736b230a1bebcd1";
+    let syslog = format!(
+        "Feb  5 12:54:46 example_host BG[98765]: 1234:01:01:event=account_changed;site=support.example.com;when=1738778086;name=itadmin@DT-0381;username=itadmin;password=***;who=helpdesk-automation ({client});who_ip=185.1.2.3\n\
+         <133>1 2025-02-05T12:55:07-05:00 example_host BG 16703 - [meta sequenceId=\"46\"] 1234:01:01:event=api_account_changed;site=support.example.com;when=1738778107;name=helpdesk-automation;client_id={client};new_client_secret=***NEW***;who=Jana Novak (jnovak) using password;who_ip=52.1.2.3\n\
+         Feb  5 12:56:00 example_host BG: 1234:01:02:event=user_changed;site=support.example.com;when=1738778160;old_username=jnovak;old_permissions:suppor\n\
+         Feb  5 12:56:00 example_host BG: 1234:02:02:t=1;new_password=***NEW***;who=helpdesk-automation ({client});who_ip=185.1.2.3\n"
+    );
+    let fired = fired_on_text(&engine, "appliance.log", &syslog);
+    for rule in [
+        "rs_appliance_local_account_password_reset",
+        "rs_appliance_api_key_change",
+        "rs_appliance_site_user_password_set",
+        "rs_appliance_user_created",
+    ] {
+        assert!(fired.contains(rule), "{rule}: {fired:?}");
+    }
+    let outbound = format!(
+        "event=support_conference_begin&version=3&timestamp=1738778200&lsid=e9e99aeb9ad54fb381634498502c5a1b&external_key=\n\
+         event=support_conference_member_added&version=3&timestamp=1738778200&lsid=e9e99aeb9ad54fb381634498502c5a1b&type=representative&user_id={client}&username=helpdesk-automation&display_name=helpdesk-automation\n"
+    );
+    assert_eq!(
+        fired_on_text(&engine, "outbound-events.log", &outbound),
+        BTreeSet::from(["rs_appliance_api_session".to_string()])
+    );
+    let report = r#"<?xml version="1.0" encoding="UTF-8"?>
+<session_list xmlns="http://www.beyondtrust.com/sra/namespaces/API/reporting">
+<session lsid="e9e99aeb9ad54fb381634498502c5a1b">
+  <start_time timestamp="1738778200">2025-02-05T17:56:40+00:00</start_time>
+  <customer_list><customer gsnumber="2"><hostname>DT-0381</hostname></customer></customer_list>
+  <rep_list><representative gsnumber="1" id="23"><username>jnovak</username></representative></rep_list>
+  <session_details>
+    <event timestamp="1738778300" event_type="Command Shell Session Started"><performed_by type="representative" gsnumber="1">Jana Novak</performed_by><data><value name="instance" value="1" /></data></event>
+    <event timestamp="1738778400" event_type="File Download"><performed_by type="representative" gsnumber="1">Jana Novak</performed_by><filename>C:\PerfLogs\Admin\1f2e3d4c.zip</filename></event>
+  </session_details>
+</session>
+</session_list>
+"#;
+    let fired = fired_on_text(&engine, "session-reports.xml", report);
+    for rule in [
+        "rs_session_command_shell",
+        "rs_appliance_shell_document_collection",
+    ] {
+        assert!(fired.contains(rule), "{rule}: {fired:?}");
+    }
+}
+
 // --- Windows rules -----------------------------------------------------------------------
 
 fn process(image: &str, command_line: &str, parent: &str) -> Event {
