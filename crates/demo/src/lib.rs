@@ -177,6 +177,18 @@ impl DemoConfig {
         }
     }
 
+    /// The world's size the generator draws, `(representatives, workstations)`: the
+    /// config's (raised to their minimum), doubled in the busy variant.
+    pub fn world_size(&self) -> (usize, usize) {
+        let config = self.normalised();
+        let scale = if config.variant == Variant::Busy {
+            2
+        } else {
+            1
+        };
+        (config.representatives * scale, config.workstations * scale)
+    }
+
     /// This config with every size raised to its minimum, so that a world always has
     /// administrators, attack targets and days to fill. (The busy variant doubles the
     /// representatives and workstations when the world is drawn, not here.)

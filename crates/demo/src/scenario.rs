@@ -115,11 +115,12 @@ impl Scenario {
         let mut rng = ChaCha8Rng::seed_from_u64(
             config.seed ^ variant_index.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
-        let mut sized = config.clone();
-        if config.variant == Variant::Busy {
-            sized.workstations *= 2;
-            sized.representatives *= 2;
-        }
+        let (representatives, workstations) = config.world_size();
+        let sized = DemoConfig {
+            representatives,
+            workstations,
+            ..config.clone()
+        };
         let mut world = World::generate(&mut rng, &sized);
         world.busy = config.variant == Variant::Busy;
         let world = world;

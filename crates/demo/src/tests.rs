@@ -694,6 +694,8 @@ fn every_variant_records_its_ground_truth() {
             "{yaml}"
         );
     }
+    assert_eq!(small_variant(8, Variant::Busy).world_size(), (20, 80));
+    assert_eq!(small(8).world_size(), (10, 40));
     let busy = Scenario::generate(&small_variant(8, Variant::Busy));
     let base = Scenario::generate(&small(8));
     assert!(
