@@ -236,9 +236,18 @@ pub struct DemoArgs {
     /// Print only the paths written (and errors).
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Instead of one demo, score N seeds against the acceptance criteria (first alert
-    /// within 5 minutes, attack incident high or worse, at most one false incident per
-    /// seed on average); exits 1 if one fails. Writes nothing.
+    /// Which intrusion to play: base (the stolen key from new hosting networks), busy (a
+    /// larger, busier site), appliance-only (no API audit log), stealthy (the key used in
+    /// its integration's hours, with its user agent, from its own cloud), site-account (a
+    /// representative's password reset, then a console login with it); `all` (only with
+    /// --evaluate) scores every one.
+    #[arg(long, default_value = "base", value_name = "VARIANT",
+          value_parser = ["base", "busy", "appliance-only", "stealthy", "site-account", "all"])]
+    pub variant: String,
+    /// Instead of one demo, score N seeds of the variant against the acceptance criteria
+    /// (first medium-or-higher alert within 5 minutes, the attack in one incident of
+    /// severity high or above, at most 0.2 false incidents per site-month, no incident of
+    /// low alerts only); exits 1 if one fails. Writes nothing.
     #[arg(
         long,
         value_name = "N",

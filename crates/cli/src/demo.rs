@@ -1,7 +1,8 @@
 //! `tocsin demo`: generate a remote-support estate with an intrusion in it (`tocsin-demo`),
 //! hunt its logs with the built-in rules, their correlations and the behavioural detector,
 //! group the alerts into incidents, store them and tell the story; or, with `--evaluate`,
-//! score many seeds against the acceptance criteria.
+//! score many seeds of one attack variant (or of each, `--variant all`) against the
+//! acceptance criteria.
 //!
 //! * [`pipeline`]: decode, order, detect (with `tocsin-pipeline`, as `hunt` does).
 //! * [`truth`]: the ground truth applied to events (which are the attacker's).
@@ -26,7 +27,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tocsin_decode::{DecodeOptions, EventSource};
-use tocsin_demo::{DemoConfig, Scenario};
+use tocsin_demo::{DemoConfig, Scenario, Variant};
 use tocsin_incident::{
     render, AttackCatalog, Format, GroupingConfig, Incident, IncidentFilter, IncidentStore,
 };
@@ -34,7 +35,9 @@ use tocsin_pipeline::{IncidentWriter, BASELINE_BLOB};
 use tocsin_store::{MemoryStore, SqliteStore};
 
 use self::pipeline::{Outcome, Pipeline};
-use self::score::{Score, Totals, MAX_FIRST_ALERT_DELAY_MICROS, MAX_MEAN_FALSE_INCIDENTS};
+use self::score::{
+    Score, Totals, MAX_FALSE_INCIDENTS_PER_SITE_MONTH, MAX_FIRST_ALERT_DELAY_MICROS,
+};
 use self::story::{delay_text, Story, Written};
 use self::truth::AttackFootprint;
 use crate::args::{CompileArgs, DemoArgs, SelectArgs};
@@ -70,9 +73,18 @@ fn builtin_rules() -> Result<RuleSet> {
     Ok(rules)
 }
 
+/// The variants `--variant` names (`all`: every one).
+fn variants_of(args: &DemoArgs) -> Vec<Variant> {
+    match Variant::parse(&args.variant) {
+        Some(variant) => vec![variant],
+        None => Variant::ALL.to_vec(),
+    }
+}
+
 /// The generated world's settings.
-fn config_of(args: &DemoArgs, seed: u64) -> DemoConfig {
+fn config_of(args: &DemoArgs, seed: u64, variant: Variant) -> DemoConfig {
     DemoConfig {
+        variant,
         benign_days: args.days,
         // At most 20,000 (the flag's range): no truncation.
         workstations: args.workstations as usize,
@@ -84,7 +96,10 @@ fn config_of(args: &DemoArgs, seed: u64) -> DemoConfig {
 /// One demo: generate, write, hunt, store, report, tell.
 fn demo(args: &DemoArgs, pipeline: &Pipeline) -> Result<i32> {
     let started = Instant::now();
-    let config = config_of(args, args.seed);
+    let Some(variant) = Variant::parse(&args.variant) else {
+        anyhow::bail!("--variant all scores every variant: it needs --evaluate N");
+    };
+    let config = config_of(args, args.seed, variant);
     let dir = args
         .out
         .clone()
@@ -114,7 +129,7 @@ fn demo(args: &DemoArgs, pipeline: &Pipeline) -> Result<i32> {
     let context = || format!("cannot write the store {}", store_path.display());
     let store = SqliteStore::open(&store_path).with_context(context)?;
     let mut store = save(store, pipeline, &mut outcome).with_context(context)?;
-    let score = Score::of(&outcome, footprint.first_use_micros());
+    let score = Score::of(&outcome, footprint.clock_micros());
     let report = write_report(&mut store, &dir, &outcome, &score)?;
     let store = store_path;
     let written = Written {
@@ -202,24 +217,101 @@ fn write_report(
     Ok(Some(path))
 }
 
-/// `--evaluate N`: scores seeds S..S+N in memory and prints one line each and the totals.
+/// `--evaluate N`: scores seeds S..S+N of each variant asked for, in memory, and prints
+/// one line per run, each variant's figures against the criteria, and (for several
+/// variants) a summary; exits 1 if a variant fails.
 fn evaluate(args: &DemoArgs, pipeline: &Pipeline, runs: u64) -> Result<i32> {
     let started = Instant::now();
-    let mut totals = Totals::default();
+    let variants = variants_of(args);
     let mut out = std::io::stdout().lock();
+    let mut summary = Vec::new();
+    for variant in &variants {
+        let totals = evaluate_variant(args, pipeline, runs, *variant, &mut out)?;
+        summary.push((*variant, totals));
+    }
+    if summary.len() > 1 {
+        writeln!(out, "summary")?;
+        writeln!(
+            out,
+            "  {:<15} {:>17} {:>19} {:>17} {:>9}  verdict",
+            "variant", "first alert <=5m", "one incident high+", "false/site-month", "low-only"
+        )?;
+        for (variant, totals) in &summary {
+            writeln!(
+                out,
+                "  {:<15} {:>17} {:>19} {:>17.2} {:>9}  {}",
+                variant.as_str(),
+                format!("{}/{}", totals.in_time, totals.runs),
+                format!("{}/{}", totals.severe, totals.runs),
+                totals.false_incidents_per_site_month(),
+                totals.low_only_incidents,
+                if totals.passed() { "PASSED" } else { "FAILED" },
+            )?;
+        }
+    }
+    let passed = summary.iter().all(|(_, totals)| totals.passed());
     writeln!(
         out,
-        "{:>6}  {:>11}  {:>15}  {:>8}  {:>5}  {:>11}",
-        "seed", "first alert", "attacker events", "attack", "false", "rules alone"
+        "{} in {:.1} s",
+        if passed { "PASSED" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(if passed { 0 } else { 1 })
+}
+
+/// Scores the seeds of one variant and prints their lines and the variant's verdicts.
+fn evaluate_variant(
+    args: &DemoArgs,
+    pipeline: &Pipeline,
+    runs: u64,
+    variant: Variant,
+    out: &mut impl Write,
+) -> Result<Totals> {
+    let mut totals = Totals::default();
+    writeln!(
+        out,
+        "variant {variant} (seeds {} to {}; delay from {})",
+        args.first_seed,
+        args.first_seed.saturating_add(runs).saturating_sub(1),
+        if variant == Variant::Stealthy {
+            "the first password reset"
+        } else {
+            "the key's first misuse"
+        }
+    )?;
+    writeln!(
+        out,
+        "{:>6}  {:>11}  {:>15}  {:>8}  {:>9}  {:>5}  {:>8}  {:>11}",
+        "seed",
+        "first alert",
+        "attacker events",
+        "attack",
+        "incidents",
+        "false",
+        "low-only",
+        "rules alone"
     )?;
     for seed in args.first_seed..args.first_seed.saturating_add(runs) {
-        let scenario = Scenario::generate(&config_of(args, seed));
+        let config = config_of(args, seed, variant);
+        let scenario = Scenario::generate(&config);
         let footprint = AttackFootprint::new(&scenario.truth);
         let mut outcome = pipeline.run(memory_sources(&scenario)?, &footprint)?;
+        if outcome.decode_errors > 0 {
+            anyhow::bail!(
+                "seed {seed} ({variant}): {} generated records do not decode: {}",
+                outcome.decode_errors,
+                outcome.problems.join("; ")
+            );
+        }
         save(MemoryStore::new(), pipeline, &mut outcome).context("cannot group the alerts")?;
-        let score = Score::of(&outcome, footprint.first_use_micros());
+        let score = Score::of(&outcome, footprint.clock_micros());
         let band = score.attack_band(&outcome);
-        totals.add(&score, band);
+        let site_months = f64::from(config.benign_days) / 30.0;
+        totals.add(
+            &score,
+            score.attack_in_one_severe_incident(&outcome),
+            site_months,
+        );
         let (delay, events) = score.first_alert.as_ref().map_or_else(
             || ("none".to_owned(), "-".to_owned()),
             |first| {
@@ -231,9 +323,15 @@ fn evaluate(args: &DemoArgs, pipeline: &Pipeline, runs: u64) -> Result<i32> {
         );
         writeln!(
             out,
-            "{seed:>6}  {delay:>11}  {events:>15}  {:>8}  {:>5}  {:>11}",
+            "{seed:>6}  {delay:>11}  {events:>15}  {:>8}  {:>9}  {:>5}  {:>8}  {:>11}",
             band.map_or("none", |band| band.as_str()),
+            if score.attack_incident.is_some() {
+                score.other_attack_incidents + 1
+            } else {
+                0
+            },
             score.false_incidents.len(),
+            score.low_only_incidents.len(),
             score
                 .first_rule_alert
                 .as_ref()
@@ -243,7 +341,7 @@ fn evaluate(args: &DemoArgs, pipeline: &Pipeline, runs: u64) -> Result<i32> {
     let verdict = |ok: bool| if ok { "ok" } else { "FAILED" };
     writeln!(
         out,
-        "first alert within {}: {}/{} runs (worst {}) {}",
+        "  first medium-or-higher alert within {}: {}/{} runs (worst {}) {}",
         delay_text(MAX_FIRST_ALERT_DELAY_MICROS),
         totals.in_time,
         totals.runs,
@@ -254,26 +352,31 @@ fn evaluate(args: &DemoArgs, pipeline: &Pipeline, runs: u64) -> Result<i32> {
     )?;
     writeln!(
         out,
-        "attack incident high or worse: {}/{} runs {}",
+        "  attack in one incident, high or worse: {}/{} runs {}",
         totals.severe,
         totals.runs,
         verdict(totals.severe == totals.runs),
     )?;
     writeln!(
         out,
-        "false incidents: {} in {} runs, {:.2} per run (at most {MAX_MEAN_FALSE_INCIDENTS:.0}) {}",
+        "  false incidents: {} in {:.1} site-months, {:.2} per site-month (at most {MAX_FALSE_INCIDENTS_PER_SITE_MONTH:.1}) {}",
         totals.false_incidents,
-        totals.runs,
-        totals.mean_false_incidents(),
-        verdict(totals.mean_false_incidents() <= MAX_MEAN_FALSE_INCIDENTS),
+        totals.site_months,
+        totals.false_incidents_per_site_month(),
+        verdict(totals.false_incidents_per_site_month() <= MAX_FALSE_INCIDENTS_PER_SITE_MONTH),
     )?;
     writeln!(
         out,
-        "{} in {:.1} s",
-        if totals.passed() { "PASSED" } else { "FAILED" },
-        started.elapsed().as_secs_f64()
+        "  incidents of low alerts only: {} {}",
+        totals.low_only_incidents,
+        verdict(totals.low_only_incidents == 0),
     )?;
-    Ok(if totals.passed() { 0 } else { 1 })
+    writeln!(
+        out,
+        "  {variant}: {}",
+        if totals.passed() { "PASSED" } else { "FAILED" }
+    )?;
+    Ok(totals)
 }
 
 /// The scenario's logs decoded from memory, under their file names, by the same

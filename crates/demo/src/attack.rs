@@ -1,7 +1,11 @@
-//! The intrusion: a stolen help-desk API key used from new infrastructure to reset local
-//! accounts' passwords, open sessions to workstations and stage their documents, until the
-//! vendor revokes the key. Every choice (timing, addresses, accounts, hosts, tools) comes
-//! from the seed; the ground truth records each step.
+//! The intrusion: a stolen help-desk API key used to reset local accounts' passwords (or,
+//! in the site-account variant, a representative's), open sessions to workstations and
+//! stage their documents, until the vendor revokes the key. Every choice (timing,
+//! addresses, accounts, hosts, tools) comes from the seed; the ground truth records each
+//! step. What the appliance logs is in the vendor's words: the key's token grants as
+//! `login` to `web/api`, local account resets as Vault `account_changed` with
+//! `password=***`, a site user's reset as `user_changed` with `new_password`, sessions in
+//! the outbound events and session reports.
 
 use std::net::Ipv4Addr;
 
@@ -11,10 +15,13 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::names;
-use crate::recorder::{ApiCaller, Recorder, HOUR, MINUTE};
-use crate::records::{EndpointKind, Epoch, Process};
+use crate::recorder::{
+    is_weekday, local_midnight, ApiCaller, Recorder, SessionHandle, DAY, HOUR, MINUTE,
+};
+use crate::records::{EndpointKind, Epoch, Process, SessionRep};
 use crate::truth::{AttackStep, StepKind};
-use crate::world::{hex, ApiKey, KeyUsage};
+use crate::world::{hex, ApiKey, KeyUsage, Representative};
+use crate::Variant;
 
 /// `cmd.exe`.
 const CMD: &str = r"C:\Windows\System32\cmd.exe";
@@ -42,22 +49,34 @@ pub(crate) struct AttackOutcome {
     pub staging_folder: String,
     /// When the key was revoked.
     pub revocation: Epoch,
+    /// The key's first malicious use.
+    pub first_use: Epoch,
+    /// The site user taken over (site-account variant).
+    pub site_account: Option<String>,
+    /// Sessions opened.
+    pub sessions: Vec<String>,
 }
 
 /// The attacker's choices of tools, drawn once per scenario.
 struct Tradecraft {
     caller: ApiCaller,
+    /// Who the sessions are opened as: the API account, or the taken-over representative.
+    session_rep: SessionRep,
+    /// Slow and spaced (stealthy), or hurried.
+    slow: bool,
     staging: String,
     archive_name: String,
     powershell_enumeration: bool,
     seven_zip: bool,
 }
 
-/// Plays the intrusion from `first_use` on; returns what it did.
+/// Plays `variant`'s intrusion, its first use drawn from `earliest` on; returns what it did.
 pub(crate) fn play(
     rng: &mut ChaCha8Rng,
     rec: &mut Recorder<'_>,
-    first_use: Epoch,
+    variant: Variant,
+    earliest: Epoch,
+    window: Epoch,
 ) -> AttackOutcome {
     let keys: Vec<ApiKey> = rec
         .world
@@ -70,16 +89,36 @@ pub(crate) fn play(
         .choose(rng)
         .cloned()
         .unwrap_or_else(|| rec.world.keys[0].clone());
-    let first_ip = rec.world.attacker_address(rng, &[]);
+    let stealthy = variant == Variant::Stealthy;
+    let first_use = if stealthy {
+        office_hours_time(rng, rec, earliest, window)
+    } else {
+        earliest + rng.random_range(0..window)
+    };
+    let usual_ip = key.ip_at(first_use);
+    let first_ip = if stealthy {
+        let avoid: Vec<Ipv4Addr> = [Some(key.ip), key.moved.map(|m| m.1)]
+            .into_iter()
+            .flatten()
+            .collect();
+        rec.world.cloud_neighbour(rng, usual_ip, &avoid)
+    } else {
+        rec.world.attacker_address(rng, &[])
+    };
+    let user_agent = if stealthy {
+        key.user_agent.to_string()
+    } else {
+        names::ATTACKER_USER_AGENTS
+            .choose(rng)
+            .copied()
+            .unwrap_or("curl/8.5.0")
+            .to_string()
+    };
     let mut attack = Attack {
         outcome: AttackOutcome {
             key: key.clone(),
             attacker_ips: vec![first_ip],
-            user_agent: names::ATTACKER_USER_AGENTS
-                .choose(rng)
-                .copied()
-                .unwrap_or("curl/8.5.0")
-                .to_string(),
+            user_agent: user_agent.clone(),
             steps: Vec::new(),
             accounts_reset: Vec::new(),
             hosts_touched: Vec::new(),
@@ -89,16 +128,23 @@ pub(crate) fn play(
                 .unwrap_or(r"C:\PerfLogs\Admin")
                 .replace("{hex}", &hex(rng, 4)),
             revocation: 0,
+            first_use,
+            site_account: None,
+            sessions: Vec::new(),
         },
         time: first_use,
     };
+    let caller = ApiCaller {
+        key_id: key.id.clone(),
+        key_name: key.name.clone(),
+        client_id: key.client_id.clone(),
+        ip: first_ip,
+        user_agent,
+    };
     let mut craft = Tradecraft {
-        caller: ApiCaller {
-            key_id: key.id.clone(),
-            key_name: key.name.clone(),
-            ip: first_ip,
-            user_agent: attack.outcome.user_agent.clone(),
-        },
+        session_rep: caller.session_rep(),
+        caller,
+        slow: stealthy,
         staging: attack.outcome.staging_folder.clone(),
         archive_name: format!("{}.zip", hex(rng, 8)),
         powershell_enumeration: rng.random_bool(0.5),
@@ -106,24 +152,86 @@ pub(crate) fn play(
     };
     let targets = choose_targets(rng, rec);
     attack.authenticate(rng, rec, &craft.caller);
-    attack.reconnoitre(rng, rec, &craft.caller);
-    attack.reset_passwords(rng, rec, &craft.caller, &targets);
-    attack.time += rng.random_range(3..25) * MINUTE;
-    if rng.random_bool(0.6) {
+    attack.reconnoitre(rng, rec, &craft.caller, stealthy);
+    if variant == Variant::SiteAccount {
+        let rep = choose_site_account(rng, rec);
+        attack.reset_site_user(rng, rec, &craft.caller, &rep);
+        attack.time += rng.random_range(2..15) * MINUTE;
         let avoid = attack.outcome.attacker_ips.clone();
-        craft.caller.ip = rec.world.attacker_address(rng, &avoid);
-        attack.outcome.attacker_ips.push(craft.caller.ip);
-        attack.authenticate(rng, rec, &craft.caller);
+        let console_ip = if rng.random_bool(0.5) {
+            first_ip
+        } else {
+            rec.world.attacker_address(rng, &avoid)
+        };
+        if !attack.outcome.attacker_ips.contains(&console_ip) {
+            attack.outcome.attacker_ips.push(console_ip);
+        }
+        attack.console_login(rec, &rep, console_ip);
+        craft.session_rep = rep.session_rep(console_ip);
+    } else {
+        attack.reset_passwords(rng, rec, &craft.caller, &targets, craft.slow);
+        attack.time += rng.random_range(3..25) * MINUTE;
+        if !stealthy && rng.random_bool(0.6) {
+            let avoid = attack.outcome.attacker_ips.clone();
+            craft.caller.ip = rec.world.attacker_address(rng, &avoid);
+            craft.session_rep.public_ip = craft.caller.ip;
+            attack.outcome.attacker_ips.push(craft.caller.ip);
+            attack.authenticate(rng, rec, &craft.caller);
+        }
     }
     for (host, account) in &targets {
         attack.time += rng.random_range(1..4) * MINUTE;
-        attack.raid_workstation(rng, rec, &craft, *host, account);
-        attack.time += rng.random_range(2..30) * MINUTE;
+        attack.raid_workstation(rng, rec, &craft, *host, account, variant);
+        attack.time += if craft.slow {
+            rng.random_range(20..90) * MINUTE
+        } else {
+            rng.random_range(2..30) * MINUTE
+        };
     }
     let revocation = (attack.time + HOUR).max(first_use + rng.random_range(6..40) * HOUR);
     attack.time = revocation;
     attack.revoke(rng, rec, &craft.caller);
     attack.outcome
+}
+
+/// A time in the attack window during the help-desk's office hours on a weekday (HQ time),
+/// when the integrations are busiest: the stealthy attacker's cover.
+fn office_hours_time(
+    rng: &mut ChaCha8Rng,
+    rec: &Recorder<'_>,
+    earliest: Epoch,
+    window: Epoch,
+) -> Epoch {
+    let hq = rec.world.hq_utc_offset_hours;
+    let first_day = earliest - earliest.rem_euclid(DAY);
+    let days: Vec<Epoch> = (0..6)
+        .map(|d| local_midnight(first_day + d * DAY, hq))
+        .filter(|midnight| is_weekday(*midnight, hq) && *midnight + 9 * HOUR >= earliest)
+        .collect();
+    let span_end = earliest + window.max(DAY);
+    let midnight = days
+        .iter()
+        .copied()
+        .filter(|m| *m + 9 * HOUR < span_end)
+        .collect::<Vec<_>>()
+        .choose(rng)
+        .copied()
+        .or_else(|| days.first().copied())
+        .unwrap_or(earliest);
+    midnight + 9 * HOUR + rng.random_range(0..7 * HOUR)
+}
+
+/// The site user the attacker takes over: a representative who is not an administrator.
+fn choose_site_account(rng: &mut ChaCha8Rng, rec: &Recorder<'_>) -> Representative {
+    let reps: Vec<&Representative> = rec
+        .world
+        .representatives
+        .iter()
+        .filter(|rep| !rep.is_admin)
+        .collect();
+    reps.choose(rng)
+        .map(|rep| (*rep).clone())
+        .unwrap_or_else(|| rec.world.representatives[0].clone())
 }
 
 /// The hosts to raid and, for each, the local account to take over; other accounts of the
@@ -168,9 +276,22 @@ impl Attack {
         );
     }
 
-    fn reconnoitre(&mut self, rng: &mut ChaCha8Rng, rec: &mut Recorder<'_>, caller: &ApiCaller) {
+    /// Lists users, sessions and jump clients; the stealthy attacker calls only what the
+    /// integration itself calls.
+    fn reconnoitre(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        rec: &mut Recorder<'_>,
+        caller: &ApiCaller,
+        stealthy: bool,
+    ) {
         self.time += rng.random_range(20..90);
-        for action in ["user.list", "session.list", "jump_client.list"] {
+        let actions: &[&'static str] = if stealthy {
+            &["session.list"]
+        } else {
+            &["user.list", "session.list", "jump_client.list"]
+        };
+        for &action in actions {
             rec.api_call(rng, self.time, caller, action, "", true);
             self.step(
                 self.time,
@@ -183,13 +304,16 @@ impl Attack {
     }
 
     /// Resets the chosen accounts (and, sometimes, a second local account of the same host),
-    /// starting 1.5 to 4 minutes after the token.
+    /// starting 1.5 to 4 minutes after the token (slowly: minutes to an hour apart). The
+    /// appliance logs each as a change of the Vault account that holds the endpoint's
+    /// credential (`account_changed`, `password=***`), the endpoint as event 4724.
     fn reset_passwords(
         &mut self,
         rng: &mut ChaCha8Rng,
         rec: &mut Recorder<'_>,
         caller: &ApiCaller,
         targets: &[(usize, String)],
+        slow: bool,
     ) {
         let first_reset = self
             .outcome
@@ -202,7 +326,7 @@ impl Attack {
         for (host, account) in targets {
             let station = rec.world.workstations[*host].clone();
             let mut accounts = vec![account.clone()];
-            if rng.random_bool(0.3) {
+            if !slow && rng.random_bool(0.3) {
                 accounts.extend(
                     station
                         .local_accounts
@@ -215,17 +339,7 @@ impl Attack {
             for account in accounts {
                 let target = format!("{account}@{}", station.name);
                 rec.api_call(rng, self.time, caller, "user.password_reset", &target, true);
-                rec.appliance(
-                    self.time,
-                    "user_password_reset",
-                    vec![
-                        ("endpoint", station.name.clone()),
-                        ("status", "success".to_string()),
-                        ("target", target.clone()),
-                        ("who", caller.who()),
-                        ("who_ip", caller.ip.to_string()),
-                    ],
-                );
+                rec.vault_account_changed(self.time, &caller.who(), caller.ip, &account, *host);
                 rec.endpoint(
                     self.time + 2,
                     *host,
@@ -241,9 +355,67 @@ impl Attack {
                     target.clone(),
                 );
                 self.outcome.accounts_reset.push(target);
-                self.time += rng.random_range(20..120);
+                self.time += if slow {
+                    rng.random_range(8..45) * MINUTE
+                } else {
+                    rng.random_range(20..120)
+                };
             }
         }
+    }
+
+    /// Resets a representative's site password through the API: the appliance logs a
+    /// `user_changed` by the API account with the password marked changed.
+    fn reset_site_user(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        rec: &mut Recorder<'_>,
+        caller: &ApiCaller,
+        rep: &Representative,
+    ) {
+        self.time += rng.random_range(90..240);
+        rec.api_call(
+            rng,
+            self.time,
+            caller,
+            "user.password_reset",
+            &rep.user,
+            true,
+        );
+        rec.user_changed(
+            self.time,
+            &caller.who(),
+            caller.ip,
+            rep,
+            &[("new_password", "***NEW***")],
+        );
+        self.step(
+            self.time,
+            StepKind::SiteUserPasswordReset,
+            None,
+            format!("site user {}", rep.user),
+        );
+        self.outcome.site_account = Some(rep.user.clone());
+    }
+
+    /// Logs in to the representative console as `rep`, with the password just set.
+    fn console_login(&mut self, rec: &mut Recorder<'_>, rep: &Representative, ip: Ipv4Addr) {
+        rec.appliance(
+            self.time,
+            "login",
+            vec![
+                ("status", "success".to_string()),
+                ("target", "rep_client".to_string()),
+                ("who", format!("{} using password", rep.who())),
+                ("who_ip", ip.to_string()),
+            ],
+        );
+        self.step(
+            self.time,
+            StepKind::ConsoleLogin,
+            None,
+            format!("{} from {ip}", rep.user),
+        );
     }
 
     /// A session to one workstation: shell, enumeration, staging, archive, download.
@@ -254,74 +426,67 @@ impl Attack {
         craft: &Tradecraft,
         host: usize,
         account: &str,
+        variant: Variant,
     ) {
         let station = rec.world.workstations[host].clone();
-        let session_id = hex(rng, 32);
-        let start = self.time;
-        rec.api_call(
-            rng,
-            self.time,
-            &craft.caller,
-            "session.start",
-            &station.name,
-            true,
-        );
-        let session_fields = vec![
-            ("endpoint", station.name.clone()),
-            ("jump_group", station.department.to_string()),
-            ("session_id", session_id.clone()),
-            ("who", craft.caller.who()),
-            ("who_ip", craft.caller.ip.to_string()),
-        ];
-        let mut fields = session_fields.clone();
-        fields.extend([
-            ("status", "success".to_string()),
-            ("target", "jump_client".to_string()),
-        ]);
-        rec.appliance(self.time, "support_session_start", fields);
+        let by_api = variant != Variant::SiteAccount;
+        if by_api {
+            rec.api_call(
+                rng,
+                self.time,
+                &craft.caller,
+                "session.start",
+                &station.name,
+                true,
+            );
+        }
+        let handle = rec.begin_session(rng, self.time, craft.session_rep.clone(), host, "");
         self.step(
             self.time,
             StepKind::SessionStart,
             Some(&station.name),
-            format!("session {session_id}"),
+            format!("session {}", handle.lsid),
         );
+        self.outcome.sessions.push(handle.lsid.clone());
         self.outcome.hosts_touched.push(station.name.clone());
-        let mut client = rec.start_support_client(rng, self.time + 2, host, &session_id);
-        rec.endpoint(
-            self.time + 20,
-            host,
-            EndpointKind::Logon {
-                user: account.to_string(),
-                domain: station.name.clone(),
-                logon_type: 2,
-                source: "127.0.0.1".to_string(),
-            },
-        );
-        client.user = format!(r"{}\{account}", station.name);
+        let mut client = handle.client.clone();
+        if by_api {
+            rec.endpoint(
+                self.time + 20,
+                host,
+                EndpointKind::Logon {
+                    user: account.to_string(),
+                    domain: station.name.clone(),
+                    logon_type: 2,
+                    source: "127.0.0.1".to_string(),
+                },
+            );
+            client.user = format!(r"{}\{account}", station.name);
+        }
         self.time += rng.random_range(40..120);
         let session = Session {
-            fields: session_fields,
+            handle: handle.clone(),
             host,
             host_name: station.name.clone(),
             client,
         };
         self.run_commands(rng, rec, craft, &session, &station.user);
-        rec.api_call(
-            rng,
-            self.time,
-            &craft.caller,
-            "session.end",
-            &station.name,
-            true,
-        );
-        let mut fields = session.fields.clone();
-        fields.push(("duration", (self.time - start).to_string()));
-        rec.appliance(self.time, "support_session_end", fields);
+        if by_api {
+            rec.api_call(
+                rng,
+                self.time,
+                &craft.caller,
+                "session.end",
+                &station.name,
+                true,
+            );
+        }
+        rec.end_session(&handle, self.time);
         self.step(
             self.time,
             StepKind::SessionEnd,
             Some(&station.name),
-            format!("session {session_id}"),
+            format!("session {}", handle.lsid),
         );
     }
 
@@ -335,6 +500,12 @@ impl Attack {
         session: &Session,
         user: &str,
     ) {
+        rec.session_event(
+            &session.handle,
+            self.time,
+            "Command Shell Session Started",
+            None,
+        );
         let shell = rec.spawn(rng, self.time, session.host, &session.client, CMD, "");
         let host = Some(session.host_name.as_str());
         self.step(
@@ -423,12 +594,12 @@ impl Attack {
         let host = Some(session.host_name.as_str());
         self.step(self.time, StepKind::ArchiveCreated, host, archive.clone());
         self.time += rng.random_range(20..90);
-        let mut fields = session.fields.clone();
-        fields.extend([
-            ("direction", "download".to_string()),
-            ("file", archive.clone()),
-        ]);
-        rec.appliance(self.time, "session_file_transfer", fields);
+        rec.session_event(
+            &session.handle,
+            self.time,
+            "File Download",
+            Some(archive.clone()),
+        );
         self.step(self.time, StepKind::FileDownload, host, archive);
     }
 
@@ -490,18 +661,13 @@ impl Attack {
     fn revoke(&mut self, rng: &mut ChaCha8Rng, rec: &mut Recorder<'_>, caller: &ApiCaller) {
         let key = self.outcome.key.clone();
         let admin = rec.world.vendor_admin.clone();
-        rec.appliance(
+        rec.api_account_changed(
             self.time,
-            "api_key_revoked",
-            vec![
-                ("api_key_id", key.id.clone()),
-                ("api_key_name", key.name.clone()),
-                ("status", "success".to_string()),
-                ("who", format!("{} using password", admin.who())),
-                ("who_ip", admin.ip.to_string()),
-            ],
+            &admin,
+            &key,
+            &[("new_enabled", "0"), ("new_client_secret", "***NEW***")],
         );
-        let vendor = ApiCaller::usual(&rec.world.vendor_key);
+        let vendor = ApiCaller::usual_at(&rec.world.vendor_key, self.time);
         rec.api_call(rng, self.time + 5, &vendor, "api_key.revoke", &key.id, true);
         self.step(
             self.time,
@@ -526,16 +692,17 @@ impl Attack {
     }
 }
 
-/// An open session: its appliance fields, workstation and support client process.
+/// An open session: its handle, workstation and support client process.
 struct Session {
-    fields: Vec<(&'static str, String)>,
+    handle: SessionHandle,
     host: usize,
     host_name: String,
     client: Process,
 }
 
 impl Session {
-    /// A command typed in the session's shell: the appliance's record and the process.
+    /// A command typed in the session's shell: the process it starts (the session report
+    /// records only that a shell was opened, not what was typed in it).
     fn command(
         &self,
         rng: &mut ChaCha8Rng,
@@ -545,10 +712,6 @@ impl Session {
         image: &str,
         arguments: &str,
     ) -> Process {
-        let program = image.rsplit('\\').next().unwrap_or(image);
-        let mut fields = self.fields.clone();
-        fields.push(("command", format!("{program} {arguments}")));
-        rec.appliance(time, "session_command_shell", fields);
         rec.spawn(rng, time + 1, self.host, shell, image, arguments)
     }
 }

@@ -1,4 +1,4 @@
-//! The generated records, typed, before they are rendered into the three log formats.
+//! The generated records, typed, before they are rendered into the log formats.
 //!
 //! Generators push records in any order; [`Logs::sort`] puts each log in time order (stable,
 //! so records pushed for the same second keep their causal order).
@@ -117,11 +117,79 @@ pub(crate) enum EndpointKind {
     },
 }
 
-/// The three logs being generated.
+/// One outbound event the appliance POSTs: `event`, `timestamp` and its variables.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OutboundEvent {
+    /// When it originated (`timestamp=`).
+    pub time: Epoch,
+    /// `event` first, then the per-event variables in order (`version` and `timestamp`
+    /// are added when rendering).
+    pub fields: Vec<(&'static str, String)>,
+}
+
+/// Who took part in a session as its representative: a person, or an API account whose
+/// integration started it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SessionRep {
+    /// Display name (an API account's name).
+    pub display_name: String,
+    /// User name (an API account's name).
+    pub username: String,
+    /// The site's user id, or an API account's OAuth client id.
+    pub id: String,
+    /// Public address of the representative's console or the integration.
+    pub public_ip: Ipv4Addr,
+}
+
+/// One event of a session report.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ReportEvent {
+    /// When it happened.
+    pub time: Epoch,
+    /// The vendor's `event_type`.
+    pub event_type: &'static str,
+    /// Whether the representative performed it (else the system).
+    pub by_rep: bool,
+    /// The file of a file transfer.
+    pub filename: Option<String>,
+    /// `<data><value name value/></data>` pairs.
+    pub data: Vec<(&'static str, String)>,
+}
+
+/// One support session as the reporting API describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SessionReport {
+    /// The session's id (32 hex digits).
+    pub lsid: String,
+    /// Start.
+    pub start: Epoch,
+    /// End.
+    pub end: Epoch,
+    /// Jump group of the customer's jump client.
+    pub jump_group: String,
+    /// Ticket number an integration attached, empty otherwise.
+    pub external_key: String,
+    /// The representative (or API account).
+    pub rep: SessionRep,
+    /// The customer machine's host name (short).
+    pub hostname: String,
+    /// The customer machine's private address.
+    pub private_ip: Ipv4Addr,
+    /// Its signed-in user.
+    pub customer_user: String,
+    /// The session's events.
+    pub events: Vec<ReportEvent>,
+}
+
+/// The logs being generated.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Logs {
     /// Appliance syslog messages.
     pub appliance: Vec<ApplianceMessage>,
+    /// Outbound events.
+    pub outbound: Vec<OutboundEvent>,
+    /// Session reports, one per session.
+    pub reports: Vec<SessionReport>,
     /// API audit entries.
     pub api_audit: Vec<ApiAuditEntry>,
     /// Windows endpoint events.
@@ -132,6 +200,11 @@ impl Logs {
     /// Puts every log in time order, keeping the push order of equal times.
     pub fn sort(&mut self) {
         self.appliance.sort_by_key(|m| m.time);
+        self.outbound.sort_by_key(|e| e.time);
+        self.reports.sort_by_key(|r| r.start);
+        for report in &mut self.reports {
+            report.events.sort_by_key(|e| e.time);
+        }
         self.api_audit.sort_by_key(|e| e.epoch);
         self.endpoints.sort_by_key(|e| e.time);
     }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{yaml, DemoError};
+use crate::{yaml, DemoError, Variant};
 
 /// The answer key of a generated scenario, written as `ground-truth.yaml`
 /// ([`GROUND_TRUTH_FILE`](crate::GROUND_TRUTH_FILE)).
@@ -14,18 +14,30 @@ use crate::{yaml, DemoError};
 pub struct GroundTruth {
     /// The seed the scenario was generated from.
     pub seed: u64,
+    /// The intrusion variant played.
+    pub variant: Variant,
     /// The remote-support site (`support.<org>.example`).
     pub site: String,
     /// Id of the stolen API key.
     pub compromised_key_id: String,
-    /// Name of the stolen API key.
+    /// Name of the stolen API key (its API account's name in the appliance's logs).
     pub compromised_key_name: String,
+    /// The stolen API account's OAuth client id, as the appliance's `who` names it.
+    pub compromised_client_id: String,
     /// Addresses the attacker used the key from, in order of first use.
     pub attacker_ips: Vec<Ipv4Addr>,
     /// User agent of the attacker's tooling.
     pub attacker_user_agent: String,
     /// The key's first malicious use (the token request from the attacker's address).
     pub first_malicious_use: DateTime<Utc>,
+    /// The first password reset the attacker made (a local account's, or in the
+    /// site-account variant the site user's): the stealthy variant's detection clock.
+    pub first_password_reset: Option<DateTime<Utc>>,
+    /// The site user (representative) whose password the attacker reset and logged in
+    /// as, in the site-account variant.
+    pub site_account: Option<String>,
+    /// The ids (`lsid`) of the support sessions the attacker opened.
+    pub attack_sessions: Vec<String>,
     /// Every attack step, in time order.
     pub steps: Vec<AttackStep>,
     /// Local accounts whose password the attacker reset, `account@HOST`.
@@ -80,6 +92,10 @@ pub enum StepKind {
     Reconnaissance,
     /// A local account's password reset through the API.
     PasswordReset,
+    /// A site user's (representative's) password reset through the API.
+    SiteUserPasswordReset,
+    /// The attacker logging in to the representative console with a site user's password.
+    ConsoleLogin,
     /// A remote session opened to a workstation.
     SessionStart,
     /// The support client spawning a shell on a workstation.

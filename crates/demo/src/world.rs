@@ -36,12 +36,24 @@ pub(crate) struct Representative {
     pub ip: Ipv4Addr,
     /// Whether the representative administers the site (users, API keys).
     pub is_admin: bool,
+    /// The site's user id of the representative (the `id` of `user_*` events and of the
+    /// session reports' `<representative id>`).
+    pub id: u32,
+    /// How the representative authenticates (`password` or `saml`), as `who=... using X`.
+    pub auth: &'static str,
+    /// A hybrid worker's or on-call representative's home address, if any.
+    pub home_ip: Option<Ipv4Addr>,
 }
 
 impl Representative {
-    /// `Name(user)` as the appliance writes the actor of an event.
+    /// `Name (user)` as the appliance writes the actor of an event.
     pub fn who(&self) -> String {
-        format!("{}({})", self.name, self.user)
+        format!("{} ({})", self.name, self.user)
+    }
+
+    /// `Name (user) using method`, the actor of a login or of a change made in `/login`.
+    pub fn who_using(&self) -> String {
+        format!("{} using {}", self.who(), self.auth)
     }
 }
 
@@ -63,14 +75,29 @@ pub(crate) enum KeyUsage {
 pub(crate) struct ApiKey {
     /// Key id, `k-7f3a29`.
     pub id: String,
-    /// Key name given by the admin who created it.
+    /// Key name given by the admin who created it (the API account's name).
     pub name: String,
-    /// The fixed address the key is used from.
+    /// The API account's OAuth client id (40 hex digits), as the appliance names it.
+    pub client_id: String,
+    /// The address the key is used from.
     pub ip: Ipv4Addr,
+    /// When and where the integration's egress moved within its cloud /16, if it did.
+    pub moved: Option<(i64, Ipv4Addr)>,
     /// The user agent of the script that uses it.
     pub user_agent: &'static str,
     /// How it is used.
     pub usage: KeyUsage,
+}
+
+impl ApiKey {
+    /// The address the key's integration calls from at `time` (after its egress moved,
+    /// the new one).
+    pub fn ip_at(&self, time: i64) -> Ipv4Addr {
+        match self.moved {
+            Some((at, ip)) if time >= at => ip,
+            _ => self.ip,
+        }
+    }
 }
 
 /// An endpoint reachable through the remote-support jump client.
@@ -95,6 +122,8 @@ pub(crate) struct Workstation {
 pub(crate) struct World {
     /// The remote-support site, `support.northwind.example`.
     pub site: String,
+    /// The appliance's 4-digit site ID, on every syslog line.
+    pub site_id: u32,
     /// Syslog host name of the appliance.
     pub appliance_host: String,
     /// Public address of the appliance (where jump clients connect).
@@ -103,8 +132,12 @@ pub(crate) struct World {
     pub ad_domain: String,
     /// NetBIOS domain name.
     pub netbios: String,
-    /// Process id of the appliance's `BG` logger.
-    pub logger_pid: u32,
+    /// The appliance's id in outbound events.
+    pub appliance_id: String,
+    /// Whether the site is the busy variant's (more sessions a shift).
+    pub busy: bool,
+    /// Process ids of the appliance's `BG` loggers.
+    pub logger_pids: Vec<u32>,
     /// Representatives, admins among them.
     pub representatives: Vec<Representative>,
     /// A representative hired during the benign period (not in `representatives`).
@@ -132,17 +165,35 @@ impl World {
             .map(|_| networks.benign_address(rng))
             .collect();
         let mut people = PeoplePool::default();
-        let representatives: Vec<Representative> = (0..config.representatives)
+        let saml = rng.random_bool(0.5);
+        let mut representatives: Vec<Representative> = (0..config.representatives)
             .map(|i| draw_representative(rng, &mut people, &office_egress, i < 3))
             .collect();
-        let new_hire = draw_representative(rng, &mut people, &office_egress, false);
+        for rep in &mut representatives {
+            if rng.random_bool(0.3) {
+                rep.home_ip = Some(networks.benign_address(rng));
+            }
+        }
+        let mut new_hire = draw_representative(rng, &mut people, &office_egress, false);
         let mut vendor_admin = draw_representative(rng, &mut people, &office_egress, true);
         vendor_admin.ip = networks.benign_address(rng);
+        let first_id = rng.random_range(2..40);
+        for (n, rep) in representatives.iter_mut().enumerate() {
+            rep.id = first_id + u32::try_from(n).unwrap_or(0);
+            if saml && !rep.is_admin {
+                rep.auth = "saml";
+            }
+        }
+        new_hire.id = first_id + u32::try_from(representatives.len()).unwrap_or(0);
+        new_hire.auth = representatives.last().map_or("password", |rep| rep.auth);
+        vendor_admin.id = 1;
         let keys = draw_keys(rng, &mut networks, &office_egress);
         let vendor_key = ApiKey {
             id: key_id(rng),
             name: "vendor-security-operations".to_string(),
+            client_id: hex(rng, 40),
             ip: vendor_admin.ip,
+            moved: None,
             user_agent: "BeyondTrust-SecOps/1.4",
             usage: KeyUsage::AssetSync,
         };
@@ -158,13 +209,32 @@ impl World {
                 draw_workstation(rng, &mut people, name, &ad_domain, local_admin, i)
             })
             .collect();
+        let mut keys = keys;
+        if rng.random_bool(0.7) {
+            // An integration's cloud egress moves to another /24 of its /16 one day.
+            let cloud: Vec<usize> = (0..keys.len())
+                .filter(|&i| keys[i].usage != KeyUsage::AssetSync)
+                .collect();
+            if let Some(&index) = cloud.choose(rng) {
+                let end = config.benign_period_end.timestamp();
+                let days = i64::from(config.benign_days.max(3));
+                let day = end - rng.random_range(1..days) * 86_400 + rng.random_range(0..86_400);
+                let ip = networks.neighbour(rng, keys[index].ip);
+                keys[index].moved = Some((day, ip));
+            }
+        }
         World {
             site: format!("support.{org}.example"),
+            site_id: rng.random_range(1000..10_000),
             appliance_host: format!("rs-appliance-{:02}", rng.random_range(1..5)),
             appliance_ip: networks.benign_address(rng),
             netbios: org.to_uppercase(),
             ad_domain,
-            logger_pid: rng.random_range(2_000..60_000),
+            appliance_id: format!("{}", rng.random_range(100_000..1_000_000)),
+            busy: false,
+            logger_pids: (0..rng.random_range(2..6))
+                .map(|_| rng.random_range(2_000..60_000))
+                .collect(),
             representatives,
             new_hire,
             keys,
@@ -179,6 +249,35 @@ impl World {
     /// The site's administrators.
     pub fn admins(&self) -> impl Iterator<Item = &Representative> {
         self.representatives.iter().filter(|rep| rep.is_admin)
+    }
+
+    /// An address in another /24 of `ip`'s /16 that no ordinary traffic used and that is
+    /// not in `avoid`'s /24s: the same cloud, another of its networks.
+    pub fn cloud_neighbour(
+        &self,
+        rng: &mut ChaCha8Rng,
+        ip: Ipv4Addr,
+        avoid: &[Ipv4Addr],
+    ) -> Ipv4Addr {
+        let [a, b, _, _] = ip.octets();
+        loop {
+            let octets = [a, b, rng.random_range(0..=255)];
+            let taken = avoid.iter().any(|ip| ip.octets()[..3] == octets);
+            if !taken && !self.benign_networks.contains(&octets) {
+                return Ipv4Addr::new(a, b, octets[2], rng.random_range(2..=254));
+            }
+        }
+    }
+
+    /// A public address in the ranges ordinary traffic comes from (a hotel's, a home's),
+    /// never one of the attacker's hosting ranges.
+    pub fn fresh_benign_address(&self, rng: &mut ChaCha8Rng) -> Ipv4Addr {
+        Ipv4Addr::new(
+            *BENIGN_FIRST_OCTETS.choose(rng).unwrap_or(&52),
+            rng.random_range(0..=255),
+            rng.random_range(0..=255),
+            rng.random_range(2..=254),
+        )
     }
 
     /// An address in a hosting range no ordinary traffic has used, its /24 distinct from
@@ -213,6 +312,17 @@ impl NetworkPool {
         ];
         self.used.insert(octets);
         Ipv4Addr::new(octets[0], octets[1], octets[2], rng.random_range(2..=254))
+    }
+
+    /// An address in another /24 of `ip`'s /16, remembered like the others.
+    fn neighbour(&mut self, rng: &mut ChaCha8Rng, ip: Ipv4Addr) -> Ipv4Addr {
+        let [a, b, c, _] = ip.octets();
+        loop {
+            let octets = [a, b, rng.random_range(0..=255)];
+            if octets[2] != c && self.used.insert(octets) {
+                return Ipv4Addr::new(a, b, octets[2], rng.random_range(2..=254));
+            }
+        }
     }
 }
 
@@ -252,6 +362,9 @@ fn draw_representative(
         shift_hours: rng.random_range(8..=9),
         ip: *office_egress.choose(rng).unwrap_or(&Ipv4Addr::LOCALHOST),
         is_admin,
+        id: 0,
+        auth: "password",
+        home_ip: None,
     }
 }
 
@@ -266,6 +379,8 @@ fn draw_keys(
         ApiKey {
             id: key_id(rng),
             name: "helpdesk-automation".to_string(),
+            client_id: hex(rng, 40),
+            moved: None,
             ip: cloud,
             user_agent: "python-requests/2.31.0",
             usage: KeyUsage::HelpdeskAutomation,
@@ -273,6 +388,8 @@ fn draw_keys(
         ApiKey {
             id: key_id(rng),
             name: "itsm-connector".to_string(),
+            client_id: hex(rng, 40),
+            moved: None,
             ip: networks.benign_address(rng),
             user_agent: "ServiceNow/Xanadu",
             usage: KeyUsage::TicketingConnector,
@@ -280,6 +397,8 @@ fn draw_keys(
         ApiKey {
             id: key_id(rng),
             name: "nightly-report-export".to_string(),
+            client_id: hex(rng, 40),
+            moved: None,
             ip: cloud,
             user_agent:
                 "Mozilla/5.0 (Windows NT; Windows NT 10.0; en-US) WindowsPowerShell/5.1.19041.5247",
@@ -288,6 +407,8 @@ fn draw_keys(
         ApiKey {
             id: key_id(rng),
             name: "asset-inventory-sync".to_string(),
+            client_id: hex(rng, 40),
+            moved: None,
             ip: office,
             user_agent: "python-requests/2.28.2",
             usage: KeyUsage::AssetSync,
@@ -297,6 +418,8 @@ fn draw_keys(
         keys.push(ApiKey {
             id: key_id(rng),
             name: "helpdesk-automation-dr".to_string(),
+            client_id: hex(rng, 40),
+            moved: None,
             ip: networks.benign_address(rng),
             user_agent: "python-requests/2.31.0",
             usage: KeyUsage::HelpdeskAutomation,
@@ -341,4 +464,16 @@ pub(crate) fn hex(rng: &mut ChaCha8Rng, n: usize) -> String {
     (0..n)
         .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
         .collect()
+}
+
+impl Representative {
+    /// The representative as the representative of a session, from `ip`.
+    pub fn session_rep(&self, ip: Ipv4Addr) -> crate::records::SessionRep {
+        crate::records::SessionRep {
+            display_name: self.name.clone(),
+            username: self.user.clone(),
+            id: self.id.to_string(),
+            public_ip: ip,
+        }
+    }
 }

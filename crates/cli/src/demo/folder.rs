@@ -1,21 +1,25 @@
 //! The demo's output folder: created when missing, reused when it holds only a previous
-//! demo's files (whose store and report are removed so that the new run starts clean),
-//! refused otherwise unless forced.
+//! demo's files (whose store, report and API audit log are removed so that the new run
+//! starts clean: the appliance-only variant writes no API audit log), refused otherwise
+//! unless forced.
 //!
 //! A store is taken for a previous demo's only beside that demo's answer key: a `tocsin.db`
 //! alone may be an analyst's real store, and is never deleted. Without `--force` the folder
 //! is refused; with it, the store (and its WAL files) is moved aside under a new name, and
 //! the demo says where.
 //!
-//! The folder is meant to be hunted (`tocsin hunt <folder>`), so only the three logs carry
-//! extensions a hunt reads; the answer key (`ground-truth.yaml`), the store and the report
+//! The folder is meant to be hunted (`tocsin hunt <folder>`, with `--extensions` naming
+//! `xml` for the session reports), so only the logs carry extensions a hunt reads; the answer key (`ground-truth.yaml`), the store and the report
 //! carry others. Demos before that wrote the answer key as `ground-truth.json`, which a hunt
-//! read as a fourth log: it is recognised as a demo's file and removed.
+//! read as a log: it is recognised as a demo's file and removed.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use tocsin_demo::{API_AUDIT_FILE, APPLIANCE_FILE, ENDPOINTS_FILE, GROUND_TRUTH_FILE};
+use tocsin_demo::{
+    API_AUDIT_FILE, APPLIANCE_FILE, ENDPOINTS_FILE, GROUND_TRUTH_FILE, OUTBOUND_FILE,
+    SESSION_REPORT_FILE,
+};
 
 /// The store the demo writes in its folder.
 pub const STORE_FILE: &str = "tocsin.db";
@@ -57,9 +61,16 @@ pub fn prepare(dir: &Path, force: bool) -> Result<()> {
         }
         move_store_aside(dir)?;
     }
+    // A previous demo's API audit log goes too: the appliance-only variant writes none.
+    let previous_logs: &[&str] = if holds_answer_key(dir) {
+        &[API_AUDIT_FILE]
+    } else {
+        &[]
+    };
     for name in STORE_COMPANIONS
         .iter()
         .chain(&[STORE_FILE, REPORT_FILE, OLD_GROUND_TRUTH_FILE])
+        .chain(previous_logs)
     {
         let path = dir.join(name);
         if path.is_file() {
@@ -106,6 +117,8 @@ fn foreign_entry(dir: &Path) -> Result<Option<String>> {
         APPLIANCE_FILE,
         API_AUDIT_FILE,
         ENDPOINTS_FILE,
+        OUTBOUND_FILE,
+        SESSION_REPORT_FILE,
         GROUND_TRUTH_FILE,
         OLD_GROUND_TRUTH_FILE,
         STORE_FILE,

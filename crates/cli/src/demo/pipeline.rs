@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use tocsin_decode::EventSource;
 use tocsin_engine::{Engine, Scratch};
-use tocsin_event::{Event, Level};
+use tocsin_event::Event;
 use tocsin_incident::{Alert, GroupingConfig, Incident};
 use tocsin_pipeline::{AlertCollector, Behaviour, Detectors};
 use tocsin_sigma::ast::CorrelationRule;
@@ -52,8 +52,6 @@ pub struct Outcome {
     pub attacker_event_ranks: HashMap<EventKey, usize>,
     /// The behavioural detector's learned baseline (versioned JSON).
     pub baseline: Vec<u8>,
-    /// The lowest alert level that opens an incident (the grouping's).
-    pub opening_level: Level,
 }
 
 /// The rules and settings every run shares.
@@ -89,7 +87,6 @@ impl Pipeline {
             attacker_event_times: detected.attacker_event_times,
             attacker_event_ranks: detected.attacker_events,
             baseline: detected.baseline,
-            opening_level: self.grouping.min_opening_level,
         })
     }
 

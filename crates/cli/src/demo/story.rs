@@ -41,7 +41,7 @@ const KILL_CHAIN: [&str; 14] = [
 pub struct Written {
     /// The output folder.
     pub dir: PathBuf,
-    /// The three logs.
+    /// The logs.
     pub logs: Vec<PathBuf>,
     /// The SQLite store.
     pub store: PathBuf,
@@ -78,15 +78,19 @@ impl Story<'_> {
 
     fn world(&self, out: &mut String) {
         let truth = self.truth;
-        let _ = writeln!(out, "The world (seed {})", truth.seed);
+        let _ = writeln!(
+            out,
+            "The world (seed {}, variant {})",
+            truth.seed, truth.variant
+        );
         let _ =
             writeln!(
             out,
             "  {}: {} representatives, {} API keys, {} workstations, {} days of logs ({} to {})",
             truth.site,
-            self.config.representatives,
+            self.config.world_size().0,
             self.outcome.api_keys,
-            self.config.workstations,
+            self.config.world_size().1,
             days_between(truth.benign_period_start.timestamp(), truth.logs_end.timestamp()),
             day(truth.benign_period_start.timestamp_micros()),
             day(truth.logs_end.timestamp_micros()),
@@ -119,6 +123,12 @@ impl Story<'_> {
             format_human(truth.first_malicious_use.timestamp_micros()),
             addresses.join(", "),
         );
+        if let Some(user) = &truth.site_account {
+            let _ = writeln!(
+                out,
+                "  site user {user}'s password reset with the key, then a console login as {user}"
+            );
+        }
         let _ = writeln!(
             out,
             "  {} local accounts reset, sessions to {} workstations, documents staged in {}; key revoked {}",
@@ -150,9 +160,14 @@ impl Story<'_> {
         };
         let _ = writeln!(
             out,
-            "  {}, {} after the first malicious use, at the attacker's event {} of {}",
+            "  {}, {} after the {}, at the attacker's event {} of {}",
             format_human(first.at_micros),
             delay_text(first.delay_micros),
+            if self.truth.variant == tocsin_demo::Variant::Stealthy {
+                "first password reset"
+            } else {
+                "first malicious use"
+            },
             first.attacker_events,
             self.outcome.attacker_event_times.len(),
         );

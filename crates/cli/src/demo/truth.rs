@@ -3,27 +3,33 @@
 //!
 //! An event is the attacker's when it comes at or after the key's first malicious use and
 //! either carries an attacker address (`source_ip` in the API audit log, `who_ip` in the
-//! appliance syslog), or happened on a workstation the attacker opened a session to, while
-//! the attacker was on it (from the first to the last attack step on that host, password
-//! resets aside as they happen on the appliance). Ordinary activity on those hosts in that
-//! window counts too: the figure is an upper bound, not a forensic tally.
+//! appliance syslog), belongs to a support session the attacker opened (its `lsid`, in
+//! the outbound events and session reports), or happened on a workstation the attacker
+//! opened a session to, while the attacker was on it (from the first to the last attack
+//! step on that host, password resets aside as they happen on the appliance). Ordinary
+//! activity on those hosts in that window counts too: the figure is an upper bound, not a
+//! forensic tally.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tocsin_demo::{GroundTruth, StepKind};
+use tocsin_demo::{GroundTruth, StepKind, Variant};
 use tocsin_event::Event;
 
 /// The fields that carry the caller's address in the vendor logs.
 const ADDRESS_FIELDS: [&str; 2] = ["source_ip", "who_ip"];
 /// The field that names a Windows event's computer.
 const HOST_FIELD: &str = "Computer";
+/// The field that names a support session in outbound events and session reports.
+const SESSION_FIELD: &str = "lsid";
 
 /// The attacker's footprint, ready to test events against.
 #[derive(Debug, Clone)]
 pub struct AttackFootprint {
     first_use_micros: i64,
+    clock_micros: i64,
     addresses: HashSet<String>,
+    sessions: HashSet<String>,
     /// Per attacked host (short name, lowercase): the attacker's first and last step.
     host_windows: Vec<(String, i64, i64)>,
 }
@@ -50,16 +56,26 @@ impl AttackFootprint {
                 None => host_windows.push((host, at, at)),
             }
         }
+        let first_use_micros = truth.first_malicious_use.timestamp_micros();
+        // The stealthy intruder's key use looks like the integration's own: its detection
+        // clock starts at the first password reset, the first act the integration never does.
+        let clock_micros = match (truth.variant, truth.first_password_reset) {
+            (Variant::Stealthy, Some(reset)) => reset.timestamp_micros(),
+            _ => first_use_micros,
+        };
         AttackFootprint {
-            first_use_micros: truth.first_malicious_use.timestamp_micros(),
+            first_use_micros,
+            clock_micros,
             addresses: truth.attacker_ips.iter().map(ToString::to_string).collect(),
+            sessions: truth.attack_sessions.iter().cloned().collect(),
             host_windows,
         }
     }
 
-    /// When the stolen key was first misused (microseconds since the epoch).
-    pub fn first_use_micros(&self) -> i64 {
-        self.first_use_micros
+    /// When the detection delay is counted from (microseconds): the key's first misuse, or
+    /// in the stealthy variant the first password reset.
+    pub fn clock_micros(&self) -> i64 {
+        self.clock_micros
     }
 
     /// Whether `event` is the attacker's (see the module documentation).
@@ -75,7 +91,10 @@ impl AttackFootprint {
                 .text(field)
                 .is_some_and(|address| self.addresses.contains(address.trim()))
         });
-        from_attacker || self.on_attacked_host(event, at)
+        let in_session = event
+            .text(SESSION_FIELD)
+            .is_some_and(|lsid| self.sessions.contains(lsid.trim()));
+        from_attacker || in_session || self.on_attacked_host(event, at)
     }
 
     fn on_attacked_host(&self, event: &Event, at: i64) -> bool {
@@ -127,7 +146,7 @@ mod tests {
     fn attacker_address_counts_only_after_first_use() {
         let truth = truth();
         let footprint = AttackFootprint::new(&truth);
-        let first = footprint.first_use_micros();
+        let first = truth.first_malicious_use.timestamp_micros();
         let address = truth.attacker_ips[0].to_string();
         assert!(footprint.is_attacker_event(&event(first, &[("source_ip", &address)])));
         assert!(footprint.is_attacker_event(&event(first + 1, &[("who_ip", &address)])));
