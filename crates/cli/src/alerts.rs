@@ -2,6 +2,7 @@
 //! writing and grouping themselves are `tocsin-pipeline`'s [`IncidentWriter`], the same for
 //! every command.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -24,7 +25,14 @@ impl AlertSink {
     /// scanned, so that a bad path fails the hunt at once. `None` without `--store`.
     /// `attack_used` says that the hunt uses `--attack` elsewhere (ECS output names
     /// techniques), so that it is not said to be ignored without a store.
-    pub fn open(args: &HuntStoreArgs, quiet: bool, attack_used: bool) -> Result<Option<AlertSink>> {
+    /// `same_signal` maps rules that see the same activity to the signal they count as (from
+    /// the rule set, see `GroupingConfig::same_signal`).
+    pub fn open(
+        args: &HuntStoreArgs,
+        quiet: bool,
+        attack_used: bool,
+        same_signal: &BTreeMap<String, String>,
+    ) -> Result<Option<AlertSink>> {
         let Some(path) = &args.store else {
             if args.grouping.attack.is_some() && !quiet && !attack_used {
                 eprintln!("warning: --attack is only used with --store or --format ecs; ignored");
@@ -34,7 +42,11 @@ impl AlertSink {
         let catalog = load_catalog(args.grouping.attack.as_deref(), quiet)?;
         let store = SqliteStore::open(path)
             .with_context(|| format!("cannot open the store {}", path.display()))?;
-        let writer = IncidentWriter::new(store, grouping_of(&args.grouping), catalog);
+        let grouping = GroupingConfig {
+            same_signal: same_signal.clone(),
+            ..grouping_of(&args.grouping)
+        };
+        let writer = IncidentWriter::new(store, grouping, catalog);
         refuse_foreign_keys(&writer, path)?;
         Ok(Some(AlertSink {
             writer,
@@ -72,6 +84,7 @@ fn refuse_foreign_keys(writer: &IncidentWriter<SqliteStore>, path: &Path) -> Res
 pub fn grouping_of(args: &GroupingArgs) -> GroupingConfig {
     GroupingConfig {
         quiet_gap_micros: args.quiet_gap,
+        severe_quiet_gap_micros: args.severe_quiet_gap,
         min_opening_level: args.opening_level,
         alone_level: args.opening_alone_level,
         min_risk: args.opening_risk,

@@ -484,6 +484,10 @@ pub struct GroupingArgs {
     /// correlation's timespan.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_micros)]
     pub quiet_gap: i64,
+    /// The quiet gap of an incident holding a high or critical detection, which follows its
+    /// entities longer (a slow intruder's steps an hour or two apart stay one incident).
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_duration_micros)]
+    pub severe_quiet_gap: i64,
     /// The lowest detection level that may open an incident (informational, low, medium,
     /// high or critical); detections below it only join incidents as context.
     #[arg(long, value_name = "LEVEL", default_value = "medium")]
@@ -675,6 +679,10 @@ pub struct RegroupArgs {
     pub store: StoreArg,
     #[command(flatten)]
     pub grouping: GroupingArgs,
+    /// The rules the hunts used (`builtin` by default): rules related as `similar` count as
+    /// one signal when deciding which groups are incidents, as in the hunts.
+    #[arg(long, short = 'r', value_name = "PATH", default_value = "builtin")]
+    pub rules: Vec<PathBuf>,
 }
 
 /// The store every `incidents` subcommand reads.

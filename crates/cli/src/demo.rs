@@ -49,7 +49,10 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     let pipeline = Pipeline {
         engine: Arc::new(rules.engine),
         correlations: rules.correlations,
-        grouping: GroupingConfig::default(),
+        grouping: GroupingConfig {
+            same_signal: rules.similar_signals.clone(),
+            ..GroupingConfig::default()
+        },
     };
     match args.evaluate {
         Some(runs) => evaluate(args, &pipeline, runs),

@@ -137,7 +137,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     options.evtx_threads = if files.len() >= threads { 1 } else { threads };
 
     let ecs = matches!(args.format, Format::Ecs | Format::EcsBulk);
-    let mut sink = AlertSink::open(&args.store, args.quiet, ecs)?;
+    let mut sink = AlertSink::open(&args.store, args.quiet, ecs, &set.similar_signals)?;
     let color =
         tocsin_output::color_wanted(args.output.is_none() && std::io::stdout().is_terminal());
     let docs = match ecs {

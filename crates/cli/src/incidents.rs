@@ -66,7 +66,11 @@ pub fn regroup(args: &RegroupArgs) -> Result<i32> {
     let path = &args.store.store;
     let store = open_existing(path)?;
     let catalog = crate::alerts::load_catalog(args.grouping.attack.as_deref(), false)?;
-    let grouping = crate::alerts::grouping_of(&args.grouping);
+    let documents = tocsin_pipeline::load_documents(&args.rules).documents;
+    let grouping = tocsin_incident::GroupingConfig {
+        same_signal: tocsin_pipeline::similar_signals(&documents),
+        ..crate::alerts::grouping_of(&args.grouping)
+    };
     let (_, report) = IncidentWriter::new(store, grouping, catalog)
         .regroup()
         .with_context(|| format!("cannot regroup the incidents of {}", path.display()))?;

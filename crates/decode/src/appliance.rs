@@ -403,7 +403,8 @@ fn parse_segment_header(rest: &str) -> Result<SegmentHeader<'_>, String> {
     })
 }
 
-/// Splits `Name(user) using method` into its parts; a part that is absent is `None`.
+/// Splits `Name(user) using method` into its parts; a part that is absent is `None`. A bare
+/// single word (`jsmith`) is both the name and the user.
 fn split_who(who: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
     // The method follows the user's closing parenthesis, or else the last ` using `.
     let split = match who.find(") using ") {
@@ -416,6 +417,10 @@ fn split_who(who: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
     };
     let (name, user) = match person.strip_suffix(')').and_then(|p| p.rsplit_once('(')) {
         Some((name, user)) => (name.trim(), Some(user.trim())),
+        // A bare single word (`who=jsmith`) is the username itself; `unknown` names nobody.
+        None if !person.contains(char::is_whitespace) && person != "unknown" => {
+            (person, Some(person))
+        }
         None => (person, None),
     };
     (non_empty(Some(name)), non_empty(user), non_empty(method))

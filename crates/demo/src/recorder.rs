@@ -126,6 +126,7 @@ impl<'w> Recorder<'w> {
             site: self.world.site.clone(),
             api_key_id: caller.key_id.clone(),
             api_key_name: caller.key_name.clone(),
+            client_id: caller.client_id.clone(),
             source_ip: caller.ip,
             user_agent: caller.user_agent.clone(),
             action,

@@ -30,6 +30,9 @@ pub(crate) struct ApiAuditEntry {
     pub api_key_id: String,
     /// Its name.
     pub api_key_name: String,
+    /// The OAuth client id of the API account the key belongs to, as the appliance names
+    /// the account (`who=name (client id)`).
+    pub client_id: String,
     /// Caller's address.
     pub source_ip: Ipv4Addr,
     /// Caller's user agent.

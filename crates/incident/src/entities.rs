@@ -8,11 +8,21 @@
 //!
 //! | kind | fields |
 //! | --- | --- |
-//! | host | `Computer`, `ComputerName`, `Hostname`, `hostname`, `host`, `host.name`, `WorkstationName`, `endpoint`; the `HOST` of a `target` written `account@HOST` |
-//! | user | `User`, `UserName`, `SubjectUserName`, `TargetUserName`, `user`, `user.name`, `who` |
+//! | host | `Computer`, `ComputerName`, `Hostname`, `hostname`, `host`, `host.name`, `WorkstationName`, `endpoint`, `customer_hostname`; the `HOST` of a `target` or Vault `name` written `account@HOST` |
+//! | user | `User`, `UserName`, `SubjectUserName`, `TargetUserName`, `user`, `user.name`, `who_user`, `rep_username`, `customer_username`, `performed_by_username` |
 //! | account | `account`, `account_id`, `AccountId`, `tenant` |
-//! | API key | `api_key`, `api_key_id` |
-//! | source IP | `IpAddress`, `SourceIp`, `src_ip`, `source_ip`, `who_ip`, `ClientIP` |
+//! | API key | `api_key`, `api_key_id`, `client_id`; an API account's OAuth client id in `who_user`, `rep_id` or `user_id` |
+//! | source IP | `IpAddress`, `SourceIp`, `src_ip`, `source_ip`, `who_ip`, `ClientIP`, `rep_public_ip`, `customer_public_ip` |
+//!
+//! # Remote-support logs
+//!
+//! The remote-support appliance names its actor as `who=Name (username) using method`,
+//! which the decoder splits: the username (`who_user`) is the user, not the whole text. An
+//! API account's username is its OAuth client id (40 hexadecimal digits), the identity its
+//! key authenticates as, so a client id (32 hexadecimal digits or more) in a user field is
+//! an API key; sessions name the same id as their representative (`rep_id`, `user_id`). The
+//! syslog `host` of an appliance event is the appliance itself, which every appliance event
+//! names: it would glue unrelated detections together, so it gives no host.
 //!
 //! # Normalisation and placeholders
 //!
@@ -147,6 +157,7 @@ pub const ENTITY_FIELDS: &[(EntityKind, &[&str])] = &[
             "host.name",
             "WorkstationName",
             "endpoint",
+            "customer_hostname",
         ],
     ),
     (
@@ -158,14 +169,17 @@ pub const ENTITY_FIELDS: &[(EntityKind, &[&str])] = &[
             "TargetUserName",
             "user",
             "user.name",
-            "who",
+            "who_user",
+            "rep_username",
+            "customer_username",
+            "performed_by_username",
         ],
     ),
     (
         EntityKind::Account,
         &["account", "account_id", "AccountId", "tenant"],
     ),
-    (EntityKind::ApiKey, &["api_key", "api_key_id"]),
+    (EntityKind::ApiKey, &["api_key", "api_key_id", "client_id"]),
     (
         EntityKind::SourceIp,
         &[
@@ -175,44 +189,91 @@ pub const ENTITY_FIELDS: &[(EntityKind, &[&str])] = &[
             "source_ip",
             "who_ip",
             "ClientIP",
+            "rep_public_ip",
+            "customer_public_ip",
         ],
     ),
 ];
+
+/// Fields that hold an API account's OAuth client id when their value is one (see
+/// [`client_id`]): the appliance's actor, a session's representative.
+const CLIENT_ID_FIELDS: &[&str] = &["who_user", "rep_id", "user_id"];
+
+/// Fields written `account@HOST` whose `HOST` is a computer: the remote-support `target`,
+/// and a Vault account's `name` (Vault events only).
+const ACCOUNT_AT_HOST_FIELDS: &[&str] = &[TARGET_FIELD, "name"];
 
 /// The remote-support field that names what an action was done to; `account@HOST` names a
 /// computer's local account (see the module documentation).
 pub const TARGET_FIELD: &str = "target";
 
-/// Every field name [`extract_entities`] reads: those of [`ENTITY_FIELDS`] and
-/// [`TARGET_FIELD`]. A copy of an event kept only to name its entities later needs no other.
+/// Every field name [`extract_entities`] reads: those of [`ENTITY_FIELDS`], the
+/// `account@HOST` and client-id fields, and `event`. A copy of an event kept only to name its entities later needs no other.
 pub fn entity_field_names() -> impl Iterator<Item = &'static str> {
     ENTITY_FIELDS
         .iter()
         .flat_map(|(_, names)| names.iter().copied())
-        .chain(std::iter::once(TARGET_FIELD))
+        .chain(ACCOUNT_AT_HOST_FIELDS.iter().copied())
+        .chain(CLIENT_ID_FIELDS.iter().copied())
+        // Whether `name` is a Vault account's.
+        .chain(std::iter::once("event"))
 }
 
 /// The entities `event` names, sorted and without duplicates (see [`ENTITY_FIELDS`] and
 /// [`TARGET_FIELD`]).
 pub fn extract_entities(event: &Event) -> Vec<Entity> {
     let mut found = BTreeSet::new();
-    event.visit(TARGET_FIELD, &mut |value| {
-        if let Some(entity) = local_account_host(&value.to_string()) {
-            found.insert(entity);
+    let service = event
+        .logsource
+        .as_ref()
+        .filter(|source| source.product.as_deref() == Some("remote_support"))
+        .and_then(|source| source.service.as_deref());
+    let vault = service == Some("appliance")
+        && event
+            .text("event")
+            .is_some_and(|name| name.starts_with("account_"));
+    for field in ACCOUNT_AT_HOST_FIELDS {
+        if *field == "name" && !vault {
+            continue;
         }
-        std::ops::ControlFlow::Continue(())
-    });
+        event.visit(field, &mut |value| {
+            found.extend(local_account_host(&value.to_string()));
+            std::ops::ControlFlow::Continue(())
+        });
+    }
     for (kind, names) in ENTITY_FIELDS {
         for name in *names {
+            // The appliance's syslog host is the appliance: no subject of its events.
+            if *name == "host" && service == Some("appliance") {
+                continue;
+            }
             event.visit(name, &mut |value| {
-                if let Some(entity) = Entity::normalised(*kind, &value.to_string()) {
-                    found.insert(entity);
-                }
+                let text = value.to_string();
+                let kind = match client_id(&text) {
+                    Some(_) if *kind == EntityKind::User => EntityKind::ApiKey,
+                    _ => *kind,
+                };
+                found.extend(Entity::normalised(kind, &text));
                 std::ops::ControlFlow::Continue(())
             });
         }
     }
+    for name in CLIENT_ID_FIELDS {
+        event.visit(name, &mut |value| {
+            if let Some(id) = client_id(&value.to_string()) {
+                found.extend(Entity::normalised(EntityKind::ApiKey, id));
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+    }
     found.into_iter().collect()
+}
+
+/// The text as an OAuth client id: 32 hexadecimal digits or more, which no person's user
+/// name is.
+fn client_id(text: &str) -> Option<&str> {
+    let text = text.trim();
+    (text.len() >= 32 && text.bytes().all(|b| b.is_ascii_hexdigit())).then_some(text)
 }
 
 /// The host of `account@HOST` when `HOST` is one label that could name a computer.
@@ -261,9 +322,27 @@ fn normalise_user(raw: &str) -> Option<String> {
     Some(value.to_owned())
 }
 
-/// Parses an address (with or without brackets), skipping loopback and unspecified ones.
+/// Parses an address (with or without brackets, with or without a port), skipping loopback
+/// and unspecified ones.
 fn normalise_ip(raw: &str) -> Option<String> {
-    let text = raw.trim().trim_start_matches('[').trim_end_matches(']');
+    let raw = raw.trim();
+    // `198.51.100.7:61606` and `[2001:db8::1]:443`: an address with its port.
+    let without_port = match raw.rsplit_once(':') {
+        Some((address, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() => {
+            match address.strip_prefix('[').and_then(|a| a.strip_suffix(']')) {
+                Some(v6) => Some(v6),
+                None => address
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok()
+                    .then_some(address),
+            }
+        }
+        _ => None,
+    };
+    let text = without_port
+        .unwrap_or(raw)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let address: IpAddr = text.parse().ok()?;
     let address = address.to_canonical();
     (!address.is_loopback() && !address.is_unspecified()).then(|| address.to_string())
@@ -382,7 +461,7 @@ mod tests {
             Value::from("192.0.2.7"),
         );
         event.push("api_key_id", "", Value::from("K-123"));
-        event.push("who", "", Value::from("Bob"));
+        event.push("who_user", "", Value::from("Bob"));
         let found = extract_entities(&event);
         assert_eq!(
             found,
@@ -393,5 +472,114 @@ mod tests {
                 entity(EntityKind::SourceIp, "192.0.2.7"),
             ]
         );
+    }
+
+    /// An appliance event as its decoder gives it.
+    fn appliance(fields: &[(&str, &str)]) -> Event {
+        let mut event = Event {
+            logsource: Some(std::sync::Arc::new(tocsin_event::LogSource::new(
+                "remote_support",
+                "appliance",
+            ))),
+            ..Event::default()
+        };
+        for (name, value) in fields {
+            event.push(name, "", Value::from(*value));
+        }
+        event
+    }
+
+    #[test]
+    fn an_api_accounts_client_id_is_an_api_key_and_the_appliance_no_host() {
+        let client = "473ce7e485fff0f7b4848850daf189e216a09ae1";
+        let login = appliance(&[
+            ("host", "rs-appliance-01"),
+            ("event", "login"),
+            (
+                "who",
+                "helpdesk-automation (473ce7e485fff0f7b4848850daf189e216a09ae1)",
+            ),
+            ("who_name", "helpdesk-automation"),
+            ("who_user", client),
+            ("who_ip", "203.0.113.9"),
+        ]);
+        assert_eq!(
+            extract_entities(&login),
+            vec![
+                entity(EntityKind::ApiKey, client),
+                entity(EntityKind::SourceIp, "203.0.113.9"),
+            ],
+            "no host rs-appliance-01, no user made of the whole `who`"
+        );
+        // The same `host` field names a host in other logs.
+        let mut syslog = Event::default();
+        syslog.push("host", "", Value::from("web-01"));
+        assert_eq!(
+            extract_entities(&syslog),
+            vec![entity(EntityKind::Host, "web-01")]
+        );
+    }
+
+    #[test]
+    fn a_vault_account_names_its_host_and_sessions_name_theirs() {
+        let vault = appliance(&[
+            ("event", "account_changed"),
+            ("name", "localadmin@WKS-0397"),
+            ("who_user", "jsmith"),
+        ]);
+        assert_eq!(
+            extract_entities(&vault),
+            vec![
+                entity(EntityKind::Host, "wks-0397"),
+                entity(EntityKind::User, "jsmith"),
+            ]
+        );
+        let other = appliance(&[("event", "user_changed"), ("name", "ops@team")]);
+        assert!(
+            extract_entities(&other).is_empty(),
+            "only Vault accounts' names"
+        );
+
+        let mut session = Event::default();
+        for (name, value) in [
+            ("customer_hostname", "WS-0042"),
+            ("customer_public_ip", "198.51.100.7:61606"),
+            ("rep_id", "473ce7e485fff0f7b4848850daf189e216a09ae1"),
+            ("rep_username", "helpdesk-automation"),
+            ("user_id", "66"),
+        ] {
+            session.push(name, "", Value::from(value));
+        }
+        assert_eq!(
+            extract_entities(&session),
+            vec![
+                entity(EntityKind::Host, "ws-0042"),
+                entity(EntityKind::User, "helpdesk-automation"),
+                entity(
+                    EntityKind::ApiKey,
+                    "473ce7e485fff0f7b4848850daf189e216a09ae1"
+                ),
+                entity(EntityKind::SourceIp, "198.51.100.7"),
+            ],
+            "a numeric representative id is no client id"
+        );
+    }
+
+    #[test]
+    fn addresses_keep_their_address_without_the_port() {
+        let e = |raw| Entity::normalised(EntityKind::SourceIp, raw);
+        assert_eq!(
+            e("198.51.100.7:61606"),
+            Some(entity(EntityKind::SourceIp, "198.51.100.7"))
+        );
+        assert_eq!(
+            e("[2001:db8::1]:443"),
+            Some(entity(EntityKind::SourceIp, "2001:db8::1"))
+        );
+        assert_eq!(
+            e("2001:db8::1"),
+            Some(entity(EntityKind::SourceIp, "2001:db8::1"))
+        );
+        assert_eq!(e("198.51.100.7:"), None);
     }
 }

@@ -5,7 +5,10 @@
 //! Alerts are taken in time order (then by key, so the result never depends on input order;
 //! alerts without a time come last and are treated as within the gap). An alert joins an
 //! incident when it shares a *linking* entity with one of its detections and comes no later
-//! than [`GroupingConfig::quiet_gap_micros`] after the incident's last activity. An alert that
+//! than [`GroupingConfig::quiet_gap_micros`] after the incident's last activity (or
+//! [`GroupingConfig::severe_quiet_gap_micros`] once it holds a high or critical alert: an
+//! intruder who works slowly, an hour or two between steps, is still one intrusion, and the
+//! entities of a severe incident are worth following longer). An alert that
 //! links several incidents merges them into the oldest one (whose id survives), and its
 //! membership says which ones it tied in. An alert that links nothing opens a new incident,
 //! whose id derives from the alert's key, so regrouping the same alerts gives the same ids.
@@ -61,6 +64,8 @@ use crate::suppression::SuppressionSet;
 
 /// One hour, the default quiet gap.
 pub const DEFAULT_QUIET_GAP_MICROS: i64 = 3_600 * 1_000_000;
+/// One day, the default quiet gap of a severe group.
+pub const DEFAULT_SEVERE_QUIET_GAP_MICROS: i64 = 24 * 3_600 * 1_000_000;
 /// The default [`GroupingConfig::max_spread`].
 pub const DEFAULT_MAX_SPREAD: usize = 10;
 /// The default [`GroupingConfig::min_opening_level`].
@@ -72,6 +77,10 @@ pub struct GroupingConfig {
     /// How long an incident may be quiet before a new detection opens another one instead of
     /// joining it (microseconds).
     pub quiet_gap_micros: i64,
+    /// The quiet gap of a group holding a high or critical alert (microseconds), at least
+    /// `quiet_gap_micros`.
+    #[serde(default = "default_severe_quiet_gap")]
+    pub severe_quiet_gap_micros: i64,
     /// The entity kinds that link detections.
     pub linking_kinds: Vec<EntityKind>,
     /// An entity seen with more distinct partners than this stops linking.
@@ -86,6 +95,25 @@ pub struct GroupingConfig {
     /// [`opening`]).
     #[serde(default = "default_min_risk")]
     pub min_risk: u32,
+    /// Rules that see the same activity from different logs (Sigma `related: similar`), each
+    /// rule id mapped to the one id they count as: the same act logged twice is one signal,
+    /// not corroboration.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub same_signal: BTreeMap<String, String>,
+}
+
+impl GroupingConfig {
+    /// The signal a rule's alerts count as (see [`GroupingConfig::same_signal`]).
+    pub fn signal_of<'a>(&'a self, rule_id: &'a str) -> &'a str {
+        self.same_signal
+            .get(rule_id)
+            .map_or(rule_id, String::as_str)
+    }
+}
+
+/// [`DEFAULT_SEVERE_QUIET_GAP_MICROS`], for serde.
+fn default_severe_quiet_gap() -> i64 {
+    DEFAULT_SEVERE_QUIET_GAP_MICROS
 }
 
 /// [`opening::DEFAULT_ALONE_LEVEL`], for serde.
@@ -102,6 +130,7 @@ impl Default for GroupingConfig {
     fn default() -> Self {
         GroupingConfig {
             quiet_gap_micros: DEFAULT_QUIET_GAP_MICROS,
+            severe_quiet_gap_micros: DEFAULT_SEVERE_QUIET_GAP_MICROS,
             linking_kinds: vec![
                 EntityKind::Host,
                 EntityKind::User,
@@ -113,6 +142,7 @@ impl Default for GroupingConfig {
             min_opening_level: DEFAULT_OPENING_LEVEL,
             alone_level: opening::DEFAULT_ALONE_LEVEL,
             min_risk: opening::DEFAULT_MIN_RISK,
+            same_signal: BTreeMap::new(),
         }
     }
 }
@@ -239,6 +269,9 @@ struct Group {
     merged_into: Option<usize>,
     /// Whether it is an incident (see [`opening`]).
     opened: bool,
+    /// Whether it holds a high or critical alert (that adds evidence): it stays joinable for
+    /// the severe quiet gap.
+    severe: bool,
     /// Its distinct signals.
     signals: Signals,
     /// Why it opened, once it has.
@@ -255,6 +288,7 @@ impl Group {
             last_micros: None,
             merged_into: None,
             opened: false,
+            severe: false,
             signals: Signals::default(),
             opening: None,
             stored_id: None,
@@ -315,10 +349,12 @@ impl<'a> Grouper<'a> {
         let joined = &mut self.groups[target];
         joined.members.push((index, reason));
         joined.last_micros = joined.last_micros.max(alert.timestamp_micros);
+        joined.severe |= evidence && alert.rule.level >= Level::High;
         if evidence {
+            let signal = config.signal_of(&alert.rule.id);
             joined
                 .signals
-                .add(&alert.rule.id, &alert.rule.title, alert.rule.level);
+                .add(signal, &alert.rule.title, alert.rule.level);
         }
         if !joined.opened && joined.signals.open(config) {
             joined.opened = true;
@@ -392,7 +428,7 @@ impl<'a> Grouper<'a> {
                 .timestamp_micros
                 .zip(last)
                 .map(|(now, last)| now - last);
-            if gap.is_some_and(|gap| gap > self.config.quiet_gap_micros) {
+            if gap.is_some_and(|gap| gap > self.gap_of(group)) {
                 continue;
             }
             let with = &self.alerts[with];
@@ -404,6 +440,17 @@ impl<'a> Grouper<'a> {
             });
         }
         links
+    }
+
+    /// How long group `group` may stay quiet and still be joined.
+    fn gap_of(&self, group: usize) -> i64 {
+        if self.groups[group].severe {
+            self.config
+                .severe_quiet_gap_micros
+                .max(self.config.quiet_gap_micros)
+        } else {
+            self.config.quiet_gap_micros
+        }
     }
 
     /// Whether the entity of link key `key` may link: a linking kind, not (yet) common.
@@ -450,12 +497,14 @@ impl<'a> Grouper<'a> {
         let opening = self.groups[from].opening.take();
         let last = self.groups[from].last_micros;
         let opened = self.groups[from].opened;
+        let severe = self.groups[from].severe;
         self.groups[from].merged_into = Some(into);
         let target = &mut self.groups[into];
         target.members.extend(moved);
         target.members.sort_by_key(|(alert, _)| *alert);
         target.last_micros = target.last_micros.max(last);
         target.signals.extend(&signals);
+        target.severe |= severe;
         if opened && !target.opened {
             target.opening = opening;
         }

@@ -66,8 +66,8 @@ pub use detectors::{Detectors, FindingSink, Late, ReplayBuffer, DEFAULT_REPLAY_M
 pub use finding::{anomaly_rule, sigma_rule, Finding};
 pub use hit::HitView;
 pub use rules::{
-    load_documents, load_rules, CompileOptions, DuplicateId, RuleSelection, RuleSet, RuleSetError,
-    BUILTIN_RULES,
+    load_documents, load_rules, similar_signals, CompileOptions, DuplicateId, RuleSelection,
+    RuleSet, RuleSetError, BUILTIN_RULES,
 };
 pub use spill::{Sorted, Spillable, Table, TimeSorted};
 pub use writer::{

@@ -3,7 +3,7 @@
 //! driver (a hunt, a lint, the demo, the coming service) loads its rules here, so that the
 //! same flags mean the same rules everywhere.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use tocsin_correlate::RuleName;
@@ -82,6 +82,9 @@ pub struct RuleSet {
     /// Rules and correlations the selection left out but a selected correlation references:
     /// they are loaded as its inputs, and their own detections are not shown.
     pub input_only: Vec<RuleName>,
+    /// Rules that see the same activity (Sigma `related: similar`), each mapped to the id
+    /// grouping counts them as (see [`similar_signals`]).
+    pub similar_signals: BTreeMap<String, String>,
 }
 
 /// A rule id written twice.
@@ -111,6 +114,7 @@ pub fn load_rules(
 ) -> Result<RuleSet, RuleSetError> {
     let outcome = load_documents(paths);
     let duplicate_ids = duplicate_ids(&outcome.documents);
+    let similar_signals = similar_signals(&outcome.documents);
     let total = outcome.documents.len();
     let Selected {
         documents,
@@ -139,7 +143,39 @@ pub fn load_rules(
         deselected,
         input_only,
         duplicate_ids,
+        similar_signals,
     })
+}
+
+/// Rules that see the same activity, by Sigma's `related` of type `similar` (the same act
+/// logged by two sources, such as a session's shell in the appliance's session report and
+/// on the endpoint): each rule id of such a group mapped to the group's smallest id, so
+/// that grouping counts them as one signal
+/// ([`GroupingConfig::same_signal`](tocsin_incident::GroupingConfig::same_signal)).
+pub fn similar_signals(documents: &[Document]) -> BTreeMap<String, String> {
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    fn root(parent: &BTreeMap<String, String>, id: &str) -> String {
+        let mut at = id.to_owned();
+        while let Some(up) = parent.get(&at).filter(|up| **up != at) {
+            at = up.clone();
+        }
+        at
+    }
+    for meta in documents.iter().filter_map(shown_metadata) {
+        let Some(id) = meta.id.as_deref() else {
+            continue;
+        };
+        for related in meta.related.iter().filter(|r| r.kind == "similar") {
+            let (a, b) = (root(&parent, id), root(&parent, &related.id));
+            let (low, high) = if a <= b { (a, b) } else { (b, a) };
+            parent.insert(high, low.clone());
+            parent.entry(low.clone()).or_insert(low);
+        }
+    }
+    parent
+        .keys()
+        .map(|id| (id.clone(), root(&parent, id)))
+        .collect()
 }
 
 /// Every rule or correlation whose id an earlier one already uses, in load order.
@@ -327,4 +363,42 @@ fn selected(doc: &Document, select: &RuleSelection) -> bool {
         return false;
     }
     !has_tag(&select.exclude_tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn rules_related_as_similar_count_as_one_signal() {
+        let yaml = "title: A\nid: a\nlogsource: {product: x}\ndetection: {s: {f: 1}, condition: s}\n---\n\
+                    title: B\nid: b\nrelated: [{id: a, type: similar}]\nlogsource: {product: x}\ndetection: {s: {f: 2}, condition: s}\n---\n\
+                    title: C\nid: c\nrelated: [{id: b, type: similar}, {id: d, type: derived}]\nlogsource: {product: x}\ndetection: {s: {f: 3}, condition: s}\n---\n\
+                    title: D\nid: d\nlogsource: {product: x}\ndetection: {s: {f: 4}, condition: s}\n";
+        let documents: Vec<Document> = tocsin_sigma::parse_documents(yaml, Path::new("t.yml"))
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let map = similar_signals(&documents);
+        let expected: BTreeMap<String, String> = [("a", "a"), ("b", "a"), ("c", "a")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(map, expected, "derived is no similarity");
+    }
+
+    #[test]
+    fn the_builtin_rules_pair_the_acts_two_logs_see() {
+        let set = load_rules(
+            &[PathBuf::from(BUILTIN_RULES)],
+            &CompileOptions::default(),
+            &RuleSelection::default(),
+        )
+        .unwrap();
+        // The session start in the API audit log and in the outbound events; the session's
+        // shell in the session report and on the endpoint.
+        assert_eq!(set.similar_signals.len(), 4, "{:?}", set.similar_signals);
+    }
 }

@@ -75,10 +75,12 @@ fn who_variants() {
         split_who("Ann (O) Lee (alee) using saml using sso"),
         (Some("Ann (O) Lee"), Some("alee"), Some("saml using sso"))
     );
-    assert_eq!(split_who("jsmith"), (Some("jsmith"), None, None));
+    assert_eq!(split_who("jsmith"), (Some("jsmith"), Some("jsmith"), None));
+    assert_eq!(split_who("unknown"), (Some("unknown"), None, None));
+    assert_eq!(split_who("John Smith"), (Some("John Smith"), None, None));
     assert_eq!(
         split_who("svc using token"),
-        (Some("svc"), None, Some("token"))
+        (Some("svc"), Some("svc"), Some("token"))
     );
     assert_eq!(split_who("API (k-1)"), (Some("API"), Some("k-1"), None));
     assert_eq!(split_who(""), (None, None, None));
@@ -145,7 +147,7 @@ fn segments_cut_inside_a_key_are_joined_by_site_and_order() {
         decode(&text),
         [
             "1: host=example_host,program=BG,site_id=1234,site=support.example.com,event=user_changed,old_username=jsmith,old_permissions:support=1,old_permissions:support:canned_messages=1,new_display_name=John D. Smith",
-            "3: host=example_host,program=BG,site_id=1234,event=logout,who=jsmith,who_name=jsmith",
+            "3: host=example_host,program=BG,site_id=1234,event=logout,who=jsmith,who_name=jsmith,who_user=jsmith",
         ]
     );
 }

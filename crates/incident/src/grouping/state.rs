@@ -60,6 +60,9 @@ struct GroupState {
     /// Why it opened, if it has.
     #[serde(default)]
     opening: Option<Opening>,
+    /// Whether it holds a high or critical alert.
+    #[serde(default)]
+    severe: bool,
     last_micros: Option<i64>,
     members: Vec<MemberState>,
 }
@@ -107,6 +110,7 @@ impl<'a> Grouper<'a> {
                 last_micros: saved.last_micros,
                 opened: saved.opened,
                 opening: saved.opening,
+                severe: saved.severe,
                 ..Group::new()
             });
             members.extend(saved.members.into_iter().map(|member| (index, member)));
@@ -118,9 +122,10 @@ impl<'a> Grouper<'a> {
             let evidence = member.reason.suppressed_by.is_none();
             if let Some(alert) = member.alert.as_ref().filter(|_| evidence) {
                 let rule = &alert.rule;
+                let signal = self.config.signal_of(&rule.id);
                 self.groups[group]
                     .signals
-                    .add(&rule.id, &rule.title, rule.level);
+                    .add(signal, &rule.title, rule.level);
             }
             self.groups[group].members.push((self.alerts.len(), reason));
             self.seqs.push(member.seq);
@@ -190,11 +195,9 @@ impl<'a> Grouper<'a> {
 
     /// Whether `group` is live and a later alert (at `newest` or after) may still join it.
     fn joinable(&self, group: usize, newest: i64) -> bool {
+        let gap = self.gap_of(group);
         let group = &self.groups[group];
-        group.merged_into.is_none()
-            && group
-                .last_micros
-                .is_some_and(|last| newest - last <= self.config.quiet_gap_micros)
+        group.merged_into.is_none() && group.last_micros.is_some_and(|last| newest - last <= gap)
     }
 
     /// A live group as saved.
@@ -208,6 +211,7 @@ impl<'a> Grouper<'a> {
         GroupState {
             opened: group.opened,
             opening: group.opening.clone(),
+            severe: group.severe,
             last_micros: group.last_micros,
             members,
         }

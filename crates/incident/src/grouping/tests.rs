@@ -304,7 +304,9 @@ fn events_from_windows_and_an_appliance_group_through_their_entities() {
         timestamp_micros: Some(START + 10 * MINUTE),
         ..Event::default()
     };
-    api.push("who", "", Value::from("svc_support"));
+    // The appliance's `who=Support Service (svc_support) using password`, split by its
+    // decoder.
+    api.push("who_user", "", Value::from("svc_support"));
     api.push("who_ip", "", Value::from("203.0.113.5"));
     api.push("api_key_id", "", Value::from("ak-9"));
     let alerts = [
@@ -542,4 +544,52 @@ fn signals_of_merged_groups_add_up() {
 
 fn run_default(alerts: &[Alert]) -> Vec<Incident> {
     group(alerts, &GroupingConfig::default(), &AttackCatalog::empty())
+}
+
+#[test]
+fn the_same_act_logged_twice_is_one_signal() {
+    let alerts = on_one_host(&[
+        (Level::Medium, "Session (API audit)"),
+        (Level::Medium, "Session (appliance)"),
+    ]);
+    assert_eq!(
+        run_default(&alerts).len(),
+        1,
+        "two distinct rules corroborate"
+    );
+    let mut config = GroupingConfig::default();
+    config
+        .same_signal
+        .insert("Session (appliance)".into(), "Session (API audit)".into());
+    assert!(
+        group(&alerts, &config, &AttackCatalog::empty()).is_empty(),
+        "rules related as similar count once"
+    );
+}
+
+#[test]
+fn a_severe_incident_follows_its_entities_longer() {
+    let host = [(EntityKind::Host, "ws-1")];
+    let at = |level, title, minute| alert_of(AlertKind::Sigma, level, title, minute, &host);
+    // A slow intruder: a critical reset, then the next step three hours later.
+    let slow = [
+        at(Level::Critical, "Reset", 0),
+        at(Level::Medium, "Documents listed", 180),
+    ];
+    let incidents = run_default(&slow);
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(titles(&incidents[0]), ["Reset", "Documents listed"]);
+    // Beyond the severe gap (a day), a new group.
+    let later = [
+        at(Level::Critical, "Reset", 0),
+        at(Level::High, "Again", 25 * 60),
+    ];
+    assert_eq!(run_default(&later).len(), 2);
+    // A medium incident keeps the ordinary gap.
+    let mild = [
+        at(Level::Medium, "A", 0),
+        at(Level::Medium, "B", 1),
+        at(Level::High, "C", 180),
+    ];
+    assert_eq!(run_default(&mild).len(), 2);
 }
