@@ -9,7 +9,7 @@
 //! | kind | fields |
 //! | --- | --- |
 //! | host | `Computer`, `ComputerName`, `Hostname`, `hostname`, `host`, `host.name`, `WorkstationName`, `endpoint`, `customer_hostname`; the `HOST` of a `target` or Vault `name` written `account@HOST` |
-//! | user | `User`, `UserName`, `SubjectUserName`, `TargetUserName`, `user`, `user.name`, `who_user`, `rep_username`, `customer_username`, `performed_by_username` |
+//! | user | `User`, `UserName`, `SubjectUserName`, `TargetUserName`, `user`, `user.name`, `who_user`, `old_username`, `new_username` (the site user an appliance `user_changed` changes), `rep_username`, `customer_username`, `performed_by_username` |
 //! | account | `account`, `account_id`, `AccountId`, `tenant` |
 //! | API key | `api_key`, `api_key_id`, `client_id`; an API account's OAuth client id in `who_user`, `rep_id` or `user_id` |
 //! | source IP | `IpAddress`, `SourceIp`, `src_ip`, `source_ip`, `who_ip`, `ClientIP`, `rep_public_ip`, `customer_public_ip` |
@@ -170,6 +170,8 @@ pub const ENTITY_FIELDS: &[(EntityKind, &[&str])] = &[
             "user",
             "user.name",
             "who_user",
+            "old_username",
+            "new_username",
             "rep_username",
             "customer_username",
             "performed_by_username",
