@@ -85,6 +85,7 @@ pub fn grouping_of(args: &GroupingArgs) -> GroupingConfig {
     GroupingConfig {
         quiet_gap_micros: args.quiet_gap,
         severe_quiet_gap_micros: args.severe_quiet_gap,
+        spread_window_micros: args.spread_window,
         min_opening_level: args.opening_level,
         alone_level: args.opening_alone_level,
         min_risk: args.opening_risk,

@@ -488,6 +488,11 @@ pub struct GroupingArgs {
     /// entities longer (a slow intruder's steps an hour or two apart stay one incident).
     #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_duration_micros)]
     pub severe_quiet_gap: i64,
+    /// The window over which an entity's partners (a host's users, another entity's hosts)
+    /// are counted: an entity seen with more than 10 within it links nothing while that
+    /// lasts (a domain controller every user logs on to, a busy admin account).
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_duration_micros)]
+    pub spread_window: i64,
     /// The lowest detection level that may open an incident (informational, low, medium,
     /// high or critical); detections below it only join incidents as context.
     #[arg(long, value_name = "LEVEL", default_value = "medium")]

@@ -35,9 +35,12 @@
 //! 1. placeholders (`SYSTEM`, `-`, machine accounts, loopback) are never entities at all
 //!    (see [`crate::entities`]);
 //! 2. only the kinds in [`GroupingConfig::linking_kinds`] link (all five by default);
-//! 3. an entity seen with more than [`GroupingConfig::max_spread`] distinct partners stops
-//!    linking from then on. A host's partners are the users it was seen with; any other
-//!    entity's partners are the hosts it was seen on. The entity is still listed on the
+//! 3. an entity seen with more than [`GroupingConfig::max_spread`] distinct partners within
+//!    [`GroupingConfig::spread_window_micros`] (a day by default) does not link while that
+//!    lasts. A host's partners are the users it was seen with; any other entity's partners
+//!    are the hosts it was seen on. A representative who helped twenty people last week is
+//!    not common tonight; a domain controller every user logs on to is, every day. The
+//!    entity is still listed on the
 //!    incidents, it just no longer joins them. Because grouping runs in time order, detections
 //!    linked before the entity became common stay linked.
 //!
@@ -68,6 +71,8 @@ pub const DEFAULT_QUIET_GAP_MICROS: i64 = 3_600 * 1_000_000;
 pub const DEFAULT_SEVERE_QUIET_GAP_MICROS: i64 = 24 * 3_600 * 1_000_000;
 /// The default [`GroupingConfig::max_spread`].
 pub const DEFAULT_MAX_SPREAD: usize = 10;
+/// One day, the default [`GroupingConfig::spread_window_micros`].
+pub const DEFAULT_SPREAD_WINDOW_MICROS: i64 = 24 * 3_600 * 1_000_000;
 /// The default [`GroupingConfig::min_opening_level`].
 pub const DEFAULT_OPENING_LEVEL: Level = Level::Medium;
 
@@ -83,8 +88,12 @@ pub struct GroupingConfig {
     pub severe_quiet_gap_micros: i64,
     /// The entity kinds that link detections.
     pub linking_kinds: Vec<EntityKind>,
-    /// An entity seen with more distinct partners than this stops linking.
+    /// An entity seen with more distinct partners than this within `spread_window_micros`
+    /// does not link.
     pub max_spread: usize,
+    /// The window over which an entity's partners are counted (microseconds).
+    #[serde(default = "default_spread_window")]
+    pub spread_window_micros: i64,
     /// The lowest alert level that opens an incident; lower alerts only join one (see the
     /// module documentation).
     pub min_opening_level: Level,
@@ -109,6 +118,11 @@ impl GroupingConfig {
             .get(rule_id)
             .map_or(rule_id, String::as_str)
     }
+}
+
+/// [`DEFAULT_SPREAD_WINDOW_MICROS`], for serde.
+fn default_spread_window() -> i64 {
+    DEFAULT_SPREAD_WINDOW_MICROS
 }
 
 /// [`DEFAULT_SEVERE_QUIET_GAP_MICROS`], for serde.
@@ -139,6 +153,7 @@ impl Default for GroupingConfig {
                 EntityKind::SourceIp,
             ],
             max_spread: DEFAULT_MAX_SPREAD,
+            spread_window_micros: DEFAULT_SPREAD_WINDOW_MICROS,
             min_opening_level: DEFAULT_OPENING_LEVEL,
             alone_level: opening::DEFAULT_ALONE_LEVEL,
             min_risk: opening::DEFAULT_MIN_RISK,
@@ -249,14 +264,42 @@ impl Held<'_> {
     }
 }
 
-/// The partners of an entity, or only the fact that it has more than
-/// [`GroupingConfig::max_spread`] (then it never links again, so they are not kept).
-#[derive(Debug, Clone)]
-enum Spread {
-    /// Its distinct partners, at most `max_spread`.
-    Partners(HashSet<Entity>),
-    /// More than `max_spread` partners.
-    Common,
+/// The partners of an entity, each with when it was last seen with it: the most recent
+/// `max_spread + 1` at most, which is all it takes to tell whether more than `max_spread`
+/// were seen within the window.
+#[derive(Debug, Clone, Default)]
+struct Spread {
+    partners: HashMap<Entity, i64>,
+}
+
+impl Spread {
+    /// Notes `partner` seen at `at`, keeping the `keep` most recent partners.
+    fn note(&mut self, partner: Entity, at: i64, keep: usize) {
+        let seen = self.partners.entry(partner).or_insert(at);
+        *seen = (*seen).max(at);
+        while self.partners.len() > keep {
+            let oldest = self
+                .partners
+                .iter()
+                .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
+                .map(|(entity, _)| entity.clone());
+            match oldest {
+                Some(oldest) => self.partners.remove(&oldest),
+                None => break,
+            };
+        }
+    }
+
+    /// Whether more than `max_spread` partners were seen within `window` before `now`.
+    fn common(&self, max_spread: usize, now: i64, window: i64) -> bool {
+        self.partners.len() > max_spread
+            && self
+                .partners
+                .values()
+                .filter(|at| now.saturating_sub(**at) <= window)
+                .count()
+                > max_spread
+    }
 }
 
 /// A group under construction.
@@ -412,11 +455,12 @@ impl<'a> Grouper<'a> {
 
     /// The links `alert` has to live groups within the gap, by group.
     fn links_of(&self, alert: &Alert) -> BTreeMap<usize, Vec<Link>> {
+        let now = self.now_of(alert);
         let mut links: BTreeMap<usize, Vec<Link>> = BTreeMap::new();
         let mut keys = HashSet::new();
         for entity in &alert.entities {
             let key = entity.link_key();
-            if !self.links(&key) || !keys.insert(key.clone()) {
+            if !self.links(&key, now) || !keys.insert(key.clone()) {
                 continue;
             }
             let Some(&(group, with)) = self.last_seen.get(&key) else {
@@ -453,10 +497,25 @@ impl<'a> Grouper<'a> {
         }
     }
 
-    /// Whether the entity of link key `key` may link: a linking kind, not (yet) common.
-    fn links(&self, key: &Entity) -> bool {
+    /// Whether the entity of link key `key` may link at `now`: a linking kind, not common.
+    fn links(&self, key: &Entity, now: i64) -> bool {
         self.config.linking_kinds.contains(&key.kind)
-            && !matches!(self.partners.get(key), Some(Spread::Common))
+            && !self.partners.get(key).is_some_and(|spread| {
+                spread.common(
+                    self.config.max_spread,
+                    now,
+                    self.config.spread_window_micros,
+                )
+            })
+    }
+
+    /// The time an alert counts as for spreads: its own, or the newest one's when it has
+    /// none (untimed alerts come last).
+    fn now_of(&self, alert: &Alert) -> i64 {
+        alert
+            .timestamp_micros
+            .or_else(|| self.newest.as_ref().map(|(at, _)| *at))
+            .unwrap_or(0)
     }
 
     /// Records the partners of each entity of `alert`.
@@ -471,21 +530,17 @@ impl<'a> Grouper<'a> {
         };
         let hosts = of_kind(&[EntityKind::Host]);
         let users = of_kind(&[EntityKind::User]);
+        let now = self.now_of(alert);
+        let keep = self.config.max_spread.saturating_add(1);
         for entity in &alert.entities {
             let partners = if entity.kind == EntityKind::Host {
                 &users
             } else {
                 &hosts
             };
-            let spread = self
-                .partners
-                .entry(entity.link_key())
-                .or_insert_with(|| Spread::Partners(HashSet::new()));
-            if let Spread::Partners(known) = spread {
-                known.extend(partners.iter().cloned());
-                if known.len() > self.config.max_spread {
-                    *spread = Spread::Common;
-                }
+            let spread = self.partners.entry(entity.link_key()).or_default();
+            for partner in partners {
+                spread.note(partner.clone(), now, keep);
             }
         }
     }

@@ -6,9 +6,9 @@
 //! of them, gives exactly what regrouping everything would. The state keeps only what a
 //! later alert can still reach:
 //!
-//! * per linking entity (by link key): its partners, or only the fact that it has more than
-//!   [`GroupingConfig::max_spread`] (it never links again), and the alert that last named it
-//!   if that alert's group can still be joined;
+//! * per linking entity (by link key): its most recent partners (at most
+//!   [`GroupingConfig::max_spread`] + 1) with when each was last seen with it, and the alert
+//!   that last named it if that alert's group can still be joined;
 //! * per group that can still be joined (its last activity within the quiet gap of the
 //!   newest alert): its members with their [`JoinReason`]. Members of a group that is not an
 //!   incident yet (context alerts only) keep their whole alert, since no stored incident
@@ -47,8 +47,8 @@ pub struct GroupingState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct EntityState {
     key: Entity,
-    /// Its partners; `None` once it has more than `max_spread`.
-    partners: Option<Vec<Entity>>,
+    /// Its most recent partners, with when each was last seen with it.
+    partners: Vec<(Entity, i64)>,
     /// The sequence number of the alert that last named it, if its group is still live.
     last: Option<u64>,
 }
@@ -155,9 +155,8 @@ impl<'a> Grouper<'a> {
                 self.last_seen
                     .insert(entity.key.clone(), (group_of[index], index));
             }
-            let spread = match entity.partners {
-                Some(partners) => Spread::Partners(partners.into_iter().collect()),
-                None => Spread::Common,
+            let spread = Spread {
+                partners: entity.partners.into_iter().collect(),
             };
             self.partners.insert(entity.key, spread);
         }
@@ -236,14 +235,12 @@ impl<'a> Grouper<'a> {
 
     /// An entity as saved: its last sighting only if its group is among the `live` ones.
     fn entity_state(&self, key: &Entity, spread: &Spread, live: &HashSet<usize>) -> EntityState {
-        let partners = match spread {
-            Spread::Partners(partners) => {
-                let mut partners: Vec<Entity> = partners.iter().cloned().collect();
-                partners.sort();
-                Some(partners)
-            }
-            Spread::Common => None,
-        };
+        let mut partners: Vec<(Entity, i64)> = spread
+            .partners
+            .iter()
+            .map(|(partner, at)| (partner.clone(), *at))
+            .collect();
+        partners.sort();
         let last = self
             .last_seen
             .get(key)

@@ -593,3 +593,37 @@ fn a_severe_incident_follows_its_entities_longer() {
     ];
     assert_eq!(run_default(&mild).len(), 2);
 }
+
+#[test]
+fn an_entity_common_yesterday_links_again_today() {
+    const DAY: i64 = 24 * 60;
+    let config = GroupingConfig {
+        max_spread: 2,
+        ..linking()
+    };
+    // Yesterday bob worked on three hosts: common then.
+    let mut alerts: Vec<Alert> = (0..3)
+        .map(|n| {
+            let host = format!("ws-{n}");
+            alert(
+                "Session",
+                n * 120,
+                &[(EntityKind::User, "bob"), (EntityKind::Host, &host)],
+            )
+        })
+        .collect();
+    alerts.push(alert("Late", 365, &[(EntityKind::User, "bob")]));
+    let yesterday = group(&alerts, &config, &AttackCatalog::empty());
+    assert_eq!(yesterday.len(), 4, "bob is common: nothing links on him");
+    // Today, two alerts naming only bob an hour apart link again.
+    alerts.push(alert("Reset of bob", 2 * DAY, &[(EntityKind::User, "bob")]));
+    alerts.push(alert(
+        "Login as bob",
+        2 * DAY + 30,
+        &[(EntityKind::User, "bob")],
+    ));
+    let today = group(&alerts, &config, &AttackCatalog::empty());
+    assert_eq!(today.len(), 5);
+    let last = today.last().unwrap();
+    assert_eq!(titles(last), ["Reset of bob", "Login as bob"]);
+}
