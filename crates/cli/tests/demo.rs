@@ -151,15 +151,42 @@ fn evaluation_scores_each_variant_and_sums_them_up() {
 
 /// Issue 15's acceptance criteria over 20 seeds of every variant: the first medium alert
 /// within 5 minutes, the attack in one incident of severity high or above, at most 0.2
-/// false incidents per site-month, no incident of low alerts only. Not met yet (the
-/// incident opening policy is being changed): run with `--ignored` to measure.
+/// false incidents per site-month, no incident of low alerts only. Not met yet: the
+/// maintenance night opens a false incident in most runs (README, "The demo"); run with
+/// `--ignored` to measure.
 #[test]
-#[ignore = "issue 15's criteria wait for the new incident opening policy"]
+#[ignore = "issue 15's false-incident criterion is not met yet (the maintenance night)"]
 fn evaluation_over_twenty_seeds_of_every_variant_meets_the_acceptance_criteria() {
     let out = run(tocsin().args(["demo", "--evaluate", "20", "--variant", "all"]));
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert_eq!(text.matches("20/20 runs").count(), 10, "{text}");
+}
+
+/// What issue 15's criteria already hold, kept from regressing: over three seeds of every
+/// variant, the first alert of medium or higher on the attacker's events comes within 5
+/// minutes and the whole attack is one incident of severity high or above, and no incident
+/// holds only low alerts.
+#[test]
+fn every_variant_catches_the_attack_in_time_as_one_severe_incident() {
+    let out = run(tocsin().args(["demo", "--evaluate", "3", "--variant", "all"]));
+    let text = stdout(&out);
+    assert_eq!(
+        text.matches("within 5 min 00 s: 3/3 runs").count(),
+        5,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("attack in one incident, high or worse: 3/3 runs ok")
+            .count(),
+        5,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("incidents of low alerts only: 0 ok").count(),
+        5,
+        "{text}"
+    );
 }
 
 #[test]
