@@ -106,7 +106,7 @@ fn options_of(args: &ExportArgs) -> Result<ExportOptions> {
         },
         confidence: args.confidence,
     });
-    options.revoked = args.revoke;
+    options.revoked_at_micros = args.revoke.then(crate::incidents::now_micros);
     options.sigma_rules = rule_texts(&args.rules)?;
     Ok(options)
 }

@@ -1371,7 +1371,8 @@ fn quiet_gap_and_attack_catalogue_shape_the_incidents() {
             .arg(&rules)
             .arg("--store")
             .arg(&store)
-            .args(["--quiet-gap", gap, "--opening-level", opening])
+            .args(["--quiet-gap", gap, "--severe-quiet-gap", gap])
+            .args(["--opening-level", opening])
             // Any detection at the opening level opens: this test is about the gap.
             .args(["--opening-risk", "0"])
             .args(["--output", "/dev/null"]));

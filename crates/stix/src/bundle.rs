@@ -1,7 +1,7 @@
 //! Assembling the bundle: one function per kind of object, all sharing the producer, the
 //! timestamps and the markings that [`Builder`] works out once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{json, Map, Value};
 use tocsin_incident::{Alert, AuditRecord, EntityKind, Incident, Resolution, Status};
@@ -10,6 +10,10 @@ use crate::observables::{self, Seen};
 use crate::redact::Redactor;
 use crate::time::stamp;
 use crate::{ids, ExportOptions, StixError, INCIDENT_CORE_EXTENSION};
+
+/// The `created` and `modified` of the producer's and victim's identities, which every
+/// export shares: fixed, so that each is one version of one object.
+const IDENTITY_TIME: &str = "2024-01-01T00:00:00.000Z";
 
 /// At most this many observations a Sigma indicator's sighting refers to.
 const MAX_SIGHTED_OBSERVATIONS: usize = 50;
@@ -25,6 +29,8 @@ pub(crate) struct Builder<'a> {
     modified: String,
     redactor: Redactor,
     objects: Vec<Value>,
+    /// The ids of objects that belong to this incident alone.
+    scoped: HashSet<String>,
 }
 
 impl<'a> Builder<'a> {
@@ -45,7 +51,11 @@ impl<'a> Builder<'a> {
             .ok_or_else(untimed)?;
         let last_detection = alerts.iter().filter_map(|a| a.timestamp_micros).max();
         let last_change = audit.iter().map(|record| record.at_micros).max();
-        let latest = last_detection.max(last_change).unwrap_or(first).max(first);
+        let latest = last_detection
+            .max(last_change)
+            .max(options.revoked_at_micros)
+            .unwrap_or(first)
+            .max(first);
         let producer = options.producer.trim();
         Ok(Builder {
             incident,
@@ -60,13 +70,14 @@ impl<'a> Builder<'a> {
             modified: stamp(latest).ok_or_else(untimed)?,
             redactor: Redactor::new(options.redaction),
             objects: Vec::new(),
+            scoped: HashSet::new(),
         })
     }
 
     /// The bundle.
     pub(crate) fn build(mut self) -> Result<Value, StixError> {
-        let (seen, dropped) = observables::collect(&self.alerts, &mut self.redactor);
-        let incident_id = self.incident_object(&dropped);
+        let seen = observables::collect(&self.alerts, &mut self.redactor);
+        let incident_id = self.incident_object();
         self.identities();
         let techniques = self.attack_patterns();
         let mut indicators = Vec::new();
@@ -86,7 +97,8 @@ impl<'a> Builder<'a> {
         }
         indicators.extend(self.sigma_indicators(&seen, &techniques));
         self.attribution(&incident_id, &indicators, &techniques);
-        self.report(&dropped);
+        self.report();
+        self.revoke();
         let mut objects = vec![self.options.tlp.definition()];
         if let Some(tlp) = self
             .options
@@ -113,9 +125,6 @@ impl<'a> Builder<'a> {
         object.insert("modified".into(), self.modified.clone().into());
         object.insert("created_by_ref".into(), self.producer_id.clone().into());
         object.insert("object_marking_refs".into(), json!([marking]));
-        if self.options.revoked {
-            object.insert("revoked".into(), true.into());
-        }
         object
     }
 
@@ -133,12 +142,14 @@ impl<'a> Builder<'a> {
         self.objects.push(Value::Object(object));
     }
 
-    /// The id of a produced object of `kind` standing for `what`.
-    fn id(&self, kind: &str, what: &str) -> String {
-        ids::produced(
+    /// The id of a produced object of `kind` standing for `what` in this incident.
+    fn id(&mut self, kind: &str, what: &str) -> String {
+        let id = ids::produced(
             kind,
             &[self.options.producer.trim(), &self.incident.id, what],
-        )
+        );
+        self.scoped.insert(id.clone());
+        id
     }
 
     /// The indicators' marking.
@@ -158,17 +169,25 @@ impl<'a> Builder<'a> {
             self.options.tlp.marking_id(),
         );
         object.remove("created_by_ref");
+        // Identities are shared by every export: one version, whatever the incident.
+        object.insert("created".into(), IDENTITY_TIME.into());
+        object.insert("modified".into(), IDENTITY_TIME.into());
         object.insert("name".into(), producer.into());
         object.insert("identity_class".into(), "organization".into());
         self.objects.push(Value::Object(object));
         if let (Some(victim), Some(id)) = (&self.options.victim, self.victim_id.clone()) {
-            let properties = json!({"name": victim.trim(), "identity_class": "organization"});
+            let properties = json!({
+                "name": victim.trim(),
+                "identity_class": "organization",
+                "created": IDENTITY_TIME,
+                "modified": IDENTITY_TIME,
+            });
             self.push("identity", &id, properties);
         }
     }
 
     /// The incident, with the incident core extension; returns its id.
-    fn incident_object(&mut self, dropped: &[String]) -> String {
+    fn incident_object(&mut self) -> String {
         let id = self.id("incident", "incident");
         let life = &self.incident.lifecycle;
         let determination = match (life.status, life.resolution) {
@@ -184,8 +203,8 @@ impl<'a> Builder<'a> {
             _ => "open",
         };
         let severity = &self.incident.severity;
-        let title = self.redactor.scrub(&self.incident.title, dropped);
-        let description = self.redactor.scrub(&self.description(), dropped);
+        let title = self.redactor.scrub(&self.incident.title);
+        let description = self.redactor.scrub(&self.description());
         let properties = json!({
             "name": title,
             "description": description,
@@ -241,7 +260,7 @@ impl<'a> Builder<'a> {
     fn attack_patterns(&mut self) -> BTreeMap<String, String> {
         let mut ids = BTreeMap::new();
         for technique in &self.incident.attack.techniques {
-            let id = ids::produced("attack-pattern", &["mitre-attack", &technique.id]);
+            let id = self.id("attack-pattern", &format!("mitre-attack {}", technique.id));
             // No URL: the validator asks a URL to come with a hash of its page, which would
             // change whenever MITRE edits it; the id is what tools key on.
             let mut properties = json!({
@@ -346,11 +365,12 @@ impl<'a> Builder<'a> {
             };
             let id = self.id("indicator", &format!("sigma:{rule_id}"));
             let rule = &alerts[0].rule;
+            // A site's own rule may filter on its internal names: scrubbed like the rest.
             let properties = json!({
-                "name": rule.title,
+                "name": self.redactor.scrub(&rule.title),
                 "description": format!("Sigma rule {rule_id} ({}), which fired {} times in this incident.", rule.level, alerts.len()),
                 "indicator_types": [self.indicator_type()],
-                "pattern": text,
+                "pattern": self.redactor.scrub(text),
                 "pattern_type": "sigma",
                 "valid_from": valid_from,
             });
@@ -421,7 +441,7 @@ impl<'a> Builder<'a> {
             return;
         };
         let kind = attribution.kind.stix_type();
-        let id = ids::produced(kind, &[self.options.producer.trim(), &attribution.name]);
+        let id = self.id(kind, &attribution.name);
         let mut properties =
             json!({"name": attribution.name, "confidence": attribution.confidence});
         if kind == "threat-actor" {
@@ -440,8 +460,26 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// With a retracted incident, every object of its own marked revoked: not the objects
+    /// other incidents share (the identities).
+    fn revoke(&mut self) {
+        if self.options.revoked_at_micros.is_none() {
+            return;
+        }
+        let scoped = &self.scoped;
+        for object in &mut self.objects {
+            let own = object
+                .get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| scoped.contains(id));
+            if let (true, Value::Object(map)) = (own, object) {
+                map.insert("revoked".into(), true.into());
+            }
+        }
+    }
+
     /// The report tying every object together.
-    fn report(&mut self, dropped: &[String]) {
+    fn report(&mut self) {
         let refs: Vec<Value> = self
             .objects
             .iter()
@@ -449,13 +487,10 @@ impl<'a> Builder<'a> {
             .filter(|id| id.as_str() != Some(self.producer_id.as_str()))
             .collect();
         let id = self.id("report", "report");
-        let name = self.redactor.scrub(
-            &format!(
-                "tocsin incident {}: {}",
-                self.incident.id, self.incident.title
-            ),
-            dropped,
-        );
+        let name = self.redactor.scrub(&format!(
+            "tocsin incident {}: {}",
+            self.incident.id, self.incident.title
+        ));
         let properties = json!({
             "name": name,
             "report_types": ["threat-report"],

@@ -25,14 +25,17 @@
 //! stands for: exporting the same incident again gives the same identifiers, and a
 //! re-export after the incident changed gives the same objects with a later `modified` (the
 //! latest detection or analyst change), which is how STIX versions an object. A retracted
-//! incident is exported with every object `revoked`.
+//! incident is exported with every object of its own `revoked`, as of the retraction; the
+//! producer's and victim's identities, which every export shares, have one fixed version.
 //!
 //! # Redaction
 //!
 //! Internal host names, user names and internal addresses are what partners usually must
 //! not see. Each can be kept, replaced by a stable pseudonym (`host-1a2b3c4d`), or dropped
-//! (with every indicator, sighting and observation that named it); the pseudonyms also
-//! replace the names in the incident's title and description.
+//! (with every indicator, sighting and observation that named it); a pseudonym is never an
+//! observable or indicator, and pseudonyms and `[redacted]` replace the names in every
+//! title, description and Sigma rule text. Domains and URLs under the domains of hidden
+//! hosts, and URLs of hidden addresses, are left out.
 
 mod bundle;
 mod ids;
@@ -72,8 +75,9 @@ pub struct ExportOptions {
     pub attribution: Option<Attribution>,
     /// The text of the Sigma rules that fired, by rule id: each becomes a `sigma` indicator.
     pub sigma_rules: BTreeMap<String, String>,
-    /// The incident is retracted: every object is exported `revoked`.
-    pub revoked: bool,
+    /// When the incident was retracted (microseconds), if it was: its objects are exported
+    /// `revoked`, as a version no older than the retraction.
+    pub revoked_at_micros: Option<i64>,
 }
 
 impl ExportOptions {
@@ -87,7 +91,7 @@ impl ExportOptions {
             redaction: Redaction::default(),
             attribution: None,
             sigma_rules: BTreeMap::new(),
-            revoked: false,
+            revoked_at_micros: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tocsin_incident::{Alert, EntityKind};
 
 use crate::ids;
-use crate::redact::Redactor;
+use crate::redact::{Redactor, Shared};
 
 /// One observable and when the detections saw it.
 #[derive(Debug, Clone)]
@@ -30,27 +30,29 @@ pub(crate) struct Seen {
     pub rules: Vec<String>,
 }
 
-/// The observables of `alerts` (in time order), by id, with the values the redactor
-/// dropped (to scrub from free text).
-pub(crate) fn collect(
-    alerts: &[&Alert],
-    redactor: &mut Redactor,
-) -> (BTreeMap<String, Seen>, Vec<String>) {
+/// The observables of `alerts` (in time order), by id. Every entity goes through the
+/// redactor first (untimed alerts too, so that their names are scrubbed from text); only
+/// real values become observables, and evidence naming something internal is left out
+/// when the redaction hides it.
+pub(crate) fn collect(alerts: &[&Alert], redactor: &mut Redactor) -> BTreeMap<String, Seen> {
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
-    let mut dropped = Vec::new();
+    let internal = InternalNames::of(alerts, redactor);
     for alert in alerts {
+        let mut found = Vec::new();
+        for entity in &alert.entities {
+            if let Shared::Real(value) = redactor.share(entity) {
+                found.extend(of_entity(entity.kind, &value));
+            }
+        }
         let Some(at) = alert.timestamp_micros else {
             continue;
         };
-        let mut found = Vec::new();
-        for entity in &alert.entities {
-            match redactor.share(entity) {
-                Some(value) => found.extend(of_entity(entity.kind, &value)),
-                None => dropped.push(entity.value.clone()),
-            }
-        }
         for (name, value) in &alert.evidence {
-            found.extend(of_evidence(name, value));
+            found.extend(
+                of_evidence(name, value)
+                    .into_iter()
+                    .filter(|(_, object, _, _)| !internal.names(object)),
+            );
         }
         for (id, object, pattern, label) in found {
             let entry = seen.entry(id).or_insert_with(|| Seen {
@@ -70,9 +72,81 @@ pub(crate) fn collect(
             }
         }
     }
-    dropped.sort();
-    dropped.dedup();
-    (seen, dropped)
+    seen
+}
+
+/// What counts as internal in evidence when the redaction hides it: names under the
+/// domains of the incident's hosts (`corp.example` of `ws-1.corp.example`) and internal
+/// addresses.
+struct InternalNames {
+    /// Domain suffixes, when hosts are hidden.
+    suffixes: Vec<String>,
+    /// Whether internal addresses are hidden.
+    addresses: bool,
+}
+
+impl InternalNames {
+    /// What `redactor` hides among the names `alerts` may carry.
+    fn of(alerts: &[&Alert], redactor: &Redactor) -> Self {
+        let mut suffixes: Vec<String> = Vec::new();
+        if redactor.hides_hosts() {
+            for entity in alerts.iter().flat_map(|a| &a.entities) {
+                if entity.kind != EntityKind::Host {
+                    continue;
+                }
+                if let Some((_, domain)) = entity.value.split_once('.') {
+                    if domain.contains('.') && !suffixes.iter().any(|s| s == domain) {
+                        suffixes.push(domain.to_owned());
+                    }
+                }
+            }
+        }
+        InternalNames {
+            suffixes,
+            addresses: redactor.hides_internal_addresses(),
+        }
+    }
+
+    /// Whether a domain or URL observable names something internal.
+    fn names(&self, object: &Value) -> bool {
+        let Some(value) = object.get("value").and_then(Value::as_str) else {
+            return false;
+        };
+        let host = match object.get("type").and_then(Value::as_str) {
+            Some("domain-name") => value.to_owned(),
+            Some("url") => url_host(value),
+            _ => return false,
+        };
+        let host = host.to_ascii_lowercase();
+        let under_internal_domain = self
+            .suffixes
+            .iter()
+            .any(|suffix| host == *suffix || host.ends_with(&format!(".{suffix}")));
+        let internal_address = self.addresses
+            && host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<IpAddr>()
+                .is_ok()
+            && crate::redact::is_internal(host.trim_matches(|c| c == '[' || c == ']'));
+        under_internal_domain || internal_address
+    }
+}
+
+/// The host of an absolute URL (without user info or port).
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| h)
+            .trim_start_matches('[')
+            .to_owned();
+    }
+    host.split(':').next().unwrap_or_default().to_owned()
 }
 
 /// An observable: id, object, pattern, label.
@@ -240,6 +314,16 @@ mod tests {
         );
         assert!(of_evidence("url", "not a url").is_empty());
         assert!(of_evidence("CommandLine", "https://x.example").is_empty());
+    }
+
+    #[test]
+    fn url_hosts_are_found() {
+        assert_eq!(
+            url_host("https://user@Intranet.corp.example:8443/a?b"),
+            "Intranet.corp.example"
+        );
+        assert_eq!(url_host("http://[fd00::1]:80/x"), "fd00::1");
+        assert_eq!(url_host("http://10.0.0.5/x"), "10.0.0.5");
     }
 
     #[test]

@@ -45,6 +45,18 @@ impl Redaction {
     }
 }
 
+/// What an entity becomes in an export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Shared {
+    /// Its real value: it may be an observable and an indicator.
+    Real(String),
+    /// A pseudonym: named in text only, never an observable (a pseudonym observes nothing,
+    /// and `user-1` of one bundle is not `user-1` of another).
+    Pseudonym,
+    /// Left out.
+    Dropped,
+}
+
 /// The redaction applied to the entities of one incident: each entity's fate, decided once.
 #[derive(Debug, Default)]
 pub(crate) struct Redactor {
@@ -53,6 +65,8 @@ pub(crate) struct Redactor {
     pseudonyms: BTreeMap<(EntityKind, String), String>,
     /// How many pseudonyms each kind has given.
     counts: BTreeMap<EntityKind, usize>,
+    /// Values left out, to scrub from text.
+    dropped: std::collections::BTreeSet<String>,
 }
 
 impl Redactor {
@@ -64,23 +78,39 @@ impl Redactor {
         }
     }
 
-    /// The value to share for `entity`, or `None` to leave it out. Call in the order of
-    /// first detection, so that pseudonyms are numbered alike on every export.
-    pub(crate) fn share(&mut self, entity: &Entity) -> Option<String> {
+    /// What `entity` becomes. Call in the order of first detection, so that pseudonyms are
+    /// numbered alike on every export.
+    pub(crate) fn share(&mut self, entity: &Entity) -> Shared {
         let (rule, prefix) = match entity.kind {
             EntityKind::Host => (self.rules.hosts, "host"),
             EntityKind::User => (self.rules.users, "user"),
+            EntityKind::Account => (self.rules.users, "account"),
             EntityKind::SourceIp if is_internal(&entity.value) => {
                 (self.rules.internal_addresses, "")
             }
             _ => (Redact::Keep, ""),
         };
         match rule {
-            Redact::Keep => Some(entity.value.clone()),
-            Redact::Drop => None,
-            Redact::Replace if prefix.is_empty() => None,
-            Redact::Replace => Some(self.pseudonym(entity.kind, &entity.value, prefix)),
+            Redact::Keep => Shared::Real(entity.value.clone()),
+            Redact::Replace if !prefix.is_empty() => {
+                self.pseudonym(entity.kind, &entity.value, prefix);
+                Shared::Pseudonym
+            }
+            Redact::Drop | Redact::Replace => {
+                self.dropped.insert(entity.value.clone());
+                Shared::Dropped
+            }
         }
+    }
+
+    /// Whether hosts are redacted (so that names under their domains are internal too).
+    pub(crate) fn hides_hosts(&self) -> bool {
+        self.rules.hosts != Redact::Keep
+    }
+
+    /// Whether internal addresses are redacted.
+    pub(crate) fn hides_internal_addresses(&self) -> bool {
+        self.rules.internal_addresses != Redact::Keep
     }
 
     /// The pseudonym of a value, given on first request.
@@ -98,16 +128,22 @@ impl Redactor {
 
     /// `text` with every redacted name replaced by its pseudonym (or `[redacted]` when
     /// dropped); names are matched without regard to case.
-    pub(crate) fn scrub(&self, text: &str, dropped: &[String]) -> String {
-        let mut out = text.to_owned();
-        let mut replacements: Vec<(&str, &str)> = self
-            .pseudonyms
-            .iter()
-            .map(|((_, value), pseudonym)| (value.as_str(), pseudonym.as_str()))
-            .chain(dropped.iter().map(|value| (value.as_str(), "[redacted]")))
-            .collect();
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut replacements: Vec<(&str, &str)> = Vec::new();
+        for ((kind, value), pseudonym) in &self.pseudonyms {
+            replacements.push((value, pseudonym));
+            // A host named fully is also written by its short name (`DT-0381`).
+            if let (EntityKind::Host, Some((short, _))) = (kind, value.split_once('.')) {
+                replacements.push((short, pseudonym));
+            }
+        }
+        for value in &self.dropped {
+            replacements.push((value, "[redacted]"));
+        }
+        replacements.retain(|(value, _)| !value.is_empty());
         // Longest first, so that a full host name goes before its first label.
         replacements.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        let mut out = text.to_owned();
         for (value, replacement) in replacements {
             out = replace_ignoring_case(&out, value, replacement);
         }
@@ -115,26 +151,30 @@ impl Redactor {
     }
 }
 
-/// `text` with every case-insensitive occurrence of `needle` replaced.
+/// `text` with every occurrence of the name `needle` replaced, whatever the case of either.
 fn replace_ignoring_case(text: &str, needle: &str, replacement: &str) -> String {
-    if needle.is_empty() {
-        return text.to_owned();
+    // Whole names only: `ws-2` is not a part of `ws-20`.
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let start = if word(needle.chars().next()) {
+        r"\b"
+    } else {
+        ""
+    };
+    let end = if word(needle.chars().last()) {
+        r"\b"
+    } else {
+        ""
+    };
+    match regex::RegexBuilder::new(&format!("{start}{}{end}", regex::escape(needle)))
+        .case_insensitive(true)
+        .build()
+    {
+        Ok(pattern) => pattern
+            .replace_all(text, regex::NoExpand(replacement))
+            .into_owned(),
+        // An escaped literal always compiles (but for a size limit): never leave it in.
+        Err(_) => text.replace(needle, replacement),
     }
-    let lower = text.to_lowercase();
-    let wanted = needle.to_lowercase();
-    if lower.len() != text.len() {
-        // Lowercasing changed byte lengths (rare scripts): fall back to an exact match.
-        return text.replace(needle, replacement);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    while let Some(found) = lower[at..].find(&wanted) {
-        out.push_str(&text[at..at + found]);
-        out.push_str(replacement);
-        at += found + wanted.len();
-    }
-    out.push_str(&text[at..]);
-    out
 }
 
 /// Whether an address is internal: private, shared (100.64.0.0/10), loopback, link-local,
@@ -197,33 +237,37 @@ mod tests {
     fn pseudonyms_are_numbered_in_order_and_stable() {
         let mut redactor = Redactor::new(Redaction::internal());
         let ws = entity(EntityKind::Host, "ws-1.corp.example");
-        assert_eq!(redactor.share(&ws).as_deref(), Some("host-1"));
+        assert_eq!(redactor.share(&ws), Shared::Pseudonym);
         assert_eq!(
-            redactor.share(&entity(EntityKind::Host, "ws-2")).as_deref(),
-            Some("host-2")
+            redactor.share(&entity(EntityKind::Host, "ws-2")),
+            Shared::Pseudonym
         );
-        assert_eq!(redactor.share(&ws).as_deref(), Some("host-1"));
+        assert_eq!(redactor.share(&ws), Shared::Pseudonym);
+        assert_eq!(
+            redactor.share(&entity(EntityKind::Account, "tenant-7")),
+            Shared::Pseudonym
+        );
         assert_eq!(
             redactor.share(&entity(EntityKind::SourceIp, "10.0.0.5")),
-            None
+            Shared::Dropped
         );
         assert_eq!(
-            redactor
-                .share(&entity(EntityKind::SourceIp, "203.0.113.9"))
-                .as_deref(),
-            Some("203.0.113.9")
+            redactor.share(&entity(EntityKind::SourceIp, "203.0.113.9")),
+            Shared::Real("203.0.113.9".into())
         );
         assert_eq!(
-            redactor
-                .share(&entity(EntityKind::ApiKey, "k-1"))
-                .as_deref(),
-            Some("k-1"),
+            redactor.share(&entity(EntityKind::ApiKey, "k-1")),
+            Shared::Real("k-1".into()),
             "API keys are the indicator, never redacted"
         );
-        let text = "Password reset on host WS-1.corp.example and ws-2";
+        let text = "Reset on host WS-1.corp.example and ws-2 from 10.0.0.5 for TENANT-7";
         assert_eq!(
-            redactor.scrub(text, &["10.0.0.5".into()]),
-            "Password reset on host host-1 and host-2"
+            redactor.scrub(text),
+            "Reset on host host-1 and host-2 from [redacted] for account-1"
         );
+        // A character whose lower case is longer does not switch matching off.
+        assert_eq!(redactor.scrub("İ WS-2"), "İ host-2");
+        // Whole names only.
+        assert_eq!(redactor.scrub("ws-20 and ws-2."), "ws-20 and host-2.");
     }
 }

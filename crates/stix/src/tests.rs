@@ -189,23 +189,62 @@ fn the_same_incident_exports_the_same_bundle_and_a_change_a_new_version() {
     );
 
     let mut retracted = options();
-    retracted.revoked = true;
+    retracted.revoked_at_micros = Some(START + 120 * MINUTE);
     let revoked = export(&incident, &alerts, &[], &retracted).unwrap();
     assert!(of_type(&revoked, "indicator")
         .iter()
         .all(|i| i["revoked"] == true));
+    assert_eq!(
+        of_type(&revoked, "incident")[0]["modified"],
+        "2024-12-02T05:00:00.000Z",
+        "a version newer than the last export"
+    );
+    assert!(
+        of_type(&revoked, "identity")
+            .iter()
+            .all(|i| i.get("revoked").is_none()),
+        "the producer and victim are shared by other incidents"
+    );
 }
 
 #[test]
 fn redaction_leaves_no_internal_name_or_address() {
-    let (incident, alerts) = intrusion();
+    let (incident, mut alerts) = intrusion();
+    // Evidence naming internal things, an account, and an alert without a time.
+    alerts[1]
+        .evidence
+        .push(("QueryName".into(), "fileserver.corp.example".into()));
+    alerts[1]
+        .evidence
+        .push(("url".into(), "http://10.20.30.41/share".into()));
+    alerts[1]
+        .evidence
+        .push(("QueryName".into(), "evil.example.net".into()));
+    alerts[1]
+        .entities
+        .extend(Entity::normalised(EntityKind::Account, "tenant-finance"));
+    let mut untimed = alerts[0].clone();
+    untimed.timestamp_micros = None;
+    untimed.entities = vec![Entity::normalised(EntityKind::Host, "secret-host").unwrap()];
+    alerts.push(untimed);
+    let mut incident = incident;
+    incident.title.push_str(" and secret-host");
     let mut redacted = options();
     redacted.redaction = Redaction::internal();
-    let text = export(&incident, &alerts, &[], &redacted)
-        .unwrap()
-        .to_string()
-        .to_lowercase();
-    for secret in ["dt-0381", "corp.example", "itadmin", "10.20.30.40"] {
+    redacted.sigma_rules.insert(
+        "reset".into(),
+        "title: Reset on DT-0381\ndetection: {sel: {Computer: DT-0381.corp.example}, condition: sel}\n".into(),
+    );
+    let bundle = export(&incident, &alerts, &[], &redacted).unwrap();
+    let text = bundle.to_string().to_lowercase();
+    for secret in [
+        "dt-0381",
+        "corp.example",
+        "itadmin",
+        "10.20.30.4",
+        "tenant-finance",
+        "secret-host",
+    ] {
         assert!(!text.contains(secret), "{secret} leaked");
     }
     assert!(
@@ -216,6 +255,12 @@ fn redaction_leaves_no_internal_name_or_address() {
         text.contains("203.0.113.9") && text.contains("k-stolen"),
         "indicators stay"
     );
+    assert!(text.contains("evil.example.net"), "external names stay");
+    let observables: Vec<&str> = objects(&bundle)
+        .iter()
+        .filter_map(|o| o["user_id"].as_str())
+        .collect();
+    assert_eq!(observables, ["k-stolen"], "no observable of a pseudonym");
     let kept = export(&incident, &alerts, &[], &options())
         .unwrap()
         .to_string()

@@ -22,3 +22,15 @@ CREATE TRIGGER IF NOT EXISTS suppressions_no_delete BEFORE DELETE ON suppression
 BEGIN
     SELECT RAISE(ABORT, 'suppressions are marked removed, never deleted');
 END;
+
+CREATE TRIGGER IF NOT EXISTS suppressions_stay_removed BEFORE UPDATE ON suppressions
+WHEN OLD.removed_at IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'a removed suppression stays removed');
+END;
+
+CREATE TRIGGER IF NOT EXISTS suppressions_keep_their_scope BEFORE UPDATE OF
+    rule_id, entity_kind, entity_value, reason, added_by, added_at, incident ON suppressions
+BEGIN
+    SELECT RAISE(ABORT, 'a suppression is removed and added again, never edited');
+END;

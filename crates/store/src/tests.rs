@@ -207,6 +207,37 @@ fn the_audit_trail_cannot_be_rewritten() {
 }
 
 #[test]
+fn a_removed_suppression_stays_removed_and_none_is_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    let added = store
+        .add_suppression(&tocsin_incident::NewSuppression {
+            rule_id: Some("r".into()),
+            entity: None,
+            reason: "benign".into(),
+            added_by: "ana".into(),
+            added_at_micros: 1,
+            incident: None,
+        })
+        .unwrap();
+    let conn = store.conn_for_tests();
+    let edit = conn.execute("UPDATE suppressions SET rule_id = 'other'", []);
+    assert!(edit.unwrap_err().to_string().contains("never edited"));
+    assert!(conn.execute("DELETE FROM suppressions", []).is_err());
+    let removal = tocsin_incident::Removal {
+        by: "bo".into(),
+        at_micros: 2,
+    };
+    assert!(store.remove_suppression(added.id, &removal).unwrap());
+    let conn = store.conn_for_tests();
+    let restore = conn.execute(
+        "UPDATE suppressions SET removed_at = NULL, removed_by = NULL",
+        [],
+    );
+    assert!(restore.unwrap_err().to_string().contains("stays removed"));
+}
+
+#[test]
 fn an_old_store_is_migrated_and_keeps_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");

@@ -93,13 +93,24 @@ impl Signals {
             || (max >= config.min_opening_level && self.risk() >= config.min_risk)
     }
 
-    /// Why a group with these signals opened when `alert` joined it.
+    /// Why a group with these signals opened when `alert` joined it. When a signal is at
+    /// the alone level, the opening names that signal (the joining alert may be a
+    /// suppressed one that only merged groups).
     pub(crate) fn opening(&self, config: &GroupingConfig, alert: &Alert) -> Opening {
+        let strongest = self
+            .rules
+            .iter()
+            .max_by_key(|(_, _, level)| *level)
+            .filter(|(_, _, level)| *level >= alone_level(config));
+        let (title, level) = match strongest {
+            Some((_, title, level)) => (title.clone(), *level),
+            None => (alert.rule.title.clone(), alert.rule.level),
+        };
         Opening {
             alert_key: alert.key.clone(),
-            title: alert.rule.title.clone(),
-            level: alert.rule.level,
-            alone: alert.rule.level >= alone_level(config),
+            title,
+            level,
+            alone: strongest.is_some(),
             signals: self
                 .rules
                 .iter()

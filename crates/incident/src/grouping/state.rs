@@ -29,7 +29,7 @@ use crate::error::ResumeError;
 use crate::incident::{Incident, JoinReason};
 
 /// The version of the [`GroupingState`] format this build writes and reads.
-pub const GROUPING_STATE_VERSION: u32 = 2;
+pub const GROUPING_STATE_VERSION: u32 = 3;
 
 /// What a [`Grouper`] needs to continue with later alerts (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,8 +118,8 @@ impl<'a> Grouper<'a> {
         members.sort_by_key(|(_, member)| member.seq);
         let mut group_of = Vec::with_capacity(members.len());
         for (group, mut member) in members {
-            let reason = std::mem::take(&mut member.reason);
             let evidence = member.reason.suppressed_by.is_none();
+            let reason = std::mem::take(&mut member.reason);
             if let Some(alert) = member.alert.as_ref().filter(|_| evidence) {
                 let rule = &alert.rule;
                 let signal = self.config.signal_of(&rule.id);

@@ -159,3 +159,49 @@ fn the_opening_survives_a_save_and_resume() {
     assert!(opening.alone);
     assert_eq!(opening.to_string(), "opened by a critical alert: Reset");
 }
+
+#[test]
+fn a_suppressed_alert_stays_no_evidence_after_resuming() {
+    use crate::suppression::{NewSuppression, Suppression, SuppressionSet};
+    let suppressions = SuppressionSet::new(vec![Suppression {
+        id: 1,
+        spec: NewSuppression {
+            rule_id: Some("Weekly session".into()),
+            entity: None,
+            reason: "the integration".into(),
+            added_by: "ana".into(),
+            added_at_micros: 0,
+            incident: None,
+        },
+        removed: None,
+    }]);
+    let first = [alert("Weekly session", Level::Medium, 0, "ws-1")];
+    let later = [alert("New network", Level::Medium, 10, "ws-1")];
+    let mut grouper = Grouper::new(GroupingConfig::default());
+    grouper.suppress(suppressions.clone());
+    for alert in &first {
+        grouper.push(alert);
+    }
+    let mut resumed =
+        Grouper::resume(grouper.state().unwrap(), &GroupingConfig::default()).unwrap();
+    resumed.suppress(suppressions.clone());
+    for alert in &later {
+        resumed.push(alert);
+    }
+    let catalog = AttackCatalog::empty();
+    let touched = resumed
+        .touched_incidents(&HashMap::new(), &catalog)
+        .unwrap();
+    let all: Vec<Alert> = first.iter().chain(&later).cloned().collect();
+    let (full, _) = crate::grouping::group_with_suppressions(
+        &all,
+        &GroupingConfig::default(),
+        &suppressions,
+        &catalog,
+    );
+    assert!(full.is_empty(), "one medium signal and a suppressed one");
+    assert_eq!(
+        touched, full,
+        "resuming counts the suppressed alert as evidence"
+    );
+}
