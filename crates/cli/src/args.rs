@@ -52,6 +52,9 @@ pub enum Command {
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell
     /// (`tocsin completions bash > /etc/bash_completion.d/tocsin`).
     Completions(CompletionsArgs),
+    /// Print the tocsin(1) man page, or write one page per command into a folder
+    /// (`tocsin man --out /usr/share/man/man1`).
+    Man(ManArgs),
 }
 
 /// Flags of `tocsin completions`.
@@ -59,6 +62,15 @@ pub enum Command {
 pub struct CompletionsArgs {
     /// The shell: bash, zsh, fish, elvish or powershell.
     pub shell: clap_complete::Shell,
+}
+
+/// Flags of `tocsin man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `tocsin.1` and a page per command (`tocsin-hunt.1`, `tocsin-rules-lint.1`,
+    /// ...) into this folder, created if missing, instead of `tocsin.1` on standard output.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// Formats of `tocsin stats`.

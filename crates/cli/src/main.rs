@@ -16,6 +16,7 @@ mod events;
 mod export;
 mod hunt;
 mod incidents;
+mod install_files;
 mod lint;
 mod output_file;
 mod rules_list;
@@ -47,7 +48,8 @@ fn main() {
         Command::Events(args) => events::run(args),
         Command::Search(args) => search::run(args),
         Command::Stats(args) => stats::run(args),
-        Command::Completions(args) => completions(args),
+        Command::Completions(args) => install_files::completions(args),
+        Command::Man(args) => install_files::man(args),
     };
     let code = match result {
         Ok(code) => code,
@@ -57,15 +59,4 @@ fn main() {
         }
     };
     std::process::exit(code);
-}
-
-/// `tocsin completions SHELL`: the shell's completion script, from the same definitions as
-/// the argument parser, on standard output.
-fn completions(args: &args::CompletionsArgs) -> anyhow::Result<i32> {
-    use clap::CommandFactory;
-    let mut command = Cli::command();
-    let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut command, "tocsin", &mut script);
-    incidents::write_stdout(&String::from_utf8_lossy(&script))?;
-    Ok(0)
 }

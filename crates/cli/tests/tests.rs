@@ -2141,3 +2141,53 @@ fn shell_completions_complete_subcommands_and_flags_in_a_real_bash() {
         Some(2)
     );
 }
+
+/// Issue 19: `tocsin man` prints the tocsin(1) page, and `--out DIR` writes a page for
+/// every command, each documenting that command's own flags, read back with `man` when
+/// it is installed.
+#[test]
+fn man_pages_cover_every_command_and_its_flags() {
+    let out = run(tocsin().arg("man"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(page.contains(".TH tocsin 1"), "{page}");
+    assert!(page.contains("tocsin\\-hunt(1)"), "{page}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let man_dir = dir.path().join("man1");
+    let out = run(tocsin().args(["man", "--out"]).arg(&man_dir));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pages = |name: &str| std::fs::read_to_string(man_dir.join(name)).unwrap_or_default();
+    for (file, flag) in [
+        ("tocsin-hunt.1", "\\-\\-opening\\-risk"),
+        ("tocsin-search.1", "\\-\\-keyword"),
+        ("tocsin-incidents-export.1", "\\-\\-producer"),
+        ("tocsin-rules-lint.1", "rules"),
+        ("tocsin-completions.1", "powershell"),
+    ] {
+        assert!(pages(file).contains(flag), "{file} lacks {flag}");
+    }
+    let help = stdout(&run(tocsin().arg("--help")));
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(commands.len() >= 10, "{help}");
+    for command in commands {
+        let file = format!("tocsin-{command}.1");
+        assert!(man_dir.join(&file).exists(), "no page {file}");
+    }
+    if Command::new("man").arg("--version").output().is_ok() {
+        let out = run(Command::new("man")
+            .arg("-l")
+            .arg(man_dir.join("tocsin-hunt.1"))
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100"));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("--rules"), "{}", stdout(&out));
+    }
+}
