@@ -147,6 +147,13 @@ pub struct SearchArgs {
     /// to VALUE, `*` and `?` being wildcards; every one given must hold (repeat).
     #[arg(long, value_name = "NAME=VALUE")]
     pub field: Vec<String>,
+    /// A Sigma detection the event must meet, in YAML: one selection (`{EventID: 4625,
+    /// TargetUserName|endswith: $}`) or selections with a condition (`{sel: {EventID:
+    /// 4625}, adm: {TargetUserName|contains: adm}, condition: sel and not adm}`) or a list
+    /// of keywords (`[mimikatz, sekurlsa]`); `@FILE`
+    /// reads it from FILE. Field names and modifiers as in rules; it meets every logsource.
+    #[arg(long, value_name = "DETECTION")]
+    pub sigma_condition: Option<String>,
     /// Match case exactly (by default case is ignored, for ASCII letters in keywords).
     #[arg(long)]
     pub case_sensitive: bool,

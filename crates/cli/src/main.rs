@@ -22,6 +22,7 @@ mod output_file;
 mod rules_list;
 mod ruleset;
 mod search;
+mod sigma_condition;
 mod stats;
 mod suppressions;
 

@@ -5,7 +5,9 @@
 //! An event is printed when it holds any `--keyword` (in any field's value), every
 //! `--regex` matches some field's value, and every `--field NAME=VALUE` holds (the field,
 //! by the name rules use or its full path, has a value equal to VALUE, where `*` and `?`
-//! are wildcards). Matching ignores case unless `--case-sensitive`. Output: the events as
+//! are wildcards), and the `--sigma-condition` holds (a Sigma detection, see
+//! [`crate::sigma_condition`]). Matching ignores case unless `--case-sensitive` (Sigma
+//! detections follow Sigma's own case rules). Output: the events as
 //! `tocsin events` prints them (JSON Lines), as Elastic Common Schema documents
 //! (`--format ecs`, `event.kind: event`; `ecs-bulk` for a `_bulk` body), or with `--show
 //! A,B` a tab-separated table of the time, the source, the record and those fields. Files are read in parallel, so events
@@ -23,6 +25,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use anyhow::{bail, Context, Result};
 use regex::{Regex, RegexBuilder};
 use tocsin_decode::DecodeOptions;
+use tocsin_engine::Scratch;
 use tocsin_event::time::{format_machine, TimeRange};
 use tocsin_event::{Event, FieldValue, Fields, Value};
 
@@ -31,12 +34,14 @@ use tocsin_output::{ecs, DetectionRecord, EcsKind, RuleDocs};
 
 use crate::args::{SearchArgs, SearchFormat};
 use crate::distinct::{canonical_inputs, distinct_files};
+use crate::sigma_condition::SigmaCondition;
 
 /// What an event must hold to be printed (see the module documentation).
 pub struct Criteria {
     keywords: Option<AhoCorasick>,
     regexes: Vec<Regex>,
     fields: Vec<FieldTest>,
+    sigma: Option<SigmaCondition>,
     range: TimeRange,
 }
 
@@ -54,8 +59,14 @@ impl Criteria {
     /// A regular expression does not compile, a `--field` is not `NAME=VALUE`, or nothing
     /// is asked for.
     pub fn of(args: &SearchArgs) -> Result<Self> {
-        if args.keyword.is_empty() && args.regex.is_empty() && args.field.is_empty() {
-            bail!("give at least one --keyword, --regex or --field to search for");
+        if args.keyword.is_empty()
+            && args.regex.is_empty()
+            && args.field.is_empty()
+            && args.sigma_condition.is_none()
+        {
+            bail!(
+                "give at least one --keyword, --regex, --field or --sigma-condition to search for"
+            );
         }
         let insensitive = !args.case_sensitive;
         let keywords = match args.keyword.is_empty() {
@@ -82,18 +93,30 @@ impl Criteria {
             .iter()
             .map(|spec| field_test(spec, insensitive))
             .collect::<Result<_>>()?;
+        let sigma = args
+            .sigma_condition
+            .as_deref()
+            .map(SigmaCondition::compile)
+            .transpose()?;
         Ok(Criteria {
             keywords,
             regexes,
             fields,
+            sigma,
             range: args.range.range()?,
         })
     }
 
-    /// Whether `event` is printed.
-    pub fn matches(&self, event: &Event) -> bool {
+    /// Whether `event` is printed; `scratch` is the calling thread's, for the Sigma
+    /// detection.
+    pub fn matches(&self, event: &Event, scratch: &mut Scratch) -> bool {
         if !self.range.contains(event.timestamp_micros) {
             return false;
+        }
+        if let Some(sigma) = &self.sigma {
+            if !sigma.matches(event, scratch) {
+                return false;
+            }
         }
         let values = || event.fields.iter().map(|f| text_of(&f.value));
         if let Some(keywords) = &self.keywords {
@@ -292,6 +315,7 @@ fn search_files(
     tx: &crossbeam_channel::Sender<Vec<u8>>,
 ) -> Found {
     let mut found = Found::default();
+    let mut scratch = Scratch::default();
     while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
         let source = match tocsin_decode::open(path, options) {
             Ok(source) => source,
@@ -319,7 +343,7 @@ fn search_files(
                     found.fields_seen.insert(name.to_owned());
                 }
             }
-            if !criteria.matches(&event) {
+            if !criteria.matches(&event, &mut scratch) {
                 continue;
             }
             found.matched += 1;
@@ -432,7 +456,11 @@ mod tests {
     #[test]
     fn keywords_any_regexes_and_fields_all() {
         let e = event();
-        let hit = |flags: &[&str]| criteria(flags).expect("criteria").matches(&e);
+        let hit = |flags: &[&str]| {
+            criteria(flags)
+                .expect("criteria")
+                .matches(&e, &mut Scratch::default())
+        };
         assert!(hit(&["--keyword", "ADMIN"]));
         assert!(hit(&["-k", "nothing", "-k", "113.9"]));
         assert!(!hit(&["-k", "nothing"]));
@@ -450,6 +478,11 @@ mod tests {
         ]));
         assert!(!hit(&["--field", "EventID=4624"]));
         assert!(!hit(&["-k", "admin", "--field", "EventID=4624"]));
+        let sigma = "{EventID: 4625, IpAddress|cidr: 203.0.113.0/24}";
+        assert!(hit(&["--sigma-condition", sigma]));
+        assert!(hit(&["--sigma-condition", sigma, "-k", "admin"]));
+        assert!(!hit(&["--sigma-condition", sigma, "-k", "nothing"]));
+        assert!(!hit(&["--sigma-condition", "{IpAddress|cidr: 10.0.0.0/8}"]));
     }
 
     #[test]

@@ -1819,6 +1819,78 @@ fn search_prints_the_matching_events_themselves() {
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }
 
+#[test]
+fn search_with_a_sigma_detection() {
+    // Issue 19: `--sigma-condition`, one selection, a whole block, keywords or @FILE,
+    // compiled by the rules' engine; its errors name the line of the user's text.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write(
+        dir.path(),
+        "events.jsonl",
+        &[
+            sysmon_line(1, "C:\\Windows\\System32\\whoami.exe"),
+            sysmon_line(2, "C:\\Temp\\MIMIKATZ.exe"),
+            sysmon_line(3, "C:\\Windows\\notepad.exe"),
+        ]
+        .join("\n"),
+    );
+    let search = |detection: &str| {
+        run(tocsin()
+            .arg("search")
+            .arg(&input)
+            .args(["-q", "--sigma-condition", detection]))
+    };
+    let records = |out: &Output| -> Vec<u64> {
+        assert!(out.status.code() != Some(2), "{}", stderr(out));
+        jsonl_lines(out)
+            .iter()
+            .filter_map(|l| l["record_id"].as_u64())
+            .collect()
+    };
+    assert_eq!(records(&search("{Image|endswith: '\\notepad.exe'}")), [3]);
+    assert_eq!(records(&search("[mimikatz]")), [2]);
+    let block = "{win: {Image|startswith: 'C:\\Windows\\'}, pad: {Image|contains: notepad}, condition: win and not pad}";
+    assert_eq!(records(&search(block)), [1]);
+    let file = write(
+        dir.path(),
+        "detection.yml",
+        "sel:\n  EventID: 1\n  Image|re: '(?i)mimi'\ncondition: sel\n",
+    );
+    assert_eq!(records(&search(&format!("@{}", file.display()))), [2]);
+    let none = search("{Image: nothing}");
+    assert_eq!(none.status.code(), Some(1), "{}", stderr(&none));
+    let bad = search("sel:\n  Image|nosuchmodifier: x\ncondition: sel");
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("--sigma-condition: line 2: detection.sel: unknown modifier"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = search("{sel: {EventID: 1}, condition: sel or}");
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("condition"), "{}", stderr(&bad));
+}
+
+#[test]
+fn a_sigma_detection_finds_what_the_same_field_search_finds_in_the_evtx_corpus() {
+    // Issue 19: the detection meets Windows events too (EVTX is `product: windows`).
+    let Some(evtx) = tocsin_testdata::shared_path("evtx") else {
+        return;
+    };
+    let count = |flags: &[&str]| -> usize {
+        let out = run(tocsin().arg("search").arg(&evtx).args(flags).arg("-q"));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out).lines().count()
+    };
+    let by_field = count(&["--field", "EventID=4625"]);
+    assert!(by_field > 1000, "{by_field}");
+    assert_eq!(count(&["--sigma-condition", "{EventID: 4625}"]), by_field);
+    assert_eq!(
+        count(&["--sigma-condition", "[mimikatz]"]),
+        count(&["--keyword", "mimikatz"])
+    );
+}
+
 /// The property tables of the Navigator layer format document (`attack-navigator/`):
 /// section title -> property name -> (type, required).
 fn layer_format_tables(text: &str) -> HashMap<String, HashMap<String, (String, bool)>> {
