@@ -19,6 +19,8 @@
 //!   computer; per-thread summaries [`merge`](Summary::merge).
 //! * [`EventStats`]: what `tocsin stats` counts before a hunt (events by channel and event
 //!   ID, computer, day and hour; logons by user, type and source).
+//! * [`html`]: self-contained HTML pages: the one [`escape`](html::escape) and page frame
+//!   of tocsin's HTML outputs.
 //! * [`color_wanted`]: whether to colour, honouring `NO_COLOR`.
 //! * [`clean`]: text made safe for a terminal, used by every table tocsin prints (detections,
 //!   `rules list`, `incidents list`).
@@ -57,6 +59,7 @@ mod csv;
 mod details;
 pub mod ecs;
 mod error;
+pub mod html;
 mod jsonl;
 mod navigator;
 mod printer;
