@@ -1,6 +1,6 @@
 //! Self-contained HTML pages: the one escaping helper and page frame that every HTML output
-//! of tocsin shares (the incident report of `tocsin-incident`), so that what makes a page
-//! safe is written once.
+//! of tocsin shares (the incident report of `tocsin-incident`, the hunt report
+//! [`HuntReport`]), so that what makes a page safe is written once.
 //!
 //! Everything that comes from logs or rules is hostile text. A page is safe to open from an
 //! e-mail or a ticket when every such text goes through [`escape`], and when it loads
@@ -9,6 +9,11 @@
 //!
 //! Pages are also well-formed XML (void elements closed with `/>`, only numeric character
 //! references), so that tests and other tools can read them with an XML parser.
+
+mod chart;
+mod hunt;
+
+pub use hunt::{HuntFacts, HuntReport, TABLE_ROWS};
 
 /// The style shared by tocsin's pages: readable tables and fact lists in system fonts.
 pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:70em}\
