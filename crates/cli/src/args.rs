@@ -405,6 +405,11 @@ pub struct HuntArgs {
     /// are tagged with, scored by detections and commented with the rules that found them.
     #[arg(long, value_name = "FILE")]
     pub navigator: Option<PathBuf>,
+    /// Also write a self-contained HTML summary of the hunt: detections by level, rule,
+    /// computer, technique and over time as inline SVG charts, and the first 1,000
+    /// detections in event time; it loads nothing, so it reads offline.
+    #[arg(long, value_name = "FILE")]
+    pub html_report: Option<PathBuf>,
     /// Print the detections sorted by event time across all files (equal times by source,
     /// record and rule; detections without a time last), once the hunt is over, instead of
     /// as they are found. They are held in memory until then.

@@ -20,8 +20,8 @@ use tocsin_event::Event;
 use tocsin_incident::attack::{parse_tag, AttackTag};
 use tocsin_incident::{Alert, IncidentStore};
 use tocsin_output::{
-    clean, DetectionRecord, Format, NavigatorLayer, OutputError, Printer, RuleDoc, RuleDocs,
-    Summary,
+    clean, DetectionRecord, Format, HuntFacts, HuntReport, NavigatorLayer, OutputError, Printer,
+    RuleDoc, RuleDocs, Summary,
 };
 use tocsin_pipeline::{
     Behaviour, Detectors, Finding, FindingSink, KeptMatch, Late, Replay, ReplayBuffer, StoreReport,
@@ -83,12 +83,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         inputs: &args.paths,
         store: args.store.store.as_deref(),
     };
-    for output in args.output.iter().chain(&args.navigator) {
-        output_file::check(output, &protected)?;
-    }
-    if args.output.is_some() && args.output == args.navigator {
-        bail!("--output and --navigator name the same file");
-    }
+    check_outputs(args, &protected)?;
+    let started_micros = chrono::Utc::now().timestamp_micros();
     let range = args.range.range()?;
     // Inputs first: a mistyped path is reported at once, not after the rules compile.
     let mut options = DecodeOptions {
@@ -150,6 +146,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         false => RuleDocs::new(),
     };
     let (writer, pending_output) = open_output(args)?;
+    let html_output = HtmlOutput::open(args)?;
     let mut printer = Printer::new(args.format, writer, color).with_rule_docs(docs);
     let progress = progress_bar(files.len(), args.quiet);
     let hunt = Hunt {
@@ -172,6 +169,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         ),
         timeline: args.timeline.then(Vec::new),
         navigator: args.navigator.as_ref().map(|_| NavigatorLayer::new()),
+        html: html_output.as_ref().map(|_| HuntReport::new()),
         notes: BTreeMap::new(),
         summary: Summary::default(),
         closed_after: None,
@@ -216,6 +214,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     summary.add_decode_errors(discover_errors.len() as u64);
     let closed_after = collector.closed_after;
     let navigator = collector.navigator.take();
+    let html_report = collector.html.take();
     if flow.is_continue() && closed_after.is_none() {
         match printer.finish() {
             Err(OutputError::BrokenPipe) | Ok(()) => {}
@@ -230,6 +229,9 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         let json = layer.to_json("tocsin hunt", &description);
         let text = serde_json::to_string_pretty(&json).context("cannot render the layer")?;
         output_file::write_whole(path, text.as_bytes())?;
+    }
+    if let (Some(output), Some(report)) = (html_output, &html_report) {
+        output.write(report, args, &detectors, &summary, started_micros)?;
     }
     let stored = match sink {
         Some(sink) => {
@@ -438,6 +440,8 @@ struct Collector<'a> {
     timeline: Option<Vec<DetectionRecord>>,
     /// With `--navigator`, the techniques of the detections.
     navigator: Option<NavigatorLayer>,
+    /// With `--html-report`, the detections counted (and the earliest kept) for the page.
+    html: Option<HuntReport>,
     /// Each note of the sources, and how many sources gave it.
     notes: BTreeMap<String, u64>,
     summary: Summary,
@@ -495,6 +499,9 @@ impl Collector<'_> {
         if let Some(layer) = self.navigator.as_mut() {
             let record = &detection.record;
             layer.add(record.tags.iter().map(String::as_str), &record.rule_title);
+        }
+        if let Some(report) = self.html.as_mut() {
+            report.add(&detection.record);
         }
         if let (Some(sink), Some(alert)) = (self.sink.as_deref_mut(), detection.alert) {
             let path = &sink.path;
@@ -778,6 +785,78 @@ fn report_store(path: &str, report: &StoreReport) {
         "store {path}: {} new detections, {} already stored; {} incidents saved ({} new)",
         report.alerts.new, report.alerts.existing, report.incidents, report.new_incidents
     );
+}
+
+/// Refuses output files that would replace an input or the store, and two outputs that
+/// name the same file (the last written would replace the other).
+fn check_outputs(args: &HuntArgs, protected: &Protected<'_>) -> Result<()> {
+    let outputs = [
+        ("--output", &args.output),
+        ("--navigator", &args.navigator),
+        ("--html-report", &args.html_report),
+    ];
+    for (i, (flag, path)) in outputs.iter().enumerate() {
+        let Some(path) = path else { continue };
+        output_file::check(path, protected)?;
+        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| p.as_ref() == Some(path)) {
+            bail!("{other} and {flag} name the same file");
+        }
+    }
+    Ok(())
+}
+
+/// `--html-report FILE`: the page's file, created before the hunt starts so that a path
+/// that cannot be written fails at once, and written once the hunt is over.
+struct HtmlOutput {
+    path: PathBuf,
+    file: std::fs::File,
+    pending: Pending,
+}
+
+impl HtmlOutput {
+    /// Opens the `--html-report` file, if asked for (see [`output_file::create`]).
+    fn open(args: &HuntArgs) -> Result<Option<HtmlOutput>> {
+        let Some(path) = &args.html_report else {
+            return Ok(None);
+        };
+        let (file, pending) =
+            output_file::create(path).context("cannot write the HTML report (--html-report)")?;
+        Ok(Some(HtmlOutput {
+            path: path.clone(),
+            file,
+            pending,
+        }))
+    }
+
+    /// Renders `report` of the hunt that `args` asked for, which started at
+    /// `started_micros`, into the file, and puts it in place.
+    fn write(
+        self,
+        report: &HuntReport,
+        args: &HuntArgs,
+        detectors: &Detectors,
+        summary: &Summary,
+        started_micros: i64,
+    ) -> Result<()> {
+        let inputs: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        let page = report.render(&HuntFacts {
+            started_micros,
+            inputs: &inputs,
+            rules: detectors.engine().len(),
+            correlations: detectors.correlation_count(),
+            summary,
+            version: env!("CARGO_PKG_VERSION"),
+        });
+        let HtmlOutput {
+            path,
+            mut file,
+            pending,
+        } = self;
+        file.write_all(page.as_bytes())
+            .and_then(|()| file.flush())
+            .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
+        pending.commit()
+    }
 }
 
 /// Where detections are written: standard output, or `-o FILE` through a temporary file

@@ -19,6 +19,9 @@
 //!   computer; per-thread summaries [`merge`](Summary::merge).
 //! * [`EventStats`]: what `tocsin stats` counts before a hunt (events by channel and event
 //!   ID, computer, day and hour; logons by user, type and source).
+//! * [`html`]: self-contained HTML pages: the one [`escape`](html::escape) and page frame
+//!   of tocsin's HTML outputs, and [`HuntReport`], the HTML summary of a hunt
+//!   (`hunt --html-report`) with inline SVG charts.
 //! * [`color_wanted`]: whether to colour, honouring `NO_COLOR`.
 //! * [`clean`]: text made safe for a terminal, used by every table tocsin prints (detections,
 //!   `rules list`, `incidents list`).
@@ -57,6 +60,7 @@ mod csv;
 mod details;
 pub mod ecs;
 mod error;
+pub mod html;
 mod jsonl;
 mod navigator;
 mod printer;
@@ -71,6 +75,7 @@ pub use crate::csv::TAG_SEPARATOR;
 pub use details::Details;
 pub use ecs::{EcsKind, RuleDoc, RuleDocs};
 pub use error::OutputError;
+pub use html::{HuntFacts, HuntReport};
 pub use navigator::NavigatorLayer;
 pub use printer::{color_wanted, color_wanted_with, Format, Printer};
 pub use record::{record_id, DetectionRecord, MAX_DETAIL_BYTES};

@@ -89,7 +89,7 @@ impl NavigatorLayer {
 }
 
 /// `attack.t1059.001` -> `T1059.001`; `None` for a tag that names no technique.
-fn technique_id(tag: &str) -> Option<String> {
+pub(crate) fn technique_id(tag: &str) -> Option<String> {
     let rest = tag
         .get(..8)?
         .eq_ignore_ascii_case("attack.t")
