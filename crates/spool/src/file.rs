@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::fs::{lock, remove, sync_dir};
+use crate::fs::{lock, remove, segment_path, sync_dir};
 use crate::segment::{encode_frame, frame_len};
 use crate::state::Shared;
 use crate::writer::Writer;
@@ -96,10 +96,10 @@ impl FileSpool {
 
     /// The segments' paths, in order (for tests and diagnostics).
     pub fn segment_paths(&self) -> Vec<PathBuf> {
-        crate::fs::list(&self.shared.dir)
-            .unwrap_or_default()
+        self.shared
+            .starts()
             .into_iter()
-            .map(|start| crate::fs::segment_path(&self.shared.dir, start))
+            .map(|start| segment_path(&self.shared.dir, start))
             .collect()
     }
 }

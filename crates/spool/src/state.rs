@@ -87,6 +87,11 @@ impl Shared {
         }
     }
 
+    /// The starts of the segments held, in order.
+    pub(crate) fn starts(&self) -> Vec<Position> {
+        lock(&self.starts).clone()
+    }
+
     /// The first position still held.
     pub(crate) fn first(&self) -> Position {
         lock(&self.starts)
@@ -104,5 +109,53 @@ impl Shared {
             .saturating_sub(1)
             .min(starts.len().saturating_sub(1));
         starts.drain(..whole).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shared state with segments starting at these positions.
+    fn shared(starts: &[u64]) -> Shared {
+        let starts = starts.iter().copied().map(Position::new).collect();
+        Shared::new(PathBuf::new(), starts, Position::new(1000))
+    }
+
+    #[test]
+    fn a_position_is_located_in_the_segment_its_record_starts_in() {
+        let state = shared(&[100, 200, 300]);
+        let at = |p| state.locate(Position::new(p)).map_err(|e| e.to_string());
+        let segment =
+            |start, next: Option<u64>| Ok((Position::new(start), next.map(Position::new)));
+        assert_eq!(at(100), segment(100, Some(200)));
+        assert_eq!(at(199), segment(100, Some(200)));
+        assert_eq!(at(200), segment(200, Some(300)));
+        assert_eq!(at(999), segment(300, None));
+        assert!(at(99).unwrap_err().contains("released"));
+    }
+
+    #[test]
+    fn release_forgets_whole_segments_only_and_never_the_last() {
+        let starts = |state: &Shared| state.starts().iter().map(|p| p.get()).collect::<Vec<_>>();
+        let state = shared(&[0, 100, 200, 300]);
+        assert!(state.release(Position::new(99)).is_empty());
+        assert_eq!(state.release(Position::new(100)), [Position::new(0)]);
+        assert_eq!(state.release(Position::new(250)), [Position::new(100)]);
+        assert_eq!(state.release(Position::new(5000)), [Position::new(200)]);
+        assert_eq!(starts(&state), [300]);
+        assert!(state.release(Position::new(u64::MAX)).is_empty());
+    }
+
+    #[test]
+    fn waiting_ends_when_the_end_moves_past_or_the_time_is_up() {
+        let state = std::sync::Arc::new(shared(&[0]));
+        let end = Position::new(1000);
+        assert_eq!(state.wait_past(end, Duration::from_millis(5)), end);
+        assert_eq!(state.wait_past(Position::new(10), Duration::MAX), end);
+        let publisher = std::sync::Arc::clone(&state);
+        let thread = std::thread::spawn(move || publisher.publish(Position::new(2000)));
+        assert_eq!(state.wait_past(end, Duration::MAX), Position::new(2000));
+        thread.join().unwrap();
     }
 }

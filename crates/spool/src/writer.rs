@@ -48,6 +48,7 @@ impl Writer {
     ) -> Result<Writer, Error> {
         let (file, start, len) = active;
         let (sender, requests) = mpsc::channel();
+        let dir = shared.dir.clone();
         let state = State {
             end: Position::new(start.get() + len - HEADER_LEN),
             shared,
@@ -63,7 +64,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("tocsin-spool-writer".to_owned())
             .spawn(move || state.run(&requests))
-            .map_err(|e| Error::io("start the writer thread", "", None, e))?;
+            .map_err(|e| Error::io("start the writer thread for", dir, None, e))?;
         Ok(Writer {
             sender: Some(sender),
             thread: Some(thread),
