@@ -60,7 +60,7 @@ pub enum Error {
         found: Position,
     },
     /// Another spool (in this or another process) has the folder open.
-    #[error("{}: the spool is in use by another process", path.display())]
+    #[error("{}: the spool is already open (in this or another process)", path.display())]
     Locked {
         /// The lock file.
         path: PathBuf,

@@ -175,12 +175,19 @@ impl State {
             }),
             None => self.write_group(&group),
         };
-        if let Err(error) = &result {
-            self.stopped.get_or_insert_with(|| error.clone());
-        }
-        for (request, result) in group.into_iter().zip(answers(result)) {
-            // An appender that stopped waiting does not need its answer.
-            let _ = request.reply.send(result);
+        // An appender that stopped waiting does not need its answer: sends may fail.
+        match result {
+            Ok(positions) => {
+                for (request, position) in group.into_iter().zip(positions) {
+                    let _ = request.reply.send(Ok(position));
+                }
+            }
+            Err(error) => {
+                self.stopped.get_or_insert_with(|| error.clone());
+                for request in group {
+                    let _ = request.reply.send(Err(error.clone()));
+                }
+            }
         }
     }
 
@@ -258,15 +265,5 @@ impl State {
         self.start = start;
         self.len = HEADER_LEN;
         Ok(())
-    }
-}
-
-/// Each batch's answer: its position, or the group's error.
-fn answers(
-    result: Result<Vec<Position>, Error>,
-) -> Box<dyn Iterator<Item = Result<Position, Error>>> {
-    match result {
-        Ok(positions) => Box::new(positions.into_iter().map(Ok)),
-        Err(error) => Box::new(std::iter::repeat(error).map(Err)),
     }
 }

@@ -4,11 +4,13 @@
 //! record is there, in order, once, and undamaged. Several trials grow the same spool, so
 //! later trials also recover from the earlier kills.
 
+#![cfg(unix)]
 // Test code: helpers may panic too (clippy allows unwrap/expect only in #[test] fns here).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -123,7 +125,12 @@ fn run_and_kill(dir: &std::path::Path, trial: u64, after: Duration) -> Vec<Ack> 
     });
     std::thread::sleep(after);
     child.kill().unwrap(); // SIGKILL on Unix: no destructor, no last fsync, no unlock.
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the child ended on its own: {status}"
+    );
     reader.join().unwrap()
 }
 

@@ -97,6 +97,23 @@ fn records_round_trip_across_segment_rolls_and_reopening() {
 }
 
 #[test]
+fn a_batch_larger_than_a_segment_gets_a_segment_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = FileSpool::open(dir.path(), small(100)).unwrap();
+    spool.append(&[b"small"]).unwrap();
+    spool.append(&[&[7; 300], &[8; 300]]).unwrap();
+    spool.append(&[b"small again"]).unwrap();
+    assert_eq!(spool.segment_paths().len(), 3);
+    let expected = [
+        b"small".to_vec(),
+        vec![7; 300],
+        vec![8; 300],
+        b"small again".to_vec(),
+    ];
+    assert_eq!(payloads(&read_all(&spool)), expected);
+}
+
+#[test]
 fn a_read_returns_at_least_one_record_and_keeps_to_its_limits() {
     let dir = tempfile::tempdir().unwrap();
     let spool = FileSpool::open(dir.path(), SpoolConfig::default()).unwrap();
