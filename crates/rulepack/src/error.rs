@@ -8,22 +8,20 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
     /// A file or folder could not be read or written.
-    #[error("{path}: {source}", path = path.display())]
+    #[error("{path}: {error}", path = path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
+        /// Why (in the message, not as a `source`, so that the chain says it once).
+        error: std::io::Error,
     },
     /// The package is not a zip archive (or its directory is damaged).
-    #[error("{path}: not a readable zip archive: {source}", path = path.display())]
+    #[error("{path}: not a readable zip archive: {error}", path = path.display())]
     NotZip {
         /// The archive.
         path: PathBuf,
         /// What the zip reader said.
-        #[source]
-        source: zip::result::ZipError,
+        error: zip::result::ZipError,
     },
     /// An entry of the archive could not be unpacked (damaged data, a bad checksum).
     #[error("{path}: entry {entry:?} cannot be unpacked: {reason}", path = path.display())]
@@ -115,13 +113,12 @@ pub enum PackError {
         path: PathBuf,
     },
     /// The manifest could not be written or read.
-    #[error("{path}: {source}", path = path.display())]
+    #[error("{path}: {error}", path = path.display())]
     Manifest {
         /// The manifest file.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 
@@ -129,6 +126,26 @@ impl PackError {
     /// An [`Io`](PackError::Io) error for `path`.
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> PackError {
         let path = path.into();
-        move |source| PackError::Io { path, source }
+        move |error| PackError::Io { path, error }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn causes_are_said_once() {
+        // anyhow's `{:#}` prints each source after the message: a cause both in the
+        // message and as a source would be printed twice.
+        let io = PackError::io("a.zip")(std::io::Error::other("disk on fire"));
+        assert_eq!(io.to_string(), "a.zip: disk on fire");
+        assert!(io.source().is_none());
+        let not_zip = PackError::NotZip {
+            path: "a.zip".into(),
+            error: zip::result::ZipError::InvalidArchive("bad".into()),
+        };
+        assert!(not_zip.source().is_none());
     }
 }

@@ -82,7 +82,7 @@ impl Inventory {
         for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
             let entry = entry.map_err(|error| PackError::Io {
                 path: error.path().unwrap_or(root).to_path_buf(),
-                source: error.into(),
+                error: error.into(),
             })?;
             if !entry.file_type().is_file() || !is_rule_file(entry.path()) {
                 continue;

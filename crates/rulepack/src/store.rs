@@ -180,7 +180,7 @@ impl RuleStore {
             Err(error) => {
                 return Err(PackError::Io {
                     path: pointer,
-                    source: error,
+                    error,
                 })
             }
         };
@@ -314,9 +314,9 @@ impl RuleStore {
 
         let manifest_path = staging.path().join(MANIFEST_FILE);
         let text =
-            serde_json::to_vec_pretty(&report.manifest).map_err(|source| PackError::Manifest {
+            serde_json::to_vec_pretty(&report.manifest).map_err(|error| PackError::Manifest {
                 path: manifest_path.clone(),
-                source,
+                error,
             })?;
         fs::write(&manifest_path, text).map_err(PackError::io(&manifest_path))?;
         report.installed = Some(self.swap_in(staging)?);
@@ -367,7 +367,7 @@ impl RuleStore {
             .map_err(PackError::io(file.path()))?;
         file.persist(&pointer).map_err(|error| PackError::Io {
             path: pointer.clone(),
-            source: error.error,
+            error: error.error,
         })?;
         Ok(())
     }
@@ -384,7 +384,7 @@ impl RuleStore {
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(TryLockError::WouldBlock) => Err(PackError::Locked { path }),
-            Err(TryLockError::Error(source)) => Err(PackError::Io { path, source }),
+            Err(TryLockError::Error(error)) => Err(PackError::Io { path, error }),
         }
     }
 

@@ -57,9 +57,9 @@ pub(crate) fn unpack_zip(
     limits: Limits,
 ) -> Result<Unpacked, PackError> {
     let file = File::open(archive).map_err(PackError::io(archive))?;
-    let mut zip = ZipArchive::new(BufReader::new(file)).map_err(|source| PackError::NotZip {
+    let mut zip = ZipArchive::new(BufReader::new(file)).map_err(|error| PackError::NotZip {
         path: archive.to_path_buf(),
-        source,
+        error,
     })?;
     if zip.len() > limits.max_entries {
         return Err(PackError::TooManyEntries {
@@ -143,7 +143,7 @@ pub(crate) fn copy_folder(from: &Path, into: &Path, limits: Limits) -> Result<Un
             let path = error.path().unwrap_or(from).to_path_buf();
             PackError::Io {
                 path,
-                source: error.into(),
+                error: error.into(),
             }
         })?;
         entries += 1;
