@@ -379,8 +379,8 @@ pub struct RulesListArgs {
 /// Flags of `tocsin rules lint`.
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Rule files or folders (searched recursively for .yml/.yaml).
-    #[arg(required = true)]
+    /// Rule files or folders (searched recursively for .yml/.yaml). None: the installed
+    /// rules (`tocsin rules update`).
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub compile: CompileArgs,

@@ -239,6 +239,15 @@ fn first_install_from_a_url_then_hunt_uses_it() {
         lines[0]
     );
 
+    // `rules lint` with no paths lints them.
+    let out = env.tocsin(&["rules", "lint"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rules: the installed set in "),
+        "{}",
+        stderr(&out)
+    );
+
     // `rules list` with no paths lists them too.
     let out = env.tocsin(&["rules", "list", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -491,6 +500,13 @@ fn nothing_installed_is_a_clear_error() {
     let out = env.tocsin(&["rules", "list"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stderr(&out).contains("--builtin"), "{}", stderr(&out));
+    let out = env.tocsin(&["rules", "lint"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("tocsin rules update"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
