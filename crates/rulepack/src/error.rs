@@ -97,9 +97,9 @@ pub enum PackError {
         /// The first problem, if any.
         first: Option<String>,
     },
-    /// The rules could not be compiled at all.
+    /// The rules could not be compiled at all (the pipeline's error, as text: said once).
     #[error("cannot verify the rules: {0}")]
-    Verify(#[from] tocsin_pipeline::RuleSetError),
+    Verify(String),
     /// The installed set's pointer names a folder that is not there.
     #[error("{path}: the installed rules are missing (run `tocsin rules update` again)", path = path.display())]
     Broken {

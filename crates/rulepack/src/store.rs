@@ -266,7 +266,8 @@ impl RuleStore {
             std::slice::from_ref(&rules),
             &CompileOptions::default(),
             &RuleSelection::default(),
-        )?;
+        )
+        .map_err(|error| PackError::Verify(error.to_string()))?;
         let first_problems: Vec<String> = set
             .load_errors
             .iter()
