@@ -73,6 +73,12 @@ pub fn run(args: &RulesUpdateArgs) -> Result<i32> {
             report.installed.as_deref().map_or_else(|| "PATH".to_owned(), |p| p.display().to_string()),
         );
     }
+    if report.needs_placeholders > 0 {
+        eprintln!(
+            "note: {} rules use placeholders (|expand); hunts run them once --placeholders gives their values",
+            report.needs_placeholders
+        );
+    }
     print!("{}", describe(&report));
     Ok(0)
 }
