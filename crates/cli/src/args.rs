@@ -338,13 +338,54 @@ pub enum RulesCommand {
     Lint(LintArgs),
     /// List rules, one line each (file, id, level, title, logsource).
     List(RulesListArgs),
+    /// Install or update the rules `hunt` uses when no --rules are given: SigmaHQ's latest
+    /// release package (or a zip or folder of your own), verified, then swapped in at once.
+    /// Reports the rules added, removed and changed.
+    Update(RulesUpdateArgs),
+}
+
+/// Flags of `tocsin rules update`.
+#[derive(Debug, Args)]
+pub struct RulesUpdateArgs {
+    /// Where the rules come from: an http(s) URL of a zip, a local .zip file, or a folder
+    /// of rules (default: the --pack package of SigmaHQ's latest release).
+    #[arg(long, value_name = "URL|FILE|DIR")]
+    pub source: Option<String>,
+    /// Which SigmaHQ release package: core (stable and test rules, high and critical),
+    /// core+ (medium too), core++ (experimental too), emerging (the emerging-threats
+    /// add-on) or all.
+    #[arg(long, value_enum, default_value_t = PackArg::Core, conflicts_with = "source")]
+    pub pack: PackArg,
+    /// The SHA-256 the zip must have (SigmaHQ publishes none; use it for your own packages).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// Download and verify, report what would change, but install nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// SigmaHQ's release packages (`tocsin_rulepack::Pack`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PackArg {
+    /// sigma_core.zip
+    Core,
+    /// sigma_core+.zip
+    #[value(name = "core+")]
+    CorePlus,
+    /// sigma_core++.zip
+    #[value(name = "core++")]
+    CorePlusPlus,
+    /// sigma_emerging_threats_addon.zip
+    Emerging,
+    /// sigma_all_rules.zip
+    All,
 }
 
 /// Flags of `tocsin rules list`.
 #[derive(Debug, Args)]
 pub struct RulesListArgs {
     /// Rule files or folders (searched recursively for .yml/.yaml); the word `builtin`
-    /// stands for the built-in rules.
+    /// stands for the built-in rules. None: the installed rules (`tocsin rules update`).
     pub paths: Vec<PathBuf>,
     /// List the built-in rules (embedded in the binary).
     #[arg(long)]
@@ -357,8 +398,8 @@ pub struct RulesListArgs {
 /// Flags of `tocsin rules lint`.
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Rule files or folders (searched recursively for .yml/.yaml).
-    #[arg(required = true)]
+    /// Rule files or folders (searched recursively for .yml/.yaml). None: the installed
+    /// rules (`tocsin rules update`).
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub compile: CompileArgs,
@@ -384,8 +425,9 @@ pub struct HuntArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Sigma rule files or folders (recursive); `builtin` names the rules embedded in
-    /// the binary (see `tocsin rules list --builtin`).
-    #[arg(long, short = 'r', required = true, value_name = "PATH")]
+    /// the binary (see `tocsin rules list --builtin`). Default: the rules installed by
+    /// `tocsin rules update`.
+    #[arg(long, short = 'r', value_name = "PATH")]
     pub rules: Vec<PathBuf>,
     #[command(flatten)]
     pub compile: CompileArgs,

@@ -108,7 +108,8 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     if files.is_empty() {
         bail!("no log files found in {}", display_paths(&args.paths));
     }
-    let mut set = ruleset::load(&args.rules, &args.compile, &args.select)?;
+    let rules = ruleset::paths_or_installed(&args.rules, args.quiet)?;
+    let mut set = ruleset::load(&rules, &args.compile, &args.select)?;
     let behaviour = match args.behaviour || args.behaviour_config.is_some() {
         true => Some(Behaviour::load(args.behaviour_config.as_deref())?),
         false => None,
@@ -120,10 +121,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         + correlation_errors.len()
         + set.duplicate_ids.len();
     if detectors.engine().is_empty() {
-        bail!(
-            "no rule could be loaded from {}",
-            display_paths(&args.rules)
-        );
+        bail!("no rule could be loaded from {}", display_paths(&rules));
     }
     let threads = args
         .threads

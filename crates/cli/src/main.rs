@@ -3,7 +3,8 @@
 //! Exit codes: 0 success (with or without detections); 1 `rules lint` found problems,
 //! `incidents list` found no incident or `demo --evaluate` missed a criterion; 2 bad
 //! arguments or a fatal error (nothing could be read, no rule could be loaded, unknown
-//! incident, refused lifecycle change, missing store, a demo folder that is not a demo's).
+//! incident, refused lifecycle change, missing store, a demo folder that is not a demo's,
+//! no rules given and none installed, a rule package that could not be installed).
 
 mod alerts;
 mod args;
@@ -20,6 +21,7 @@ mod install_files;
 mod lint;
 mod output_file;
 mod rules_list;
+mod rules_update;
 mod ruleset;
 mod search;
 mod sigma_condition;
@@ -36,6 +38,7 @@ fn main() {
         Command::Hunt(args) => hunt::run(args),
         Command::Rules(RulesCommand::Lint(args)) => lint::run(args),
         Command::Rules(RulesCommand::List(args)) => rules_list::run(args),
+        Command::Rules(RulesCommand::Update(args)) => rules_update::run(args),
         Command::Incidents(IncidentsCommand::List(args)) => incidents::list(args),
         Command::Incidents(IncidentsCommand::Show(args)) => incidents::show(args),
         Command::Incidents(IncidentsCommand::Update(args)) => incidents::update(args),

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 use serde_json::json;
 use tocsin_output::clean;
 use tocsin_sigma::ast::{Document, LogSource, Metadata};
@@ -30,7 +30,9 @@ pub fn run(args: &RulesListArgs) -> Result<i32> {
         paths.push(PathBuf::from(BUILTIN_RULES));
     }
     if paths.is_empty() {
-        bail!("name rule files or folders, or use --builtin for the built-in rules");
+        paths = ruleset::paths_or_installed(&paths, true).context(
+            "name rule files or folders, use --builtin for the built-in rules, or install rules",
+        )?;
     }
     let outcome = ruleset::load_documents(&paths);
     for error in &outcome.errors {

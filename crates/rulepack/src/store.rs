@@ -1,0 +1,616 @@
+//! The installed set under `<data>/rules/`, and its atomic replacement.
+//!
+//! Layout: every installed package is a folder `pack-<time>-<random>/` holding `rules/` (the
+//! package's files) and [`MANIFEST_FILE`]; the file `CURRENT` names the folder in use. An
+//! update builds the new folder under a hidden `.staging-*` name beside the others,
+//! verifies it, renames it to its `pack-*` name, then replaces `CURRENT` by renaming a new
+//! file over it: the one step that changes what is installed, and an atomic one. Until it,
+//! the installed set is untouched; after it, the old folder is deleted. `.lock` keeps two
+//! updates from running at once.
+
+use std::fs::{self, File, TryLockError};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tocsin_pipeline::{CompileOptions, RuleSelection};
+
+use crate::unpack::{copy_folder, unpack_zip, Limits};
+use crate::{Changes, Inventory, PackError};
+
+/// The manifest's file name, in each package folder beside `rules/`.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The file naming the package folder in use.
+const POINTER_FILE: &str = "CURRENT";
+/// The lock file that serialises updates.
+const LOCK_FILE: &str = ".lock";
+/// The prefix of folders being built.
+const STAGING_PREFIX: &str = ".staging-";
+/// The prefix of installed package folders.
+const PACK_PREFIX: &str = "pack-";
+
+/// Where a package comes from, once on this machine.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// A zip archive (a download, or a file the user named).
+    Zip(&'a Path),
+    /// A folder of rules, copied as it is.
+    Folder(&'a Path),
+}
+
+/// How to install a package.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// What the manifest and the report name as the source: the URL or the path the user
+    /// gave (a download's temporary file means nothing to them).
+    pub origin: String,
+    /// The SigmaHQ package name, when the source is one.
+    pub pack: Option<String>,
+    /// The SHA-256 the zip must have (64 hexadecimal digits, any case).
+    pub expected_sha256: Option<String>,
+    /// Verify and report, but install nothing.
+    pub dry_run: bool,
+    /// How large the package may be once unpacked.
+    pub limits: Limits,
+}
+
+impl InstallOptions {
+    /// Options for a package from `origin`: no pack name, no checksum, a real install,
+    /// the default limits.
+    pub fn new(origin: impl Into<String>) -> Self {
+        InstallOptions {
+            origin: origin.into(),
+            pack: None,
+            expected_sha256: None,
+            dry_run: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What an installed package is and where it came from (`manifest.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The URL or path it was installed from.
+    pub source: String,
+    /// The SigmaHQ package name, if it is one.
+    pub pack: Option<String>,
+    /// The zip's SHA-256 (none for a folder).
+    pub sha256: Option<String>,
+    /// When it was installed (RFC 3339, UTC).
+    pub installed_at: String,
+    /// Rule files read.
+    pub files: usize,
+    /// Rules that compiled.
+    pub rules: usize,
+    /// Correlation rules loaded.
+    pub correlations: usize,
+}
+
+/// The installed set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    /// The folder of rule files, for `--rules`.
+    pub rules: PathBuf,
+    /// Its manifest, when it could be read.
+    pub manifest: Option<Manifest>,
+}
+
+/// What an install did (or, with `dry_run`, would do).
+#[derive(Debug, Clone)]
+pub struct UpdateReport {
+    /// The installed rules folder; `None` for a dry run.
+    pub installed: Option<PathBuf>,
+    /// The new package's manifest.
+    pub manifest: Manifest,
+    /// The manifest of the set it replaced, if any.
+    pub previous: Option<Manifest>,
+    /// What changed, rule by rule.
+    pub changes: Changes,
+    /// Rule files or documents that did not load (left out of hunts).
+    pub load_problems: usize,
+    /// Rules that did not compile (left out of hunts).
+    pub compile_problems: usize,
+    /// Rules waiting for `--placeholders` values (sound, but idle until given them).
+    pub needs_placeholders: usize,
+    /// The first few problems, as text.
+    pub first_problems: Vec<String>,
+}
+
+/// The installed rules of one data folder.
+#[derive(Debug, Clone)]
+pub struct RuleStore {
+    root: PathBuf,
+}
+
+/// The SHA-256 of a file, in lowercase hexadecimal.
+///
+/// # Errors
+///
+/// The file cannot be read.
+pub fn sha256_file(path: &Path) -> Result<String, PackError> {
+    let mut file = File::open(path).map_err(PackError::io(path))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = file.read(&mut buffer).map_err(PackError::io(path))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}
+
+/// The expected digest in lowercase, if it is 64 hexadecimal digits.
+fn normalise_sha256(expected: &str) -> Result<String, PackError> {
+    let trimmed = expected.trim();
+    if trimmed.len() == 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(trimmed.to_ascii_lowercase())
+    } else {
+        Err(PackError::BadChecksum(expected.to_owned()))
+    }
+}
+
+impl RuleStore {
+    /// The installed set of the data folder `data_dir` (see [`data_dir`](crate::data_dir)),
+    /// kept in `<data_dir>/rules/`. Nothing is created until an install.
+    pub fn new(data_dir: &Path) -> Self {
+        RuleStore {
+            root: data_dir.join("rules"),
+        }
+    }
+
+    /// `<data_dir>/rules/`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The package folder `CURRENT` names, if there is one.
+    fn current_folder(&self) -> Result<Option<PathBuf>, PackError> {
+        let pointer = self.root.join(POINTER_FILE);
+        let name = match fs::read_to_string(&pointer) {
+            Ok(name) => name,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(PackError::Io {
+                    path: pointer,
+                    error,
+                })
+            }
+        };
+        let name = name.trim();
+        // Only a name this module wrote: never a path elsewhere.
+        if !name.starts_with(PACK_PREFIX) || name.contains(['/', '\\']) || name.contains("..") {
+            return Err(PackError::Broken { path: pointer });
+        }
+        Ok(Some(self.root.join(name)))
+    }
+
+    /// The installed set, or `None` when nothing was ever installed.
+    ///
+    /// # Errors
+    ///
+    /// The pointer cannot be read, or names a folder that is not there.
+    pub fn installed(&self) -> Result<Option<Installed>, PackError> {
+        let Some(folder) = self.current_folder()? else {
+            return Ok(None);
+        };
+        let rules = folder.join("rules");
+        if !rules.is_dir() {
+            return Err(PackError::Broken { path: rules });
+        }
+        let manifest = fs::read(folder.join(MANIFEST_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        Ok(Some(Installed { rules, manifest }))
+    }
+
+    /// Installs the package `source`, replacing the installed set (see the module's
+    /// documentation for how), and reports what changed.
+    ///
+    /// # Errors
+    ///
+    /// A bad checksum (given or found), an archive that is not a zip, damaged, holds an
+    /// entry that escapes it or a symbolic link, or exceeds the limits; a package with no
+    /// rule that loads and compiles; a file that cannot be read or written; another update
+    /// running. In every case the installed set is as it was.
+    pub fn install(
+        &self,
+        source: &Source<'_>,
+        options: &InstallOptions,
+    ) -> Result<UpdateReport, PackError> {
+        let expected = options
+            .expected_sha256
+            .as_deref()
+            .map(normalise_sha256)
+            .transpose()?;
+        fs::create_dir_all(&self.root).map_err(PackError::io(&self.root))?;
+        let _lock = self.lock()?;
+        self.remove_leftovers()?;
+
+        let sha256 = match source {
+            Source::Zip(archive) => {
+                let actual = sha256_file(archive)?;
+                if let Some(expected) = expected {
+                    if expected != actual {
+                        return Err(PackError::ChecksumMismatch {
+                            path: archive.to_path_buf(),
+                            expected,
+                            actual,
+                        });
+                    }
+                }
+                Some(actual)
+            }
+            Source::Folder(_) => None,
+        };
+
+        let staging = tempfile::Builder::new()
+            .prefix(STAGING_PREFIX)
+            .tempdir_in(&self.root)
+            .map_err(PackError::io(&self.root))?;
+        let rules = staging.path().join("rules");
+        fs::create_dir(&rules).map_err(PackError::io(&rules))?;
+        match source {
+            Source::Zip(archive) => unpack_zip(archive, &rules, options.limits)?,
+            Source::Folder(folder) => copy_folder(folder, &rules, options.limits)?,
+        };
+
+        let set = tocsin_pipeline::load_rules(
+            std::slice::from_ref(&rules),
+            &CompileOptions::default(),
+            &RuleSelection::default(),
+        )
+        .map_err(|error| PackError::Verify(error.to_string()))?;
+        let first_problems: Vec<String> = set
+            .load_errors
+            .iter()
+            .map(ToString::to_string)
+            .chain(set.report.errors.iter().map(ToString::to_string))
+            .take(5)
+            .collect();
+        let problems = set.load_errors.len() + set.report.errors.len();
+        if set.engine.is_empty() {
+            return Err(PackError::NoRules {
+                files: set.files,
+                problems,
+                first: first_problems.into_iter().next(),
+            });
+        }
+        let manifest = Manifest {
+            source: options.origin.clone(),
+            pack: options.pack.clone(),
+            sha256,
+            installed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            files: set.files,
+            rules: set.engine.len(),
+            correlations: set.correlations.len(),
+        };
+
+        let previous = self.installed().ok().flatten();
+        let old = match &previous {
+            Some(installed) => Inventory::of_folder(&installed.rules)?,
+            None => Inventory::default(),
+        };
+        let changes = old.changes_to(&Inventory::of_folder(&rules)?);
+        let mut report = UpdateReport {
+            installed: None,
+            manifest,
+            previous: previous.and_then(|installed| installed.manifest),
+            changes,
+            load_problems: set.load_errors.len(),
+            compile_problems: set.report.errors.len(),
+            needs_placeholders: set.report.needs_placeholders.len(),
+            first_problems,
+        };
+        if options.dry_run {
+            return Ok(report);
+        }
+
+        let manifest_path = staging.path().join(MANIFEST_FILE);
+        let text =
+            serde_json::to_vec_pretty(&report.manifest).map_err(|error| PackError::Manifest {
+                path: manifest_path.clone(),
+                error,
+            })?;
+        fs::write(&manifest_path, text).map_err(PackError::io(&manifest_path))?;
+        report.installed = Some(self.swap_in(staging)?);
+        Ok(report)
+    }
+
+    /// Renames the verified `staging` folder to its `pack-*` name and points `CURRENT` at
+    /// it; then deletes the folder it replaced. Returns the new rules folder.
+    fn swap_in(&self, staging: tempfile::TempDir) -> Result<PathBuf, PackError> {
+        let old = self.current_folder().ok().flatten();
+        let suffix = staging
+            .path()
+            .file_name()
+            .map(|name| {
+                name.to_string_lossy()
+                    .trim_start_matches(STAGING_PREFIX)
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let name = format!("{PACK_PREFIX}{stamp}-{suffix}");
+        let folder = self.root.join(&name);
+        fs::rename(staging.path(), &folder).map_err(PackError::io(&folder))?;
+        // From here the folder is ours to remove if the pointer cannot be replaced.
+        let _ = staging.keep();
+        if let Err(error) = self.write_pointer(&name) {
+            let _ = fs::remove_dir_all(&folder);
+            return Err(error);
+        }
+        if let Some(old) = old.filter(|old| *old != folder) {
+            // The new set is in place; a folder left behind is removed by the next update.
+            let _ = fs::remove_dir_all(old);
+        }
+        Ok(folder.join("rules"))
+    }
+
+    /// Replaces `CURRENT` with one naming `name`: written to a temporary file beside it,
+    /// flushed, then renamed over it.
+    fn write_pointer(&self, name: &str) -> Result<(), PackError> {
+        let pointer = self.root.join(POINTER_FILE);
+        let mut file = tempfile::Builder::new()
+            .prefix(STAGING_PREFIX)
+            .tempfile_in(&self.root)
+            .map_err(PackError::io(&self.root))?;
+        writeln!(file, "{name}").map_err(PackError::io(file.path()))?;
+        file.as_file()
+            .sync_all()
+            .map_err(PackError::io(file.path()))?;
+        file.persist(&pointer).map_err(|error| PackError::Io {
+            path: pointer.clone(),
+            error: error.error,
+        })?;
+        Ok(())
+    }
+
+    /// Takes the update lock, or fails at once if another update holds it.
+    fn lock(&self) -> Result<File, PackError> {
+        let path = self.root.join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(PackError::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(TryLockError::WouldBlock) => Err(PackError::Locked { path }),
+            Err(TryLockError::Error(error)) => Err(PackError::Io { path, error }),
+        }
+    }
+
+    /// Removes what an interrupted update left: staging folders and files, and package
+    /// folders `CURRENT` does not name. Runs under the lock, so none is in use by an update.
+    fn remove_leftovers(&self) -> Result<(), PackError> {
+        let current = self.current_folder().ok().flatten();
+        let entries = fs::read_dir(&self.root).map_err(PackError::io(&self.root))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with(STAGING_PREFIX)
+                || (name.starts_with(PACK_PREFIX) && Some(&path) != current.as_ref())
+            {
+                let _ = if path.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unpack::tests::zip_of;
+
+    fn rule(id: &str, title: &str, image: &str) -> String {
+        format!(
+            "title: {title}\nid: {id}\nlogsource: {{product: windows, category: process_creation}}\n\
+             detection: {{sel: {{Image|endswith: '{image}'}}, condition: sel}}\n"
+        )
+    }
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        store: RuleStore,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let store = RuleStore::new(&dir.path().join("data"));
+            Fixture { dir, store }
+        }
+
+        fn zip(&self, name: &str, entries: &[(&str, &[u8])]) -> PathBuf {
+            let path = self.dir.path().join(name);
+            fs::write(&path, zip_of(entries)).unwrap();
+            path
+        }
+
+        /// The installed rule files and their bytes.
+        fn installed_files(&self) -> Vec<(String, String)> {
+            let Some(installed) = self.store.installed().unwrap() else {
+                return Vec::new();
+            };
+            let mut files: Vec<(String, String)> = walkdir::WalkDir::new(&installed.rules)
+                .into_iter()
+                .map(Result::unwrap)
+                .filter(|e| e.file_type().is_file())
+                .map(|e| {
+                    let relative = e.path().strip_prefix(&installed.rules).unwrap();
+                    (
+                        relative.to_string_lossy().into_owned(),
+                        fs::read_to_string(e.path()).unwrap(),
+                    )
+                })
+                .collect();
+            files.sort();
+            files
+        }
+    }
+
+    #[test]
+    fn install_then_update_reports_changes_and_keeps_one_folder() {
+        let f = Fixture::new();
+        assert_eq!(f.store.installed().unwrap(), None);
+        let a = rule("1", "A", "a.exe");
+        let b = rule("2", "B", "b.exe");
+        let first = f.zip(
+            "one.zip",
+            &[("rules/a.yml", a.as_bytes()), ("rules/b.yml", b.as_bytes())],
+        );
+        let mut options = InstallOptions::new("https://example.test/one.zip");
+        options.pack = Some("core".into());
+        let report = f.store.install(&Source::Zip(&first), &options).unwrap();
+        assert_eq!(report.changes.added.len(), 2);
+        assert_eq!(report.manifest.rules, 2);
+        assert_eq!(report.manifest.sha256, Some(sha256_file(&first).unwrap()));
+        let installed = f.store.installed().unwrap().unwrap();
+        assert_eq!(installed.manifest.as_ref(), Some(&report.manifest));
+        assert_eq!(Some(installed.rules.clone()), report.installed);
+
+        let b2 = rule("2", "B", "b2.exe");
+        let c = rule("3", "C", "c.exe");
+        let second = f.zip(
+            "two.zip",
+            &[
+                ("rules/b.yml", b2.as_bytes()),
+                ("rules/c.yml", c.as_bytes()),
+            ],
+        );
+        let report = f
+            .store
+            .install(&Source::Zip(&second), &InstallOptions::new("two"))
+            .unwrap();
+        let titles =
+            |list: &[crate::RuleEntry]| list.iter().map(|e| e.title.clone()).collect::<Vec<_>>();
+        assert_eq!(titles(&report.changes.added), ["C"]);
+        assert_eq!(titles(&report.changes.removed), ["A"]);
+        assert_eq!(titles(&report.changes.changed), ["B"]);
+        assert_eq!(
+            report.previous.map(|m| m.source),
+            Some("https://example.test/one.zip".into())
+        );
+        // One package folder, the pointer, the lock: nothing else left behind.
+        let mut names: Vec<String> = fs::read_dir(f.store.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(&names[..2], [".lock", "CURRENT"]);
+        assert!(names[2].starts_with("pack-"));
+    }
+
+    #[test]
+    fn failed_updates_leave_the_installed_set_untouched() {
+        let f = Fixture::new();
+        let a = rule("1", "A", "a.exe");
+        let good = f.zip("good.zip", &[("a.yml", a.as_bytes())]);
+        f.store
+            .install(&Source::Zip(&good), &InstallOptions::new("good"))
+            .unwrap();
+        let before = f.installed_files();
+
+        let not_zip = f.dir.path().join("page.zip");
+        fs::write(&not_zip, "<html>").unwrap();
+        let escaping = f.zip(
+            "slip.zip",
+            &[("a.yml", a.as_bytes()), ("../x.yml", a.as_bytes())],
+        );
+        let no_rules = f.zip(
+            "empty.zip",
+            &[("README.md", b"hello"), ("x.yml", b"title: [")],
+        );
+        let mut wrong_sum = InstallOptions::new("good");
+        wrong_sum.expected_sha256 = Some("0".repeat(64));
+        let mut bad_sum = InstallOptions::new("good");
+        bad_sum.expected_sha256 = Some("xyz".into());
+
+        let attempts = [
+            f.store
+                .install(&Source::Zip(&not_zip), &InstallOptions::new("x")),
+            f.store
+                .install(&Source::Zip(&escaping), &InstallOptions::new("x")),
+            f.store
+                .install(&Source::Zip(&no_rules), &InstallOptions::new("x")),
+            f.store.install(&Source::Zip(&good), &wrong_sum),
+            f.store.install(&Source::Zip(&good), &bad_sum),
+            f.store.install(
+                &Source::Folder(&f.dir.path().join("none")),
+                &InstallOptions::new("x"),
+            ),
+        ];
+        assert!(matches!(attempts[0], Err(PackError::NotZip { .. })));
+        assert!(matches!(attempts[1], Err(PackError::UnsafeEntry { .. })));
+        assert!(
+            matches!(attempts[2], Err(PackError::NoRules { files: 1, .. })),
+            "{:?}",
+            attempts[2]
+        );
+        assert!(matches!(
+            attempts[3],
+            Err(PackError::ChecksumMismatch { .. })
+        ));
+        assert!(matches!(attempts[4], Err(PackError::BadChecksum(_))));
+        assert!(matches!(attempts[5], Err(PackError::NotAFolder { .. })));
+        assert_eq!(f.installed_files(), before);
+        assert!(fs::read_dir(f.store.root()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(STAGING_PREFIX)));
+    }
+
+    #[test]
+    fn a_dry_run_installs_nothing_and_a_right_checksum_passes() {
+        let f = Fixture::new();
+        let a = rule("1", "A", "a.exe");
+        let good = f.zip("good.zip", &[("a.yml", a.as_bytes())]);
+        let mut options = InstallOptions::new("good");
+        options.dry_run = true;
+        options.expected_sha256 = Some(sha256_file(&good).unwrap().to_uppercase());
+        let report = f.store.install(&Source::Zip(&good), &options).unwrap();
+        assert_eq!(report.installed, None);
+        assert_eq!(report.changes.added.len(), 1);
+        assert_eq!(f.store.installed().unwrap(), None);
+    }
+
+    #[test]
+    fn a_second_update_waits_for_none_and_fails_at_once() {
+        let f = Fixture::new();
+        fs::create_dir_all(f.store.root()).unwrap();
+        let _held = f.store.lock().unwrap();
+        let a = rule("1", "A", "a.exe");
+        let good = f.zip("good.zip", &[("a.yml", a.as_bytes())]);
+        let result = f
+            .store
+            .install(&Source::Zip(&good), &InstallOptions::new("good"));
+        assert!(
+            matches!(result, Err(PackError::Locked { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_pointer_to_elsewhere_is_refused() {
+        let f = Fixture::new();
+        fs::create_dir_all(f.store.root()).unwrap();
+        fs::write(f.store.root().join(POINTER_FILE), "../../etc\n").unwrap();
+        assert!(matches!(f.store.installed(), Err(PackError::Broken { .. })));
+    }
+}
