@@ -5,8 +5,9 @@
 //! update builds the new folder under a hidden `.staging-*` name beside the others,
 //! verifies it, renames it to its `pack-*` name, then replaces `CURRENT` by renaming a new
 //! file over it: the one step that changes what is installed, and an atomic one. Until it,
-//! the installed set is untouched; after it, the old folder is deleted. `.lock` keeps two
-//! updates from running at once.
+//! the installed set is untouched. The folder it replaced stays until the next update, so
+//! that a hunt that read `CURRENT` just before still finds every rule; older folders are
+//! deleted. `.lock` keeps two updates from running at once.
 
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Read, Write};
@@ -347,10 +348,9 @@ impl RuleStore {
             let _ = fs::remove_dir_all(&folder);
             return Err(error);
         }
-        if let Some(old) = old.filter(|old| *old != folder) {
-            // The new set is in place; a folder left behind is removed by the next update.
-            let _ = fs::remove_dir_all(old);
-        }
+        // The set just replaced stays until the next update, so that a hunt that read
+        // `CURRENT` a moment ago still finds every rule it started loading; older sets go.
+        self.remove_packs_except(&[Some(&folder), old.as_ref()]);
         Ok(folder.join("rules"))
     }
 
@@ -389,26 +389,46 @@ impl RuleStore {
         }
     }
 
-    /// Removes what an interrupted update left: staging folders and files, and package
-    /// folders `CURRENT` does not name. Runs under the lock, so none is in use by an update.
+    /// Removes what an interrupted update left: staging folders and files. Runs under the
+    /// lock, so none is in use by an update; package folders are left to
+    /// [`Self::remove_packs_except`] after a successful swap.
     fn remove_leftovers(&self) -> Result<(), PackError> {
-        let current = self.current_folder().ok().flatten();
         let entries = fs::read_dir(&self.root).map_err(PackError::io(&self.root))?;
         for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if name.starts_with(STAGING_PREFIX)
-                || (name.starts_with(PACK_PREFIX) && Some(&path) != current.as_ref())
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(STAGING_PREFIX)
             {
-                let _ = if path.is_dir() {
-                    fs::remove_dir_all(&path)
-                } else {
-                    fs::remove_file(&path)
-                };
+                remove_entry(&entry.path());
             }
         }
         Ok(())
     }
+
+    /// Removes every package folder but those in `keep` (best effort: a folder that cannot
+    /// be removed now is tried again at the next update).
+    fn remove_packs_except(&self, keep: &[Option<&PathBuf>]) {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_pack = entry.file_name().to_string_lossy().starts_with(PACK_PREFIX);
+            if is_pack && !keep.iter().flatten().any(|kept| **kept == path) {
+                remove_entry(&path);
+            }
+        }
+    }
+}
+
+/// Removes a folder with its contents, or a file (best effort).
+fn remove_entry(path: &Path) {
+    let _ = if path.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    };
 }
 
 #[cfg(test)]
@@ -464,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn install_then_update_reports_changes_and_keeps_one_folder() {
+    fn install_then_update_reports_changes_and_keeps_the_replaced_set_until_the_next() {
         let f = Fixture::new();
         assert_eq!(f.store.installed().unwrap(), None);
         let a = rule("1", "A", "a.exe");
@@ -482,6 +502,7 @@ mod tests {
         let installed = f.store.installed().unwrap().unwrap();
         assert_eq!(installed.manifest.as_ref(), Some(&report.manifest));
         assert_eq!(Some(installed.rules.clone()), report.installed);
+        let first_set = installed.rules.clone();
 
         let b2 = rule("2", "B", "b2.exe");
         let c = rule("3", "C", "c.exe");
@@ -505,15 +526,29 @@ mod tests {
             report.previous.map(|m| m.source),
             Some("https://example.test/one.zip".into())
         );
-        // One package folder, the pointer, the lock: nothing else left behind.
-        let mut names: Vec<String> = fs::read_dir(f.store.root())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names.len(), 3, "{names:?}");
-        assert_eq!(&names[..2], [".lock", "CURRENT"]);
-        assert!(names[2].starts_with("pack-"));
+        // The new package folder and the one it replaced (kept for hunts still reading
+        // it), the pointer, the lock: nothing else left behind.
+        let names = || {
+            let mut names: Vec<String> = fs::read_dir(f.store.root())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let after_second = names();
+        assert_eq!(after_second.len(), 4, "{after_second:?}");
+        assert_eq!(&after_second[..2], [".lock", "CURRENT"]);
+        assert!(after_second[2..].iter().all(|n| n.starts_with("pack-")));
+        let second_set = f.store.installed().unwrap().unwrap().rules;
+        assert!(first_set.exists(), "the set just replaced stays");
+        // A third update removes the first set and keeps the second.
+        f.store
+            .install(&Source::Zip(&first), &InstallOptions::new("three"))
+            .unwrap();
+        assert_eq!(names().len(), 4, "{:?}", names());
+        assert!(!first_set.exists(), "{:?}", names());
+        assert!(second_set.exists(), "{:?}", names());
     }
 
     #[test]
