@@ -46,8 +46,9 @@ pub fn man(args: &ManArgs) -> Result<i32> {
 fn write_pages(command: clap::Command, dir: &Path) -> Result<usize> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = 0;
-    let mut pending = vec![command.clone().name("tocsin")];
-    pending[0].build();
+    let mut root = command;
+    root.build();
+    let mut pending = vec![root];
     while let Some(command) = pending.pop() {
         let name = command.get_name().to_string();
         let path = dir.join(format!("{name}.1"));

@@ -113,11 +113,6 @@ impl Criteria {
         if !self.range.contains(event.timestamp_micros) {
             return false;
         }
-        if let Some(sigma) = &self.sigma {
-            if !sigma.matches(event, scratch) {
-                return false;
-            }
-        }
         let values = || event.fields.iter().map(|f| text_of(&f.value));
         if let Some(keywords) = &self.keywords {
             if !values().any(|v| keywords.is_match(v.as_ref())) {
@@ -131,7 +126,7 @@ impl Criteria {
         {
             return false;
         }
-        self.fields.iter().all(|test| {
+        let fields_hold = self.fields.iter().all(|test| {
             let mut found = false;
             event.visit(&test.name, &mut |value| {
                 found = test.value.is_match(&field_text(value));
@@ -142,7 +137,13 @@ impl Criteria {
                 }
             });
             found
-        })
+        });
+        // The Sigma detection last: the engine costs more than the plain tests above.
+        fields_hold
+            && self
+                .sigma
+                .as_ref()
+                .is_none_or(|sigma| sigma.matches(event, scratch))
     }
 
     /// The `--field` names, to say which no event had.

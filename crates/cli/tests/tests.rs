@@ -1758,12 +1758,11 @@ fn timeline_sorts_detections_by_event_time_across_files() {
     );
 }
 
-#[test]
-fn search_prints_the_matching_events_themselves() {
-    // Issue 19: tocsin search, with the names rules use; bad input gets a clear error.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = write(
-        dir.path(),
+/// A JSON Lines log of three Sysmon process starts: whoami (record 1), a mimikatz in
+/// C:\\Temp (2) and notepad (3), for the search tests.
+fn three_process_starts(dir: &Path) -> PathBuf {
+    write(
+        dir,
         "events.jsonl",
         &[
             sysmon_line(1, "C:\\Windows\\System32\\whoami.exe"),
@@ -1771,7 +1770,14 @@ fn search_prints_the_matching_events_themselves() {
             sysmon_line(3, "C:\\Windows\\notepad.exe"),
         ]
         .join("\n"),
-    );
+    )
+}
+
+#[test]
+fn search_prints_the_matching_events_themselves() {
+    // Issue 19: tocsin search, with the names rules use; bad input gets a clear error.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = three_process_starts(dir.path());
     let search = |flags: &[&str]| run(tocsin().arg("search").arg(&input).args(flags));
     let records = |out: &Output| -> Vec<u64> {
         jsonl_lines(out)
@@ -1824,16 +1830,7 @@ fn search_with_a_sigma_detection() {
     // Issue 19: `--sigma-condition`, one selection, a whole block, keywords or @FILE,
     // compiled by the rules' engine; its errors name the line of the user's text.
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = write(
-        dir.path(),
-        "events.jsonl",
-        &[
-            sysmon_line(1, "C:\\Windows\\System32\\whoami.exe"),
-            sysmon_line(2, "C:\\Temp\\MIMIKATZ.exe"),
-            sysmon_line(3, "C:\\Windows\\notepad.exe"),
-        ]
-        .join("\n"),
-    );
+    let input = three_process_starts(dir.path());
     let search = |detection: &str| {
         run(tocsin()
             .arg("search")
