@@ -3,7 +3,10 @@
 //! The hunt feeds it every detection as it is shown ([`HuntReport::add`]); it counts them by
 //! level, rule, computer, ATT&CK technique and hour, and keeps only the
 //! [`TABLE_ROWS`] earliest detections for the page's table, so its memory does not grow
-//! with the detections (only with the distinct rules, computers and hours they name).
+//! with the detections. The distinct names and times it counts are bounded too, since a
+//! hostile log chooses them: at most [`MAX_COMPUTERS`] computers are ranked (detections on
+//! later ones are counted as such), and times are counted by the hour until more than
+//! [`MAX_TIME_KEYS`] hours hold detections, then by the day, then by the year.
 //! [`HuntReport::render`] then writes one self-contained page with the hunt's
 //! [`HuntFacts`], tables and inline SVG charts.
 
@@ -36,6 +39,12 @@ const DETAIL_CHARS: usize = 400;
 
 /// Microseconds in an hour.
 const HOUR: i64 = 3_600_000_000;
+
+/// The most distinct computers the page counts one by one.
+pub const MAX_COMPUTERS: usize = 10_000;
+
+/// The most distinct times (hours, then days) counted before the counts are coarsened.
+pub const MAX_TIME_KEYS: usize = 1 << 16;
 
 /// The page's own style, after the shared [`STYLE`](super::STYLE).
 const STYLE: &str = ".chart{max-width:100%;height:auto;display:block;margin:.5em 0}\
@@ -123,12 +132,16 @@ pub struct HuntReport {
     levels: HashMap<String, u64>,
     /// (title, id) -> level, tags, detections.
     rules: HashMap<(String, Option<String>), RuleTally>,
-    /// Computer -> detections.
+    /// Computer -> detections, for the first [`MAX_COMPUTERS`] computers.
     computers: HashMap<String, u64>,
+    /// Detections on computers seen after the first [`MAX_COMPUTERS`].
+    later_computers: u64,
     /// ATT&CK technique id -> detections.
     techniques: HashMap<String, u64>,
-    /// Hours since the epoch -> detections at that hour.
+    /// Hours since the epoch, floored to `grain` -> detections then.
     hours: BTreeMap<i64, u64>,
+    /// How finely `hours` counts.
+    grain: Grain,
     /// Detections without a time.
     untimed: u64,
     /// The earliest `cap` detections; the top of the heap is the latest, dropped first.
@@ -155,8 +168,10 @@ impl HuntReport {
             levels: HashMap::new(),
             rules: HashMap::new(),
             computers: HashMap::new(),
+            later_computers: 0,
             techniques: HashMap::new(),
             hours: BTreeMap::new(),
+            grain: Grain::Hour,
             untimed: 0,
             rows: BinaryHeap::new(),
         }
@@ -175,17 +190,45 @@ impl HuntReport {
             })
             .count += 1;
         if let Some(computer) = &record.computer {
-            *self.computers.entry(computer.clone()).or_default() += 1;
+            self.count_computer(computer);
         }
         for technique in record.tags.iter().filter_map(|t| technique_id(t)) {
             *self.techniques.entry(technique).or_default() += 1;
         }
         let micros = parse_time(record.timestamp.as_deref());
         match micros {
-            Some(t) => *self.hours.entry(t.div_euclid(HOUR)).or_default() += 1,
+            Some(t) => self.count_hour(t.div_euclid(HOUR)),
             None => self.untimed += 1,
         }
         self.keep_row(record, micros);
+    }
+
+    /// Counts a detection on `computer`, one by one for the first [`MAX_COMPUTERS`].
+    fn count_computer(&mut self, computer: &str) {
+        if let Some(count) = self.computers.get_mut(computer) {
+            *count += 1;
+        } else if self.computers.len() < MAX_COMPUTERS {
+            self.computers.insert(computer.to_owned(), 1);
+        } else {
+            self.later_computers += 1;
+        }
+    }
+
+    /// Counts a detection at `hour`, coarsening the counts when they hold more than
+    /// [`MAX_TIME_KEYS`] times.
+    fn count_hour(&mut self, hour: i64) {
+        *self.hours.entry(self.grain.floor(hour)).or_default() += 1;
+        while self.hours.len() > MAX_TIME_KEYS {
+            let Some(coarser) = self.grain.coarser() else {
+                break;
+            };
+            self.grain = coarser;
+            let mut floored = BTreeMap::new();
+            for (hour, n) in std::mem::take(&mut self.hours) {
+                *floored.entry(coarser.floor(hour)).or_default() += n;
+            }
+            self.hours = floored;
+        }
     }
 
     /// Keeps the row of `record` if it is among the `cap` earliest seen.
@@ -368,6 +411,15 @@ impl HuntReport {
             &computers,
             self.computers.len(),
         );
+        if self.later_computers > 0 {
+            let _ = writeln!(
+                page,
+                "<p class=\"note\">{} detections on computers seen after the first {} are \
+                 counted in the totals but not ranked.</p>",
+                group(self.later_computers),
+                group(MAX_COMPUTERS as u64)
+            );
+        }
     }
 
     fn write_techniques(&self, page: &mut String) {
@@ -537,6 +589,38 @@ fn parse_time(text: Option<&str>) -> Option<i64> {
         .map(|t| t.timestamp_micros())
 }
 
+/// How finely [`HuntReport`] counts detections over time. Each grain floors an hour to the
+/// first hour of its own unit, so the histogram's bins of that unit or coarser stay exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grain {
+    Hour,
+    Day,
+    Year,
+}
+
+impl Grain {
+    /// The next coarser grain, if there is one.
+    fn coarser(self) -> Option<Grain> {
+        match self {
+            Grain::Hour => Some(Grain::Day),
+            Grain::Day => Some(Grain::Year),
+            Grain::Year => None,
+        }
+    }
+
+    /// The first hour of the unit holding `hour` (hours since the epoch).
+    fn floor(self, hour: i64) -> i64 {
+        match self {
+            Grain::Hour => hour,
+            Grain::Day => hour - hour.rem_euclid(24),
+            Grain::Year => DateTime::from_timestamp(hour.saturating_mul(3600), 0)
+                .and_then(|t| t.date_naive().with_ordinal(1))
+                .and_then(|date| date.and_hms_opt(0, 0, 0))
+                .map_or(hour, |start| start.and_utc().timestamp().div_euclid(3600)),
+        }
+    }
+}
+
 /// The units a histogram may count by, finest first.
 const UNITS: [&str; 4] = ["hour", "day", "month", "year"];
 
@@ -673,6 +757,51 @@ mod tests {
             "empty hours are bins"
         );
         assert!(page.contains("1 detections without a time"));
+    }
+
+    #[test]
+    fn a_hostile_spread_of_computers_and_times_stays_bounded_and_counted() {
+        let mut report = HuntReport::with_table_rows(0);
+        let computers = MAX_COMPUTERS + 500;
+        for n in 0..computers {
+            report.add(&record("A", "low", &format!("WS{n}"), None));
+        }
+        report.add(&record("A", "low", "WS0", None));
+        assert_eq!(report.computers.len(), MAX_COMPUTERS);
+        assert_eq!(report.computers.get("WS0"), Some(&2));
+        assert_eq!(report.later_computers, 500);
+        assert!(render(&report).contains("500 detections on computers seen after the first"));
+
+        // One detection an hour over about 15 years, then some centuries apart.
+        let mut report = HuntReport::with_table_rows(0);
+        let start = DateTime::parse_from_rfc3339("2010-01-01T00:00:00Z").expect("time");
+        let hours = 130_000_i64;
+        for hour in 0..hours {
+            let time = start + chrono::Duration::hours(hour);
+            report.add(&record("A", "low", "WS", Some(&time.to_rfc3339())));
+        }
+        assert_eq!(report.grain, Grain::Day);
+        assert!(report.hours.len() <= MAX_TIME_KEYS);
+        assert_eq!(report.hours.values().sum::<u64>(), hours as u64);
+        let (unit, months) = bins(&report.hours).expect("timed");
+        assert_eq!(unit, "month");
+        assert_eq!(months.first().map(|b| b.0.as_str()), Some("2010-01"));
+        assert_eq!(months.iter().map(|b| b.1).sum::<u64>(), hours as u64);
+        let february = months.iter().find(|b| b.0 == "2011-02").map(|b| b.1);
+        assert_eq!(february, Some(28 * 24), "counted whole once coarsened to days");
+        // Then a detection every other day for almost four centuries.
+        let long_ago = DateTime::parse_from_rfc3339("1600-03-01T12:00:00Z").expect("time");
+        let days = 70_000_i64;
+        for day in 0..days {
+            let time = long_ago + chrono::Duration::days(2 * day);
+            report.add(&record("B", "low", "WS", Some(&time.to_rfc3339())));
+        }
+        assert_eq!(report.grain, Grain::Year);
+        assert!(report.hours.len() < 500);
+        assert_eq!(report.hours.values().sum::<u64>(), (hours + days) as u64);
+        let (_, years) = bins(&report.hours).expect("timed");
+        let year_2011 = years.iter().find(|b| b.0 == "2011").map(|b| b.1);
+        assert_eq!(year_2011, Some(365 * 24));
     }
 
     #[test]

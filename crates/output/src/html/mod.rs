@@ -27,7 +27,10 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 pub const PAGE_END: &str = "</body></html>\n";
 
 /// Escapes the five HTML-special characters, so that `text` reads as text in an element or
-/// an attribute value.
+/// an attribute value, and writes control characters (but line feeds and tabs) and
+/// bidirectional controls as their Rust escapes, as [`clean`](crate::clean) does for a terminal: a C0 control is not
+/// allowed in an HTML or XML document, even as a character reference, and a bidirectional
+/// override would reorder what the analyst reads (`evil\u{202e}fdp.exe`).
 ///
 /// ```
 /// assert_eq!(
@@ -44,6 +47,8 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            '\n' | '\t' => out.push(c),
+            c if crate::clean::needs_cleaning(c) => out.extend(c.escape_default()),
             _ => out.push(c),
         }
     }
@@ -69,6 +74,22 @@ mod tests {
     fn escape_turns_markup_into_text() {
         assert_eq!(escape("a<b>&'\""), "a&lt;b&gt;&amp;&#39;&quot;");
         assert_eq!(escape("plain ünïcode"), "plain ünïcode");
+    }
+
+    #[test]
+    fn escape_leaves_no_control_character_a_document_forbids() {
+        let hostile = "a\u{0}b\u{1b}[2J\u{7f}\u{85}\r\n\tevil\u{202e}fdp.exe";
+        let escaped = escape(hostile);
+        assert!(
+            !escaped
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{escaped:?}"
+        );
+        assert_eq!(
+            escaped,
+            "a\\u{0}b\\u{1b}[2J\\u{7f}\\u{85}\\r\n\tevil\\u{202e}fdp.exe"
+        );
     }
 
     #[test]
