@@ -44,6 +44,7 @@ impl SigmaCondition {
                 .with_context(|| format!("{ORIGIN} @{path}: cannot read the file"))?,
             None => spec.to_owned(),
         };
+        let text = one_kind_of_line_end(&text);
         let mut documents = Vec::new();
         for logsource in LOGSOURCES {
             let (rule, offset) = rule_text(&text, logsource)?;
@@ -96,6 +97,15 @@ fn rule_text(text: &str, logsource: &str) -> Result<(String, usize)> {
         rule.push_str("  condition: selection\n");
     }
     Ok((rule, offset))
+}
+
+/// `text` with every line ending a line feed. YAML also ends a line at a lone carriage
+/// return (and YAML 1.1 parsers at NEL, U+2028 and U+2029), which `str::lines` does not:
+/// left alone, such a line would escape the indentation [`rule_text`] gives the user's
+/// lines and reach the rule's top level.
+fn one_kind_of_line_end(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .replace(['\r', '\u{85}', '\u{2028}', '\u{2029}'], "\n")
 }
 
 /// The keys of the text's top-level mapping (none for a list of keywords).
@@ -217,5 +227,24 @@ mod tests {
         let (rule, offset) = rule_text("EventID: 1\nlogsource: x", "{}").expect("wraps");
         assert_eq!(rule.lines().nth(offset), Some("    EventID: 1"));
         assert!(rule.contains("\n    logsource: x\n"), "{rule}");
+    }
+
+    #[test]
+    fn every_yaml_line_break_is_indented_with_the_user_text() {
+        for spec in [
+            "EventID: 1\rlogsource: {product: linux}",
+            "EventID: 1\r\nlogsource: {product: linux}",
+            "EventID: 1\u{85}logsource: {product: linux}",
+            "EventID: 1\u{2028}logsource: {product: linux}",
+        ] {
+            let text = one_kind_of_line_end(spec);
+            let (rule, _) = rule_text(&text, "{}").expect("wraps");
+            assert!(
+                rule.contains("\n    logsource: {product: linux}\n"),
+                "{rule:?}"
+            );
+            assert_eq!(rule.matches("\nlogsource:").count(), 1, "{rule:?}");
+            assert!(!rule.contains(['\r', '\u{85}', '\u{2028}']), "{rule:?}");
+        }
     }
 }
