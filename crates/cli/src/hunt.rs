@@ -108,8 +108,10 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     if files.is_empty() {
         bail!("no log files found in {}", display_paths(&args.paths));
     }
-    let rules = ruleset::paths_or_installed(&args.rules, args.quiet)?;
+    let ruleset::RulePaths { paths: rules, hold } =
+        ruleset::paths_or_installed(&args.rules, args.quiet)?;
     let mut set = ruleset::load(&rules, &args.compile, &args.select)?;
+    drop(hold);
     let behaviour = match args.behaviour || args.behaviour_config.is_some() {
         true => Some(Behaviour::load(args.behaviour_config.as_deref())?),
         false => None,

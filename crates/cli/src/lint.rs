@@ -10,8 +10,9 @@ use crate::ruleset;
 
 /// Runs the lint; returns the process exit code (0 clean, 1 problems found).
 pub fn run(args: &LintArgs) -> Result<i32> {
-    let paths = ruleset::paths_or_installed(&args.paths, false)?;
+    let ruleset::RulePaths { paths, hold } = ruleset::paths_or_installed(&args.paths, false)?;
     let mut set = ruleset::load(&paths, &args.compile, &SelectArgs::default())?;
+    drop(hold);
     let (detectors, correlation_errors) = Detectors::from_rule_set(&mut set, None);
     for error in &set.load_errors {
         println!("{}", clean(&error.to_string()));

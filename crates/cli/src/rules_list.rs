@@ -29,12 +29,16 @@ pub fn run(args: &RulesListArgs) -> Result<i32> {
     if args.builtin {
         paths.push(PathBuf::from(BUILTIN_RULES));
     }
+    let mut hold = None;
     if paths.is_empty() {
-        paths = ruleset::paths_or_installed(&paths, true).context(
+        let installed = ruleset::paths_or_installed(&paths, true).context(
             "name rule files or folders, use --builtin for the built-in rules, or install rules",
         )?;
+        paths = installed.paths;
+        hold = installed.hold;
     }
     let outcome = ruleset::load_documents(&paths);
+    drop(hold);
     for error in &outcome.errors {
         eprintln!("warning: rule skipped: {}", clean(&error.to_string()));
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tocsin_pipeline::{CompileOptions, RuleSelection};
-use tocsin_rulepack::RuleStore;
+use tocsin_rulepack::{HeldSet, RuleStore};
 
 pub use tocsin_pipeline::{load_documents, RuleSet, BUILTIN_RULES};
 
@@ -38,29 +38,43 @@ pub fn rule_store() -> Result<RuleStore> {
     Ok(RuleStore::new(&data))
 }
 
-/// `paths` if any were given; else the installed rules folder, with a note on standard
-/// error unless `quiet`.
+/// The rule paths to load, and the hold that keeps an installed set from being deleted
+/// by a `tocsin rules update` while it loads (keep it until the rules are loaded).
+#[derive(Debug)]
+pub struct RulePaths {
+    /// The files and folders to load.
+    pub paths: Vec<PathBuf>,
+    /// The installed set's hold, when the paths are the installed set.
+    pub hold: Option<HeldSet>,
+}
+
+/// `paths` if any were given; else the installed rules folder, held, with a note on
+/// standard error unless `quiet`.
 ///
 /// # Errors
 ///
 /// None given and none installed (the message says what to do), or an installed set
 /// that is broken.
-pub fn paths_or_installed(paths: &[PathBuf], quiet: bool) -> Result<Vec<PathBuf>> {
+pub fn paths_or_installed(paths: &[PathBuf], quiet: bool) -> Result<RulePaths> {
     if !paths.is_empty() {
-        return Ok(paths.to_vec());
+        return Ok(RulePaths {
+            paths: paths.to_vec(),
+            hold: None,
+        });
     }
     const ADVICE: &str =
         "pass --rules PATH (or --rules builtin), or run `tocsin rules update` to install SigmaHQ's rules";
     let store = rule_store().context(ADVICE)?;
-    let installed = store
-        .installed()
+    let held = store
+        .hold_installed()
         .with_context(|| format!("no usable installed rules; {ADVICE}"))?;
-    let Some(installed) = installed else {
+    let Some(held) = held else {
         bail!(
             "no rules given and none installed in {}: {ADVICE}",
             store.root().display()
         );
     };
+    let installed = &held.installed;
     if !quiet {
         let from = installed.manifest.as_ref().map_or_else(String::new, |m| {
             format!(
@@ -74,5 +88,8 @@ pub fn paths_or_installed(paths: &[PathBuf], quiet: bool) -> Result<Vec<PathBuf>
             installed.rules.display()
         );
     }
-    Ok(vec![installed.rules])
+    Ok(RulePaths {
+        paths: vec![installed.rules.clone()],
+        hold: Some(held),
+    })
 }

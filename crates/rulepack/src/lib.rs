@@ -47,7 +47,7 @@ pub use error::PackError;
 pub use inventory::{Changes, Inventory, RuleEntry};
 pub use pack::{data_dir, Pack, RELEASES_URL};
 pub use store::{
-    sha256_file, InstallOptions, Installed, Manifest, RuleStore, Source, UpdateReport,
+    sha256_file, HeldSet, InstallOptions, Installed, Manifest, RuleStore, Source, UpdateReport,
     MANIFEST_FILE,
 };
 pub use unpack::Limits;

@@ -7,7 +7,11 @@
 //! file over it: the one step that changes what is installed, and an atomic one. Until it,
 //! the installed set is untouched. The folder it replaced stays until the next update, so
 //! that a hunt that read `CURRENT` just before still finds every rule; older folders are
-//! deleted. `.lock` keeps two updates from running at once.
+//! deleted, but never one a reader holds ([`RuleStore::hold_installed`] takes a shared lock
+//! on its `.hold` file; an update deletes a folder only under an exclusive one). Every
+//! file and folder of a new package is fsynced before `CURRENT` names it, and the folder
+//! holding `CURRENT` after, so a crash leaves the old set or the whole new one. `.lock`
+//! keeps two updates from running at once.
 
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Read, Write};
@@ -30,6 +34,11 @@ const LOCK_FILE: &str = ".lock";
 const STAGING_PREFIX: &str = ".staging-";
 /// The prefix of installed package folders.
 const PACK_PREFIX: &str = "pack-";
+/// The file in each package folder that readers lock shared while they read the folder.
+const HOLD_FILE: &str = ".hold";
+/// How many times a reader reads `CURRENT` again when the folder it named was deleted
+/// before the reader could hold it (an update and its next one ran in between).
+const HOLD_ATTEMPTS: usize = 5;
 
 /// Where a package comes from, once on this machine.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +105,16 @@ pub struct Installed {
     pub rules: PathBuf,
     /// Its manifest, when it could be read.
     pub manifest: Option<Manifest>,
+}
+
+/// The installed set, held: no update deletes its folder until this is dropped.
+#[derive(Debug)]
+pub struct HeldSet {
+    /// The set.
+    pub installed: Installed,
+    /// The shared lock on the folder's hold file (none for a folder an older tocsin
+    /// installed without one).
+    _hold: Option<File>,
 }
 
 /// What an install did (or, with `dry_run`, would do).
@@ -199,9 +218,50 @@ impl RuleStore {
     ///
     /// The pointer cannot be read, or names a folder that is not there.
     pub fn installed(&self) -> Result<Option<Installed>, PackError> {
-        let Some(folder) = self.current_folder()? else {
-            return Ok(None);
-        };
+        match self.current_folder()? {
+            Some(folder) => Self::installed_in(&folder).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The installed set, held until the returned value is dropped, so that updates
+    /// running meanwhile do not delete the files being read: what a hunt loads its rules
+    /// through. `None` when nothing was ever installed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::installed`]; also when the hold file cannot be locked, or when updates
+    /// replaced the set faster than it could be held, several times over.
+    pub fn hold_installed(&self) -> Result<Option<HeldSet>, PackError> {
+        for _ in 0..HOLD_ATTEMPTS {
+            let Some(folder) = self.current_folder()? else {
+                return Ok(None);
+            };
+            let path = folder.join(HOLD_FILE);
+            let hold = match File::open(&path) {
+                Ok(file) => Some(file),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+                Err(error) => return Err(PackError::Io { path, error }),
+            };
+            if let Some(file) = &hold {
+                file.lock_shared().map_err(PackError::io(&path))?;
+            }
+            // Deleted between reading `CURRENT` and the lock: `CURRENT` names a newer set.
+            if folder.join("rules").is_dir() {
+                let installed = Self::installed_in(&folder)?;
+                return Ok(Some(HeldSet {
+                    installed,
+                    _hold: hold,
+                }));
+            }
+        }
+        Err(PackError::Broken {
+            path: self.root.join(POINTER_FILE),
+        })
+    }
+
+    /// The set installed in the package folder `folder`.
+    fn installed_in(folder: &Path) -> Result<Installed, PackError> {
         let rules = folder.join("rules");
         if !rules.is_dir() {
             return Err(PackError::Broken { path: rules });
@@ -209,7 +269,7 @@ impl RuleStore {
         let manifest = fs::read(folder.join(MANIFEST_FILE))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        Ok(Some(Installed { rules, manifest }))
+        Ok(Installed { rules, manifest })
     }
 
     /// Installs the package `source`, replacing the installed set (see the module's
@@ -321,6 +381,9 @@ impl RuleStore {
                 error,
             })?;
         fs::write(&manifest_path, text).map_err(PackError::io(&manifest_path))?;
+        let hold = staging.path().join(HOLD_FILE);
+        File::create_new(&hold).map_err(PackError::io(&hold))?;
+        sync_tree(staging.path())?;
         report.installed = Some(self.swap_in(staging)?);
         Ok(report)
     }
@@ -344,10 +407,12 @@ impl RuleStore {
         fs::rename(staging.path(), &folder).map_err(PackError::io(&folder))?;
         // From here the folder is ours to remove if the pointer cannot be replaced.
         let _ = staging.keep();
-        if let Err(error) = self.write_pointer(&name) {
+        if let Err(error) = sync_dir(&self.root).and_then(|()| self.write_pointer(&name)) {
             let _ = fs::remove_dir_all(&folder);
             return Err(error);
         }
+        // The rename of `CURRENT` made durable: after a crash, the new set stays.
+        sync_dir(&self.root)?;
         // The set just replaced stays until the next update, so that a hunt that read
         // `CURRENT` a moment ago still finds every rule it started loading; older sets go.
         self.remove_packs_except(&[Some(&folder), old.as_ref()]);
@@ -416,10 +481,55 @@ impl RuleStore {
             let path = entry.path();
             let is_pack = entry.file_name().to_string_lossy().starts_with(PACK_PREFIX);
             if is_pack && !keep.iter().flatten().any(|kept| **kept == path) {
-                remove_entry(&path);
+                remove_unheld(&path);
             }
         }
     }
+}
+
+/// Removes the package folder `folder` unless a reader holds it (then it is tried again
+/// at the next update). The exclusive lock is kept while the folder goes, so a reader
+/// that opened the hold file just before waits, then sees the folder gone.
+fn remove_unheld(folder: &Path) {
+    let hold = match File::open(folder.join(HOLD_FILE)) {
+        Ok(file) => match file.try_lock() {
+            Ok(()) => Some(file),
+            Err(_) => return,
+        },
+        Err(_) => None,
+    };
+    remove_entry(folder);
+    drop(hold);
+}
+
+/// fsyncs every file and folder under `root`, and `root` itself.
+fn sync_tree(root: &Path) -> Result<(), PackError> {
+    for entry in walkdir::WalkDir::new(root).contents_first(true) {
+        let entry = entry.map_err(|error| PackError::Io {
+            path: error.path().unwrap_or(root).to_path_buf(),
+            error: error.into(),
+        })?;
+        if entry.file_type().is_dir() {
+            sync_dir(entry.path())?;
+        } else if entry.file_type().is_file() {
+            File::open(entry.path())
+                .and_then(|file| file.sync_all())
+                .map_err(PackError::io(entry.path()))?;
+        }
+    }
+    Ok(())
+}
+
+/// fsyncs the folder `dir`, making the names created or renamed in it durable. Only
+/// Unix can open a folder to fsync it; elsewhere this does nothing.
+fn sync_dir(dir: &Path) -> Result<(), PackError> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|folder| folder.sync_all())
+        .map_err(PackError::io(dir))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Removes a folder with its contents, or a file (best effort).
@@ -549,6 +659,33 @@ mod tests {
         assert_eq!(names().len(), 4, "{:?}", names());
         assert!(!first_set.exists(), "{:?}", names());
         assert!(second_set.exists(), "{:?}", names());
+    }
+
+    #[test]
+    fn a_held_set_outlives_two_updates_and_goes_at_the_next_after_release() {
+        let f = Fixture::new();
+        let a = rule("1", "A", "a.exe");
+        let zip = f.zip("a.zip", &[("a.yml", a.as_bytes())]);
+        let install = |origin: &str| {
+            f.store
+                .install(&Source::Zip(&zip), &InstallOptions::new(origin))
+                .unwrap()
+        };
+        assert!(f.store.hold_installed().unwrap().is_none());
+        install("one");
+        let held = f.store.hold_installed().unwrap().unwrap();
+        let rules = held.installed.rules.clone();
+        assert_eq!(held.installed, f.store.installed().unwrap().unwrap());
+        install("two");
+        install("three");
+        assert!(rules.join("a.yml").is_file(), "a held set is never deleted");
+        drop(held);
+        install("four");
+        assert!(!rules.exists(), "released, it goes at the next update");
+        // A hold taken now names the current set.
+        let held = f.store.hold_installed().unwrap().unwrap();
+        let current = held.installed.manifest.as_ref().map(|m| m.source.clone());
+        assert_eq!(current.as_deref(), Some("four"));
     }
 
     #[test]
