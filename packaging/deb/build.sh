@@ -59,9 +59,15 @@ printf 'tocsin (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- tocsin
 depends="libc6"
 if command -v dpkg-shlibdeps > /dev/null; then
     mkdir -p "$work/shlibs/debian" && touch "$work/shlibs/debian/control"
-    found=$(cd "$work/shlibs" && dpkg-shlibdeps -O "$stage/usr/bin/tocsin" 2>/dev/null \
-        | sed -n 's/^shlibs:Depends=//p')
-    [ -n "$found" ] && depends="$found"
+    if shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O "$stage/usr/bin/tocsin" 2> "$work/shlibdeps.err"); then
+        found=$(sed -n 's/^shlibs:Depends=//p' <<< "$shlibs")
+        [ -z "$found" ] || depends="$found"
+    else
+        echo "warning: dpkg-shlibdeps failed, so the package depends on libc6 alone:" >&2
+        cat "$work/shlibdeps.err" >&2
+    fi
+else
+    echo "note: no dpkg-shlibdeps (package dpkg-dev): the package depends on libc6 alone" >&2
 fi
 
 install -d "$stage/DEBIAN"

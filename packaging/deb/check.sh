@@ -14,6 +14,8 @@ dpkg-deb --info "$deb" > /dev/null
 version=$(dpkg-deb --field "$deb" Version)
 
 if [ "$(id -u)" = 0 ]; then
+    # A failed check must not leave the package installed on the machine.
+    trap '[ -z "${removed:-}" ] && dpkg -r tocsin > /dev/null 2>&1' EXIT
     dpkg -i "$deb"
     prefix=""
     echo "installed with dpkg -i"
@@ -39,6 +41,7 @@ grep -qF -- '\-\-rules' <(zcat "$prefix/usr/share/man/man1/tocsin-hunt.1.gz") \
 
 if [ -z "$prefix" ]; then
     dpkg -r tocsin > /dev/null
+    removed=yes
     [ ! -e /usr/bin/tocsin ] || fail "dpkg -r left /usr/bin/tocsin"
     echo "removed with dpkg -r"
 fi
