@@ -19,8 +19,9 @@
 //! copy tools) are not an error.
 //!
 //! The parser's record iterator borrows the parser, so it cannot live in a returned source.
-//! Instead a thread per file drives it and hands events over in batches through a bounded
-//! channel; dropping the [`EvtxSource`] stops that thread at its next batch.
+//! Instead a decoder thread (one of [`crate::threads`]' reused threads) drives it and hands
+//! events over in batches through a bounded channel; dropping the [`EvtxSource`] stops the
+//! decoding at its next batch and frees the thread for another file.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -98,25 +99,23 @@ impl EvtxSource {
 
         let (sender, batches) = sync_channel::<Vec<Item>>(4);
         let thread_name = Arc::clone(&name);
-        std::thread::Builder::new()
-            .name("tocsin-evtx".into())
-            .spawn(move || {
-                let name = thread_name;
-                let run = std::panic::AssertUnwindSafe(|| {
-                    drive(parser, &name, &sender);
-                    let _ = sender.send(tail.items(&name));
-                });
-                if let Err(panic) = std::panic::catch_unwind(run) {
-                    let error = DecodeError::Evtx {
-                        file: name,
-                        chunk: None,
-                        record: None,
-                        message: format!("the EVTX parser panicked: {}", panic_message(&*panic)),
-                    };
-                    let _ = sender.send(vec![Err(error)]);
-                }
-            })
-            .map_err(|e| DecodeError::io(&name, e))?;
+        crate::threads::run("tocsin-evtx", move || {
+            let name = thread_name;
+            let run = std::panic::AssertUnwindSafe(|| {
+                drive(parser, &name, &sender);
+                let _ = sender.send(tail.items(&name));
+            });
+            if let Err(panic) = std::panic::catch_unwind(run) {
+                let error = DecodeError::Evtx {
+                    file: name,
+                    chunk: None,
+                    record: None,
+                    message: format!("the EVTX parser panicked: {}", panic_message(&*panic)),
+                };
+                let _ = sender.send(vec![Err(error)]);
+            }
+        })
+        .map_err(|e| DecodeError::io(&name, e))?;
         Ok(EvtxSource {
             name,
             batches,

@@ -95,6 +95,7 @@ mod session_report;
 mod sniff;
 mod syslog;
 mod text;
+mod threads;
 mod timestamp;
 mod utf16;
 
