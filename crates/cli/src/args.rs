@@ -190,6 +190,17 @@ pub struct SearchArgs {
     pub logsource: Option<tocsin_event::LogSource>,
     #[command(flatten)]
     pub range: TimeRangeArgs,
+    /// The year of the first RFC 3164 syslog time of each file (as `hunt --syslog-year`).
+    #[arg(long, value_name = "YEAR")]
+    pub syslog_year: Option<i32>,
+    /// The zone of log times that carry none (as `hunt --tz`).
+    #[arg(
+        long,
+        value_name = "ZONE",
+        allow_hyphen_values = true,
+        default_value_t = tocsin_decode::UtcOffset::UTC
+    )]
+    pub tz: tocsin_decode::UtcOffset,
     /// Do not print the count of matches on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,

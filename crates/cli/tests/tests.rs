@@ -323,6 +323,25 @@ fn syslog_years_are_inferred_from_the_file_time_or_given_with_a_zone() {
         err.contains("2019 to 2020 (as given)") && err.contains("UTC-05:00"),
         "{err}"
     );
+    // search reads the times as hunt does, so --from selects the same events.
+    let searched = run(tocsin()
+        .arg("search")
+        .arg(&input)
+        .args(["-k", "accepted", "--show", "message", "-q"])
+        .args(["--syslog-year", "2019", "--tz", "-05:00"])
+        .args(["--from", "2020-01-01T05:00:00Z"]));
+    assert!(searched.status.success(), "{}", stderr(&searched));
+    let rows: Vec<String> = stdout(&searched)
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].starts_with("2020-01-01T05:01:00Z\t")
+            && rows[0].ends_with("\tAccepted password for b"),
+        "{rows:?}"
+    );
     let bad = run(tocsin()
         .arg("hunt")
         .arg(&input)

@@ -788,7 +788,11 @@ mod tests {
         assert_eq!(months.first().map(|b| b.0.as_str()), Some("2010-01"));
         assert_eq!(months.iter().map(|b| b.1).sum::<u64>(), hours as u64);
         let february = months.iter().find(|b| b.0 == "2011-02").map(|b| b.1);
-        assert_eq!(february, Some(28 * 24), "counted whole once coarsened to days");
+        assert_eq!(
+            february,
+            Some(28 * 24),
+            "counted whole once coarsened to days"
+        );
         // Then a detection every other day for almost four centuries.
         let long_ago = DateTime::parse_from_rfc3339("1600-03-01T12:00:00Z").expect("time");
         let days = 70_000_i64;
