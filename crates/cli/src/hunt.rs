@@ -768,13 +768,14 @@ fn report_correlations(replay: &Replay, valid: usize) {
     }
     let stats = replay.stats;
     eprintln!(
-        "correlations: {} hits from {} kept matches; left out: {} without a group-by field, {} late, {} in a burst already reported, {} without a timestamp",
+        "correlations: {} hits from {} kept matches; left out: {} without a group-by field, {} late, {} in a burst already reported, {} without a timestamp, {} of a Windows event met in another input too",
         replay.hits.len(),
         replay.kept,
         stats.missing_group_field,
         stats.late,
         stats.suppressed,
         replay.untimed,
+        replay.repeats,
     );
 }
 

@@ -850,6 +850,48 @@ fn an_input_named_twice_is_read_once() {
 }
 
 #[test]
+fn overlapping_inputs_count_each_windows_event_once_in_correlations() {
+    // Issue 20, finding 9: two collections of one host's logs that overlap without being
+    // the same file; the failures read twice made the brute-force correlation count 10.
+    let logs = examples().join("logs/logons");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut later = std::fs::read_to_string(logs.join("dc01-security.jsonl")).expect("read");
+    later.push_str(
+        r##"{"Event": {"System": {"EventID": 4625, "EventRecordID": 99000, "Channel": "Security", "Computer": "dc01.corp.example", "TimeCreated": {"#attributes": {"SystemTime": "2024-12-06T09:00:00.000Z"}}}, "EventData": {"TargetUserName": "zoe", "IpAddress": "198.51.100.9", "LogonType": 3, "Status": "0xc000006d"}}}"##,
+    );
+    later.push('\n');
+    let overlap = write(dir.path(), "dc01-collected-again.jsonl", &later);
+    let correlations = |out: &Output| {
+        let mut hits: Vec<String> = jsonl_lines(out)
+            .iter()
+            .filter(|line| line["details"]["correlation"].is_string())
+            // The hit names the copies it counted: those of the lowest path.
+            .map(|line| line["details"].to_string())
+            .collect();
+        hits.sort();
+        hits
+    };
+    let once = hunt_logons(std::slice::from_ref(&logs), &[]);
+    let overlapping = hunt_logons(&[logs.clone(), overlap], &[]);
+    assert_eq!(correlations(&once).len(), 3, "{:?}", correlations(&once));
+    assert_eq!(correlations(&overlapping), correlations(&once));
+    let lines = jsonl_lines(&overlapping);
+    let brute = titled(
+        &lines,
+        "Repeated Failed Logons for One Account from One Address",
+    );
+    assert_eq!(brute[0]["details"]["count"], 5, "{brute:?}");
+    let err = stderr(&overlapping);
+    assert!(
+        err.contains("of a Windows event met in another input too"),
+        "{err}"
+    );
+    // Each copy is still a detection of its own file, as a per-file hunter shows it.
+    let shown = |out: &Output| titled(&jsonl_lines(out), "Successful Network Logon").len();
+    assert_eq!(shown(&overlapping), shown(&once) + 1);
+}
+
+#[test]
 fn windows_events_from_log_shippers_meet_windows_rules() {
     // Issue 16, item 6: Winlogbeat / ECS and NXLog shapes matched no Windows rule.
     let dir = tempfile::tempdir().expect("tempdir");

@@ -191,7 +191,7 @@ pub const ALERT_KEY_SCHEME: u32 = 2;
 pub const KEY_SCHEME_BLOB: &str = "alert-key-scheme";
 
 /// What identifies the event behind a detection, independently of how its file was named.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EventIdentity {
     /// A Windows event, by the identity Windows gives it: the computer, the channel and the
     /// channel's record number (`Event.System.EventRecordID`). The same event read from the

@@ -14,6 +14,7 @@ use std::path::Path;
 use tocsin_anomaly::{Anomaly, BaselineError, Config, ConfigError, Detector};
 use tocsin_event::Event;
 
+use crate::repeats::Repeats;
 use crate::spill::TimeSorted;
 
 /// The store blob the detector's baseline is saved under.
@@ -113,15 +114,22 @@ impl Behaviour {
     }
 
     /// Observes the watched events, in the time order `events` yields them, and returns
-    /// each anomaly with its event.
+    /// each anomaly with its event. A Windows event read from two inputs is observed once.
     ///
     /// # Errors
     ///
     /// `events` spilled to disk and cannot be read back.
     pub fn run(&mut self, events: &mut TimeSorted<Event>) -> io::Result<Vec<(Anomaly, Event)>> {
         let mut found = Vec::new();
+        let mut repeats = Repeats::default();
         for event in events.sorted()? {
             let event = event?;
+            let repeat = event
+                .timestamp_micros
+                .is_some_and(|at| repeats.is_repeat(at, None, &event));
+            if repeat {
+                continue;
+            }
             let anomalies = self.detector.observe(&event);
             found.extend(anomalies.into_iter().map(|a| (a, Event::clone(&event))));
         }

@@ -19,6 +19,7 @@ use tocsin_sigma::ast::{CorrelationRule, Metadata};
 
 use crate::finding::sigma_rule;
 use crate::hit::HitView;
+use crate::repeats::{Repeats, IDENTITY_FIELDS};
 use crate::spill::TimeSorted;
 
 /// A match of a rule some correlation references, kept until the scan is over.
@@ -64,6 +65,9 @@ pub struct Replay {
     pub kept: usize,
     /// Kept matches without a timestamp, which cannot be placed in a window.
     pub untimed: usize,
+    /// Kept matches of a Windows event already met in another input (or earlier in the
+    /// same), not counted again (see `repeats.rs`).
+    pub repeats: usize,
     /// What the correlator left out.
     pub stats: Stats,
 }
@@ -171,12 +175,16 @@ impl Correlations {
     pub fn replay(&mut self, kept: &mut TimeSorted<KeptMatch>) -> io::Result<Replay> {
         let mut hits = Vec::new();
         let mut untimed = 0;
+        let mut repeats = Repeats::default();
         for (handle, item) in kept.sorted()?.enumerate() {
             let item = item?;
             let Some(at) = item.event.timestamp_micros else {
                 untimed += 1;
                 continue;
             };
+            if repeats.is_repeat(at, Some(item.rule), &item.event) {
+                continue;
+            }
             let Some(rule) = self.names.get(item.rule as usize) else {
                 continue;
             };
@@ -205,6 +213,7 @@ impl Correlations {
             matches,
             kept: kept.len(),
             untimed,
+            repeats: repeats.found(),
             stats: self.correlator.stats(),
         })
     }
@@ -212,8 +221,9 @@ impl Correlations {
 
 /// Every field name a kept match is read by: the correlations' `group-by` fields, the
 /// fields their aliases stand for and the fields they aggregate, the entity fields of
-/// `tocsin-incident` (the hit's alert names its events' entities) and `Computer` (the hit's
-/// computer).
+/// `tocsin-incident` (the hit's alert names its events' entities), `Computer` (the hit's
+/// computer) and the rest of a Windows event's identity, so that the replay counts an event
+/// read from two inputs once.
 fn read_fields(rules: &[CorrelationRule]) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = BTreeSet::new();
     for rule in rules {
@@ -227,6 +237,7 @@ fn read_fields(rules: &[CorrelationRule]) -> BTreeSet<String> {
     }
     names.extend(entity_field_names().map(str::to_owned));
     names.insert("Computer".to_owned());
+    names.extend(IDENTITY_FIELDS.map(str::to_owned));
     names
 }
 

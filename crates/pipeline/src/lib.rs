@@ -55,6 +55,7 @@ mod correlation;
 mod detectors;
 mod finding;
 mod hit;
+mod repeats;
 mod rules;
 mod spill;
 mod writer;
