@@ -768,7 +768,7 @@ fn report_correlations(replay: &Replay, valid: usize) {
     }
     let stats = replay.stats;
     eprintln!(
-        "correlations: {} hits from {} kept matches; left out: {} without a group-by field, {} late, {} in a burst already reported, {} without a timestamp, {} of a Windows event met in another input too",
+        "correlations: {} hits from {} kept matches; left out: {} without a group-by field, {} late, {} in a burst already reported, {} without a timestamp, {} copies of a Windows event already counted (overlapping inputs)",
         replay.hits.len(),
         replay.kept,
         stats.missing_group_field,

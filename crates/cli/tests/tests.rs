@@ -883,7 +883,7 @@ fn overlapping_inputs_count_each_windows_event_once_in_correlations() {
     assert_eq!(brute[0]["details"]["count"], 5, "{brute:?}");
     let err = stderr(&overlapping);
     assert!(
-        err.contains("of a Windows event met in another input too"),
+        err.contains("copies of a Windows event already counted"),
         "{err}"
     );
     // Each copy is still a detection of its own file, as a per-file hunter shows it.

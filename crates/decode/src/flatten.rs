@@ -148,7 +148,7 @@ type Names = (Arc<str>, Option<Arc<str>>, Option<u8>);
 
 impl NameCache {
     /// The most paths one thread keeps: JSON whose keys are data (ids, addresses) must not
-    /// grow the cache without bound.
+    /// grow the cache without bound. A full cache is emptied and fills again.
     const MAX_ENTRIES: usize = 4096;
 
     fn get(&mut self, path: &str) -> Names {
@@ -164,9 +164,12 @@ impl NameCache {
             (!alias.is_empty() && alias != path).then(|| Arc::from(&*alias)),
             timestamp_rank(path),
         );
-        if self.entries.len() < Self::MAX_ENTRIES {
-            self.entries.insert(path.into(), names.clone());
+        // Full: start again rather than stop learning, since a decoder thread serves file
+        // after file and a junk-keyed file early on must not leave later ones uncached.
+        if self.entries.len() >= Self::MAX_ENTRIES {
+            self.entries.clear();
         }
+        self.entries.insert(path.into(), names.clone());
         names
     }
 }

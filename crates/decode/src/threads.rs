@@ -16,8 +16,12 @@ use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// How long a thread with nothing to do waits for work before it exits.
+/// How long a thread with nothing to do waits for work before it exits (short in tests,
+/// so that they reach the moment a thread gives up).
+#[cfg(not(test))]
 pub(crate) const IDLE: Duration = Duration::from_secs(2);
+#[cfg(test)]
+pub(crate) const IDLE: Duration = Duration::from_millis(20);
 
 /// A piece of work: decode one file.
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -106,7 +110,7 @@ fn lock() -> std::sync::MutexGuard<'static, (Vec<Idle>, u64)> {
 mod tests {
     use super::*;
     use std::sync::mpsc::sync_channel;
-    use std::sync::{Arc, Barrier};
+    use std::sync::{Arc, Condvar};
 
     /// The tests here count threads, so they run one at a time.
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -136,18 +140,54 @@ mod tests {
     }
 
     #[test]
+    fn jobs_handed_over_as_threads_give_up_all_run() {
+        let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+        // Jobs sent around the moment an idle thread's wait runs out, when `run` may pop a
+        // thread that is about to leave: each must still run, and promptly.
+        for round in 0..60_u32 {
+            let (sender, receiver) = sync_channel(1);
+            run("tocsin-test", move || {
+                let _ = sender.send(());
+            })
+            .expect("starts");
+            receiver
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the job ran");
+            std::thread::sleep(
+                IDLE + Duration::from_micros(u64::from(round % 12) * 500)
+                    - Duration::from_millis(3),
+            );
+        }
+    }
+
+    #[test]
     fn jobs_that_wait_for_each_other_all_run() {
         let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-        // Sixty jobs that each wait until all have started: a fixed-size pool would hang.
+        // Sixty jobs that each wait until all have started: a fixed-size pool would run
+        // some and leave the others queued, so the waiting ones would give up.
         let jobs = 60;
-        let barrier = Arc::new(Barrier::new(jobs + 1));
+        let started = Arc::new((Mutex::new(0_usize), Condvar::new()));
+        let (done, finished) = sync_channel(jobs);
         for _ in 0..jobs {
-            let barrier = Arc::clone(&barrier);
+            let started = Arc::clone(&started);
+            let done = done.clone();
             run("tocsin-test", move || {
-                barrier.wait();
+                let (count, all) = &*started;
+                let mut count = count.lock().unwrap_or_else(PoisonError::into_inner);
+                *count += 1;
+                all.notify_all();
+                let (count, _) = all
+                    .wait_timeout_while(count, Duration::from_secs(10), |n| *n < jobs)
+                    .unwrap_or_else(PoisonError::into_inner);
+                let _ = done.send(*count == jobs);
             })
             .expect("starts");
         }
-        barrier.wait();
+        for _ in 0..jobs {
+            let together = finished
+                .recv_timeout(Duration::from_secs(20))
+                .expect("every job ran");
+            assert!(together, "a job waited in vain for the others to start");
+        }
     }
 }

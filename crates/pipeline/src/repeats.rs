@@ -11,14 +11,23 @@
 //! order (the lowest source path) is the one counted, whatever the thread timing.
 //!
 //! An event's identity is the one Windows gives it ([`EventIdentity::Windows`]: computer,
-//! channel, record number), with its time, so that a log cleared and refilled, whose record
-//! numbers start again, is not mistaken for its earlier export. Events without that identity
-//! (syslog lines, plain JSON) are never dropped: two equal lines may be two acts.
+//! channel, record number), with its time to the microsecond, so that a log cleared and
+//! refilled, whose record numbers start again, is not mistaken for its earlier export.
+//! (Copies whose times were written at different precisions, such as an export rounded to
+//! milliseconds, are not recognised, and count twice as before.) Events without that
+//! identity (syslog lines, plain JSON) are never dropped: two equal lines may be two acts.
+//!
+//! The identities of one instant are held as 128-bit digests, at most [`MAX_AT_ONE_TIME`]
+//! of them: past that (a hostile log putting millions of events at one microsecond), the
+//! copies are counted as distinct events, as before this check existed.
 
-use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 use tocsin_event::Event;
 use tocsin_incident::EventIdentity;
+
+/// The most identities held for one instant (16 bytes each).
+pub(crate) const MAX_AT_ONE_TIME: usize = 1 << 20;
 
 /// The fields a kept event needs for [`Repeats`] to know it: `Computer` is kept anyway.
 pub(crate) const IDENTITY_FIELDS: [&str; 2] = ["Channel", "EventRecordID"];
@@ -28,9 +37,15 @@ pub(crate) const IDENTITY_FIELDS: [&str; 2] = ["Channel", "EventRecordID"];
 pub(crate) struct Repeats {
     /// The time these identities were met at.
     at: Option<i64>,
-    /// The identities met at `at`, each with what met them (a rule, or nothing for a
-    /// watched event).
-    seen: HashSet<(Option<u32>, EventIdentity)>,
+    /// The digests of the identities met at `at`, each with what met them (a rule, or
+    /// nothing for a watched event).
+    seen: foldhash::HashSet<u128>,
+    /// Two independently seeded hashers, whose outputs make a digest; seeded at random,
+    /// so that no log can be written to collide with another event.
+    hashers: (
+        foldhash::quality::RandomState,
+        foldhash::quality::RandomState,
+    ),
     /// How many repeats were found.
     found: usize,
 }
@@ -48,9 +63,16 @@ impl Repeats {
             self.at = Some(at);
             self.seen.clear();
         }
-        let repeat = !self.seen.insert((rule, identity));
-        self.found += usize::from(repeat);
-        repeat
+        let digest = |state: &foldhash::quality::RandomState| state.hash_one((rule, &identity));
+        let key = (u128::from(digest(&self.hashers.0)) << 64) | u128::from(digest(&self.hashers.1));
+        if self.seen.contains(&key) {
+            self.found += 1;
+            return true;
+        }
+        if self.seen.len() < MAX_AT_ONE_TIME {
+            self.seen.insert(key);
+        }
+        false
     }
 
     /// How many copies were found.

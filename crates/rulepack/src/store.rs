@@ -241,10 +241,18 @@ impl RuleStore {
             let hold = match File::open(&path) {
                 Ok(file) => Some(file),
                 Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+                // Being deleted (Windows refuses to open such a file): read `CURRENT` again.
+                Err(_) if !folder.join("rules").is_dir() => continue,
                 Err(error) => return Err(PackError::Io { path, error }),
             };
             if let Some(file) = &hold {
-                file.lock_shared().map_err(PackError::io(&path))?;
+                match file.lock_shared() {
+                    Ok(()) => {}
+                    // A file system without locks (some network mounts): read unheld, as
+                    // before holds existed; an update then may delete the set meanwhile.
+                    Err(error) if error.kind() == io::ErrorKind::Unsupported => {}
+                    Err(error) => return Err(PackError::Io { path, error }),
+                }
             }
             // Deleted between reading `CURRENT` and the lock: `CURRENT` names a newer set.
             if folder.join("rules").is_dir() {
@@ -411,8 +419,10 @@ impl RuleStore {
             let _ = fs::remove_dir_all(&folder);
             return Err(error);
         }
-        // The rename of `CURRENT` made durable: after a crash, the new set stays.
-        sync_dir(&self.root)?;
+        // The rename of `CURRENT` made durable, so that the new set stays after a crash.
+        // Best effort: the set is installed either way, and an error now would say it was
+        // not.
+        let _ = sync_dir(&self.root);
         // The set just replaced stays until the next update, so that a hunt that read
         // `CURRENT` a moment ago still finds every rule it started loading; older sets go.
         self.remove_packs_except(&[Some(&folder), old.as_ref()]);
@@ -481,16 +491,19 @@ impl RuleStore {
             let path = entry.path();
             let is_pack = entry.file_name().to_string_lossy().starts_with(PACK_PREFIX);
             if is_pack && !keep.iter().flatten().any(|kept| **kept == path) {
-                remove_unheld(&path);
+                remove_unheld(&self.root, &path);
             }
         }
     }
 }
 
 /// Removes the package folder `folder` unless a reader holds it (then it is tried again
-/// at the next update). The exclusive lock is kept while the folder goes, so a reader
-/// that opened the hold file just before waits, then sees the folder gone.
-fn remove_unheld(folder: &Path) {
+/// at the next update). Under the exclusive lock, the folder is first renamed to a staging
+/// name, in one atomic step, so that a reader sees the whole folder (and waits for the
+/// lock, then finds it gone) or none of it, never a folder half deleted; then it is
+/// deleted. An update that dies meanwhile leaves a staging folder, which the next one
+/// removes.
+fn remove_unheld(root: &Path, folder: &Path) {
     let hold = match File::open(folder.join(HOLD_FILE)) {
         Ok(file) => match file.try_lock() {
             Ok(()) => Some(file),
@@ -498,7 +511,13 @@ fn remove_unheld(folder: &Path) {
         },
         Err(_) => None,
     };
-    remove_entry(folder);
+    let name = folder
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let doomed = root.join(format!("{STAGING_PREFIX}removed-{name}"));
+    if fs::rename(folder, &doomed).is_ok() {
+        remove_entry(&doomed);
+    }
     drop(hold);
 }
 

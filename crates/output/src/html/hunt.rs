@@ -40,8 +40,12 @@ const DETAIL_CHARS: usize = 400;
 /// Microseconds in an hour.
 const HOUR: i64 = 3_600_000_000;
 
-/// The most distinct computers the page counts one by one.
+/// The most distinct computers the page counts one by one: the first met (which ones, past
+/// this many, depends on the order the hunt's threads find detections in).
 pub const MAX_COMPUTERS: usize = 10_000;
+
+/// The longest computer name counted, in bytes; a longer one is cut (with `…`).
+const COMPUTER_BYTES: usize = 256;
 
 /// The most distinct times (hours, then days) counted before the counts are coarsened.
 pub const MAX_TIME_KEYS: usize = 1 << 16;
@@ -205,6 +209,13 @@ impl HuntReport {
 
     /// Counts a detection on `computer`, one by one for the first [`MAX_COMPUTERS`].
     fn count_computer(&mut self, computer: &str) {
+        let cut;
+        let computer = if computer.len() > COMPUTER_BYTES {
+            cut = crate::record::truncate(computer, COMPUTER_BYTES);
+            cut.as_str()
+        } else {
+            computer
+        };
         if let Some(count) = self.computers.get_mut(computer) {
             *count += 1;
         } else if self.computers.len() < MAX_COMPUTERS {
@@ -771,6 +782,9 @@ mod tests {
         assert_eq!(report.computers.get("WS0"), Some(&2));
         assert_eq!(report.later_computers, 500);
         assert!(render(&report).contains("500 detections on computers seen after the first"));
+        let mut long = HuntReport::with_table_rows(0);
+        long.add(&record("A", "low", &"x".repeat(100_000), None));
+        assert!(long.computers.keys().all(|k| k.len() <= COMPUTER_BYTES + 3));
 
         // One detection an hour over about 15 years, then some centuries apart.
         let mut report = HuntReport::with_table_rows(0);

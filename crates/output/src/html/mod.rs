@@ -28,9 +28,10 @@ pub const PAGE_END: &str = "</body></html>\n";
 
 /// Escapes the five HTML-special characters, so that `text` reads as text in an element or
 /// an attribute value, and writes control characters (but line feeds and tabs) and
-/// bidirectional controls as their Rust escapes, as [`clean`](crate::clean) does for a terminal: a C0 control is not
-/// allowed in an HTML or XML document, even as a character reference, and a bidirectional
-/// override would reorder what the analyst reads (`evil\u{202e}fdp.exe`).
+/// bidirectional controls as their Rust escapes, as [`clean`](crate::clean()) does for a
+/// terminal: a C0 control is not allowed in an HTML or XML document, even as a character
+/// reference, and a bidirectional override would reorder what the analyst reads
+/// (`evil\u{202e}fdp.exe`).
 ///
 /// ```
 /// assert_eq!(
