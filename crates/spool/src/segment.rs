@@ -30,13 +30,20 @@ pub(crate) fn file_name(start: Position) -> String {
     format!("{:020}{EXTENSION}", start.get())
 }
 
-/// The start of the segment with this file name, if it is a segment's name.
+/// The start of the segment with this file name, if it is a segment's name (of a start
+/// below 2^63).
 pub(crate) fn parse_name(name: &str) -> Option<Position> {
     let digits = name.strip_suffix(EXTENSION)?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok().map(Position::new)
+    // Positions stay below 2^63 (see `Position`), so a larger name is no segment of a
+    // spool, and its start plus a length could overflow.
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|&start| start < 1 << 63)
+        .map(Position::new)
 }
 
 /// The header of a segment starting at `start`.
@@ -148,6 +155,12 @@ mod tests {
         assert_eq!(names, sorted);
         assert_eq!(parse_name(&names[3]), Some(Position::new(1 << 40)));
         assert_eq!(parse_name("0001.seg"), None);
+        assert_eq!(
+            parse_name("09223372036854775807.seg"),
+            Some(Position::new(i64::MAX as u64))
+        );
+        assert_eq!(parse_name("09223372036854775808.seg"), None);
+        assert_eq!(parse_name("18446744073709551615.seg"), None);
         assert_eq!(parse_name("0000000000000000000a.seg"), None);
         assert_eq!(parse_name("00000000000000000000.seg.tmp"), None);
     }
