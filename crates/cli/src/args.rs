@@ -114,17 +114,8 @@ pub struct StatsArgs {
     pub logsource: Option<tocsin_event::LogSource>,
     #[command(flatten)]
     pub range: TimeRangeArgs,
-    /// The year of the first RFC 3164 syslog time of each file (as `hunt --syslog-year`).
-    #[arg(long, value_name = "YEAR")]
-    pub syslog_year: Option<i32>,
-    /// The zone of log times that carry none (as `hunt --tz`).
-    #[arg(
-        long,
-        value_name = "ZONE",
-        allow_hyphen_values = true,
-        default_value_t = tocsin_decode::UtcOffset::UTC
-    )]
-    pub tz: tocsin_decode::UtcOffset,
+    #[command(flatten)]
+    pub clock: LogClockArgs,
     /// Do not print the notes of the decoders on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -190,17 +181,8 @@ pub struct SearchArgs {
     pub logsource: Option<tocsin_event::LogSource>,
     #[command(flatten)]
     pub range: TimeRangeArgs,
-    /// The year of the first RFC 3164 syslog time of each file (as `hunt --syslog-year`).
-    #[arg(long, value_name = "YEAR")]
-    pub syslog_year: Option<i32>,
-    /// The zone of log times that carry none (as `hunt --tz`).
-    #[arg(
-        long,
-        value_name = "ZONE",
-        allow_hyphen_values = true,
-        default_value_t = tocsin_decode::UtcOffset::UTC
-    )]
-    pub tz: tocsin_decode::UtcOffset,
+    #[command(flatten)]
+    pub clock: LogClockArgs,
     /// Do not print the count of matches on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -495,20 +477,8 @@ pub struct HuntArgs {
     pub logsource: Option<tocsin_event::LogSource>,
     #[command(flatten)]
     pub range: TimeRangeArgs,
-    /// The year of the first RFC 3164 syslog time of each file (those times carry none);
-    /// it moves to the next year where the months turn back. Default: inferred from each
-    /// file's modification time (a note on stderr says which years were used).
-    #[arg(long, value_name = "YEAR")]
-    pub syslog_year: Option<i32>,
-    /// The zone of log times that carry none (RFC 3164 syslog, some CEF times), as an
-    /// offset from UTC: +02:00, -05:30, Z (default UTC).
-    #[arg(
-        long,
-        value_name = "ZONE",
-        allow_hyphen_values = true,
-        default_value_t = tocsin_decode::UtcOffset::UTC
-    )]
-    pub tz: tocsin_decode::UtcOffset,
+    #[command(flatten)]
+    pub clock: LogClockArgs,
     /// Also run the behavioural detectors (new network, unusual time, burst, impossible
     /// sequence, new principal) over the sources they watch (by default the
     /// remote-support appliance syslog and API audit log). With --store, the learned
@@ -874,6 +844,26 @@ pub struct SelectArgs {
     /// Never rules with any of these tags.
     #[arg(long, value_delimiter = ',', value_name = "TAG")]
     pub exclude_tag: Vec<String>,
+}
+
+/// How `hunt`, `search` and `stats` complete log times that lack a year or a zone, so that
+/// all three read a log's times alike.
+#[derive(Debug, Args, Clone)]
+pub struct LogClockArgs {
+    /// The year of the first RFC 3164 syslog time of each file (those times carry none);
+    /// it moves to the next year where the months turn back. Default: inferred from each
+    /// file's modification time (a note on stderr says which years were used).
+    #[arg(long, value_name = "YEAR")]
+    pub syslog_year: Option<i32>,
+    /// The zone of log times that carry none (RFC 3164 syslog, some CEF times), as an
+    /// offset from UTC: +02:00, -05:30, Z (default UTC).
+    #[arg(
+        long,
+        value_name = "ZONE",
+        allow_hyphen_values = true,
+        default_value_t = tocsin_decode::UtcOffset::UTC
+    )]
+    pub tz: tocsin_decode::UtcOffset,
 }
 
 /// The time range of `hunt` and `events`: `--from` and `--to`.

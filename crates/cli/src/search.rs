@@ -211,8 +211,8 @@ pub fn run(args: &SearchArgs) -> Result<i32> {
         extensions: args.extensions.clone(),
         format: args.input_format,
         logsource: args.logsource.clone().map(std::sync::Arc::new),
-        syslog_year: args.syslog_year,
-        timezone: args.tz,
+        syslog_year: args.clock.syslog_year,
+        timezone: args.clock.tz,
         ..DecodeOptions::default()
     };
     let (files, discover_errors) =

@@ -27,8 +27,8 @@ pub fn run(args: &StatsArgs) -> Result<i32> {
     let mut options = DecodeOptions {
         extensions: args.extensions.clone(),
         format: args.input_format,
-        syslog_year: args.syslog_year,
-        timezone: args.tz,
+        syslog_year: args.clock.syslog_year,
+        timezone: args.clock.tz,
         logsource: args.logsource.clone().map(std::sync::Arc::new),
         ..DecodeOptions::default()
     };
