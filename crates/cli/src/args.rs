@@ -49,12 +49,79 @@ pub enum Command {
     /// Size up logs before hunting: events by channel and event ID, by computer, by day and
     /// hour, and successful and failed logons by user, logon type and source address.
     Stats(StatsArgs),
+    /// Run the live detection service: HTTP ingest into a durable spool, the hunt's pipeline
+    /// on every event as it arrives, incidents in a store, a REST API (loopback only and
+    /// the built-in rules unless configured; see `--config`).
+    Serve(ServeArgs),
+    /// Create, list and revoke the API tokens of `tocsin serve` (stored hashed; a token is
+    /// shown once, when created).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell
     /// (`tocsin completions bash > /etc/bash_completion.d/tocsin`).
     Completions(CompletionsArgs),
     /// Print the tocsin(1) man page, or write one page per command into a folder
     /// (`tocsin man --out /usr/share/man/man1`).
     Man(ManArgs),
+}
+
+/// Flags of `tocsin serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration (every key and its default: `serve.example.toml` in the
+    /// sources, or the README); without it, the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Listen on this address instead of the configuration's (`127.0.0.1:8517` by default;
+    /// port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub data: ServeDataArgs,
+}
+
+/// Where `tocsin serve` keeps its data.
+#[derive(Debug, Args)]
+pub struct ServeDataArgs {
+    /// The service's data folder (spool, store, tokens). Default: the configuration's
+    /// `data_dir`, else `serve` in tocsin's data folder (`$TOCSIN_DATA_DIR`,
+    /// `$XDG_DATA_HOME/tocsin`, `~/.local/share/tocsin`).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<std::path::PathBuf>,
+}
+
+/// `tocsin tokens` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it (once: only its argon2id hash is kept).
+    Create(TokenCreateArgs),
+    /// List the tokens (ids, names, roles; never the secrets).
+    List(ServeDataArgs),
+    /// Revoke a token by id; it stops working at once, also in a running service.
+    Revoke(TokenRevokeArgs),
+}
+
+/// Flags of `tocsin tokens create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Who or what uses the token (a shipper, an analyst).
+    #[arg(long)]
+    pub name: String,
+    /// What it may do: admin (everything), analyst (read and respond), viewer (read),
+    /// ingest (only send events).
+    #[arg(long, value_parser = ["admin", "analyst", "viewer", "ingest"])]
+    pub role: String,
+    #[command(flatten)]
+    pub data: ServeDataArgs,
+}
+
+/// Flags of `tocsin tokens revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id (the part after `tsn_`, as `tokens list` shows it).
+    pub id: String,
+    #[command(flatten)]
+    pub data: ServeDataArgs,
 }
 
 /// Flags of `tocsin completions`.

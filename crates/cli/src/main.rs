@@ -24,13 +24,14 @@ mod rules_list;
 mod rules_update;
 mod ruleset;
 mod search;
+mod serve;
 mod sigma_condition;
 mod stats;
 mod suppressions;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, IncidentsCommand, RulesCommand};
+use crate::args::{Cli, Command, IncidentsCommand, RulesCommand, TokensCommand};
 
 fn main() {
     let cli = Cli::parse();
@@ -52,6 +53,10 @@ fn main() {
         Command::Events(args) => events::run(args),
         Command::Search(args) => search::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Tokens(TokensCommand::Create(args)) => serve::create_token(args),
+        Command::Tokens(TokensCommand::List(args)) => serve::list_tokens(args),
+        Command::Tokens(TokensCommand::Revoke(args)) => serve::revoke_token(args),
         Command::Completions(args) => install_files::completions(args),
         Command::Man(args) => install_files::man(args),
     };

@@ -1,0 +1,413 @@
+//! The HTTP surface of `tocsin serve`: the ingest endpoint, the REST API over incidents,
+//! detections and the service's status, Prometheus metrics, and the health probes.
+//!
+//! Every route but `/healthz` and `/readyz` needs a bearer token whose role grants the
+//! route's [`Permission`]. Every answer that is not a success is a JSON object
+//! `{"error": "..."}` with a 4xx status (503 with `Retry-After` when the service cannot take
+//! more now), never a panic: bodies, queries and paths are parsed here, by hand, so that no
+//! framework rejection answers in another shape.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tocsin_decode::Format;
+use tocsin_incident::{Band, Incident, IncidentFilter, IncidentStore, Status};
+use tocsin_spool::{FileSpool, Spool};
+use tocsin_store::SqliteStore;
+
+use crate::auth::{Permission, TokenInfo, TokenStore};
+use crate::ingest::{batch, decompress, BodyFormat};
+use crate::metrics::{add, Metrics};
+
+/// The OpenAPI document of this API, served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// What every handler shares.
+pub struct AppState {
+    /// Where acknowledged events go.
+    pub spool: Arc<FileSpool>,
+    /// Who may call.
+    pub tokens: Arc<TokenStore>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The incident store, opened read-only per request.
+    pub store_path: PathBuf,
+    /// The largest body once decompressed.
+    pub max_decompressed_bytes: usize,
+    /// The backlog past which ingest answers 503.
+    pub max_backlog_bytes: u64,
+}
+
+/// An answer that is not a success.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 503 with `Retry-After`: the service cannot take this now, the sender retries.
+    fn unavailable(message: impl Into<String>) -> Self {
+        let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message);
+        error
+            .headers
+            .push((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        error
+    }
+
+    fn internal(what: &str, error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "{what}");
+        ApiError::unavailable(format!("{what}; try again later"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
+
+/// The router over `state`, with the body limit of `max_body_bytes`.
+pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/events", post(ingest))
+        .route("/api/v1/incidents", get(list_incidents))
+        .route("/api/v1/incidents/{id}", get(show_incident))
+        .route("/api/v1/detections", get(detections))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}
+
+/// The token of the request, if its role grants `need`: 401 without a valid token, 403
+/// when its role does not grant it.
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    need: Permission,
+) -> Result<TokenInfo, ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| token.trim().to_owned());
+    let Some(presented) = presented else {
+        return Err(unauthorized("a bearer token is required"));
+    };
+    let tokens = Arc::clone(&state.tokens);
+    let verified = tokio::task::spawn_blocking(move || tokens.verify(&presented))
+        .await
+        .map_err(|error| ApiError::internal("the token check failed", error))?
+        .map_err(|error| ApiError::internal("the token store cannot be read", error))?;
+    match verified {
+        None => Err(unauthorized("the token is invalid or revoked")),
+        Some(token) if token.role.grants(need) => Ok(token),
+        Some(token) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("the role {} may not do this", token.role.as_str()),
+        )),
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    let mut error = ApiError::new(StatusCode::UNAUTHORIZED, message);
+    error.headers.push((
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tocsin\""),
+    ));
+    error
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    match state.metrics.snapshot().consuming {
+        true => Ok(Json(json!({ "status": "ready" }))),
+        false => Err(ApiError::unavailable("the pipeline is not running")),
+    }
+}
+
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        state.metrics.prometheus(),
+    )
+        .into_response())
+}
+
+async fn openapi(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let content_type = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, content_type)], OPENAPI).into_response())
+}
+
+async fn status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    Ok(Json(json!({ "pipeline": state.metrics.snapshot() })))
+}
+
+/// The query's parameters; a parameter given twice keeps its last value.
+fn query_map(query: Option<&str>) -> HashMap<String, String> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `POST /api/v1/events`: a batch of events, acknowledged once durable.
+async fn ingest(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Ingest).await?;
+    let body =
+        body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+    let query = query_map(query.as_deref());
+    let format = match query.get("format").map(String::as_str) {
+        None | Some("auto") => BodyFormat::Sniff,
+        Some(name) => BodyFormat::Named(name.parse::<Format>().map_err(ApiError::bad_request)?),
+    };
+    let input = query.get("input").cloned().unwrap_or_else(|| "http".into());
+    if input.is_empty() || input.len() > 64 {
+        return Err(ApiError::bad_request("input: 1 to 64 characters"));
+    }
+    let snapshot = state.metrics.snapshot();
+    if snapshot.backlog_bytes > state.max_backlog_bytes {
+        add(&state.metrics.backpressure_refusals, 1);
+        return Err(ApiError::unavailable("the pipeline is behind; retry later"));
+    }
+    let gzipped = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("gzip"));
+    let worker = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || spool_body(&worker, body.to_vec(), gzipped, format, &input))
+        .await
+        .map_err(|error| ApiError::internal("the ingest failed", error))?
+}
+
+/// Decompresses, checks and appends a body; answers once it is durable.
+fn spool_body(
+    state: &AppState,
+    body: Vec<u8>,
+    gzipped: bool,
+    format: BodyFormat,
+    input: &str,
+) -> Result<Json<Value>, ApiError> {
+    use crate::ingest::BodyError;
+    let body =
+        decompress(body, gzipped, state.max_decompressed_bytes).map_err(|error| match error {
+            BodyError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
+            }
+            other => ApiError::bad_request(other.to_string()),
+        })?;
+    let batch =
+        batch(&body, format, input).map_err(|error| ApiError::bad_request(error.to_string()))?;
+    add(&state.metrics.lines_refused, batch.refused as u64);
+    if batch.records.is_empty() {
+        let message = match batch.refused {
+            0 => "the body holds no event".to_owned(),
+            n => format!(
+                "every line was refused ({n}); the first: line {}: {}",
+                batch.refusals[0].line, batch.refusals[0].error
+            ),
+        };
+        return Err(ApiError::bad_request(message));
+    }
+    let records: Vec<&[u8]> = batch.records.iter().map(Vec::as_slice).collect();
+    let position = state.spool.append(&records).map_err(|error| match error {
+        tocsin_spool::Error::TooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
+        }
+        other => ApiError::internal("the spool cannot be written", other),
+    })?;
+    add(&state.metrics.lines_accepted, batch.accepted as u64);
+    Ok(Json(json!({
+        "accepted": batch.accepted,
+        "refused": batch.refused,
+        "refusals": batch.refusals,
+        "position": position.get(),
+    })))
+}
+
+/// Runs a read of the store on a blocking thread.
+async fn read_store<T: Send + 'static>(
+    state: &AppState,
+    read: impl FnOnce(&SqliteStore) -> Result<T, tocsin_store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let path = state.store_path.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = SqliteStore::open_read_only(&path)?;
+        read(&store)
+    })
+    .await
+    .map_err(|error| ApiError::internal("the store read failed", error))?
+    .map_err(|error| ApiError::internal("the store cannot be read", error))
+}
+
+/// The most incidents or detections one request lists.
+const MAX_LIMIT: usize = 1000;
+
+fn limit_of(query: &HashMap<String, String>, default: usize) -> Result<usize, ApiError> {
+    match query.get("limit") {
+        None => Ok(default),
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+            _ => Err(ApiError::bad_request(format!(
+                "limit: a number from 1 to {MAX_LIMIT}"
+            ))),
+        },
+    }
+}
+
+/// The incident filter a query asks for.
+fn incident_filter(query: &HashMap<String, String>) -> Result<IncidentFilter, ApiError> {
+    let mut filter = IncidentFilter {
+        limit: Some(limit_of(query, 100)?),
+        ..IncidentFilter::default()
+    };
+    if let Some(statuses) = query.get("status") {
+        for name in statuses.split(',') {
+            let status = name
+                .parse::<Status>()
+                .map_err(|e| ApiError::bad_request(format!("status: {e}")))?;
+            filter.statuses.push(status);
+        }
+    }
+    if let Some(band) = query.get("min_band") {
+        filter.min_band = Some(
+            band.parse::<Band>()
+                .map_err(|e| ApiError::bad_request(format!("min_band: {e}")))?,
+        );
+    }
+    if let Some(since) = query.get("since_micros") {
+        filter.since_micros = Some(
+            since
+                .parse::<i64>()
+                .map_err(|_| ApiError::bad_request("since_micros: microseconds since 1970"))?,
+        );
+    }
+    Ok(filter)
+}
+
+/// One incident as `GET /api/v1/incidents` lists it.
+fn summary(incident: &Incident) -> Value {
+    json!({
+        "id": incident.id,
+        "title": incident.title,
+        "status": incident.lifecycle.status,
+        "assignee": incident.lifecycle.assignee,
+        "band": incident.severity.band,
+        "score": incident.severity.score,
+        "first_seen_micros": incident.first_seen_micros,
+        "last_seen_micros": incident.last_seen_micros,
+        "detections": incident.members.len(),
+    })
+}
+
+async fn list_incidents(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let filter = incident_filter(&query_map(query.as_deref()))?;
+    let incidents = read_store(&state, move |store| store.list_incidents(&filter)).await?;
+    Ok(Json(Value::Array(incidents.iter().map(summary).collect())))
+}
+
+async fn show_incident(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    if id.len() > 64 {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident"));
+    }
+    let found = read_store(&state, move |store| store.incident(&id)).await?;
+    match found {
+        Some(incident) => Ok(Json(json!(incident))),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident")),
+    }
+}
+
+/// `GET /api/v1/detections`: the newest detections, optionally of one rule (id or title).
+async fn detections(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let query = query_map(query.as_deref());
+    let limit = limit_of(&query, 100)?;
+    let rule = query.get("rule").cloned();
+    let alerts = read_store(&state, move |store| store.all_alerts()).await?;
+    let chosen: Vec<Value> = alerts
+        .iter()
+        .rev()
+        .filter(|alert| {
+            rule.as_deref()
+                .is_none_or(|rule| alert.rule.id == rule || alert.rule.title == rule)
+        })
+        .take(limit)
+        .map(|alert| json!(alert))
+        .collect();
+    Ok(Json(Value::Array(chosen)))
+}

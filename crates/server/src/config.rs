@@ -1,0 +1,222 @@
+//! [`ServeConfig`]: what `tocsin serve` is told, from a TOML file or the built-in defaults
+//! (loopback only, the built-in rules, fsync on every acknowledgement), so that the service
+//! starts with no configuration at all. `serve.example.toml` beside this crate documents
+//! every key.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tocsin_spool::FsyncPolicy;
+
+/// The port the service listens on by default, on loopback only, so that nothing outside
+/// the machine reaches a service nobody has configured yet.
+pub const DEFAULT_PORT: u16 = 8517;
+
+/// Everything `tocsin serve` can be told.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// The HTTP listener.
+    pub http: HttpConfig,
+    /// Where the service keeps its spool, store and tokens; `None` lets the caller decide
+    /// (the CLI uses the user's data folder).
+    pub data_dir: Option<PathBuf>,
+    /// The durable spool between the inputs and the pipeline.
+    pub spool: SpoolSection,
+    /// What judges the events.
+    pub detection: DetectionConfig,
+}
+
+/// The HTTP listener's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where to listen (`host:port`; port 0 picks a free one, which the service prints).
+    pub listen: SocketAddr,
+    /// The largest request body accepted, in bytes, as sent (compressed or not).
+    pub max_body_bytes: usize,
+    /// The largest body accepted once gzip is undone, in bytes: bounds a compression bomb.
+    pub max_decompressed_bytes: usize,
+}
+
+/// The spool's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolSection {
+    /// When the spool fsyncs: `always` (the default: an acknowledged batch survives a power
+    /// loss), `never` (tests only), or an interval such as `"1s"` or `"200ms"` (an
+    /// acknowledged batch survives a crash of the process, and a power loss loses at most
+    /// the interval).
+    pub fsync: String,
+    /// How many bytes acknowledged but not yet processed the spool may hold before the HTTP
+    /// input answers 503 with `Retry-After` (back-pressure instead of loss).
+    pub max_backlog_bytes: u64,
+}
+
+/// What judges the events.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionConfig {
+    /// Rule files and folders; `builtin` names the built-in rules.
+    pub rules: Vec<PathBuf>,
+    /// Whether the behavioural detectors watch the events (their baseline is kept in the
+    /// store and saved with the consumer's position).
+    pub behaviour: bool,
+    /// How often the behavioural baseline is saved, in seconds (and always on shutdown).
+    pub baseline_save_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
+            max_body_bytes: 16 << 20,
+            max_decompressed_bytes: 64 << 20,
+        }
+    }
+}
+
+impl Default for SpoolSection {
+    fn default() -> Self {
+        SpoolSection {
+            fsync: "always".into(),
+            max_backlog_bytes: 256 << 20,
+        }
+    }
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            rules: vec![PathBuf::from("builtin")],
+            behaviour: true,
+            baseline_save_seconds: 60,
+        }
+    }
+}
+
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the configuration {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or names an unknown key (the message gives the line).
+    #[error("invalid configuration {}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What `toml` said, with the line and column.
+        message: String,
+    },
+    /// A value is out of its range.
+    #[error("invalid configuration: {0}")]
+    Value(String),
+}
+
+impl ServeConfig {
+    /// Reads a configuration file; keys it leaves out keep their defaults.
+    pub fn load(path: &Path) -> Result<ServeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: ServeConfig = toml::from_str(&text).map_err(|error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        })?;
+        config.fsync_policy()?;
+        Ok(config)
+    }
+
+    /// The spool's fsync policy, from [`SpoolSection::fsync`].
+    pub fn fsync_policy(&self) -> Result<FsyncPolicy, ConfigError> {
+        parse_fsync(&self.spool.fsync)
+    }
+}
+
+/// `always`, `never`, or a duration such as `1s`, `250ms`.
+fn parse_fsync(text: &str) -> Result<FsyncPolicy, ConfigError> {
+    match text.trim() {
+        "always" => Ok(FsyncPolicy::Always),
+        "never" => Ok(FsyncPolicy::Never),
+        other => parse_interval(other).map(FsyncPolicy::Interval).ok_or_else(|| {
+            ConfigError::Value(format!(
+                "spool.fsync = {other:?}: expected \"always\", \"never\" or an interval such as \"1s\" or \"200ms\""
+            ))
+        }),
+    }
+}
+
+/// A positive interval written with `ms` or `s`.
+fn parse_interval(text: &str) -> Option<Duration> {
+    let (number, unit) = match text.strip_suffix("ms") {
+        Some(number) => (number, 1),
+        None => (text.strip_suffix('s')?, 1000),
+    };
+    let millis: u64 = number.trim().parse().ok()?;
+    (millis > 0).then(|| Duration::from_millis(millis.saturating_mul(unit)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let config: ServeConfig = toml::from_str("").unwrap();
+        assert_eq!(config, ServeConfig::default());
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8517");
+        assert!(config.http.listen.ip().is_loopback());
+        assert_eq!(config.fsync_policy().unwrap(), FsyncPolicy::Always);
+    }
+
+    #[test]
+    fn fsync_takes_a_word_or_an_interval() {
+        assert_eq!(parse_fsync("never").unwrap(), FsyncPolicy::Never);
+        assert_eq!(
+            parse_fsync("200ms").unwrap(),
+            FsyncPolicy::Interval(Duration::from_millis(200))
+        );
+        assert_eq!(
+            parse_fsync("2s").unwrap(),
+            FsyncPolicy::Interval(Duration::from_secs(2))
+        );
+        for bad in ["", "0s", "sometimes", "-1s", "1h"] {
+            assert!(parse_fsync(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, "[http]\nlisten = \"127.0.0.1:9000\"\nlisen = 1\n").unwrap();
+        let error = ServeConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("lisen") && error.contains("line 3"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_example_file_parses_and_says_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("serve.example.toml");
+        let config = ServeConfig::load(&path).unwrap();
+        assert_eq!(
+            ServeConfig {
+                data_dir: None,
+                ..config
+            },
+            ServeConfig::default()
+        );
+    }
+}

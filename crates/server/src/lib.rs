@@ -1,0 +1,21 @@
+//! `tocsin serve`: the live detection service.
+//!
+//! Shippers send events over HTTP ([`api`]); the ingest makes each body into spool records
+//! ([`ingest`]) and acknowledges it only once the durable spool (`tocsin-spool`) holds it.
+//! One consumer thread ([`consumer`]) reads the spool, judges the events with the same
+//! pipeline as `tocsin hunt` (`tocsin-pipeline`), and commits the detections, incidents and
+//! its spool position to the SQLite store, so that an acknowledged event is never lost and a
+//! detection never made twice. API tokens are stored hashed ([`auth`]); [`metrics`] are
+//! served to Prometheus; [`config`] is the TOML configuration; [`service::run`] ties it
+//! together.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod consumer;
+pub mod ingest;
+pub mod metrics;
+pub mod service;
+
+pub use config::ServeConfig;
+pub use service::{run, DataDir, ServeError, Started};

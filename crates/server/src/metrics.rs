@@ -1,0 +1,215 @@
+//! [`Metrics`]: the service's counters, shared by the inputs, the consumer and the API,
+//! written as Prometheus text at `/metrics` and as JSON in `/api/v1/status`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// Counters and gauges, each a relaxed atomic: readers want a recent value, not a
+/// consistent snapshot.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Lines (events) acknowledged by the inputs.
+    pub lines_accepted: AtomicU64,
+    /// Lines refused by the inputs (malformed JSON, not an object).
+    pub lines_refused: AtomicU64,
+    /// Requests refused because the pipeline is behind (503 with `Retry-After`).
+    pub backpressure_refusals: AtomicU64,
+    /// Events the pipeline decoded.
+    pub events_processed: AtomicU64,
+    /// Records the pipeline's decoders could not read (logged with input and position).
+    pub decode_errors: AtomicU64,
+    /// Detections stored for the first time.
+    pub detections_stored: AtomicU64,
+    /// Incidents the pipeline saved (opened or updated).
+    pub incidents_saved: AtomicU64,
+    /// Incidents opened.
+    pub incidents_opened: AtomicU64,
+    /// Consumer commits (one transaction each).
+    pub commits: AtomicU64,
+    /// The spool position the consumer committed last.
+    pub committed_position: AtomicU64,
+    /// The spool's durable end, as last seen by the consumer.
+    pub spool_end: AtomicU64,
+    /// Rules compiled.
+    pub rules: AtomicU64,
+    /// Whether the consumer runs (readiness).
+    pub consuming: AtomicBool,
+}
+
+/// A copy of the counters, for JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// See [`Metrics::lines_accepted`].
+    pub lines_accepted: u64,
+    /// See [`Metrics::lines_refused`].
+    pub lines_refused: u64,
+    /// See [`Metrics::backpressure_refusals`].
+    pub backpressure_refusals: u64,
+    /// See [`Metrics::events_processed`].
+    pub events_processed: u64,
+    /// See [`Metrics::decode_errors`].
+    pub decode_errors: u64,
+    /// See [`Metrics::detections_stored`].
+    pub detections_stored: u64,
+    /// See [`Metrics::incidents_saved`].
+    pub incidents_saved: u64,
+    /// See [`Metrics::incidents_opened`].
+    pub incidents_opened: u64,
+    /// See [`Metrics::commits`].
+    pub commits: u64,
+    /// See [`Metrics::committed_position`].
+    pub committed_position: u64,
+    /// See [`Metrics::spool_end`].
+    pub spool_end: u64,
+    /// Bytes acknowledged but not yet processed.
+    pub backlog_bytes: u64,
+    /// See [`Metrics::rules`].
+    pub rules: u64,
+    /// See [`Metrics::consuming`].
+    pub consuming: bool,
+}
+
+/// Adds to a counter.
+pub fn add(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// The counters now.
+    pub fn snapshot(&self) -> Snapshot {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let committed = get(&self.committed_position);
+        let end = get(&self.spool_end);
+        Snapshot {
+            lines_accepted: get(&self.lines_accepted),
+            lines_refused: get(&self.lines_refused),
+            backpressure_refusals: get(&self.backpressure_refusals),
+            events_processed: get(&self.events_processed),
+            decode_errors: get(&self.decode_errors),
+            detections_stored: get(&self.detections_stored),
+            incidents_saved: get(&self.incidents_saved),
+            incidents_opened: get(&self.incidents_opened),
+            commits: get(&self.commits),
+            committed_position: committed,
+            spool_end: end,
+            backlog_bytes: end.saturating_sub(committed),
+            rules: get(&self.rules),
+            consuming: self.consuming.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The counters in Prometheus' text exposition format.
+    pub fn prometheus(&self) -> String {
+        let s = self.snapshot();
+        let rows: [(&str, &str, &str, u64); 14] = [
+            (
+                "tocsin_lines_accepted_total",
+                "counter",
+                "Lines acknowledged by the inputs.",
+                s.lines_accepted,
+            ),
+            (
+                "tocsin_lines_refused_total",
+                "counter",
+                "Lines refused by the inputs.",
+                s.lines_refused,
+            ),
+            (
+                "tocsin_backpressure_refusals_total",
+                "counter",
+                "Requests refused because the pipeline is behind.",
+                s.backpressure_refusals,
+            ),
+            (
+                "tocsin_events_processed_total",
+                "counter",
+                "Events decoded by the pipeline.",
+                s.events_processed,
+            ),
+            (
+                "tocsin_decode_errors_total",
+                "counter",
+                "Records the pipeline could not decode.",
+                s.decode_errors,
+            ),
+            (
+                "tocsin_detections_stored_total",
+                "counter",
+                "Detections stored.",
+                s.detections_stored,
+            ),
+            (
+                "tocsin_incidents_saved_total",
+                "counter",
+                "Incidents saved (opened or updated).",
+                s.incidents_saved,
+            ),
+            (
+                "tocsin_incidents_opened_total",
+                "counter",
+                "Incidents opened.",
+                s.incidents_opened,
+            ),
+            (
+                "tocsin_commits_total",
+                "counter",
+                "Pipeline transactions committed.",
+                s.commits,
+            ),
+            (
+                "tocsin_spool_committed_position",
+                "gauge",
+                "Spool position the pipeline committed.",
+                s.committed_position,
+            ),
+            (
+                "tocsin_spool_end_position",
+                "gauge",
+                "Spool position of the last durable record.",
+                s.spool_end,
+            ),
+            (
+                "tocsin_spool_backlog_bytes",
+                "gauge",
+                "Bytes acknowledged and not yet processed.",
+                s.backlog_bytes,
+            ),
+            ("tocsin_rules", "gauge", "Rules compiled.", s.rules),
+            (
+                "tocsin_consuming",
+                "gauge",
+                "1 while the pipeline consumes the spool.",
+                u64::from(s.consuming),
+            ),
+        ];
+        let mut text = String::new();
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(
+                text,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_has_help_type_and_value_for_each() {
+        let metrics = Metrics::default();
+        add(&metrics.lines_accepted, 3);
+        metrics.spool_end.store(100, Ordering::Relaxed);
+        metrics.committed_position.store(40, Ordering::Relaxed);
+        let text = metrics.prometheus();
+        assert!(text.contains(
+            "# TYPE tocsin_lines_accepted_total counter\ntocsin_lines_accepted_total 3\n"
+        ));
+        assert!(text.contains("\ntocsin_spool_backlog_bytes 60\n"));
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 14);
+    }
+}

@@ -1,0 +1,281 @@
+//! [`run`]: `tocsin serve` as one process: the rules compiled, the spool recovered, the
+//! consumer thread started, the HTTP listener bound; then, on SIGTERM or Ctrl-C, the
+//! listener stops taking requests, the consumer drains what was acknowledged, saves, and the
+//! process ends.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tocsin_decode::DecodeOptions;
+use tocsin_incident::{AttackCatalog, GroupingConfig};
+use tocsin_pipeline::{load_rules, Behaviour, CompileOptions, Detectors, RuleSelection};
+use tocsin_spool::{FileSpool, SpoolConfig};
+use tocsin_store::SqliteStore;
+
+use crate::api::{router, AppState};
+use crate::auth::TokenStore;
+use crate::config::{ConfigError, ServeConfig};
+use crate::consumer::{Consumer, ConsumerError};
+use crate::metrics::Metrics;
+
+/// The files of a service's data folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    /// The folder.
+    pub root: PathBuf,
+}
+
+impl DataDir {
+    /// The data folder at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+
+    /// The spool's folder.
+    pub fn spool(&self) -> PathBuf {
+        self.root.join("spool")
+    }
+
+    /// The incident store.
+    pub fn store(&self) -> PathBuf {
+        self.root.join("store.sqlite")
+    }
+
+    /// The API tokens.
+    pub fn tokens(&self) -> PathBuf {
+        self.root.join("tokens.sqlite")
+    }
+}
+
+/// Why the service could not start or stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A file or socket cannot be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The rules cannot be compiled, or none compiled.
+    #[error("rules: {0}")]
+    Rules(String),
+    /// The spool cannot be opened (the message names the file and offset of damage).
+    #[error("cannot open the spool: {0}")]
+    Spool(#[from] tocsin_spool::Error),
+    /// The store cannot be opened.
+    #[error("cannot open the store {}: {source}", path.display())]
+    Store {
+        /// The store file.
+        path: PathBuf,
+        /// Why.
+        source: Box<tocsin_store::StoreError>,
+    },
+    /// The token database cannot be opened.
+    #[error("cannot open the tokens: {0}")]
+    Tokens(#[from] crate::auth::AuthError),
+    /// The pipeline stopped on an error.
+    #[error(transparent)]
+    Consumer(#[from] ConsumerError),
+}
+
+/// What a started service tells its caller (the CLI prints it).
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// Where the HTTP listener listens.
+    pub listen: SocketAddr,
+    /// The data folder.
+    pub data: DataDir,
+    /// Rules compiled.
+    pub rules: usize,
+    /// Rule files or documents left out, with why.
+    pub rule_problems: usize,
+    /// Bytes of a torn tail the spool cut when it opened (a crash in the middle of a write).
+    pub spool_cut: u64,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
+    let what = what.into();
+    move |source| ServeError::Io { what, source }
+}
+
+/// Runs the service until SIGTERM or Ctrl-C (or a pipeline failure); `announce` is called
+/// once it listens.
+pub fn run(
+    config: ServeConfig,
+    data: DataDir,
+    announce: impl FnOnce(&Started),
+) -> Result<(), ServeError> {
+    std::fs::create_dir_all(&data.root).map_err(io(format!(
+        "cannot create the data folder {}",
+        data.root.display()
+    )))?;
+    let metrics = Arc::new(Metrics::default());
+    let (detectors, grouping, problems) = build_detectors(&config, &metrics)?;
+    let rules = detectors.engine().len();
+    let spool_config = SpoolConfig {
+        fsync: config.fsync_policy()?,
+        ..SpoolConfig::default()
+    };
+    let spool = Arc::new(FileSpool::open(data.spool(), spool_config)?);
+    let tokens = Arc::new(TokenStore::open(&data.tokens())?);
+    create_store(&data.store())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumer = Consumer {
+        spool: Arc::clone(&spool),
+        detectors,
+        store_path: data.store(),
+        grouping,
+        catalog: AttackCatalog::empty(),
+        decode: DecodeOptions::default(),
+        metrics: Arc::clone(&metrics),
+        stop: Arc::clone(&stop),
+        config: config.detection.clone(),
+    };
+    let state = Arc::new(AppState {
+        spool: Arc::clone(&spool),
+        tokens,
+        metrics,
+        store_path: data.store(),
+        max_decompressed_bytes: config.http.max_decompressed_bytes,
+        max_backlog_bytes: config.spool.max_backlog_bytes,
+    });
+    let started = |listen| Started {
+        listen,
+        data: data.clone(),
+        rules,
+        rule_problems: problems,
+        spool_cut: spool
+            .recovery()
+            .truncation
+            .as_ref()
+            .map_or(0, |cut| cut.bytes),
+    };
+    serve(consumer, state, &config, |listen| {
+        announce(&started(listen))
+    })
+}
+
+/// Compiles the configured rules into the detectors, with the grouping their similar
+/// signals imply; also how many rule problems were left out.
+fn build_detectors(
+    config: &ServeConfig,
+    metrics: &Metrics,
+) -> Result<(Detectors, GroupingConfig, usize), ServeError> {
+    let mut set = load_rules(
+        &config.detection.rules,
+        &CompileOptions::default(),
+        &RuleSelection::default(),
+    )
+    .map_err(|error| ServeError::Rules(error.to_string()))?;
+    let problems = set.load_errors.len() + set.report.errors.len();
+    for error in &set.load_errors {
+        tracing::warn!(%error, "rule left out");
+    }
+    if set.engine.is_empty() {
+        return Err(ServeError::Rules("no rule compiled".into()));
+    }
+    let behaviour = config.detection.behaviour.then(Behaviour::builtin);
+    let grouping = GroupingConfig {
+        same_signal: set.similar_signals.clone(),
+        ..GroupingConfig::default()
+    };
+    let (detectors, errors) = Detectors::from_rule_set(&mut set, behaviour);
+    for error in &errors {
+        tracing::warn!(%error, "correlation left out");
+    }
+    metrics
+        .rules
+        .store(detectors.engine().len() as u64, Ordering::Relaxed);
+    Ok((detectors, grouping, problems + errors.len()))
+}
+
+/// Creates the store (so that API reads find it before the consumer's first commit).
+fn create_store(path: &Path) -> Result<(), ServeError> {
+    SqliteStore::open(path)
+        .map(drop)
+        .map_err(|source| ServeError::Store {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
+}
+
+/// Binds the listener, runs the consumer thread and the HTTP server until a stop signal
+/// or the consumer's failure, then drains.
+fn serve(
+    consumer: Consumer,
+    state: Arc<AppState>,
+    config: &ServeConfig,
+    announce: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tocsin-http")
+        .build()
+        .map_err(io("cannot start the HTTP runtime"))?;
+    let stop = Arc::clone(&consumer.stop);
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
+    let pipeline = std::thread::Builder::new()
+        .name("tocsin-pipeline".into())
+        .spawn(move || {
+            let result = consumer.run();
+            if let Err(error) = &result {
+                tracing::error!(%error, "the pipeline stopped");
+                let _ = failed_tx.send(());
+            }
+            result
+        })
+        .map_err(io("cannot start the pipeline thread"))?;
+    let app = router(state, config.http.max_body_bytes);
+    let listen = config.http.listen;
+    let served = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(io(format!("cannot listen on {listen}")))?;
+        let bound = listener
+            .local_addr()
+            .map_err(io("cannot read the bound address"))?;
+        announce(bound);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal(failed_rx))
+            .await
+            .map_err(io("the HTTP server failed"))
+    });
+    stop.store(true, Ordering::Relaxed);
+    let consumed = pipeline.join().unwrap_or_else(|_| {
+        Err(ConsumerError::Pipeline(
+            "the pipeline thread panicked".into(),
+        ))
+    });
+    served?;
+    consumed.map_err(ServeError::from)
+}
+
+/// Resolves on SIGTERM, Ctrl-C (SIGINT), or when the pipeline failed.
+async fn shutdown_signal(failed: tokio::sync::oneshot::Receiver<()>) {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("interrupted: draining"),
+        _ = terminate => tracing::info!("SIGTERM: draining"),
+        _ = failed => {}
+    }
+}
