@@ -97,7 +97,6 @@ impl Default for DetectionConfig {
     }
 }
 
-
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -1,0 +1,599 @@
+//! End-to-end tests of `tocsin serve`: the real binary on a loopback port, real HTTP
+//! requests, the real SQLite store read back after the service stopped.
+
+// Test code: helpers may panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{run, stderr, stdout, sysmon_line, tocsin, WHOAMI_RULE};
+use tocsin_incident::IncidentStore;
+use tocsin_store::SqliteStore;
+
+/// A running `tocsin serve`.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    /// Starts the service on a free loopback port over `data`, with `config` if given.
+    fn start(data: &Path, config: Option<&Path>) -> Server {
+        let mut command = tocsin();
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.with_extension("log"))
+            .unwrap();
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
+                panic!("serve stopped before listening: {log}");
+            };
+            if let Some(addr) = line.strip_prefix("tocsin serve: listening on http://") {
+                break addr.to_owned();
+            }
+        };
+        Server { child, addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGTERM, and the exit status once it drained.
+    fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
+
+    /// SIGKILL: no chance to drain or save.
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that returns 4xx and 5xx answers instead of failing on them.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// A status and a body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: String,
+    retry_after: Option<String>,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut response = result.unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    Answer {
+        status,
+        body,
+        retry_after,
+    }
+}
+
+fn get(server: &Server, path: &str, token: Option<&str>) -> Answer {
+    let mut request = agent().get(server.url(path));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    answer(request.call())
+}
+
+fn post(server: &Server, path: &str, token: Option<&str>, body: &[u8]) -> Answer {
+    let mut request = agent().post(server.url(path));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    answer(request.send(body))
+}
+
+/// Creates a token of `role` in `data` with `tocsin tokens create`.
+fn token(data: &Path, role: &str) -> String {
+    let out = run(tocsin()
+        .args(["tokens", "create", "--name", role, "--role", role, "--data"])
+        .arg(data));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+/// Waits until the pipeline has committed everything the spool holds.
+fn wait_drained(server: &Server, token: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = get(server, "/api/v1/status", Some(token));
+        assert_eq!(status.status, 200, "{}", status.body);
+        let pipeline = status.json()["pipeline"].clone();
+        let end = agent_spool_end(server, token);
+        if pipeline["consuming"] == true && pipeline["committed_position"].as_u64() == Some(end) {
+            return pipeline;
+        }
+        assert!(Instant::now() < deadline, "not drained: {pipeline}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The spool's durable end, from the metrics (fresher than the consumer's own view).
+fn agent_spool_end(server: &Server, token: &str) -> u64 {
+    let status = get(server, "/api/v1/status", Some(token)).json();
+    status["pipeline"]["spool_end"].as_u64().unwrap()
+}
+
+/// A configuration file in `dir` with `text`.
+fn config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("serve.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn every_route_answers_each_role_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let tokens: BTreeMap<&str, String> = ["admin", "analyst", "viewer", "ingest"]
+        .into_iter()
+        .map(|role| (role, token(&data, role)))
+        .collect();
+    let server = Server::start(&data, None);
+    let event = sysmon_line(1, "C:\\Windows\\System32\\notepad.exe");
+    // Route, method, and the status for: no token, a wrong token, admin, analyst, viewer, ingest.
+    let table: [(&str, &str, [u16; 6]); 9] = [
+        ("/healthz", "GET", [200, 200, 200, 200, 200, 200]),
+        ("/readyz", "GET", [200, 200, 200, 200, 200, 200]),
+        ("/metrics", "GET", [401, 401, 200, 200, 200, 403]),
+        (
+            "/api/v1/openapi.json",
+            "GET",
+            [401, 401, 200, 200, 200, 403],
+        ),
+        ("/api/v1/status", "GET", [401, 401, 200, 200, 200, 403]),
+        ("/api/v1/incidents", "GET", [401, 401, 200, 200, 200, 403]),
+        (
+            "/api/v1/incidents/INC-000000000000",
+            "GET",
+            [401, 401, 404, 404, 404, 403],
+        ),
+        ("/api/v1/detections", "GET", [401, 401, 200, 200, 200, 403]),
+        ("/api/v1/events", "POST", [401, 401, 200, 403, 403, 200]),
+    ];
+    let wrong = "tsn_000000000000_".to_owned() + &"0".repeat(64);
+    for (path, method, expected) in table {
+        let presented = [None, Some(wrong.as_str())]
+            .into_iter()
+            .chain(["admin", "analyst", "viewer", "ingest"].map(|r| Some(tokens[r].as_str())));
+        for (token, want) in presented.zip(expected) {
+            let got = match method {
+                "GET" => get(&server, path, token),
+                _ => post(&server, path, token, event.as_bytes()),
+            };
+            assert_eq!(
+                got.status, want,
+                "{method} {path} with {token:?}: {}",
+                got.body
+            );
+            if path != "/metrics" {
+                let _ = got.json(); // every answer but the Prometheus text is JSON
+            }
+            if want >= 400 {
+                assert!(got.json()["error"].is_string(), "{}", got.body);
+            }
+        }
+    }
+    let openapi = get(&server, "/api/v1/openapi.json", Some(&tokens["viewer"])).json();
+    assert_eq!(openapi["openapi"], "3.0.3");
+    assert!(openapi["paths"]["/api/v1/events"]["post"].is_object());
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn hostile_requests_get_a_json_4xx_and_the_service_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ingest = token(&data, "ingest");
+    let viewer = token(&data, "viewer");
+    let config = config(
+        dir.path(),
+        "[http]\nmax_body_bytes = 100000\nmax_decompressed_bytes = 200000\n",
+    );
+    let server = Server::start(&data, Some(&config));
+    let events = "/api/v1/events";
+    let cases: Vec<(&str, String, Vec<u8>, u16)> = vec![
+        ("too large", events.into(), vec![b'{'; 100_001], 413),
+        ("malformed JSON", events.into(), b"{\"a\": ".to_vec(), 400),
+        (
+            "invalid UTF-8",
+            events.into(),
+            b"{\"a\": \"\xff\xfe\"}".to_vec(),
+            400,
+        ),
+        ("a bad array", events.into(), b"[{\"a\":1},".to_vec(), 400),
+        ("no event", events.into(), b"\n\n".to_vec(), 400),
+        (
+            "an unknown format",
+            format!("{events}?format=nope"),
+            b"x".to_vec(),
+            400,
+        ),
+        (
+            "EVTX",
+            format!("{events}?format=evtx"),
+            b"ElfFile".to_vec(),
+            400,
+        ),
+        (
+            "a long input name",
+            format!("{events}?input={}", "x".repeat(65)),
+            b"{}".to_vec(),
+            400,
+        ),
+        ("gzip bomb", events.into(), gzip(&vec![b' '; 200_001]), 413),
+        (
+            "damaged gzip",
+            events.into(),
+            gzip(b"{\"a\":1}")[..12].to_vec(),
+            400,
+        ),
+        (
+            "an unknown route",
+            "/api/v1/nothing".into(),
+            b"{}".to_vec(),
+            404,
+        ),
+    ];
+    for (what, path, body, want) in cases {
+        let got = post(&server, &path, Some(&ingest), &body);
+        assert_eq!(got.status, want, "{what}: {}", got.body);
+        assert!(got.json()["error"].is_string(), "{what}: {}", got.body);
+    }
+    let wrong_method = get(&server, events, Some(&ingest));
+    assert_eq!(wrong_method.status, 405, "{}", wrong_method.body);
+    for query in [
+        "limit=0",
+        "limit=x",
+        "limit=1001",
+        "status=open",
+        "min_band=huge",
+        "since_micros=soon",
+    ] {
+        let got = get(
+            &server,
+            &format!("/api/v1/incidents?{query}"),
+            Some(&viewer),
+        );
+        assert_eq!(got.status, 400, "{query}: {}", got.body);
+    }
+    let long_id = format!("/api/v1/incidents/{}", "A".repeat(10_000));
+    assert_eq!(get(&server, &long_id, Some(&viewer)).status, 404);
+    // A partly bad batch keeps its good lines and names the bad ones.
+    let mixed = format!(
+        "{}\nnot json\n{}\n",
+        sysmon_line(1, "a.exe"),
+        sysmon_line(2, "b.exe")
+    );
+    let got = post(&server, events, Some(&ingest), mixed.as_bytes()).json();
+    assert_eq!(
+        (got["accepted"].as_u64(), got["refused"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(got["refusals"][0]["line"], 2);
+    let status = wait_drained(&server, &viewer);
+    assert_eq!(status["events_processed"], 2);
+    assert_eq!(get(&server, "/healthz", None).status, 200);
+    assert!(server.terminate().success());
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// The demo's logs, hunted as files and sent to the service over HTTP, give the same
+/// detections (rule matches, correlation hits and behavioural anomalies) and the same
+/// incidents.
+#[test]
+fn the_demo_sent_over_http_gives_the_detections_and_incidents_of_a_hunt() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = run(tocsin().args(["demo", "--quiet", "--out"]).arg(&demo));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The line-based logs (the session reports are XML, pulled from the reporting API).
+    let logs = [
+        ("api-audit.jsonl", "api-audit"),
+        ("appliance.log", "appliance"),
+        ("outbound-events.log", "outbound"),
+        ("endpoints.jsonl", "json"),
+    ];
+    let hunted = dir.path().join("hunt.sqlite");
+    let out = run(tocsin()
+        .arg("hunt")
+        .args(logs.map(|(file, _)| demo.join(file)))
+        .args(["--rules", "builtin", "--behaviour", "--quiet", "--store"])
+        .arg(&hunted)
+        .args(["--output", "/dev/null"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let data = dir.path().join("data");
+    let ingest = token(&data, "ingest");
+    let viewer = token(&data, "viewer");
+    let server = Server::start(&data, None);
+    for (file, format) in logs {
+        let body = std::fs::read(demo.join(file)).unwrap();
+        let path = format!("/api/v1/events?format={format}&input={file}");
+        let sent = post(&server, &path, Some(&ingest), &gzip(&body));
+        assert_eq!(sent.status, 200, "{file}: {}", sent.body);
+        assert_eq!(sent.json()["refused"], 0, "{file}");
+    }
+    let status = wait_drained(&server, &viewer);
+    assert_eq!(status["decode_errors"], 0, "{status}");
+    let listed = get(&server, "/api/v1/incidents", Some(&viewer)).json();
+    assert!(server.terminate().success());
+
+    let hunt = stored(&hunted);
+    let serve = stored(&data.join("store.sqlite"));
+    assert!(hunt.detections.len() > 100, "{}", hunt.detections.len());
+    assert_eq!(hunt.detections, serve.detections);
+    assert_eq!(hunt.incidents, serve.incidents);
+    assert_eq!(listed.as_array().unwrap().len(), serve.incidents.len());
+}
+
+/// What a store holds, told without what names a source (a path for a hunt, an input and
+/// a spool position for the service).
+struct Stored {
+    /// Each detection's kind, rule and time, counted.
+    detections: BTreeMap<(String, String, Option<i64>), usize>,
+    /// Each open incident's first and last time, severity band and detection count.
+    incidents: BTreeSet<(Option<i64>, Option<i64>, String, usize)>,
+}
+
+fn stored(path: &Path) -> Stored {
+    let store = SqliteStore::open_read_only(path).unwrap();
+    let mut detections = BTreeMap::new();
+    for alert in store.all_alerts().unwrap() {
+        let kind = serde_json::to_value(alert.kind).unwrap().to_string();
+        *detections
+            .entry((kind, alert.rule.id.clone(), alert.timestamp_micros))
+            .or_insert(0) += 1;
+    }
+    let incidents = store
+        .list_incidents(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|i| {
+            let band = serde_json::to_value(i.severity.band).unwrap().to_string();
+            (
+                i.first_seen_micros,
+                i.last_seen_micros,
+                band,
+                i.members.len(),
+            )
+        })
+        .collect();
+    Stored {
+        detections,
+        incidents,
+    }
+}
+
+/// The number of `kill -9` trials; `TOCSIN_KILL_TRIALS` runs more by hand.
+fn kill_trials() -> usize {
+    std::env::var("TOCSIN_KILL_TRIALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20)
+}
+
+/// Batches sent by the sender thread: the record ids of each, and whether it was
+/// acknowledged.
+#[derive(Default)]
+struct Sent {
+    attempted: BTreeSet<u64>,
+    acknowledged: BTreeSet<u64>,
+}
+
+/// Sends batches of whoami events with fresh record ids until `stop`, recording what was
+/// acknowledged; returns at the first failure (the service was killed).
+fn send_until_failure(
+    url: String,
+    token: String,
+    next: Arc<Mutex<u64>>,
+    sent: Arc<Mutex<Sent>>,
+    stop: Arc<AtomicBool>,
+) {
+    let agent = agent();
+    while !stop.load(Ordering::Relaxed) {
+        let ids: Vec<u64> = {
+            let mut next = next.lock().unwrap();
+            let ids = (*next..*next + 50).collect();
+            *next += 50;
+            ids
+        };
+        let body: Vec<String> = ids
+            .iter()
+            .map(|&id| sysmon_line(id, "C:\\Windows\\System32\\whoami.exe"))
+            .collect();
+        sent.lock().unwrap().attempted.extend(&ids);
+        let result = agent
+            .post(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .send(body.join("\n").as_bytes());
+        match result {
+            Ok(mut response) if response.status().as_u16() == 200 => {
+                let _ = response.body_mut().read_to_string();
+                sent.lock().unwrap().acknowledged.extend(&ids);
+            }
+            Ok(response) if response.status().as_u16() == 503 => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => return,
+        }
+    }
+}
+
+/// kill -9 at random moments of an HTTP ingest: after each restart every acknowledged
+/// event has its detection, and no event has two.
+#[test]
+fn kill_9_during_ingest_loses_no_acknowledged_event_and_duplicates_no_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("whoami.yml");
+    std::fs::write(&rule, WHOAMI_RULE).unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[detection]\nrules = [{:?}]\nbehaviour = false\n",
+            rule.display().to_string()
+        ),
+    );
+    let data = dir.path().join("data");
+    let ingest = token(&data, "ingest");
+    let viewer = token(&data, "viewer");
+    let next = Arc::new(Mutex::new(1u64));
+    let sent = Arc::new(Mutex::new(Sent::default()));
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for trial in 0..kill_trials() {
+        let server = Server::start(&data, Some(&config));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sender = {
+            let (url, token) = (server.url("/api/v1/events"), ingest.clone());
+            let (next, sent, stop) = (Arc::clone(&next), Arc::clone(&sent), Arc::clone(&stop));
+            std::thread::spawn(move || send_until_failure(url, token, next, sent, stop))
+        };
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(20 + seed % 300));
+        server.kill9();
+        stop.store(true, Ordering::Relaxed);
+        sender.join().unwrap();
+        let acknowledged = sent.lock().unwrap().acknowledged.len();
+        assert!(
+            trial < 3 || acknowledged > 0,
+            "nothing was acknowledged in {trial} trials"
+        );
+    }
+    let server = Server::start(&data, Some(&config));
+    wait_drained(&server, &viewer);
+    assert!(server.terminate().success());
+
+    let store = SqliteStore::open_read_only(data.join("store.sqlite")).unwrap();
+    let mut detected: BTreeMap<u64, usize> = BTreeMap::new();
+    for alert in store.all_alerts().unwrap() {
+        let record = alert
+            .evidence
+            .iter()
+            .find(|(name, _)| name == "EventRecordID")
+            .unwrap();
+        *detected.entry(record.1.parse().unwrap()).or_insert(0) += 1;
+    }
+    let sent = sent.lock().unwrap();
+    let missing: Vec<_> = sent
+        .acknowledged
+        .iter()
+        .filter(|id| !detected.contains_key(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged without a detection: {} of {} (first {:?})",
+        missing.len(),
+        sent.acknowledged.len(),
+        missing.first()
+    );
+    let twice: Vec<_> = detected.iter().filter(|(_, &n)| n > 1).collect();
+    assert!(twice.is_empty(), "detected twice: {twice:?}");
+    assert!(
+        detected.keys().all(|id| sent.attempted.contains(id)),
+        "a detection of an event never sent"
+    );
+    eprintln!(
+        "{} trials: {} events acknowledged, {} detected (sent, not acknowledged, but durable: {})",
+        kill_trials(),
+        sent.acknowledged.len(),
+        detected.len(),
+        detected.len() - sent.acknowledged.len()
+    );
+}
+
+/// A pipeline that falls behind makes the HTTP input answer 503 with `Retry-After`
+/// (nothing is taken that could not be kept), and the input takes events again once the
+/// pipeline caught up.
+#[test]
+fn a_pipeline_behind_makes_ingest_answer_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "[spool]\nmax_backlog_bytes = 1\n");
+    let data = dir.path().join("data");
+    let ingest = token(&data, "ingest");
+    let viewer = token(&data, "viewer");
+    let server = Server::start(&data, Some(&config));
+    let lines: Vec<String> = (0..20_000)
+        .map(|id| sysmon_line(id, "C:\\x\\notepad.exe"))
+        .collect();
+    let body = lines.join("\n");
+    let first = post(&server, "/api/v1/events", Some(&ingest), body.as_bytes());
+    assert_eq!(first.status, 200, "{}", first.body);
+    let second = post(&server, "/api/v1/events", Some(&ingest), body.as_bytes());
+    assert_eq!(second.status, 503, "{}", second.body);
+    assert_eq!(second.retry_after.as_deref(), Some("1"));
+    assert!(second.json()["error"].as_str().unwrap().contains("behind"));
+    let drained = wait_drained(&server, &viewer);
+    assert_eq!(drained["events_processed"], 20_000);
+    assert!(drained["backpressure_refusals"].as_u64().unwrap() >= 1);
+    let third = post(
+        &server,
+        "/api/v1/events",
+        Some(&ingest),
+        lines[0].as_bytes(),
+    );
+    assert_eq!(third.status, 200, "{}", third.body);
+    assert!(server.terminate().success());
+}
