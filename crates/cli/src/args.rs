@@ -76,6 +76,13 @@ pub struct ServeArgs {
     /// port 0 picks a free one).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+    /// Also receive syslog over TCP (RFC 6587, octet counting or a message per line) on
+    /// this address (the configuration's `[syslog] tcp`).
+    #[arg(long, value_name = "ADDR")]
+    pub syslog_tcp: Option<std::net::SocketAddr>,
+    /// Also receive syslog over UDP on this address (the configuration's `[syslog] udp`).
+    #[arg(long, value_name = "ADDR")]
+    pub syslog_udp: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub data: ServeDataArgs,
 }

@@ -20,6 +20,12 @@ pub fn run(args: &ServeArgs) -> Result<i32> {
     if let Some(listen) = args.listen {
         config.http.listen = listen;
     }
+    if let Some(addr) = args.syslog_tcp {
+        config.syslog.tcp = Some(addr);
+    }
+    if let Some(addr) = args.syslog_udp {
+        config.syslog.udp = Some(addr);
+    }
     let data = data_dir(&args.data, config.data_dir.as_ref())?;
     init_logging();
     tocsin_server::run(config, data, announce)?;
@@ -41,6 +47,12 @@ fn announce(started: &Started) {
             n => format!(", {n} left out (see the warnings above)"),
         }
     );
+    if let Some(addr) = started.syslog_tcp {
+        let _ = writeln!(out, "tocsin serve: syslog over TCP on {addr}");
+    }
+    if let Some(addr) = started.syslog_udp {
+        let _ = writeln!(out, "tocsin serve: syslog over UDP on {addr}");
+    }
     if started.spool_cut > 0 {
         let _ = writeln!(
             out,

@@ -22,15 +22,25 @@ use tocsin_store::SqliteStore;
 struct Server {
     child: Child,
     addr: String,
+    /// Where syslog over TCP and UDP is received, when asked for.
+    syslog_tcp: Option<String>,
+    syslog_udp: Option<String>,
 }
 
 impl Server {
     /// Starts the service on a free loopback port over `data`, with `config` if given.
     fn start(data: &Path, config: Option<&Path>) -> Server {
+        Server::start_with(data, config, &[])
+    }
+
+    /// Starts the service with extra flags; waits until it says where it listens (and,
+    /// with `--syslog-*`, where syslog is received).
+    fn start_with(data: &Path, config: Option<&Path>, flags: &[&str]) -> Server {
         let mut command = tocsin();
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data);
+            .arg(data)
+            .args(flags);
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
@@ -46,16 +56,29 @@ impl Server {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
+        let mut said = BTreeMap::new();
+        let wanted = 1 + flags.iter().filter(|f| f.starts_with("--syslog")).count();
+        while said.len() < wanted {
             let Some(Ok(line)) = lines.next() else {
                 let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
                 panic!("serve stopped before listening: {log}");
             };
-            if let Some(addr) = line.strip_prefix("tocsin serve: listening on http://") {
-                break addr.to_owned();
+            for (prefix, key) in [
+                ("tocsin serve: listening on http://", "http"),
+                ("tocsin serve: syslog over TCP on ", "tcp"),
+                ("tocsin serve: syslog over UDP on ", "udp"),
+            ] {
+                if let Some(addr) = line.strip_prefix(prefix) {
+                    said.insert(key, addr.to_owned());
+                }
             }
-        };
-        Server { child, addr }
+        }
+        Server {
+            child,
+            addr: said["http"].clone(),
+            syslog_tcp: said.get("tcp").cloned(),
+            syslog_udp: said.get("udp").cloned(),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -596,4 +619,175 @@ fn a_pipeline_behind_makes_ingest_answer_503_with_retry_after() {
     );
     assert_eq!(third.status, 200, "{}", third.body);
     assert!(server.terminate().success());
+}
+
+/// Hunts `files` with the built-in rules and the behavioural detectors into a new store.
+fn hunt_into_store(files: &[PathBuf], store: &Path) {
+    let out = run(tocsin()
+        .arg("hunt")
+        .args(files)
+        .args(["--rules", "builtin", "--behaviour", "--quiet", "--store"])
+        .arg(store)
+        .args(["--output", "/dev/null"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The demo's appliance syslog sent over TCP, half octet-counted and half a message per
+/// line, gives the detections and incidents of a hunt of the file.
+#[test]
+fn appliance_syslog_over_tcp_gives_the_hunts_detections() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = run(tocsin().args(["demo", "--quiet", "--out"]).arg(&demo));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = demo.join("appliance.log");
+    let hunted = dir.path().join("hunt.sqlite");
+    hunt_into_store(std::slice::from_ref(&log), &hunted);
+
+    let data = dir.path().join("data");
+    let viewer = token(&data, "viewer");
+    let config = config(dir.path(), "[syslog]\nformat = \"appliance\"\n");
+    let server = Server::start_with(&data, Some(&config), &["--syslog-tcp", "127.0.0.1:0"]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let addr = server.syslog_tcp.clone().unwrap();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    for line in first {
+        write!(stream, "{} {line}", line.len()).unwrap();
+    }
+    drop(stream);
+    // Two connections are read concurrently: the second is sent once the first is spooled,
+    // so that the events reach the pipeline in time order, as from one appliance.
+    wait_for(&server, &viewer, "syslog_messages", first.len() as u64);
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    for line in second {
+        writeln!(stream, "{line}").unwrap();
+    }
+    drop(stream);
+    wait_for(&server, &viewer, "syslog_messages", lines.len() as u64);
+    let status = wait_drained(&server, &viewer);
+    assert_eq!(status["decode_errors"], 0, "{status}");
+    assert!(server.terminate().success());
+    let hunt = stored(&hunted);
+    let serve = stored(&data.join("store.sqlite"));
+    assert!(!hunt.detections.is_empty());
+    assert_eq!(hunt.detections, serve.detections);
+    assert_eq!(hunt.incidents, serve.incidents);
+}
+
+/// The message an appliance passed to syslog: from its `SITE:SEGMENT:TOTAL:` on, after
+/// whichever header form (`BG[pid]:`, `BG:`, RFC 5424) the line has.
+fn appliance_payload(line: &str) -> &str {
+    let after = line.find("BG").map_or(line, |at| &line[at..]);
+    let starts_payload = |i: usize| {
+        let parts: Vec<&str> = after[i..].splitn(4, ':').collect();
+        parts.len() == 4
+            && parts[..3]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let at = (0..after.len())
+        .filter(|&i| {
+            after.is_char_boundary(i) && (i == 0 || !after.as_bytes()[i - 1].is_ascii_digit())
+        })
+        .find(|&i| starts_payload(i))
+        .unwrap_or_else(|| panic!("no payload in {line}"));
+    &after[at..]
+}
+
+/// Waits until a pipeline counter reaches `value`.
+fn wait_for(server: &Server, token: &str, counter: &str, value: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = get(server, "/api/v1/status", Some(token)).json();
+        let now = status["pipeline"][counter].as_u64().unwrap();
+        if now >= value {
+            assert_eq!(now, value, "{counter}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "{counter}: {now} of {value}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// util-linux's `logger`, a real syslog sender, over TCP (RFC 6587 octet counting) and UDP:
+/// the appliance's messages it sends are decoded and detected as a hunt of the file does.
+#[test]
+fn logger_sends_over_tcp_and_udp() {
+    if Command::new("logger").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "logger (util-linux) is missing; .ci/run installs it"
+        );
+        eprintln!("!!! SKIPPED logger_sends_over_tcp_and_udp: no logger (util-linux) !!!");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = run(tocsin().args(["demo", "--quiet", "--out"]).arg(&demo));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // logger writes its own header (this host, now, the tag BG); the appliance's `when=`
+    // keeps each event's time.
+    let text = std::fs::read_to_string(demo.join("appliance.log")).unwrap();
+    let payloads: Vec<&str> = text.lines().map(appliance_payload).collect();
+    let file = dir.path().join("payloads.txt");
+    std::fs::write(&file, payloads.join("\n") + "\n").unwrap();
+    let data = dir.path().join("data");
+    let viewer = token(&data, "viewer");
+    let config = config(dir.path(), "[syslog]\nformat = \"appliance\"\n");
+    let server = Server::start_with(
+        &data,
+        Some(&config),
+        &["--syslog-tcp", "127.0.0.1:0", "--syslog-udp", "127.0.0.1:0"],
+    );
+    let send = |addr: &str, transport: &[&str], file: &Path| {
+        let (host, port) = addr.rsplit_once(':').unwrap();
+        let out = run(Command::new("logger")
+            .args(transport)
+            .args(["--rfc3164", "-t", "BG", "-n", host, "-P", port, "-f"])
+            .arg(file));
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    send(
+        server.syslog_tcp.as_deref().unwrap(),
+        &["-T", "--octet-count"],
+        &file,
+    );
+    wait_for(&server, &viewer, "syslog_messages", payloads.len() as u64);
+    let udp_file = dir.path().join("udp.txt");
+    std::fs::write(&udp_file, payloads[..20].join("\n") + "\n").unwrap();
+    send(server.syslog_udp.as_deref().unwrap(), &["-d"], &udp_file);
+    wait_for(
+        &server,
+        &viewer,
+        "syslog_messages",
+        payloads.len() as u64 + 20,
+    );
+    let status = wait_drained(&server, &viewer);
+    assert_eq!(status["decode_errors"], 0, "{status}");
+    assert!(server.terminate().success());
+
+    let hunted = dir.path().join("hunt.sqlite");
+    hunt_into_store(&[demo.join("appliance.log")], &hunted);
+    let hunt = stored(&hunted);
+    let serve = stored(&data.join("store.sqlite"));
+    let rule_matches = |s: &Stored| -> BTreeMap<(String, Option<i64>), usize> {
+        s.detections
+            .iter()
+            .filter(|((kind, _, _), _)| kind == "\"sigma\"")
+            .map(|((_, rule, at), n)| ((rule.clone(), *at), *n))
+            .collect()
+    };
+    assert!(!rule_matches(&hunt).is_empty());
+    // Every rule match of the hunt, each at least once (the 20 repeated over UDP are
+    // other events, at other spool positions).
+    let served = rule_matches(&serve);
+    for (key, n) in rule_matches(&hunt) {
+        assert!(
+            served.get(&key).is_some_and(|&m| m >= n),
+            "{key:?}: {n} vs {:?}",
+            served.get(&key)
+        );
+    }
 }

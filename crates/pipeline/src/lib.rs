@@ -1,5 +1,5 @@
 //! The detection-to-incident path every tocsin command shares (`hunt`, `demo`, `bench`, and
-//! the coming `serve`), so that the same logs give the same findings and the same incidents
+//! `serve`), so that the same logs give the same findings and the same incidents
 //! whichever command reads them.
 //!
 //! # Brief overview

@@ -91,6 +91,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl AppState {
+    /// The counters, with the spool's durable end read now (the consumer's own view of it
+    /// may be a poll behind the last acknowledgement).
+    fn snapshot(&self) -> crate::metrics::Snapshot {
+        let end = self.spool.durable_end().get();
+        self.metrics
+            .spool_end
+            .fetch_max(end, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.snapshot()
+    }
+}
+
 /// The router over `state`, with the body limit of `max_body_bytes`.
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
@@ -164,7 +176,7 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    match state.metrics.snapshot().consuming {
+    match state.snapshot().consuming {
         true => Ok(Json(json!({ "status": "ready" }))),
         false => Err(ApiError::unavailable("the pipeline is not running")),
     }
@@ -176,6 +188,7 @@ async fn metrics(
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    state.snapshot();
     Ok((
         [(header::CONTENT_TYPE, content_type)],
         state.metrics.prometheus(),
@@ -197,7 +210,7 @@ async fn status(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
-    Ok(Json(json!({ "pipeline": state.metrics.snapshot() })))
+    Ok(Json(json!({ "pipeline": state.snapshot() })))
 }
 
 /// The query's parameters; a parameter given twice keeps its last value.
@@ -226,7 +239,7 @@ async fn ingest(
     if input.is_empty() || input.len() > 64 {
         return Err(ApiError::bad_request("input: 1 to 64 characters"));
     }
-    let snapshot = state.metrics.snapshot();
+    let snapshot = state.snapshot();
     if snapshot.backlog_bytes > state.max_backlog_bytes {
         add(&state.metrics.backpressure_refusals, 1);
         return Err(ApiError::unavailable("the pipeline is behind; retry later"));

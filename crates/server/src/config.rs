@@ -27,6 +27,38 @@ pub struct ServeConfig {
     pub spool: SpoolSection,
     /// What judges the events.
     pub detection: DetectionConfig,
+    /// The syslog inputs (none listen unless given an address).
+    pub syslog: SyslogConfig,
+}
+
+/// The syslog inputs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogConfig {
+    /// Where to receive syslog over UDP (RFC 5426); none by default.
+    pub udp: Option<SocketAddr>,
+    /// Where to receive syslog over TCP (RFC 6587: octet counting or a message per line);
+    /// none by default.
+    pub tcp: Option<SocketAddr>,
+    /// The decoder of the messages: `auto` (sniffed per batch, as `hunt` does),
+    /// `syslog`, `appliance` or `cef`.
+    pub format: String,
+    /// The longest message kept, in bytes; longer ones are skipped and counted.
+    pub max_message_bytes: usize,
+    /// The most TCP connections read at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        SyslogConfig {
+            udp: None,
+            tcp: None,
+            format: "auto".into(),
+            max_message_bytes: 64 << 10,
+            max_connections: 1024,
+        }
+    }
 }
 
 /// The HTTP listener's settings.
@@ -132,8 +164,20 @@ impl ServeConfig {
             path: path.to_path_buf(),
             message: error.to_string(),
         })?;
-        config.fsync_policy()?;
+        config.check()?;
         Ok(config)
+    }
+
+    /// Checks the values that the types do not: the fsync policy and the syslog decoder.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.fsync_policy()?;
+        let format = self.syslog.format.as_str();
+        if !matches!(format, "auto" | "syslog" | "appliance" | "cef") {
+            return Err(ConfigError::Value(format!(
+                "syslog.format = {format:?}: expected \"auto\", \"syslog\", \"appliance\" or \"cef\""
+            )));
+        }
+        Ok(())
     }
 
     /// The spool's fsync policy, from [`SpoolSection::fsync`].

@@ -164,6 +164,38 @@ fn text_lines(body: &[u8], format: &str, input: &str) -> Batch {
     builder.finish()
 }
 
+/// Messages of a stream input (syslog over TCP or UDP), one per line of the records; a
+/// line end inside a message becomes a space, so that records stay one message per line.
+pub fn messages(format: &str, input: &str, messages: &[Vec<u8>]) -> Batch {
+    let mut builder = Builder::new(format, input);
+    for message in messages {
+        let message = trim_line_end(message);
+        if message.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match message.contains(&b'\n') {
+            true => {
+                let flat: Vec<u8> = message
+                    .iter()
+                    .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+                    .collect();
+                builder.push(&flat);
+            }
+            false => builder.push(message),
+        }
+    }
+    builder.finish()
+}
+
+/// A message without its trailing line end (and NUL, which some senders add).
+fn trim_line_end(message: &[u8]) -> &[u8] {
+    let mut end = message.len();
+    while end > 0 && matches!(message[end - 1], b'\n' | b'\r' | 0) {
+        end -= 1;
+    }
+    &message[..end]
+}
+
 /// The non-blank lines, numbered from 1, without their line ends.
 fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     body.split(|&b| b == b'\n')
@@ -339,6 +371,19 @@ mod tests {
     fn evtx_is_refused_with_a_hint() {
         let error = batch(b"x", BodyFormat::Named(Format::Evtx), "http").unwrap_err();
         assert!(error.to_string().contains("JSON Lines"));
+    }
+
+    #[test]
+    fn messages_are_one_per_line_whatever_they_hold() {
+        let sent = [
+            b"a\r\n".to_vec(),
+            b"b\nc\0".to_vec(),
+            b" \n".to_vec(),
+            b"d".to_vec(),
+        ];
+        let batch = messages("syslog", "tcp", &sent);
+        assert_eq!(payloads(&batch), ["syslog tcp|a\nb c\nd"]);
+        assert_eq!(batch.accepted, 3);
     }
 
     #[test]

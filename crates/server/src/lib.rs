@@ -1,6 +1,6 @@
 //! `tocsin serve`: the live detection service.
 //!
-//! Shippers send events over HTTP ([`api`]); the ingest makes each body into spool records
+//! Shippers send events over HTTP ([`api`]) or syslog over UDP and TCP ([`syslog`]); the ingest makes each body into spool records
 //! ([`ingest`]) and acknowledges it only once the durable spool (`tocsin-spool`) holds it.
 //! One consumer thread ([`consumer`]) reads the spool, judges the events with the same
 //! pipeline as `tocsin hunt` (`tocsin-pipeline`), and commits the detections, incidents and
@@ -16,6 +16,7 @@ pub mod consumer;
 pub mod ingest;
 pub mod metrics;
 pub mod service;
+pub mod syslog;
 
 pub use config::ServeConfig;
 pub use service::{run, DataDir, ServeError, Started};

@@ -32,6 +32,12 @@ pub struct Metrics {
     pub committed_position: AtomicU64,
     /// The spool's durable end, as last seen by the consumer.
     pub spool_end: AtomicU64,
+    /// Syslog messages spooled (UDP and TCP).
+    pub syslog_messages: AtomicU64,
+    /// Syslog messages longer than the limit, skipped.
+    pub syslog_oversize: AtomicU64,
+    /// Syslog datagrams dropped because the pipeline was behind (UDP cannot wait).
+    pub syslog_dropped: AtomicU64,
     /// Rules compiled.
     pub rules: AtomicU64,
     /// Whether the consumer runs (readiness).
@@ -65,6 +71,12 @@ pub struct Snapshot {
     pub spool_end: u64,
     /// Bytes acknowledged but not yet processed.
     pub backlog_bytes: u64,
+    /// See [`Metrics::syslog_messages`].
+    pub syslog_messages: u64,
+    /// See [`Metrics::syslog_oversize`].
+    pub syslog_oversize: u64,
+    /// See [`Metrics::syslog_dropped`].
+    pub syslog_dropped: u64,
     /// See [`Metrics::rules`].
     pub rules: u64,
     /// See [`Metrics::consuming`].
@@ -95,6 +107,9 @@ impl Metrics {
             committed_position: committed,
             spool_end: end,
             backlog_bytes: end.saturating_sub(committed),
+            syslog_messages: get(&self.syslog_messages),
+            syslog_oversize: get(&self.syslog_oversize),
+            syslog_dropped: get(&self.syslog_dropped),
             rules: get(&self.rules),
             consuming: self.consuming.load(Ordering::Relaxed),
         }
@@ -103,7 +118,7 @@ impl Metrics {
     /// The counters in Prometheus' text exposition format.
     pub fn prometheus(&self) -> String {
         let s = self.snapshot();
-        let rows: [(&str, &str, &str, u64); 14] = [
+        let rows: [(&str, &str, &str, u64); 17] = [
             (
                 "tocsin_lines_accepted_total",
                 "counter",
@@ -176,6 +191,24 @@ impl Metrics {
                 "Bytes acknowledged and not yet processed.",
                 s.backlog_bytes,
             ),
+            (
+                "tocsin_syslog_messages_total",
+                "counter",
+                "Syslog messages spooled.",
+                s.syslog_messages,
+            ),
+            (
+                "tocsin_syslog_oversize_total",
+                "counter",
+                "Syslog messages over the size limit, skipped.",
+                s.syslog_oversize,
+            ),
+            (
+                "tocsin_syslog_dropped_total",
+                "counter",
+                "Syslog datagrams dropped while the pipeline was behind.",
+                s.syslog_dropped,
+            ),
             ("tocsin_rules", "gauge", "Rules compiled.", s.rules),
             (
                 "tocsin_consuming",
@@ -210,6 +243,6 @@ mod tests {
             "# TYPE tocsin_lines_accepted_total counter\ntocsin_lines_accepted_total 3\n"
         ));
         assert!(text.contains("\ntocsin_spool_backlog_bytes 60\n"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 14);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 17);
     }
 }

@@ -16,9 +16,10 @@ use tocsin_store::SqliteStore;
 
 use crate::api::{router, AppState};
 use crate::auth::TokenStore;
-use crate::config::{ConfigError, ServeConfig};
+use crate::config::{ConfigError, ServeConfig, SyslogConfig};
 use crate::consumer::{Consumer, ConsumerError};
 use crate::metrics::Metrics;
+use crate::syslog::{serve_tcp, serve_udp, SyslogSink};
 
 /// The files of a service's data folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,10 @@ pub struct Started {
     pub rules: usize,
     /// Rule files or documents left out, with why.
     pub rule_problems: usize,
+    /// Where syslog over TCP is received, if it is.
+    pub syslog_tcp: Option<SocketAddr>,
+    /// Where syslog over UDP is received, if it is.
+    pub syslog_udp: Option<SocketAddr>,
     /// Bytes of a torn tail the spool cut when it opened (a crash in the middle of a write).
     pub spool_cut: u64,
 }
@@ -146,8 +151,10 @@ pub fn run(
         max_decompressed_bytes: config.http.max_decompressed_bytes,
         max_backlog_bytes: config.spool.max_backlog_bytes,
     });
-    let started = |listen| Started {
+    let started = |listen, (syslog_tcp, syslog_udp)| Started {
         listen,
+        syslog_tcp,
+        syslog_udp,
         data: data.clone(),
         rules,
         rule_problems: problems,
@@ -157,8 +164,8 @@ pub fn run(
             .as_ref()
             .map_or(0, |cut| cut.bytes),
     };
-    serve(consumer, state, &config, |listen| {
-        announce(&started(listen))
+    serve(consumer, state, &config, |listen, syslog| {
+        announce(&started(listen, syslog))
     })
 }
 
@@ -212,8 +219,15 @@ fn serve(
     consumer: Consumer,
     state: Arc<AppState>,
     config: &ServeConfig,
-    announce: impl FnOnce(SocketAddr),
+    announce: impl FnOnce(SocketAddr, (Option<SocketAddr>, Option<SocketAddr>)),
 ) -> Result<(), ServeError> {
+    let sink = Arc::new(SyslogSink {
+        spool: Arc::clone(&state.spool),
+        metrics: Arc::clone(&state.metrics),
+        max_backlog_bytes: state.max_backlog_bytes,
+        format: config.syslog.format.clone(),
+        max_message_bytes: config.syslog.max_message_bytes,
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tocsin-http")
@@ -234,6 +248,7 @@ fn serve(
         .map_err(io("cannot start the pipeline thread"))?;
     let app = router(state, config.http.max_body_bytes);
     let listen = config.http.listen;
+    let syslog_config = config.syslog.clone();
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -241,7 +256,8 @@ fn serve(
         let bound = listener
             .local_addr()
             .map_err(io("cannot read the bound address"))?;
-        announce(bound);
+        let syslog = start_syslog(&syslog_config, sink).await?;
+        announce(bound, syslog);
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal(failed_rx))
             .await
@@ -255,6 +271,41 @@ fn serve(
     });
     served?;
     consumed.map_err(ServeError::from)
+}
+
+/// Binds the configured syslog inputs and starts them; their bound addresses.
+async fn start_syslog(
+    config: &SyslogConfig,
+    sink: Arc<SyslogSink>,
+) -> Result<(Option<SocketAddr>, Option<SocketAddr>), ServeError> {
+    let mut bound = (None, None);
+    if let Some(addr) = config.tcp {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(io(format!("cannot listen for syslog on TCP {addr}")))?;
+        bound.0 = Some(
+            listener
+                .local_addr()
+                .map_err(io("cannot read the bound address"))?,
+        );
+        tokio::spawn(serve_tcp(
+            listener,
+            Arc::clone(&sink),
+            config.max_connections,
+        ));
+    }
+    if let Some(addr) = config.udp {
+        let socket = tokio::net::UdpSocket::bind(addr)
+            .await
+            .map_err(io(format!("cannot listen for syslog on UDP {addr}")))?;
+        bound.1 = Some(
+            socket
+                .local_addr()
+                .map_err(io("cannot read the bound address"))?,
+        );
+        tokio::spawn(serve_udp(socket, sink));
+    }
+    Ok(bound)
 }
 
 /// Resolves on SIGTERM, Ctrl-C (SIGINT), or when the pipeline failed.
