@@ -33,7 +33,7 @@ use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError};
 
 use crate::config::DetectionConfig;
-use crate::ingest::RecordHeader;
+use crate::ingest::{now_micros, RecordHeader};
 use crate::metrics::{add, Metrics};
 
 /// The store blob holding the spool position the consumer committed (decimal text).
@@ -61,6 +61,9 @@ pub enum ConsumerError {
     #[error("{0}")]
     Pipeline(String),
 }
+
+/// A step's alerts, and when each of its records was received with its number of events.
+type Judged = (Vec<tocsin_incident::Alert>, Vec<(i64, u64)>);
 
 /// The consumer and everything it needs.
 pub struct Consumer {
@@ -163,7 +166,7 @@ impl Consumer {
             Some(store) => store,
             None => self.open_store()?,
         };
-        let alerts = self.judge(records)?;
+        let (alerts, received) = self.judge(records)?;
         let mut writer = IncidentWriter::new(store, self.grouping.clone(), self.catalog.clone());
         for alert in alerts {
             writer.push(alert).map_err(|e| self.store_error(e))?;
@@ -182,6 +185,10 @@ impl Consumer {
         add(&self.metrics.incidents_saved, report.incidents as u64);
         add(&self.metrics.incidents_opened, report.new_incidents as u64);
         add(&self.metrics.commits, 1);
+        let now = now_micros();
+        for (at, events) in received {
+            self.metrics.latency.observe(now - at, events);
+        }
         self.metrics
             .committed_position
             .store(next.get(), Ordering::Relaxed);
@@ -190,27 +197,33 @@ impl Consumer {
 
     /// The alerts of the records' events: rule matches at once, then the correlation hits
     /// and anomalies of the step's events in time order.
-    fn judge(&mut self, records: &[Record]) -> Result<Vec<tocsin_incident::Alert>, ConsumerError> {
+    /// Also when each record was received, with its number of events.
+    fn judge(&mut self, records: &[Record]) -> Result<Judged, ConsumerError> {
         let mut scratch = Scratch::default();
         let mut collector = AlertCollector::default();
+        let mut received = Vec::with_capacity(records.len());
         for record in records {
-            for event in self.decode(record) {
+            let (events, at) = self.decode(record);
+            if let Some(at) = at {
+                received.push((at, events.len() as u64));
+            }
+            for event in events {
                 let _ = self.detectors.scan(&event, &mut scratch, &mut collector);
             }
         }
         collector
             .replay(&mut self.detectors)
             .map_err(|error| ConsumerError::Pipeline(format!("cannot replay a step: {error}")))?;
-        Ok(collector.alerts)
+        Ok((collector.alerts, received))
     }
 
     /// The events of one record; what cannot be decoded is counted and logged with the
     /// input and the spool position.
-    fn decode(&self, record: &Record) -> Vec<Event> {
+    fn decode(&self, record: &Record) -> (Vec<Event>, Option<i64>) {
         let Some((header, payload)) = RecordHeader::split(&record.bytes) else {
             add(&self.metrics.decode_errors, 1);
             tracing::warn!(position = %record.position, "spool record without a header, skipped");
-            return Vec::new();
+            return (Vec::new(), None);
         };
         let mut options = self.decode.clone();
         options.format = header.format.parse().ok();
@@ -220,7 +233,7 @@ impl Consumer {
             Err(error) => {
                 add(&self.metrics.decode_errors, 1);
                 tracing::warn!(%error, "spool record cannot be decoded");
-                return Vec::new();
+                return (Vec::new(), header.received_micros);
             }
         };
         let mut events = Vec::new();
@@ -234,6 +247,6 @@ impl Consumer {
             }
         }
         add(&self.metrics.events_processed, events.len() as u64);
-        events
+        (events, header.received_micros)
     }
 }

@@ -10,8 +10,9 @@
 //!
 //! # Record layout
 //!
-//! `<format> <input>\n` and then the lines, separated by `\n`. [`RecordHeader::split`]
-//! reads it back.
+//! `<format> <input> <received>\n` and then the lines, separated by `\n`; `<received>` is
+//! when the input received them (microseconds since 1970), from which the pipeline measures
+//! each record's latency to the store. [`RecordHeader::split`] reads it back.
 
 use std::io::Read;
 
@@ -213,7 +214,7 @@ struct Builder {
 
 impl Builder {
     fn new(format: &str, input: &str) -> Self {
-        let header = RecordHeader::encode(format, input);
+        let header = RecordHeader::encode(format, input, now_micros());
         Builder {
             current: header.clone(),
             header,
@@ -253,20 +254,29 @@ impl Builder {
     }
 }
 
-/// The first line of a spool record: the decoder and the input.
+/// Now, in microseconds since 1970 (0 if the clock is before it).
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// The first line of a spool record: the decoder, the input, and when it was received.
 #[derive(Debug, PartialEq, Eq)]
 pub struct RecordHeader<'a> {
     /// A decoder's name, or `auto`.
     pub format: &'a str,
     /// The input that received the lines (`http`, or an input's configured name).
     pub input: &'a str,
+    /// When the input received the lines (microseconds since 1970), if the header says.
+    pub received_micros: Option<i64>,
 }
 
 impl<'a> RecordHeader<'a> {
     /// The header line (with its `\n`). The input's name loses white space.
-    pub fn encode(format: &str, input: &str) -> Vec<u8> {
+    pub fn encode(format: &str, input: &str, received_micros: i64) -> Vec<u8> {
         let input: String = input.split_whitespace().collect::<Vec<_>>().join("_");
-        format!("{format} {input}\n").into_bytes()
+        format!("{format} {input} {received_micros}\n").into_bytes()
     }
 
     /// The header and the payload of a record; `None` when the record has no header (not
@@ -274,8 +284,16 @@ impl<'a> RecordHeader<'a> {
     pub fn split(record: &'a [u8]) -> Option<(RecordHeader<'a>, &'a [u8])> {
         let end = record.iter().position(|&b| b == b'\n')?;
         let line = std::str::from_utf8(&record[..end]).ok()?;
-        let (format, input) = line.split_once(' ')?;
-        Some((RecordHeader { format, input }, &record[end + 1..]))
+        let mut words = line.split(' ');
+        let format = words.next()?;
+        let input = words.next()?;
+        let received_micros = words.next().and_then(|word| word.parse().ok());
+        let header = RecordHeader {
+            format,
+            input,
+            received_micros,
+        };
+        Some((header, &record[end + 1..]))
     }
 }
 
@@ -291,6 +309,7 @@ mod tests {
             .iter()
             .map(|record| {
                 let (header, payload) = RecordHeader::split(record).unwrap();
+                assert!(header.received_micros.unwrap() > 1_700_000_000_000_000);
                 format!(
                     "{} {}|{}",
                     header.format,
@@ -343,7 +362,7 @@ mod tests {
         assert_eq!(batch.accepted, 4);
         assert_eq!(batch.records.len(), 2);
         assert!(batch.records.iter().all(|r| r.len() <= RECORD_BYTES + 20));
-        assert!(batch.records[0].starts_with(b"syslog rsyslog\n"));
+        assert!(batch.records[0].starts_with(b"syslog rsyslog "));
         let sniffed =
             super::batch(b"<13>Feb  5 12:00:00 h x: y\n", BodyFormat::Sniff, "a b").unwrap();
         assert_eq!(payloads(&sniffed), ["auto a_b|<13>Feb  5 12:00:00 h x: y"]);
@@ -388,15 +407,18 @@ mod tests {
 
     #[test]
     fn a_header_reads_back() {
-        let record = [RecordHeader::encode("cef", "fw 1"), b"line".to_vec()].concat();
+        let record = [RecordHeader::encode("cef", "fw 1", 42), b"line".to_vec()].concat();
         let (header, payload) = RecordHeader::split(&record).unwrap();
         assert_eq!(
             header,
             RecordHeader {
                 format: "cef",
-                input: "fw_1"
+                input: "fw_1",
+                received_micros: Some(42)
             }
         );
+        let (old, _) = RecordHeader::split(b"json http\n{}").unwrap();
+        assert_eq!((old.input, old.received_micros), ("http", None));
         assert_eq!(payload, b"line");
         assert!(RecordHeader::split(b"no header").is_none());
     }

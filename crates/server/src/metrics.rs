@@ -42,10 +42,65 @@ pub struct Metrics {
     pub rules: AtomicU64,
     /// Whether the consumer runs (readiness).
     pub consuming: AtomicBool,
+    /// Each event's time from its receipt by an input to its detections being committed.
+    pub latency: Histogram,
+}
+
+/// The upper bounds, in milliseconds, of the latency histogram's buckets (a last bucket
+/// holds the rest).
+pub const LATENCY_BUCKETS_MS: [u64; 20] = [
+    1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 1000, 2000, 5000, 10000,
+];
+
+/// A histogram of latencies in fixed buckets ([`LATENCY_BUCKETS_MS`]), counted since start:
+/// a reader that wants a period's quantiles subtracts two readings.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Counts `events` that each took `micros`.
+    pub fn observe(&self, micros: i64, events: u64) {
+        let micros = u64::try_from(micros).unwrap_or(0);
+        let bucket = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|&bound| micros <= bound * 1000)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        add(&self.counts[bucket], events);
+        add(&self.sum_micros, micros.saturating_mul(events));
+    }
+
+    /// The count of each bucket, in order (the last is past every bound).
+    pub fn counts(&self) -> Vec<u64> {
+        self.counts
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// The bucket bound under which a share `q` (0 to 1) of `counts` fall, in milliseconds;
+/// `None` for no count, or when the quantile falls past the last bound.
+pub fn quantile_ms(counts: &[u64], q: f64) -> Option<u64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = (q * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (index, count) in counts.iter().enumerate() {
+        seen += count;
+        if seen >= rank {
+            return LATENCY_BUCKETS_MS.get(index).copied();
+        }
+    }
+    None
 }
 
 /// A copy of the counters, for JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
     /// See [`Metrics::lines_accepted`].
     pub lines_accepted: u64,
@@ -81,6 +136,12 @@ pub struct Snapshot {
     pub rules: u64,
     /// See [`Metrics::consuming`].
     pub consuming: bool,
+    /// The latency histogram's counts, per bucket of [`LATENCY_BUCKETS_MS`] and one past.
+    pub latency_counts: Vec<u64>,
+    /// The median latency since start, as a bucket bound in milliseconds.
+    pub latency_p50_ms: Option<u64>,
+    /// The 99th percentile latency since start, as a bucket bound in milliseconds.
+    pub latency_p99_ms: Option<u64>,
 }
 
 /// Adds to a counter.
@@ -94,6 +155,7 @@ impl Metrics {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let committed = get(&self.committed_position);
         let end = get(&self.spool_end);
+        let latency = self.latency.counts();
         Snapshot {
             lines_accepted: get(&self.lines_accepted),
             lines_refused: get(&self.lines_refused),
@@ -112,6 +174,9 @@ impl Metrics {
             syslog_dropped: get(&self.syslog_dropped),
             rules: get(&self.rules),
             consuming: self.consuming.load(Ordering::Relaxed),
+            latency_p50_ms: quantile_ms(&latency, 0.5),
+            latency_p99_ms: quantile_ms(&latency, 0.99),
+            latency_counts: latency,
         }
     }
 
@@ -224,7 +289,29 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
         }
+        self.write_latency(&mut text);
         text
+    }
+
+    /// The latency histogram in Prometheus' format (cumulative buckets, in seconds).
+    fn write_latency(&self, text: &mut String) {
+        let name = "tocsin_ingest_to_store_seconds";
+        let _ = writeln!(
+            text,
+            "# HELP {name} Time from an event's receipt to its detections in the store.\n# TYPE {name} histogram"
+        );
+        let counts = self.latency.counts();
+        let mut cumulative = 0;
+        for (index, count) in counts.iter().enumerate() {
+            cumulative += count;
+            let bound = match LATENCY_BUCKETS_MS.get(index) {
+                Some(ms) => format!("{}", *ms as f64 / 1000.0),
+                None => "+Inf".into(),
+            };
+            let _ = writeln!(text, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let sum = self.latency.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(text, "{name}_sum {sum}\n{name}_count {cumulative}");
     }
 }
 
@@ -243,6 +330,26 @@ mod tests {
             "# TYPE tocsin_lines_accepted_total counter\ntocsin_lines_accepted_total 3\n"
         ));
         assert!(text.contains("\ntocsin_spool_backlog_bytes 60\n"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 17);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 18);
+    }
+
+    #[test]
+    fn latency_quantiles_are_bucket_bounds() {
+        let metrics = Metrics::default();
+        assert_eq!(metrics.snapshot().latency_p99_ms, None);
+        metrics.latency.observe(1_500, 98); // 1.5 ms: the 2 ms bucket
+        metrics.latency.observe(40_000, 1); // the 50 ms bucket
+        metrics.latency.observe(60_000_000, 1); // past every bound
+        let snapshot = metrics.snapshot();
+        assert_eq!(snapshot.latency_p50_ms, Some(2));
+        assert_eq!(snapshot.latency_p99_ms, Some(50));
+        assert_eq!(quantile_ms(&snapshot.latency_counts, 1.0), None);
+        let text = metrics.prometheus();
+        assert!(
+            text.contains("tocsin_ingest_to_store_seconds_bucket{le=\"0.002\"} 98\n"),
+            "{text}"
+        );
+        assert!(text.contains("tocsin_ingest_to_store_seconds_bucket{le=\"+Inf\"} 100\n"));
+        assert!(text.contains("tocsin_ingest_to_store_seconds_count 100\n"));
     }
 }
