@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +27,7 @@ use tocsin_store::SqliteStore;
 use crate::auth::{Permission, TokenInfo, TokenStore};
 use crate::ingest::{batch, decompress, BodyFormat};
 use crate::metrics::{add, Metrics};
+use crate::rules::Reloader;
 
 /// The OpenAPI document of this API, served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -41,6 +42,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The incident store, opened read-only per request.
     pub store_path: PathBuf,
+    /// The rule set, and its reload.
+    pub reloader: Arc<Reloader>,
     /// The largest body once decompressed.
     pub max_decompressed_bytes: usize,
     /// The backlog past which ingest answers 503.
@@ -115,6 +118,8 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(show_incident))
         .route("/api/v1/detections", get(detections))
+        .route("/api/v1/rules", get(rules_status))
+        .route("/api/v1/rules/reload", post(reload_rules))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -232,11 +237,13 @@ async fn ingest(
         body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
     let query = query_map(query.as_deref());
     let format = match query.get("format").map(String::as_str) {
+        // A sender that says its body is JSON gets it read as JSON, not sniffed.
+        None | Some("auto") if says_json(&headers) => BodyFormat::Named(Format::Json),
         None | Some("auto") => BodyFormat::Sniff,
         Some(name) => BodyFormat::Named(name.parse::<Format>().map_err(ApiError::bad_request)?),
     };
     let input = query.get("input").cloned().unwrap_or_else(|| "http".into());
-    if input.is_empty() || input.len() > 64 {
+    if input.is_empty() || input.chars().count() > 64 {
         return Err(ApiError::bad_request("input: 1 to 64 characters"));
     }
     let snapshot = state.snapshot();
@@ -252,6 +259,22 @@ async fn ingest(
     tokio::task::spawn_blocking(move || spool_body(&worker, body.to_vec(), gzipped, format, &input))
         .await
         .map_err(|error| ApiError::internal("the ingest failed", error))?
+}
+
+/// Whether the request's `Content-Type` is JSON or JSON Lines (`application/json`,
+/// `application/x-ndjson`, `application/jsonl`, `application/*+json`).
+fn says_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "application/json" | "application/x-ndjson" | "application/jsonl" | "application/x-jsonlines"
+    ) || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Decompresses, checks and appends a body; answers once it is durable.
@@ -388,12 +411,14 @@ async fn list_incidents(
 async fn show_incident(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
-    if id.len() > 64 {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident"));
-    }
+    // An id that is not UTF-8 once percent-decoded names no incident either.
+    let id = match id {
+        Ok(Path(id)) if id.len() <= 64 => id,
+        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident")),
+    };
     let found = read_store(&state, move |store| store.incident(&id)).await?;
     match found {
         Some(incident) => Ok(Json(json!(incident))),
@@ -423,4 +448,33 @@ async fn detections(
         .map(|alert| json!(alert))
         .collect();
     Ok(Json(Value::Array(chosen)))
+}
+
+/// `GET /api/v1/rules`: the running rule set.
+async fn rules_status(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    Ok(Json(json!(state.reloader.status())))
+}
+
+/// `POST /api/v1/rules/reload`: compiles the rules again and hands them to the pipeline;
+/// 422 with the reason when the set is refused (the running one stays).
+async fn reload_rules(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Administer).await?;
+    let reloader = Arc::clone(&state.reloader);
+    let reloaded = tokio::task::spawn_blocking(move || reloader.reload())
+        .await
+        .map_err(|error| ApiError::internal("the reload failed", error))?;
+    match reloaded {
+        Ok(status) => Ok(Json(json!(status))),
+        Err(refused) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            refused.to_string(),
+        )),
+    }
 }

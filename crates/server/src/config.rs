@@ -98,6 +98,15 @@ pub struct DetectionConfig {
     pub behaviour: bool,
     /// How often the behavioural baseline is saved, in seconds (and always on shutdown).
     pub baseline_save_seconds: u64,
+    /// How far behind the latest event time an event may arrive and still reach the
+    /// correlations and behavioural detectors in time order, in seconds: what they
+    /// consume is held that long (of event time).
+    pub reorder_seconds: u64,
+    /// After this many milliseconds without a new record, everything held for order is
+    /// released (the last events before a quiet spell are not kept waiting).
+    pub reorder_idle_ms: u64,
+    /// The most items held for order; past it the oldest are released early (counted).
+    pub reorder_max_held: usize,
 }
 
 impl Default for HttpConfig {
@@ -125,6 +134,9 @@ impl Default for DetectionConfig {
             rules: vec![PathBuf::from("builtin")],
             behaviour: true,
             baseline_save_seconds: 60,
+            reorder_seconds: 10,
+            reorder_idle_ms: 1000,
+            reorder_max_held: 1_000_000,
         }
     }
 }

@@ -13,12 +13,16 @@
 //! twice; a crash after it does not replay them. Only then is the spool told that the
 //! records may go ([`Spool::release`]).
 //!
-//! Correlations and behavioural detectors keep their state in memory across steps, and
-//! see each step's events in time order; the behavioural baseline is saved with a
+//! Correlations and behavioural detectors keep their state in memory across steps; what
+//! they consume is held until it is in time order ([`Reorder`]), and the position
+//! committed is then the start of the oldest record still held, so a crash never loses it
+//! (the records after it are read again; their rule matches are stored once, by key). The
+//! behavioural baseline is saved with a
 //! position every [`DetectionConfig::baseline_save_seconds`] and on shutdown, so a restart
 //! resumes it (events between that save and a crash are judged but not learned).
 //! Correlation windows are not kept across a restart yet.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,14 +31,18 @@ use std::time::{Duration, Instant};
 use tocsin_decode::{from_bytes, DecodeOptions};
 use tocsin_engine::Scratch;
 use tocsin_event::Event;
-use tocsin_incident::{AttackCatalog, GroupingConfig, IncidentStore};
-use tocsin_pipeline::{AlertCollector, Detectors, IncidentWriter, BASELINE_BLOB};
+use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore};
+use tocsin_pipeline::{
+    Detectors, Finding, FindingSink, IncidentWriter, KeptMatch, StoreReport, BASELINE_BLOB,
+};
 use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError};
 
 use crate::config::DetectionConfig;
 use crate::ingest::{now_micros, RecordHeader};
 use crate::metrics::{add, Metrics};
+use crate::reorder::Reorder;
+use crate::rules::{Loaded, Reloader};
 
 /// The store blob holding the spool position the consumer committed (decimal text).
 pub const POSITION_BLOB: &str = "serve-spool-position";
@@ -63,7 +71,7 @@ pub enum ConsumerError {
 }
 
 /// A step's alerts, and when each of its records was received with its number of events.
-type Judged = (Vec<tocsin_incident::Alert>, Vec<(i64, u64)>);
+type Judged = (Vec<Alert>, Vec<(i64, u64)>);
 
 /// The consumer and everything it needs.
 pub struct Consumer {
@@ -85,6 +93,10 @@ pub struct Consumer {
     pub stop: Arc<AtomicBool>,
     /// The detection settings (baseline save interval).
     pub config: DetectionConfig,
+    /// Correlation inputs and watched events held until they are in order.
+    pub reorder: Reorder,
+    /// Where reloaded rule sets wait to be taken between two steps.
+    pub reloader: Arc<Reloader>,
 }
 
 impl Consumer {
@@ -96,22 +108,34 @@ impl Consumer {
         self.metrics.consuming.store(true, Ordering::Relaxed);
         let mut last_baseline = Instant::now();
         loop {
+            if let Some(loaded) = self.reloader.take() {
+                store = self.swap_rules(store.take(), after, loaded)?;
+            }
             let end = self.spool.wait_past(after, POLL);
-            self.metrics.spool_end.store(end.get(), Ordering::Relaxed);
+            self.metrics
+                .spool_end
+                .fetch_max(end.get(), Ordering::Relaxed);
             let records = self.spool.read_from(after, ReadLimit::default())?;
             let stopping = self.stop.load(Ordering::Relaxed);
-            if records.is_empty() && !stopping {
+            let release_all = stopping || (records.is_empty() && self.reorder.idle());
+            if records.is_empty() && !release_all {
                 continue;
             }
             let save_baseline =
                 stopping || last_baseline.elapsed().as_secs() >= self.config.baseline_save_seconds;
-            let next = records.last().map_or(after, |record| record.position);
-            store = Some(self.step(store.take(), &records, next, save_baseline)?);
+            let step = Step {
+                records: &records,
+                after,
+                release_all,
+                save_baseline,
+            };
+            let committed;
+            (store, committed) = self.step(store.take(), step)?;
             if save_baseline {
                 last_baseline = Instant::now();
             }
-            after = next;
-            self.spool.release(after)?;
+            after = records.last().map_or(after, |record| record.position);
+            self.spool.release(committed)?;
             if stopping && records.is_empty() {
                 break;
             }
@@ -120,7 +144,40 @@ impl Consumer {
         Ok(())
     }
 
-    /// Opens the store, refusing one whose detections are keyed by another tocsin.
+    /// Takes a reloaded rule set: what the running detectors hold is released to them and
+    /// committed first, then the behavioural baseline moves to the new detectors.
+    fn swap_rules(
+        &mut self,
+        store: Option<SqliteStore>,
+        after: Position,
+        loaded: Loaded,
+    ) -> Result<Option<SqliteStore>, ConsumerError> {
+        let flush = Step {
+            records: &[],
+            after,
+            release_all: true,
+            save_baseline: false,
+        };
+        let (store, committed) = self.step(store, flush)?;
+        self.spool.release(committed)?;
+        let Loaded {
+            mut detectors,
+            grouping,
+            ..
+        } = loaded;
+        if let (Some(old), Some(new)) = (self.detectors.behaviour(), detectors.behaviour_mut()) {
+            let baseline = old
+                .baseline()
+                .map_err(|e| ConsumerError::Pipeline(e.to_string()))?;
+            new.resume(&baseline)
+                .map_err(|e| ConsumerError::Pipeline(e.to_string()))?;
+        }
+        self.detectors = detectors;
+        self.grouping = grouping;
+        Ok(store)
+    }
+
+    /// Opens the store.
     fn open_store(&self) -> Result<SqliteStore, ConsumerError> {
         SqliteStore::open(&self.store_path).map_err(|source| self.store_error(source))
     }
@@ -154,25 +211,31 @@ impl Consumer {
         Ok(position)
     }
 
-    /// Judges the records' events and commits their detections, the incidents and `next`.
+    /// Judges a step's records, releases what is settled to the correlations and
+    /// behavioural detectors, and commits the detections, the incidents and the position
+    /// to resume from (before anything still held); returns the store and that position.
     fn step(
         &mut self,
         store: Option<SqliteStore>,
-        records: &[Record],
-        next: Position,
-        save_baseline: bool,
-    ) -> Result<SqliteStore, ConsumerError> {
+        step: Step<'_>,
+    ) -> Result<(Option<SqliteStore>, Position), ConsumerError> {
         let store = match store {
             Some(store) => store,
             None => self.open_store()?,
         };
-        let (alerts, received) = self.judge(records)?;
+        let (mut alerts, received) = self.judge(step.records, step.after);
+        alerts.extend(self.release(step.release_all)?);
+        let next = step.records.last().map_or(step.after, |r| r.position);
+        let resume = self
+            .reorder
+            .replay_from()
+            .map_or(next, |held| held.min(next));
         let mut writer = IncidentWriter::new(store, self.grouping.clone(), self.catalog.clone());
         for alert in alerts {
             writer.push(alert).map_err(|e| self.store_error(e))?;
         }
-        writer.save_blob_at_finish(POSITION_BLOB, next.get().to_string().into_bytes());
-        if save_baseline {
+        writer.save_blob_at_finish(POSITION_BLOB, resume.get().to_string().into_bytes());
+        if step.save_baseline {
             if let Some(behaviour) = self.detectors.behaviour() {
                 let bytes = behaviour
                     .baseline()
@@ -181,72 +244,144 @@ impl Consumer {
             }
         }
         let (store, report) = writer.finish().map_err(|e| self.store_error(e))?;
+        self.count_commit(&report, &received, resume);
+        Ok((Some(store), resume))
+    }
+
+    /// Updates the counters after a commit.
+    fn count_commit(&self, report: &StoreReport, received: &[(i64, u64)], resume: Position) {
         add(&self.metrics.detections_stored, report.alerts.new as u64);
         add(&self.metrics.incidents_saved, report.incidents as u64);
         add(&self.metrics.incidents_opened, report.new_incidents as u64);
         add(&self.metrics.commits, 1);
         let now = now_micros();
-        for (at, events) in received {
+        for &(at, events) in received {
             self.metrics.latency.observe(now - at, events);
         }
         self.metrics
             .committed_position
-            .store(next.get(), Ordering::Relaxed);
-        Ok(store)
+            .store(resume.get(), Ordering::Relaxed);
+        self.metrics
+            .held_for_order
+            .store(self.reorder.held() as u64, Ordering::Relaxed);
+        self.metrics
+            .released_early
+            .store(self.reorder.released_early(), Ordering::Relaxed);
     }
 
-    /// The alerts of the records' events: rule matches at once, then the correlation hits
-    /// and anomalies of the step's events in time order.
-    /// Also when each record was received, with its number of events.
-    fn judge(&mut self, records: &[Record]) -> Result<Judged, ConsumerError> {
+    /// The rule matches of the records' events (found at once); what correlations and
+    /// behavioural detectors need is held for order. Also when each record was received,
+    /// with its number of events.
+    fn judge(&mut self, records: &[Record], mut after: Position) -> Judged {
         let mut scratch = Scratch::default();
-        let mut collector = AlertCollector::default();
+        let mut sink = StepSink {
+            alerts: Vec::new(),
+            reorder: &mut self.reorder,
+            from: after,
+        };
         let mut received = Vec::with_capacity(records.len());
         for record in records {
-            let (events, at) = self.decode(record);
+            let (events, at) = decode(record, &self.decode, &self.metrics);
             if let Some(at) = at {
                 received.push((at, events.len() as u64));
             }
+            sink.from = after;
             for event in events {
-                let _ = self.detectors.scan(&event, &mut scratch, &mut collector);
+                sink.reorder.saw(event.timestamp_micros);
+                let _ = self.detectors.scan(&event, &mut scratch, &mut sink);
             }
+            after = record.position;
         }
-        collector
-            .replay(&mut self.detectors)
-            .map_err(|error| ConsumerError::Pipeline(format!("cannot replay a step: {error}")))?;
-        Ok((collector.alerts, received))
+        (sink.alerts, received)
     }
 
-    /// The events of one record; what cannot be decoded is counted and logged with the
-    /// input and the spool position.
-    fn decode(&self, record: &Record) -> (Vec<Event>, Option<i64>) {
-        let Some((header, payload)) = RecordHeader::split(&record.bytes) else {
-            add(&self.metrics.decode_errors, 1);
-            tracing::warn!(position = %record.position, "spool record without a header, skipped");
-            return (Vec::new(), None);
-        };
-        let mut options = self.decode.clone();
-        options.format = header.format.parse().ok();
-        let name = format!("{}@{}", header.input, record.position);
-        let source = match from_bytes(&name, payload.to_vec(), &options) {
-            Ok(source) => source,
+    /// The correlation hits and anomalies of what is settled (everything when `all`).
+    fn release(&mut self, all: bool) -> Result<Vec<Alert>, ConsumerError> {
+        let released = self
+            .reorder
+            .settled(all)
+            .map_err(|error| ConsumerError::Pipeline(format!("cannot hold for order: {error}")))?;
+        if released.count == 0 {
+            return Ok(Vec::new());
+        }
+        let late = self
+            .detectors
+            .replay(released.buffer)
+            .map_err(|error| ConsumerError::Pipeline(format!("cannot replay: {error}")))?;
+        Ok(late.findings(&self.detectors).map(|f| f.alert()).collect())
+    }
+}
+
+/// One step of the consumer.
+struct Step<'a> {
+    /// The records read (possibly none: a step that only releases what is held).
+    records: &'a [Record],
+    /// The position they were read after.
+    after: Position,
+    /// Whether everything held goes now (a quiet stream, a shutdown).
+    release_all: bool,
+    /// Whether the behavioural baseline is saved with this step.
+    save_baseline: bool,
+}
+
+/// A step's sink: rule matches become alerts at once; correlation inputs and watched
+/// events are held for order, with the position their record is read from.
+struct StepSink<'a> {
+    alerts: Vec<Alert>,
+    reorder: &'a mut Reorder,
+    from: Position,
+}
+
+impl FindingSink for StepSink<'_> {
+    fn finding(&mut self, finding: &Finding<'_>) -> ControlFlow<()> {
+        self.alerts.push(finding.alert());
+        ControlFlow::Continue(())
+    }
+
+    fn keep(&mut self, kept: KeptMatch) -> ControlFlow<()> {
+        self.reorder.hold_kept(self.from, kept);
+        ControlFlow::Continue(())
+    }
+
+    fn watch(&mut self, event: &Event) -> ControlFlow<()> {
+        self.reorder.hold_watched(self.from, event.clone());
+        ControlFlow::Continue(())
+    }
+}
+
+/// The events of one record, and when it was received; what cannot be decoded is counted
+/// and logged with the input and the spool position.
+fn decode(
+    record: &Record,
+    options: &DecodeOptions,
+    metrics: &Metrics,
+) -> (Vec<Event>, Option<i64>) {
+    let Some((header, payload)) = RecordHeader::split(&record.bytes) else {
+        add(&metrics.decode_errors, 1);
+        tracing::warn!(position = %record.position, "spool record without a header, skipped");
+        return (Vec::new(), None);
+    };
+    let mut options = options.clone();
+    options.format = header.format.parse().ok();
+    let name = format!("{}@{}", header.input, record.position);
+    let source = match from_bytes(&name, payload.to_vec(), &options) {
+        Ok(source) => source,
+        Err(error) => {
+            add(&metrics.decode_errors, 1);
+            tracing::warn!(%error, "spool record cannot be decoded");
+            return (Vec::new(), header.received_micros);
+        }
+    };
+    let mut events = Vec::new();
+    for item in source {
+        match item {
+            Ok(event) => events.push(event),
             Err(error) => {
-                add(&self.metrics.decode_errors, 1);
-                tracing::warn!(%error, "spool record cannot be decoded");
-                return (Vec::new(), header.received_micros);
-            }
-        };
-        let mut events = Vec::new();
-        for item in source {
-            match item {
-                Ok(event) => events.push(event),
-                Err(error) => {
-                    add(&self.metrics.decode_errors, 1);
-                    tracing::warn!(%error, "record skipped");
-                }
+                add(&metrics.decode_errors, 1);
+                tracing::warn!(%error, "record skipped");
             }
         }
-        add(&self.metrics.events_processed, events.len() as u64);
-        (events, header.received_micros)
     }
+    add(&metrics.events_processed, events.len() as u64);
+    (events, header.received_micros)
 }

@@ -15,6 +15,8 @@ pub mod config;
 pub mod consumer;
 pub mod ingest;
 pub mod metrics;
+pub mod reorder;
+pub mod rules;
 pub mod service;
 pub mod syslog;
 

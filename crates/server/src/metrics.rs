@@ -38,6 +38,10 @@ pub struct Metrics {
     pub syslog_oversize: AtomicU64,
     /// Syslog datagrams dropped because the pipeline was behind (UDP cannot wait).
     pub syslog_dropped: AtomicU64,
+    /// Correlation inputs and watched events held for order now.
+    pub held_for_order: AtomicU64,
+    /// Items released before their time because too many were held.
+    pub released_early: AtomicU64,
     /// Rules compiled.
     pub rules: AtomicU64,
     /// Whether the consumer runs (readiness).
@@ -132,6 +136,10 @@ pub struct Snapshot {
     pub syslog_oversize: u64,
     /// See [`Metrics::syslog_dropped`].
     pub syslog_dropped: u64,
+    /// See [`Metrics::held_for_order`].
+    pub held_for_order: u64,
+    /// See [`Metrics::released_early`].
+    pub released_early: u64,
     /// See [`Metrics::rules`].
     pub rules: u64,
     /// See [`Metrics::consuming`].
@@ -172,6 +180,8 @@ impl Metrics {
             syslog_messages: get(&self.syslog_messages),
             syslog_oversize: get(&self.syslog_oversize),
             syslog_dropped: get(&self.syslog_dropped),
+            held_for_order: get(&self.held_for_order),
+            released_early: get(&self.released_early),
             rules: get(&self.rules),
             consuming: self.consuming.load(Ordering::Relaxed),
             latency_p50_ms: quantile_ms(&latency, 0.5),
@@ -183,7 +193,7 @@ impl Metrics {
     /// The counters in Prometheus' text exposition format.
     pub fn prometheus(&self) -> String {
         let s = self.snapshot();
-        let rows: [(&str, &str, &str, u64); 17] = [
+        let rows: [(&str, &str, &str, u64); 19] = [
             (
                 "tocsin_lines_accepted_total",
                 "counter",
@@ -274,6 +284,18 @@ impl Metrics {
                 "Syslog datagrams dropped while the pipeline was behind.",
                 s.syslog_dropped,
             ),
+            (
+                "tocsin_held_for_order",
+                "gauge",
+                "Correlation inputs and watched events held until in time order.",
+                s.held_for_order,
+            ),
+            (
+                "tocsin_released_early_total",
+                "counter",
+                "Held items released early because too many were held.",
+                s.released_early,
+            ),
             ("tocsin_rules", "gauge", "Rules compiled.", s.rules),
             (
                 "tocsin_consuming",
@@ -330,7 +352,7 @@ mod tests {
             "# TYPE tocsin_lines_accepted_total counter\ntocsin_lines_accepted_total 3\n"
         ));
         assert!(text.contains("\ntocsin_spool_backlog_bytes 60\n"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 18);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 20);
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tocsin_decode::DecodeOptions;
-use tocsin_incident::{AttackCatalog, GroupingConfig};
-use tocsin_pipeline::{load_rules, Behaviour, CompileOptions, Detectors, RuleSelection};
+use tocsin_incident::AttackCatalog;
 use tocsin_spool::{FileSpool, SpoolConfig};
 use tocsin_store::SqliteStore;
 
@@ -19,6 +19,8 @@ use crate::auth::TokenStore;
 use crate::config::{ConfigError, ServeConfig, SyslogConfig};
 use crate::consumer::{Consumer, ConsumerError};
 use crate::metrics::Metrics;
+use crate::reorder::Reorder;
+use crate::rules::{compile, Reloader};
 use crate::syslog::{serve_tcp, serve_udp, SyslogSink};
 
 /// The files of a service's data folder.
@@ -122,8 +124,13 @@ pub fn run(
         data.root.display()
     )))?;
     let metrics = Arc::new(Metrics::default());
-    let (detectors, grouping, problems) = build_detectors(&config, &metrics)?;
-    let rules = detectors.engine().len();
+    let loaded = compile(&config.detection, 1).map_err(|error| ServeError::Rules(error.0))?;
+    let (rules, problems) = (loaded.status.rules, loaded.status.problem_count);
+    let reloader = Arc::new(Reloader::new(
+        config.detection.clone(),
+        Arc::clone(&metrics),
+        loaded.status.clone(),
+    ));
     let spool_config = SpoolConfig {
         fsync: config.fsync_policy()?,
         ..SpoolConfig::default()
@@ -134,20 +141,27 @@ pub fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let consumer = Consumer {
         spool: Arc::clone(&spool),
-        detectors,
+        detectors: loaded.detectors,
         store_path: data.store(),
-        grouping,
+        grouping: loaded.grouping,
+        reloader: Arc::clone(&reloader),
         catalog: AttackCatalog::empty(),
         decode: DecodeOptions::default(),
         metrics: Arc::clone(&metrics),
         stop: Arc::clone(&stop),
         config: config.detection.clone(),
+        reorder: Reorder::new(
+            Duration::from_secs(config.detection.reorder_seconds),
+            Duration::from_millis(config.detection.reorder_idle_ms),
+            config.detection.reorder_max_held,
+        ),
     };
     let state = Arc::new(AppState {
         spool: Arc::clone(&spool),
         tokens,
         metrics,
         store_path: data.store(),
+        reloader,
         max_decompressed_bytes: config.http.max_decompressed_bytes,
         max_backlog_bytes: config.spool.max_backlog_bytes,
     });
@@ -167,40 +181,6 @@ pub fn run(
     serve(consumer, state, &config, |listen, syslog| {
         announce(&started(listen, syslog))
     })
-}
-
-/// Compiles the configured rules into the detectors, with the grouping their similar
-/// signals imply; also how many rule problems were left out.
-fn build_detectors(
-    config: &ServeConfig,
-    metrics: &Metrics,
-) -> Result<(Detectors, GroupingConfig, usize), ServeError> {
-    let mut set = load_rules(
-        &config.detection.rules,
-        &CompileOptions::default(),
-        &RuleSelection::default(),
-    )
-    .map_err(|error| ServeError::Rules(error.to_string()))?;
-    let problems = set.load_errors.len() + set.report.errors.len();
-    for error in &set.load_errors {
-        tracing::warn!(%error, "rule left out");
-    }
-    if set.engine.is_empty() {
-        return Err(ServeError::Rules("no rule compiled".into()));
-    }
-    let behaviour = config.detection.behaviour.then(Behaviour::builtin);
-    let grouping = GroupingConfig {
-        same_signal: set.similar_signals.clone(),
-        ..GroupingConfig::default()
-    };
-    let (detectors, errors) = Detectors::from_rule_set(&mut set, behaviour);
-    for error in &errors {
-        tracing::warn!(%error, "correlation left out");
-    }
-    metrics
-        .rules
-        .store(detectors.engine().len() as u64, Ordering::Relaxed);
-    Ok((detectors, grouping, problems + errors.len()))
 }
 
 /// Creates the store (so that API reads find it before the consumer's first commit).
@@ -246,6 +226,7 @@ fn serve(
             result
         })
         .map_err(io("cannot start the pipeline thread"))?;
+    let reloader = Arc::clone(&state.reloader);
     let app = router(state, config.http.max_body_bytes);
     let listen = config.http.listen;
     let syslog_config = config.syslog.clone();
@@ -257,6 +238,7 @@ fn serve(
             .local_addr()
             .map_err(io("cannot read the bound address"))?;
         let syslog = start_syslog(&syslog_config, sink).await?;
+        reload_on_hangup(reloader)?;
         announce(bound, syslog);
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal(failed_rx))
@@ -306,6 +288,33 @@ async fn start_syslog(
         tokio::spawn(serve_udp(socket, sink));
     }
     Ok(bound)
+}
+
+/// Reloads the rules on every SIGHUP (a refused set is logged; the running one stays). The
+/// handler is installed before the service says it listens, so that a SIGHUP sent after
+/// that never meets the default action (termination).
+#[cfg(unix)]
+fn reload_on_hangup(reloader: Arc<Reloader>) -> Result<(), ServeError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup()).map_err(io("cannot handle SIGHUP"))?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let reloader = Arc::clone(&reloader);
+            let reloaded = tokio::task::spawn_blocking(move || reloader.reload()).await;
+            match reloaded {
+                Ok(Ok(status)) => tracing::info!(rules = status.rules, "SIGHUP: rules reloaded"),
+                Ok(Err(error)) => tracing::error!(%error, "SIGHUP: the running rules stay"),
+                Err(error) => tracing::error!(%error, "SIGHUP: the reload failed"),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// No SIGHUP off Unix: rules reload through the API.
+#[cfg(not(unix))]
+fn reload_on_hangup(_reloader: Arc<Reloader>) -> Result<(), ServeError> {
+    Ok(())
 }
 
 /// Resolves on SIGTERM, Ctrl-C (SIGINT), or when the pipeline failed.
