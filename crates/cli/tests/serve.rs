@@ -154,6 +154,14 @@ fn get(server: &Server, path: &str, token: Option<&str>) -> Answer {
     answer(request.call())
 }
 
+fn patch(server: &Server, path: &str, token: Option<&str>, body: &str) -> Answer {
+    let mut request = agent().patch(server.url(path));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    answer(request.send(body.as_bytes()))
+}
+
 fn post(server: &Server, path: &str, token: Option<&str>, body: &[u8]) -> Answer {
     let mut request = agent().post(server.url(path));
     if let Some(token) = token {
@@ -215,7 +223,7 @@ fn every_route_answers_each_role_as_documented() {
     let server = Server::start(&data, None);
     let event = sysmon_line(1, "C:\\Windows\\System32\\notepad.exe");
     // Route, method, and the status for: no token, a wrong token, admin, analyst, viewer, ingest.
-    let table: [(&str, &str, [u16; 6]); 11] = [
+    let table: [(&str, &str, [u16; 6]); 15] = [
         ("/healthz", "GET", [200, 200, 200, 200, 200, 200]),
         ("/readyz", "GET", [200, 200, 200, 200, 200, 200]),
         ("/metrics", "GET", [401, 401, 200, 200, 200, 403]),
@@ -234,7 +242,27 @@ fn every_route_answers_each_role_as_documented() {
         ("/api/v1/detections", "GET", [401, 401, 200, 200, 200, 403]),
         ("/api/v1/events", "POST", [401, 401, 200, 403, 403, 200]),
         ("/api/v1/rules", "GET", [401, 401, 200, 200, 200, 403]),
-        ("/api/v1/rules/reload", "POST", [401, 401, 200, 403, 403, 403]),
+        (
+            "/api/v1/rules/reload",
+            "POST",
+            [401, 401, 200, 403, 403, 403],
+        ),
+        (
+            "/api/v1/incidents/INC-000000000000",
+            "PATCH",
+            [401, 401, 404, 404, 403, 403],
+        ),
+        (
+            "/api/v1/incidents/INC-000000000000/audit",
+            "GET",
+            [401, 401, 404, 404, 404, 403],
+        ),
+        (
+            "/api/v1/incidents/INC-000000000000/actions/none",
+            "POST",
+            [401, 401, 404, 404, 403, 403],
+        ),
+        ("/api/v1/actions", "GET", [401, 401, 200, 200, 200, 403]),
     ];
     let wrong = "tsn_000000000000_".to_owned() + &"0".repeat(64);
     for (path, method, expected) in table {
@@ -244,6 +272,8 @@ fn every_route_answers_each_role_as_documented() {
         for (token, want) in presented.zip(expected) {
             let got = match method {
                 "GET" => get(&server, path, token),
+                "PATCH" => patch(&server, path, token, r#"{"note": "seen"}"#),
+                _ if path.contains("/actions/") => post(&server, path, token, b""),
                 _ => post(&server, path, token, event.as_bytes()),
             };
             assert_eq!(
@@ -809,7 +839,10 @@ fn rules_reload_under_load_loses_no_event() {
     std::fs::write(rules.join("whoami.yml"), WHOAMI_RULE).unwrap();
     let config = config(
         dir.path(),
-        &format!("[detection]\nrules = [{:?}]\nbehaviour = false\n", rules.display().to_string()),
+        &format!(
+            "[detection]\nrules = [{:?}]\nbehaviour = false\n",
+            rules.display().to_string()
+        ),
     );
     let data = dir.path().join("data");
     let ingest = token(&data, "ingest");
@@ -818,7 +851,10 @@ fn rules_reload_under_load_loses_no_event() {
     let notepad = WHOAMI_RULE
         .replace("whoami.exe", "notepad.exe")
         .replace("Whoami", "Notepad")
-        .replace("5b6a4ae1-0000-4000-8000-00000000c0de", "5b6a4ae1-0000-4000-8000-00000000beef");
+        .replace(
+            "5b6a4ae1-0000-4000-8000-00000000c0de",
+            "5b6a4ae1-0000-4000-8000-00000000beef",
+        );
     let sender = {
         let (url, token) = (server.url("/api/v1/events"), ingest.clone());
         std::thread::spawn(move || {
@@ -826,7 +862,11 @@ fn rules_reload_under_load_loses_no_event() {
             for batch in 0..40u64 {
                 let lines: Vec<String> = (0..100)
                     .map(|i| {
-                        let image = if i % 2 == 0 { "C:\\w\\whoami.exe" } else { "C:\\w\\notepad.exe" };
+                        let image = if i % 2 == 0 {
+                            "C:\\w\\whoami.exe"
+                        } else {
+                            "C:\\w\\notepad.exe"
+                        };
                         sysmon_line(batch * 100 + i, image)
                     })
                     .collect();
@@ -843,7 +883,11 @@ fn rules_reload_under_load_loses_no_event() {
     std::thread::sleep(Duration::from_millis(100));
     std::fs::write(rules.join("notepad.yml"), &notepad).unwrap();
     let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
     let deadline = Instant::now() + Duration::from_secs(30);
     while get(&server, "/api/v1/rules", Some(&admin)).json()["generation"] != 2 {
         assert!(Instant::now() < deadline, "SIGHUP did not reload");
@@ -853,13 +897,25 @@ fn rules_reload_under_load_loses_no_event() {
     let reloaded = post(&server, "/api/v1/rules/reload", Some(&admin), b"").json();
     assert_eq!(reloaded["generation"], 3);
     assert_eq!(reloaded["rules"], 2);
-    assert!(reloaded["problems"][0].as_str().unwrap().contains("broken.yml"), "{reloaded}");
+    assert!(
+        reloaded["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("broken.yml"),
+        "{reloaded}"
+    );
     std::fs::remove_file(rules.join("whoami.yml")).unwrap();
     std::fs::remove_file(rules.join("notepad.yml")).unwrap();
     let refused = post(&server, "/api/v1/rules/reload", Some(&admin), b"");
     assert_eq!(refused.status, 422, "{}", refused.body);
-    assert!(refused.json()["error"].as_str().unwrap().contains("no rule"));
-    assert_eq!(get(&server, "/api/v1/rules", Some(&admin)).json()["generation"], 3);
+    assert!(refused.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("no rule"));
+    assert_eq!(
+        get(&server, "/api/v1/rules", Some(&admin)).json()["generation"],
+        3
+    );
     sender.join().unwrap();
     let status = wait_drained(&server, &admin);
     assert_eq!(status["events_processed"], 4000);
@@ -867,10 +923,22 @@ fn rules_reload_under_load_loses_no_event() {
 
     let store = SqliteStore::open_read_only(data.join("store.sqlite")).unwrap();
     let alerts = store.all_alerts().unwrap();
-    let whoami = alerts.iter().filter(|a| a.rule.title.contains("Whoami")).count();
-    let notepad = alerts.iter().filter(|a| a.rule.title.contains("Notepad")).count();
-    assert_eq!(whoami, 2000, "every whoami event is detected, before and after the reloads");
-    assert!(notepad > 0 && notepad < 2000, "the new rule judges what came after it: {notepad}");
+    let whoami = alerts
+        .iter()
+        .filter(|a| a.rule.title.contains("Whoami"))
+        .count();
+    let notepad = alerts
+        .iter()
+        .filter(|a| a.rule.title.contains("Notepad"))
+        .count();
+    assert_eq!(
+        whoami, 2000,
+        "every whoami event is detected, before and after the reloads"
+    );
+    assert!(
+        notepad > 0 && notepad < 2000,
+        "the new rule judges what came after it: {notepad}"
+    );
 }
 
 /// Two inputs that interleave out of time order (within the configured tolerance) give the
@@ -896,7 +964,11 @@ fn events_out_of_order_within_the_tolerance_are_judged_in_order() {
     let blocks: Vec<&[&str]> = lines.chunks(100).collect();
     for pair in blocks.chunks(2) {
         for (index, block) in pair.iter().enumerate().rev() {
-            let input = if index == 0 { "appliance-a" } else { "appliance-b" };
+            let input = if index == 0 {
+                "appliance-a"
+            } else {
+                "appliance-b"
+            };
             let path = format!("/api/v1/events?format=appliance&input={input}");
             let sent = post(&server, &path, Some(&ingest), block.join("\n").as_bytes());
             assert_eq!(sent.status, 200, "{}", sent.body);
@@ -906,7 +978,202 @@ fn events_out_of_order_within_the_tolerance_are_judged_in_order() {
     assert!(server.terminate().success());
     let hunt = stored(&hunted);
     let serve = stored(&data.join("store.sqlite"));
-    assert!(hunt.detections.keys().any(|(kind, _, _)| kind.contains("anomaly")));
+    assert!(hunt
+        .detections
+        .keys()
+        .any(|(kind, _, _)| kind.contains("anomaly")));
     assert_eq!(hunt.detections, serve.detections);
     assert_eq!(hunt.incidents, serve.incidents);
+}
+
+/// A local HTTP receiver that records the requests it gets and answers 200.
+struct Receiver {
+    addr: String,
+    got: Arc<Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&got);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let request = read_request(&stream);
+                record.lock().unwrap().push(request);
+                let mut stream = stream;
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nrevoked",
+                );
+            }
+        });
+        Receiver { addr, got }
+    }
+}
+
+/// A request's head and body (by its Content-Length), as text.
+fn read_request(stream: &std::net::TcpStream) -> String {
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0; length];
+    let _ = std::io::Read::read_exact(&mut reader, &mut body);
+    head + "\r\n" + &String::from_utf8_lossy(&body)
+}
+
+/// Analysts work an incident through the API: status, assignee and notes go into its audit
+/// trail under their token's name; a response action that needs approval waits for a
+/// second person, then calls the vendor (a local receiver) with the incident's entities in
+/// its templates, and the result is recorded.
+#[test]
+fn analysts_update_incidents_and_run_approved_actions() {
+    let receiver = Receiver::start();
+    std::env::set_var("TOCSIN_TEST_VENDOR_TOKEN", "s3cret");
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("whoami.yml");
+    std::fs::write(&rule, WHOAMI_RULE).unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            r#"[detection]
+rules = [{rule:?}]
+behaviour = false
+
+[[actions]]
+name = "isolate-host"
+approval = true
+[actions.http]
+url = "http://{addr}/hosts/{{{{entity.host}}}}/isolate"
+headers = {{ Authorization = "Bearer ${{TOCSIN_TEST_VENDOR_TOKEN}}" }}
+body = '{{"incident": "{{{{incident.id}}}}", "why": "{{{{param.why}}}}"}}'
+
+[[actions]]
+name = "revoke-key"
+command = ["echo", "{{{{entity.api_key}}}}"]
+"#,
+            rule = rule.display().to_string(),
+            addr = receiver.addr
+        ),
+    );
+    let data = dir.path().join("data");
+    let ingest = token(&data, "ingest");
+    let alice = token(&data, "analyst");
+    let bob = token(&data, "analyst");
+    let viewer = token(&data, "viewer");
+    let server = Server::start(&data, Some(&config));
+    let event = sysmon_line(7, "C:\\Windows\\System32\\whoami.exe");
+    assert_eq!(
+        post(&server, "/api/v1/events", Some(&ingest), event.as_bytes()).status,
+        200
+    );
+    wait_drained(&server, &viewer);
+    let listed = get(&server, "/api/v1/incidents", Some(&viewer)).json();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let incident = format!("/api/v1/incidents/{id}");
+
+    let changed = patch(
+        &server,
+        &incident,
+        Some(&alice),
+        r#"{"status": "investigating", "assignee": "alice", "note": "looking"}"#,
+    );
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.json()["changes"].as_array().unwrap().len(), 3);
+    let refused = patch(&server, &incident, Some(&alice), r#"{"status": "closed"}"#);
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let wrong = patch(&server, &incident, Some(&alice), r#"{"colour": "red"}"#);
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert_eq!(
+        patch(&server, &incident, Some(&viewer), r#"{"note": "x"}"#).status,
+        403
+    );
+
+    let asked = post(
+        &server,
+        &format!("{incident}/actions/isolate-host"),
+        Some(&alice),
+        br#"{"params": {"why": "stolen \"key\""}}"#,
+    );
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert_eq!(asked.json()["state"], "awaiting-approval");
+    assert!(
+        receiver.got.lock().unwrap().is_empty(),
+        "nothing is sent before approval"
+    );
+    let run = asked.json()["id"].as_i64().unwrap();
+    let approve = format!("/api/v1/actions/runs/{run}/approve");
+    assert_eq!(
+        post(&server, &approve, Some(&alice), b"").status,
+        409,
+        "the requester cannot approve"
+    );
+    assert_eq!(post(&server, &approve, Some(&viewer), b"").status, 403);
+    let approved = post(&server, &approve, Some(&bob), b"");
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert_eq!(approved.json()["state"], "succeeded", "{}", approved.body);
+    assert_eq!(
+        post(&server, &approve, Some(&bob), b"").status,
+        409,
+        "a run is approved once"
+    );
+    let got = receiver.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].starts_with("POST /hosts/ws-017.corp.example/isolate HTTP/1.1"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        got[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer s3cret"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        got[0].ends_with(&format!(
+            r#"{{"incident": "{id}", "why": "stolen \"key\""}}"#
+        )),
+        "{}",
+        got[0]
+    );
+
+    let no_key = post(
+        &server,
+        &format!("{incident}/actions/revoke-key"),
+        Some(&alice),
+        b"",
+    );
+    assert_eq!(no_key.status, 409, "{}", no_key.body);
+    assert!(no_key.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("entity.api_key"));
+
+    let audit = get(&server, &format!("{incident}/audit"), Some(&viewer)).json();
+    let text = audit.to_string();
+    assert!(
+        text.contains("awaiting a second person") && text.contains("succeeded: HTTP 200: revoked"),
+        "{text}"
+    );
+    assert!(text.contains("approved by analyst (token"), "{text}");
+    assert!(!text.contains("s3cret"), "no secret in the audit trail");
+    let actions = get(&server, "/api/v1/actions", Some(&viewer)).json();
+    assert_eq!(actions["actions"].as_array().unwrap().len(), 2);
+    assert!(
+        !actions.to_string().contains("s3cret"),
+        "headers are not listed"
+    );
+    assert!(server.terminate().success());
 }

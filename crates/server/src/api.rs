@@ -24,9 +24,12 @@ use tocsin_incident::{Band, Incident, IncidentFilter, IncidentStore, Status};
 use tocsin_spool::{FileSpool, Spool};
 use tocsin_store::SqliteStore;
 
+use crate::actions::{ActionError, Actions};
 use crate::auth::{Permission, TokenInfo, TokenStore};
+use crate::contain::ContainError;
 use crate::ingest::{batch, decompress, BodyFormat};
 use crate::metrics::{add, Metrics};
+use crate::respond::{apply, resolve, ChangeError, ChangeRequest};
 use crate::rules::Reloader;
 
 /// The OpenAPI document of this API, served at `/api/v1/openapi.json`.
@@ -44,6 +47,8 @@ pub struct AppState {
     pub store_path: PathBuf,
     /// The rule set, and its reload.
     pub reloader: Arc<Reloader>,
+    /// The response actions and their runs.
+    pub actions: Arc<Actions>,
     /// The largest body once decompressed.
     pub max_decompressed_bytes: usize,
     /// The backlog past which ingest answers 503.
@@ -116,7 +121,14 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/events", post(ingest))
         .route("/api/v1/incidents", get(list_incidents))
-        .route("/api/v1/incidents/{id}", get(show_incident))
+        .route(
+            "/api/v1/incidents/{id}",
+            get(show_incident).patch(update_incident),
+        )
+        .route("/api/v1/incidents/{id}/audit", get(incident_audit))
+        .route("/api/v1/incidents/{id}/actions/{name}", post(run_action))
+        .route("/api/v1/actions", get(list_actions))
+        .route("/api/v1/actions/runs/{run}/approve", post(approve_run))
         .route("/api/v1/detections", get(detections))
         .route("/api/v1/rules", get(rules_status))
         .route("/api/v1/rules/reload", post(reload_rules))
@@ -242,6 +254,18 @@ async fn ingest(
         None | Some("auto") => BodyFormat::Sniff,
         Some(name) => BodyFormat::Named(name.parse::<Format>().map_err(ApiError::bad_request)?),
     };
+    if let BodyFormat::Named(named) = format {
+        if says_json(&headers) && !matches!(named, Format::Json | Format::ApiAudit) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "format={} reads lines of text but the Content-Type says JSON: \
+                     send text/plain, or format=json",
+                    named.name()
+                ),
+            ));
+        }
+    }
     let input = query.get("input").cloned().unwrap_or_else(|| "http".into());
     if input.is_empty() || input.chars().count() > 64 {
         return Err(ApiError::bad_request("input: 1 to 64 characters"));
@@ -270,10 +294,18 @@ fn says_json(headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     matches!(
         essence.as_str(),
-        "application/json" | "application/x-ndjson" | "application/jsonl" | "application/x-jsonlines"
+        "application/json"
+            | "application/x-ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
     ) || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
@@ -477,4 +509,151 @@ async fn reload_rules(
             refused.to_string(),
         )),
     }
+}
+
+/// `PATCH /api/v1/incidents/{id}`: a lifecycle change by an analyst (the token's name is
+/// the actor in the audit trail).
+async fn update_incident(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let token = authorize(&state, &headers, Permission::Respond).await?;
+    let body =
+        body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+    let request: ChangeRequest = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::bad_request(format!("the body is not a change: {error}")))?;
+    let path = state.store_path.clone();
+    let actor = actor(&token);
+    let applied = tokio::task::spawn_blocking(move || apply(&path, &id, &request, &actor))
+        .await
+        .map_err(|error| ApiError::internal("the update failed", error))?;
+    match applied {
+        Ok((id, records)) => Ok(Json(json!({ "id": id, "changes": records }))),
+        Err(error) => Err(change_error(error)),
+    }
+}
+
+fn change_error(error: ChangeError) -> ApiError {
+    match error {
+        ChangeError::Invalid(message) => ApiError::bad_request(message),
+        ChangeError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "no such incident"),
+        ChangeError::Refused(message) => ApiError::new(StatusCode::CONFLICT, message),
+        ChangeError::Store(error) => ApiError::internal("the store cannot be written", error),
+    }
+}
+
+/// `GET /api/v1/incidents/{id}/audit`: the incident's audit trail, oldest first.
+async fn incident_audit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let found = read_store(&state, move |store| match resolve(store, &id) {
+        Ok(id) => store.audit_of(&id).map(Some),
+        Err(ChangeError::Store(error)) => Err(error),
+        Err(_) => Ok(None),
+    })
+    .await?;
+    match found {
+        Some(records) => Ok(Json(json!(records))),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident")),
+    }
+}
+
+/// Who a token is, as the audit trail names them.
+fn actor(token: &TokenInfo) -> String {
+    format!("{} (token {})", token.name, token.id)
+}
+
+/// The body of `POST /api/v1/incidents/{id}/actions/{name}`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionRequest {
+    /// Values for the action's `{{param.NAME}}` templates.
+    #[serde(default)]
+    params: std::collections::BTreeMap<String, String>,
+}
+
+/// `POST /api/v1/incidents/{id}/actions/{name}`: runs a response action (or asks for its
+/// approval).
+async fn run_action(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((id, name)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let token = authorize(&state, &headers, Permission::Respond).await?;
+    let body =
+        body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+    let request: ActionRequest = match body.is_empty() {
+        true => ActionRequest::default(),
+        false => serde_json::from_slice(&body).map_err(|error| {
+            ApiError::bad_request(format!("the body is not an action request: {error}"))
+        })?,
+    };
+    let worker = Arc::clone(&state);
+    let ran = tokio::task::spawn_blocking(move || {
+        crate::contain::request(
+            &worker.store_path,
+            &worker.actions,
+            &id,
+            &name,
+            request.params,
+            &actor(&token),
+        )
+    })
+    .await
+    .map_err(|error| ApiError::internal("the action failed", error))?;
+    ran.map(|run| Json(json!(run))).map_err(contain_error)
+}
+
+/// `POST /api/v1/actions/runs/{run}/approve`: a second person approves a run, which runs.
+async fn approve_run(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(run): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let token = authorize(&state, &headers, Permission::Respond).await?;
+    let run: i64 = run
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "no such run"))?;
+    let worker = Arc::clone(&state);
+    let ran = tokio::task::spawn_blocking(move || {
+        crate::contain::approve(&worker.store_path, &worker.actions, run, &actor(&token))
+    })
+    .await
+    .map_err(|error| ApiError::internal("the approval failed", error))?;
+    ran.map(|run| Json(json!(run))).map_err(contain_error)
+}
+
+fn contain_error(error: ContainError) -> ApiError {
+    match error {
+        ContainError::Incident(error) => change_error(error),
+        ContainError::Action(ActionError::NotFound(message)) => {
+            ApiError::new(StatusCode::NOT_FOUND, message)
+        }
+        ContainError::Action(ActionError::Refused(message)) => {
+            ApiError::new(StatusCode::CONFLICT, message)
+        }
+        ContainError::Action(other) => ApiError::internal("the actions cannot be recorded", other),
+    }
+}
+
+/// `GET /api/v1/actions`: the configured actions and the latest runs.
+async fn list_actions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let worker = Arc::clone(&state);
+    let runs = tokio::task::spawn_blocking(move || worker.actions.runs(100))
+        .await
+        .map_err(|error| ApiError::internal("the runs cannot be read", error))?
+        .map_err(|error| ApiError::internal("the runs cannot be read", error))?;
+    Ok(Json(
+        json!({ "actions": state.actions.configured(), "runs": runs }),
+    ))
 }

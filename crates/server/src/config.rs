@@ -29,6 +29,8 @@ pub struct ServeConfig {
     pub detection: DetectionConfig,
     /// The syslog inputs (none listen unless given an address).
     pub syslog: SyslogConfig,
+    /// Response actions analysts can run on incidents (`[[actions]]`).
+    pub actions: Vec<crate::actions::ActionConfig>,
 }
 
 /// The syslog inputs.
@@ -183,6 +185,7 @@ impl ServeConfig {
     /// Checks the values that the types do not: the fsync policy and the syslog decoder.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.fsync_policy()?;
+        crate::actions::check(&self.actions).map_err(|e| ConfigError::Value(e.to_string()))?;
         let format = self.syslog.format.as_str();
         if !matches!(format, "auto" | "syslog" | "appliance" | "cef") {
             return Err(ConfigError::Value(format!(

@@ -9,13 +9,16 @@
 //! served to Prometheus; [`config`] is the TOML configuration; [`service::run`] ties it
 //! together.
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod consumer;
+pub mod contain;
 pub mod ingest;
 pub mod metrics;
 pub mod reorder;
+pub mod respond;
 pub mod rules;
 pub mod service;
 pub mod syslog;

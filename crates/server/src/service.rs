@@ -14,6 +14,7 @@ use tocsin_incident::AttackCatalog;
 use tocsin_spool::{FileSpool, SpoolConfig};
 use tocsin_store::SqliteStore;
 
+use crate::actions::Actions;
 use crate::api::{router, AppState};
 use crate::auth::TokenStore;
 use crate::config::{ConfigError, ServeConfig, SyslogConfig};
@@ -137,6 +138,10 @@ pub fn run(
     };
     let spool = Arc::new(FileSpool::open(data.spool(), spool_config)?);
     let tokens = Arc::new(TokenStore::open(&data.tokens())?);
+    let actions = Arc::new(
+        Actions::open(&data.root.join("actions.sqlite"), config.actions.clone())
+            .map_err(|error| ServeError::Rules(error.to_string()))?,
+    );
     create_store(&data.store())?;
     let stop = Arc::new(AtomicBool::new(false));
     let consumer = Consumer {
@@ -162,6 +167,7 @@ pub fn run(
         metrics,
         store_path: data.store(),
         reloader,
+        actions,
         max_decompressed_bytes: config.http.max_decompressed_bytes,
         max_backlog_bytes: config.spool.max_backlog_bytes,
     });
