@@ -994,18 +994,25 @@ struct Receiver {
 
 impl Receiver {
     fn start() -> Receiver {
+        Receiver::failing_first(0)
+    }
+
+    /// A receiver that answers 500 to its first `failures` requests.
+    fn failing_first(failures: usize) -> Receiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let got = Arc::new(Mutex::new(Vec::new()));
         let record = Arc::clone(&got);
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
+            for (index, stream) in listener.incoming().flatten().enumerate() {
                 let request = read_request(&stream);
                 record.lock().unwrap().push(request);
                 let mut stream = stream;
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nrevoked",
-                );
+                let answer: &[u8] = match index < failures {
+                    true => b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbusy",
+                    false => b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nrevoked",
+                };
+                let _ = stream.write_all(answer);
             }
         });
         Receiver { addr, got }
@@ -1176,4 +1183,109 @@ command = ["echo", "{{{{entity.api_key}}}}"]
         "headers are not listed"
     );
     assert!(server.terminate().success());
+}
+
+/// Webhooks announce an incident that opens and one that changes status, signed with the
+/// hook's secret, and a failed delivery is retried and shown.
+#[test]
+fn webhooks_are_signed_retried_and_listed() {
+    let receiver = Receiver::failing_first(1);
+    std::env::set_var("TOCSIN_TEST_WEBHOOK_SECRET", "hush");
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("whoami.yml");
+    std::fs::write(&rule, WHOAMI_RULE).unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[detection]\nrules = [{:?}]\nbehaviour = false\n\n[[webhooks]]\nname = \"soc\"\nurl = \"http://{}/hook\"\nsecret_env = \"TOCSIN_TEST_WEBHOOK_SECRET\"\n",
+            rule.display().to_string(),
+            receiver.addr
+        ),
+    );
+    let data = dir.path().join("data");
+    let ingest = token(&data, "ingest");
+    let analyst = token(&data, "analyst");
+    let server = Server::start(&data, Some(&config));
+    let event = sysmon_line(9, "C:\\Windows\\System32\\whoami.exe");
+    assert_eq!(
+        post(&server, "/api/v1/events", Some(&ingest), event.as_bytes()).status,
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let delivered = |server: &Server| {
+        let listed = get(server, "/api/v1/webhooks", Some(&analyst)).json();
+        listed["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["state"] == "delivered")
+            .count()
+    };
+    while delivered(&server) < 1 {
+        assert!(Instant::now() < deadline, "the opening was not delivered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let id = get(&server, "/api/v1/incidents", Some(&analyst)).json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let changed = patch(
+        &server,
+        &format!("/api/v1/incidents/{id}"),
+        Some(&analyst),
+        r#"{"status": "confirmed"}"#,
+    );
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    while delivered(&server) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the status change was not delivered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let listed = get(&server, "/api/v1/webhooks", Some(&analyst)).json();
+    let first = listed["deliveries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (first["event"].as_str(), first["attempts"].as_u64()),
+        (Some("incident.opened"), Some(2)),
+        "{listed}"
+    );
+    assert!(server.terminate().success());
+
+    let got = receiver.got.lock().unwrap().clone();
+    assert_eq!(
+        got.len(),
+        3,
+        "one failed attempt, its retry, the status change"
+    );
+    for request in &got {
+        let (head, body) = request.split_once("\r\n\r\n").unwrap();
+        let signature = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("x-tocsin-signature: ")
+                    .map(str::to_owned)
+            })
+            .unwrap();
+        assert_eq!(
+            signature.trim(),
+            format!(
+                "sha256={}",
+                tocsin_server::webhooks::sign(b"hush", body.as_bytes())
+            )
+        );
+        let payload: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(payload["incident"]["id"], id);
+    }
+    assert!(
+        got[2].contains("incident.status_changed") && got[2].contains(r#""status":"confirmed""#),
+        "{}",
+        got[2]
+    );
 }

@@ -49,6 +49,8 @@ pub struct AppState {
     pub reloader: Arc<Reloader>,
     /// The response actions and their runs.
     pub actions: Arc<Actions>,
+    /// The webhooks and their deliveries.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// The largest body once decompressed.
     pub max_decompressed_bytes: usize,
     /// The backlog past which ingest answers 503.
@@ -128,6 +130,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/api/v1/incidents/{id}/audit", get(incident_audit))
         .route("/api/v1/incidents/{id}/actions/{name}", post(run_action))
         .route("/api/v1/actions", get(list_actions))
+        .route("/api/v1/webhooks", get(list_deliveries))
         .route("/api/v1/actions/runs/{run}/approve", post(approve_run))
         .route("/api/v1/detections", get(detections))
         .route("/api/v1/rules", get(rules_status))
@@ -446,15 +449,21 @@ async fn show_incident(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
-    // An id that is not UTF-8 once percent-decoded names no incident either.
-    let id = match id {
-        Ok(Path(id)) if id.len() <= 64 => id,
-        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident")),
-    };
+    let id = incident_id(id)?;
     let found = read_store(&state, move |store| store.incident(&id)).await?;
     match found {
         Some(incident) => Ok(Json(json!(incident))),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident")),
+    }
+}
+
+/// The incident id a path names: 404, as for any unknown id, when it is longer than an id
+/// can be or not UTF-8 once percent-decoded (axum's own rejection would answer a 400 in
+/// plain text, before the token is checked).
+fn incident_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    match id {
+        Ok(Path(id)) if id.len() <= 64 => Ok(id),
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident")),
     }
 }
 
@@ -516,10 +525,11 @@ async fn reload_rules(
 async fn update_incident(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let token = authorize(&state, &headers, Permission::Respond).await?;
+    let id = incident_id(id)?;
     let body =
         body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
     let request: ChangeRequest = serde_json::from_slice(&body)
@@ -548,9 +558,10 @@ fn change_error(error: ChangeError) -> ApiError {
 async fn incident_audit(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
+    let id = incident_id(id)?;
     let found = read_store(&state, move |store| match resolve(store, &id) {
         Ok(id) => store.audit_of(&id).map(Some),
         Err(ChangeError::Store(error)) => Err(error),
@@ -656,4 +667,18 @@ async fn list_actions(
     Ok(Json(
         json!({ "actions": state.actions.configured(), "runs": runs }),
     ))
+}
+
+/// `GET /api/v1/webhooks`: the latest deliveries, their state and last error.
+async fn list_deliveries(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, Permission::Read).await?;
+    let worker = Arc::clone(&state);
+    let deliveries = tokio::task::spawn_blocking(move || worker.webhooks.deliveries(100))
+        .await
+        .map_err(|error| ApiError::internal("the deliveries cannot be read", error))?
+        .map_err(|error| ApiError::internal("the deliveries cannot be read", error))?;
+    Ok(Json(json!({ "deliveries": deliveries })))
 }

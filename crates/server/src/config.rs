@@ -31,6 +31,8 @@ pub struct ServeConfig {
     pub syslog: SyslogConfig,
     /// Response actions analysts can run on incidents (`[[actions]]`).
     pub actions: Vec<crate::actions::ActionConfig>,
+    /// Where incidents that open, escalate or change status are announced (`[[webhooks]]`).
+    pub webhooks: Vec<crate::webhooks::WebhookConfig>,
 }
 
 /// The syslog inputs.

@@ -22,6 +22,7 @@ pub mod respond;
 pub mod rules;
 pub mod service;
 pub mod syslog;
+pub mod webhooks;
 
 pub use config::ServeConfig;
 pub use service::{run, DataDir, ServeError, Started};

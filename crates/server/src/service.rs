@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tocsin_decode::DecodeOptions;
-use tocsin_incident::AttackCatalog;
+use tocsin_incident::{AttackCatalog, IncidentStore};
 use tocsin_spool::{FileSpool, SpoolConfig};
 use tocsin_store::SqliteStore;
 
@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::reorder::Reorder;
 use crate::rules::{compile, Reloader};
 use crate::syslog::{serve_tcp, serve_udp, SyslogSink};
+use crate::webhooks::Webhooks;
 
 /// The files of a service's data folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +139,10 @@ pub fn run(
     };
     let spool = Arc::new(FileSpool::open(data.spool(), spool_config)?);
     let tokens = Arc::new(TokenStore::open(&data.tokens())?);
+    let webhooks = Arc::new(
+        Webhooks::open(&data.root.join("webhooks.sqlite"), config.webhooks.clone())
+            .map_err(|error| ServeError::Rules(error.to_string()))?,
+    );
     let actions = Arc::new(
         Actions::open(&data.root.join("actions.sqlite"), config.actions.clone())
             .map_err(|error| ServeError::Rules(error.to_string()))?,
@@ -168,6 +173,7 @@ pub fn run(
         store_path: data.store(),
         reloader,
         actions,
+        webhooks,
         max_decompressed_bytes: config.http.max_decompressed_bytes,
         max_backlog_bytes: config.spool.max_backlog_bytes,
     });
@@ -232,6 +238,8 @@ fn serve(
             result
         })
         .map_err(io("cannot start the pipeline thread"))?;
+    let pipeline_done = Arc::new(AtomicBool::new(false));
+    let watcher = start_watcher(&state, Arc::clone(&pipeline_done))?;
     let reloader = Arc::clone(&state.reloader);
     let app = router(state, config.http.max_body_bytes);
     let listen = config.http.listen;
@@ -257,8 +265,53 @@ fn serve(
             "the pipeline thread panicked".into(),
         ))
     });
+    pipeline_done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
     served?;
     consumed.map_err(ServeError::from)
+}
+
+/// How often the webhook watcher compares the incidents and sends what is due.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Starts the webhook watcher (a thread that does nothing without hooks): every
+/// [`WATCH_EVERY`] it compares the store's incidents with what it saw and sends the
+/// deliveries due; once `done`, one last pass, then it ends.
+fn start_watcher(
+    state: &AppState,
+    done: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, ServeError> {
+    let webhooks = Arc::clone(&state.webhooks);
+    let store_path = state.store_path.clone();
+    std::thread::Builder::new()
+        .name("tocsin-webhooks".into())
+        .spawn(move || {
+            if !webhooks.any() {
+                return;
+            }
+            loop {
+                let last = done.load(Ordering::Relaxed);
+                if let Err(error) = watch_once(&webhooks, &store_path) {
+                    tracing::warn!(%error, "webhooks: a pass failed");
+                }
+                if last {
+                    return;
+                }
+                std::thread::sleep(WATCH_EVERY);
+            }
+        })
+        .map_err(io("cannot start the webhook thread"))
+}
+
+/// One pass of the watcher.
+fn watch_once(webhooks: &Webhooks, store_path: &Path) -> Result<(), String> {
+    let store = SqliteStore::open_read_only(store_path).map_err(|e| e.to_string())?;
+    let incidents = store
+        .list_incidents(&tocsin_incident::IncidentFilter::default())
+        .map_err(|e| e.to_string())?;
+    webhooks.watch(&incidents).map_err(|e| e.to_string())?;
+    webhooks.deliver_due().map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Binds the configured syslog inputs and starts them; their bound addresses.
