@@ -1289,3 +1289,51 @@ fn webhooks_are_signed_retried_and_listed() {
         got[2]
     );
 }
+
+/// Detections are forwarded to another SIEM as CEF lines over syslog UDP.
+#[test]
+fn detections_are_forwarded_as_cef() {
+    let siem = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    siem.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("whoami.yml");
+    std::fs::write(&rule, WHOAMI_RULE).unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[detection]\nrules = [{:?}]\nbehaviour = false\n\n[forward]\ncef_udp = \"{}\"\n",
+            rule.display().to_string(),
+            siem.local_addr().unwrap()
+        ),
+    );
+    let data = dir.path().join("data");
+    let ingest = token(&data, "ingest");
+    let server = Server::start(&data, Some(&config));
+    let events = [
+        sysmon_line(1, "C:\\Windows\\System32\\whoami.exe"),
+        sysmon_line(2, "C:\\Windows\\System32\\notepad.exe"),
+    ];
+    let sent = post(
+        &server,
+        "/api/v1/events",
+        Some(&ingest),
+        events.join("\n").as_bytes(),
+    );
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let mut buffer = [0u8; 4096];
+    let (len, _) = siem.recv_from(&mut buffer).unwrap();
+    let line = String::from_utf8_lossy(&buffer[..len]).into_owned();
+    assert!(
+        line.starts_with("CEF:0|tocsin|tocsin|")
+            && line.contains("|5b6a4ae1-0000-4000-8000-00000000c0de|Whoami Execution|8|"),
+        "{line}"
+    );
+    assert!(
+        line.contains("dhost=ws-017.corp.example") && line.contains("cat=sigma"),
+        "{line}"
+    );
+    let rt = 1_733_393_472_000u64; // 2024-12-05T10:11:12Z, the event's time, in milliseconds
+    assert!(line.contains(&format!("rt={rt}")), "{line}");
+    assert!(server.terminate().success());
+}

@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub actions: Vec<crate::actions::ActionConfig>,
     /// Where incidents that open, escalate or change status are announced (`[[webhooks]]`).
     pub webhooks: Vec<crate::webhooks::WebhookConfig>,
+    /// Where detections are forwarded as CEF (`[forward]`).
+    pub forward: crate::forward::ForwardConfig,
 }
 
 /// The syslog inputs.

@@ -39,6 +39,7 @@ use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError};
 
 use crate::config::DetectionConfig;
+use crate::forward::Forwarder;
 use crate::ingest::{now_micros, RecordHeader};
 use crate::metrics::{add, Metrics};
 use crate::reorder::Reorder;
@@ -97,6 +98,8 @@ pub struct Consumer {
     pub reorder: Reorder,
     /// Where reloaded rule sets wait to be taken between two steps.
     pub reloader: Arc<Reloader>,
+    /// Where committed detections are forwarded, if anywhere.
+    pub forwarder: Option<Forwarder>,
 }
 
 impl Consumer {
@@ -231,6 +234,7 @@ impl Consumer {
             .replay_from()
             .map_or(next, |held| held.min(next));
         let mut writer = IncidentWriter::new(store, self.grouping.clone(), self.catalog.clone());
+        let forwarded = self.forwarder.as_ref().map(|_| alerts.clone());
         for alert in alerts {
             writer.push(alert).map_err(|e| self.store_error(e))?;
         }
@@ -245,6 +249,9 @@ impl Consumer {
         }
         let (store, report) = writer.finish().map_err(|e| self.store_error(e))?;
         self.count_commit(&report, &received, resume);
+        if let (Some(forwarder), Some(alerts)) = (&self.forwarder, forwarded) {
+            alerts.iter().for_each(|alert| forwarder.forward(alert));
+        }
         Ok((Some(store), resume))
     }
 

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod consumer;
 pub mod contain;
+pub mod forward;
 pub mod ingest;
 pub mod metrics;
 pub mod reorder;

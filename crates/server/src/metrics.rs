@@ -42,6 +42,10 @@ pub struct Metrics {
     pub held_for_order: AtomicU64,
     /// Items released before their time because too many were held.
     pub released_early: AtomicU64,
+    /// Detections forwarded to another SIEM.
+    pub forwarded: AtomicU64,
+    /// Detections not forwarded because the SIEM was too slow or unreachable.
+    pub forward_dropped: AtomicU64,
     /// Rules compiled.
     pub rules: AtomicU64,
     /// Whether the consumer runs (readiness).
@@ -140,6 +144,10 @@ pub struct Snapshot {
     pub held_for_order: u64,
     /// See [`Metrics::released_early`].
     pub released_early: u64,
+    /// See [`Metrics::forwarded`].
+    pub forwarded: u64,
+    /// See [`Metrics::forward_dropped`].
+    pub forward_dropped: u64,
     /// See [`Metrics::rules`].
     pub rules: u64,
     /// See [`Metrics::consuming`].
@@ -182,6 +190,8 @@ impl Metrics {
             syslog_dropped: get(&self.syslog_dropped),
             held_for_order: get(&self.held_for_order),
             released_early: get(&self.released_early),
+            forwarded: get(&self.forwarded),
+            forward_dropped: get(&self.forward_dropped),
             rules: get(&self.rules),
             consuming: self.consuming.load(Ordering::Relaxed),
             latency_p50_ms: quantile_ms(&latency, 0.5),
@@ -193,7 +203,7 @@ impl Metrics {
     /// The counters in Prometheus' text exposition format.
     pub fn prometheus(&self) -> String {
         let s = self.snapshot();
-        let rows: [(&str, &str, &str, u64); 19] = [
+        let rows: [(&str, &str, &str, u64); 21] = [
             (
                 "tocsin_lines_accepted_total",
                 "counter",
@@ -296,6 +306,18 @@ impl Metrics {
                 "Held items released early because too many were held.",
                 s.released_early,
             ),
+            (
+                "tocsin_forwarded_total",
+                "counter",
+                "Detections forwarded to another SIEM.",
+                s.forwarded,
+            ),
+            (
+                "tocsin_forward_dropped_total",
+                "counter",
+                "Detections not forwarded: the SIEM was too slow or unreachable.",
+                s.forward_dropped,
+            ),
             ("tocsin_rules", "gauge", "Rules compiled.", s.rules),
             (
                 "tocsin_consuming",
@@ -352,7 +374,7 @@ mod tests {
             "# TYPE tocsin_lines_accepted_total counter\ntocsin_lines_accepted_total 3\n"
         ));
         assert!(text.contains("\ntocsin_spool_backlog_bytes 60\n"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 20);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 22);
     }
 
     #[test]

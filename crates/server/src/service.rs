@@ -19,6 +19,7 @@ use crate::api::{router, AppState};
 use crate::auth::TokenStore;
 use crate::config::{ConfigError, ServeConfig, SyslogConfig};
 use crate::consumer::{Consumer, ConsumerError};
+use crate::forward::Forwarder;
 use crate::metrics::Metrics;
 use crate::reorder::Reorder;
 use crate::rules::{compile, Reloader};
@@ -155,6 +156,8 @@ pub fn run(
         store_path: data.store(),
         grouping: loaded.grouping,
         reloader: Arc::clone(&reloader),
+        forwarder: Forwarder::start(&config.forward, Arc::clone(&metrics))
+            .map_err(io("cannot start the forwarding thread"))?,
         catalog: AttackCatalog::empty(),
         decode: DecodeOptions::default(),
         metrics: Arc::clone(&metrics),
