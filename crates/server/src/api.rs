@@ -593,10 +593,14 @@ struct ActionRequest {
 async fn run_action(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path((id, name)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let token = authorize(&state, &headers, Permission::Respond).await?;
+    // A path that is not UTF-8 once percent-decoded names no incident and no action.
+    let Ok(Path((id, name))) = path else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident or action"));
+    };
     let body =
         body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
     let request: ActionRequest = match body.is_empty() {
@@ -625,12 +629,14 @@ async fn run_action(
 async fn approve_run(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Path(run): Path<String>,
+    run: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let token = authorize(&state, &headers, Permission::Respond).await?;
-    let run: i64 = run
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "no such run"))?;
+    let run: i64 = match run {
+        Ok(Path(run)) => run.parse().ok(),
+        Err(_) => None,
+    }
+    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such run"))?;
     let worker = Arc::clone(&state);
     let ran = tokio::task::spawn_blocking(move || {
         crate::contain::approve(&worker.store_path, &worker.actions, run, &actor(&token))

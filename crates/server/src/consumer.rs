@@ -370,7 +370,10 @@ fn decode(
     };
     let mut options = options.clone();
     options.format = header.format.parse().ok();
-    let name = format!("{}@{}", header.input, record.position);
+    let (name, first_line) = match header.source {
+        Some(lines) => (lines.path.to_owned(), lines.first_line),
+        None => (format!("{}@{}", header.input, record.position), 1),
+    };
     let source = match from_bytes(&name, payload.to_vec(), &options) {
         Ok(source) => source,
         Err(error) => {
@@ -382,7 +385,10 @@ fn decode(
     let mut events = Vec::new();
     for item in source {
         match item {
-            Ok(event) => events.push(event),
+            Ok(mut event) => {
+                event.origin.record += first_line - 1;
+                events.push(event);
+            }
             Err(error) => {
                 add(&metrics.decode_errors, 1);
                 tracing::warn!(%error, "record skipped");

@@ -270,6 +270,20 @@ pub struct RecordHeader<'a> {
     pub input: &'a str,
     /// When the input received the lines (microseconds since 1970), if the header says.
     pub received_micros: Option<i64>,
+    /// Where the lines come from when they are a file's (a followed file): the file and
+    /// the number of the record's first line in it. Events then name the file and their
+    /// line in it, as a hunt of the file does, so that lines read twice (after a crash)
+    /// are the same events.
+    pub source: Option<FileLines<'a>>,
+}
+
+/// A run of a file's lines: the file, and the number (from 1) of the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLines<'a> {
+    /// The file, as the follower names it (its canonical path).
+    pub path: &'a str,
+    /// The first line's number in the file.
+    pub first_line: u64,
 }
 
 impl<'a> RecordHeader<'a> {
@@ -279,19 +293,43 @@ impl<'a> RecordHeader<'a> {
         format!("{format} {input} {received_micros}\n").into_bytes()
     }
 
+    /// The header line of a run of a file's lines (`path` without a line end).
+    pub fn encode_file_lines(
+        format: &str,
+        input: &str,
+        received_micros: i64,
+        lines: FileLines<'_>,
+    ) -> Vec<u8> {
+        let input: String = input.split_whitespace().collect::<Vec<_>>().join("_");
+        let path = lines.path.replace(['\n', '\r'], " ");
+        format!(
+            "{format} {input} {received_micros} {} {path}\n",
+            lines.first_line
+        )
+        .into_bytes()
+    }
+
     /// The header and the payload of a record; `None` when the record has no header (not
     /// written by this module).
     pub fn split(record: &'a [u8]) -> Option<(RecordHeader<'a>, &'a [u8])> {
         let end = record.iter().position(|&b| b == b'\n')?;
         let line = std::str::from_utf8(&record[..end]).ok()?;
-        let mut words = line.split(' ');
+        let mut words = line.splitn(5, ' ');
         let format = words.next()?;
         let input = words.next()?;
         let received_micros = words.next().and_then(|word| word.parse().ok());
+        let first_line = words.next().and_then(|word| word.parse().ok());
+        let source = match (first_line, words.next()) {
+            (Some(first_line), Some(path)) if !path.is_empty() => {
+                Some(FileLines { path, first_line })
+            }
+            _ => None,
+        };
         let header = RecordHeader {
             format,
             input,
             received_micros,
+            source,
         };
         Some((header, &record[end + 1..]))
     }
@@ -414,9 +452,21 @@ mod tests {
             RecordHeader {
                 format: "cef",
                 input: "fw_1",
-                received_micros: Some(42)
+                received_micros: Some(42),
+                source: None,
             }
         );
+        let lines = FileLines {
+            path: "/var/log/a b.log",
+            first_line: 7,
+        };
+        let file_record = [
+            RecordHeader::encode_file_lines("syslog", "follow", 1, lines),
+            b"x".to_vec(),
+        ]
+        .concat();
+        let (followed, lines_payload) = RecordHeader::split(&file_record).unwrap();
+        assert_eq!((followed.source, lines_payload), (Some(lines), &b"x"[..]));
         let (old, _) = RecordHeader::split(b"json http\n{}").unwrap();
         assert_eq!((old.input, old.received_micros), ("http", None));
         assert_eq!(payload, b"line");
