@@ -599,7 +599,10 @@ async fn run_action(
     let token = authorize(&state, &headers, Permission::Respond).await?;
     // A path that is not UTF-8 once percent-decoded names no incident and no action.
     let Ok(Path((id, name))) = path else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident or action"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such incident or action",
+        ));
     };
     let body =
         body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;

@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub webhooks: Vec<crate::webhooks::WebhookConfig>,
     /// Where detections are forwarded as CEF (`[forward]`).
     pub forward: crate::forward::ForwardConfig,
+    /// Files and folders followed as they grow (`[[follow]]`).
+    pub follow: Vec<crate::follow::FollowConfig>,
 }
 
 /// The syslog inputs.
@@ -53,6 +55,10 @@ pub struct SyslogConfig {
     pub max_message_bytes: usize,
     /// The most TCP connections read at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Where to receive syslog over TLS (RFC 5425); none by default. Needs `tls`.
+    pub tls_listen: Option<SocketAddr>,
+    /// The certificate, key and optional client CA of syslog over TLS.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for SyslogConfig {
@@ -63,6 +69,8 @@ impl Default for SyslogConfig {
             format: "auto".into(),
             max_message_bytes: 64 << 10,
             max_connections: 1024,
+            tls_listen: None,
+            tls: None,
         }
     }
 }
@@ -77,6 +85,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// The largest body accepted once gzip is undone, in bytes: bounds a compression bomb.
     pub max_decompressed_bytes: usize,
+    /// Serve HTTPS with this certificate and key (and, with a client CA, require client
+    /// certificates); plain HTTP without it.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// The spool's settings.
@@ -121,6 +132,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
+            tls: None,
         }
     }
 }
@@ -189,6 +201,16 @@ impl ServeConfig {
     /// Checks the values that the types do not: the fsync policy and the syslog decoder.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.fsync_policy()?;
+        for follow in &self.follow {
+            follow
+                .validate()
+                .map_err(|e| ConfigError::Value(format!("follow: {e}")))?;
+        }
+        if self.syslog.tls_listen.is_some() && self.syslog.tls.is_none() {
+            return Err(ConfigError::Value(
+                "syslog.tls_listen needs [syslog.tls] cert and key".into(),
+            ));
+        }
         crate::actions::check(&self.actions).map_err(|e| ConfigError::Value(e.to_string()))?;
         let format = self.syslog.format.as_str();
         if !matches!(format, "auto" | "syslog" | "appliance" | "cef") {

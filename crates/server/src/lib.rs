@@ -15,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod consumer;
 pub mod contain;
+pub mod follow;
 pub mod forward;
 pub mod ingest;
 pub mod metrics;
@@ -23,6 +24,7 @@ pub mod respond;
 pub mod rules;
 pub mod service;
 pub mod syslog;
+pub mod tls;
 pub mod webhooks;
 
 pub use config::ServeConfig;

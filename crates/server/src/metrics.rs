@@ -38,6 +38,14 @@ pub struct Metrics {
     pub syslog_oversize: AtomicU64,
     /// Syslog datagrams dropped because the pipeline was behind (UDP cannot wait).
     pub syslog_dropped: AtomicU64,
+    /// Lines of followed files spooled (blank lines included).
+    pub follow_lines: AtomicU64,
+    /// Followed files renamed or removed (rotated), read to their end and closed.
+    pub follow_rotations: AtomicU64,
+    /// Followed files truncated (`copytruncate`), read again from their start.
+    pub follow_truncations: AtomicU64,
+    /// Lines of followed files longer than 1 MiB, cut.
+    pub follow_cut_lines: AtomicU64,
     /// Correlation inputs and watched events held for order now.
     pub held_for_order: AtomicU64,
     /// Items released before their time because too many were held.
@@ -140,6 +148,14 @@ pub struct Snapshot {
     pub syslog_oversize: u64,
     /// See [`Metrics::syslog_dropped`].
     pub syslog_dropped: u64,
+    /// See [`Metrics::follow_lines`].
+    pub follow_lines: u64,
+    /// See [`Metrics::follow_rotations`].
+    pub follow_rotations: u64,
+    /// See [`Metrics::follow_truncations`].
+    pub follow_truncations: u64,
+    /// See [`Metrics::follow_cut_lines`].
+    pub follow_cut_lines: u64,
     /// See [`Metrics::held_for_order`].
     pub held_for_order: u64,
     /// See [`Metrics::released_early`].
@@ -188,6 +204,10 @@ impl Metrics {
             syslog_messages: get(&self.syslog_messages),
             syslog_oversize: get(&self.syslog_oversize),
             syslog_dropped: get(&self.syslog_dropped),
+            follow_lines: get(&self.follow_lines),
+            follow_rotations: get(&self.follow_rotations),
+            follow_truncations: get(&self.follow_truncations),
+            follow_cut_lines: get(&self.follow_cut_lines),
             held_for_order: get(&self.held_for_order),
             released_early: get(&self.released_early),
             forwarded: get(&self.forwarded),
@@ -203,7 +223,7 @@ impl Metrics {
     /// The counters in Prometheus' text exposition format.
     pub fn prometheus(&self) -> String {
         let s = self.snapshot();
-        let rows: [(&str, &str, &str, u64); 21] = [
+        let rows: [(&str, &str, &str, u64); 25] = [
             (
                 "tocsin_lines_accepted_total",
                 "counter",
@@ -295,6 +315,30 @@ impl Metrics {
                 s.syslog_dropped,
             ),
             (
+                "tocsin_follow_lines_total",
+                "counter",
+                "Lines of followed files spooled.",
+                s.follow_lines,
+            ),
+            (
+                "tocsin_follow_rotations_total",
+                "counter",
+                "Followed files renamed or removed, read to their end.",
+                s.follow_rotations,
+            ),
+            (
+                "tocsin_follow_truncations_total",
+                "counter",
+                "Followed files truncated, read again from their start.",
+                s.follow_truncations,
+            ),
+            (
+                "tocsin_follow_cut_lines_total",
+                "counter",
+                "Lines of followed files longer than 1 MiB, cut.",
+                s.follow_cut_lines,
+            ),
+            (
                 "tocsin_held_for_order",
                 "gauge",
                 "Correlation inputs and watched events held until in time order.",
@@ -374,7 +418,7 @@ mod tests {
             "# TYPE tocsin_lines_accepted_total counter\ntocsin_lines_accepted_total 3\n"
         ));
         assert!(text.contains("\ntocsin_spool_backlog_bytes 60\n"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 22);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 26);
     }
 
     #[test]

@@ -19,11 +19,13 @@ use crate::api::{router, AppState};
 use crate::auth::TokenStore;
 use crate::config::{ConfigError, ServeConfig, SyslogConfig};
 use crate::consumer::{Consumer, ConsumerError};
+use crate::follow::{start as start_following, FollowHandle, FollowSink};
 use crate::forward::Forwarder;
 use crate::metrics::Metrics;
 use crate::reorder::Reorder;
 use crate::rules::{compile, Reloader};
-use crate::syslog::{serve_tcp, serve_udp, SyslogSink};
+use crate::syslog::{serve_tcp, serve_tls, serve_udp, SyslogSink};
+use crate::tls::{server_config, TlsError, TlsListener};
 use crate::webhooks::Webhooks;
 
 /// The files of a service's data folder.
@@ -83,6 +85,9 @@ pub enum ServeError {
         /// Why.
         source: Box<tocsin_store::StoreError>,
     },
+    /// A TLS certificate or key cannot be used (the message names the file).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The token database cannot be opened.
     #[error("cannot open the tokens: {0}")]
     Tokens(#[from] crate::auth::AuthError),
@@ -106,6 +111,10 @@ pub struct Started {
     pub syslog_tcp: Option<SocketAddr>,
     /// Where syslog over UDP is received, if it is.
     pub syslog_udp: Option<SocketAddr>,
+    /// Where syslog over TLS is received, if it is.
+    pub syslog_tls: Option<SocketAddr>,
+    /// Whether the API speaks HTTPS.
+    pub https: bool,
     /// Bytes of a torn tail the spool cut when it opened (a crash in the middle of a write).
     pub spool_cut: u64,
 }
@@ -180,10 +189,12 @@ pub fn run(
         max_decompressed_bytes: config.http.max_decompressed_bytes,
         max_backlog_bytes: config.spool.max_backlog_bytes,
     });
-    let started = |listen, (syslog_tcp, syslog_udp)| Started {
-        listen,
-        syslog_tcp,
-        syslog_udp,
+    let started = |bound: Bound| Started {
+        listen: bound.http,
+        https: bound.https,
+        syslog_tcp: bound.syslog_tcp,
+        syslog_udp: bound.syslog_udp,
+        syslog_tls: bound.syslog_tls,
         data: data.clone(),
         rules,
         rule_problems: problems,
@@ -193,9 +204,7 @@ pub fn run(
             .as_ref()
             .map_or(0, |cut| cut.bytes),
     };
-    serve(consumer, state, &config, |listen, syslog| {
-        announce(&started(listen, syslog))
-    })
+    serve(consumer, state, &config, |bound| announce(&started(bound)))
 }
 
 /// Creates the store (so that API reads find it before the consumer's first commit).
@@ -214,7 +223,7 @@ fn serve(
     consumer: Consumer,
     state: Arc<AppState>,
     config: &ServeConfig,
-    announce: impl FnOnce(SocketAddr, (Option<SocketAddr>, Option<SocketAddr>)),
+    announce: impl FnOnce(Bound),
 ) -> Result<(), ServeError> {
     let sink = Arc::new(SyslogSink {
         spool: Arc::clone(&state.spool),
@@ -241,12 +250,17 @@ fn serve(
             result
         })
         .map_err(io("cannot start the pipeline thread"))?;
+    let followers = start_followers(config, &state)?;
     let pipeline_done = Arc::new(AtomicBool::new(false));
     let watcher = start_watcher(&state, Arc::clone(&pipeline_done))?;
     let reloader = Arc::clone(&state.reloader);
     let app = router(state, config.http.max_body_bytes);
     let listen = config.http.listen;
     let syslog_config = config.syslog.clone();
+    let http_tls = match &config.http.tls {
+        Some(files) => Some(server_config(files)?),
+        None => None,
+    };
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -254,14 +268,28 @@ fn serve(
         let bound = listener
             .local_addr()
             .map_err(io("cannot read the bound address"))?;
-        let syslog = start_syslog(&syslog_config, sink).await?;
+        let mut ports = start_syslog(&syslog_config, sink).await?;
+        ports.http = bound;
+        ports.https = http_tls.is_some();
         reload_on_hangup(reloader)?;
-        announce(bound, syslog);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal(failed_rx))
-            .await
-            .map_err(io("the HTTP server failed"))
+        announce(ports);
+        let shutdown = shutdown_signal(failed_rx);
+        let served = match http_tls {
+            Some(tls) => {
+                let listener = TlsListener::new(listener, tls).map_err(io("cannot start TLS"))?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
+        served.map_err(io("the HTTP server failed"))
     });
+    followers.into_iter().for_each(FollowHandle::stop);
     stop.store(true, Ordering::Relaxed);
     let consumed = pipeline.join().unwrap_or_else(|_| {
         Err(ConsumerError::Pipeline(
@@ -272,6 +300,32 @@ fn serve(
     let _ = watcher.join();
     served?;
     consumed.map_err(ServeError::from)
+}
+
+/// Starts a follower per `[[follow]]` section, each with its own offsets file in the data
+/// folder.
+fn start_followers(
+    config: &ServeConfig,
+    state: &AppState,
+) -> Result<Vec<FollowHandle>, ServeError> {
+    let data = state
+        .store_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    config
+        .follow
+        .iter()
+        .map(|follow| {
+            let sink = FollowSink {
+                spool: Arc::clone(&state.spool),
+                metrics: Arc::clone(&state.metrics),
+                max_backlog_bytes: state.max_backlog_bytes,
+            };
+            let offsets = data.join(follow.state_file_name());
+            start_following(follow.clone(), sink, offsets).map_err(io("cannot follow files"))
+        })
+        .collect()
 }
 
 /// How often the webhook watcher compares the incidents and sends what is due.
@@ -317,17 +371,49 @@ fn watch_once(webhooks: &Webhooks, store_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// What the service listens on.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    http: SocketAddr,
+    https: bool,
+    syslog_tcp: Option<SocketAddr>,
+    syslog_udp: Option<SocketAddr>,
+    syslog_tls: Option<SocketAddr>,
+}
+
+impl Default for Bound {
+    fn default() -> Self {
+        Bound {
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            https: false,
+            syslog_tcp: None,
+            syslog_udp: None,
+            syslog_tls: None,
+        }
+    }
+}
+
 /// Binds the configured syslog inputs and starts them; their bound addresses.
-async fn start_syslog(
-    config: &SyslogConfig,
-    sink: Arc<SyslogSink>,
-) -> Result<(Option<SocketAddr>, Option<SocketAddr>), ServeError> {
-    let mut bound = (None, None);
+async fn start_syslog(config: &SyslogConfig, sink: Arc<SyslogSink>) -> Result<Bound, ServeError> {
+    let mut bound = Bound::default();
+    if let (Some(addr), Some(files)) = (config.tls_listen, &config.tls) {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(io(format!("cannot listen for syslog on TLS {addr}")))?;
+        bound.syslog_tls = Some(
+            listener
+                .local_addr()
+                .map_err(io("cannot read the bound address"))?,
+        );
+        let tls = TlsListener::new(listener, server_config(files)?)
+            .map_err(io("cannot start syslog TLS"))?;
+        tokio::spawn(serve_tls(tls, Arc::clone(&sink)));
+    }
     if let Some(addr) = config.tcp {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(io(format!("cannot listen for syslog on TCP {addr}")))?;
-        bound.0 = Some(
+        bound.syslog_tcp = Some(
             listener
                 .local_addr()
                 .map_err(io("cannot read the bound address"))?,
@@ -342,7 +428,7 @@ async fn start_syslog(
         let socket = tokio::net::UdpSocket::bind(addr)
             .await
             .map_err(io(format!("cannot listen for syslog on UDP {addr}")))?;
-        bound.1 = Some(
+        bound.syslog_udp = Some(
             socket
                 .local_addr()
                 .map_err(io("cannot read the bound address"))?,

@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tocsin_spool::{FileSpool, Spool};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 
 use crate::ingest::messages;
 use crate::metrics::{add, Metrics};
+use crate::tls::TlsListener;
 
 /// The most messages appended in one batch.
 const BATCH_MESSAGES: usize = 1000;
@@ -92,7 +93,7 @@ pub async fn serve_tcp(listener: TcpListener, sink: Arc<SyslogSink>, max_connect
 }
 
 /// Reads one connection's frames, appending a batch whenever no more input is buffered.
-async fn read_connection(stream: TcpStream, sink: &Arc<SyslogSink>) -> io::Result<()> {
+async fn read_connection(stream: impl AsyncRead + Unpin, sink: &Arc<SyslogSink>) -> io::Result<()> {
     let mut reader = FrameReader::new(BufReader::new(stream), sink.max_message_bytes);
     let mut batch = Vec::new();
     loop {
@@ -113,6 +114,18 @@ async fn read_connection(stream: TcpStream, sink: &Arc<SyslogSink>) -> io::Resul
         if done {
             return Ok(());
         }
+    }
+}
+
+/// Reads the connections a TLS listener established (RFC 5425: the same framing as TCP).
+pub async fn serve_tls(mut listener: TlsListener, sink: Arc<SyslogSink>) {
+    while let Some((stream, peer)) = listener.next().await {
+        let sink = Arc::clone(&sink);
+        tokio::spawn(async move {
+            if let Err(error) = read_connection(stream, &sink).await {
+                tracing::warn!(%error, %peer, "syslog TLS connection ended");
+            }
+        });
     }
 }
 
