@@ -51,6 +51,8 @@ pub struct AppState {
     pub actions: Arc<Actions>,
     /// The webhooks and their deliveries.
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// Requests per token.
+    pub limiter: crate::limit::RateLimiter,
     /// The largest body once decompressed.
     pub max_decompressed_bytes: usize,
     /// The backlog past which ingest answers 503.
@@ -174,12 +176,27 @@ async fn authorize(
         .map_err(|error| ApiError::internal("the token store cannot be read", error))?;
     match verified {
         None => Err(unauthorized("the token is invalid or revoked")),
-        Some(token) if token.role.grants(need) => Ok(token),
+        Some(token) if token.role.grants(need) => match state.limiter.check(&token.id) {
+            Ok(()) => Ok(token),
+            Err(wait) => Err(too_many(wait)),
+        },
         Some(token) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!("the role {} may not do this", token.role.as_str()),
         )),
     }
+}
+
+/// 429 with `Retry-After`: the token's rate is spent.
+fn too_many(wait_seconds: u64) -> ApiError {
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many requests for this token; retry later",
+    );
+    if let Ok(value) = HeaderValue::from_str(&wait_seconds.to_string()) {
+        error.headers.push((header::RETRY_AFTER, value));
+    }
+    error
 }
 
 fn unauthorized(message: &str) -> ApiError {
@@ -532,7 +549,7 @@ async fn update_incident(
     let id = incident_id(id)?;
     let body =
         body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
-    let request: ChangeRequest = serde_json::from_slice(&body)
+    let request: ChangeRequest = json_object(&body)
         .map_err(|error| ApiError::bad_request(format!("the body is not a change: {error}")))?;
     let path = state.store_path.clone();
     let actor = actor(&token);
@@ -574,6 +591,16 @@ async fn incident_audit(
     }
 }
 
+/// A body that must be one JSON object, as `T` (serde alone would also take a JSON array
+/// as a struct's fields in order).
+fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let value: Value = serde_json::from_slice(body)?;
+    if !value.is_object() {
+        return Err(serde::de::Error::custom("a JSON object is expected"));
+    }
+    serde_json::from_value(value)
+}
+
 /// Who a token is, as the audit trail names them.
 fn actor(token: &TokenInfo) -> String {
     format!("{} (token {})", token.name, token.id)
@@ -608,7 +635,7 @@ async fn run_action(
         body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
     let request: ActionRequest = match body.is_empty() {
         true => ActionRequest::default(),
-        false => serde_json::from_slice(&body).map_err(|error| {
+        false => json_object(&body).map_err(|error| {
             ApiError::bad_request(format!("the body is not an action request: {error}"))
         })?,
     };

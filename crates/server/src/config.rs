@@ -88,6 +88,10 @@ pub struct HttpConfig {
     /// Serve HTTPS with this certificate and key (and, with a client CA, require client
     /// certificates); plain HTTP without it.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Requests a second each token may make on average (0: no limit); more get 429.
+    pub rate_per_second: u32,
+    /// Requests a token may make at once above its average.
+    pub rate_burst: u32,
 }
 
 /// The spool's settings.
@@ -133,6 +137,8 @@ impl Default for HttpConfig {
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
             tls: None,
+            rate_per_second: 1000,
+            rate_burst: 2000,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod contain;
 pub mod follow;
 pub mod forward;
 pub mod ingest;
+pub mod limit;
 pub mod metrics;
 pub mod reorder;
 pub mod respond;

@@ -21,6 +21,7 @@ use crate::config::{ConfigError, ServeConfig, SyslogConfig};
 use crate::consumer::{Consumer, ConsumerError};
 use crate::follow::{start as start_following, FollowHandle, FollowSink};
 use crate::forward::Forwarder;
+use crate::limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::reorder::Reorder;
 use crate::rules::{compile, Reloader};
@@ -186,6 +187,7 @@ pub fn run(
         reloader,
         actions,
         webhooks,
+        limiter: RateLimiter::new(config.http.rate_per_second, config.http.rate_burst),
         max_decompressed_bytes: config.http.max_decompressed_bytes,
         max_backlog_bytes: config.spool.max_backlog_bytes,
     });
