@@ -57,6 +57,10 @@ pub enum Command {
     /// shown once, when created).
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Send log files (any format `hunt` reads; EVTX rendered as JSON) to a running
+    /// `tocsin serve` over HTTP, or as syslog over TCP or UDP, at a chosen pace: a load
+    /// generator, and a way to feed old logs to the service.
+    Replay(ReplayArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell
     /// (`tocsin completions bash > /etc/bash_completion.d/tocsin`).
     Completions(CompletionsArgs),
@@ -83,6 +87,11 @@ pub struct ServeArgs {
     /// Also receive syslog over UDP on this address (the configuration's `[syslog] udp`).
     #[arg(long, value_name = "ADDR")]
     pub syslog_udp: Option<std::net::SocketAddr>,
+    /// Also follow this file or folder as it grows (`tail -F`: read from its start the first
+    /// time, then from where the service stopped; the format sniffed; repeat for more;
+    /// `[[follow]]` in the configuration says more).
+    #[arg(long, value_name = "PATH")]
+    pub follow: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub data: ServeDataArgs,
 }
@@ -129,6 +138,55 @@ pub struct TokenRevokeArgs {
     pub id: String,
     #[command(flatten)]
     pub data: ServeDataArgs,
+}
+
+/// Flags of `tocsin replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Log files or folders (recursive), `-` for text on standard input: text formats line
+    /// by line (`.gz` decompressed), EVTX files record by record as JSON.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Where to send: http://HOST:PORT (the service's `POST /api/v1/events`),
+    /// tcp://HOST:PORT (syslog over TCP, RFC 6587 octet counting) or udp://HOST:PORT (a
+    /// datagram per line).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// The API token of an `ingest` (or `admin`) role, for http://.
+    #[arg(
+        long,
+        env = "TOCSIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// The decoder the service is told to use over HTTP (`?format=`): auto (sniffed),
+    /// json, syslog, appliance, cef, api-audit, outbound. EVTX files are always sent as
+    /// json. Over TCP and UDP the service's `[syslog] format` decides.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub format: String,
+    /// Lines per HTTP request.
+    #[arg(long, default_value_t = 1000, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub batch: usize,
+    /// Events per second on average (0: as fast as the service takes them).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "N",
+        conflicts_with = "speed"
+    )]
+    pub rate: f64,
+    /// Keep the events' own time gaps, divided by X (2 replays twice as fast as the
+    /// events happened); each file starts when the previous one ends.
+    #[arg(long, value_name = "X")]
+    pub speed: Option<f64>,
+    /// Gzip each HTTP request's body.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Do not print the summary on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// Flags of `tocsin completions`.
@@ -395,6 +453,33 @@ pub struct BenchArgs {
     /// its peak resident memory in bytes.
     #[arg(long, hide = true, num_args = 1.., allow_hyphen_values = true)]
     pub probe_hunt: Vec<String>,
+    #[command(flatten)]
+    pub serve: ServeBenchArgs,
+}
+
+/// Flags of `tocsin bench --serve`.
+#[derive(Debug, Args)]
+pub struct ServeBenchArgs {
+    /// Instead of hunting, benchmark `tocsin serve`: Windows events (the --input EVTX
+    /// files as JSON, --rules plus builtin) over HTTP and the demo's appliance syslog
+    /// (builtin rules) over TCP and HTTP, each against a hunt of the same events: the
+    /// highest sustained rate, latency at half that rate, memory.
+    #[arg(long, conflicts_with_all = ["grouping", "memory"])]
+    pub serve: bool,
+    /// Seconds of the steady phase at half the highest rate (a long soak: 600).
+    #[arg(long, default_value_t = 20, value_name = "SECS", requires = "serve")]
+    pub duration: u64,
+    /// Events of each scenario's throughput phase (its input is looped to reach it, each
+    /// loop's times moved on).
+    #[arg(long, default_value_t = 300_000, value_name = "N", requires = "serve",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+    /// The spool's fsync policy: always (the service's default) or never.
+    #[arg(long, default_value = "always", value_name = "POLICY", value_parser = ["always", "never"], requires = "serve")]
+    pub bench_fsync: String,
+    /// Only these scenarios: windows, appliance (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_parser = ["windows", "appliance"], requires = "serve")]
+    pub scenario: Vec<String>,
 }
 
 /// `tocsin rules ...`

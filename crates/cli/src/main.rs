@@ -11,6 +11,7 @@ mod args;
 mod bench;
 mod bench_grouping;
 mod bench_memory;
+mod bench_serve;
 mod demo;
 mod distinct;
 mod events;
@@ -20,6 +21,7 @@ mod incidents;
 mod install_files;
 mod lint;
 mod output_file;
+mod replay;
 mod rules_list;
 mod rules_update;
 mod ruleset;
@@ -48,12 +50,14 @@ fn main() {
         Command::Incidents(IncidentsCommand::Suppress(args)) => suppressions::add(args),
         Command::Incidents(IncidentsCommand::Suppressions(args)) => suppressions::list(args),
         Command::Incidents(IncidentsCommand::Unsuppress(args)) => suppressions::remove(args),
+        Command::Bench(args) if args.serve.serve => bench_serve::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Events(args) => events::run(args),
         Command::Search(args) => search::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Tokens(TokensCommand::Create(args)) => serve::create_token(args),
         Command::Tokens(TokensCommand::List(args)) => serve::list_tokens(args),
         Command::Tokens(TokensCommand::Revoke(args)) => serve::revoke_token(args),

@@ -26,6 +26,11 @@ pub fn run(args: &ServeArgs) -> Result<i32> {
     if let Some(addr) = args.syslog_udp {
         config.syslog.udp = Some(addr);
     }
+    if !args.follow.is_empty() {
+        let mut follow = tocsin_server::follow::FollowConfig::new(args.follow.clone());
+        follow.start_at = "start".into();
+        config.follow.push(follow);
+    }
     let data = data_dir(&args.data, config.data_dir.as_ref())?;
     init_logging();
     tocsin_server::run(config, data, announce)?;
@@ -38,7 +43,8 @@ fn announce(started: &Started) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "tocsin serve: listening on http://{}\ntocsin serve: data in {} (spool, store.sqlite, tokens.sqlite)\ntocsin serve: {} rules compiled{}",
+        "tocsin serve: listening on {}://{}\ntocsin serve: data in {} (spool, store.sqlite, tokens.sqlite)\ntocsin serve: {} rules compiled{}",
+        if started.https { "https" } else { "http" },
         started.listen,
         started.data.root.display(),
         started.rules,
@@ -52,6 +58,9 @@ fn announce(started: &Started) {
     }
     if let Some(addr) = started.syslog_udp {
         let _ = writeln!(out, "tocsin serve: syslog over UDP on {addr}");
+    }
+    if let Some(addr) = started.syslog_tls {
+        let _ = writeln!(out, "tocsin serve: syslog over TLS on {addr}");
     }
     if started.spool_cut > 0 {
         let _ = writeln!(

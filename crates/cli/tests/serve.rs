@@ -22,9 +22,12 @@ use tocsin_store::SqliteStore;
 struct Server {
     child: Child,
     addr: String,
+    /// `http` or `https`.
+    scheme: &'static str,
     /// Where syslog over TCP and UDP is received, when asked for.
     syslog_tcp: Option<String>,
     syslog_udp: Option<String>,
+    syslog_tls: Option<String>,
 }
 
 impl Server {
@@ -57,7 +60,13 @@ impl Server {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut said = BTreeMap::new();
-        let wanted = 1 + flags.iter().filter(|f| f.starts_with("--syslog")).count();
+        let wanted = 1
+            + flags.iter().filter(|f| f.starts_with("--syslog")).count()
+            + usize::from(config.is_some_and(|c| {
+                std::fs::read_to_string(c)
+                    .unwrap_or_default()
+                    .contains("tls_listen")
+            }));
         while said.len() < wanted {
             let Some(Ok(line)) = lines.next() else {
                 let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
@@ -65,6 +74,8 @@ impl Server {
             };
             for (prefix, key) in [
                 ("tocsin serve: listening on http://", "http"),
+                ("tocsin serve: listening on https://", "https"),
+                ("tocsin serve: syslog over TLS on ", "tls"),
                 ("tocsin serve: syslog over TCP on ", "tcp"),
                 ("tocsin serve: syslog over UDP on ", "udp"),
             ] {
@@ -73,16 +84,22 @@ impl Server {
                 }
             }
         }
+        let (scheme, addr) = match said.get("https") {
+            Some(addr) => ("https", addr.clone()),
+            None => ("http", said["http"].clone()),
+        };
         Server {
             child,
-            addr: said["http"].clone(),
+            addr,
+            scheme,
             syslog_tcp: said.get("tcp").cloned(),
             syslog_udp: said.get("udp").cloned(),
+            syslog_tls: said.get("tls").cloned(),
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// SIGTERM, and the exit status once it drained.
@@ -1335,5 +1352,245 @@ fn detections_are_forwarded_as_cef() {
     );
     let rt = 1_733_393_472_000u64; // 2024-12-05T10:11:12Z, the event's time, in milliseconds
     assert!(line.contains(&format!("rt={rt}")), "{line}");
+    assert!(server.terminate().success());
+}
+
+/// A test CA, a server certificate for localhost and 127.0.0.1, and a client certificate.
+struct Pki {
+    ca_pem: String,
+    ca_der: rustls::pki_types::CertificateDer<'static>,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    ca_file: PathBuf,
+    client_der: rustls::pki_types::CertificateDer<'static>,
+    client_key_der: Vec<u8>,
+}
+
+fn pki(dir: &Path) -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let mut server_params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server = server_params.signed_by(&server_key, &ca, &ca_key).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let mut client_params = CertificateParams::new(vec!["appliance.example".to_string()]).unwrap();
+    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client_params.signed_by(&client_key, &ca, &ca_key).unwrap();
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    Pki {
+        ca_pem: ca.pem(),
+        ca_der: ca.der().clone(),
+        server_cert: write("server.pem", server.pem()),
+        server_key: write("server.key", server_key.serialize_pem()),
+        ca_file: write("ca.pem", ca.pem()),
+        client_der: client.der().clone(),
+        client_key_der: client_key.serialize_der(),
+    }
+}
+
+/// Sends syslog lines over TLS, with the client certificate or without one; whether the
+/// server took the handshake.
+fn send_over_tls(addr: &str, pki: &Pki, with_certificate: bool, lines: &[&str]) -> bool {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca_der.clone()).unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match with_certificate {
+        true => {
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.client_key_der.clone()));
+            builder
+                .with_client_auth_cert(vec![pki.client_der.clone()], key)
+                .unwrap()
+        }
+        false => builder.with_no_client_auth(),
+    };
+    let name = ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let socket = std::net::TcpStream::connect(addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, socket);
+    let mut sent = true;
+    for line in lines {
+        sent &= write!(tls, "{} {line}", line.len()).is_ok();
+    }
+    sent &= tls.flush().is_ok();
+    // TLS 1.3 reports a refused client certificate only on the next read.
+    let mut buffer = [0u8; 1];
+    let refused = matches!(std::io::Read::read(&mut tls, &mut buffer), Err(e) if e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut);
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    sent && !refused
+}
+
+/// The API over HTTPS with a given certificate, and syslog over TLS (RFC 5425) that
+/// requires a client certificate signed by the configured CA.
+#[test]
+fn the_api_and_syslog_speak_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let config = config(
+        dir.path(),
+        &format!(
+            "[http.tls]\ncert = {:?}\nkey = {:?}\n\n[syslog]\ntls_listen = \"127.0.0.1:0\"\n[syslog.tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n",
+            pki.server_cert.display().to_string(),
+            pki.server_key.display().to_string(),
+            pki.server_cert.display().to_string(),
+            pki.server_key.display().to_string(),
+            pki.ca_file.display().to_string(),
+        ),
+    );
+    let data = dir.path().join("data");
+    let viewer = token(&data, "viewer");
+    let server = Server::start(&data, Some(&config));
+    assert_eq!(server.scheme, "https");
+    let roots = ureq::tls::RootCerts::Specific(Arc::new(vec![ureq::tls::Certificate::from_pem(
+        pki.ca_pem.as_bytes(),
+    )
+    .unwrap()]));
+    let https: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let status = answer(
+        https
+            .get(server.url("/api/v1/status"))
+            .header("Authorization", format!("Bearer {viewer}"))
+            .call(),
+    );
+    assert_eq!(status.status, 200, "{}", status.body);
+    let plain = agent()
+        .get(format!("http://{}/healthz", server.addr))
+        .call();
+    assert!(
+        plain.is_err() || plain.unwrap().status().as_u16() >= 400,
+        "plain HTTP is not served"
+    );
+
+    let addr = server.syslog_tls.clone().unwrap();
+    let lines = [
+        "<13>Dec  4 10:00:00 host sshd[1]: one",
+        "<13>Dec  4 10:00:01 host sshd[1]: two",
+    ];
+    assert!(
+        !send_over_tls(&addr, &pki, false, &lines[..1]),
+        "a sender without a certificate is refused"
+    );
+    assert!(send_over_tls(&addr, &pki, true, &lines));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = answer(
+            https
+                .get(server.url("/api/v1/status"))
+                .header("Authorization", format!("Bearer {viewer}"))
+                .call(),
+        )
+        .json();
+        if status["pipeline"]["syslog_messages"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server.terminate().success());
+}
+
+/// A followed folder: lines written, a rotation, a restart; every line is read once, the
+/// detections are those of a hunt of the file, and a restart goes on from the offsets.
+#[test]
+fn followed_files_survive_rotation_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = run(tocsin().args(["demo", "--quiet", "--out"]).arg(&demo));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = demo.join("appliance.log");
+    let hunted = dir.path().join("hunt.sqlite");
+    hunt_into_store(std::slice::from_ref(&log), &hunted);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let folder = dir.path().join("logs");
+    std::fs::create_dir(&folder).unwrap();
+    let live = folder.join("appliance.log");
+    std::fs::write(&live, first.join("\n") + "\n").unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[[follow]]\npaths = [{:?}]\npattern = \"*.log\"\nformat = \"appliance\"\nstart_at = \"start\"\npoll_ms = 20\n",
+            folder.display().to_string()
+        ),
+    );
+    let data = dir.path().join("data");
+    let viewer = token(&data, "viewer");
+    let server = Server::start(&data, Some(&config));
+    wait_for(&server, &viewer, "follow_lines", first.len() as u64);
+    std::fs::rename(&live, folder.join("appliance.log.1")).unwrap();
+    std::fs::write(&live, second.join("\n") + "\n").unwrap();
+    wait_for(&server, &viewer, "follow_lines", lines.len() as u64);
+    let status = wait_drained(&server, &viewer);
+    assert_eq!(status["follow_rotations"], 1, "{status}");
+    assert!(server.terminate().success());
+    let hunt = stored(&hunted);
+    let serve = stored(&data.join("store.sqlite"));
+    assert_eq!(hunt.detections, serve.detections);
+
+    // Stopped: the file grows; started again: only the new lines are read.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
+    writeln!(file, "{}", first[0]).unwrap();
+    drop(file);
+    let server = Server::start(&data, Some(&config));
+    wait_for(&server, &viewer, "follow_lines", 1);
+    let status = wait_drained(&server, &viewer);
+    assert_eq!(status["events_processed"], 1, "{status}");
+    assert!(server.terminate().success());
+}
+
+/// Each token has a request rate; past it, 429 with `Retry-After`, and other tokens go on.
+#[test]
+fn a_token_past_its_rate_gets_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "[http]\nrate_per_second = 1\nrate_burst = 2\n");
+    let data = dir.path().join("data");
+    let busy = token(&data, "viewer");
+    let other = token(&data, "viewer");
+    let server = Server::start(&data, Some(&config));
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| get(&server, "/api/v1/status", Some(&busy)).status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 429]);
+    let limited = get(&server, "/api/v1/status", Some(&busy));
+    assert_eq!(limited.retry_after.as_deref(), Some("1"));
+    assert!(limited.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("too many"));
+    assert_eq!(get(&server, "/api/v1/status", Some(&other)).status, 200);
+    assert_eq!(get(&server, "/healthz", None).status, 200);
     assert!(server.terminate().success());
 }

@@ -12,7 +12,7 @@ use tocsin_store::{SqliteStore, StoreError};
 
 use crate::ingest::now_micros;
 
-/// The longest note, action or assignee accepted, in bytes.
+/// The longest note, action or assignee accepted, in characters.
 pub const MAX_TEXT: usize = 4096;
 
 /// A change asked for (`PATCH /api/v1/incidents/{id}`); every field is optional, at least
@@ -82,8 +82,8 @@ impl ChangeRequest {
             ("action", &self.action, Change::Action),
         ] {
             if let Some(text) = value {
-                if text.len() > MAX_TEXT {
-                    return Err(invalid(&format!("{field}: at most {MAX_TEXT} bytes")));
+                if text.chars().count() > MAX_TEXT {
+                    return Err(invalid(&format!("{field}: at most {MAX_TEXT} characters")));
                 }
                 changes.push(make(text.clone()));
             }
