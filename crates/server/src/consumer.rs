@@ -48,6 +48,15 @@ use crate::rules::{Loaded, Reloader};
 /// The store blob holding the spool position the consumer committed (decimal text).
 pub const POSITION_BLOB: &str = "serve-spool-position";
 
+/// The most one step reads: a step ends in one transaction that groups its detections into
+/// incidents, and when detections arrive out of time order that grouping covers the whole
+/// store, so under load fewer, larger steps cost far less than many small ones (at low
+/// rates a step holds only what arrived, so latency does not grow).
+const STEP: ReadLimit = ReadLimit {
+    records: 10_000,
+    bytes: 32 << 20,
+};
+
 /// How long the consumer waits for new records before looking at the stop flag again.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -118,7 +127,7 @@ impl Consumer {
             self.metrics
                 .spool_end
                 .fetch_max(end.get(), Ordering::Relaxed);
-            let records = self.spool.read_from(after, ReadLimit::default())?;
+            let records = self.spool.read_from(after, STEP)?;
             let stopping = self.stop.load(Ordering::Relaxed);
             let release_all = stopping || (records.is_empty() && self.reorder.idle());
             if records.is_empty() && !release_all {
@@ -138,6 +147,9 @@ impl Consumer {
                 last_baseline = Instant::now();
             }
             after = records.last().map_or(after, |record| record.position);
+            self.metrics
+                .read_position
+                .fetch_max(after.get(), Ordering::Relaxed);
             self.spool.release(committed)?;
             if stopping && records.is_empty() {
                 break;

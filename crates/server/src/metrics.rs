@@ -32,6 +32,9 @@ pub struct Metrics {
     pub committed_position: AtomicU64,
     /// The spool's durable end, as last seen by the consumer.
     pub spool_end: AtomicU64,
+    /// How far the consumer has read and judged (past what it holds for order, which is
+    /// judged but not yet committed): the back-pressure measures the backlog from here.
+    pub read_position: AtomicU64,
     /// Syslog messages spooled (UDP and TCP).
     pub syslog_messages: AtomicU64,
     /// Syslog messages longer than the limit, skipped.
@@ -140,7 +143,7 @@ pub struct Snapshot {
     pub committed_position: u64,
     /// See [`Metrics::spool_end`].
     pub spool_end: u64,
-    /// Bytes acknowledged but not yet processed.
+    /// Bytes acknowledged but not yet read by the pipeline (what back-pressure measures).
     pub backlog_bytes: u64,
     /// See [`Metrics::syslog_messages`].
     pub syslog_messages: u64,
@@ -200,7 +203,7 @@ impl Metrics {
             commits: get(&self.commits),
             committed_position: committed,
             spool_end: end,
-            backlog_bytes: end.saturating_sub(committed),
+            backlog_bytes: end.saturating_sub(committed.max(get(&self.read_position))),
             syslog_messages: get(&self.syslog_messages),
             syslog_oversize: get(&self.syslog_oversize),
             syslog_dropped: get(&self.syslog_dropped),
