@@ -204,7 +204,7 @@ fn wait_drained(server: &Server, token: &str) -> serde_json::Value {
         assert_eq!(status.status, 200, "{}", status.body);
         let pipeline = status.json()["pipeline"].clone();
         let end = agent_spool_end(server, token);
-        let settled = pipeline["held_for_order"] == 0;
+        let settled = pipeline["held_for_order"] == 0 && pipeline["awaiting_grouping"] == 0;
         if pipeline["consuming"] == true
             && settled
             && pipeline["committed_position"].as_u64() == Some(end)

@@ -33,7 +33,7 @@ use tocsin_engine::Scratch;
 use tocsin_event::Event;
 use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore};
 use tocsin_pipeline::{
-    Detectors, Finding, FindingSink, IncidentWriter, KeptMatch, StoreReport, BASELINE_BLOB,
+    ungrouped_alerts, Detectors, Finding, FindingSink, IncidentWriter, KeptMatch, BASELINE_BLOB,
 };
 use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError};
@@ -109,19 +109,48 @@ pub struct Consumer {
     pub reloader: Arc<Reloader>,
     /// Where committed detections are forwarded, if anywhere.
     pub forwarder: Option<Forwarder>,
+    /// The detections written since the last grouping, and when grouping last ran and how
+    /// long it took.
+    pub grouping_pace: GroupingPace,
+}
+
+/// When incidents are grouped: detections are stored at every step, but grouping them
+/// into incidents reads back the stored detections whenever they arrive out of time order,
+/// so it runs at most every [`GROUP_EVERY`] (or three times as long as it last took, if
+/// longer), and at once when the input pauses, when rules are swapped and at shutdown.
+#[derive(Default)]
+pub struct GroupingPace {
+    /// The writer holding what waits for a grouping (its detections are stored already).
+    pending: Option<IncidentWriter<SqliteStore>>,
+    /// When the last grouping ended.
+    last: Option<Instant>,
+    /// How long it took.
+    took: Duration,
+}
+
+/// The shortest time between two groupings under load.
+pub const GROUP_EVERY: Duration = Duration::from_secs(1);
+
+impl GroupingPace {
+    /// Whether a grouping is due now.
+    fn due(&self) -> bool {
+        let wait = GROUP_EVERY.max(self.took * 3);
+        self.last.is_none_or(|last| last.elapsed() >= wait)
+    }
 }
 
 impl Consumer {
     /// Runs until [`Consumer::stop`] is set and every durable record is processed, or the
     /// store fails.
     pub fn run(mut self) -> Result<(), ConsumerError> {
-        let mut store = Some(self.open_store()?);
-        let mut after = self.resume(store.as_ref())?;
+        let store = self.open_store()?;
+        let mut after = self.resume(Some(&store))?;
+        self.group_left_over(store)?;
         self.metrics.consuming.store(true, Ordering::Relaxed);
         let mut last_baseline = Instant::now();
         loop {
             if let Some(loaded) = self.reloader.take() {
-                store = self.swap_rules(store.take(), after, loaded)?;
+                self.swap_rules(after, loaded)?;
             }
             let end = self.spool.wait_past(after, POLL);
             self.metrics
@@ -130,7 +159,8 @@ impl Consumer {
             let records = self.spool.read_from(after, STEP)?;
             let stopping = self.stop.load(Ordering::Relaxed);
             let release_all = stopping || (records.is_empty() && self.reorder.idle());
-            if records.is_empty() && !release_all {
+            let ungrouped = self.grouping_pace.pending.is_some();
+            if records.is_empty() && !release_all && !ungrouped {
                 continue;
             }
             let save_baseline =
@@ -139,11 +169,11 @@ impl Consumer {
                 records: &records,
                 after,
                 release_all,
+                group_now: release_all || records.is_empty(),
                 save_baseline,
             };
-            let committed;
-            (store, committed) = self.step(store.take(), step)?;
-            if save_baseline {
+            let (committed, grouped) = self.step(step)?;
+            if save_baseline && grouped {
                 last_baseline = Instant::now();
             }
             after = records.last().map_or(after, |record| record.position);
@@ -161,19 +191,15 @@ impl Consumer {
 
     /// Takes a reloaded rule set: what the running detectors hold is released to them and
     /// committed first, then the behavioural baseline moves to the new detectors.
-    fn swap_rules(
-        &mut self,
-        store: Option<SqliteStore>,
-        after: Position,
-        loaded: Loaded,
-    ) -> Result<Option<SqliteStore>, ConsumerError> {
+    fn swap_rules(&mut self, after: Position, loaded: Loaded) -> Result<(), ConsumerError> {
         let flush = Step {
             records: &[],
             after,
             release_all: true,
+            group_now: true,
             save_baseline: false,
         };
-        let (store, committed) = self.step(store, flush)?;
+        let (committed, _) = self.step(flush)?;
         self.spool.release(committed)?;
         let Loaded {
             mut detectors,
@@ -189,7 +215,20 @@ impl Consumer {
         }
         self.detectors = detectors;
         self.grouping = grouping;
-        Ok(store)
+        Ok(())
+    }
+
+    /// Groups the detections a stopped run stored but never grouped, before reading on.
+    fn group_left_over(&mut self, store: SqliteStore) -> Result<(), ConsumerError> {
+        let waiting = ungrouped_alerts(&store).map_err(|e| self.store_error(e))?;
+        if waiting == 0 {
+            return Ok(());
+        }
+        tracing::info!(detections = waiting, "grouping what the last run stored");
+        let writer = IncidentWriter::new(store, self.grouping.clone(), self.catalog.clone());
+        let (_, report) = writer.regroup().map_err(|e| self.store_error(e))?;
+        add(&self.metrics.incidents_saved, report.incidents as u64);
+        Ok(())
     }
 
     /// Opens the store.
@@ -227,17 +266,10 @@ impl Consumer {
     }
 
     /// Judges a step's records, releases what is settled to the correlations and
-    /// behavioural detectors, and commits the detections, the incidents and the position
-    /// to resume from (before anything still held); returns the store and that position.
-    fn step(
-        &mut self,
-        store: Option<SqliteStore>,
-        step: Step<'_>,
-    ) -> Result<(Option<SqliteStore>, Position), ConsumerError> {
-        let store = match store {
-            Some(store) => store,
-            None => self.open_store()?,
-        };
+    /// behavioural detectors, stores the detections and then the position to resume from
+    /// (before anything still held), and groups incidents when due ([`GroupingPace`]);
+    /// returns that position and whether it grouped.
+    fn step(&mut self, step: Step<'_>) -> Result<(Position, bool), ConsumerError> {
         let (mut alerts, received) = self.judge(step.records, step.after);
         alerts.extend(self.release(step.release_all)?);
         let next = step.records.last().map_or(step.after, |r| r.position);
@@ -245,13 +277,51 @@ impl Consumer {
             .reorder
             .replay_from()
             .map_or(next, |held| held.min(next));
-        let mut writer = IncidentWriter::new(store, self.grouping.clone(), self.catalog.clone());
+        let mut writer = match self.grouping_pace.pending.take() {
+            Some(writer) => writer,
+            None => IncidentWriter::new(
+                self.open_store()?,
+                self.grouping.clone(),
+                self.catalog.clone(),
+            ),
+        };
         let forwarded = self.forwarder.as_ref().map(|_| alerts.clone());
         for alert in alerts {
             writer.push(alert).map_err(|e| self.store_error(e))?;
         }
-        writer.save_blob_at_finish(POSITION_BLOB, resume.get().to_string().into_bytes());
-        if step.save_baseline {
+        writer.flush().map_err(|e| self.store_error(e))?;
+        let position = resume.get().to_string().into_bytes();
+        writer
+            .store_mut()
+            .save_blob(POSITION_BLOB, &position)
+            .map_err(|e| self.store_error(e))?;
+        self.count_step(&received, resume);
+        if let (Some(forwarder), Some(alerts)) = (&self.forwarder, forwarded) {
+            alerts.iter().for_each(|alert| forwarder.forward(alert));
+        }
+        let grouped = step.group_now || self.grouping_pace.due();
+        match grouped {
+            true => self.group(writer, position, step.save_baseline)?,
+            false => self.grouping_pace.pending = Some(writer),
+        }
+        self.metrics.awaiting_grouping.store(
+            u64::from(self.grouping_pace.pending.is_some()),
+            Ordering::Relaxed,
+        );
+        Ok((resume, grouped))
+    }
+
+    /// Groups the stored detections into incidents and saves them with the position (and
+    /// the behavioural baseline when asked), in one write.
+    fn group(
+        &mut self,
+        mut writer: IncidentWriter<SqliteStore>,
+        position: Vec<u8>,
+        save_baseline: bool,
+    ) -> Result<(), ConsumerError> {
+        let started = Instant::now();
+        writer.save_blob_at_finish(POSITION_BLOB, position);
+        if save_baseline {
             if let Some(behaviour) = self.detectors.behaviour() {
                 let bytes = behaviour
                     .baseline()
@@ -259,19 +329,17 @@ impl Consumer {
                 writer.save_blob_at_finish(BASELINE_BLOB, bytes);
             }
         }
-        let (store, report) = writer.finish().map_err(|e| self.store_error(e))?;
-        self.count_commit(&report, &received, resume);
-        if let (Some(forwarder), Some(alerts)) = (&self.forwarder, forwarded) {
-            alerts.iter().for_each(|alert| forwarder.forward(alert));
-        }
-        Ok((Some(store), resume))
-    }
-
-    /// Updates the counters after a commit.
-    fn count_commit(&self, report: &StoreReport, received: &[(i64, u64)], resume: Position) {
+        let (_, report) = writer.finish().map_err(|e| self.store_error(e))?;
+        self.grouping_pace.last = Some(Instant::now());
+        self.grouping_pace.took = started.elapsed();
         add(&self.metrics.detections_stored, report.alerts.new as u64);
         add(&self.metrics.incidents_saved, report.incidents as u64);
         add(&self.metrics.incidents_opened, report.new_incidents as u64);
+        Ok(())
+    }
+
+    /// Updates the counters after a step's commit.
+    fn count_step(&self, received: &[(i64, u64)], resume: Position) {
         add(&self.metrics.commits, 1);
         let now = now_micros();
         for &(at, events) in received {
@@ -339,6 +407,9 @@ struct Step<'a> {
     after: Position,
     /// Whether everything held goes now (a quiet stream, a shutdown).
     release_all: bool,
+    /// Whether incidents are grouped now whatever the pace (the input paused, a shutdown,
+    /// a rule swap).
+    group_now: bool,
     /// Whether the behavioural baseline is saved with this step.
     save_baseline: bool,
 }

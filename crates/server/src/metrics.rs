@@ -51,6 +51,8 @@ pub struct Metrics {
     pub follow_cut_lines: AtomicU64,
     /// Correlation inputs and watched events held for order now.
     pub held_for_order: AtomicU64,
+    /// 1 while stored detections wait for the next grouping into incidents.
+    pub awaiting_grouping: AtomicU64,
     /// Items released before their time because too many were held.
     pub released_early: AtomicU64,
     /// Detections forwarded to another SIEM.
@@ -161,6 +163,8 @@ pub struct Snapshot {
     pub follow_cut_lines: u64,
     /// See [`Metrics::held_for_order`].
     pub held_for_order: u64,
+    /// See [`Metrics::awaiting_grouping`].
+    pub awaiting_grouping: u64,
     /// See [`Metrics::released_early`].
     pub released_early: u64,
     /// See [`Metrics::forwarded`].
@@ -212,6 +216,7 @@ impl Metrics {
             follow_truncations: get(&self.follow_truncations),
             follow_cut_lines: get(&self.follow_cut_lines),
             held_for_order: get(&self.held_for_order),
+            awaiting_grouping: get(&self.awaiting_grouping),
             released_early: get(&self.released_early),
             forwarded: get(&self.forwarded),
             forward_dropped: get(&self.forward_dropped),

@@ -18,7 +18,7 @@ use crate::actions::Actions;
 use crate::api::{router, AppState};
 use crate::auth::TokenStore;
 use crate::config::{ConfigError, ServeConfig, SyslogConfig};
-use crate::consumer::{Consumer, ConsumerError};
+use crate::consumer::{Consumer, ConsumerError, GroupingPace};
 use crate::follow::{start as start_following, FollowHandle, FollowSink};
 use crate::forward::Forwarder;
 use crate::limit::RateLimiter;
@@ -166,6 +166,7 @@ pub fn run(
         store_path: data.store(),
         grouping: loaded.grouping,
         reloader: Arc::clone(&reloader),
+        grouping_pace: GroupingPace::default(),
         forwarder: Forwarder::start(&config.forward, Arc::clone(&metrics))
             .map_err(io("cannot start the forwarding thread"))?,
         catalog: AttackCatalog::empty(),
