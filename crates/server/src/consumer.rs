@@ -1,17 +1,22 @@
 //! The pipeline as the spool's consumer: it reads what the inputs acknowledged, runs it
 //! through `tocsin-pipeline` (the same detectors, correlations, behavioural detectors and
-//! incident grouping as `tocsin hunt`), and commits the spool position it reached with the
-//! incidents it saved.
+//! incident grouping as `tocsin hunt`), and commits the spool position it reached after
+//! the detections it stored.
 //!
 //! # Exactly-once detections
 //!
 //! Each step reads a bounded run of records after the committed position, judges their
 //! events, writes the detections (keyed by the event's identity, so a detection written
-//! twice is stored once) and then, in one transaction, the incidents, the grouping state and
-//! the position (blob [`POSITION_BLOB`]). A crash before that transaction replays the
-//! records after a restart: their detections exist already or are written now, never
-//! twice; a crash after it does not replay them. Only then is the spool told that the
-//! records may go ([`Spool::release`]).
+//! twice is stored once) and then the position (blob [`POSITION_BLOB`]). A crash before the
+//! position is written replays the records after a restart: their detections exist already
+//! or are written now, never twice; a crash after it does not replay them. Only then is the
+//! spool told that the records may go ([`Spool::release`]).
+//!
+//! Grouping the stored detections into incidents reads them back when they arrive out of
+//! time order, so it is paced ([`GroupingPace`]): at most every [`GROUP_EVERY`] under load,
+//! at once when the input pauses. Each grouping saves the incidents, the grouping state and
+//! the position in one write; a run stopped between a step and its grouping leaves
+//! detections that the next start groups first.
 //!
 //! Correlations and behavioural detectors keep their state in memory across steps; what
 //! they consume is held until it is in time order ([`Reorder`]), and the position
