@@ -372,8 +372,8 @@ impl Consumer {
             from: after,
         };
         let mut received = Vec::with_capacity(records.len());
-        for record in records {
-            let (events, at) = decode(record, &self.decode, &self.metrics);
+        let decoded = decode_records(records, &self.decode, &self.metrics);
+        for (record, (events, at)) in records.iter().zip(decoded) {
             if let Some(at) = at {
                 received.push((at, events.len() as u64));
             }
@@ -444,6 +444,112 @@ impl FindingSink for StepSink<'_> {
     }
 }
 
+/// Each record's events and when it was received, in order. Consecutive records of one
+/// input and decoder are decoded together, so that an appliance message whose segments
+/// two requests or two TCP batches split is reassembled (when both are read in one step);
+/// each event is still named by its own record and its line there, so its identity does
+/// not depend on how records fell into steps.
+fn decode_records(
+    records: &[Record],
+    options: &DecodeOptions,
+    metrics: &Metrics,
+) -> Vec<(Vec<Event>, Option<i64>)> {
+    let mut out = Vec::with_capacity(records.len());
+    let mut start = 0;
+    while start < records.len() {
+        let end = run_end(records, start);
+        match end - start {
+            1 => out.push(decode(&records[start], options, metrics)),
+            _ => out.extend(decode_run(&records[start..end], options, metrics)),
+        }
+        start = end;
+    }
+    out
+}
+
+/// Where the run of records starting at `start` that share an input and a decoder (and
+/// are not a file's lines) ends.
+fn run_end(records: &[Record], start: usize) -> usize {
+    let key = |record: &Record| {
+        RecordHeader::split(&record.bytes)
+            .filter(|(header, _)| header.source.is_none())
+            .map(|(header, _)| (header.format.to_owned(), header.input.to_owned()))
+    };
+    let Some(first) = key(&records[start]) else {
+        return start + 1;
+    };
+    let mut end = start + 1;
+    while end < records.len() && key(&records[end]).as_ref() == Some(&first) {
+        end += 1;
+    }
+    end
+}
+
+/// Decodes a run of records of one input and decoder as one text, then gives each event
+/// back to its record, named by that record's position and its line there.
+fn decode_run(
+    records: &[Record],
+    options: &DecodeOptions,
+    metrics: &Metrics,
+) -> Vec<(Vec<Event>, Option<i64>)> {
+    let mut text = Vec::new();
+    let mut first_lines = Vec::with_capacity(records.len());
+    let mut names = Vec::with_capacity(records.len());
+    let mut out: Vec<(Vec<Event>, Option<i64>)> = Vec::with_capacity(records.len());
+    let mut line = 1u64;
+    let mut header_of_run = None;
+    for record in records {
+        let Some((header, payload)) = RecordHeader::split(&record.bytes) else {
+            continue; // run_end groups only records with a header
+        };
+        if !text.is_empty() {
+            text.push(b'\n');
+        }
+        text.extend_from_slice(payload);
+        first_lines.push(line);
+        line += payload.split(|&b| b == b'\n').count() as u64;
+        names.push(std::sync::Arc::<str>::from(format!(
+            "{}@{}",
+            header.input, record.position
+        )));
+        out.push((Vec::new(), header.received_micros));
+        header_of_run.get_or_insert((header.format.to_owned(), header.input.to_owned()));
+    }
+    let Some((format, _)) = header_of_run else {
+        return out;
+    };
+    let mut options = options.clone();
+    options.format = format.parse().ok();
+    let source = match from_bytes(&names[0], text, &options) {
+        Ok(source) => source,
+        Err(error) => {
+            add(&metrics.decode_errors, 1);
+            tracing::warn!(%error, "spool records cannot be decoded");
+            return out;
+        }
+    };
+    let mut decoded = 0;
+    for item in source {
+        match item {
+            Ok(mut event) => {
+                let index = first_lines
+                    .partition_point(|&first| first <= event.origin.record)
+                    .saturating_sub(1);
+                event.origin.record -= first_lines[index] - 1;
+                event.origin.source = std::sync::Arc::clone(&names[index]);
+                out[index].0.push(event);
+                decoded += 1;
+            }
+            Err(error) => {
+                add(&metrics.decode_errors, 1);
+                tracing::warn!(%error, "record skipped");
+            }
+        }
+    }
+    add(&metrics.events_processed, decoded);
+    out
+}
+
 /// The events of one record, and when it was received; what cannot be decoded is counted
 /// and logged with the input and the spool position.
 fn decode(
@@ -485,4 +591,57 @@ fn decode(
     }
     add(&metrics.events_processed, events.len() as u64);
     (events, header.received_micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(position: u64, input: &str, lines: &str) -> Record {
+        let mut bytes = RecordHeader::encode("appliance", input, 5);
+        bytes.extend_from_slice(lines.as_bytes());
+        Record {
+            position: Position::new(position),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn segments_split_across_records_are_reassembled_and_named_by_their_first_record() {
+        let first =
+            "Nov 15 11:29:41 h BG[7]: 4135:01:02:event=user_added;new_account:disabled=0;new";
+        let second = "Nov 15 11:29:41 h BG[7]: 4135:02:02:_username=phall;when=1731670181";
+        let alone = "Nov 15 11:30:00 h BG[7]: 4135:01:01:event=login;when=1731670200;who=a (a)";
+        let records = [
+            record(10, "http", alone),
+            record(20, "http", first),
+            record(30, "http", second),
+            record(40, "other", alone),
+        ];
+        let metrics = Metrics::default();
+        let decoded = decode_records(&records, &DecodeOptions::default(), &metrics);
+        let names: Vec<Vec<(String, u64)>> = decoded
+            .iter()
+            .map(|(events, _)| {
+                events
+                    .iter()
+                    .map(|e| (e.origin.source.to_string(), e.origin.record))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                vec![("http@10".to_string(), 1)],
+                vec![("http@20".to_string(), 1)],
+                vec![],
+                vec![("other@40".to_string(), 1)],
+            ]
+        );
+        let joined = &decoded[1].0[0];
+        assert_eq!(joined.text("new_username").as_deref(), Some("phall"));
+        assert_eq!(metrics.snapshot().decode_errors, 0);
+        assert_eq!(metrics.snapshot().events_processed, 3);
+        assert!(decoded.iter().all(|(_, at)| *at == Some(5)));
+    }
 }
