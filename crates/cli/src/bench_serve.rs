@@ -483,6 +483,8 @@ struct Status {
     backpressure_refusals: u64,
     detections_stored: u64,
     incidents_saved: u64,
+    /// Stored detections wait for a grouping (the detection counter moves when grouped).
+    awaiting_grouping: bool,
     latency_counts: Vec<u64>,
 }
 
@@ -509,6 +511,7 @@ impl Status {
             backpressure_refusals: number("backpressure_refusals")?,
             detections_stored: number("detections_stored")?,
             incidents_saved: number("incidents_saved")?,
+            awaiting_grouping: pipeline["awaiting_grouping"].as_u64().unwrap_or(0) > 0,
             latency_counts,
         })
     }
@@ -528,9 +531,10 @@ impl Status {
         self.committed_events() == self.events_processed
     }
 
-    /// Nothing is held for order either: the committed position is the spool's end.
+    /// Nothing is held for order either (the committed position is the spool's end), and
+    /// every detection is grouped.
     fn drained(&self) -> bool {
-        self.judged() && self.committed_position == self.spool_end
+        self.judged() && self.committed_position == self.spool_end && !self.awaiting_grouping
     }
 
     /// The latency counts since `before`, bucket by bucket.

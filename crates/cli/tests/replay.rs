@@ -69,13 +69,15 @@ impl Server {
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["pipeline"].clone()
     }
 
-    /// Waits until `counter` reaches `value` and everything spooled is committed.
+    /// Waits until `counter` reaches `value`, everything spooled is committed and the
+    /// detections are grouped (the detection counter moves when they are).
     fn wait_for(&self, token: &str, counter: &str, value: u64) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let status = self.status(token);
             let reached = status[counter].as_u64().unwrap() >= value;
-            if reached && status["committed_position"] == status["spool_end"] {
+            let settled = status["awaiting_grouping"] == 0 && status["held_for_order"] == 0;
+            if reached && settled && status["committed_position"] == status["spool_end"] {
                 return status;
             }
             assert!(Instant::now() < deadline, "{counter} not {value}: {status}");
