@@ -389,6 +389,21 @@ async fn read_store<T: Send + 'static>(
     .map_err(|error| ApiError::internal("the store cannot be read", error))
 }
 
+/// Runs `work` on a blocking thread; its failure (or the thread's) is a 503 saying `what`.
+async fn blocking<T, E>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ApiError::internal(what, error))?
+        .map_err(|error| ApiError::internal(what, error))
+}
+
 /// The most incidents or detections one request lists.
 const MAX_LIMIT: usize = 1000;
 
@@ -696,10 +711,7 @@ async fn list_actions(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
     let worker = Arc::clone(&state);
-    let runs = tokio::task::spawn_blocking(move || worker.actions.runs(100))
-        .await
-        .map_err(|error| ApiError::internal("the runs cannot be read", error))?
-        .map_err(|error| ApiError::internal("the runs cannot be read", error))?;
+    let runs = blocking("the runs cannot be read", move || worker.actions.runs(100)).await?;
     Ok(Json(
         json!({ "actions": state.actions.configured(), "runs": runs }),
     ))
@@ -712,9 +724,9 @@ async fn list_deliveries(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, Permission::Read).await?;
     let worker = Arc::clone(&state);
-    let deliveries = tokio::task::spawn_blocking(move || worker.webhooks.deliveries(100))
-        .await
-        .map_err(|error| ApiError::internal("the deliveries cannot be read", error))?
-        .map_err(|error| ApiError::internal("the deliveries cannot be read", error))?;
+    let deliveries = blocking("the deliveries cannot be read", move || {
+        worker.webhooks.deliveries(100)
+    })
+    .await?;
     Ok(Json(json!({ "deliveries": deliveries })))
 }
