@@ -5,102 +5,13 @@
 // Test code: helpers may panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
+use common::serve::{token, Server};
 use common::{run, stderr, stdout, sysmon_line, tocsin, WHOAMI_RULE};
-
-/// A running `tocsin serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    syslog_tcp: Option<String>,
-}
-
-impl Server {
-    /// Starts the service on a free loopback port over `data` with `config` and `flags`;
-    /// waits until it says where it listens.
-    fn start(data: &Path, config: &Path, flags: &[&str]) -> Server {
-        let mut child = tocsin()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .arg("--config")
-            .arg(config)
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut addr, mut syslog_tcp) = (None, None);
-        let wants_tcp = flags.contains(&"--syslog-tcp");
-        while addr.is_none() || (wants_tcp && syslog_tcp.is_none()) {
-            let line = lines.next().expect("serve says where it listens").unwrap();
-            if let Some(found) = line.strip_prefix("tocsin serve: listening on http://") {
-                addr = Some(found.to_owned());
-            }
-            if let Some(found) = line.strip_prefix("tocsin serve: syslog over TCP on ") {
-                syslog_tcp = Some(found.to_owned());
-            }
-        }
-        Server {
-            child,
-            addr: addr.unwrap(),
-            syslog_tcp,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The pipeline's counters.
-    fn status(&self, token: &str) -> serde_json::Value {
-        let mut response = ureq::get(format!("{}/api/v1/status", self.url()))
-            .header("Authorization", format!("Bearer {token}"))
-            .call()
-            .unwrap();
-        let body = response.body_mut().read_to_string().unwrap();
-        serde_json::from_str::<serde_json::Value>(&body).unwrap()["pipeline"].clone()
-    }
-
-    /// Waits until `counter` reaches `value`, everything spooled is committed and the
-    /// detections are grouped (the detection counter moves when they are).
-    fn wait_for(&self, token: &str, counter: &str, value: u64) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let status = self.status(token);
-            let reached = status[counter].as_u64().unwrap() >= value;
-            let settled = status["awaiting_grouping"] == 0 && status["held_for_order"] == 0;
-            if reached && settled && status["committed_position"] == status["spool_end"] {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "{counter} not {value}: {status}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Creates a token of `role` in `data` with `tocsin tokens create`.
-fn token(data: &Path, role: &str) -> String {
-    let out = run(tocsin()
-        .args(["tokens", "create", "--name", role, "--role", role, "--data"])
-        .arg(data));
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).trim().to_owned()
-}
 
 /// A configuration of the service in `dir`: no fsync (a test), and `text`.
 fn config(dir: &Path, text: &str) -> PathBuf {
@@ -121,7 +32,7 @@ fn whoami_service(dir: &Path) -> (Server, String, String) {
     let data = dir.join("data");
     let ingest = token(&data, "ingest");
     let viewer = token(&data, "viewer");
-    (Server::start(&data, &config, &[]), ingest, viewer)
+    (Server::start(&data, Some(&config)), ingest, viewer)
 }
 
 /// `count` Sysmon process creations, every third a whoami, as a JSON Lines file.
@@ -145,7 +56,7 @@ fn replay_over_http_gets_every_event_judged() {
     let out = run(tocsin()
         .arg("replay")
         .arg(&file)
-        .args(["--to", &server.url(), "--batch", "700", "--gzip"])
+        .args(["--to", &server.url(""), "--batch", "700", "--gzip"])
         .env("TOCSIN_TOKEN", &ingest));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -170,7 +81,7 @@ fn replay_over_tcp_sends_each_line_as_a_syslog_message() {
     let config = config(dir.path(), "[syslog]\nformat = \"appliance\"\n");
     let data = dir.path().join("data");
     let viewer = token(&data, "viewer");
-    let server = Server::start(&data, &config, &["--syslog-tcp", "127.0.0.1:0"]);
+    let server = Server::start_with(&data, Some(&config), &["--syslog-tcp", "127.0.0.1:0"]);
     let to = format!("tcp://{}", server.syslog_tcp.clone().unwrap());
     let out = run(tocsin().arg("replay").arg(&log).args(["--to", &to]));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -223,7 +134,7 @@ fn a_bad_token_stops_with_the_services_message() {
     let (file, _) = sysmon_file(dir.path(), 10);
     let out = run(tocsin().arg("replay").arg(&file).args([
         "--to",
-        &server.url(),
+        &server.url(""),
         "--token",
         "tsn_nobody.nothing",
     ]));
@@ -247,7 +158,7 @@ fn evtx_records_are_sent_as_json_lines() {
         run(tocsin()
             .arg("replay")
             .arg(&file)
-            .args(["--to", &server.url(), "--token", &ingest]));
+            .args(["--to", &server.url(""), "--token", &ingest]));
     assert!(out.status.success(), "{}", stderr(&out));
     let status = server.wait_for(&viewer, "events_processed", records);
     assert_eq!(status["events_processed"], records, "{status}");

@@ -15,11 +15,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::serve::{agent, Launch, Server};
 use common::{run, stderr, stdout, sysmon_line, tocsin, WHOAMI_RULE};
 
 /// The variable naming the venv's python.
@@ -39,66 +40,6 @@ fn python() -> Option<PathBuf> {
     );
     tocsin_testdata::skip_outside_ci(&message);
     None
-}
-
-/// A running `tocsin serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    /// Starts the service on a free loopback port over `data` with `config`; waits until it
-    /// says where it listens.
-    fn start(data: &Path, config: &Path) -> Server {
-        let log = std::fs::File::create(data.with_extension("log")).unwrap();
-        let mut child = tocsin()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .arg("--config")
-            .arg(config)
-            .env("TOCSIN_SCHEMATHESIS_WEBHOOK_SECRET", "not a secret")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        while let Some(Ok(line)) = lines.next() {
-            if let Some(addr) = line.strip_prefix("tocsin serve: listening on http://") {
-                // Whatever it prints later is read, so that its stdout never closes on it.
-                std::thread::spawn(move || lines.for_each(drop));
-                return Server {
-                    child,
-                    addr: addr.to_owned(),
-                };
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
-        panic!("serve stopped before listening: {log}");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An HTTP client that returns 4xx and 5xx answers instead of failing on them.
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
 }
 
 /// Sends `events` as JSON Lines; panics unless all are accepted.
@@ -178,7 +119,14 @@ fn schemathesis_finds_no_server_error_and_no_departure_from_the_openapi_document
         .arg(&data));
     assert!(out.status.success(), "{}", stderr(&out));
     let token = stdout(&out).trim().to_owned();
-    let server = Server::start(&data, &config);
+    let server = Server::launch(
+        &data,
+        Launch {
+            config: Some(&config),
+            env: &[("TOCSIN_SCHEMATHESIS_WEBHOOK_SECRET", "not a secret")],
+            ..Launch::default()
+        },
+    );
 
     // Incidents to show, so that the stateful phase follows the document's link from the
     // list to an incident that exists.
@@ -247,7 +195,14 @@ fn requests_schemathesis_may_miss_get_the_documented_answers() {
         .arg(&data));
     assert!(out.status.success(), "{}", stderr(&out));
     let token = stdout(&out).trim().to_owned();
-    let server = Server::start(&data, &config);
+    let server = Server::launch(
+        &data,
+        Launch {
+            config: Some(&config),
+            env: &[("TOCSIN_SCHEMATHESIS_WEBHOOK_SECRET", "not a secret")],
+            ..Launch::default()
+        },
+    );
     let call = |method: &str, path: &str, bearer: Option<&str>, body: &str| {
         let mut request = ureq::http::Request::builder()
             .method(method)

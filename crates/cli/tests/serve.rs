@@ -7,227 +7,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{run, stderr, stdout, sysmon_line, tocsin, WHOAMI_RULE};
+use common::serve::{agent, answer, config, get, patch, post, token, Server};
+use common::{run, stderr, sysmon_line, tocsin, WHOAMI_RULE};
 use tocsin_incident::IncidentStore;
 use tocsin_store::SqliteStore;
-
-/// A running `tocsin serve`.
-struct Server {
-    child: Child,
-    addr: String,
-    /// `http` or `https`.
-    scheme: &'static str,
-    /// Where syslog over TCP and UDP is received, when asked for.
-    syslog_tcp: Option<String>,
-    syslog_udp: Option<String>,
-    syslog_tls: Option<String>,
-}
-
-impl Server {
-    /// Starts the service on a free loopback port over `data`, with `config` if given.
-    fn start(data: &Path, config: Option<&Path>) -> Server {
-        Server::start_with(data, config, &[])
-    }
-
-    /// Starts the service with extra flags; waits until it says where it listens (and,
-    /// with `--syslog-*`, where syslog is received).
-    fn start_with(data: &Path, config: Option<&Path>, flags: &[&str]) -> Server {
-        let mut command = tocsin();
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .args(flags);
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data.with_extension("log"))
-            .unwrap();
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut said = BTreeMap::new();
-        let wanted = 1
-            + flags.iter().filter(|f| f.starts_with("--syslog")).count()
-            + usize::from(config.is_some_and(|c| {
-                std::fs::read_to_string(c)
-                    .unwrap_or_default()
-                    .contains("tls_listen")
-            }));
-        while said.len() < wanted {
-            let Some(Ok(line)) = lines.next() else {
-                let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
-                panic!("serve stopped before listening: {log}");
-            };
-            for (prefix, key) in [
-                ("tocsin serve: listening on http://", "http"),
-                ("tocsin serve: listening on https://", "https"),
-                ("tocsin serve: syslog over TLS on ", "tls"),
-                ("tocsin serve: syslog over TCP on ", "tcp"),
-                ("tocsin serve: syslog over UDP on ", "udp"),
-            ] {
-                if let Some(addr) = line.strip_prefix(prefix) {
-                    said.insert(key, addr.to_owned());
-                }
-            }
-        }
-        let (scheme, addr) = match said.get("https") {
-            Some(addr) => ("https", addr.clone()),
-            None => ("http", said["http"].clone()),
-        };
-        Server {
-            child,
-            addr,
-            scheme,
-            syslog_tcp: said.get("tcp").cloned(),
-            syslog_udp: said.get("udp").cloned(),
-            syslog_tls: said.get("tls").cloned(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}://{}{path}", self.scheme, self.addr)
-    }
-
-    /// SIGTERM, and the exit status once it drained.
-    fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        self.child.wait().unwrap()
-    }
-
-    /// SIGKILL: no chance to drain or save.
-    fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An HTTP client that returns 4xx and 5xx answers instead of failing on them.
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
-/// A status and a body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: String,
-    retry_after: Option<String>,
-}
-
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-    let mut response = result.unwrap();
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = response.body_mut().read_to_string().unwrap_or_default();
-    Answer {
-        status,
-        body,
-        retry_after,
-    }
-}
-
-fn get(server: &Server, path: &str, token: Option<&str>) -> Answer {
-    let mut request = agent().get(server.url(path));
-    if let Some(token) = token {
-        request = request.header("Authorization", format!("Bearer {token}"));
-    }
-    answer(request.call())
-}
-
-fn patch(server: &Server, path: &str, token: Option<&str>, body: &str) -> Answer {
-    let mut request = agent().patch(server.url(path));
-    if let Some(token) = token {
-        request = request.header("Authorization", format!("Bearer {token}"));
-    }
-    answer(request.send(body.as_bytes()))
-}
-
-fn post(server: &Server, path: &str, token: Option<&str>, body: &[u8]) -> Answer {
-    let mut request = agent().post(server.url(path));
-    if let Some(token) = token {
-        request = request.header("Authorization", format!("Bearer {token}"));
-    }
-    answer(request.send(body))
-}
-
-/// Creates a token of `role` in `data` with `tocsin tokens create`.
-fn token(data: &Path, role: &str) -> String {
-    let out = run(tocsin()
-        .args(["tokens", "create", "--name", role, "--role", role, "--data"])
-        .arg(data));
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).trim().to_owned()
-}
-
-/// Waits until the pipeline has committed everything the spool holds.
-fn wait_drained(server: &Server, token: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let status = get(server, "/api/v1/status", Some(token));
-        assert_eq!(status.status, 200, "{}", status.body);
-        let pipeline = status.json()["pipeline"].clone();
-        let end = agent_spool_end(server, token);
-        let settled = pipeline["held_for_order"] == 0 && pipeline["awaiting_grouping"] == 0;
-        if pipeline["consuming"] == true
-            && settled
-            && pipeline["committed_position"].as_u64() == Some(end)
-        {
-            return pipeline;
-        }
-        assert!(Instant::now() < deadline, "not drained: {pipeline}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The spool's durable end, from the metrics (fresher than the consumer's own view).
-fn agent_spool_end(server: &Server, token: &str) -> u64 {
-    let status = get(server, "/api/v1/status", Some(token)).json();
-    status["pipeline"]["spool_end"].as_u64().unwrap()
-}
-
-/// A configuration file in `dir` with `text`.
-fn config(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("serve.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 #[test]
 fn every_route_answers_each_role_as_documented() {
@@ -403,7 +193,7 @@ fn hostile_requests_get_a_json_4xx_and_the_service_goes_on() {
         (Some(2), Some(1))
     );
     assert_eq!(got["refusals"][0]["line"], 2);
-    let status = wait_drained(&server, &viewer);
+    let status = server.wait_drained(&viewer);
     assert_eq!(status["events_processed"], 2);
     assert_eq!(get(&server, "/healthz", None).status, 200);
     assert!(server.terminate().success());
@@ -451,7 +241,7 @@ fn the_demo_sent_over_http_gives_the_detections_and_incidents_of_a_hunt() {
         assert_eq!(sent.status, 200, "{file}: {}", sent.body);
         assert_eq!(sent.json()["refused"], 0, "{file}");
     }
-    let status = wait_drained(&server, &viewer);
+    let status = server.wait_drained(&viewer);
     assert_eq!(status["decode_errors"], 0, "{status}");
     let listed = get(&server, "/api/v1/incidents", Some(&viewer)).json();
     assert!(server.terminate().success());
@@ -599,7 +389,7 @@ fn kill_9_during_ingest_loses_no_acknowledged_event_and_duplicates_no_detection(
         );
     }
     let server = Server::start(&data, Some(&config));
-    wait_drained(&server, &viewer);
+    server.wait_drained(&viewer);
     assert!(server.terminate().success());
 
     let store = SqliteStore::open_read_only(data.join("store.sqlite")).unwrap();
@@ -661,7 +451,7 @@ fn a_pipeline_behind_makes_ingest_answer_503_with_retry_after() {
     assert_eq!(second.status, 503, "{}", second.body);
     assert_eq!(second.retry_after.as_deref(), Some("1"));
     assert!(second.json()["error"].as_str().unwrap().contains("behind"));
-    let drained = wait_drained(&server, &viewer);
+    let drained = server.wait_drained(&viewer);
     assert_eq!(drained["events_processed"], 20_000);
     assert!(drained["backpressure_refusals"].as_u64().unwrap() >= 1);
     let third = post(
@@ -719,7 +509,7 @@ fn appliance_syslog_over_tcp_gives_the_hunts_detections() {
     }
     drop(stream);
     wait_for(&server, &viewer, "syslog_messages", lines.len() as u64);
-    let status = wait_drained(&server, &viewer);
+    let status = server.wait_drained(&viewer);
     assert_eq!(status["decode_errors"], 0, "{status}");
     assert!(server.terminate().success());
     let hunt = stored(&hunted);
@@ -817,7 +607,7 @@ fn logger_sends_over_tcp_and_udp() {
         "syslog_messages",
         payloads.len() as u64 + 20,
     );
-    let status = wait_drained(&server, &viewer);
+    let status = server.wait_drained(&viewer);
     assert_eq!(status["decode_errors"], 0, "{status}");
     assert!(server.terminate().success());
 
@@ -899,7 +689,7 @@ fn rules_reload_under_load_loses_no_event() {
     };
     std::thread::sleep(Duration::from_millis(100));
     std::fs::write(rules.join("notepad.yml"), &notepad).unwrap();
-    let pid = server.child.id().to_string();
+    let pid = server.pid().to_string();
     assert!(Command::new("kill")
         .args(["-HUP", &pid])
         .status()
@@ -934,7 +724,7 @@ fn rules_reload_under_load_loses_no_event() {
         3
     );
     sender.join().unwrap();
-    let status = wait_drained(&server, &admin);
+    let status = server.wait_drained(&admin);
     assert_eq!(status["events_processed"], 4000);
     assert!(server.terminate().success());
 
@@ -991,7 +781,7 @@ fn events_out_of_order_within_the_tolerance_are_judged_in_order() {
             assert_eq!(sent.status, 200, "{}", sent.body);
         }
     }
-    wait_drained(&server, &viewer);
+    server.wait_drained(&viewer);
     assert!(server.terminate().success());
     let hunt = stored(&hunted);
     let serve = stored(&data.join("store.sqlite"));
@@ -1101,7 +891,7 @@ command = ["echo", "{{{{entity.api_key}}}}"]
         post(&server, "/api/v1/events", Some(&ingest), event.as_bytes()).status,
         200
     );
-    wait_drained(&server, &viewer);
+    server.wait_drained(&viewer);
     let listed = get(&server, "/api/v1/incidents", Some(&viewer)).json();
     let id = listed[0]["id"].as_str().unwrap().to_owned();
     let incident = format!("/api/v1/incidents/{id}");
@@ -1550,7 +1340,7 @@ fn followed_files_survive_rotation_and_restart() {
     std::fs::rename(&live, folder.join("appliance.log.1")).unwrap();
     std::fs::write(&live, second.join("\n") + "\n").unwrap();
     wait_for(&server, &viewer, "follow_lines", lines.len() as u64);
-    let status = wait_drained(&server, &viewer);
+    let status = server.wait_drained(&viewer);
     assert_eq!(status["follow_rotations"], 1, "{status}");
     assert!(server.terminate().success());
     let hunt = stored(&hunted);
@@ -1566,7 +1356,7 @@ fn followed_files_survive_rotation_and_restart() {
     drop(file);
     let server = Server::start(&data, Some(&config));
     wait_for(&server, &viewer, "follow_lines", 1);
-    let status = wait_drained(&server, &viewer);
+    let status = server.wait_drained(&viewer);
     assert_eq!(status["events_processed"], 1, "{status}");
     assert!(server.terminate().success());
 }

@@ -1,6 +1,8 @@
 //! What every end-to-end test file needs: the real binary, run, and its output as text;
 //! and the fixtures most of them share.
 
+pub mod serve;
+
 use std::process::{Command, Output};
 
 /// The `tocsin` binary under test, without colours.
