@@ -28,6 +28,10 @@ pub(crate) struct Builder<'a> {
     created: String,
     modified: String,
     redactor: Redactor,
+    /// What the export's options make of the objects ([`ExportOptions::audience`]): part
+    /// of every produced id, so that two views of one incident never share an id and a
+    /// version with different content.
+    audience: String,
     objects: Vec<Value>,
     /// The ids of objects that belong to this incident alone.
     scoped: HashSet<String>,
@@ -69,6 +73,7 @@ impl<'a> Builder<'a> {
             created: stamp(first).ok_or_else(untimed)?,
             modified: stamp(latest).ok_or_else(untimed)?,
             redactor: Redactor::new(options.redaction),
+            audience: options.audience(),
             objects: Vec::new(),
             scoped: HashSet::new(),
         })
@@ -146,7 +151,12 @@ impl<'a> Builder<'a> {
     fn id(&mut self, kind: &str, what: &str) -> String {
         let id = ids::produced(
             kind,
-            &[self.options.producer.trim(), &self.incident.id, what],
+            &[
+                self.options.producer.trim(),
+                &self.incident.id,
+                &self.audience,
+                what,
+            ],
         );
         self.scoped.insert(id.clone());
         id

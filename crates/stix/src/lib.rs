@@ -81,6 +81,25 @@ pub struct ExportOptions {
 }
 
 impl ExportOptions {
+    /// The view of the incident these options give, as canonical text: the markings, the
+    /// redaction, the victim, the attribution and which rules' texts are shared. STIX
+    /// forbids two objects with one id and one `modified` but different content, so each
+    /// view is its own line of objects: exporting again with the same options gives the
+    /// same ids (and a later `modified` once the incident changed), while a redacted
+    /// export for one partner and a full one for another never collide in a TAXII
+    /// collection.
+    pub fn audience(&self) -> String {
+        serde_json::json!({
+            "victim": self.victim.as_deref().map(str::trim),
+            "tlp": self.tlp.as_str(),
+            "indicator_tlp": self.indicator_tlp.map(Tlp::as_str),
+            "redaction": self.redaction,
+            "attribution": self.attribution,
+            "sigma_rules": self.sigma_rules.keys().collect::<Vec<_>>(),
+        })
+        .to_string()
+    }
+
     /// Options for `producer` with nothing else: TLP:AMBER, nothing redacted.
     pub fn new(producer: &str) -> Self {
         ExportOptions {

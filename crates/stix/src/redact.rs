@@ -34,6 +34,47 @@ pub struct Redaction {
 }
 
 impl Redaction {
+    /// The redaction that `rules` describe, as the CLI's `--redact` and the service's
+    /// configuration write them: `internal` (everything internal, [`Redaction::internal`])
+    /// or `KIND=ACTION` with KIND `hosts`, `users` or `internal-addresses` and ACTION
+    /// `keep`, `replace` or `drop`, applied in order. The error says which rule is wrong
+    /// and what was expected.
+    pub fn parse(rules: &[String]) -> Result<Redaction, String> {
+        let mut redaction = Redaction::default();
+        for rule in rules.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+            if rule == "internal" {
+                redaction = Redaction::internal();
+                continue;
+            }
+            let Some((kind, action)) = rule.split_once('=') else {
+                return Err(format!(
+                    "redact {rule}: give `internal` or KIND=ACTION (hosts=replace)"
+                ));
+            };
+            let action = match action.trim() {
+                "keep" => Redact::Keep,
+                "replace" => Redact::Replace,
+                "drop" => Redact::Drop,
+                other => {
+                    return Err(format!(
+                        "redact {rule}: '{other}' is not keep, replace or drop"
+                    ))
+                }
+            };
+            match kind.trim() {
+                "hosts" => redaction.hosts = action,
+                "users" => redaction.users = action,
+                "internal-addresses" => redaction.internal_addresses = action,
+                other => {
+                    return Err(format!(
+                        "redact {rule}: '{other}' is not hosts, users or internal-addresses"
+                    ))
+                }
+            }
+        }
+        Ok(redaction)
+    }
+
     /// Redacts everything internal: pseudonyms for hosts and users, internal addresses
     /// dropped.
     pub fn internal() -> Self {

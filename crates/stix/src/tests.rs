@@ -318,3 +318,33 @@ fn attribution_adds_the_group_and_its_edges() {
         Err(StixError::Confidence(101))
     );
 }
+
+#[test]
+fn two_views_of_one_incident_share_no_object_but_the_identities_and_markings() {
+    let (incident, alerts) = intrusion();
+    let full = export(&incident, &alerts, &[], &options()).unwrap();
+    let mut redacted_options = options();
+    redacted_options.redaction = Redaction::internal();
+    let redacted = export(&incident, &alerts, &[], &redacted_options).unwrap();
+    let again = export(&incident, &alerts, &[], &redacted_options).unwrap();
+    assert_eq!(
+        redacted, again,
+        "one view exports the same objects every time"
+    );
+    let ids = |bundle: &Value| -> std::collections::BTreeSet<String> {
+        objects(bundle)
+            .iter()
+            .filter(|o| !matches!(o["type"].as_str(), Some("identity" | "marking-definition")))
+            .filter(|o| o.get("created_by_ref").is_some())
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (full_ids, redacted_ids) = (ids(&full), ids(&redacted));
+    assert!(!full_ids.is_empty() && !redacted_ids.is_empty());
+    // Observables (deterministic by their value) may be shared; produced objects never.
+    let shared: Vec<_> = full_ids.intersection(&redacted_ids).collect();
+    assert!(
+        shared.is_empty(),
+        "produced objects shared by two views: {shared:?}"
+    );
+}
