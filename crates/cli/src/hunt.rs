@@ -24,13 +24,14 @@ use tocsin_output::{
     RuleDoc, RuleDocs, Summary,
 };
 use tocsin_pipeline::{
-    Behaviour, Detectors, Finding, FindingSink, KeptMatch, Late, Replay, ReplayBuffer, StoreReport,
-    BASELINE_BLOB,
+    sigma_rule_texts, Behaviour, Detectors, Finding, FindingSink, KeptMatch, Late, Replay,
+    ReplayBuffer, StoreReport, BASELINE_BLOB,
 };
 
 use crate::alerts::AlertSink;
 use crate::args::HuntArgs;
 use crate::distinct::{canonical_inputs, distinct_files};
+use crate::intel;
 use crate::output_file::{self, Pending, Protected};
 use crate::ruleset::{self, RuleSet};
 
@@ -108,21 +109,30 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
     if files.is_empty() {
         bail!("no log files found in {}", display_paths(&args.paths));
     }
+    let indicators = intel::load(&args.indicators, args.quiet)?;
+    let indicator_rules = indicators
+        .as_deref()
+        .map(sigma_rule_texts)
+        .unwrap_or_default();
     let ruleset::RulePaths { paths: rules, hold } =
-        ruleset::paths_or_installed(&args.rules, args.quiet)?;
-    let mut set = ruleset::load(&rules, &args.compile, &args.select)?;
+        intel::rule_paths(&args.rules, indicators.is_some(), args.quiet)?;
+    let mut set = ruleset::load_with(&rules, &indicator_rules, &args.compile, &args.select)?;
     drop(hold);
     let behaviour = match args.behaviour || args.behaviour_config.is_some() {
         true => Some(Behaviour::load(args.behaviour_config.as_deref())?),
         false => None,
     };
     let (mut detectors, correlation_errors) = Detectors::from_rule_set(&mut set, behaviour);
+    if let Some(indicators) = indicators {
+        detectors = detectors.with_indicators(indicators);
+    }
     report_rule_problems(&set, &detectors, &correlation_errors, args.quiet);
     let rule_problems = set.load_errors.len()
         + set.report.errors.len()
         + correlation_errors.len()
         + set.duplicate_ids.len();
-    if detectors.engine().is_empty() {
+    let matched_indicators = detectors.indicators().map_or(0, |i| i.indicators().len());
+    if detectors.engine().is_empty() && matched_indicators == 0 {
         bail!("no rule could be loaded from {}", display_paths(&rules));
     }
     let threads = args

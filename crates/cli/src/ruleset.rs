@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use tocsin_pipeline::{CompileOptions, RuleSelection};
+use tocsin_pipeline::{CompileOptions, RuleSelection, RuleText};
 use tocsin_rulepack::{HeldSet, RuleStore};
 
 pub use tocsin_pipeline::{load_documents, RuleSet, BUILTIN_RULES};
@@ -14,6 +14,16 @@ use crate::args::{CompileArgs, SelectArgs};
 
 /// Loads, selects and compiles the rules the flags name.
 pub fn load(paths: &[PathBuf], compile: &CompileArgs, select: &SelectArgs) -> Result<RuleSet> {
+    load_with(paths, &[], compile, select)
+}
+
+/// [`load`] with rule texts from no file besides (Sigma indicators).
+pub fn load_with(
+    paths: &[PathBuf],
+    extra: &[RuleText],
+    compile: &CompileArgs,
+    select: &SelectArgs,
+) -> Result<RuleSet> {
     let compile = CompileOptions {
         mapping: compile.mapping.clone(),
         placeholders: compile.placeholders.clone(),
@@ -26,7 +36,9 @@ pub fn load(paths: &[PathBuf], compile: &CompileArgs, select: &SelectArgs) -> Re
         include_tags: select.include_tag.clone(),
         exclude_tags: select.exclude_tag.clone(),
     };
-    Ok(tocsin_pipeline::load_rules(paths, &compile, &select)?)
+    Ok(tocsin_pipeline::load_rules_with(
+        paths, extra, &compile, &select,
+    )?)
 }
 
 /// The data folder (`$TOCSIN_DATA_DIR`, `$XDG_DATA_HOME/tocsin` or

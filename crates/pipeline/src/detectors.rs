@@ -1,5 +1,5 @@
-//! [`Detectors`]: everything that judges events (Sigma rules, correlations, behavioural
-//! detectors), and the two steps every driver takes: a scan in any order, then a replay in
+//! [`Detectors`]: everything that judges events (Sigma rules, partners' STIX indicators,
+//! correlations, behavioural detectors), and the two steps every driver takes: a scan in any order, then a replay in
 //! time order.
 //!
 //! # Why two steps
@@ -23,11 +23,13 @@ use tocsin_anomaly::Anomaly;
 use tocsin_correlate::CorrelateError;
 use tocsin_engine::{Engine, RuleId, Scratch};
 use tocsin_event::{Event, RuleRef};
+use tocsin_intel::IndicatorSet;
 use tocsin_sigma::ast::CorrelationRule;
 
 use crate::behaviour::Behaviour;
 use crate::correlation::{Correlations, KeptMatch, Replay};
 use crate::finding::{sigma_rule, Finding};
+use crate::intel::indicator_rule;
 use crate::rules::RuleSet;
 use crate::spill::TimeSorted;
 
@@ -52,6 +54,10 @@ pub struct Detectors {
     rules: Vec<RuleRef>,
     correlations: Correlations,
     behaviour: Option<Behaviour>,
+    /// Partners' STIX indicators, judged after the rules.
+    indicators: Option<Arc<IndicatorSet>>,
+    /// Each compiled indicator's reference, by its index in the set.
+    indicator_rules: Vec<RuleRef>,
 }
 
 /// How much memory a [`ReplayBuffer`] holds by default before it spills to disk: 256 MiB,
@@ -148,6 +154,8 @@ impl Detectors {
             rules,
             correlations,
             behaviour,
+            indicators: None,
+            indicator_rules: Vec::new(),
         };
         (detectors, errors)
     }
@@ -163,6 +171,22 @@ impl Detectors {
         let (mut detectors, errors) = Detectors::new(engine, correlations, behaviour);
         detectors.correlations.hide(&set.input_only);
         (detectors, errors)
+    }
+
+    /// The detectors with partners' STIX indicators besides: [`Detectors::scan`] judges
+    /// each event against them after the rules, and hands each indicator it matches to the
+    /// sink as a [`Finding::Rule`] whose rule is the indicator ([`indicator_rule`]) and
+    /// whose shown field is the one that matched. (The set's Sigma indicators are rules:
+    /// compile them with [`load_rules_with`](crate::load_rules_with).)
+    pub fn with_indicators(mut self, indicators: Arc<IndicatorSet>) -> Self {
+        self.indicator_rules = indicators.indicators().iter().map(indicator_rule).collect();
+        self.indicators = Some(indicators);
+        self
+    }
+
+    /// The STIX indicators judged, if any.
+    pub fn indicators(&self) -> Option<&IndicatorSet> {
+        self.indicators.as_deref()
     }
 
     /// The compiled rules.
@@ -197,6 +221,7 @@ impl Detectors {
         for &rule in self.engine.evaluate(event, scratch) {
             self.on_match(rule, event, sink)?;
         }
+        self.on_indicators(event, sink)?;
         if self.behaviour.as_ref().is_some_and(|b| b.watches(event)) {
             sink.watch(event)?;
         }
@@ -227,6 +252,26 @@ impl Detectors {
             fields: &self.engine.rule(rule).meta.fields,
             event,
         })
+    }
+
+    /// Judges the event against the STIX indicators (no work without them; a hash lookup
+    /// per token of the event with them).
+    fn on_indicators(&self, event: &Event, sink: &mut impl FindingSink) -> ControlFlow<()> {
+        let Some(indicators) = &self.indicators else {
+            return ControlFlow::Continue(());
+        };
+        for hit in indicators.matches(event) {
+            let Some(rule) = self.indicator_rules.get(hit.indicator) else {
+                continue;
+            };
+            let fields = [hit.field.to_owned()];
+            sink.finding(&Finding::Rule {
+                rule,
+                fields: &fields,
+                event,
+            })?;
+        }
+        ControlFlow::Continue(())
     }
 
     /// Feeds the kept matches to the correlations and the watched events to the

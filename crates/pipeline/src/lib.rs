@@ -11,6 +11,10 @@
 //!   what it finds to a [`FindingSink`]; the matches correlations need and the events the
 //!   behavioural detectors watch are handed over too, because both must see them in time
 //!   order, which only the caller can arrange ([`Detectors::replay`]).
+//! * [`Detectors::with_indicators`]: partners' STIX indicators ([`tocsin_intel::IndicatorSet`])
+//!   judged after the rules, each hit a [`Finding::Rule`] whose rule is the indicator
+//!   ([`indicator_rule`]); their Sigma indicators compile with the other rules
+//!   ([`load_rules_with`], [`sigma_rule_texts`]).
 //! * [`Finding`]: a Sigma match, a correlation hit or a behavioural anomaly: three kinds of
 //!   one thing, each with one conversion to an output line ([`Finding::record`]) and to an
 //!   incident alert ([`Finding::alert`]).
@@ -55,6 +59,7 @@ mod correlation;
 mod detectors;
 mod finding;
 mod hit;
+mod intel;
 mod repeats;
 mod rules;
 mod spill;
@@ -66,9 +71,10 @@ pub use correlation::{Correlations, KeptMatch, Replay};
 pub use detectors::{Detectors, FindingSink, Late, ReplayBuffer, DEFAULT_REPLAY_MEMORY};
 pub use finding::{anomaly_rule, sigma_rule, Finding};
 pub use hit::HitView;
+pub use intel::{indicator_level, indicator_rule, sigma_rule_texts, RuleText};
 pub use rules::{
-    load_documents, load_rules, similar_signals, CompileOptions, DuplicateId, RuleSelection,
-    RuleSet, RuleSetError, BUILTIN_RULES,
+    load_documents, load_rules, load_rules_with, similar_signals, CompileOptions, DuplicateId,
+    RuleSelection, RuleSet, RuleSetError, BUILTIN_RULES,
 };
 pub use spill::{Sorted, Spillable, Table, TimeSorted};
 pub use writer::{

@@ -13,6 +13,8 @@ use tocsin_event::Level;
 use tocsin_sigma::ast::{CorrelationRule, Document, Location, Metadata, Status};
 use tocsin_sigma::{LoadOutcome, SigmaError};
 
+use crate::intel::RuleText;
+
 /// How rules are compiled: the user's logsource mapping and placeholder values, if any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompileOptions {
@@ -112,7 +114,20 @@ pub fn load_rules(
     compile: &CompileOptions,
     select: &RuleSelection,
 ) -> Result<RuleSet, RuleSetError> {
-    let outcome = load_documents(paths);
+    load_rules_with(paths, &[], compile, select)
+}
+
+/// [`load_rules`] with rule documents that come from no file besides (the Sigma
+/// indicators of partners' STIX, see [`sigma_rule_texts`](crate::sigma_rule_texts)),
+/// selected and compiled with the others; each text counts as one file.
+pub fn load_rules_with(
+    paths: &[PathBuf],
+    extra: &[RuleText],
+    compile: &CompileOptions,
+    select: &RuleSelection,
+) -> Result<RuleSet, RuleSetError> {
+    let mut outcome = load_documents(paths);
+    add_texts(&mut outcome, extra);
     let duplicate_ids = duplicate_ids(&outcome.documents);
     let similar_signals = similar_signals(&outcome.documents);
     let total = outcome.documents.len();
@@ -308,6 +323,25 @@ pub fn load_documents(paths: &[PathBuf]) -> LoadOutcome {
         }
     }
     outcome
+}
+
+/// Parses `texts` into `outcome`, giving their rules the text's author when they name
+/// none.
+fn add_texts(outcome: &mut LoadOutcome, texts: &[RuleText]) {
+    for text in texts {
+        outcome.files += 1;
+        for parsed in tocsin_sigma::parse_documents(&text.text, &text.origin) {
+            match parsed {
+                Ok(mut document) => {
+                    if let (Document::Rule(rule), Some(author)) = (&mut document, &text.author) {
+                        rule.meta.author.get_or_insert_with(|| author.clone());
+                    }
+                    outcome.documents.push(document);
+                }
+                Err(error) => outcome.errors.push(error),
+            }
+        }
+    }
 }
 
 /// An engine builder with the user's mapping and placeholders.
