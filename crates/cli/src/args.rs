@@ -31,6 +31,11 @@ pub enum Command {
     /// Work with rule sets.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Exchange threat intelligence with partners over TAXII 2.1: list a server's
+    /// collections, pull their STIX objects into the intel folder that detection reads,
+    /// push bundles or an incident's export.
+    #[command(subcommand)]
+    Share(ShareCommand),
     /// List, show and update the incidents of a store written by `hunt --store`.
     #[command(subcommand)]
     Incidents(IncidentsCommand),
@@ -124,8 +129,8 @@ pub struct TokenCreateArgs {
     #[arg(long)]
     pub name: String,
     /// What it may do: admin (everything), analyst (read and respond), viewer (read),
-    /// ingest (only send events).
-    #[arg(long, value_parser = ["admin", "analyst", "viewer", "ingest"])]
+    /// ingest (only send events), partner (only the TAXII collections that name it).
+    #[arg(long, value_parser = ["admin", "analyst", "viewer", "ingest", "partner"])]
     pub role: String,
     #[command(flatten)]
     pub data: ServeDataArgs,
@@ -581,6 +586,13 @@ pub struct HuntArgs {
     /// `tocsin rules update`.
     #[arg(long, short = 'r', value_name = "PATH")]
     pub rules: Vec<PathBuf>,
+    /// STIX 2.1 indicators to hunt for (repeatable): a file (bundle, JSON array or JSON
+    /// Lines of objects) or a folder of `*.json`/`*.jsonl` files. Indicators one event can
+    /// match (addresses, domains, URLs, hashes, accounts, file and process names) become
+    /// detections; Sigma indicators are compiled with the rules. With indicators and no
+    /// `--rules`, the installed rules are used when there are any.
+    #[arg(long, value_name = "PATH")]
+    pub indicators: Vec<PathBuf>,
     #[command(flatten)]
     pub compile: CompileArgs,
     #[command(flatten)]
@@ -756,6 +768,18 @@ pub struct ExportArgs {
     /// Export format (stix: a STIX 2.1 bundle, the only one today).
     #[arg(long, short = 'f', value_enum, default_value_t = ExportFormat::Stix)]
     pub format: ExportFormat,
+    #[command(flatten)]
+    pub options: ExportOptionArgs,
+    /// Write the bundle to this file instead of standard output (with --all: the folder
+    /// to write the bundles into, created if needed).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// What an exported bundle holds and how it is marked: the flags `incidents export` and
+/// `share push --incident` share, so that both export alike.
+#[derive(Debug, Args)]
+pub struct ExportOptionArgs {
     /// The producing organisation, named in the bundle as its author.
     #[arg(long, env = "TOCSIN_ORGANISATION", value_name = "NAME")]
     pub producer: Option<String>,
@@ -790,10 +814,6 @@ pub struct ExportArgs {
     /// fired (`builtin` for the built-in rules, the default).
     #[arg(long, short = 'r', value_name = "PATH", default_value = "builtin")]
     pub rules: Vec<PathBuf>,
-    /// Write the bundle to this file instead of standard output (with --all: the folder
-    /// to write the bundles into, created if needed).
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
 }
 
 /// Formats of `incidents export`.
@@ -1088,6 +1108,107 @@ fn parse_logsource(text: &str) -> Result<tocsin_event::LogSource, String> {
         return Err("name at least a product, service or category (product:zeek)".into());
     }
     Ok(logsource)
+}
+
+/// `tocsin share` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ShareCommand {
+    /// List a TAXII server's collections and the rights these credentials have on each.
+    Collections(ShareCollectionsArgs),
+    /// Fetch a collection's objects (only those added since the last pull, unless --all)
+    /// and merge them into one STIX 2.1 bundle per server and collection in the intel
+    /// folder that detection reads (`hunt --indicators DIR`, `serve`'s `<data>/intel/`).
+    Pull(SharePullArgs),
+    /// Send STIX bundles or objects from files, or an incident exported as
+    /// `incidents export ID --format stix` does, to a collection; exits 1 if the server
+    /// refused any object.
+    Push(Box<SharePushArgs>),
+}
+
+/// The TAXII server and who the requester is: passwords and tokens come from the
+/// environment, never from the command line.
+#[derive(Debug, Args)]
+pub struct TaxiiServerArgs {
+    /// The server's URL (its discovery is at `/taxii2/`) or an API root's.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// The HTTP Basic user (its password comes from the variable --password-env names).
+    #[arg(long, env = "TOCSIN_TAXII_USER", value_name = "USER")]
+    pub user: Option<String>,
+    /// The environment variable that holds the password of --user.
+    #[arg(long, value_name = "VAR", default_value = "TOCSIN_TAXII_PASSWORD")]
+    pub password_env: String,
+    /// The environment variable that holds a bearer token (instead of a user and password;
+    /// `TOCSIN_TAXII_TOKEN` is used when no user is given).
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// How long one request may take, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub timeout: u64,
+}
+
+/// Flags of `tocsin share collections`.
+#[derive(Debug, Args)]
+pub struct ShareCollectionsArgs {
+    #[command(flatten)]
+    pub server: TaxiiServerArgs,
+    /// Print JSON (the API root and its collections) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `tocsin share pull`.
+#[derive(Debug, Args)]
+pub struct SharePullArgs {
+    #[command(flatten)]
+    pub server: TaxiiServerArgs,
+    /// The collection's id, alias or title.
+    #[arg(long, value_name = "ID")]
+    pub collection: String,
+    /// Only objects the server added after this time (RFC 3339), instead of after the
+    /// last pull's.
+    #[arg(long, value_name = "TIME")]
+    pub added_after: Option<String>,
+    /// Fetch every object, not only those added since the last pull.
+    #[arg(long, conflicts_with = "added_after")]
+    pub all: bool,
+    /// The intel folder (default: `intel` in `serve`'s data folder, so that a running
+    /// service with default settings reads it).
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: ServeDataArgs,
+    /// Print the pull's report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `tocsin share push`.
+#[derive(Debug, Args)]
+pub struct SharePushArgs {
+    #[command(flatten)]
+    pub server: TaxiiServerArgs,
+    /// The collection's id, alias or title.
+    #[arg(long, value_name = "ID")]
+    pub collection: String,
+    /// STIX 2.1 bundles, objects or arrays of objects (JSON files) to send.
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "incident",
+        conflicts_with = "incident"
+    )]
+    pub files: Vec<PathBuf>,
+    /// Send this incident (`INC-...`) of the store, exported as `incidents export` does.
+    #[arg(long, value_name = "ID", requires = "store")]
+    pub incident: Option<String>,
+    /// The store that holds --incident.
+    #[arg(long, visible_alias = "db", value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub export: ExportOptionArgs,
+    /// Print the statuses as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use tocsin_incident::{Incident, IncidentFilter, IncidentStore};
 use tocsin_sigma::ast::{Document, Metadata};
-use tocsin_stix::{Attribution, AttributionKind, ExportOptions, Redact, Redaction};
+use tocsin_stix::{Attribution, AttributionKind, ExportOptions, Redaction};
 
-use crate::args::ExportArgs;
+use crate::args::{ExportArgs, ExportOptionArgs};
 use crate::incidents::{find, open_read_only, write_stdout};
 use crate::output_file::{self, Protected};
 use crate::ruleset::BUILTIN_RULES;
@@ -28,22 +28,32 @@ pub fn run(args: &ExportArgs) -> Result<i32> {
     if let (Some(output), false) = (&args.output, args.all) {
         output_file::check(output, &protected)?;
     }
-    let options = options_of(args)?;
-    let store = open_read_only(path)?;
     match (&args.id, &args.output) {
         (Some(id), output) => {
-            let incident = find(&store, path, id)?;
-            let text = bundle_text(&store, &incident, &options)?;
+            let text = incident_bundle(path, id, &args.options)?;
             match output {
                 Some(file) => output_file::write_whole(file, text.as_bytes())
                     .with_context(|| format!("cannot write the bundle to {}", file.display()))?,
                 None => write_stdout(&text)?,
             }
         }
-        (None, Some(dir)) => export_all(&store, dir, &options, &protected)?,
+        (None, Some(dir)) => {
+            let options = options_of(&args.options)?;
+            let store = open_read_only(path)?;
+            export_all(&store, dir, &options, &protected)?;
+        }
         (None, None) => bail!("give an incident id, or --all with -o FOLDER"),
     }
     Ok(0)
+}
+
+/// The bundle of incident `id` of the store at `path` as pretty JSON, exactly as
+/// `incidents export ID --format stix` writes it (`share push --incident` sends this).
+pub fn incident_bundle(path: &Path, id: &str, args: &ExportOptionArgs) -> Result<String> {
+    let options = options_of(args)?;
+    let store = open_read_only(path)?;
+    let incident = find(&store, path, id)?;
+    bundle_text(&store, &incident, &options)
 }
 
 /// Writes one bundle per live incident of `store` into `dir`.
@@ -88,7 +98,7 @@ fn bundle_text(
 }
 
 /// The export options the flags ask for.
-fn options_of(args: &ExportArgs) -> Result<ExportOptions> {
+fn options_of(args: &ExportOptionArgs) -> Result<ExportOptions> {
     let Some(producer) = args.producer.as_deref().filter(|p| !p.trim().is_empty()) else {
         bail!("name the producing organisation with --producer NAME (or TOCSIN_ORGANISATION)");
     };
@@ -113,29 +123,7 @@ fn options_of(args: &ExportArgs) -> Result<ExportOptions> {
 
 /// `--redact` rules as a [`Redaction`].
 fn redaction_of(rules: &[String]) -> Result<Redaction> {
-    let mut redaction = Redaction::default();
-    for rule in rules.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
-        if rule == "internal" {
-            redaction = Redaction::internal();
-            continue;
-        }
-        let Some((kind, action)) = rule.split_once('=') else {
-            bail!("--redact {rule}: give `internal` or KIND=ACTION (hosts=replace)");
-        };
-        let action = match action.trim() {
-            "keep" => Redact::Keep,
-            "replace" => Redact::Replace,
-            "drop" => Redact::Drop,
-            other => bail!("--redact {rule}: '{other}' is not keep, replace or drop"),
-        };
-        match kind.trim() {
-            "hosts" => redaction.hosts = action,
-            "users" => redaction.users = action,
-            "internal-addresses" => redaction.internal_addresses = action,
-            other => bail!("--redact {rule}: '{other}' is not hosts, users or internal-addresses"),
-        }
-    }
-    Ok(redaction)
+    Redaction::parse(rules).map_err(|message| anyhow::anyhow!("--{message}"))
 }
 
 /// The YAML text of every rule in `paths` (`builtin` for the built-in ones), by rule id: a
@@ -211,6 +199,7 @@ fn document_text(file_text: &str, line: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tocsin_stix::Redact;
 
     #[test]
     fn redaction_rules_parse_and_refuse_nonsense() {

@@ -1,7 +1,8 @@
 //! The `tocsin` binary: flags in, exit code out. Wiring and dispatch only.
 //!
 //! Exit codes: 0 success (with or without detections); 1 `rules lint` found problems,
-//! `incidents list` found no incident or `demo --evaluate` missed a criterion; 2 bad
+//! `incidents list` found no incident, `demo --evaluate` missed a criterion or `share
+//! push` sent objects the server refused; 2 bad
 //! arguments or a fatal error (nothing could be read, no rule could be loaded, unknown
 //! incident, refused lifecycle change, missing store, a demo folder that is not a demo's,
 //! no rules given and none installed, a rule package that could not be installed).
@@ -19,6 +20,7 @@ mod export;
 mod hunt;
 mod incidents;
 mod install_files;
+mod intel;
 mod lint;
 mod output_file;
 mod replay;
@@ -27,13 +29,14 @@ mod rules_update;
 mod ruleset;
 mod search;
 mod serve;
+mod share;
 mod sigma_condition;
 mod stats;
 mod suppressions;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, IncidentsCommand, RulesCommand, TokensCommand};
+use crate::args::{Cli, Command, IncidentsCommand, RulesCommand, ShareCommand, TokensCommand};
 
 fn main() {
     let cli = Cli::parse();
@@ -50,6 +53,9 @@ fn main() {
         Command::Incidents(IncidentsCommand::Suppress(args)) => suppressions::add(args),
         Command::Incidents(IncidentsCommand::Suppressions(args)) => suppressions::list(args),
         Command::Incidents(IncidentsCommand::Unsuppress(args)) => suppressions::remove(args),
+        Command::Share(ShareCommand::Collections(args)) => share::collections(args),
+        Command::Share(ShareCommand::Pull(args)) => share::pull(args),
+        Command::Share(ShareCommand::Push(args)) => share::push(args),
         Command::Bench(args) if args.serve.serve => bench_serve::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),

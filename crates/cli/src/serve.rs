@@ -81,7 +81,7 @@ fn init_logging() {
 }
 
 /// The data folder: the flag, the configuration's, or `serve` in tocsin's data folder.
-fn data_dir(args: &ServeDataArgs, configured: Option<&PathBuf>) -> Result<DataDir> {
+pub(crate) fn data_dir(args: &ServeDataArgs, configured: Option<&PathBuf>) -> Result<DataDir> {
     if let Some(dir) = args.data.as_ref().or(configured) {
         return Ok(DataDir::new(dir));
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::serve::{agent, answer, config, get, patch, post, token, Server};
+use common::serve::{agent, answer, config, get, gzip, patch, post, token, Server};
 use common::{run, stderr, sysmon_line, tocsin, WHOAMI_RULE};
 use tocsin_incident::IncidentStore;
 use tocsin_store::SqliteStore;
@@ -197,12 +197,6 @@ fn hostile_requests_get_a_json_4xx_and_the_service_goes_on() {
     assert_eq!(status["events_processed"], 2);
     assert_eq!(get(&server, "/healthz", None).status, 200);
     assert!(server.terminate().success());
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
 }
 
 /// The demo's logs, hunted as files and sent to the service over HTTP, give the same

@@ -57,6 +57,8 @@ pub struct AppState {
     pub max_decompressed_bytes: usize,
     /// The backlog past which ingest answers 503.
     pub max_backlog_bytes: u64,
+    /// The TAXII server, unless `[taxii] enabled = false`.
+    pub taxii: Option<Arc<crate::taxii::Taxii>>,
 }
 
 /// An answer that is not a success.
@@ -68,7 +70,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    /// An answer with `status` and `message`.
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
@@ -76,7 +79,8 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    /// 400 with `message`.
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 
@@ -89,7 +93,8 @@ impl ApiError {
         error
     }
 
-    fn internal(what: &str, error: impl std::fmt::Display) -> Self {
+    /// 503 with `Retry-After`, after logging why.
+    pub(crate) fn internal(what: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "{what}");
         ApiError::unavailable(format!("{what}; try again later"))
     }
@@ -115,8 +120,13 @@ impl AppState {
     }
 }
 
-/// The router over `state`, with the body limit of `max_body_bytes`.
+/// The router over `state`, with the body limit of `max_body_bytes`, and the TAXII
+/// server's routes when it is enabled.
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    let taxii = match &state.taxii {
+        Some(taxii) => crate::taxii::routes::router(&taxii.config),
+        None => Router::new(),
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -137,6 +147,11 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/api/v1/detections", get(detections))
         .route("/api/v1/rules", get(rules_status))
         .route("/api/v1/rules/reload", post(reload_rules))
+        .route(
+            "/api/v1/incidents/{id}/publish",
+            post(crate::taxii::publish::publish_route),
+        )
+        .merge(taxii)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -156,7 +171,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// The token of the request, if its role grants `need`: 401 without a valid token, 403
 /// when its role does not grant it.
-async fn authorize(
+pub(crate) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     need: Permission,
@@ -492,7 +507,7 @@ async fn show_incident(
 /// The incident id a path names: 404, as for any unknown id, when it is longer than an id
 /// can be or not UTF-8 once percent-decoded (axum's own rejection would answer a 400 in
 /// plain text, before the token is checked).
-fn incident_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn incident_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     match id {
         Ok(Path(id)) if id.len() <= 64 => Ok(id),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "no such incident")),
@@ -577,7 +592,8 @@ async fn update_incident(
     }
 }
 
-fn change_error(error: ChangeError) -> ApiError {
+/// The answer to a refused incident change.
+pub(crate) fn change_error(error: ChangeError) -> ApiError {
     match error {
         ChangeError::Invalid(message) => ApiError::bad_request(message),
         ChangeError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "no such incident"),
@@ -608,7 +624,9 @@ async fn incident_audit(
 
 /// A body that must be one JSON object, as `T` (serde alone would also take a JSON array
 /// as a struct's fields in order).
-fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+pub(crate) fn json_object<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, serde_json::Error> {
     let value: Value = serde_json::from_slice(body)?;
     if !value.is_object() {
         return Err(serde::de::Error::custom("a JSON object is expected"));
@@ -617,7 +635,7 @@ fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_j
 }
 
 /// Who a token is, as the audit trail names them.
-fn actor(token: &TokenInfo) -> String {
+pub(crate) fn actor(token: &TokenInfo) -> String {
     format!("{} (token {})", token.name, token.id)
 }
 

@@ -25,6 +25,9 @@
 //!   argon2 work, so that junk cannot make the service spend CPU. Secrets are compared only
 //!   by argon2's constant-time verification.
 //! * No secret ever reaches an error message or `Debug` output.
+//! * Schema version 2 added the `partner` role. SQLite cannot change a table's `CHECK`, so
+//!   opening a version 1 file rebuilds the table in one transaction (copy, drop, rename);
+//!   the tokens, hashes and revocations are kept.
 //!
 //! Verification blocks for the argon2 time on a cache miss: async callers should run it on
 //! a blocking thread.
@@ -50,7 +53,7 @@ const TOKEN_LEN: usize = TOKEN_PREFIX.len() + ID_HEX_LEN + 1 + SECRET_HEX_LEN;
 /// Random bytes in an argon2 salt (the recommended 16).
 const SALT_BYTES: usize = 16;
 /// The schema version this code writes and reads (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// How long a write waits for another process holding the file (the CLI and the service
 /// may share it).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,7 +64,7 @@ const CREATE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY NOT NULL,
     name TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'viewer', 'ingest')),
+    role TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'viewer', 'ingest', 'partner')),
     hash TEXT NOT NULL,
     created_micros INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
@@ -80,13 +83,23 @@ pub enum Role {
     /// Sends events only: what a log shipper holds, so that a stolen shipper token reads
     /// nothing.
     Ingest,
+    /// An outside organisation: nothing under `/api/v1`, only the TAXII collections whose
+    /// `readers` or `writers` name the token (see `crate::taxii`).
+    Partner,
 }
 
 impl Role {
     /// Every role, for listings and exhaustive tests.
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Analyst, Role::Viewer, Role::Ingest];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Analyst,
+        Role::Viewer,
+        Role::Ingest,
+        Role::Partner,
+    ];
 
-    /// The role named `text` (`admin`, `analyst`, `viewer` or `ingest`), or `None`.
+    /// The role named `text` (`admin`, `analyst`, `viewer`, `ingest` or `partner`), or
+    /// `None`.
     pub fn parse(text: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|role| role.as_str() == text)
     }
@@ -98,6 +111,7 @@ impl Role {
             Role::Analyst => "analyst",
             Role::Viewer => "viewer",
             Role::Ingest => "ingest",
+            Role::Partner => "partner",
         }
     }
 
@@ -108,6 +122,7 @@ impl Role {
             Role::Analyst => matches!(need, Permission::Read | Permission::Respond),
             Role::Viewer => need == Permission::Read,
             Role::Ingest => need == Permission::Ingest,
+            Role::Partner => false,
         }
     }
 }
@@ -189,8 +204,8 @@ impl std::fmt::Debug for TokenStore {
 
 impl TokenStore {
     /// Opens or creates the token database at `path` (SQLite, WAL, a `tokens` table created
-    /// if missing; schema version in `PRAGMA user_version` = 1). A file with a newer schema
-    /// version is refused rather than misread.
+    /// if missing; schema version in `PRAGMA user_version` = 2, a version 1 file is
+    /// migrated). A file with a newer schema version is refused rather than misread.
     pub fn open(path: &Path) -> Result<TokenStore, AuthError> {
         let sqlite_error = sqlite_error_at(path);
         let mut connection = Connection::open(path).map_err(&sqlite_error)?;
@@ -358,17 +373,38 @@ impl VerifiedCache {
     }
 }
 
-/// Creates the schema if the file has none; returns the schema version found before.
+/// Creates the schema if the file has none, or brings a version 1 schema to version 2;
+/// returns the schema version found before.
 fn migrate(connection: &mut Connection) -> rusqlite::Result<i64> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    if found == 0 {
-        transaction.execute_batch(CREATE_SCHEMA)?;
+    match found {
+        0 => transaction.execute_batch(CREATE_SCHEMA)?,
+        1 => transaction.execute_batch(MIGRATE_1_TO_2)?,
+        _ => {}
+    }
+    if found < SCHEMA_VERSION {
         transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     transaction.commit()?;
     Ok(found)
 }
+
+/// Version 1 to 2: the role `CHECK` admits `partner`; the table is rebuilt, as SQLite
+/// cannot alter a constraint, with every row kept.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE tokens RENAME TO tokens_v1;
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'viewer', 'ingest', 'partner')),
+    hash TEXT NOT NULL,
+    created_micros INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+);
+INSERT INTO tokens (id, name, role, hash, created_micros, revoked)
+    SELECT id, name, role, hash, created_micros, revoked FROM tokens_v1;
+DROP TABLE tokens_v1;";
 
 /// A function mapping a SQLite error to one naming `path`.
 fn sqlite_error_at(path: &Path) -> impl Fn(rusqlite::Error) -> AuthError + '_ {
@@ -691,10 +727,10 @@ mod tests {
         let path = dir.path().join("tokens.db");
         Connection::open(&path)
             .unwrap()
-            .pragma_update(None, "user_version", 2)
+            .pragma_update(None, "user_version", 3)
             .unwrap();
         let error = TokenStore::open(&path).unwrap_err();
-        assert!(matches!(error, AuthError::UnknownSchema { found: 2, .. }));
+        assert!(matches!(error, AuthError::UnknownSchema { found: 3, .. }));
         assert!(error.to_string().contains("tokens.db"), "{error}");
     }
 
@@ -750,10 +786,62 @@ mod tests {
             (Role::Ingest, Read, false),
             (Role::Ingest, Respond, false),
             (Role::Ingest, Administer, false),
+            (Role::Partner, Ingest, false),
+            (Role::Partner, Read, false),
+            (Role::Partner, Respond, false),
+            (Role::Partner, Administer, false),
         ];
         for (role, need, granted) in table {
             assert_eq!(role.grants(need), granted, "{role:?} {need:?}");
         }
+    }
+
+    /// The schema of version 1, as tocsin wrote it before the partner role.
+    const SCHEMA_V1: &str = "
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'viewer', 'ingest')),
+        hash TEXT NOT NULL,
+        created_micros INTEGER NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+    );
+    PRAGMA user_version = 1;";
+
+    #[test]
+    fn a_version_1_file_is_migrated_with_its_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        let hash = hash_token("tsn_old").unwrap();
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA_V1).unwrap();
+            old.execute(
+                "INSERT INTO tokens VALUES ('aaaaaaaaaaaa', 'old', 'analyst', ?1, 5, 1)",
+                [&hash],
+            )
+            .unwrap();
+            let refused = old.execute(
+                "INSERT INTO tokens VALUES ('bbbbbbbbbbbb', 'p', 'partner', 'h', 6, 0)",
+                [],
+            );
+            assert!(refused.is_err(), "version 1 refuses partners");
+        }
+        let store = TokenStore::open(&path).unwrap();
+        let listed = store.list().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].name.as_str(), listed[0].revoked), ("old", true));
+        assert_eq!(stored_hash(&store, "aaaaaaaaaaaa"), hash);
+        let (partner, text) = store.create("cisa", Role::Partner, NOW).unwrap();
+        assert_eq!(store.verify(&text).unwrap(), Some(partner));
+        let version: i64 = store
+            .lock_connection()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+        drop(store);
+        // Opening again changes nothing.
+        assert_eq!(TokenStore::open(&path).unwrap().list().unwrap().len(), 2);
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct ServeConfig {
     pub forward: crate::forward::ForwardConfig,
     /// Files and folders followed as they grow (`[[follow]]`).
     pub follow: Vec<crate::follow::FollowConfig>,
+    /// Partners' TAXII collections pulled on a schedule into `<data>/intel/` (`[share]`).
+    pub share: crate::share::ShareConfig,
+    /// The TAXII 2.1 server, its collections and who may use them (`[taxii]`).
+    pub taxii: crate::taxii::TaxiiConfig,
 }
 
 /// The syslog inputs.
@@ -114,6 +118,11 @@ pub struct SpoolSection {
 pub struct DetectionConfig {
     /// Rule files and folders; `builtin` names the built-in rules.
     pub rules: Vec<PathBuf>,
+    /// STIX 2.1 indicator files and folders (bundles, JSON arrays or JSON Lines of
+    /// objects; folders of `*.json`/`*.jsonl`), judged after the rules; their Sigma
+    /// indicators compile with the rules. `<data>/intel/`, where scheduled TAXII pulls
+    /// write, is always read besides when it exists. Reloaded with the rules.
+    pub indicators: Vec<PathBuf>,
     /// Whether the behavioural detectors watch the events (their baseline is kept in the
     /// store and saved with the consumer's position).
     pub behaviour: bool,
@@ -156,6 +165,7 @@ impl Default for DetectionConfig {
     fn default() -> Self {
         DetectionConfig {
             rules: vec![PathBuf::from("builtin")],
+            indicators: Vec::new(),
             behaviour: true,
             baseline_save_seconds: 60,
             reorder_seconds: 10,
@@ -218,6 +228,7 @@ impl ServeConfig {
             ));
         }
         crate::actions::check(&self.actions).map_err(|e| ConfigError::Value(e.to_string()))?;
+        self.taxii.check().map_err(ConfigError::Value)?;
         let format = self.syslog.format.as_str();
         if !matches!(format, "auto" | "syslog" | "appliance" | "cef") {
             return Err(ConfigError::Value(format!(

@@ -6,7 +6,8 @@
 //! pipeline as `tocsin hunt` (`tocsin-pipeline`), and commits the detections, incidents and
 //! its spool position to the SQLite store, so that an acknowledged event is never lost and a
 //! detection never made twice. API tokens are stored hashed ([`auth`]); [`metrics`] are
-//! served to Prometheus; [`config`] is the TOML configuration; [`service::run`] ties it
+//! served to Prometheus; [`taxii`] is the TAXII 2.1 server partners share STIX
+//! objects through; [`config`] is the TOML configuration; [`service::run`] ties it
 //! together.
 
 pub mod actions;
@@ -24,7 +25,9 @@ pub mod reorder;
 pub mod respond;
 pub mod rules;
 pub mod service;
+pub mod share;
 pub mod syslog;
+pub mod taxii;
 pub mod tls;
 pub mod webhooks;
 

@@ -59,6 +59,12 @@ pub struct Metrics {
     pub forwarded: AtomicU64,
     /// Detections not forwarded because the SIEM was too slow or unreachable.
     pub forward_dropped: AtomicU64,
+    /// Scheduled TAXII pulls that succeeded (`[[share.pull]]`).
+    pub taxii_pulls: AtomicU64,
+    /// Scheduled TAXII pulls that failed (logged with the source's URL; tried again).
+    pub taxii_pull_failures: AtomicU64,
+    /// Objects scheduled TAXII pulls brought that were new or updated.
+    pub taxii_objects_changed: AtomicU64,
     /// Rules compiled.
     pub rules: AtomicU64,
     /// Whether the consumer runs (readiness).
@@ -231,7 +237,8 @@ impl Metrics {
     /// The counters in Prometheus' text exposition format.
     pub fn prometheus(&self) -> String {
         let s = self.snapshot();
-        let rows: [(&str, &str, &str, u64); 25] = [
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let rows: [(&str, &str, &str, u64); 28] = [
             (
                 "tocsin_lines_accepted_total",
                 "counter",
@@ -370,6 +377,24 @@ impl Metrics {
                 "Detections not forwarded: the SIEM was too slow or unreachable.",
                 s.forward_dropped,
             ),
+            (
+                "tocsin_taxii_pulls_total",
+                "counter",
+                "Scheduled TAXII pulls that succeeded.",
+                load(&self.taxii_pulls),
+            ),
+            (
+                "tocsin_taxii_pull_failures_total",
+                "counter",
+                "Scheduled TAXII pulls that failed (tried again next period).",
+                load(&self.taxii_pull_failures),
+            ),
+            (
+                "tocsin_taxii_objects_changed_total",
+                "counter",
+                "Objects scheduled TAXII pulls brought that were new or updated.",
+                load(&self.taxii_objects_changed),
+            ),
             ("tocsin_rules", "gauge", "Rules compiled.", s.rules),
             (
                 "tocsin_consuming",
@@ -426,7 +451,7 @@ mod tests {
             "# TYPE tocsin_lines_accepted_total counter\ntocsin_lines_accepted_total 3\n"
         ));
         assert!(text.contains("\ntocsin_spool_backlog_bytes 60\n"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 26);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 29);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::forward::Forwarder;
 use crate::limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::reorder::Reorder;
-use crate::rules::{compile, Reloader};
+use crate::rules::{compile_in, Reloader};
 use crate::syslog::{serve_tcp, serve_tls, serve_udp, SyslogSink};
 use crate::tls::{server_config, TlsError, TlsListener};
 use crate::webhooks::Webhooks;
@@ -55,6 +55,22 @@ impl DataDir {
     /// The API tokens.
     pub fn tokens(&self) -> PathBuf {
         self.root.join("tokens.sqlite")
+    }
+
+    /// The TAXII collections and their objects.
+    pub fn taxii(&self) -> PathBuf {
+        self.root.join("taxii.sqlite")
+    }
+
+    /// What the publishing rules last published.
+    pub fn published(&self) -> PathBuf {
+        self.root.join("publish.sqlite")
+    }
+
+    /// The folder of partners' STIX objects (bundles pulled over TAXII, or dropped there by
+    /// hand), read as indicators whenever the rules are loaded.
+    pub fn intel(&self) -> PathBuf {
+        self.root.join("intel")
     }
 }
 
@@ -92,9 +108,15 @@ pub enum ServeError {
     /// The token database cannot be opened.
     #[error("cannot open the tokens: {0}")]
     Tokens(#[from] crate::auth::AuthError),
+    /// The TAXII store cannot be opened.
+    #[error("cannot open the TAXII store: {0}")]
+    Taxii(#[from] tocsin_taxii::StoreError),
     /// The pipeline stopped on an error.
     #[error(transparent)]
     Consumer(#[from] ConsumerError),
+    /// A scheduled TAXII pull is misconfigured.
+    #[error(transparent)]
+    Share(#[from] crate::share::ShareError),
 }
 
 /// What a started service tells its caller (the CLI prints it).
@@ -137,13 +159,18 @@ pub fn run(
         data.root.display()
     )))?;
     let metrics = Arc::new(Metrics::default());
-    let loaded = compile(&config.detection, 1).map_err(|error| ServeError::Rules(error.0))?;
+    // Partners' indicators pulled over TAXII land in `<data>/intel/`, read at every load.
+    let loaded = compile_in(&config.detection, Some(&data.intel()), 1)
+        .map_err(|error| ServeError::Rules(error.0))?;
     let (rules, problems) = (loaded.status.rules, loaded.status.problem_count);
-    let reloader = Arc::new(Reloader::new(
-        config.detection.clone(),
-        Arc::clone(&metrics),
-        loaded.status.clone(),
-    ));
+    let reloader = Arc::new(
+        Reloader::new(
+            config.detection.clone(),
+            Arc::clone(&metrics),
+            loaded.status.clone(),
+        )
+        .with_intel_dir(data.intel()),
+    );
     let spool_config = SpoolConfig {
         fsync: config.fsync_policy()?,
         ..SpoolConfig::default()
@@ -159,6 +186,7 @@ pub fn run(
             .map_err(|error| ServeError::Rules(error.to_string()))?,
     );
     create_store(&data.store())?;
+    let taxii = open_taxii(&config, &data)?;
     let stop = Arc::new(AtomicBool::new(false));
     let consumer = Consumer {
         spool: Arc::clone(&spool),
@@ -191,6 +219,7 @@ pub fn run(
         limiter: RateLimiter::new(config.http.rate_per_second, config.http.rate_burst),
         max_decompressed_bytes: config.http.max_decompressed_bytes,
         max_backlog_bytes: config.spool.max_backlog_bytes,
+        taxii,
     });
     let started = |bound: Bound| Started {
         listen: bound.http,
@@ -208,6 +237,20 @@ pub fn run(
             .map_or(0, |cut| cut.bytes),
     };
     serve(consumer, state, &config, |bound| announce(&started(bound)))
+}
+
+/// The TAXII server over `<data>/taxii.sqlite`, with the configured collections, unless
+/// it is disabled.
+fn open_taxii(
+    config: &ServeConfig,
+    data: &DataDir,
+) -> Result<Option<Arc<crate::taxii::Taxii>>, ServeError> {
+    if !config.taxii.enabled {
+        return Ok(None);
+    }
+    let https = config.http.tls.is_some();
+    let taxii = crate::taxii::Taxii::open(config.taxii.clone(), &data.taxii(), https)?;
+    Ok(Some(Arc::new(taxii)))
 }
 
 /// Creates the store (so that API reads find it before the consumer's first commit).
@@ -254,8 +297,11 @@ fn serve(
         })
         .map_err(io("cannot start the pipeline thread"))?;
     let followers = start_followers(config, &state)?;
+    // Detached: it sleeps at most a second between looks at `stop`, and writes atomically.
+    let _pulls = start_pulls(config, &state, Arc::clone(&stop))?;
     let pipeline_done = Arc::new(AtomicBool::new(false));
     let watcher = start_watcher(&state, Arc::clone(&pipeline_done))?;
+    let publisher = start_publisher(&state, Arc::clone(&pipeline_done))?;
     let reloader = Arc::clone(&state.reloader);
     let app = router(state, config.http.max_body_bytes);
     let listen = config.http.listen;
@@ -301,6 +347,9 @@ fn serve(
     });
     pipeline_done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
+    if let Some(publisher) = publisher {
+        let _ = publisher.join();
+    }
     served?;
     consumed.map_err(ServeError::from)
 }
@@ -329,6 +378,33 @@ fn start_followers(
             start_following(follow.clone(), sink, offsets).map_err(io("cannot follow files"))
         })
         .collect()
+}
+
+/// Starts the scheduled TAXII pulls (`[[share.pull]]`) into `<data>/intel/`; a pull that
+/// changed something reloads the rules, as SIGHUP does.
+fn start_pulls(
+    config: &ServeConfig,
+    state: &AppState,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<std::thread::JoinHandle<()>>, ServeError> {
+    let Some(intel) = state.reloader.intel_dir().map(Path::to_path_buf) else {
+        return Ok(None);
+    };
+    let reloader = Arc::clone(&state.reloader);
+    let metrics = Arc::clone(&state.metrics);
+    crate::share::start(&config.share, intel, metrics, stop, move || {
+        reload_after_pull(&reloader)
+    })
+    .map_err(ServeError::from)
+}
+
+/// The hook a pull that changed `<data>/intel/` calls: the same reload as SIGHUP (a
+/// refused set is logged; the running one stays).
+fn reload_after_pull(reloader: &Reloader) {
+    match reloader.reload() {
+        Ok(status) => tracing::info!(rules = status.rules, "TAXII pull: rules reloaded"),
+        Err(error) => tracing::error!(%error, "TAXII pull: the running rules stay"),
+    }
 }
 
 /// How often the webhook watcher compares the incidents and sends what is due.
@@ -361,6 +437,43 @@ fn start_watcher(
             }
         })
         .map_err(io("cannot start the webhook thread"))
+}
+
+/// Starts the publishing watcher when `[[taxii.publish]]` rules exist: every
+/// [`WATCH_EVERY`] it publishes the incidents a rule matches in a state not yet published;
+/// once `done`, one last pass, then it ends.
+fn start_publisher(
+    state: &AppState,
+    done: Arc<AtomicBool>,
+) -> Result<Option<std::thread::JoinHandle<()>>, ServeError> {
+    let Some(taxii) = state.taxii.clone().filter(|t| !t.config.publish.is_empty()) else {
+        return Ok(None);
+    };
+    let store_path = state.store_path.clone();
+    let data = DataDir::new(
+        store_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+    );
+    let published = crate::taxii::publish::Published::open(&data.published())
+        .map_err(|error| ServeError::Rules(format!("publish.sqlite: {error}")))?;
+    std::thread::Builder::new()
+        .name("tocsin-publish".into())
+        .spawn(move || loop {
+            let last = done.load(Ordering::Relaxed);
+            if let Err(error) =
+                crate::taxii::publish::publish_by_rules(&taxii, &published, &store_path)
+            {
+                tracing::warn!(%error, "TAXII publishing: a pass failed");
+            }
+            if last {
+                return;
+            }
+            std::thread::sleep(WATCH_EVERY);
+        })
+        .map(Some)
+        .map_err(io("cannot start the publishing thread"))
 }
 
 /// One pass of the watcher.

@@ -109,6 +109,11 @@ pub struct Manifest {
     /// Whether more records match than this page holds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub more: bool,
+    /// The value of the `next` parameter that fetches the following page (not in the
+    /// specification's list for this resource, as for envelopes; clients that page with
+    /// `added_after` ignore it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
     /// The records of this page.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<ManifestRecord>,
@@ -120,6 +125,10 @@ pub struct Versions {
     /// Whether more versions match than this page holds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub more: bool,
+    /// The value of the `next` parameter that fetches the following page (as for
+    /// [`Manifest::next`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
     /// The versions, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,

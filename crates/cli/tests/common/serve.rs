@@ -2,8 +2,8 @@
 //! folder, called over HTTP, stopped with SIGTERM or SIGKILL, killed when dropped. Every
 //! test file that talks to the service uses this one harness.
 
-// Not every test file uses every helper.
-#![allow(dead_code)]
+// Not every test file uses every helper; test code may panic.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -279,6 +279,14 @@ pub fn post(server: &Server, path: &str, token: Option<&str>, body: &[u8]) -> An
         request = request.header("Authorization", format!("Bearer {token}"));
     }
     answer(request.send(body))
+}
+
+/// `bytes` gzipped, as log shippers send big batches.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
 }
 
 /// Creates a token of `role` named after the role in `data` with `tocsin tokens create`.
