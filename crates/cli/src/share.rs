@@ -254,7 +254,35 @@ fn client_of(args: &TaxiiServerArgs) -> Result<TaxiiClient> {
         request_timeout: Duration::from_secs(args.timeout.max(1)),
         ..ClientOptions::default()
     };
-    Ok(TaxiiClient::new(&args.url, &credentials(args)?, options)?)
+    let credentials = credentials(args)?;
+    if !matches!(credentials, Credentials::Anonymous) && sends_in_clear(&args.url) {
+        eprintln!(
+            "warning: {} is plain HTTP: the credentials cross the network unencrypted \
+             (use https:// outside a test bench)",
+            args.url
+        );
+    }
+    Ok(TaxiiClient::new(&args.url, &credentials, options)?)
+}
+
+/// Whether `url` is plain HTTP to another machine (loopback is the one safe case).
+fn sends_in_clear(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback());
+    !loopback
 }
 
 /// Who the requester is: a token from --token-env, else --user with the password from
@@ -288,6 +316,21 @@ fn secret(var: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_to_another_machine_is_what_sends_in_clear() {
+        for clear in ["http://taxii.example/taxii2/", "http://10.0.0.5:8080/x/"] {
+            assert!(sends_in_clear(clear), "{clear}");
+        }
+        for safe in [
+            "https://taxii.example/taxii2/",
+            "http://127.0.0.1:8517/taxii2/",
+            "http://localhost/taxii2/",
+            "http://[::1]:80/",
+        ] {
+            assert!(!sends_in_clear(safe), "{safe}");
+        }
+    }
 
     #[test]
     fn every_shape_of_stix_file_gives_its_objects() {

@@ -167,8 +167,10 @@ fn atom(test: &Test) -> Result<Atom, String> {
             };
             key(kind, value, true).map(|key| Atom::Keys(vec![key]))
         }
-        Operator::Like => like(kind, &test.values).map(Atom::Regex),
-        Operator::Matches if kind != Kind::Address => matches(kind, &test.values).map(Atom::Regex),
+        Operator::Like => like(kind, &test.values).and_then(narrow).map(Atom::Regex),
+        Operator::Matches if kind != Kind::Address => matches(kind, &test.values)
+            .and_then(narrow)
+            .map(Atom::Regex),
         other => Err(format!("{other:?} on {} is not matched", test.path)),
     }
 }
@@ -207,7 +209,44 @@ fn address(text: &str, block: bool) -> Result<Key, String> {
         None => Ok(Key::Ip(address)),
         Some(p) if p > full => Err(invalid()),
         Some(p) if p == full => Ok(Key::Ip(address)),
+        Some(p)
+            if p < if full == 32 {
+                MIN_PREFIX_V4
+            } else {
+                MIN_PREFIX_V6
+            } =>
+        {
+            Err(format!(
+                "{text:?} covers too much of the address space to be an indicator \
+             (the shortest blocks taken are /{MIN_PREFIX_V4} and /{MIN_PREFIX_V6})"
+            ))
+        }
         Some(p) => Ok(Key::Net(mask(address, p), p)),
+    }
+}
+
+/// The shortest IPv4 block an indicator may name: a shorter one (`0.0.0.0/0`) would make
+/// every event a detection.
+pub const MIN_PREFIX_V4: u8 = 8;
+/// The shortest IPv6 block an indicator may name.
+pub const MIN_PREFIX_V6: u8 = 32;
+
+/// Values no real indicator's expression matches: one that matches them (`.*`, `.`,
+/// `LIKE '%'`) would make every field a detection.
+const UNRELATED_PROBES: [&str; 3] = ["", "x", "tocsin probe 0"];
+
+/// `pattern` when it is narrow enough to be an indicator: it must compile, and must not
+/// match text that names nothing.
+fn narrow(pattern: String) -> Result<String, String> {
+    let regex = regex::RegexBuilder::new(&pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|error| format!("the regular expression cannot be used: {error}"))?;
+    match UNRELATED_PROBES.iter().find(|probe| regex.is_match(probe)) {
+        Some(probe) => Err(format!(
+            "the regular expression matches {probe:?}, so it would match nearly every value"
+        )),
+        None => Ok(pattern),
     }
 }
 
@@ -322,6 +361,20 @@ mod tests {
             ("[ipv4-addr:value = 'nonsense']", "not an address"),
             ("[ipv4-addr:value ISSUBSET '1.2.3.4']", "not a CIDR block"),
             ("[file:hashes.TLSH = 'x']", "is not matched"),
+            (
+                "[ipv4-addr:value ISSUBSET '0.0.0.0/0']",
+                "too much of the address space",
+            ),
+            (
+                "[ipv6-addr:value ISSUBSET '2001:db8::/16']",
+                "too much of the address space",
+            ),
+            ("[process:name LIKE '%']", "would match nearly every value"),
+            (
+                "[domain-name:value MATCHES '.']",
+                "would match nearly every value",
+            ),
+            ("[url:value MATCHES '(']", "cannot be used"),
         ] {
             let error = check(pattern).unwrap_err();
             assert!(error.contains(reason), "{pattern}: {error}");

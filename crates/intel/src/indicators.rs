@@ -1,10 +1,15 @@
 //! [`IndicatorSet`]: the indicators of STIX objects that are in force, compiled for
 //! matching.
 //!
-//! Of each indicator id only the latest version (by `modified`) counts; it is dropped when
+//! Of each indicator only the latest version (by `modified`) counts; it is dropped when
 //! `revoked`, or when its `valid_until` has passed as of the time the caller gives (the
 //! time of the hunt, never the time of the events: hunting old logs with fresh intel must
-//! still match). The producer is the `name` of the `identity` its `created_by_ref` names.
+//! still match), and a long-running matcher stops matching it once that time passes. An
+//! indicator is its id *and* its creator (`created_by_ref`): only the creator may version
+//! or revoke an object (STIX 2.1, 3.6), so another source's object with the same id is
+//! another indicator and never revokes or relabels it. The producer is the `name` of the
+//! `identity` its `created_by_ref` names, read from the same file when it holds one (one
+//! source cannot rename another's producer), else from any file that agrees.
 //! `pattern_type: stix` patterns that one event can satisfy are compiled into the
 //! [`Matcher`]; every other one is listed in [`IndicatorSet::skipped`] with its reason.
 //! `pattern_type: sigma` indicators are kept as rule texts ([`SigmaIndicator`]) for the
@@ -40,6 +45,8 @@ pub struct Indicator {
     pub attack_ids: Vec<String>,
     /// The file it was read from.
     pub source: PathBuf,
+    /// When it stops being in force (`valid_until`, microseconds since 1970), if ever.
+    pub valid_until_micros: Option<i64>,
 }
 
 /// An indicator whose pattern is a Sigma rule.
@@ -84,6 +91,8 @@ pub struct IndicatorSet {
     skipped: Vec<Skipped>,
     errors: Vec<IntelError>,
     counts: IndicatorCounts,
+    /// Whether any compiled indicator has a `valid_until` (the clock is read only then).
+    expires: bool,
 }
 
 impl IndicatorSet {
@@ -128,12 +137,36 @@ impl IndicatorSet {
         self.indicators.is_empty() && self.sigma.is_empty()
     }
 
-    /// The indicators `event` matches, each once (see [`crate::matcher`]).
+    /// The indicators `event` matches now, each once (see [`crate::matcher`]): an
+    /// indicator whose `valid_until` passed since the set was built matches no more.
     pub fn matches<'e>(&self, event: &'e Event) -> Vec<Hit<'e>> {
-        match self.matcher.is_empty() {
-            true => Vec::new(),
+        let mut hits = match self.matcher.is_empty() {
+            true => return Vec::new(),
             false => self.matcher.matches(event),
+        };
+        if !hits.is_empty() && self.expires {
+            let now = chrono::Utc::now().timestamp_micros();
+            hits.retain(|hit| self.in_force(hit.indicator, now));
         }
+        hits
+    }
+
+    /// [`IndicatorSet::matches`] as of `now_micros`.
+    pub fn matches_at<'e>(&self, event: &'e Event, now_micros: i64) -> Vec<Hit<'e>> {
+        let mut hits = match self.matcher.is_empty() {
+            true => return Vec::new(),
+            false => self.matcher.matches(event),
+        };
+        hits.retain(|hit| self.in_force(hit.indicator, now_micros));
+        hits
+    }
+
+    /// Whether the indicator at `index` is still in force at `now_micros`.
+    fn in_force(&self, index: usize, now_micros: i64) -> bool {
+        self.indicators
+            .get(index)
+            .and_then(|indicator| indicator.valid_until_micros)
+            .is_none_or(|until| until > now_micros)
     }
 }
 
@@ -147,11 +180,15 @@ struct Version {
     created_by: Option<String>,
 }
 
+/// An indicator's key: its id and its creator's (only the creator may version it).
+type IndicatorKey = (String, Option<String>);
+
 /// Gathers objects from several sources, then builds the set.
 #[derive(Default)]
 pub struct IndicatorSetBuilder {
-    identities: HashMap<String, String>,
-    latest: BTreeMap<String, Version>,
+    /// Identity names by id, then by the file that gave them.
+    identities: HashMap<String, BTreeMap<PathBuf, String>>,
+    latest: BTreeMap<IndicatorKey, Version>,
     errors: Vec<IntelError>,
     objects: usize,
 }
@@ -180,7 +217,10 @@ impl IndicatorSetBuilder {
                 let id = object.get("id").and_then(Value::as_str);
                 let name = object.get("name").and_then(Value::as_str);
                 if let (Some(id), Some(name)) = (id, name) {
-                    self.identities.insert(id.to_owned(), name.to_owned());
+                    self.identities
+                        .entry(id.to_owned())
+                        .or_default()
+                        .insert(located.path.clone(), name.to_owned());
                 }
             }
             Some("indicator") => match version(&located) {
@@ -193,19 +233,32 @@ impl IndicatorSetBuilder {
     }
 
     fn keep_latest(&mut self, version: Version) {
+        let key = (version.indicator.id.clone(), version.created_by.clone());
         let newer = self
             .latest
-            .get(&version.indicator.id)
+            .get(&key)
             .is_none_or(|kept| version.modified >= kept.modified);
         if newer {
-            self.latest.insert(version.indicator.id.clone(), version);
+            self.latest.insert(key, version);
         }
     }
 
+    /// The name of the identity `id` for an object read from `source`: the one that file
+    /// gives, else the one every file that names it agrees on.
+    fn producer(&self, id: &str, source: &Path) -> Option<String> {
+        let names = self.identities.get(id)?;
+        if let Some(name) = names.get(source) {
+            return Some(name.clone());
+        }
+        let mut distinct = names.values();
+        let first = distinct.next()?;
+        distinct.all(|name| name == first).then(|| first.clone())
+    }
+
     /// The set in force at `now_micros`.
-    pub fn build(self, now_micros: i64) -> IndicatorSet {
+    pub fn build(mut self, now_micros: i64) -> IndicatorSet {
         let mut set = IndicatorSet {
-            errors: self.errors,
+            errors: std::mem::take(&mut self.errors),
             counts: IndicatorCounts {
                 objects: self.objects,
                 indicators: self.latest.len(),
@@ -213,7 +266,8 @@ impl IndicatorSetBuilder {
             },
             ..IndicatorSet::default()
         };
-        for (_, mut version) in self.latest {
+        let latest = std::mem::take(&mut self.latest);
+        for (_, mut version) in latest {
             if version.revoked {
                 set.counts.revoked += 1;
                 continue;
@@ -224,8 +278,8 @@ impl IndicatorSetBuilder {
             }
             version.indicator.producer = version
                 .created_by
-                .as_ref()
-                .and_then(|id| self.identities.get(id).cloned());
+                .as_deref()
+                .and_then(|id| self.producer(id, &version.indicator.source));
             set.add(version.indicator, &version.pattern_type);
         }
         if let Err(reason) = set.matcher.finish() {
@@ -252,7 +306,10 @@ impl IndicatorSet {
             other => Err(format!("pattern_type {other} is not supported")),
         };
         match compiled {
-            Ok(()) => self.indicators.push(indicator),
+            Ok(()) => {
+                self.expires |= indicator.valid_until_micros.is_some();
+                self.indicators.push(indicator);
+            }
             Err(reason) => self.skipped.push(Skipped {
                 id: indicator.id,
                 name: indicator.name,
@@ -297,6 +354,7 @@ fn version(located: &Located) -> Result<Version, String> {
             attack_ids: attack_ids(object),
             pattern,
             source: located.path.clone(),
+            valid_until_micros: valid_until,
         },
         modified,
         revoked: object.get("revoked").and_then(Value::as_bool) == Some(true),

@@ -103,6 +103,7 @@ mod tests {
             attack_phases: vec!["command-and-control".into()],
             attack_ids: vec!["T1071.001".into()],
             source: PathBuf::from("x.json"),
+            valid_until_micros: None,
         };
         let rule = indicator_rule(&indicator);
         assert_eq!(rule.id, "indicator--1");

@@ -87,6 +87,9 @@ pub struct ClientOptions {
     pub user_agent: String,
     /// The largest answer read, in bytes (larger ones are an error).
     pub max_response_bytes: u64,
+    /// The most bytes of answers one fetch reads in all (a server that sends big pages
+    /// forever must not exhaust the memory of the service that pulls from it).
+    pub max_total_bytes: u64,
     /// The most pages one fetch follows before it gives up (a server that never ends).
     pub max_pages: usize,
     /// The most objects one fetch collects.
@@ -106,6 +109,7 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(120),
             user_agent: concat!("tocsin/", env!("CARGO_PKG_VERSION")).into(),
             max_response_bytes: 64 << 20,
+            max_total_bytes: 512 << 20,
             max_pages: 10_000,
             max_objects: 1_000_000,
             status_timeout: Duration::from_secs(60),
@@ -257,6 +261,8 @@ pub struct Fetched {
 struct Page {
     envelope: Envelope,
     date_added_last: Option<String>,
+    /// The size of the answer's body.
+    bytes: u64,
 }
 
 /// A blocking TAXII 2.1 client of one server.
@@ -337,6 +343,17 @@ impl TaxiiClient {
                 message: "the discovery resource names no API root".into(),
             })?;
         let absolute = absolute(&self.url, &chosen);
+        if origin(&absolute) != origin(&self.url) {
+            // Credentials go only where the operator sent them: not to another host, port
+            // or scheme (an https discovery pointing at http would expose them).
+            return Err(ClientError::Protocol {
+                url: self.url.clone(),
+                message: format!(
+                    "the discovery points to an API root of another origin ({absolute}); \
+                     give that API root's URL itself if it is to be trusted"
+                ),
+            });
+        }
         let root = self.api_root(&absolute)?;
         Ok((with_slash(&absolute), root))
     }
@@ -456,10 +473,11 @@ impl TaxiiClient {
     fn get_page(&self, url: &str, query: &[(&str, String)]) -> Result<Page, ClientError> {
         let response = self.send(url, self.request(self.agent.get(url), query).call())?;
         let date_added_last = header(&response, DATE_ADDED_LAST);
-        let envelope = self.read_json(url, response)?;
+        let body = self.read_body(url, response)?;
         Ok(Page {
-            envelope,
+            envelope: parse_json(url, &body)?,
             date_added_last,
+            bytes: body.len() as u64,
         })
     }
 
@@ -518,9 +536,19 @@ impl TaxiiClient {
     fn read_json<T: DeserializeOwned>(
         &self,
         url: &str,
-        mut response: ureq::http::Response<ureq::Body>,
+        response: ureq::http::Response<ureq::Body>,
     ) -> Result<T, ClientError> {
-        let bytes = response
+        let body = self.read_body(url, response)?;
+        parse_json(url, &body)
+    }
+
+    /// Reads an answer's body, at most `max_response_bytes` of it.
+    fn read_body(
+        &self,
+        url: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> Result<Vec<u8>, ClientError> {
+        response
             .body_mut()
             .with_config()
             .limit(self.options.max_response_bytes)
@@ -528,12 +556,16 @@ impl TaxiiClient {
             .map_err(|source| ClientError::Transport {
                 url: url.into(),
                 error: Box::new(source),
-            })?;
-        serde_json::from_slice(&bytes).map_err(|error| ClientError::Protocol {
-            url: url.into(),
-            message: format!("the answer is not the TAXII resource expected: {error}"),
-        })
+            })
     }
+}
+
+/// An answer's body read as the TAXII resource `T`.
+fn parse_json<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(|error| ClientError::Protocol {
+        url: url.into(),
+        message: format!("the answer is not the TAXII resource expected: {error}"),
+    })
 }
 
 /// The error of a non-2xx answer, with the server's TAXII error message if it sent one.
@@ -594,7 +626,10 @@ struct Paging<'a> {
     seen: std::collections::HashSet<(Option<String>, String, String)>,
     max_pages: usize,
     max_objects: usize,
+    max_total_bytes: u64,
     pages: usize,
+    /// The bytes of every answer read so far.
+    bytes: u64,
 }
 
 impl<'a> Paging<'a> {
@@ -607,7 +642,9 @@ impl<'a> Paging<'a> {
             seen: std::collections::HashSet::new(),
             max_pages: options.max_pages,
             max_objects: options.max_objects,
+            max_total_bytes: options.max_total_bytes,
             pages: 0,
+            bytes: 0,
         }
     }
 
@@ -629,6 +666,13 @@ impl<'a> Paging<'a> {
     /// Takes a page in, and decides what comes next.
     fn advance(&mut self, page: &Page, fetched: &mut Fetched) -> Result<(), ClientError> {
         self.pages += 1;
+        self.bytes = self.bytes.saturating_add(page.bytes);
+        if self.bytes > self.max_total_bytes {
+            return self.fail(&format!(
+                "the answers exceed {} bytes in all; stopped",
+                self.max_total_bytes
+            ));
+        }
         let envelope = &page.envelope;
         fetched.objects.extend(envelope.objects.iter().cloned());
         if let Some(last) = &page.date_added_last {

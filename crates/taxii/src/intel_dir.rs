@@ -131,6 +131,16 @@ pub struct SourceState {
     pub date_added_last: Option<String>,
 }
 
+/// The file whose lock serialises writers of the folder (no `.json` extension: the
+/// indicator loader reads only bundles).
+const LOCK_FILE: &str = ".tocsin-taxii-lock";
+
+/// The folder's lock, held until dropped ([`IntelDir::lock`]).
+#[derive(Debug)]
+pub struct IntelLock {
+    _file: std::fs::File,
+}
+
 /// The folder of pulled bundles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntelDir {
@@ -151,6 +161,26 @@ impl IntelDir {
     /// The bundle file of `source`.
     pub fn bundle_path(&self, source: &SourceKey) -> PathBuf {
         self.root.join(source.file_name())
+    }
+
+    /// Waits for, then holds, the folder's lock (an advisory lock on a file in it): two
+    /// pulls into one folder (`tocsin share pull` and the service's schedule) must not
+    /// read, merge and write its bundles and state at the same time. Released on drop.
+    pub fn lock(&self) -> Result<IntelLock, IntelError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |error| IntelError::Io { path, error }
+        };
+        std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        let path = self.root.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.lock().map_err(io(&path))?;
+        Ok(IntelLock { _file: file })
     }
 
     /// What is remembered of `source` (nothing if it was never pulled).
@@ -379,5 +409,16 @@ mod tests {
             &[indicator("indicator--a", "2026-01-01T00:00:00Z")],
         );
         assert!(matches!(error, Err(IntelError::Damaged { .. })));
+    }
+
+    #[test]
+    fn one_writer_at_a_time_holds_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let intel = IntelDir::new(dir.path().join("intel"));
+        let held = intel.lock().unwrap();
+        let other = std::fs::File::open(dir.path().join("intel").join(LOCK_FILE)).unwrap();
+        assert!(other.try_lock().is_err(), "a second writer must wait");
+        drop(held);
+        other.try_lock().unwrap();
     }
 }

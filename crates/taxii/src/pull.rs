@@ -64,6 +64,22 @@ pub enum PullError {
     },
 }
 
+/// How far ahead of this machine's clock a server's `X-TAXII-Date-Added-Last` may be
+/// (clocks differ a little).
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// A server's `X-TAXII-Date-Added-Last` as a watermark to pull after, at most a little
+/// ahead of now: a date far in the future (a broken or hostile server) would make every
+/// later pull ask for nothing.
+fn plausible(date_added_last: Option<&str>) -> Option<String> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(date_added_last?).ok()?;
+    let limit = chrono::Utc::now() + CLOCK_SKEW;
+    Some(match parsed > limit {
+        true => limit.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        false => date_added_last?.to_owned(),
+    })
+}
+
 /// Pulls `request`'s collection from `client`'s server into `intel`.
 pub fn pull(
     client: &TaxiiClient,
@@ -84,9 +100,16 @@ pub fn pull(
         ..ObjectFilter::default()
     };
     let fetched = client.get_objects(&api_root, &collection.id, &filter)?;
+    // Merged and remembered under the folder's lock, against the state as it is now (a
+    // concurrent pull may have moved it while this one fetched).
+    let _lock = intel.lock()?;
     let counts = intel.merge(&source, &fetched.objects)?;
-    let date_added_last = match (&fetched.date_added_last, &remembered.date_added_last) {
-        (Some(new), old) => Some(latest(old.clone(), new)),
+    let remembered = intel.state(&source)?;
+    let date_added_last = match (
+        plausible(fetched.date_added_last.as_deref()),
+        &remembered.date_added_last,
+    ) {
+        (Some(new), old) => Some(latest(old.clone(), &new)),
         (None, old) => old.clone(),
     };
     if date_added_last != remembered.date_added_last {
@@ -119,4 +142,22 @@ fn readable(client: &TaxiiClient, api_root: &str, key: &str) -> Result<Collectio
         });
     }
     Ok(collection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watermark_from_the_future_is_brought_back_to_now() {
+        assert_eq!(
+            plausible(Some("2024-12-02T10:00:00.000000Z")).as_deref(),
+            Some("2024-12-02T10:00:00.000000Z")
+        );
+        let clamped = plausible(Some("9999-01-01T00:00:00Z")).unwrap();
+        assert!(clamped.starts_with("20"), "{clamped}");
+        assert!(clamped.as_str() < "2100", "{clamped}");
+        assert_eq!(plausible(Some("not a date")), None);
+        assert_eq!(plausible(None), None);
+    }
 }

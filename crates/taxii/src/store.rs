@@ -6,7 +6,9 @@
 //! * An object version is keyed by (collection, object id, version instant); the version
 //!   is the object's `modified`, else its `created`, else the date it was added (section
 //!   3.1 of STIX for versioning). Adding a version that is already there succeeds and keeps
-//!   the first copy and date added, so that a retried request changes nothing.
+//!   the first copy and date added, so that a retried request changes nothing; an object
+//!   without `modified` or `created` (an observable) that is already there with the same
+//!   content is that version again, not a new one.
 //! * Dates added are microseconds, strictly increasing across the whole store (a clock
 //!   that stalls or steps back is overtaken by one microsecond), so that ordering by
 //!   date added is total and the `next` cursor ([`crate::query`]) never skips or repeats.
@@ -31,9 +33,9 @@ use crate::time::{format_micros, parse_micros};
 /// The STIX version this store accepts.
 pub const SPEC_VERSION: &str = "2.1";
 
-/// The namespace of the UUIDv5 ids of status resources.
-const STATUS_NAMESPACE: uuid::Uuid =
-    uuid::Uuid::from_u128(0x6f1c_42a5_3e2b_4c83_9d1e_7a0b_5c6d_8e9f);
+/// How many status resources are kept; older ones are forgotten (a client polls a status
+/// for seconds, not months).
+pub const KEPT_STATUSES: i64 = 10_000;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -93,7 +95,7 @@ pub struct Page<T> {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite failed.
-    #[error("TAXII store {}: {source}", path.display())]
+    #[error("TAXII store {}", path.display())]
     Sqlite {
         /// The file.
         path: PathBuf,
@@ -166,9 +168,19 @@ impl CollectionStore {
         })
     }
 
-    /// Creates the collection, or updates its alias, title and description.
+    /// Creates the collection, or updates its alias, title and description. An alias is
+    /// one collection's: another collection that had it loses it (a configuration may move
+    /// an alias to a new id, or swap two).
     pub fn put_collection(&self, collection: &CollectionRecord) -> Result<(), StoreError> {
-        self.lock()
+        let mut connection = self.lock();
+        let transaction = connection.transaction().map_err(self.sqlite())?;
+        transaction
+            .execute(
+                "UPDATE collections SET alias = NULL WHERE alias = ?1 AND id <> ?2",
+                params![collection.alias, collection.id],
+            )
+            .map_err(self.sqlite())?;
+        transaction
             .execute(
                 "INSERT INTO collections (id, alias, title, description) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET alias = ?2, title = ?3, description = ?4",
@@ -179,8 +191,8 @@ impl CollectionStore {
                     collection.description
                 ],
             )
-            .map(drop)
-            .map_err(self.sqlite())
+            .map_err(self.sqlite())?;
+        transaction.commit().map_err(self.sqlite())
     }
 
     /// Every collection, by title then id.
@@ -236,7 +248,7 @@ impl CollectionStore {
             }
         }
         *last = (*last + 1).max(now_micros);
-        status.id = status_id(collection, *last);
+        status.id = status_id();
         status.request_timestamp = Some(format_micros(now_micros));
         status.success_count = status.successes.len() as u64;
         status.failure_count = status.failures.len() as u64;
@@ -248,6 +260,12 @@ impl CollectionStore {
             .execute(
                 "INSERT OR REPLACE INTO statuses (id, collection, json) VALUES (?1, ?2, ?3)",
                 params![status.id, collection, json],
+            )
+            .map_err(self.sqlite())?;
+        transaction
+            .execute(
+                "DELETE FROM statuses WHERE rowid <= (SELECT MAX(rowid) FROM statuses) - ?1",
+                [KEPT_STATUSES],
             )
             .map_err(self.sqlite())?;
         transaction.commit().map_err(self.sqlite())?;
@@ -475,10 +493,10 @@ fn empty_status(total: usize) -> Status {
     }
 }
 
-/// A unique status id: a UUIDv5 of the collection and a date added never given out twice.
-fn status_id(collection: &str, unique_micros: i64) -> String {
-    let name = format!("{collection}/{unique_micros}");
-    uuid::Uuid::new_v5(&STATUS_NAMESPACE, name.as_bytes()).to_string()
+/// A new status id: a random UUID, so that a status is read only by whom its id was
+/// given to (another writer of the collection cannot guess it).
+fn status_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Checks one object of an add request: a failure entry says why it is refused.
@@ -529,6 +547,19 @@ fn insert(
     object: &Checked,
     date_added: i64,
 ) -> rusqlite::Result<String> {
+    if object.version.is_none() {
+        let same: Option<String> = transaction
+            .query_row(
+                "SELECT version FROM objects WHERE collection = ?1 AND id = ?2 AND json = ?3
+                 LIMIT 1",
+                params![collection, object.id, object.json],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(version) = same {
+            return Ok(version);
+        }
+    }
     let (micros, version) = object
         .version
         .clone()

@@ -133,3 +133,52 @@ fn arrays_json_lines_files_and_folders() {
     );
     assert!(errors.iter().any(|e| e.contains("missing")), "{errors:?}");
 }
+
+/// An event with one address field.
+fn event_with(address: &str) -> tocsin_event::Event {
+    let mut event = tocsin_event::Event::default();
+    event.push("src_ip", "", Value::from(address));
+    event
+}
+
+#[test]
+fn another_source_cannot_revoke_or_rename_an_indicator() {
+    let cisa = serde_json::json!({"type": "bundle", "id": "bundle--c", "objects": [
+        {"type": "identity", "id": "identity--cisa", "name": "CISA"},
+        {"type": "indicator", "id": "indicator--k", "created_by_ref": "identity--cisa",
+         "modified": "2026-01-01T00:00:00Z", "pattern_type": "stix",
+         "pattern": "[ipv4-addr:value = '203.0.113.66']"},
+    ]})
+    .to_string();
+    let mallory = serde_json::json!({"type": "bundle", "id": "bundle--m", "objects": [
+        {"type": "identity", "id": "identity--cisa", "name": "Not CISA"},
+        {"type": "indicator", "id": "indicator--k", "created_by_ref": "identity--mallory",
+         "modified": "2026-02-01T00:00:00Z", "pattern_type": "stix", "revoked": true,
+         "pattern": "[ipv4-addr:value = '203.0.113.66']"},
+    ]})
+    .to_string();
+    let mut builder = IndicatorSetBuilder::default();
+    builder.add_text(&cisa, Path::new("a-cisa.json"));
+    builder.add_text(&mallory, Path::new("b-other.json"));
+    let set = builder.build(NOW);
+    assert_eq!(set.counts().revoked, 1, "mallory's own object only");
+    let [indicator] = set.indicators() else {
+        panic!("{:?}", set.indicators())
+    };
+    assert_eq!(indicator.producer.as_deref(), Some("CISA"));
+    assert_eq!(set.matches(&event_with("203.0.113.66")).len(), 1);
+}
+
+#[test]
+fn an_indicator_stops_matching_when_it_expires_after_the_set_was_built() {
+    let text = serde_json::json!({"type": "indicator", "id": "indicator--t",
+        "modified": "2026-01-01T00:00:00Z", "valid_until": "2026-06-01T00:00:00Z",
+        "pattern_type": "stix", "pattern": "[ipv4-addr:value = '198.51.100.7']"})
+    .to_string();
+    let set = set(&text);
+    let event = event_with("198.51.100.7");
+    assert_eq!(set.matches_at(&event, NOW).len(), 1, "in force when built");
+    let june = 1_780_300_000_000_000; // 2026-06-01T07:46Z
+    assert!(set.matches_at(&event, june).is_empty(), "expired since");
+    assert!(set.matches(&event).is_empty(), "and the clock says so");
+}

@@ -134,15 +134,23 @@ fn is_taxii(media: &str, any: bool) -> bool {
         .split(';')
         .map(|part| part.trim().to_ascii_lowercase());
     let essence = parts.next().unwrap_or_default();
-    let versions_ok = parts
+    let parameters: Vec<(String, String)> = parts
         .filter_map(|p| {
             p.split_once('=')
                 .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
         })
-        .all(|(key, value)| key != "version" || value == "2.1");
+        .collect();
+    // `q=0` means "not acceptable" (RFC 9110, 12.4.2).
+    let refused = parameters
+        .iter()
+        .any(|(key, value)| key == "q" && value.parse::<f32>().is_ok_and(|q| q <= 0.0));
+    let versions_ok = !refused
+        && parameters
+            .iter()
+            .all(|(key, value)| key != "version" || value == "2.1");
     match essence.as_str() {
         "application/taxii+json" => versions_ok,
-        "*/*" | "application/*" => any,
+        "*/*" | "application/*" => any && !refused,
         _ => false,
     }
 }
@@ -262,6 +270,8 @@ mod tests {
             "application/json",
             "application/taxii+json;version=2.0",
             "text/html",
+            "application/taxii+json;q=0",
+            "*/*;q=0.0",
         ] {
             let error = check_accept(&headers(header::ACCEPT, bad)).unwrap_err();
             assert_eq!(error.status, StatusCode::NOT_ACCEPTABLE, "{bad}");

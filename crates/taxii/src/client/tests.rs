@@ -174,6 +174,28 @@ fn a_server_that_never_ends_is_stopped_at_the_page_bound() {
 }
 
 #[test]
+fn a_server_that_sends_big_pages_forever_is_stopped_at_the_byte_bound() {
+    let counter = Arc::new(Mutex::new(0usize));
+    let responder = Responder::start(move |_, _| {
+        let mut n = counter.lock().unwrap();
+        *n += 1;
+        let mut envelope: Value = serde_json::from_str(&page(&[*n], true, None)).unwrap();
+        envelope["next"] = json!(format!("page-{n}"));
+        envelope["objects"][0]["description"] = json!("x".repeat(10_000));
+        (200, vec![], envelope.to_string())
+    });
+    let options = ClientOptions {
+        max_total_bytes: 100_000,
+        ..ClientOptions::default()
+    };
+    let client = TaxiiClient::new(&responder.url, &Credentials::Anonymous, options).unwrap();
+    let error = client
+        .get_objects(&responder.url, "c", &ObjectFilter::default())
+        .unwrap_err();
+    assert!(error.to_string().contains("exceed 100000 bytes"), "{error}");
+}
+
+#[test]
 fn more_without_objects_or_without_a_way_on_is_an_error() {
     let empty = Responder::start(|_, _| (200, vec![], r#"{"more":true,"next":"x"}"#.into()));
     let error = client(&empty.url)

@@ -305,3 +305,38 @@ fn the_store_survives_reopening() {
     let page = store.manifest("c1", &query("")).unwrap();
     assert!(page.first_added < page.last_added);
 }
+
+#[test]
+fn an_observable_added_again_is_not_a_new_version_unless_it_changed() {
+    let (_dir, store) = open();
+    let address = json!({"type": "ipv4-addr", "spec_version": "2.1",
+        "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd", "value": "198.51.100.3"});
+    for n in 0..3 {
+        let status = store
+            .add_objects("c1", std::slice::from_ref(&address), NOW + n)
+            .unwrap();
+        assert_eq!(status.success_count, 1);
+    }
+    let id = address["id"].as_str().unwrap();
+    let all = query("match[version]=all");
+    assert_eq!(store.objects("c1", &all).unwrap().items.len(), 1);
+    let mut changed = address.clone();
+    changed["x_note"] = json!("seen again");
+    store.add_objects("c1", &[changed], NOW + 10).unwrap();
+    assert_eq!(store.objects("c1", &all).unwrap().items.len(), 2, "{id}");
+}
+
+#[test]
+fn an_alias_moves_to_the_collection_configured_with_it() {
+    let (_dir, store) = open();
+    store
+        .put_collection(&CollectionRecord {
+            id: "c2".into(),
+            alias: Some("cisa".into()),
+            title: "CISA, new id".into(),
+            description: None,
+        })
+        .unwrap();
+    assert_eq!(store.collection("cisa").unwrap().unwrap().id, "c2");
+    assert_eq!(store.collection("c1").unwrap().unwrap().alias, None);
+}
