@@ -48,6 +48,10 @@ pub struct TaxiiConfig {
     pub contact: Option<String>,
     /// The API root's path segment (`/{api_root}/`).
     pub api_root: String,
+    /// The server's address as partners reach it (`https://taxii.example.org`), used in
+    /// the discovery resource; without it the request's `Host` header is (fine when
+    /// partners reach the service directly, wrong behind a proxy that rewrites it).
+    pub public_url: Option<String>,
     /// The largest request body, in bytes; larger ones get 413.
     pub max_content_length: usize,
     /// The most objects one page holds (a larger `limit` is lowered to it); a request
@@ -70,6 +74,7 @@ impl Default for TaxiiConfig {
             description: None,
             contact: None,
             api_root: "tocsin".into(),
+            public_url: None,
             max_content_length: 10 << 20,
             page_limit: 1000,
             organisation: None,
@@ -130,6 +135,14 @@ impl TaxiiConfig {
                 "taxii.api_root = {:?}: letters, digits, '-' and '_', not one of {RESERVED_ROOTS:?}",
                 self.api_root
             ));
+        }
+        if let Some(url) = &self.public_url {
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok || url.contains(char::is_whitespace) || url.contains(['?', '#']) {
+                return Err(format!(
+                    "taxii.public_url = {url:?}: an http:// or https:// address without query"
+                ));
+            }
         }
         if self.max_content_length == 0 || self.page_limit == 0 {
             return Err("taxii.max_content_length and taxii.page_limit must be above 0".into());
@@ -245,9 +258,14 @@ mod tests {
             "[[collections]]\nalias = \"a b\"",
             "[[collections]]\nalias = \"a\"\nid = \"not-a-uuid\"",
             "[[collections]]\nalias = \"a\"\n[[collections]]\nalias = \"a\"",
+            "public_url = \"ftp://taxii.example\"",
+            "public_url = \"https://taxii.example/?x=1\"",
         ] {
             assert!(config(text).check().is_err(), "{text}");
         }
+        assert!(config("public_url = \"https://taxii.example/\"")
+            .check()
+            .is_ok());
     }
 
     #[test]

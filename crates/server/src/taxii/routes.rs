@@ -156,6 +156,9 @@ fn parse_query(taxii: &Taxii, query: Option<&str>) -> Result<Query, TaxiiError> 
 /// The URL of the API root, from the request's `Host` (a path alone without one).
 fn api_root_url(taxii: &Taxii, headers: &HeaderMap) -> String {
     let path = format!("/{}/", taxii.config.api_root);
+    if let Some(public) = &taxii.config.public_url {
+        return format!("{}{path}", public.trim_end_matches('/'));
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
