@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -321,9 +321,9 @@ fn envelope_objects(body: &[u8]) -> Result<Vec<Value>, TaxiiError> {
 }
 
 /// 413 when the declared or actual body is larger than `max`.
-fn check_size(
+async fn read_body(
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
     max: usize,
 ) -> Result<Bytes, TaxiiError> {
     let too_large = || {
@@ -337,12 +337,25 @@ fn check_size(
     if declared.is_some_and(|length| length > max as u64) {
         return Err(too_large());
     }
-    match body {
-        Ok(body) if body.len() <= max => Ok(body),
-        Ok(_) => Err(too_large()),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large()),
-        Err(rejection) => Err(TaxiiError::bad_request(rejection.body_text())),
+    match axum::body::to_bytes(body, max).await {
+        Ok(body) => Ok(body),
+        Err(error) if is_length_limit(&error) => Err(too_large()),
+        Err(error) => Err(TaxiiError::bad_request(format!(
+            "the body cannot be read: {error}"
+        ))),
     }
+}
+
+/// Whether reading a body failed on its length limit.
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// `POST .../objects/`: adds an envelope's objects; answers the request's status (202).
@@ -350,13 +363,14 @@ async fn add_objects(
     State(state): Shared,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, TaxiiError> {
+    // Who asks is known before the body is read: a stranger's upload costs nothing.
     let (taxii, token) = begin(&state, &headers).await?;
     let (record, granted) = visible(&taxii, &token, path).await?;
     need_write(granted)?;
     check_content_type(&headers)?;
-    let body = check_size(&headers, body, taxii.config.max_content_length)?;
+    let body = read_body(&headers, body, taxii.config.max_content_length).await?;
     let objects = envelope_objects(&body)?;
     let now = tocsin_taxii::time::now_micros();
     let status = on_store(&taxii, move |taxii| {
