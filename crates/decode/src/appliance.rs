@@ -308,6 +308,17 @@ fn report_incomplete(key: &MessageKey, pending: &Pending, why: &str, sink: &mut 
     sink.error(pending.first_line, FORMAT, message);
 }
 
+/// Where a line of the appliance's syslog stands in its message: `(segment, total)`
+/// (`BG: 4135:01:02:…` is the first of two), or `None` for a line that is not one. Inputs
+/// that batch lines (the service's syslog listeners) use it to keep a message's segments
+/// in one batch, so that the decoder meets them together.
+pub fn segment_of(line: &str) -> Option<(usize, usize)> {
+    let clock = Clock::given(2000, crate::UtcOffset::default());
+    parse_line(line, &clock)
+        .ok()
+        .map(|line| (line.segment, line.total))
+}
+
 /// Parses the header and segment numbers of a line, in any of the three header forms.
 fn parse_line<'a>(text: &'a str, clock: &Clock) -> Result<Line<'a>, String> {
     if looks_like_rfc5424(text) {

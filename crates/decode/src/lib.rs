@@ -99,6 +99,7 @@ mod threads;
 mod timestamp;
 mod utf16;
 
+pub use appliance::segment_of as appliance_segment;
 pub use clock::UtcOffset;
 pub use error::DecodeError;
 pub use input::{discover, from_bytes, from_reader, open};

@@ -106,14 +106,37 @@ async fn read_connection(stream: impl AsyncRead + Unpin, sink: &Arc<SyslogSink>)
         }
         let idle = reader.inner.buffer().is_empty();
         if !batch.is_empty() && (done || idle || batch.len() >= BATCH_MESSAGES) {
-            while sink.behind() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            // The first segments of a message whose last has not arrived wait for it, so
+            // that one record (and one step of the pipeline) holds the whole message.
+            let held = match done || batch.len() >= 2 * BATCH_MESSAGES {
+                true => 0,
+                false => unfinished_segments(&batch),
+            };
+            if held < batch.len() {
+                let rest = batch.split_off(batch.len() - held);
+                while sink.behind() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                sink.append("syslog-tcp", std::mem::replace(&mut batch, rest))
+                    .await;
             }
-            sink.append("syslog-tcp", std::mem::take(&mut batch)).await;
         }
         if done {
             return Ok(());
         }
+    }
+}
+
+/// How many messages at the end of `batch` are the first segments of an appliance
+/// message whose last segment is still to come (0 when the last message ends one).
+fn unfinished_segments(batch: &[Vec<u8>]) -> usize {
+    let Some(last) = batch.last() else {
+        return 0;
+    };
+    let text = String::from_utf8_lossy(last);
+    match tocsin_decode::appliance_segment(text.trim_end()) {
+        Some((segment, total)) if segment < total => segment.min(batch.len()),
+        _ => 0,
     }
 }
 
@@ -288,6 +311,27 @@ mod tests {
 
     fn message(text: &str) -> Frame {
         Frame::Message(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn the_first_segments_of_an_unfinished_message_are_held() {
+        let line = |segment: usize, total: usize| {
+            format!("Nov 15 11:29:41 rs BG[1]: 4135:{segment:02}:{total:02}:a=b").into_bytes()
+        };
+        let whole = vec![line(1, 1), line(1, 2), line(2, 2)];
+        assert_eq!(unfinished_segments(&whole), 0);
+        let cut = vec![line(1, 1), line(1, 3), line(2, 3)];
+        assert_eq!(unfinished_segments(&cut), 2);
+        assert_eq!(unfinished_segments(&[line(1, 2)]), 1);
+        assert_eq!(
+            unfinished_segments(&[b"<13>not an appliance line".to_vec()]),
+            0
+        );
+        assert_eq!(
+            unfinished_segments(&[line(3, 4)]),
+            1,
+            "bounded by the batch"
+        );
     }
 
     #[tokio::test]

@@ -312,3 +312,15 @@ fn a_bad_body_of_a_segmented_message_names_its_first_line() {
         ["error: test.log: line 1: appliance: field `broken` has no `=`"]
     );
 }
+
+#[test]
+fn a_lines_segment_is_read_from_each_header_form() {
+    let first = "Nov 15 11:29:41 rs-appliance-01 BG[26992]: 4135:01:02:event=user_added;a=b";
+    assert_eq!(segment_of(first), Some((1, 2)));
+    let whole = "Nov 15 11:29:41 rs-appliance-01 BG: 4135:01:01:event=login;a=b";
+    assert_eq!(segment_of(whole), Some((1, 1)));
+    let rfc5424 = "<110>1 2024-12-02T10:00:00Z appliance BG 4242 - - 4135:2:3:x=y";
+    assert_eq!(segment_of(rfc5424), Some((2, 3)));
+    assert_eq!(segment_of("Nov 15 11:29:41 host sshd[1]: hello"), None);
+    assert_eq!(segment_of(""), None);
+}
