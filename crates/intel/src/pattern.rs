@@ -174,14 +174,22 @@ impl ObjectPath {
     }
 }
 
+/// The path as it is written in a pattern, so that it parses back to itself: a property
+/// name that does not read as a bare word is quoted, its backslashes and quotes escaped.
 impl fmt::Display for ObjectPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:", self.object_type)?;
         for (index, step) in self.steps.iter().enumerate() {
             match step {
-                PathStep::Property(name) if index == 0 => write!(f, "{name}")?,
-                PathStep::Property(name) if is_plain(name) => write!(f, ".{name}")?,
-                PathStep::Property(name) => write!(f, ".'{name}'")?,
+                PathStep::Property(name) => {
+                    if index > 0 {
+                        f.write_str(".")?;
+                    }
+                    match is_plain(name) {
+                        true => f.write_str(name)?,
+                        false => write_quoted(f, name)?,
+                    }
+                }
                 PathStep::Index(n) => write!(f, "[{n}]")?,
                 PathStep::Any => write!(f, "[*]")?,
             }
@@ -190,8 +198,26 @@ impl fmt::Display for ObjectPath {
     }
 }
 
+/// Whether a property name reads back as a bare word: a letter or `_`, then letters,
+/// digits and `_`.
 fn is_plain(name: &str) -> bool {
-    name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `text` in quotes, a backslash before each backslash and quote, as the lexer reads strings.
+fn write_quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    f.write_str("'")?;
+    for c in text.chars() {
+        if matches!(c, '\\' | '\'') {
+            f.write_str("\\")?;
+        }
+        write!(f, "{c}")?;
+    }
+    f.write_str("'")
 }
 
 /// Parses a pattern.

@@ -108,6 +108,31 @@ fn object_paths_keep_their_steps() {
     assert_eq!(test.path.properties(), Some(vec!["hashes", "SHA-256"]));
 }
 
+/// Found by the `stix_pattern` fuzz target: a property holding a backslash or a quote, or
+/// not a bare word, was printed without its quotes or escapes, so that the path in a skip
+/// reason did not read back as the pattern's.
+#[test]
+fn object_paths_print_back_to_themselves() {
+    for text in [
+        r"[x-o:'it\'s'.'C:\\dir' = 'v']",
+        "[x-o:'a b'.'1st'.''[0].'' = 'v']",
+        "[x-o:p_1.'SHA-256'[*].AND = 'v']",
+    ] {
+        let Observation::Single(Comparison::Test(test)) = parse(text).unwrap() else {
+            panic!("{text}: one test")
+        };
+        let printed = format!("[EXISTS {}]", test.path);
+        let Observation::Single(Comparison::Test(back)) = parse(&printed).unwrap() else {
+            panic!("{printed}: one test")
+        };
+        assert_eq!(back.path, test.path, "{printed}");
+    }
+    let Observation::Single(Comparison::Test(test)) = parse(r"[x-o:'it\'s' = 'v']").unwrap() else {
+        panic!("one test")
+    };
+    assert_eq!(test.path.to_string(), r"x-o:'it\'s'");
+}
+
 #[test]
 fn errors_give_the_column() {
     for (text, column) in [
