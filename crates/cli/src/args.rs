@@ -62,6 +62,11 @@ pub enum Command {
     /// shown once, when created).
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Add, list and disable the users of `tocsin serve`, who log in with HTTP Basic (a
+    /// name and a password, stored as an argon2id hash; the password is read from an
+    /// environment variable or standard input, never from the command line).
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Send log files (any format `hunt` reads; EVTX rendered as JSON) to a running
     /// `tocsin serve` over HTTP, or as syslog over TCP or UDP, at a chosen pace: a load
     /// generator, and a way to feed old logs to the service.
@@ -141,6 +146,65 @@ pub struct TokenCreateArgs {
 pub struct TokenRevokeArgs {
     /// The token's id (the part after `tsn_`, as `tokens list` shows it).
     pub id: String,
+    #[command(flatten)]
+    pub data: ServeDataArgs,
+}
+
+/// `tocsin users` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user with a role and a password.
+    Add(UserAddArgs),
+    /// List the users (names, roles, states; never the passwords).
+    List(ServeDataArgs),
+    /// Disable a user (kept for the record); it stops working at once, also in a running
+    /// service.
+    Disable(UserNameArgs),
+    /// Set a user's password; the old one stops working at once.
+    Passwd(UserPasswdArgs),
+}
+
+/// Where a user's password comes from.
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// The environment variable holding the password (at least 12 characters); when it is
+    /// not set, one line of standard input, unless that is a terminal.
+    #[arg(long, value_name = "VAR", default_value = "TOCSIN_PASSWORD")]
+    pub password_env: String,
+}
+
+/// Flags of `tocsin users add`.
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The name the user logs in with: 1 to 64 ASCII letters, digits, '.', '-', '_' or '@'.
+    pub name: String,
+    /// What the user may do: admin (everything), analyst (read and respond), viewer
+    /// (read), ingest (only send events), partner (only the TAXII collections that name
+    /// the user).
+    #[arg(long, value_parser = ["admin", "analyst", "viewer", "ingest", "partner"])]
+    pub role: String,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    #[command(flatten)]
+    pub data: ServeDataArgs,
+}
+
+/// Flags of `tocsin users disable`.
+#[derive(Debug, Args)]
+pub struct UserNameArgs {
+    /// The user's name.
+    pub name: String,
+    #[command(flatten)]
+    pub data: ServeDataArgs,
+}
+
+/// Flags of `tocsin users passwd`.
+#[derive(Debug, Args)]
+pub struct UserPasswdArgs {
+    /// The user's name.
+    pub name: String,
+    #[command(flatten)]
+    pub password: PasswordArgs,
     #[command(flatten)]
     pub data: ServeDataArgs,
 }

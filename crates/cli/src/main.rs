@@ -36,7 +36,9 @@ mod suppressions;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, IncidentsCommand, RulesCommand, ShareCommand, TokensCommand};
+use crate::args::{
+    Cli, Command, IncidentsCommand, RulesCommand, ShareCommand, TokensCommand, UsersCommand,
+};
 
 fn main() {
     let cli = Cli::parse();
@@ -67,6 +69,10 @@ fn main() {
         Command::Tokens(TokensCommand::Create(args)) => serve::create_token(args),
         Command::Tokens(TokensCommand::List(args)) => serve::list_tokens(args),
         Command::Tokens(TokensCommand::Revoke(args)) => serve::revoke_token(args),
+        Command::Users(UsersCommand::Add(args)) => serve::add_user(args),
+        Command::Users(UsersCommand::List(args)) => serve::list_users(args),
+        Command::Users(UsersCommand::Disable(args)) => serve::disable_user(args),
+        Command::Users(UsersCommand::Passwd(args)) => serve::set_password(args),
         Command::Completions(args) => install_files::completions(args),
         Command::Man(args) => install_files::man(args),
     };

@@ -1,14 +1,18 @@
-//! `tocsin serve` and `tocsin tokens`: the configuration and data folder from the flags,
-//! then `tocsin-server`'s service and token store.
+//! `tocsin serve`, `tocsin tokens` and `tocsin users`: the configuration and data folder
+//! from the flags, then `tocsin-server`'s service, token store and user store.
 
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use tocsin_server::auth::{Role, TokenStore};
+use tocsin_server::users::{valid_name, Password, UserError, UserStore, MAX_PASSWORD_BYTES};
 use tocsin_server::{DataDir, ServeConfig, Started};
 
-use crate::args::{ServeArgs, ServeDataArgs, TokenCreateArgs, TokenRevokeArgs};
+use crate::args::{
+    PasswordArgs, ServeArgs, ServeDataArgs, TokenCreateArgs, TokenRevokeArgs, UserAddArgs,
+    UserNameArgs, UserPasswdArgs,
+};
 use crate::incidents::now_micros;
 
 /// Runs the service until SIGTERM or Ctrl-C.
@@ -146,5 +150,114 @@ pub fn revoke_token(args: &TokenRevokeArgs) -> Result<i32> {
         bail!("no token {}", args.id);
     }
     eprintln!("token {} revoked", args.id);
+    Ok(0)
+}
+
+/// The user store of the data folder the flags name (created if missing).
+fn user_store(args: &ServeDataArgs) -> Result<UserStore> {
+    let data = data_dir(args, None)?;
+    std::fs::create_dir_all(&data.root)
+        .with_context(|| format!("cannot create the data folder {}", data.root.display()))?;
+    UserStore::open(&data.tokens())
+        .with_context(|| format!("cannot open the users of {}", data.root.display()))
+}
+
+/// The password the flags point to: the environment variable `--password-env` names, else
+/// one line of standard input when that is not a terminal. Never from the command line,
+/// where other users of the machine could read it.
+fn read_password(args: &PasswordArgs) -> Result<Password> {
+    let text = match std::env::var_os(&args.password_env) {
+        Some(value) => value
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("the password in ${} is not UTF-8", args.password_env))?,
+        None => password_from_stdin(&args.password_env)?,
+    };
+    Ok(Password::new(text)?)
+}
+
+/// One line of standard input (its line ending dropped), refused from a terminal, where it
+/// would be echoed.
+fn password_from_stdin(variable: &str) -> Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        bail!("no password: set ${variable} (or --password-env VAR), or pipe it on standard input");
+    }
+    let mut line = String::new();
+    // One byte more than a password may have, and its line ending, so that a longer one is
+    // refused rather than cut.
+    let limit = (MAX_PASSWORD_BYTES + 3) as u64;
+    stdin
+        .lock()
+        .take(limit)
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    if line.is_empty() {
+        bail!(
+            "no password: set ${variable} (or --password-env VAR), or write it on standard input"
+        );
+    }
+    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned())
+}
+
+/// `tocsin users add`.
+pub fn add_user(args: &UserAddArgs) -> Result<i32> {
+    let Some(role) = Role::parse(&args.role) else {
+        bail!("unknown role {}", args.role);
+    };
+    if !valid_name(&args.name) {
+        bail!("{:?}: {}", args.name, UserError::InvalidName);
+    }
+    let password = read_password(&args.password)?;
+    let store = user_store(&args.data)?;
+    let info = store
+        .create(&args.name, role, &password, now_micros())
+        .with_context(|| format!("cannot add the user {:?}", args.name))?;
+    eprintln!("user {} (role {}) added", info.name, role.as_str());
+    Ok(0)
+}
+
+/// `tocsin users list`.
+pub fn list_users(args: &ServeDataArgs) -> Result<i32> {
+    let store = user_store(args)?;
+    let users = store.list()?;
+    println!("{:<8} {:<9} {:<20} NAME", "ROLE", "STATE", "CREATED");
+    for user in users {
+        let state = if user.disabled { "disabled" } else { "active" };
+        let created = chrono::DateTime::from_timestamp_micros(user.created_micros)
+            .map(|time| time.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        println!(
+            "{:<8} {:<9} {:<20} {}",
+            user.role.as_str(),
+            state,
+            created,
+            user.name
+        );
+    }
+    Ok(0)
+}
+
+/// `tocsin users disable`.
+pub fn disable_user(args: &UserNameArgs) -> Result<i32> {
+    let store = user_store(&args.data)?;
+    if !store.disable(&args.name)? {
+        bail!("no user {}", args.name);
+    }
+    eprintln!("user {} disabled", args.name);
+    Ok(0)
+}
+
+/// `tocsin users passwd`.
+pub fn set_password(args: &UserPasswdArgs) -> Result<i32> {
+    let password = read_password(&args.password)?;
+    let store = user_store(&args.data)?;
+    let changed = store
+        .set_password(&args.name, &password)
+        .with_context(|| format!("cannot set the password of {:?}", args.name))?;
+    if !changed {
+        bail!("no user {}", args.name);
+    }
+    eprintln!("password of {} changed", args.name);
     Ok(0)
 }

@@ -1378,3 +1378,110 @@ fn a_token_past_its_rate_gets_429() {
     assert_eq!(get(&server, "/healthz", None).status, 200);
     assert!(server.terminate().success());
 }
+
+/// Users log in with HTTP Basic on the API and on TAXII: added by `tocsin users add` with
+/// the password in the environment, refused with a wrong password and once disabled; a
+/// partner user reads the TAXII collection whose `readers` name it.
+#[test]
+fn users_log_in_with_basic_until_disabled() {
+    /// `Authorization: Basic` for `user` and `password` (RFC 4648 base64).
+    fn basic(user: &str, password: &str) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let bytes = format!("{user}:{password}").into_bytes();
+        let mut encoded = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0_u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            for i in 0..4 {
+                match i <= chunk.len() {
+                    true => encoded.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char),
+                    false => encoded.push('='),
+                }
+            }
+        }
+        format!("Basic {encoded}")
+    }
+    fn call(server: &Server, path: &str, authorization: &str) -> common::serve::Answer {
+        answer(
+            agent()
+                .get(server.url(path))
+                .header("Authorization", authorization)
+                .header("Accept", "application/taxii+json;version=2.1")
+                .call(),
+        )
+    }
+    fn users(data: &Path, args: &[&str], password: Option<&str>) -> std::process::Output {
+        let mut command = tocsin();
+        command.arg("users").args(args).arg("--data").arg(data);
+        if let Some(password) = password {
+            command.env("TOCSIN_PASSWORD", password);
+        }
+        run(&mut command)
+    }
+    const PASSWORD: &str = "correct horse battery staple";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (name, role) in [("alice", "analyst"), ("partner.bob", "partner")] {
+        let out = users(&data, &["add", name, "--role", role], Some(PASSWORD));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let short = users(&data, &["add", "carol", "--role", "viewer"], Some("short"));
+    assert_eq!(short.status.code(), Some(2));
+    assert!(stderr(&short).contains("at least 12"), "{}", stderr(&short));
+    let listed = users(&data, &["list"], None);
+    let listing = common::stdout(&listed);
+    assert!(
+        listing.contains("alice") && listing.contains("partner"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("horse") && !listing.contains("carol"),
+        "{listing}"
+    );
+    let config = config(
+        dir.path(),
+        "[[taxii.collections]]\nalias = \"x\"\nreaders = [\"partner.bob\"]\n",
+    );
+    let server = Server::start(&data, Some(&config));
+    let alice = basic("alice", PASSWORD);
+    assert_eq!(call(&server, "/api/v1/status", &alice).status, 200);
+    let wrong = call(
+        &server,
+        "/api/v1/status",
+        &basic("alice", "correct horse battery"),
+    );
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert_eq!(
+        call(
+            &server,
+            "/api/v1/incidents",
+            &basic("partner.bob", PASSWORD)
+        )
+        .status,
+        403
+    );
+    let listing = call(
+        &server,
+        "/tocsin/collections/",
+        &basic("partner.bob", PASSWORD),
+    );
+    assert_eq!(listing.status, 200, "{}", listing.body);
+    let collections = listing.json()["collections"].clone();
+    assert_eq!(
+        collections.as_array().map(Vec::len),
+        Some(1),
+        "{collections}"
+    );
+    assert_eq!(collections[0]["alias"], "x", "{collections}");
+    assert_eq!(collections[0]["can_read"], true, "{collections}");
+    let disabled = users(&data, &["disable", "alice"], None);
+    assert!(disabled.status.success(), "{}", stderr(&disabled));
+    let refused = call(&server, "/api/v1/status", &alice);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(call(&server, "/tocsin/collections/", &alice).status, 401);
+    assert!(server.terminate().success());
+    let log = std::fs::read_to_string(dir.path().join("data.log")).unwrap();
+    assert!(!log.contains("horse"), "{log}");
+}

@@ -1,8 +1,9 @@
 //! The HTTP surface of `tocsin serve`: the ingest endpoint, the REST API over incidents,
 //! detections and the service's status, Prometheus metrics, and the health probes.
 //!
-//! Every route but `/healthz` and `/readyz` needs a bearer token whose role grants the
-//! route's [`Permission`]. Every answer that is not a success is a JSON object
+//! Every route but `/healthz` and `/readyz` needs credentials whose role grants the
+//! route's [`Permission`]: a bearer token, or HTTP Basic with a user's name and password
+//! (or a token's name and the token, as TAXII partners send). Every answer that is not a success is a JSON object
 //! `{"error": "..."}` with a 4xx status (503 with `Retry-After` when the service cannot take
 //! more now), never a panic: bodies, queries and paths are parsed here, by hand, so that no
 //! framework rejection answers in another shape.
@@ -18,6 +19,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine;
 use serde_json::{json, Value};
 use tocsin_decode::Format;
 use tocsin_incident::{Band, Incident, IncidentFilter, IncidentStore, Status};
@@ -25,12 +27,13 @@ use tocsin_spool::{FileSpool, Spool};
 use tocsin_store::SqliteStore;
 
 use crate::actions::{ActionError, Actions};
-use crate::auth::{Permission, TokenInfo, TokenStore};
+use crate::auth::{AuthError, Permission, TokenInfo, TokenStore};
 use crate::contain::ContainError;
 use crate::ingest::{batch, decompress, BodyFormat};
 use crate::metrics::{add, Metrics};
 use crate::respond::{apply, resolve, ChangeError, ChangeRequest};
 use crate::rules::Reloader;
+use crate::users::{UserStore, USER_ID_PREFIX};
 
 /// The OpenAPI document of this API, served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -39,8 +42,10 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 pub struct AppState {
     /// Where acknowledged events go.
     pub spool: Arc<FileSpool>,
-    /// Who may call.
+    /// Who may call: tokens.
     pub tokens: Arc<TokenStore>,
+    /// Who may call: users with passwords.
+    pub users: Arc<UserStore>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// The incident store, opened read-only per request.
@@ -51,7 +56,7 @@ pub struct AppState {
     pub actions: Arc<Actions>,
     /// The webhooks and their deliveries.
     pub webhooks: Arc<crate::webhooks::Webhooks>,
-    /// Requests per token.
+    /// Requests per token or user.
     pub limiter: crate::limit::RateLimiter,
     /// The largest body once decompressed.
     pub max_decompressed_bytes: usize,
@@ -169,28 +174,111 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// The token of the request, if its role grants `need`: 401 without a valid token, 403
-/// when its role does not grant it.
+/// The longest `Basic` credentials read (base64 of a 64-character name and a 1024-byte
+/// password fits with room to spare).
+const MAX_BASIC_LEN: usize = 4096;
+
+/// What an `Authorization` header presents. Its `Debug` shows no secret.
+pub(crate) enum Credentials {
+    /// A token's text (`Bearer`).
+    Token(String),
+    /// HTTP Basic: a user's name and password, or a token's name and the token.
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password (or token).
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Token(_) => formatter.write_str("Token(<redacted>)"),
+            Credentials::Basic { user, .. } => write!(formatter, "Basic({user:?}, <redacted>)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// The credentials of the `Authorization` header: `Basic`, or a token under one of
+    /// `token_schemes` (compared without regard to case); `None` when absent or malformed.
+    pub(crate) fn from_headers(headers: &HeaderMap, token_schemes: &[&str]) -> Option<Self> {
+        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+        let (scheme, rest) = value.split_once(' ')?;
+        if token_schemes
+            .iter()
+            .any(|token_scheme| scheme.eq_ignore_ascii_case(token_scheme))
+        {
+            return Some(Credentials::Token(rest.trim().to_owned()));
+        }
+        if !scheme.eq_ignore_ascii_case("basic") || rest.len() > MAX_BASIC_LEN {
+            return None;
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()?;
+        let (user, password) = String::from_utf8(decoded)
+            .ok()?
+            .split_once(':')
+            .map(|(user, password)| (user.to_owned(), password.to_owned()))?;
+        Some(Credentials::Basic { user, password })
+    }
+
+    /// Who the credentials are, as the routes see a caller (a user as its
+    /// [`crate::users::UserInfo::principal`]); `None` when they verify as nobody. A Basic
+    /// password that is a token named as the user is that token (TAXII partners log in so);
+    /// otherwise it is the user's password. Blocks for argon2: call on a blocking thread.
+    fn verify(
+        &self,
+        tokens: &TokenStore,
+        users: &UserStore,
+    ) -> Result<Option<TokenInfo>, AuthError> {
+        match self {
+            Credentials::Token(text) => tokens.verify(text),
+            Credentials::Basic { user, password } => {
+                let token = tokens.verify(password)?.filter(|token| token.name == *user);
+                if token.is_some() {
+                    return Ok(token);
+                }
+                Ok(users.verify(user, password)?.map(|found| found.principal()))
+            }
+        }
+    }
+
+    /// [`Credentials::verify`] on a blocking thread: the outer error if that thread failed,
+    /// the inner one if the credential store could not be read.
+    pub(crate) async fn identify(
+        self,
+        state: &AppState,
+    ) -> Result<Result<Option<TokenInfo>, AuthError>, tokio::task::JoinError> {
+        let tokens = Arc::clone(&state.tokens);
+        let users = Arc::clone(&state.users);
+        tokio::task::spawn_blocking(move || self.verify(&tokens, &users)).await
+    }
+}
+
+/// The caller of the request, if its role grants `need`: 401 without valid credentials
+/// (a bearer token, or HTTP Basic), 403 when its role does not grant it, 429 past its rate.
 pub(crate) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     need: Permission,
 ) -> Result<TokenInfo, ApiError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(|token| token.trim().to_owned());
-    let Some(presented) = presented else {
-        return Err(unauthorized("a bearer token is required"));
+    let Some(credentials) = Credentials::from_headers(headers, &["Bearer"]) else {
+        return Err(unauthorized(
+            "a bearer token or HTTP Basic credentials are required",
+        ));
     };
-    let tokens = Arc::clone(&state.tokens);
-    let verified = tokio::task::spawn_blocking(move || tokens.verify(&presented))
+    let verified = credentials
+        .identify(state)
         .await
-        .map_err(|error| ApiError::internal("the token check failed", error))?
-        .map_err(|error| ApiError::internal("the token store cannot be read", error))?;
+        .map_err(|error| ApiError::internal("the credential check failed", error))?
+        .map_err(|error| ApiError::internal("the credentials cannot be read", error))?;
     match verified {
-        None => Err(unauthorized("the token is invalid or revoked")),
+        None => Err(unauthorized(
+            "the credentials are invalid or revoked, or the user is disabled",
+        )),
         Some(token) if token.role.grants(need) => match state.limiter.check(&token.id) {
             Ok(()) => Ok(token),
             Err(wait) => Err(too_many(wait)),
@@ -206,7 +294,7 @@ pub(crate) async fn authorize(
 fn too_many(wait_seconds: u64) -> ApiError {
     let mut error = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "too many requests for this token; retry later",
+        "too many requests for these credentials; retry later",
     );
     if let Ok(value) = HeaderValue::from_str(&wait_seconds.to_string()) {
         error.headers.push((header::RETRY_AFTER, value));
@@ -218,7 +306,7 @@ fn unauthorized(message: &str) -> ApiError {
     let mut error = ApiError::new(StatusCode::UNAUTHORIZED, message);
     error.headers.push((
         header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"tocsin\""),
+        HeaderValue::from_static("Bearer realm=\"tocsin\", Basic realm=\"tocsin\""),
     ));
     error
 }
@@ -634,9 +722,12 @@ pub(crate) fn json_object<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value)
 }
 
-/// Who a token is, as the audit trail names them.
+/// Who a caller is, as the audit trail names them: `NAME (token ID)` or `NAME (user)`.
 pub(crate) fn actor(token: &TokenInfo) -> String {
-    format!("{} (token {})", token.name, token.id)
+    match token.id.starts_with(USER_ID_PREFIX) {
+        true => format!("{} (user)", token.name),
+        false => format!("{} (token {})", token.name, token.id),
+    }
 }
 
 /// The body of `POST /api/v1/incidents/{id}/actions/{name}`.
@@ -747,4 +838,102 @@ async fn list_deliveries(
     })
     .await?;
     Ok(Json(json!({ "deliveries": deliveries })))
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::*;
+    use crate::auth::Role;
+    use crate::users::Password;
+
+    const PASSWORD: &str = "correct horse battery staple";
+
+    fn with_authorization(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    fn basic(user: &str, password: &str) -> HeaderMap {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        with_authorization(&format!("Basic {encoded}"))
+    }
+
+    fn stores() -> (tempfile::TempDir, TokenStore, UserStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.sqlite");
+        let tokens = TokenStore::open(&path).unwrap();
+        let users = UserStore::open(&path).unwrap();
+        (dir, tokens, users)
+    }
+
+    /// Who `headers` verify as, with the API's schemes.
+    fn who(headers: &HeaderMap, tokens: &TokenStore, users: &UserStore) -> Option<TokenInfo> {
+        Credentials::from_headers(headers, &["Bearer"])?
+            .verify(tokens, users)
+            .unwrap()
+    }
+
+    #[test]
+    fn basic_verifies_users_and_named_tokens() {
+        let (_dir, tokens, users) = stores();
+        let password = Password::new(PASSWORD.into()).unwrap();
+        users.create("alice", Role::Viewer, &password, 1).unwrap();
+        let (token, text) = tokens.create("cisa", Role::Partner, 2).unwrap();
+        let alice = who(&basic("alice", PASSWORD), &tokens, &users).unwrap();
+        assert_eq!(
+            (alice.id.as_str(), alice.role),
+            ("user:alice", Role::Viewer)
+        );
+        assert_eq!(actor(&alice), "alice (user)");
+        assert_eq!(
+            who(&basic("cisa", &text), &tokens, &users),
+            Some(token.clone())
+        );
+        assert_eq!(
+            who(
+                &with_authorization(&format!("Bearer {text}")),
+                &tokens,
+                &users
+            ),
+            Some(token)
+        );
+        for refused in [
+            basic("alice", "correct horse battery stapler"),
+            basic("bob", PASSWORD),
+            basic("other", &text),
+            with_authorization(&format!("Bearer {PASSWORD}")),
+            with_authorization(&format!("Token {text}")),
+        ] {
+            assert_eq!(who(&refused, &tokens, &users), None, "{refused:?}");
+        }
+        users.disable("alice").unwrap();
+        assert_eq!(who(&basic("alice", PASSWORD), &tokens, &users), None);
+    }
+
+    #[test]
+    fn credentials_debug_shows_no_secret() {
+        let basic = Credentials::from_headers(&basic("alice", PASSWORD), &["Bearer"]).unwrap();
+        let bearer = Credentials::from_headers(&with_authorization("Bearer tsn_x"), &["Bearer"]);
+        let shown = format!("{basic:?} {bearer:?}");
+        assert!(shown.contains("alice"), "{shown}");
+        assert!(
+            !shown.contains("horse") && !shown.contains("tsn_x"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn unauthorized_names_both_schemes() {
+        let response = unauthorized("no").into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
+        assert!(challenge.contains("Bearer"), "{challenge}");
+        assert!(challenge.contains("Basic realm=\"tocsin\""), "{challenge}");
+    }
 }

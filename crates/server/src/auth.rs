@@ -28,6 +28,9 @@
 //! * Schema version 2 added the `partner` role. SQLite cannot change a table's `CHECK`, so
 //!   opening a version 1 file rebuilds the table in one transaction (copy, drop, rename);
 //!   the tokens, hashes and revocations are kept.
+//! * Schema version 3 added the `users` table of [`crate::users`] (people who log in with a
+//!   name and a password) to the same file, so that one file holds every credential;
+//!   opening an older file creates it in the same transaction as any other step.
 //!
 //! Verification blocks for the argon2 time on a cache miss: async callers should run it on
 //! a blocking thread.
@@ -53,7 +56,7 @@ const TOKEN_LEN: usize = TOKEN_PREFIX.len() + ID_HEX_LEN + 1 + SECRET_HEX_LEN;
 /// Random bytes in an argon2 salt (the recommended 16).
 const SALT_BYTES: usize = 16;
 /// The schema version this code writes and reads (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// How long a write waits for another process holding the file (the CLI and the service
 /// may share it).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,6 +71,17 @@ CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT NOT NULL,
     created_micros INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+);";
+
+/// Version 2 to 3 (and part of a new file): the users. Names are unique without regard to
+/// ASCII case, so that `Alice` and `alice` cannot be two people.
+const CREATE_USERS: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'viewer', 'ingest', 'partner')),
+    hash TEXT NOT NULL,
+    created_micros INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
 );";
 
 /// What a token may do.
@@ -179,7 +193,7 @@ pub enum AuthError {
     },
     /// Hashing or verifying failed other than by a wrong secret (for example a corrupt
     /// stored hash).
-    #[error("token hashing: {0}")]
+    #[error("credential hashing: {0}")]
     Hash(String),
     /// The operating system's random generator failed.
     #[error("random generator: {0}")]
@@ -203,28 +217,13 @@ impl std::fmt::Debug for TokenStore {
 }
 
 impl TokenStore {
-    /// Opens or creates the token database at `path` (SQLite, WAL, a `tokens` table created
-    /// if missing; schema version in `PRAGMA user_version` = 2, a version 1 file is
-    /// migrated). A file with a newer schema version is refused rather than misread.
+    /// Opens or creates the token database at `path` (SQLite, WAL, the `tokens` and `users`
+    /// tables created if missing; schema version in `PRAGMA user_version` = 3, a version 1
+    /// or 2 file is migrated). A file with a newer schema version is refused rather than misread.
     pub fn open(path: &Path) -> Result<TokenStore, AuthError> {
-        let sqlite_error = sqlite_error_at(path);
-        let mut connection = Connection::open(path).map_err(&sqlite_error)?;
-        connection
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(&sqlite_error)?;
-        connection
-            .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-            .map_err(&sqlite_error)?;
-        let found = migrate(&mut connection).map_err(&sqlite_error)?;
-        if found > SCHEMA_VERSION {
-            return Err(AuthError::UnknownSchema {
-                path: path.to_path_buf(),
-                found,
-            });
-        }
         Ok(TokenStore {
             path: path.to_path_buf(),
-            connection: Mutex::new(connection),
+            connection: Mutex::new(open_credentials(path)?),
             verified: Mutex::new(VerifiedCache::default()),
         })
     }
@@ -239,7 +238,7 @@ impl TokenStore {
     ) -> Result<(TokenInfo, String), AuthError> {
         let id = random_hex(ID_HEX_LEN / 2)?;
         let text = format!("{TOKEN_PREFIX}{id}_{}", random_hex(SECRET_HEX_LEN / 2)?);
-        let hash = hash_token(&text)?;
+        let hash = hash_secret(&text)?;
         let info = TokenInfo {
             id,
             name: name.to_owned(),
@@ -337,44 +336,81 @@ impl TokenStore {
 
     /// The verification cache; emptied if a panic poisoned it, as it may then be half-updated.
     fn lock_verified(&self) -> MutexGuard<'_, VerifiedCache> {
-        self.verified.lock().unwrap_or_else(|poisoned| {
-            let mut cache = poisoned.into_inner();
-            cache.clear();
-            cache
-        })
+        lock_cache(&self.verified)
     }
 }
 
-/// Successful verifications: SHA-256 of the presented text → the token's id. Bounded by
-/// [`VERIFIED_CACHE_CAPACITY`]; emptied when full, which costs at worst one argon2
-/// verification per live token.
+/// Successful verifications: SHA-256 of the presented credentials → what they verified as
+/// (a token's id, a user's stored hash). Bounded by [`VERIFIED_CACHE_CAPACITY`]; emptied
+/// when full, which costs at worst one argon2 verification per live credential. Shared by
+/// the token and user stores.
 #[derive(Default)]
-struct VerifiedCache {
+pub(crate) struct VerifiedCache {
     entries: HashMap<[u8; 32], String>,
 }
 
 impl VerifiedCache {
-    /// Whether `digest` was verified before as the token `id`.
-    fn contains(&self, digest: &[u8; 32], id: &str) -> bool {
-        self.entries.get(digest).is_some_and(|cached| cached == id)
+    /// Whether `digest` was verified before as `what`.
+    pub(crate) fn contains(&self, digest: &[u8; 32], what: &str) -> bool {
+        self.entries
+            .get(digest)
+            .is_some_and(|cached| cached == what)
     }
 
-    /// Remembers that `digest` verified as the token `id`.
-    fn remember(&mut self, digest: [u8; 32], id: &str) {
+    /// Remembers that `digest` verified as `what`.
+    pub(crate) fn remember(&mut self, digest: [u8; 32], what: &str) {
         if self.entries.len() >= VERIFIED_CACHE_CAPACITY {
             self.entries.clear();
         }
-        self.entries.insert(digest, id.to_owned());
+        self.entries.insert(digest, what.to_owned());
     }
 
     /// Forgets everything (after a revocation).
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.entries.clear();
+    }
+
+    /// How many verifications are remembered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
-/// Creates the schema if the file has none, or brings a version 1 schema to version 2;
-/// returns the schema version found before.
+/// Locks a verification cache; emptied if a panic poisoned it, as it may then be
+/// half-updated.
+pub(crate) fn lock_cache(cache: &Mutex<VerifiedCache>) -> MutexGuard<'_, VerifiedCache> {
+    cache.lock().unwrap_or_else(|poisoned| {
+        let mut cache = poisoned.into_inner();
+        cache.clear();
+        cache
+    })
+}
+
+/// Opens the credentials file at `path` (SQLite, WAL, a busy timeout for the CLI and the
+/// service sharing it) and brings its schema to [`SCHEMA_VERSION`]; a newer schema is
+/// refused rather than misread. The token and user stores each hold such a connection.
+pub(crate) fn open_credentials(path: &Path) -> Result<Connection, AuthError> {
+    let sqlite_error = sqlite_error_at(path);
+    let mut connection = Connection::open(path).map_err(&sqlite_error)?;
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(&sqlite_error)?;
+    connection
+        .pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+        .map_err(&sqlite_error)?;
+    let found = migrate(&mut connection).map_err(&sqlite_error)?;
+    if found > SCHEMA_VERSION {
+        return Err(AuthError::UnknownSchema {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    Ok(connection)
+}
+
+/// Creates the schema if the file has none, or brings an older schema to the current
+/// version, every step in one transaction; returns the schema version found before.
 fn migrate(connection: &mut Connection) -> rusqlite::Result<i64> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
@@ -382,6 +418,9 @@ fn migrate(connection: &mut Connection) -> rusqlite::Result<i64> {
         0 => transaction.execute_batch(CREATE_SCHEMA)?,
         1 => transaction.execute_batch(MIGRATE_1_TO_2)?,
         _ => {}
+    }
+    if found < 3 {
+        transaction.execute_batch(CREATE_USERS)?;
     }
     if found < SCHEMA_VERSION {
         transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -407,7 +446,7 @@ INSERT INTO tokens (id, name, role, hash, created_micros, revoked)
 DROP TABLE tokens_v1;";
 
 /// A function mapping a SQLite error to one naming `path`.
-fn sqlite_error_at(path: &Path) -> impl Fn(rusqlite::Error) -> AuthError + '_ {
+pub(crate) fn sqlite_error_at(path: &Path) -> impl Fn(rusqlite::Error) -> AuthError + '_ {
     move |source| AuthError::Sqlite {
         path: path.to_path_buf(),
         source,
@@ -416,20 +455,24 @@ fn sqlite_error_at(path: &Path) -> impl Fn(rusqlite::Error) -> AuthError + '_ {
 
 /// A [`TokenInfo`] from the first five columns: id, name, role, created_micros, revoked.
 fn token_info_from_row(row: &Row<'_>) -> rusqlite::Result<TokenInfo> {
-    let role_text: String = row.get(2)?;
-    let role = Role::parse(&role_text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            2,
-            rusqlite::types::Type::Text,
-            format!("unknown role {role_text:?}").into(),
-        )
-    })?;
     Ok(TokenInfo {
         id: row.get(0)?,
         name: row.get(1)?,
-        role,
+        role: role_column(row, 2)?,
         created_micros: row.get(3)?,
         revoked: row.get(4)?,
+    })
+}
+
+/// The [`Role`] in column `index`; an unknown name is a conversion error.
+pub(crate) fn role_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Role> {
+    let role_text: String = row.get(index)?;
+    Role::parse(&role_text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unknown role {role_text:?}").into(),
+        )
     })
 }
 
@@ -471,13 +514,25 @@ fn sha256(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
-/// The argon2id PHC string of `token`, with a fresh random salt.
-fn hash_token(token: &str) -> Result<String, AuthError> {
+/// SHA-256 of a user's name and password, each preceded by its length so that no two
+/// pairs share the bytes: the user verification cache's key, so that the cache never holds
+/// a password.
+pub(crate) fn credential_digest(name: &str, password: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in [name, password] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher.finalize().into()
+}
+
+/// The argon2id PHC string of `secret` (a token or a password), with a fresh random salt.
+pub(crate) fn hash_secret(secret: &str) -> Result<String, AuthError> {
     let mut salt_bytes = [0_u8; SALT_BYTES];
     fill_random(&mut salt_bytes)?;
     let salt = SaltString::encode_b64(&salt_bytes).map_err(hash_error)?;
     let hash = token_hasher()?
-        .hash_password(token.as_bytes(), &salt)
+        .hash_password(secret.as_bytes(), &salt)
         .map_err(hash_error)?;
     Ok(hash.to_string())
 }
@@ -485,7 +540,7 @@ fn hash_token(token: &str) -> Result<String, AuthError> {
 /// Whether `presented` matches the stored PHC string `stored_hash` (argon2's constant-time
 /// comparison, with the parameters recorded in the hash). A corrupt hash is an error, not a
 /// mismatch, so that it gets noticed.
-fn hash_matches(stored_hash: &str, presented: &str) -> Result<bool, AuthError> {
+pub(crate) fn hash_matches(stored_hash: &str, presented: &str) -> Result<bool, AuthError> {
     let parsed = PasswordHash::new(stored_hash).map_err(hash_error)?;
     match token_hasher()?.verify_password(presented.as_bytes(), &parsed) {
         Ok(()) => Ok(true),
@@ -727,10 +782,12 @@ mod tests {
         let path = dir.path().join("tokens.db");
         Connection::open(&path)
             .unwrap()
-            .pragma_update(None, "user_version", 3)
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         let error = TokenStore::open(&path).unwrap_err();
-        assert!(matches!(error, AuthError::UnknownSchema { found: 3, .. }));
+        assert!(
+            matches!(error, AuthError::UnknownSchema { found, .. } if found == SCHEMA_VERSION + 1)
+        );
         assert!(error.to_string().contains("tokens.db"), "{error}");
     }
 
@@ -751,7 +808,7 @@ mod tests {
             digest[..8].copy_from_slice(&(index as u64).to_le_bytes());
             cache.remember(digest, "000000000000");
         }
-        assert_eq!(cache.entries.len(), 1);
+        assert_eq!(cache.len(), 1);
         assert!(!cache.contains(&[0; 32], "000000000000"));
     }
 
@@ -812,7 +869,7 @@ mod tests {
     fn a_version_1_file_is_migrated_with_its_tokens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.db");
-        let hash = hash_token("tsn_old").unwrap();
+        let hash = hash_secret("tsn_old").unwrap();
         {
             let old = Connection::open(&path).unwrap();
             old.execute_batch(SCHEMA_V1).unwrap();
@@ -838,7 +895,7 @@ mod tests {
             .lock_connection()
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, SCHEMA_VERSION);
         drop(store);
         // Opening again changes nothing.
         assert_eq!(TokenStore::open(&path).unwrap().list().unwrap().len(), 2);

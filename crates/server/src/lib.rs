@@ -5,10 +5,10 @@
 //! One consumer thread ([`consumer`]) reads the spool, judges the events with the same
 //! pipeline as `tocsin hunt` (`tocsin-pipeline`), and commits the detections, incidents and
 //! its spool position to the SQLite store, so that an acknowledged event is never lost and a
-//! detection never made twice. API tokens are stored hashed ([`auth`]); [`metrics`] are
-//! served to Prometheus; [`taxii`] is the TAXII 2.1 server partners share STIX
-//! objects through; [`config`] is the TOML configuration; [`service::run`] ties it
-//! together.
+//! detection never made twice. API tokens ([`auth`]) and users' passwords ([`users`]) are
+//! stored hashed; [`metrics`] are served to Prometheus; [`taxii`] is the TAXII 2.1 server
+//! partners share STIX objects through; [`config`] is the TOML configuration;
+//! [`service::run`] ties it together.
 
 pub mod actions;
 pub mod api;
@@ -29,6 +29,7 @@ pub mod share;
 pub mod syslog;
 pub mod taxii;
 pub mod tls;
+pub mod users;
 pub mod webhooks;
 
 pub use config::ServeConfig;

@@ -27,6 +27,7 @@ use crate::reorder::Reorder;
 use crate::rules::{compile_in, Reloader};
 use crate::syslog::{serve_tcp, serve_tls, serve_udp, SyslogSink};
 use crate::tls::{server_config, TlsError, TlsListener};
+use crate::users::UserStore;
 use crate::webhooks::Webhooks;
 
 /// The files of a service's data folder.
@@ -52,7 +53,7 @@ impl DataDir {
         self.root.join("store.sqlite")
     }
 
-    /// The API tokens.
+    /// The API tokens and the users (one file holds every credential).
     pub fn tokens(&self) -> PathBuf {
         self.root.join("tokens.sqlite")
     }
@@ -105,7 +106,7 @@ pub enum ServeError {
     /// A TLS certificate or key cannot be used (the message names the file).
     #[error(transparent)]
     Tls(#[from] TlsError),
-    /// The token database cannot be opened.
+    /// The token database (tokens and users) cannot be opened.
     #[error("cannot open the tokens: {0}")]
     Tokens(#[from] crate::auth::AuthError),
     /// The TAXII store cannot be opened.
@@ -177,6 +178,7 @@ pub fn run(
     };
     let spool = Arc::new(FileSpool::open(data.spool(), spool_config)?);
     let tokens = Arc::new(TokenStore::open(&data.tokens())?);
+    let users = Arc::new(UserStore::open(&data.tokens())?);
     let webhooks = Arc::new(
         Webhooks::open(&data.root.join("webhooks.sqlite"), config.webhooks.clone())
             .map_err(|error| ServeError::Rules(error.to_string()))?,
@@ -211,6 +213,7 @@ pub fn run(
     let state = Arc::new(AppState {
         spool: Arc::clone(&spool),
         tokens,
+        users,
         metrics,
         store_path: data.store(),
         reloader,

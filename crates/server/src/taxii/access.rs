@@ -1,7 +1,7 @@
 //! Who may do what on a TAXII collection: the rights of a requester from its token's role
 //! and name. `admin` and `analyst` read and write every collection, `viewer` reads every
 //! collection, `ingest` has no part in TAXII, and a `partner` reads and writes only the
-//! collections whose `readers` and `writers` name its token. A collection a requester may
+//! collections whose `readers` and `writers` name its token or user. A collection a requester may
 //! neither read nor write is invisible to it: answered as absent (404), never 403.
 
 use crate::auth::{Role, TokenInfo};

@@ -1,19 +1,16 @@
 //! The HTTP rules of TAXII 2.1 (sections 1.6 and 3): every answer, errors included, has
 //! the media type `application/taxii+json;version=2.1`; a request's `Accept` must allow it
 //! (406 otherwise) and a request body must be it (415 otherwise); errors are TAXII error
-//! messages; requesters authenticate with HTTP Basic (user = the token's name, password =
-//! the token) or a bearer token (`Bearer`, or `Token` as taxii2-client sends it), and share
-//! the API's rate limit.
-
-use std::sync::Arc;
+//! messages; requesters authenticate with HTTP Basic (a user's name and password, or the
+//! token's name and the token) or a bearer token (`Bearer`, or `Token` as taxii2-client
+//! sends it), and share the API's rate limit.
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde::Serialize;
 use tocsin_taxii::{ErrorMessage, MEDIA_TYPE};
 
-use crate::api::AppState;
+use crate::api::{AppState, Credentials};
 use crate::auth::TokenInfo;
 
 /// The header with the date added of a page's first record (section 3.3.1).
@@ -79,7 +76,7 @@ impl TaxiiError {
             TaxiiError::new(StatusCode::UNAUTHORIZED, "unauthorized").describe(description);
         error.headers.push((
             header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"tocsin TAXII\", Bearer realm=\"tocsin\""),
+            HeaderValue::from_static("Basic realm=\"tocsin\", Bearer realm=\"tocsin\""),
         ));
         error
     }
@@ -191,45 +188,34 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), TaxiiError> {
     }
 }
 
-/// What the `Authorization` header presents: a token, and the user name of HTTP Basic.
-fn presented(headers: &HeaderMap) -> Option<(String, Option<String>)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, rest) = value.split_once(' ')?;
-    // `Token` is what taxii2-client's `TokenAuth` sends.
-    if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
-        return Some((rest.trim().to_owned(), None));
-    }
-    if !scheme.eq_ignore_ascii_case("basic") || rest.len() > 4096 {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((password.to_owned(), Some(user.to_owned())))
+/// The schemes whose credentials are a token's text: `Token` is what taxii2-client's
+/// `TokenAuth` sends.
+const TOKEN_SCHEMES: [&str; 2] = ["Bearer", "Token"];
+
+/// What the `Authorization` header presents.
+fn presented(headers: &HeaderMap) -> Option<Credentials> {
+    Credentials::from_headers(headers, &TOKEN_SCHEMES)
 }
 
-/// The requester's token: 401 without a valid one (for HTTP Basic the user must be the
-/// token's name), 429 past the rate limit.
+/// The requester (a token, or a user as its principal): 401 without valid credentials (for
+/// HTTP Basic with a token the user must be the token's name; a disabled user is refused),
+/// 429 past the rate limit.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<TokenInfo, TaxiiError> {
-    let Some((token, user)) = presented(headers) else {
+    let Some(credentials) = presented(headers) else {
         return Err(TaxiiError::unauthorized(
-            "HTTP Basic (the token's name and the token) or a bearer token is required",
+            "HTTP Basic (a user's name and password, or the token's name and the token) or a \
+             bearer token is required",
         ));
     };
-    let tokens = Arc::clone(&state.tokens);
-    let verified = tokio::task::spawn_blocking(move || tokens.verify(&token))
+    let verified = credentials
+        .identify(state)
         .await
-        .map_err(|error| TaxiiError::internal("the token check failed", error))?
-        .map_err(|error| TaxiiError::internal("the token store cannot be read", error))?;
-    let token = match verified {
-        Some(token) if user.as_ref().is_none_or(|user| *user == token.name) => token,
-        _ => {
-            return Err(TaxiiError::unauthorized(
-                "the credentials are invalid or revoked",
-            ))
-        }
+        .map_err(|error| TaxiiError::internal("the credential check failed", error))?
+        .map_err(|error| TaxiiError::internal("the credentials cannot be read", error))?;
+    let Some(token) = verified else {
+        return Err(TaxiiError::unauthorized(
+            "the credentials are invalid or revoked, or the user is disabled",
+        ));
     };
     if let Err(wait) = state.limiter.check(&token.id) {
         let mut error = TaxiiError::new(StatusCode::TOO_MANY_REQUESTS, "too many requests");
@@ -290,15 +276,24 @@ mod tests {
 
     #[test]
     fn basic_and_bearer_are_read() {
+        use base64::Engine;
         let basic = base64::engine::general_purpose::STANDARD.encode("cisa:tsn_x");
         let found = presented(&headers(header::AUTHORIZATION, &format!("Basic {basic}")));
-        assert_eq!(found, Some(("tsn_x".into(), Some("cisa".into()))));
-        let found = presented(&headers(header::AUTHORIZATION, "Bearer tsn_y"));
-        assert_eq!(found, Some(("tsn_y".into(), None)));
+        assert!(
+            matches!(&found, Some(Credentials::Basic { user, password })
+                if user == "cisa" && password == "tsn_x"),
+            "{found:?}"
+        );
+        for token in ["Bearer tsn_y", "Token tsn_y", "bearer  tsn_y "] {
+            let found = presented(&headers(header::AUTHORIZATION, token));
+            assert!(
+                matches!(&found, Some(Credentials::Token(text)) if text == "tsn_y"),
+                "{token}"
+            );
+        }
         for junk in ["Basic !!!", "Basic", "Digest x", "Basic bm9jb2xvbg=="] {
-            assert_eq!(
-                presented(&headers(header::AUTHORIZATION, junk)),
-                None,
+            assert!(
+                presented(&headers(header::AUTHORIZATION, junk)).is_none(),
                 "{junk}"
             );
         }

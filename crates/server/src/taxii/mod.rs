@@ -6,7 +6,8 @@
 //!
 //! * [`TaxiiConfig`] (`[taxii]` and `[[taxii.collections]]`) names the API root, the
 //!   collections and who may read and write each.
-//! * [`access`]: a requester's rights on a collection, from its token's role and name.
+//! * [`access`]: a requester's rights on a collection, from the role and name of its token
+//!   or user.
 //! * [`http`]: the protocol's HTTP rules: the media type on every answer, content
 //!   negotiation, HTTP Basic and bearer authentication, TAXII error messages.
 //! * [`routes`]: the endpoints, over the collection store of `tocsin-taxii`
@@ -99,10 +100,10 @@ pub struct CollectionConfig {
     /// What it holds.
     #[serde(default)]
     pub description: Option<String>,
-    /// Names of `partner` tokens that may read it.
+    /// Names of `partner` tokens or users that may read it.
     #[serde(default)]
     pub readers: Vec<String>,
-    /// Names of `partner` tokens that may add objects to it and delete them.
+    /// Names of `partner` tokens or users that may add objects to it and delete them.
     #[serde(default)]
     pub writers: Vec<String>,
 }
