@@ -1,3 +1,6 @@
+//! Tests of the indicator set: versions, revocation and expiry, producers, and what is
+//! compiled or skipped.
+
 use std::path::Path;
 
 use tocsin_event::Value;

@@ -1,3 +1,6 @@
+//! Tests of the matcher: tokens of field values looked up against the compiled
+//! indicators, addresses and blocks, regular expressions.
+
 use super::*;
 use crate::compile::compile;
 use crate::pattern::parse;

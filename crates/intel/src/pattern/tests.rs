@@ -1,3 +1,6 @@
+//! Tests of the STIX patterning parser: the specification's examples, precedence,
+//! located errors, bounds on hostile input, object paths printed back.
+
 use super::*;
 
 /// Patterns from STIX 2.1 section 9 (and its examples in 9.9), which must all parse.
