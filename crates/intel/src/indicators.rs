@@ -140,23 +140,28 @@ impl IndicatorSet {
     /// The indicators `event` matches now, each once (see [`crate::matcher`]): an
     /// indicator whose `valid_until` passed since the set was built matches no more.
     pub fn matches<'e>(&self, event: &'e Event) -> Vec<Hit<'e>> {
-        let mut hits = match self.matcher.is_empty() {
-            true => return Vec::new(),
-            false => self.matcher.matches(event),
-        };
-        if !hits.is_empty() && self.expires {
-            let now = chrono::Utc::now().timestamp_micros();
-            hits.retain(|hit| self.in_force(hit.indicator, now));
+        let hits = self.all_matches(event);
+        match hits.is_empty() || !self.expires {
+            true => hits,
+            false => self.in_force_at(hits, chrono::Utc::now().timestamp_micros()),
         }
-        hits
     }
 
     /// [`IndicatorSet::matches`] as of `now_micros`.
     pub fn matches_at<'e>(&self, event: &'e Event, now_micros: i64) -> Vec<Hit<'e>> {
-        let mut hits = match self.matcher.is_empty() {
-            true => return Vec::new(),
+        self.in_force_at(self.all_matches(event), now_micros)
+    }
+
+    /// What the matcher finds, expired or not.
+    fn all_matches<'e>(&self, event: &'e Event) -> Vec<Hit<'e>> {
+        match self.matcher.is_empty() {
+            true => Vec::new(),
             false => self.matcher.matches(event),
-        };
+        }
+    }
+
+    /// `hits` without those of indicators expired at `now_micros`.
+    fn in_force_at<'e>(&self, mut hits: Vec<Hit<'e>>, now_micros: i64) -> Vec<Hit<'e>> {
         hits.retain(|hit| self.in_force(hit.indicator, now_micros));
         hits
     }

@@ -112,8 +112,15 @@ pub fn media_type() -> HeaderValue {
     HeaderValue::from_static(MEDIA_TYPE)
 }
 
+/// A page of a collection (`body`) as a 200 answer with its date-added headers.
+pub fn paged<T: Serialize>(body: &T, first: Option<i64>, last: Option<i64>) -> Response {
+    let mut response = taxii_json(StatusCode::OK, body);
+    date_headers(&mut response, first, last);
+    response
+}
+
 /// Sets the date-added headers of a page (left out when the page is empty).
-pub fn date_headers(response: &mut Response, first: Option<i64>, last: Option<i64>) {
+fn date_headers(response: &mut Response, first: Option<i64>, last: Option<i64>) {
     for (name, micros) in [(DATE_ADDED_FIRST, first), (DATE_ADDED_LAST, last)] {
         let value = micros.map(tocsin_taxii::time::format_micros);
         if let Some(Ok(value)) = value.map(|v| HeaderValue::from_str(&v)) {

@@ -22,8 +22,7 @@ use tocsin_taxii::{
 
 use super::access::{may_use_taxii, rights, Rights};
 use super::http::{
-    authenticate, check_accept, check_content_type, date_headers, taxii_empty, taxii_json,
-    TaxiiError,
+    authenticate, check_accept, check_content_type, paged, taxii_empty, taxii_json, TaxiiError,
 };
 use super::{Taxii, TaxiiConfig};
 use crate::api::AppState;
@@ -280,9 +279,7 @@ async fn manifest(
         next: page.next,
         objects: page.items,
     };
-    let mut response = taxii_json(StatusCode::OK, &body);
-    date_headers(&mut response, page.first_added, page.last_added);
-    Ok(response)
+    Ok(paged(&body, page.first_added, page.last_added))
 }
 
 /// `GET .../objects/`: a page of the collection's objects.
@@ -302,9 +299,7 @@ async fn objects(
         next: page.next,
         objects: page.items,
     };
-    let mut response = taxii_json(StatusCode::OK, &body);
-    date_headers(&mut response, page.first_added, page.last_added);
-    Ok(response)
+    Ok(paged(&body, page.first_added, page.last_added))
 }
 
 /// The objects of an envelope body.
@@ -417,9 +412,7 @@ async fn one_object(
         next: page.next,
         objects: page.items,
     };
-    let mut response = taxii_json(StatusCode::OK, &body);
-    date_headers(&mut response, page.first_added, page.last_added);
-    Ok(response)
+    Ok(paged(&body, page.first_added, page.last_added))
 }
 
 /// `DELETE .../objects/{object_id}/`: deletes the versions the filters select (all by
@@ -463,9 +456,7 @@ async fn versions(
         next: page.next,
         versions: page.items,
     };
-    let mut response = taxii_json(StatusCode::OK, &body);
-    date_headers(&mut response, page.first_added, page.last_added);
-    Ok(response)
+    Ok(paged(&body, page.first_added, page.last_added))
 }
 
 #[cfg(test)]
