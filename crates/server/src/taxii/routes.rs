@@ -330,6 +330,9 @@ async fn read_body(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|length| length > max as u64) {
+        // Read (and drop) up to the limit before answering, as the body limit did: a
+        // sender still writing would otherwise meet a closed connection, not the 413.
+        drain(body, max.saturating_add(DRAIN_SLACK)).await;
         return Err(too_large());
     }
     match axum::body::to_bytes(body, max).await {
@@ -338,6 +341,24 @@ async fn read_body(
         Err(error) => Err(TaxiiError::bad_request(format!(
             "the body cannot be read: {error}"
         ))),
+    }
+}
+
+/// How far past `max_content_length` a refused body is still read before the answer.
+const DRAIN_SLACK: usize = 64 << 10;
+
+/// Reads and drops at most `budget` bytes of `body`.
+async fn drain(mut body: axum::body::Body, budget: usize) {
+    use http_body_util::BodyExt;
+    let mut left = budget;
+    while left > 0 {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                let read = frame.data_ref().map_or(0, |data| data.len());
+                left = left.saturating_sub(read.max(1));
+            }
+            _ => return,
+        }
     }
 }
 
