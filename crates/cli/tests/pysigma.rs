@@ -9,6 +9,8 @@
 // Test code: helpers may panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,17 +20,7 @@ const PYTHON_ENV: &str = "TOCSIN_PYSIGMA_PYTHON";
 /// The python to run the check with, or `None` after a loud skip message (a failure under
 /// CI).
 fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(python));
-    }
-    let message = format!(
-        "{PYTHON_ENV} is not set: the pySigma differential check needs a python with \
-         conformance/pysigma/requirements.txt installed (python3 -m venv V && \
-         V/bin/pip install -r conformance/pysigma/requirements.txt && \
-         export {PYTHON_ENV}=V/bin/python)"
-    );
-    tocsin_testdata::skip_outside_ci(&message);
-    None
+    common::venv_python(PYTHON_ENV, "the pySigma differential check", "pysigma")
 }
 
 #[test]

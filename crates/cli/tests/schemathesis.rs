@@ -29,17 +29,7 @@ const PYTHON_ENV: &str = "TOCSIN_SCHEMATHESIS_PYTHON";
 /// The python to run schemathesis with, or `None` after a loud skip message (a failure
 /// under CI).
 fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(python));
-    }
-    let message = format!(
-        "{PYTHON_ENV} is not set: the OpenAPI check needs a python with \
-         conformance/openapi/requirements.txt installed (python3 -m venv V && \
-         V/bin/pip install -r conformance/openapi/requirements.txt && \
-         export {PYTHON_ENV}=V/bin/python)"
-    );
-    tocsin_testdata::skip_outside_ci(&message);
-    None
+    common::venv_python(PYTHON_ENV, "the OpenAPI check", "openapi")
 }
 
 /// Sends `events` as JSON Lines; panics unless all are accepted.

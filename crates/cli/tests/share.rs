@@ -37,16 +37,7 @@ const PASSWORD: &str = "correct horse battery staple";
 /// The python to run medallion with, or `None` after a loud skip message (a failure
 /// under CI).
 fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(python));
-    }
-    tocsin_testdata::skip_outside_ci(&format!(
-        "{PYTHON_ENV} is not set: the TAXII interoperability test needs a python with \
-         conformance/taxii/requirements.txt installed (python3 -m venv V && \
-         V/bin/pip install -r conformance/taxii/requirements.txt && \
-         export {PYTHON_ENV}=V/bin/python)"
-    ));
-    None
+    common::venv_python(PYTHON_ENV, "the TAXII interoperability test", "taxii")
 }
 
 /// A running medallion, killed when dropped (also when a test fails).

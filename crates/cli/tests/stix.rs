@@ -24,17 +24,7 @@ const PYTHON_ENV: &str = "TOCSIN_STIX_PYTHON";
 /// The python to run the check with, or `None` after a loud skip message (a failure under
 /// CI).
 fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(python));
-    }
-    let message = format!(
-        "{PYTHON_ENV} is not set: the STIX check needs a python with \
-         conformance/stix/requirements.txt installed (python3 -m venv V && \
-         V/bin/pip install -r conformance/stix/requirements.txt && \
-         export {PYTHON_ENV}=V/bin/python)"
-    );
-    tocsin_testdata::skip_outside_ci(&message);
-    None
+    common::venv_python(PYTHON_ENV, "the STIX check", "stix")
 }
 
 /// Runs the OASIS tools over `bundles`; panics with their report unless all pass.

@@ -51,17 +51,7 @@ readers = ["insider"]
 /// The python to run the client with, or `None` after a loud skip message (a failure
 /// under CI).
 fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(python));
-    }
-    let message = format!(
-        "{PYTHON_ENV} is not set: the TAXII client check needs a python with \
-         conformance/taxii/requirements.txt installed (python3 -m venv V && \
-         V/bin/pip install -r conformance/taxii/requirements.txt && \
-         export {PYTHON_ENV}=V/bin/python)"
-    );
-    tocsin_testdata::skip_outside_ci(&message);
-    None
+    common::venv_python(PYTHON_ENV, "the TAXII client check", "taxii")
 }
 
 /// The tokens of the test: an analyst and three partners.

@@ -17,6 +17,23 @@ pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("tocsin runs")
 }
 
+/// The python named by the variable `env` (a venv with
+/// `conformance/<folder>/requirements.txt`, which `.ci/run` creates), or `None` after a loud
+/// message saying how to make one; `what` names the check that needs it. Missing under CI,
+/// it is a failure, never a skip.
+#[allow(dead_code)] // not every test file runs a Python check
+pub fn venv_python(env: &str, what: &str, folder: &str) -> Option<std::path::PathBuf> {
+    if let Some(python) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        return Some(std::path::PathBuf::from(python));
+    }
+    tocsin_testdata::skip_outside_ci(&format!(
+        "{env} is not set: {what} needs a python with conformance/{folder}/requirements.txt \
+         installed (python3 -m venv V && V/bin/pip install -r \
+         conformance/{folder}/requirements.txt && export {env}=V/bin/python)"
+    ));
+    None
+}
+
 /// Standard output as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
