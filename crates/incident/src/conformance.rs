@@ -50,6 +50,7 @@ pub fn run_all<S: IncidentStore>(mut make: impl FnMut() -> S) -> Result<(), Viol
     record_hunt_is_idempotent(&mut make)?;
     a_refused_write_stores_nothing(&mut make)?;
     all_alerts_are_oldest_first(&mut make)?;
+    alerts_after_are_the_later_ones_in_order(&mut make)?;
     memberships_and_states_describe_what_is_stored(&mut make)?;
     saving_keeps_a_stored_lifecycle(&mut make)?;
     an_absorbed_incident_points_at_its_survivor_which_inherits_its_lifecycle(&mut make)?;
@@ -182,6 +183,34 @@ pub fn all_alerts_are_oldest_first<S: IncidentStore>(
         "all alerts",
         check.ok(store.all_alerts(), "all_alerts")?,
         expected,
+    )
+}
+
+/// `alerts_after` gives the alerts after a point in grouping order (a later time, or the
+/// same time and a greater key), in that order, then the alerts without a time.
+pub fn alerts_after_are_the_later_ones_in_order<S: IncidentStore>(
+    make: impl FnOnce() -> S,
+) -> Result<(), Violation> {
+    let check = Check("alerts_after_are_the_later_ones_in_order");
+    let mut store = make();
+    let untimed = alert(1, None);
+    let mut same_minute = [alert(2, Some(5)), alert(3, Some(5))];
+    same_minute.sort_by(|a, b| a.key.cmp(&b.key));
+    let (early, late) = (alert(4, Some(1)), alert(5, Some(9)));
+    let written = [
+        late.clone(),
+        untimed.clone(),
+        same_minute[1].clone(),
+        early,
+        same_minute[0].clone(),
+    ];
+    check.ok(store.put_alerts(&written), "put_alerts")?;
+    let point = &same_minute[0];
+    let at = point.timestamp_micros.unwrap_or_default();
+    check.eq(
+        "alerts after the first of minute 5",
+        check.ok(store.alerts_after(at, &point.key), "alerts_after")?,
+        vec![same_minute[1].clone(), late, untimed],
     )
 }
 

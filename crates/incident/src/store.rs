@@ -91,6 +91,11 @@ pub trait IncidentStore {
     /// Every stored alert, oldest first, for regrouping.
     fn all_alerts(&self) -> Result<Vec<Alert>, Self::Error>;
 
+    /// The stored alerts after the one at `micros` keyed `key` in grouping order (time,
+    /// then key), in that order, alerts without a time last: what continuing a grouping
+    /// from a state saved up to that alert reads, instead of every stored alert.
+    fn alerts_after(&self, micros: i64, key: &str) -> Result<Vec<Alert>, Self::Error>;
+
     /// Saves a regrouping: computes the [`SavePlan`](crate::SavePlan) from what the store
     /// holds and applies it in one atomic step. A new incident is stored whole (lifecycle
     /// included), an existing one keeps its stored lifecycle unless it inherits one.

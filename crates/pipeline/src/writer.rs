@@ -16,11 +16,15 @@
 //! every stored alert gives, because grouping is a fold in time order and the run's alerts
 //! all come after the ones already grouped.
 //!
-//! It regroups every stored alert instead (and saves a fresh state) when that does not
-//! hold: no usable state (a store written before states were saved, a run killed before
+//! A run holding alerts earlier than the newest alert already grouped (late detections)
+//! continues instead from a checkpoint, a state saved by an earlier grouping before the
+//! earliest of them, and groups again the stored alerts after it ([`checkpoints`]): the
+//! same result, at a cost that follows how late the alerts are.
+//!
+//! It regroups every stored alert instead (and saves a fresh state) when neither holds: no usable state (a store written before states were saved, a run killed before
 //! saving it, another state format or another grouping configuration), a new alert earlier
-//! than (or, at the same time, keyed before) the newest alert already grouped, a new alert
-//! without a time, or (in a run that also stores new alerts) an already stored alert of the
+//! than (or, at the same time, keyed before) the newest alert already grouped with no
+//! checkpoint before it, a new alert without a time, or (in a run that also stores new alerts) an already stored alert of the
 //! run that is in neither a stored incident nor a group the state still holds. A rerun that
 //! stores nothing new changes no incident and keeps the state. A store holding an alert without a time has
 //! no state, so every later run regroups it whole.
@@ -49,6 +53,8 @@
 //! so that a store can tell how many wait for a grouping ([`ungrouped_alerts`]).
 
 use std::collections::{HashMap, HashSet};
+
+use self::checkpoints::{Checkpoints, CHECKPOINTS_BLOB};
 
 use tocsin_incident::{
     group_with_suppressions, Alert, AttackCatalog, Grouper, GroupingConfig, GroupingState,
@@ -92,6 +98,11 @@ pub struct IncidentWriter<S> {
     run: Vec<Alert>,
     /// Blobs to save with the incidents, in the run's last write.
     blobs: Vec<(String, Vec<u8>)>,
+    /// The checkpoints taken out of the store with the state.
+    checkpoints: Checkpoints,
+    /// The time and key of the run's earliest new alert when it cannot be appended to the
+    /// state (every new alert has a time).
+    late_from: Option<(i64, String)>,
 }
 
 /// Where the writer stands with the store's grouping state.
@@ -128,6 +139,8 @@ impl<S: IncidentStore> IncidentWriter<S> {
             state: Taken::NotYet,
             run: Vec::new(),
             blobs: Vec::new(),
+            checkpoints: Checkpoints::default(),
+            late_from: None,
         }
     }
 
@@ -195,7 +208,13 @@ impl<S: IncidentStore> IncidentWriter<S> {
         self.take_state()?;
         let saved = match self.incremental()? {
             Some(saved) => saved,
-            None => self.regroup_all()?,
+            None => match self.late_from.take() {
+                Some((micros, key)) => match self.continue_from_checkpoint(micros, &key)? {
+                    Some(saved) => saved,
+                    None => self.regroup_all()?,
+                },
+                None => self.regroup_all()?,
+            },
         };
         let report = StoreReport {
             alerts: self.written,
@@ -226,6 +245,11 @@ impl<S: IncidentStore> IncidentWriter<S> {
         if !bytes.is_empty() {
             self.store.save_blob(STATE_BLOB, &[])?;
         }
+        let index = self.store.load_blob(CHECKPOINTS_BLOB)?;
+        self.checkpoints = Checkpoints::parse(index.as_deref());
+        if index.is_some_and(|index| !index.is_empty()) {
+            self.store.save_blob(CHECKPOINTS_BLOB, &[])?;
+        }
         if self.store.load_blob(KEY_SCHEME_BLOB)?.is_none() {
             let scheme = ALERT_KEY_SCHEME.to_string();
             self.store.save_blob(KEY_SCHEME_BLOB, scheme.as_bytes())?;
@@ -249,6 +273,10 @@ impl<S: IncidentStore> IncidentWriter<S> {
         };
         fresh.sort_by(|a, b| (a.timestamp_micros, &a.key).cmp(&(b.timestamp_micros, &b.key)));
         if !fresh.iter().all(|alert| grouper.appends(alert)) {
+            // Sorted with untimed alerts first: a checkpoint needs every alert timed.
+            self.late_from = fresh
+                .first()
+                .and_then(|alert| Some((alert.timestamp_micros?, alert.key.clone())));
             return Ok(None);
         }
         for alert in fresh {
@@ -306,8 +334,53 @@ impl<S: IncidentStore> IncidentWriter<S> {
         Ok(SuppressionSet::new(self.store.suppressions()?))
     }
 
+    /// Groups a run holding late alerts (the earliest at `micros` keyed `key`) from the
+    /// newest checkpoint before them: the stored alerts after it, the run's among them, are
+    /// grouped again from its state, and the incidents they are in are saved; `None`
+    /// (nothing written) when no checkpoint serves.
+    fn continue_from_checkpoint(
+        &mut self,
+        micros: i64,
+        key: &str,
+    ) -> Result<Option<StoreReport>, S::Error> {
+        let Some(checkpoint) = self.checkpoints.newest_before(micros, key).cloned() else {
+            return Ok(None);
+        };
+        let bytes = self
+            .store
+            .load_blob(&checkpoint.blob())?
+            .unwrap_or_default();
+        let Ok(state) = serde_json::from_slice::<GroupingState>(&bytes) else {
+            return Ok(None);
+        };
+        if state.newest() != (checkpoint.micros, checkpoint.key.as_str()) {
+            return Ok(None);
+        }
+        let Ok(mut grouper) = Grouper::resume(state, &self.grouping) else {
+            return Ok(None);
+        };
+        grouper.suppress(self.suppressions()?);
+        let after = self
+            .store
+            .alerts_after(checkpoint.micros, &checkpoint.key)?;
+        for alert in &after {
+            if !grouper.appends(alert) {
+                return Ok(None);
+            }
+            grouper.push(alert);
+        }
+        let stored = self.stored_alerts_touched(&grouper)?;
+        let Ok(incidents) = grouper.touched_incidents(&stored, &self.catalog) else {
+            return Ok(None);
+        };
+        let state = grouper.state();
+        self.checkpoints.forget_from(micros, key);
+        self.save(&incidents, state.as_ref()).map(Some)
+    }
+
     /// Regroups every stored alert and saves the incidents and a fresh state.
     fn regroup_all(&mut self) -> Result<StoreReport, S::Error> {
+        self.checkpoints.forget_all();
         let alerts = self.store.all_alerts()?;
         let suppressions = self.suppressions()?;
         let (incidents, state) =
@@ -327,9 +400,26 @@ impl<S: IncidentStore> IncidentWriter<S> {
         let bytes = state
             .and_then(|state| serde_json::to_vec(state).ok())
             .unwrap_or_default();
+        let level = match state.filter(|_| !bytes.is_empty()) {
+            Some(state) => {
+                let (micros, key) = state.newest();
+                self.checkpoints.record(micros, key)
+            }
+            None => {
+                self.checkpoints.forget_all();
+                None
+            }
+        };
+        let index = self.checkpoints.to_bytes();
         let grouped = self.store.alert_count()?.to_string();
-        let mut blobs: Vec<(&str, &[u8])> =
-            vec![(STATE_BLOB, &bytes), (GROUPED_BLOB, grouped.as_bytes())];
+        let mut blobs: Vec<(&str, &[u8])> = vec![
+            (STATE_BLOB, &bytes),
+            (GROUPED_BLOB, grouped.as_bytes()),
+            (CHECKPOINTS_BLOB, &index),
+        ];
+        if let Some(level) = &level {
+            blobs.push((level.as_str(), &bytes));
+        }
         blobs.extend(
             self.blobs
                 .iter()
@@ -354,5 +444,6 @@ impl<S: IncidentStore> IncidentWriter<S> {
     }
 }
 
+mod checkpoints;
 #[cfg(test)]
 mod tests;

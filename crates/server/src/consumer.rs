@@ -54,9 +54,10 @@ use crate::rules::{Loaded, Reloader};
 pub const POSITION_BLOB: &str = "serve-spool-position";
 
 /// The most one step reads: a step ends in one transaction that groups its detections into
-/// incidents, and when detections arrive out of time order that grouping covers the whole
-/// store, so under load fewer, larger steps cost far less than many small ones (at low
-/// rates a step holds only what arrived, so latency does not grow).
+/// incidents, and when detections arrive out of time order that grouping reads back the
+/// stored detections after them (from a checkpoint of the grouping state, or the whole store
+/// when none is old enough), so under load fewer, larger steps cost far less than many small
+/// ones (at low rates a step holds only what arrived, so latency does not grow).
 const STEP: ReadLimit = ReadLimit {
     records: 10_000,
     bytes: 32 << 20,
@@ -120,8 +121,8 @@ pub struct Consumer {
 }
 
 /// When incidents are grouped: detections are stored at every step, but grouping them
-/// into incidents reads back the stored detections whenever they arrive out of time order,
-/// so it runs at most every [`GROUP_EVERY`] (or three times as long as it last took, if
+/// into incidents reads back stored detections whenever they arrive out of time order
+/// (those after the newest checkpoint before them), so it runs at most every [`GROUP_EVERY`] (or three times as long as it last took, if
 /// longer), and at once when the input pauses, when rules are swapped and at shutdown.
 #[derive(Default)]
 pub struct GroupingPace {

@@ -191,6 +191,16 @@ impl IncidentStore for MemoryStore {
         Ok(alerts)
     }
 
+    fn alerts_after(&self, micros: i64, key: &str) -> Result<Vec<Alert>, MemoryError> {
+        let mut alerts = self.all_alerts()?;
+        alerts.retain(|alert| {
+            alert
+                .timestamp_micros
+                .is_none_or(|at| (at, alert.key.as_str()) > (micros, key))
+        });
+        Ok(alerts)
+    }
+
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), MemoryError> {
         self.check_members(incidents, &[])?;
         self.save_planned(incidents);

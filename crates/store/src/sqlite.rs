@@ -208,6 +208,11 @@ impl SqliteStore {
         }
         .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
         .map_err(|e| self.sql(e))?;
+        self.parse_alerts(rows)
+    }
+
+    /// Stored alerts from their keys and JSON bodies.
+    fn parse_alerts(&self, rows: Vec<(String, String)>) -> Result<Vec<Alert>, StoreError> {
         rows.into_iter()
             .map(|(key, body)| {
                 serde_json::from_str(&body).map_err(|e| self.corrupt("alert", &key, e))
@@ -420,6 +425,24 @@ impl IncidentStore for SqliteStore {
             "ORDER BY a.timestamp_micros IS NULL, a.timestamp_micros, a.key",
             None,
         )
+    }
+
+    fn alerts_after(&self, micros: i64, key: &str) -> Result<Vec<Alert>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT a.key, a.body FROM alerts a
+                 WHERE (a.timestamp_micros, a.key) > (?1, ?2)
+                 ORDER BY a.timestamp_micros, a.key",
+            )
+            .map_err(|e| self.sql(e))?;
+        let timed = statement
+            .query_map(rusqlite::params![micros, key], key_and_text)
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(|e| self.sql(e))?;
+        let mut alerts = self.parse_alerts(timed)?;
+        alerts.extend(self.alerts_where("WHERE a.timestamp_micros IS NULL ORDER BY a.key", None)?);
+        Ok(alerts)
     }
 
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), StoreError> {

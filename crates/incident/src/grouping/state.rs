@@ -82,6 +82,14 @@ pub(super) struct MemberState {
     alert: Option<Alert>,
 }
 
+impl GroupingState {
+    /// The time and key of the newest alert it grouped: the alerts that continue from it
+    /// come after this one.
+    pub fn newest(&self) -> (i64, &str) {
+        (self.newest_micros, &self.newest_key)
+    }
+}
+
 impl<'a> Grouper<'a> {
     /// A grouper continuing from `state`, if it was saved in this format with `config`.
     pub fn resume(state: GroupingState, config: &GroupingConfig) -> Result<Self, ResumeError> {

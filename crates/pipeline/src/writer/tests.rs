@@ -378,3 +378,108 @@ fn alerts_a_stopped_run_left_are_counted_then_regrouped() {
     assert_eq!(ungrouped_alerts(&store).unwrap(), 0);
     assert_matches_full_regroup(&store, &config);
 }
+
+#[test]
+fn a_late_alert_continues_from_a_checkpoint_and_matches_a_full_regroup() {
+    let config = any_medium_opens();
+    let mut store = MemoryStore::new();
+    // Eight runs, one an hour on hosts of their own, each opening an incident.
+    for run in 0..8 {
+        let host = format!("ws-{run}");
+        let first = [alert("Dump", Level::Medium, run * 60, &[(HOST, &host)])];
+        store = add(store, &config, &first).0;
+    }
+    assert_eq!(
+        store
+            .list_incidents(&IncidentFilter::default())
+            .unwrap()
+            .len(),
+        8
+    );
+    // Late: during run 6's hour, on run 6's host.
+    let late = [alert("Logon", Level::High, 6 * 60 + 5, &[(HOST, "ws-6")])];
+    let (store, report) = add(store, &config, &late);
+    assert_matches_full_regroup(&store, &config);
+    // Only what came after the checkpoint was grouped again, not all eight incidents.
+    assert!(report.incidents < 8, "{report:?}");
+    assert!(has_state(&store));
+    let later = [alert("Exfil", Level::High, 9 * 60, &[(HOST, "ws-6")])];
+    let (store, _) = add(store, &config, &later);
+    assert_matches_full_regroup(&store, &config);
+}
+
+/// The live incidents of `store`, without lifecycles, by id.
+fn live(store: &MemoryStore) -> Vec<Incident> {
+    computed(store.list_incidents(&IncidentFilter::default()).unwrap())
+}
+
+#[test]
+fn random_runs_with_late_alerts_match_regrouping_the_whole_store() {
+    let config = GroupingConfig {
+        max_spread: 3,
+        ..any_medium_opens()
+    };
+    let mut random = XorShift(0x9E37_79B9_7F4A_7C15);
+    let levels = [Level::Low, Level::Low, Level::Medium, Level::High];
+    let mut newest = 0;
+    // The same runs into two stores: one groups late runs from checkpoints, the other
+    // (its checkpoints removed before each run) regroups the whole store.
+    let (mut store, mut whole) = (MemoryStore::new(), MemoryStore::new());
+    let (mut late_runs, mut partial) = (0, 0);
+    for _ in 0..40 {
+        let late = random.below(3) == 0 && newest > 0;
+        let mut minute = if late {
+            newest - i64::try_from(random.below(300)).unwrap()
+        } else {
+            newest
+        };
+        let mut run = Vec::new();
+        for _ in 0..=random.below(8) {
+            minute += 1 + i64::try_from(random.below(40)).unwrap();
+            let host = format!("ws-{}", random.below(8));
+            let user = format!("user{}", random.below(6));
+            let level = levels[usize::try_from(random.below(4)).unwrap()];
+            let entities = [(HOST, host.as_str()), (USER, user.as_str())];
+            let count = usize::try_from(random.below(3)).unwrap();
+            run.push(alert("Random", level, minute, &entities[..count]));
+        }
+        newest = newest.max(minute);
+        let (back, report) = add(store, &config, &run);
+        store = back;
+        whole.save_blob(checkpoints::CHECKPOINTS_BLOB, &[]).unwrap();
+        whole = add(whole, &config, &run).0;
+        assert_eq!(live(&store), live(&whole));
+        assert!(has_state(&store));
+        if late {
+            late_runs += 1;
+            partial += usize::from(report.incidents < live(&store).len());
+        }
+    }
+    // Most late runs continued from a checkpoint instead of regrouping everything.
+    assert!(late_runs >= 8, "{late_runs}");
+    assert!(partial * 2 > late_runs, "{partial} of {late_runs}");
+}
+
+#[test]
+fn a_run_stopped_before_grouping_leaves_no_checkpoint() {
+    let config = any_medium_opens();
+    let mut store = MemoryStore::new();
+    for run in 0..4 {
+        let first = [alert("Dump", Level::Medium, run * 60, &[(HOST, "ws-1")])];
+        store = add(store, &config, &first).0;
+    }
+    let index = store.load_blob(checkpoints::CHECKPOINTS_BLOB).unwrap();
+    assert!(index.is_some_and(|index| !index.is_empty()));
+    // A run that writes alerts and stops before its grouping.
+    let mut writer = IncidentWriter::new(store, config.clone(), AttackCatalog::empty());
+    let late = alert("Logon", Level::High, 30, &[(HOST, "ws-1")]);
+    writer.push(late).unwrap();
+    writer.flush().unwrap();
+    let store = writer.store().clone();
+    let index = store.load_blob(checkpoints::CHECKPOINTS_BLOB).unwrap();
+    assert!(index.is_none_or(|index| index.is_empty()));
+    // The next run regroups everything, and agrees with a full regroup.
+    let writer = IncidentWriter::new(store, config.clone(), AttackCatalog::empty());
+    let (store, _) = writer.regroup().unwrap();
+    assert_matches_full_regroup(&store, &config);
+}
