@@ -160,6 +160,9 @@ pub enum UsersCommand {
     /// Disable a user (kept for the record); it stops working at once, also in a running
     /// service.
     Disable(UserNameArgs),
+    /// Enable a disabled user again, with the password they had (`users passwd` sets a
+    /// new one).
+    Enable(UserNameArgs),
     /// Set a user's password; the old one stops working at once.
     Passwd(UserPasswdArgs),
 }
@@ -168,7 +171,8 @@ pub enum UsersCommand {
 #[derive(Debug, Args)]
 pub struct PasswordArgs {
     /// The environment variable holding the password (at least 12 characters); when it is
-    /// not set, one line of standard input, unless that is a terminal.
+    /// not set, the password is asked for twice at the terminal (not echoed), or read as one
+    /// line of standard input when that is not a terminal.
     #[arg(long, value_name = "VAR", default_value = "TOCSIN_PASSWORD")]
     pub password_env: String,
 }
@@ -189,7 +193,7 @@ pub struct UserAddArgs {
     pub data: ServeDataArgs,
 }
 
-/// Flags of `tocsin users disable`.
+/// Flags of `tocsin users disable` and `tocsin users enable`.
 #[derive(Debug, Args)]
 pub struct UserNameArgs {
     /// The user's name.

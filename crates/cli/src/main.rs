@@ -72,6 +72,7 @@ fn main() {
         Command::Users(UsersCommand::Add(args)) => serve::add_user(args),
         Command::Users(UsersCommand::List(args)) => serve::list_users(args),
         Command::Users(UsersCommand::Disable(args)) => serve::disable_user(args),
+        Command::Users(UsersCommand::Enable(args)) => serve::enable_user(args),
         Command::Users(UsersCommand::Passwd(args)) => serve::set_password(args),
         Command::Completions(args) => install_files::completions(args),
         Command::Man(args) => install_files::man(args),

@@ -163,16 +163,30 @@ fn user_store(args: &ServeDataArgs) -> Result<UserStore> {
 }
 
 /// The password the flags point to: the environment variable `--password-env` names, else
-/// one line of standard input when that is not a terminal. Never from the command line,
-/// where other users of the machine could read it.
-fn read_password(args: &PasswordArgs) -> Result<Password> {
+/// asked for twice at the terminal without echo, else one line of standard input. Never
+/// from the command line, where other users of the machine could read it.
+fn read_password(args: &PasswordArgs, user: &str) -> Result<Password> {
     let text = match std::env::var_os(&args.password_env) {
         Some(value) => value
             .into_string()
             .map_err(|_| anyhow::anyhow!("the password in ${} is not UTF-8", args.password_env))?,
+        None if std::io::stdin().is_terminal() => password_from_terminal(user)?,
         None => password_from_stdin(&args.password_env)?,
     };
     Ok(Password::new(text)?)
+}
+
+/// A password typed twice at the terminal, echo off.
+fn password_from_terminal(user: &str) -> Result<String> {
+    let ask = |prompt: String| {
+        rpassword::prompt_password(prompt).context("cannot read the password from the terminal")
+    };
+    let first = ask(format!("Password for {user}: "))?;
+    let again = ask("The same password again: ".to_owned())?;
+    if first != again {
+        bail!("the two passwords differ; nothing changed");
+    }
+    Ok(first)
 }
 
 /// One line of standard input (its line ending dropped), refused from a terminal, where it
@@ -208,7 +222,7 @@ pub fn add_user(args: &UserAddArgs) -> Result<i32> {
     if !valid_name(&args.name) {
         bail!("{:?}: {}", args.name, UserError::InvalidName);
     }
-    let password = read_password(&args.password)?;
+    let password = read_password(&args.password, &args.name)?;
     let store = user_store(&args.data)?;
     let info = store
         .create(&args.name, role, &password, now_micros())
@@ -248,9 +262,19 @@ pub fn disable_user(args: &UserNameArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `tocsin users enable`.
+pub fn enable_user(args: &UserNameArgs) -> Result<i32> {
+    let store = user_store(&args.data)?;
+    if !store.enable(&args.name)? {
+        bail!("no user {}", args.name);
+    }
+    eprintln!("user {} enabled", args.name);
+    Ok(0)
+}
+
 /// `tocsin users passwd`.
 pub fn set_password(args: &UserPasswdArgs) -> Result<i32> {
-    let password = read_password(&args.password)?;
+    let password = read_password(&args.password, &args.name)?;
     let store = user_store(&args.data)?;
     let changed = store
         .set_password(&args.name, &password)

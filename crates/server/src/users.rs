@@ -212,6 +212,18 @@ impl UserStore {
         Ok(changed > 0)
     }
 
+    /// Enables a disabled user again (a user back from leave, or disabled by mistake);
+    /// false when no such user. Their password is the one they had: set a new one with
+    /// [`UserStore::set_password`] when it may have leaked meanwhile.
+    pub fn enable(&self, name: &str) -> Result<bool, AuthError> {
+        let changed = self
+            .lock_connection()
+            .execute("UPDATE users SET disabled = 0 WHERE name = ?1", [name])
+            .map_err(self.sqlite_error())?;
+        self.lock_verified().clear();
+        Ok(changed > 0)
+    }
+
     /// Replaces a user's password; false when no such user. The old password stops working
     /// at once; a disabled user stays disabled.
     pub fn set_password(&self, name: &str, password: &Password) -> Result<bool, UserError> {
@@ -430,6 +442,26 @@ mod tests {
         let listed = store.list().unwrap();
         assert_eq!(listed.len(), 2, "kept for the record");
         assert!(listed.iter().all(|user| user.disabled));
+    }
+
+    #[test]
+    fn an_enabled_user_logs_in_again_with_the_same_password() {
+        let (dir, store) = open_temp();
+        store
+            .create("bob", Role::Viewer, &password(SECRET), NOW)
+            .unwrap();
+        assert!(store.disable("bob").unwrap());
+        assert_eq!(store.verify("bob", SECRET).unwrap(), None);
+        // Another process (the CLI) enables bob again.
+        let other = UserStore::open(&dir.path().join("tokens.db")).unwrap();
+        assert!(other.enable("bob").unwrap());
+        let back = store.verify("bob", SECRET).unwrap();
+        assert!(back.is_some_and(|user| !user.disabled));
+        assert_eq!(
+            store.verify("bob", "not the password at all").unwrap(),
+            None
+        );
+        assert!(!store.enable("carol").unwrap());
     }
 
     #[test]
