@@ -629,6 +629,145 @@ fn logger_sends_over_tcp_and_udp() {
     }
 }
 
+/// rsyslog, the syslog daemon of most Linux machines, as the relay between an appliance and
+/// the service: `logger` sends the demo's appliance messages to rsyslog over TCP, and
+/// rsyslog's `omfwd` forwards each one twice, over plain TCP and over TLS (RFC 5425, with a
+/// client certificate), both octet-counted. Every message arrives by both ways, and the
+/// rule matches are the hunt's.
+#[test]
+fn rsyslog_forwards_over_tcp_and_tls() {
+    let Some(rsyslogd) = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())
+    else {
+        tocsin_testdata::skip_outside_ci(
+            "rsyslogd is missing (apt install rsyslog rsyslog-gnutls)",
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = run(tocsin().args(["demo", "--quiet", "--out"]).arg(&demo));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(demo.join("appliance.log")).unwrap();
+    let payloads: Vec<&str> = text.lines().map(appliance_payload).collect();
+    let file = dir.path().join("payloads.txt");
+    std::fs::write(&file, payloads.join("\n") + "\n").unwrap();
+
+    let pki = pki(dir.path());
+    let data = dir.path().join("data");
+    let viewer = token(&data, "viewer");
+    let config = config(
+        dir.path(),
+        &format!(
+            "[syslog]\nformat = \"appliance\"\ntls_listen = \"127.0.0.1:0\"\n[syslog.tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n",
+            pki.server_cert.display().to_string(),
+            pki.server_key.display().to_string(),
+            pki.ca_file.display().to_string(),
+        ),
+    );
+    let server = Server::start_with(&data, Some(&config), &["--syslog-tcp", "127.0.0.1:0"]);
+    let port = |addr: &str| addr.rsplit_once(':').unwrap().1.to_owned();
+    let tcp = port(server.syslog_tcp.as_deref().unwrap());
+    let tls = port(server.syslog_tls.as_deref().unwrap());
+    let relay = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let work = dir.path().join("rsyslog");
+    std::fs::create_dir(&work).unwrap();
+    let conf = work.join("rsyslog.conf");
+    let path = |p: &Path| p.display().to_string();
+    std::fs::write(
+        &conf,
+        format!(
+            r#"global(workDirectory="{work}"
+       defaultNetstreamDriverCAFile="{ca}"
+       defaultNetstreamDriverCertFile="{cert}"
+       defaultNetstreamDriverKeyFile="{key}")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="{relay}")
+action(type="omfwd" target="127.0.0.1" port="{tcp}" protocol="tcp" TCP_Framing="octet-counted")
+action(type="omfwd" target="127.0.0.1" port="{tls}" protocol="tcp" TCP_Framing="octet-counted"
+       StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
+       StreamDriverPermittedPeers="localhost")
+"#,
+            work = path(&work),
+            ca = path(&pki.ca_file),
+            cert = path(&pki.client_cert),
+            key = path(&pki.client_key),
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new(rsyslogd)
+        .args(["-n", "-f"])
+        .arg(&conf)
+        .arg("-i")
+        .arg(work.join("rsyslogd.pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(work.join("rsyslogd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // rsyslog listens once it has read its configuration.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", relay)).is_err() {
+        assert!(Instant::now() < deadline, "rsyslogd does not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = run(Command::new("logger")
+        .args([
+            "-T",
+            "--octet-count",
+            "--rfc3164",
+            "-t",
+            "BG",
+            "-n",
+            "127.0.0.1",
+            "-P",
+        ])
+        .arg(relay.to_string())
+        .arg("-f")
+        .arg(&file));
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    wait_for(
+        &server,
+        &viewer,
+        "syslog_messages",
+        2 * payloads.len() as u64,
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let status = server.wait_drained(&viewer);
+    assert_eq!(status["decode_errors"], 0, "{status}");
+    assert_eq!(
+        status["syslog_messages"],
+        2 * payloads.len() as u64,
+        "{status}"
+    );
+    assert!(server.terminate().success());
+
+    let hunted = dir.path().join("hunt.sqlite");
+    hunt_into_store(&[demo.join("appliance.log")], &hunted);
+    let rule_matches = |s: &Stored| -> BTreeMap<(String, Option<i64>), usize> {
+        s.detections
+            .iter()
+            .filter(|((kind, _, _), _)| kind == "\"sigma\"")
+            .map(|((_, rule, at), n)| ((rule.clone(), *at), *n))
+            .collect()
+    };
+    let hunt = rule_matches(&stored(&hunted));
+    assert!(!hunt.is_empty());
+    let served = rule_matches(&stored(&data.join("store.sqlite")));
+    for (key, n) in hunt {
+        assert!(
+            served.get(&key).is_some_and(|&m| m >= n),
+            "{key:?}: {n} vs {:?}",
+            served.get(&key)
+        );
+    }
+}
+
 /// Rules reload without a restart, on SIGHUP and through the API, while events keep
 /// arriving: no event is lost, the new rules judge what comes after, and a set that cannot
 /// be used is refused with the running one kept.
@@ -1148,6 +1287,9 @@ struct Pki {
     ca_file: PathBuf,
     client_der: rustls::pki_types::CertificateDer<'static>,
     client_key_der: Vec<u8>,
+    /// The client certificate and key as PEM files, for senders configured by file.
+    client_cert: PathBuf,
+    client_key: PathBuf,
 }
 
 fn pki(dir: &Path) -> Pki {
@@ -1185,6 +1327,8 @@ fn pki(dir: &Path) -> Pki {
         ca_file: write("ca.pem", ca.pem()),
         client_der: client.der().clone(),
         client_key_der: client_key.serialize_der(),
+        client_cert: write("client.pem", client.pem()),
+        client_key: write("client.key", client_key.serialize_pem()),
     }
 }
 
@@ -1481,7 +1625,89 @@ fn users_log_in_with_basic_until_disabled() {
     let refused = call(&server, "/api/v1/status", &alice);
     assert_eq!(refused.status, 401, "{}", refused.body);
     assert_eq!(call(&server, "/tocsin/collections/", &alice).status, 401);
+    let enabled = users(&data, &["enable", "alice"], None);
+    assert!(enabled.status.success(), "{}", stderr(&enabled));
+    assert_eq!(call(&server, "/api/v1/status", &alice).status, 200);
+    assert!(!users(&data, &["enable", "nobody"], None).status.success());
     assert!(server.terminate().success());
     let log = std::fs::read_to_string(dir.path().join("data.log")).unwrap();
     assert!(!log.contains("horse"), "{log}");
+}
+
+/// Drives `tocsin users add NAME` in a pseudo-terminal (Python's `pty`): waits for each
+/// prompt, types the answer, and prints the exit code and everything the terminal showed as
+/// JSON. Arguments: the executable, the data folder, the name, then the answers.
+const TYPE_AT_PROMPTS: &str = r#"
+import json, os, pty, select, sys, time
+exe, data, name, answers = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ.pop("TOCSIN_PASSWORD", None)
+    os.execv(exe, [exe, "users", "add", name, "--role", "viewer", "--data", data])
+shown = b""
+def read(until=None, timeout=30):
+    global shown
+    deadline = time.time() + timeout
+    while until is None or until not in shown:
+        ready, _, _ = select.select([fd], [], [], max(0, deadline - time.time()))
+        if not ready:
+            if until is None:
+                return
+            sys.exit("no %r in %r" % (until, shown))
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return
+        shown += chunk
+for prompt, answer in zip([b"Password for " + name.encode() + b": ", b"again: "], answers):
+    read(prompt)
+    time.sleep(0.3)  # the prompt is written just before echo goes off
+    os.write(fd, answer.encode() + b"\n")
+read()
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "shown": shown.decode("utf-8", "replace")}))
+"#;
+
+#[test]
+fn a_password_typed_at_a_terminal_is_asked_twice_and_never_echoed() {
+    const PASSWORD: &str = "typed at a real terminal";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let typed = |name: &str, answers: &[&str]| -> Option<serde_json::Value> {
+        let out = Command::new("python3")
+            .args(["-c", TYPE_AT_PROMPTS, env!("CARGO_BIN_EXE_tocsin")])
+            .arg(&data)
+            .arg(name)
+            .args(answers)
+            .env_remove("TOCSIN_PASSWORD")
+            .output();
+        let Ok(out) = out else {
+            tocsin_testdata::skip_outside_ci(
+                "python3 is missing: the terminal prompt test needs it",
+            );
+            return None;
+        };
+        assert!(out.status.success(), "{}", stderr(&out));
+        Some(serde_json::from_slice(&out.stdout).unwrap())
+    };
+    let Some(added) = typed("carol", &[PASSWORD, PASSWORD]) else {
+        return;
+    };
+    assert_eq!(added["code"], 0, "{added}");
+    let shown = added["shown"].as_str().unwrap_or_default();
+    assert!(shown.contains("The same password again: "), "{shown}");
+    assert!(!shown.contains(PASSWORD), "echoed: {shown}");
+    let mut list = tocsin();
+    list.args(["users", "list", "--data"]).arg(&data);
+    let listed = run(&mut list);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("carol"));
+    // Two different answers: refused, and nothing is added.
+    let differ = typed("dave", &[PASSWORD, "another password typed"]).unwrap();
+    assert_ne!(differ["code"], 0, "{differ}");
+    let shown = differ["shown"].as_str().unwrap_or_default();
+    assert!(shown.contains("differ"), "{shown}");
+    let listed = run(&mut list);
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains("dave"));
 }
