@@ -12,6 +12,10 @@
 //! or are written now, never twice; a crash after it does not replay them. Only then is the
 //! spool told that the records may go ([`Spool::release`]).
 //!
+//! Judging and storing run on two threads: this module's thread reads and judges, and the
+//! committer ([`crate::committer`]) stores each step's detections and position in the
+//! order the steps were judged, at most two steps behind.
+//!
 //! Grouping the stored detections into incidents reads them back when they arrive out of
 //! time order, so it is paced ([`GroupingPace`]): at most every [`GROUP_EVERY`] under load,
 //! at once when the input pauses. Each grouping saves the incidents, the grouping state and
@@ -30,6 +34,7 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,9 +48,11 @@ use tocsin_pipeline::{
 use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError};
 
+use crate::committer::{Committer, Judged};
+pub use crate::committer::{GroupingPace, GROUP_EVERY};
 use crate::config::DetectionConfig;
 use crate::forward::Forwarder;
-use crate::ingest::{now_micros, RecordHeader};
+use crate::ingest::RecordHeader;
 use crate::metrics::{add, Metrics};
 use crate::reorder::Reorder;
 use crate::rules::{Loaded, Reloader};
@@ -86,9 +93,6 @@ pub enum ConsumerError {
     Pipeline(String),
 }
 
-/// A step's alerts, and when each of its records was received with its number of events.
-type Judged = (Vec<Alert>, Vec<(i64, u64)>);
-
 /// The consumer and everything it needs.
 pub struct Consumer {
     /// Where acknowledged records wait.
@@ -120,108 +124,55 @@ pub struct Consumer {
     pub grouping_pace: GroupingPace,
 }
 
-/// When incidents are grouped: detections are stored at every step, but grouping them
-/// into incidents reads back stored detections whenever they arrive out of time order
-/// (those after the newest checkpoint before them), so it runs at most every [`GROUP_EVERY`] (or three times as long as it last took, if
-/// longer), and at once when the input pauses, when rules are swapped and at shutdown.
-#[derive(Default)]
-pub struct GroupingPace {
-    /// The writer holding what waits for a grouping (its detections are stored already).
-    pending: Option<IncidentWriter<SqliteStore>>,
-    /// When the last grouping ended.
-    last: Option<Instant>,
-    /// How long it took.
-    took: Duration,
-}
-
-/// The shortest time between two groupings under load.
-pub const GROUP_EVERY: Duration = Duration::from_secs(1);
-
-impl GroupingPace {
-    /// Whether a grouping is due now.
-    fn due(&self) -> bool {
-        let wait = GROUP_EVERY.max(self.took * 3);
-        self.last.is_none_or(|last| last.elapsed() >= wait)
-    }
-}
-
 impl Consumer {
     /// Runs until [`Consumer::stop`] is set and every durable record is processed, or the
-    /// store fails.
+    /// store fails: this thread judges, a second one stores what it judged
+    /// ([`crate::committer`]).
     pub fn run(mut self) -> Result<(), ConsumerError> {
         let store = self.open_store()?;
-        let mut after = self.resume(Some(&store))?;
+        let after = self.resume(Some(&store))?;
         self.group_left_over(store)?;
-        self.metrics.consuming.store(true, Ordering::Relaxed);
-        let mut last_baseline = Instant::now();
-        loop {
-            if let Some(loaded) = self.reloader.take() {
-                self.swap_rules(after, loaded)?;
-            }
-            let end = self.spool.wait_past(after, POLL);
-            self.metrics
-                .spool_end
-                .fetch_max(end.get(), Ordering::Relaxed);
-            let records = self.spool.read_from(after, STEP)?;
-            let stopping = self.stop.load(Ordering::Relaxed);
-            let release_all = stopping || (records.is_empty() && self.reorder.idle());
-            let ungrouped = self.grouping_pace.pending.is_some();
-            if records.is_empty() && !release_all && !ungrouped {
-                continue;
-            }
-            let save_baseline =
-                stopping || last_baseline.elapsed().as_secs() >= self.config.baseline_save_seconds;
-            let step = Step {
-                records: &records,
-                after,
-                release_all,
-                group_now: release_all || records.is_empty(),
-                save_baseline,
-            };
-            let (committed, grouped) = self.step(step)?;
-            if save_baseline && grouped {
-                last_baseline = Instant::now();
-            }
-            after = records.last().map_or(after, |record| record.position);
-            self.metrics
-                .read_position
-                .fetch_max(after.get(), Ordering::Relaxed);
-            self.spool.release(committed)?;
-            if stopping && records.is_empty() {
-                break;
-            }
-        }
-        self.metrics.consuming.store(false, Ordering::Relaxed);
-        Ok(())
+        let (judge, committer) = self.split();
+        let (steps, judged) = sync_channel::<Judged>(1);
+        let thread = std::thread::Builder::new()
+            .name("tocsin-commit".into())
+            .spawn(move || committer.run(judged))
+            .map_err(|e| ConsumerError::Pipeline(format!("cannot start a thread: {e}")))?;
+        let judging = judge.run(after, &steps);
+        drop(steps);
+        let committing = thread.join().unwrap_or_else(|_| {
+            Err(ConsumerError::Pipeline(
+                "the committing thread panicked".into(),
+            ))
+        });
+        // A failed write stops the judging too (its channel closes): that error comes first.
+        committing.and(judging)
     }
 
-    /// Takes a reloaded rule set: what the running detectors hold is released to them and
-    /// committed first, then the behavioural baseline moves to the new detectors.
-    fn swap_rules(&mut self, after: Position, loaded: Loaded) -> Result<(), ConsumerError> {
-        let flush = Step {
-            records: &[],
-            after,
-            release_all: true,
-            group_now: true,
-            save_baseline: false,
+    /// The judging half and the committing half.
+    fn split(self) -> (Judge, Committer) {
+        let judge = Judge {
+            spool: Arc::clone(&self.spool),
+            detectors: self.detectors,
+            decode: self.decode,
+            metrics: Arc::clone(&self.metrics),
+            stop: self.stop,
+            config: self.config,
+            reorder: self.reorder,
+            reloader: self.reloader,
+            ungrouped: false,
         };
-        let (committed, _) = self.step(flush)?;
-        self.spool.release(committed)?;
-        let Loaded {
-            mut detectors,
-            grouping,
-            ..
-        } = loaded;
-        if let (Some(old), Some(new)) = (self.detectors.behaviour(), detectors.behaviour_mut()) {
-            let baseline = old
-                .baseline()
-                .map_err(|e| ConsumerError::Pipeline(e.to_string()))?;
-            new.resume(&baseline)
-                .map_err(|e| ConsumerError::Pipeline(e.to_string()))?;
-        }
-        self.detectors = detectors;
-        self.grouping = grouping;
-        Ok(())
+        let committer = Committer {
+            spool: self.spool,
+            store_path: self.store_path,
+            grouping: self.grouping,
+            catalog: self.catalog,
+            metrics: self.metrics,
+            forwarder: self.forwarder,
+            grouping_pace: self.grouping_pace,
+            committed: None,
+        };
+        (judge, committer)
     }
 
     /// Groups the detections a stopped run stored but never grouped, before reading on.
@@ -270,12 +221,114 @@ impl Consumer {
             .store(position.get(), Ordering::Relaxed);
         Ok(position)
     }
+}
 
-    /// Judges a step's records, releases what is settled to the correlations and
-    /// behavioural detectors, stores the detections and then the position to resume from
-    /// (before anything still held), and groups incidents when due ([`GroupingPace`]);
-    /// returns that position and whether it grouped.
-    fn step(&mut self, step: Step<'_>) -> Result<(Position, bool), ConsumerError> {
+/// The judging half of the consumer: reads the spool, judges the events, and sends what
+/// each step found to the committer.
+struct Judge {
+    spool: Arc<FileSpool>,
+    detectors: Detectors,
+    decode: DecodeOptions,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+    config: DetectionConfig,
+    reorder: Reorder,
+    reloader: Arc<Reloader>,
+    /// Whether the last step sent may have left detections waiting for a grouping.
+    ungrouped: bool,
+}
+
+impl Judge {
+    /// Judges from `after` on until stopped and drained, or until the committer hangs up
+    /// (it failed: [`Consumer::run`] returns its error).
+    fn run(mut self, mut after: Position, steps: &SyncSender<Judged>) -> Result<(), ConsumerError> {
+        self.metrics.consuming.store(true, Ordering::Relaxed);
+        let mut last_baseline = Instant::now();
+        loop {
+            if let Some(loaded) = self.reloader.take() {
+                if !self.swap_rules(after, loaded, steps)? {
+                    break;
+                }
+            }
+            let end = self.spool.wait_past(after, POLL);
+            self.metrics
+                .spool_end
+                .fetch_max(end.get(), Ordering::Relaxed);
+            let records = self.spool.read_from(after, STEP)?;
+            let stopping = self.stop.load(Ordering::Relaxed);
+            let release_all = stopping || (records.is_empty() && self.reorder.idle());
+            if records.is_empty() && !release_all && !self.ungrouped {
+                continue;
+            }
+            let save_baseline =
+                stopping || last_baseline.elapsed().as_secs() >= self.config.baseline_save_seconds;
+            let step = Step {
+                records: &records,
+                after,
+                release_all,
+                group_now: release_all || records.is_empty(),
+                save_baseline,
+            };
+            let judged = self.step(step)?;
+            if save_baseline {
+                last_baseline = Instant::now();
+            }
+            after = records.last().map_or(after, |record| record.position);
+            self.metrics
+                .read_position
+                .fetch_max(after.get(), Ordering::Relaxed);
+            if steps.send(judged).is_err() {
+                break;
+            }
+            if stopping && records.is_empty() {
+                break;
+            }
+        }
+        self.metrics.consuming.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Takes a reloaded rule set: what the running detectors hold is released to them and
+    /// sent to be committed with the new grouping to take after it, then the behavioural
+    /// baseline moves to the new detectors. False when the committer is gone.
+    fn swap_rules(
+        &mut self,
+        after: Position,
+        loaded: Loaded,
+        steps: &SyncSender<Judged>,
+    ) -> Result<bool, ConsumerError> {
+        let flush = Step {
+            records: &[],
+            after,
+            release_all: true,
+            group_now: true,
+            save_baseline: false,
+        };
+        let mut judged = self.step(flush)?;
+        let Loaded {
+            mut detectors,
+            grouping,
+            ..
+        } = loaded;
+        judged.grouping = Some(grouping);
+        if steps.send(judged).is_err() {
+            return Ok(false);
+        }
+        if let (Some(old), Some(new)) = (self.detectors.behaviour(), detectors.behaviour_mut()) {
+            let baseline = old
+                .baseline()
+                .map_err(|e| ConsumerError::Pipeline(e.to_string()))?;
+            new.resume(&baseline)
+                .map_err(|e| ConsumerError::Pipeline(e.to_string()))?;
+        }
+        self.detectors = detectors;
+        Ok(true)
+    }
+
+    /// Judges a step's records and releases what is settled to the correlations and
+    /// behavioural detectors; the detections, with the position to resume from (before
+    /// anything still held) and the baseline when asked, go to the committer.
+    fn step(&mut self, step: Step<'_>) -> Result<Judged, ConsumerError> {
         let (mut alerts, received) = self.judge(step.records, step.after);
         alerts.extend(self.release(step.release_all)?);
         let next = step.records.last().map_or(step.after, |r| r.position);
@@ -283,89 +336,31 @@ impl Consumer {
             .reorder
             .replay_from()
             .map_or(next, |held| held.min(next));
-        let mut writer = match self.grouping_pace.pending.take() {
-            Some(writer) => writer,
-            None => IncidentWriter::new(
-                self.open_store()?,
-                self.grouping.clone(),
-                self.catalog.clone(),
-            ),
-        };
-        let forwarded = self.forwarder.as_ref().map(|_| alerts.clone());
-        for alert in alerts {
-            writer.push(alert).map_err(|e| self.store_error(e))?;
-        }
-        writer.flush().map_err(|e| self.store_error(e))?;
-        let position = resume.get().to_string().into_bytes();
-        writer
-            .store_mut()
-            .save_blob(POSITION_BLOB, &position)
-            .map_err(|e| self.store_error(e))?;
-        self.count_step(&received, resume);
-        if let (Some(forwarder), Some(alerts)) = (&self.forwarder, forwarded) {
-            alerts.iter().for_each(|alert| forwarder.forward(alert));
-        }
-        let grouped = step.group_now || self.grouping_pace.due();
-        match grouped {
-            true => self.group(writer, position, step.save_baseline)?,
-            false => self.grouping_pace.pending = Some(writer),
-        }
-        self.metrics.awaiting_grouping.store(
-            u64::from(self.grouping_pace.pending.is_some()),
-            Ordering::Relaxed,
-        );
-        Ok((resume, grouped))
-    }
-
-    /// Groups the stored detections into incidents and saves them with the position (and
-    /// the behavioural baseline when asked), in one write.
-    fn group(
-        &mut self,
-        mut writer: IncidentWriter<SqliteStore>,
-        position: Vec<u8>,
-        save_baseline: bool,
-    ) -> Result<(), ConsumerError> {
-        let started = Instant::now();
-        writer.save_blob_at_finish(POSITION_BLOB, position);
-        if save_baseline {
-            if let Some(behaviour) = self.detectors.behaviour() {
-                let bytes = behaviour
+        let baseline = match (step.save_baseline, self.detectors.behaviour()) {
+            (true, Some(behaviour)) => Some(
+                behaviour
                     .baseline()
-                    .map_err(|error| ConsumerError::Pipeline(error.to_string()))?;
-                writer.save_blob_at_finish(BASELINE_BLOB, bytes);
-            }
-        }
-        let (_, report) = writer.finish().map_err(|e| self.store_error(e))?;
-        self.grouping_pace.last = Some(Instant::now());
-        self.grouping_pace.took = started.elapsed();
-        add(&self.metrics.detections_stored, report.alerts.new as u64);
-        add(&self.metrics.incidents_saved, report.incidents as u64);
-        add(&self.metrics.incidents_opened, report.new_incidents as u64);
-        Ok(())
-    }
-
-    /// Updates the counters after a step's commit.
-    fn count_step(&self, received: &[(i64, u64)], resume: Position) {
-        add(&self.metrics.commits, 1);
-        let now = now_micros();
-        for &(at, events) in received {
-            self.metrics.latency.observe(now - at, events);
-        }
-        self.metrics
-            .committed_position
-            .store(resume.get(), Ordering::Relaxed);
-        self.metrics
-            .held_for_order
-            .store(self.reorder.held() as u64, Ordering::Relaxed);
-        self.metrics
-            .released_early
-            .store(self.reorder.released_early(), Ordering::Relaxed);
+                    .map_err(|error| ConsumerError::Pipeline(error.to_string()))?,
+            ),
+            _ => None,
+        };
+        self.ungrouped = !step.group_now && baseline.is_none();
+        Ok(Judged {
+            alerts,
+            received,
+            resume,
+            group_now: step.group_now,
+            baseline,
+            grouping: None,
+            held: self.reorder.held() as u64,
+            released_early: self.reorder.released_early(),
+        })
     }
 
     /// The rule matches of the records' events (found at once); what correlations and
     /// behavioural detectors need is held for order. Also when each record was received,
     /// with its number of events.
-    fn judge(&mut self, records: &[Record], mut after: Position) -> Judged {
+    fn judge(&mut self, records: &[Record], mut after: Position) -> (Vec<Alert>, Vec<(i64, u64)>) {
         let mut scratch = Scratch::default();
         let mut sink = StepSink {
             alerts: Vec::new(),

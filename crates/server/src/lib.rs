@@ -2,9 +2,9 @@
 //!
 //! Shippers send events over HTTP ([`api`]) or syslog over UDP and TCP ([`syslog`]); the ingest makes each body into spool records
 //! ([`ingest`]) and acknowledges it only once the durable spool (`tocsin-spool`) holds it.
-//! One consumer thread ([`consumer`]) reads the spool, judges the events with the same
-//! pipeline as `tocsin hunt` (`tocsin-pipeline`), and commits the detections, incidents and
-//! its spool position to the SQLite store, so that an acknowledged event is never lost and a
+//! The consumer ([`consumer`]) reads the spool and judges the events with the same
+//! pipeline as `tocsin hunt` (`tocsin-pipeline`) on one thread, while a second one commits
+//! the detections, incidents and its spool position to the SQLite store, in order, so that an acknowledged event is never lost and a
 //! detection never made twice. API tokens ([`auth`]) and users' passwords ([`users`]) are
 //! stored hashed; [`metrics`] are served to Prometheus; [`taxii`] is the TAXII 2.1 server
 //! partners share STIX objects through; [`config`] is the TOML configuration;
@@ -13,6 +13,7 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+mod committer;
 pub mod config;
 pub mod consumer;
 pub mod contain;
