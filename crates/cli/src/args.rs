@@ -553,6 +553,12 @@ pub struct ServeBenchArgs {
     /// Only these scenarios: windows, appliance (repeat or comma-separate).
     #[arg(long, value_delimiter = ',', value_parser = ["windows", "appliance"], requires = "serve")]
     pub scenario: Vec<String>,
+    /// In what order the Windows events arrive: time (each loop of the corpus in event
+    /// time order, as a live feed from many hosts delivers them) or files (file after file,
+    /// as a backfill of archived logs: events years apart arrive mixed, and every late
+    /// detection regroups incidents)
+    #[arg(long, default_value = "time", value_parser = ["time", "files"], requires = "serve")]
+    pub arrival: String,
 }
 
 /// `tocsin rules ...`

@@ -92,6 +92,8 @@ struct Settings {
     duration: Duration,
     fsync_never: bool,
     only: Vec<String>,
+    /// Whether the Windows events arrive in event time order (else file after file).
+    in_time_order: bool,
 }
 
 impl Settings {
@@ -102,6 +104,7 @@ impl Settings {
             duration: Duration::from_secs(args.serve.duration.max(1)),
             fsync_never: args.serve.bench_fsync == "never",
             only: args.serve.scenario.clone(),
+            in_time_order: args.serve.arrival == "time",
         }
     }
 
@@ -114,7 +117,8 @@ fn print_header(settings: &Settings) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "serve benchmark: {cores} cores shared by the sender and the service; spool fsync {}; \
-         {} events per throughput phase; steady phase {} s at half the highest rate",
+         {} events per throughput phase; steady phase {} s at half the highest rate; Windows \
+         events arrive {}",
         if settings.fsync_never {
             "never"
         } else {
@@ -122,6 +126,11 @@ fn print_header(settings: &Settings) {
         },
         settings.events,
         settings.duration.as_secs(),
+        if settings.in_time_order {
+            "in event time order (a live feed; --arrival files for a backfill)"
+        } else {
+            "file after file (a backfill of archives: events years apart arrive mixed)"
+        },
     );
     println!(
         "baseline: `tocsin hunt` of the same lines, same rules, --behaviour (one file: one \
@@ -238,6 +247,9 @@ fn windows(evtx: &Path, rules: &Path, settings: &Settings, work: &Path) -> Resul
     }
     let once = work.join("windows-once.jsonl");
     let records = replay::write_lines(&files, &once)?;
+    if settings.in_time_order {
+        sort_by_time(&once)?;
+    }
     let input = work.join("windows.jsonl");
     let (times, retime) = loop_file(&once, records, settings.events, &input)?;
     Ok(Scenario {
@@ -320,6 +332,23 @@ fn loop_file(source: &Path, lines: u64, events: u64, out: &Path) -> Result<(u64,
             first_cycle: times,
         },
     ))
+}
+
+/// Puts the lines of `path` in event time order (as [`replay::line_time_micros`] reads
+/// them; lines without a time first, each group in its order).
+fn sort_by_time(path: &Path) -> Result<()> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.sort_by_cached_key(|line| replay::line_time_micros(line));
+    let mut sorted = Vec::with_capacity(text.len() + 1);
+    for line in lines {
+        sorted.extend_from_slice(line);
+        sorted.push(b'\n');
+    }
+    std::fs::write(path, sorted).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn count_lines(path: &Path) -> Result<u64> {

@@ -886,6 +886,16 @@ pub fn shift_times(line: &[u8], micros: i64, out: &mut Vec<u8>) {
     out.extend_from_slice(&line[copied..]);
 }
 
+/// The first time [`shift_times`] finds in a line, in microseconds.
+pub fn line_time_micros(line: &[u8]) -> Option<i64> {
+    let found = TIMES.as_ref()?.captures(line)?;
+    match (found.get(1), found.get(2)) {
+        (Some(epoch), _) => epoch_micros(epoch.as_bytes()),
+        (None, Some(rfc3339)) => rfc3339_micros(rfc3339.as_bytes()),
+        (None, None) => None,
+    }
+}
+
 /// The first and last time of a file's lines (as [`shift_times`] finds them), in
 /// microseconds; `None` when it has none.
 pub fn time_range(path: &Path) -> Result<Option<(i64, i64)>> {

@@ -211,9 +211,16 @@ impl<S: IncidentStore> IncidentWriter<S> {
             None => match self.late_from.take() {
                 Some((micros, key)) => match self.continue_from_checkpoint(micros, &key)? {
                     Some(saved) => saved,
-                    None => self.regroup_all()?,
+                    None => {
+                        // What was saved before the late alerts is still right.
+                        self.checkpoints.forget_from(micros, &key);
+                        self.regroup_all()?
+                    }
                 },
-                None => self.regroup_all()?,
+                None => {
+                    self.checkpoints.forget_all();
+                    self.regroup_all()?
+                }
             },
         };
         let report = StoreReport {
@@ -227,6 +234,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
     /// what groups the alerts a stopped run left ungrouped ([`ungrouped_alerts`]).
     pub fn regroup(mut self) -> Result<(S, StoreReport), S::Error> {
         self.take_state()?;
+        self.checkpoints.forget_all();
         let report = self.regroup_all()?;
         Ok((self.store, report))
     }
@@ -346,10 +354,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
         let Some(checkpoint) = self.checkpoints.newest_before(micros, key).cloned() else {
             return Ok(None);
         };
-        let bytes = self
-            .store
-            .load_blob(&checkpoint.blob())?
-            .unwrap_or_default();
+        let bytes = self.store.load_blob(&checkpoint.blob)?.unwrap_or_default();
         let Ok(state) = serde_json::from_slice::<GroupingState>(&bytes) else {
             return Ok(None);
         };
@@ -379,8 +384,8 @@ impl<S: IncidentStore> IncidentWriter<S> {
     }
 
     /// Regroups every stored alert and saves the incidents and a fresh state.
+    /// The caller forgets the checkpoints it no longer trusts.
     fn regroup_all(&mut self) -> Result<StoreReport, S::Error> {
-        self.checkpoints.forget_all();
         let alerts = self.store.all_alerts()?;
         let suppressions = self.suppressions()?;
         let (incidents, state) =
@@ -400,14 +405,14 @@ impl<S: IncidentStore> IncidentWriter<S> {
         let bytes = state
             .and_then(|state| serde_json::to_vec(state).ok())
             .unwrap_or_default();
-        let level = match state.filter(|_| !bytes.is_empty()) {
+        let checkpoints = match state.filter(|_| !bytes.is_empty()) {
             Some(state) => {
                 let (micros, key) = state.newest();
                 self.checkpoints.record(micros, key)
             }
             None => {
                 self.checkpoints.forget_all();
-                None
+                Vec::new()
             }
         };
         let index = self.checkpoints.to_bytes();
@@ -417,9 +422,11 @@ impl<S: IncidentStore> IncidentWriter<S> {
             (GROUPED_BLOB, grouped.as_bytes()),
             (CHECKPOINTS_BLOB, &index),
         ];
-        if let Some(level) = &level {
-            blobs.push((level.as_str(), &bytes));
-        }
+        blobs.extend(
+            checkpoints
+                .iter()
+                .map(|blob| (blob.as_str(), bytes.as_slice())),
+        );
         blobs.extend(
             self.blobs
                 .iter()

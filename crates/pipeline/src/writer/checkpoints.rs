@@ -11,14 +11,17 @@
 //!
 //! # Which states are kept
 //!
-//! Each grouping that leaves a state is counted; the state of grouping `n` is saved at
-//! level `l` = 1 + the number of trailing zero bits of `n` (up to [`LEVELS`]), in blob
-//! `grouping-checkpoint-<l>`. So level `l` holds the newest grouping that is an odd multiple
-//! of `2^(l-1)`: a grouping writes one state, and the levels hold states of ages spread
-//! geometrically, so that for a detection late by any number of groupings (up to 2^16,
+//! Each grouping that leaves a state is counted. The states of the last [`RECENT`]
+//! groupings are kept, grouping `n` in blob `grouping-checkpoint-recent-<n mod RECENT>`:
+//! under load, detections are usually late by a grouping or two. Further back, the state of
+//! grouping `n` is also saved at level `l` = 1 + the number of trailing zero bits of `n`
+//! when that is 3 to [`LEVELS`], in blob `grouping-checkpoint-<l>`: level `l` holds the
+//! newest grouping that is an odd multiple of `2^(l-1)`, so the levels hold states of ages
+//! spread geometrically, and for a detection late by any number of groupings (up to 2^16,
 //! about 18 hours at the service's pace of one a second) a checkpoint before it is at most
-//! about three times as far back. The index ([`CHECKPOINTS_BLOB`]) lists which levels hold
-//! a state and the newest detection each grouped.
+//! about three times as far back. A grouping writes one state, and a second one every
+//! fourth grouping. The index ([`CHECKPOINTS_BLOB`]) lists the blobs holding a state and
+//! the newest detection each grouped.
 //!
 //! # When a checkpoint may be used
 //!
@@ -42,20 +45,23 @@ pub const CHECKPOINTS_BLOB: &str = "grouping-checkpoints";
 /// How many levels of checkpoints are kept (see the module documentation).
 pub const LEVELS: u32 = 16;
 
+/// How many of the latest groupings' states are kept (see the module documentation).
+pub const RECENT: u64 = 4;
+
 /// The index of the saved checkpoints, and how many groupings saved a state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoints {
     /// How many groupings left a state (the next one is numbered after it).
     groupings: u64,
-    /// The levels holding a state, oldest state first.
+    /// The blobs holding a state, oldest state first.
     saved: Vec<Checkpoint>,
 }
 
-/// A grouping state saved at one level.
+/// A grouping state saved in one blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Its level (its blob's name).
-    pub level: u32,
+    /// The blob holding the state.
+    pub blob: String,
     /// The time of the newest detection it grouped.
     pub micros: i64,
     /// The key of that detection.
@@ -63,20 +69,10 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// The name of the blob holding its state.
-    pub fn blob(&self) -> String {
-        blob_name(self.level)
-    }
-
     /// Whether it comes before the detection at `micros` keyed `key` in grouping order.
     fn before(&self, micros: i64, key: &str) -> bool {
         (self.micros, self.key.as_str()) < (micros, key)
     }
-}
-
-/// The name of the blob holding the state of `level`.
-fn blob_name(level: u32) -> String {
-    format!("grouping-checkpoint-{level}")
 }
 
 impl Checkpoints {
@@ -115,23 +111,29 @@ impl Checkpoints {
     }
 
     /// Counts a grouping that left a state whose newest detection is at `micros` keyed
-    /// `key`; returns the blob its state is to be saved in, if any (the level due, see the
-    /// module documentation).
-    pub fn record(&mut self, micros: i64, key: &str) -> Option<String> {
+    /// `key`; returns the blobs its state is to be saved in (see the module documentation).
+    pub fn record(&mut self, micros: i64, key: &str) -> Vec<String> {
         self.groupings = self.groupings.wrapping_add(1).max(1);
+        let mut due = vec![format!(
+            "grouping-checkpoint-recent-{}",
+            self.groupings % RECENT
+        )];
         let level = self.groupings.trailing_zeros() + 1;
-        if level > LEVELS {
-            return None;
+        if (3..=LEVELS).contains(&level) {
+            due.push(format!("grouping-checkpoint-{level}"));
         }
-        self.saved.retain(|checkpoint| checkpoint.level != level);
-        self.saved.push(Checkpoint {
-            level,
-            micros,
-            key: key.to_owned(),
-        });
         self.saved
-            .sort_by(|a, b| (a.micros, &a.key, a.level).cmp(&(b.micros, &b.key, b.level)));
-        Some(blob_name(level))
+            .retain(|checkpoint| !due.contains(&checkpoint.blob));
+        for blob in &due {
+            self.saved.push(Checkpoint {
+                blob: blob.clone(),
+                micros,
+                key: key.to_owned(),
+            });
+        }
+        self.saved
+            .sort_by(|a, b| (a.micros, &a.key, &a.blob).cmp(&(b.micros, &b.key, &b.blob)));
+        due
     }
 }
 
@@ -139,27 +141,29 @@ impl Checkpoints {
 mod tests {
     use super::*;
 
-    fn levels(checkpoints: &Checkpoints) -> Vec<u32> {
-        checkpoints.saved.iter().map(|c| c.level).collect()
+    fn minutes(checkpoints: &Checkpoints) -> Vec<i64> {
+        checkpoints.saved.iter().map(|c| c.micros).collect()
     }
 
     #[test]
-    fn each_grouping_writes_one_level_and_the_levels_reach_back_geometrically() {
+    fn the_latest_groupings_are_kept_and_older_ones_geometrically() {
         let mut checkpoints = Checkpoints::default();
         let mut written = Vec::new();
-        for minute in 1..=8 {
+        for minute in 1..=16 {
             written.push(checkpoints.record(minute, "k"));
         }
-        // Odd groupings write level 1, 2 and 6 level 2, 4 level 3, 8 level 4.
-        let level = |n: usize| written[n - 1].clone();
-        assert_eq!(level(7), Some("grouping-checkpoint-1".into()));
-        assert_eq!(level(6), Some("grouping-checkpoint-2".into()));
-        assert_eq!(level(4), Some("grouping-checkpoint-3".into()));
-        assert_eq!(level(8), Some("grouping-checkpoint-4".into()));
-        // After 8 groupings the levels hold groupings 8, 7, 6 and 4: ages 0, 1, 2 and 4.
-        let minutes: Vec<i64> = checkpoints.saved.iter().map(|c| c.micros).collect();
-        assert_eq!(minutes, vec![4, 6, 7, 8]);
-        assert_eq!(levels(&checkpoints), vec![3, 2, 1, 4]);
+        // Each grouping writes a recent slot; 4 and 12 also level 3, 8 level 4, 16 level 5.
+        let wrote = |n: usize| written[n - 1].clone();
+        assert_eq!(wrote(7), vec!["grouping-checkpoint-recent-3"]);
+        assert_eq!(
+            wrote(12),
+            vec!["grouping-checkpoint-recent-0", "grouping-checkpoint-3"]
+        );
+        assert_eq!(wrote(8)[1], "grouping-checkpoint-4");
+        assert_eq!(wrote(16)[1], "grouping-checkpoint-5");
+        // After 16 groupings: the last four, 12 (level 3) and 8 (level 4); 16 is also at
+        // level 5.
+        assert_eq!(minutes(&checkpoints), vec![8, 12, 13, 14, 15, 16, 16]);
     }
 
     #[test]
@@ -168,15 +172,15 @@ mod tests {
         for minute in 1..=12 {
             checkpoints.record(minute, "k");
         }
-        // The levels hold groupings 8 (level 4), 10 (2), 11 (1) and 12 (3).
+        // Kept: 8 (level 4), 9 to 12 (recent) and 12 (level 3).
+        assert_eq!(minutes(&checkpoints), vec![8, 9, 10, 11, 12, 12]);
         let found = checkpoints.newest_before(10, "a").map(|c| c.micros);
-        assert_eq!(found, Some(8));
+        assert_eq!(found, Some(9));
         assert_eq!(checkpoints.newest_before(8, "a"), None);
         // Same time, a greater key: after it.
         assert_eq!(checkpoints.newest_before(8, "z").map(|c| c.micros), Some(8));
         checkpoints.forget_from(10, "a");
-        assert!(checkpoints.saved.iter().all(|c| c.micros < 10));
-        assert_eq!(levels(&checkpoints), vec![4]);
+        assert_eq!(minutes(&checkpoints), vec![8, 9]);
         checkpoints.forget_all();
         assert_eq!(checkpoints.newest_before(i64::MAX, "z"), None);
     }
