@@ -40,14 +40,6 @@ use crate::args::{
     Cli, Command, IncidentsCommand, RulesCommand, ShareCommand, TokensCommand, UsersCommand,
 };
 
-/// mimalloc instead of glibc's malloc: memory one thread frees after another allocated it
-/// (events judged on one of `serve`'s threads and stored on the other, alerts moving from
-/// the hunt's workers to its printer) goes back where it came from, where glibc's
-/// per-thread arenas kept growing (the service's resident memory under load was about
-/// twice as large).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
