@@ -103,6 +103,10 @@ pub struct IncidentWriter<S> {
     /// The time and key of the run's earliest new alert when it cannot be appended to the
     /// state (every new alert has a time).
     late_from: Option<(i64, String)>,
+    /// For a writer whose alerts another writer stores ([`IncidentWriter::adopt`]): how many
+    /// alerts the store held grouped when the state was taken. The grouping then covers
+    /// those and the adopted ones, not every alert the store holds by the time it saves.
+    adopted_base: Option<usize>,
 }
 
 /// Where the writer stands with the store's grouping state.
@@ -141,6 +145,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
             blobs: Vec::new(),
             checkpoints: Checkpoints::default(),
             late_from: None,
+            adopted_base: None,
         }
     }
 
@@ -197,6 +202,30 @@ impl<S: IncidentStore> IncidentWriter<S> {
             self.run.append(&mut self.pending);
         }
         self.pending.clear();
+        Ok(())
+    }
+
+    /// Takes alerts that another connection already stored (with what storing them did) as
+    /// this run's, to group at [`IncidentWriter::finish`]: a service that stores detections
+    /// on one thread and groups them on another. The other writer stores alerts only, so
+    /// the grouping saved covers the alerts grouped before and the adopted ones (a restart
+    /// finds the rest ungrouped, [`ungrouped_alerts`], and regroups).
+    pub fn adopt(&mut self, alerts: Vec<Alert>, stored: PutOutcome) -> Result<(), S::Error> {
+        if self.adopted_base.is_none() {
+            let grouped = self
+                .store
+                .load_blob(GROUPED_BLOB)?
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|text| text.parse::<usize>().ok())
+                .unwrap_or(0);
+            self.adopted_base = Some(grouped);
+        }
+        self.take_state()?;
+        self.written.new += stored.new;
+        self.written.existing += stored.existing;
+        if matches!(self.state, Taken::Usable(_)) {
+            self.run.extend(alerts);
+        }
         Ok(())
     }
 
@@ -416,7 +445,14 @@ impl<S: IncidentStore> IncidentWriter<S> {
             }
         };
         let index = self.checkpoints.to_bytes();
-        let grouped = self.store.alert_count()?.to_string();
+        // Adopted: what was grouped before and the adopted alerts. A regrouping of every
+        // stored alert may also have grouped alerts stored since and not adopted yet: they
+        // are counted once adopted, so the count is never more than what was grouped.
+        let grouped = match self.adopted_base {
+            Some(base) => base + self.written.new,
+            None => self.store.alert_count()?,
+        }
+        .to_string();
         let mut blobs: Vec<(&str, &[u8])> = vec![
             (STATE_BLOB, &bytes),
             (GROUPED_BLOB, grouped.as_bytes()),

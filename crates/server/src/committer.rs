@@ -1,24 +1,32 @@
-//! The consumer's second half: what the judging thread found, stored and committed on a
-//! thread of its own, so that judging the next records and storing the last ones' detections
-//! run at once (on two cores, storing the detections of Windows events costs about as much
-//! as judging them).
+//! The consumer's second and third threads: what the judging thread found is stored and
+//! committed on a thread of its own, and grouped into incidents on a third, so that judging
+//! the next records, storing the last ones' detections and grouping run at once (on two
+//! cores, storing the detections of Windows events costs about as much as judging them,
+//! and a grouping of a second's detections takes longer than the 100 ms a detection may
+//! take to reach the store).
 //!
 //! The [`consumer`](crate::consumer) thread sends one [`Judged`] per step through a channel
-//! that holds one, so at most two steps are ahead of the store. The committer takes them in
-//! order and does for each what the single thread did: it writes the detections, then the
-//! spool position to resume from, groups them into incidents when due ([`GroupingPace`]),
-//! forwards the detections, and only then tells the spool that the records before that
-//! position may go. The exactly-once contract of the consumer's module documentation is
-//! unchanged: a step's position is written after its detections, and steps are committed
-//! in the order they were judged.
+//! that holds one, so at most two steps are ahead of the store. The [`Committer`] takes them
+//! in order and, for each, writes the detections, then the spool position to resume from,
+//! forwards the detections, tells the spool that the records before that position may go,
+//! and passes the detections to the [`Grouper`]. The exactly-once contract of the
+//! consumer's module documentation is unchanged: a step's position is written after its
+//! detections, and steps are committed in the order they were judged.
+//!
+//! The grouper groups what it was passed at a pace ([`GroupingPace`]) with its own
+//! connection ([`IncidentWriter::adopt`]), and saves the behavioural baseline with a
+//! grouping (the baseline of a step reaches it after the step's detections are stored, so
+//! it never knows events whose detections are not stored). Detections stored but not
+//! grouped when the service stops are grouped at the next start (the store counts what it
+//! grouped).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore};
+use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore, PutOutcome};
 use tocsin_pipeline::{IncidentWriter, BASELINE_BLOB};
 use tocsin_spool::{FileSpool, Position, Spool};
 use tocsin_store::{SqliteStore, StoreError};
@@ -70,8 +78,14 @@ pub const GROUP_EVERY: Duration = Duration::from_secs(1);
 impl GroupingPace {
     /// Whether a grouping is due now.
     fn due(&self) -> bool {
-        let wait = GROUP_EVERY.max(self.took * 3);
-        self.last.is_none_or(|last| last.elapsed() >= wait)
+        self.wait().is_zero()
+    }
+
+    /// How long until a grouping is due.
+    fn wait(&self) -> Duration {
+        let every = GROUP_EVERY.max(self.took * 3);
+        self.last
+            .map_or(Duration::ZERO, |last| every.saturating_sub(last.elapsed()))
     }
 }
 
@@ -81,18 +95,30 @@ pub(crate) struct Committer {
     pub spool: Arc<FileSpool>,
     /// The store file.
     pub store_path: PathBuf,
-    /// How alerts are grouped.
-    pub grouping: GroupingConfig,
-    /// ATT&CK names.
-    pub catalog: AttackCatalog,
+    /// The connection detections and positions are written through, once opened.
+    pub store: Option<SqliteStore>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Where committed detections are forwarded, if anywhere.
     pub forwarder: Option<Forwarder>,
-    /// The writer waiting for a grouping, and the grouping's pace.
-    pub grouping_pace: GroupingPace,
     /// The position this committer last wrote, if any.
     pub committed: Option<Position>,
+    /// Where stored detections go to be grouped.
+    pub grouper: SyncSender<ToGroup>,
+}
+
+/// A committed step's detections, for the grouper.
+pub(crate) struct ToGroup {
+    /// The detections, stored.
+    pub alerts: Vec<Alert>,
+    /// What storing them did (new ones, ones stored before).
+    pub stored: PutOutcome,
+    /// Whether to group now whatever the pace.
+    pub group_now: bool,
+    /// The behavioural baseline to save with the grouping.
+    pub baseline: Option<Vec<u8>>,
+    /// A new rule set's grouping, taken once what came before is grouped.
+    pub grouping: Option<GroupingConfig>,
 }
 
 impl Committer {
@@ -105,90 +131,68 @@ impl Committer {
         Ok(())
     }
 
-    /// Stores a step's detections and then its position, groups them when due, and tells
-    /// the spool what may go.
+    /// Stores a step's detections and then its position, forwards them, tells the spool
+    /// what may go, and passes the detections on to be grouped.
     fn commit(&mut self, step: Judged) -> Result<(), ConsumerError> {
-        let idle = step.alerts.is_empty()
-            && step.baseline.is_none()
-            && step.grouping.is_none()
-            && self.grouping_pace.pending.is_none();
-        if idle {
-            return self.commit_position(&step);
+        let to_group = !step.alerts.is_empty()
+            || step.group_now
+            || step.baseline.is_some()
+            || step.grouping.is_some();
+        if to_group {
+            // Counted before the position moves, so that nobody sees the spool committed
+            // and nothing awaiting a grouping while this step's detections are not grouped.
+            add(&self.metrics.awaiting_grouping, 1);
         }
-        let mut writer = match self.grouping_pace.pending.take() {
-            Some(writer) => writer,
-            None => IncidentWriter::new(
-                self.open_store()?,
-                self.grouping.clone(),
-                self.catalog.clone(),
-            ),
+        let stored = match step.alerts.is_empty() {
+            true => PutOutcome::default(),
+            false => {
+                let alerts = &step.alerts;
+                let store = self.store()?;
+                let outcome = store.put_alerts(alerts);
+                outcome.map_err(|e| self.store_error(e))?
+            }
         };
-        let forwarded = self.forwarder.as_ref().map(|_| step.alerts.clone());
-        for alert in step.alerts {
-            writer.push(alert).map_err(|e| self.store_error(e))?;
-        }
-        writer.flush().map_err(|e| self.store_error(e))?;
-        let position = step.resume.get().to_string().into_bytes();
-        writer
-            .store_mut()
-            .save_blob(POSITION_BLOB, &position)
-            .map_err(|e| self.store_error(e))?;
-        self.count(&step.received, step.resume, step.held, step.released_early);
-        if let (Some(forwarder), Some(alerts)) = (&self.forwarder, forwarded) {
-            alerts.iter().for_each(|alert| forwarder.forward(alert));
-        }
-        let group = step.group_now || step.baseline.is_some() || self.grouping_pace.due();
-        match group {
-            true => self.group(writer, position, step.baseline)?,
-            false => self.grouping_pace.pending = Some(writer),
-        }
-        self.metrics.awaiting_grouping.store(
-            u64::from(self.grouping_pace.pending.is_some()),
-            Ordering::Relaxed,
-        );
-        self.spool.release(step.resume)?;
-        self.committed = Some(step.resume);
-        if let Some(grouping) = step.grouping {
-            self.grouping = grouping;
-        }
-        Ok(())
-    }
-
-    /// A step that found nothing, with nothing waiting for a grouping (a quiet input, polled
-    /// every few hundred milliseconds): only its position is written, when it moved.
-    fn commit_position(&mut self, step: &Judged) -> Result<(), ConsumerError> {
         if self.committed != Some(step.resume) {
             let position = step.resume.get().to_string().into_bytes();
-            self.open_store()?
-                .save_blob(POSITION_BLOB, &position)
-                .map_err(|e| self.store_error(e))?;
+            let saved = self.store()?.save_blob(POSITION_BLOB, &position);
+            saved.map_err(|e| self.store_error(e))?;
             self.committed = Some(step.resume);
         }
         self.count(&step.received, step.resume, step.held, step.released_early);
+        if let Some(forwarder) = &self.forwarder {
+            step.alerts
+                .iter()
+                .for_each(|alert| forwarder.forward(alert));
+        }
         self.spool.release(step.resume)?;
+        if to_group {
+            let work = ToGroup {
+                alerts: step.alerts,
+                stored,
+                group_now: step.group_now,
+                baseline: step.baseline,
+                grouping: step.grouping,
+            };
+            if self.grouper.send(work).is_err() {
+                // The grouper failed: the consumer returns its error.
+                return Err(ConsumerError::Pipeline(
+                    "the grouping thread stopped".into(),
+                ));
+            }
+        }
         Ok(())
     }
 
-    /// Groups the stored detections into incidents and saves them with the position (and
-    /// the behavioural baseline when given), in one write.
-    fn group(
-        &mut self,
-        mut writer: IncidentWriter<SqliteStore>,
-        position: Vec<u8>,
-        baseline: Option<Vec<u8>>,
-    ) -> Result<(), ConsumerError> {
-        let started = Instant::now();
-        writer.save_blob_at_finish(POSITION_BLOB, position);
-        if let Some(bytes) = baseline {
-            writer.save_blob_at_finish(BASELINE_BLOB, bytes);
+    /// The connection, opened on first use.
+    fn store(&mut self) -> Result<&mut SqliteStore, ConsumerError> {
+        if self.store.is_none() {
+            let opened =
+                SqliteStore::open(&self.store_path).map_err(|source| self.store_error(source))?;
+            self.store = Some(opened);
         }
-        let (_, report) = writer.finish().map_err(|e| self.store_error(e))?;
-        self.grouping_pace.last = Some(Instant::now());
-        self.grouping_pace.took = started.elapsed();
-        add(&self.metrics.detections_stored, report.alerts.new as u64);
-        add(&self.metrics.incidents_saved, report.incidents as u64);
-        add(&self.metrics.incidents_opened, report.new_incidents as u64);
-        Ok(())
+        self.store
+            .as_mut()
+            .ok_or_else(|| ConsumerError::Pipeline("the store is not open".into()))
     }
 
     /// Updates the counters after a step's commit.
@@ -205,9 +209,106 @@ impl Committer {
         self.metrics.released_early.store(early, Ordering::Relaxed);
     }
 
-    /// Opens the store.
-    fn open_store(&self) -> Result<SqliteStore, ConsumerError> {
-        SqliteStore::open(&self.store_path).map_err(|source| self.store_error(source))
+    fn store_error(&self, source: StoreError) -> ConsumerError {
+        ConsumerError::Store {
+            path: self.store_path.clone(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Groups the stored detections into incidents at a pace (see the module documentation).
+pub(crate) struct Grouper {
+    /// The store file.
+    pub store_path: PathBuf,
+    /// How alerts are grouped.
+    pub grouping: GroupingConfig,
+    /// ATT&CK names.
+    pub catalog: AttackCatalog,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The writer waiting for a grouping, and the grouping's pace.
+    pub grouping_pace: GroupingPace,
+    /// How many of the committer's messages were taken since the last grouping.
+    pub taken: u64,
+}
+
+impl Grouper {
+    /// Groups what the committer passes on until it hangs up, then what is left; stops at
+    /// the first write that fails.
+    pub fn run(mut self, work: Receiver<ToGroup>) -> Result<(), ConsumerError> {
+        loop {
+            let wait = match &self.grouping_pace.pending {
+                Some(_) => self.grouping_pace.wait(),
+                None => GROUP_EVERY,
+            };
+            match work.recv_timeout(wait) {
+                Ok(next) => self.take(next)?,
+                Err(RecvTimeoutError::Timeout) => self.group(None)?,
+                Err(RecvTimeoutError::Disconnected) => return self.group(None),
+            }
+        }
+    }
+
+    /// Takes a committed step's detections, and groups when it is time.
+    fn take(&mut self, work: ToGroup) -> Result<(), ConsumerError> {
+        self.taken += 1;
+        if !work.alerts.is_empty() {
+            if self.grouping_pace.pending.is_none() {
+                let store = SqliteStore::open(&self.store_path)
+                    .map_err(|source| self.store_error(source))?;
+                let writer =
+                    IncidentWriter::new(store, self.grouping.clone(), self.catalog.clone());
+                self.grouping_pace.pending = Some(writer);
+            }
+            if let Some(writer) = self.grouping_pace.pending.as_mut() {
+                let adopted = writer.adopt(work.alerts, work.stored);
+                adopted.map_err(|e| self.store_error(e))?;
+            }
+        }
+        let now = work.group_now || work.baseline.is_some() || work.grouping.is_some();
+        if now || self.grouping_pace.due() {
+            self.group(work.baseline)?;
+        }
+        if let Some(grouping) = work.grouping {
+            self.grouping = grouping;
+        }
+        Ok(())
+    }
+
+    /// Groups what waits and saves the incidents (with the behavioural baseline when
+    /// given), in one write; then nothing the committer passed on awaits a grouping.
+    fn group(&mut self, baseline: Option<Vec<u8>>) -> Result<(), ConsumerError> {
+        let writer = match (self.grouping_pace.pending.take(), &baseline) {
+            (Some(writer), _) => Some(writer),
+            (None, Some(_)) => {
+                let store = SqliteStore::open(&self.store_path)
+                    .map_err(|source| self.store_error(source))?;
+                Some(IncidentWriter::new(
+                    store,
+                    self.grouping.clone(),
+                    self.catalog.clone(),
+                ))
+            }
+            (None, None) => None,
+        };
+        if let Some(mut writer) = writer {
+            let started = Instant::now();
+            if let Some(bytes) = baseline {
+                writer.save_blob_at_finish(BASELINE_BLOB, bytes);
+            }
+            let (_, report) = writer.finish().map_err(|e| self.store_error(e))?;
+            self.grouping_pace.last = Some(Instant::now());
+            self.grouping_pace.took = started.elapsed();
+            add(&self.metrics.detections_stored, report.alerts.new as u64);
+            add(&self.metrics.incidents_saved, report.incidents as u64);
+            add(&self.metrics.incidents_opened, report.new_incidents as u64);
+        }
+        self.metrics
+            .awaiting_grouping
+            .fetch_sub(self.taken, Ordering::Relaxed);
+        self.taken = 0;
+        Ok(())
     }
 
     fn store_error(&self, source: StoreError) -> ConsumerError {

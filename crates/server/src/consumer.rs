@@ -48,7 +48,7 @@ use tocsin_pipeline::{
 use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError};
 
-use crate::committer::{Committer, Judged};
+use crate::committer::{Committer, Grouper, Judged, ToGroup};
 pub use crate::committer::{GroupingPace, GROUP_EVERY};
 use crate::config::DetectionConfig;
 use crate::forward::Forwarder;
@@ -69,6 +69,32 @@ const STEP: ReadLimit = ReadLimit {
     records: 10_000,
     bytes: 32 << 20,
 };
+
+/// How many committed steps may wait for the grouper before the committer waits for it.
+const GROUPER_QUEUE: usize = 64;
+
+/// Starts a thread of the consumer.
+fn spawn(
+    name: &str,
+    work: impl FnOnce() -> Result<(), ConsumerError> + Send + 'static,
+) -> Result<std::thread::JoinHandle<Result<(), ConsumerError>>, ConsumerError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .map_err(|e| ConsumerError::Pipeline(format!("cannot start a thread: {e}")))
+}
+
+/// What a thread of the consumer returned (a panic is an error).
+fn joined(
+    thread: std::thread::JoinHandle<Result<(), ConsumerError>>,
+    what: &str,
+) -> Result<(), ConsumerError> {
+    thread.join().unwrap_or_else(|_| {
+        Err(ConsumerError::Pipeline(format!(
+            "the {what} thread panicked"
+        )))
+    })
+}
 
 /// How long the consumer waits for new records before looking at the stop flag again.
 const POLL: Duration = Duration::from_millis(200);
@@ -132,25 +158,22 @@ impl Consumer {
         let store = self.open_store()?;
         let after = self.resume(Some(&store))?;
         self.group_left_over(store)?;
-        let (judge, committer) = self.split();
+        let (to_group, work) = sync_channel::<ToGroup>(GROUPER_QUEUE);
+        let (judge, committer, grouper) = self.split(to_group);
         let (steps, judged) = sync_channel::<Judged>(1);
-        let thread = std::thread::Builder::new()
-            .name("tocsin-commit".into())
-            .spawn(move || committer.run(judged))
-            .map_err(|e| ConsumerError::Pipeline(format!("cannot start a thread: {e}")))?;
+        let grouping = spawn("tocsin-group", move || grouper.run(work))?;
+        let committing = spawn("tocsin-commit", move || committer.run(judged))?;
         let judging = judge.run(after, &steps);
         drop(steps);
-        let committing = thread.join().unwrap_or_else(|_| {
-            Err(ConsumerError::Pipeline(
-                "the committing thread panicked".into(),
-            ))
-        });
-        // A failed write stops the judging too (its channel closes): that error comes first.
-        committing.and(judging)
+        let committed = joined(committing, "committing");
+        let grouped = joined(grouping, "grouping");
+        // A failed write stops the threads before it too (their channels close): the
+        // first failure downstream is the cause.
+        grouped.and(committed).and(judging)
     }
 
-    /// The judging half and the committing half.
-    fn split(self) -> (Judge, Committer) {
+    /// The judging, committing and grouping parts.
+    fn split(self, to_group: SyncSender<ToGroup>) -> (Judge, Committer, Grouper) {
         let judge = Judge {
             spool: Arc::clone(&self.spool),
             detectors: self.detectors,
@@ -164,15 +187,22 @@ impl Consumer {
         };
         let committer = Committer {
             spool: self.spool,
+            store_path: self.store_path.clone(),
+            store: None,
+            metrics: Arc::clone(&self.metrics),
+            forwarder: self.forwarder,
+            committed: None,
+            grouper: to_group,
+        };
+        let grouper = Grouper {
             store_path: self.store_path,
             grouping: self.grouping,
             catalog: self.catalog,
             metrics: self.metrics,
-            forwarder: self.forwarder,
             grouping_pace: self.grouping_pace,
-            committed: None,
+            taken: 0,
         };
-        (judge, committer)
+        (judge, committer, grouper)
     }
 
     /// Groups the detections a stopped run stored but never grouped, before reading on.

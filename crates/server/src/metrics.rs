@@ -51,7 +51,8 @@ pub struct Metrics {
     pub follow_cut_lines: AtomicU64,
     /// Correlation inputs and watched events held for order now.
     pub held_for_order: AtomicU64,
-    /// 1 while stored detections wait for the next grouping into incidents.
+    /// How many committed steps wait for a grouping into incidents (0 once every stored
+    /// detection is grouped).
     pub awaiting_grouping: AtomicU64,
     /// Items released before their time because too many were held.
     pub released_early: AtomicU64,

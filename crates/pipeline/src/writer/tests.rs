@@ -483,3 +483,36 @@ fn a_run_stopped_before_grouping_leaves_no_checkpoint() {
     let (store, _) = writer.regroup().unwrap();
     assert_matches_full_regroup(&store, &config);
 }
+
+#[test]
+fn adopted_alerts_are_grouped_as_written_ones_and_counted_as_grouped() {
+    let config = any_medium_opens();
+    let runs = [
+        vec![
+            alert("Encoded PowerShell", Level::Medium, 0, &[(HOST, "ws-1")]),
+            alert("Logon", Level::Low, 5, &[(HOST, "ws-2")]),
+        ],
+        vec![alert("Dump", Level::High, 20, &[(HOST, "ws-1")])],
+    ];
+    let mut written = MemoryStore::new();
+    let mut adopted = MemoryStore::new();
+    for run in &runs {
+        written = add(written, &config, run).0;
+        // Another connection stores the run; this writer only groups it.
+        let stored = adopted.put_alerts(run).unwrap();
+        let mut writer = IncidentWriter::new(adopted, config.clone(), AttackCatalog::empty());
+        writer.adopt(run.clone(), stored).unwrap();
+        adopted = writer.finish().unwrap().0;
+    }
+    assert_eq!(live(&adopted), live(&written));
+    assert_eq!(ungrouped_alerts(&adopted).unwrap(), 0);
+    // Stored meanwhile and not adopted: still waiting for a grouping.
+    let later = [alert("Exfil", Level::High, 30, &[(HOST, "ws-1")])];
+    adopted.put_alerts(&later).unwrap();
+    let mut writer = IncidentWriter::new(adopted, config.clone(), AttackCatalog::empty());
+    let another = [alert("Recon", Level::Medium, 25, &[(HOST, "ws-3")])];
+    let stored = writer.store_mut().put_alerts(&another).unwrap();
+    writer.adopt(another.to_vec(), stored).unwrap();
+    let (adopted, _) = writer.finish().unwrap();
+    assert_eq!(ungrouped_alerts(&adopted).unwrap(), 1);
+}
