@@ -72,6 +72,10 @@ pub struct GroupingPace {
     took: Duration,
 }
 
+/// How far the committer's commits let the write-ahead log grow (pages of 4 KiB) before
+/// one of them copies it into the store; the grouper copies it after each grouping.
+const COMMITTER_WAL_PAGES: u32 = 16_384;
+
 /// The shortest time between two groupings under load.
 pub const GROUP_EVERY: Duration = Duration::from_secs(1);
 
@@ -188,6 +192,10 @@ impl Committer {
         if self.store.is_none() {
             let opened =
                 SqliteStore::open(&self.store_path).map_err(|source| self.store_error(source))?;
+            // The grouper copies the log into the store after each grouping.
+            opened
+                .defer_checkpoints(COMMITTER_WAL_PAGES)
+                .map_err(|source| self.store_error(source))?;
             self.store = Some(opened);
         }
         self.store
@@ -297,7 +305,8 @@ impl Grouper {
             if let Some(bytes) = baseline {
                 writer.save_blob_at_finish(BASELINE_BLOB, bytes);
             }
-            let (_, report) = writer.finish().map_err(|e| self.store_error(e))?;
+            let (store, report) = writer.finish().map_err(|e| self.store_error(e))?;
+            store.checkpoint().map_err(|e| self.store_error(e))?;
             self.grouping_pace.last = Some(Instant::now());
             self.grouping_pace.took = started.elapsed();
             add(&self.metrics.detections_stored, report.alerts.new as u64);

@@ -41,6 +41,25 @@ impl SqliteStore {
         Self::open_at_version(path.as_ref(), LATEST_VERSION)
     }
 
+    /// Lets this connection's commits grow the write-ahead log up to `pages` pages (SQLite's
+    /// default is 1,000) before one of them copies it into the store: a writer whose every
+    /// commit must be quick (the service's committer) leaves the copying to a connection
+    /// that calls [`SqliteStore::checkpoint`] at its own pace, and copies only when the log
+    /// grew that far without it.
+    pub fn defer_checkpoints(&self, pages: u32) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", pages)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Copies what the write-ahead log holds into the store as far as it can without
+    /// waiting for readers or writers (a passive checkpoint).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| self.sql(e))
+    }
+
     /// Opens an existing store for reading only (`incidents list`, `show`, reports): nothing
     /// is written, not even the journal mode, so a store in a read-only folder or on
     /// read-only media can be read. SQLite's WAL needs its `-shm` index, which a reader must

@@ -441,3 +441,31 @@ fn a_killed_writer_leaves_a_consistent_store() {
     let outcome = store.record_hunt(&again, &grouped(&again)).unwrap();
     assert_eq!((outcome.new, outcome.existing), (0, CRASH_BATCH as usize));
 }
+
+#[test]
+fn a_writer_that_defers_checkpoints_leaves_the_log_to_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = open_in(&dir);
+    writer.defer_checkpoints(16_384).unwrap();
+    let pages: i64 = writer
+        .conn_for_tests()
+        .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(pages, 16_384);
+    let main = dir.path().join("store.db");
+    let size = || std::fs::metadata(&main).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let many: Vec<Alert> = (0..8_000)
+        .map(|record| alert("big.evtx", record, 1, "ws-1"))
+        .collect();
+    writer.put_alerts(&many).unwrap();
+    assert_eq!(size(), before, "the commit stays in the log");
+    // Another connection copies the log into the store; what was written reads back.
+    let other = open_in(&dir);
+    other.checkpoint().unwrap();
+    assert!(
+        size() > before,
+        "the checkpoint copied the log into the store"
+    );
+    assert_eq!(other.all_alerts().unwrap().len(), many.len());
+}
