@@ -254,21 +254,26 @@ pub fn list_users(args: &ServeDataArgs) -> Result<i32> {
 
 /// `tocsin users disable`.
 pub fn disable_user(args: &UserNameArgs) -> Result<i32> {
-    let store = user_store(&args.data)?;
-    if !store.disable(&args.name)? {
-        bail!("no user {}", args.name);
-    }
-    eprintln!("user {} disabled", args.name);
-    Ok(0)
+    set_user_enabled(args, false)
 }
 
 /// `tocsin users enable`.
 pub fn enable_user(args: &UserNameArgs) -> Result<i32> {
+    set_user_enabled(args, true)
+}
+
+/// Disables or enables a user, and says so.
+fn set_user_enabled(args: &UserNameArgs, enabled: bool) -> Result<i32> {
     let store = user_store(&args.data)?;
-    if !store.enable(&args.name)? {
+    let changed = match enabled {
+        true => store.enable(&args.name)?,
+        false => store.disable(&args.name)?,
+    };
+    if !changed {
         bail!("no user {}", args.name);
     }
-    eprintln!("user {} enabled", args.name);
+    let done = if enabled { "enabled" } else { "disabled" };
+    eprintln!("user {} {done}", args.name);
     Ok(0)
 }
 

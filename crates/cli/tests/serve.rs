@@ -605,10 +605,16 @@ fn logger_sends_over_tcp_and_udp() {
     assert_eq!(status["decode_errors"], 0, "{status}");
     assert!(server.terminate().success());
 
-    let hunted = dir.path().join("hunt.sqlite");
-    hunt_into_store(&[demo.join("appliance.log")], &hunted);
-    let hunt = stored(&hunted);
-    let serve = stored(&data.join("store.sqlite"));
+    // Every rule match of the hunt, each at least once (the 20 repeated over UDP are
+    // other events, at other spool positions).
+    assert_serve_has_every_hunt_rule_match(&demo.join("appliance.log"), &data, dir.path());
+}
+
+/// Hunts `log` into a store in `work` and asserts that the service's store in `data`
+/// holds each of the hunt's rule matches (rule and time) at least as many times.
+fn assert_serve_has_every_hunt_rule_match(log: &Path, data: &Path, work: &Path) {
+    let hunted = work.join("hunt.sqlite");
+    hunt_into_store(&[log.to_path_buf()], &hunted);
     let rule_matches = |s: &Stored| -> BTreeMap<(String, Option<i64>), usize> {
         s.detections
             .iter()
@@ -616,11 +622,10 @@ fn logger_sends_over_tcp_and_udp() {
             .map(|((_, rule, at), n)| ((rule.clone(), *at), *n))
             .collect()
     };
-    assert!(!rule_matches(&hunt).is_empty());
-    // Every rule match of the hunt, each at least once (the 20 repeated over UDP are
-    // other events, at other spool positions).
-    let served = rule_matches(&serve);
-    for (key, n) in rule_matches(&hunt) {
+    let hunt = rule_matches(&stored(&hunted));
+    assert!(!hunt.is_empty());
+    let served = rule_matches(&stored(&data.join("store.sqlite")));
+    for (key, n) in hunt {
         assert!(
             served.get(&key).is_some_and(|&m| m >= n),
             "{key:?}: {n} vs {:?}",
@@ -747,25 +752,7 @@ action(type="omfwd" target="127.0.0.1" port="{tls}" protocol="tcp" TCP_Framing="
     );
     assert!(server.terminate().success());
 
-    let hunted = dir.path().join("hunt.sqlite");
-    hunt_into_store(&[demo.join("appliance.log")], &hunted);
-    let rule_matches = |s: &Stored| -> BTreeMap<(String, Option<i64>), usize> {
-        s.detections
-            .iter()
-            .filter(|((kind, _, _), _)| kind == "\"sigma\"")
-            .map(|((_, rule, at), n)| ((rule.clone(), *at), *n))
-            .collect()
-    };
-    let hunt = rule_matches(&stored(&hunted));
-    assert!(!hunt.is_empty());
-    let served = rule_matches(&stored(&data.join("store.sqlite")));
-    for (key, n) in hunt {
-        assert!(
-            served.get(&key).is_some_and(|&m| m >= n),
-            "{key:?}: {n} vs {:?}",
-            served.get(&key)
-        );
-    }
+    assert_serve_has_every_hunt_rule_match(&demo.join("appliance.log"), &data, dir.path());
 }
 
 /// Rules reload without a restart, on SIGHUP and through the API, while events keep

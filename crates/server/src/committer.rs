@@ -218,10 +218,7 @@ impl Committer {
     }
 
     fn store_error(&self, source: StoreError) -> ConsumerError {
-        ConsumerError::Store {
-            path: self.store_path.clone(),
-            source: Box::new(source),
-        }
+        ConsumerError::store(&self.store_path, source)
     }
 }
 
@@ -242,6 +239,17 @@ pub(crate) struct Grouper {
 }
 
 impl Grouper {
+    /// A writer for the next grouping, on a connection of its own.
+    fn writer(&self) -> Result<IncidentWriter<SqliteStore>, ConsumerError> {
+        let store =
+            SqliteStore::open(&self.store_path).map_err(|source| self.store_error(source))?;
+        Ok(IncidentWriter::new(
+            store,
+            self.grouping.clone(),
+            self.catalog.clone(),
+        ))
+    }
+
     /// Groups what the committer passes on until it hangs up, then what is left; stops at
     /// the first write that fails.
     pub fn run(mut self, work: Receiver<ToGroup>) -> Result<(), ConsumerError> {
@@ -263,11 +271,7 @@ impl Grouper {
         self.taken += 1;
         if !work.alerts.is_empty() {
             if self.grouping_pace.pending.is_none() {
-                let store = SqliteStore::open(&self.store_path)
-                    .map_err(|source| self.store_error(source))?;
-                let writer =
-                    IncidentWriter::new(store, self.grouping.clone(), self.catalog.clone());
-                self.grouping_pace.pending = Some(writer);
+                self.grouping_pace.pending = Some(self.writer()?);
             }
             if let Some(writer) = self.grouping_pace.pending.as_mut() {
                 let adopted = writer.adopt(work.alerts, work.stored);
@@ -289,15 +293,7 @@ impl Grouper {
     fn group(&mut self, baseline: Option<Vec<u8>>) -> Result<(), ConsumerError> {
         let writer = match (self.grouping_pace.pending.take(), &baseline) {
             (Some(writer), _) => Some(writer),
-            (None, Some(_)) => {
-                let store = SqliteStore::open(&self.store_path)
-                    .map_err(|source| self.store_error(source))?;
-                Some(IncidentWriter::new(
-                    store,
-                    self.grouping.clone(),
-                    self.catalog.clone(),
-                ))
-            }
+            (None, Some(_)) => Some(self.writer()?),
             (None, None) => None,
         };
         if let Some(mut writer) = writer {
@@ -321,9 +317,6 @@ impl Grouper {
     }
 
     fn store_error(&self, source: StoreError) -> ConsumerError {
-        ConsumerError::Store {
-            path: self.store_path.clone(),
-            source: Box::new(source),
-        }
+        ConsumerError::store(&self.store_path, source)
     }
 }

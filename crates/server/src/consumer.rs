@@ -119,6 +119,16 @@ pub enum ConsumerError {
     Pipeline(String),
 }
 
+impl ConsumerError {
+    /// The store at `path` failed with `source`.
+    pub(crate) fn store(path: &std::path::Path, source: StoreError) -> ConsumerError {
+        ConsumerError::Store {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        }
+    }
+}
+
 /// The consumer and everything it needs.
 pub struct Consumer {
     /// Where acknowledged records wait.
@@ -183,7 +193,6 @@ impl Consumer {
             config: self.config,
             reorder: self.reorder,
             reloader: self.reloader,
-            ungrouped: false,
         };
         let committer = Committer {
             spool: self.spool,
@@ -224,10 +233,7 @@ impl Consumer {
     }
 
     fn store_error(&self, source: StoreError) -> ConsumerError {
-        ConsumerError::Store {
-            path: self.store_path.clone(),
-            source: Box::new(source),
-        }
+        ConsumerError::store(&self.store_path, source)
     }
 
     /// The committed position, and the behavioural baseline saved with it.
@@ -264,8 +270,6 @@ struct Judge {
     config: DetectionConfig,
     reorder: Reorder,
     reloader: Arc<Reloader>,
-    /// Whether the last step sent may have left detections waiting for a grouping.
-    ungrouped: bool,
 }
 
 impl Judge {
@@ -287,7 +291,7 @@ impl Judge {
             let records = self.spool.read_from(after, STEP)?;
             let stopping = self.stop.load(Ordering::Relaxed);
             let release_all = stopping || (records.is_empty() && self.reorder.idle());
-            if records.is_empty() && !release_all && !self.ungrouped {
+            if records.is_empty() && !release_all {
                 continue;
             }
             let save_baseline =
@@ -374,7 +378,6 @@ impl Judge {
             ),
             _ => None,
         };
-        self.ungrouped = !step.group_now && baseline.is_none();
         Ok(Judged {
             alerts,
             received,

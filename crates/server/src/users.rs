@@ -204,21 +204,25 @@ impl UserStore {
     /// Marks a user disabled (kept for the record); false when no such user. Takes effect
     /// at once.
     pub fn disable(&self, name: &str) -> Result<bool, AuthError> {
-        let changed = self
-            .lock_connection()
-            .execute("UPDATE users SET disabled = 1 WHERE name = ?1", [name])
-            .map_err(self.sqlite_error())?;
-        self.lock_verified().clear();
-        Ok(changed > 0)
+        self.set_disabled(name, true)
     }
 
     /// Enables a disabled user again (a user back from leave, or disabled by mistake);
     /// false when no such user. Their password is the one they had: set a new one with
     /// [`UserStore::set_password`] when it may have leaked meanwhile.
     pub fn enable(&self, name: &str) -> Result<bool, AuthError> {
+        self.set_disabled(name, false)
+    }
+
+    /// Sets whether a user is disabled; false when no such user. Clears the cache of
+    /// verified passwords, so that it takes effect at once.
+    fn set_disabled(&self, name: &str, disabled: bool) -> Result<bool, AuthError> {
         let changed = self
             .lock_connection()
-            .execute("UPDATE users SET disabled = 0 WHERE name = ?1", [name])
+            .execute(
+                "UPDATE users SET disabled = ?2 WHERE name = ?1",
+                params![name, disabled],
+            )
             .map_err(self.sqlite_error())?;
         self.lock_verified().clear();
         Ok(changed > 0)
