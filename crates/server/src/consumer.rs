@@ -12,22 +12,23 @@
 //! or are written now, never twice; a crash after it does not replay them. Only then is the
 //! spool told that the records may go ([`Spool::release`]).
 //!
-//! Judging and storing run on two threads: this module's thread reads and judges, and the
-//! committer ([`crate::committer`]) stores each step's detections and position in the
-//! order the steps were judged, at most two steps behind.
+//! The work runs on three threads: this module's thread reads and judges; the committer
+//! ([`crate::committer`]) stores each step's detections and position in the order the
+//! steps were judged, at most two steps behind; the grouper groups the stored detections
+//! into incidents through its own connection.
 //!
-//! Grouping the stored detections into incidents reads them back when they arrive out of
-//! time order, so it is paced ([`GroupingPace`]): at most every [`GROUP_EVERY`] under load,
-//! at once when the input pauses. Each grouping saves the incidents, the grouping state and
-//! the position in one write; a run stopped between a step and its grouping leaves
-//! detections that the next start groups first.
+//! Grouping reads stored detections back when they arrive out of time order, so it is
+//! paced ([`GroupingPace`]): at most every [`GROUP_EVERY`] under load, and once the pace
+//! allows when the input pauses. Each grouping saves the incidents, the grouping state,
+//! how many detections it covers and (when due) the behavioural baseline in one write; a
+//! run stopped before a grouping leaves detections that the next start groups first.
 //!
 //! Correlations and behavioural detectors keep their state in memory across steps; what
 //! they consume is held until it is in time order ([`Reorder`]), and the position
 //! committed is then the start of the oldest record still held, so a crash never loses it
 //! (the records after it are read again; their rule matches are stored once, by key). The
-//! behavioural baseline is saved with a
-//! position every [`DetectionConfig::baseline_save_seconds`] and on shutdown, so a restart
+//! behavioural baseline is saved with a grouping every
+//! [`DetectionConfig::baseline_save_seconds`] and on shutdown, so a restart
 //! resumes it (events between that save and a crash are judged but not learned).
 //! Correlation windows are not kept across a restart yet.
 
