@@ -1698,3 +1698,63 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_echoed() {
     let listed = run(&mut list);
     assert!(!String::from_utf8_lossy(&listed.stdout).contains("dave"));
 }
+
+/// A correlation window stays open from one step of the pipeline to the next and across a
+/// restart: three password resets by one API key, the first two before a restart and the
+/// third after, raise the burst correlation, and its detection names the three machines.
+#[test]
+fn a_correlation_window_spans_steps_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ingest = token(&data, "ingest");
+    let viewer = token(&data, "viewer");
+    // No tolerance: each reset is replayed in the step that reads it.
+    let config = config(dir.path(), "[detection]\nreorder_seconds = 0\n");
+    let reset = |minute: u32, account: &str| {
+        format!(
+            r#"{{"time":"2024-12-02T10:{minute:02}:00Z","site":"support.example","api_key_id":"k-stolen","api_key_name":"integration","client_id":"c1","source_ip":"198.51.100.7","user_agent":"python-requests/2.31.0","action":"user.password_reset","target":"{account}","result":"success","request_id":"r-{minute}"}}"#
+        )
+    };
+    let send = |server: &Server, line: String| {
+        let path = "/api/v1/events?format=api-audit&input=audit";
+        let sent = post(server, path, Some(&ingest), line.as_bytes());
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        server.wait_drained(&viewer);
+    };
+    let server = Server::start(&data, Some(&config));
+    send(&server, reset(0, "admin@ws-0101"));
+    send(&server, reset(4, "helpdesk@ws-0102"));
+    let status = get(&server, "/api/v1/status", Some(&viewer)).json();
+    assert_eq!(
+        status["pipeline"]["correlation_window_matches"], 2,
+        "{status}"
+    );
+    assert!(server.terminate().success());
+
+    let server = Server::start(&data, Some(&config));
+    let metrics = get(&server, "/metrics", Some(&viewer)).body;
+    assert!(
+        metrics.contains("tocsin_correlation_window_matches 2"),
+        "the windows reopen after the restart: {metrics}"
+    );
+    send(&server, reset(9, "support@ws-0103"));
+    assert!(server.terminate().success());
+
+    let store = SqliteStore::open_read_only(data.join("store.sqlite")).unwrap();
+    let bursts: Vec<_> = store
+        .all_alerts()
+        .unwrap()
+        .into_iter()
+        .filter(|alert| alert.rule.title.contains("Several Local Accounts Reset"))
+        .collect();
+    assert_eq!(bursts.len(), 1, "{bursts:#?}");
+    let evidence = &bursts[0].evidence;
+    assert!(
+        evidence.contains(&("events".into(), "3".into())),
+        "{evidence:?}"
+    );
+    let named = format!("{:?}", bursts[0].entities);
+    for host in ["ws-0101", "ws-0102", "ws-0103"] {
+        assert!(named.contains(host), "{host} is named: {named}");
+    }
+}

@@ -163,6 +163,17 @@ impl Correlator {
         hits
     }
 
+    /// The event handles the open windows still hold (nested hits' included): a live
+    /// caller that replays its stream in steps must keep those events, since a later hit
+    /// may name them.
+    pub fn held_handles(&self) -> std::collections::HashSet<u64> {
+        let mut handles = std::collections::HashSet::new();
+        for windows in &self.windows {
+            windows.collect_handles(&mut handles);
+        }
+        handles
+    }
+
     /// Counts of matches that were ignored, dropped or suppressed so far.
     pub fn stats(&self) -> Stats {
         self.stats

@@ -233,6 +233,19 @@ impl Windows {
         }
     }
 
+    /// Adds the event handles the held matches name (nested correlation hits' too), so
+    /// that a caller replaying a live stream in steps keeps those events.
+    pub fn collect_handles(&self, out: &mut HashSet<u64>) {
+        for entry in self.groups.values().flat_map(|group| &group.entries) {
+            match &entry.evidence {
+                Evidence::Event(handle) => {
+                    out.insert(*handle);
+                }
+                Evidence::Correlation(hit) => out.extend(hit.event_handles()),
+            }
+        }
+    }
+
     /// How many groups are held (for tests of the memory bound).
     #[cfg(test)]
     pub fn group_count(&self) -> usize {

@@ -22,6 +22,8 @@ use crate::hit::HitView;
 use crate::repeats::{Repeats, IDENTITY_FIELDS};
 use crate::spill::TimeSorted;
 
+mod live;
+
 /// A match of a rule some correlation references, kept until the scan is over.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeptMatch {
@@ -53,6 +55,8 @@ pub struct Correlations {
     valid: usize,
     /// The field names a kept match is read by (see [`Correlations::slim`]).
     read_fields: BTreeSet<String>,
+    /// What a live stream's replays carry from one step to the next (see `live.rs`).
+    live: live::Live,
 }
 
 /// What replaying the kept matches gave.
@@ -105,6 +109,7 @@ impl Correlations {
             correlation_names,
             valid,
             read_fields,
+            live: live::Live::default(),
         };
         (correlations, built.errors)
     }
@@ -167,19 +172,35 @@ impl Correlations {
 
     /// Feeds the kept matches to the correlator in time order and returns the visible
     /// hits with the matches behind them. Two passes over `kept`: one to find the hits, one
-    /// to pick up their matches, so that only those are held in memory.
+    /// to pick up their matches, so that only those are held in memory. Every window is
+    /// closed at the end: this is the replay of a whole run (a live stream replays in steps
+    /// with [`Correlations::replay_live`]).
     ///
     /// # Errors
     ///
     /// `kept` spilled to disk and cannot be read back.
     pub fn replay(&mut self, kept: &mut TimeSorted<KeptMatch>) -> io::Result<Replay> {
-        let mut hits = Vec::new();
-        let mut untimed = 0;
+        let mut observed = self.observe_sorted(kept, 0)?;
+        observed.hits.extend(self.correlator.finish());
+        self.keep_visible(&mut observed.hits);
+        let wanted = named_handles(&observed.hits);
+        let matches = pick(kept, 0, &wanted)?;
+        Ok(self.replay_of(observed, matches, kept.len()))
+    }
+
+    /// Feeds `kept` to the correlator in time order, numbering the matches from `first`,
+    /// and returns the hits they raised (visible or not).
+    fn observe_sorted(
+        &mut self,
+        kept: &mut TimeSorted<KeptMatch>,
+        first: u64,
+    ) -> io::Result<Observed> {
+        let mut observed = Observed::default();
         let mut repeats = Repeats::default();
-        for (handle, item) in kept.sorted()?.enumerate() {
+        for (index, item) in kept.sorted()?.enumerate() {
             let item = item?;
             let Some(at) = item.event.timestamp_micros else {
-                untimed += 1;
+                observed.untimed += 1;
                 continue;
             };
             if repeats.is_repeat(at, Some(item.rule), &item.event) {
@@ -188,35 +209,74 @@ impl Correlations {
             let Some(rule) = self.names.get(item.rule as usize) else {
                 continue;
             };
-            hits.extend(
-                self.correlator
-                    .observe(rule, at, &item.event, handle as u64),
-            );
+            let handle = first + index as u64;
+            observed
+                .hits
+                .extend(self.correlator.observe(rule, at, &item.event, handle));
         }
-        hits.extend(self.correlator.finish());
+        observed.repeats = repeats.found();
+        Ok(observed)
+    }
+
+    /// Drops the hits nobody sees: of correlations that say so, and of correlations loaded
+    /// only as another's input.
+    fn keep_visible(&self, hits: &mut Vec<CorrelationHit>) {
         let hidden = &self.hidden;
         hits.retain(|hit| {
             hit.visible && !hidden.get(hit.correlation.index).copied().unwrap_or(false)
         });
-        let wanted: HashSet<u64> = hits.iter().flat_map(|hit| hit.event_handles()).collect();
-        let mut matches = HashMap::with_capacity(wanted.len());
-        if !wanted.is_empty() {
-            for (handle, item) in kept.sorted()?.enumerate() {
-                let item = item?;
-                if wanted.contains(&(handle as u64)) {
-                    matches.insert(handle as u64, item.into_owned());
-                }
-            }
-        }
-        Ok(Replay {
-            hits,
-            matches,
-            kept: kept.len(),
-            untimed,
-            repeats: repeats.found(),
-            stats: self.correlator.stats(),
-        })
     }
+
+    /// The replay's result.
+    fn replay_of(
+        &self,
+        observed: Observed,
+        matches: HashMap<u64, KeptMatch>,
+        kept: usize,
+    ) -> Replay {
+        Replay {
+            hits: observed.hits,
+            matches,
+            kept,
+            untimed: observed.untimed,
+            repeats: observed.repeats,
+            stats: self.correlator.stats(),
+        }
+    }
+}
+
+/// What one pass of the kept matches through the correlator gave.
+#[derive(Default)]
+struct Observed {
+    hits: Vec<CorrelationHit>,
+    untimed: usize,
+    repeats: usize,
+}
+
+/// The event handles the hits name (their nested hits' too).
+fn named_handles(hits: &[CorrelationHit]) -> HashSet<u64> {
+    hits.iter().flat_map(|hit| hit.event_handles()).collect()
+}
+
+/// The kept matches with the `wanted` handles, reading `kept` (numbered from `first`)
+/// again.
+fn pick(
+    kept: &mut TimeSorted<KeptMatch>,
+    first: u64,
+    wanted: &HashSet<u64>,
+) -> io::Result<HashMap<u64, KeptMatch>> {
+    let mut matches = HashMap::with_capacity(wanted.len());
+    if wanted.is_empty() {
+        return Ok(matches);
+    }
+    for (index, item) in kept.sorted()?.enumerate() {
+        let item = item?;
+        let handle = first + index as u64;
+        if wanted.contains(&handle) {
+            matches.insert(handle, item.into_owned());
+        }
+    }
+    Ok(matches)
 }
 
 /// Every field name a kept match is read by: the correlations' `group-by` fields, the

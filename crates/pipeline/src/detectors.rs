@@ -294,6 +294,59 @@ impl Detectors {
     }
 }
 
+impl Detectors {
+    /// Like [`Detectors::replay`], for one step of a live stream: correlation windows stay
+    /// open across steps and those that ended before `horizon` (the event time everything
+    /// has been replayed up to) close; a hit names the matches of earlier steps its window
+    /// held (see [`Correlations::replay_live`]).
+    ///
+    /// # Errors
+    ///
+    /// The buffer spilled to disk and cannot be read back.
+    pub fn replay_live(
+        &mut self,
+        mut buffer: ReplayBuffer,
+        horizon: Option<i64>,
+    ) -> io::Result<Late> {
+        let correlations = self.correlations.replay_live(&mut buffer.kept, horizon)?;
+        let anomalies = match self.behaviour.as_mut() {
+            Some(behaviour) => behaviour.run(&mut buffer.watched)?,
+            None => Vec::new(),
+        };
+        Ok(Late {
+            correlations,
+            anomalies,
+            watched: buffer.watched.len(),
+        })
+    }
+
+    /// The open correlation windows of a live stream, to save (see
+    /// [`Correlations::live_state`]).
+    ///
+    /// # Errors
+    ///
+    /// A match holds a string over 4 GiB.
+    pub fn correlation_state(&self) -> io::Result<Vec<u8>> {
+        self.correlations.live_state()
+    }
+
+    /// Reopens the correlation windows a [`Detectors::correlation_state`] saved (of these
+    /// rules or others: matches of rules these detectors lack are left out). Returns how
+    /// many matches the windows hold.
+    ///
+    /// # Errors
+    ///
+    /// The state is damaged or of another version.
+    pub fn resume_correlations(&mut self, state: &[u8]) -> io::Result<usize> {
+        self.correlations.resume_live(state)
+    }
+
+    /// How many matches the open correlation windows of a live stream hold.
+    pub fn correlation_window_matches(&self) -> usize {
+        self.correlations.live_matches()
+    }
+}
+
 impl Late {
     /// The replay's findings: correlation hits, then anomalies.
     pub fn findings<'a>(&'a self, detectors: &'a Detectors) -> impl Iterator<Item = Finding<'a>> {

@@ -382,6 +382,102 @@ fn read_u64(input: &mut impl Read) -> io::Result<u64> {
     Ok(u64::from_le_bytes(bytes))
 }
 
+/// Reads a string written as its length (`u32`) and UTF-8 bytes, without trusting the
+/// length to allocate (a damaged length fails at the end of the input instead).
+fn read_text(input: &mut impl Read) -> io::Result<String> {
+    let len = u64::from(read_u32(input)?);
+    let mut bytes = Vec::new();
+    input.take(len).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    String::from_utf8(bytes).map_err(|_| corrupt("a string not UTF-8"))
+}
+
+fn write_text(out: &mut impl Write, text: &str) -> io::Result<()> {
+    let len = u32::try_from(text.len()).map_err(|_| corrupt("a string over 4 GiB"))?;
+    write_u32(out, len)?;
+    out.write_all(text.as_bytes())
+}
+
+fn write_optional_text(out: &mut impl Write, text: Option<&str>) -> io::Result<()> {
+    match text {
+        None => out.write_all(&[0]),
+        Some(text) => {
+            out.write_all(&[1])?;
+            write_text(out, text)
+        }
+    }
+}
+
+fn read_optional_text(input: &mut impl Read) -> io::Result<Option<String>> {
+    match read_u8(input)? {
+        0 => Ok(None),
+        1 => read_text(input).map(Some),
+        _ => Err(corrupt("a bad optional string")),
+    }
+}
+
+/// Writes `items` self-contained (the names they share first), for state kept beyond the
+/// process, such as a live service's correlation windows saved in its store; read it back
+/// with [`decode_items`].
+///
+/// # Errors
+///
+/// An item holds a string over 4 GiB.
+pub fn encode_items<T: Spillable>(items: &[T]) -> io::Result<Vec<u8>> {
+    let mut table = Table::default();
+    let mut body = Vec::new();
+    for item in items {
+        item.encode(&mut table, &mut body)?;
+    }
+    let mut out = Vec::with_capacity(body.len() + 1024);
+    write_u32(&mut out, table.names.len() as u32)?;
+    for name in &table.names {
+        write_text(&mut out, name)?;
+    }
+    write_u32(&mut out, table.logsources.len() as u32)?;
+    for logsource in &table.logsources {
+        write_optional_text(&mut out, logsource.product.as_deref())?;
+        write_optional_text(&mut out, logsource.service.as_deref())?;
+        write_optional_text(&mut out, logsource.category.as_deref())?;
+    }
+    write_u32(&mut out, items.len() as u32)?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Reads what [`encode_items`] wrote.
+///
+/// # Errors
+///
+/// The bytes are truncated or damaged (`InvalidData` or `UnexpectedEof`).
+pub fn decode_items<T: Spillable>(mut bytes: &[u8]) -> io::Result<Vec<T>> {
+    let input = &mut bytes;
+    let mut table = Table::default();
+    for _ in 0..read_u32(input)? {
+        let name: Arc<str> = read_text(input)?.into();
+        table.name_id(&name);
+    }
+    for _ in 0..read_u32(input)? {
+        let logsource = LogSource {
+            product: read_optional_text(input)?.map(String::into_boxed_str),
+            service: read_optional_text(input)?.map(String::into_boxed_str),
+            category: read_optional_text(input)?.map(String::into_boxed_str),
+        };
+        table.logsource_id(Some(&Arc::new(logsource)));
+    }
+    let count = read_u32(input)? as usize;
+    let mut items = Vec::with_capacity(count.min(4096));
+    for _ in 0..count {
+        items.push(T::decode(&table, input)?);
+    }
+    if !input.is_empty() {
+        return Err(corrupt("bytes after its last item"));
+    }
+    Ok(items)
+}
+
 fn encode_value(value: &Value, out: &mut impl Write) -> io::Result<()> {
     match value {
         Value::Null => out.write_all(&[0]),
@@ -396,9 +492,7 @@ fn encode_value(value: &Value, out: &mut impl Write) -> io::Result<()> {
         }
         Value::Str(text) => {
             out.write_all(&[4])?;
-            let len = u32::try_from(text.len()).map_err(|_| corrupt("a string over 4 GiB"))?;
-            write_u32(out, len)?;
-            out.write_all(text.as_bytes())
+            write_text(out, text)
         }
     }
 }
@@ -410,10 +504,7 @@ fn decode_value(input: &mut impl Read) -> io::Result<Value> {
         2 => Value::Int(read_u64(input)? as i64),
         3 => Value::Float(f64::from_bits(read_u64(input)?)),
         4 => {
-            let len = read_u32(input)? as usize;
-            let mut bytes = vec![0; len];
-            input.read_exact(&mut bytes)?;
-            let text = String::from_utf8(bytes).map_err(|_| corrupt("a string not UTF-8"))?;
+            let text = read_text(input)?;
             Value::Str(text.into_boxed_str())
         }
         _ => return Err(corrupt("an unknown value kind")),

@@ -14,9 +14,10 @@
 //! detections, and steps are committed in the order they were judged.
 //!
 //! The grouper groups what it was passed at a pace ([`GroupingPace`]) with its own
-//! connection ([`IncidentWriter::adopt`]), and saves the behavioural baseline with a
-//! grouping (the baseline of a step reaches it after the step's detections are stored, so
-//! it never knows events whose detections are not stored). Detections stored but not
+//! connection ([`IncidentWriter::adopt`]), and saves the detectors' state (the behavioural
+//! baseline, the open correlation windows) with a grouping (the state of a step reaches it
+//! after the step's detections are stored, so it never knows events whose detections are
+//! not stored). Detections stored but not
 //! grouped when the service stops are grouped at the next start (the store counts what it
 //! grouped).
 
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore, PutOutcome};
-use tocsin_pipeline::{IncidentWriter, BASELINE_BLOB};
+use tocsin_pipeline::IncidentWriter;
 use tocsin_spool::{FileSpool, Position, Spool};
 use tocsin_store::{SqliteStore, StoreError};
 
@@ -35,6 +36,9 @@ use crate::consumer::{ConsumerError, POSITION_BLOB};
 use crate::forward::Forwarder;
 use crate::ingest::now_micros;
 use crate::metrics::{add, Metrics};
+
+/// The detectors' state saved with a grouping: `(blob name, bytes)` pairs.
+pub(crate) type SavedState = Vec<(&'static str, Vec<u8>)>;
 
 /// What one step judged, for the committer to store.
 pub(crate) struct Judged {
@@ -46,8 +50,9 @@ pub(crate) struct Judged {
     pub resume: Position,
     /// Whether incidents are grouped now whatever the pace.
     pub group_now: bool,
-    /// The behavioural baseline to save with the grouping (the step groups when it is set).
-    pub baseline: Option<Vec<u8>>,
+    /// The detectors' state to save with the grouping, by blob name (the behavioural
+    /// baseline, the open correlation windows); the step groups when it is set.
+    pub state: Option<SavedState>,
     /// A new rule set's grouping, taken once this step is committed (a rule swap).
     pub grouping: Option<GroupingConfig>,
     /// How many events are held for order, and how many were released early, after the
@@ -119,8 +124,8 @@ pub(crate) struct ToGroup {
     pub stored: PutOutcome,
     /// Whether to group now whatever the pace.
     pub group_now: bool,
-    /// The behavioural baseline to save with the grouping.
-    pub baseline: Option<Vec<u8>>,
+    /// The detectors' state to save with the grouping.
+    pub state: Option<SavedState>,
     /// A new rule set's grouping, taken once what came before is grouped.
     pub grouping: Option<GroupingConfig>,
 }
@@ -140,7 +145,7 @@ impl Committer {
     fn commit(&mut self, step: Judged) -> Result<(), ConsumerError> {
         let to_group = !step.alerts.is_empty()
             || step.group_now
-            || step.baseline.is_some()
+            || step.state.is_some()
             || step.grouping.is_some();
         if to_group {
             // Counted before the position moves, so that nobody sees the spool committed
@@ -174,7 +179,7 @@ impl Committer {
                 alerts: step.alerts,
                 stored,
                 group_now: step.group_now,
-                baseline: step.baseline,
+                state: step.state,
                 grouping: step.grouping,
             };
             if self.grouper.send(work).is_err() {
@@ -278,9 +283,9 @@ impl Grouper {
                 adopted.map_err(|e| self.store_error(e))?;
             }
         }
-        let now = work.group_now || work.baseline.is_some() || work.grouping.is_some();
+        let now = work.group_now || work.state.is_some() || work.grouping.is_some();
         if now || self.grouping_pace.due() {
-            self.group(work.baseline)?;
+            self.group(work.state)?;
         }
         if let Some(grouping) = work.grouping {
             self.grouping = grouping;
@@ -288,18 +293,18 @@ impl Grouper {
         Ok(())
     }
 
-    /// Groups what waits and saves the incidents (with the behavioural baseline when
-    /// given), in one write; then nothing the committer passed on awaits a grouping.
-    fn group(&mut self, baseline: Option<Vec<u8>>) -> Result<(), ConsumerError> {
-        let writer = match (self.grouping_pace.pending.take(), &baseline) {
+    /// Groups what waits and saves the incidents (with the detectors' state when given),
+    /// in one write; then nothing the committer passed on awaits a grouping.
+    fn group(&mut self, state: Option<SavedState>) -> Result<(), ConsumerError> {
+        let writer = match (self.grouping_pace.pending.take(), &state) {
             (Some(writer), _) => Some(writer),
             (None, Some(_)) => Some(self.writer()?),
             (None, None) => None,
         };
         if let Some(mut writer) = writer {
             let started = Instant::now();
-            if let Some(bytes) = baseline {
-                writer.save_blob_at_finish(BASELINE_BLOB, bytes);
+            for (name, bytes) in state.into_iter().flatten() {
+                writer.save_blob_at_finish(name, bytes);
             }
             let (store, report) = writer.finish().map_err(|e| self.store_error(e))?;
             store.checkpoint().map_err(|e| self.store_error(e))?;

@@ -126,7 +126,8 @@ pub struct DetectionConfig {
     /// Whether the behavioural detectors watch the events (their baseline is kept in the
     /// store and saved with the consumer's position).
     pub behaviour: bool,
-    /// How often the behavioural baseline is saved, in seconds (and always on shutdown).
+    /// How often the behavioural baseline and the open correlation windows are saved, in
+    /// seconds (and always on shutdown).
     pub baseline_save_seconds: u64,
     /// How far behind the latest event time an event may arrive and still reach the
     /// correlations and behavioural detectors in time order, in seconds: what they

@@ -26,11 +26,14 @@
 //! Correlations and behavioural detectors keep their state in memory across steps; what
 //! they consume is held until it is in time order ([`Reorder`]), and the position
 //! committed is then the start of the oldest record still held, so a crash never loses it
-//! (the records after it are read again; their rule matches are stored once, by key). The
-//! behavioural baseline is saved with a grouping every
-//! [`DetectionConfig::baseline_save_seconds`] and on shutdown, so a restart
-//! resumes it (events between that save and a crash are judged but not learned).
-//! Correlation windows are not kept across a restart yet.
+//! (the records after it are read again; their rule matches are stored once, by key).
+//! Correlation windows stay open from one step to the next
+//! ([`Detectors::replay_live`]). The detectors' state (the behavioural baseline and the
+//! matches the open correlation windows hold, blobs [`BASELINE_BLOB`] and
+//! [`CORRELATIONS_BLOB`]) is saved with a grouping every
+//! [`DetectionConfig::baseline_save_seconds`] and on shutdown, so a restart resumes it, and
+//! a rule reload hands it to the new rules (events between that save and a crash are judged
+//! but neither learned nor counted in a window).
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -49,7 +52,7 @@ use tocsin_pipeline::{
 use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError};
 
-use crate::committer::{Committer, Grouper, Judged, ToGroup};
+use crate::committer::{Committer, Grouper, Judged, SavedState, ToGroup};
 pub use crate::committer::{GroupingPace, GROUP_EVERY};
 use crate::config::DetectionConfig;
 use crate::forward::Forwarder;
@@ -60,6 +63,10 @@ use crate::rules::{Loaded, Reloader};
 
 /// The store blob holding the spool position the consumer committed (decimal text).
 pub const POSITION_BLOB: &str = "serve-spool-position";
+
+/// The store blob holding the matches the open correlation windows held at the last save
+/// ([`Detectors::correlation_state`]).
+pub const CORRELATIONS_BLOB: &str = "serve-correlation-windows";
 
 /// The most one step reads: a step ends in one transaction that groups its detections into
 /// incidents, and when detections arrive out of time order that grouping reads back the
@@ -248,16 +255,36 @@ impl Consumer {
             .and_then(|text| text.parse::<u64>().ok())
             .map_or(Position::START, Position::new);
         let baseline = load(BASELINE_BLOB)?.filter(|bytes| !bytes.is_empty());
+        let windows = load(CORRELATIONS_BLOB)?;
         if let (Some(behaviour), Some(bytes)) = (self.detectors.behaviour_mut(), baseline) {
             behaviour
                 .resume(&bytes)
                 .map_err(|error| ConsumerError::Pipeline(error.to_string()))?;
+        }
+        if let Some(bytes) = windows {
+            reopen_windows(&mut self.detectors, &bytes, &self.metrics);
         }
         self.metrics
             .committed_position
             .store(position.get(), Ordering::Relaxed);
         Ok(position)
     }
+}
+
+/// Reopens the correlation windows a run saved. Damaged windows are logged and forgotten:
+/// the service starts with empty windows rather than not at all.
+fn reopen_windows(detectors: &mut Detectors, state: &[u8], metrics: &Metrics) {
+    match detectors.resume_correlations(state) {
+        Ok(0) => {}
+        Ok(matches) => tracing::info!(matches, "correlation windows reopened"),
+        Err(error) => {
+            tracing::warn!(%error, "the saved correlation windows cannot be read; they start empty")
+        }
+    }
+    metrics.correlation_window_matches.store(
+        detectors.correlation_window_matches() as u64,
+        Ordering::Relaxed,
+    );
 }
 
 /// The judging half of the consumer: reads the spool, judges the events, and sends what
@@ -278,7 +305,7 @@ impl Judge {
     /// (it failed: [`Consumer::run`] returns its error).
     fn run(mut self, mut after: Position, steps: &SyncSender<Judged>) -> Result<(), ConsumerError> {
         self.metrics.consuming.store(true, Ordering::Relaxed);
-        let mut last_baseline = Instant::now();
+        let mut last_save = Instant::now();
         loop {
             if let Some(loaded) = self.reloader.take() {
                 if !self.swap_rules(after, loaded, steps)? {
@@ -295,18 +322,18 @@ impl Judge {
             if records.is_empty() && !release_all {
                 continue;
             }
-            let save_baseline =
-                stopping || last_baseline.elapsed().as_secs() >= self.config.baseline_save_seconds;
+            let save_state =
+                stopping || last_save.elapsed().as_secs() >= self.config.baseline_save_seconds;
             let step = Step {
                 records: &records,
                 after,
                 release_all,
                 group_now: release_all || records.is_empty(),
-                save_baseline,
+                save_state,
             };
             let judged = self.step(step)?;
-            if save_baseline {
-                last_baseline = Instant::now();
+            if save_state {
+                last_save = Instant::now();
             }
             after = records.last().map_or(after, |record| record.position);
             self.metrics
@@ -325,7 +352,8 @@ impl Judge {
 
     /// Takes a reloaded rule set: what the running detectors hold is released to them and
     /// sent to be committed with the new grouping to take after it, then the behavioural
-    /// baseline moves to the new detectors. False when the committer is gone.
+    /// baseline and the open correlation windows move to the new detectors (matches of
+    /// rules the new set lacks are left out). False when the committer is gone.
     fn swap_rules(
         &mut self,
         after: Position,
@@ -337,7 +365,7 @@ impl Judge {
             after,
             release_all: true,
             group_now: true,
-            save_baseline: false,
+            save_state: false,
         };
         let mut judged = self.step(flush)?;
         let Loaded {
@@ -356,13 +384,17 @@ impl Judge {
             new.resume(&baseline)
                 .map_err(|e| ConsumerError::Pipeline(e.to_string()))?;
         }
+        let windows = self.detectors.correlation_state().map_err(|e| {
+            ConsumerError::Pipeline(format!("cannot save correlation windows: {e}"))
+        })?;
+        reopen_windows(&mut detectors, &windows, &self.metrics);
         self.detectors = detectors;
         Ok(true)
     }
 
     /// Judges a step's records and releases what is settled to the correlations and
     /// behavioural detectors; the detections, with the position to resume from (before
-    /// anything still held) and the baseline when asked, go to the committer.
+    /// anything still held) and the detectors' state when asked, go to the committer.
     fn step(&mut self, step: Step<'_>) -> Result<Judged, ConsumerError> {
         let (mut alerts, received) = self.judge(step.records, step.after);
         alerts.extend(self.release(step.release_all)?);
@@ -371,24 +403,39 @@ impl Judge {
             .reorder
             .replay_from()
             .map_or(next, |held| held.min(next));
-        let baseline = match (step.save_baseline, self.detectors.behaviour()) {
-            (true, Some(behaviour)) => Some(
-                behaviour
-                    .baseline()
-                    .map_err(|error| ConsumerError::Pipeline(error.to_string()))?,
-            ),
-            _ => None,
+        let state = match step.save_state {
+            true => Some(self.state()?),
+            false => None,
         };
         Ok(Judged {
             alerts,
             received,
             resume,
             group_now: step.group_now,
-            baseline,
+            state,
             grouping: None,
             held: self.reorder.held() as u64,
             released_early: self.reorder.released_early(),
         })
+    }
+
+    /// The detectors' state to save: the behavioural baseline (when behaviour is watched)
+    /// and the open correlation windows (when there are correlations).
+    fn state(&self) -> Result<SavedState, ConsumerError> {
+        let mut state = SavedState::new();
+        if let Some(behaviour) = self.detectors.behaviour() {
+            let baseline = behaviour
+                .baseline()
+                .map_err(|error| ConsumerError::Pipeline(error.to_string()))?;
+            state.push((BASELINE_BLOB, baseline));
+        }
+        if self.detectors.correlation_count() > 0 {
+            let windows = self.detectors.correlation_state().map_err(|error| {
+                ConsumerError::Pipeline(format!("cannot save correlation windows: {error}"))
+            })?;
+            state.push((CORRELATIONS_BLOB, windows));
+        }
+        Ok(state)
     }
 
     /// The rule matches of the records' events (found at once); what correlations and
@@ -428,8 +475,12 @@ impl Judge {
         }
         let late = self
             .detectors
-            .replay(released.buffer)
+            .replay_live(released.buffer, released.horizon)
             .map_err(|error| ConsumerError::Pipeline(format!("cannot replay: {error}")))?;
+        self.metrics.correlation_window_matches.store(
+            self.detectors.correlation_window_matches() as u64,
+            Ordering::Relaxed,
+        );
         Ok(late.findings(&self.detectors).map(|f| f.alert()).collect())
     }
 }
@@ -445,8 +496,8 @@ struct Step<'a> {
     /// Whether incidents are grouped now whatever the pace (the input paused, a shutdown,
     /// a rule swap).
     group_now: bool,
-    /// Whether the behavioural baseline is saved with this step.
-    save_baseline: bool,
+    /// Whether the detectors' state is saved with this step.
+    save_state: bool,
 }
 
 /// A step's sink: rule matches become alerts at once; correlation inputs and watched

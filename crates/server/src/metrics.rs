@@ -51,6 +51,9 @@ pub struct Metrics {
     pub follow_cut_lines: AtomicU64,
     /// Correlation inputs and watched events held for order now.
     pub held_for_order: AtomicU64,
+    /// Rule matches the open correlation windows hold now (kept across steps, saved with
+    /// the baseline and reopened after a restart).
+    pub correlation_window_matches: AtomicU64,
     /// How many committed steps wait for a grouping into incidents (0 once every stored
     /// detection is grouped).
     pub awaiting_grouping: AtomicU64,
@@ -170,6 +173,8 @@ pub struct Snapshot {
     pub follow_cut_lines: u64,
     /// See [`Metrics::held_for_order`].
     pub held_for_order: u64,
+    /// See [`Metrics::correlation_window_matches`].
+    pub correlation_window_matches: u64,
     /// See [`Metrics::awaiting_grouping`].
     pub awaiting_grouping: u64,
     /// See [`Metrics::released_early`].
@@ -223,6 +228,7 @@ impl Metrics {
             follow_truncations: get(&self.follow_truncations),
             follow_cut_lines: get(&self.follow_cut_lines),
             held_for_order: get(&self.held_for_order),
+            correlation_window_matches: get(&self.correlation_window_matches),
             awaiting_grouping: get(&self.awaiting_grouping),
             released_early: get(&self.released_early),
             forwarded: get(&self.forwarded),
@@ -239,7 +245,7 @@ impl Metrics {
     pub fn prometheus(&self) -> String {
         let s = self.snapshot();
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 28] = [
+        let rows: [(&str, &str, &str, u64); 29] = [
             (
                 "tocsin_lines_accepted_total",
                 "counter",
@@ -361,6 +367,12 @@ impl Metrics {
                 s.held_for_order,
             ),
             (
+                "tocsin_correlation_window_matches",
+                "gauge",
+                "Rule matches the open correlation windows hold.",
+                s.correlation_window_matches,
+            ),
+            (
                 "tocsin_released_early_total",
                 "counter",
                 "Held items released early because too many were held.",
@@ -452,7 +464,7 @@ mod tests {
             "# TYPE tocsin_lines_accepted_total counter\ntocsin_lines_accepted_total 3\n"
         ));
         assert!(text.contains("\ntocsin_spool_backlog_bytes 60\n"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 29);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 30);
     }
 
     #[test]

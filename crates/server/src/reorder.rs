@@ -47,6 +47,10 @@ pub struct Released {
     pub buffer: ReplayBuffer,
     /// How many items.
     pub count: usize,
+    /// The event time up to which everything has been released (`None` before any
+    /// event time): no item released later is older, so a correlation window that ended
+    /// before it may close.
+    pub horizon: Option<i64>,
 }
 
 impl Reorder {
@@ -139,7 +143,16 @@ impl Reorder {
             buffer.watch(held.item)?;
             count += 1;
         }
-        Ok(Released { buffer, count })
+        let horizon = match line {
+            i64::MAX => self.watermark,
+            i64::MIN => None,
+            line => Some(line),
+        };
+        Ok(Released {
+            buffer,
+            count,
+            horizon,
+        })
     }
 
     /// `line`, moved later when more than `max_held` items would stay held: then the
@@ -195,9 +208,11 @@ mod tests {
         assert_eq!(reorder.settled(false).unwrap().count, 0);
         assert_eq!(reorder.replay_from(), Some(Position::new(0)));
         reorder.saw(Some(110 * SECOND)); // the line is now 100 s
-        assert_eq!(reorder.settled(false).unwrap().count, 2);
+        let released = reorder.settled(false).unwrap();
+        assert_eq!((released.count, released.horizon), (2, Some(100 * SECOND)));
         assert_eq!(reorder.replay_from(), Some(Position::new(9)));
-        assert_eq!(reorder.settled(true).unwrap().count, 1);
+        let released = reorder.settled(true).unwrap();
+        assert_eq!((released.count, released.horizon), (1, Some(110 * SECOND)));
         assert_eq!((reorder.held(), reorder.replay_from()), (0, None));
     }
 
