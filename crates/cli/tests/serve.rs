@@ -1758,3 +1758,35 @@ fn a_correlation_window_spans_steps_and_a_restart() {
         assert!(named.contains(host), "{host} is named: {named}");
     }
 }
+
+/// An appliance message whose two segments arrive in two requests, read by two steps of
+/// the pipeline, is reassembled; a first segment whose second never comes is reported
+/// incomplete after a short wait, and what came after it is judged.
+#[test]
+fn appliance_segments_in_two_requests_read_apart_are_reassembled() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ingest = token(&data, "ingest");
+    let viewer = token(&data, "viewer");
+    let server = Server::start(&data, None);
+    let send = |line: &str| {
+        let path = "/api/v1/events?format=appliance&input=appliance";
+        let sent = post(&server, path, Some(&ingest), line.as_bytes());
+        assert_eq!(sent.status, 200, "{}", sent.body);
+    };
+    send("Dec  2 10:00:00 rs01 BG[7]: 4135:01:02:event=user_changed;site=support.example;new_");
+    // Longer than the consumer waits for new records (200 ms): the first segment is read
+    // in a step of its own.
+    std::thread::sleep(Duration::from_millis(400));
+    send("Dec  2 10:00:00 rs01 BG[7]: 4135:02:02:username=phall;when=1733133600;who=a (a)");
+    let status = server.wait_drained(&viewer);
+    assert_eq!(status["events_processed"], 1, "{status}");
+    assert_eq!(status["decode_errors"], 0, "{status}");
+
+    send("Dec  2 10:01:00 rs01 BG[7]: 4135:01:02:event=user_changed;site=support.example;new_");
+    send("Dec  2 10:01:05 rs01 BG[7]: 4135:01:01:event=login;when=1733133665;who=b (b)");
+    let status = server.wait_drained(&viewer);
+    assert_eq!(status["events_processed"], 2, "{status}");
+    assert_eq!(status["decode_errors"], 1, "{status}");
+    assert!(server.terminate().success());
+}

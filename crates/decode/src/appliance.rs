@@ -288,7 +288,8 @@ impl LineDecoder for ApplianceDecoder {
     fn finish(&mut self, sink: &mut Sink<'_>) {
         for (_, key) in std::mem::take(&mut self.by_line) {
             if let Some(pending) = self.pending.remove(&key) {
-                report_incomplete(&key, &pending, "the input ended first", sink);
+                let message = incomplete(&key, &pending, "the input ended first");
+                sink.unfinished(pending.first_line, FORMAT, message);
             }
         }
     }
@@ -296,16 +297,20 @@ impl LineDecoder for ApplianceDecoder {
 
 /// Reports a message dropped before all its segments arrived, under its first line.
 fn report_incomplete(key: &MessageKey, pending: &Pending, why: &str, sink: &mut Sink<'_>) {
+    sink.error(pending.first_line, FORMAT, incomplete(key, pending, why));
+}
+
+/// What is missing of a message dropped before all its segments arrived, and why.
+fn incomplete(key: &MessageKey, pending: &Pending, why: &str) -> String {
     let (received, total) = (pending.segments.len(), pending.total);
     let missing = match total - received {
         1 => format!("{total}"),
         _ => format!("{} to {total}", received + 1),
     };
-    let message = format!(
+    format!(
         "incomplete message from {key}: {received} of {total} segments arrived, missing {missing}; \
          {why}"
-    );
-    sink.error(pending.first_line, FORMAT, message);
+    )
 }
 
 /// Where a line of the appliance's syslog stands in its message: `(segment, total)`

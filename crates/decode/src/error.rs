@@ -79,6 +79,20 @@ pub enum DecodeError {
         /// What was wrong.
         message: String,
     },
+    /// A segmented message (the appliance's syslog) whose last segments had not arrived
+    /// when the input ended, reported under the line of its first segment. A reader of a
+    /// live stream may decode that line again with what arrives after it.
+    #[error("{file}: line {line}: {format}: {message}")]
+    Unfinished {
+        /// The path as given.
+        file: Arc<str>,
+        /// The 1-based line of the message's first segment.
+        line: u64,
+        /// The format the line was read as (`appliance`).
+        format: &'static str,
+        /// What was missing.
+        message: String,
+    },
 }
 
 impl DecodeError {
@@ -90,14 +104,17 @@ impl DecodeError {
             | DecodeError::NotEvtx { file, .. }
             | DecodeError::Evtx { file, .. }
             | DecodeError::Json { file, .. }
-            | DecodeError::Line { file, .. } => file,
+            | DecodeError::Line { file, .. }
+            | DecodeError::Unfinished { file, .. } => file,
         }
     }
 
     /// The 1-based line the error is about, for JSON and the text formats.
     pub fn line(&self) -> Option<u64> {
         match self {
-            DecodeError::Json { line, .. } | DecodeError::Line { line, .. } => Some(*line),
+            DecodeError::Json { line, .. }
+            | DecodeError::Line { line, .. }
+            | DecodeError::Unfinished { line, .. } => Some(*line),
             _ => None,
         }
     }
@@ -107,7 +124,15 @@ impl DecodeError {
         match self {
             DecodeError::Evtx { record, .. } => *record,
             DecodeError::Json { record, .. } => Some(*record),
-            DecodeError::Line { line, .. } => Some(*line),
+            DecodeError::Line { line, .. } | DecodeError::Unfinished { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+
+    /// The line of a message the input ended in the middle of ([`DecodeError::Unfinished`]).
+    pub fn unfinished_line(&self) -> Option<u64> {
+        match self {
+            DecodeError::Unfinished { line, .. } => Some(*line),
             _ => None,
         }
     }

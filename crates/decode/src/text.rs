@@ -49,6 +49,19 @@ impl Sink<'_> {
     }
 }
 
+impl Sink<'_> {
+    /// Queues the error of a message begun on line `line` that the input ended in the
+    /// middle of (see [`DecodeError::Unfinished`]).
+    pub(crate) fn unfinished(&mut self, line: u64, format: &'static str, message: String) {
+        self.items.push_back(Err(DecodeError::Unfinished {
+            file: Arc::clone(self.name),
+            line,
+            format,
+            message,
+        }));
+    }
+}
+
 /// Turns lines of one text format into events.
 pub(crate) trait LineDecoder: Send {
     /// Decodes the non-blank line `text`, the `line`-th of the input (1-based), queuing

@@ -23,6 +23,11 @@
 //! how many detections it covers and (when due) the behavioural baseline in one write; a
 //! run stopped before a grouping leaves detections that the next start groups first.
 //!
+//! A record that begins an appliance message whose last segments are in a record not yet
+//! read (a sender that split the message across two requests) is left, with what follows
+//! it, for the next step, up to [`SEGMENT_WAIT`], so that the message is reassembled
+//! wherever the step boundary falls.
+//!
 //! Correlations and behavioural detectors keep their state in memory across steps; what
 //! they consume is held until it is in time order ([`Reorder`]), and the position
 //! committed is then the start of the oldest record still held, so a crash never loses it
@@ -42,7 +47,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tocsin_decode::{from_bytes, DecodeOptions};
+use tocsin_decode::DecodeOptions;
 use tocsin_engine::Scratch;
 use tocsin_event::Event;
 use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore};
@@ -56,8 +61,8 @@ use crate::committer::{Committer, Grouper, Judged, SavedState, ToGroup};
 pub use crate::committer::{GroupingPace, GROUP_EVERY};
 use crate::config::DetectionConfig;
 use crate::forward::Forwarder;
-use crate::ingest::RecordHeader;
 use crate::metrics::{add, Metrics};
+use crate::records::{decode_records, DecodedRecord};
 use crate::reorder::Reorder;
 use crate::rules::{Loaded, Reloader};
 
@@ -193,6 +198,7 @@ impl Consumer {
     /// The judging, committing and grouping parts.
     fn split(self, to_group: SyncSender<ToGroup>) -> (Judge, Committer, Grouper) {
         let judge = Judge {
+            held_back: None,
             spool: Arc::clone(&self.spool),
             detectors: self.detectors,
             decode: self.decode,
@@ -290,6 +296,9 @@ fn reopen_windows(detectors: &mut Detectors, state: &[u8], metrics: &Metrics) {
 /// The judging half of the consumer: reads the spool, judges the events, and sends what
 /// each step found to the committer.
 struct Judge {
+    /// Records left for the next step because they begin a message whose segments have
+    /// not all arrived ([`Judge::judged_now`]).
+    held_back: Option<HeldBack>,
     spool: Arc<FileSpool>,
     detectors: Detectors,
     decode: DecodeOptions,
@@ -312,7 +321,8 @@ impl Judge {
                     break;
                 }
             }
-            let end = self.spool.wait_past(after, POLL);
+            let waited = self.held_back.as_ref().map_or(after, |held| held.until);
+            let end = self.spool.wait_past(waited, POLL);
             self.metrics
                 .spool_end
                 .fetch_max(end.get(), Ordering::Relaxed);
@@ -322,10 +332,14 @@ impl Judge {
             if records.is_empty() && !release_all {
                 continue;
             }
+            let mut decoded = decode_records(&records, &self.decode);
+            let now = self.judged_now(&records, &decoded, stopping);
+            decoded.truncate(now);
             let save_state =
                 stopping || last_save.elapsed().as_secs() >= self.config.baseline_save_seconds;
             let step = Step {
-                records: &records,
+                records: &records[..now],
+                decoded,
                 after,
                 release_all,
                 group_now: release_all || records.is_empty(),
@@ -335,7 +349,9 @@ impl Judge {
             if save_state {
                 last_save = Instant::now();
             }
-            after = records.last().map_or(after, |record| record.position);
+            after = records[..now]
+                .last()
+                .map_or(after, |record| record.position);
             self.metrics
                 .read_position
                 .fetch_max(after.get(), Ordering::Relaxed);
@@ -362,6 +378,7 @@ impl Judge {
     ) -> Result<bool, ConsumerError> {
         let flush = Step {
             records: &[],
+            decoded: Vec::new(),
             after,
             release_all: true,
             group_now: true,
@@ -396,7 +413,7 @@ impl Judge {
     /// behavioural detectors; the detections, with the position to resume from (before
     /// anything still held) and the detectors' state when asked, go to the committer.
     fn step(&mut self, step: Step<'_>) -> Result<Judged, ConsumerError> {
-        let (mut alerts, received) = self.judge(step.records, step.after);
+        let (mut alerts, received) = self.judge(step.records, step.decoded, step.after);
         alerts.extend(self.release(step.release_all)?);
         let next = step.records.last().map_or(step.after, |r| r.position);
         let resume = self
@@ -440,8 +457,14 @@ impl Judge {
 
     /// The rule matches of the records' events (found at once); what correlations and
     /// behavioural detectors need is held for order. Also when each record was received,
-    /// with its number of events.
-    fn judge(&mut self, records: &[Record], mut after: Position) -> (Vec<Alert>, Vec<(i64, u64)>) {
+    /// with its number of events. What cannot be decoded is counted and logged with the
+    /// input and the spool position.
+    fn judge(
+        &mut self,
+        records: &[Record],
+        decoded: Vec<DecodedRecord>,
+        mut after: Position,
+    ) -> (Vec<Alert>, Vec<(i64, u64)>) {
         let mut scratch = Scratch::default();
         let mut sink = StepSink {
             alerts: Vec::new(),
@@ -449,19 +472,63 @@ impl Judge {
             from: after,
         };
         let mut received = Vec::with_capacity(records.len());
-        let decoded = decode_records(records, &self.decode, &self.metrics);
-        for (record, (events, at)) in records.iter().zip(decoded) {
-            if let Some(at) = at {
-                received.push((at, events.len() as u64));
+        for (record, decoded) in records.iter().zip(decoded) {
+            add(&self.metrics.events_processed, decoded.events.len() as u64);
+            add(&self.metrics.decode_errors, decoded.errors.len() as u64);
+            for error in &decoded.errors {
+                tracing::warn!(%error, position = %record.position, "record skipped");
+            }
+            if let Some(at) = decoded.received {
+                received.push((at, decoded.events.len() as u64));
             }
             sink.from = after;
-            for event in events {
+            for event in decoded.events {
                 sink.reorder.saw(event.timestamp_micros);
                 let _ = self.detectors.scan(&event, &mut scratch, &mut sink);
             }
             after = record.position;
         }
         (sink.alerts, received)
+    }
+
+    /// How many of the records read are judged now: all, unless one begins an appliance
+    /// message whose last segments have not arrived. Then that record and those after it
+    /// are read again with the next ones, so that a message split across two requests (or
+    /// two reads of the spool) is reassembled, for at most [`SEGMENT_WAIT`]; never at
+    /// shutdown.
+    fn judged_now(
+        &mut self,
+        records: &[Record],
+        decoded: &[DecodedRecord],
+        stopping: bool,
+    ) -> usize {
+        let (Some(first), Some(last)) = (
+            decoded.iter().position(|record| record.unfinished),
+            records.last().map(|record| record.position),
+        ) else {
+            self.held_back = None;
+            return records.len();
+        };
+        let from = records[first].position;
+        let may_wait = !stopping
+            && self
+                .held_back
+                .as_ref()
+                .is_none_or(|held| held.from != from || held.since.elapsed() < SEGMENT_WAIT);
+        if !may_wait {
+            self.held_back = None;
+            return records.len();
+        }
+        let since = match &self.held_back {
+            Some(held) if held.from == from => held.since,
+            _ => Instant::now(),
+        };
+        self.held_back = Some(HeldBack {
+            from,
+            until: last,
+            since,
+        });
+        first
     }
 
     /// The correlation hits and anomalies of what is settled (everything when `all`).
@@ -485,10 +552,27 @@ impl Judge {
     }
 }
 
+/// Records left for the next step (see [`Judge::judged_now`]).
+struct HeldBack {
+    /// The first record left.
+    from: Position,
+    /// The last record read when it was left: the next step waits for one after it.
+    until: Position,
+    /// When `from` was first left.
+    since: Instant,
+}
+
+/// How long a record that begins an appliance message waits for the message's last
+/// segments to arrive in later records; after it, the message is decoded as it is and
+/// reported incomplete (the records after it wait as long).
+const SEGMENT_WAIT: Duration = Duration::from_secs(1);
+
 /// One step of the consumer.
 struct Step<'a> {
-    /// The records read (possibly none: a step that only releases what is held).
+    /// The records judged (possibly none: a step that only releases what is held).
     records: &'a [Record],
+    /// The same, decoded.
+    decoded: Vec<DecodedRecord>,
     /// The position they were read after.
     after: Position,
     /// Whether everything held goes now (a quiet stream, a shutdown).
@@ -522,207 +606,5 @@ impl FindingSink for StepSink<'_> {
     fn watch(&mut self, event: &Event) -> ControlFlow<()> {
         self.reorder.hold_watched(self.from, event.clone());
         ControlFlow::Continue(())
-    }
-}
-
-/// Each record's events and when it was received, in order. Consecutive records of one
-/// input and decoder are decoded together, so that an appliance message whose segments
-/// two requests or two TCP batches split is reassembled (when both are read in one step);
-/// each event is still named by its own record and its line there, so its identity does
-/// not depend on how records fell into steps.
-fn decode_records(
-    records: &[Record],
-    options: &DecodeOptions,
-    metrics: &Metrics,
-) -> Vec<(Vec<Event>, Option<i64>)> {
-    let mut out = Vec::with_capacity(records.len());
-    let mut start = 0;
-    while start < records.len() {
-        let end = run_end(records, start);
-        match end - start {
-            1 => out.push(decode(&records[start], options, metrics)),
-            _ => out.extend(decode_run(&records[start..end], options, metrics)),
-        }
-        start = end;
-    }
-    out
-}
-
-/// Where the run of records starting at `start` that share an input and a decoder (and
-/// are not a file's lines) ends.
-fn run_end(records: &[Record], start: usize) -> usize {
-    let key = |record: &Record| {
-        RecordHeader::split(&record.bytes)
-            .filter(|(header, _)| header.source.is_none())
-            .map(|(header, _)| (header.format.to_owned(), header.input.to_owned()))
-    };
-    let Some(first) = key(&records[start]) else {
-        return start + 1;
-    };
-    let mut end = start + 1;
-    while end < records.len() && key(&records[end]).as_ref() == Some(&first) {
-        end += 1;
-    }
-    end
-}
-
-/// Decodes a run of records of one input and decoder as one text, then gives each event
-/// back to its record, named by that record's position and its line there.
-fn decode_run(
-    records: &[Record],
-    options: &DecodeOptions,
-    metrics: &Metrics,
-) -> Vec<(Vec<Event>, Option<i64>)> {
-    let mut text = Vec::new();
-    let mut first_lines = Vec::with_capacity(records.len());
-    let mut names = Vec::with_capacity(records.len());
-    let mut out: Vec<(Vec<Event>, Option<i64>)> = Vec::with_capacity(records.len());
-    let mut line = 1u64;
-    let mut header_of_run = None;
-    for record in records {
-        let Some((header, payload)) = RecordHeader::split(&record.bytes) else {
-            continue; // run_end groups only records with a header
-        };
-        if !text.is_empty() {
-            text.push(b'\n');
-        }
-        text.extend_from_slice(payload);
-        first_lines.push(line);
-        line += payload.split(|&b| b == b'\n').count() as u64;
-        names.push(std::sync::Arc::<str>::from(format!(
-            "{}@{}",
-            header.input, record.position
-        )));
-        out.push((Vec::new(), header.received_micros));
-        header_of_run.get_or_insert((header.format.to_owned(), header.input.to_owned()));
-    }
-    let Some((format, _)) = header_of_run else {
-        return out;
-    };
-    let mut options = options.clone();
-    options.format = format.parse().ok();
-    let source = match from_bytes(&names[0], text, &options) {
-        Ok(source) => source,
-        Err(error) => {
-            add(&metrics.decode_errors, 1);
-            tracing::warn!(%error, "spool records cannot be decoded");
-            return out;
-        }
-    };
-    let mut decoded = 0;
-    for item in source {
-        match item {
-            Ok(mut event) => {
-                let index = first_lines
-                    .partition_point(|&first| first <= event.origin.record)
-                    .saturating_sub(1);
-                event.origin.record -= first_lines[index] - 1;
-                event.origin.source = std::sync::Arc::clone(&names[index]);
-                out[index].0.push(event);
-                decoded += 1;
-            }
-            Err(error) => {
-                add(&metrics.decode_errors, 1);
-                tracing::warn!(%error, "record skipped");
-            }
-        }
-    }
-    add(&metrics.events_processed, decoded);
-    out
-}
-
-/// The events of one record, and when it was received; what cannot be decoded is counted
-/// and logged with the input and the spool position.
-fn decode(
-    record: &Record,
-    options: &DecodeOptions,
-    metrics: &Metrics,
-) -> (Vec<Event>, Option<i64>) {
-    let Some((header, payload)) = RecordHeader::split(&record.bytes) else {
-        add(&metrics.decode_errors, 1);
-        tracing::warn!(position = %record.position, "spool record without a header, skipped");
-        return (Vec::new(), None);
-    };
-    let mut options = options.clone();
-    options.format = header.format.parse().ok();
-    let (name, first_line) = match header.source {
-        Some(lines) => (lines.path.to_owned(), lines.first_line),
-        None => (format!("{}@{}", header.input, record.position), 1),
-    };
-    let source = match from_bytes(&name, payload.to_vec(), &options) {
-        Ok(source) => source,
-        Err(error) => {
-            add(&metrics.decode_errors, 1);
-            tracing::warn!(%error, "spool record cannot be decoded");
-            return (Vec::new(), header.received_micros);
-        }
-    };
-    let mut events = Vec::new();
-    for item in source {
-        match item {
-            Ok(mut event) => {
-                event.origin.record += first_line - 1;
-                events.push(event);
-            }
-            Err(error) => {
-                add(&metrics.decode_errors, 1);
-                tracing::warn!(%error, "record skipped");
-            }
-        }
-    }
-    add(&metrics.events_processed, events.len() as u64);
-    (events, header.received_micros)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(position: u64, input: &str, lines: &str) -> Record {
-        let mut bytes = RecordHeader::encode("appliance", input, 5);
-        bytes.extend_from_slice(lines.as_bytes());
-        Record {
-            position: Position::new(position),
-            bytes,
-        }
-    }
-
-    #[test]
-    fn segments_split_across_records_are_reassembled_and_named_by_their_first_record() {
-        let first =
-            "Nov 15 11:29:41 h BG[7]: 4135:01:02:event=user_added;new_account:disabled=0;new";
-        let second = "Nov 15 11:29:41 h BG[7]: 4135:02:02:_username=phall;when=1731670181";
-        let alone = "Nov 15 11:30:00 h BG[7]: 4135:01:01:event=login;when=1731670200;who=a (a)";
-        let records = [
-            record(10, "http", alone),
-            record(20, "http", first),
-            record(30, "http", second),
-            record(40, "other", alone),
-        ];
-        let metrics = Metrics::default();
-        let decoded = decode_records(&records, &DecodeOptions::default(), &metrics);
-        let names: Vec<Vec<(String, u64)>> = decoded
-            .iter()
-            .map(|(events, _)| {
-                events
-                    .iter()
-                    .map(|e| (e.origin.source.to_string(), e.origin.record))
-                    .collect()
-            })
-            .collect();
-        assert_eq!(
-            names,
-            [
-                vec![("http@10".to_string(), 1)],
-                vec![("http@20".to_string(), 1)],
-                vec![],
-                vec![("other@40".to_string(), 1)],
-            ]
-        );
-        let joined = &decoded[1].0[0];
-        assert_eq!(joined.text("new_username").as_deref(), Some("phall"));
-        assert_eq!(metrics.snapshot().decode_errors, 0);
-        assert_eq!(metrics.snapshot().events_processed, 3);
-        assert!(decoded.iter().all(|(_, at)| *at == Some(5)));
     }
 }

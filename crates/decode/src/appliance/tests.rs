@@ -324,3 +324,24 @@ fn a_lines_segment_is_read_from_each_header_form() {
     assert_eq!(segment_of("Nov 15 11:29:41 host sshd[1]: hello"), None);
     assert_eq!(segment_of(""), None);
 }
+
+#[test]
+fn only_a_message_the_input_ended_in_is_unfinished() {
+    let text = [
+        segment("h", 5, 1, 2, "a=1;"),
+        segment("h", 6, 1, 1, "event=logout"),
+        segment("h", 5, 1, 2, "event=login;"),
+        segment("h", 5, 2, 2, "when=1738778086"),
+        segment("h", 7, 1, 2, "a=1;"),
+    ]
+    .join("\n");
+    let unfinished: Vec<(Option<u64>, Option<u64>)> =
+        decode_all(ApplianceDecoder::new(Clock::year(2025), 10), &text)
+            .iter()
+            .filter_map(|item| item.as_ref().err())
+            .map(|error| (error.line(), error.unfinished_line()))
+            .collect();
+    // Site 5's first message is cut by a line that does not continue it; site 7's by the
+    // end of the input.
+    assert_eq!(unfinished, [(Some(1), None), (Some(5), Some(5))]);
+}
