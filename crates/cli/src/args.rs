@@ -559,6 +559,10 @@ pub struct ServeBenchArgs {
     /// detection regroups incidents)
     #[arg(long, default_value = "time", value_parser = ["time", "files"], requires = "serve")]
     pub arrival: String,
+    /// Keep each service's log in this folder (`SCENARIO-VIA.log`) instead of a temporary
+    /// one; with `TOCSIN_LOG=tocsin_server=debug`, it times every step of the pipeline.
+    #[arg(long, value_name = "DIR", requires = "serve")]
+    pub service_logs: Option<PathBuf>,
 }
 
 /// `tocsin rules ...`

@@ -94,6 +94,8 @@ struct Settings {
     only: Vec<String>,
     /// Whether the Windows events arrive in event time order (else file after file).
     in_time_order: bool,
+    /// Where to keep the services' logs, if anywhere.
+    service_logs: Option<PathBuf>,
 }
 
 impl Settings {
@@ -105,6 +107,7 @@ impl Settings {
             fsync_never: args.serve.bench_fsync == "never",
             only: args.serve.scenario.clone(),
             in_time_order: args.serve.arrival == "time",
+            service_logs: args.serve.service_logs.clone(),
         }
     }
 
@@ -612,14 +615,19 @@ impl Service {
         if via == Via::Tcp {
             command.args(["--syslog-tcp", "127.0.0.1:0"]);
         }
-        let log = std::fs::File::create(dir.join("serve.log")).context("cannot create the log")?;
+        let log_path = match &settings.service_logs {
+            Some(folder) => folder.join(format!("{}-{}.log", scenario.name, via.name())),
+            None => dir.join("serve.log"),
+        };
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create the log {}", log_path.display()))?;
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .context("cannot start tocsin serve")?;
-        let said = announced(&mut child, via == Via::Tcp, &dir.join("serve.log"));
+        let said = announced(&mut child, via == Via::Tcp, &log_path);
         let (http, syslog_tcp) = match said {
             Ok(said) => said,
             Err(error) => {

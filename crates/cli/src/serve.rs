@@ -76,9 +76,14 @@ fn announce(started: &Started) {
     let _ = out.flush();
 }
 
-/// Logs on standard error, `info` and above.
+/// Logs on standard error, `info` and above unless `TOCSIN_LOG` says otherwise (a
+/// `tracing` filter such as `debug` or `tocsin_server=debug`: the consumer then logs each
+/// step's size and timings).
 fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOCSIN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
