@@ -14,7 +14,10 @@
 //! detections, and steps are committed in the order they were judged.
 //!
 //! The grouper groups what it was passed at a pace ([`GroupingPace`]) with its own
-//! connection ([`IncidentWriter::adopt`]), and saves the detectors' state (the behavioural
+//! connection ([`IncidentWriter::adopt`]), saves each grouping in slices of about
+//! [`GROUPING_SLICE`] detections between which the committer's writes go first
+//! ([`WriteTurn`]: a grouping's save holds the store's write lock for hundreds of
+//! milliseconds, which would delay every detection stored meanwhile), and saves the detectors' state (the behavioural
 //! baseline, the open correlation windows) with a grouping (the state of a step reaches it
 //! after the step's detections are stored, so it never knows events whose detections are
 //! not stored). Detections stored but not
@@ -22,7 +25,7 @@
 //! grouped).
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,7 +33,7 @@ use std::time::{Duration, Instant};
 use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore, PutOutcome};
 use tocsin_pipeline::IncidentWriter;
 use tocsin_spool::{FileSpool, Position, Spool};
-use tocsin_store::{SqliteStore, StoreError};
+use tocsin_store::{SqliteStore, StoreError, WriteTurn};
 
 use crate::consumer::{ConsumerError, POSITION_BLOB};
 use crate::forward::Forwarder;
@@ -78,7 +81,8 @@ pub struct GroupingPace {
 }
 
 /// How far the committer's commits let the write-ahead log grow (pages of 4 KiB) before
-/// one of them copies it into the store; the grouper copies it after each grouping.
+/// one of them copies it into the store; the [`Checkpointer`] copies it every
+/// [`CHECKPOINT_EVERY`].
 const COMMITTER_WAL_PAGES: u32 = 16_384;
 
 /// The shortest time between two groupings under load.
@@ -114,6 +118,8 @@ pub(crate) struct Committer {
     pub committed: Option<Position>,
     /// Where stored detections go to be grouped.
     pub grouper: SyncSender<ToGroup>,
+    /// The turn on the store it shares with the grouper, whose saves it goes before.
+    pub turn: Arc<WriteTurn>,
 }
 
 /// A committed step's detections, for the grouper.
@@ -152,22 +158,21 @@ impl Committer {
             // and nothing awaiting a grouping while this step's detections are not grouped.
             add(&self.metrics.awaiting_grouping, 1);
         }
-        let stored = match step.alerts.is_empty() {
-            true => PutOutcome::default(),
-            false => {
-                let alerts = &step.alerts;
-                let store = self.store()?;
-                let outcome = store.put_alerts(alerts);
-                outcome.map_err(|e| self.store_error(e))?
-            }
-        };
-        if self.committed != Some(step.resume) {
-            let position = step.resume.get().to_string().into_bytes();
-            let saved = self.store()?.save_blob(POSITION_BLOB, &position);
-            saved.map_err(|e| self.store_error(e))?;
-            self.committed = Some(step.resume);
-        }
+        let started = Instant::now();
+        let turn = Arc::clone(&self.turn);
+        let mut waited = Duration::ZERO;
+        let stored = turn.urgent(|| {
+            waited = started.elapsed();
+            self.write(&step)
+        })?;
         self.count(&step.received, step.resume, step.held, step.released_early);
+        tracing::debug!(
+            detections = step.alerts.len(),
+            records = step.received.len(),
+            store_ms = started.elapsed().as_millis() as u64,
+            turn_ms = waited.as_millis() as u64,
+            "step committed"
+        );
         if let Some(forwarder) = &self.forwarder {
             step.alerts
                 .iter()
@@ -192,12 +197,31 @@ impl Committer {
         Ok(())
     }
 
+    /// Writes a step's detections, then its position (when it moved).
+    fn write(&mut self, step: &Judged) -> Result<PutOutcome, ConsumerError> {
+        let stored = match step.alerts.is_empty() {
+            true => PutOutcome::default(),
+            false => {
+                let store = self.store()?;
+                let outcome = store.put_alerts(&step.alerts);
+                outcome.map_err(|e| self.store_error(e))?
+            }
+        };
+        if self.committed != Some(step.resume) {
+            let position = step.resume.get().to_string().into_bytes();
+            let saved = self.store()?.save_blob(POSITION_BLOB, &position);
+            saved.map_err(|e| self.store_error(e))?;
+            self.committed = Some(step.resume);
+        }
+        Ok(stored)
+    }
+
     /// The connection, opened on first use.
     fn store(&mut self) -> Result<&mut SqliteStore, ConsumerError> {
         if self.store.is_none() {
             let opened =
                 SqliteStore::open(&self.store_path).map_err(|source| self.store_error(source))?;
-            // The grouper copies the log into the store after each grouping.
+            // The checkpointer copies the log into the store.
             opened
                 .defer_checkpoints(COMMITTER_WAL_PAGES)
                 .map_err(|source| self.store_error(source))?;
@@ -241,13 +265,65 @@ pub(crate) struct Grouper {
     pub grouping_pace: GroupingPace,
     /// How many of the committer's messages were taken since the last grouping.
     pub taken: u64,
+    /// The turn on the store it shares with the committer: a grouping is saved in slices,
+    /// and the committer's writes go between them.
+    pub turn: Arc<WriteTurn>,
 }
+
+/// How often the [`Checkpointer`] copies the write-ahead log into the store.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the write-ahead log into the store at a steady pace on a thread of its own (a
+/// passive checkpoint, which waits for no writer): the committer's connection leaves that
+/// work to it ([`SqliteStore::defer_checkpoints`]), since a commit that copies tens of
+/// megabytes of log would keep that step's detections from the store for 100 ms.
+pub(crate) struct Checkpointer {
+    /// The store file.
+    pub store_path: PathBuf,
+    /// Set when the consumer's other threads have stopped: one last copy, then it returns.
+    pub done: Arc<AtomicBool>,
+}
+
+impl Checkpointer {
+    /// Copies the log every [`CHECKPOINT_EVERY`] until done; a failed copy is logged and
+    /// tried again (the committer's own limit still bounds the log).
+    pub fn run(self) {
+        let store = match SqliteStore::open(&self.store_path) {
+            Ok(store) => store,
+            Err(error) => {
+                tracing::warn!(%error, "no checkpoints: the committer copies the log itself");
+                return;
+            }
+        };
+        let mut failed = false;
+        loop {
+            let done = self.done.load(Ordering::Relaxed);
+            match store.checkpoint() {
+                Ok(()) => failed = false,
+                Err(error) if !failed => {
+                    tracing::warn!(%error, "cannot copy the write-ahead log into the store");
+                    failed = true;
+                }
+                Err(_) => {}
+            }
+            if done {
+                return;
+            }
+            std::thread::sleep(CHECKPOINT_EVERY);
+        }
+    }
+}
+
+/// About how many detections one slice of a grouping's save writes (an incident is never
+/// cut): about 10 ms of the store's write lock, the longest a committed step waits for it.
+const GROUPING_SLICE: usize = 150;
 
 impl Grouper {
     /// A writer for the next grouping, on a connection of its own.
     fn writer(&self) -> Result<IncidentWriter<SqliteStore>, ConsumerError> {
-        let store =
+        let mut store =
             SqliteStore::open(&self.store_path).map_err(|source| self.store_error(source))?;
+        store.save_in_slices(Arc::clone(&self.turn), GROUPING_SLICE);
         Ok(IncidentWriter::new(
             store,
             self.grouping.clone(),
@@ -306,10 +382,14 @@ impl Grouper {
             for (name, bytes) in state.into_iter().flatten() {
                 writer.save_blob_at_finish(name, bytes);
             }
-            let (store, report) = writer.finish().map_err(|e| self.store_error(e))?;
-            store.checkpoint().map_err(|e| self.store_error(e))?;
+            let (_store, report) = writer.finish().map_err(|e| self.store_error(e))?;
             self.grouping_pace.last = Some(Instant::now());
             self.grouping_pace.took = started.elapsed();
+            tracing::debug!(
+                detections = report.alerts.new,
+                took_ms = self.grouping_pace.took.as_millis() as u64,
+                "grouped"
+            );
             add(&self.metrics.detections_stored, report.alerts.new as u64);
             add(&self.metrics.incidents_saved, report.incidents as u64);
             add(&self.metrics.incidents_opened, report.new_incidents as u64);

@@ -15,7 +15,8 @@
 //! The work runs on three threads: this module's thread reads and judges; the committer
 //! ([`crate::committer`]) stores each step's detections and position in the order the
 //! steps were judged, at most two steps behind; the grouper groups the stored detections
-//! into incidents through its own connection.
+//! into incidents through its own connection. A fourth copies the store's write-ahead log
+//! into it at a steady pace.
 //!
 //! Grouping reads stored detections back when they arrive out of time order, so it is
 //! paced ([`GroupingPace`]): at most every [`GROUP_EVERY`] under load, and once the pace
@@ -55,9 +56,9 @@ use tocsin_pipeline::{
     ungrouped_alerts, Detectors, Finding, FindingSink, IncidentWriter, KeptMatch, BASELINE_BLOB,
 };
 use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
-use tocsin_store::{SqliteStore, StoreError};
+use tocsin_store::{SqliteStore, StoreError, WriteTurn};
 
-use crate::committer::{Committer, Grouper, Judged, SavedState, ToGroup};
+use crate::committer::{Checkpointer, Committer, Grouper, Judged, SavedState, ToGroup};
 pub use crate::committer::{GroupingPace, GROUP_EVERY};
 use crate::config::DetectionConfig;
 use crate::forward::Forwarder;
@@ -182,14 +183,26 @@ impl Consumer {
         let after = self.resume(Some(&store))?;
         self.group_left_over(store)?;
         let (to_group, work) = sync_channel::<ToGroup>(GROUPER_QUEUE);
+        let self_path = self.store_path.clone();
         let (judge, committer, grouper) = self.split(to_group);
         let (steps, judged) = sync_channel::<Judged>(1);
+        let checkpointer = Checkpointer {
+            store_path: self_path,
+            done: Arc::new(AtomicBool::new(false)),
+        };
+        let done = Arc::clone(&checkpointer.done);
+        let checkpointing = std::thread::Builder::new()
+            .name("tocsin-checkpoint".into())
+            .spawn(move || checkpointer.run())
+            .map_err(|e| ConsumerError::Pipeline(format!("cannot start a thread: {e}")))?;
         let grouping = spawn("tocsin-group", move || grouper.run(work))?;
         let committing = spawn("tocsin-commit", move || committer.run(judged))?;
         let judging = judge.run(after, &steps);
         drop(steps);
         let committed = joined(committing, "committing");
         let grouped = joined(grouping, "grouping");
+        done.store(true, Ordering::Relaxed);
+        let _ = checkpointing.join();
         // A failed write stops the threads before it too (their channels close): the
         // first failure downstream is the cause.
         grouped.and(committed).and(judging)
@@ -197,6 +210,7 @@ impl Consumer {
 
     /// The judging, committing and grouping parts.
     fn split(self, to_group: SyncSender<ToGroup>) -> (Judge, Committer, Grouper) {
+        let turn = Arc::new(WriteTurn::default());
         let judge = Judge {
             held_back: None,
             spool: Arc::clone(&self.spool),
@@ -216,6 +230,7 @@ impl Consumer {
             forwarder: self.forwarder,
             committed: None,
             grouper: to_group,
+            turn: Arc::clone(&turn),
         };
         let grouper = Grouper {
             store_path: self.store_path,
@@ -224,6 +239,7 @@ impl Consumer {
             metrics: self.metrics,
             grouping_pace: self.grouping_pace,
             taken: 0,
+            turn,
         };
         (judge, committer, grouper)
     }
@@ -345,7 +361,14 @@ impl Judge {
                 group_now: release_all || records.is_empty(),
                 save_state,
             };
+            let started = Instant::now();
             let judged = self.step(step)?;
+            tracing::debug!(
+                records = now,
+                detections = judged.alerts.len(),
+                judge_ms = started.elapsed().as_millis() as u64,
+                "step judged"
+            );
             if save_state {
                 last_save = Instant::now();
             }

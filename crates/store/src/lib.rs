@@ -46,11 +46,13 @@ mod read_only;
 pub mod schema;
 mod sqlite;
 mod suppressions;
+mod turn;
 
 pub use error::{MemoryError, StoreError};
 pub use fault::FAULT_AFTER_COMMITS;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
+pub use turn::WriteTurn;
 
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,13 @@
 //!
 //! No incident policy lives here: a save reads what the store holds, lets
 //! [`SavePlan`] decide which incidents were absorbed and which lifecycles pass on, and writes
-//! the plan, all in one transaction.
+//! the plan, all in one transaction (or, for a store set to
+//! [`SqliteStore::save_in_slices`], in slices).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{
@@ -19,6 +22,7 @@ use tocsin_incident::{
 use crate::error::StoreError;
 use crate::schema::{check_identity, migrate, LATEST_VERSION};
 use crate::suppressions;
+use crate::turn::WriteTurn;
 
 /// How long a writer waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,6 +32,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// How saves of incidents are cut into slices, if they are.
+    slicing: Option<Slicing>,
+}
+
+/// How a store's saves of incidents are cut (see [`SqliteStore::save_in_slices`]).
+#[derive(Debug, Clone)]
+struct Slicing {
+    turn: Arc<WriteTurn>,
+    members: usize,
 }
 
 /// How many times an open that met a busy database is tried before giving up.
@@ -50,6 +63,23 @@ impl SqliteStore {
         self.conn
             .pragma_update(None, "wal_autocheckpoint", pages)
             .map_err(|e| self.sql(e))
+    }
+
+    /// Saves incidents ([`IncidentStore::save_incidents_with_blobs`]) in slices of about
+    /// `members` detections each (an incident is never cut), each slice its own transaction
+    /// taken through `turn`, so that another writer of the process waiting there
+    /// ([`WriteTurn::urgent`]) goes between two slices instead of after the whole save.
+    ///
+    /// A save is then not atomic: a reader may see some incidents of a regrouping saved
+    /// and others not yet, for as long as the save takes; a crash between two slices
+    /// leaves the blobs of the save (the last slice's) unwritten. A caller that writes, with
+    /// its last blobs, how far its grouping went (as `tocsin-pipeline`'s writer does) reads
+    /// the crash from them and regroups.
+    pub fn save_in_slices(&mut self, turn: Arc<WriteTurn>, members: usize) {
+        self.slicing = Some(Slicing {
+            turn,
+            members: members.max(1),
+        });
     }
 
     /// Copies what the write-ahead log holds into the store as far as it can without
@@ -99,6 +129,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             path: path.to_path_buf(),
+            slicing: None,
         })
     }
 
@@ -136,7 +167,11 @@ impl SqliteStore {
         let current = check_identity(&conn, &path)?;
         configure(&conn).map_err(sqlite)?;
         migrate(&mut conn, &path, current, version)?;
-        Ok(SqliteStore { conn, path })
+        Ok(SqliteStore {
+            conn,
+            path,
+            slicing: None,
+        })
     }
 
     /// The store file.
@@ -216,6 +251,51 @@ impl SqliteStore {
         tx.commit().map_err(sql)?;
         crate::fault::after_commit();
         Ok(result)
+    }
+
+    /// Saves incidents in slices (see [`SqliteStore::save_in_slices`]). What the store
+    /// holds is read first, without the write lock: memberships move only through the
+    /// saves of one writer (a service has one grouper), and the lifecycles that decide
+    /// absorptions and inheritances are read again in the last slice, which writes those
+    /// and the blobs. The slices between write incidents and their memberships.
+    fn save_sliced(
+        &mut self,
+        incidents: &[Incident],
+        blobs: &[(&str, &[u8])],
+        slicing: &Slicing,
+    ) -> Result<(), StoreError> {
+        let known = Known::read(
+            incidents,
+            |keys| memberships_in(&self.conn, keys).map_err(|e| self.sql(e)),
+            |ids| states_in(&self.conn, &self.path, ids),
+        )?;
+        let plan = SavePlan::compute(incidents, &known);
+        let parts = parts(incidents, slicing.members);
+        for (index, part) in parts.iter().enumerate() {
+            let last = index + 1 == parts.len();
+            slicing.turn.slice(|| {
+                self.write(|tx, path| {
+                    let sql = |e| sql_at(path, e);
+                    let upserts = &plan.upserts[part.upserts.clone()];
+                    let placements = &plan.memberships[part.placements.clone()];
+                    apply_incidents(tx, upserts, placements).map_err(sql)?;
+                    if !last {
+                        return Ok(());
+                    }
+                    let now = Known::read(
+                        incidents,
+                        |_| Ok(known.owners.clone()),
+                        |ids| states_in(tx, path, ids),
+                    )?;
+                    apply_merges(tx, &SavePlan::compute(incidents, &now)).map_err(sql)?;
+                    for (name, bytes) in blobs {
+                        upsert_blob(tx, name, bytes).map_err(sql)?;
+                    }
+                    Ok(())
+                })
+            })?;
+        }
+        Ok(())
     }
 
     fn alerts_where(&self, condition: &str, param: Option<&str>) -> Result<Vec<Alert>, StoreError> {
@@ -300,12 +380,73 @@ fn save_planned(
     path: &Path,
     incidents: &[Incident],
 ) -> Result<(), StoreError> {
+    let plan = planned(tx, path, incidents)?;
+    apply_plan(tx, &plan).map_err(|e| sql_at(path, e))
+}
+
+/// The plan for saving a regrouping, from what the store holds (read in the caller's
+/// transaction).
+fn planned<'a>(
+    tx: &Transaction<'_>,
+    path: &Path,
+    incidents: &'a [Incident],
+) -> Result<SavePlan<'a>, StoreError> {
     let known = Known::read(
         incidents,
         |keys| memberships_in(tx, keys).map_err(|e| sql_at(path, e)),
         |ids| states_in(tx, path, ids),
     )?;
-    apply_plan(tx, &SavePlan::compute(incidents, &known)).map_err(|e| sql_at(path, e))
+    Ok(SavePlan::compute(incidents, &known))
+}
+
+/// One slice of a sliced save: the plan's incidents and placements it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Part {
+    upserts: Range<usize>,
+    placements: Range<usize>,
+}
+
+/// A plan cut into parts of about `budget` rows, an incident weighing as many as its
+/// members (its JSON holds them) and a placement one; an incident comes before the
+/// placements of its members, which may spread over the parts after it. There is always one
+/// part (the last writes the blobs), even for no incidents.
+fn parts(incidents: &[Incident], budget: usize) -> Vec<Part> {
+    let budget = budget.max(1);
+    let mut parts = Vec::new();
+    let (mut placed, mut weight) = (0, 0);
+    let mut part = Part {
+        upserts: 0..0,
+        placements: 0..0,
+    };
+    let mut cut = |part: &mut Part, weight: &mut usize, next_upsert: usize, placed: usize| {
+        let next = Part {
+            upserts: next_upsert..next_upsert,
+            placements: placed..placed,
+        };
+        parts.push(std::mem::replace(part, next));
+        *weight = 0;
+    };
+    for (index, incident) in incidents.iter().enumerate() {
+        let heavy = incident.members.len().max(1);
+        if weight > 0 && weight + heavy > budget {
+            cut(&mut part, &mut weight, index, placed);
+        }
+        part.upserts.end = index + 1;
+        weight += heavy;
+        let mut left = incident.members.len();
+        while left > 0 {
+            if weight >= budget {
+                cut(&mut part, &mut weight, index + 1, placed);
+            }
+            let take = left.min(budget - weight);
+            placed += take;
+            part.placements.end = placed;
+            weight += take;
+            left -= take;
+        }
+    }
+    parts.push(part);
+    parts
 }
 
 /// The incident each of `keys` is stored under.
@@ -353,7 +494,17 @@ fn states_in(
 
 /// Writes a save plan (see [`tocsin_incident::plan`] for the rules it follows).
 fn apply_plan(tx: &Transaction<'_>, plan: &SavePlan<'_>) -> rusqlite::Result<()> {
-    for incident in &plan.upserts {
+    apply_incidents(tx, &plan.upserts, &plan.memberships)?;
+    apply_merges(tx, plan)
+}
+
+/// Writes incidents and the placements of their members.
+fn apply_incidents(
+    tx: &Transaction<'_>,
+    upserts: &[&Incident],
+    memberships: &[Placement<'_>],
+) -> rusqlite::Result<()> {
+    for incident in upserts {
         upsert_incident(tx, incident)?;
     }
     let mut place = tx.prepare_cached(
@@ -364,11 +515,16 @@ fn apply_plan(tx: &Transaction<'_>, plan: &SavePlan<'_>) -> rusqlite::Result<()>
         alert_key,
         incident_id,
         position,
-    } in &plan.memberships
+    } in memberships
     {
         let position = i64::try_from(*position).unwrap_or(i64::MAX);
         place.execute(params![alert_key, incident_id, position])?;
     }
+    Ok(())
+}
+
+/// Marks the absorbed incidents and passes lifecycles on to their survivors.
+fn apply_merges(tx: &Transaction<'_>, plan: &SavePlan<'_>) -> rusqlite::Result<()> {
     for absorbed in &plan.absorbed {
         tx.prepare_cached("UPDATE incidents SET merged_into = ?2 WHERE id = ?1")?
             .execute(params![absorbed.id, absorbed.survivor])?;
@@ -473,6 +629,9 @@ impl IncidentStore for SqliteStore {
         incidents: &[Incident],
         blobs: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
+        if let Some(slicing) = self.slicing.clone() {
+            return self.save_sliced(incidents, blobs, &slicing);
+        }
         self.write(|tx, path| {
             save_planned(tx, path, incidents)?;
             for (name, bytes) in blobs {
@@ -727,5 +886,47 @@ impl SqliteStore {
     /// The raw connection, for tests that check what the schema refuses.
     pub(crate) fn conn_for_tests(&self) -> &Connection {
         &self.conn
+    }
+}
+
+#[cfg(test)]
+mod slicing_tests {
+    use tocsin_incident::{JoinReason, Membership};
+
+    use super::*;
+
+    fn incident(members: usize) -> Incident {
+        let mut incident = Incident::placeholder("INC-test");
+        incident.members = (0..members)
+            .map(|n| Membership {
+                alert_key: format!("k{n}"),
+                reason: JoinReason::default(),
+            })
+            .collect();
+        incident
+    }
+
+    fn part(upserts: Range<usize>, placements: Range<usize>) -> Part {
+        Part {
+            upserts,
+            placements,
+        }
+    }
+
+    #[test]
+    fn parts_weigh_an_incident_by_its_members_and_cut_its_placements() {
+        let incidents = [incident(2), incident(1), incident(9), incident(0)];
+        assert_eq!(
+            parts(&incidents, 4),
+            [
+                part(0..1, 0..2), // 2 for the incident, 2 for its placements
+                part(1..2, 2..3), // 1 + 1
+                part(2..3, 3..3), // the big one's incident weighs 9 alone
+                part(3..3, 3..7), // its placements, four by four
+                part(3..3, 7..11),
+                part(3..4, 11..12), // the last one, with the empty incident
+            ]
+        );
+        assert_eq!(parts(&[], 4), [part(0..0, 0..0)]);
     }
 }

@@ -1,6 +1,6 @@
 //! Runs the store conformance suite (`tocsin_incident::conformance`) on every store of this
-//! crate: the SQLite store on a fresh temporary file per contract point, and the memory
-//! store. One test per contract point and store, so a failure names both; plus `run_all`,
+//! crate: the SQLite store on a fresh temporary file per contract point (saving in one
+//! transaction, and in slices), and the memory store. One test per contract point and store, so a failure names both; plus `run_all`,
 //! which catches a point added to the suite but not listed here.
 
 // Test code: helpers may panic too (clippy allows unwrap/expect only in #[test] fns here).
@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use tocsin_incident::conformance::{self, Violation};
-use tocsin_store::{MemoryStore, SqliteStore};
+use tocsin_store::{MemoryStore, SqliteStore, WriteTurn};
 
 /// Declares, in a module named `$store`, one test per contract point on stores from
 /// `$make` (an expression giving a factory).
@@ -48,6 +48,19 @@ fn sqlite_stores() -> (tempfile::TempDir, impl FnMut() -> SqliteStore) {
     (dir, make)
 }
 
+/// Like [`sqlite_stores`], with saves cut into slices of one detection (each incident its own
+/// transaction), so that every contract point holds for a sliced save too.
+fn sliced_sqlite_stores() -> (tempfile::TempDir, impl FnMut() -> SqliteStore) {
+    let (dir, mut plain) = sqlite_stores();
+    let turn = std::sync::Arc::new(WriteTurn::default());
+    let make = move || {
+        let mut store = plain();
+        store.save_in_slices(turn.clone(), 1);
+        store
+    };
+    (dir, make)
+}
+
 fn memory_stores() -> ((), fn() -> MemoryStore) {
     ((), MemoryStore::new)
 }
@@ -55,6 +68,7 @@ fn memory_stores() -> ((), fn() -> MemoryStore) {
 macro_rules! every_store {
     ($($point:ident),* $(,)?) => {
         conformance_tests!(sqlite, sqlite_stores(), [$($point),*]);
+        conformance_tests!(sliced_sqlite, sliced_sqlite_stores(), [$($point),*]);
         conformance_tests!(memory, memory_stores(), [$($point),*]);
     };
 }
