@@ -534,8 +534,8 @@ pub struct BenchArgs {
 #[derive(Debug, Args)]
 pub struct ServeBenchArgs {
     /// Instead of hunting, benchmark `tocsin serve`: Windows events (the --input EVTX
-    /// files as JSON, --rules plus builtin) over HTTP and the demo's appliance syslog
-    /// (builtin rules) over TCP and HTTP, each against a hunt of the same events: the
+    /// files as JSON, --rules plus builtin) and the demo's appliance syslog (builtin
+    /// rules), each over HTTP and TCP and against a hunt of the same events: the
     /// highest sustained rate, latency at half that rate, memory.
     #[arg(long, conflicts_with_all = ["grouping", "memory"])]
     pub serve: bool,

@@ -4,7 +4,7 @@
 //! Each scenario starts its own service (this executable, `serve` on a free loopback port
 //! in a temporary data folder) and sends it a prepared input with [`crate::replay`]:
 //! Windows events (the EVTX corpus rendered as JSON Lines, SigmaHQ rules plus `builtin`)
-//! over HTTP, and the demo's appliance syslog (`builtin` rules) over TCP and over HTTP.
+//! and the demo's appliance syslog (`builtin` rules), each over HTTP and over TCP.
 //! Each input is looped to reach `--events`, and the steady phase loops on from there;
 //! each loop's event times move on by the input's span (see [`crate::replay::Retime`]).
 //! A plain repetition would measure something else: the same events again are detections
@@ -238,7 +238,8 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     std::fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))
 }
 
-/// Windows events: every EVTX record as a JSON line, SigmaHQ rules plus `builtin`, HTTP.
+/// Windows events: every EVTX record as a JSON line, SigmaHQ rules plus `builtin`, over
+/// HTTP and over TCP (one JSON object per octet-counted message, `[syslog] format = "json"`).
 fn windows(evtx: &Path, rules: &Path, settings: &Settings, work: &Path) -> Result<Scenario> {
     let options = DecodeOptions {
         extensions: vec!["evtx".into()],
@@ -264,7 +265,7 @@ fn windows(evtx: &Path, rules: &Path, settings: &Settings, work: &Path) -> Resul
         events: records * times,
         rules: vec![rules.display().to_string(), "builtin".into()],
         format: "json",
-        transports: vec![Via::Http],
+        transports: vec![Via::Http, Via::Tcp],
         target: WINDOWS_TARGET,
     })
 }

@@ -25,8 +25,8 @@
 //! grouped).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,9 +117,36 @@ pub(crate) struct Committer {
     /// The position this committer last wrote, if any.
     pub committed: Option<Position>,
     /// Where stored detections go to be grouped.
-    pub grouper: SyncSender<ToGroup>,
+    pub grouper: GrouperQueue,
     /// The turn on the store it shares with the grouper, whose saves it goes before.
     pub turn: Arc<WriteTurn>,
+}
+
+/// How many detections may wait in the queue to the grouper before the committer waits: a
+/// grouping takes seconds under load, while the committer goes on storing; a queue counted
+/// in steps would stop it after a fixed number of (possibly small) steps, and every
+/// detection would wait for the grouping to end.
+const GROUPER_BACKLOG: usize = 100_000;
+
+/// The committer's end of the queue to the grouper: unbounded in steps, bounded in
+/// detections ([`GROUPER_BACKLOG`]).
+pub(crate) struct GrouperQueue {
+    /// Where steps go.
+    pub sender: Sender<ToGroup>,
+    /// Detections sent and not yet taken (shared with the [`Grouper`]).
+    pub queued: Arc<AtomicUsize>,
+}
+
+impl GrouperQueue {
+    /// Sends a step, once fewer than [`GROUPER_BACKLOG`] detections wait; an error when
+    /// the grouper has stopped.
+    fn send(&self, work: ToGroup) -> Result<(), ()> {
+        while self.queued.load(Ordering::Relaxed) >= GROUPER_BACKLOG {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.queued.fetch_add(work.alerts.len(), Ordering::Relaxed);
+        self.sender.send(work).map_err(|_| ())
+    }
 }
 
 /// A committed step's detections, for the grouper.
@@ -265,6 +292,8 @@ pub(crate) struct Grouper {
     pub grouping_pace: GroupingPace,
     /// How many of the committer's messages were taken since the last grouping.
     pub taken: u64,
+    /// Detections the committer sent and this grouper has not taken yet.
+    pub queued: Arc<AtomicUsize>,
     /// The turn on the store it shares with the committer: a grouping is saved in slices,
     /// and the committer's writes go between them.
     pub turn: Arc<WriteTurn>,
@@ -314,6 +343,14 @@ impl Checkpointer {
     }
 }
 
+impl Drop for Grouper {
+    /// A grouper that stopped (a failed write) takes nothing more: the committer must not
+    /// wait for room in its queue, and learns that it stopped from its next send.
+    fn drop(&mut self) {
+        self.queued.store(0, Ordering::Relaxed);
+    }
+}
+
 /// About how many detections one slice of a grouping's save writes (an incident is never
 /// cut): about 10 ms of the store's write lock, the longest a committed step waits for it.
 const GROUPING_SLICE: usize = 150;
@@ -349,6 +386,7 @@ impl Grouper {
 
     /// Takes a committed step's detections, and groups when it is time.
     fn take(&mut self, work: ToGroup) -> Result<(), ConsumerError> {
+        self.queued.fetch_sub(work.alerts.len(), Ordering::Relaxed);
         self.taken += 1;
         if !work.alerts.is_empty() {
             if self.grouping_pace.pending.is_none() {

@@ -10,6 +10,18 @@ use std::time::Duration;
 use serde::Deserialize;
 use tocsin_spool::FsyncPolicy;
 
+/// The decoders a stream input (syslog over UDP, TCP or TLS) may name: the line formats,
+/// JSON Lines among them (one object per message, as NXLog, Fluent Bit and Vector send
+/// over TCP), and `auto`, which sniffs each batch as `hunt` does.
+pub const SYSLOG_FORMATS: [&str; 7] = [
+    "auto",
+    "syslog",
+    "appliance",
+    "cef",
+    "json",
+    "api-audit",
+    "outbound",
+];
 /// The port the service listens on by default, on loopback only, so that nothing outside
 /// the machine reaches a service nobody has configured yet.
 pub const DEFAULT_PORT: u16 = 8517;
@@ -52,8 +64,8 @@ pub struct SyslogConfig {
     /// Where to receive syslog over TCP (RFC 6587: octet counting or a message per line);
     /// none by default.
     pub tcp: Option<SocketAddr>,
-    /// The decoder of the messages: `auto` (sniffed per batch, as `hunt` does),
-    /// `syslog`, `appliance` or `cef`.
+    /// The decoder of the messages: `auto` (sniffed per batch, as `hunt` does) or one of
+    /// [`SYSLOG_FORMATS`].
     pub format: String,
     /// The longest message kept, in bytes; longer ones are skipped and counted.
     pub max_message_bytes: usize,
@@ -231,9 +243,10 @@ impl ServeConfig {
         crate::actions::check(&self.actions).map_err(|e| ConfigError::Value(e.to_string()))?;
         self.taxii.check().map_err(ConfigError::Value)?;
         let format = self.syslog.format.as_str();
-        if !matches!(format, "auto" | "syslog" | "appliance" | "cef") {
+        if !SYSLOG_FORMATS.contains(&format) {
             return Err(ConfigError::Value(format!(
-                "syslog.format = {format:?}: expected \"auto\", \"syslog\", \"appliance\" or \"cef\""
+                "syslog.format = {format:?}: expected one of {}",
+                SYSLOG_FORMATS.join(", ")
             )));
         }
         Ok(())
@@ -305,6 +318,22 @@ mod tests {
         let error = ServeConfig::load(&path).unwrap_err().to_string();
         assert!(
             error.contains("lisen") && error.contains("line 3"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_stream_input_names_a_line_format_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        for format in SYSLOG_FORMATS {
+            std::fs::write(&path, format!("[syslog]\nformat = \"{format}\"\n")).unwrap();
+            assert!(ServeConfig::load(&path).is_ok(), "{format}");
+        }
+        std::fs::write(&path, "[syslog]\nformat = \"evtx\"\n").unwrap();
+        let error = ServeConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("\"evtx\"") && error.contains("json"),
             "{error}"
         );
     }

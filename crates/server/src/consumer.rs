@@ -43,8 +43,8 @@
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,7 +58,9 @@ use tocsin_pipeline::{
 use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError, WriteTurn};
 
-use crate::committer::{Checkpointer, Committer, Grouper, Judged, SavedState, ToGroup};
+use crate::committer::{
+    Checkpointer, Committer, Grouper, GrouperQueue, Judged, SavedState, ToGroup,
+};
 pub use crate::committer::{GroupingPace, GROUP_EVERY};
 use crate::config::DetectionConfig;
 use crate::forward::Forwarder;
@@ -83,9 +85,6 @@ const STEP: ReadLimit = ReadLimit {
     records: 10_000,
     bytes: 32 << 20,
 };
-
-/// How many committed steps may wait for the grouper before the committer waits for it.
-const GROUPER_QUEUE: usize = 64;
 
 /// Starts a thread of the consumer.
 fn spawn(
@@ -182,7 +181,7 @@ impl Consumer {
         let store = self.open_store()?;
         let after = self.resume(Some(&store))?;
         self.group_left_over(store)?;
-        let (to_group, work) = sync_channel::<ToGroup>(GROUPER_QUEUE);
+        let (to_group, work) = channel::<ToGroup>();
         let self_path = self.store_path.clone();
         let (judge, committer, grouper) = self.split(to_group);
         let (steps, judged) = sync_channel::<Judged>(1);
@@ -209,8 +208,9 @@ impl Consumer {
     }
 
     /// The judging, committing and grouping parts.
-    fn split(self, to_group: SyncSender<ToGroup>) -> (Judge, Committer, Grouper) {
+    fn split(self, to_group: Sender<ToGroup>) -> (Judge, Committer, Grouper) {
         let turn = Arc::new(WriteTurn::default());
+        let queued = Arc::new(AtomicUsize::new(0));
         let judge = Judge {
             held_back: None,
             spool: Arc::clone(&self.spool),
@@ -229,7 +229,10 @@ impl Consumer {
             metrics: Arc::clone(&self.metrics),
             forwarder: self.forwarder,
             committed: None,
-            grouper: to_group,
+            grouper: GrouperQueue {
+                sender: to_group,
+                queued: Arc::clone(&queued),
+            },
             turn: Arc::clone(&turn),
         };
         let grouper = Grouper {
@@ -239,6 +242,7 @@ impl Consumer {
             metrics: self.metrics,
             grouping_pace: self.grouping_pace,
             taken: 0,
+            queued,
             turn,
         };
         (judge, committer, grouper)
