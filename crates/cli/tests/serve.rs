@@ -1790,3 +1790,40 @@ fn appliance_segments_in_two_requests_read_apart_are_reassembled() {
     assert_eq!(status["decode_errors"], 1, "{status}");
     assert!(server.terminate().success());
 }
+
+/// JSON Lines over syslog TCP (`[syslog] format = "json"`, as NXLog, Fluent Bit or Vector
+/// send them), one object per octet-counted message, give the detections of a hunt of the
+/// file.
+#[test]
+fn json_lines_over_tcp_give_the_hunts_detections() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = run(tocsin().args(["demo", "--quiet", "--out"]).arg(&demo));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = demo.join("endpoints.jsonl");
+    let hunted = dir.path().join("hunt.sqlite");
+    hunt_into_store(std::slice::from_ref(&log), &hunted);
+
+    let data = dir.path().join("data");
+    let viewer = token(&data, "viewer");
+    let config = config(dir.path(), "[syslog]\nformat = \"json\"\n");
+    let server = Server::start_with(&data, Some(&config), &["--syslog-tcp", "127.0.0.1:0"]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let addr = server.syslog_tcp.clone().unwrap();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    for line in &lines {
+        write!(stream, "{} {line}", line.len()).unwrap();
+    }
+    drop(stream);
+    wait_for(&server, &viewer, "syslog_messages", lines.len() as u64);
+    let status = server.wait_drained(&viewer);
+    assert_eq!(status["decode_errors"], 0, "{status}");
+    assert_eq!(status["events_processed"], lines.len() as u64, "{status}");
+    assert!(server.terminate().success());
+    let hunt = stored(&hunted);
+    let serve = stored(&data.join("store.sqlite"));
+    assert!(!hunt.detections.is_empty());
+    assert_eq!(hunt.detections, serve.detections);
+    assert_eq!(hunt.incidents, serve.incidents);
+}
