@@ -56,6 +56,7 @@ pub fn run_all<S: IncidentStore>(mut make: impl FnMut() -> S) -> Result<(), Viol
     an_absorbed_incident_points_at_its_survivor_which_inherits_its_lifecycle(&mut make)?;
     an_absorbed_incident_brought_back_is_live_again(&mut make)?;
     a_touched_survivor_keeps_its_own_lifecycle(&mut make)?;
+    an_incident_that_keeps_some_detections_is_not_absorbed(&mut make)?;
     list_incidents_filters_orders_and_hides_absorbed_ones(&mut make)?;
     alerts_of_follows_member_order(&mut make)?;
     apply_change_to_an_unknown_incident_is_an_error(&mut make)?;
@@ -382,6 +383,51 @@ pub fn an_absorbed_incident_points_at_its_survivor_which_inherits_its_lifecycle<
     expect_state(&store)?;
     check.ok(store.save_incidents(regrouping), "save_incidents")?;
     expect_state(&store)
+}
+
+/// A regrouping that takes only some of a stored incident's detections leaves it live,
+/// with the ones it keeps and its own lifecycle; the survivor's stays untouched.
+pub fn an_incident_that_keeps_some_detections_is_not_absorbed<S: IncidentStore>(
+    make: impl FnOnce() -> S,
+) -> Result<(), Violation> {
+    let check = Check("an_incident_that_keeps_some_detections_is_not_absorbed");
+    let mut store = make();
+    let alerts = [alert(1, Some(1)), alert(2, Some(2)), alert(3, Some(3))];
+    let stored = incident("INC-a", &[&alerts[0], &alerts[1], &alerts[2]]);
+    check.ok(
+        store.record_hunt(&alerts, std::slice::from_ref(&stored)),
+        "record_hunt",
+    )?;
+    let mut confirmed = stored.clone();
+    let change = check.ok(
+        confirmed.transition(Status::Confirmed, None, BY),
+        "transition",
+    )?;
+    check.ok(store.apply_change(&confirmed, &change), "apply_change")?;
+    let taking = incident("INC-z", &[&alerts[0], &alerts[1]]);
+    check.ok(store.save_incidents(&[taking]), "save_incidents")?;
+    check.eq(
+        "INC-a merged into",
+        check.ok(store.merged_into("INC-a"), "merged_into")?,
+        None,
+    )?;
+    let kept = check.ok(store.alerts_of("INC-a"), "alerts_of")?;
+    check.eq("INC-a's detections", kept, vec![alerts[2].clone()])?;
+    let lifecycles = |id| -> Result<Option<Lifecycle>, Violation> {
+        Ok(check
+            .ok(store.incident(id), "incident")?
+            .map(|i| i.lifecycle))
+    };
+    check.eq(
+        "INC-a's lifecycle",
+        lifecycles("INC-a")?,
+        Some(confirmed.lifecycle),
+    )?;
+    check.eq(
+        "INC-z's lifecycle",
+        lifecycles("INC-z")?,
+        Some(Lifecycle::default()),
+    )
 }
 
 /// An absorbed incident that a later regrouping brings back is live again: listed, and no

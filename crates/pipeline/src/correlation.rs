@@ -180,7 +180,7 @@ impl Correlations {
     ///
     /// `kept` spilled to disk and cannot be read back.
     pub fn replay(&mut self, kept: &mut TimeSorted<KeptMatch>) -> io::Result<Replay> {
-        let mut observed = self.observe_sorted(kept, 0)?;
+        let mut observed = self.observe_sorted(kept, 0, None)?;
         observed.hits.extend(self.correlator.finish());
         self.keep_visible(&mut observed.hits);
         let wanted = named_handles(&observed.hits);
@@ -189,11 +189,13 @@ impl Correlations {
     }
 
     /// Feeds `kept` to the correlator in time order, numbering the matches from `first`,
-    /// and returns the hits they raised (visible or not).
+    /// and returns the hits they raised (visible or not). A match in `fed` (the correlator
+    /// holds it already) is taken out of it instead of being fed again.
     fn observe_sorted(
         &mut self,
         kept: &mut TimeSorted<KeptMatch>,
         first: u64,
+        mut fed: Option<&mut HashSet<live::MatchKey>>,
     ) -> io::Result<Observed> {
         let mut observed = Observed::default();
         let mut repeats = Repeats::default();
@@ -206,6 +208,12 @@ impl Correlations {
             if repeats.is_repeat(at, Some(item.rule), &item.event) {
                 continue;
             }
+            if let Some(fed) = fed.as_deref_mut() {
+                if !fed.is_empty() && fed.remove(&live::MatchKey::of(&item)) {
+                    observed.repeats += 1;
+                    continue;
+                }
+            }
             let Some(rule) = self.names.get(item.rule as usize) else {
                 continue;
             };
@@ -214,7 +222,7 @@ impl Correlations {
                 .hits
                 .extend(self.correlator.observe(rule, at, &item.event, handle));
         }
-        observed.repeats = repeats.found();
+        observed.repeats += repeats.found();
         Ok(observed)
     }
 

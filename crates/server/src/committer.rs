@@ -361,6 +361,10 @@ impl Grouper {
         let mut store =
             SqliteStore::open(&self.store_path).map_err(|source| self.store_error(source))?;
         store.save_in_slices(Arc::clone(&self.turn), GROUPING_SLICE);
+        // The checkpointer copies the log: a slice's commit must not, inside the turn.
+        store
+            .defer_checkpoints(COMMITTER_WAL_PAGES)
+            .map_err(|source| self.store_error(source))?;
         Ok(IncidentWriter::new(
             store,
             self.grouping.clone(),
@@ -407,8 +411,8 @@ impl Grouper {
         Ok(())
     }
 
-    /// Groups what waits and saves the incidents (with the detectors' state when given),
-    /// in one write; then nothing the committer passed on awaits a grouping.
+    /// Groups what waits and saves the incidents in slices, the detectors' state (when
+    /// given) with the last; then nothing the committer passed on awaits a grouping.
     fn group(&mut self, state: Option<SavedState>) -> Result<(), ConsumerError> {
         let writer = match (self.grouping_pace.pending.take(), &state) {
             (Some(writer), _) => Some(writer),

@@ -20,13 +20,15 @@
 //!
 //! Grouping reads stored detections back when they arrive out of time order, so it is
 //! paced ([`GroupingPace`]): at most every [`GROUP_EVERY`] under load, and once the pace
-//! allows when the input pauses. Each grouping saves the incidents, the grouping state,
-//! how many detections it covers and (when due) the behavioural baseline in one write; a
-//! run stopped before a grouping leaves detections that the next start groups first.
+//! allows when the input pauses. Each grouping saves the incidents in slices between which
+//! the committer's writes go first, and with the last slice the grouping state, how many
+//! detections it covers and (when due) the detectors' state; a run stopped before a
+//! grouping (or in the middle of its save) leaves detections that the next start groups
+//! first.
 //!
 //! A record that begins an appliance message whose last segments are in a record not yet
 //! read (a sender that split the message across two requests) is left, with what follows
-//! it, for the next step, up to [`SEGMENT_WAIT`], so that the message is reassembled
+//! it, for the next step, up to [`SEGMENT_WAIT`] after its receipt, so that the message is reassembled
 //! wherever the step boundary falls.
 //!
 //! Correlations and behavioural detectors keep their state in memory across steps; what
@@ -64,6 +66,7 @@ use crate::committer::{
 pub use crate::committer::{GroupingPace, GROUP_EVERY};
 use crate::config::DetectionConfig;
 use crate::forward::Forwarder;
+use crate::ingest::now_micros;
 use crate::metrics::{add, Metrics};
 use crate::records::{decode_records, DecodedRecord};
 use crate::reorder::Reorder;
@@ -107,6 +110,15 @@ fn joined(
             "the {what} thread panicked"
         )))
     })
+}
+
+/// Sets its flag when dropped: the checkpointer stops however the consumer returns.
+struct DoneOnDrop(Arc<AtomicBool>);
+
+impl Drop for DoneOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// How long the consumer waits for new records before looking at the stop flag again.
@@ -189,7 +201,7 @@ impl Consumer {
             store_path: self_path,
             done: Arc::new(AtomicBool::new(false)),
         };
-        let done = Arc::clone(&checkpointer.done);
+        let done = DoneOnDrop(Arc::clone(&checkpointer.done));
         let checkpointing = std::thread::Builder::new()
             .name("tocsin-checkpoint".into())
             .spawn(move || checkpointer.run())
@@ -200,7 +212,7 @@ impl Consumer {
         drop(steps);
         let committed = joined(committing, "committing");
         let grouped = joined(grouping, "grouping");
-        done.store(true, Ordering::Relaxed);
+        drop(done);
         let _ = checkpointing.join();
         // A failed write stops the threads before it too (their channels close): the
         // first failure downstream is the cause.
@@ -316,9 +328,10 @@ fn reopen_windows(detectors: &mut Detectors, state: &[u8], metrics: &Metrics) {
 /// The judging half of the consumer: reads the spool, judges the events, and sends what
 /// each step found to the committer.
 struct Judge {
-    /// Records left for the next step because they begin a message whose segments have
-    /// not all arrived ([`Judge::judged_now`]).
-    held_back: Option<HeldBack>,
+    /// When records were left for the next step because they begin a message whose
+    /// segments have not all arrived ([`Judge::judged_now`]): the last record read then,
+    /// after which the next step waits for a new one.
+    held_back: Option<Position>,
     spool: Arc<FileSpool>,
     detectors: Detectors,
     decode: DecodeOptions,
@@ -341,7 +354,7 @@ impl Judge {
                     break;
                 }
             }
-            let waited = self.held_back.as_ref().map_or(after, |held| held.until);
+            let waited = self.held_back.unwrap_or(after);
             let end = self.spool.wait_past(waited, POLL);
             self.metrics
                 .spool_end
@@ -464,7 +477,7 @@ impl Judge {
     }
 
     /// The detectors' state to save: the behavioural baseline (when behaviour is watched)
-    /// and the open correlation windows (when there are correlations).
+    /// and the open correlation windows.
     fn state(&self) -> Result<SavedState, ConsumerError> {
         let mut state = SavedState::new();
         if let Some(behaviour) = self.detectors.behaviour() {
@@ -473,12 +486,12 @@ impl Judge {
                 .map_err(|error| ConsumerError::Pipeline(error.to_string()))?;
             state.push((BASELINE_BLOB, baseline));
         }
-        if self.detectors.correlation_count() > 0 {
-            let windows = self.detectors.correlation_state().map_err(|error| {
-                ConsumerError::Pipeline(format!("cannot save correlation windows: {error}"))
-            })?;
-            state.push((CORRELATIONS_BLOB, windows));
-        }
+        // Saved even without correlations, so that windows of an earlier rule set are not
+        // reopened at the next start.
+        let windows = self.detectors.correlation_state().map_err(|error| {
+            ConsumerError::Pipeline(format!("cannot save correlation windows: {error}"))
+        })?;
+        state.push((CORRELATIONS_BLOB, windows));
         Ok(state)
     }
 
@@ -518,44 +531,36 @@ impl Judge {
         (sink.alerts, received)
     }
 
-    /// How many of the records read are judged now: all, unless one begins an appliance
-    /// message whose last segments have not arrived. Then that record and those after it
-    /// are read again with the next ones, so that a message split across two requests (or
-    /// two reads of the spool) is reassembled, for at most [`SEGMENT_WAIT`]; never at
-    /// shutdown.
+    /// How many of the records read are judged now: all, unless one received less than
+    /// [`SEGMENT_WAIT`] ago begins an appliance message whose last segments have not
+    /// arrived. Then that record and those after it are read again with the next ones, so
+    /// that a message split across two requests (or two reads of the spool) is reassembled;
+    /// never at shutdown. The wait counts from each record's receipt, so a sender whose
+    /// messages never complete delays the records after its own by at most that long.
     fn judged_now(
         &mut self,
         records: &[Record],
         decoded: &[DecodedRecord],
         stopping: bool,
     ) -> usize {
-        let (Some(first), Some(last)) = (
-            decoded.iter().position(|record| record.unfinished),
-            records.last().map(|record| record.position),
-        ) else {
-            self.held_back = None;
-            return records.len();
+        let now = now_micros();
+        let wait = SEGMENT_WAIT.as_micros() as i64;
+        let waiting = |record: &DecodedRecord| {
+            record.unfinished
+                && record
+                    .received
+                    .is_some_and(|at| now.saturating_sub(at) < wait)
         };
-        let from = records[first].position;
-        let may_wait = !stopping
-            && self
-                .held_back
-                .as_ref()
-                .is_none_or(|held| held.from != from || held.since.elapsed() < SEGMENT_WAIT);
-        if !may_wait {
-            self.held_back = None;
-            return records.len();
+        match (stopping, decoded.iter().position(waiting), records.last()) {
+            (false, Some(first), Some(last)) => {
+                self.held_back = Some(last.position);
+                first
+            }
+            _ => {
+                self.held_back = None;
+                records.len()
+            }
         }
-        let since = match &self.held_back {
-            Some(held) if held.from == from => held.since,
-            _ => Instant::now(),
-        };
-        self.held_back = Some(HeldBack {
-            from,
-            until: last,
-            since,
-        });
-        first
     }
 
     /// The correlation hits and anomalies of what is settled (everything when `all`).
@@ -579,19 +584,9 @@ impl Judge {
     }
 }
 
-/// Records left for the next step (see [`Judge::judged_now`]).
-struct HeldBack {
-    /// The first record left.
-    from: Position,
-    /// The last record read when it was left: the next step waits for one after it.
-    until: Position,
-    /// When `from` was first left.
-    since: Instant,
-}
-
-/// How long a record that begins an appliance message waits for the message's last
-/// segments to arrive in later records; after it, the message is decoded as it is and
-/// reported incomplete (the records after it wait as long).
+/// How long after its receipt a record that begins an appliance message waits for the
+/// message's last segments to arrive in later records; after it, the message is decoded
+/// as it is and reported incomplete (the records after it wait as long).
 const SEGMENT_WAIT: Duration = Duration::from_secs(1);
 
 /// One step of the consumer.

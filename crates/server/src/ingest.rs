@@ -190,12 +190,22 @@ fn text_lines(body: &[u8], format: &str, input: &str) -> Batch {
 
 /// Messages of a stream input (syslog over TCP or UDP), one per line of the records; a
 /// line end inside a message becomes a space, so that records stay one message per line.
+/// For the JSON formats each message must be one JSON object, as an HTTP line must (an
+/// array or two objects in one message would change how the decoder reads the whole
+/// record): the others are refused, numbered by their place in `messages`.
 pub fn messages(format: &str, input: &str, messages: &[Vec<u8>]) -> Batch {
     let mut builder = Builder::new(format, input);
-    for message in messages {
+    let json = matches!(format, "json" | "api-audit");
+    for (index, message) in messages.iter().enumerate() {
         let message = trim_line_end(message);
         if message.iter().all(u8::is_ascii_whitespace) {
             continue;
+        }
+        if json {
+            if let Err(error) = check_object(message) {
+                builder.refuse(index + 1, error);
+                continue;
+            }
         }
         match message.contains(&b'\n') {
             true => {
@@ -482,6 +492,21 @@ mod tests {
     fn evtx_is_refused_with_a_hint() {
         let error = batch(b"x", BodyFormat::Named(Format::Evtx), "http").unwrap_err();
         assert!(error.to_string().contains("JSON Lines"));
+    }
+
+    #[test]
+    fn json_messages_must_each_be_one_object() {
+        let sent = [
+            br#"{"a": 1}"#.to_vec(),
+            br#"[{"a": 2}]"#.to_vec(),
+            br#"{"a": 3}{"a": 4}"#.to_vec(),
+            b"{\n  \"a\": 5\n}".to_vec(),
+        ];
+        let batch = messages("json", "tcp", &sent);
+        assert_eq!(payloads(&batch), ["json tcp|{\"a\": 1}\n{   \"a\": 5 }"]);
+        assert_eq!((batch.accepted, batch.refused), (2, 2));
+        let refused: Vec<usize> = batch.refusals.iter().map(|r| r.line).collect();
+        assert_eq!(refused, [2, 3]);
     }
 
     #[test]

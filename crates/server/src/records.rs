@@ -86,7 +86,7 @@ fn decode_together(records: &[&Record], options: &DecodeOptions) -> Vec<DecodedR
         let Some((header, payload)) = RecordHeader::split(&record.bytes) else {
             continue; // input_groups groups only records with a header
         };
-        if !text.is_empty() {
+        if !out.is_empty() {
             text.push(b'\n');
         }
         text.extend_from_slice(payload);

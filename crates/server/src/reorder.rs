@@ -47,9 +47,10 @@ pub struct Released {
     pub buffer: ReplayBuffer,
     /// How many items.
     pub count: usize,
-    /// The event time up to which everything has been released (`None` before any
-    /// event time): no item released later is older, so a correlation window that ended
-    /// before it may close.
+    /// The event time up to which everything held has been released (`None` before any
+    /// event time), so that a correlation window that ended before it may close. An item
+    /// that arrives later than the tolerance allows (or after a release of everything, when
+    /// the stream went quiet) may still be older: the correlator counts it as late.
     pub horizon: Option<i64>,
 }
 

@@ -50,6 +50,15 @@ impl SyslogSink {
         let sink = Arc::clone(self);
         let appended = tokio::task::spawn_blocking(move || {
             let made = messages(&sink.format, input, &batch);
+            if let Some(first) = made.refusals.first() {
+                add(&sink.metrics.decode_errors, made.refused as u64);
+                tracing::warn!(
+                    input,
+                    refused = made.refused,
+                    error = %first.error,
+                    "syslog messages that are not one JSON object each, skipped"
+                );
+            }
             let records: Vec<&[u8]> = made.records.iter().map(Vec::as_slice).collect();
             if records.is_empty() {
                 return Ok(0);

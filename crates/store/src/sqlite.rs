@@ -65,16 +65,20 @@ impl SqliteStore {
             .map_err(|e| self.sql(e))
     }
 
-    /// Saves incidents ([`IncidentStore::save_incidents_with_blobs`]) in slices of about
-    /// `members` detections each (an incident is never cut), each slice its own transaction
+    /// Saves incidents ([`IncidentStore::save_incidents`] and
+    /// [`IncidentStore::save_incidents_with_blobs`]) in slices of about `members` rows each
+    /// (an incident weighs as many as its members; one incident's memberships may spread
+    /// over several slices after it), each slice its own transaction
     /// taken through `turn`, so that another writer of the process waiting there
     /// ([`WriteTurn::urgent`]) goes between two slices instead of after the whole save.
     ///
     /// A save is then not atomic: a reader may see some incidents of a regrouping saved
-    /// and others not yet, for as long as the save takes; a crash between two slices
-    /// leaves the blobs of the save (the last slice's) unwritten. A caller that writes, with
-    /// its last blobs, how far its grouping went (as `tocsin-pipeline`'s writer does) reads
-    /// the crash from them and regroups.
+    /// and others not yet, for as long as the save takes. The first slice writes what the
+    /// save absorbs and passes on (absorptions and inheritances decided before any
+    /// detection moves) and the last one the blobs, so a crash in between leaves the blobs
+    /// of the save unwritten: a caller that writes with its last blobs how far its grouping
+    /// went (as `tocsin-pipeline`'s writer does) reads the crash from them and regroups,
+    /// and the regrouping finds the absorptions already made.
     pub fn save_in_slices(&mut self, turn: Arc<WriteTurn>, members: usize) {
         self.slicing = Some(Slicing {
             turn,
@@ -253,23 +257,31 @@ impl SqliteStore {
         Ok(result)
     }
 
-    /// Saves incidents in slices (see [`SqliteStore::save_in_slices`]). What the store
-    /// holds is read first, without the write lock: memberships move only through the
-    /// saves of one writer (a service has one grouper), and the lifecycles that decide
-    /// absorptions and inheritances are read again in the last slice, which writes those
-    /// and the blobs. The slices between write incidents and their memberships.
+    /// Saves incidents in slices (see [`SqliteStore::save_in_slices`]). The memberships are
+    /// read first, without the write lock: they move only through the saves of one writer
+    /// (a service has one grouper). The first slice reads the incidents' states again, under
+    /// the lock and before any membership moves, and writes the absorptions and
+    /// inheritances with the survivors they name; the next write the incidents and their
+    /// memberships; the last the blobs. A save stopped after its first slice has decided
+    /// what it absorbs, so the regrouping that repairs it finds the same.
     fn save_sliced(
         &mut self,
         incidents: &[Incident],
         blobs: &[(&str, &[u8])],
         slicing: &Slicing,
     ) -> Result<(), StoreError> {
-        let known = Known::read(
-            incidents,
-            |keys| memberships_in(&self.conn, keys).map_err(|e| self.sql(e)),
-            |ids| states_in(&self.conn, &self.path, ids),
-        )?;
-        let plan = SavePlan::compute(incidents, &known);
+        let owners = stored_owners(&self.conn, &member_keys(incidents)).map_err(|e| self.sql(e))?;
+        let mut plan = None;
+        slicing.turn.slice(|| {
+            self.write(|tx, path| {
+                let known = Known::read(incidents, |_| Ok(owners), |ids| states_in(tx, path, ids))?;
+                let planned = plan.insert(SavePlan::compute(incidents, &known));
+                apply_merges_with_survivors(tx, planned).map_err(|e| sql_at(path, e))
+            })
+        })?;
+        let Some(plan) = plan else {
+            return Ok(());
+        };
         let parts = parts(incidents, slicing.members);
         for (index, part) in parts.iter().enumerate() {
             let last = index + 1 == parts.len();
@@ -279,17 +291,10 @@ impl SqliteStore {
                     let upserts = &plan.upserts[part.upserts.clone()];
                     let placements = &plan.memberships[part.placements.clone()];
                     apply_incidents(tx, upserts, placements).map_err(sql)?;
-                    if !last {
-                        return Ok(());
-                    }
-                    let now = Known::read(
-                        incidents,
-                        |_| Ok(known.owners.clone()),
-                        |ids| states_in(tx, path, ids),
-                    )?;
-                    apply_merges(tx, &SavePlan::compute(incidents, &now)).map_err(sql)?;
-                    for (name, bytes) in blobs {
-                        upsert_blob(tx, name, bytes).map_err(sql)?;
+                    if last {
+                        for (name, bytes) in blobs {
+                            upsert_blob(tx, name, bytes).map_err(sql)?;
+                        }
                     }
                     Ok(())
                 })
@@ -463,6 +468,40 @@ fn memberships_in(conn: &Connection, keys: &[&str]) -> rusqlite::Result<BTreeMap
     Ok(owners)
 }
 
+/// The incident each of `keys` is stored under, like [`memberships_in`], refusing a key
+/// whose alert is not stored: a sliced save checks this before its first slice, since a
+/// later slice cannot undo what the earlier ones committed.
+fn stored_owners(conn: &Connection, keys: &[&str]) -> rusqlite::Result<BTreeMap<String, String>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT m.incident_id FROM alerts a LEFT JOIN memberships m ON m.alert_key = a.key
+         WHERE a.key = ?1",
+    )?;
+    let mut owners = BTreeMap::new();
+    for key in keys {
+        let row: Option<Option<String>> =
+            statement.query_row([key], |row| row.get(0)).optional()?;
+        match row {
+            None => return Err(missing_alert(key)),
+            Some(Some(owner)) => {
+                owners.insert((*key).to_owned(), owner);
+            }
+            Some(None) => {}
+        }
+    }
+    Ok(owners)
+}
+
+/// The error a membership naming an unstored alert gets, the one the foreign key gives an
+/// unsliced save.
+fn missing_alert(key: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+        Some(format!(
+            "FOREIGN KEY constraint failed: no stored alert {key}"
+        )),
+    )
+}
+
 /// The stored lifecycle and number of detections of each of `ids` the store holds.
 fn states_in(
     conn: &Connection,
@@ -521,6 +560,38 @@ fn apply_incidents(
         place.execute(params![alert_key, incident_id, position])?;
     }
     Ok(())
+}
+
+/// Writes the survivors of a plan's absorptions and inheritances, then those (the first
+/// slice of a sliced save: a survivor must exist before an incident is merged into it).
+fn apply_merges_with_survivors(tx: &Transaction<'_>, plan: &SavePlan<'_>) -> rusqlite::Result<()> {
+    let survivors: std::collections::BTreeSet<&str> = plan
+        .absorbed
+        .iter()
+        .map(|absorbed| absorbed.survivor.as_str())
+        .chain(
+            plan.inherited
+                .iter()
+                .map(|inherited| inherited.survivor.as_str()),
+        )
+        .collect();
+    for incident in plan
+        .upserts
+        .iter()
+        .filter(|i| survivors.contains(i.id.as_str()))
+    {
+        upsert_incident(tx, incident)?;
+    }
+    apply_merges(tx, plan)
+}
+
+/// The alert keys of every member of `incidents`.
+fn member_keys(incidents: &[Incident]) -> Vec<&str> {
+    incidents
+        .iter()
+        .flat_map(|incident| &incident.members)
+        .map(|member| member.alert_key.as_str())
+        .collect()
 }
 
 /// Marks the absorbed incidents and passes lifecycles on to their survivors.
@@ -621,6 +692,9 @@ impl IncidentStore for SqliteStore {
     }
 
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), StoreError> {
+        if let Some(slicing) = self.slicing.clone() {
+            return self.save_sliced(incidents, &[], &slicing);
+        }
         self.write(|tx, path| save_planned(tx, path, incidents))
     }
 

@@ -83,6 +83,7 @@ every_store!(
     an_absorbed_incident_points_at_its_survivor_which_inherits_its_lifecycle,
     an_absorbed_incident_brought_back_is_live_again,
     a_touched_survivor_keeps_its_own_lifecycle,
+    an_incident_that_keeps_some_detections_is_not_absorbed,
     list_incidents_filters_orders_and_hides_absorbed_ones,
     alerts_of_follows_member_order,
     apply_change_to_an_unknown_incident_is_an_error,

@@ -9,9 +9,12 @@
 //!   windows still hold are kept, so that a hit in a later step names its earlier events;
 //! * those kept matches are the state saved ([`Correlations::live_state`]): a restarted
 //!   service (or a new rule set) feeds them to its correlator again
-//!   ([`Correlations::resume_live`]) and its windows hold what they held. A group that
-//!   raised a hit just before the save is not quiet after the restart (its window had been
-//!   emptied by the hit), so a burst that goes on may raise one more hit.
+//!   ([`Correlations::resume_live`]) and its windows hold what they held. After a crash the
+//!   service reads again the records after its committed position, some of whose matches
+//!   the saved windows already hold: those are recognised (by source, record and rule) and
+//!   not counted twice. A group that raised a hit just before the save is not quiet after
+//!   the restart (its window had been emptied by the hit), so a burst that goes on may
+//!   raise one more hit.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -29,6 +32,27 @@ pub(super) struct Live {
     next_handle: u64,
     /// The matches open windows hold, by handle.
     retained: HashMap<u64, KeptMatch>,
+    /// The matches a resumed state fed to the correlator, until they are read again.
+    resumed: HashSet<MatchKey>,
+}
+
+/// What names a match across a restart: its event's source and record, and its rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct MatchKey {
+    source: std::sync::Arc<str>,
+    record: u64,
+    rule: u32,
+}
+
+impl MatchKey {
+    /// The key of `kept`.
+    pub(crate) fn of(kept: &KeptMatch) -> MatchKey {
+        MatchKey {
+            source: std::sync::Arc::clone(&kept.event.origin.source),
+            record: kept.event.origin.record,
+            rule: kept.rule,
+        }
+    }
 }
 
 /// The first line of a saved state: its version and the rules its matches name, by their
@@ -57,7 +81,10 @@ impl Correlations {
         horizon: Option<i64>,
     ) -> io::Result<Replay> {
         let first = self.live.next_handle;
-        let mut observed = self.observe_sorted(kept, first)?;
+        let mut resumed = std::mem::take(&mut self.live.resumed);
+        let observed = self.observe_sorted(kept, first, Some(&mut resumed));
+        self.live.resumed = resumed;
+        let mut observed = observed?;
         self.live.next_handle = first + kept.len() as u64;
         if let Some(horizon) = horizon {
             observed.hits.extend(self.correlator.flush(horizon));
@@ -174,18 +201,24 @@ impl Correlations {
             let handle = self.live.next_handle;
             self.live.next_handle += 1;
             let _raised_before_the_save = self.correlator.observe(name, at, &item.event, handle);
-            resumed.insert(handle, KeptMatch { rule, ..item });
+            let item = KeptMatch { rule, ..item };
+            self.live.resumed.insert(MatchKey::of(&item));
+            resumed.insert(handle, item);
         }
         let held = self.correlator.held_handles();
         self.retain(&held, &mut resumed);
         Ok(self.live.retained.len())
     }
 
-    /// This set's id of the rule `name` names, if it has it.
+    /// This set's id of the rule `name` names, if it has it: by id first, then by name.
     fn rule_id(&self, name: &RuleName) -> Option<u32> {
-        self.names
-            .iter()
-            .position(|other| same_rule(other, name))
+        let by_id = name.id.as_ref().and_then(|id| {
+            self.names
+                .iter()
+                .position(|other| other.id.as_ref() == Some(id))
+        });
+        by_id
+            .or_else(|| self.names.iter().position(|other| same_rule(other, name)))
             .map(|index| index as u32)
     }
 }
@@ -286,6 +319,21 @@ mod tests {
         let mut late = correlations();
         late.resume_live(&state).unwrap();
         assert!(step(&mut late, vec![failed("cat", 400)]).is_empty());
+    }
+
+    #[test]
+    fn matches_read_again_after_a_crash_are_not_counted_twice() {
+        let mut before = correlations();
+        step(&mut before, vec![failed("ann", 10), failed("bob", 20)]);
+        let state = before.live_state().unwrap();
+        let mut after = correlations();
+        after.resume_live(&state).unwrap();
+        // The records after the committed position are read again: bob's match is one the
+        // saved windows hold.
+        assert!(step(&mut after, vec![failed("bob", 20)]).is_empty());
+        assert_eq!(after.live_matches(), 2);
+        let hits = step(&mut after, vec![failed("cat", 30)]);
+        assert_eq!(hits, [["ann", "bob", "cat"]]);
     }
 
     #[test]
