@@ -28,8 +28,8 @@
 //!
 //! A record that begins an appliance message whose last segments are in a record not yet
 //! read (a sender that split the message across two requests) is left, with what follows
-//! it, for the next step, up to [`SEGMENT_WAIT`] after its receipt, so that the message is reassembled
-//! wherever the step boundary falls.
+//! it, for the next step, up to [`SEGMENT_WAIT`] after its receipt, so that the message is
+//! reassembled wherever the step boundary falls.
 //!
 //! Correlations and behavioural detectors keep their state in memory across steps; what
 //! they consume is held until it is in time order ([`Reorder`]), and the position
