@@ -28,6 +28,7 @@ fn every_route_answers_each_role_as_documented() {
         .map(|role| (role, token(&data, role)))
         .collect();
     let server = Server::start(&data, None);
+    server.wait_ready();
     let event = sysmon_line(1, "C:\\Windows\\System32\\notepad.exe");
     // Route, method, and the status for: no token, a wrong token, admin, analyst, viewer, ingest.
     let table: [(&str, &str, [u16; 6]); 15] = [

@@ -140,6 +140,20 @@ impl Server {
         format!("{}://{}{path}", self.scheme, self.addr)
     }
 
+    /// Waits until `/readyz` says the pipeline consumes: the service prints where it listens
+    /// before its consumer thread has started, as an orchestrator's readiness probe expects.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = get(self, "/readyz", None);
+            if ready.status == 200 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never ready: {}", ready.body);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, and the exit status once it drained.
     pub fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
