@@ -78,5 +78,5 @@ pub use rules::{
 };
 pub use spill::{Sorted, Spillable, Table, TimeSorted};
 pub use writer::{
-    ungrouped_alerts, IncidentWriter, StoreReport, ALERT_BATCH, GROUPED_BLOB, STATE_BLOB,
+    ungrouped_alerts, GroupedBy, IncidentWriter, StoreReport, ALERT_BATCH, GROUPED_BLOB, STATE_BLOB,
 };

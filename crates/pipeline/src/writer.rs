@@ -129,6 +129,22 @@ pub struct StoreReport {
     pub incidents: usize,
     /// Of those, incidents the store did not hold before.
     pub new_incidents: usize,
+    /// How the alerts were grouped.
+    pub grouped_by: GroupedBy,
+}
+
+/// How a run's alerts were grouped: from the saved state when it could, since a checkpoint
+/// when some came late, everything again otherwise (costly on a big store: a service that
+/// regroups everything often is worth a look).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupedBy {
+    /// The run's alerts were pushed after the saved state.
+    #[default]
+    Appending,
+    /// The stored alerts since a checkpoint before the late ones were grouped again.
+    Checkpoint,
+    /// Every stored alert was grouped again.
+    Everything,
 }
 
 impl<S: IncidentStore> IncidentWriter<S> {
@@ -409,7 +425,11 @@ impl<S: IncidentStore> IncidentWriter<S> {
         };
         let state = grouper.state();
         self.checkpoints.forget_from(micros, key);
-        self.save(&incidents, state.as_ref()).map(Some)
+        let report = self.save(&incidents, state.as_ref())?;
+        Ok(Some(StoreReport {
+            grouped_by: GroupedBy::Checkpoint,
+            ..report
+        }))
     }
 
     /// Regroups every stored alert and saves the incidents and a fresh state.
@@ -419,7 +439,11 @@ impl<S: IncidentStore> IncidentWriter<S> {
         let suppressions = self.suppressions()?;
         let (incidents, state) =
             group_with_suppressions(&alerts, &self.grouping, &suppressions, &self.catalog);
-        self.save(&incidents, state.as_ref())
+        let report = self.save(&incidents, state.as_ref())?;
+        Ok(StoreReport {
+            grouped_by: GroupedBy::Everything,
+            ..report
+        })
     }
 
     /// Saves `incidents`, `state` (an empty blob when there is none) and the queued blobs in
@@ -473,6 +497,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
             alerts: PutOutcome::default(),
             incidents: incidents.len(),
             new_incidents,
+            grouped_by: GroupedBy::Appending,
         })
     }
 

@@ -68,12 +68,19 @@ pub(crate) struct Judged {
 /// When incidents are grouped: detections are stored at every step, but grouping them
 /// into incidents reads back stored detections whenever they arrive out of time order
 /// (those after the newest checkpoint before them), so it runs at most every
-/// [`GROUP_EVERY`] (or three times as long as it last took, if longer), and at once when
-/// the input pauses, when rules are swapped and at shutdown.
+/// [`GROUP_EVERY`] (or three times as long as it last took, if longer), at once when
+/// [`GROUPING_BATCH`] detections wait, when the input pauses, when rules are swapped and
+/// at shutdown.
+///
+/// The batch bound matters: a grouping's time grows with its detections, so a pace set by
+/// the time alone would feed on itself under a steady load (a longer grouping, a longer
+/// wait, more detections for the next one) until memory ran out.
 #[derive(Default)]
 pub struct GroupingPace {
     /// The writer holding what waits for a grouping (its detections are stored already).
     pending: Option<IncidentWriter<SqliteStore>>,
+    /// How many detections the pending writer holds.
+    pending_detections: usize,
     /// When the last grouping ended.
     last: Option<Instant>,
     /// How long it took.
@@ -88,10 +95,14 @@ const COMMITTER_WAL_PAGES: u32 = 16_384;
 /// The shortest time between two groupings under load.
 pub const GROUP_EVERY: Duration = Duration::from_secs(1);
 
+/// A grouping is due once this many detections wait for it, whatever the time (about a
+/// second of grouping on two cores).
+pub const GROUPING_BATCH: usize = 20_000;
+
 impl GroupingPace {
     /// Whether a grouping is due now.
     fn due(&self) -> bool {
-        self.wait().is_zero()
+        self.pending_detections >= GROUPING_BATCH || self.wait().is_zero()
     }
 
     /// How long until a grouping is due.
@@ -122,18 +133,20 @@ pub(crate) struct Committer {
     pub turn: Arc<WriteTurn>,
 }
 
-/// How many detections may wait in the queue to the grouper before the committer waits: a
-/// grouping takes seconds under load, while the committer goes on storing; a queue counted
-/// in steps would stop it after a fixed number of (possibly small) steps, and every
-/// detection would wait for the grouping to end.
+/// How many detections may wait to be grouped (queued to the grouper, or taken and not
+/// grouped yet) before the committer waits: a grouping takes a second or more under load,
+/// while the committer goes on storing; a queue counted in steps would stop it after a
+/// fixed number of (possibly small) steps, and every detection would wait for the grouping
+/// to end. When the grouper cannot keep up, the committer waits, the judge behind it, and
+/// the inputs push back.
 const GROUPER_BACKLOG: usize = 100_000;
 
 /// The committer's end of the queue to the grouper: unbounded in steps, bounded in
-/// detections ([`GROUPER_BACKLOG`]).
+/// detections waiting for a grouping ([`GROUPER_BACKLOG`]).
 pub(crate) struct GrouperQueue {
     /// Where steps go.
     pub sender: Sender<ToGroup>,
-    /// Detections sent and not yet taken (shared with the [`Grouper`]).
+    /// Detections sent and not yet grouped (shared with the [`Grouper`]).
     pub queued: Arc<AtomicUsize>,
 }
 
@@ -292,7 +305,7 @@ pub(crate) struct Grouper {
     pub grouping_pace: GroupingPace,
     /// How many of the committer's messages were taken since the last grouping.
     pub taken: u64,
-    /// Detections the committer sent and this grouper has not taken yet.
+    /// Detections the committer sent and this grouper has not grouped yet.
     pub queued: Arc<AtomicUsize>,
     /// The turn on the store it shares with the committer: a grouping is saved in slices,
     /// and the committer's writes go between them.
@@ -390,8 +403,8 @@ impl Grouper {
 
     /// Takes a committed step's detections, and groups when it is time.
     fn take(&mut self, work: ToGroup) -> Result<(), ConsumerError> {
-        self.queued.fetch_sub(work.alerts.len(), Ordering::Relaxed);
         self.taken += 1;
+        self.grouping_pace.pending_detections += work.alerts.len();
         if !work.alerts.is_empty() {
             if self.grouping_pace.pending.is_none() {
                 self.grouping_pace.pending = Some(self.writer()?);
@@ -429,6 +442,7 @@ impl Grouper {
             self.grouping_pace.took = started.elapsed();
             tracing::debug!(
                 detections = report.alerts.new,
+                by = ?report.grouped_by,
                 took_ms = self.grouping_pace.took.as_millis() as u64,
                 "grouped"
             );
@@ -440,6 +454,8 @@ impl Grouper {
             .awaiting_grouping
             .fetch_sub(self.taken, Ordering::Relaxed);
         self.taken = 0;
+        let grouped = std::mem::take(&mut self.grouping_pace.pending_detections);
+        self.queued.fetch_sub(grouped, Ordering::Relaxed);
         Ok(())
     }
 
