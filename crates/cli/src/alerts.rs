@@ -89,6 +89,8 @@ pub fn grouping_of(args: &GroupingArgs) -> GroupingConfig {
         min_opening_level: args.opening_level,
         alone_level: args.opening_alone_level,
         min_risk: args.opening_risk,
+        max_detections: args.max_incident_detections,
+        max_span_micros: args.max_incident_span,
         ..GroupingConfig::default()
     }
 }

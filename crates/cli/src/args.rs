@@ -803,6 +803,24 @@ pub struct GroupingArgs {
     /// medium and two low ones; 3 opens on any medium detection.
     #[arg(long, value_name = "N", default_value_t = tocsin_incident::grouping::opening::DEFAULT_MIN_RISK)]
     pub opening_risk: u32,
+    /// An incident holding this many detections is full: later detections of its entities
+    /// open a continuation incident that names it (an entity that triggers rules without
+    /// pause gives a chain of readable incidents, not one without end).
+    #[arg(long, value_name = "N", default_value_t = tocsin_incident::grouping::DEFAULT_MAX_DETECTIONS, value_parser = at_least_one)]
+    pub max_incident_detections: usize,
+    /// An incident is full for detections this long after its first one (see
+    /// --max-incident-detections).
+    #[arg(long, value_name = "DURATION", default_value = "1w", value_parser = parse_duration_micros)]
+    pub max_incident_span: i64,
+}
+
+/// A count of at least one.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `tocsin incidents ...`

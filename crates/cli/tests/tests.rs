@@ -568,7 +568,7 @@ fn unreadable_input_and_bad_arguments_exit_2_with_a_message() {
 #[test]
 fn a_wrong_word_exits_2_naming_the_accepted_words() {
     let hunt = ["hunt", "x.evtx", "-r", "rules"];
-    let cases: [(&[&str], &[&str], &str); 8] = [
+    let cases: [(&[&str], &[&str], &str); 9] = [
         (
             &hunt,
             &["--format", "xml"],
@@ -581,6 +581,7 @@ fn a_wrong_word_exits_2_naming_the_accepted_words() {
         ),
         (&hunt, &["--status", "final"], "stable, test, experimental"),
         (&hunt, &["--quiet-gap", "2y"], "use s, m, h, d or w"),
+        (&hunt, &["--max-incident-detections", "0"], "at least 1"),
         (
             &["incidents", "list", "--store", "x.db"],
             &["--status", "open"],
@@ -1423,8 +1424,8 @@ fn quiet_gap_and_attack_catalogue_shape_the_incidents() {
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = examples().join("logs/logons");
     let rules = examples().join("rules/correlations");
-    let incidents_with = |gap: &str, opening: &str| {
-        let store = dir.path().join(format!("gap-{gap}-{opening}.db"));
+    let incidents_with = |gap: &str, opening: &str, cap: &str| {
+        let store = dir.path().join(format!("gap-{gap}-{opening}-{cap}.db"));
         let out = run(tocsin()
             .arg("hunt")
             .arg(&logs)
@@ -1436,15 +1437,26 @@ fn quiet_gap_and_attack_catalogue_shape_the_incidents() {
             .args(["--opening-level", opening])
             // Any detection at the opening level opens: this test is about the gap.
             .args(["--opening-risk", "0"])
+            .args(["--max-incident-detections", cap])
             .args(["--output", "/dev/null"]));
         assert!(out.status.success(), "{}", stderr(&out));
-        store_line(&stderr(&out)).1 .0
+        (store_line(&stderr(&out)).1 .0, store)
     };
     // The detections come 20 to 80 seconds apart.
-    assert_eq!(incidents_with("1h", "medium"), 1);
-    assert_eq!(incidents_with("30s", "informational"), 3);
+    assert_eq!(incidents_with("1h", "medium", "5000").0, 1);
+    assert_eq!(incidents_with("30s", "informational", "5000").0, 3);
     // An informational logon alone opens nothing by default: it is context.
-    assert_eq!(incidents_with("30s", "medium"), 2);
+    assert_eq!(incidents_with("30s", "medium", "5000").0, 2);
+    // Capped at two detections, the one incident of an hour's gap is continued.
+    let (count, store) = incidents_with("1h", "medium", "2");
+    assert!(count > 1, "{count}");
+    let ids = listed_ids(&store, &[]);
+    let continued = ids.iter().any(|id| {
+        let report = stdout(&incidents(&store, &["show", id]));
+        ids.iter()
+            .any(|other| report.contains(&format!("**Continues**: {other}")))
+    });
+    assert!(continued, "no incident continues another: {ids:?}");
 
     let Some(attack) = tocsin_testdata::shared_path("attack/mitre-cti/enterprise-attack") else {
         return;

@@ -44,6 +44,20 @@
 //!    incidents, it just no longer joins them. Because grouping runs in time order, detections
 //!    linked before the entity became common stay linked.
 //!
+//! # Capped incidents
+//!
+//! An incident takes at most [`GroupingConfig::max_detections`] detections (5,000 by
+//! default) over at most [`GroupingConfig::max_span_micros`] from its first one (a week).
+//! Past either, it is *full*: a detection that would join it opens (or joins) another group
+//! instead, whose membership says which full incidents it continues
+//! ([`JoinReason::continues`], gathered in [`Incident::continues`]). What continues an
+//! incident is one at once (with the opening and severity of the first one it continues),
+//! whatever its own evidence. An entity that
+//! triggers rules without ever going quiet (a chatty rule on a busy server, a scan that
+//! lasts days) gives a chain of incidents, each readable, instead of one that grows without
+//! end; a live service keeps, and rewrites at every grouping, no more than a full
+//! incident's detections per entity.
+//!
 //! # Continuing later
 //!
 //! Grouping is a fold over the alerts in that order, so a [`Grouper`] can save its state
@@ -54,7 +68,7 @@
 //! ([`state`] gives the details). Alerts that come earlier, or without a time, need a full
 //! regrouping.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +89,10 @@ pub const DEFAULT_MAX_SPREAD: usize = 10;
 pub const DEFAULT_SPREAD_WINDOW_MICROS: i64 = 24 * 3_600 * 1_000_000;
 /// The default [`GroupingConfig::min_opening_level`].
 pub const DEFAULT_OPENING_LEVEL: Level = Level::Medium;
+/// The default [`GroupingConfig::max_detections`].
+pub const DEFAULT_MAX_DETECTIONS: usize = 5_000;
+/// One week, the default [`GroupingConfig::max_span_micros`].
+pub const DEFAULT_MAX_SPAN_MICROS: i64 = 7 * 24 * 3_600 * 1_000_000;
 
 /// How detections are grouped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +127,13 @@ pub struct GroupingConfig {
     /// not corroboration.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub same_signal: BTreeMap<String, String>,
+    /// An incident holding this many detections is full: later ones continue it in another
+    /// (see the module documentation).
+    #[serde(default = "default_max_detections")]
+    pub max_detections: usize,
+    /// An incident is full for a detection this long after its first one (microseconds).
+    #[serde(default = "default_max_span")]
+    pub max_span_micros: i64,
 }
 
 impl GroupingConfig {
@@ -128,6 +153,16 @@ fn default_spread_window() -> i64 {
 /// [`DEFAULT_SEVERE_QUIET_GAP_MICROS`], for serde.
 fn default_severe_quiet_gap() -> i64 {
     DEFAULT_SEVERE_QUIET_GAP_MICROS
+}
+
+/// [`DEFAULT_MAX_DETECTIONS`], for serde.
+fn default_max_detections() -> usize {
+    DEFAULT_MAX_DETECTIONS
+}
+
+/// [`DEFAULT_MAX_SPAN_MICROS`], for serde.
+fn default_max_span() -> i64 {
+    DEFAULT_MAX_SPAN_MICROS
 }
 
 /// [`opening::DEFAULT_ALONE_LEVEL`], for serde.
@@ -158,6 +193,8 @@ impl Default for GroupingConfig {
             alone_level: opening::DEFAULT_ALONE_LEVEL,
             min_risk: opening::DEFAULT_MIN_RISK,
             same_signal: BTreeMap::new(),
+            max_detections: DEFAULT_MAX_DETECTIONS,
+            max_span_micros: DEFAULT_MAX_SPAN_MICROS,
         }
     }
 }
@@ -225,8 +262,8 @@ pub struct Grouper<'a> {
     /// The sequence number the next pushed alert gets.
     next_seq: u64,
     groups: Vec<Group>,
-    /// For each entity (by link key), the group and alert that last named it.
-    last_seen: HashMap<Entity, (usize, usize)>,
+    /// For each entity (by link key), where it was last seen.
+    last_seen: HashMap<Entity, Sighting>,
     /// For each entity (by link key), its distinct partners (see the module documentation).
     partners: HashMap<Entity, Spread>,
     /// The time and key of the newest alert pushed (untimed alerts aside).
@@ -262,6 +299,25 @@ impl Held<'_> {
             Held::Resumed(member) => &member.title,
         }
     }
+}
+
+/// Where an entity was last seen: a group, and the alert of it that named the entity (not
+/// known for a full group resumed from a saved state, which keeps none of its alerts: no
+/// alert links to a full group).
+#[derive(Debug, Clone, Copy)]
+struct Sighting {
+    /// The group (possibly merged into another since).
+    group: usize,
+    /// The alert, by index.
+    alert: Option<usize>,
+}
+
+/// What an alert reaches: the live groups it links to, by group, and the full ones it
+/// would have joined.
+#[derive(Debug, Default)]
+struct Reach {
+    links: BTreeMap<usize, Vec<Link>>,
+    full: BTreeSet<usize>,
 }
 
 /// The partners of an entity, each with when it was last seen with it: the most recent
@@ -307,7 +363,12 @@ impl Spread {
 struct Group {
     /// Members: alert index and reason, in push order.
     members: Vec<(usize, JoinReason)>,
+    /// The time of its earliest alert.
+    first_micros: Option<i64>,
     last_micros: Option<i64>,
+    /// Whether it takes no more alerts (see "Capped incidents" in the module
+    /// documentation).
+    full: bool,
     /// The group this one was merged into, if any.
     merged_into: Option<usize>,
     /// Whether it is an incident (see [`opening`]).
@@ -328,7 +389,9 @@ impl Group {
     fn new() -> Self {
         Group {
             members: Vec::new(),
+            first_micros: None,
             last_micros: None,
+            full: false,
             merged_into: None,
             opened: false,
             severe: false,
@@ -370,7 +433,10 @@ impl<'a> Grouper<'a> {
         self.next_seq += 1;
         self.note_time(alert);
         self.note_partners(alert);
-        let links = self.links_of(alert);
+        let Reach { links, full } = self.reach_of(alert);
+        for group in &full {
+            self.groups[*group].full = true;
+        }
         let target = match links.keys().min() {
             Some(&oldest) => oldest,
             None => {
@@ -386,12 +452,25 @@ impl<'a> Grouper<'a> {
                 self.merge(group, target);
             }
         }
+        let continued: Vec<usize> = full
+            .into_iter()
+            .filter(|group| self.groups[*group].opened)
+            .collect();
+        reason.continues = continued.iter().map(|group| self.id_of(*group)).collect();
+        // What continues an incident is one: it opens at once, for the reason the first
+        // full incident it continues opened.
+        let inherited = continued.first().map(|group| {
+            let group = &self.groups[*group];
+            (group.opening.clone(), group.severe)
+        });
         reason.suppressed_by = self.suppressions.matching(alert).map(|s| s.id);
         let evidence = reason.suppressed_by.is_none();
         let config = &self.config;
         let joined = &mut self.groups[target];
         joined.members.push((index, reason));
+        joined.first_micros = earliest(joined.first_micros, alert.timestamp_micros);
         joined.last_micros = joined.last_micros.max(alert.timestamp_micros);
+        joined.full |= joined.members.len() >= config.max_detections;
         joined.severe |= evidence && alert.rule.level >= Level::High;
         if evidence {
             let signal = config.signal_of(&alert.rule.id);
@@ -399,12 +478,23 @@ impl<'a> Grouper<'a> {
                 .signals
                 .add(signal, &alert.rule.title, alert.rule.level);
         }
+        if let Some((opening, severe)) = inherited {
+            joined.severe |= severe;
+            if !joined.opened {
+                joined.opened = true;
+                joined.opening = opening;
+            }
+        }
         if !joined.opened && joined.signals.open(config) {
             joined.opened = true;
             joined.opening = Some(joined.signals.opening(config, alert));
         }
         for entity in &alert.entities {
-            self.last_seen.insert(entity.link_key(), (target, index));
+            let sighting = Sighting {
+                group: target,
+                alert: Some(index),
+            };
+            self.last_seen.insert(entity.link_key(), sighting);
         }
     }
 
@@ -439,8 +529,12 @@ impl<'a> Grouper<'a> {
         }
     }
 
-    /// The id of a group: from the key of its first member.
+    /// The id of a group: from the key of its first member (a group resumed as an incident
+    /// keeps the id it was stored under).
     fn id_of(&self, group: usize) -> String {
+        if let Some(id) = &self.groups[group].stored_id {
+            return id.clone();
+        }
         let first = self.groups[group].members.first().map(|(alert, _)| *alert);
         Incident::id_for(first.map_or("", |a| self.alerts[a].key()))
     }
@@ -453,17 +547,18 @@ impl<'a> Grouper<'a> {
         group
     }
 
-    /// The links `alert` has to live groups within the gap, by group.
-    fn links_of(&self, alert: &Alert) -> BTreeMap<usize, Vec<Link>> {
+    /// The live groups within the gap that `alert` links to, and the full ones it would
+    /// have joined.
+    fn reach_of(&self, alert: &Alert) -> Reach {
         let now = self.now_of(alert);
-        let mut links: BTreeMap<usize, Vec<Link>> = BTreeMap::new();
+        let mut reach = Reach::default();
         let mut keys = HashSet::new();
         for entity in &alert.entities {
             let key = entity.link_key();
             if !self.links(&key, now) || !keys.insert(key.clone()) {
                 continue;
             }
-            let Some(&(group, with)) = self.last_seen.get(&key) else {
+            let Some(&Sighting { group, alert: with }) = self.last_seen.get(&key) else {
                 continue;
             };
             let group = self.live(group);
@@ -475,15 +570,31 @@ impl<'a> Grouper<'a> {
             if gap.is_some_and(|gap| gap > self.gap_of(group)) {
                 continue;
             }
-            let with = &self.alerts[with];
-            links.entry(group).or_default().push(Link {
+            let with = match with {
+                Some(with) if !self.is_full(group, alert.timestamp_micros) => &self.alerts[with],
+                _ => {
+                    reach.full.insert(group);
+                    continue;
+                }
+            };
+            reach.links.entry(group).or_default().push(Link {
                 entity: entity.clone(),
                 with_alert: with.key().to_owned(),
                 with_title: with.title().to_owned(),
                 gap_micros: gap,
             });
         }
-        links
+        reach
+    }
+
+    /// Whether live group `group` takes no alert at `at`: it is full, or `at` is past its
+    /// span.
+    fn is_full(&self, group: usize, at: Option<i64>) -> bool {
+        let group = &self.groups[group];
+        let past_span = at
+            .zip(group.first_micros)
+            .is_some_and(|(at, first)| at.saturating_sub(first) > self.config.max_span_micros);
+        group.full || group.members.len() >= self.config.max_detections || past_span
     }
 
     /// How long group `group` may stay quiet and still be joined.
@@ -551,6 +662,7 @@ impl<'a> Grouper<'a> {
         let signals = std::mem::take(&mut self.groups[from].signals);
         let opening = self.groups[from].opening.take();
         let last = self.groups[from].last_micros;
+        let first = self.groups[from].first_micros;
         let opened = self.groups[from].opened;
         let severe = self.groups[from].severe;
         self.groups[from].merged_into = Some(into);
@@ -558,12 +670,22 @@ impl<'a> Grouper<'a> {
         target.members.extend(moved);
         target.members.sort_by_key(|(alert, _)| *alert);
         target.last_micros = target.last_micros.max(last);
+        target.first_micros = earliest(target.first_micros, first);
+        target.full |= target.members.len() >= self.config.max_detections;
         target.signals.extend(&signals);
         target.severe |= severe;
         if opened && !target.opened {
             target.opening = opening;
         }
         target.opened |= opened;
+    }
+}
+
+/// The earlier of two optional times (either when only one is known).
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

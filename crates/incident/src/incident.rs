@@ -51,6 +51,11 @@ pub struct Incident {
     /// for incidents stored before tocsin said so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opening: Option<Opening>,
+    /// Full incidents this one continues: its detections would have joined them had they
+    /// not held their maximum of detections or span (see "Capped incidents" in
+    /// [`crate::grouping`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub continues: Vec<String>,
 }
 
 /// At most this many entities of one kind are listed on an incident.
@@ -94,6 +99,9 @@ pub struct JoinReason {
     /// The suppression that matched it: it joined as context and added no evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed_by: Option<u64>,
+    /// Full incidents it would have joined: it continues them here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub continues: Vec<String>,
 }
 
 /// One shared entity between a new detection and an incident.
@@ -123,6 +131,13 @@ impl fmt::Display for JoinReason {
         }
         if !self.merged.is_empty() {
             write!(f, "; tied in and merged {}", self.merged.join(", "))?;
+        }
+        if !self.continues.is_empty() {
+            write!(
+                f,
+                "; continues {}, which took no more detections",
+                self.continues.join(", ")
+            )?;
         }
         if let Some(id) = self.suppressed_by {
             write!(f, "; suppression {id} matched it, so it adds no evidence")?;
@@ -210,7 +225,16 @@ impl Incident {
                 .filter(|a| a.kind == AlertKind::Correlation)
                 .count(),
         });
+        let mut continues: Vec<String> = Vec::new();
+        for (_, reason) in &members {
+            for id in &reason.continues {
+                if !continues.contains(id) {
+                    continues.push(id.clone());
+                }
+            }
+        }
         Incident {
+            continues,
             title,
             unlisted,
             first_seen_micros: times.clone().min(),

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tocsin_event::Level;
+use tocsin_incident::GroupingConfig;
 use tocsin_spool::FsyncPolicy;
 
 /// The decoders a stream input (syslog over UDP, TCP or TLS) may name: the line formats,
@@ -150,6 +152,78 @@ pub struct DetectionConfig {
     pub reorder_idle_ms: u64,
     /// The most items held for order; past it the oldest are released early (counted).
     pub reorder_max_held: usize,
+    /// How detections are grouped into incidents (`[detection.grouping]`), as `hunt
+    /// --store` and `incidents regroup` take it in flags.
+    pub grouping: GroupingSection,
+}
+
+/// How detections are grouped into incidents: the same settings, under the same names, as
+/// the grouping flags of `tocsin hunt --store` (see `tocsin_incident::grouping`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupingSection {
+    /// How long an incident may stay quiet before a new detection opens another one
+    /// (`90s`, `30m`, `1h`, `2d`, `1w`).
+    pub quiet_gap: String,
+    /// The quiet gap of an incident holding a high or critical detection.
+    pub severe_quiet_gap: String,
+    /// The window over which an entity's partners are counted.
+    pub spread_window: String,
+    /// The lowest detection level that may open an incident.
+    pub opening_level: String,
+    /// A detection at this level or above opens an incident alone.
+    pub opening_alone_level: String,
+    /// The risk of distinct signals that opens an incident below the alone level.
+    pub opening_risk: u32,
+    /// An incident holding this many detections is full: later ones open a continuation.
+    pub max_incident_detections: usize,
+    /// An incident is full for detections this long after its first one.
+    pub max_incident_span: String,
+}
+
+impl Default for GroupingSection {
+    fn default() -> Self {
+        GroupingSection {
+            quiet_gap: "1h".into(),
+            severe_quiet_gap: "1d".into(),
+            spread_window: "1d".into(),
+            opening_level: "medium".into(),
+            opening_alone_level: "high".into(),
+            opening_risk: tocsin_incident::grouping::opening::DEFAULT_MIN_RISK,
+            max_incident_detections: tocsin_incident::grouping::DEFAULT_MAX_DETECTIONS,
+            max_incident_span: "1w".into(),
+        }
+    }
+}
+
+impl GroupingSection {
+    /// The grouping these settings give, or which one is wrong.
+    pub fn config(&self) -> Result<GroupingConfig, ConfigError> {
+        let duration = |key: &str, text: &str| {
+            tocsin_event::parse_duration_micros(text)
+                .map_err(|e| ConfigError::Value(format!("detection.grouping.{key}: {e}")))
+        };
+        let level = |key: &str, text: &str| {
+            text.parse::<Level>()
+                .map_err(|e| ConfigError::Value(format!("detection.grouping.{key}: {e}")))
+        };
+        if self.max_incident_detections == 0 {
+            return Err(ConfigError::Value(
+                "detection.grouping.max_incident_detections must be at least 1".into(),
+            ));
+        }
+        Ok(GroupingConfig {
+            quiet_gap_micros: duration("quiet_gap", &self.quiet_gap)?,
+            severe_quiet_gap_micros: duration("severe_quiet_gap", &self.severe_quiet_gap)?,
+            spread_window_micros: duration("spread_window", &self.spread_window)?,
+            min_opening_level: level("opening_level", &self.opening_level)?,
+            alone_level: level("opening_alone_level", &self.opening_alone_level)?,
+            min_risk: self.opening_risk,
+            max_detections: self.max_incident_detections,
+            max_span_micros: duration("max_incident_span", &self.max_incident_span)?,
+            ..GroupingConfig::default()
+        })
+    }
 }
 
 impl Default for HttpConfig {
@@ -184,6 +258,7 @@ impl Default for DetectionConfig {
             reorder_seconds: 10,
             reorder_idle_ms: 1000,
             reorder_max_held: 1_000_000,
+            grouping: GroupingSection::default(),
         }
     }
 }
@@ -230,6 +305,7 @@ impl ServeConfig {
     /// Checks the values that the types do not: the fsync policy and the syslog decoder.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.fsync_policy()?;
+        self.detection.grouping.config()?;
         for follow in &self.follow {
             follow
                 .validate()
@@ -336,6 +412,35 @@ mod tests {
             error.contains("\"evtx\"") && error.contains("json"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_grouping_section_gives_the_hunts_grouping_and_names_a_wrong_value() {
+        assert_eq!(
+            GroupingSection::default().config().unwrap(),
+            GroupingConfig::default()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        let text = "[detection.grouping]\nquiet_gap = \"30m\"\nmax_incident_detections = 200\n";
+        std::fs::write(&path, text).unwrap();
+        let grouping = ServeConfig::load(&path)
+            .unwrap()
+            .detection
+            .grouping
+            .config();
+        let grouping = grouping.unwrap();
+        assert_eq!(grouping.quiet_gap_micros, 30 * 60 * 1_000_000);
+        assert_eq!(grouping.max_detections, 200);
+        for (key, bad) in [
+            ("max_incident_span", "\"1y\""),
+            ("opening_level", "\"severe\""),
+            ("max_incident_detections", "0"),
+        ] {
+            std::fs::write(&path, format!("[detection.grouping]\n{key} = {bad}\n")).unwrap();
+            let error = ServeConfig::load(&path).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
     }
 
     #[test]

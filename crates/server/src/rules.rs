@@ -86,7 +86,10 @@ pub fn compile_in(
     problems.extend(set.report.errors.iter().map(ToString::to_string));
     let grouping = GroupingConfig {
         same_signal: set.similar_signals.clone(),
-        ..GroupingConfig::default()
+        ..config
+            .grouping
+            .config()
+            .map_err(|error| Refused(error.to_string()))?
     };
     let behaviour = config.behaviour.then(Behaviour::builtin);
     let (detectors, errors) = Detectors::from_rule_set(&mut set, behaviour);

@@ -12,16 +12,18 @@
 //! * per group that can still be joined (its last activity within the quiet gap of the
 //!   newest alert): its members with their [`JoinReason`]. Members of a group that is not an
 //!   incident yet (context alerts only) keep their whole alert, since no stored incident
-//!   holds them; members of an incident are reloaded from the store when it is rebuilt.
+//!   holds them; members of an incident are reloaded from the store when it is rebuilt;
+//! * per full incident still within its quiet gap, only its id and times: no alert joins
+//!   it, but one that would have says it continues it.
 //!
-//! Its size therefore follows the distinct entities and the groups still live, not the
-//! number of alerts grouped.
+//! Its size therefore follows the distinct entities and the groups still live (each of at
+//! most [`GroupingConfig::max_detections`]), not the number of alerts grouped.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Group, Grouper, GroupingConfig, Held, Opening, Spread};
+use super::{Group, Grouper, GroupingConfig, Held, Opening, Sighting, Spread};
 use crate::alert::Alert;
 use crate::attack::AttackCatalog;
 use crate::entities::Entity;
@@ -29,7 +31,7 @@ use crate::error::ResumeError;
 use crate::incident::{Incident, JoinReason};
 
 /// The version of the [`GroupingState`] format this build writes and reads.
-pub const GROUPING_STATE_VERSION: u32 = 3;
+pub const GROUPING_STATE_VERSION: u32 = 4;
 
 /// What a [`Grouper`] needs to continue with later alerts (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +53,10 @@ struct EntityState {
     partners: Vec<(Entity, i64)>,
     /// The sequence number of the alert that last named it, if its group is still live.
     last: Option<u64>,
+    /// The saved group (by index) that last named it, when that group is a full incident
+    /// (which keeps no members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_in_full: Option<usize>,
 }
 
 /// One group that can still be joined, in a saved state.
@@ -63,7 +69,14 @@ struct GroupState {
     /// Whether it holds a high or critical alert.
     #[serde(default)]
     severe: bool,
+    first_micros: Option<i64>,
     last_micros: Option<i64>,
+    /// Whether it is full (see "Capped incidents" in [`crate::grouping`]): then it keeps
+    /// its id and no members.
+    full: bool,
+    /// A full incident's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
     members: Vec<MemberState>,
 }
 
@@ -115,7 +128,10 @@ impl<'a> Grouper<'a> {
         let mut members = Vec::new();
         for (index, saved) in groups.into_iter().enumerate() {
             self.groups.push(Group {
+                first_micros: saved.first_micros,
                 last_micros: saved.last_micros,
+                full: saved.full,
+                stored_id: saved.id,
                 opened: saved.opened,
                 opening: saved.opening,
                 severe: saved.severe,
@@ -142,7 +158,7 @@ impl<'a> Grouper<'a> {
         }
         self.resumed = self.alerts.len();
         for index in 0..self.groups.len() {
-            if self.groups[index].opened {
+            if self.groups[index].opened && self.groups[index].stored_id.is_none() {
                 self.groups[index].stored_id = Some(self.id_of(index));
             }
         }
@@ -159,9 +175,18 @@ impl<'a> Grouper<'a> {
             .collect();
         for entity in entities {
             let last = entity.last.and_then(|seq| index_of.get(&seq).copied());
-            if let Some(index) = last {
-                self.last_seen
-                    .insert(entity.key.clone(), (group_of[index], index));
+            let sighting = match (last, entity.last_in_full) {
+                (Some(index), _) => Some(Sighting {
+                    group: group_of[index],
+                    alert: Some(index),
+                }),
+                (None, Some(group)) if group < self.groups.len() => {
+                    Some(Sighting { group, alert: None })
+                }
+                (None, _) => None,
+            };
+            if let Some(sighting) = sighting {
+                self.last_seen.insert(entity.key.clone(), sighting);
             }
             let spread = Spread {
                 partners: entity.partners.into_iter().collect(),
@@ -177,11 +202,22 @@ impl<'a> Grouper<'a> {
             return None;
         }
         let (newest_micros, newest_key) = self.newest.clone()?;
+        // A full incident is kept only while an entity was last seen in it.
+        let sighted: HashSet<usize> = self
+            .last_seen
+            .values()
+            .map(|sighting| self.live(sighting.group))
+            .collect();
         let live: Vec<usize> = (0..self.groups.len())
             .filter(|group| self.joinable(*group, newest_micros))
+            .filter(|group| !self.is_full(*group, None) || sighted.contains(group))
             .collect();
         let groups = live.iter().map(|group| self.group_state(*group)).collect();
-        let live: HashSet<usize> = live.into_iter().collect();
+        let live: HashMap<usize, usize> = live
+            .into_iter()
+            .enumerate()
+            .map(|(saved, group)| (group, saved))
+            .collect();
         let mut entities: Vec<EntityState> = self
             .partners
             .iter()
@@ -200,26 +236,38 @@ impl<'a> Grouper<'a> {
         })
     }
 
-    /// Whether `group` is live and a later alert (at `newest` or after) may still join it.
+    /// Whether `group` is live and a later alert (at `newest` or after) may still join it,
+    /// or, when it is a full incident, say it continues it. A full group that is no incident
+    /// is left out: an alert it turns away starts a group as if it were gone.
     fn joinable(&self, group: usize, newest: i64) -> bool {
         let gap = self.gap_of(group);
+        let full = self.is_full(group, None);
         let group = &self.groups[group];
-        group.merged_into.is_none() && group.last_micros.is_some_and(|last| newest - last <= gap)
+        group.merged_into.is_none()
+            && group.last_micros.is_some_and(|last| newest - last <= gap)
+            && (group.opened || !full)
     }
 
-    /// A live group as saved.
-    fn group_state(&self, group: usize) -> GroupState {
-        let group = &self.groups[group];
-        let members = group
-            .members
-            .iter()
-            .map(|(index, reason)| self.member_state(*index, reason, group.opened))
-            .collect();
+    /// A live group as saved: a full one by its id alone.
+    fn group_state(&self, index: usize) -> GroupState {
+        let full = self.is_full(index, None);
+        let group = &self.groups[index];
+        let members = match full {
+            true => Vec::new(),
+            false => group
+                .members
+                .iter()
+                .map(|(index, reason)| self.member_state(*index, reason, group.opened))
+                .collect(),
+        };
         GroupState {
             opened: group.opened,
             opening: group.opening.clone(),
             severe: group.severe,
+            first_micros: group.first_micros,
             last_micros: group.last_micros,
+            full,
+            id: full.then(|| self.id_of(index)),
             members,
         }
     }
@@ -241,23 +289,35 @@ impl<'a> Grouper<'a> {
         }
     }
 
-    /// An entity as saved: its last sighting only if its group is among the `live` ones.
-    fn entity_state(&self, key: &Entity, spread: &Spread, live: &HashSet<usize>) -> EntityState {
+    /// An entity as saved: its last sighting only if its group is among the `live` ones
+    /// (saved at the index they map to).
+    fn entity_state(
+        &self,
+        key: &Entity,
+        spread: &Spread,
+        live: &HashMap<usize, usize>,
+    ) -> EntityState {
         let mut partners: Vec<(Entity, i64)> = spread
             .partners
             .iter()
             .map(|(partner, at)| (partner.clone(), *at))
             .collect();
         partners.sort();
-        let last = self
-            .last_seen
-            .get(key)
-            .filter(|(group, _)| live.contains(&self.live(*group)))
-            .map(|(_, index)| self.seqs[*index]);
+        let sighting = self.last_seen.get(key).and_then(|sighting| {
+            let group = self.live(sighting.group);
+            live.get(&group)
+                .map(|saved| (group, *saved, sighting.alert))
+        });
+        let (last, last_in_full) = match sighting {
+            Some((group, saved, _)) if self.is_full(group, None) => (None, Some(saved)),
+            Some((_, _, alert)) => (alert.map(|index| self.seqs[index]), None),
+            None => (None, None),
+        };
         EntityState {
             key: key.clone(),
             partners,
             last,
+            last_in_full,
         }
     }
 
@@ -272,6 +332,12 @@ impl<'a> Grouper<'a> {
                 .newest
                 .as_ref()
                 .is_none_or(|(newest, key)| (at, alert.key.as_str()) > (*newest, key.as_str()))
+    }
+
+    /// The time and key of the newest alert it grouped (resumed or pushed), if any had a
+    /// time: what a later alert must come after to be appended.
+    pub fn newest(&self) -> Option<(i64, &str)> {
+        self.newest.as_ref().map(|(at, key)| (*at, key.as_str()))
     }
 
     /// The keys of the alerts a resumed grouper holds from its state.

@@ -627,3 +627,88 @@ fn an_entity_common_yesterday_links_again_today() {
     let last = today.last().unwrap();
     assert_eq!(titles(last), ["Reset of bob", "Login as bob"]);
 }
+
+/// The linking configuration with incidents capped at `detections` and `span` minutes.
+fn capped(detections: usize, span_minutes: i64) -> GroupingConfig {
+    GroupingConfig {
+        max_detections: detections,
+        max_span_micros: span_minutes * MINUTE,
+        ..linking()
+    }
+}
+
+#[test]
+fn a_full_incident_takes_no_more_and_the_next_detection_continues_it() {
+    let alerts: Vec<Alert> = (0..7)
+        .map(|minute| alert("Chatty rule", minute, &[(EntityKind::Host, "dc-01")]))
+        .collect();
+    let incidents = group(&alerts, &capped(3, 10_000), &AttackCatalog::empty());
+    let sizes: Vec<usize> = incidents.iter().map(|i| i.members.len()).collect();
+    assert_eq!(sizes, [3, 3, 1]);
+    assert!(incidents[0].continues.is_empty());
+    assert_eq!(incidents[1].continues, [incidents[0].id.clone()]);
+    assert_eq!(incidents[2].continues, [incidents[1].id.clone()]);
+    let first_of_second = &incidents[1].members[0].reason;
+    assert!(first_of_second.links.is_empty());
+    assert!(
+        first_of_second
+            .to_string()
+            .contains(&format!("continues {}", incidents[0].id)),
+        "{first_of_second}"
+    );
+    // Only the first member of a continuation names the full incident.
+    assert!(incidents[1].members[1].reason.continues.is_empty());
+}
+
+#[test]
+fn an_incident_past_its_span_takes_no_more() {
+    let alerts: Vec<Alert> = (0..6)
+        .map(|step| alert("Slow scan", step * 20, &[(EntityKind::Host, "web-01")]))
+        .collect();
+    let incidents = group(&alerts, &capped(1_000, 45), &AttackCatalog::empty());
+    let sizes: Vec<usize> = incidents.iter().map(|i| i.members.len()).collect();
+    // Minutes 0, 20, 40 are within 45 of the first; 60 is past it and starts the next.
+    assert_eq!(sizes, [3, 3]);
+    assert_eq!(incidents[1].continues, [incidents[0].id.clone()]);
+}
+
+#[test]
+fn a_detection_linking_a_full_incident_and_a_live_one_joins_the_live_one() {
+    let mut alerts: Vec<Alert> = (0..2)
+        .map(|minute| alert("Chatty rule", minute, &[(EntityKind::Host, "dc-01")]))
+        .collect();
+    alerts.push(alert("Other", 2, &[(EntityKind::User, "bob")]));
+    alerts.push(alert(
+        "Both",
+        3,
+        &[(EntityKind::Host, "dc-01"), (EntityKind::User, "bob")],
+    ));
+    let incidents = group(&alerts, &capped(2, 10_000), &AttackCatalog::empty());
+    assert_eq!(incidents.len(), 2);
+    assert_eq!(titles(&incidents[1]), ["Other", "Both"]);
+    let joined = &incidents[1].members[1].reason;
+    assert_eq!(joined.links.len(), 1);
+    assert!(joined.merged.is_empty());
+    assert_eq!(joined.continues, [incidents[0].id.clone()]);
+}
+
+#[test]
+fn a_continuation_is_an_incident_at_once() {
+    let host = [(EntityKind::Host, "srv-7")];
+    let alerts = [
+        alert("Odd service", 0, &host),
+        alert("Odd share", 1, &host),
+        alert("Odd service", 2, &host),
+    ];
+    // Two medium signals open the first incident; the third detection alone would not.
+    let config = GroupingConfig {
+        max_detections: 2,
+        ..GroupingConfig::default()
+    };
+    let incidents = group(&alerts, &config, &AttackCatalog::empty());
+    assert_eq!(incidents.len(), 2);
+    assert_eq!(incidents[1].continues, [incidents[0].id.clone()]);
+    assert_eq!(incidents[1].opening, incidents[0].opening);
+    let alone = group(&alerts[2..], &config, &AttackCatalog::empty());
+    assert!(alone.is_empty());
+}

@@ -155,7 +155,7 @@ fn write_summary<S: Sink>(incident: &Incident, out: &mut S) {
         .map_or_else(|| "unknown".to_owned(), |(a, b)| format_duration(b - a));
     let severity = &incident.severity;
     out.heading(2, "Summary");
-    out.facts(&[
+    let mut facts = vec![
         ("Status", life.status.to_string()),
         (
             "Resolution",
@@ -196,7 +196,12 @@ fn write_summary<S: Sink>(incident: &Incident, out: &mut S) {
                 .collect::<Vec<_>>()
                 .join(" → "),
         ),
-    ]);
+    ];
+    if !incident.continues.is_empty() {
+        // A full incident's successor says where the story began.
+        facts.push(("Continues", incident.continues.join(", ")));
+    }
+    out.facts(&facts);
 }
 
 fn write_entities<S: Sink>(incident: &Incident, out: &mut S) {

@@ -5,6 +5,7 @@ use super::*;
 use crate::alert::{AlertKind, AlertOrigin, Level, RuleRef};
 use crate::entities::EntityKind;
 use crate::grouping::group;
+use std::collections::BTreeMap;
 
 const MINUTE: i64 = 60 * 1_000_000;
 
@@ -203,5 +204,89 @@ fn a_suppressed_alert_stays_no_evidence_after_resuming() {
     assert_eq!(
         touched, full,
         "resuming counts the suppressed alert as evidence"
+    );
+}
+
+/// Groups `alerts` in chunks of `chunk`, saving the state after each and resuming from it
+/// (through JSON, as a store keeps it); every incident each chunk touched, by id, the last
+/// version of each, and the largest state saved (bytes).
+fn grouped_in_chunks(
+    alerts: &[Alert],
+    chunk: usize,
+    config: &GroupingConfig,
+) -> (BTreeMap<String, Incident>, usize) {
+    let catalog = AttackCatalog::empty();
+    let mut incidents: BTreeMap<String, Incident> = BTreeMap::new();
+    let mut stored: HashMap<String, Alert> = HashMap::new();
+    let mut state: Option<GroupingState> = None;
+    let mut largest = 0;
+    for part in alerts.chunks(chunk) {
+        let mut grouper = match state.take() {
+            Some(state) => Grouper::resume(state, config).unwrap(),
+            None => Grouper::new(config.clone()),
+        };
+        for alert in part {
+            assert!(grouper.appends(alert));
+            grouper.push(alert);
+        }
+        for incident in grouper.touched_incidents(&stored, &catalog).unwrap() {
+            incidents.insert(incident.id.clone(), incident);
+        }
+        stored.extend(part.iter().map(|a| (a.key.clone(), a.clone())));
+        let json = serde_json::to_vec(&grouper.state().unwrap()).unwrap();
+        largest = largest.max(json.len());
+        state = Some(serde_json::from_slice(&json).unwrap());
+    }
+    (incidents, largest)
+}
+
+#[test]
+fn capped_incidents_resume_exactly_as_a_whole_grouping() {
+    let config = GroupingConfig {
+        max_detections: 4,
+        max_span_micros: 30 * MINUTE,
+        ..GroupingConfig::default()
+    };
+    let alerts: Vec<Alert> = (0..40)
+        .map(|minute| {
+            let host = if minute % 3 == 0 { "ws-1" } else { "ws-2" };
+            alert("Chatty", Level::High, minute * 2, host)
+        })
+        .collect();
+    let whole = group(&alerts, &config, &AttackCatalog::empty());
+    assert!(whole.iter().any(|incident| !incident.continues.is_empty()));
+    for chunk in [1, 3, 7] {
+        let (chunked, _) = grouped_in_chunks(&alerts, chunk, &config);
+        let chunked: Vec<Incident> = chunked.into_values().collect();
+        let mut expected = whole.clone();
+        expected.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(chunked, expected, "in chunks of {chunk}");
+    }
+}
+
+/// A soak of the grouping a live service does: one host triggering a rule every second for
+/// days, grouped a thousand detections at a time from the saved state. The state stays
+/// bounded by the cap, whatever the number of detections.
+#[test]
+fn a_host_that_never_goes_quiet_keeps_the_state_bounded() {
+    let config = GroupingConfig {
+        max_detections: 500,
+        ..GroupingConfig::default()
+    };
+    let per_second = |second: i64| {
+        let mut alert = alert("Chatty", Level::High, 0, "dc-01");
+        alert.timestamp_micros = Some(second * 1_000_000);
+        alert.key = format!("{second:012x}-soak");
+        alert
+    };
+    let early: Vec<Alert> = (0..2_000).map(per_second).collect();
+    let (_, early_state) = grouped_in_chunks(&early, 1_000, &config);
+    let soak: Vec<Alert> = (0..200_000).map(per_second).collect();
+    let (incidents, soak_state) = grouped_in_chunks(&soak, 1_000, &config);
+    assert_eq!(incidents.len(), 400);
+    assert!(incidents.values().all(|i| i.members.len() == 500));
+    assert!(
+        soak_state <= early_state + early_state / 10,
+        "state grew from {early_state} to {soak_state} bytes"
     );
 }
