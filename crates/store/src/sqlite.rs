@@ -5,7 +5,7 @@
 //! the plan, all in one transaction (or, for a store set to
 //! [`SqliteStore::save_in_slices`], in slices).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -270,7 +270,11 @@ impl SqliteStore {
         blobs: &[(&str, &[u8])],
         slicing: &Slicing,
     ) -> Result<(), StoreError> {
-        let owners = stored_owners(&self.conn, &member_keys(incidents)).map_err(|e| self.sql(e))?;
+        let placed = stored_owners(&self.conn, &member_keys(incidents)).map_err(|e| self.sql(e))?;
+        let owners: BTreeMap<String, String> = placed
+            .iter()
+            .map(|(key, (owner, _))| (key.clone(), owner.clone()))
+            .collect();
         let mut plan = None;
         slicing.turn.slice(|| {
             self.write(|tx, path| {
@@ -282,14 +286,40 @@ impl SqliteStore {
         let Some(plan) = plan else {
             return Ok(());
         };
-        let parts = parts(incidents, slicing.members);
+        // A detection stored where the plan places it is not written again: a live incident
+        // that takes a few detections keeps the rows of the thousands it holds.
+        let moved: Vec<Placement<'_>> = plan
+            .memberships
+            .iter()
+            .filter(|to| {
+                placed.get(to.alert_key).is_none_or(|(owner, position)| {
+                    owner != to.incident_id || usize::try_from(*position).ok() != Some(to.position)
+                })
+            })
+            .copied()
+            .collect();
+        let mut moved_into: HashMap<&str, usize> = HashMap::new();
+        for to in &moved {
+            *moved_into.entry(to.incident_id).or_default() += 1;
+        }
+        let weights: Vec<Weight> = plan
+            .upserts
+            .iter()
+            .map(|incident| Weight {
+                incident: incident.members.len(),
+                placements: moved_into.get(incident.id.as_str()).copied().unwrap_or(0),
+            })
+            .collect();
+        let parts = parts(&weights, slicing.members);
         for (index, part) in parts.iter().enumerate() {
             let last = index + 1 == parts.len();
+            let started = std::time::Instant::now();
             slicing.turn.slice(|| {
-                self.write(|tx, path| {
+                let written = std::time::Instant::now();
+                let done = self.write(|tx, path| {
                     let sql = |e| sql_at(path, e);
                     let upserts = &plan.upserts[part.upserts.clone()];
-                    let placements = &plan.memberships[part.placements.clone()];
+                    let placements = &moved[part.placements.clone()];
                     apply_incidents(tx, upserts, placements).map_err(sql)?;
                     if last {
                         for (name, bytes) in blobs {
@@ -297,7 +327,19 @@ impl SqliteStore {
                         }
                     }
                     Ok(())
-                })
+                });
+                tracing::debug!(
+                    incidents = part.upserts.len(),
+                    detections = plan.upserts[part.upserts.clone()]
+                        .iter()
+                        .map(|incident| incident.members.len())
+                        .sum::<usize>(),
+                    placements = part.placements.len(),
+                    waited_ms = written.duration_since(started).as_millis() as u64,
+                    write_ms = written.elapsed().as_millis() as u64,
+                    "grouping slice saved"
+                );
+                done
             })?;
         }
         Ok(())
@@ -411,11 +453,18 @@ struct Part {
     placements: Range<usize>,
 }
 
-/// A plan cut into parts of about `budget` rows, an incident weighing as many as its
-/// members (its JSON holds them) and a placement one; an incident comes before the
-/// placements of its members, which may spread over the parts after it. There is always one
-/// part (the last writes the blobs), even for no incidents.
-fn parts(incidents: &[Incident], budget: usize) -> Vec<Part> {
+/// What an incident of a sliced save weighs: its JSON as many rows as its members (it holds
+/// them), and the placements of its members the save writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Weight {
+    incident: usize,
+    placements: usize,
+}
+
+/// A plan cut into parts of about `budget` rows, each incident as heavy as its [`Weight`];
+/// an incident comes before the placements of its members, which may spread over the parts
+/// after it. There is always one part (the last writes the blobs), even for no incidents.
+fn parts(incidents: &[Weight], budget: usize) -> Vec<Part> {
     let budget = budget.max(1);
     let mut parts = Vec::new();
     let (mut placed, mut weight) = (0, 0);
@@ -432,13 +481,13 @@ fn parts(incidents: &[Incident], budget: usize) -> Vec<Part> {
         *weight = 0;
     };
     for (index, incident) in incidents.iter().enumerate() {
-        let heavy = incident.members.len().max(1);
+        let heavy = incident.incident.max(1);
         if weight > 0 && weight + heavy > budget {
             cut(&mut part, &mut weight, index, placed);
         }
         part.upserts.end = index + 1;
         weight += heavy;
-        let mut left = incident.members.len();
+        let mut left = incident.placements;
         while left > 0 {
             if weight >= budget {
                 cut(&mut part, &mut weight, index + 1, placed);
@@ -468,24 +517,28 @@ fn memberships_in(conn: &Connection, keys: &[&str]) -> rusqlite::Result<BTreeMap
     Ok(owners)
 }
 
-/// The incident each of `keys` is stored under, like [`memberships_in`], refusing a key
-/// whose alert is not stored: a sliced save checks this before its first slice, since a
-/// later slice cannot undo what the earlier ones committed.
-fn stored_owners(conn: &Connection, keys: &[&str]) -> rusqlite::Result<BTreeMap<String, String>> {
+/// The incident each of `keys` is stored under and its position there, like
+/// [`memberships_in`], refusing a key whose alert is not stored: a sliced save checks this
+/// before its first slice, since a later slice cannot undo what the earlier ones committed.
+fn stored_owners(
+    conn: &Connection,
+    keys: &[&str],
+) -> rusqlite::Result<BTreeMap<String, (String, i64)>> {
     let mut statement = conn.prepare_cached(
-        "SELECT m.incident_id FROM alerts a LEFT JOIN memberships m ON m.alert_key = a.key
+        "SELECT m.incident_id, m.position FROM alerts a LEFT JOIN memberships m ON m.alert_key = a.key
          WHERE a.key = ?1",
     )?;
     let mut owners = BTreeMap::new();
     for key in keys {
-        let row: Option<Option<String>> =
-            statement.query_row([key], |row| row.get(0)).optional()?;
+        let row: Option<(Option<String>, Option<i64>)> = statement
+            .query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
         match row {
             None => return Err(missing_alert(key)),
-            Some(Some(owner)) => {
-                owners.insert((*key).to_owned(), owner);
+            Some((Some(owner), position)) => {
+                owners.insert((*key).to_owned(), (owner, position.unwrap_or(-1)));
             }
-            Some(None) => {}
+            Some((None, _)) => {}
         }
     }
     Ok(owners)
@@ -965,19 +1018,13 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod slicing_tests {
-    use tocsin_incident::{JoinReason, Membership};
-
     use super::*;
 
-    fn incident(members: usize) -> Incident {
-        let mut incident = Incident::placeholder("INC-test");
-        incident.members = (0..members)
-            .map(|n| Membership {
-                alert_key: format!("k{n}"),
-                reason: JoinReason::default(),
-            })
-            .collect();
-        incident
+    fn incident(members: usize) -> Weight {
+        Weight {
+            incident: members,
+            placements: members,
+        }
     }
 
     fn part(upserts: Range<usize>, placements: Range<usize>) -> Part {
@@ -1002,5 +1049,21 @@ mod slicing_tests {
             ]
         );
         assert_eq!(parts(&[], 4), [part(0..0, 0..0)]);
+    }
+
+    #[test]
+    fn an_incident_whose_members_stay_put_weighs_its_json_alone() {
+        let stays = Weight {
+            incident: 3,
+            placements: 0,
+        };
+        let grows = Weight {
+            incident: 3,
+            placements: 1,
+        };
+        assert_eq!(
+            parts(&[stays, grows], 4),
+            [part(0..1, 0..0), part(1..2, 0..1)]
+        );
     }
 }
