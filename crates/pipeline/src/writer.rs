@@ -103,6 +103,8 @@ pub struct IncidentWriter<S> {
     /// The time and key of the run's earliest new alert when it cannot be appended to the
     /// state (every new alert has a time).
     late_from: Option<(i64, String)>,
+    /// Why the run's alerts could not be appended, for a regrouping's report.
+    regroup_why: &'static str,
     /// For a writer whose alerts another writer stores ([`IncidentWriter::adopt`]): how many
     /// alerts the store held grouped when the state was taken. The grouping then covers
     /// those and the adopted ones, not every alert the store holds by the time it saves.
@@ -143,8 +145,8 @@ pub enum GroupedBy {
     Appending,
     /// The stored alerts since a checkpoint before the late ones were grouped again.
     Checkpoint,
-    /// Every stored alert was grouped again.
-    Everything,
+    /// Every stored alert was grouped again, for the reason given.
+    Everything(&'static str),
 }
 
 impl<S: IncidentStore> IncidentWriter<S> {
@@ -161,6 +163,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
             blobs: Vec::new(),
             checkpoints: Checkpoints::default(),
             late_from: None,
+            regroup_why: "asked for",
             adopted_base: None,
         }
     }
@@ -314,14 +317,17 @@ impl<S: IncidentStore> IncidentWriter<S> {
     /// touched and the new state; `None` (nothing written) when the run cannot be appended.
     fn incremental(&mut self) -> Result<Option<StoreReport>, S::Error> {
         let Taken::Usable(state) = std::mem::replace(&mut self.state, Taken::Unusable) else {
+            self.regroup_why = "no grouping state to continue from";
             return Ok(None);
         };
         let Ok(mut grouper) = Grouper::resume(*state, &self.grouping) else {
+            self.regroup_why = "the grouping state was saved by another version or settings";
             return Ok(None);
         };
         grouper.suppress(self.suppressions()?);
         let run = std::mem::take(&mut self.run);
         let Some(mut fresh) = self.fresh(&run, &grouper)? else {
+            self.regroup_why = "detections of the run were stored before, elsewhere";
             return Ok(None);
         };
         fresh.sort_by(|a, b| (a.timestamp_micros, &a.key).cmp(&(b.timestamp_micros, &b.key)));
@@ -330,6 +336,21 @@ impl<S: IncidentStore> IncidentWriter<S> {
             self.late_from = fresh
                 .first()
                 .and_then(|alert| Some((alert.timestamp_micros?, alert.key.clone())));
+            self.regroup_why = match self.late_from {
+                Some(_) => "no checkpoint before a late detection",
+                None => "a detection without a time",
+            };
+            if let Some(first) = fresh.first() {
+                let (newest, newest_key) = grouper.newest().unwrap_or((0, ""));
+                tracing::debug!(
+                    time = ?first.timestamp_micros,
+                    key = %first.key,
+                    rule = %first.rule.title,
+                    newest,
+                    newest_key,
+                    "a detection comes before the newest one grouped"
+                );
+            }
             return Ok(None);
         }
         for alert in fresh {
@@ -337,6 +358,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
         }
         let stored = self.stored_alerts_touched(&grouper)?;
         let Ok(incidents) = grouper.touched_incidents(&stored, &self.catalog) else {
+            self.regroup_why = "a detection of a touched incident is missing";
             return Ok(None);
         };
         let state = grouper.state();
@@ -413,6 +435,11 @@ impl<S: IncidentStore> IncidentWriter<S> {
         let after = self
             .store
             .alerts_after(checkpoint.micros, &checkpoint.key)?;
+        tracing::debug!(
+            checkpoint = checkpoint.micros,
+            detections = after.len(),
+            "grouping again from a checkpoint"
+        );
         for alert in &after {
             if !grouper.appends(alert) {
                 return Ok(None);
@@ -441,7 +468,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
             group_with_suppressions(&alerts, &self.grouping, &suppressions, &self.catalog);
         let report = self.save(&incidents, state.as_ref())?;
         Ok(StoreReport {
-            grouped_by: GroupedBy::Everything,
+            grouped_by: GroupedBy::Everything(self.regroup_why),
             ..report
         })
     }
