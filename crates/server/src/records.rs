@@ -32,7 +32,10 @@ pub(crate) struct DecodedRecord {
     pub unfinished: bool,
 }
 
-/// Each record's events, in the order of `records`.
+/// Each record's events, in the order of `records`. An event without a time (or with one
+/// its decoder could not read) takes the time its record was received: a live service
+/// sees it happen then, and a detection without a time could not be grouped after the
+/// ones before it (every grouping would regroup the whole store).
 pub(crate) fn decode_records(records: &[Record], options: &DecodeOptions) -> Vec<DecodedRecord> {
     let mut out: Vec<DecodedRecord> = records.iter().map(|_| DecodedRecord::default()).collect();
     for group in input_groups(records) {
@@ -43,6 +46,13 @@ pub(crate) fn decode_records(records: &[Record], options: &DecodeOptions) -> Vec
                 for (index, decoded) in group.into_iter().zip(decode_together(&members, options)) {
                     out[index] = decoded;
                 }
+            }
+        }
+    }
+    for record in &mut out {
+        if let Some(received) = record.received {
+            for event in &mut record.events {
+                event.timestamp_micros.get_or_insert(received);
             }
         }
     }
@@ -230,6 +240,28 @@ mod tests {
         assert_eq!(joined.text("new_username").as_deref(), Some("phall"));
         assert!(decoded.iter().all(|d| d.errors.is_empty() && !d.unfinished));
         assert!(decoded.iter().all(|d| d.received == Some(5)));
+    }
+
+    #[test]
+    fn an_event_without_a_time_takes_its_records_receipt() {
+        let mut bytes = RecordHeader::encode("json", "http", 1_700_000_000_000_000);
+        bytes.extend_from_slice(
+            b"{\"EventID\": 1}\n{\"EventID\": 2, \"@timestamp\": \"2024-05-01T10:00:00Z\"}\n",
+        );
+        let records = [Record {
+            position: Position::new(1),
+            bytes,
+        }];
+        let decoded = decode_records(&records, &DecodeOptions::default());
+        let times: Vec<Option<i64>> = decoded[0]
+            .events
+            .iter()
+            .map(|e| e.timestamp_micros)
+            .collect();
+        assert_eq!(
+            times,
+            [Some(1_700_000_000_000_000), Some(1_714_557_600_000_000)]
+        );
     }
 
     #[test]
