@@ -353,14 +353,28 @@ impl<S: IncidentStore> IncidentWriter<S> {
             }
             return Ok(None);
         }
+        let appended = fresh.len();
         for alert in fresh {
             grouper.push(alert);
         }
+        let touched = grouper.stored_incidents_touched();
+        tracing::debug!(
+            appended,
+            resumed = grouper.resumed_keys().len(),
+            stored_incidents_touched = touched.len(),
+            "appended to the grouping state"
+        );
         let stored = self.stored_alerts_touched(&grouper)?;
         let Ok(incidents) = grouper.touched_incidents(&stored, &self.catalog) else {
             self.regroup_why = "a detection of a touched incident is missing";
             return Ok(None);
         };
+        tracing::debug!(
+            stored_detections_read = stored.len(),
+            incidents = incidents.len(),
+            members = incidents.iter().map(|i| i.members.len()).sum::<usize>(),
+            "incidents rebuilt"
+        );
         let state = grouper.state();
         self.save(&incidents, state.as_ref()).map(Some)
     }
@@ -401,6 +415,12 @@ impl<S: IncidentStore> IncidentWriter<S> {
         let (grouped, fresh): (Vec<&Alert>, Vec<&Alert>) = distinct
             .into_iter()
             .partition(|a| owned.contains_key(&a.key) || resumed.contains(a.key.as_str()));
+        tracing::debug!(
+            stored_before = self.written.existing,
+            repeated,
+            grouped = grouped.len(),
+            "detections of the run the store held before"
+        );
         Ok((grouped.len() + repeated == self.written.existing).then_some(fresh))
     }
 
@@ -462,6 +482,10 @@ impl<S: IncidentStore> IncidentWriter<S> {
     /// Regroups every stored alert and saves the incidents and a fresh state.
     /// The caller forgets the checkpoints it no longer trusts.
     fn regroup_all(&mut self) -> Result<StoreReport, S::Error> {
+        tracing::debug!(
+            why = self.regroup_why,
+            "grouping every stored detection again"
+        );
         let alerts = self.store.all_alerts()?;
         let suppressions = self.suppressions()?;
         let (incidents, state) =
