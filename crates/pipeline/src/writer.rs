@@ -364,7 +364,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
             stored_incidents_touched = touched.len(),
             "appended to the grouping state"
         );
-        let stored = self.stored_alerts_touched(&grouper)?;
+        let stored = self.stored_alerts_of(&touched)?;
         let Ok(incidents) = grouper.touched_incidents(&stored, &self.catalog) else {
             self.regroup_why = "a detection of a touched incident is missing";
             return Ok(None);
@@ -379,14 +379,12 @@ impl<S: IncidentStore> IncidentWriter<S> {
         self.save(&incidents, state.as_ref()).map(Some)
     }
 
-    /// The stored alerts of the stored incidents the grouper's new alerts touched, by key.
-    fn stored_alerts_touched(
-        &self,
-        grouper: &Grouper<'_>,
-    ) -> Result<HashMap<String, Alert>, S::Error> {
+    /// The stored alerts of the stored incidents `ids` (those a grouper's new alerts
+    /// touched, [`Grouper::stored_incidents_touched`]), by key.
+    fn stored_alerts_of(&self, ids: &[String]) -> Result<HashMap<String, Alert>, S::Error> {
         let mut stored = HashMap::new();
-        for id in grouper.stored_incidents_touched() {
-            let alerts = self.store.alerts_of(&id)?;
+        for id in ids {
+            let alerts = self.store.alerts_of(id)?;
             stored.extend(alerts.into_iter().map(|alert| (alert.key.clone(), alert)));
         }
         Ok(stored)
@@ -466,7 +464,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
             }
             grouper.push(alert);
         }
-        let stored = self.stored_alerts_touched(&grouper)?;
+        let stored = self.stored_alerts_of(&grouper.stored_incidents_touched())?;
         let Ok(incidents) = grouper.touched_incidents(&stored, &self.catalog) else {
             return Ok(None);
         };
