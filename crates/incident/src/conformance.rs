@@ -188,7 +188,8 @@ pub fn all_alerts_are_oldest_first<S: IncidentStore>(
 }
 
 /// `alerts_after` gives the alerts after a point in grouping order (a later time, or the
-/// same time and a greater key), in that order, then the alerts without a time.
+/// same time and a greater key), in that order, then the alerts without a time;
+/// `count_alerts_after` counts them.
 pub fn alerts_after_are_the_later_ones_in_order<S: IncidentStore>(
     make: impl FnOnce() -> S,
 ) -> Result<(), Violation> {
@@ -208,6 +209,14 @@ pub fn alerts_after_are_the_later_ones_in_order<S: IncidentStore>(
     check.ok(store.put_alerts(&written), "put_alerts")?;
     let point = &same_minute[0];
     let at = point.timestamp_micros.unwrap_or_default();
+    check.eq(
+        "alerts counted after the first of minute 5",
+        check.ok(
+            store.count_alerts_after(at, &point.key),
+            "count_alerts_after",
+        )?,
+        3,
+    )?;
     check.eq(
         "alerts after the first of minute 5",
         check.ok(store.alerts_after(at, &point.key), "alerts_after")?,

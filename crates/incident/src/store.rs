@@ -42,6 +42,18 @@ pub struct PutOutcome {
     pub existing: usize,
 }
 
+impl PutOutcome {
+    /// The outcome of a write that stored, for each alert, `first_time` or not
+    /// ([`IncidentStore::store_alerts`]).
+    pub fn of(first_time: &[bool]) -> PutOutcome {
+        let new = first_time.iter().filter(|new| **new).count();
+        PutOutcome {
+            new,
+            existing: first_time.len() - new,
+        }
+    }
+}
+
 /// Which incidents [`IncidentStore::list_incidents`] returns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IncidentFilter {
@@ -74,8 +86,16 @@ pub trait IncidentStore {
     /// The store's error type.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Stores alerts, skipping those already stored (by key).
-    fn put_alerts(&mut self, alerts: &[Alert]) -> Result<PutOutcome, Self::Error>;
+    /// Stores alerts, skipping those already stored (by key); says of each whether it was
+    /// stored for the first time, so that a caller groups only the new ones (an alert
+    /// stored before was grouped then, see `tocsin_pipeline`'s writer).
+    fn store_alerts(&mut self, alerts: &[Alert]) -> Result<Vec<bool>, Self::Error>;
+
+    /// Stores alerts, skipping those already stored (by key); says how many were new.
+    fn put_alerts(&mut self, alerts: &[Alert]) -> Result<PutOutcome, Self::Error> {
+        self.store_alerts(alerts)
+            .map(|first_time| PutOutcome::of(&first_time))
+    }
 
     /// Stores alerts and saves the incidents grouped from them (as
     /// [`IncidentStore::save_incidents`] does) in one atomic step.
@@ -95,6 +115,10 @@ pub trait IncidentStore {
     /// then key), in that order, alerts without a time last: what continuing a grouping
     /// from a state saved up to that alert reads, instead of every stored alert.
     fn alerts_after(&self, micros: i64, key: &str) -> Result<Vec<Alert>, Self::Error>;
+
+    /// How many alerts [`IncidentStore::alerts_after`] would return (cheaply: without
+    /// reading them), so that a caller with a memory budget can decide not to read them.
+    fn count_alerts_after(&self, micros: i64, key: &str) -> Result<usize, Self::Error>;
 
     /// Saves a regrouping: computes the [`SavePlan`](crate::SavePlan) from what the store
     /// holds and applies it in one atomic step. A new incident is stored whole (lifecycle

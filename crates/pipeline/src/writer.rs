@@ -21,13 +21,19 @@
 //! earliest of them, and groups again the stored alerts after it ([`checkpoints`]): the
 //! same result, at a cost that follows how late the alerts are.
 //!
-//! It regroups every stored alert instead (and saves a fresh state) when neither holds: no usable state (a store written before states were saved, a run killed before
-//! saving it, another state format or another grouping configuration), a new alert earlier
-//! than (or, at the same time, keyed before) the newest alert already grouped with no
-//! checkpoint before it, a new alert without a time, or (in a run that also stores new alerts) an already stored alert of the
-//! run that is in neither a stored incident nor a group the state still holds. A rerun that
-//! stores nothing new changes no incident and keeps the state. A store holding an alert without a time has
-//! no state, so every later run regroups it whole.
+//! Only the alerts a run stores for the first time are grouped: one stored before (a rerun,
+//! a sender sending a batch again, even long after) was grouped when it was stored, since
+//! a state is only continued when it covers every stored alert ([`ungrouped_alerts`] is
+//! zero; a service's grouper, which adopts what another connection stores, counts what it
+//! adopted instead).
+//!
+//! It regroups every stored alert instead (and saves a fresh state) when neither holds: no
+//! usable state (a store written before states were saved, a run killed before saving it,
+//! another state format or another grouping configuration, or a store holding alerts no
+//! grouping saw), a new alert earlier than (or, at the same time, keyed before) the newest
+//! alert already grouped with no checkpoint before it, or a new alert without a time. A
+//! rerun that stores nothing new changes no incident and keeps the state. A store holding
+//! an alert without a time has no state, so every later run regroups it whole.
 //!
 //! The state is taken out of the store before the run writes its first alert and saved
 //! back with its incidents, so a run that stops in between leaves no state and the next
@@ -52,7 +58,7 @@
 //! last write also records how many alerts the store held when grouped ([`GROUPED_BLOB`]),
 //! so that a store can tell how many wait for a grouping ([`ungrouped_alerts`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use self::checkpoints::{Checkpoints, CHECKPOINTS_BLOB};
 
@@ -109,6 +115,8 @@ pub struct IncidentWriter<S> {
     /// alerts the store held grouped when the state was taken. The grouping then covers
     /// those and the adopted ones, not every alert the store holds by the time it saves.
     adopted_base: Option<usize>,
+    /// The most stored alerts a grouping of late alerts may read back (`None`: no limit).
+    read_back_limit: Option<usize>,
 }
 
 /// Where the writer stands with the store's grouping state.
@@ -147,6 +155,10 @@ pub enum GroupedBy {
     Checkpoint,
     /// Every stored alert was grouped again, for the reason given.
     Everything(&'static str),
+    /// This many late alerts were grouped among themselves, into incidents of their own,
+    /// since grouping them with what came before would have read back more stored alerts
+    /// than allowed ([`IncidentWriter::limit_read_back`]); the others were appended.
+    Apart(usize),
 }
 
 impl<S: IncidentStore> IncidentWriter<S> {
@@ -164,6 +176,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
             checkpoints: Checkpoints::default(),
             late_from: None,
             regroup_why: "asked for",
+            read_back_limit: None,
             adopted_base: None,
         }
     }
@@ -214,22 +227,65 @@ impl<S: IncidentStore> IncidentWriter<S> {
             return Ok(());
         }
         self.take_state()?;
-        let outcome = self.store.put_alerts(&self.pending)?;
-        self.written.new += outcome.new;
-        self.written.existing += outcome.existing;
-        if matches!(self.state, Taken::Usable(_)) {
-            self.run.append(&mut self.pending);
-        }
-        self.pending.clear();
+        let first_time = self.store.store_alerts(&self.pending)?;
+        let pending = std::mem::take(&mut self.pending);
+        self.keep_new(pending, &first_time);
         Ok(())
     }
 
-    /// Takes alerts that another connection already stored (with what storing them did) as
-    /// this run's, to group at [`IncidentWriter::finish`]: a service that stores detections
-    /// on one thread and groups them on another. The other writer stores alerts only, so
-    /// the grouping saved covers the alerts grouped before and the adopted ones (a restart
-    /// finds the rest ungrouped, [`ungrouped_alerts`], and regroups).
-    pub fn adopt(&mut self, alerts: Vec<Alert>, stored: PutOutcome) -> Result<(), S::Error> {
+    /// Counts what a write of `alerts` stored for the `first_time` and keeps the new ones
+    /// to group (while a state was taken): one stored before was grouped then.
+    fn keep_new(&mut self, alerts: Vec<Alert>, first_time: &[bool]) {
+        let outcome = PutOutcome::of(first_time);
+        self.written.new += outcome.new;
+        self.written.existing += outcome.existing;
+        if matches!(self.state, Taken::Usable(_)) {
+            let new = alerts
+                .into_iter()
+                .zip(first_time)
+                .filter_map(|(alert, new)| new.then_some(alert));
+            self.run.extend(new);
+        }
+    }
+
+    /// Takes alerts that another connection already stored (saying of each whether it was
+    /// stored for the `first_time`, [`IncidentStore::store_alerts`]) as this run's, to group
+    /// at [`IncidentWriter::finish`]: a service that stores detections on one thread and
+    /// groups them on another. The other writer stores alerts only, so the grouping saved
+    /// covers the alerts grouped before and the adopted ones (a restart finds the rest
+    /// ungrouped, [`ungrouped_alerts`], and groups them before adopting anything).
+    pub fn adopt(&mut self, alerts: Vec<Alert>, first_time: &[bool]) -> Result<(), S::Error> {
+        self.adopting()?;
+        self.take_state()?;
+        self.keep_new(alerts, first_time);
+        Ok(())
+    }
+
+    /// Bounds what grouping late alerts may read back: when placing them exactly (from a
+    /// checkpoint before them, or by regrouping everything) would read more than `most`
+    /// stored alerts, they are grouped among themselves instead ([`GroupedBy::Apart`]).
+    /// A service sets it so that a backfill of old logs cannot make it load its whole
+    /// store; a hunt, which holds its run anyway, does not.
+    pub fn limit_read_back(&mut self, most: usize) {
+        self.read_back_limit = Some(most);
+    }
+
+    /// A writer that groups only alerts another connection stores
+    /// ([`IncidentWriter::adopt`]), even when it adopts none: the grouping it saves covers
+    /// the alerts grouped before and those it adopted, never alerts stored meanwhile.
+    pub fn adopting_only(
+        store: S,
+        grouping: GroupingConfig,
+        catalog: AttackCatalog,
+    ) -> Result<Self, S::Error> {
+        let mut writer = IncidentWriter::new(store, grouping, catalog);
+        writer.adopting()?;
+        Ok(writer)
+    }
+
+    /// Reads, once, how many alerts the store held grouped: what an adopting writer's
+    /// grouping adds its adopted alerts to.
+    fn adopting(&mut self) -> Result<(), S::Error> {
         if self.adopted_base.is_none() {
             let grouped = self
                 .store
@@ -238,12 +294,6 @@ impl<S: IncidentStore> IncidentWriter<S> {
                 .and_then(|text| text.parse::<usize>().ok())
                 .unwrap_or(0);
             self.adopted_base = Some(grouped);
-        }
-        self.take_state()?;
-        self.written.new += stored.new;
-        self.written.existing += stored.existing;
-        if matches!(self.state, Taken::Usable(_)) {
-            self.run.extend(alerts);
         }
         Ok(())
     }
@@ -282,6 +332,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
     /// what groups the alerts a stopped run left ungrouped ([`ungrouped_alerts`]).
     pub fn regroup(mut self) -> Result<(S, StoreReport), S::Error> {
         self.take_state()?;
+        self.regroup_why = "asked for";
         self.checkpoints.forget_all();
         let report = self.regroup_all()?;
         Ok((self.store, report))
@@ -295,8 +346,16 @@ impl<S: IncidentStore> IncidentWriter<S> {
         }
         let bytes = self.store.load_blob(STATE_BLOB)?.unwrap_or_default();
         self.state = match serde_json::from_slice::<GroupingState>(&bytes) {
+            Ok(_) if self.adopted_base.is_none() && ungrouped_alerts(&self.store)? > 0 => {
+                // Alerts stored before this run are taken as grouped: here some are not.
+                self.regroup_why = "the store holds detections no grouping saw";
+                Taken::Unusable
+            }
             Ok(state) => Taken::Usable(Box::new(state)),
-            Err(_) => Taken::Unusable,
+            Err(_) => {
+                self.regroup_why = "no grouping state to continue from";
+                Taken::Unusable
+            }
         };
         if !bytes.is_empty() {
             self.store.save_blob(STATE_BLOB, &[])?;
@@ -317,7 +376,6 @@ impl<S: IncidentStore> IncidentWriter<S> {
     /// touched and the new state; `None` (nothing written) when the run cannot be appended.
     fn incremental(&mut self) -> Result<Option<StoreReport>, S::Error> {
         let Taken::Usable(state) = std::mem::replace(&mut self.state, Taken::Unusable) else {
-            self.regroup_why = "no grouping state to continue from";
             return Ok(None);
         };
         let Ok(mut grouper) = Grouper::resume(*state, &self.grouping) else {
@@ -326,32 +384,26 @@ impl<S: IncidentStore> IncidentWriter<S> {
         };
         grouper.suppress(self.suppressions()?);
         let run = std::mem::take(&mut self.run);
-        let Some(mut fresh) = self.fresh(&run, &grouper)? else {
-            self.regroup_why = "detections of the run were stored before, elsewhere";
-            return Ok(None);
-        };
+        let mut fresh: Vec<&Alert> = run.iter().collect();
         fresh.sort_by(|a, b| (a.timestamp_micros, &a.key).cmp(&(b.timestamp_micros, &b.key)));
-        if !fresh.iter().all(|alert| grouper.appends(alert)) {
-            // Sorted with untimed alerts first: a checkpoint needs every alert timed.
-            self.late_from = fresh
+        // Sorted, untimed alerts first: the ones that cannot be appended come first.
+        let late = fresh.partition_point(|alert| !grouper.appends(alert));
+        let mut apart = Vec::new();
+        if late > 0 {
+            // A checkpoint needs every alert timed.
+            let late_from = fresh
                 .first()
                 .and_then(|alert| Some((alert.timestamp_micros?, alert.key.clone())));
-            self.regroup_why = match self.late_from {
-                Some(_) => "no checkpoint before a late detection",
-                None => "a detection without a time",
-            };
-            if let Some(first) = fresh.first() {
-                let (newest, newest_key) = grouper.newest().unwrap_or((0, ""));
-                tracing::debug!(
-                    time = ?first.timestamp_micros,
-                    key = %first.key,
-                    rule = %first.rule.title,
-                    newest,
-                    newest_key,
-                    "a detection comes before the newest one grouped"
-                );
+            self.log_late(fresh[0], &grouper);
+            if !self.too_costly_to_read_back(late_from.as_ref())? {
+                self.regroup_why = match late_from {
+                    Some(_) => "no checkpoint before a late detection",
+                    None => "a detection without a time",
+                };
+                self.late_from = late_from;
+                return Ok(None);
             }
-            return Ok(None);
+            apart = fresh.drain(..late).cloned().collect();
         }
         let appended = fresh.len();
         for alert in fresh {
@@ -376,7 +428,64 @@ impl<S: IncidentStore> IncidentWriter<S> {
             "incidents rebuilt"
         );
         let state = grouper.state();
-        self.save(&incidents, state.as_ref()).map(Some)
+        if apart.is_empty() {
+            return self.save(&incidents, state.as_ref()).map(Some);
+        }
+        let mut incidents = incidents;
+        incidents.extend(self.group_apart(&apart)?);
+        let report = self.save(&incidents, state.as_ref())?;
+        Ok(Some(StoreReport {
+            grouped_by: GroupedBy::Apart(apart.len()),
+            ..report
+        }))
+    }
+
+    /// Logs the earliest detection of a run that cannot be appended.
+    fn log_late(&self, first: &Alert, grouper: &Grouper<'_>) {
+        let (newest, newest_key) = grouper.newest().unwrap_or((0, ""));
+        tracing::debug!(
+            time = ?first.timestamp_micros,
+            key = %first.key,
+            rule = %first.rule.title,
+            newest,
+            newest_key,
+            "a detection comes before the newest one grouped"
+        );
+    }
+
+    /// Whether grouping late alerts (the earliest at `late_from`, `None` when one has no
+    /// time) the exact way would read back more stored alerts than the writer may
+    /// ([`IncidentWriter::limit_read_back`]): all of them, or those after the checkpoint
+    /// it would continue from.
+    fn too_costly_to_read_back(&self, late_from: Option<&(i64, String)>) -> Result<bool, S::Error> {
+        let Some(limit) = self.read_back_limit else {
+            return Ok(false);
+        };
+        let checkpoint =
+            late_from.and_then(|(micros, key)| self.checkpoints.newest_before(*micros, key));
+        let cost = match checkpoint {
+            Some(checkpoint) => self
+                .store
+                .count_alerts_after(checkpoint.micros, &checkpoint.key)?,
+            None => self.store.alert_count()?,
+        };
+        if cost > limit {
+            tracing::warn!(
+                stored_to_read = cost,
+                limit,
+                "late detections are grouped apart: grouping them with what came before would \
+                 read back more stored detections than allowed"
+            );
+        }
+        Ok(cost > limit)
+    }
+
+    /// The incidents late alerts open among themselves, the store's suppressions applied.
+    fn group_apart(&self, late: &[Alert]) -> Result<Vec<Incident>, S::Error> {
+        let suppressions = self.suppressions()?;
+        let (incidents, _) =
+            group_with_suppressions(late, &self.grouping, &suppressions, &self.catalog);
+        Ok(incidents)
     }
 
     /// The stored alerts of the stored incidents `ids` (those a grouper's new alerts
@@ -388,38 +497,6 @@ impl<S: IncidentStore> IncidentWriter<S> {
             stored.extend(alerts.into_iter().map(|alert| (alert.key.clone(), alert)));
         }
         Ok(stored)
-    }
-
-    /// The run's alerts that the store did not hold before (each key once); `None` when an
-    /// already stored one is not where the state would find it grouped.
-    fn fresh<'r>(
-        &self,
-        run: &'r [Alert],
-        grouper: &Grouper<'_>,
-    ) -> Result<Option<Vec<&'r Alert>>, S::Error> {
-        if self.written.new == 0 {
-            // Every alert of the run was stored, so grouped, before the state was saved.
-            return Ok(Some(Vec::new()));
-        }
-        let mut keys = HashSet::new();
-        let distinct: Vec<&Alert> = run.iter().filter(|a| keys.insert(&a.key)).collect();
-        let repeated = run.len() - distinct.len();
-        if self.written.existing == repeated {
-            return Ok(Some(distinct));
-        }
-        let keys: Vec<&str> = distinct.iter().map(|a| a.key.as_str()).collect();
-        let owned = self.store.memberships_of(&keys)?;
-        let resumed = grouper.resumed_keys();
-        let (grouped, fresh): (Vec<&Alert>, Vec<&Alert>) = distinct
-            .into_iter()
-            .partition(|a| owned.contains_key(&a.key) || resumed.contains(a.key.as_str()));
-        tracing::debug!(
-            stored_before = self.written.existing,
-            repeated,
-            grouped = grouped.len(),
-            "detections of the run the store held before"
-        );
-        Ok((grouped.len() + repeated == self.written.existing).then_some(fresh))
     }
 
     /// The store's suppressions in force (see `tocsin_incident::suppression`).

@@ -30,8 +30,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore, PutOutcome};
-use tocsin_pipeline::IncidentWriter;
+use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore};
+use tocsin_pipeline::{GroupedBy, IncidentWriter};
 use tocsin_spool::{FileSpool, Position, Spool};
 use tocsin_store::{SqliteStore, StoreError, WriteTurn};
 
@@ -85,6 +85,9 @@ pub struct GroupingPace {
     last: Option<Instant>,
     /// How long it took.
     took: Duration,
+    /// The most stored detections a grouping of late ones may read back
+    /// ([`IncidentWriter::limit_read_back`]; `None`: no limit).
+    read_back_limit: Option<usize>,
 }
 
 /// How far the committer's commits let the write-ahead log grow (pages of 4 KiB) before
@@ -100,6 +103,14 @@ pub const GROUP_EVERY: Duration = Duration::from_secs(1);
 pub const GROUPING_BATCH: usize = 20_000;
 
 impl GroupingPace {
+    /// A pace whose groupings of late detections read back at most `limit` stored ones.
+    pub fn reading_back_at_most(limit: usize) -> GroupingPace {
+        GroupingPace {
+            read_back_limit: Some(limit),
+            ..GroupingPace::default()
+        }
+    }
+
     /// Whether a grouping is due now.
     fn due(&self) -> bool {
         self.pending_detections >= GROUPING_BATCH || self.wait().is_zero()
@@ -166,8 +177,9 @@ impl GrouperQueue {
 pub(crate) struct ToGroup {
     /// The detections, stored.
     pub alerts: Vec<Alert>,
-    /// What storing them did (new ones, ones stored before).
-    pub stored: PutOutcome,
+    /// Whether storing them stored each for the first time (one stored before was
+    /// grouped then, or waits in the grouper already).
+    pub first_time: Vec<bool>,
     /// Whether to group now whatever the pace.
     pub group_now: bool,
     /// The detectors' state to save with the grouping.
@@ -222,7 +234,7 @@ impl Committer {
         if to_group {
             let work = ToGroup {
                 alerts: step.alerts,
-                stored,
+                first_time: stored,
                 group_now: step.group_now,
                 state: step.state,
                 grouping: step.grouping,
@@ -238,13 +250,13 @@ impl Committer {
     }
 
     /// Writes a step's detections, then its position (when it moved).
-    fn write(&mut self, step: &Judged) -> Result<PutOutcome, ConsumerError> {
+    fn write(&mut self, step: &Judged) -> Result<Vec<bool>, ConsumerError> {
         let stored = match step.alerts.is_empty() {
-            true => PutOutcome::default(),
+            true => Vec::new(),
             false => {
                 let store = self.store()?;
-                let outcome = store.put_alerts(&step.alerts);
-                outcome.map_err(|e| self.store_error(e))?
+                let first_time = store.store_alerts(&step.alerts);
+                first_time.map_err(|e| self.store_error(e))?
             }
         };
         if self.committed != Some(step.resume) {
@@ -378,11 +390,13 @@ impl Grouper {
         store
             .defer_checkpoints(COMMITTER_WAL_PAGES)
             .map_err(|source| self.store_error(source))?;
-        Ok(IncidentWriter::new(
-            store,
-            self.grouping.clone(),
-            self.catalog.clone(),
-        ))
+        let mut writer =
+            IncidentWriter::adopting_only(store, self.grouping.clone(), self.catalog.clone())
+                .map_err(|source| self.store_error(source))?;
+        if let Some(limit) = self.grouping_pace.read_back_limit {
+            writer.limit_read_back(limit);
+        }
+        Ok(writer)
     }
 
     /// Groups what the committer passes on until it hangs up, then what is left; stops at
@@ -410,7 +424,7 @@ impl Grouper {
                 self.grouping_pace.pending = Some(self.writer()?);
             }
             if let Some(writer) = self.grouping_pace.pending.as_mut() {
-                let adopted = writer.adopt(work.alerts, work.stored);
+                let adopted = writer.adopt(work.alerts, &work.first_time);
                 adopted.map_err(|e| self.store_error(e))?;
             }
         }
@@ -449,6 +463,9 @@ impl Grouper {
             add(&self.metrics.detections_stored, report.alerts.new as u64);
             add(&self.metrics.incidents_saved, report.incidents as u64);
             add(&self.metrics.incidents_opened, report.new_incidents as u64);
+            if let GroupedBy::Apart(late) = report.grouped_by {
+                add(&self.metrics.detections_grouped_apart, late as u64);
+            }
         }
         self.metrics
             .awaiting_grouping

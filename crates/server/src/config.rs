@@ -179,7 +179,16 @@ pub struct GroupingSection {
     pub max_incident_detections: usize,
     /// An incident is full for detections this long after its first one.
     pub max_incident_span: String,
+    /// The most stored detections a grouping of late detections may read back (the service
+    /// only; `hunt` has no limit): when placing them exactly would read more (a backfill of
+    /// logs older than every checkpoint of the grouping), they are grouped among themselves
+    /// instead, so that no input can make the service load its whole store.
+    pub late_read_back_limit: usize,
 }
+
+/// The default [`GroupingSection::late_read_back_limit`]: about a gigabyte of detections
+/// read back at worst.
+pub const DEFAULT_LATE_READ_BACK_LIMIT: usize = 200_000;
 
 impl Default for GroupingSection {
     fn default() -> Self {
@@ -192,6 +201,7 @@ impl Default for GroupingSection {
             opening_risk: tocsin_incident::grouping::opening::DEFAULT_MIN_RISK,
             max_incident_detections: tocsin_incident::grouping::DEFAULT_MAX_DETECTIONS,
             max_incident_span: "1w".into(),
+            late_read_back_limit: DEFAULT_LATE_READ_BACK_LIMIT,
         }
     }
 }

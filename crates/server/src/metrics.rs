@@ -26,6 +26,9 @@ pub struct Metrics {
     pub incidents_saved: AtomicU64,
     /// Incidents opened.
     pub incidents_opened: AtomicU64,
+    /// Late detections grouped among themselves, since placing them exactly would have read
+    /// back more stored detections than `[detection.grouping] late_read_back_limit`.
+    pub detections_grouped_apart: AtomicU64,
     /// Consumer commits (one transaction each).
     pub commits: AtomicU64,
     /// The spool position the consumer committed last.
@@ -149,6 +152,8 @@ pub struct Snapshot {
     pub incidents_saved: u64,
     /// See [`Metrics::incidents_opened`].
     pub incidents_opened: u64,
+    /// See [`Metrics::detections_grouped_apart`].
+    pub detections_grouped_apart: u64,
     /// See [`Metrics::commits`].
     pub commits: u64,
     /// See [`Metrics::committed_position`].
@@ -216,6 +221,7 @@ impl Metrics {
             detections_stored: get(&self.detections_stored),
             incidents_saved: get(&self.incidents_saved),
             incidents_opened: get(&self.incidents_opened),
+            detections_grouped_apart: get(&self.detections_grouped_apart),
             commits: get(&self.commits),
             committed_position: committed,
             spool_end: end,
@@ -245,7 +251,7 @@ impl Metrics {
     pub fn prometheus(&self) -> String {
         let s = self.snapshot();
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 29] = [
+        let rows: [(&str, &str, &str, u64); 30] = [
             (
                 "tocsin_lines_accepted_total",
                 "counter",
@@ -293,6 +299,12 @@ impl Metrics {
                 "counter",
                 "Incidents opened.",
                 s.incidents_opened,
+            ),
+            (
+                "tocsin_detections_grouped_apart_total",
+                "counter",
+                "Late detections grouped among themselves (reading back what came before would pass the limit).",
+                s.detections_grouped_apart,
             ),
             (
                 "tocsin_commits_total",
@@ -464,7 +476,7 @@ mod tests {
             "# TYPE tocsin_lines_accepted_total counter\ntocsin_lines_accepted_total 3\n"
         ));
         assert!(text.contains("\ntocsin_spool_backlog_bytes 60\n"));
-        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 30);
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP")).count(), 31);
     }
 
     #[test]

@@ -196,7 +196,9 @@ pub fn run(
         store_path: data.store(),
         grouping: loaded.grouping,
         reloader: Arc::clone(&reloader),
-        grouping_pace: GroupingPace::default(),
+        grouping_pace: GroupingPace::reading_back_at_most(
+            config.detection.grouping.late_read_back_limit,
+        ),
         forwarder: Forwarder::start(&config.forward, Arc::clone(&metrics))
             .map_err(io("cannot start the forwarding thread"))?,
         catalog: AttackCatalog::empty(),

@@ -44,17 +44,17 @@ impl MemoryStore {
     }
 
     /// Stores the alerts not stored yet.
-    fn insert_alerts(&mut self, alerts: &[Alert]) -> PutOutcome {
-        let mut outcome = PutOutcome::default();
-        for alert in alerts {
-            if self.alerts.contains_key(&alert.key) {
-                outcome.existing += 1;
-            } else {
-                self.alerts.insert(alert.key.clone(), alert.clone());
-                outcome.new += 1;
-            }
-        }
-        outcome
+    fn insert_alerts(&mut self, alerts: &[Alert]) -> Vec<bool> {
+        alerts
+            .iter()
+            .map(|alert| {
+                let new = !self.alerts.contains_key(&alert.key);
+                if new {
+                    self.alerts.insert(alert.key.clone(), alert.clone());
+                }
+                new
+            })
+            .collect()
     }
 
     /// Refuses incidents naming a detection that is neither stored nor in `arriving`.
@@ -163,7 +163,7 @@ impl MemoryStore {
 impl IncidentStore for MemoryStore {
     type Error = MemoryError;
 
-    fn put_alerts(&mut self, alerts: &[Alert]) -> Result<PutOutcome, MemoryError> {
+    fn store_alerts(&mut self, alerts: &[Alert]) -> Result<Vec<bool>, MemoryError> {
         Ok(self.insert_alerts(alerts))
     }
 
@@ -173,9 +173,9 @@ impl IncidentStore for MemoryStore {
         incidents: &[Incident],
     ) -> Result<PutOutcome, MemoryError> {
         self.check_members(incidents, alerts)?;
-        let outcome = self.insert_alerts(alerts);
+        let first_time = self.insert_alerts(alerts);
         self.save_planned(incidents);
-        Ok(outcome)
+        Ok(PutOutcome::of(&first_time))
     }
 
     fn alert_count(&self) -> Result<usize, MemoryError> {
@@ -199,6 +199,10 @@ impl IncidentStore for MemoryStore {
                 .is_none_or(|at| (at, alert.key.as_str()) > (micros, key))
         });
         Ok(alerts)
+    }
+
+    fn count_alerts_after(&self, micros: i64, key: &str) -> Result<usize, MemoryError> {
+        Ok(self.alerts_after(micros, key)?.len())
     }
 
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), MemoryError> {

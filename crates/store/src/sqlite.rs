@@ -393,12 +393,12 @@ fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
 }
 
 /// Inserts alerts that are not stored yet.
-fn insert_alerts(tx: &Transaction<'_>, alerts: &[Alert]) -> rusqlite::Result<PutOutcome> {
+fn insert_alerts(tx: &Transaction<'_>, alerts: &[Alert]) -> rusqlite::Result<Vec<bool>> {
     let mut statement = tx.prepare_cached(
         "INSERT OR IGNORE INTO alerts (key, kind, rule_id, level, timestamp_micros, source, record, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    let mut outcome = PutOutcome::default();
+    let mut first_time = Vec::with_capacity(alerts.len());
     for alert in alerts {
         let record = i64::try_from(alert.origin.record).unwrap_or(i64::MAX);
         let added = statement.execute(params![
@@ -411,13 +411,9 @@ fn insert_alerts(tx: &Transaction<'_>, alerts: &[Alert]) -> rusqlite::Result<Put
             record,
             to_json(alert)?,
         ])?;
-        if added == 0 {
-            outcome.existing += 1;
-        } else {
-            outcome.new += 1;
-        }
+        first_time.push(added != 0);
     }
-    Ok(outcome)
+    Ok(first_time)
 }
 
 /// Saves a regrouping: reads what the store holds, plans the save with the incident crate
@@ -695,7 +691,7 @@ fn upsert_incident(tx: &Transaction<'_>, incident: &Incident) -> rusqlite::Resul
 impl IncidentStore for SqliteStore {
     type Error = StoreError;
 
-    fn put_alerts(&mut self, alerts: &[Alert]) -> Result<PutOutcome, StoreError> {
+    fn store_alerts(&mut self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
         self.write(|tx, path| insert_alerts(tx, alerts).map_err(|e| sql_at(path, e)))
     }
 
@@ -705,9 +701,9 @@ impl IncidentStore for SqliteStore {
         incidents: &[Incident],
     ) -> Result<PutOutcome, StoreError> {
         self.write(|tx, path| {
-            let outcome = insert_alerts(tx, alerts).map_err(|e| sql_at(path, e))?;
+            let first_time = insert_alerts(tx, alerts).map_err(|e| sql_at(path, e))?;
             save_planned(tx, path, incidents)?;
-            Ok(outcome)
+            Ok(PutOutcome::of(&first_time))
         })
     }
 
@@ -742,6 +738,19 @@ impl IncidentStore for SqliteStore {
         let mut alerts = self.parse_alerts(timed)?;
         alerts.extend(self.alerts_where("WHERE a.timestamp_micros IS NULL ORDER BY a.key", None)?);
         Ok(alerts)
+    }
+
+    fn count_alerts_after(&self, micros: i64, key: &str) -> Result<usize, StoreError> {
+        let count: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM alerts a
+                 WHERE (a.timestamp_micros, a.key) > (?1, ?2) OR a.timestamp_micros IS NULL",
+                rusqlite::params![micros, key],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     fn save_incidents(&mut self, incidents: &[Incident]) -> Result<(), StoreError> {

@@ -499,9 +499,9 @@ fn adopted_alerts_are_grouped_as_written_ones_and_counted_as_grouped() {
     for run in &runs {
         written = add(written, &config, run).0;
         // Another connection stores the run; this writer only groups it.
-        let stored = adopted.put_alerts(run).unwrap();
+        let first_time = adopted.store_alerts(run).unwrap();
         let mut writer = IncidentWriter::new(adopted, config.clone(), AttackCatalog::empty());
-        writer.adopt(run.clone(), stored).unwrap();
+        writer.adopt(run.clone(), &first_time).unwrap();
         adopted = writer.finish().unwrap().0;
     }
     assert_eq!(live(&adopted), live(&written));
@@ -511,8 +511,110 @@ fn adopted_alerts_are_grouped_as_written_ones_and_counted_as_grouped() {
     adopted.put_alerts(&later).unwrap();
     let mut writer = IncidentWriter::new(adopted, config.clone(), AttackCatalog::empty());
     let another = [alert("Recon", Level::Medium, 25, &[(HOST, "ws-3")])];
-    let stored = writer.store_mut().put_alerts(&another).unwrap();
-    writer.adopt(another.to_vec(), stored).unwrap();
+    let first_time = writer.store_mut().store_alerts(&another).unwrap();
+    writer.adopt(another.to_vec(), &first_time).unwrap();
     let (adopted, _) = writer.finish().unwrap();
     assert_eq!(ungrouped_alerts(&adopted).unwrap(), 1);
+}
+
+/// A sender that sends again what it sent long ago (a replayed batch, a resent file): the
+/// detections are stored already and were grouped then, even those whose group expired
+/// without becoming an incident, so the run is appended, not a reason to regroup the store.
+#[test]
+fn detections_sent_again_long_after_are_appended_not_regrouped() {
+    let config = any_medium_opens();
+    let early = [
+        alert("Context", Level::Low, 0, &[(HOST, "ws-1")]),
+        alert("Opening", Level::Medium, 1, &[(HOST, "ws-2")]),
+    ];
+    let (store, _) = add(MemoryStore::new(), &config, &early);
+    let later = [alert("Later", Level::Medium, 600, &[(HOST, "ws-3")])];
+    let (store, _) = add(store, &config, &later);
+    let mut again = early.to_vec();
+    again.push(alert("Newest", Level::High, 900, &[(HOST, "ws-2")]));
+    let (store, report) = add(store, &config, &again);
+    assert_eq!(report.grouped_by, GroupedBy::Appending, "{report:?}");
+    assert_eq!((report.alerts.new, report.alerts.existing), (1, 2));
+    assert_eq!(report.new_incidents, 1);
+    assert!(has_state(&store));
+    assert_matches_full_regroup(&store, &config);
+}
+
+/// Alerts stored by something that did not group them while a state was saved: the state
+/// does not cover them, so the next run regroups everything, and says why.
+#[test]
+fn a_state_that_does_not_cover_every_stored_alert_is_not_continued() {
+    let config = any_medium_opens();
+    let first = [alert("First", Level::Medium, 0, &[(HOST, "ws-1")])];
+    let (mut store, _) = add(MemoryStore::new(), &config, &first);
+    store
+        .put_alerts(&[alert("Ungrouped", Level::High, 5, &[(HOST, "ws-1")])])
+        .unwrap();
+    let next = [alert("Next", Level::Medium, 10, &[(HOST, "ws-1")])];
+    let (store, report) = add(store, &config, &next);
+    assert_eq!(
+        report.grouped_by,
+        GroupedBy::Everything("the store holds detections no grouping saw")
+    );
+    assert_eq!(ungrouped_alerts(&store).unwrap(), 0);
+    assert_matches_full_regroup(&store, &config);
+}
+
+/// A service's grouper that saves a state without adopting anything (the detectors' state
+/// comes alone) does not count the detections stored meanwhile as grouped.
+#[test]
+fn an_adopting_writer_never_counts_what_it_did_not_adopt() {
+    let config = any_medium_opens();
+    let first = [alert("First", Level::Medium, 0, &[(HOST, "ws-1")])];
+    let (mut store, _) = add(MemoryStore::new(), &config, &first);
+    store
+        .put_alerts(&[alert("Committed", Level::High, 5, &[(HOST, "ws-1")])])
+        .unwrap();
+    let writer =
+        IncidentWriter::adopting_only(store, config.clone(), AttackCatalog::empty()).unwrap();
+    let (store, report) = writer.finish().unwrap();
+    assert_eq!(report.grouped_by, GroupedBy::Appending, "{report:?}");
+    assert_eq!(ungrouped_alerts(&store).unwrap(), 1);
+}
+
+/// With a read-back limit, a late alert that only a reading back of more stored alerts
+/// could place is grouped among the run's late alerts, in an incident of its own; the
+/// run's other alerts are appended, the state is kept, and a regrouping places it exactly.
+#[test]
+fn late_alerts_past_the_read_back_limit_are_grouped_apart() {
+    let config = any_medium_opens();
+    let first = [
+        alert("Opening", Level::High, 0, &[(HOST, "ws-1")]),
+        alert("Other", Level::High, 100, &[(HOST, "ws-2")]),
+    ];
+    let (store, _) = add(MemoryStore::new(), &config, &first);
+    let mut writer = IncidentWriter::new(store, config.clone(), AttackCatalog::empty());
+    writer.limit_read_back(1);
+    let late = alert("Late", Level::High, 50, &[(HOST, "ws-1")]);
+    let timely = alert("Timely", Level::High, 110, &[(HOST, "ws-2")]);
+    writer.push(late.clone()).unwrap();
+    writer.push(timely.clone()).unwrap();
+    let (store, report) = writer.finish().unwrap();
+    assert_eq!(report.grouped_by, GroupedBy::Apart(1), "{report:?}");
+    assert!(has_state(&store));
+    let alone = |store: &MemoryStore, key: &str| {
+        live(store)
+            .iter()
+            .find(|i| i.members.iter().any(|m| m.alert_key == key))
+            .map(|i| i.members.len())
+    };
+    assert_eq!(alone(&store, &late.key), Some(1));
+    assert_eq!(alone(&store, &timely.key), Some(2));
+    // Within the limit, the same late alert joins the incident it falls in.
+    let (store, _) = add(MemoryStore::new(), &config, &first);
+    let mut writer = IncidentWriter::new(store, config.clone(), AttackCatalog::empty());
+    writer.limit_read_back(10);
+    writer.push(late.clone()).unwrap();
+    let (store, report) = writer.finish().unwrap();
+    assert_eq!(
+        report.grouped_by,
+        GroupedBy::Everything("no checkpoint before a late detection")
+    );
+    assert_eq!(alone(&store, &late.key), Some(2));
+    assert_matches_full_regroup(&store, &config);
 }
