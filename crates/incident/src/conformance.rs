@@ -51,6 +51,7 @@ pub fn run_all<S: IncidentStore>(mut make: impl FnMut() -> S) -> Result<(), Viol
     a_refused_write_stores_nothing(&mut make)?;
     all_alerts_are_oldest_first(&mut make)?;
     alerts_after_are_the_later_ones_in_order(&mut make)?;
+    alerts_stored_after_a_count_come_in_the_order_stored(&mut make)?;
     memberships_and_states_describe_what_is_stored(&mut make)?;
     saving_keeps_a_stored_lifecycle(&mut make)?;
     an_absorbed_incident_points_at_its_survivor_which_inherits_its_lifecycle(&mut make)?;
@@ -222,6 +223,35 @@ pub fn alerts_after_are_the_later_ones_in_order<S: IncidentStore>(
         check.ok(store.alerts_after(at, &point.key), "alerts_after")?,
         vec![same_minute[1].clone(), late, untimed],
     )
+}
+
+/// `alerts_stored_after(n)` gives the alerts stored after the first `n`, in the order they
+/// were stored (whatever their times and keys), an alert stored again not counted again;
+/// `store_alerts` says which alerts of a write were new.
+pub fn alerts_stored_after_a_count_come_in_the_order_stored<S: IncidentStore>(
+    make: impl FnOnce() -> S,
+) -> Result<(), Violation> {
+    let check = Check("alerts_stored_after_a_count_come_in_the_order_stored");
+    let mut store = make();
+    let (first, second, third) = (alert(1, Some(9)), alert(2, None), alert(3, Some(1)));
+    let new = check.ok(
+        store.store_alerts(&[first.clone(), second.clone()]),
+        "store_alerts",
+    )?;
+    check.eq("first write's new alerts", new, vec![true, true])?;
+    let new = check.ok(
+        store.store_alerts(&[first.clone(), third.clone()]),
+        "store_alerts",
+    )?;
+    check.eq("second write's new alerts", new, vec![false, true])?;
+    let after = check.ok(store.alerts_stored_after(1), "alerts_stored_after")?;
+    check.eq(
+        "alerts stored after the first",
+        after,
+        Some(vec![second, third]),
+    )?;
+    let none = check.ok(store.alerts_stored_after(3), "alerts_stored_after")?;
+    check.eq("alerts stored after all of them", none, Some(Vec::new()))
 }
 
 /// The reads a save is planned from report exactly what is stored: the incident each

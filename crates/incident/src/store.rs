@@ -116,6 +116,12 @@ pub trait IncidentStore {
     /// from a state saved up to that alert reads, instead of every stored alert.
     fn alerts_after(&self, micros: i64, key: &str) -> Result<Vec<Alert>, Self::Error>;
 
+    /// The alerts stored after the first `count` ones, in the order they were stored, or
+    /// `None` when the store cannot tell that order (then a caller regroups everything):
+    /// what a grouping that covered the first `count` stored alerts leaves waiting, read
+    /// without reading the others.
+    fn alerts_stored_after(&self, count: usize) -> Result<Option<Vec<Alert>>, Self::Error>;
+
     /// How many alerts [`IncidentStore::alerts_after`] would return (cheaply: without
     /// reading them), so that a caller with a memory budget can decide not to read them.
     fn count_alerts_after(&self, micros: i64, key: &str) -> Result<usize, Self::Error>;

@@ -272,7 +272,8 @@ impl<S: IncidentStore> IncidentWriter<S> {
 
     /// A writer that groups only alerts another connection stores
     /// ([`IncidentWriter::adopt`]), even when it adopts none: the grouping it saves covers
-    /// the alerts grouped before and those it adopted, never alerts stored meanwhile.
+    /// the alerts grouped before and those it adopted, never alerts stored meanwhile. It
+    /// leaves the saved state in the store until it saves the next one.
     pub fn adopting_only(
         store: S,
         grouping: GroupingConfig,
@@ -328,6 +329,36 @@ impl<S: IncidentStore> IncidentWriter<S> {
         Ok((self.store, report))
     }
 
+    /// Groups what a stopped service left waiting, the alerts stored after its last
+    /// grouping (as many as [`ungrouped_alerts`] counts), from the state that grouping saved,
+    /// reading only those; regroups everything when there is no usable state or the store
+    /// cannot tell which alerts wait ([`IncidentStore::alerts_stored_after`]). A service's
+    /// grouper leaves its state in the store while it groups (see
+    /// [`IncidentWriter::adopting_only`]), so a restart after a crash costs what waited,
+    /// not what the store holds.
+    pub fn group_waiting(mut self) -> Result<(S, StoreReport), S::Error> {
+        self.adopting()?;
+        self.take_state()?;
+        let grouped = self.adopted_base.unwrap_or(0);
+        let waiting = match self.state {
+            Taken::Usable(_) => self.store.alerts_stored_after(grouped)?,
+            _ => None,
+        };
+        let Some(waiting) = waiting else {
+            // Nothing else writes meanwhile: what it groups is every stored alert.
+            self.adopted_base = None;
+            return self.regroup();
+        };
+        tracing::debug!(
+            waiting = waiting.len(),
+            grouped,
+            "grouping what waited from the saved state"
+        );
+        let first_time = vec![true; waiting.len()];
+        self.adopt(waiting, &first_time)?;
+        self.finish()
+    }
+
     /// Regroups every stored alert into incidents and saves them, without writing any alert:
     /// what groups the alerts a stopped run left ungrouped ([`ungrouped_alerts`]).
     pub fn regroup(mut self) -> Result<(S, StoreReport), S::Error> {
@@ -357,12 +388,15 @@ impl<S: IncidentStore> IncidentWriter<S> {
                 Taken::Unusable
             }
         };
-        if !bytes.is_empty() {
+        // An adopting writer leaves them: they go with the grouped count, which says which
+        // stored alerts they do not cover ([`IncidentWriter::group_waiting`]).
+        let take_out = self.adopted_base.is_none();
+        if take_out && !bytes.is_empty() {
             self.store.save_blob(STATE_BLOB, &[])?;
         }
         let index = self.store.load_blob(CHECKPOINTS_BLOB)?;
         self.checkpoints = Checkpoints::parse(index.as_deref());
-        if index.is_some_and(|index| !index.is_empty()) {
+        if take_out && index.is_some_and(|index| !index.is_empty()) {
             self.store.save_blob(CHECKPOINTS_BLOB, &[])?;
         }
         if self.store.load_blob(KEY_SCHEME_BLOB)?.is_none() {

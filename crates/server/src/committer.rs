@@ -111,6 +111,11 @@ impl GroupingPace {
         }
     }
 
+    /// The most stored detections a grouping of late ones may read back, if limited.
+    pub fn read_back_limit(&self) -> Option<usize> {
+        self.read_back_limit
+    }
+
     /// Whether a grouping is due now.
     fn due(&self) -> bool {
         self.pending_detections >= GROUPING_BATCH || self.wait().is_zero()

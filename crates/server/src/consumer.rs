@@ -267,8 +267,12 @@ impl Consumer {
             return Ok(());
         }
         tracing::info!(detections = waiting, "grouping what the last run stored");
-        let writer = IncidentWriter::new(store, self.grouping.clone(), self.catalog.clone());
-        let (_, report) = writer.regroup().map_err(|e| self.store_error(e))?;
+        let mut writer = IncidentWriter::new(store, self.grouping.clone(), self.catalog.clone());
+        if let Some(limit) = self.grouping_pace.read_back_limit() {
+            writer.limit_read_back(limit);
+        }
+        let (_, report) = writer.group_waiting().map_err(|e| self.store_error(e))?;
+        tracing::info!(by = ?report.grouped_by, "grouped what the last run stored");
         add(&self.metrics.incidents_saved, report.incidents as u64);
         Ok(())
     }

@@ -20,6 +20,8 @@ use crate::error::MemoryError;
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     alerts: BTreeMap<String, Alert>,
+    /// The alert keys in the order they were stored.
+    stored_order: Vec<String>,
     incidents: BTreeMap<String, StoredIncident>,
     /// For each alert key, the incident it belongs to and its position there.
     owners: BTreeMap<String, (String, usize)>,
@@ -51,6 +53,7 @@ impl MemoryStore {
                 let new = !self.alerts.contains_key(&alert.key);
                 if new {
                     self.alerts.insert(alert.key.clone(), alert.clone());
+                    self.stored_order.push(alert.key.clone());
                 }
                 new
             })
@@ -199,6 +202,15 @@ impl IncidentStore for MemoryStore {
                 .is_none_or(|at| (at, alert.key.as_str()) > (micros, key))
         });
         Ok(alerts)
+    }
+
+    fn alerts_stored_after(&self, count: usize) -> Result<Option<Vec<Alert>>, MemoryError> {
+        let later = self.stored_order.iter().skip(count);
+        Ok(Some(
+            later
+                .filter_map(|key| self.alerts.get(key).cloned())
+                .collect(),
+        ))
     }
 
     fn count_alerts_after(&self, micros: i64, key: &str) -> Result<usize, MemoryError> {

@@ -316,11 +316,12 @@ impl SqliteStore {
             let started = std::time::Instant::now();
             slicing.turn.slice(|| {
                 let written = std::time::Instant::now();
+                let mut incident_bytes = 0;
                 let done = self.write(|tx, path| {
                     let sql = |e| sql_at(path, e);
                     let upserts = &plan.upserts[part.upserts.clone()];
                     let placements = &moved[part.placements.clone()];
-                    apply_incidents(tx, upserts, placements).map_err(sql)?;
+                    incident_bytes = apply_incidents(tx, upserts, placements).map_err(sql)?;
                     if last {
                         for (name, bytes) in blobs {
                             upsert_blob(tx, name, bytes).map_err(sql)?;
@@ -335,6 +336,7 @@ impl SqliteStore {
                         .map(|incident| incident.members.len())
                         .sum::<usize>(),
                     placements = part.placements.len(),
+                    incident_bytes,
                     waited_ms = written.duration_since(started).as_millis() as u64,
                     write_ms = written.elapsed().as_millis() as u64,
                     "grouping slice saved"
@@ -591,9 +593,10 @@ fn apply_incidents(
     tx: &Transaction<'_>,
     upserts: &[&Incident],
     memberships: &[Placement<'_>],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<usize> {
+    let mut bytes = 0;
     for incident in upserts {
-        upsert_incident(tx, incident)?;
+        bytes += upsert_incident(tx, incident)?;
     }
     let mut place = tx.prepare_cached(
         "INSERT INTO memberships (alert_key, incident_id, position) VALUES (?1, ?2, ?3)
@@ -608,7 +611,7 @@ fn apply_incidents(
         let position = i64::try_from(*position).unwrap_or(i64::MAX);
         place.execute(params![alert_key, incident_id, position])?;
     }
-    Ok(())
+    Ok(bytes)
 }
 
 /// Writes the survivors of a plan's absorptions and inheritances, then those (the first
@@ -662,11 +665,13 @@ fn apply_merges(tx: &Transaction<'_>, plan: &SavePlan<'_>) -> rusqlite::Result<(
 
 /// Inserts an incident whole, or replaces the computed part of a stored one (keeping its
 /// lifecycle); either way it is live.
-fn upsert_incident(tx: &Transaction<'_>, incident: &Incident) -> rusqlite::Result<()> {
+fn upsert_incident(tx: &Transaction<'_>, incident: &Incident) -> rusqlite::Result<usize> {
     let computed = Incident {
         lifecycle: Lifecycle::default(),
         ..incident.clone()
     };
+    let computed = to_json(&computed)?;
+    let bytes = computed.len();
     tx.prepare_cached(
         "INSERT INTO incidents (id, title, first_seen_micros, last_seen_micros, score, band, status, computed, lifecycle)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -682,10 +687,10 @@ fn upsert_incident(tx: &Transaction<'_>, incident: &Incident) -> rusqlite::Resul
         incident.severity.score,
         incident.severity.band.as_str(),
         incident.lifecycle.status.as_str(),
-        to_json(&computed)?,
+        computed,
         to_json(&incident.lifecycle)?,
     ])?;
-    Ok(())
+    Ok(bytes)
 }
 
 impl IncidentStore for SqliteStore {
@@ -738,6 +743,32 @@ impl IncidentStore for SqliteStore {
         let mut alerts = self.parse_alerts(timed)?;
         alerts.extend(self.alerts_where("WHERE a.timestamp_micros IS NULL ORDER BY a.key", None)?);
         Ok(alerts)
+    }
+
+    fn alerts_stored_after(&self, count: usize) -> Result<Option<Vec<Alert>>, StoreError> {
+        // Alerts are never deleted, so their rowids run from 1 in the order they were
+        // stored; a store where they do not (edited by hand) cannot tell.
+        let (stored, last): (i64, Option<i64>) = self
+            .conn
+            .query_row("SELECT count(*), max(rowid) FROM alerts", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        if last.unwrap_or(0) != stored {
+            return Ok(None);
+        }
+        let after = i64::try_from(count).unwrap_or(i64::MAX);
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT a.key, a.body FROM alerts a WHERE a.rowid > ?1 ORDER BY a.rowid",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map(rusqlite::params![after], key_and_text)
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(|e| self.sql(e))?;
+        self.parse_alerts(rows).map(Some)
     }
 
     fn count_alerts_after(&self, micros: i64, key: &str) -> Result<usize, StoreError> {

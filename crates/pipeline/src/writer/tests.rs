@@ -618,3 +618,56 @@ fn late_alerts_past_the_read_back_limit_are_grouped_apart() {
     assert_eq!(alone(&store, &late.key), Some(2));
     assert_matches_full_regroup(&store, &config);
 }
+
+/// A service stopped while grouping (its grouper adopted detections and never saved) left
+/// its state in the store: a restart groups only what waited, from that state, into what
+/// regrouping the whole store gives.
+#[test]
+fn what_a_stopped_service_left_is_grouped_from_its_state() {
+    let config = any_medium_opens();
+    let mut store = MemoryStore::new();
+    let first = [
+        alert("Opening", Level::High, 0, &[(HOST, "ws-1")]),
+        alert("Context", Level::Low, 5, &[(HOST, "ws-2")]),
+    ];
+    let first_time = store.store_alerts(&first).unwrap();
+    let mut writer =
+        IncidentWriter::adopting_only(store, config.clone(), AttackCatalog::empty()).unwrap();
+    writer.adopt(first.to_vec(), &first_time).unwrap();
+    let (mut store, _) = writer.finish().unwrap();
+    // The next grouping adopts two detections and stops before saving; one more is stored.
+    let stopped = [
+        alert("Joins", Level::Medium, 10, &[(HOST, "ws-1")]),
+        alert("Bridge", Level::High, 12, &[(HOST, "ws-2"), (USER, "eve")]),
+    ];
+    let first_time = store.store_alerts(&stopped).unwrap();
+    let mut writer =
+        IncidentWriter::adopting_only(store, config.clone(), AttackCatalog::empty()).unwrap();
+    writer.adopt(stopped.to_vec(), &first_time).unwrap();
+    let mut store = writer.store().clone();
+    store
+        .put_alerts(&[alert("After", Level::High, 20, &[(USER, "eve")])])
+        .unwrap();
+    assert!(
+        has_state(&store),
+        "an adopting writer left the state in place"
+    );
+    assert_eq!(ungrouped_alerts(&store).unwrap(), 3);
+    let writer = IncidentWriter::new(store, config.clone(), AttackCatalog::empty());
+    let (store, report) = writer.group_waiting().unwrap();
+    assert_eq!(report.grouped_by, GroupedBy::Appending, "{report:?}");
+    assert_eq!(report.alerts.new, 3);
+    assert_eq!(ungrouped_alerts(&store).unwrap(), 0);
+    assert_matches_full_regroup(&store, &config);
+    // Without a usable state, everything is regrouped and counted as grouped.
+    let mut store = store;
+    store.save_blob(STATE_BLOB, &[]).unwrap();
+    store
+        .put_alerts(&[alert("Later", Level::High, 30, &[(HOST, "ws-3")])])
+        .unwrap();
+    let writer = IncidentWriter::new(store, config.clone(), AttackCatalog::empty());
+    let (store, report) = writer.group_waiting().unwrap();
+    assert_eq!(report.grouped_by, GroupedBy::Everything("asked for"));
+    assert_eq!(ungrouped_alerts(&store).unwrap(), 0);
+    assert_matches_full_regroup(&store, &config);
+}
