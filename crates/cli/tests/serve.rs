@@ -423,6 +423,27 @@ fn kill_9_during_ingest_loses_no_acknowledged_event_and_duplicates_no_detection(
         detected.len(),
         detected.len() - sent.acknowledged.len()
     );
+    // Grouped after each crash from what the grouper left in the store: the incidents are
+    // those a regrouping of every stored detection gives.
+    drop(store);
+    let copy = dir.path().join("regrouped.sqlite");
+    std::fs::copy(data.join("store.sqlite"), &copy).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let log = data.join(format!("store.sqlite{suffix}"));
+        if log.exists() {
+            std::fs::copy(&log, dir.path().join(format!("regrouped.sqlite{suffix}"))).unwrap();
+        }
+    }
+    let out = run(tocsin()
+        .args(["incidents", "regroup", "--store"])
+        .arg(&copy)
+        .arg("--rules")
+        .arg(&rule));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stored(&data.join("store.sqlite")).incidents,
+        stored(&copy).incidents
+    );
 }
 
 /// A pipeline that falls behind makes the HTTP input answer 503 with `Retry-After`
