@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_suppressions.sql",
         sql: include_str!("../migrations/0004_suppressions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_memberships_by_alert_id.sql",
+        sql: include_str!("../migrations/0005_memberships_by_alert_id.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.

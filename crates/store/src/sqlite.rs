@@ -276,12 +276,29 @@ impl SqliteStore {
             .map(|(key, (owner, _))| (key.clone(), owner.clone()))
             .collect();
         let mut plan = None;
+        let asked = std::time::Instant::now();
         slicing.turn.slice(|| {
-            self.write(|tx, path| {
+            let started = std::time::Instant::now();
+            let done = self.write(|tx, path| {
                 let known = Known::read(incidents, |_| Ok(owners), |ids| states_in(tx, path, ids))?;
+                let read_ms = started.elapsed().as_millis() as u64;
                 let planned = plan.insert(SavePlan::compute(incidents, &known));
-                apply_merges_with_survivors(tx, planned).map_err(|e| sql_at(path, e))
-            })
+                let plan_ms = started.elapsed().as_millis() as u64 - read_ms;
+                apply_merges_with_survivors(tx, planned).map_err(|e| sql_at(path, e))?;
+                tracing::debug!(
+                    incidents = incidents.len(),
+                    waited_ms = started.duration_since(asked).as_millis() as u64,
+                    read_ms,
+                    plan_ms,
+                    "grouping plan made"
+                );
+                Ok(())
+            });
+            tracing::debug!(
+                took_ms = started.elapsed().as_millis() as u64,
+                "grouping plan saved"
+            );
+            done
         })?;
         let Some(plan) = plan else {
             return Ok(());
@@ -503,8 +520,10 @@ fn parts(incidents: &[Weight], budget: usize) -> Vec<Part> {
 
 /// The incident each of `keys` is stored under.
 fn memberships_in(conn: &Connection, keys: &[&str]) -> rusqlite::Result<BTreeMap<String, String>> {
-    let mut statement =
-        conn.prepare_cached("SELECT incident_id FROM memberships WHERE alert_key = ?1")?;
+    let mut statement = conn.prepare_cached(
+        "SELECT m.incident_id FROM alerts a JOIN memberships m ON m.alert_id = a.id
+             WHERE a.key = ?1",
+    )?;
     let mut owners = BTreeMap::new();
     for key in keys {
         let owner: Option<String> = statement.query_row([key], |row| row.get(0)).optional()?;
@@ -523,7 +542,7 @@ fn stored_owners(
     keys: &[&str],
 ) -> rusqlite::Result<BTreeMap<String, (String, i64)>> {
     let mut statement = conn.prepare_cached(
-        "SELECT m.incident_id, m.position FROM alerts a LEFT JOIN memberships m ON m.alert_key = a.key
+        "SELECT m.incident_id, m.position FROM alerts a LEFT JOIN memberships m ON m.alert_id = a.id
          WHERE a.key = ?1",
     )?;
     let mut owners = BTreeMap::new();
@@ -599,8 +618,9 @@ fn apply_incidents(
         bytes += upsert_incident(tx, incident)?;
     }
     let mut place = tx.prepare_cached(
-        "INSERT INTO memberships (alert_key, incident_id, position) VALUES (?1, ?2, ?3)
-         ON CONFLICT (alert_key) DO UPDATE SET incident_id = excluded.incident_id, position = excluded.position",
+        "INSERT INTO memberships (alert_id, incident_id, position)
+         SELECT id, ?2, ?3 FROM alerts WHERE key = ?1
+         ON CONFLICT (alert_id) DO UPDATE SET incident_id = excluded.incident_id, position = excluded.position",
     )?;
     for Placement {
         alert_key,
@@ -609,7 +629,10 @@ fn apply_incidents(
     } in memberships
     {
         let position = i64::try_from(*position).unwrap_or(i64::MAX);
-        place.execute(params![alert_key, incident_id, position])?;
+        // Keyed by the alert's id: an alert that is not stored places nothing.
+        if place.execute(params![alert_key, incident_id, position])? == 0 {
+            return Err(missing_alert(alert_key));
+        }
     }
     Ok(bytes)
 }
@@ -746,11 +769,11 @@ impl IncidentStore for SqliteStore {
     }
 
     fn alerts_stored_after(&self, count: usize) -> Result<Option<Vec<Alert>>, StoreError> {
-        // Alerts are never deleted, so their rowids run from 1 in the order they were
-        // stored; a store where they do not (edited by hand) cannot tell.
+        // Alerts are never deleted, so their ids run from 1 in the order they were stored;
+        // a store where they do not (edited by hand) cannot tell.
         let (stored, last): (i64, Option<i64>) = self
             .conn
-            .query_row("SELECT count(*), max(rowid) FROM alerts", [], |row| {
+            .query_row("SELECT count(*), max(id) FROM alerts", [], |row| {
                 Ok((row.get(0)?, row.get(1)?))
             })
             .map_err(|e| self.sql(e))?;
@@ -760,9 +783,7 @@ impl IncidentStore for SqliteStore {
         let after = i64::try_from(count).unwrap_or(i64::MAX);
         let mut statement = self
             .conn
-            .prepare_cached(
-                "SELECT a.key, a.body FROM alerts a WHERE a.rowid > ?1 ORDER BY a.rowid",
-            )
+            .prepare_cached("SELECT a.key, a.body FROM alerts a WHERE a.id > ?1 ORDER BY a.id")
             .map_err(|e| self.sql(e))?;
         let rows = statement
             .query_map(rusqlite::params![after], key_and_text)
@@ -871,8 +892,8 @@ impl IncidentStore for SqliteStore {
 
     fn alerts_of(&self, incident_id: &str) -> Result<Vec<Alert>, StoreError> {
         self.alerts_where(
-            "JOIN memberships m ON m.alert_key = a.key WHERE m.incident_id = ?1
-             ORDER BY m.position, m.alert_key",
+            "JOIN memberships m ON m.alert_id = a.id WHERE m.incident_id = ?1
+             ORDER BY m.position, a.key",
             Some(incident_id),
         )
     }

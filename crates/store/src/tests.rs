@@ -469,3 +469,43 @@ fn a_writer_that_defers_checkpoints_leaves_the_log_to_a_checkpoint() {
     );
     assert_eq!(other.all_alerts().unwrap().len(), many.len());
 }
+
+/// Schema 5 keys memberships by the alert's id: a store of schema 4 keeps which incident
+/// holds each detection, in its order, and the order detections were stored in.
+#[test]
+fn memberships_keyed_by_alert_key_survive_the_migration_to_alert_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    let alerts = hunt();
+    {
+        let mut old = SqliteStore::open_at_version(&path, 4).unwrap();
+        old.put_alerts(&alerts).unwrap();
+        let conn = old.conn_for_tests();
+        conn.execute(
+            "INSERT INTO incidents (id, title, score, band, status, computed, lifecycle)
+             VALUES ('INC-a', 'a', 1, 'low', 'new', '{}', '{}')",
+            [],
+        )
+        .unwrap();
+        // Placed in the reverse of the order they were stored.
+        for (position, alert) in alerts.iter().rev().enumerate() {
+            conn.execute(
+                "INSERT INTO memberships (alert_key, incident_id, position) VALUES (?1, 'INC-a', ?2)",
+                rusqlite::params![alert.key, position as i64],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), LATEST_VERSION);
+    let keys: Vec<&str> = alerts.iter().map(|a| a.key.as_str()).collect();
+    let owners = store.memberships_of(&keys).unwrap();
+    assert_eq!(owners.len(), alerts.len());
+    assert!(owners.values().all(|owner| owner == "INC-a"));
+    let reversed: Vec<Alert> = alerts.iter().rev().cloned().collect();
+    assert_eq!(store.alerts_of("INC-a").unwrap(), reversed);
+    assert_eq!(
+        store.alerts_stored_after(1).unwrap(),
+        Some(alerts[1..].to_vec())
+    );
+}
