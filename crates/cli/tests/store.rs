@@ -329,10 +329,24 @@ fn detections_left_ungrouped_are_announced_and_regrouped() {
 fn listing_an_older_store_migrates_it_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _, _, id) = store_with_one_incident(dir.path());
-    // Back to schema version 2 in the header's user_version (bytes 60..64, big-endian).
-    let mut bytes = std::fs::read(&store).expect("store bytes");
-    bytes[60..64].copy_from_slice(&2u32.to_be_bytes());
-    std::fs::write(&store, bytes).expect("older store");
+    // Back to schema version 2: memberships keyed by detection key (migrations 3 and 4
+    // may run again on what they made).
+    let conn = rusqlite::Connection::open(&store).expect("store");
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         CREATE TABLE memberships_by_key (
+             alert_key TEXT PRIMARY KEY NOT NULL REFERENCES alerts (key),
+             incident_id TEXT NOT NULL REFERENCES incidents (id),
+             position INTEGER NOT NULL);
+         INSERT INTO memberships_by_key SELECT a.key, m.incident_id, m.position
+             FROM memberships m JOIN alerts a ON a.id = m.alert_id;
+         DROP TABLE memberships;
+         ALTER TABLE memberships_by_key RENAME TO memberships;
+         CREATE INDEX memberships_by_incident ON memberships (incident_id, position);
+         PRAGMA user_version = 2;",
+    )
+    .expect("older store");
+    drop(conn);
     let listed = incidents(&store, &["list"]);
     assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
     assert!(common::stdout(&listed).contains(&id));

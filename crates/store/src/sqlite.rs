@@ -89,9 +89,20 @@ impl SqliteStore {
     /// Copies what the write-ahead log holds into the store as far as it can without
     /// waiting for readers or writers (a passive checkpoint).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-            .map_err(|e| self.sql(e))
+        let started = std::time::Instant::now();
+        let (log_pages, copied_pages): (i64, i64) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                Ok((row.get(1)?, row.get(2)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        tracing::debug!(
+            log_pages,
+            copied_pages,
+            took_ms = started.elapsed().as_millis() as u64,
+            "write-ahead log copied into the store"
+        );
+        Ok(())
     }
 
     /// Opens an existing store for reading only (`incidents list`, `show`, reports): nothing
