@@ -244,6 +244,9 @@ pub fn alerts_stored_after_a_count_come_in_the_order_stored<S: IncidentStore>(
         "store_alerts",
     )?;
     check.eq("second write's new alerts", new, vec![false, true])?;
+    let keys = check.ok(store.keys_stored_after(1), "keys_stored_after")?;
+    let expected = vec![second.key.clone(), third.key.clone()];
+    check.eq("keys stored after the first", keys, Some(expected))?;
     let after = check.ok(store.alerts_stored_after(1), "alerts_stored_after")?;
     check.eq(
         "alerts stored after the first",

@@ -122,6 +122,12 @@ pub trait IncidentStore {
     /// without reading the others.
     fn alerts_stored_after(&self, count: usize) -> Result<Option<Vec<Alert>>, Self::Error>;
 
+    /// The keys of [`IncidentStore::alerts_stored_after`], without reading the alerts.
+    fn keys_stored_after(&self, count: usize) -> Result<Option<Vec<String>>, Self::Error> {
+        self.alerts_stored_after(count)
+            .map(|alerts| alerts.map(|alerts| alerts.into_iter().map(|a| a.key).collect()))
+    }
+
     /// How many alerts [`IncidentStore::alerts_after`] would return (cheaply: without
     /// reading them), so that a caller with a memory budget can decide not to read them.
     fn count_alerts_after(&self, micros: i64, key: &str) -> Result<usize, Self::Error>;

@@ -19,7 +19,10 @@
 //! A run holding alerts earlier than the newest alert already grouped (late detections)
 //! continues instead from a checkpoint, a state saved by an earlier grouping before the
 //! earliest of them, and groups again the stored alerts after it ([`checkpoints`]): the
-//! same result, at a cost that follows how late the alerts are.
+//! same result, at a cost that follows how late the alerts are. A writer given a read-back
+//! limit ([`IncidentWriter::limit_read_back`], a service's) that would read more stored
+//! alerts than that groups the late alerts among themselves instead
+//! ([`GroupedBy::Apart`]): not what regrouping gives, but bounded.
 //!
 //! Only the alerts a run stores for the first time are grouped: one stored before (a rerun,
 //! a sender sending a batch again, even long after) was grouped when it was stored, since
@@ -37,8 +40,11 @@
 //!
 //! The state is taken out of the store before the run writes its first alert and saved
 //! back with its incidents, so a run that stops in between leaves no state and the next
-//! run regroups everything. It holds the distinct linking entities and the groups that a
-//! later alert can still join (within the quiet gap of the newest alert), not the alerts.
+//! run regroups everything. An adopting writer (a service's grouper, which stores nothing)
+//! leaves it in place instead: it covers the grouped count saved with it, and a restart
+//! groups what was stored after that count from it ([`IncidentWriter::group_waiting`]).
+//! A state holds the distinct linking entities and the groups that a later alert can still
+//! join (within the quiet gap of the newest alert), not the alerts.
 //!
 //! # Suppressions
 //!
@@ -58,7 +64,7 @@
 //! last write also records how many alerts the store held when grouped ([`GROUPED_BLOB`]),
 //! so that a store can tell how many wait for a grouping ([`ungrouped_alerts`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use self::checkpoints::{Checkpoints, CHECKPOINTS_BLOB};
 
@@ -98,13 +104,14 @@ pub struct IncidentWriter<S> {
     catalog: AttackCatalog,
     pending: Vec<Alert>,
     written: PutOutcome,
-    /// The grouping state taken out of the store before the first write.
+    /// The grouping state read (and, unless adopting, taken out of the store) before the
+    /// first write.
     state: Taken,
     /// The run's alerts, kept (only while a state was taken) to group them incrementally.
     run: Vec<Alert>,
     /// Blobs to save with the incidents, in the run's last write.
     blobs: Vec<(String, Vec<u8>)>,
-    /// The checkpoints taken out of the store with the state.
+    /// The checkpoints read with the state (and taken out with it).
     checkpoints: Checkpoints,
     /// The time and key of the run's earliest new alert when it cannot be appended to the
     /// state (every new alert has a time).
@@ -123,7 +130,7 @@ pub struct IncidentWriter<S> {
 enum Taken {
     /// Not read yet (nothing was written).
     NotYet,
-    /// Read and taken out of the store.
+    /// Read (and, unless adopting, taken out of the store).
     Usable(Box<GroupingState>),
     /// The store had none, or none this build can read.
     Unusable,
@@ -418,7 +425,14 @@ impl<S: IncidentStore> IncidentWriter<S> {
         };
         grouper.suppress(self.suppressions()?);
         let run = std::mem::take(&mut self.run);
-        let mut fresh: Vec<&Alert> = run.iter().collect();
+        // A state never holds an alert grouped after it was saved; one an older build saved
+        // may hold alerts another connection had stored and this one adopts only now.
+        let resumed = grouper.resumed_keys();
+        let mut fresh: Vec<&Alert> = run
+            .iter()
+            .filter(|alert| !resumed.contains(alert.key.as_str()))
+            .collect();
+        drop(resumed);
         fresh.sort_by(|a, b| (a.timestamp_micros, &a.key).cmp(&(b.timestamp_micros, &b.key)));
         // Sorted, untimed alerts first: the ones that cannot be appended come first.
         let late = fresh.partition_point(|alert| !grouper.appends(alert));
@@ -561,9 +575,10 @@ impl<S: IncidentStore> IncidentWriter<S> {
             return Ok(None);
         };
         grouper.suppress(self.suppressions()?);
-        let after = self
+        let mut after = self
             .store
             .alerts_after(checkpoint.micros, &checkpoint.key)?;
+        self.leave_out_unadopted(&mut after)?;
         tracing::debug!(
             checkpoint = checkpoint.micros,
             detections = after.len(),
@@ -595,7 +610,8 @@ impl<S: IncidentStore> IncidentWriter<S> {
             why = self.regroup_why,
             "grouping every stored detection again"
         );
-        let alerts = self.store.all_alerts()?;
+        let mut alerts = self.store.all_alerts()?;
+        self.leave_out_unadopted(&mut alerts)?;
         let suppressions = self.suppressions()?;
         let (incidents, state) =
             group_with_suppressions(&alerts, &self.grouping, &suppressions, &self.catalog);
@@ -604,6 +620,25 @@ impl<S: IncidentStore> IncidentWriter<S> {
             grouped_by: GroupedBy::Everything(self.regroup_why),
             ..report
         })
+    }
+
+    /// Takes out of stored `alerts` those an adopting writer has not adopted: stored by the
+    /// other connection since, they come to the next grouping as new ones, which would find
+    /// them in this grouping's state already (and late). They are the alerts stored after
+    /// the ones grouped before and the adopted ones; a store that cannot tell which they
+    /// are ([`IncidentStore::alerts_stored_after`]) is taken whole, as before.
+    fn leave_out_unadopted(&self, alerts: &mut Vec<Alert>) -> Result<(), S::Error> {
+        let Some(base) = self.adopted_base else {
+            return Ok(());
+        };
+        let Some(unadopted) = self.store.keys_stored_after(base + self.written.new)? else {
+            return Ok(());
+        };
+        if !unadopted.is_empty() {
+            let keys: HashSet<&str> = unadopted.iter().map(String::as_str).collect();
+            alerts.retain(|alert| !keys.contains(alert.key.as_str()));
+        }
+        Ok(())
     }
 
     /// Saves `incidents`, `state` (an empty blob when there is none) and the queued blobs in

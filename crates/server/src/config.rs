@@ -182,7 +182,7 @@ pub struct GroupingSection {
     /// The most stored detections a grouping of late detections may read back (the service
     /// only; `hunt` has no limit): when placing them exactly would read more (a backfill of
     /// logs older than every checkpoint of the grouping), they are grouped among themselves
-    /// instead, so that no input can make the service load its whole store.
+    /// instead, so that a backfill cannot make the service read its whole store back.
     pub late_read_back_limit: usize,
 }
 

@@ -105,6 +105,19 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Whether the alerts' ids run from 1 without a gap, so that the alerts stored after
+    /// the first `n` are those with an id above `n`: alerts are never deleted, so only a
+    /// store edited by hand fails this.
+    fn ids_in_stored_order(&self) -> Result<bool, StoreError> {
+        let (stored, last): (i64, Option<i64>) = self
+            .conn
+            .query_row("SELECT count(*), max(id) FROM alerts", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        Ok(last.unwrap_or(0) == stored)
+    }
+
     /// Opens an existing store for reading only (`incidents list`, `show`, reports): nothing
     /// is written, not even the journal mode, so a store in a read-only folder or on
     /// read-only media can be read. SQLite's WAL needs its `-shm` index, which a reader must
@@ -780,15 +793,7 @@ impl IncidentStore for SqliteStore {
     }
 
     fn alerts_stored_after(&self, count: usize) -> Result<Option<Vec<Alert>>, StoreError> {
-        // Alerts are never deleted, so their ids run from 1 in the order they were stored;
-        // a store where they do not (edited by hand) cannot tell.
-        let (stored, last): (i64, Option<i64>) = self
-            .conn
-            .query_row("SELECT count(*), max(id) FROM alerts", [], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .map_err(|e| self.sql(e))?;
-        if last.unwrap_or(0) != stored {
+        if !self.ids_in_stored_order()? {
             return Ok(None);
         }
         let after = i64::try_from(count).unwrap_or(i64::MAX);
@@ -803,12 +808,29 @@ impl IncidentStore for SqliteStore {
         self.parse_alerts(rows).map(Some)
     }
 
+    fn keys_stored_after(&self, count: usize) -> Result<Option<Vec<String>>, StoreError> {
+        if !self.ids_in_stored_order()? {
+            return Ok(None);
+        }
+        let after = i64::try_from(count).unwrap_or(i64::MAX);
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT a.key FROM alerts a WHERE a.id > ?1 ORDER BY a.id")
+            .map_err(|e| self.sql(e))?;
+        let keys = statement
+            .query_map(rusqlite::params![after], |row| row.get(0))
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<String>>>)
+            .map_err(|e| self.sql(e))?;
+        Ok(Some(keys))
+    }
+
     fn count_alerts_after(&self, micros: i64, key: &str) -> Result<usize, StoreError> {
+        // Two counts, each a range of `alerts_by_time`, as `alerts_after` reads them.
         let count: i64 = self
             .conn
             .query_row(
-                "SELECT count(*) FROM alerts a
-                 WHERE (a.timestamp_micros, a.key) > (?1, ?2) OR a.timestamp_micros IS NULL",
+                "SELECT (SELECT count(*) FROM alerts a WHERE (a.timestamp_micros, a.key) > (?1, ?2))
+                      + (SELECT count(*) FROM alerts a WHERE a.timestamp_micros IS NULL)",
                 rusqlite::params![micros, key],
                 |row| row.get(0),
             )

@@ -671,3 +671,39 @@ fn what_a_stopped_service_left_is_grouped_from_its_state() {
     assert_eq!(ungrouped_alerts(&store).unwrap(), 0);
     assert_matches_full_regroup(&store, &config);
 }
+
+/// A service's grouper that regroups everything (here: the grouping settings changed) while
+/// the committer has stored detections it has not adopted yet leaves those out: adopted
+/// next, they are appended, not found in the state already and taken for late ones.
+#[test]
+fn a_regrouping_leaves_out_what_the_grouper_has_not_adopted_yet() {
+    let config = any_medium_opens();
+    let mut store = MemoryStore::new();
+    let first = [alert("First", Level::High, 0, &[(HOST, "ws-1")])];
+    let first_time = store.store_alerts(&first).unwrap();
+    let mut writer =
+        IncidentWriter::adopting_only(store, config.clone(), AttackCatalog::empty()).unwrap();
+    writer.adopt(first.to_vec(), &first_time).unwrap();
+    let (mut store, _) = writer.finish().unwrap();
+    let changed = GroupingConfig {
+        quiet_gap_micros: 2 * 60 * MINUTE,
+        ..config
+    };
+    let adopted = [alert("Adopted", Level::High, 10, &[(HOST, "ws-1")])];
+    let first_time = store.store_alerts(&adopted).unwrap();
+    let mut writer =
+        IncidentWriter::adopting_only(store, changed.clone(), AttackCatalog::empty()).unwrap();
+    writer.adopt(adopted.to_vec(), &first_time).unwrap();
+    let committed = [alert("Committed", Level::High, 20, &[(HOST, "ws-1")])];
+    let first_time = writer.store_mut().store_alerts(&committed).unwrap();
+    let (store, report) = writer.finish().unwrap();
+    assert!(matches!(report.grouped_by, GroupedBy::Everything(_)));
+    assert_eq!(ungrouped_alerts(&store).unwrap(), 1);
+    let mut writer =
+        IncidentWriter::adopting_only(store, changed.clone(), AttackCatalog::empty()).unwrap();
+    writer.adopt(committed.to_vec(), &first_time).unwrap();
+    let (store, report) = writer.finish().unwrap();
+    assert_eq!(report.grouped_by, GroupedBy::Appending, "{report:?}");
+    assert_eq!(ungrouped_alerts(&store).unwrap(), 0);
+    assert_matches_full_regroup(&store, &changed);
+}
