@@ -797,15 +797,8 @@ impl IncidentStore for SqliteStore {
             return Ok(None);
         }
         let after = i64::try_from(count).unwrap_or(i64::MAX);
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT a.key, a.body FROM alerts a WHERE a.id > ?1 ORDER BY a.id")
-            .map_err(|e| self.sql(e))?;
-        let rows = statement
-            .query_map(rusqlite::params![after], key_and_text)
-            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-            .map_err(|e| self.sql(e))?;
-        self.parse_alerts(rows).map(Some)
+        self.alerts_where(&format!("WHERE a.id > {after} ORDER BY a.id"), None)
+            .map(Some)
     }
 
     fn keys_stored_after(&self, count: usize) -> Result<Option<Vec<String>>, StoreError> {
