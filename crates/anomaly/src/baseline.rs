@@ -16,6 +16,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::site::SiteHistory;
+
 use crate::activity::WeeklyActivity;
 use crate::config::Learning;
 use crate::error::BaselineError;
@@ -248,12 +250,16 @@ pub(crate) struct BaselineDoc {
     version: u32,
     started: Option<i64>,
     principals: Vec<PrincipalRecord>,
+    /// The site's own networks (absent from baselines saved before they were learned).
+    #[serde(default)]
+    site: SiteHistory,
 }
 
 /// Serializes the state: when the detector saw its first event, and every principal.
 pub(crate) fn save(
     started: Option<i64>,
     principals: &HashMap<PrincipalKey, PrincipalBaseline>,
+    site: &SiteHistory,
 ) -> Result<Vec<u8>, BaselineError> {
     let mut records: Vec<PrincipalRecord> = principals
         .iter()
@@ -268,6 +274,7 @@ pub(crate) fn save(
         version: BASELINE_VERSION,
         started,
         principals: records,
+        site: site.clone(),
     };
     Ok(serde_json::to_vec(&doc)?)
 }
@@ -279,10 +286,16 @@ struct VersionOnly {
     version: u32,
 }
 
+/// What [`load`] restores: when the detector saw its first event, every principal, and
+/// the site's networks.
+pub(crate) type Restored = (
+    Option<i64>,
+    HashMap<PrincipalKey, PrincipalBaseline>,
+    SiteHistory,
+);
+
 /// Restores a state written by [`save`].
-pub(crate) fn load(
-    bytes: &[u8],
-) -> Result<(Option<i64>, HashMap<PrincipalKey, PrincipalBaseline>), BaselineError> {
+pub(crate) fn load(bytes: &[u8]) -> Result<Restored, BaselineError> {
     let VersionOnly { version } = serde_json::from_slice(bytes)?;
     if version != BASELINE_VERSION {
         return Err(BaselineError::Version {
@@ -306,7 +319,7 @@ pub(crate) fn load(
         .into_iter()
         .map(|r| ((r.kind, r.principal), r.baseline))
         .collect();
-    Ok((doc.started, principals))
+    Ok((doc.started, principals, doc.site))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use tocsin_event::{Fields, LogSource};
 use crate::anomaly::Level;
 
 use crate::error::ConfigError;
+use crate::site::SiteNetworksConfig;
 
 /// A whole anomaly-detection configuration. The default has no sources (detects nothing);
 /// [`Config::builtin`] is the useful starting point.
@@ -29,6 +30,8 @@ pub struct Config {
     pub detectors: DetectorsConfig,
     /// Bounds on the memory the baselines may take.
     pub limits: Limits,
+    /// How the site's own networks are learned (see [`crate::SiteNetworks`]).
+    pub site_networks: SiteNetworksConfig,
 }
 
 /// The learning period: a principal raises nothing until it has been seen for `days` days
@@ -75,6 +78,10 @@ pub struct SourceConfig {
     /// appliance records of API calls, `auth_method: api_key`, which the API audit source
     /// already covers).
     pub unless: Vec<FieldCondition>,
+    /// An event is a failed attempt if any of these fields has one of its listed values
+    /// (`result: failure`): it is judged like the others but teaches the site's own
+    /// networks nothing.
+    pub failed_if: Vec<FieldCondition>,
 }
 
 /// A field and the values it is compared with (exactly, ignoring ASCII case).
@@ -107,6 +114,11 @@ impl SourceConfig {
     /// Whether the event passes the source's `only_if` and `unless` conditions.
     pub fn accepts(&self, event: &impl Fields) -> bool {
         self.only_if.iter().all(|c| c.holds(event)) && !self.unless.iter().any(|c| c.holds(event))
+    }
+
+    /// Whether the event records a failed attempt (see [`SourceConfig::failed_if`]).
+    pub fn failed(&self, event: &impl Fields) -> bool {
+        self.failed_if.iter().any(|c| c.holds(event))
     }
 
     /// Whether `action` is one of this source's sensitive actions.

@@ -13,6 +13,7 @@ use crate::checks::{
 use crate::config::{Config, SourceConfig};
 use crate::error::BaselineError;
 use crate::network::{is_allowed, network_of, parse_address};
+use crate::site::{SiteHistory, SiteNetworks};
 
 /// Most (kind, principal, detail) keys remembered for the one-per-day rule before the
 /// memory is cleared.
@@ -57,6 +58,7 @@ pub struct Detector {
     config: Config,
     started: Option<i64>,
     principals: HashMap<PrincipalKey, PrincipalBaseline>,
+    site: SiteHistory,
     reported: HashSet<(AnomalyKind, String, String, String)>,
     reported_day: i64,
     stats: Stats,
@@ -69,6 +71,7 @@ impl Detector {
             config,
             started: None,
             principals: HashMap::new(),
+            site: SiteHistory::default(),
             reported: HashSet::new(),
             reported_day: i64::MIN,
             stats: Stats::default(),
@@ -95,6 +98,18 @@ impl Detector {
     /// Principals with a baseline.
     pub fn principal_count(&self) -> usize {
         self.principals.len()
+    }
+
+    /// The site's own networks learned so far (see [`SiteNetworks`]).
+    pub fn site_networks(&self) -> SiteNetworks {
+        let net = &self.config.detectors.new_network;
+        SiteNetworks::new(&self.site, &net.allow, (net.ipv4_prefix, net.ipv6_prefix))
+    }
+
+    /// How many networks are the site's so far: it only grows, so a caller sharing
+    /// [`Detector::site_networks`] with another thread renews its copy when this changes.
+    pub fn site_network_count(&self) -> usize {
+        self.site.established_count()
     }
 
     /// Learns one event and returns the anomalies it raises (usually none). Events must
@@ -154,6 +169,10 @@ impl Detector {
             .or_insert_with(|| PrincipalBaseline::new(at, globally_learned));
         let action = text(event, source.action.as_deref());
         let obs = observation(config, source, event, &principal, at, action.as_deref());
+        if let Some(network) = obs.network.filter(|_| !source.failed(event)) {
+            let who = format!("{}\u{1f}{principal}", source.principal_kind);
+            self.site.learn(network, &who, at, &config.site_networks);
+        }
         let mut finished_episode = None;
         if obs.sensitive {
             let window = i64::from(config.detectors.burst.window_minutes) * 60_000_000;
@@ -203,7 +222,7 @@ impl Detector {
 
     /// Serializes everything learned (JSON with a `version` field), for the store.
     pub fn save_baseline(&self) -> Result<Vec<u8>, BaselineError> {
-        baseline::save(self.started, &self.principals)
+        baseline::save(self.started, &self.principals, &self.site)
     }
 
     /// Replaces what was learned with a baseline saved by [`Detector::save_baseline`].
@@ -211,12 +230,13 @@ impl Detector {
     /// `limits.max_networks` (a baseline saved under a larger limit) are trimmed, least
     /// recently used first.
     pub fn load_baseline(&mut self, bytes: &[u8]) -> Result<(), BaselineError> {
-        let (started, mut principals) = baseline::load(bytes)?;
+        let (started, mut principals, site) = baseline::load(bytes)?;
         for baseline in principals.values_mut() {
             baseline.trim_networks(self.config.limits.max_networks);
         }
         self.started = started;
         self.principals = principals;
+        self.site = site;
         self.reported.clear();
         self.reported_day = i64::MIN;
         Ok(())

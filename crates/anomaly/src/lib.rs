@@ -47,6 +47,11 @@
 //! * **Filters.** A source can take only some events (`only_if`) or skip some (`unless`);
 //!   the built-in representatives source skips the appliance's records of API calls
 //!   (`auth_method: api_key`), which the API-key source already learns.
+//! * **The site's own networks.** Besides each principal's networks, the detector learns
+//!   the networks the site itself works from ([`SiteNetworks`]: successful activity on 5
+//!   distinct days from 2 distinct principals). It raises nothing itself; the incident
+//!   layer reads it (`tocsin-pipeline`'s origin trust) so that an API key's acts from the
+//!   site's own networks count as context, not as evidence of an intrusion.
 //! * **Levels.** `low` anomalies are context for an incident, not a reason for one; the
 //!   incident layer should open incidents on `medium` and above.
 //!
@@ -81,6 +86,7 @@ mod detector;
 mod error;
 mod network;
 mod parse;
+mod site;
 
 #[cfg(test)]
 mod tests;
@@ -93,6 +99,7 @@ pub use config::{
 };
 pub use detector::{Detector, Stats};
 pub use error::{BaselineError, ConfigError};
+pub use site::{SiteNetworks, SiteNetworksConfig};
 
 /// The built-in configuration, for the remote-support appliance syslog (principal
 /// `who_user`) and the API audit log (principal `api_key_id`), with the detector

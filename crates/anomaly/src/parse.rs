@@ -14,6 +14,7 @@ use crate::config::{
     UnusualTimeConfig,
 };
 use crate::error::ConfigError;
+use crate::site::SiteNetworksConfig;
 use tocsin_yaml::{self as yaml, Node};
 
 /// The deepest nesting a configuration may have (see [`tocsin_yaml::load`]).
@@ -217,7 +218,17 @@ impl Reader<'_> {
     }
 
     fn config(&self, root: &Node<'_>) -> Result<Config, ConfigError> {
-        let top = self.section(root, "", &["learning", "sources", "detectors", "limits"])?;
+        let top = self.section(
+            root,
+            "",
+            &[
+                "learning",
+                "sources",
+                "detectors",
+                "limits",
+                "site_networks",
+            ],
+        )?;
         let learning = match top.get("learning") {
             Some(node) => self.learning(node)?,
             None => Learning::default(),
@@ -234,11 +245,16 @@ impl Reader<'_> {
             Some(node) => self.limits(node)?,
             None => Limits::default(),
         };
+        let site_networks = match top.get("site_networks") {
+            Some(node) => self.site_networks(node)?,
+            None => SiteNetworksConfig::default(),
+        };
         Ok(Config {
             learning,
             sources,
             detectors,
             limits,
+            site_networks,
         })
     }
 
@@ -248,6 +264,31 @@ impl Reader<'_> {
         Ok(Learning {
             days: self.integer(&s, "days", default.days.into(), (0, 3650))? as u32,
             min_events: self.integer(&s, "min_events", default.min_events, (0, u64::MAX))?,
+        })
+    }
+
+    fn site_networks(&self, node: &Node<'_>) -> Result<SiteNetworksConfig, ConfigError> {
+        let s = self.section(
+            node,
+            "site_networks",
+            &["enabled", "min_days", "min_principals", "max_networks"],
+        )?;
+        let default = SiteNetworksConfig::default();
+        Ok(SiteNetworksConfig {
+            enabled: self.bool(&s, "enabled", default.enabled)?,
+            min_days: self.integer(&s, "min_days", default.min_days.into(), (1, 366))? as u32,
+            min_principals: self.integer(
+                &s,
+                "min_principals",
+                default.min_principals.into(),
+                (1, 1000),
+            )? as u32,
+            max_networks: self.integer(
+                &s,
+                "max_networks",
+                default.max_networks as u64,
+                (1, 1_000_000),
+            )? as usize,
         })
     }
 
@@ -305,6 +346,7 @@ impl Reader<'_> {
                 "new_principal_level",
                 "only_if",
                 "unless",
+                "failed_if",
             ],
         )?;
         let name = self.required_text(&s, "name", node)?;
@@ -336,6 +378,7 @@ impl Reader<'_> {
             },
             only_if: self.conditions(&s, "only_if")?,
             unless: self.conditions(&s, "unless")?,
+            failed_if: self.conditions(&s, "failed_if")?,
         })
     }
 

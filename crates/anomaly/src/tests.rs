@@ -887,3 +887,37 @@ fn only_finished_quiet_episodes_raise_the_bar() {
     feed(&mut d, [reset(week4(18, 0))]);
     assert_eq!(busiest_window(&d), 4);
 }
+
+#[test]
+fn the_sites_own_networks_are_learned_from_successful_activity_and_kept() {
+    let mut d = detector();
+    let office: std::net::IpAddr = "198.51.100.77".parse().expect("address");
+    let spray: std::net::IpAddr = "203.0.113.9".parse().expect("address");
+    // A week of two representatives logging in from the office, and a password spray
+    // failing from a hosting network against many accounts every day.
+    for day in 0..7 {
+        let at = MONDAY + day * DAY + 9 * HOUR;
+        feed(&mut d, [rep(at, "alice", "198.51.100.10", "login")]);
+        feed(&mut d, [rep(at + HOUR, "bob", "198.51.100.11", "login")]);
+        for user in ["carol", "dave", "erin"] {
+            let mut failed = rep(at + 2 * HOUR, user, "203.0.113.9", "login");
+            failed.push("status", "", Value::from("failure"));
+            feed(&mut d, [failed]);
+        }
+    }
+    let known = d.site_networks();
+    let end = (MONDAY + 7 * DAY) * 1_000_000;
+    assert!(known.was_familiar(office, end));
+    assert!(
+        !known.was_familiar(office, MONDAY * 1_000_000),
+        "not on the first day"
+    );
+    assert!(!known.was_familiar(spray, end), "failures teach nothing");
+    assert_eq!(d.site_network_count(), 1);
+    // Kept across a restart.
+    let mut restarted = detector();
+    restarted
+        .load_baseline(&d.save_baseline().expect("save"))
+        .expect("load");
+    assert_eq!(restarted.site_networks(), known);
+}
