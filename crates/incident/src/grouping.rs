@@ -6,9 +6,10 @@
 //! alerts without a time come last and are treated as within the gap). An alert joins an
 //! incident when it shares a *linking* entity with one of its detections and comes no later
 //! than [`GroupingConfig::quiet_gap_micros`] after the incident's last activity (or
-//! [`GroupingConfig::severe_quiet_gap_micros`] once it holds a high or critical alert: an
-//! intruder who works slowly, an hour or two between steps, is still one intrusion, and the
-//! entities of a severe incident are worth following longer). An alert that
+//! [`GroupingConfig::severe_quiet_gap_micros`] once it is an incident or holds a high or
+//! critical alert: an intruder who works slowly, an hour or two between steps, is still one
+//! intrusion, and the entities of an incident, which opened on evidence, are worth
+//! following longer). An alert that
 //! links several incidents merges them into the oldest one (whose id survives), and its
 //! membership says which ones it tied in. An alert that links nothing opens a new incident,
 //! whose id derives from the alert's key, so regrouping the same alerts gives the same ids.
@@ -69,6 +70,7 @@
 //! regrouping.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +79,7 @@ use crate::alert::{Alert, Level};
 use crate::attack::AttackCatalog;
 use crate::entities::{Entity, EntityKind};
 use crate::incident::{Incident, JoinReason, Link};
+use crate::origin::OriginTrust;
 use crate::suppression::SuppressionSet;
 
 /// One hour, the default quiet gap.
@@ -224,6 +227,16 @@ pub fn group_with_suppressions(
 ) -> (Vec<Incident>, Option<GroupingState>) {
     let mut grouper = Grouper::new(config.clone());
     grouper.suppress(suppressions.clone());
+    group_with(grouper, alerts, catalog)
+}
+
+/// Groups `alerts` with `grouper` (made with its settings, suppressions and origin trust)
+/// as [`group_with_state`] does.
+pub fn group_with<'a>(
+    grouper: Grouper<'a>,
+    alerts: &'a [Alert],
+    catalog: &AttackCatalog,
+) -> (Vec<Incident>, Option<GroupingState>) {
     let grouper = push_in_order(grouper, alerts);
     let state = grouper.state();
     (grouper.finish(catalog), state)
@@ -272,6 +285,8 @@ pub struct Grouper<'a> {
     untimed: bool,
     /// The suppressions in force: alerts they match add no evidence.
     suppressions: SuppressionSet,
+    /// What tells familiar origins (see [`crate::origin`]), if anything does.
+    origins: Option<Arc<dyn OriginTrust>>,
 }
 
 /// An alert a grouper holds: pushed now, or a member of a group resumed from a saved state.
@@ -417,12 +432,19 @@ impl<'a> Grouper<'a> {
             newest: None,
             untimed: false,
             suppressions: SuppressionSet::default(),
+            origins: None,
         }
     }
 
     /// From now on, alerts that `suppressions` match join groups but add no evidence.
     pub fn suppress(&mut self, suppressions: SuppressionSet) {
         self.suppressions = suppressions;
+    }
+
+    /// From now on, alerts that `origins` calls familiar join groups but add no evidence
+    /// (see [`crate::origin`]).
+    pub fn trust_origins(&mut self, origins: Arc<dyn OriginTrust>) {
+        self.origins = Some(origins);
     }
 
     /// Adds the next alert (in time order).
@@ -464,7 +486,9 @@ impl<'a> Grouper<'a> {
             (group.opening.clone(), group.severe)
         });
         reason.suppressed_by = self.suppressions.matching(alert).map(|s| s.id);
-        let evidence = reason.suppressed_by.is_none();
+        reason.familiar_origin = reason.suppressed_by.is_none()
+            && self.origins.as_ref().is_some_and(|o| o.is_familiar(alert));
+        let evidence = reason.is_evidence();
         let config = &self.config;
         let joined = &mut self.groups[target];
         joined.members.push((index, reason));
@@ -597,9 +621,11 @@ impl<'a> Grouper<'a> {
         group.full || group.members.len() >= self.config.max_detections || past_span
     }
 
-    /// How long group `group` may stay quiet and still be joined.
+    /// How long group `group` may stay quiet and still be joined: the severe gap once it
+    /// is an incident or holds a high or critical alert.
     fn gap_of(&self, group: usize) -> i64 {
-        if self.groups[group].severe {
+        let group = &self.groups[group];
+        if group.severe || group.opened {
             self.config
                 .severe_quiet_gap_micros
                 .max(self.config.quiet_gap_micros)

@@ -99,6 +99,10 @@ pub struct JoinReason {
     /// The suppression that matched it: it joined as context and added no evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed_by: Option<u64>,
+    /// It came from a familiar origin (see [`crate::origin`]): it joined as context and
+    /// added no evidence.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub familiar_origin: bool,
     /// Full incidents it would have joined: it continues them here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub continues: Vec<String>,
@@ -115,6 +119,14 @@ pub struct Link {
     pub with_title: String,
     /// Time since the incident's last activity when the detection joined, if both are known.
     pub gap_micros: Option<i64>,
+}
+
+impl JoinReason {
+    /// Whether the detection counts as evidence toward opening an incident: neither
+    /// suppressed nor from a familiar origin.
+    pub fn is_evidence(&self) -> bool {
+        self.suppressed_by.is_none() && !self.familiar_origin
+    }
 }
 
 impl fmt::Display for JoinReason {
@@ -141,6 +153,11 @@ impl fmt::Display for JoinReason {
         }
         if let Some(id) = self.suppressed_by {
             write!(f, "; suppression {id} matched it, so it adds no evidence")?;
+        }
+        if self.familiar_origin {
+            f.write_str(
+                "; an API key acting from the site's own networks, so it adds no evidence",
+            )?;
         }
         Ok(())
     }

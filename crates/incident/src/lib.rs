@@ -47,6 +47,7 @@ pub mod error;
 pub mod grouping;
 pub mod incident;
 pub mod lifecycle;
+pub mod origin;
 pub mod plan;
 pub mod report;
 pub mod severity;
@@ -62,8 +63,8 @@ pub use attack::{AttackCatalog, AttackSummary, TacticHit, TechniqueHit};
 pub use entities::{extract_entities, Entity, EntityKind};
 pub use error::{AttackError, LifecycleError, ParseError, ResumeError};
 pub use grouping::{
-    group, group_with_state, group_with_suppressions, Grouper, GroupingConfig, GroupingState,
-    Opening, OpeningSignal, GROUPING_STATE_VERSION,
+    group, group_with, group_with_state, group_with_suppressions, Grouper, GroupingConfig,
+    GroupingState, Opening, OpeningSignal, GROUPING_STATE_VERSION,
 };
 pub use incident::{
     EntityCount, Incident, JoinReason, Link, Membership, TimelineEntry, UnlistedEntities,
@@ -72,6 +73,7 @@ pub use incident::{
 pub use lifecycle::{
     AuditRecord, Change, Lifecycle, Note, Resolution, ResponseAction, Stamp, Status,
 };
+pub use origin::OriginTrust;
 pub use plan::{Absorption, IncidentState, Inheritance, Known, Placement, SavePlan};
 pub use report::{render, Format};
 pub use severity::{Band, Severity, SeverityInput};

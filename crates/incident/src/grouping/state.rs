@@ -142,7 +142,7 @@ impl<'a> Grouper<'a> {
         members.sort_by_key(|(_, member)| member.seq);
         let mut group_of = Vec::with_capacity(members.len());
         for (group, mut member) in members {
-            let evidence = member.reason.suppressed_by.is_none();
+            let evidence = member.reason.is_evidence();
             let reason = std::mem::take(&mut member.reason);
             if let Some(alert) = member.alert.as_ref().filter(|_| evidence) {
                 let rule = &alert.rule;

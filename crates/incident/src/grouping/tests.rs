@@ -51,11 +51,13 @@ fn titles(incident: &Incident) -> Vec<&str> {
     incident.timeline.iter().map(|t| t.title.as_str()).collect()
 }
 
-/// The default grouping with any medium alert opening an incident: these tests are about
-/// linking; the opening policy has its own tests below.
+/// The default grouping with any medium alert opening an incident, and incidents followed
+/// for the ordinary quiet gap only: these tests are about linking; the opening policy and
+/// the severe gap have their own tests below.
 fn linking() -> GroupingConfig {
     GroupingConfig {
         min_risk: opening::MEDIUM_RISK,
+        severe_quiet_gap_micros: DEFAULT_QUIET_GAP_MICROS,
         ..GroupingConfig::default()
     }
 }
@@ -585,13 +587,21 @@ fn a_severe_incident_follows_its_entities_longer() {
         at(Level::High, "Again", 25 * 60),
     ];
     assert_eq!(run_default(&later).len(), 2);
-    // A medium incident keeps the ordinary gap.
-    let mild = [
+    // An incident opened by corroborated medium signals is followed as long.
+    let corroborated = [
         at(Level::Medium, "A", 0),
         at(Level::Medium, "B", 1),
-        at(Level::High, "C", 180),
+        at(Level::Medium, "C", 180),
     ];
-    assert_eq!(run_default(&mild).len(), 2);
+    let incidents = run_default(&corroborated);
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(titles(&incidents[0]), ["A", "B", "C"]);
+    // A group that has not opened keeps the ordinary gap: the lone medium alert stays
+    // apart, as context of no incident.
+    let mild = [at(Level::Medium, "A", 0), at(Level::High, "C", 180)];
+    let incidents = run_default(&mild);
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(titles(&incidents[0]), ["C"]);
 }
 
 #[test]
@@ -711,4 +721,87 @@ fn a_continuation_is_an_incident_at_once() {
     assert_eq!(incidents[1].opening, incidents[0].opening);
     let alone = group(&alerts[2..], &config, &AttackCatalog::empty());
     assert!(alone.is_empty());
+}
+
+/// Calls familiar every alert naming the source address `office`.
+#[derive(Debug)]
+struct Office;
+
+impl OriginTrust for Office {
+    fn is_familiar(&self, alert: &Alert) -> bool {
+        alert
+            .entities
+            .iter()
+            .any(|e| e.kind == EntityKind::SourceIp && e.value == "198.51.100.7")
+    }
+}
+
+#[test]
+fn alerts_from_a_familiar_origin_join_as_context_and_open_nothing() {
+    let key = |ip| [(EntityKind::ApiKey, "k-1"), (EntityKind::SourceIp, ip)];
+    let night = vec![
+        alert_of(
+            AlertKind::Sigma,
+            Level::Medium,
+            "reset",
+            0,
+            &key("198.51.100.7"),
+        ),
+        alert_of(
+            AlertKind::Sigma,
+            Level::Critical,
+            "reset then session",
+            1,
+            &key("198.51.100.7"),
+        ),
+        alert_of(
+            AlertKind::Anomaly,
+            Level::Medium,
+            "new key",
+            2,
+            &key("198.51.100.7"),
+        ),
+    ];
+    let trusted = |alerts: &[Alert]| {
+        let mut grouper = Grouper::new(GroupingConfig::default());
+        grouper.trust_origins(Arc::new(Office));
+        let (incidents, state) = group_with(grouper, alerts, &AttackCatalog::empty());
+        (incidents, state)
+    };
+    let (incidents, state) = trusted(&night);
+    assert!(
+        incidents.is_empty(),
+        "the office's maintenance opens nothing"
+    );
+    // Without the trust the same night is critical.
+    let plain = group(&night, &GroupingConfig::default(), &AttackCatalog::empty());
+    assert_eq!(plain.len(), 1);
+
+    // The same key from elsewhere is evidence, and the office's alerts join it as context,
+    // also when grouping goes on from the saved state.
+    let state = state.expect("a state");
+    let mut resumed = Grouper::resume(state, &GroupingConfig::default()).expect("resumes");
+    resumed.trust_origins(Arc::new(Office));
+    let stolen = alert_of(
+        AlertKind::Sigma,
+        Level::High,
+        "reset",
+        3,
+        &key("203.0.113.9"),
+    );
+    resumed.push(&stolen);
+    let incidents = resumed
+        .touched_incidents(&HashMap::new(), &AttackCatalog::empty())
+        .expect("incidents");
+    assert_eq!(incidents.len(), 1);
+    let incident = &incidents[0];
+    assert_eq!(incident.timeline.len(), 4);
+    let opening = incident.opening.as_ref().expect("why it opened");
+    assert!(opening.to_string().contains("reset"), "{opening}");
+    let context: Vec<bool> = incident
+        .members
+        .iter()
+        .map(|m| m.reason.familiar_origin)
+        .collect();
+    assert_eq!(context, [true, true, true, false]);
 }
