@@ -6,11 +6,27 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use tocsin_incident::IncidentStore;
 use tocsin_incident::{AttackCatalog, GroupingConfig, ALERT_KEY_SCHEME};
-use tocsin_pipeline::{IncidentWriter, StoreReport};
+use tocsin_pipeline::{FamiliarOrigins, IncidentWriter, StoreReport, BASELINE_BLOB};
 use tocsin_store::SqliteStore;
 
 use crate::args::{GroupingArgs, HuntStoreArgs};
+
+/// The origin trust of the behavioural baseline `store` (at `path`) holds, if it holds
+/// one: what a grouping that ran no behavioural detector itself (a regrouping, a hunt
+/// without `--behaviour`) trusts, so that it decides as the hunts that learned it did.
+pub(crate) fn stored_origins(store: &SqliteStore, path: &str) -> Result<Option<FamiliarOrigins>> {
+    let saved = store
+        .load_blob(BASELINE_BLOB)
+        .with_context(|| format!("cannot read {BASELINE_BLOB} from {path}"))?;
+    let Some(saved) = saved.filter(|bytes| !bytes.is_empty()) else {
+        return Ok(None);
+    };
+    let origins = FamiliarOrigins::from_baseline(&saved)
+        .with_context(|| format!("cannot read the behaviour baseline saved in {path}"))?;
+    Ok(Some(origins))
+}
 
 /// The incident writer of a hunt over its SQLite store, and the store's path for messages.
 pub struct AlertSink {

@@ -7,6 +7,7 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -592,7 +593,25 @@ impl Collector<'_> {
             }
         }
         self.save_baseline(detectors)?;
+        self.trust_origins(detectors)?;
         Ok(ControlFlow::Continue(()))
+    }
+
+    /// Tells the store's grouping the site's own networks: those the hunt's behavioural
+    /// detectors learned, else those of the store's saved baseline, so that an API key's
+    /// detections from them are context (`incidents regroup` reads the same baseline).
+    fn trust_origins(&mut self, detectors: &Detectors) -> Result<()> {
+        let Some(sink) = self.sink.as_deref_mut() else {
+            return Ok(());
+        };
+        let origins = match detectors.behaviour() {
+            Some(behaviour) => Some(behaviour.familiar_origins()),
+            None => crate::alerts::stored_origins(sink.writer.store(), &sink.path)?,
+        };
+        if let Some(origins) = origins {
+            sink.writer.trust_origins(Arc::new(origins));
+        }
+        Ok(())
     }
 
     /// Loads the behavioural baseline an earlier hunt saved in the store, if any.

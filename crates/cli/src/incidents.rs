@@ -71,7 +71,12 @@ pub fn regroup(args: &RegroupArgs) -> Result<i32> {
         same_signal: tocsin_pipeline::similar_signals(&documents),
         ..crate::alerts::grouping_of(&args.grouping)
     };
-    let (_, report) = IncidentWriter::new(store, grouping, catalog)
+    let origins = crate::alerts::stored_origins(&store, &path.display().to_string())?;
+    let mut writer = IncidentWriter::new(store, grouping, catalog);
+    if let Some(origins) = origins {
+        writer.trust_origins(std::sync::Arc::new(origins));
+    }
+    let (_, report) = writer
         .regroup()
         .with_context(|| format!("cannot regroup the incidents of {}", path.display()))?;
     eprintln!(

@@ -14,6 +14,7 @@ use std::path::Path;
 use tocsin_anomaly::{Anomaly, BaselineError, Config, ConfigError, Detector};
 use tocsin_event::Event;
 
+use crate::origins::FamiliarOrigins;
 use crate::repeats::Repeats;
 use crate::spill::TimeSorted;
 
@@ -96,6 +97,23 @@ impl Behaviour {
             })?;
         self.resumed = true;
         Ok(())
+    }
+
+    /// The site's own networks learned so far, as the grouping's origin trust (see
+    /// [`FamiliarOrigins`]).
+    pub fn familiar_origins(&self) -> FamiliarOrigins {
+        FamiliarOrigins::new(self.detector.site_networks())
+    }
+
+    /// The site's own networks learned so far (see [`tocsin_anomaly::SiteNetworks`]), for
+    /// a live service to share with its grouping ([`crate::SharedOrigins`]).
+    pub fn site_networks(&self) -> tocsin_anomaly::SiteNetworks {
+        self.detector.site_networks()
+    }
+
+    /// How many networks are the site's so far (it only grows).
+    pub fn site_network_count(&self) -> usize {
+        self.detector.site_network_count()
     }
 
     /// Whether the baseline was loaded from an earlier run.

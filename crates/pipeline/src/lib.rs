@@ -21,6 +21,9 @@
 //! * [`IncidentWriter`]: alerts into any [`IncidentStore`](tocsin_incident::IncidentStore)
 //!   in batches, then grouped into incidents with the one [`GroupingConfig`](tocsin_incident::GroupingConfig)
 //!   (entity resolution and the opening level are part of grouping, in `tocsin-incident`).
+//! * [`FamiliarOrigins`] / [`SharedOrigins`]: what the writer's grouping is told of the
+//!   site's own networks ([`IncidentWriter::trust_origins`]), learned by the behavioural
+//!   detectors, so that an API key's detections from them are context, not evidence.
 //!
 //! ```
 //! use tocsin_pipeline::{AlertCollector, Detectors};
@@ -60,6 +63,7 @@ mod detectors;
 mod finding;
 mod hit;
 mod intel;
+mod origins;
 mod repeats;
 mod rules;
 mod spill;
@@ -72,6 +76,7 @@ pub use detectors::{Detectors, FindingSink, Late, ReplayBuffer, DEFAULT_REPLAY_M
 pub use finding::{anomaly_rule, sigma_rule, Finding};
 pub use hit::HitView;
 pub use intel::{indicator_level, indicator_rule, sigma_rule_texts, RuleText};
+pub use origins::{FamiliarOrigins, SharedOrigins};
 pub use rules::{
     load_documents, load_rules, load_rules_with, similar_signals, CompileOptions, DuplicateId,
     RuleSelection, RuleSet, RuleSetError, BUILTIN_RULES,

@@ -52,6 +52,10 @@
 //! they match join incidents as context and open none (`tocsin_incident::suppression`).
 //! Groups a saved state holds keep what earlier runs decided; a suppression added since
 //! applies to the alerts grouped from then on, and `incidents regroup` applies it to all.
+//! The same goes for the origin trust a driver gives ([`IncidentWriter::trust_origins`]):
+//! an alert it calls familiar (an API key acting from the site's own networks) is context
+//! too; since the site's networks know since when each is the site's, every grouping,
+//! the whole store's included, decides for an alert as the first did.
 //!
 //! # The last write
 //!
@@ -65,12 +69,13 @@
 //! so that a store can tell how many wait for a grouping ([`ungrouped_alerts`]).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use self::checkpoints::{Checkpoints, CHECKPOINTS_BLOB};
 
 use tocsin_incident::{
-    group_with_suppressions, Alert, AttackCatalog, Grouper, GroupingConfig, GroupingState,
-    Incident, IncidentStore, PutOutcome, SuppressionSet, ALERT_KEY_SCHEME, KEY_SCHEME_BLOB,
+    group_with, Alert, AttackCatalog, Grouper, GroupingConfig, GroupingState, Incident,
+    IncidentStore, OriginTrust, PutOutcome, SuppressionSet, ALERT_KEY_SCHEME, KEY_SCHEME_BLOB,
 };
 
 /// The name of the store blob holding the [`GroupingState`] of the last grouping.
@@ -124,6 +129,8 @@ pub struct IncidentWriter<S> {
     adopted_base: Option<usize>,
     /// The most stored alerts a grouping of late alerts may read back (`None`: no limit).
     read_back_limit: Option<usize>,
+    /// What tells the site's own activity from its own networks, if anything does.
+    origins: Option<Arc<dyn OriginTrust>>,
 }
 
 /// Where the writer stands with the store's grouping state.
@@ -185,7 +192,16 @@ impl<S: IncidentStore> IncidentWriter<S> {
             regroup_why: "asked for",
             read_back_limit: None,
             adopted_base: None,
+            origins: None,
         }
+    }
+
+    /// Groups with `origins` from now on: the alerts it calls familiar (an API key acting
+    /// from the site's own networks, see [`crate::FamiliarOrigins`]) join incidents as
+    /// context and open none. Every grouping this writer does asks it, the whole store's
+    /// too, so it must answer for old alerts as it did when they came.
+    pub fn trust_origins(&mut self, origins: Arc<dyn OriginTrust>) {
+        self.origins = Some(origins);
     }
 
     /// Queues a named blob (replacing one queued under the same name) to be saved in the
@@ -423,7 +439,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
             self.regroup_why = "the grouping state was saved by another version or settings";
             return Ok(None);
         };
-        grouper.suppress(self.suppressions()?);
+        self.apply_context(&mut grouper)?;
         let run = std::mem::take(&mut self.run);
         // A state never holds an alert grouped after it was saved; one an older build saved
         // may hold alerts another connection had stored and this one adopts only now.
@@ -443,7 +459,8 @@ impl<S: IncidentStore> IncidentWriter<S> {
                 .first()
                 .and_then(|alert| Some((alert.timestamp_micros?, alert.key.clone())));
             self.log_late(fresh[0], &grouper);
-            if !self.too_costly_to_read_back(late_from.as_ref())? {
+            let consequence = "late detections are grouped apart";
+            if !self.too_costly_to_read_back(late_from.as_ref(), consequence)? {
                 self.regroup_why = match late_from {
                     Some(_) => "no checkpoint before a late detection",
                     None => "a detection without a time",
@@ -505,7 +522,11 @@ impl<S: IncidentStore> IncidentWriter<S> {
     /// time) the exact way would read back more stored alerts than the writer may
     /// ([`IncidentWriter::limit_read_back`]): all of them, or those after the checkpoint
     /// it would continue from.
-    fn too_costly_to_read_back(&self, late_from: Option<&(i64, String)>) -> Result<bool, S::Error> {
+    fn too_costly_to_read_back(
+        &self,
+        late_from: Option<&(i64, String)>,
+        consequence: &'static str,
+    ) -> Result<bool, S::Error> {
         let Some(limit) = self.read_back_limit else {
             return Ok(false);
         };
@@ -521,8 +542,8 @@ impl<S: IncidentStore> IncidentWriter<S> {
             tracing::warn!(
                 stored_to_read = cost,
                 limit,
-                "late detections are grouped apart: grouping them with what came before would \
-                 read back more stored detections than allowed"
+                "{consequence}: grouping again from before them would read back more stored \
+                 detections than allowed"
             );
         }
         Ok(cost > limit)
@@ -530,10 +551,20 @@ impl<S: IncidentStore> IncidentWriter<S> {
 
     /// The incidents late alerts open among themselves, the store's suppressions applied.
     fn group_apart(&self, late: &[Alert]) -> Result<Vec<Incident>, S::Error> {
-        let suppressions = self.suppressions()?;
-        let (incidents, _) =
-            group_with_suppressions(late, &self.grouping, &suppressions, &self.catalog);
+        let mut grouper = Grouper::new(self.grouping.clone());
+        self.apply_context(&mut grouper)?;
+        let (incidents, _) = group_with(grouper, late, &self.catalog);
         Ok(incidents)
+    }
+
+    /// Tells `grouper` what makes an alert context rather than evidence: the store's
+    /// suppressions in force and the origin trust, if any.
+    fn apply_context(&self, grouper: &mut Grouper<'_>) -> Result<(), S::Error> {
+        grouper.suppress(self.suppressions()?);
+        if let Some(origins) = &self.origins {
+            grouper.trust_origins(Arc::clone(origins));
+        }
+        Ok(())
     }
 
     /// The stored alerts of the stored incidents `ids` (those a grouper's new alerts
@@ -574,7 +605,7 @@ impl<S: IncidentStore> IncidentWriter<S> {
         let Ok(mut grouper) = Grouper::resume(state, &self.grouping) else {
             return Ok(None);
         };
-        grouper.suppress(self.suppressions()?);
+        self.apply_context(&mut grouper)?;
         let mut after = self
             .store
             .alerts_after(checkpoint.micros, &checkpoint.key)?;
@@ -612,9 +643,9 @@ impl<S: IncidentStore> IncidentWriter<S> {
         );
         let mut alerts = self.store.all_alerts()?;
         self.leave_out_unadopted(&mut alerts)?;
-        let suppressions = self.suppressions()?;
-        let (incidents, state) =
-            group_with_suppressions(&alerts, &self.grouping, &suppressions, &self.catalog);
+        let mut grouper = Grouper::new(self.grouping.clone());
+        self.apply_context(&mut grouper)?;
+        let (incidents, state) = group_with(grouper, &alerts, &self.catalog);
         let report = self.save(&incidents, state.as_ref())?;
         Ok(StoreReport {
             grouped_by: GroupedBy::Everything(self.regroup_why),

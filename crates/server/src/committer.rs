@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore};
-use tocsin_pipeline::{GroupedBy, IncidentWriter};
+use tocsin_pipeline::{GroupedBy, IncidentWriter, SharedOrigins};
 use tocsin_spool::{FileSpool, Position, Spool};
 use tocsin_store::{SqliteStore, StoreError, WriteTurn};
 
@@ -327,6 +327,8 @@ pub(crate) struct Grouper {
     /// The turn on the store it shares with the committer: a grouping is saved in slices,
     /// and the committer's writes go between them.
     pub turn: Arc<WriteTurn>,
+    /// The site's own networks, as the judging thread last shared them.
+    pub origins: SharedOrigins,
 }
 
 /// How often the [`Checkpointer`] copies the write-ahead log into the store.
@@ -398,6 +400,7 @@ impl Grouper {
         let mut writer =
             IncidentWriter::adopting_only(store, self.grouping.clone(), self.catalog.clone())
                 .map_err(|source| self.store_error(source))?;
+        writer.trust_origins(Arc::new(self.origins.clone()));
         if let Some(limit) = self.grouping_pace.read_back_limit {
             writer.limit_read_back(limit);
         }

@@ -55,7 +55,8 @@ use tocsin_engine::Scratch;
 use tocsin_event::Event;
 use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore};
 use tocsin_pipeline::{
-    ungrouped_alerts, Detectors, Finding, FindingSink, IncidentWriter, KeptMatch, BASELINE_BLOB,
+    ungrouped_alerts, Detectors, Finding, FindingSink, IncidentWriter, KeptMatch, SharedOrigins,
+    BASELINE_BLOB,
 };
 use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError, WriteTurn};
@@ -192,10 +193,16 @@ impl Consumer {
     pub fn run(mut self) -> Result<(), ConsumerError> {
         let store = self.open_store()?;
         let after = self.resume(Some(&store))?;
-        self.group_left_over(store)?;
+        let origins = self
+            .detectors
+            .behaviour()
+            .map_or_else(SharedOrigins::default, |behaviour| {
+                SharedOrigins::new(behaviour.site_networks())
+            });
+        self.group_left_over(store, &origins)?;
         let (to_group, work) = channel::<ToGroup>();
         let self_path = self.store_path.clone();
-        let (judge, committer, grouper) = self.split(to_group);
+        let (judge, committer, grouper) = self.split(to_group, origins);
         let (steps, judged) = sync_channel::<Judged>(1);
         let checkpointer = Checkpointer {
             store_path: self_path,
@@ -220,9 +227,17 @@ impl Consumer {
     }
 
     /// The judging, committing and grouping parts.
-    fn split(self, to_group: Sender<ToGroup>) -> (Judge, Committer, Grouper) {
+    fn split(
+        self,
+        to_group: Sender<ToGroup>,
+        origins: SharedOrigins,
+    ) -> (Judge, Committer, Grouper) {
         let turn = Arc::new(WriteTurn::default());
         let queued = Arc::new(AtomicUsize::new(0));
+        let site_networks_shared = self
+            .detectors
+            .behaviour()
+            .map_or(0, |behaviour| behaviour.site_network_count());
         let judge = Judge {
             held_back: None,
             spool: Arc::clone(&self.spool),
@@ -233,6 +248,8 @@ impl Consumer {
             config: self.config,
             reorder: self.reorder,
             reloader: self.reloader,
+            origins: origins.clone(),
+            site_networks_shared,
         };
         let committer = Committer {
             spool: self.spool,
@@ -256,18 +273,24 @@ impl Consumer {
             taken: 0,
             queued,
             turn,
+            origins,
         };
         (judge, committer, grouper)
     }
 
     /// Groups the detections a stopped run stored but never grouped, before reading on.
-    fn group_left_over(&mut self, store: SqliteStore) -> Result<(), ConsumerError> {
+    fn group_left_over(
+        &mut self,
+        store: SqliteStore,
+        origins: &SharedOrigins,
+    ) -> Result<(), ConsumerError> {
         let waiting = ungrouped_alerts(&store).map_err(|e| self.store_error(e))?;
         if waiting == 0 {
             return Ok(());
         }
         tracing::info!(detections = waiting, "grouping what the last run stored");
         let mut writer = IncidentWriter::new(store, self.grouping.clone(), self.catalog.clone());
+        writer.trust_origins(Arc::new(origins.clone()));
         if let Some(limit) = self.grouping_pace.read_back_limit() {
             writer.limit_read_back(limit);
         }
@@ -344,6 +367,11 @@ struct Judge {
     config: DetectionConfig,
     reorder: Reorder,
     reloader: Arc<Reloader>,
+    /// The site's own networks the grouping trusts, renewed from the behavioural
+    /// detectors when they learn one more.
+    origins: SharedOrigins,
+    /// How many site networks `origins` holds.
+    site_networks_shared: usize,
 }
 
 impl Judge {
@@ -459,6 +487,7 @@ impl Judge {
     fn step(&mut self, step: Step<'_>) -> Result<Judged, ConsumerError> {
         let (mut alerts, received) = self.judge(step.records, step.decoded, step.after);
         alerts.extend(self.release(step.release_all)?);
+        self.share_site_networks();
         let next = step.records.last().map_or(step.after, |r| r.position);
         let resume = self
             .reorder
@@ -478,6 +507,20 @@ impl Judge {
             held: self.reorder.held() as u64,
             released_early: self.reorder.released_early(),
         })
+    }
+
+    /// Renews the grouping's copy of the site's own networks when the behavioural
+    /// detectors learned one more: before the step's detections go to be grouped, so that
+    /// the grouping never judges a detection with networks older than it.
+    fn share_site_networks(&mut self) {
+        let Some(behaviour) = self.detectors.behaviour() else {
+            return;
+        };
+        let count = behaviour.site_network_count();
+        if count != self.site_networks_shared {
+            self.origins.renew(behaviour.site_networks());
+            self.site_networks_shared = count;
+        }
     }
 
     /// The detectors' state to save: the behavioural baseline (when behaviour is watched)

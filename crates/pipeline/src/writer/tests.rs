@@ -3,7 +3,8 @@
 //! be appended fall back to that regrouping.
 
 use tocsin_incident::{
-    AlertKind, AlertOrigin, Entity, EntityKind, IncidentFilter, Level, Lifecycle, RuleRef,
+    group_with_suppressions, AlertKind, AlertOrigin, Entity, EntityKind, IncidentFilter, Level,
+    Lifecycle, RuleRef,
 };
 use tocsin_store::MemoryStore;
 
@@ -531,7 +532,7 @@ fn detections_sent_again_long_after_are_appended_not_regrouped() {
     let later = [alert("Later", Level::Medium, 600, &[(HOST, "ws-3")])];
     let (store, _) = add(store, &config, &later);
     let mut again = early.to_vec();
-    again.push(alert("Newest", Level::High, 900, &[(HOST, "ws-2")]));
+    again.push(alert("Newest", Level::High, 900, &[(HOST, "ws-4")]));
     let (store, report) = add(store, &config, &again);
     assert_eq!(report.grouped_by, GroupedBy::Appending, "{report:?}");
     assert_eq!((report.alerts.new, report.alerts.existing), (1, 2));
@@ -706,4 +707,62 @@ fn a_regrouping_leaves_out_what_the_grouper_has_not_adopted_yet() {
     assert_eq!(report.grouped_by, GroupedBy::Appending, "{report:?}");
     assert_eq!(ungrouped_alerts(&store).unwrap(), 0);
     assert_matches_full_regroup(&store, &changed);
+}
+
+/// Calls familiar every alert naming the office address.
+#[derive(Debug)]
+struct Office;
+
+impl tocsin_incident::OriginTrust for Office {
+    fn is_familiar(&self, alert: &Alert) -> bool {
+        alert
+            .entities
+            .iter()
+            .any(|e| e.kind == EntityKind::SourceIp && e.value == "198.51.100.7")
+    }
+}
+
+/// Adds one run of `alerts` to `store`, trusting the office.
+fn add_trusting(store: MemoryStore, alerts: &[Alert]) -> (MemoryStore, StoreReport) {
+    let mut writer = IncidentWriter::new(store, GroupingConfig::default(), AttackCatalog::empty());
+    writer.trust_origins(std::sync::Arc::new(Office));
+    for alert in alerts {
+        writer.push(alert.clone()).unwrap();
+    }
+    writer.finish().unwrap()
+}
+
+#[test]
+fn familiar_origins_open_nothing_whichever_way_the_writer_groups() {
+    let reset = |minute, key: &str, ip: &str| {
+        alert(
+            &format!("Reset by {key}"),
+            Level::Critical,
+            minute,
+            &[(EntityKind::ApiKey, key), (EntityKind::SourceIp, ip)],
+        )
+    };
+    let office = "198.51.100.7";
+    // Appended: a maintenance key's resets from the office open nothing.
+    let (store, report) = add_trusting(MemoryStore::new(), &[reset(0, "k-maint", office)]);
+    assert_eq!((report.alerts.new, report.new_incidents), (1, 0));
+    let (store, report) = add_trusting(store, &[reset(600, "k-maint", office)]);
+    assert_eq!(report.grouped_by, GroupedBy::Appending);
+    assert_eq!(report.new_incidents, 0);
+    // A stolen key from a hosting network opens one.
+    let (store, report) = add_trusting(store, &[reset(1200, "k-stolen", "203.0.113.9")]);
+    assert_eq!(report.new_incidents, 1);
+    // Late alerts (grouped again from a checkpoint or the whole store) decide the same.
+    let (store, report) = add_trusting(store, &[reset(300, "k-maint", office)]);
+    assert_ne!(report.grouped_by, GroupedBy::Appending);
+    let live = store.list_incidents(&IncidentFilter::default()).unwrap();
+    assert_eq!(live.len(), 1, "{live:?}");
+    // And so does a regrouping of the store, which a writer without the trust would not.
+    let mut writer = IncidentWriter::new(store, GroupingConfig::default(), AttackCatalog::empty());
+    writer.trust_origins(std::sync::Arc::new(Office));
+    let (store, report) = writer.regroup().unwrap();
+    assert_eq!((report.incidents, report.new_incidents), (1, 0));
+    let untrusting = IncidentWriter::new(store, GroupingConfig::default(), AttackCatalog::empty());
+    let (_, report) = untrusting.regroup().unwrap();
+    assert_eq!(report.incidents, 2);
 }
