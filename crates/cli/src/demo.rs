@@ -182,6 +182,9 @@ fn save<S: IncidentStore>(
     outcome: &mut Outcome,
 ) -> Result<S, S::Error> {
     let mut writer = IncidentWriter::new(store, pipeline.grouping.clone(), AttackCatalog::empty());
+    if let Some(origins) = &outcome.origins {
+        writer.trust_origins(std::sync::Arc::new(origins.clone()));
+    }
     for alert in &outcome.alerts {
         writer.push(alert.clone())?;
     }
@@ -229,30 +232,45 @@ fn evaluate(args: &DemoArgs, pipeline: &Pipeline, runs: u64) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     let mut summary = Vec::new();
     for variant in &variants {
-        let totals = evaluate_variant(args, pipeline, runs, *variant, &mut out)?;
-        summary.push((*variant, totals));
+        let (totals, restarted) = evaluate_variant(args, pipeline, runs, *variant, &mut out)?;
+        summary.push((*variant, totals, restarted));
     }
     if summary.len() > 1 {
         writeln!(out, "summary")?;
         writeln!(
             out,
-            "  {:<15} {:>17} {:>19} {:>17} {:>9}  verdict",
-            "variant", "first alert <=5m", "one incident high+", "false/site-month", "low-only"
+            "  {:<15} {:>17} {:>19} {:>17} {:>9}  {:<7}  after a restart",
+            "variant",
+            "first alert <=5m",
+            "one incident high+",
+            "false/site-month",
+            "low-only",
+            "verdict"
         )?;
-        for (variant, totals) in &summary {
+        for (variant, totals, restarted) in &summary {
+            let verdict = |t: &Totals| if t.passed() { "PASSED" } else { "FAILED" };
             writeln!(
                 out,
-                "  {:<15} {:>17} {:>19} {:>17.2} {:>9}  {}",
+                "  {:<15} {:>17} {:>19} {:>17.2} {:>9}  {:<7}  {} ({}/{}, {}/{}, {:.2}, {})",
                 variant.as_str(),
                 format!("{}/{}", totals.in_time, totals.runs),
                 format!("{}/{}", totals.severe, totals.runs),
                 totals.false_incidents_per_site_month(),
                 totals.low_only_incidents,
-                if totals.passed() { "PASSED" } else { "FAILED" },
+                verdict(totals),
+                verdict(restarted),
+                restarted.in_time,
+                restarted.runs,
+                restarted.severe,
+                restarted.runs,
+                restarted.false_incidents_per_site_month(),
+                restarted.low_only_incidents,
             )?;
         }
     }
-    let passed = summary.iter().all(|(_, totals)| totals.passed());
+    let passed = summary
+        .iter()
+        .all(|(_, totals, restarted)| totals.passed() && restarted.passed());
     writeln!(
         out,
         "{} in {:.1} s",
@@ -269,8 +287,9 @@ fn evaluate_variant(
     runs: u64,
     variant: Variant,
     out: &mut impl Write,
-) -> Result<Totals> {
+) -> Result<(Totals, Totals)> {
     let mut totals = Totals::default();
+    let mut restarted_totals = Totals::default();
     writeln!(
         out,
         "variant {variant} (seeds {} to {}; delay from {})",
@@ -315,6 +334,15 @@ fn evaluate_variant(
             score.attack_in_one_severe_incident(&outcome),
             site_months,
         );
+        let cut = restart_time(&scenario);
+        let again = restarted(pipeline, &scenario, &footprint, cut)
+            .with_context(|| format!("seed {seed} ({variant}): the restarted run failed"))?;
+        let again_score = Score::of(&again, footprint.clock_micros());
+        restarted_totals.add(
+            &again_score,
+            again_score.attack_in_one_severe_incident(&again),
+            site_months,
+        );
         let (delay, events) = score.first_alert.as_ref().map_or_else(
             || ("none".to_owned(), "-".to_owned()),
             |first| {
@@ -341,6 +369,24 @@ fn evaluate_variant(
                 .map_or_else(|| "none".to_owned(), |first| delay_text(first.delay_micros)),
         )?;
     }
+    write_criteria(out, &totals)?;
+    writeln!(
+        out,
+        "  after a restart from the store halfway through the benign days (baseline, \
+         grouping state and suppressions read back):"
+    )?;
+    write_criteria(out, &restarted_totals)?;
+    let passed = totals.passed() && restarted_totals.passed();
+    writeln!(
+        out,
+        "  {variant}: {}",
+        if passed { "PASSED" } else { "FAILED" }
+    )?;
+    Ok((totals, restarted_totals))
+}
+
+/// Prints one variant's figures against each criterion.
+fn write_criteria(out: &mut impl Write, totals: &Totals) -> Result<()> {
     let verdict = |ok: bool| if ok { "ok" } else { "FAILED" };
     writeln!(
         out,
@@ -374,12 +420,63 @@ fn evaluate_variant(
         totals.low_only_incidents,
         verdict(totals.low_only_incidents == 0),
     )?;
-    writeln!(
-        out,
-        "  {variant}: {}",
-        if totals.passed() { "PASSED" } else { "FAILED" }
+    Ok(())
+}
+
+/// Where a restarted run stops and starts again: the first midnight (UTC) at or after the
+/// middle of the benign days, so that the second part needs what the first learned.
+fn restart_time(scenario: &Scenario) -> i64 {
+    const DAY_MICROS: i64 = 86_400_000_000;
+    let start = scenario.truth.benign_period_start.timestamp_micros();
+    let end = scenario.truth.benign_period_end.timestamp_micros();
+    let middle = start + (end - start) / 2;
+    middle.div_euclid(DAY_MICROS) * DAY_MICROS
+        + DAY_MICROS * i64::from(middle.rem_euclid(DAY_MICROS) > 0)
+}
+
+/// The seed played as a service restarted from its store would see it: the events before
+/// `cut` are detected and stored in a SQLite store, which is closed; a new pipeline then
+/// reads back the store's behavioural baseline, detects the rest and adds it to the same
+/// store, whose grouping state and suppressions it goes on from. The outcome holds both
+/// parts' alerts and the store's incidents at the end.
+fn restarted(
+    pipeline: &Pipeline,
+    scenario: &Scenario,
+    footprint: &AttackFootprint,
+    cut: i64,
+) -> Result<Outcome> {
+    let folder = tempfile::tempdir().context("cannot make a folder for the restarted store")?;
+    let path = folder.path().join(folder::STORE_FILE);
+    let before = |event: &tocsin_event::Event| event.timestamp_micros.is_some_and(|at| at < cut);
+    let mut first = pipeline.run_part(memory_sources(scenario)?, footprint, before, None)?;
+    let store = SqliteStore::open(&path).context("cannot open the restarted store")?;
+    drop(save(store, pipeline, &mut first).context("cannot store the first part")?);
+
+    let store = SqliteStore::open(&path).context("cannot reopen the restarted store")?;
+    let saved = store
+        .load_blob(BASELINE_BLOB)
+        .context("cannot read the stored baseline")?
+        .context("the first part saved no baseline")?;
+    let mut second = pipeline.run_part(
+        memory_sources(scenario)?,
+        footprint,
+        |event| !before(event),
+        Some(&saved),
     )?;
-    Ok(totals)
+    save(store, pipeline, &mut second).context("cannot store the second part")?;
+    let ranked = first.attacker_event_ranks.len();
+    second.alerts.splice(0..0, first.alerts);
+    second.attack_alerts.extend(first.attack_alerts);
+    second
+        .attacker_event_times
+        .splice(0..0, first.attacker_event_times);
+    for rank in second.attacker_event_ranks.values_mut() {
+        *rank += ranked;
+    }
+    second
+        .attacker_event_ranks
+        .extend(first.attacker_event_ranks);
+    Ok(second)
 }
 
 /// The scenario's logs decoded from memory, under their file names, by the same

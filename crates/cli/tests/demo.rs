@@ -127,13 +127,19 @@ fn evaluation_scores_each_variant_and_sums_them_up() {
             "{text}"
         );
     }
+    // Each criterion is printed for the plain run and after the restart.
     assert_eq!(
         text.matches("per site-month (at most 0.2)").count(),
-        5,
+        10,
         "{text}"
     );
     assert_eq!(
         text.matches("incidents of low alerts only:").count(),
+        10,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("after a restart from the store").count(),
         5,
         "{text}"
     );
@@ -142,49 +148,58 @@ fn evaluation_scores_each_variant_and_sums_them_up() {
         "{text}"
     );
     assert!(text.contains("\nsummary\n"), "{text}");
-    // 5 blocks of a title, a header, one run and 5 verdicts; the summary's 2 + 5 lines;
-    // the last line.
-    assert_eq!(text.lines().count(), 5 * 8 + 7 + 1, "{text}");
+    // 5 blocks of a title, a header, one run, 4 verdicts, the restart's heading and 4
+    // verdicts, and the variant's verdict; the summary's 2 + 5 lines; the last line.
+    assert_eq!(text.lines().count(), 5 * 13 + 7 + 1, "{text}");
     let plain = run(tocsin().args(["demo", "--variant", "all", "--quiet"]));
     assert_eq!(plain.status.code(), Some(2), "{}", stderr(&plain));
 }
 
-/// Issue 15's acceptance criteria over 20 seeds of every variant: the first medium alert
-/// within 5 minutes, the attack in one incident of severity high or above, at most 0.2
-/// false incidents per site-month, no incident of low alerts only. Not met yet: the
-/// maintenance night opens a false incident in most runs (README, "The demo"); run with
-/// `--ignored` to measure.
+/// Issue 15's acceptance criteria over 20 seeds of every variant, plainly and after a
+/// restart from the store: the first medium alert within 5 minutes, the attack in one
+/// incident of severity high or above, at most 0.2 false incidents per site-month, no
+/// incident of low alerts only. About 5 minutes in a release build (README, "The demo"),
+/// far more in a debug one: run with `cargo test --release -- --ignored`; CI runs the
+/// three-seed check below.
 #[test]
-#[ignore = "issue 15's false-incident criterion is not met yet (the maintenance night)"]
+#[ignore = "takes about 5 minutes in a release build; the three-seed test runs by default"]
 fn evaluation_over_twenty_seeds_of_every_variant_meets_the_acceptance_criteria() {
     let out = run(tocsin().args(["demo", "--evaluate", "20", "--variant", "all"]));
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
-    assert_eq!(text.matches("20/20 runs").count(), 10, "{text}");
+    assert_eq!(text.matches("20/20 runs").count(), 20, "{text}");
 }
 
-/// What issue 15's criteria already hold, kept from regressing: over three seeds of every
-/// variant, the first alert of medium or higher on the attacker's events comes within 5
-/// minutes and the whole attack is one incident of severity high or above, and no incident
-/// holds only low alerts.
+/// Issue 15's criteria over three seeds of every variant, plainly and after a restart from
+/// the store: the first alert of medium or higher on the attacker's events within 5
+/// minutes, the whole attack one incident of severity high or above, no false incident
+/// (three seeds are 2.1 site-months: one would be 0.48 per site-month) and no incident of
+/// low alerts only.
 #[test]
-fn every_variant_catches_the_attack_in_time_as_one_severe_incident() {
+fn every_variant_meets_the_criteria_over_three_seeds_and_after_a_restart() {
     let out = run(tocsin().args(["demo", "--evaluate", "3", "--variant", "all"]));
     let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert_eq!(
         text.matches("within 5 min 00 s: 3/3 runs").count(),
-        5,
+        10,
         "{text}"
     );
     assert_eq!(
         text.matches("attack in one incident, high or worse: 3/3 runs ok")
             .count(),
-        5,
+        10,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("false incidents: 0 in 2.1 site-months")
+            .count(),
+        10,
         "{text}"
     );
     assert_eq!(
         text.matches("incidents of low alerts only: 0 ok").count(),
-        5,
+        10,
         "{text}"
     );
 }

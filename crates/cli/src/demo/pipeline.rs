@@ -12,7 +12,7 @@ use tocsin_decode::EventSource;
 use tocsin_engine::{Engine, Scratch};
 use tocsin_event::Event;
 use tocsin_incident::{Alert, GroupingConfig, Incident};
-use tocsin_pipeline::{AlertCollector, Behaviour, Detectors};
+use tocsin_pipeline::{AlertCollector, Behaviour, Detectors, FamiliarOrigins};
 use tocsin_sigma::ast::CorrelationRule;
 
 use super::truth::{AttackFootprint, EventKey};
@@ -52,6 +52,8 @@ pub struct Outcome {
     pub attacker_event_ranks: HashMap<EventKey, usize>,
     /// The behavioural detector's learned baseline (versioned JSON).
     pub baseline: Vec<u8>,
+    /// The site's own networks it learned, for the grouping (see [`FamiliarOrigins`]).
+    pub origins: Option<FamiliarOrigins>,
 }
 
 /// The rules and settings every run shares.
@@ -71,11 +73,25 @@ impl Pipeline {
         sources: Vec<Box<dyn EventSource + Send>>,
         footprint: &AttackFootprint,
     ) -> Result<Outcome> {
-        let decoded = decode_all(sources);
+        self.run_part(sources, footprint, |_| true, None)
+    }
+
+    /// Runs the pipeline over the events of `sources` that `keep` takes, the behavioural
+    /// detectors going on from `resumed` (a baseline an earlier part saved) when given: one
+    /// side of a restart.
+    pub fn run_part(
+        &self,
+        sources: Vec<Box<dyn EventSource + Send>>,
+        footprint: &AttackFootprint,
+        keep: impl Fn(&Event) -> bool,
+        resumed: Option<&[u8]>,
+    ) -> Result<Outcome> {
+        let mut decoded = decode_all(sources);
         if decoded.events.is_empty() {
             bail!("no event could be read from the generated logs");
         }
-        let detected = self.detect(&decoded.events, footprint)?;
+        decoded.events.retain(|event| keep(event));
+        let detected = self.detect(&decoded.events, footprint, resumed)?;
         Ok(Outcome {
             logs: decoded.logs,
             decode_errors: decoded.errors,
@@ -87,15 +103,25 @@ impl Pipeline {
             attacker_event_times: detected.attacker_event_times,
             attacker_event_ranks: detected.attacker_events,
             baseline: detected.baseline,
+            origins: detected.origins,
         })
     }
 
     /// The pipeline's detectors over the events (in time order), as a hunt runs them.
-    fn detect(&self, events: &[Event], footprint: &AttackFootprint) -> Result<Detected> {
+    fn detect(
+        &self,
+        events: &[Event],
+        footprint: &AttackFootprint,
+        resumed: Option<&[u8]>,
+    ) -> Result<Detected> {
+        let mut behaviour = Behaviour::builtin();
+        if let Some(saved) = resumed {
+            behaviour.resume(saved)?;
+        }
         let (mut detectors, errors) = Detectors::new(
             Arc::clone(&self.engine),
             self.correlations.clone(),
-            Some(Behaviour::builtin()),
+            Some(behaviour),
         );
         if let Some(error) = errors.first() {
             bail!("a built-in correlation does not build: {error}");
@@ -134,6 +160,7 @@ impl Pipeline {
             attacker_event_times,
             attacker_events,
             baseline,
+            origins: detectors.behaviour().map(Behaviour::familiar_origins),
         })
     }
 }
@@ -145,6 +172,7 @@ struct Detected {
     attacker_event_times: Vec<i64>,
     attacker_events: HashMap<EventKey, usize>,
     baseline: Vec<u8>,
+    origins: Option<FamiliarOrigins>,
 }
 
 /// The decoded events of every log, in time order (events without a time last).
