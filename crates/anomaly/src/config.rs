@@ -58,6 +58,11 @@ pub struct SourceConfig {
     /// sources with the same kind share one baseline, so an API key seen in two logs is
     /// learned once.
     pub principal_kind: String,
+    /// The field naming the principal as every log names it, if the principal field does
+    /// not (an API key's OAuth client id, which the appliance's records of the key's
+    /// logins name it by): the same principal seen by two sources then vouches once for a
+    /// network of the site's (see [`crate::SiteNetworks`]).
+    pub identity: Option<String>,
     /// The field holding the source IP address, if the source has one.
     pub address: Option<String>,
     /// The field naming the action (`action`, `event`).

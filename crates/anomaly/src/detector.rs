@@ -13,7 +13,7 @@ use crate::checks::{
 use crate::config::{Config, SourceConfig};
 use crate::error::BaselineError;
 use crate::network::{is_allowed, network_of, parse_address};
-use crate::site::{SiteHistory, SiteNetworks};
+use crate::site::{SiteHistory, SiteNetworks, SiteRules};
 
 /// Most (kind, principal, detail) keys remembered for the one-per-day rule before the
 /// memory is cleared.
@@ -100,10 +100,10 @@ impl Detector {
         self.principals.len()
     }
 
-    /// The site's own networks learned so far (see [`SiteNetworks`]).
+    /// The site's own networks learned so far (see [`SiteNetworks`]); none at all when
+    /// `site_networks.enabled` is off.
     pub fn site_networks(&self) -> SiteNetworks {
-        let net = &self.config.detectors.new_network;
-        SiteNetworks::new(&self.site, &net.allow, (net.ipv4_prefix, net.ipv6_prefix))
+        SiteNetworks::new(&self.site, &site_rules(&self.config))
     }
 
     /// How many networks are the site's so far: it only grows, so a caller sharing
@@ -169,16 +169,25 @@ impl Detector {
             .or_insert_with(|| PrincipalBaseline::new(at, globally_learned));
         let action = text(event, source.action.as_deref());
         let obs = observation(config, source, event, &principal, at, action.as_deref());
-        if let Some(network) = obs.network.filter(|_| !source.failed(event)) {
-            let who = format!("{}\u{1f}{principal}", source.principal_kind);
-            self.site.learn(network, &who, at, &config.site_networks);
-        }
         let mut finished_episode = None;
         if obs.sensitive {
             let window = i64::from(config.detectors.burst.window_minutes) * 60_000_000;
             finished_episode = baseline.push_window(at, obs.action_text(), window).1;
         }
         let learned = baseline.is_learned(at, &config.learning);
+        if let Some(network) = obs.network.filter(|_| !source.failed(event)) {
+            // A principal of the site's first history (seen within the global learning
+            // period) or one past its own learning period vouches for a network; a key an
+            // intruder created last night does not.
+            let learning = i64::from(config.learning.days) * DAY_MICROS;
+            let founding = self
+                .started
+                .is_some_and(|started| baseline.first_seen.saturating_sub(started) < learning);
+            let identity = text(event, source.identity.as_deref());
+            let who =
+                (learned || founding).then(|| identity.as_deref().unwrap_or(principal.as_str()));
+            self.site.learn(network, who, at, &config.site_networks);
+        }
         found.extend(run_checks(config, &obs, baseline, learned));
         learn(baseline, &obs, learned, finished_episode, config);
     }
@@ -222,7 +231,9 @@ impl Detector {
 
     /// Serializes everything learned (JSON with a `version` field), for the store.
     pub fn save_baseline(&self) -> Result<Vec<u8>, BaselineError> {
-        baseline::save(self.started, &self.principals, &self.site)
+        let mut site = self.site.clone();
+        site.rules = Some(site_rules(&self.config));
+        baseline::save(self.started, &self.principals, &site)
     }
 
     /// Replaces what was learned with a baseline saved by [`Detector::save_baseline`].
@@ -237,9 +248,33 @@ impl Detector {
         self.started = started;
         self.principals = principals;
         self.site = site;
+        self.site.trim(self.config.site_networks.max_networks);
         self.reported.clear();
         self.reported_day = i64::MIN;
         Ok(())
+    }
+}
+
+/// The site's networks saved in a baseline ([`Detector::save_baseline`]), judged under the
+/// rules (allow-list, prefixes, turned on or off) they were learned with, or the built-in
+/// configuration's for a baseline saved before those were kept: what a reader that learns
+/// nothing itself (a regrouping of a store) trusts.
+pub fn saved_site_networks(bytes: &[u8]) -> Result<SiteNetworks, BaselineError> {
+    let (_, _, site) = baseline::load(bytes)?;
+    let rules = match &site.rules {
+        Some(rules) => rules.clone(),
+        None => site_rules(&Config::builtin().unwrap_or_default()),
+    };
+    Ok(SiteNetworks::new(&site, &rules))
+}
+
+/// The rules `config` learns and judges the site's networks under.
+fn site_rules(config: &Config) -> SiteRules {
+    let net = &config.detectors.new_network;
+    SiteRules {
+        enabled: config.site_networks.enabled,
+        allow: net.allow.clone(),
+        prefixes: (net.ipv4_prefix, net.ipv6_prefix),
     }
 }
 

@@ -49,7 +49,7 @@
 //!   (`auth_method: api_key`), which the API-key source already learns.
 //! * **The site's own networks.** Besides each principal's networks, the detector learns
 //!   the networks the site itself works from ([`SiteNetworks`]: successful activity on 5
-//!   distinct days from 2 distinct principals). It raises nothing itself; the incident
+//!   distinct days from 2 distinct principals past their own learning period). It raises nothing itself; the incident
 //!   layer reads it (`tocsin-pipeline`'s origin trust) so that an API key's acts from the
 //!   site's own networks count as context, not as evidence of an intrusion.
 //! * **Levels.** `low` anomalies are context for an incident, not a reason for one; the
@@ -97,7 +97,7 @@ pub use config::{
     Limits, LogSourceSelector, NewNetworkConfig, NewPrincipalConfig, SourceConfig,
     UnusualTimeConfig,
 };
-pub use detector::{Detector, Stats};
+pub use detector::{saved_site_networks, Detector, Stats};
 pub use error::{BaselineError, ConfigError};
 pub use site::{SiteNetworks, SiteNetworksConfig};
 

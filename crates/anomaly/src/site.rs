@@ -61,6 +61,19 @@ struct Candidate {
     last_seen: i64,
 }
 
+/// What, besides the learned networks, decides which addresses are the site's: saved with
+/// them, so that a reader of a saved baseline (a regrouping) judges as the detectors that
+/// learned them, whatever configuration it runs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SiteRules {
+    /// `site_networks.enabled`: when off, no address is the site's.
+    pub(crate) enabled: bool,
+    /// The allow-list, the site's from the start.
+    pub(crate) allow: Vec<IpNet>,
+    /// The prefix lengths networks are grouped by (IPv4, IPv6).
+    pub(crate) prefixes: (u8, u8),
+}
+
 /// The site's networks as learned so far, saved with the baseline.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(crate) struct SiteHistory {
@@ -68,15 +81,20 @@ pub(crate) struct SiteHistory {
     candidates: BTreeMap<IpNet, Candidate>,
     /// The site's networks, each with the time (microseconds) it became one.
     established: BTreeMap<IpNet, i64>,
+    /// The rules they were learned under (in a saved baseline; absent from older ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rules: Option<SiteRules>,
 }
 
 impl SiteHistory {
-    /// Learns one successful use of `network` by `principal` at `at`; returns whether the
-    /// network became the site's just now.
+    /// Learns one successful use of `network` at `at`, by a principal that vouches for it
+    /// (`who`: one past its own learning period) or by one that does not yet (`None`: the
+    /// day counts, the principal not); returns whether the network became the site's just
+    /// now.
     pub(crate) fn learn(
         &mut self,
         network: IpNet,
-        principal: &str,
+        who: Option<&str>,
         at: i64,
         config: &SiteNetworksConfig,
     ) -> bool {
@@ -84,7 +102,7 @@ impl SiteHistory {
             return false;
         }
         if !self.candidates.contains_key(&network) && self.candidates.len() >= config.max_networks {
-            self.forget_stalest();
+            self.forget_stalest(config.max_networks);
         }
         let candidate = self.candidates.entry(network).or_default();
         candidate.last_seen = candidate.last_seen.max(at);
@@ -92,10 +110,12 @@ impl SiteHistory {
         if !candidate.days.contains(&day) && candidate.days.len() < config.min_days as usize {
             candidate.days.push(day);
         }
-        if !candidate.principals.iter().any(|p| p == principal)
-            && candidate.principals.len() < config.min_principals as usize
-        {
-            candidate.principals.push(principal.to_owned());
+        if let Some(who) = who {
+            if !candidate.principals.iter().any(|p| p == who)
+                && candidate.principals.len() < config.min_principals as usize
+            {
+                candidate.principals.push(who.to_owned());
+            }
         }
         let ready = candidate.days.len() >= config.min_days as usize
             && candidate.principals.len() >= config.min_principals as usize;
@@ -107,14 +127,41 @@ impl SiteHistory {
         false
     }
 
-    fn forget_stalest(&mut self) {
-        let stalest = self
+    /// Makes room among the candidates: forgets the stalest tenth of `max` at once, so that
+    /// a stream of new networks (a spray from many addresses) costs one sort per tenth, not
+    /// a scan per network.
+    fn forget_stalest(&mut self, max: usize) {
+        let excess = self
+            .candidates
+            .len()
+            .saturating_sub(max.saturating_sub(max / 10 + 1));
+        let mut by_age: Vec<(i64, IpNet)> = self
             .candidates
             .iter()
-            .min_by_key(|(net, c)| (c.last_seen, **net))
-            .map(|(net, _)| *net);
-        if let Some(net) = stalest {
+            .map(|(net, candidate)| (candidate.last_seen, *net))
+            .collect();
+        by_age.sort_unstable();
+        for (_, net) in by_age.into_iter().take(excess) {
             self.candidates.remove(&net);
+        }
+    }
+
+    /// Keeps at most `max` candidates and `max` established networks (a baseline saved
+    /// under a larger limit), forgetting the stalest candidates and the latest established.
+    pub(crate) fn trim(&mut self, max: usize) {
+        if self.candidates.len() > max {
+            self.forget_stalest(max);
+        }
+        while self.established.len() > max {
+            let latest = self
+                .established
+                .iter()
+                .max_by_key(|(net, since)| (**since, **net))
+                .map(|(net, _)| *net);
+            match latest {
+                Some(net) => self.established.remove(&net),
+                None => break,
+            };
         }
     }
 
@@ -136,13 +183,16 @@ pub struct SiteNetworks {
 }
 
 impl SiteNetworks {
-    /// The networks of `history`, with the allow-list and prefixes of the configuration.
-    pub(crate) fn new(history: &SiteHistory, allow: &[IpNet], prefixes: (u8, u8)) -> Self {
+    /// The networks of `history` under `rules` (none at all when they are turned off).
+    pub(crate) fn new(history: &SiteHistory, rules: &SiteRules) -> Self {
+        if !rules.enabled {
+            return SiteNetworks::default();
+        }
         SiteNetworks {
             established: history.established.clone(),
-            allow: allow.to_vec(),
-            ipv4_prefix: prefixes.0,
-            ipv6_prefix: prefixes.1,
+            allow: rules.allow.clone(),
+            ipv4_prefix: rules.prefixes.0,
+            ipv6_prefix: rules.prefixes.1,
         }
     }
 
@@ -176,7 +226,12 @@ mod tests {
     }
 
     fn networks(history: &SiteHistory) -> SiteNetworks {
-        SiteNetworks::new(history, &[net("10.0.0.0/8")], (24, 48))
+        let rules = SiteRules {
+            enabled: true,
+            allow: vec![net("10.0.0.0/8")],
+            prefixes: (24, 48),
+        };
+        SiteNetworks::new(history, &rules)
     }
 
     #[test]
@@ -184,11 +239,11 @@ mod tests {
         let mut history = SiteHistory::default();
         let office = net("198.51.100.0/24");
         let config = config();
-        assert!(!history.learn(office, "alice", 0, &config));
-        assert!(!history.learn(office, "alice", DAY_MICROS, &config));
-        // Three days but one principal: not yet.
-        assert!(!history.learn(office, "alice", 2 * DAY_MICROS, &config));
-        assert!(history.learn(office, "bob", 2 * DAY_MICROS + 5, &config));
+        assert!(!history.learn(office, Some("alice"), 0, &config));
+        assert!(!history.learn(office, None, DAY_MICROS, &config));
+        // Three days but one principal that vouches: not yet.
+        assert!(!history.learn(office, Some("alice"), 2 * DAY_MICROS, &config));
+        assert!(history.learn(office, Some("bob"), 2 * DAY_MICROS + 5, &config));
         let known = networks(&history);
         let address: IpAddr = "198.51.100.77".parse().expect("address");
         assert!(known.was_familiar(address, 2 * DAY_MICROS + 5));
@@ -204,7 +259,10 @@ mod tests {
         let mut history = SiteHistory::default();
         let hosting = net("203.0.113.0/24");
         for day in 0..30 {
-            assert!(!history.learn(hosting, "stolen-key", day * DAY_MICROS, &config()));
+            let at = day * DAY_MICROS;
+            assert!(!history.learn(hosting, Some("stolen-key"), at, &config()));
+            // A key it created, not past its own learning period, does not vouch.
+            assert!(!history.learn(hosting, None, at + 1, &config()));
         }
         assert_eq!(history.established_count(), 0);
     }
@@ -224,12 +282,8 @@ mod tests {
             ..config()
         };
         for day in 0..10 {
-            history.learn(
-                net("198.51.100.0/24"),
-                &format!("rep{day}"),
-                day * DAY_MICROS,
-                &off,
-            );
+            let rep = format!("rep{day}");
+            history.learn(net("198.51.100.0/24"), Some(&rep), day * DAY_MICROS, &off);
         }
         assert_eq!(history.established_count(), 0);
     }
@@ -241,10 +295,31 @@ mod tests {
             max_networks: 2,
             ..config()
         };
-        history.learn(net("192.0.2.0/24"), "a", 0, &small);
-        history.learn(net("198.51.100.0/24"), "a", 10, &small);
-        history.learn(net("203.0.113.0/24"), "a", 20, &small);
-        assert_eq!(history.candidates.len(), 2);
+        history.learn(net("192.0.2.0/24"), Some("a"), 0, &small);
+        history.learn(net("198.51.100.0/24"), Some("a"), 10, &small);
+        history.learn(net("203.0.113.0/24"), Some("a"), 20, &small);
+        assert!(history.candidates.len() <= 2);
         assert!(!history.candidates.contains_key(&net("192.0.2.0/24")));
+        assert!(history.candidates.contains_key(&net("203.0.113.0/24")));
+        // A baseline saved under a larger limit is trimmed to the smaller one.
+        let mut big = SiteHistory::default();
+        let roomy = SiteNetworksConfig {
+            max_networks: 100,
+            ..config()
+        };
+        for n in 0..50u8 {
+            big.learn(
+                net(&format!("10.{n}.0.0/24")),
+                Some("a"),
+                i64::from(n),
+                &roomy,
+            );
+        }
+        big.trim(10);
+        assert!(big.candidates.len() <= 10);
+        assert!(
+            big.candidates.contains_key(&net("10.49.0.0/24")),
+            "the freshest stay"
+        );
     }
 }

@@ -888,30 +888,46 @@ fn only_finished_quiet_episodes_raise_the_bar() {
     assert_eq!(busiest_window(&d), 4);
 }
 
+/// An API audit record of `key` (client id `client`) at `secs`.
+fn api_call(secs: i64, key: &str, client: &str, ip: &str) -> Event {
+    let mut event = api(secs, key, ip, "session.list");
+    event.push("client_id", "", Value::from(client));
+    event
+}
+
+/// The appliance's record of an API account's login (named by its client id).
+fn api_login(secs: i64, client: &str, ip: &str) -> Event {
+    let mut event = rep(secs, client, ip, "login");
+    event.push("status", "", Value::from("success"));
+    event
+}
+
 #[test]
 fn the_sites_own_networks_are_learned_from_successful_activity_and_kept() {
     let mut d = detector();
     let office: std::net::IpAddr = "198.51.100.77".parse().expect("address");
     let spray: std::net::IpAddr = "203.0.113.9".parse().expect("address");
-    // A week of two representatives logging in from the office, and a password spray
-    // failing from a hosting network against many accounts every day.
-    for day in 0..7 {
-        let at = MONDAY + day * DAY + 9 * HOUR;
-        feed(&mut d, [rep(at, "alice", "198.51.100.10", "login")]);
-        feed(&mut d, [rep(at + HOUR, "bob", "198.51.100.11", "login")]);
+    // Ten days of two representatives logging in from the office three times a day, and a
+    // password spray failing from a hosting network against many accounts every day.
+    for day in 0..10 {
+        for hour in [9, 12, 15] {
+            let at = MONDAY + day * DAY + hour * HOUR;
+            feed(&mut d, [rep(at, "alice", "198.51.100.10", "login")]);
+            feed(&mut d, [rep(at + 60, "bob", "198.51.100.11", "login")]);
+        }
         for user in ["carol", "dave", "erin"] {
-            let mut failed = rep(at + 2 * HOUR, user, "203.0.113.9", "login");
+            let mut failed = rep(MONDAY + day * DAY + 18 * HOUR, user, "203.0.113.9", "login");
             failed.push("status", "", Value::from("failure"));
             feed(&mut d, [failed]);
         }
     }
     let known = d.site_networks();
-    let end = (MONDAY + 7 * DAY) * 1_000_000;
+    let end = (MONDAY + 10 * DAY) * 1_000_000;
     assert!(known.was_familiar(office, end));
-    assert!(
-        !known.was_familiar(office, MONDAY * 1_000_000),
-        "not on the first day"
-    );
+    // Alice and bob are of the site's first history: they vouch at once, and the office
+    // is the site's on its fifth day of activity, not before.
+    assert!(known.was_familiar(office, (MONDAY + 4 * DAY + 12 * HOUR) * 1_000_000));
+    assert!(!known.was_familiar(office, (MONDAY + 3 * DAY + 12 * HOUR) * 1_000_000));
     assert!(!known.was_familiar(spray, end), "failures teach nothing");
     assert_eq!(d.site_network_count(), 1);
     // Kept across a restart.
@@ -920,4 +936,71 @@ fn the_sites_own_networks_are_learned_from_successful_activity_and_kept() {
         .load_baseline(&d.save_baseline().expect("save"))
         .expect("load");
     assert_eq!(restarted.site_networks(), known);
+    // Turned off, nothing is the site's, not even the allow-list.
+    let mut config = Config::builtin().expect("built-in configuration");
+    config.site_networks.enabled = false;
+    let off = Detector::new(config);
+    let private: std::net::IpAddr = "10.1.2.3".parse().expect("address");
+    assert!(!off.site_networks().was_familiar(private, end));
+    assert!(restarted.site_networks().was_familiar(private, end));
+}
+
+#[test]
+fn a_stolen_key_and_the_keys_it_creates_never_make_their_network_the_sites() {
+    let mut d = detector();
+    let hosting = "203.0.113.9";
+    // Three weeks of the integration's key from its own host, in both logs.
+    for day in 0..21 {
+        for hour in 0..3 {
+            let at = MONDAY + day * DAY + (14 + hour) * HOUR;
+            feed(&mut d, [api_call(at, "k-1", "c0ffee", "192.0.2.10")]);
+            feed(&mut d, [api_login(at, "c0ffee", "192.0.2.10")]);
+        }
+    }
+    // Then the stolen key from a hosting network, in both logs, and a key it created
+    // there, every day for two weeks.
+    for day in 21..35 {
+        let at = MONDAY + day * DAY + 3 * HOUR;
+        feed(&mut d, [api_call(at, "k-1", "c0ffee", hosting)]);
+        feed(&mut d, [api_login(at + 1, "c0ffee", hosting)]);
+        feed(&mut d, [api_call(at + 2, "k-new", "deadbeef", hosting)]);
+        feed(&mut d, [api_login(at + 3, "deadbeef", hosting)]);
+    }
+    let known = d.site_networks();
+    let address: std::net::IpAddr = hosting.parse().expect("address");
+    assert!(
+        !known.was_familiar(address, (MONDAY + 35 * DAY) * 1_000_000),
+        "one key (two logs, one identity) and its young offspring vouch for nothing"
+    );
+}
+
+#[test]
+fn a_saved_baseline_is_judged_under_the_rules_it_was_learned_with() {
+    let mut config = Config::builtin().expect("built-in configuration");
+    config.detectors.new_network.ipv4_prefix = 16;
+    let mut d = Detector::new(config);
+    for day in 0..10 {
+        for hour in [9, 12, 15] {
+            let at = MONDAY + day * DAY + hour * HOUR;
+            feed(&mut d, [rep(at, "alice", "198.51.100.10", "login")]);
+            feed(&mut d, [rep(at + 60, "bob", "198.51.7.11", "login")]);
+        }
+    }
+    let saved = d.save_baseline().expect("save");
+    let elsewhere_in_the_16: std::net::IpAddr = "198.51.200.1".parse().expect("address");
+    let end = (MONDAY + 10 * DAY) * 1_000_000;
+    // A regrouping reads the baseline without the site's configuration: same answer.
+    let read_back = crate::saved_site_networks(&saved).expect("read back");
+    assert_eq!(read_back, d.site_networks());
+    assert!(read_back.was_familiar(elsewhere_in_the_16, end));
+    // A baseline saved before the rules were kept is judged under the built-in ones.
+    let mut older: serde_json::Value = serde_json::from_slice(&saved).expect("json");
+    older["site"].as_object_mut().expect("site").remove("rules");
+    let older = serde_json::to_vec(&older).expect("json");
+    let builtin = crate::saved_site_networks(&older).expect("read back");
+    assert!(
+        !builtin.was_familiar(elsewhere_in_the_16, end),
+        "a /24 then"
+    );
+    assert!(builtin.was_familiar("10.9.8.7".parse().expect("address"), end));
 }
