@@ -775,13 +775,14 @@ pub struct GroupingArgs {
     /// techniques in incidents; without it, tags are kept as written.
     #[arg(long, env = "TOCSIN_ATTACK", value_name = "DIR")]
     pub attack: Option<PathBuf>,
-    /// How long an incident may stay quiet before a new detection opens another one: a
-    /// whole number and s, m, h, d or w (such as 90s, 30m, 1h, 2d, 1w), as a Sigma
-    /// correlation's timespan.
+    /// How long a group of detections that is not an incident yet may stay quiet before a
+    /// new detection starts another one: a whole number and s, m, h, d or w (such as 90s,
+    /// 30m, 1h, 2d, 1w), as a Sigma correlation's timespan.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_micros)]
     pub quiet_gap: i64,
-    /// The quiet gap of an incident holding a high or critical detection, which follows its
-    /// entities longer (a slow intruder's steps an hour or two apart stay one incident).
+    /// The quiet gap of an incident (or of a group holding a high or critical detection),
+    /// which follows its entities longer (a slow intruder's steps hours apart stay one
+    /// incident).
     #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_duration_micros)]
     pub severe_quiet_gap: i64,
     /// The window over which an entity's partners (a host's users, another entity's hosts)

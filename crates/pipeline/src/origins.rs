@@ -11,12 +11,12 @@
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use tocsin_anomaly::SiteNetworks;
+use tocsin_anomaly::{saved_site_networks, SiteNetworks};
 use tocsin_incident::{Alert, EntityKind, OriginTrust};
 
+use crate::behaviour::BehaviourError;
 #[cfg(doc)]
 use crate::behaviour::BASELINE_BLOB;
-use crate::behaviour::{Behaviour, BehaviourError};
 
 /// The site's networks as learned by the end of a run (a hunt, a demo, a regrouping of a
 /// store): each network knows since when it is the site's, so one snapshot answers for
@@ -33,17 +33,24 @@ impl FamiliarOrigins {
     }
 
     /// Trusts the site's networks of a baseline an earlier run saved ([`BASELINE_BLOB`]),
-    /// read with the built-in behaviour configuration's prefixes and allow-list: what a
-    /// driver that ran no behavioural detector itself (a regrouping, a hunt without
-    /// `--behaviour` into a store that has one) groups with.
+    /// under the rules (allow-list, prefixes) they were learned with: what a driver that
+    /// ran no behavioural detector itself (a regrouping, a hunt without `--behaviour`, a
+    /// service without behaviour) groups with.
     ///
     /// # Errors
     ///
     /// The baseline cannot be read.
     pub fn from_baseline(saved: &[u8]) -> Result<Self, BehaviourError> {
-        let mut behaviour = Behaviour::builtin();
-        behaviour.resume(saved)?;
-        Ok(behaviour.familiar_origins())
+        let networks = saved_site_networks(saved).map_err(|source| BehaviourError::Baseline {
+            what: "read",
+            source,
+        })?;
+        Ok(FamiliarOrigins { networks })
+    }
+
+    /// The networks it trusts.
+    pub fn networks(&self) -> &SiteNetworks {
+        &self.networks
     }
 }
 
@@ -131,12 +138,16 @@ mod tests {
         event
     }
 
-    /// A week of two representatives working from the office 198.51.100.0/24.
+    /// Two representatives working from the office 198.51.100.0/24 for ten days, three
+    /// logins a day each: past their learning period (7 days, 20 events) on day 7.
     fn office_week() -> SiteNetworks {
         let mut detector = Detector::new(Config::builtin().expect("built-in configuration"));
-        for day in 0..7 {
-            detector.observe(&login(day * DAY, "alice", "198.51.100.10"));
-            detector.observe(&login(day * DAY + 1, "bob", "198.51.100.11"));
+        for day in 0..10 {
+            for hour in [9, 12, 15] {
+                let at = day * DAY + hour * DAY / 24;
+                detector.observe(&login(at, "alice", "198.51.100.10"));
+                detector.observe(&login(at + 1, "bob", "198.51.100.11"));
+            }
         }
         detector.site_networks()
     }
@@ -169,7 +180,7 @@ mod tests {
     #[test]
     fn only_a_keys_acts_from_the_sites_networks_are_familiar() {
         let trust = FamiliarOrigins::new(office_week());
-        let late = 8 * DAY;
+        let late = 10 * DAY;
         let key = (EntityKind::ApiKey, "k-1");
         let office = (EntityKind::SourceIp, "198.51.100.99");
         let hosting = (EntityKind::SourceIp, "203.0.113.9");
@@ -193,7 +204,7 @@ mod tests {
         let nothing_learned = Detector::new(Config::builtin().expect("built-in configuration"));
         let shared = SharedOrigins::new(nothing_learned.site_networks());
         let found = alert(
-            8 * DAY,
+            10 * DAY,
             &[
                 (EntityKind::ApiKey, "k-1"),
                 (EntityKind::SourceIp, "198.51.100.99"),

@@ -55,8 +55,8 @@ use tocsin_engine::Scratch;
 use tocsin_event::Event;
 use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore};
 use tocsin_pipeline::{
-    ungrouped_alerts, Detectors, Finding, FindingSink, IncidentWriter, KeptMatch, SharedOrigins,
-    BASELINE_BLOB,
+    ungrouped_alerts, Detectors, FamiliarOrigins, Finding, FindingSink, IncidentWriter, KeptMatch,
+    SharedOrigins, BASELINE_BLOB,
 };
 use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError, WriteTurn};
@@ -193,12 +193,7 @@ impl Consumer {
     pub fn run(mut self) -> Result<(), ConsumerError> {
         let store = self.open_store()?;
         let after = self.resume(Some(&store))?;
-        let origins = self
-            .detectors
-            .behaviour()
-            .map_or_else(SharedOrigins::default, |behaviour| {
-                SharedOrigins::new(behaviour.site_networks())
-            });
+        let origins = self.origins(&store)?;
         self.group_left_over(store, &origins)?;
         let (to_group, work) = channel::<ToGroup>();
         let self_path = self.store_path.clone();
@@ -298,6 +293,25 @@ impl Consumer {
         tracing::info!(by = ?report.grouped_by, "grouped what the last run stored");
         add(&self.metrics.incidents_saved, report.incidents as u64);
         Ok(())
+    }
+
+    /// The site's own networks the grouping trusts: the behavioural detectors' (renewed as
+    /// they learn), or without them those of the baseline the store holds, as `incidents
+    /// regroup` trusts.
+    fn origins(&self, store: &SqliteStore) -> Result<SharedOrigins, ConsumerError> {
+        if let Some(behaviour) = self.detectors.behaviour() {
+            return Ok(SharedOrigins::new(behaviour.site_networks()));
+        }
+        let saved = store
+            .load_blob(BASELINE_BLOB)
+            .map_err(|e| self.store_error(e))?
+            .filter(|bytes| !bytes.is_empty());
+        let Some(saved) = saved else {
+            return Ok(SharedOrigins::default());
+        };
+        let origins = FamiliarOrigins::from_baseline(&saved)
+            .map_err(|error| ConsumerError::Pipeline(error.to_string()))?;
+        Ok(SharedOrigins::new(origins.networks().clone()))
     }
 
     /// Opens the store.

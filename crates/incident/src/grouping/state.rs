@@ -30,8 +30,11 @@ use crate::entities::Entity;
 use crate::error::ResumeError;
 use crate::incident::{Incident, JoinReason};
 
-/// The version of the [`GroupingState`] format this build writes and reads.
-pub const GROUPING_STATE_VERSION: u32 = 4;
+/// The version of the [`GroupingState`] format this build writes and reads. Raised when
+/// what a saved state means changes, so that an older one is regrouped instead of
+/// continued: 5 since an opened incident is followed for the severe quiet gap and members
+/// may be context from a familiar origin.
+pub const GROUPING_STATE_VERSION: u32 = 5;
 
 /// What a [`Grouper`] needs to continue with later alerts (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
