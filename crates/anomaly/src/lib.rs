@@ -49,7 +49,8 @@
 //!   (`auth_method: api_key`), which the API-key source already learns.
 //! * **The site's own networks.** Besides each principal's networks, the detector learns
 //!   the networks the site itself works from ([`SiteNetworks`]: successful activity on 5
-//!   distinct days from 2 distinct principals past their own learning period). It raises nothing itself; the incident
+//!   distinct days from 2 distinct principals of the site's first history or past their own
+//!   learning period). It raises nothing itself; the incident
 //!   layer reads it (`tocsin-pipeline`'s origin trust) so that an API key's acts from the
 //!   site's own networks count as context, not as evidence of an intrusion.
 //! * **Levels.** `low` anomalies are context for an incident, not a reason for one; the
