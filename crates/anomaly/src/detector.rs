@@ -304,7 +304,9 @@ fn run_checks(
         }
         if detectors.impossible_sequence.enabled {
             let config = &detectors.impossible_sequence;
-            found.extend(impossible_sequence::check(obs, baseline, config));
+            let net = &detectors.new_network;
+            let prefixes = (net.ipv4_prefix, net.ipv6_prefix);
+            found.extend(impossible_sequence::check(obs, baseline, config, prefixes));
         }
     }
     if detectors.new_principal.enabled {

@@ -22,7 +22,7 @@
 //! | [`AnomalyKind::NewNetwork`] | an untrusted address in a /24 (/48) never used by the principal | high on a sensitive action, medium otherwise, low inside a known /16 |
 //! | [`AnomalyKind::UnusualTime`] | a sensitive action at an hour (±2) or on a working day holding < 0.5% of ≥ 50 events (days: after 14 days) | medium if both rare, low if one |
 //! | [`AnomalyKind::Burst`] | ≥ 5 sensitive actions in 10 minutes and > 3× the busiest learned window | high |
-//! | [`AnomalyKind::ImpossibleSequence`] | two untrusted uses < 30 min apart from different /16s, a switch never seen | high |
+//! | [`AnomalyKind::ImpossibleSequence`] | two untrusted uses < 30 min apart from different /16s, a switch never seen | high; low between two networks used for more than a day |
 //! | [`AnomalyKind::NewPrincipal`] | a principal first seen after the global learning period, on its first sensitive action | the source's `new_principal_level`: medium for API keys, low for representatives |
 //!
 //! # False-alarm control

@@ -351,6 +351,44 @@ fn a_key_in_two_places_minutes_apart_is_impossible() {
 }
 
 #[test]
+fn a_quick_switch_between_two_habitual_networks_is_only_context() {
+    let mut d = detector();
+    feed(&mut d, learned_key("k-1"));
+    // Once from a second network (home), hours away from any other use.
+    let home = "203.0.113.7";
+    let found = d.observe(&api(week4(2, 0), "k-1", home, "session.list"));
+    assert_eq!(kinds(&found), [AnomalyKind::NewNetwork]);
+    // Two days later, office then home minutes apart (a VPN switched off): low, explained.
+    let later = 2 * DAY;
+    d.observe(&api(
+        later + week4(15, 0),
+        "k-1",
+        "198.51.100.10",
+        "session.list",
+    ));
+    let found = d.observe(&api(later + week4(15, 4), "k-1", home, "session.list"));
+    assert_eq!(kinds(&found), [AnomalyKind::ImpossibleSequence]);
+    assert_eq!(found[0].level, Level::Low);
+    assert!(
+        found[0].explanation.contains("more than a day"),
+        "{}",
+        found[0].explanation
+    );
+    // A network first used minutes ago is not habitual: high.
+    let found = d.observe(&api(
+        later + week4(15, 6),
+        "k-1",
+        "192.0.2.9",
+        "session.list",
+    ));
+    assert_eq!(
+        kinds(&found),
+        [AnomalyKind::NewNetwork, AnomalyKind::ImpossibleSequence]
+    );
+    assert_eq!(found[1].level, Level::High);
+}
+
+#[test]
 fn slow_trusted_or_learned_switches_are_possible() {
     // Far apart in time.
     let mut d = detector();

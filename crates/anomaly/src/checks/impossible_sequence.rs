@@ -6,7 +6,11 @@
 //! or account is in two places at once. Trusted (allow-listed) addresses never take part:
 //! a representative hopping between the VPN and home is normal. Pairs of networks the
 //! principal is known to switch between quickly (learned, at most 32) do not fire, so an
-//! automation running from two data centres is learned, not reported. Level `high`.
+//! automation running from two data centres is learned, not reported. Level `high`; `low`
+//! (context, not a reason for an incident) when both networks (as `new_network` groups
+//! them) are ones the principal has used for more than a day: a representative switching
+//! a VPN on at home is at both habitual places, where a stolen credential is at one
+//! habitual place and one new one (which the new-network detector reports as well).
 
 use ipnet::IpNet;
 
@@ -38,17 +42,27 @@ pub(crate) fn quick_switch(
     (before != now).then_some((before, now))
 }
 
-/// The check.
+/// How long a principal must have known a network for a quick switch to it to be habitual.
+const HABITUAL_MICROS: i64 = 24 * 3_600 * 1_000_000;
+
+/// The check; `prefixes` are the new-network detector's (IPv4, IPv6) prefix lengths.
 pub(crate) fn check(
     obs: &Observation<'_>,
     baseline: &PrincipalBaseline,
     config: &ImpossibleSequenceConfig,
+    prefixes: (u8, u8),
 ) -> Option<Anomaly> {
     let (before, now) = quick_switch(obs, baseline, config)?;
     if baseline.knows_switch(before, now) {
         return None;
     }
     let last = baseline.last_use?;
+    let habitual = |address| {
+        network_of(address, prefixes.0, prefixes.1)
+            .and_then(|net| baseline.network(&net))
+            .is_some_and(|known| obs.at.saturating_sub(known.first_seen) > HABITUAL_MICROS)
+    };
+    let both_habitual = obs.address.is_some_and(habitual) && habitual(last.address);
     let minutes = obs.at.saturating_sub(last.at) / 60_000_000;
     let address = obs.address?;
     let title = format!("{} used from two distant networks minutes apart", obs.who());
@@ -60,6 +74,17 @@ pub(crate) fn check(
         days(baseline.days_known(obs.at)),
         config.within_minutes,
     );
+    if both_habitual {
+        let explanation = format!(
+            "{explanation}; both are networks it has used for more than a day (a VPN switched on or off), so this is context"
+        );
+        return Some(obs.anomaly(
+            AnomalyKind::ImpossibleSequence,
+            Level::Low,
+            title,
+            explanation,
+        ));
+    }
     Some(obs.anomaly(
         AnomalyKind::ImpossibleSequence,
         Level::High,
