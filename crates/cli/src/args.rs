@@ -650,6 +650,11 @@ pub struct CompileArgs {
     /// YAML file giving the values of `expand` placeholders (name: [values]).
     #[arg(long, value_name = "FILE")]
     pub placeholders: Option<PathBuf>,
+    /// Compile the rules afresh instead of reading them back from the compiled-rule cache
+    /// (`$TOCSIN_CACHE_DIR`, `$XDG_CACHE_HOME/tocsin` or `~/.cache/tocsin`), and do not
+    /// store them there.
+    #[arg(long)]
+    pub no_rule_cache: bool,
 }
 
 /// Flags of `tocsin hunt`.

@@ -5,9 +5,10 @@
 //! the benchmark reads the input repeated `--repeat` times twice: once only decoding (the
 //! *parse floor*, what no hunt can beat), once decoding and evaluating every rule on every
 //! event, as `tocsin hunt` does. It prints events/s, MB/s and the hunt's share of the floor,
-//! then the rule load time (median of `--runs` loads), peak memory per phase, how time
-//! grows with input and threads, and the median wall time of a real `tocsin hunt` process
-//! over the input.
+//! then the rule load time (median of `--runs` loads, compiled and read back from the
+//! compiled-rule cache), peak memory per phase, how time grows with input and threads, and
+//! the median wall time of a real `tocsin hunt` process over the input, with and without
+//! the compiled-rule cache.
 //!
 //! Benchmarks measure and print; they assert nothing. The figures move with the machine's
 //! load, which is why every ratio is taken against a baseline measured in the same run.
@@ -25,10 +26,13 @@ use std::ops::ControlFlow;
 use tocsin_decode::DecodeOptions;
 use tocsin_engine::Scratch;
 use tocsin_event::Event;
-use tocsin_pipeline::{Detectors, Finding, FindingSink, KeptMatch};
+use tocsin_pipeline::{
+    load_rules_cached, CacheOutcome, CompileOptions, Detectors, Finding, FindingSink, KeptMatch,
+    RuleCache, RuleSelection,
+};
 
-use crate::args::{BenchArgs, CompileArgs, SelectArgs};
-use crate::ruleset::{self, RuleSet};
+use crate::args::BenchArgs;
+use crate::ruleset::RuleSet;
 
 /// What one pass over an input measured.
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,11 +79,11 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         false => (args.repeat.max(1), args.runs.max(1)),
     };
 
-    let (mut set, load) = load_rules(&rules, runs)?;
-    let (detectors, _) = Detectors::from_rule_set(&mut set, None);
+    let cache_dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let (set, load) = load_rules(&rules, runs, &RuleCache::off())?;
     println!(
         "rules: {} compiled from {} files in {:.0} ms (median of {} loads, min {:.0}, max {:.0}; peak memory {})",
-        detectors.engine().len(),
+        set.engine.len(),
         set.files,
         load.spread.median.as_secs_f64() * 1000.0,
         load.spread.runs,
@@ -87,6 +91,20 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         load.spread.max.as_secs_f64() * 1000.0,
         show_bytes(load.peak),
     );
+    drop(set);
+    let cache = RuleCache::at(cache_dir.path());
+    let (mut set, cached) = load_rules(&rules, runs, &cache)?;
+    println!(
+        "rules from the compiled-rule cache: {:.0} ms (median of {} loads, min {:.0}, max {:.0}; peak memory {}), {:.2} of a compilation; entry {}",
+        cached.spread.median.as_secs_f64() * 1000.0,
+        cached.spread.runs,
+        cached.spread.min.as_secs_f64() * 1000.0,
+        cached.spread.max.as_secs_f64() * 1000.0,
+        show_bytes(cached.peak),
+        cached.spread.median.as_secs_f64() / load.spread.median.as_secs_f64().max(1e-9),
+        show_bytes(Some(folder_size(&cache_dir.path().join("rules")))),
+    );
+    let (detectors, _) = Detectors::from_rule_set(&mut set, None);
 
     let (evtx_files, _) = tocsin_decode::discover(std::slice::from_ref(&input), &evtx_only());
     if evtx_files.is_empty() {
@@ -120,7 +138,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
     } else {
         scaling(&detectors, &evtx_files, repeat, threads);
     }
-    end_to_end(&input, &rules, runs)?;
+    end_to_end(&input, &rules, runs, cache_dir.path())?;
     Ok(0)
 }
 
@@ -152,10 +170,27 @@ struct LoadTimes {
     peak: Option<u64>,
 }
 
-/// Loads and compiles the rules `runs` times (at least once), timing each load: a single
-/// load on a busy machine says little. Returns the last rule set.
-fn load_rules(rules: &Path, runs: usize) -> Result<(RuleSet, LoadTimes)> {
+/// Loads the rules `runs` times (at least once) through `cache`, timing each load: a single
+/// load on a busy machine says little. With a cache, one untimed load first stores the rule
+/// set, so that every timed one reads it back. Returns the last rule set.
+fn load_rules(rules: &Path, runs: usize, cache: &RuleCache) -> Result<(RuleSet, LoadTimes)> {
     let runs = runs.max(1);
+    let paths = [rules.to_path_buf()];
+    let load = || -> Result<(RuleSet, CacheOutcome)> {
+        Ok(load_rules_cached(
+            &paths,
+            &[],
+            &CompileOptions::default(),
+            &RuleSelection::default(),
+            cache,
+        )?)
+    };
+    if cache.dir().is_some() {
+        let (_, outcome) = load()?;
+        if outcome != (CacheOutcome::Compiled { stored: true }) {
+            bail!("the rules were not stored in the compiled-rule cache ({outcome:?})");
+        }
+    }
     let mut times = Vec::with_capacity(runs);
     let mut peak = None;
     let mut last = None;
@@ -164,12 +199,11 @@ fn load_rules(rules: &Path, runs: usize) -> Result<(RuleSet, LoadTimes)> {
         drop(last.take());
         reset_peak_memory();
         let started = Instant::now();
-        let set = ruleset::load(
-            std::slice::from_ref(&rules.to_path_buf()),
-            &CompileArgs::default(),
-            &SelectArgs::default(),
-        )?;
+        let (set, outcome) = load()?;
         times.push(started.elapsed());
+        if cache.dir().is_some() && outcome != CacheOutcome::Hit {
+            bail!("the rules were not read back from the compiled-rule cache ({outcome:?})");
+        }
         if run == 0 {
             peak = peak_memory();
         }
@@ -234,6 +268,14 @@ fn evtx_to_jsonl(files: &[PathBuf], out: &Path) -> Result<u64> {
 
 fn repeated(files: &[PathBuf], times: usize) -> Vec<PathBuf> {
     (0..times).flat_map(|_| files.iter().cloned()).collect()
+}
+
+/// The total size of the files directly in `folder`.
+fn folder_size(folder: &Path) -> u64 {
+    let files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    total_size(&files)
 }
 
 fn total_size(files: &[PathBuf]) -> u64 {
@@ -379,11 +421,12 @@ fn median_of(inputs: &[PathBuf], engine: &Detectors, threads: usize) -> Pass {
     passes[passes.len() / 2]
 }
 
-/// Median wall times of `tocsin hunt INPUT --rules RULES` and of two `tocsin search`es over
-/// the same input, each as a separate process, start-up and rule loading included,
-/// interleaved so that a change in the machine's load touches all alike; the searches are
-/// also given as a ratio to the hunt.
-fn end_to_end(input: &Path, rules: &Path, runs: usize) -> Result<()> {
+/// Median wall times of `tocsin hunt INPUT --rules RULES` (its rules read back from the
+/// compiled-rule cache in `cache_dir`, stored by a first untimed run), of the same hunt with
+/// `--no-rule-cache`, and of two `tocsin search`es over the same input, each as a separate
+/// process, start-up and rule loading included, interleaved so that a change in the
+/// machine's load touches all alike; the others are also given as a ratio to the hunt.
+fn end_to_end(input: &Path, rules: &Path, runs: usize, cache_dir: &Path) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the tocsin executable")?;
     let hunt: Vec<std::ffi::OsString> = vec![
         "hunt".into(),
@@ -402,8 +445,13 @@ fn end_to_end(input: &Path, rules: &Path, runs: usize) -> Result<()> {
         args.extend(criteria.iter().map(Into::into));
         args
     };
+    let mut uncached = hunt.clone();
+    uncached.push("--no-rule-cache".into());
+    // The cache of these rules, stored by an untimed run first.
+    timed_run(&exe, &hunt, cache_dir)?;
     let commands = [
         ("tocsin hunt", hunt),
+        ("tocsin hunt --no-rule-cache", uncached),
         (
             "tocsin search --keyword mimikatz",
             search(&["--keyword", "mimikatz"]),
@@ -416,7 +464,7 @@ fn end_to_end(input: &Path, rules: &Path, runs: usize) -> Result<()> {
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); commands.len()];
     for _ in 0..runs.max(1) {
         for ((_, args), times) in commands.iter().zip(&mut times) {
-            times.push(timed_run(&exe, args)?);
+            times.push(timed_run(&exe, args, cache_dir)?);
         }
     }
     let spreads: Vec<Spread> = times.into_iter().map(Spread::of).collect();
@@ -438,12 +486,14 @@ fn end_to_end(input: &Path, rules: &Path, runs: usize) -> Result<()> {
     Ok(())
 }
 
-/// The wall time of one `tocsin ARGS` run, its output discarded; a search that found
-/// nothing (exit 1) counts as a run.
-fn timed_run(exe: &Path, args: &[std::ffi::OsString]) -> Result<Duration> {
+/// The wall time of one `tocsin ARGS` run, its output discarded, with `cache_dir` as its
+/// compiled-rule cache (the user's own is left alone); a search that found nothing (exit
+/// 1) counts as a run.
+fn timed_run(exe: &Path, args: &[std::ffi::OsString], cache_dir: &Path) -> Result<Duration> {
     let started = Instant::now();
     let status = Command::new(exe)
         .args(args)
+        .env("TOCSIN_CACHE_DIR", cache_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

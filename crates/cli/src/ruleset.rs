@@ -1,11 +1,12 @@
 //! The rule flags of `hunt`, `rules lint` and `bench` as the pipeline's rule options; the
-//! loading itself is `tocsin_pipeline::load_rules`. No `--rules` means the installed set
+//! loading itself is `tocsin_pipeline::load_rules_cached`, through the user's compiled-rule
+//! cache unless `--no-rule-cache`. No `--rules` means the installed set
 //! (`tocsin rules update`), found here.
 
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use tocsin_pipeline::{CompileOptions, RuleSelection, RuleText};
+use tocsin_pipeline::{load_rules_cached, CompileOptions, RuleCache, RuleSelection, RuleText};
 use tocsin_rulepack::{HeldSet, RuleStore};
 
 pub use tocsin_pipeline::{load_documents, RuleSet, BUILTIN_RULES};
@@ -21,12 +22,12 @@ pub fn load(paths: &[PathBuf], compile: &CompileArgs, select: &SelectArgs) -> Re
 pub fn load_with(
     paths: &[PathBuf],
     extra: &[RuleText],
-    compile: &CompileArgs,
+    compile_args: &CompileArgs,
     select: &SelectArgs,
 ) -> Result<RuleSet> {
     let compile = CompileOptions {
-        mapping: compile.mapping.clone(),
-        placeholders: compile.placeholders.clone(),
+        mapping: compile_args.mapping.clone(),
+        placeholders: compile_args.placeholders.clone(),
     };
     let select = RuleSelection {
         min_level: select.min_level,
@@ -36,9 +37,12 @@ pub fn load_with(
         include_tags: select.include_tag.clone(),
         exclude_tags: select.exclude_tag.clone(),
     };
-    Ok(tocsin_pipeline::load_rules_with(
-        paths, extra, &compile, &select,
-    )?)
+    let cache = match compile_args.no_rule_cache {
+        true => RuleCache::off(),
+        false => RuleCache::from_env(|name| std::env::var_os(name)),
+    };
+    let (set, _) = load_rules_cached(paths, extra, &compile, &select, &cache)?;
+    Ok(set)
 }
 
 /// The data folder (`$TOCSIN_DATA_DIR`, `$XDG_DATA_HOME/tocsin` or

@@ -437,6 +437,46 @@ fn a_bad_rule_is_named_with_file_and_line_and_the_rest_still_hunts() {
     assert!(stderr(&hunt).contains("bad.yml"), "{}", stderr(&hunt));
 }
 
+#[test]
+fn a_hunt_reads_its_rules_back_from_the_compiled_rule_cache_and_sees_every_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    write(&rules, "whoami.yml", WHOAMI_RULE);
+    let input = write(dir.path(), "e.jsonl", &sysmon_line(1, "C:\\whoami.exe"));
+    let hunt = |extra: &[&str], cache: &Path| {
+        let out = run(tocsin()
+            .env("TOCSIN_CACHE_DIR", cache)
+            .arg("hunt")
+            .arg(&input)
+            .arg("-r")
+            .arg(&rules)
+            .args(["-f", "jsonl"])
+            .args(extra));
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let entries =
+        |cache: &Path| std::fs::read_dir(cache.join("rules")).map_or(0, |entries| entries.count());
+    let compiled = hunt(&[], &cache);
+    assert!(compiled.contains("Whoami Execution"), "{compiled}");
+    assert_eq!(entries(&cache), 1);
+    assert_eq!(hunt(&[], &cache), compiled);
+    // The rule changed (same size): the hunt sees the new title, not the cached one.
+    write(
+        &rules,
+        "whoami.yml",
+        &WHOAMI_RULE.replace("Whoami", "WhoAmI"),
+    );
+    let changed = hunt(&[], &cache);
+    assert!(changed.contains("WhoAmI Execution"), "{changed}");
+    assert_eq!(hunt(&["--no-rule-cache"], &cache), changed);
+    let unused = dir.path().join("unused");
+    hunt(&["--no-rule-cache"], &unused);
+    assert!(!unused.exists(), "--no-rule-cache wrote a cache");
+}
+
 /// A YAML text nested 100,000 sequences deep, in the shape of a mapping file: parsed as
 /// a tree, it would overflow the stack.
 fn deeply_nested_yaml() -> String {

@@ -8,7 +8,7 @@ use tocsin_sigma::ast::{CorrelationType, Level, Location};
 
 /// Identifies a rule (or correlation) by the `id` and `name` Sigma gives it, the two ways a
 /// correlation's `rules` list may refer to it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct RuleName {
     /// The rule's `id`, usually a UUID.
     pub id: Option<String>,

@@ -9,6 +9,7 @@
 //! starts with literals gets the `regex` crate's matcher, whose literal prefilter skips to
 //! each occurrence; so does a pattern whose DFA would be large.
 
+use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
 use regex_automata::dfa::{dense, Automaton, StartKind};
@@ -23,7 +24,7 @@ use regex_automata::{Input, MatchKind};
 const DENSE_LIMIT: usize = 256 * 1024;
 
 /// The flags a pattern is compiled with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Flags {
     /// `(?i)`, with ASCII case folding.
     pub(crate) ignore_case: bool,

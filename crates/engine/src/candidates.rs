@@ -15,6 +15,7 @@ use crate::expr::Expr;
 use crate::matcher::ValueMatcher;
 use crate::needle_set::Anchor;
 use crate::prefilter::{FieldSet, Found, KeywordScanner, LiteralTable, Need};
+use serde::{Deserialize, Serialize};
 use tocsin_event::Fields;
 
 /// The event IDs an event must have for `body` to match it, when the detection itself says
@@ -69,7 +70,7 @@ fn matcher_event_id(matcher: &ValueMatcher) -> Option<i64> {
 }
 
 /// One rule branch an event may meet, with its literal need inlined.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) struct Candidate {
     /// The rule.
     pub(crate) rule: RuleId,
@@ -93,7 +94,7 @@ impl Candidate {
 
 /// The candidates of one channel and event ID (or of any event ID, or of events without a
 /// channel), in rule order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct CandidateList {
     candidates: Vec<Candidate>,
     ids: Vec<u32>,

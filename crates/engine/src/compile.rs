@@ -1,5 +1,6 @@
 //! Compiling Sigma detections into [`Expr`] trees.
 
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 use tocsin_sigma::ast::{Condition, Detection, FieldMatch, Modifier, SelectionPattern, SigmaValue};
@@ -67,10 +68,29 @@ fn fail<T>(message: impl Into<String>) -> Result<T, CompileError> {
 }
 
 /// Field names referenced by compiled rules, each given a dense id.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(into = "Vec<Box<str>>", from = "Vec<Box<str>>")]
 pub(crate) struct Interner {
     ids: HashMap<Box<str>, u32>,
     pub(crate) names: Vec<Box<str>>,
+}
+
+/// An interner is stored as its names; the lookup table is rebuilt from them.
+impl From<Interner> for Vec<Box<str>> {
+    fn from(interner: Interner) -> Self {
+        interner.names
+    }
+}
+
+impl From<Vec<Box<str>>> for Interner {
+    fn from(names: Vec<Box<str>>) -> Self {
+        let ids = names
+            .iter()
+            .enumerate()
+            .map(|(id, name)| (name.clone(), id as u32))
+            .collect();
+        Interner { ids, names }
+    }
 }
 
 impl Interner {

@@ -1,5 +1,6 @@
 //! The engine: rules compiled, placed by logsource, evaluated event by event.
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -19,7 +20,7 @@ use crate::text::{Part, TextPattern};
 pub type RuleId = u32;
 
 /// What the engine keeps of a rule for reporting: its metadata and logsource.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleInfo {
     /// Title, id, level, tags, author and the rest.
     pub meta: Metadata,
@@ -28,7 +29,7 @@ pub struct RuleInfo {
 }
 
 /// A rule that failed to compile; the other rules are unaffected.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleError {
     /// The rule's title.
     pub title: String,
@@ -59,7 +60,7 @@ impl fmt::Display for RuleError {
 impl std::error::Error for RuleError {}
 
 /// What building an engine found besides compiled rules.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BuildReport {
     /// Rules (and filters) that failed to compile because they are wrong.
     pub errors: Vec<RuleError>,
@@ -314,7 +315,7 @@ fn condition_test(interner: &mut Interner, field: &str, values: &[ConditionValue
 }
 
 /// One placement of a rule: where it applies and what it checks there.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct CompiledBranch {
     /// Channels (empty for generic rules).
     channels: Vec<String>,
@@ -341,7 +342,7 @@ struct CompiledBranch {
 /// (plain JSON nobody placed) meets only rules that name none of them: nothing says it
 /// came from the product a rule was written for, and a negated rule (`not selection`)
 /// would fire on every such record. Windows events never meet generic rules.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct SourceFilter {
     product: Option<String>,
     service: Option<String>,
@@ -373,23 +374,26 @@ impl SourceFilter {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct CompiledRule {
     info: RuleInfo,
     branches: Vec<CompiledBranch>,
 }
 
 /// Candidate branches of one channel.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct ChannelIndex {
     by_event_id: foldhash::HashMap<i64, CandidateList>,
     any_event_id: CandidateList,
 }
 
 /// Compiled rules, indexed by channel and event ID so an event meets only the rules that
-/// can match it.
-#[derive(Debug, Default)]
+/// can match it. An engine can be stored and read back with serde (the compiled-rule cache
+/// does, in a compact binary encoding): its automata and regular expressions are not
+/// stored but built again on first use, as they already are for most of them.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Engine {
+    #[serde(with = "rules_in_chunks")]
     rules: Vec<CompiledRule>,
     interner: Interner,
     /// Candidates per channel, keyed by the lowercase channel name.
@@ -675,4 +679,52 @@ fn placement_gate(channels: &[String], event_ids: &[i64], channel: u32, event_id
         literals: Vec::new(),
     }));
     Expr::And(vec![channel_test, id_test])
+}
+
+/// The rules stored as separately encoded chunks, so that reading them back (most of the
+/// time a cached rule set takes to read) runs on all cores.
+mod rules_in_chunks {
+    use rayon::prelude::*;
+    use serde::de::Error as _;
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::CompiledRule;
+
+    /// Rules per chunk: enough chunks for every core, each large enough to be worth a task.
+    const CHUNK: usize = 256;
+
+    /// One chunk's encoding, written as bytes (not as a sequence of numbers) so that it is
+    /// read back as one slice of the input.
+    struct Bytes(Vec<u8>);
+
+    impl Serialize for Bytes {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        rules: &[CompiledRule],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let chunks = rules
+            .par_chunks(CHUNK)
+            .map(|chunk| postcard::to_stdvec(chunk).map(Bytes))
+            .collect::<Result<Vec<Bytes>, _>>()
+            .map_err(S::Error::custom)?;
+        chunks.serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<CompiledRule>, D::Error> {
+        let chunks = Vec::<&'de [u8]>::deserialize(deserializer)?;
+        let decoded = chunks
+            .par_iter()
+            .map(|chunk| postcard::from_bytes::<Vec<CompiledRule>>(chunk))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(D::Error::custom)?;
+        Ok(decoded.into_iter().flatten().collect())
+    }
 }

@@ -1,5 +1,6 @@
 //! Compiled detection expressions and their evaluation over one event.
 
+use serde::{Deserialize, Serialize};
 use std::ops::{ControlFlow, Range};
 
 use tocsin_event::{FieldValue, Fields};
@@ -8,7 +9,7 @@ use crate::matcher::{field_ref_matches, with_text, ValueMatcher};
 use crate::text::TextPattern;
 
 /// A compiled boolean expression over one event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Expr {
     /// All must hold (empty: true).
     And(Vec<Expr>),
@@ -25,7 +26,7 @@ pub(crate) enum Expr {
 }
 
 /// `field|modifiers: values`, compiled.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct FieldTest {
     /// The field's id in the engine's interner.
     pub(crate) field: u32,
@@ -41,7 +42,7 @@ pub(crate) struct FieldTest {
 }
 
 /// A keyword list, compiled.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct KeywordTest {
     /// The keywords, linked with OR (AND when `all`).
     pub(crate) patterns: Vec<TextPattern>,

@@ -1,5 +1,6 @@
 //! Value matchers: what one compiled rule value checks against one event value.
 
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
@@ -8,7 +9,7 @@ use tocsin_event::FieldValue;
 use crate::text::TextPattern;
 
 /// A numeric comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Cmp {
     Eq,
     Lt,
@@ -30,7 +31,7 @@ impl Cmp {
 }
 
 /// The part of a date the time modifiers extract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum TimePart {
     Minute,
     Hour,
@@ -41,7 +42,7 @@ pub(crate) enum TimePart {
 }
 
 /// How a `fieldref` compares the two fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum RefMode {
     Equal,
     Contains,
@@ -50,7 +51,7 @@ pub(crate) enum RefMode {
 }
 
 /// One compiled rule value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum ValueMatcher {
     /// `null`: the field is absent or null (handled by the field test, never per value).
     Null,

@@ -13,6 +13,7 @@
 //! building them all up front (4,432 driver hashes make one set) would cost more than it
 //! saves.
 
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
@@ -35,7 +36,7 @@ const BUILD_AFTER: u32 = 16;
 const LARGE_SET: usize = 256;
 
 /// Where a needle must sit in the text for it to match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Anchor {
     /// The whole text.
     Exact,
@@ -48,7 +49,7 @@ pub(crate) enum Anchor {
 }
 
 /// Literal values of one test, matched together (any of them).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct NeedleSet {
     /// Each needle (lowercase unless `cased`) and where it must sit.
     needles: Vec<(Box<str>, Anchor)>,
@@ -62,7 +63,9 @@ pub(crate) struct NeedleSet {
     /// nearly every one, cannot hold any of them.
     beyond_ascii: bool,
     /// How many times the set was tested before the automaton was built.
+    #[serde(skip)]
     uses: AtomicU32,
+    #[serde(skip)]
     automaton: OnceLock<Option<AhoCorasick>>,
 }
 

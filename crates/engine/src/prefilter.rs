@@ -41,8 +41,10 @@
 //! The differential test (`tests/differential.rs`) checks over the whole corpus that the
 //! prefiltered, indexed evaluator finds exactly what the reference evaluator finds.
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::OnceLock;
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::automaton::StateID;
@@ -63,7 +65,7 @@ pub(crate) const MIN_LITERAL_LEN: usize = 3;
 pub(crate) const MAX_LITERAL_LEN: usize = 8;
 
 /// What a rule branch needs from an event before it is worth evaluating.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Need {
     /// Nothing known: always evaluate.
     Nothing,
@@ -241,7 +243,7 @@ impl LiteralTable {
 /// an event only when one of those rules is met: a handful of keyword rules on a channel
 /// must not make every event of every channel search every value for the keywords of all
 /// products.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum KeywordScanner {
     /// Their automaton.
     Scanner(ScopeScanner),
@@ -266,12 +268,20 @@ impl KeywordScanner {
 const ANYWHERE: u32 = u32::MAX;
 
 /// The automaton of one scope's literals.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ScopeScanner {
     /// The field whose values it searches (its id in the engine's interner), or
     /// [`ANYWHERE`].
     field: u32,
-    automaton: ScopeAutomaton,
+    /// The patterns (lowercase), kept so that a scanner read back from the compiled-rule
+    /// cache builds its automaton on first use.
+    patterns: Vec<Box<str>>,
+    /// The automaton, built with the scanner, or on first use for a scanner read back from
+    /// the cache (automata cannot be stored, and most fields of a large rule set are never
+    /// met by a given collection). `None` if it cannot be built: its literals then count as
+    /// present in every value.
+    #[serde(skip)]
+    automaton: OnceLock<Option<ScopeAutomaton>>,
     /// The literal id of each pattern of the automaton.
     ids: Vec<u32>,
     /// Some literal could occur in an integer's decimal text (it is all digits and minus
@@ -296,9 +306,46 @@ impl ScopeScanner {
     /// which gives ASCII case folding with half the transitions the automaton's own folding
     /// adds, and builds in half the time.
     fn build(field: u32, patterns: &[&str], ids: Vec<u32>) -> Result<ScopeScanner, Vec<u32>> {
+        let Some(automaton) = ScopeAutomaton::build(patterns) else {
+            return Err(ids);
+        };
+        let in_integers = patterns
+            .iter()
+            .any(|p| p.bytes().all(|b| b.is_ascii_digit() || b == b'-'));
+        Ok(ScopeScanner {
+            field,
+            patterns: patterns.iter().map(|&p| p.into()).collect(),
+            automaton: OnceLock::from(Some(automaton)),
+            ids,
+            in_integers,
+        })
+    }
+
+    fn scan(&self, text: &str, found: &mut Found<'_>) {
+        let automaton = self.automaton.get_or_init(|| {
+            let patterns: Vec<&str> = self.patterns.iter().map(|p| &**p).collect();
+            ScopeAutomaton::build(&patterns)
+        });
+        match automaton {
+            Some(ScopeAutomaton::Dfa(automaton)) => mark_all(automaton, &self.ids, text, found),
+            Some(ScopeAutomaton::Windows(set)) => set.for_each_match(text.as_bytes(), |pattern| {
+                if let Some(&id) = self.ids.get(pattern as usize) {
+                    found.mark(id);
+                }
+            }),
+            // Built once from the same patterns, it cannot fail now; should it, every
+            // literal counts as present, as an unscannable one does.
+            None => self.ids.iter().for_each(|&id| found.mark(id)),
+        }
+    }
+}
+
+impl ScopeAutomaton {
+    /// The automaton of `patterns`, `None` past its size limits.
+    fn build(patterns: &[&str]) -> Option<ScopeAutomaton> {
         // Small sets get a DFA (quickest to search while it stays in the cache); large ones
         // a window set, whose cost does not grow with the number of literals.
-        let automaton = if patterns.len() <= SMALL_SCOPE {
+        if patterns.len() <= SMALL_SCOPE {
             dfa::Builder::new()
                 .match_kind(MatchKind::Standard)
                 // The scan does not use the automaton's prefilter, and with one the start
@@ -312,29 +359,6 @@ impl ScopeScanner {
             WindowSet::build(patterns)
                 .ok()
                 .map(|set| ScopeAutomaton::Windows(Box::new(set)))
-        };
-        let in_integers = patterns
-            .iter()
-            .any(|p| p.bytes().all(|b| b.is_ascii_digit() || b == b'-'));
-        match automaton {
-            Some(automaton) => Ok(ScopeScanner {
-                field,
-                automaton,
-                ids,
-                in_integers,
-            }),
-            None => Err(ids),
-        }
-    }
-
-    fn scan(&self, text: &str, found: &mut Found<'_>) {
-        match &self.automaton {
-            ScopeAutomaton::Dfa(automaton) => mark_all(automaton, &self.ids, text, found),
-            ScopeAutomaton::Windows(set) => set.for_each_match(text.as_bytes(), |pattern| {
-                if let Some(&id) = self.ids.get(pattern as usize) {
-                    found.mark(id);
-                }
-            }),
         }
     }
 }
@@ -550,7 +574,7 @@ impl NameFilter {
 }
 
 /// A set of field ids (the engine interner's), as a bit set.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FieldSet(Vec<u64>);
 
 impl FieldSet {
@@ -594,17 +618,43 @@ impl Found<'_> {
 }
 
 /// The compiled scanners over all rule literals.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(from = "StoredPrefilter")]
 pub(crate) struct Prefilter {
     /// Per field name, the automaton of the literals rules require in that field.
     by_field: foldhash::HashMap<Box<str>, ScopeScanner>,
     /// The names of `by_field`: a quick no before hashing an event's full paths
     /// (`Event.EventData.Image`), most of which no rule names. Undotted names are held too:
     /// a decoder may give a short path an alias of its own.
+    #[serde(skip)]
     paths: NameFilter,
     /// Literals whose automaton could not be built, counted as present in every event.
     unscannable: Vec<u32>,
     literal_count: usize,
+}
+
+/// A [`Prefilter`] as the compiled-rule cache stores it: without its name filter, which is
+/// rebuilt from the field names.
+#[derive(Deserialize)]
+struct StoredPrefilter {
+    by_field: foldhash::HashMap<Box<str>, ScopeScanner>,
+    unscannable: Vec<u32>,
+    literal_count: usize,
+}
+
+impl From<StoredPrefilter> for Prefilter {
+    fn from(stored: StoredPrefilter) -> Self {
+        let mut paths = NameFilter::default();
+        for name in stored.by_field.keys() {
+            paths.insert(name);
+        }
+        Prefilter {
+            by_field: stored.by_field,
+            paths,
+            unscannable: stored.unscannable,
+            literal_count: stored.literal_count,
+        }
+    }
 }
 
 impl Prefilter {
@@ -925,7 +975,7 @@ mod tests {
             let ids: Vec<u32> = (0..patterns.len() as u32).collect();
             let scanner = ScopeScanner::build(0, &patterns, ids).expect("builds");
             assert_eq!(
-                matches!(scanner.automaton, ScopeAutomaton::Dfa(_)),
+                matches!(scanner.automaton.get(), Some(Some(ScopeAutomaton::Dfa(_)))),
                 patterns.len() <= SMALL_SCOPE
             );
             // Each literal at every offset of texts long and short, so that some straddle

@@ -4,6 +4,7 @@
 //! byte by byte without allocating; patterns with non-ASCII letters that must ignore case
 //! fall back to a Unicode-aware regular expression.
 
+use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
 use memchr::memmem;
@@ -25,7 +26,7 @@ pub(crate) enum Part {
 }
 
 /// A compiled text pattern.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum TextPattern {
     /// Matches any text (the pattern `*`).
     Any,
@@ -61,7 +62,7 @@ pub(crate) enum TextPattern {
 /// second, byte-oriented automaton (Unicode off) for ASCII texts, far smaller and quicker
 /// to build and to run, while texts with other characters still meet the Unicode automaton.
 /// A pattern without leading literals gets a dense DFA there (see [`AsciiRegex`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct LazyRegex {
     pattern: Box<str>,
     flags: Flags,
@@ -71,8 +72,10 @@ pub(crate) struct LazyRegex {
     /// A run of text every match contains, lowercase (see [`required_inner_literal`]): a
     /// text without it is rejected before any automaton runs.
     inner: Option<Box<str>>,
+    #[serde(skip)]
     compiled: OnceLock<Option<meta::Regex>>,
     /// The byte-oriented automaton, for ASCII patterns on ASCII texts.
+    #[serde(skip)]
     ascii: OnceLock<Option<AsciiRegex>>,
 }
 
@@ -168,12 +171,13 @@ fn automaton_weight(hir: &regex_syntax::hir::Hir) -> u64 {
 }
 
 /// A literal to look for; lowercased at compile time when matching ignores case.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Needle {
     text: Box<str>,
     cased: bool,
     /// The substring searcher of a cased needle (caseless ones use [`find_ascii_ci`]), built
     /// on first use: most needles are only ever compared at an end of the text, if at all.
+    #[serde(skip)]
     finder: OnceLock<Box<memmem::Finder<'static>>>,
 }
 
@@ -296,7 +300,7 @@ const COMMONNESS: [u8; 256] = {
 };
 
 /// Literal segments between `*` wildcards.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Glob {
     anchored_start: bool,
     anchored_end: bool,

@@ -1,5 +1,6 @@
 //! The indexed evaluator must find exactly what the plain reference evaluator finds: every
-//! SigmaHQ rule, every record of the EVTX corpus, the same (rule, file, record) set.
+//! SigmaHQ rule, every record of the EVTX corpus, the same (rule, file, record) set. So must
+//! the same engine stored and read back (as the compiled-rule cache does).
 
 use std::collections::BTreeSet;
 
@@ -16,12 +17,16 @@ fn indexed_and_reference_evaluators_agree_on_the_whole_corpus() {
     };
     let loaded = tocsin_sigma::load_paths(&[rules]);
     let (engine, _) = EngineBuilder::new().build(&loaded.documents);
+    let stored = postcard::to_stdvec(&engine).expect("encodes");
+    let read_back: tocsin_engine::Engine = postcard::from_bytes(&stored).expect("decodes");
+    assert_eq!(read_back.len(), engine.len());
     let options = DecodeOptions::default();
     let (files, errors) = tocsin_decode::discover(&[evtx], &options);
     assert!(errors.is_empty(), "{errors:?}");
     let mut scratch = Scratch::default();
     let mut indexed = BTreeSet::new();
     let mut reference = BTreeSet::new();
+    let mut from_store = BTreeSet::new();
     let mut events = 0;
     for file in &files {
         for event in tocsin_decode::open(file, &options).expect("opens") {
@@ -30,6 +35,12 @@ fn indexed_and_reference_evaluators_agree_on_the_whole_corpus() {
             let at = |rule| (rule, file.clone(), event.origin.record);
             indexed.extend(engine.evaluate(&event, &mut scratch).iter().map(|&r| at(r)));
             reference.extend(engine.evaluate_reference(&event).into_iter().map(at));
+            from_store.extend(
+                read_back
+                    .evaluate(&event, &mut scratch)
+                    .iter()
+                    .map(|&r| at(r)),
+            );
         }
     }
     println!("{events} events, {} detections", indexed.len());
@@ -43,5 +54,11 @@ fn indexed_and_reference_evaluators_agree_on_the_whole_corpus() {
     assert!(
         missing.is_empty() && extra.is_empty(),
         "missed by the index: {missing:?}\nonly in the index: {extra:?}"
+    );
+    assert!(
+        from_store == indexed,
+        "the engine read back finds {} detections, the one compiled {}",
+        from_store.len(),
+        indexed.len()
     );
 }

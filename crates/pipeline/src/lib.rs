@@ -65,6 +65,7 @@ mod hit;
 mod intel;
 mod origins;
 mod repeats;
+mod rule_cache;
 mod rules;
 mod spill;
 mod writer;
@@ -77,6 +78,7 @@ pub use finding::{anomaly_rule, sigma_rule, Finding};
 pub use hit::HitView;
 pub use intel::{indicator_level, indicator_rule, sigma_rule_texts, RuleText};
 pub use origins::{FamiliarOrigins, SharedOrigins};
+pub use rule_cache::{load_rules_cached, CacheOutcome, RuleCache, SETTLE};
 pub use rules::{
     load_documents, load_rules, load_rules_with, similar_signals, CompileOptions, DuplicateId,
     RuleSelection, RuleSet, RuleSetError, BUILTIN_RULES,

@@ -64,7 +64,9 @@ pub enum RuleSetError {
     Placeholders(#[from] PlaceholderError),
 }
 
-/// A compiled rule set and everything that went wrong on the way.
+/// A compiled rule set and everything that went wrong on the way. It can be stored and
+/// read back whole (see [`load_rules_cached`](crate::load_rules_cached)).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct RuleSet {
     /// The compiled rules.
     pub engine: Engine,
@@ -90,7 +92,7 @@ pub struct RuleSet {
 }
 
 /// A rule id written twice.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{}:{}: rule id {id} is already used at {}:{}", again.path.display(), again.line, first.path.display(), first.line)]
 pub struct DuplicateId {
     /// The id.

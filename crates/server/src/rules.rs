@@ -13,7 +13,8 @@ use serde::Serialize;
 use tocsin_incident::GroupingConfig;
 use tocsin_intel::IndicatorSet;
 use tocsin_pipeline::{
-    load_rules_with, sigma_rule_texts, Behaviour, CompileOptions, Detectors, RuleSelection,
+    load_rules_cached, sigma_rule_texts, Behaviour, CompileOptions, Detectors, RuleCache,
+    RuleSelection,
 };
 
 use crate::config::DetectionConfig;
@@ -71,11 +72,14 @@ pub fn compile_in(
 ) -> Result<Loaded, Refused> {
     let indicators = load_indicators(config, intel);
     let texts = sigma_rule_texts(&indicators);
-    let mut set = load_rules_with(
+    // Through the user's compiled-rule cache: a reload of unchanged rules reads them back.
+    let cache = RuleCache::from_env(|name| std::env::var_os(name));
+    let (mut set, _) = load_rules_cached(
         &config.rules,
         &texts,
         &CompileOptions::default(),
         &RuleSelection::default(),
+        &cache,
     )
     .map_err(|error| Refused(error.to_string()))?;
     if set.engine.is_empty() && indicators.indicators().is_empty() {

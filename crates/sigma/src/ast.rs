@@ -8,8 +8,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 /// Where something was written: the file and the 1-based line.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Location {
     /// The file the document was read from (empty for in-memory text).
     pub path: PathBuf,
@@ -33,7 +35,7 @@ pub enum Document {
 }
 
 /// The metadata shared by rules, filters and correlations.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Metadata {
     /// `title`, mandatory.
     pub title: String,
@@ -70,13 +72,14 @@ pub struct Metadata {
     /// `scope`.
     pub scope: Vec<String>,
     /// Every attribute the specification does not define, kept as written.
+    #[serde(with = "custom_as_json")]
     pub custom: BTreeMap<String, CustomValue>,
     /// Where the document starts.
     pub location: Location,
 }
 
 /// An entry of `related`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Related {
     /// The related rule's id.
     pub id: String,
@@ -85,7 +88,7 @@ pub struct Related {
 }
 
 /// A rule's `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Status {
     /// `unsupported`
     Unsupported,
@@ -152,7 +155,7 @@ pub struct UnknownStatus(pub String);
 pub use tocsin_event::Level;
 
 /// A rule's `logsource`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LogSource {
     /// `category`, such as `process_creation`.
     pub category: Option<String>,
@@ -320,7 +323,7 @@ pub struct FilterRule {
 }
 
 /// A correlation rule (Sigma correlation specification v2.1).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CorrelationRule {
     /// Title, id, level and the rest.
     pub meta: Metadata,
@@ -342,7 +345,7 @@ pub struct CorrelationRule {
 }
 
 /// The seven correlation types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[allow(missing_docs)] // each variant is the type of the same name
 pub enum CorrelationType {
     EventCount,
@@ -370,7 +373,7 @@ impl CorrelationType {
 }
 
 /// A correlation's `condition`: comparisons that all must hold, on an optional field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CorrelationCondition {
     /// The field aggregated (`value_count`, `value_sum`, `value_avg`, `value_percentile`).
     pub field: Option<String>,
@@ -381,7 +384,7 @@ pub struct CorrelationCondition {
 }
 
 /// A comparison operator of a correlation condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[allow(missing_docs)] // gt, gte, lt, lte, eq, neq
 pub enum Comparison {
     Gt,
@@ -390,6 +393,41 @@ pub enum Comparison {
     Lte,
     Eq,
     Neq,
+}
+
+/// Custom attributes as JSON text: the compiled-rule cache's encoding cannot describe a
+/// JSON value's shape by itself, so each value is kept as its JSON text.
+mod custom_as_json {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::CustomValue;
+
+    pub(super) fn serialize<S: Serializer>(
+        custom: &BTreeMap<String, CustomValue>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let texts: BTreeMap<&str, String> = custom
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.to_string()))
+            .collect();
+        texts.serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, CustomValue>, D::Error> {
+        BTreeMap::<String, String>::deserialize(deserializer)?
+            .into_iter()
+            .map(|(key, text)| {
+                serde_json::from_str(&text)
+                    .map(|value| (key, value))
+                    .map_err(D::Error::custom)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! - Unknown keys in the correlation section or its condition are errors, to catch typos
 //!   such as `groupby`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use saphyr::Scalar;
@@ -81,7 +82,13 @@ pub(crate) fn parse_correlation(
             }
         }
     }
-    let missing = |key| DocError::new(yaml::line(node), CTX, ErrorKind::MissingKey(key));
+    let missing = |key| {
+        DocError::new(
+            yaml::line(node),
+            CTX,
+            ErrorKind::MissingKey(Cow::Borrowed(key)),
+        )
+    };
     let kind = kind.ok_or_else(|| missing("type"))?;
     let rules = rules.ok_or_else(|| missing("rules"))?;
     let timespan_seconds = timespan.ok_or_else(|| missing("timespan"))?;
@@ -182,10 +189,12 @@ fn correlation_type(node: &Node<'_>, ctx: &str) -> Result<CorrelationType, DocEr
             yaml::line(node),
             ctx,
             ErrorKind::UnknownValue {
-                what: "correlation type",
+                what: Cow::Borrowed("correlation type"),
                 value,
-                expected: "event_count, value_count, temporal, temporal_ordered, value_sum, \
+                expected: Cow::Borrowed(
+                    "event_count, value_count, temporal, temporal_ordered, value_sum, \
                            value_avg, value_percentile",
+                ),
             },
         )
     })

@@ -1,6 +1,7 @@
 //! The `detection` section (and the body of a filter): search identifiers, field matches,
 //! values and the condition.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use saphyr::Scalar;
@@ -56,7 +57,7 @@ pub(crate) fn parse_detection(
         DocError::new(
             yaml::line(node),
             context,
-            ErrorKind::MissingKey("condition"),
+            ErrorKind::MissingKey(Cow::Borrowed("condition")),
         )
     })?;
     let names: Vec<&str> = selections.iter().map(|s| s.name.as_str()).collect();

@@ -1,5 +1,6 @@
 //! One YAML document -> a [`Document`]: dispatch on the document kind.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use crate::ast::{Document, FilterRule, Rule};
@@ -25,7 +26,13 @@ fn parse(root: &Node<'_>, path: &Path) -> Result<Document, DocError> {
             .find(|(k, _)| yaml::as_str(k) == Some(name))
             .map(|&(_, v)| v)
     };
-    let missing = |key| DocError::new(yaml::line(root), "", ErrorKind::MissingKey(key));
+    let missing = |key| {
+        DocError::new(
+            yaml::line(root),
+            "",
+            ErrorKind::MissingKey(Cow::Borrowed(key)),
+        )
+    };
 
     if let Some(correlation) = get("correlation") {
         let meta = parse_metadata(root, &entries, &["correlation", "generate"], path)?;
@@ -42,7 +49,11 @@ fn parse(root: &Node<'_>, path: &Path) -> Result<Document, DocError> {
             .find(|(k, _)| yaml::as_str(k) == Some("rules"))
             .map(|&(_, v)| v)
             .ok_or_else(|| {
-                DocError::new(yaml::line(filter), "filter", ErrorKind::MissingKey("rules"))
+                DocError::new(
+                    yaml::line(filter),
+                    "filter",
+                    ErrorKind::MissingKey(Cow::Borrowed("rules")),
+                )
             })?;
         let rules = yaml::string_list(rules_node, "filter.rules", true)?;
         if rules.is_empty() {

@@ -1,7 +1,10 @@
 //! Located errors for Sigma documents.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
+
+use serde::{Deserialize, Serialize};
 
 use crate::ast::Location;
 
@@ -9,7 +12,7 @@ use crate::ast::Location;
 ///
 /// Its `Display` reads like a compiler message:
 /// `rules/x.yml:14: rule 'Foo' (id 1234): detection.selection: unknown modifier 'contians'`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub struct SigmaError {
     /// The file and the 1-based line of the offending YAML node. A `line` of 0 means the
     /// line is unknown (an unreadable file, for instance).
@@ -26,7 +29,7 @@ pub struct SigmaError {
 }
 
 /// What is wrong with a Sigma document.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The file could not be read.
@@ -40,24 +43,24 @@ pub enum ErrorKind {
     TooDeep(usize),
     /// A mandatory key is absent.
     #[error("missing required key '{0}'")]
-    MissingKey(&'static str),
+    MissingKey(Cow<'static, str>),
     /// A node has the wrong YAML type.
     #[error("expected {expected}, found {found}")]
     WrongType {
         /// What the specification asks for.
-        expected: &'static str,
+        expected: Cow<'static, str>,
         /// What the document holds.
-        found: &'static str,
+        found: Cow<'static, str>,
     },
     /// A value outside a closed set (`status`, `level`, correlation `type`, ...).
     #[error("unknown {what} '{value}' (expected one of: {expected})")]
     UnknownValue {
         /// Which attribute.
-        what: &'static str,
+        what: Cow<'static, str>,
         /// The value written.
         value: String,
         /// The allowed values, comma-separated.
-        expected: &'static str,
+        expected: Cow<'static, str>,
     },
     /// A modifier name that Sigma does not define.
     #[error("unknown modifier '{0}'")]

@@ -20,6 +20,35 @@ pub struct LoadOutcome {
     pub files: usize,
 }
 
+/// The rule files a load reads: every file named, and the `.yml` / `.yaml` files of every
+/// folder named (walked recursively, symbolic links to folders not followed), each
+/// folder's files in sorted path order; with the folders walked, so that a cache of what
+/// was loaded can tell when a folder gained or lost a file.
+#[derive(Debug, Default)]
+pub struct RuleFiles {
+    /// The files, in load order.
+    pub files: Vec<PathBuf>,
+    /// The folders walked, the named ones included.
+    pub folders: Vec<PathBuf>,
+    /// Folders or entries that could not be read.
+    pub errors: Vec<SigmaError>,
+}
+
+/// Lists the rule files of `paths` (see [`RuleFiles`]).
+pub fn rule_files(paths: &[PathBuf]) -> RuleFiles {
+    let mut found = RuleFiles::default();
+    for path in paths {
+        if path.is_dir() {
+            let start = found.files.len();
+            walk(path, &mut found);
+            found.files[start..].sort();
+        } else {
+            found.files.push(path.clone());
+        }
+    }
+    found
+}
+
 /// Loads files and folders. Folders are walked recursively for `.yml` / `.yaml` files
 /// (symbolic links to folders are not followed), in sorted path order so that results are
 /// deterministic; a file named directly is read whatever its extension.
@@ -28,18 +57,12 @@ pub struct LoadOutcome {
 /// [`LoadOutcome::errors`] and loading goes on. Files are parsed on all cores; the result
 /// is in the same order as a sequential load.
 pub fn load_paths(paths: &[PathBuf]) -> LoadOutcome {
-    let mut outcome = LoadOutcome::default();
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let start = files.len();
-            walk(path, &mut files, &mut outcome.errors);
-            files[start..].sort();
-        } else {
-            files.push(path.clone());
-        }
-    }
-    outcome.files = files.len();
+    let RuleFiles { files, errors, .. } = rule_files(paths);
+    let mut outcome = LoadOutcome {
+        errors,
+        files: files.len(),
+        ..LoadOutcome::default()
+    };
     let parsed: Vec<_> = files.par_iter().map(|file| load_file(file)).collect();
     for result in parsed.into_iter().flatten() {
         match result {
@@ -72,12 +95,15 @@ fn load_file(path: &Path) -> Vec<Result<crate::ast::Document, SigmaError>> {
     }
 }
 
-/// Collects the `.yml` / `.yaml` files under `dir`.
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<SigmaError>) {
+/// Collects the `.yml` / `.yaml` files under `dir`, and the folders walked.
+fn walk(dir: &Path, found: &mut RuleFiles) {
+    found.folders.push(dir.to_path_buf());
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
-            errors.push(SigmaError::new(dir, 0, ErrorKind::Io(err.to_string())));
+            found
+                .errors
+                .push(SigmaError::new(dir, 0, ErrorKind::Io(err.to_string())));
             return;
         }
     };
@@ -85,16 +111,22 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<SigmaError>) {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
-                errors.push(SigmaError::new(dir, 0, ErrorKind::Io(err.to_string())));
+                found
+                    .errors
+                    .push(SigmaError::new(dir, 0, ErrorKind::Io(err.to_string())));
                 continue;
             }
         };
         let path = entry.path();
         match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(&path, files, errors),
-            Ok(_) if is_yaml(&path) => files.push(path),
+            Ok(t) if t.is_dir() => walk(&path, found),
+            Ok(_) if is_yaml(&path) => found.files.push(path),
             Ok(_) => {}
-            Err(err) => errors.push(SigmaError::new(&path, 0, ErrorKind::Io(err.to_string()))),
+            Err(err) => {
+                found
+                    .errors
+                    .push(SigmaError::new(&path, 0, ErrorKind::Io(err.to_string())))
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Metadata (title, id, status, tags, ...) and `logsource`, shared by all document kinds.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -106,8 +107,13 @@ pub(crate) fn parse_metadata(
             }
         }
     }
-    meta.title =
-        title.ok_or_else(|| DocError::new(yaml::line(root), "", ErrorKind::MissingKey("title")))?;
+    meta.title = title.ok_or_else(|| {
+        DocError::new(
+            yaml::line(root),
+            "",
+            ErrorKind::MissingKey(Cow::Borrowed("title")),
+        )
+    })?;
     Ok(meta)
 }
 
@@ -126,9 +132,9 @@ fn status(node: &Node<'_>) -> Result<Status, DocError> {
                 yaml::line(node),
                 "status",
                 ErrorKind::UnknownValue {
-                    what: "status",
+                    what: Cow::Borrowed("status"),
                     value,
-                    expected: "stable, test, experimental, deprecated, unsupported",
+                    expected: Cow::Borrowed("stable, test, experimental, deprecated, unsupported"),
                 },
             )
         })
@@ -146,9 +152,9 @@ fn level(node: &Node<'_>) -> Result<Level, DocError> {
             yaml::line(node),
             "level",
             ErrorKind::UnknownValue {
-                what: "level",
+                what: Cow::Borrowed("level"),
                 value,
-                expected: "informational, low, medium, high, critical",
+                expected: Cow::Borrowed("informational, low, medium, high, critical"),
             },
         )),
     }
@@ -170,10 +176,20 @@ fn related(node: &Node<'_>) -> Result<Vec<Related>, DocError> {
                 _ => {}
             }
         }
-        let id =
-            id.ok_or_else(|| DocError::new(yaml::line(item), &ctx, ErrorKind::MissingKey("id")))?;
-        let (kind, kind_node) = kind
-            .ok_or_else(|| DocError::new(yaml::line(item), &ctx, ErrorKind::MissingKey("type")))?;
+        let id = id.ok_or_else(|| {
+            DocError::new(
+                yaml::line(item),
+                &ctx,
+                ErrorKind::MissingKey(Cow::Borrowed("id")),
+            )
+        })?;
+        let (kind, kind_node) = kind.ok_or_else(|| {
+            DocError::new(
+                yaml::line(item),
+                &ctx,
+                ErrorKind::MissingKey(Cow::Borrowed("type")),
+            )
+        })?;
         if !matches!(
             kind.as_str(),
             "derived" | "obsolete" | "merged" | "renamed" | "similar"
@@ -182,9 +198,9 @@ fn related(node: &Node<'_>) -> Result<Vec<Related>, DocError> {
                 yaml::line(kind_node),
                 format!("{ctx}.type"),
                 ErrorKind::UnknownValue {
-                    what: "relation type",
+                    what: Cow::Borrowed("relation type"),
                     value: kind,
-                    expected: "derived, obsolete, merged, renamed, similar",
+                    expected: Cow::Borrowed("derived, obsolete, merged, renamed, similar"),
                 },
             ));
         }

@@ -5,6 +5,7 @@
 //! errors.
 
 use saphyr::{Scalar, YamlData};
+use std::borrow::Cow;
 
 use crate::error::{DocError, ErrorKind};
 
@@ -23,8 +24,8 @@ pub(crate) fn wrong_type(node: &Node<'_>, context: &str, expected: &'static str)
         line(node),
         context,
         ErrorKind::WrongType {
-            expected,
-            found: kind_name(node),
+            expected: Cow::Borrowed(expected),
+            found: Cow::Borrowed(kind_name(node)),
         },
     )
 }

@@ -5,10 +5,15 @@ pub mod serve;
 
 use std::process::{Command, Output};
 
-/// The `tocsin` binary under test, without colours.
+/// The `tocsin` binary under test, without colours, its compiled-rule cache in the build's
+/// temporary folder rather than the user's (shared by the tests, which then also check
+/// that what it reads back finds what a compilation finds).
 pub fn tocsin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tocsin"));
-    cmd.env("NO_COLOR", "1");
+    cmd.env("NO_COLOR", "1").env(
+        "TOCSIN_CACHE_DIR",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/rule-cache"),
+    );
     cmd
 }
 
