@@ -7,6 +7,12 @@
 //! incident, refused lifecycle change, missing store, a demo folder that is not a demo's,
 //! no rules given and none installed, a rule package that could not be installed).
 
+/// mimalloc rather than the C library's allocator: on the EVTX corpus a hunt ran 1.3 times
+/// faster end to end, the decoders 1.5 times, with a third of the system time and the
+/// same peak memory (`tocsin bench`, 6 December 2026).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod alerts;
 mod args;
 mod bench;

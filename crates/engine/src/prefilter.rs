@@ -42,6 +42,7 @@
 //! prefiltered, indexed evaluator finds exactly what the reference evaluator finds.
 
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::OnceLock;
@@ -49,7 +50,6 @@ use std::sync::OnceLock;
 use aho_corasick::automaton::Automaton;
 use aho_corasick::automaton::StateID;
 use aho_corasick::{dfa, Anchored, MatchKind};
-use rayon::prelude::*;
 use tocsin_event::{FieldValue, Fields};
 
 use crate::expr::{Expr, FieldTest, KeywordTest};
@@ -84,7 +84,7 @@ type Scope = Option<u32>;
 /// Builds the literal table while rules are compiled.
 #[derive(Debug, Default)]
 pub(crate) struct LiteralTable {
-    ids: HashMap<(Scope, String), u32>,
+    ids: foldhash::HashMap<(Scope, String), u32>,
     literals: Vec<(Scope, String)>,
 }
 
@@ -161,13 +161,15 @@ impl LiteralTable {
     }
 
     fn id(&mut self, literal: (Scope, String)) -> u32 {
-        if let Some(&id) = self.ids.get(&literal) {
-            return id;
+        match self.ids.entry(literal) {
+            Entry::Occupied(known) => *known.get(),
+            Entry::Vacant(new) => {
+                let id = self.literals.len() as u32;
+                self.literals.push(new.key().clone());
+                new.insert(id);
+                id
+            }
         }
-        let id = self.literals.len() as u32;
-        self.literals.push(literal.clone());
-        self.ids.insert(literal, id);
-        id
     }
 
     /// The fields whose literals are among `ids` (keyword literals have none).
@@ -198,15 +200,14 @@ impl LiteralTable {
             .iter()
             .map(|&id| self.literals[id as usize].1.as_str())
             .collect();
-        Some(match ScopeScanner::build(ANYWHERE, &patterns, keywords) {
-            Ok(scanner) => KeywordScanner::Scanner(scanner),
-            Err(ids) => KeywordScanner::Unscannable(ids),
-        })
+        Some(KeywordScanner(ScopeScanner::new(
+            ANYWHERE, &patterns, keywords,
+        )))
     }
 
-    /// The field scanners: one automaton per field that rules test for literals, built on
-    /// all cores (keyword literals get theirs per candidate list, from
-    /// [`LiteralTable::keyword_scanner`]). `names` are the interner's field names.
+    /// The field scanners: one per field that rules test for literals, its automaton built
+    /// when an event first has the field (keyword literals get theirs per candidate list,
+    /// from [`LiteralTable::keyword_scanner`]). `names` are the interner's field names.
     pub(crate) fn build(self, names: &[Box<str>]) -> Prefilter {
         let mut scopes: HashMap<u32, (Vec<&str>, Vec<u32>)> = HashMap::new();
         for (id, (scope, literal)) in self.literals.iter().enumerate() {
@@ -215,24 +216,14 @@ impl LiteralTable {
             patterns.push(literal);
             ids.push(id as u32);
         }
-        let mut built: Vec<(u32, Result<ScopeScanner, Vec<u32>>)> = scopes
-            .into_par_iter()
-            .map(|(scope, (patterns, ids))| (scope, ScopeScanner::build(scope, &patterns, ids)))
-            .collect();
         let mut prefilter = Prefilter {
             literal_count: self.literals.len(),
             ..Prefilter::default()
         };
-        for (scope, scanner) in built.drain(..) {
-            let scanner = match scanner {
-                Ok(scanner) => scanner,
-                Err(ids) => {
-                    prefilter.unscannable.extend(ids);
-                    continue;
-                }
-            };
+        for (scope, (patterns, ids)) in scopes {
             let name = names.get(scope as usize).cloned().unwrap_or_default();
             prefilter.paths.insert(&name);
+            let scanner = ScopeScanner::new(scope, &patterns, ids);
             prefilter.by_field.insert(name, scanner);
         }
         prefilter
@@ -244,23 +235,15 @@ impl LiteralTable {
 /// must not make every event of every channel search every value for the keywords of all
 /// products.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum KeywordScanner {
-    /// Their automaton.
-    Scanner(ScopeScanner),
-    /// Literals whose automaton could not be built, counted as present in every event.
-    Unscannable(Vec<u32>),
-}
+pub(crate) struct KeywordScanner(ScopeScanner);
 
 impl KeywordScanner {
     /// Marks every keyword literal that occurs in any value of the event.
     pub(crate) fn scan(&self, event: &dyn Fields, found: &mut Found<'_>) {
-        match self {
-            KeywordScanner::Scanner(scanner) => event.visit_all(&mut |value| {
-                scan_value(scanner, value, found);
-                ControlFlow::Continue(())
-            }),
-            KeywordScanner::Unscannable(ids) => ids.iter().for_each(|&id| found.mark(id)),
-        }
+        event.visit_all(&mut |value| {
+            scan_value(&self.0, value, found);
+            ControlFlow::Continue(())
+        })
     }
 }
 
@@ -273,13 +256,11 @@ pub(crate) struct ScopeScanner {
     /// The field whose values it searches (its id in the engine's interner), or
     /// [`ANYWHERE`].
     field: u32,
-    /// The patterns (lowercase), kept so that a scanner read back from the compiled-rule
-    /// cache builds its automaton on first use.
+    /// The patterns (lowercase), from which the automaton is built on first use.
     patterns: Vec<Box<str>>,
-    /// The automaton, built with the scanner, or on first use for a scanner read back from
-    /// the cache (automata cannot be stored, and most fields of a large rule set are never
-    /// met by a given collection). `None` if it cannot be built: its literals then count as
-    /// present in every value.
+    /// The automaton, built on first use (they cannot be stored in the compiled-rule cache,
+    /// and most fields of a large rule set are never met by a given collection). `None` if
+    /// it cannot be built: its literals then count as present in every value searched.
     #[serde(skip)]
     automaton: OnceLock<Option<ScopeAutomaton>>,
     /// The literal id of each pattern of the automaton.
@@ -299,42 +280,45 @@ enum ScopeAutomaton {
 }
 
 impl ScopeScanner {
-    /// The scope's literal ids back should the automaton exceed its size limits (far above
-    /// any rule set's literals): the caller then counts them as always present.
-    ///
-    /// `patterns` are lowercase (see [`usable`]); the scan lowercases the text byte by byte,
-    /// which gives ASCII case folding with half the transitions the automaton's own folding
-    /// adds, and builds in half the time.
-    fn build(field: u32, patterns: &[&str], ids: Vec<u32>) -> Result<ScopeScanner, Vec<u32>> {
-        let Some(automaton) = ScopeAutomaton::build(patterns) else {
-            return Err(ids);
-        };
+    /// The scanner of `patterns` (lowercase, see [`usable`]; the scan lowercases the text
+    /// byte by byte, which gives ASCII case folding with half the transitions the
+    /// automaton's own folding adds, and builds in half the time), whose literal ids are
+    /// `ids`. Its automaton is built on first use: the SigmaHQ rules name hundreds of fields,
+    /// building them all cost a fifth of compiling the rules, and a collection of logs has
+    /// few of them.
+    fn new(field: u32, patterns: &[&str], ids: Vec<u32>) -> ScopeScanner {
         let in_integers = patterns
             .iter()
             .any(|p| p.bytes().all(|b| b.is_ascii_digit() || b == b'-'));
-        Ok(ScopeScanner {
+        ScopeScanner {
             field,
             patterns: patterns.iter().map(|&p| p.into()).collect(),
-            automaton: OnceLock::from(Some(automaton)),
+            automaton: OnceLock::new(),
             ids,
             in_integers,
-        })
+        }
+    }
+
+    /// The automaton, built now if this is its first use.
+    fn automaton(&self) -> Option<&ScopeAutomaton> {
+        self.automaton
+            .get_or_init(|| {
+                let patterns: Vec<&str> = self.patterns.iter().map(|p| &**p).collect();
+                ScopeAutomaton::build(&patterns)
+            })
+            .as_ref()
     }
 
     fn scan(&self, text: &str, found: &mut Found<'_>) {
-        let automaton = self.automaton.get_or_init(|| {
-            let patterns: Vec<&str> = self.patterns.iter().map(|p| &**p).collect();
-            ScopeAutomaton::build(&patterns)
-        });
-        match automaton {
+        match self.automaton() {
             Some(ScopeAutomaton::Dfa(automaton)) => mark_all(automaton, &self.ids, text, found),
             Some(ScopeAutomaton::Windows(set)) => set.for_each_match(text.as_bytes(), |pattern| {
                 if let Some(&id) = self.ids.get(pattern as usize) {
                     found.mark(id);
                 }
             }),
-            // Built once from the same patterns, it cannot fail now; should it, every
-            // literal counts as present, as an unscannable one does.
+            // Past the automaton's size limits (far above any rule set's literals): every
+            // literal counts as present.
             None => self.ids.iter().for_each(|&id| found.mark(id)),
         }
     }
@@ -628,8 +612,6 @@ pub(crate) struct Prefilter {
     /// a decoder may give a short path an alias of its own.
     #[serde(skip)]
     paths: NameFilter,
-    /// Literals whose automaton could not be built, counted as present in every event.
-    unscannable: Vec<u32>,
     literal_count: usize,
 }
 
@@ -638,7 +620,6 @@ pub(crate) struct Prefilter {
 #[derive(Deserialize)]
 struct StoredPrefilter {
     by_field: foldhash::HashMap<Box<str>, ScopeScanner>,
-    unscannable: Vec<u32>,
     literal_count: usize,
 }
 
@@ -651,7 +632,6 @@ impl From<StoredPrefilter> for Prefilter {
         Prefilter {
             by_field: stored.by_field,
             paths,
-            unscannable: stored.unscannable,
             literal_count: stored.literal_count,
         }
     }
@@ -669,9 +649,6 @@ impl Prefilter {
     ) {
         if found.seen.len() < self.literal_count {
             found.seen.resize(self.literal_count, 0);
-        }
-        for &id in &self.unscannable {
-            found.mark(id);
         }
         if self.by_field.is_empty() {
             return;
@@ -973,9 +950,9 @@ mod tests {
         for literals in [&small, &large] {
             let patterns: Vec<&str> = literals.iter().map(String::as_str).collect();
             let ids: Vec<u32> = (0..patterns.len() as u32).collect();
-            let scanner = ScopeScanner::build(0, &patterns, ids).expect("builds");
+            let scanner = ScopeScanner::new(0, &patterns, ids);
             assert_eq!(
-                matches!(scanner.automaton.get(), Some(Some(ScopeAutomaton::Dfa(_)))),
+                matches!(scanner.automaton(), Some(ScopeAutomaton::Dfa(_))),
                 patterns.len() <= SMALL_SCOPE
             );
             // Each literal at every offset of texts long and short, so that some straddle
@@ -1010,8 +987,8 @@ mod tests {
 
     #[test]
     fn integers_are_searched_only_for_literals_an_integer_can_hold() {
-        let words = ScopeScanner::build(0, &["mimikatz", "123x"], vec![0, 1]).expect("builds");
-        let digits = ScopeScanner::build(0, &["mimikatz", "4624"], vec![0, 1]).expect("builds");
+        let words = ScopeScanner::new(0, &["mimikatz", "123x"], vec![0, 1]);
+        let digits = ScopeScanner::new(0, &["mimikatz", "4624"], vec![0, 1]);
         assert!(!words.in_integers && digits.in_integers);
         let none: &[u32] = &[];
         for (scanner, expected) in [(&words, none), (&digits, &[1][..])] {
