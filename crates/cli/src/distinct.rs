@@ -4,7 +4,8 @@
 //! or copied into two collections, would otherwise be hunted twice, and its doubled events
 //! would fire correlations that count (five failed logons read twice are ten).
 //!
-//! Files are the same when their canonical paths are equal, or when their sizes and
+//! Files are the same when they are one file (on Unix its device and inode, elsewhere its
+//! canonical path), or when their sizes and
 //! contents are equal (a file that shares its size with another is read for a hash of its
 //! first 64 KiB, and read whole only to confirm a copy). Files found by walking a folder
 //! keep the path they were found under.
@@ -68,14 +69,14 @@ impl std::fmt::Display for Duplicate {
 pub fn distinct_files(files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<Duplicate>) {
     let mut kept: Vec<PathBuf> = Vec::with_capacity(files.len());
     let mut duplicates = Vec::new();
-    let mut by_canonical: HashMap<PathBuf, usize> = HashMap::new();
+    let mut by_identity: HashMap<FileId, usize> = HashMap::new();
     let mut by_size: HashMap<u64, SameSize> = HashMap::new();
     for path in files {
-        let Some((canonical, size)) = identity(&path) else {
+        let Some((id, size)) = identity(&path) else {
             kept.push(path);
             continue;
         };
-        if let Some(&first) = by_canonical.get(&canonical) {
+        if let Some(&first) = by_identity.get(&id) {
             duplicates.push(Duplicate {
                 same_as: kept[first].clone(),
                 path,
@@ -96,7 +97,7 @@ pub fn distinct_files(files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<Duplicate>) {
             Err(hash) => hash,
         };
         same_size.add(kept.len(), hash);
-        by_canonical.insert(canonical, kept.len());
+        by_identity.insert(id, kept.len());
         kept.push(path);
     }
     (kept, duplicates)
@@ -166,15 +167,38 @@ fn content_hash(path: &Path) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// The canonical path and size of a regular file; `None` for standard input and anything
-/// that cannot be examined.
-fn identity(path: &Path) -> Option<(PathBuf, u64)> {
+/// What makes two paths one file: its device and inode on Unix (one `stat`, where a
+/// canonical path costs a `readlink` per component of the path), its canonical path
+/// elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum FileId {
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Inode { device: u64, inode: u64 },
+    #[cfg_attr(unix, allow(dead_code))]
+    Path(PathBuf),
+}
+
+/// The identity and size of a regular file (symbolic links followed); `None` for standard
+/// input and anything that cannot be examined.
+fn identity(path: &Path) -> Option<(FileId, u64)> {
     if path.as_os_str() == "-" {
         return None;
     }
-    let canonical = std::fs::canonicalize(path).ok()?;
-    let meta = std::fs::metadata(&canonical).ok()?;
-    meta.is_file().then_some((canonical, meta.len()))
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    #[cfg(unix)]
+    let id = {
+        use std::os::unix::fs::MetadataExt;
+        FileId::Inode {
+            device: meta.dev(),
+            inode: meta.ino(),
+        }
+    };
+    #[cfg(not(unix))]
+    let id = FileId::Path(std::fs::canonicalize(path).ok()?);
+    Some((id, meta.len()))
 }
 
 /// Whether two files of the same size hold the same bytes (`false` if either cannot be
