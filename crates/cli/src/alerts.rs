@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use tocsin_incident::IncidentStore;
 use tocsin_incident::{AttackCatalog, GroupingConfig, ALERT_KEY_SCHEME};
-use tocsin_pipeline::{FamiliarOrigins, IncidentWriter, StoreReport, BASELINE_BLOB};
+use tocsin_pipeline::{FamiliarOrigins, IncidentWriter, StoreReport};
 use tocsin_store::SqliteStore;
 
 use crate::args::{GroupingArgs, HuntStoreArgs};
@@ -17,15 +16,7 @@ use crate::args::{GroupingArgs, HuntStoreArgs};
 /// one: what a grouping that ran no behavioural detector itself (a regrouping, a hunt
 /// without `--behaviour`) trusts, so that it decides as the hunts that learned it did.
 pub(crate) fn stored_origins(store: &SqliteStore, path: &str) -> Result<Option<FamiliarOrigins>> {
-    let saved = store
-        .load_blob(BASELINE_BLOB)
-        .with_context(|| format!("cannot read {BASELINE_BLOB} from {path}"))?;
-    let Some(saved) = saved.filter(|bytes| !bytes.is_empty()) else {
-        return Ok(None);
-    };
-    let origins = FamiliarOrigins::from_baseline(&saved)
-        .with_context(|| format!("cannot read the behaviour baseline saved in {path}"))?;
-    Ok(Some(origins))
+    FamiliarOrigins::from_store(store).with_context(|| format!("in {path}"))
 }
 
 /// The incident writer of a hunt over its SQLite store, and the store's path for messages.

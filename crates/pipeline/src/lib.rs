@@ -77,7 +77,7 @@ pub use detectors::{Detectors, FindingSink, Late, ReplayBuffer, DEFAULT_REPLAY_M
 pub use finding::{anomaly_rule, sigma_rule, Finding};
 pub use hit::HitView;
 pub use intel::{indicator_level, indicator_rule, sigma_rule_texts, RuleText};
-pub use origins::{FamiliarOrigins, SharedOrigins};
+pub use origins::{FamiliarOrigins, SharedOrigins, StoredOriginsError};
 pub use rule_cache::{load_rules_cached, CacheOutcome, RuleCache, SETTLE};
 pub use rules::{
     load_documents, load_rules, load_rules_with, similar_signals, CompileOptions, DuplicateId,

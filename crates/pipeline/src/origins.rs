@@ -12,11 +12,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use tocsin_anomaly::{saved_site_networks, SiteNetworks};
-use tocsin_incident::{Alert, EntityKind, OriginTrust};
+use tocsin_incident::{Alert, EntityKind, IncidentStore, OriginTrust};
 
-use crate::behaviour::BehaviourError;
-#[cfg(doc)]
-use crate::behaviour::BASELINE_BLOB;
+use crate::behaviour::{BehaviourError, BASELINE_BLOB};
 
 /// The site's networks as learned by the end of a run (a hunt, a demo, a regrouping of a
 /// store): each network knows since when it is the site's, so one snapshot answers for
@@ -48,10 +46,41 @@ impl FamiliarOrigins {
         Ok(FamiliarOrigins { networks })
     }
 
+    /// Trusts the site's networks of the baseline `store` holds ([`BASELINE_BLOB`]), as
+    /// [`FamiliarOrigins::from_baseline`] does; `None` when it holds none (an empty blob
+    /// counts as none). What `incidents regroup`, a hunt without `--behaviour` and a service
+    /// without behaviour group with.
+    ///
+    /// # Errors
+    ///
+    /// The store cannot be read, or the baseline it holds cannot.
+    pub fn from_store<S: IncidentStore>(
+        store: &S,
+    ) -> Result<Option<Self>, StoredOriginsError<S::Error>> {
+        let saved = store
+            .load_blob(BASELINE_BLOB)
+            .map_err(StoredOriginsError::Store)?
+            .filter(|bytes| !bytes.is_empty());
+        saved
+            .map(|saved| Self::from_baseline(&saved).map_err(StoredOriginsError::Baseline))
+            .transpose()
+    }
+
     /// The networks it trusts.
     pub fn networks(&self) -> &SiteNetworks {
         &self.networks
     }
+}
+
+/// Why [`FamiliarOrigins::from_store`] could not read a store's trust.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredOriginsError<E: std::error::Error + 'static> {
+    /// The store could not be read.
+    #[error("cannot read {BASELINE_BLOB} from the store")]
+    Store(#[source] E),
+    /// The baseline it holds could not be read.
+    #[error("cannot read the behaviour baseline saved in the store")]
+    Baseline(#[source] BehaviourError),
 }
 
 impl OriginTrust for FamiliarOrigins {

@@ -56,7 +56,7 @@ use tocsin_event::Event;
 use tocsin_incident::{Alert, AttackCatalog, GroupingConfig, IncidentStore};
 use tocsin_pipeline::{
     ungrouped_alerts, Detectors, FamiliarOrigins, Finding, FindingSink, IncidentWriter, KeptMatch,
-    SharedOrigins, BASELINE_BLOB,
+    SharedOrigins, StoredOriginsError, BASELINE_BLOB,
 };
 use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
 use tocsin_store::{SqliteStore, StoreError, WriteTurn};
@@ -302,16 +302,13 @@ impl Consumer {
         if let Some(behaviour) = self.detectors.behaviour() {
             return Ok(SharedOrigins::new(behaviour.site_networks()));
         }
-        let saved = store
-            .load_blob(BASELINE_BLOB)
-            .map_err(|e| self.store_error(e))?
-            .filter(|bytes| !bytes.is_empty());
-        let Some(saved) = saved else {
-            return Ok(SharedOrigins::default());
-        };
-        let origins = FamiliarOrigins::from_baseline(&saved)
-            .map_err(|error| ConsumerError::Pipeline(error.to_string()))?;
-        Ok(SharedOrigins::new(origins.networks().clone()))
+        let origins = FamiliarOrigins::from_store(store).map_err(|error| match error {
+            StoredOriginsError::Store(source) => self.store_error(source),
+            StoredOriginsError::Baseline(error) => ConsumerError::Pipeline(error.to_string()),
+        })?;
+        Ok(origins.map_or_else(SharedOrigins::default, |origins| {
+            SharedOrigins::new(origins.networks().clone())
+        }))
     }
 
     /// Opens the store.
