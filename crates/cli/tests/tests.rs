@@ -457,8 +457,14 @@ fn a_hunt_reads_its_rules_back_from_the_compiled_rule_cache_and_sees_every_chang
         assert!(out.status.success(), "{}", stderr(&out));
         stdout(&out)
     };
-    let entries =
-        |cache: &Path| std::fs::read_dir(cache.join("rules")).map_or(0, |entries| entries.count());
+    let entries = |cache: &Path| {
+        std::fs::read_dir(cache.join("rules")).map_or(0, |entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
+                .count()
+        })
+    };
     let compiled = hunt(&[], &cache);
     assert!(compiled.contains("Whoami Execution"), "{compiled}");
     assert_eq!(entries(&cache), 1);

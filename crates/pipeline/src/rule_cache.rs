@@ -3,18 +3,21 @@
 //! set starts in milliseconds instead of parsing and compiling thousands of rules again.
 //!
 //! An entry is named by a digest of what the rules are compiled with: the cache format, this
-//! build of tocsin (its version and its executable, so that any rebuild starts afresh), the
-//! rule paths as given, the selection and the content of the mapping and placeholder files.
-//! Inside, it holds a digest of the rule files' content and a stamp (size, times, inode) of
-//! every file and folder loaded. An entry is used as it is when every stamp is unchanged (a
-//! folder's stamp changes when a file is added, removed or renamed in it, a file's when it
-//! is written or its permissions change), or else when the files, read again, have the same
-//! digest. Stamps taken less than [`SETTLE`] after a file or folder changed are not trusted:
-//! such an entry is checked by content on every load until it is stored again with settled
-//! stamps (a file written twice within the file system's clock tick keeps its times).
-//! Anything else (another format, a checksum that does not match, a record that does not
-//! decode) compiles the rules again and replaces the entry; a cache that cannot be written
-//! only costs the next load its speed.
+//! build of tocsin (its version, and its executable's path, size and time, so that a rebuild
+//! starts afresh), the rule paths as given, the selection and the mapping and placeholder
+//! texts, read once and compiled as read. Inside, it holds the digest of exactly the rule
+//! bytes parsed (each file read once) and a stamp (size, times, inode) of every file and
+//! folder loaded, taken before the files were read. An entry is used as it is when every
+//! stamp is unchanged (a folder's stamp changes when a file is added, removed or renamed in
+//! it, a file's when it is written or its permissions change), or else when the files, read
+//! again, have the same digest. Stamps taken less than [`SETTLE`] after a file or folder
+//! changed are not trusted: such an entry is checked by content on every load until it is
+//! stored again with settled stamps (a file written twice within the file system's clock
+//! tick keeps its times). Off Unix a stamp is only a size and a modification time, and on
+//! a network file system times may lag another host's edit. Anything else (another format,
+//! a checksum that does not match, a record that does not decode) compiles the rules again
+//! and replaces the entry; a cache that cannot be written only costs the next load its
+//! speed.
 //!
 //! The cache is as trusted as the rule folders: it guards against corruption and staleness,
 //! not against someone who can write the user's files (who could change the rules).
@@ -30,7 +33,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::intel::RuleText;
-use crate::rules::{load_rules_with, CompileOptions, RuleSelection, RuleSet, RuleSetError};
+use crate::rules::{
+    compile_documents, documents_of, load_rules_with, rule_paths, CompileOptions, CompileTexts,
+    RuleSelection, RuleSet, RuleSetError,
+};
 use crate::BUILTIN_RULES;
 
 /// The first bytes of a cache entry.
@@ -72,14 +78,17 @@ impl RuleCache {
 
     /// The user's cache folder: `$TOCSIN_CACHE_DIR`, else `$XDG_CACHE_HOME/tocsin` (when
     /// absolute), else `$HOME/.cache/tocsin`, else `%LOCALAPPDATA%\tocsin\cache`; off when
-    /// none is set. Empty values count as unset. Takes the lookup as a function so that
-    /// tests need not change the process's environment.
+    /// none is set, or when `$TOCSIN_NO_RULE_CACHE` is. Empty values count as unset. Takes
+    /// the lookup as a function so that tests need not change the process's environment.
     pub fn from_env(var: impl Fn(&str) -> Option<OsString>) -> RuleCache {
         let set = |name: &str| {
             var(name)
                 .filter(|value| !value.is_empty())
                 .map(PathBuf::from)
         };
+        if set("TOCSIN_NO_RULE_CACHE").is_some() {
+            return RuleCache::off();
+        }
         let dir = set("TOCSIN_CACHE_DIR")
             .or_else(|| {
                 set("XDG_CACHE_HOME")
@@ -139,9 +148,12 @@ pub fn load_rules_cached(
         Ok(None) => {}
         Err(problem) => tracing::debug!(%problem, "compiled-rule cache entry not used"),
     }
-    // Stamped before the rules are read: a file changed meanwhile differs from its stamp.
-    let files = entry.snapshot();
-    let set = load_rules_with(paths, extra, compile, select)?;
+    // The entry describes exactly the bytes compiled: the files' stamps (taken before they
+    // are read, so that a change meanwhile differs from its stamp), the digest of the bytes
+    // read once and parsed, the mapping and placeholder texts of the key.
+    let (listed, contents, files) = read_rule_files(&entry.rule_paths, entry.settle);
+    let outcome = documents_of(listed, contents, paths.iter().any(|p| p == BUILTIN_RULES));
+    let set = compile_documents(outcome, extra, &entry.texts, select)?;
     let stored = match entry.write_new(&files, &set) {
         Ok(()) => true,
         Err(problem) => {
@@ -171,6 +183,8 @@ struct Entry {
     path: PathBuf,
     /// The rule files and folders given (the built-in set aside).
     rule_paths: Vec<PathBuf>,
+    /// The mapping and placeholder files, as read for the key.
+    texts: CompileTexts,
     settle: Duration,
 }
 
@@ -203,7 +217,8 @@ struct Stamp {
 
 impl Entry {
     /// The entry of these rules, or `None` when no key can be made (this executable or a
-    /// mapping or placeholder file cannot be read: the load then reports the latter).
+    /// mapping or placeholder file cannot be read: the load without the cache then reports
+    /// the latter).
     fn new(
         dir: &Path,
         paths: &[PathBuf],
@@ -211,6 +226,7 @@ impl Entry {
         select: &RuleSelection,
         settle: Duration,
     ) -> Option<Entry> {
+        let texts = CompileTexts::read(compile).ok()?;
         let mut hasher = Sha256::new();
         let mut part = |bytes: &[u8]| {
             hasher.update((bytes.len() as u64).to_le_bytes());
@@ -223,9 +239,9 @@ impl Entry {
         for path in paths {
             part(path.as_os_str().as_encoded_bytes());
         }
-        for file in [&compile.mapping, &compile.placeholders] {
-            match file {
-                Some(file) => part(&fs::read(file).ok()?),
+        for text in [&texts.mapping, &texts.placeholders] {
+            match text {
+                Some((_, text)) => part(text.as_bytes()),
                 None => part(b"none"),
             }
         }
@@ -235,18 +251,10 @@ impl Entry {
         Some(Entry {
             key,
             path: dir.join("rules").join(format!("{name}.bin")),
-            rule_paths: paths
-                .iter()
-                .filter(|path| path.as_os_str() != BUILTIN_RULES)
-                .cloned()
-                .collect(),
+            rule_paths: rule_paths(paths),
+            texts,
             settle,
         })
-    }
-
-    /// The rule files and folders as they are now.
-    fn snapshot(&self) -> FileSnapshot {
-        FileSnapshot::take(&self.rule_paths, self.settle)
     }
 
     /// The rule set this entry holds, if it holds one for the rule files as they are now.
@@ -279,7 +287,7 @@ impl Entry {
         let restamp = if unchanged {
             None
         } else {
-            let now = self.snapshot();
+            let (_, _, now) = read_rule_files(&self.rule_paths, self.settle);
             if now.digest != header.files.digest {
                 return Ok(None);
             }
@@ -287,6 +295,11 @@ impl Entry {
         };
         let set = decoded.map_err(|e| corrupt(format!("rules do not decode: {e}")))?;
         let Some(now) = restamp else {
+            // Used, so kept longest (entries are pruned oldest written first).
+            let _ = fs::File::options()
+                .write(true)
+                .open(&self.path)
+                .and_then(|file| file.set_modified(SystemTime::now()));
             return Ok(Some((set, CacheOutcome::Hit)));
         };
         if now.settled {
@@ -379,47 +392,57 @@ fn sections(bytes: &[u8]) -> Result<(&[u8], &[u8]), String> {
     Ok((header, rules))
 }
 
-impl FileSnapshot {
-    /// Stamps and reads the rule files of `paths` (files and folders, as a load walks them);
-    /// the stamps are settled when taken at least `settle` after every change.
-    fn take(paths: &[PathBuf], settle: Duration) -> FileSnapshot {
-        let now = SystemTime::now();
-        let listed = tocsin_sigma::rule_files(paths);
-        let stamps: Vec<Stamp> = listed
-            .folders
-            .par_iter()
-            .chain(listed.files.par_iter())
-            .map(|path| Stamp::of(path))
-            .collect();
-        let contents: Vec<[u8; 32]> = listed
-            .files
-            .par_iter()
-            .map(|file| match fs::read(file) {
-                Ok(bytes) => Sha256::digest(&bytes).into(),
-                Err(error) => Sha256::digest(error.to_string().as_bytes()).into(),
-            })
-            .collect();
-        let mut digest = Sha256::new();
-        for (file, content) in listed.files.iter().zip(&contents) {
-            let path = file.as_os_str().as_encoded_bytes();
-            digest.update((path.len() as u64).to_le_bytes());
-            digest.update(path);
-            digest.update(content);
-        }
-        let settled_before = now
-            .checked_sub(settle)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |t| t.as_nanos() as i128);
-        let settled = stamps
-            .iter()
-            .all(|s| s.modified_ns < settled_before && s.changed_ns < settled_before);
-        FileSnapshot {
-            stamps,
-            digest: digest.finalize().into(),
-            settled,
-        }
+/// Lists, stamps and reads the rule files of `paths` (files and folders, as a load walks
+/// them), each file read once: the listing, each file's bytes (or why they could not be
+/// read) and the snapshot of what was read. Stamps are taken before the files are read, and
+/// are settled when taken at least `settle` after every change.
+fn read_rule_files(
+    paths: &[PathBuf],
+    settle: Duration,
+) -> (
+    tocsin_sigma::RuleFiles,
+    Vec<std::io::Result<Vec<u8>>>,
+    FileSnapshot,
+) {
+    let now = SystemTime::now();
+    let listed = tocsin_sigma::rule_files(paths);
+    let stamps: Vec<Stamp> = listed
+        .folders
+        .par_iter()
+        .chain(listed.files.par_iter())
+        .map(|path| Stamp::of(path))
+        .collect();
+    let contents = tocsin_sigma::read_files(&listed.files);
+    let hashes: Vec<[u8; 32]> = contents
+        .par_iter()
+        .map(|content| match content {
+            Ok(bytes) => Sha256::digest(bytes).into(),
+            Err(error) => Sha256::digest(error.to_string().as_bytes()).into(),
+        })
+        .collect();
+    let mut digest = Sha256::new();
+    for (file, hash) in listed.files.iter().zip(&hashes) {
+        let path = file.as_os_str().as_encoded_bytes();
+        digest.update((path.len() as u64).to_le_bytes());
+        digest.update(path);
+        digest.update(hash);
     }
+    let settled_before = now
+        .checked_sub(settle)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |t| t.as_nanos() as i128);
+    let settled = stamps
+        .iter()
+        .all(|s| s.modified_ns < settled_before && s.changed_ns < settled_before);
+    let snapshot = FileSnapshot {
+        stamps,
+        digest: digest.finalize().into(),
+        settled,
+    };
+    (listed, contents, snapshot)
+}
 
+impl FileSnapshot {
     /// Whether every file and folder still has its stamp (read on all cores: no folder is
     /// listed and no file is read).
     fn unchanged(&self) -> bool {
@@ -475,8 +498,9 @@ fn build_identity() -> Option<Vec<u8>> {
     Some(identity)
 }
 
-/// Creates the cache folder (private to the user), with a `CACHEDIR.TAG` in its parent, the
-/// cache root, so that backup tools skip it.
+/// Creates the cache folder (private to the user), with a `CACHEDIR.TAG` in it so that
+/// backup tools skip it (and only it: the folder above may be one the user keeps other
+/// things in).
 fn create_cache_folder(folder: &Path) -> std::io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
@@ -486,30 +510,43 @@ fn create_cache_folder(folder: &Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(folder)?;
-    if let Some(root) = folder.parent() {
-        let tag = root.join("CACHEDIR.TAG");
-        if !tag.exists() {
-            // Best effort: the tag only helps backup tools.
-            let _ = fs::write(
-                tag,
-                "Signature: 8a477f597d28d172789f06886806bc55\n\
-                 # This file is a cache directory tag created by tocsin (compiled rules).\n",
-            );
-        }
+    let tag = folder.join("CACHEDIR.TAG");
+    if !tag.exists() {
+        // Best effort: the tag only helps backup tools.
+        let _ = fs::write(
+            tag,
+            "Signature: 8a477f597d28d172789f06886806bc55\n\
+             # This file is a cache directory tag created by tocsin (compiled rules).\n",
+        );
     }
     Ok(())
 }
 
-/// Deletes all but the `keep` most recently written entries of `folder` (best effort).
+/// How old a temporary file of the cache folder must be to be another writer's leftover
+/// (one killed before it renamed its entry into place).
+const LEFTOVER_AFTER: Duration = Duration::from_secs(3600);
+
+/// Deletes all but the `keep` most recently written (or used) entries of `folder`, and the
+/// temporary files writers killed mid-write left there (best effort).
 fn prune(folder: &Path, keep: usize) {
     let Ok(entries) = fs::read_dir(folder) else {
         return;
     };
-    let mut found: Vec<(SystemTime, PathBuf)> = entries
-        .flatten()
-        .filter(|entry| entry.path().extension().is_some_and(|e| e == "bin"))
-        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
-        .collect();
+    let now = SystemTime::now();
+    let mut found: Vec<(SystemTime, PathBuf)> = Vec::new();
+    for entry in entries.flatten() {
+        let (path, name) = (entry.path(), entry.file_name());
+        let Some(modified) = entry.metadata().ok().and_then(|m| m.modified().ok()) else {
+            continue;
+        };
+        if path.extension().is_some_and(|e| e == "bin") {
+            found.push((modified, path));
+        } else if name.to_string_lossy().starts_with(".tmp")
+            && now.duration_since(modified).unwrap_or_default() > LEFTOVER_AFTER
+        {
+            let _ = fs::remove_file(path);
+        }
+    }
     found.sort_by_key(|(written, _)| std::cmp::Reverse(*written));
     for (_, path) in found.into_iter().skip(keep) {
         let _ = fs::remove_file(path);

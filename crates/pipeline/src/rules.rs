@@ -128,7 +128,43 @@ pub fn load_rules_with(
     compile: &CompileOptions,
     select: &RuleSelection,
 ) -> Result<RuleSet, RuleSetError> {
-    let mut outcome = load_documents(paths);
+    let texts = CompileTexts::read(compile)?;
+    compile_documents(load_documents(paths), extra, &texts, select)
+}
+
+/// The mapping and placeholder files of [`CompileOptions`], read once, so that what a
+/// rule set is compiled with is exactly what the compiled-rule cache keys it by.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CompileTexts {
+    /// The mapping file and its text.
+    pub(crate) mapping: Option<(PathBuf, String)>,
+    /// The placeholder file and its text.
+    pub(crate) placeholders: Option<(PathBuf, String)>,
+}
+
+impl CompileTexts {
+    /// Reads the files `compile` names.
+    pub(crate) fn read(compile: &CompileOptions) -> Result<Self, RuleSetError> {
+        let text = |path: &Option<PathBuf>, what| {
+            path.as_ref()
+                .map(|path| read(path, what).map(|text| (path.clone(), text)))
+                .transpose()
+        };
+        Ok(CompileTexts {
+            mapping: text(&compile.mapping, "mapping")?,
+            placeholders: text(&compile.placeholders, "placeholder")?,
+        })
+    }
+}
+
+/// Selects and compiles loaded documents, with `extra` rule texts (see
+/// [`load_rules_with`]).
+pub(crate) fn compile_documents(
+    mut outcome: LoadOutcome,
+    extra: &[RuleText],
+    texts: &CompileTexts,
+    select: &RuleSelection,
+) -> Result<RuleSet, RuleSetError> {
     add_texts(&mut outcome, extra);
     let duplicate_ids = duplicate_ids(&outcome.documents);
     let similar_signals = similar_signals(&outcome.documents);
@@ -138,7 +174,7 @@ pub fn load_rules_with(
         input_only,
     } = select_with_inputs(outcome.documents, select);
     let deselected = total - documents.len();
-    let builder = builder(compile)?;
+    let builder = builder(texts)?;
     let (engine, report) = builder.build(&documents);
     let (correlations, compiled): (Vec<Document>, Vec<Document>) = documents
         .into_iter()
@@ -304,16 +340,34 @@ fn drop_in_background(documents: Vec<Document>) {
 /// Reads the documents of `paths`, where the word [`BUILTIN_RULES`] stands for the
 /// built-in rules (each counted as one file, errors named `builtin/<file>`).
 pub fn load_documents(paths: &[PathBuf]) -> LoadOutcome {
-    let (builtin, files): (Vec<&PathBuf>, Vec<&PathBuf>) = paths
+    let listed = tocsin_sigma::rule_files(&rule_paths(paths));
+    let contents = tocsin_sigma::read_files(&listed.files);
+    documents_of(listed, contents, names_builtin(paths))
+}
+
+/// The rule files and folders of `paths`: all but the word [`BUILTIN_RULES`].
+pub(crate) fn rule_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
         .iter()
-        .partition(|path| path.as_os_str() == BUILTIN_RULES);
-    let files: Vec<PathBuf> = files.into_iter().cloned().collect();
-    let mut outcome = if files.is_empty() {
-        LoadOutcome::default()
-    } else {
-        tocsin_sigma::load_paths(&files)
-    };
-    if !builtin.is_empty() {
+        .filter(|path| path.as_os_str() != BUILTIN_RULES)
+        .cloned()
+        .collect()
+}
+
+/// Whether `paths` name the built-in rules.
+fn names_builtin(paths: &[PathBuf]) -> bool {
+    paths.iter().any(|path| path.as_os_str() == BUILTIN_RULES)
+}
+
+/// The documents of rule files already listed and read (see [`tocsin_sigma::parse_files`]),
+/// then those of the built-in rules when `builtin`.
+pub(crate) fn documents_of(
+    listed: tocsin_sigma::RuleFiles,
+    contents: Vec<std::io::Result<Vec<u8>>>,
+    builtin: bool,
+) -> LoadOutcome {
+    let mut outcome = tocsin_sigma::parse_files(listed, contents);
+    if builtin {
         for rule in tocsin_rules::builtin() {
             outcome.files += 1;
             for parsed in rule.parse() {
@@ -347,15 +401,13 @@ fn add_texts(outcome: &mut LoadOutcome, texts: &[RuleText]) {
 }
 
 /// An engine builder with the user's mapping and placeholders.
-fn builder(compile: &CompileOptions) -> Result<EngineBuilder, RuleSetError> {
+fn builder(texts: &CompileTexts) -> Result<EngineBuilder, RuleSetError> {
     let mut builder = EngineBuilder::new();
-    if let Some(path) = &compile.mapping {
-        let text = read(path, "mapping")?;
-        builder = builder.mapping(LogsourceMapping::from_yaml(&text, path)?);
+    if let Some((path, text)) = &texts.mapping {
+        builder = builder.mapping(LogsourceMapping::from_yaml(text, path)?);
     }
-    if let Some(path) = &compile.placeholders {
-        let text = read(path, "placeholder")?;
-        builder = builder.placeholders(tocsin_engine::parse_placeholders(&text, path)?);
+    if let Some((path, text)) = &texts.placeholders {
+        builder = builder.placeholders(tocsin_engine::parse_placeholders(text, path)?);
     }
     Ok(builder)
 }

@@ -88,7 +88,7 @@ use std::path::Path;
 use tocsin_yaml::LoadError;
 
 pub use error::{ErrorKind, SigmaError};
-pub use load::{load_paths, rule_files, LoadOutcome, RuleFiles};
+pub use load::{load_paths, parse_files, read_files, rule_files, LoadOutcome, RuleFiles};
 pub use string::{SigmaString, StringPart};
 
 /// Parses the text of one file into its documents, one result per non-empty YAML document.

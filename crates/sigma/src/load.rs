@@ -57,13 +57,31 @@ pub fn rule_files(paths: &[PathBuf]) -> RuleFiles {
 /// [`LoadOutcome::errors`] and loading goes on. Files are parsed on all cores; the result
 /// is in the same order as a sequential load.
 pub fn load_paths(paths: &[PathBuf]) -> LoadOutcome {
-    let RuleFiles { files, errors, .. } = rule_files(paths);
+    let listed = rule_files(paths);
+    let contents = read_files(&listed.files);
+    parse_files(listed, contents)
+}
+
+/// The content of each of `files` (read on all cores), or why it could not be read.
+pub fn read_files(files: &[PathBuf]) -> Vec<std::io::Result<Vec<u8>>> {
+    files.par_iter().map(fs::read).collect()
+}
+
+/// Parses rule files already read: `contents` holds each of `listed.files`' bytes (see
+/// [`read_files`]), so that a caller can fingerprint exactly the bytes the rules come from.
+/// The listing's errors come first, as in [`load_paths`].
+pub fn parse_files(listed: RuleFiles, contents: Vec<std::io::Result<Vec<u8>>>) -> LoadOutcome {
     let mut outcome = LoadOutcome {
-        errors,
-        files: files.len(),
+        errors: listed.errors,
+        files: listed.files.len(),
         ..LoadOutcome::default()
     };
-    let parsed: Vec<_> = files.par_iter().map(|file| load_file(file)).collect();
+    let parsed: Vec<_> = listed
+        .files
+        .into_par_iter()
+        .zip(contents)
+        .map(|(file, content)| parse_file(&file, content))
+        .collect();
     for result in parsed.into_iter().flatten() {
         match result {
             Ok(document) => outcome.documents.push(document),
@@ -73,9 +91,12 @@ pub fn load_paths(paths: &[PathBuf]) -> LoadOutcome {
     outcome
 }
 
-/// Reads and parses one file.
-fn load_file(path: &Path) -> Vec<Result<crate::ast::Document, SigmaError>> {
-    let bytes = match fs::read(path) {
+/// Parses one file's bytes (or reports why they could not be read).
+fn parse_file(
+    path: &Path,
+    content: std::io::Result<Vec<u8>>,
+) -> Vec<Result<crate::ast::Document, SigmaError>> {
+    let bytes = match content {
         Ok(bytes) => bytes,
         Err(err) => {
             return vec![Err(SigmaError::new(

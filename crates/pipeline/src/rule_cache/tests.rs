@@ -344,7 +344,7 @@ fn a_damaged_entry_is_compiled_again_never_trusted() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| *p != entry)
+        .find(|p| *p != entry && p.extension().is_some_and(|x| x == "bin"))
         .unwrap();
     fs::copy(&other_entry, &entry).unwrap();
     assert_eq!(
@@ -359,6 +359,7 @@ fn only_entry(cache_dir: &Path) -> PathBuf {
         .unwrap()
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     entries[0].clone()
@@ -409,9 +410,12 @@ fn the_cache_keeps_the_latest_entries() {
     }
     let kept = fs::read_dir(cache_dir.path().join("rules"))
         .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
         .count();
     assert_eq!(kept, KEEP_ENTRIES);
-    assert!(cache_dir.path().join("CACHEDIR.TAG").exists());
+    assert!(cache_dir.path().join("rules").join("CACHEDIR.TAG").exists());
+    assert!(!cache_dir.path().join("CACHEDIR.TAG").exists());
     let last = folders.last().unwrap().path().to_path_buf();
     assert_eq!(load(&[last], &cache).1, CacheOutcome::Hit);
 }
@@ -444,4 +448,5 @@ fn the_cache_folder_follows_the_environment() {
         Some(PathBuf::from("/l/tocsin/cache"))
     );
     assert_eq!(dir(&[]), None);
+    assert_eq!(dir(&[("TOCSIN_NO_RULE_CACHE", "1"), ("HOME", "/h")]), None);
 }
