@@ -117,6 +117,31 @@ pub(crate) struct CandidateList {
 }
 
 impl CandidateList {
+    /// Whether every index of the list points inside what it indexes: candidates at a
+    /// branch of a rule (`branches` holds each rule's number of branches), their needs in
+    /// `ids`, literal ids below `literals`, the needers and unconditional candidates among
+    /// the candidates (see [`crate::Engine::validate`]).
+    pub(crate) fn is_within(&self, branches: &[usize], literals: usize) -> bool {
+        let count = self.candidates.len();
+        let ends_within = |start: u32, len: u32, limit: usize| {
+            (start as usize)
+                .checked_add(len as usize)
+                .is_some_and(|end| end <= limit)
+        };
+        self.candidates.iter().all(|c| {
+            branches
+                .get(c.rule as usize)
+                .is_some_and(|&n| usize::from(c.branch) < n)
+                && ends_within(c.start, c.len, self.ids.len())
+        }) && self.ids.iter().all(|&id| (id as usize) < literals)
+            && self.needers.iter().all(|&i| (i as usize) < count)
+            && self.unconditional.iter().all(|&i| (i as usize) < count)
+            && self
+                .needed_by
+                .values()
+                .all(|&(start, len)| ends_within(start, len, self.needers.len()))
+    }
+
     /// Appends a branch with its need and the literals its value tests read stamps of.
     pub(crate) fn push(
         &mut self,

@@ -28,6 +28,12 @@ pub struct RuleInfo {
     pub logsource: LogSource,
 }
 
+/// An engine read back from storage whose indexes point outside what it holds (see
+/// [`Engine::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("compiled rules with {0}")]
+pub struct InvalidEngine(String);
+
 /// A rule that failed to compile; the other rules are unaffected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleError {
@@ -461,6 +467,37 @@ impl Engine {
         lists
     }
 
+    /// Checks that every index the engine follows without checking points inside what it
+    /// holds (rules and branches, field names, prefilter literals): an engine read back
+    /// from storage must pass before it is used. A compiled engine always does.
+    ///
+    /// # Errors
+    ///
+    /// What points outside.
+    pub fn validate(&self) -> Result<(), InvalidEngine> {
+        let names = self.interner.names.len();
+        let outside = |what: &str| Err(InvalidEngine(what.to_owned()));
+        let all_within = self
+            .rules
+            .iter()
+            .flat_map(|rule| &rule.branches)
+            .all(|branch| branch.body.is_within(names) && branch.gate.is_within(names));
+        if !all_within {
+            return outside("a rule naming a field outside the field names");
+        }
+        let branches: Vec<usize> = self.rules.iter().map(|rule| rule.branches.len()).collect();
+        let literals = self.prefilter.literal_count();
+        let mut lists = vec![&self.generic, &self.all_windows];
+        for index in self.channels.values() {
+            lists.push(&index.any_event_id);
+            lists.extend(index.by_event_id.values());
+        }
+        if !lists.iter().all(|list| list.is_within(&branches, literals)) {
+            return outside("a candidate list pointing outside the rules or literals");
+        }
+        Ok(())
+    }
+
     /// Number of compiled rules.
     pub fn len(&self) -> usize {
         self.rules.len()
@@ -726,5 +763,62 @@ mod rules_in_chunks {
             .collect::<Result<Vec<_>, _>>()
             .map_err(D::Error::custom)?;
         Ok(decoded.into_iter().flatten().collect())
+    }
+}
+
+#[cfg(test)]
+mod validate_tests {
+    use super::*;
+    use crate::expr::Expr;
+
+    fn compiled() -> Engine {
+        let yaml = "title: T\nlogsource: {product: windows, service: security}\n\
+                    detection: {s: {EventID: 4625, TargetUserName|contains: admin}, k: [mimikatz], condition: s or k}\n";
+        let docs: Vec<Document> = tocsin_sigma::parse_documents(yaml, "t.yml".as_ref())
+            .into_iter()
+            .map(|doc| doc.expect("parses"))
+            .collect();
+        let (engine, report) = EngineBuilder::new().build(&docs);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        engine
+    }
+
+    #[test]
+    fn a_compiled_engine_is_valid_and_indexes_pointing_outside_are_refused() {
+        assert_eq!(compiled().validate(), Ok(()));
+
+        let mut engine = compiled();
+        engine.rules[0].branches[0].body = Expr::Exists {
+            field: 10_000,
+            present: true,
+        };
+        assert!(engine.validate().is_err());
+
+        let mut engine = compiled();
+        engine.rules[0].branches[0].gate = Expr::Not(Box::new(Expr::Exists {
+            field: u32::MAX,
+            present: false,
+        }));
+        assert!(engine.validate().is_err());
+
+        let mut engine = compiled();
+        engine.generic.push(7, 0, true, &Need::Nothing, &[]);
+        assert!(engine.validate().is_err(), "a candidate of a rule not held");
+
+        let mut engine = compiled();
+        engine.generic.push(0, 9, true, &Need::Nothing, &[]);
+        assert!(
+            engine.validate().is_err(),
+            "a branch the rule does not have"
+        );
+
+        let mut engine = compiled();
+        let beyond = engine.prefilter.literal_count() as u32 + 5;
+        let need = Need::AnyOf {
+            ids: vec![beyond],
+            anywhere: false,
+        };
+        engine.generic.push(0, 0, true, &need, &[]);
+        assert!(engine.validate().is_err(), "a literal beyond the table");
     }
 }

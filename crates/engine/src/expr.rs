@@ -190,6 +190,20 @@ impl Drop for EventView<'_, '_> {
 }
 
 impl Expr {
+    /// Whether every field id under the expression is below `names` and every structure it
+    /// indexes holds what it indexes (see [`crate::Engine::validate`]).
+    pub(crate) fn is_within(&self, names: usize) -> bool {
+        match self {
+            Expr::And(items) | Expr::Or(items) => items.iter().all(|item| item.is_within(names)),
+            Expr::Not(inner) => inner.is_within(names),
+            Expr::Exists { field, .. } => (*field as usize) < names,
+            Expr::Field(test) => {
+                (test.field as usize) < names && test.matchers.iter().all(|m| m.is_within(names))
+            }
+            Expr::Keywords(keywords) => keywords.patterns.iter().all(TextPattern::is_within),
+        }
+    }
+
     /// Replaces every field id `i` by `ids[i]`: a rule compiled with its own interner joins
     /// the engine's.
     pub(crate) fn renumber_fields(&mut self, ids: &[u32]) {

@@ -62,7 +62,7 @@ mod text;
 mod window_set;
 
 pub use compile::{CompileError, CompileErrorKind, Placeholders};
-pub use engine::{BuildReport, Engine, EngineBuilder, RuleError, RuleId, RuleInfo};
+pub use engine::{BuildReport, Engine, EngineBuilder, InvalidEngine, RuleError, RuleId, RuleInfo};
 pub use expr::Scratch;
 pub use mapping::LogsourceMapping;
 pub use placeholders::{parse_placeholders, PlaceholderError};

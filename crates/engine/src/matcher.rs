@@ -77,6 +77,15 @@ pub(crate) enum ValueMatcher {
 }
 
 impl ValueMatcher {
+    /// Whether a field it names is below `names` (see [`crate::Engine::validate`]).
+    pub(crate) fn is_within(&self, names: usize) -> bool {
+        match self {
+            ValueMatcher::FieldRef { other, .. } => (*other as usize) < names,
+            ValueMatcher::Text(pattern) => pattern.is_within(),
+            _ => true,
+        }
+    }
+
     /// Whether `value` matches; `FieldRef` and `Null` are decided by the caller.
     pub(crate) fn matches_value(&self, value: FieldValue<'_>) -> bool {
         match self {

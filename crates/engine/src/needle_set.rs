@@ -84,6 +84,11 @@ impl Clone for NeedleSet {
 }
 
 impl NeedleSet {
+    /// Whether every literal has its single pattern (see [`crate::Engine::validate`]).
+    pub(crate) fn is_within(&self) -> bool {
+        self.literals.len() <= self.singles.len()
+    }
+
     fn new(needles: Vec<(Box<str>, Anchor)>, singles: Vec<TextPattern>, cased: bool) -> Self {
         // Needles match byte for byte, folding ASCII case only, so a needle with a byte
         // beyond ASCII matches only where the text has that byte.

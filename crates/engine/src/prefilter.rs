@@ -638,6 +638,11 @@ impl From<StoredPrefilter> for Prefilter {
 }
 
 impl Prefilter {
+    /// How many literals the rules need (literal ids are below it).
+    pub(crate) fn literal_count(&self) -> usize {
+        self.literal_count
+    }
+
     /// Marks every field literal that occurs in a value of its field, searching only the
     /// fields some set of `wanted` holds: the others' literals serve no candidate of the
     /// event.

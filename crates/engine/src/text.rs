@@ -344,6 +344,15 @@ impl Glob {
 }
 
 impl TextPattern {
+    /// Whether a needle set holds a single pattern for each of its literals (see
+    /// [`crate::Engine::validate`]).
+    pub(crate) fn is_within(&self) -> bool {
+        match self {
+            TextPattern::Set(set) => set.is_within(),
+            _ => true,
+        }
+    }
+
     /// Compiles `parts` into patterns any of which matches; `cased` keeps letter case
     /// significant. A caseless literal with non-ASCII letters (`ПРИВЕТ`, `Ⓜ`) becomes one
     /// literal per spelling under Unicode simple case folding, when there are at most

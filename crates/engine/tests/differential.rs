@@ -20,6 +20,8 @@ fn indexed_and_reference_evaluators_agree_on_the_whole_corpus() {
     let stored = postcard::to_stdvec(&engine).expect("encodes");
     let read_back: tocsin_engine::Engine = postcard::from_bytes(&stored).expect("decodes");
     assert_eq!(read_back.len(), engine.len());
+    assert_eq!(engine.validate(), Ok(()));
+    assert_eq!(read_back.validate(), Ok(()));
     let options = DecodeOptions::default();
     let (files, errors) = tocsin_decode::discover(&[evtx], &options);
     assert!(errors.is_empty(), "{errors:?}");

@@ -293,7 +293,8 @@ impl Entry {
             }
             Some(now)
         };
-        let set = decoded.map_err(|e| corrupt(format!("rules do not decode: {e}")))?;
+        let set: RuleSet = decoded.map_err(|e| corrupt(format!("rules do not decode: {e}")))?;
+        set.engine.validate().map_err(|e| corrupt(e.to_string()))?;
         let Some(now) = restamp else {
             // Used, so kept longest (entries are pruned oldest written first).
             let _ = fs::File::options()
