@@ -34,10 +34,9 @@ use sha2::{Digest, Sha256};
 
 use crate::intel::RuleText;
 use crate::rules::{
-    compile_documents, documents_of, load_rules_with, rule_paths, CompileOptions, CompileTexts,
-    RuleSelection, RuleSet, RuleSetError,
+    compile_documents, documents_of, load_rules_with, names_builtin, rule_paths, CompileOptions,
+    CompileTexts, RuleSelection, RuleSet, RuleSetError,
 };
-use crate::BUILTIN_RULES;
 
 /// The first bytes of a cache entry.
 const MAGIC: &[u8; 8] = b"TOCSINRC";
@@ -152,7 +151,7 @@ pub fn load_rules_cached(
     // are read, so that a change meanwhile differs from its stamp), the digest of the bytes
     // read once and parsed, the mapping and placeholder texts of the key.
     let (listed, contents, files) = read_rule_files(&entry.rule_paths, entry.settle);
-    let outcome = documents_of(listed, contents, paths.iter().any(|p| p == BUILTIN_RULES));
+    let outcome = documents_of(listed, contents, names_builtin(paths));
     let set = compile_documents(outcome, extra, &entry.texts, select)?;
     let stored = match entry.write_new(&files, &set) {
         Ok(()) => true,
@@ -196,7 +195,7 @@ struct Header {
 }
 
 /// The rule files and folders of a load: their stamps and the digest of their content.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct FileSnapshot {
     stamps: Vec<Stamp>,
     digest: [u8; 32],
@@ -330,11 +329,7 @@ impl Entry {
     fn write(&self, files: &FileSnapshot, rules: &[u8]) -> Result<(), CacheProblem> {
         let header = Header {
             key: self.key,
-            files: FileSnapshot {
-                stamps: files.stamps.clone(),
-                digest: files.digest,
-                settled: files.settled,
-            },
+            files: files.clone(),
         };
         let header = postcard::to_stdvec(&header).map_err(|e| CacheProblem::Corrupt {
             path: self.path.clone(),

@@ -355,7 +355,7 @@ pub(crate) fn rule_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Whether `paths` name the built-in rules.
-fn names_builtin(paths: &[PathBuf]) -> bool {
+pub(crate) fn names_builtin(paths: &[PathBuf]) -> bool {
     paths.iter().any(|path| path.as_os_str() == BUILTIN_RULES)
 }
 

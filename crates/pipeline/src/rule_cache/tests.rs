@@ -12,6 +12,7 @@ use tocsin_event::{Event, LogSource, Value};
 
 use super::*;
 use crate::rules::load_rules;
+use crate::BUILTIN_RULES;
 
 const RULE_A: &str = "title: Alpha\nid: 6a0a3b58-0000-4000-8000-00000000000a\nstatus: test\nlevel: high\n\
     logsource: {product: testing}\n\
@@ -340,11 +341,9 @@ fn a_damaged_entry_is_compiled_again_never_trusted() {
     // Another set's entry under this one's name.
     let other = rule_folder();
     load(&[other.path().to_path_buf()], &cache);
-    let other_entry = fs::read_dir(cache_dir.path().join("rules"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| *p != entry && p.extension().is_some_and(|x| x == "bin"))
+    let other_entry = entries(cache_dir.path())
+        .into_iter()
+        .find(|p| *p != entry)
         .unwrap();
     fs::copy(&other_entry, &entry).unwrap();
     assert_eq!(
@@ -354,13 +353,18 @@ fn a_damaged_entry_is_compiled_again_never_trusted() {
     assert_eq!(load(&paths, &cache).1, CacheOutcome::Hit);
 }
 
-fn only_entry(cache_dir: &Path) -> PathBuf {
-    let entries: Vec<PathBuf> = fs::read_dir(cache_dir.join("rules"))
+/// The entries (`.bin` files) of the cache in `cache_dir`.
+fn entries(cache_dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(cache_dir.join("rules"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-        .collect();
+        .collect()
+}
+
+fn only_entry(cache_dir: &Path) -> PathBuf {
+    let entries = entries(cache_dir);
     assert_eq!(entries.len(), 1, "{entries:?}");
     entries[0].clone()
 }
@@ -408,12 +412,7 @@ fn the_cache_keeps_the_latest_entries() {
     for folder in &folders {
         load(&[folder.path().to_path_buf()], &cache);
     }
-    let kept = fs::read_dir(cache_dir.path().join("rules"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
-        .count();
-    assert_eq!(kept, KEEP_ENTRIES);
+    assert_eq!(entries(cache_dir.path()).len(), KEEP_ENTRIES);
     assert!(cache_dir.path().join("rules").join("CACHEDIR.TAG").exists());
     assert!(!cache_dir.path().join("CACHEDIR.TAG").exists());
     let last = folders.last().unwrap().path().to_path_buf();
