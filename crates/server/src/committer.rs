@@ -1,4 +1,4 @@
-//! The consumer's second and third threads: what the judging thread found is stored and
+//! The consumer's storing and grouping threads: what the judging thread found is stored and
 //! committed on a thread of its own, and grouped into incidents on a third, so that judging
 //! the next records, storing the last ones' detections and grouping run at once (on two
 //! cores, storing the detections of Windows events costs about as much as judging them,

@@ -12,7 +12,8 @@
 //! or are written now, never twice; a crash after it does not replay them. Only then is the
 //! spool told that the records may go ([`Spool::release`]).
 //!
-//! The work runs on three threads: this module's thread reads and judges; the committer
+//! The work runs on four threads: the reader ([`crate::reader`]) reads and decodes the
+//! spool at most two steps ahead; this module's thread judges; the committer
 //! ([`crate::committer`]) stores each step's detections and position in the order the
 //! steps were judged, at most two steps behind; the grouper groups the stored detections
 //! into incidents through its own connection. A fourth copies the store's write-ahead log
@@ -28,8 +29,8 @@
 //!
 //! A record that begins an appliance message whose last segments are in a record not yet
 //! read (a sender that split the message across two requests) is left, with what follows
-//! it, for the next step, up to [`SEGMENT_WAIT`] after its receipt, so that the message is
-//! reassembled wherever the step boundary falls.
+//! it, for the next step, up to [`SEGMENT_WAIT`](crate::reader::SEGMENT_WAIT) after its
+//! receipt, so that the message is reassembled wherever the step boundary falls.
 //!
 //! Correlations and behavioural detectors keep their state in memory across steps; what
 //! they consume is held until it is in time order ([`Reorder`]), and the position
@@ -46,9 +47,9 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, sync_channel, Sender, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tocsin_decode::DecodeOptions;
 use tocsin_engine::Scratch;
@@ -58,7 +59,7 @@ use tocsin_pipeline::{
     ungrouped_alerts, Detectors, FamiliarOrigins, Finding, FindingSink, IncidentWriter, KeptMatch,
     SharedOrigins, StoredOriginsError, BASELINE_BLOB,
 };
-use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
+use tocsin_spool::{FileSpool, Position, Record};
 use tocsin_store::{SqliteStore, StoreError, WriteTurn};
 
 use crate::committer::{
@@ -67,9 +68,9 @@ use crate::committer::{
 pub use crate::committer::{GroupingPace, GROUP_EVERY};
 use crate::config::DetectionConfig;
 use crate::forward::Forwarder;
-use crate::ingest::now_micros;
 use crate::metrics::{add, Metrics};
-use crate::records::{decode_records, DecodedRecord};
+use crate::reader::{Batch, SpoolReader};
+use crate::records::DecodedRecord;
 use crate::reorder::Reorder;
 use crate::rules::{Loaded, Reloader};
 
@@ -79,16 +80,6 @@ pub const POSITION_BLOB: &str = "serve-spool-position";
 /// The store blob holding the matches the open correlation windows held at the last save
 /// ([`Detectors::correlation_state`]).
 pub const CORRELATIONS_BLOB: &str = "serve-correlation-windows";
-
-/// The most one step reads: a step ends in one transaction that groups its detections into
-/// incidents, and when detections arrive out of time order that grouping reads back the
-/// stored detections after them (from a checkpoint of the grouping state, or the whole store
-/// when none is old enough), so under load fewer, larger steps cost far less than many small
-/// ones (at low rates a step holds only what arrived, so latency does not grow).
-const STEP: ReadLimit = ReadLimit {
-    records: 10_000,
-    bytes: 32 << 20,
-};
 
 /// Starts a thread of the consumer.
 fn spawn(
@@ -121,9 +112,6 @@ impl Drop for DoneOnDrop {
         self.0.store(true, Ordering::Relaxed);
     }
 }
-
-/// How long the consumer waits for new records before looking at the stop flag again.
-const POLL: Duration = Duration::from_millis(200);
 
 /// Why the consumer stopped before it was asked to.
 #[derive(Debug, thiserror::Error)]
@@ -197,8 +185,9 @@ impl Consumer {
         self.group_left_over(store, &origins)?;
         let (to_group, work) = channel::<ToGroup>();
         let self_path = self.store_path.clone();
-        let (judge, committer, grouper) = self.split(to_group, origins);
+        let (reader, judge, committer, grouper) = self.split(to_group, origins);
         let (steps, judged) = sync_channel::<Judged>(1);
+        let (batches, read) = sync_channel::<Result<Batch, ConsumerError>>(1);
         let checkpointer = Checkpointer {
             store_path: self_path,
             done: Arc::new(AtomicBool::new(false)),
@@ -210,36 +199,44 @@ impl Consumer {
             .map_err(|e| ConsumerError::Pipeline(format!("cannot start a thread: {e}")))?;
         let grouping = spawn("tocsin-group", move || grouper.run(work))?;
         let committing = spawn("tocsin-commit", move || committer.run(judged))?;
-        let judging = judge.run(after, &steps);
+        let reading = spawn("tocsin-read", move || {
+            reader.run(after, &batches);
+            Ok(())
+        })?;
+        let judging = judge.run(after, read, &steps);
         drop(steps);
+        let read = joined(reading, "reading");
         let committed = joined(committing, "committing");
         let grouped = joined(grouping, "grouping");
         drop(done);
         let _ = checkpointing.join();
         // A failed write stops the threads before it too (their channels close): the
         // first failure downstream is the cause.
-        grouped.and(committed).and(judging)
+        grouped.and(committed).and(judging).and(read)
     }
 
-    /// The judging, committing and grouping parts.
+    /// The reading, judging, committing and grouping parts.
     fn split(
         self,
         to_group: Sender<ToGroup>,
         origins: SharedOrigins,
-    ) -> (Judge, Committer, Grouper) {
+    ) -> (SpoolReader, Judge, Committer, Grouper) {
         let turn = Arc::new(WriteTurn::default());
         let queued = Arc::new(AtomicUsize::new(0));
         let site_networks_shared = self
             .detectors
             .behaviour()
             .map_or(0, |behaviour| behaviour.site_network_count());
-        let judge = Judge {
-            held_back: None,
+        let reader = SpoolReader {
             spool: Arc::clone(&self.spool),
-            detectors: self.detectors,
             decode: self.decode,
             metrics: Arc::clone(&self.metrics),
             stop: self.stop,
+            held_back: None,
+        };
+        let judge = Judge {
+            detectors: self.detectors,
+            metrics: Arc::clone(&self.metrics),
             config: self.config,
             reorder: self.reorder,
             reloader: self.reloader,
@@ -270,7 +267,7 @@ impl Consumer {
             turn,
             origins,
         };
-        (judge, committer, grouper)
+        (reader, judge, committer, grouper)
     }
 
     /// Groups the detections a stopped run stored but never grouped, before reading on.
@@ -363,18 +360,11 @@ fn reopen_windows(detectors: &mut Detectors, state: &[u8], metrics: &Metrics) {
     );
 }
 
-/// The judging half of the consumer: reads the spool, judges the events, and sends what
+/// The judging part of the consumer: judges the events the reader decoded, and sends what
 /// each step found to the committer.
 struct Judge {
-    /// When records were left for the next step because they begin a message whose
-    /// segments have not all arrived ([`Judge::judged_now`]): the last record read then,
-    /// after which the next step waits for a new one.
-    held_back: Option<Position>,
-    spool: Arc<FileSpool>,
     detectors: Detectors,
-    decode: DecodeOptions,
     metrics: Arc<Metrics>,
-    stop: Arc<AtomicBool>,
     config: DetectionConfig,
     reorder: Reorder,
     reloader: Arc<Reloader>,
@@ -386,9 +376,15 @@ struct Judge {
 }
 
 impl Judge {
-    /// Judges from `after` on until stopped and drained, or until the committer hangs up
-    /// (it failed: [`Consumer::run`] returns its error).
-    fn run(mut self, mut after: Position, steps: &SyncSender<Judged>) -> Result<(), ConsumerError> {
+    /// Judges the reader's batches (the first read after `after`) until stopped and
+    /// drained, or until the committer hangs up (it failed: [`Consumer::run`] returns its
+    /// error) or the reader does (its error is the one it sent).
+    fn run(
+        mut self,
+        mut after: Position,
+        batches: Receiver<Result<Batch, ConsumerError>>,
+        steps: &SyncSender<Judged>,
+    ) -> Result<(), ConsumerError> {
         self.metrics.consuming.store(true, Ordering::Relaxed);
         let mut last_save = Instant::now();
         loop {
@@ -397,34 +393,28 @@ impl Judge {
                     break;
                 }
             }
-            let waited = self.held_back.unwrap_or(after);
-            let end = self.spool.wait_past(waited, POLL);
-            self.metrics
-                .spool_end
-                .fetch_max(end.get(), Ordering::Relaxed);
-            let records = self.spool.read_from(after, STEP)?;
-            let stopping = self.stop.load(Ordering::Relaxed);
-            let release_all = stopping || (records.is_empty() && self.reorder.idle());
-            if records.is_empty() && !release_all {
+            let Ok(batch) = batches.recv() else {
+                break;
+            };
+            let batch = batch?;
+            let release_all = batch.stopping || (batch.read_nothing && self.reorder.idle());
+            if batch.read_nothing && !release_all {
                 continue;
             }
-            let mut decoded = decode_records(&records, &self.decode);
-            let now = self.judged_now(&records, &decoded, stopping);
-            decoded.truncate(now);
-            let save_state =
-                stopping || last_save.elapsed().as_secs() >= self.config.baseline_save_seconds;
+            let save_state = batch.stopping
+                || last_save.elapsed().as_secs() >= self.config.baseline_save_seconds;
             let step = Step {
-                records: &records[..now],
-                decoded,
-                after,
+                records: &batch.records,
+                decoded: batch.decoded,
+                after: batch.after,
                 release_all,
-                group_now: release_all || records.is_empty(),
+                group_now: release_all || batch.read_nothing,
                 save_state,
             };
             let started = Instant::now();
             let judged = self.step(step)?;
             tracing::debug!(
-                records = now,
+                records = batch.records.len(),
                 detections = judged.alerts.len(),
                 judge_ms = started.elapsed().as_millis() as u64,
                 "step judged"
@@ -432,16 +422,17 @@ impl Judge {
             if save_state {
                 last_save = Instant::now();
             }
-            after = records[..now]
+            after = batch
+                .records
                 .last()
-                .map_or(after, |record| record.position);
+                .map_or(batch.after, |record| record.position);
             self.metrics
                 .read_position
                 .fetch_max(after.get(), Ordering::Relaxed);
             if steps.send(judged).is_err() {
                 break;
             }
-            if stopping && records.is_empty() {
+            if batch.stopping && batch.read_nothing {
                 break;
             }
         }
@@ -589,38 +580,6 @@ impl Judge {
         (sink.alerts, received)
     }
 
-    /// How many of the records read are judged now: all, unless one received less than
-    /// [`SEGMENT_WAIT`] ago begins an appliance message whose last segments have not
-    /// arrived. Then that record and those after it are read again with the next ones, so
-    /// that a message split across two requests (or two reads of the spool) is reassembled;
-    /// never at shutdown. The wait counts from each record's receipt, so a sender whose
-    /// messages never complete delays the records after its own by at most that long.
-    fn judged_now(
-        &mut self,
-        records: &[Record],
-        decoded: &[DecodedRecord],
-        stopping: bool,
-    ) -> usize {
-        let now = now_micros();
-        let wait = SEGMENT_WAIT.as_micros() as i64;
-        let waiting = |record: &DecodedRecord| {
-            record.unfinished
-                && record
-                    .received
-                    .is_some_and(|at| now.saturating_sub(at) < wait)
-        };
-        match (stopping, decoded.iter().position(waiting), records.last()) {
-            (false, Some(first), Some(last)) => {
-                self.held_back = Some(last.position);
-                first
-            }
-            _ => {
-                self.held_back = None;
-                records.len()
-            }
-        }
-    }
-
     /// The correlation hits and anomalies of what is settled (everything when `all`).
     fn release(&mut self, all: bool) -> Result<Vec<Alert>, ConsumerError> {
         let released = self
@@ -641,11 +600,6 @@ impl Judge {
         Ok(late.findings(&self.detectors).map(|f| f.alert()).collect())
     }
 }
-
-/// How long after its receipt a record that begins an appliance message waits for the
-/// message's last segments to arrive in later records; after it, the message is decoded
-/// as it is and reported incomplete (the records after it wait as long).
-const SEGMENT_WAIT: Duration = Duration::from_secs(1);
 
 /// One step of the consumer.
 struct Step<'a> {

@@ -22,6 +22,7 @@ pub mod forward;
 pub mod ingest;
 pub mod limit;
 pub mod metrics;
+mod reader;
 mod records;
 pub mod reorder;
 pub mod respond;

@@ -1,0 +1,161 @@
+//! The consumer's reading stage: it reads bounded runs of records from the spool and
+//! decodes them on its own thread, so that the judging thread spends its time judging
+//! (decoding JSON is a third of what a Windows event costs the service).
+//!
+//! It hands each run to the judge as a [`Batch`] through a channel holding one, so it reads
+//! at most two runs ahead of what was judged. The judge decides what a batch means (an
+//! empty one lets it release what it holds for order, or look at a reloaded rule set); the
+//! reader decides only what is read next: a record that begins an appliance message whose
+//! last segments have not arrived is left, with what follows it, for the next read, up to
+//! [`SEGMENT_WAIT`] after its receipt.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tocsin_decode::DecodeOptions;
+use tocsin_spool::{FileSpool, Position, ReadLimit, Record, Spool};
+
+use crate::consumer::ConsumerError;
+use crate::ingest::now_micros;
+use crate::metrics::Metrics;
+use crate::records::{decode_records, DecodedRecord};
+
+/// The most one step reads: a step ends in one transaction that groups its detections into
+/// incidents, and when detections arrive out of time order that grouping reads back the
+/// stored detections after them (from a checkpoint of the grouping state, or the whole store
+/// when none is old enough), so under load fewer, larger steps cost far less than many small
+/// ones (at low rates a step holds only what arrived, so latency does not grow).
+const STEP: ReadLimit = ReadLimit {
+    records: 10_000,
+    bytes: 32 << 20,
+};
+
+/// How long the reader waits for new records before it sends an empty batch (so that the
+/// judge can release what it holds and take a reloaded rule set) and looks at the stop flag
+/// again.
+const POLL: Duration = Duration::from_millis(200);
+
+/// How long after its receipt a record that begins an appliance message waits for the
+/// message's last segments to arrive in later records; after it, the message is decoded
+/// as it is and reported incomplete (the records after it wait as long).
+pub(crate) const SEGMENT_WAIT: Duration = Duration::from_secs(1);
+
+/// One run of records read and decoded.
+pub(crate) struct Batch {
+    /// The records to judge now (possibly none).
+    pub records: Vec<Record>,
+    /// The same, decoded.
+    pub decoded: Vec<DecodedRecord>,
+    /// The position they were read after.
+    pub after: Position,
+    /// Whether the read found nothing new (records left for later do not count as
+    /// nothing).
+    pub read_nothing: bool,
+    /// Whether the service was stopping when the records were read: the last batch is a
+    /// stopping one that read nothing.
+    pub stopping: bool,
+}
+
+/// Reads and decodes the spool ahead of the judge.
+pub(crate) struct SpoolReader {
+    /// Where acknowledged records wait.
+    pub spool: Arc<FileSpool>,
+    /// How records are decoded (the format comes from each record's header).
+    pub decode: DecodeOptions,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Set to stop: the reader reads on until the spool is drained, then sends a last
+    /// empty batch.
+    pub stop: Arc<AtomicBool>,
+    /// When records were left for the next read because they begin a message whose
+    /// segments have not all arrived ([`SpoolReader::judged_now`]): the last record read
+    /// then, after which the next read waits for a new one.
+    pub held_back: Option<Position>,
+}
+
+impl SpoolReader {
+    /// Reads from `after` on, sending each batch to `batches`, until it sent the last one
+    /// (stopping, nothing read) or the judge hung up. A spool that cannot be read is sent
+    /// as the error that ends the consumer.
+    pub(crate) fn run(
+        mut self,
+        mut after: Position,
+        batches: &SyncSender<Result<Batch, ConsumerError>>,
+    ) {
+        loop {
+            let batch = match self.read(after) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    let _ = batches.send(Err(error));
+                    return;
+                }
+            };
+            let last = batch.stopping && batch.read_nothing;
+            after = batch.records.last().map_or(after, |record| record.position);
+            if batches.send(Ok(batch)).is_err() || last {
+                return;
+            }
+        }
+    }
+
+    /// The next batch after `after`: waits up to [`POLL`] for new records, reads a bounded
+    /// run of them and decodes it.
+    fn read(&mut self, after: Position) -> Result<Batch, ConsumerError> {
+        let waited = self.held_back.unwrap_or(after);
+        let end = self.spool.wait_past(waited, POLL);
+        self.metrics
+            .spool_end
+            .fetch_max(end.get(), Ordering::Relaxed);
+        let mut records = self.spool.read_from(after, STEP)?;
+        let stopping = self.stop.load(Ordering::Relaxed);
+        let read_nothing = records.is_empty();
+        let mut decoded = Vec::new();
+        if !read_nothing {
+            decoded = decode_records(&records, &self.decode);
+            let now = self.judged_now(&records, &decoded, stopping);
+            decoded.truncate(now);
+            records.truncate(now);
+        }
+        Ok(Batch {
+            records,
+            decoded,
+            after,
+            read_nothing,
+            stopping,
+        })
+    }
+
+    /// How many of the records read are judged now: all, unless one received less than
+    /// [`SEGMENT_WAIT`] ago begins an appliance message whose last segments have not
+    /// arrived. Then that record and those after it are read again with the next ones, so
+    /// that a message split across two requests (or two reads of the spool) is reassembled;
+    /// never at shutdown. The wait counts from each record's receipt, so a sender whose
+    /// messages never complete delays the records after its own by at most that long.
+    fn judged_now(
+        &mut self,
+        records: &[Record],
+        decoded: &[DecodedRecord],
+        stopping: bool,
+    ) -> usize {
+        let now = now_micros();
+        let wait = SEGMENT_WAIT.as_micros() as i64;
+        let waiting = |record: &DecodedRecord| {
+            record.unfinished
+                && record
+                    .received
+                    .is_some_and(|at| now.saturating_sub(at) < wait)
+        };
+        match (stopping, decoded.iter().position(waiting), records.last()) {
+            (false, Some(first), Some(last)) => {
+                self.held_back = Some(last.position);
+                first
+            }
+            _ => {
+                self.held_back = None;
+                records.len()
+            }
+        }
+    }
+}
