@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -140,7 +139,7 @@ thread_local! {
 /// field of every record: a log repeats the same few hundred paths over and over.
 #[derive(Default)]
 struct NameCache {
-    entries: HashMap<Box<str>, Names>,
+    entries: foldhash::HashMap<Box<str>, Names>,
 }
 
 /// A path, its alias when it has one, and its timestamp rank.

@@ -296,6 +296,23 @@ fn find_object_line(
     Ok((found, Box::new(Cursor::new(head).chain(reader))))
 }
 
+/// The event of one JSON line: parsed as it is, and only when that fails, again as
+/// [`lossy`] repairs it. serde_json refuses invalid UTF-8 and lone surrogate escapes in
+/// the strings it reads, so a line it takes needs no repair, and most lines are spared a
+/// second reading.
+fn flatten_line(text: &[u8], capacity: usize) -> Result<Event, serde_json::Error> {
+    let parse = |bytes: &[u8]| {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        Flattener::with_capacity(capacity)
+            .deserialize(&mut de)
+            .and_then(|event| de.end().map(|()| event))
+    };
+    parse(text).or_else(|error| match lossy(text) {
+        Cow::Borrowed(_) => Err(error),
+        Cow::Owned(repaired) => parse(&repaired),
+    })
+}
+
 /// `bytes` as JSON that serde_json can turn into strings: each invalid UTF-8 sequence
 /// replaced by U+FFFD (JSON's structure is ASCII, so it is untouched), and so is each
 /// `\uXXXX` escape of a lone UTF-16 surrogate, which serde_json refuses, so that neither
@@ -323,7 +340,7 @@ fn lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
     let mut at = 0;
     while let Some(found) = text
         .get(at..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+        .and_then(|rest| memchr::memchr(b'\\', rest))
     {
         at += found;
         let lone = match escape(at) {
@@ -465,12 +482,7 @@ impl Lines {
                 continue;
             }
             let indent = self.buffer.len() - self.buffer.trim_ascii_start().len();
-            let text = lossy(text);
-            let mut de = serde_json::Deserializer::from_slice(&text);
-            let result = Flattener::with_capacity(capacity)
-                .deserialize(&mut de)
-                .and_then(|event| de.end().map(|()| event))
-                .map_err(|error| DecodeError::Json {
+            let result = flatten_line(text, capacity).map_err(|error| DecodeError::Json {
                     file: Arc::clone(name),
                     record: self.line,
                     line: self.line,
