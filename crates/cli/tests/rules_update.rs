@@ -310,6 +310,52 @@ fn installs_from_a_local_zip_and_from_a_folder() {
 }
 
 #[test]
+fn an_update_compiles_the_new_set_into_the_rule_cache_the_next_hunt_reads() {
+    let env = Env::new();
+    let cache = env.dir.path().join("cache");
+    let entries = || -> Vec<PathBuf> {
+        std::fs::read_dir(cache.join("rules")).map_or_else(
+            |_| Vec::new(),
+            |entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+                    .collect()
+            },
+        )
+    };
+    let zip = env.write("pack.zip", &first_package());
+    let out = run(tocsin()
+        .env("TOCSIN_DATA_DIR", env.data())
+        .env("TOCSIN_CACHE_DIR", &cache)
+        .args(["rules", "update", "--source", &zip.to_string_lossy()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = entries();
+    assert_eq!(stored.len(), 1, "the update stored the compiled set: {stored:?}");
+    // A hunt without --rules reads that entry: it stores none of its own.
+    let input = env.write("events.jsonl", sysmon_line(1, "C:\\whoami.exe").as_bytes());
+    let out = run(tocsin()
+        .env("TOCSIN_DATA_DIR", env.data())
+        .env("TOCSIN_CACHE_DIR", &cache)
+        .arg("hunt")
+        .arg(&input)
+        .args(["--format", "jsonl"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Whoami Execution"), "{}", stdout(&out));
+    assert_eq!(entries(), stored);
+    // Without the cache, the update stores nothing.
+    let off = env.dir.path().join("off");
+    let out = run(tocsin()
+        .env("TOCSIN_DATA_DIR", env.data())
+        .env("TOCSIN_CACHE_DIR", &off)
+        .env("TOCSIN_NO_RULE_CACHE", "1")
+        .args(["rules", "update", "--source", &zip.to_string_lossy()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!off.exists(), "TOCSIN_NO_RULE_CACHE wrote a cache");
+}
+
+#[test]
 fn an_update_reports_added_removed_and_changed_rules() {
     let env = Env::new();
     let server = Server::start();
