@@ -13,7 +13,7 @@
 //! spool told that the records may go ([`Spool::release`]).
 //!
 //! The work runs on four threads: the reader ([`crate::reader`]) reads and decodes the
-//! spool at most two steps ahead; this module's thread judges; the committer
+//! spool at most one step ahead; this module's thread judges; the committer
 //! ([`crate::committer`]) stores each step's detections and position in the order the
 //! steps were judged, at most two steps behind; the grouper groups the stored detections
 //! into incidents through its own connection. A fourth copies the store's write-ahead log
@@ -187,7 +187,9 @@ impl Consumer {
         let self_path = self.store_path.clone();
         let (reader, judge, committer, grouper) = self.split(to_group, origins);
         let (steps, judged) = sync_channel::<Judged>(1);
-        let (batches, read) = sync_channel::<Result<Batch, ConsumerError>>(1);
+        // A rendezvous: the reader prepares the next run while this one is judged, and no more,
+        // so that at most two runs (each up to the step's byte limit) are in memory.
+        let (batches, read) = sync_channel::<Result<Batch, ConsumerError>>(0);
         let checkpointer = Checkpointer {
             store_path: self_path,
             done: Arc::new(AtomicBool::new(false)),

@@ -2,8 +2,9 @@
 //! decodes them on its own thread, so that the judging thread spends its time judging
 //! (decoding JSON is a third of what a Windows event costs the service).
 //!
-//! It hands each run to the judge as a [`Batch`] through a channel holding one, so it reads
-//! at most two runs ahead of what was judged. The judge decides what a batch means (an
+//! It hands each run to the judge as a [`Batch`] through a rendezvous channel: while the
+//! judge judges one run, the reader reads and decodes the next, and no further, so that at
+//! most two runs are in memory. The judge decides what a batch means (an
 //! empty one lets it release what it holds for order, or look at a reloaded rule set); the
 //! reader decides only what is read next: a record that begins an appliance message whose
 //! last segments have not arrived is left, with what follows it, for the next read, up to
