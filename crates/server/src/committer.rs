@@ -1,5 +1,5 @@
 //! The consumer's storing and grouping threads: what the judging thread found is stored and
-//! committed on a thread of its own, and grouped into incidents on a third, so that judging
+//! committed on a thread of its own, and grouped into incidents on another, so that judging
 //! the next records, storing the last ones' detections and grouping run at once (on two
 //! cores, storing the detections of Windows events costs about as much as judging them,
 //! and a grouping of a second's detections takes longer than the 100 ms a detection may

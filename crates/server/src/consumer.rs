@@ -12,12 +12,11 @@
 //! or are written now, never twice; a crash after it does not replay them. Only then is the
 //! spool told that the records may go ([`Spool::release`]).
 //!
-//! The work runs on four threads: the reader ([`crate::reader`]) reads and decodes the
-//! spool at most one step ahead; this module's thread judges; the committer
-//! ([`crate::committer`]) stores each step's detections and position in the order the
-//! steps were judged, at most two steps behind; the grouper groups the stored detections
-//! into incidents through its own connection. A fourth copies the store's write-ahead log
-//! into it at a steady pace.
+//! The work runs on five threads: the reader ([`crate::reader`]) reads and decodes the
+//! spool one step ahead; this module's thread judges; the committer ([`crate::committer`])
+//! stores each step's detections and position in the order the steps were judged, at most
+//! two steps behind; the grouper groups the stored detections into incidents through its
+//! own connection; and a fifth copies the store's write-ahead log into it at a steady pace.
 //!
 //! Grouping reads stored detections back when they arrive out of time order, so it is
 //! paced ([`GroupingPace`]): at most every [`GROUP_EVERY`] under load, and once the pace
@@ -176,8 +175,8 @@ pub struct Consumer {
 
 impl Consumer {
     /// Runs until [`Consumer::stop`] is set and every durable record is processed, or the
-    /// store fails: this thread judges, a second one stores what it judged
-    /// ([`crate::committer`]).
+    /// store fails: a reader thread reads and decodes ([`crate::reader`]), this thread
+    /// judges, others store and group what it judged ([`crate::committer`]).
     pub fn run(mut self) -> Result<(), ConsumerError> {
         let store = self.open_store()?;
         let after = self.resume(Some(&store))?;
@@ -431,10 +430,11 @@ impl Judge {
             self.metrics
                 .read_position
                 .fetch_max(after.get(), Ordering::Relaxed);
-            if steps.send(judged).is_err() {
-                break;
-            }
-            if batch.stopping && batch.read_nothing {
+            let last = batch.stopping && batch.read_nothing;
+            // The records go before the wait for the committer: with the reader's next run,
+            // two would be in memory while it stores.
+            drop(batch.records);
+            if steps.send(judged).is_err() || last {
                 break;
             }
         }

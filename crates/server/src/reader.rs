@@ -11,7 +11,7 @@
 //! [`SEGMENT_WAIT`] after its receipt.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,9 +33,9 @@ const STEP: ReadLimit = ReadLimit {
     bytes: 32 << 20,
 };
 
-/// How long the reader waits for new records before it sends an empty batch (so that the
-/// judge can release what it holds and take a reloaded rule set) and looks at the stop flag
-/// again.
+/// How long the reader waits for new records before it offers an empty batch to a waiting
+/// judge (so that it can release what it holds and take a reloaded rule set) and looks at
+/// the stop flag again.
 const POLL: Duration = Duration::from_millis(200);
 
 /// How long after its receipt a record that begins an appliance message waits for the
@@ -95,6 +95,15 @@ impl SpoolReader {
             };
             let last = batch.stopping && batch.read_nothing;
             after = batch.records.last().map_or(after, |record| record.position);
+            if batch.read_nothing && !batch.stopping {
+                // Only to a judge that waits: one that is busy would take it late, when
+                // records that arrived since wait in the spool, and read "nothing arrived
+                // for a while" into it (releasing what it holds for order too early).
+                match batches.try_send(Ok(batch)) {
+                    Ok(()) | Err(TrySendError::Full(_)) => continue,
+                    Err(TrySendError::Disconnected(_)) => return,
+                }
+            }
             if batches.send(Ok(batch)).is_err() || last {
                 return;
             }
