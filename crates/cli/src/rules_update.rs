@@ -12,9 +12,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tocsin_output::clean;
+use tocsin_pipeline::{load_rules_cached, CacheOutcome, CompileOptions, RuleCache, RuleSelection};
 use tocsin_rulepack::{InstallOptions, Pack, RuleEntry, Source, UpdateReport};
 
-use crate::args::{CompileArgs, PackArg, RulesUpdateArgs, SelectArgs};
+use crate::args::{PackArg, RulesUpdateArgs};
 use crate::ruleset;
 
 /// The largest package downloaded: SigmaHQ's largest is a few MiB.
@@ -80,23 +81,42 @@ pub fn run(args: &RulesUpdateArgs) -> Result<i32> {
         );
     }
     print!("{}", describe(&report));
-    if let Some(installed) = &report.installed {
-        compile_into_cache(installed);
+    if report.installed.is_some() {
+        compile_into_cache();
     }
     Ok(0)
 }
 
 /// Compiles the set just installed into the compiled-rule cache, as a hunt without
-/// `--rules` will load it (the installed folder, no mapping, placeholders or selection),
-/// so that the first hunt after an update starts in tens of milliseconds instead of
-/// compiling. Honours `TOCSIN_NO_RULE_CACHE`; a failure only costs that first hunt the
-/// compilation, and is said.
-fn compile_into_cache(installed: &Path) {
-    let paths = [installed.to_path_buf()];
-    if let Err(error) = ruleset::load(&paths, &CompileArgs::default(), &SelectArgs::default()) {
-        eprintln!(
+/// `--rules` will load it (the installed folder, held while it is read, with no mapping,
+/// placeholders or selection), so that the first hunt after an update reads it back instead
+/// of compiling. Nothing to do when the cache is off (`TOCSIN_NO_RULE_CACHE`) or has no
+/// folder; a set that cannot be stored only costs that first hunt the compilation, and is
+/// said.
+fn compile_into_cache() {
+    let cache = RuleCache::from_env(|name| std::env::var_os(name));
+    if cache.dir().is_none() {
+        return;
+    }
+    let stored = ruleset::paths_or_installed(&[], true).and_then(|held| {
+        let (_, outcome) = load_rules_cached(
+            &held.paths,
+            &[],
+            &CompileOptions::default(),
+            &RuleSelection::default(),
+            &cache,
+        )?;
+        Ok(outcome)
+    });
+    match stored {
+        Ok(CacheOutcome::Compiled { stored: false }) => eprintln!(
+            "note: the new rules could not be stored in the rule cache under {}; the next hunt compiles them",
+            cache.dir().map_or_else(String::new, |dir| dir.display().to_string())
+        ),
+        Ok(_) => {}
+        Err(error) => eprintln!(
             "note: the new rules were not compiled into the rule cache ({error:#}); the next hunt compiles them"
-        );
+        ),
     }
 }
 

@@ -177,6 +177,10 @@ impl NameCache {
 ///
 /// Use it as a [`DeserializeSeed`] (it reserves room for `capacity` fields), or through
 /// [`FlatEvent`] where a plain `Deserialize` type is needed.
+///
+/// It reads every key and value, never skipping one (`IgnoredAny`): serde_json then checks
+/// the UTF-8 and the `\u` escapes of every string, which lets JSON Lines repair a line only
+/// when it is refused (`json.rs`, `flatten_line`).
 pub(crate) struct Flattener {
     event: Event,
     path: String,
