@@ -6,7 +6,7 @@
 // A check's failure is a panic, as the fuzzer expects.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use tocsin_decode::{from_bytes, DecodeError, DecodeOptions, Format};
+use tocsin_decode::{from_bytes, DecodeError, DecodeOptions, EvtxDecoder, Format};
 use tocsin_engine::{parse_placeholders, EngineBuilder, LogsourceMapping, Scratch};
 use tocsin_event::{Event, Value};
 use tocsin_sigma::ast::LogSource;
@@ -15,10 +15,11 @@ use tocsin_sigma::ast::LogSource;
 pub type Check = fn(&[u8]);
 
 /// The fuzz targets, by the name of their corpus folder, with their check.
-pub const TARGETS: [(&str, Check); 5] = [
+pub const TARGETS: [(&str, Check); 6] = [
     ("json", json),
     ("text", text),
     ("evtx", evtx),
+    ("evtx_direct", evtx_direct),
     ("sigma", sigma),
     ("mapping", mapping),
 ];
@@ -85,22 +86,56 @@ pub fn text(data: &[u8]) {
     }
 }
 
-/// Arbitrary bytes through the EVTX decoder: no panic. A parser panic is turned into an
-/// error item by the decoder, so that is checked for too.
+/// Arbitrary bytes through the EVTX decoders: no panic, not even one caught by the decoder,
+/// and tocsin's direct decoder gives every item (events field for field, errors by their
+/// text, in order) exactly as the `evtx` crate's JSON path does.
 pub fn evtx(data: &[u8]) {
-    let options = DecodeOptions {
-        // Inline parsing: deterministic, and no thread pool per input.
-        evtx_threads: 1,
-        format: Some(Format::Evtx),
-        ..DecodeOptions::default()
+    let items = |decoder| -> Option<Vec<Result<Event, String>>> {
+        let options = DecodeOptions {
+            // Inline parsing: deterministic, and no thread pool per input.
+            evtx_threads: 1,
+            format: Some(Format::Evtx),
+            evtx_decoder: decoder,
+            ..DecodeOptions::default()
+        };
+        let source = from_bytes("fuzz", data.to_vec(), &options).ok()?;
+        Some(source.map(|item| item.map_err(|e| e.to_string())).collect())
     };
-    if let Ok(source) = from_bytes("fuzz", data.to_vec(), &options) {
-        for item in source {
-            if let Err(error) = item {
-                assert!(!error.to_string().contains("panicked"), "{error}");
-            }
-        }
+    let direct = items(EvtxDecoder::Direct);
+    for error in direct
+        .iter()
+        .flatten()
+        .filter_map(|item| item.as_ref().err())
+    {
+        assert!(!error.contains("panicked"), "{error}");
     }
+    assert_eq!(
+        direct,
+        items(EvtxDecoder::Crate),
+        "the direct EVTX decoder and the evtx crate disagree"
+    );
+}
+
+/// Arbitrary bytes as the one chunk of an EVTX file (after its `ElfChnk` magic, so that the
+/// chunk header and records are reached, not refused at the magic), decoded by tocsin's
+/// direct decoder and by the `evtx` crate's JSON path: the same items from both (the direct
+/// decoder hands every chunk it does not take to the crate, so a difference is a record it
+/// took and rendered otherwise), and no panic.
+pub fn evtx_direct(data: &[u8]) {
+    const HEADER: usize = 4096;
+    const CHUNK: usize = 65536;
+    let mut file = vec![0u8; HEADER + CHUNK];
+    file[..8].copy_from_slice(b"ElfFile\0");
+    // Header size, minor and major version, header block size, chunk count.
+    file[32..36].copy_from_slice(&128u32.to_le_bytes());
+    file[36..38].copy_from_slice(&1u16.to_le_bytes());
+    file[38..40].copy_from_slice(&3u16.to_le_bytes());
+    file[40..42].copy_from_slice(&(HEADER as u16).to_le_bytes());
+    file[42..44].copy_from_slice(&1u16.to_le_bytes());
+    file[HEADER..HEADER + 8].copy_from_slice(b"ElfChnk\0");
+    let n = data.len().min(CHUNK - 8);
+    file[HEADER + 8..HEADER + 8 + n].copy_from_slice(&data[..n]);
+    evtx(&file);
 }
 
 /// Arbitrary text as a Sigma rule file: parsed, compiled, and the compiled rules evaluated

@@ -1,10 +1,15 @@
-//! The EVTX decoder, on the `evtx` crate's chunk pipeline.
+//! The EVTX decoder: the `evtx` crate finds the file's chunks in record order (from the
+//! chunk holding the oldest records, wrapping around) and checks their headers and
+//! checksums; each chunk's records are then decoded by [`crate::evtx_direct`] straight into
+//! events, or, for a chunk that decoder leaves alone, by the crate.
 //!
-//! The parser renders each record as JSON in the same layout as `evtx_dump` (attributes
+//! The crate renders each record as JSON in the same layout as `evtx_dump` (attributes
 //! under `#attributes`, text beside them under `#text`, that is `separate_json_attributes`
 //! off), and [`Flattener`] turns those bytes into an [`Event`] without building a JSON tree.
-//! Both steps run in the parser's worker closure, so on the rayon pool, in parallel with the
-//! parsing of other chunks.
+//! The direct decoder gives the same events without the JSON. With
+//! [`EvtxDecoder::Crate`] every chunk goes through the crate's own pipeline, as the
+//! reference the direct decoder is measured and tested against. Chunks are decoded on the
+//! rayon pool when [`DecodeOptions::evtx_threads`] asks for more than one thread.
 //!
 //! An event's `origin.record` is the number in the record's header, the one `evtx_dump`
 //! prints and the parser's errors name, unique in the file. `Event.System.EventRecordID`,
@@ -18,22 +23,27 @@
 //! that are not in the file, are reported. Zero bytes after the last chunk (slack left by
 //! copy tools) are not an error.
 //!
-//! The parser's record iterator borrows the parser, so it cannot live in a returned source.
-//! Instead a decoder thread (one of [`crate::threads`]' reused threads) drives it and hands
-//! events over in batches through a bounded channel; dropping the [`EvtxSource`] stops the
+//! The direct decoder runs on the thread that iterates the source, a chunk at a time (with
+//! several threads, a run of chunks at a time on the rayon pool): a hunt's workers decode
+//! their own files, with no thread, channel or wake-up per file. The crate's record iterator
+//! borrows its parser, so it cannot live in a returned source: for [`EvtxDecoder::Crate`] a
+//! decoder thread (one of [`crate::threads`]' reused threads) drives it and hands events
+//! over in batches through a bounded channel; dropping the [`EvtxSource`] stops the
 //! decoding at its next batch and frees the thread for another file.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
+use evtx::err::EvtxError;
 use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
+use rayon::prelude::*;
 use serde::de::DeserializeSeed;
 use tocsin_event::{Event, Origin};
 
 use crate::error::{error_chain, DecodeError};
 use crate::flatten::Flattener;
-use crate::{DecodeOptions, EventSource};
+use crate::{DecodeOptions, EventSource, EvtxDecoder};
 
 /// The first bytes of every EVTX file.
 pub(crate) const MAGIC: &[u8; 8] = b"ElfFile\0";
@@ -55,8 +65,30 @@ type Item = Result<Event, DecodeError>;
 /// Events decoded from one EVTX file.
 pub(crate) struct EvtxSource {
     name: Arc<str>,
-    batches: Receiver<Vec<Item>>,
+    /// What has been decoded and not yet taken.
     batch: std::vec::IntoIter<Item>,
+    /// Where the next events come from.
+    feed: Feed,
+}
+
+/// Where an [`EvtxSource`]'s next events come from.
+enum Feed {
+    /// The direct decoder, on the thread that iterates the source.
+    Inline(Box<InlineChunks>),
+    /// The crate's pipeline, on a decoder thread.
+    Thread(Receiver<Vec<Item>>),
+    /// Nothing more.
+    Done,
+}
+
+/// The chunks the direct decoder has yet to decode, and what it reports after them.
+struct InlineChunks {
+    /// The file's chunks in record order, as the crate's parser reads them.
+    chunks: Box<dyn Iterator<Item = evtx::err::Result<EvtxChunkData>> + Send>,
+    /// How they are decoded.
+    plan: ChunkPlan,
+    /// What the parser does not read, reported after the last chunk.
+    tail: Tail,
 }
 
 impl EvtxSource {
@@ -90,6 +122,14 @@ impl EvtxSource {
             .validate_checksums(options.evtx_validate_checksums)
             .separate_json_attributes(false)
             .indent(false);
+        let plan = ChunkPlan {
+            decoder: options.evtx_decoder,
+            threads: match options.evtx_threads {
+                0 => rayon::current_num_threads(),
+                threads => threads,
+            },
+            settings: Arc::new(settings.clone()),
+        };
         let parser = EvtxParser::from_read_seek(data)
             .map_err(|error| DecodeError::NotEvtx {
                 file: Arc::clone(&name),
@@ -97,35 +137,159 @@ impl EvtxSource {
             })?
             .with_configuration(settings);
 
-        let (sender, batches) = sync_channel::<Vec<Item>>(4);
-        let thread_name = Arc::clone(&name);
-        crate::threads::run("tocsin-evtx", move || {
-            let name = thread_name;
-            let run = std::panic::AssertUnwindSafe(|| {
-                drive(parser, &name, &sender);
-                let _ = sender.send(tail.items(&name));
-            });
-            if let Err(panic) = std::panic::catch_unwind(run) {
-                let error = DecodeError::Evtx {
-                    file: name,
-                    chunk: None,
-                    record: None,
-                    message: format!("the EVTX parser panicked: {}", panic_message(&*panic)),
-                };
-                let _ = sender.send(vec![Err(error)]);
-            }
-        })
-        .map_err(|e| DecodeError::io(&name, e))?;
+        let feed = match plan.decoder {
+            EvtxDecoder::Direct => Feed::Inline(Box::new(InlineChunks {
+                chunks: Box::new(parser.into_chunks()),
+                plan,
+                tail,
+            })),
+            EvtxDecoder::Crate => Feed::Thread(spawn_crate_pipeline(&name, parser, tail)?),
+        };
         Ok(EvtxSource {
             name,
-            batches,
             batch: Vec::new().into_iter(),
+            feed,
         })
+    }
+
+    /// Decodes what comes next into the batch; `false` when nothing more comes.
+    fn refill(&mut self) -> bool {
+        match &mut self.feed {
+            Feed::Inline(inline) => {
+                let name = &self.name;
+                let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    inline.next_items(name)
+                }));
+                match decoded {
+                    Ok(Some(items)) => self.batch = items.into_iter(),
+                    Ok(None) => {
+                        self.batch = inline.tail.items(name).into_iter();
+                        self.feed = Feed::Done;
+                    }
+                    Err(panic) => {
+                        self.batch = vec![Err(panicked(name, &*panic))].into_iter();
+                        self.feed = Feed::Done;
+                    }
+                }
+                true
+            }
+            // The thread drops its sender when it is done.
+            Feed::Thread(batches) => match batches.recv() {
+                Ok(batch) => {
+                    self.batch = batch.into_iter();
+                    true
+                }
+                Err(_) => false,
+            },
+            Feed::Done => false,
+        }
     }
 }
 
-/// Runs the parser over the whole file, sending results in batches until the receiver is
-/// gone.
+impl InlineChunks {
+    /// The items of the next chunk (with several threads, of the next run of twice as many
+    /// chunks as threads, decoded on the rayon pool, in order); `None` after the last.
+    fn next_items(&mut self, name: &Arc<str>) -> Option<Vec<Item>> {
+        let mut items = Vec::new();
+        if self.plan.threads <= 1 {
+            decode_chunk(self.chunks.next()?, name, &self.plan, &mut items);
+            return Some(items);
+        }
+        let run: Vec<_> = self.chunks.by_ref().take(self.plan.threads * 2).collect();
+        if run.is_empty() {
+            return None;
+        }
+        let plan = &self.plan;
+        let decoded: Vec<Vec<Item>> = run
+            .into_par_iter()
+            .map(|chunk| {
+                let mut items = Vec::new();
+                decode_chunk(chunk, name, plan, &mut items);
+                items
+            })
+            .collect();
+        decoded.into_iter().for_each(|chunk| items.extend(chunk));
+        Some(items)
+    }
+}
+
+/// Runs the crate's pipeline over the file on a decoder thread (its record iterator borrows
+/// the parser, so it cannot live in the source), which hands events over in batches and
+/// then what the tail reports; returns where they arrive.
+fn spawn_crate_pipeline<T>(
+    name: &Arc<str>,
+    parser: EvtxParser<T>,
+    tail: Tail,
+) -> Result<Receiver<Vec<Item>>, DecodeError>
+where
+    T: Read + Seek + Send + 'static,
+{
+    let (sender, batches) = sync_channel::<Vec<Item>>(4);
+    let thread_name = Arc::clone(name);
+    crate::threads::run("tocsin-evtx", move || {
+        let name = thread_name;
+        let run = std::panic::AssertUnwindSafe(|| {
+            drive(parser, &name, &sender);
+            let _ = sender.send(tail.items(&name));
+        });
+        if let Err(panic) = std::panic::catch_unwind(run) {
+            let _ = sender.send(vec![Err(panicked(&name, &*panic))]);
+        }
+    })
+    .map_err(|e| DecodeError::io(name, e))?;
+    Ok(batches)
+}
+
+/// The error that says the parser panicked while decoding `name`.
+fn panicked(name: &Arc<str>, panic: &(dyn std::any::Any + Send)) -> DecodeError {
+    DecodeError::Evtx {
+        file: Arc::clone(name),
+        chunk: None,
+        record: None,
+        message: format!("the EVTX parser panicked: {}", panic_message(panic)),
+    }
+}
+
+/// How a file's chunks are decoded.
+struct ChunkPlan {
+    /// Which decoder.
+    decoder: EvtxDecoder,
+    /// How many chunks are decoded at once (on the rayon pool when more than one).
+    threads: usize,
+    /// The crate's settings, for the chunks the direct decoder leaves to it.
+    settings: Arc<ParserSettings>,
+}
+
+/// The events of one chunk the parser read (or why it could not), appended to `out`.
+fn decode_chunk(
+    chunk: evtx::err::Result<EvtxChunkData>,
+    name: &Arc<str>,
+    plan: &ChunkPlan,
+    out: &mut Vec<Item>,
+) {
+    let mut data = match chunk {
+        Ok(data) => data,
+        Err(error) => return out.push(Err(DecodeError::evtx(name, &error))),
+    };
+    let number = data.number.unwrap_or_default();
+    // The parser checked the checksums already when asked to.
+    if crate::evtx_direct::decode_chunk(name, number, &data.data, false, out).is_ok() {
+        return;
+    }
+    match data.parse(Arc::clone(&plan.settings)) {
+        Ok(mut chunk) => out.extend(chunk.iter().map(|record| to_event(record, name))),
+        Err(error) => {
+            let error = EvtxError::FailedToParseChunk {
+                chunk_id: number,
+                source: Box::new(error),
+            };
+            out.push(Err(DecodeError::evtx(name, &error)));
+        }
+    }
+}
+
+/// Runs the crate's parser over the whole file, sending results in batches until the
+/// receiver is gone.
 fn drive<T>(
     mut parser: EvtxParser<T>,
     name: &Arc<str>,
@@ -313,8 +477,9 @@ impl Iterator for EvtxSource {
             if let Some(item) = self.batch.next() {
                 return Some(item);
             }
-            // The thread drops its sender when it is done.
-            self.batch = self.batches.recv().ok()?.into_iter();
+            if !self.refill() {
+                return None;
+            }
         }
     }
 }

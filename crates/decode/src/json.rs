@@ -338,10 +338,7 @@ fn lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
     let mut fixed: Option<Vec<u8>> = None;
     let mut copied = 0;
     let mut at = 0;
-    while let Some(found) = text
-        .get(at..)
-        .and_then(|rest| memchr::memchr(b'\\', rest))
-    {
+    while let Some(found) = text.get(at..).and_then(|rest| memchr::memchr(b'\\', rest)) {
         at += found;
         let lone = match escape(at) {
             Some(0xD800..=0xDBFF) if matches!(escape(at + 6), Some(0xDC00..=0xDFFF)) => {
@@ -483,12 +480,12 @@ impl Lines {
             }
             let indent = self.buffer.len() - self.buffer.trim_ascii_start().len();
             let result = flatten_line(text, capacity).map_err(|error| DecodeError::Json {
-                    file: Arc::clone(name),
-                    record: self.line,
-                    line: self.line,
-                    column: (indent + error.column().max(1)) as u64,
-                    message: message(&error),
-                });
+                file: Arc::clone(name),
+                record: self.line,
+                line: self.line,
+                column: (indent + error.column().max(1)) as u64,
+                message: message(&error),
+            });
             return Some((result, self.line));
         }
     }

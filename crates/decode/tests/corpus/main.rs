@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod damaged;
+mod decoders;
 mod regression;
 mod robustness;
 mod samples;
