@@ -279,6 +279,24 @@ pub struct ManArgs {
 }
 
 /// Formats of `tocsin stats`.
+/// Which decoder reads EVTX records (`hunt --evtx-decoder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvtxDecoderArg {
+    /// tocsin's own decoder.
+    Direct,
+    /// The `evtx` crate's JSON rendering, flattened.
+    Crate,
+}
+
+impl From<EvtxDecoderArg> for tocsin_decode::EvtxDecoder {
+    fn from(arg: EvtxDecoderArg) -> Self {
+        match arg {
+            EvtxDecoderArg::Direct => tocsin_decode::EvtxDecoder::Direct,
+            EvtxDecoderArg::Crate => tocsin_decode::EvtxDecoder::Crate,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StatsFormat {
     /// Aligned tables.
@@ -721,6 +739,11 @@ pub struct HuntArgs {
     /// (its reporting API's support session XML).
     #[arg(long, value_name = "FORMAT")]
     pub input_format: Option<tocsin_decode::Format>,
+    /// Which decoder reads EVTX records: tocsin's own (direct, the default: templates
+    /// read in place, no JSON) or the `evtx` crate's JSON rendering (crate), which the
+    /// direct decoder equals record for record and which stays for cross-checking.
+    #[arg(long, value_name = "DECODER", default_value = "direct")]
+    pub evtx_decoder: EvtxDecoderArg,
     /// Where plain JSON inputs come from, for the rules written for it:
     /// `product:NAME[,service:NAME][,category:NAME]` (such as product:zeek,service:rdp).
     /// Plain JSON says neither its product nor a Windows channel, so without this its

@@ -4,7 +4,9 @@
 //! For each input format (the EVTX files as they are, and the same records as JSON Lines)
 //! the benchmark reads the input repeated `--repeat` times twice: once only decoding (the
 //! *parse floor*, what no hunt can beat), once decoding and evaluating every rule on every
-//! event, as `tocsin hunt` does. It prints events/s, MB/s and the hunt's share of the floor,
+//! event, as `tocsin hunt` does. For EVTX the floor is first measured with both decoders
+//! (tocsin's direct one and the `evtx` crate's JSON path it replaces, alternately), and
+//! their ratio printed. It prints events/s, MB/s and the hunt's share of the floor,
 //! then the rule load time (median of `--runs` loads, compiled and read back from the
 //! compiled-rule cache), peak memory per phase, how time grows with input and threads, and
 //! the median wall time of a real `tocsin hunt` process over the input, with and without
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use std::ops::ControlFlow;
 
-use tocsin_decode::DecodeOptions;
+use tocsin_decode::{DecodeOptions, EvtxDecoder};
 use tocsin_engine::Scratch;
 use tocsin_event::Event;
 use tocsin_pipeline::{
@@ -125,12 +127,21 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         "{:<6} {:<6} {:>10} {:>12} {:>9} {:>11} {:>10} {:>8}",
         "format", "pass", "events", "events/s", "MB/s", "detections", "peak mem", "vs floor"
     );
+    let mut decoders = None;
     for (name, files) in [("evtx", evtx_files.clone()), ("jsonl", vec![jsonl.clone()])] {
         let inputs = repeated(&files, repeat);
-        let floor = measure(&inputs, None, threads);
-        let hunt = measure(&inputs, Some(&detectors), threads);
+        if name == "evtx" {
+            let compared = compare_evtx_decoders(&inputs, threads);
+            print_pass(name, "crate", &compared.crate_path, None);
+            decoders = Some(compared);
+        }
+        let floor = measure(&inputs, None, threads, EvtxDecoder::Direct);
+        let hunt = measure(&inputs, Some(&detectors), threads, EvtxDecoder::Direct);
         print_pass(name, "parse", &floor, None);
         print_pass(name, "hunt", &hunt, Some(&floor));
+    }
+    if let Some(compared) = decoders {
+        compared.print();
     }
     println!();
     if args.quick {
@@ -287,12 +298,53 @@ fn total_size(files: &[PathBuf]) -> u64 {
         .sum()
 }
 
-/// Reads `inputs` on `threads` threads, judging the events when detectors are given.
-fn measure(inputs: &[PathBuf], detectors: Option<&Detectors>, threads: usize) -> Pass {
+/// The EVTX parse floor with tocsin's direct decoder and with the `evtx` crate's JSON path
+/// (the decoder it replaces), each measured twice, alternately, so that a change in the
+/// machine's load weighs on both; the faster pass of each is kept.
+struct DecoderComparison {
+    crate_path: Pass,
+    direct: Pass,
+}
+
+/// Measures both EVTX decoders over `inputs`, alternately.
+fn compare_evtx_decoders(inputs: &[PathBuf], threads: usize) -> DecoderComparison {
+    let faster = |a: Pass, b: Pass| if a.elapsed <= b.elapsed { a } else { b };
+    let crate_first = measure(inputs, None, threads, EvtxDecoder::Crate);
+    let direct_first = measure(inputs, None, threads, EvtxDecoder::Direct);
+    let crate_second = measure(inputs, None, threads, EvtxDecoder::Crate);
+    let direct_second = measure(inputs, None, threads, EvtxDecoder::Direct);
+    DecoderComparison {
+        crate_path: faster(crate_first, crate_second),
+        direct: faster(direct_first, direct_second),
+    }
+}
+
+impl DecoderComparison {
+    /// Prints both floors and their ratio (issue 21 asks for at least 2).
+    fn print(&self) {
+        println!(
+            "EVTX decoders, parse floor (faster of two alternate passes each): direct {:.0} \
+             events/s, evtx crate's JSON path {:.0} events/s: {:.2} times",
+            self.direct.events_per_second(),
+            self.crate_path.events_per_second(),
+            self.direct.events_per_second() / self.crate_path.events_per_second().max(1e-9),
+        );
+    }
+}
+
+/// Reads `inputs` on `threads` threads with EVTX `decoder`, judging the events when
+/// detectors are given.
+fn measure(
+    inputs: &[PathBuf],
+    detectors: Option<&Detectors>,
+    threads: usize,
+    decoder: EvtxDecoder,
+) -> Pass {
     reset_peak_memory();
     let next = AtomicUsize::new(0);
     let options = DecodeOptions {
         evtx_threads: if inputs.len() >= threads { 1 } else { threads },
+        evtx_decoder: decoder,
         ..DecodeOptions::default()
     };
     let started = Instant::now();
@@ -416,7 +468,7 @@ const SCALING_TRIES: usize = 3;
 /// The median of [`SCALING_TRIES`] hunt passes over `inputs`, by time.
 fn median_of(inputs: &[PathBuf], engine: &Detectors, threads: usize) -> Pass {
     let mut passes: Vec<Pass> = (0..SCALING_TRIES)
-        .map(|_| measure(inputs, Some(engine), threads))
+        .map(|_| measure(inputs, Some(engine), threads, EvtxDecoder::Direct))
         .collect();
     passes.sort_by_key(|pass| pass.elapsed);
     passes[passes.len() / 2]

@@ -95,6 +95,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         syslog_year: args.clock.syslog_year,
         timezone: args.clock.tz,
         logsource: args.logsource.clone().map(std::sync::Arc::new),
+        evtx_decoder: args.evtx_decoder.into(),
         ..DecodeOptions::default()
     };
     let inputs = canonical_inputs(&args.paths);

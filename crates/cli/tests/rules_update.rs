@@ -332,7 +332,11 @@ fn an_update_compiles_the_new_set_into_the_rule_cache_the_next_hunt_reads() {
         .args(["rules", "update", "--source", &zip.to_string_lossy()]));
     assert!(out.status.success(), "{}", stderr(&out));
     let stored = entries();
-    assert_eq!(stored.len(), 1, "the update stored the compiled set: {stored:?}");
+    assert_eq!(
+        stored.len(),
+        1,
+        "the update stored the compiled set: {stored:?}"
+    );
     // A hunt without --rules reads that entry: it stores none of its own.
     let input = env.write("events.jsonl", sysmon_line(1, "C:\\whoami.exe").as_bytes());
     let out = run(tocsin()
@@ -342,7 +346,11 @@ fn an_update_compiles_the_new_set_into_the_rule_cache_the_next_hunt_reads() {
         .arg(&input)
         .args(["--format", "jsonl"]));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Whoami Execution"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Whoami Execution"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(entries(), stored);
     // Without the cache, the update stores nothing.
     let off = env.dir.path().join("off");

@@ -265,7 +265,7 @@ pub struct DecodeOptions {
 pub enum EvtxDecoder {
     /// Each chunk's records straight into events: templates parsed once per chunk, their
     /// substitutions read in place, no JSON. A chunk holding what it does not take (a
-    /// record that is no template instance, an array value, a damaged record) goes to the
+    /// floating-point value, a damaged record) goes to the
     /// `evtx` crate, so the events are the same either way.
     #[default]
     Direct,
