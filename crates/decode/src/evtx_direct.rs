@@ -208,6 +208,11 @@ fn decode<'c>(
             depth: 0,
         };
         renderer.record().map_err(with_record)?;
+        if sink.overflowed() {
+            return Err(with_record(Fallback::new(
+                "a path longer than 4 KiB, or too many path bytes",
+            )));
+        }
         let mut event = sink.finish();
         fields += event.fields.len();
         // The crate caps what one pass over a chunk may render; stay far below it.

@@ -11,6 +11,17 @@ use super::{Fallback, Outcome};
 /// The size of a chunk's header, where its first record starts.
 pub(super) const HEADER_SIZE: usize = 512;
 
+/// The longest name decoded here, in UTF-16 units.
+const MAX_NAME_UNITS: usize = 1024;
+
+/// The most name text decoded for one chunk: more leaves the chunk to the crate, which
+/// reads names in place.
+const MAX_NAME_BYTES: usize = 1 << 20;
+
+/// Above this capacity the names' text buffer is given back between chunks, so that one
+/// hostile chunk does not leave a thread holding its memory.
+const KEPT_NAME_CAPACITY: usize = 256 << 10;
+
 /// What this decoder uses of a chunk's header.
 pub(super) struct Header {
     /// The last record's number (the record header's), after which the walk stops.
@@ -173,6 +184,9 @@ impl Names {
     pub(super) fn read_table(&mut self, data: &[u8]) -> Outcome<()> {
         self.list.clear();
         self.text.clear();
+        if self.text.capacity() > KEPT_NAME_CAPACITY {
+            self.text.shrink_to(KEPT_NAME_CAPACITY);
+        }
         self.by_offset.clear();
         self.by_text.clear();
         let names = self;
@@ -202,6 +216,9 @@ impl Names {
     fn insert(&mut self, data: &[u8], offset: u32, at: usize) -> Outcome<NameId> {
         let id = u32::try_from(self.list.len()).unwrap_or(u32::MAX);
         let start = self.text.len();
+        if start > MAX_NAME_BYTES {
+            return Err(Fallback::new("more than 1 MiB of names in one chunk"));
+        }
         decode_name(data, at, &mut self.text)?;
         let text = self.text.get(start..).unwrap_or_default();
         let safe = !text.chars().any(|c| c == '"' || c == '\\' || c < ' ');
@@ -217,10 +234,12 @@ impl Names {
             hasher.write(text.as_bytes());
             hasher.finish()
         };
-        // A name whose hash is another's text's is its own canon (never the same).
+        // Names are told apart by their hash: two different names with the same one (never
+        // met in real logs, but Fx is easy to collide on purpose) leave the chunk to the
+        // crate, rather than have two same-named siblings taken for different names.
         let canon = match self.by_text.get(&hash) {
             Some(&canon) if self.text(canon) == text => canon,
-            Some(_) => id,
+            Some(_) => return Err(Fallback::new("two names with the same hash")),
             None => {
                 self.by_text.insert(hash, id);
                 id
@@ -288,6 +307,11 @@ impl Names {
 /// must be valid UTF-16 (the crate refuses it otherwise).
 fn decode_name(data: &[u8], at: usize, text: &mut String) -> Outcome<()> {
     let count = usize::from(u16_at(data, at)?);
+    // Windows' names are short; long ones (up to 65,535 units each, and one entry can be
+    // named from thousands of offsets) are left to the crate, which borrows them in place.
+    if count > MAX_NAME_UNITS {
+        return Err(Fallback::new("a name longer than 1,024 characters"));
+    }
     let start = at + 2;
     let bytes = data
         .get(start..start + count * 2)
@@ -313,5 +337,26 @@ mod tests {
         let mut crc = Crc32::new();
         crc.update(b"123456789");
         assert_eq!(crc.finish(), 0xCBF4_3926);
+    }
+
+    /// A name entry's length and UTF-16 text, NUL-terminated.
+    fn name_entry(units: &[u16]) -> Vec<u8> {
+        let mut bytes = (units.len() as u16).to_le_bytes().to_vec();
+        for unit in units.iter().chain(&[0]) {
+            bytes.extend(unit.to_le_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn names_longer_than_the_limit_are_left_to_the_crate() {
+        let mut text = String::new();
+        let short: Vec<u16> = "EventData".encode_utf16().collect();
+        assert!(decode_name(&name_entry(&short), 0, &mut text).is_ok());
+        assert_eq!(text, "EventData");
+        let long = vec![0x4141; MAX_NAME_UNITS + 1];
+        assert!(decode_name(&name_entry(&long), 0, &mut String::new()).is_err());
+        let longest = vec![u16::from(b'a'); MAX_NAME_UNITS];
+        assert!(decode_name(&name_entry(&longest), 0, &mut String::new()).is_ok());
     }
 }

@@ -143,10 +143,14 @@ impl<'r, 'c> Renderer<'r, 'c> {
     /// How many copies of template element `element` a string array among its children
     /// makes (the crate repeats an element once per item of an array of several), if one
     /// does. Two such arrays, or one in an attribute, are left to the crate.
-    fn copies(&self, values: &[Val<'_>], element: &Elem) -> Outcome<Option<u32>> {
+    fn copies(&mut self, values: &[Val<'_>], element: &Elem) -> Outcome<Option<u32>> {
+        let scanned = std::cell::Cell::new(0usize);
         let several = |node: &Node<'_>| match node {
             Node::Placeholder { id, .. } => match values.get(usize::from(*id)) {
-                Some(Val::StrArray(items)) => Some(items.count()).filter(|&n| n > 1),
+                Some(Val::StrArray(items)) => {
+                    scanned.set(scanned.get().saturating_add(items.byte_len()));
+                    Some(items.count()).filter(|&n| n > 1)
+                }
                 _ => None,
             },
             _ => None,
@@ -172,6 +176,7 @@ impl<'r, 'c> Renderer<'r, 'c> {
         }) {
             return Err(Fallback::new("a string array in an attribute"));
         }
+        self.sink.scan_array(scanned.get())?;
         Ok(copies)
     }
 
@@ -196,6 +201,8 @@ impl<'r, 'c> Renderer<'r, 'c> {
                     if item == ERef::WHOLE {
                         return Err(Fallback::new("a string array no element repeats"));
                     }
+                    // Counting and finding the item each read the array (twice at most).
+                    self.sink.scan_array(2 * items.byte_len())?;
                     // The copy's item; an empty one leaves the copy empty.
                     let text = items
                         .item(item as usize)
@@ -552,7 +559,12 @@ impl<'r, 'c> Renderer<'r, 'c> {
         if e.item != ERef::WHOLE || (!data && templates.has_attrs(element)) {
             return Ok(false);
         }
-        let node = match self.content.values(e.inst).get(usize::from(id)) {
+        let content = self.content;
+        let value = content.values(e.inst).get(usize::from(id));
+        if let Some(Val::StrArray(items)) = value {
+            self.sink.scan_array(items.byte_len())?;
+        }
+        let node = match value {
             None => None,
             Some(Val::Fragment(_)) => return Ok(false),
             Some(Val::StrArray(items)) if items.count() > 1 => return Ok(false),

@@ -137,6 +137,13 @@ pub(super) struct Sink {
     timestamp: Option<(u8, i64)>,
     /// How many fields the last event had: room for the next one's.
     last_fields: usize,
+    /// The bytes of the paths known.
+    path_bytes: usize,
+    /// Whether this event met a path longer than [`Sink::MAX_PATH`] or more path bytes than
+    /// [`Sink::MAX_PATH_BYTES`]: the chunk is then left to the crate.
+    overflowed: bool,
+    /// The string-array bytes read to find items in this chunk (see [`Sink::scan_array`]).
+    array_bytes: usize,
 }
 
 impl Default for Sink {
@@ -152,6 +159,9 @@ impl Default for Sink {
             event: Event::default(),
             timestamp: None,
             last_fields: 0,
+            path_bytes: 0,
+            overflowed: false,
+            array_bytes: 0,
         };
         sink.reset_paths();
         sink
@@ -162,6 +172,14 @@ impl Sink {
     /// As many paths as the flattener's cache keeps.
     const MAX_NAMES: usize = 4096;
 
+    /// The longest path made here (real ones are a few dozen bytes; names nest up to 100
+    /// deep and may be 1,024 characters long).
+    const MAX_PATH: usize = 4096;
+
+    /// The most path bytes known at once: past it the paths are forgotten before the next
+    /// event, and an event that alone needs more is left to the crate.
+    const MAX_PATH_BYTES: usize = 8 << 20;
+
     fn reset_paths(&mut self) {
         self.paths.clear();
         self.by_text.clear();
@@ -169,18 +187,36 @@ impl Sink {
         self.fixed.clear();
         self.generation = self.generation.wrapping_add(1);
         self.paths.push((Arc::from(""), None, None));
+        self.path_bytes = 0;
     }
 
     /// Starts a new chunk: its keys are new.
     pub(super) fn start_chunk(&mut self) {
         self.children.clear();
+        self.array_bytes = 0;
+    }
+
+    /// The most string-array bytes read to find items in one chunk: each copy of an
+    /// element an array repeats looks its item up from the array's start, so a chunk
+    /// whose many elements repeat one long array would cost its size times its items.
+    const MAX_ARRAY_BYTES: usize = 64 << 20;
+
+    /// Counts `bytes` of string array read to find an item; past
+    /// [`Sink::MAX_ARRAY_BYTES`] in this chunk, the chunk is left to the crate.
+    pub(super) fn scan_array(&mut self, bytes: usize) -> Outcome<()> {
+        self.array_bytes = self.array_bytes.saturating_add(bytes);
+        if self.array_bytes > Self::MAX_ARRAY_BYTES {
+            return Err(super::Fallback::new("string arrays too costly to expand"));
+        }
+        Ok(())
     }
 
     /// Starts a new event.
     pub(super) fn start(&mut self) {
-        if self.paths.len() >= Self::MAX_NAMES {
+        if self.paths.len() >= Self::MAX_NAMES || self.path_bytes > Self::MAX_PATH_BYTES / 2 {
             self.reset_paths();
         }
+        self.overflowed = false;
         self.event = Event::default();
         self.event.fields.reserve(self.last_fields.clamp(16, 256));
         self.timestamp = None;
@@ -286,7 +322,16 @@ impl Sink {
         }
         let id = match self.by_text.get(path.as_str()) {
             Some(&id) => id,
+            None if path.len() > Self::MAX_PATH
+                || self.path_bytes + path.len() > Self::MAX_PATH_BYTES =>
+            {
+                // Not kept: the chunk goes to the crate (see `overflowed`).
+                self.overflowed = true;
+                self.scratch = path;
+                return parent;
+            }
             None => {
+                self.path_bytes += path.len();
                 let mut alias = windows_alias(&path);
                 if alias.is_empty() {
                     alias = shipper_alias(&path);
@@ -308,6 +353,12 @@ impl Sink {
             self.children.insert((parent, key, suffix), id);
         }
         id
+    }
+
+    /// Whether the event being made needed a path too long, or too many path bytes, to be
+    /// made here.
+    pub(super) fn overflowed(&self) -> bool {
+        self.overflowed
     }
 
     /// How many fields the event has so far.
@@ -341,5 +392,35 @@ impl Sink {
         self.last_fields = event.fields.len();
         event.timestamp_micros = self.timestamp.take().map(|(_, micros)| micros);
         event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_too_long_is_not_made_and_marks_the_event() {
+        let mut sink = Sink::default();
+        sink.start();
+        let child = sink.child_by_text(ROOT, None, "Event", 0);
+        assert_ne!(child, ROOT);
+        assert!(!sink.overflowed());
+        let long = "x".repeat(Sink::MAX_PATH);
+        assert_eq!(sink.child_by_text(child, None, &long, 0), child);
+        assert!(sink.overflowed());
+        // The next event starts afresh.
+        sink.start();
+        assert!(!sink.overflowed());
+    }
+
+    #[test]
+    fn expanding_string_arrays_has_a_budget_per_chunk() {
+        let mut sink = Sink::default();
+        sink.start_chunk();
+        assert!(sink.scan_array(Sink::MAX_ARRAY_BYTES).is_ok());
+        assert!(sink.scan_array(1).is_err());
+        sink.start_chunk();
+        assert!(sink.scan_array(1).is_ok());
     }
 }

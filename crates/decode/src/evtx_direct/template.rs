@@ -26,6 +26,10 @@ const MAX_SUBSTITUTIONS: usize = 4096;
 /// Deepest nesting of template instances in BinXML values taken here (the crate's is 64).
 const MAX_INSTANCE_DEPTH: usize = 16;
 
+/// The most substitution values (and instances) one record may hold, its nested instances'
+/// included, as the crate bounds what one record may render.
+const MAX_RECORD_VALUES: usize = 1 << 18;
+
 /// An element of a record: element `elem` of the template of instance `inst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct ERef {
@@ -708,6 +712,11 @@ fn read_stream<'c>(
         return Ok(inst);
     };
     let (inst, after) = read_instance(data, names, templates, start + offset, content, depth)?;
+    // A BinXML value's instance must lie within the value: otherwise sibling values could
+    // share their nested instances, and the work would grow exponentially with the depth.
+    if depth > 0 && after > end {
+        return Err(Fallback::new("a BinXML value whose instance runs past it"));
+    }
     // The crate takes it only when nothing but EOF follows (or the instance ran past).
     if let Some(rest) = stream.get(after - start..) {
         if rest.first().is_some_and(|&b| b != 0) {
@@ -786,6 +795,9 @@ fn read_instance<'c>(
         at += size;
     }
     let values_end = content.values.len();
+    if values_end > MAX_RECORD_VALUES || content.insts.len() > MAX_RECORD_VALUES {
+        return Err(Fallback::new("too many values in one record"));
+    }
     if let Some(inst) = content.insts.get_mut(inst as usize) {
         inst.values_end = values_end as u32;
     }

@@ -286,6 +286,12 @@ impl<'c> StrArray<'c> {
             .count()
     }
 
+    /// The array's size in bytes: what a [`StrArray::count`] or [`StrArray::item`] reads
+    /// at most.
+    pub(super) fn byte_len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Item `index`.
     pub(super) fn item(&self, index: usize) -> Option<Utf16<'c>> {
         self.items().nth(index)
