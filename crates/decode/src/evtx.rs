@@ -295,7 +295,9 @@ fn decode_chunk(
 /// through, so that the fuzzer sees it.
 fn decode_directly(name: &Arc<str>, number: u64, chunk: &[u8], out: &mut Vec<Item>) -> bool {
     let before = out.len();
-    let decode = || crate::evtx_direct::decode_chunk(name, number, chunk, false, out).is_ok();
+    // Called in place under the fuzzer (so mutably), moved into `catch_unwind` otherwise.
+    #[cfg_attr(not(fuzzing), allow(unused_mut))]
+    let mut decode = || crate::evtx_direct::decode_chunk(name, number, chunk, false, out).is_ok();
     #[cfg(fuzzing)]
     let decoded = decode();
     #[cfg(not(fuzzing))]
