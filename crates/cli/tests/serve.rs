@@ -1899,3 +1899,54 @@ fn json_lines_over_tcp_give_the_hunts_detections() {
     assert_eq!(hunt.detections, serve.detections);
     assert_eq!(hunt.incidents, serve.incidents);
 }
+
+/// SIGTERM while a syslog sender keeps sending: the service drains what the spool held when
+/// the stop came and exits, instead of draining for as long as the sender goes on (its
+/// later lines wait in the spool for the next start).
+#[test]
+fn sigterm_stops_the_service_while_a_syslog_sender_keeps_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let viewer = token(&data, "viewer");
+    let server = Server::start_with(&data, None, &["--syslog-tcp", "127.0.0.1:0"]);
+    let addr = server.syslog_tcp.clone().unwrap();
+    let sending = Arc::new(AtomicBool::new(true));
+    let sender = {
+        let sending = Arc::clone(&sending);
+        std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+            let mut sent = 0u64;
+            while sending.load(Ordering::Relaxed) {
+                let line = format!("<13>Dec  6 12:00:00 host app: line {sent}");
+                if writeln!(stream, "{line}").is_err() {
+                    break;
+                }
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            sent
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.pipeline(&viewer)["syslog_messages"]
+        .as_u64()
+        .unwrap_or(0)
+        < 50
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sender's lines never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (exited, exit) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exited.send(server.terminate());
+    });
+    let status = exit.recv_timeout(Duration::from_secs(60));
+    sending.store(false, Ordering::Relaxed);
+    let sent = sender.join().unwrap();
+    let status = status.expect("the service did not stop within a minute of SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(sent >= 50, "{sent}");
+}

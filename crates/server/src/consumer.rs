@@ -234,6 +234,7 @@ impl Consumer {
             metrics: Arc::clone(&self.metrics),
             stop: self.stop,
             held_back: None,
+            drain_to: None,
         };
         let judge = Judge {
             detectors: self.detectors,

@@ -67,9 +67,15 @@ pub(crate) struct SpoolReader {
     pub decode: DecodeOptions,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// Set to stop: the reader reads on until the spool is drained, then sends a last
-    /// empty batch.
+    /// Set to stop: the reader reads on until the spool is drained up to where it ended
+    /// when the stop was seen ([`SpoolReader::drain_to`]), then sends a last empty batch.
     pub stop: Arc<AtomicBool>,
+    /// Once stopping, the spool's durable end when the stop was first seen: the drain ends
+    /// there. Syslog senders still connected may go on appending; what they append after
+    /// it stays in the spool for the next start (their records were never acknowledged
+    /// before the stop), and a steady stream of it can no longer keep the service from
+    /// stopping.
+    pub drain_to: Option<Position>,
     /// When records were left for the next read because they begin a message whose
     /// segments have not all arrived ([`SpoolReader::judged_now`]): the last record read
     /// then, after which the next read waits for a new one.
@@ -113,13 +119,20 @@ impl SpoolReader {
     /// The next batch after `after`: waits up to [`POLL`] for new records, reads a bounded
     /// run of them and decodes it.
     fn read(&mut self, after: Position) -> Result<Batch, ConsumerError> {
+        let stopping = self.stop.load(Ordering::Acquire);
+        if stopping && self.drain_to.is_none() {
+            // Everything acknowledged before the stop is durable by now.
+            self.drain_to = Some(self.spool.durable_end());
+        }
         let waited = self.held_back.unwrap_or(after);
         let end = self.spool.wait_past(waited, POLL);
         self.metrics
             .spool_end
             .fetch_max(end.get(), Ordering::Relaxed);
         let mut records = self.spool.read_from(after, STEP)?;
-        let stopping = self.stop.load(Ordering::Relaxed);
+        if let Some(drain_to) = self.drain_to {
+            records.retain(|record| record.position.get() <= drain_to.get());
+        }
         let read_nothing = records.is_empty();
         let mut decoded = Vec::new();
         if !read_nothing {
