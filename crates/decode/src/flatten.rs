@@ -20,7 +20,7 @@ use crate::timestamp;
 const SYSTEM_TIME: &str = "Event.System.TimeCreated.#attributes.SystemTime";
 
 /// Where the event's time may be, best first; the first of these that parses wins.
-fn timestamp_rank(path: &str) -> Option<u8> {
+pub(crate) fn timestamp_rank(path: &str) -> Option<u8> {
     Some(match path {
         SYSTEM_TIME => 0,
         "@timestamp" => 1,

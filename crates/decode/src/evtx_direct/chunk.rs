@@ -170,9 +170,9 @@ pub(super) struct Names {
     /// Their text, one after the other.
     text: String,
     /// The id of the name whose entry is at an offset.
-    by_offset: HashMap<u32, u32, super::sink::FxBuild>,
+    by_offset: HashMap<u32, u32, super::sink::MapHasher>,
     /// The first id of each text, by the text's hash.
-    by_text: HashMap<u64, u32, super::sink::FxBuild>,
+    by_text: HashMap<u64, u32, super::sink::MapHasher>,
 }
 
 /// An index in [`Names::list`].
@@ -228,14 +228,9 @@ impl Names {
             "Name" => NameKind::Name,
             _ => NameKind::Other,
         };
-        let hash = {
-            use std::hash::{BuildHasher, Hasher};
-            let mut hasher = super::sink::FxBuild::default().build_hasher();
-            hasher.write(text.as_bytes());
-            hasher.finish()
-        };
+        let hash = std::hash::BuildHasher::hash_one(&super::sink::MapHasher::default(), text);
         // Names are told apart by their hash: two different names with the same one (never
-        // met in real logs, but Fx is easy to collide on purpose) leave the chunk to the
+        // met in real logs, but an unkeyed hash can be collided on purpose) leave the chunk to the
         // crate, rather than have two same-named siblings taken for different names.
         let canon = match self.by_text.get(&hash) {
             Some(&canon) if self.text(canon) == text => canon,

@@ -9,79 +9,20 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use tocsin_event::{Event, Value};
 
 use super::{Fallback, Outcome};
-use crate::flatten::{shipper_alias, windows_alias};
+use crate::flatten::{shipper_alias, timestamp_rank, windows_alias};
 
 /// A path's shared name, its alias when it has one, and its timestamp rank.
 type PathNames = (Arc<str>, Option<Arc<str>>, Option<u8>);
 
-/// FxHash (for [`FxBuild`] maps): paths are short and trusted to be few, so a fast, non-keyed hash is enough.
-#[derive(Default)]
-pub(super) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-
-    fn write_u16(&mut self, i: u16) {
-        self.write_u64(u64::from(i));
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-
-    fn write_isize(&mut self, i: isize) {
-        self.write_u64(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Builds [`FxHasher`]s.
-pub(super) type FxBuild = BuildHasherDefault<FxHasher>;
-
-/// The flattener's timestamp ranks: where the event's time may be, best first.
-fn timestamp_rank(path: &str) -> Option<u8> {
-    Some(match path {
-        "Event.System.TimeCreated.#attributes.SystemTime" => 0,
-        "@timestamp" => 1,
-        "timestamp" => 2,
-        "time" => 3,
-        "TimeCreated" => 4,
-        "EventTime" => 5,
-        _ => return None,
-    })
-}
+/// The hasher of the decoder's maps (paths, names, offsets): foldhash's fast one with a
+/// fixed seed, as elsewhere in tocsin; the maps are bounded and cleared per chunk or path
+/// budget, and names told apart by hash alone fall back on a collision (`chunk.rs`).
+pub(super) type MapHasher = foldhash::fast::FixedState;
 
 /// What a path's key is, as the renderer knows it within one chunk: a name of the chunk,
 /// the text of a UTF-16 window of the chunk (a `Data` element's `Name`), or a fixed key.
@@ -122,9 +63,9 @@ pub(super) struct Sink {
     /// Every path known, by id (the first is the empty path).
     paths: Vec<PathNames>,
     /// The ids of the paths, by text.
-    by_text: HashMap<Arc<str>, u32, FxBuild>,
+    by_text: HashMap<Arc<str>, u32, MapHasher>,
     /// The ids of the paths by parent and key, for this chunk.
-    children: HashMap<ChildKey, u32, FxBuild>,
+    children: HashMap<ChildKey, u32, MapHasher>,
     /// The ids of the `#attributes`, `#text` and `Data` children of each path (0: unknown).
     fixed: Vec<[u32; 3]>,
     /// Counts the times the paths were forgotten, which voids the [`Memo`]s.

@@ -131,7 +131,7 @@ pub(super) struct Elem {
 pub(super) struct Templates<'c> {
     /// The root element of each template.
     roots: Vec<u32>,
-    by_offset: HashMap<u32, u32, super::sink::FxBuild>,
+    by_offset: HashMap<u32, u32, super::sink::MapHasher>,
     /// Every element; [`ERef::elem`] is an index here.
     elems: Vec<Elem>,
     /// Every attribute.
