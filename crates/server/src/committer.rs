@@ -228,6 +228,7 @@ impl Committer {
             records = step.received.len(),
             store_ms = started.elapsed().as_millis() as u64,
             turn_ms = waited.as_millis() as u64,
+            oldest_ms = crate::consumer::oldest_age_ms(step.received.iter().map(|r| r.0)),
             "step committed"
         );
         if let Some(forwarder) = &self.forwarder {
@@ -334,6 +335,10 @@ pub(crate) struct Grouper {
 /// How often the [`Checkpointer`] copies the write-ahead log into the store.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// How long the write-ahead log may grow (in pages of 4 KiB) before the checkpointer
+/// restarts it: far below [`COMMITTER_WAL_PAGES`], so that the committer never copies it.
+const RESTART_LOG_PAGES: u64 = 2_048;
+
 /// Copies the write-ahead log into the store at a steady pace on a thread of its own (a
 /// passive checkpoint, which waits for no writer): the committer's connection leaves that
 /// work to it ([`SqliteStore::defer_checkpoints`]), since a commit that copies tens of
@@ -343,6 +348,9 @@ pub(crate) struct Checkpointer {
     pub store_path: PathBuf,
     /// Set when the consumer's other threads have stopped: one last copy, then it returns.
     pub done: Arc<AtomicBool>,
+    /// The turn the committer and the grouper take on the store: the log is restarted
+    /// with it held, so that no commit of theirs can keep the restart from happening.
+    pub turn: Arc<WriteTurn>,
 }
 
 impl Checkpointer {
@@ -359,7 +367,7 @@ impl Checkpointer {
         let mut failed = false;
         loop {
             let done = self.done.load(Ordering::Relaxed);
-            match store.checkpoint() {
+            match self.copy_log(&store) {
                 Ok(()) => failed = false,
                 Err(error) if !failed => {
                     tracing::warn!(%error, "cannot copy the write-ahead log into the store");
@@ -372,6 +380,15 @@ impl Checkpointer {
             }
             std::thread::sleep(CHECKPOINT_EVERY);
         }
+    }
+
+    /// Copies the log into the store, and restarts it once it has grown past
+    /// [`RESTART_LOG_PAGES`] (taking a turn after the committer's waiting writes).
+    fn copy_log(&self, store: &SqliteStore) -> Result<(), StoreError> {
+        if store.checkpoint()? >= RESTART_LOG_PAGES {
+            self.turn.slice(|| store.restart_log())?;
+        }
+        Ok(())
     }
 }
 

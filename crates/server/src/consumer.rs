@@ -80,6 +80,14 @@ pub const POSITION_BLOB: &str = "serve-spool-position";
 /// ([`Detectors::correlation_state`]).
 pub const CORRELATIONS_BLOB: &str = "serve-correlation-windows";
 
+/// How long ago, in milliseconds, the oldest of these receipt times (microseconds since
+/// 1970) was: the debug logs' measure of how long records waited.
+pub(crate) fn oldest_age_ms(received: impl Iterator<Item = i64>) -> u64 {
+    received.min().map_or(0, |at| {
+        (crate::ingest::now_micros() - at).max(0) as u64 / 1000
+    })
+}
+
 /// Starts a thread of the consumer.
 fn spawn(
     name: &str,
@@ -192,6 +200,7 @@ impl Consumer {
         let checkpointer = Checkpointer {
             store_path: self_path,
             done: Arc::new(AtomicBool::new(false)),
+            turn: Arc::clone(&committer.turn),
         };
         let done = DoneOnDrop(Arc::clone(&checkpointer.done));
         let checkpointing = std::thread::Builder::new()
@@ -405,6 +414,7 @@ impl Judge {
             }
             let save_state = batch.stopping
                 || last_save.elapsed().as_secs() >= self.config.baseline_save_seconds;
+            let waited_ms = oldest_age_ms(batch.decoded.iter().filter_map(|d| d.received));
             let step = Step {
                 records: &batch.records,
                 decoded: batch.decoded,
@@ -417,6 +427,7 @@ impl Judge {
             let judged = self.step(step)?;
             tracing::debug!(
                 records = batch.records.len(),
+                waited_ms,
                 detections = judged.alerts.len(),
                 judge_ms = started.elapsed().as_millis() as u64,
                 "step judged"

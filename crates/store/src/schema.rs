@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_memberships_by_alert_id.sql",
         sql: include_str!("../migrations/0005_memberships_by_alert_id.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_alerts_unique_by_time.sql",
+        sql: include_str!("../migrations/0006_alerts_unique_by_time.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.

@@ -87,22 +87,62 @@ impl SqliteStore {
     }
 
     /// Copies what the write-ahead log holds into the store as far as it can without
-    /// waiting for readers or writers (a passive checkpoint).
-    pub fn checkpoint(&self) -> Result<(), StoreError> {
+    /// waiting for readers or writers (a passive checkpoint); returns how many pages the
+    /// log holds.
+    pub fn checkpoint(&self) -> Result<u64, StoreError> {
         let started = std::time::Instant::now();
-        let (log_pages, copied_pages): (i64, i64) = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                Ok((row.get(1)?, row.get(2)?))
-            })
-            .map_err(|e| self.sql(e))?;
+        let (log_pages, copied_pages) = self.checkpoint_mode("PASSIVE")?;
         tracing::debug!(
             log_pages,
             copied_pages,
             took_ms = started.elapsed().as_millis() as u64,
             "write-ahead log copied into the store"
         );
-        Ok(())
+        Ok(log_pages)
+    }
+
+    /// Copies the rest of the write-ahead log into the store and makes the next commit
+    /// write the log from its start again, if that needs no waiting: no other connection
+    /// may be writing, and none reading an older state of the store. Returns whether the
+    /// log restarts.
+    ///
+    /// Passive checkpoints alone never restart a log that is written to all the time (a
+    /// commit always lands between a checkpoint and the next commit), so the log grows
+    /// until a commit copies it itself, and that commit waits for the copy and its fsync:
+    /// a caller that holds the process's write turn (no commit of its own can start) and
+    /// calls this after a passive checkpoint keeps the log short and the commits quick.
+    pub fn restart_log(&self) -> Result<bool, StoreError> {
+        let started = std::time::Instant::now();
+        self.conn
+            .busy_timeout(Duration::ZERO)
+            .map_err(|e| self.sql(e))?;
+        let restarted = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            });
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| self.sql(e))?;
+        let (busy, log_pages) = restarted.map_err(|e| self.sql(e))?;
+        tracing::debug!(
+            restarted = busy == 0,
+            log_pages,
+            took_ms = started.elapsed().as_millis() as u64,
+            "write-ahead log restarted"
+        );
+        Ok(busy == 0)
+    }
+
+    /// Runs `PRAGMA wal_checkpoint(mode)`: the pages in the log, and those copied.
+    fn checkpoint_mode(&self, mode: &str) -> Result<(u64, u64), StoreError> {
+        let (log_pages, copied_pages): (i64, i64) = self
+            .conn
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+                Ok((row.get(1)?, row.get(2)?))
+            })
+            .map_err(|e| self.sql(e))?;
+        Ok((log_pages.max(0) as u64, copied_pages.max(0) as u64))
     }
 
     /// Whether the alerts' ids run from 1 without a gap, so that the alerts stored after
@@ -281,6 +321,15 @@ impl SqliteStore {
         Ok(result)
     }
 
+    /// Indexes the keys of the detections stored since the last save ([`index_new_keys`]),
+    /// a slice of [`KEY_INDEX_SLICE`] at a time.
+    fn index_keys_in_slices(&mut self, slicing: &Slicing) -> Result<(), StoreError> {
+        while slicing.turn.slice(|| {
+            self.write(|tx, path| index_new_keys(tx, KEY_INDEX_SLICE).map_err(|e| sql_at(path, e)))
+        })? {}
+        Ok(())
+    }
+
     /// Saves incidents in slices (see [`SqliteStore::save_in_slices`]). The memberships are
     /// read first, without the write lock: they move only through the saves of one writer
     /// (a service has one grouper). The first slice reads the incidents' states again, under
@@ -294,6 +343,7 @@ impl SqliteStore {
         blobs: &[(&str, &[u8])],
         slicing: &Slicing,
     ) -> Result<(), StoreError> {
+        self.index_keys_in_slices(slicing)?;
         let placed = stored_owners(&self.conn, &member_keys(incidents)).map_err(|e| self.sql(e))?;
         let owners: BTreeMap<String, String> = placed
             .iter()
@@ -435,6 +485,47 @@ fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
+/// The id of the stored detection whose key is `?1`, or NULL: found in `alert_keys`, or
+/// among the detections stored after the last one it indexed ([`index_new_keys`]), so that
+/// the answer is right whether or not the keys were indexed yet (a save indexes them
+/// first, and then the second search reads no row).
+const ALERT_ID_OF_KEY: &str = "(SELECT id FROM alert_keys WHERE key = ?1
+     UNION ALL
+     SELECT id FROM alerts WHERE id > (SELECT through FROM alert_keys_indexed) AND key = ?1
+     LIMIT 1)";
+
+/// How many detections one slice of a sliced save indexes by key (see [`index_new_keys`]):
+/// once the index is much larger than a slice, each key lands on a page of its own, and a
+/// slice of a thousand writes some 4 MB, about as long a hold of the store's write lock
+/// as a slice of a grouping's save ([`SqliteStore::save_in_slices`]).
+const KEY_INDEX_SLICE: i64 = 1_000;
+
+/// Adds to `alert_keys` the keys of up to `limit` detections among those stored after the
+/// last it indexed, in key order; returns whether more are left. Detections are unique by
+/// time and key, so that storing them appends to a time index; the key index is filled
+/// here, by the saves that group them, thousands at once, so that each of its pages is
+/// written once per save rather than once per detection.
+fn index_new_keys(conn: &Connection, limit: i64) -> rusqlite::Result<bool> {
+    let through: i64 = conn.query_row("SELECT through FROM alert_keys_indexed", [], |row| {
+        row.get(0)
+    })?;
+    let last: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |row| {
+        row.get(0)
+    })?;
+    if last <= through {
+        return Ok(false);
+    }
+    let upto = last.min(through.saturating_add(limit.max(1)));
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO alert_keys (key, id)
+         SELECT key, id FROM alerts WHERE id > ?1 AND id <= ?2 ORDER BY key",
+    )?
+    .execute(params![through, upto])?;
+    conn.prepare_cached("UPDATE alert_keys_indexed SET through = ?1")?
+        .execute([upto])?;
+    Ok(upto < last)
+}
+
 /// Inserts alerts that are not stored yet.
 fn insert_alerts(tx: &Transaction<'_>, alerts: &[Alert]) -> rusqlite::Result<Vec<bool>> {
     let mut statement = tx.prepare_cached(
@@ -466,6 +557,7 @@ fn save_planned(
     path: &Path,
     incidents: &[Incident],
 ) -> Result<(), StoreError> {
+    index_new_keys(tx, i64::MAX).map_err(|e| sql_at(path, e))?;
     let plan = planned(tx, path, incidents)?;
     apply_plan(tx, &plan).map_err(|e| sql_at(path, e))
 }
@@ -544,10 +636,9 @@ fn parts(incidents: &[Weight], budget: usize) -> Vec<Part> {
 
 /// The incident each of `keys` is stored under.
 fn memberships_in(conn: &Connection, keys: &[&str]) -> rusqlite::Result<BTreeMap<String, String>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT m.incident_id FROM alerts a JOIN memberships m ON m.alert_id = a.id
-             WHERE a.key = ?1",
-    )?;
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT m.incident_id FROM memberships m WHERE m.alert_id = {ALERT_ID_OF_KEY}"
+    ))?;
     let mut owners = BTreeMap::new();
     for key in keys {
         let owner: Option<String> = statement.query_row([key], |row| row.get(0)).optional()?;
@@ -565,10 +656,10 @@ fn stored_owners(
     conn: &Connection,
     keys: &[&str],
 ) -> rusqlite::Result<BTreeMap<String, (String, i64)>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT m.incident_id, m.position FROM alerts a LEFT JOIN memberships m ON m.alert_id = a.id
-         WHERE a.key = ?1",
-    )?;
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT m.incident_id, m.position FROM (SELECT {ALERT_ID_OF_KEY} AS id) a
+             LEFT JOIN memberships m ON m.alert_id = a.id WHERE a.id IS NOT NULL"
+    ))?;
     let mut owners = BTreeMap::new();
     for key in keys {
         let row: Option<(Option<String>, Option<i64>)> = statement
@@ -641,11 +732,11 @@ fn apply_incidents(
     for incident in upserts {
         bytes += upsert_incident(tx, incident)?;
     }
-    let mut place = tx.prepare_cached(
+    let mut place = tx.prepare_cached(&format!(
         "INSERT INTO memberships (alert_id, incident_id, position)
-         SELECT id, ?2, ?3 FROM alerts WHERE key = ?1
-         ON CONFLICT (alert_id) DO UPDATE SET incident_id = excluded.incident_id, position = excluded.position",
-    )?;
+         SELECT id, ?2, ?3 FROM (SELECT {ALERT_ID_OF_KEY} AS id) WHERE id IS NOT NULL
+         ON CONFLICT (alert_id) DO UPDATE SET incident_id = excluded.incident_id, position = excluded.position"
+    ))?;
     for Placement {
         alert_key,
         incident_id,

@@ -509,3 +509,121 @@ fn memberships_keyed_by_alert_key_survive_the_migration_to_alert_ids() {
         Some(alerts[1..].to_vec())
     );
 }
+
+/// How far `alert_keys` indexes the stored detections, and the last detection's id.
+fn keys_indexed(store: &SqliteStore) -> (i64, i64) {
+    let conn = store.conn_for_tests();
+    let through = conn
+        .query_row("SELECT through FROM alert_keys_indexed", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    let last = conn
+        .query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    (through, last)
+}
+
+/// Schema 6 keeps detections unique by time and key: a detection stored again, timed or
+/// untimed, is refused as the unique key refused it.
+#[test]
+fn a_detection_is_stored_once_timed_or_untimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(&dir);
+    let mut untimed = alert("b.evtx", 9, 0, "ws-3");
+    untimed = Alert::new(
+        untimed.kind,
+        untimed.rule.clone(),
+        untimed.origin.clone(),
+        None,
+        untimed.entities.clone(),
+        untimed.evidence.clone(),
+    );
+    let mut alerts = hunt();
+    alerts.push(untimed);
+    assert_eq!(store.store_alerts(&alerts).unwrap(), vec![true; 4]);
+    assert_eq!(store.store_alerts(&alerts).unwrap(), vec![false; 4]);
+    let mut shuffled = alerts.clone();
+    shuffled.reverse();
+    assert_eq!(store.store_alerts(&shuffled).unwrap(), vec![false; 4]);
+    assert_eq!(store.all_alerts().unwrap().len(), 4);
+}
+
+/// Storing detections leaves their keys unindexed; a lookup finds them anyway, a save
+/// indexes them before it groups (all at once, or a slice at a time when sliced), and a
+/// read-only open finds them without writing.
+#[test]
+fn detections_are_found_by_key_before_and_after_a_save_indexes_them() {
+    for sliced in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let mut store = SqliteStore::open(&path).unwrap();
+        if sliced {
+            store.save_in_slices(std::sync::Arc::new(crate::WriteTurn::default()), 1);
+        }
+        let first = hunt();
+        store.put_alerts(&first).unwrap();
+        store.save_incidents(&grouped(&first)).unwrap();
+        assert_eq!(keys_indexed(&store), (3, 3));
+        let later: Vec<Alert> = (10..14)
+            .map(|record| alert("c.evtx", record, 7, "ws-1"))
+            .collect();
+        store.put_alerts(&later).unwrap();
+        assert_eq!(keys_indexed(&store), (3, 7), "storing indexes nothing");
+        let all: Vec<Alert> = first.iter().chain(&later).cloned().collect();
+        let keys: Vec<&str> = all.iter().map(|a| a.key.as_str()).collect();
+        {
+            let reader = SqliteStore::open_read_only(&path).unwrap();
+            assert_eq!(
+                reader.memberships_of(&keys).unwrap().len(),
+                3,
+                "sliced: {sliced}"
+            );
+        }
+        store.save_incidents(&grouped(&all)).unwrap();
+        assert_eq!(keys_indexed(&store), (7, 7), "sliced: {sliced}");
+        let owners = store.memberships_of(&keys).unwrap();
+        assert_eq!(owners.len(), all.len(), "sliced: {sliced}");
+        let indexed: i64 = store
+            .conn_for_tests()
+            .query_row("SELECT count(*) FROM alert_keys", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(indexed, 7);
+    }
+}
+
+/// The log restarts when no connection reads an older state of the store, and a restart
+/// that would have to wait for one gives up at once (the committer's turn is held meanwhile).
+#[test]
+fn a_log_restart_never_waits_for_a_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let mut writer = SqliteStore::open(&path).unwrap();
+    let copier = SqliteStore::open(&path).unwrap();
+    let batch = |from: u64| -> Vec<Alert> {
+        (from..from + 50)
+            .map(|record| alert("d.evtx", record, record as i64, "ws-1"))
+            .collect()
+    };
+    writer.put_alerts(&batch(0)).unwrap();
+    let reader = Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let seen: i64 = reader
+        .query_row("SELECT count(*) FROM alerts", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(seen, 50);
+    writer.put_alerts(&batch(100)).unwrap();
+    copier.checkpoint().unwrap();
+    let started = std::time::Instant::now();
+    assert!(
+        !copier.restart_log().unwrap(),
+        "a reader holds an older state"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    reader.execute_batch("COMMIT").unwrap();
+    assert!(copier.restart_log().unwrap());
+    writer.put_alerts(&batch(200)).unwrap();
+    assert_eq!(writer.all_alerts().unwrap().len(), 150);
+}

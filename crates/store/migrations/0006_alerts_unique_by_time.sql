@@ -1,0 +1,52 @@
+-- tocsin store, schema version 6: a detection is kept unique by its time and key (its key
+-- hashes its time, so this refuses exactly what a unique key refused) instead of by its key
+-- alone. Keys are random, so a unique index on them made every stored detection write a
+-- page of its own (a service storing 300 detections a step wrote 300 pages of that index,
+-- two thirds of all it wrote); a live feed's detections arrive in time order, and their
+-- times append to the end of the time index. Untimed detections stay unique by key.
+--
+-- Lookups by key (grouping a detection into its incident) go through `alert_keys`, which
+-- the saves that group detections fill in bulk, up to the alert id `alert_keys_indexed`
+-- records; a lookup also searches the detections stored after that id, so it is right
+-- before they are indexed too.
+CREATE TABLE alerts_unique_by_time (
+    id INTEGER PRIMARY KEY NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    level TEXT NOT NULL,
+    timestamp_micros INTEGER,
+    source TEXT NOT NULL,
+    record INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+INSERT INTO alerts_unique_by_time (id, key, kind, rule_id, level, timestamp_micros, source, record, body)
+SELECT id, key, kind, rule_id, level, timestamp_micros, source, record, body
+FROM alerts ORDER BY id;
+
+CREATE TABLE memberships_of_unique (
+    alert_id INTEGER PRIMARY KEY NOT NULL REFERENCES alerts_unique_by_time (id),
+    incident_id TEXT NOT NULL REFERENCES incidents (id),
+    position INTEGER NOT NULL
+);
+INSERT INTO memberships_of_unique (alert_id, incident_id, position)
+SELECT alert_id, incident_id, position FROM memberships ORDER BY alert_id;
+
+DROP TABLE memberships;
+DROP TABLE alerts;
+ALTER TABLE alerts_unique_by_time RENAME TO alerts;
+ALTER TABLE memberships_of_unique RENAME TO memberships;
+CREATE UNIQUE INDEX alerts_by_time ON alerts (timestamp_micros, key);
+CREATE UNIQUE INDEX alerts_untimed ON alerts (key) WHERE timestamp_micros IS NULL;
+CREATE INDEX memberships_by_incident ON memberships (incident_id, position);
+
+CREATE TABLE alert_keys (
+    key TEXT PRIMARY KEY NOT NULL,
+    id INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO alert_keys (key, id) SELECT key, id FROM alerts ORDER BY key;
+
+CREATE TABLE alert_keys_indexed (
+    through INTEGER NOT NULL
+);
+INSERT INTO alert_keys_indexed (through) SELECT coalesce(max(id), 0) FROM alerts;
