@@ -336,7 +336,8 @@ pub(crate) struct Grouper {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// How long the write-ahead log may grow (in pages of 4 KiB) before the checkpointer
-/// restarts it: below [`COMMITTER_WAL_PAGES`], so that the committer never copies it, and
+/// restarts it: below [`COMMITTER_WAL_PAGES`], so that the committer does not copy it
+/// (unless a reader keeps an older state of the store long enough to stop restarts), and
 /// seldom, since the restart copies what the last commits added and syncs the store with
 /// the write turn held (16 to 160 ms under load; at 2,048 pages, several times a second,
 /// it was the committer's longest wait over a two-minute run).

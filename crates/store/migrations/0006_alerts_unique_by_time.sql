@@ -30,7 +30,8 @@ CREATE TABLE memberships_of_unique (
     position INTEGER NOT NULL
 );
 INSERT INTO memberships_of_unique (alert_id, incident_id, position)
-SELECT alert_id, incident_id, position FROM memberships ORDER BY alert_id;
+SELECT alert_id, incident_id, position FROM memberships
+WHERE alert_id IN (SELECT id FROM alerts) ORDER BY alert_id;
 
 DROP TABLE memberships;
 DROP TABLE alerts;

@@ -321,11 +321,17 @@ impl SqliteStore {
         Ok(result)
     }
 
-    /// Indexes the keys of the detections stored since the last save ([`index_new_keys`]),
-    /// a slice of [`KEY_INDEX_SLICE`] at a time.
+    /// Indexes the keys of the detections stored since the last save, up to the last one
+    /// stored when it begins ([`index_new_keys`]), a slice of [`KEY_INDEX_SLICE`] at a time.
+    /// It does not chase what the committer stores meanwhile (its writes go before each
+    /// slice, and at a high rate it would store more than a slice indexes): lookups find
+    /// those too, and the next save indexes them.
     fn index_keys_in_slices(&mut self, slicing: &Slicing) -> Result<(), StoreError> {
+        let last = last_alert_id(&self.conn).map_err(|e| self.sql(e))?;
         while slicing.turn.slice(|| {
-            self.write(|tx, path| index_new_keys(tx, KEY_INDEX_SLICE).map_err(|e| sql_at(path, e)))
+            self.write(|tx, path| {
+                index_new_keys(tx, KEY_INDEX_SLICE, last).map_err(|e| sql_at(path, e))
+            })
         })? {}
         Ok(())
     }
@@ -500,16 +506,20 @@ const ALERT_ID_OF_KEY: &str = "(SELECT id FROM alert_keys WHERE key = ?1
 /// as a slice of a grouping's save ([`SqliteStore::save_in_slices`]).
 const KEY_INDEX_SLICE: i64 = 1_000;
 
+/// The id of the detection stored last (0 when none is).
+fn last_alert_id(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |row| {
+        row.get(0)
+    })
+}
+
 /// Adds to `alert_keys` the keys of up to `limit` detections among those stored after the
-/// last it indexed, in key order; returns whether more are left. Detections are unique by
+/// last it indexed and up to the id `last`, in key order; returns whether more are left. Detections are unique by
 /// time and key, so that storing them appends to a time index; the key index is filled
 /// here, by the saves that group them, thousands at once, so that each of its pages is
 /// written once per save rather than once per detection.
-fn index_new_keys(conn: &Connection, limit: i64) -> rusqlite::Result<bool> {
+fn index_new_keys(conn: &Connection, limit: i64, last: i64) -> rusqlite::Result<bool> {
     let through: i64 = conn.query_row("SELECT through FROM alert_keys_indexed", [], |row| {
-        row.get(0)
-    })?;
-    let last: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |row| {
         row.get(0)
     })?;
     if last <= through {
@@ -557,7 +567,8 @@ fn save_planned(
     path: &Path,
     incidents: &[Incident],
 ) -> Result<(), StoreError> {
-    index_new_keys(tx, i64::MAX).map_err(|e| sql_at(path, e))?;
+    let last = last_alert_id(tx).map_err(|e| sql_at(path, e))?;
+    index_new_keys(tx, i64::MAX, last).map_err(|e| sql_at(path, e))?;
     let plan = planned(tx, path, incidents)?;
     apply_plan(tx, &plan).map_err(|e| sql_at(path, e))
 }
