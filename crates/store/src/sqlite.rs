@@ -91,7 +91,7 @@ impl SqliteStore {
     /// log holds.
     pub fn checkpoint(&self) -> Result<u64, StoreError> {
         let started = std::time::Instant::now();
-        let (log_pages, copied_pages) = self.checkpoint_mode("PASSIVE")?;
+        let (_, log_pages, copied_pages) = self.checkpoint_mode("PASSIVE")?;
         tracing::debug!(
             log_pages,
             copied_pages,
@@ -116,33 +116,34 @@ impl SqliteStore {
         self.conn
             .busy_timeout(Duration::ZERO)
             .map_err(|e| self.sql(e))?;
-        let restarted = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-            });
+        let restarted = self.checkpoint_mode("RESTART");
         self.conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| self.sql(e))?;
-        let (busy, log_pages) = restarted.map_err(|e| self.sql(e))?;
+        let (busy, log_pages, _) = restarted?;
         tracing::debug!(
-            restarted = busy == 0,
+            restarted = !busy,
             log_pages,
             took_ms = started.elapsed().as_millis() as u64,
             "write-ahead log restarted"
         );
-        Ok(busy == 0)
+        Ok(!busy)
     }
 
-    /// Runs `PRAGMA wal_checkpoint(mode)`: the pages in the log, and those copied.
-    fn checkpoint_mode(&self, mode: &str) -> Result<(u64, u64), StoreError> {
-        let (log_pages, copied_pages): (i64, i64) = self
+    /// Runs `PRAGMA wal_checkpoint(mode)`: whether it stopped short for a busy lock or
+    /// reader, the pages in the log, and those copied.
+    fn checkpoint_mode(&self, mode: &str) -> Result<(bool, u64, u64), StoreError> {
+        let (busy, log_pages, copied_pages): (i64, i64, i64) = self
             .conn
             .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-                Ok((row.get(1)?, row.get(2)?))
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })
             .map_err(|e| self.sql(e))?;
-        Ok((log_pages.max(0) as u64, copied_pages.max(0) as u64))
+        Ok((
+            busy != 0,
+            log_pages.max(0) as u64,
+            copied_pages.max(0) as u64,
+        ))
     }
 
     /// Whether the alerts' ids run from 1 without a gap, so that the alerts stored after
@@ -514,10 +515,10 @@ fn last_alert_id(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Adds to `alert_keys` the keys of up to `limit` detections among those stored after the
-/// last it indexed and up to the id `last`, in key order; returns whether more are left. Detections are unique by
-/// time and key, so that storing them appends to a time index; the key index is filled
-/// here, by the saves that group them, thousands at once, so that each of its pages is
-/// written once per save rather than once per detection.
+/// last it indexed and up to the id `last`, in key order; returns whether more are left.
+/// Detections are unique by time and key, so that storing them appends to a time index;
+/// the key index is filled here, by the saves that group them, thousands at once, so that
+/// each of its pages is written once per save rather than once per detection.
 fn index_new_keys(conn: &Connection, limit: i64, last: i64) -> rusqlite::Result<bool> {
     let through: i64 = conn.query_row("SELECT through FROM alert_keys_indexed", [], |row| {
         row.get(0)
