@@ -17,7 +17,10 @@
 //!   histogram has counted as many events as were decoded, and all were);
 //! - latency at half that rate for `--duration` seconds: the difference of the status's
 //!   latency histogram (receipt to commit) before and after, as p50 and p99 bucket bounds;
-//! - the service's resident memory (`VmRSS`) at the start and the end of that phase.
+//! - the service's resident memory (`VmRSS`) over that phase, read every second: the
+//!   median of the readings of its first tenth and of its last tenth (at least three each),
+//!   and the highest. A single reading at each end says little: a service's memory swings by
+//!   tens of MiB within seconds as steps and groupings come and go.
 //!
 //! The baseline is `tocsin hunt` of the same input with the same rules and `--behaviour`
 //! (the service watches behaviour by default), its start-up and rule loading (a hunt of
@@ -380,8 +383,7 @@ struct Measured {
     steady: Phase,
     p50_ms: Option<u64>,
     p99_ms: Option<u64>,
-    rss_start: Option<u64>,
-    rss_end: Option<u64>,
+    rss: RssReadings,
 }
 
 /// A phase: what was sent, and what the service made of it.
@@ -420,13 +422,14 @@ fn measure(scenario: &Scenario, via: Via, settings: &Settings, dir: &Path) -> Re
     service.wait_drained(max.sent.events)?;
     let line_rate = max.sent.events as f64 / max.elapsed.as_secs_f64().max(1e-9);
     let before = service.status()?;
-    let rss_start = service.rss_bytes();
+    let sampler = RssSampler::start(service.child.id());
     let steady = Loop {
         until: Instant::now() + settings.duration,
         retime: scenario.retime,
     };
-    let sent = replay_input(scenario, &target, Pace::Rate(line_rate / 2.0), Some(steady))?;
-    let rss_end = service.rss_bytes();
+    let sent = replay_input(scenario, &target, Pace::Rate(line_rate / 2.0), Some(steady));
+    let rss = sampler.finish();
+    let sent = sent?;
     let after = service.wait_drained(before.acknowledged() + sent.events)?;
     let latency = after.latency_since(&before);
     Ok(Measured {
@@ -434,9 +437,78 @@ fn measure(scenario: &Scenario, via: Via, settings: &Settings, dir: &Path) -> Re
         max,
         p50_ms: quantile_ms(&latency, 0.5),
         p99_ms: quantile_ms(&latency, 0.99),
-        rss_start,
-        rss_end,
+        rss,
     })
+}
+
+/// How often the steady phase reads the service's resident memory.
+const RSS_EVERY: Duration = Duration::from_secs(1);
+
+/// The service's resident memory over a phase (see the module documentation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct RssReadings {
+    /// The median of the readings of the phase's first tenth.
+    start: Option<u64>,
+    /// The median of the readings of its last tenth.
+    end: Option<u64>,
+    /// The highest reading.
+    peak: Option<u64>,
+}
+
+impl RssReadings {
+    /// Summarises readings taken at a steady pace.
+    fn of(readings: &[u64]) -> RssReadings {
+        let tenth = (readings.len() / 10).max(3).min(readings.len());
+        let median = |part: &[u64]| {
+            let mut sorted = part.to_vec();
+            sorted.sort_unstable();
+            sorted.get(sorted.len() / 2).copied()
+        };
+        RssReadings {
+            start: median(&readings[..tenth]),
+            end: median(&readings[readings.len() - tenth..]),
+            peak: readings.iter().copied().max(),
+        }
+    }
+}
+
+/// Reads a process's resident memory every [`RSS_EVERY`] on a thread of its own.
+struct RssSampler {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Vec<u64>>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> RssSampler {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let mut readings = Vec::new();
+            loop {
+                if let Some(bytes) = rss_bytes(pid) {
+                    readings.push(bytes);
+                }
+                match stopped.recv_timeout(RSS_EVERY) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return readings,
+                }
+            }
+        });
+        RssSampler { stop, thread }
+    }
+
+    fn finish(self) -> RssReadings {
+        let _ = self.stop.send(());
+        let readings = self.thread.join().unwrap_or_default();
+        RssReadings::of(&readings)
+    }
+}
+
+/// The resident memory of process `pid` (Linux `VmRSS`).
+fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Sends the whole input as fast as the service takes it; timed until every event is
@@ -724,14 +796,6 @@ impl Service {
             std::thread::sleep(POLL);
         }
     }
-
-    /// The service's resident memory (Linux `VmRSS`).
-    fn rss_bytes(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
-    }
 }
 
 impl Drop for Service {
@@ -913,8 +977,8 @@ impl Row {
             self.rate() / self.hunt.floor.max(1e-9),
             show_ms(m.p50_ms),
             show_ms(m.p99_ms),
-            show_bytes(m.rss_start),
-            show_bytes(m.rss_end),
+            show_bytes(m.rss.start),
+            show_bytes(m.rss.end),
             m.max.sent.retries + m.steady.sent.retries,
         );
         println!(
@@ -942,6 +1006,13 @@ impl Row {
             m.steady.events,
             m.steady.detections,
             m.steady.backpressure,
+        );
+        println!(
+            "{:<10} memory over the steady phase: {} at its start, {} at its end (medians of its first and last tenth), {} at most",
+            "",
+            show_bytes(m.rss.start),
+            show_bytes(m.rss.end),
+            show_bytes(m.rss.peak),
         );
     }
 }
@@ -978,6 +1049,21 @@ fn show_bytes(bytes: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_is_read_as_medians_of_each_end_and_a_peak() {
+        // Thirty readings that swing by 60 around 200 and end 40 higher.
+        let readings: Vec<u64> = (0..30)
+            .map(|i| 200 + if i % 2 == 0 { 60 } else { 0 } + if i >= 27 { 40 } else { 0 })
+            .collect();
+        let rss = RssReadings::of(&readings);
+        assert_eq!(rss.start, Some(260));
+        assert_eq!(rss.end, Some(240));
+        assert_eq!(rss.peak, Some(300));
+        assert_eq!(RssReadings::of(&[]), RssReadings::default());
+        let one = RssReadings::of(&[7]);
+        assert_eq!((one.start, one.end, one.peak), (Some(7), Some(7), Some(7)));
+    }
 
     #[test]
     fn quantiles_are_bucket_bounds() {

@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_alerts_unique_by_time.sql",
         sql: include_str!("../migrations/0006_alerts_unique_by_time.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_no_key_index.sql",
+        sql: include_str!("../migrations/0007_no_key_index.sql"),
+    },
 ];
 
 /// The schema version this build creates and reads.

@@ -322,21 +322,6 @@ impl SqliteStore {
         Ok(result)
     }
 
-    /// Indexes the keys of the detections stored since the last save, up to the last one
-    /// stored when it begins ([`index_new_keys`]), a slice of [`KEY_INDEX_SLICE`] at a time.
-    /// It does not chase what the committer stores meanwhile (its writes go before each
-    /// slice, and at a high rate it would store more than a slice indexes): lookups find
-    /// those too, and the next save indexes them.
-    fn index_keys_in_slices(&mut self, slicing: &Slicing) -> Result<(), StoreError> {
-        let last = last_alert_id(&self.conn).map_err(|e| self.sql(e))?;
-        while slicing.turn.slice(|| {
-            self.write(|tx, path| {
-                index_new_keys(tx, KEY_INDEX_SLICE, last).map_err(|e| sql_at(path, e))
-            })
-        })? {}
-        Ok(())
-    }
-
     /// Saves incidents in slices (see [`SqliteStore::save_in_slices`]). The memberships are
     /// read first, without the write lock: they move only through the saves of one writer
     /// (a service has one grouper). The first slice reads the incidents' states again, under
@@ -350,8 +335,8 @@ impl SqliteStore {
         blobs: &[(&str, &[u8])],
         slicing: &Slicing,
     ) -> Result<(), StoreError> {
-        self.index_keys_in_slices(slicing)?;
-        let placed = stored_owners(&self.conn, &member_keys(incidents)).map_err(|e| self.sql(e))?;
+        let times = MemberTimes::of(incidents);
+        let placed = stored_owners(&self.conn, &times).map_err(|e| self.sql(e))?;
         let owners: BTreeMap<String, String> = placed
             .iter()
             .map(|(key, (owner, _))| (key.clone(), owner.clone()))
@@ -419,7 +404,8 @@ impl SqliteStore {
                     let sql = |e| sql_at(path, e);
                     let upserts = &plan.upserts[part.upserts.clone()];
                     let placements = &moved[part.placements.clone()];
-                    incident_bytes = apply_incidents(tx, upserts, placements).map_err(sql)?;
+                    incident_bytes =
+                        apply_incidents(tx, upserts, placements, &times).map_err(sql)?;
                     if last {
                         for (name, bytes) in blobs {
                             upsert_blob(tx, name, bytes).map_err(sql)?;
@@ -492,49 +478,83 @@ fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-/// The id of the stored detection whose key is `?1`, or NULL: found in `alert_keys`, or
-/// among the detections stored after the last one it indexed ([`index_new_keys`]), so that
-/// the answer is right whether or not the keys were indexed yet (a save indexes them
-/// first, and then the second search reads no row).
-const ALERT_ID_OF_KEY: &str = "(SELECT id FROM alert_keys WHERE key = ?1
-     UNION ALL
-     SELECT id FROM alerts WHERE id > (SELECT through FROM alert_keys_indexed) AND key = ?1
-     LIMIT 1)";
-
-/// How many detections one slice of a sliced save indexes by key (see [`index_new_keys`]):
-/// once the index is much larger than a slice, each key lands on a page of its own, and a
-/// slice of a thousand writes some 4 MB, about as long a hold of the store's write lock
-/// as a slice of a grouping's save ([`SqliteStore::save_in_slices`]).
-const KEY_INDEX_SLICE: i64 = 1_000;
-
-/// The id of the detection stored last (0 when none is).
-fn last_alert_id(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |row| {
-        row.get(0)
-    })
+/// When each member of a save's incidents was detected, read from their timelines (one
+/// line per detection): a detection is stored unique by its time and key, so that is how
+/// it is found. Keys are random; an index of them alone would cost a page written per
+/// stored detection, where the time index only grows at its end (see migration 7).
+struct MemberTimes<'a> {
+    /// Each member's key and time, in the order of the incidents and their members.
+    members: Vec<(&'a str, When)>,
+    /// The same, by key.
+    by_key: HashMap<&'a str, When>,
 }
 
-/// Adds to `alert_keys` the keys of up to `limit` detections among those stored after the
-/// last it indexed and up to the id `last`, in key order; returns whether more are left.
-/// Detections are unique by time and key, so that storing them appends to a time index;
-/// the key index is filled here, by the saves that group them, thousands at once, so that
-/// each of its pages is written once per save rather than once per detection.
-fn index_new_keys(conn: &Connection, limit: i64, last: i64) -> rusqlite::Result<bool> {
-    let through: i64 = conn.query_row("SELECT through FROM alert_keys_indexed", [], |row| {
-        row.get(0)
-    })?;
-    if last <= through {
-        return Ok(false);
+/// What a save knows of a detection's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// Detected at this time (microseconds since the Unix epoch).
+    At(i64),
+    /// Stored without a time.
+    Untimed,
+    /// Not on its incident's timeline (an incident not built by the grouping): found by
+    /// its key alone, which reads every stored detection.
+    Unknown,
+}
+
+impl<'a> MemberTimes<'a> {
+    /// The members of `incidents` with their times.
+    fn of(incidents: &'a [Incident]) -> MemberTimes<'a> {
+        let mut members = Vec::new();
+        for incident in incidents {
+            let times: HashMap<&str, Option<i64>> = incident
+                .timeline
+                .iter()
+                .map(|line| (line.alert_key.as_str(), line.at_micros))
+                .collect();
+            for member in &incident.members {
+                let key = member.alert_key.as_str();
+                let when = match times.get(key) {
+                    Some(Some(micros)) => When::At(*micros),
+                    Some(None) => When::Untimed,
+                    None => When::Unknown,
+                };
+                members.push((key, when));
+            }
+        }
+        let by_key = members.iter().copied().collect();
+        MemberTimes { members, by_key }
     }
-    let upto = last.min(through.saturating_add(limit.max(1)));
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO alert_keys (key, id)
-         SELECT key, id FROM alerts WHERE id > ?1 AND id <= ?2 ORDER BY key",
-    )?
-    .execute(params![through, upto])?;
-    conn.prepare_cached("UPDATE alert_keys_indexed SET through = ?1")?
-        .execute([upto])?;
-    Ok(upto < last)
+
+    /// The time of the member whose key is `key` ([`When::Unknown`] for one not among them).
+    fn of_key(&self, key: &str) -> When {
+        self.by_key.get(key).copied().unwrap_or(When::Unknown)
+    }
+}
+
+/// The id of the stored detection with key `key` detected `when`, if it is stored: through
+/// the unique index of times and keys, or of the untimed detections' keys.
+fn alert_id(conn: &Connection, key: &str, when: When) -> rusqlite::Result<Option<i64>> {
+    match when {
+        When::At(micros) => conn
+            .prepare_cached("SELECT id FROM alerts WHERE timestamp_micros = ?2 AND key = ?1")?
+            .query_row(params![key, micros], |row| row.get(0))
+            .optional(),
+        When::Untimed => conn
+            .prepare_cached("SELECT id FROM alerts WHERE timestamp_micros IS NULL AND key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional(),
+        When::Unknown => conn
+            .prepare_cached("SELECT id FROM alerts WHERE key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional(),
+    }
+}
+
+/// The incident the detection with id `alert_id` is stored under and its position there.
+fn membership_of(conn: &Connection, alert_id: i64) -> rusqlite::Result<Option<(String, i64)>> {
+    conn.prepare_cached("SELECT incident_id, position FROM memberships WHERE alert_id = ?1")?
+        .query_row([alert_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
 }
 
 /// Inserts alerts that are not stored yet.
@@ -568,10 +588,9 @@ fn save_planned(
     path: &Path,
     incidents: &[Incident],
 ) -> Result<(), StoreError> {
-    let last = last_alert_id(tx).map_err(|e| sql_at(path, e))?;
-    index_new_keys(tx, i64::MAX, last).map_err(|e| sql_at(path, e))?;
-    let plan = planned(tx, path, incidents)?;
-    apply_plan(tx, &plan).map_err(|e| sql_at(path, e))
+    let times = MemberTimes::of(incidents);
+    let plan = planned(tx, path, incidents, &times)?;
+    apply_plan(tx, &plan, &times).map_err(|e| sql_at(path, e))
 }
 
 /// The plan for saving a regrouping, from what the store holds (read in the caller's
@@ -580,10 +599,11 @@ fn planned<'a>(
     tx: &Transaction<'_>,
     path: &Path,
     incidents: &'a [Incident],
+    times: &MemberTimes<'_>,
 ) -> Result<SavePlan<'a>, StoreError> {
     let known = Known::read(
         incidents,
-        |keys| memberships_in(tx, keys).map_err(|e| sql_at(path, e)),
+        |_| memberships_in(tx, times).map_err(|e| sql_at(path, e)),
         |ids| states_in(tx, path, ids),
     )?;
     Ok(SavePlan::compute(incidents, &known))
@@ -646,43 +666,59 @@ fn parts(incidents: &[Weight], budget: usize) -> Vec<Part> {
     parts
 }
 
-/// The incident each of `keys` is stored under.
-fn memberships_in(conn: &Connection, keys: &[&str]) -> rusqlite::Result<BTreeMap<String, String>> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT m.incident_id FROM memberships m WHERE m.alert_id = {ALERT_ID_OF_KEY}"
-    ))?;
+/// The incident each of the members of a save is stored under, by key.
+fn memberships_in(
+    conn: &Connection,
+    times: &MemberTimes<'_>,
+) -> rusqlite::Result<BTreeMap<String, String>> {
     let mut owners = BTreeMap::new();
-    for key in keys {
-        let owner: Option<String> = statement.query_row([key], |row| row.get(0)).optional()?;
-        if let Some(owner) = owner {
-            owners.insert((*key).to_owned(), owner);
+    for &(key, when) in &times.members {
+        let Some(id) = alert_id(conn, key, when)? else {
+            continue;
+        };
+        if let Some((owner, _)) = membership_of(conn, id)? {
+            owners.insert(key.to_owned(), owner);
         }
     }
     Ok(owners)
 }
 
-/// The incident each of `keys` is stored under and its position there, like
-/// [`memberships_in`], refusing a key whose alert is not stored: a sliced save checks this
-/// before its first slice, since a later slice cannot undo what the earlier ones committed.
+/// The incident each of the members of a save is stored under and its position there, like
+/// [`memberships_in`], refusing a member whose alert is not stored: a sliced save checks
+/// this before its first slice, since a later slice cannot undo what the earlier ones
+/// committed.
 fn stored_owners(
     conn: &Connection,
-    keys: &[&str],
+    times: &MemberTimes<'_>,
 ) -> rusqlite::Result<BTreeMap<String, (String, i64)>> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT m.incident_id, m.position FROM (SELECT {ALERT_ID_OF_KEY} AS id) a
-             LEFT JOIN memberships m ON m.alert_id = a.id WHERE a.id IS NOT NULL"
-    ))?;
     let mut owners = BTreeMap::new();
-    for key in keys {
-        let row: Option<(Option<String>, Option<i64>)> = statement
-            .query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
-        match row {
-            None => return Err(missing_alert(key)),
-            Some((Some(owner), position)) => {
-                owners.insert((*key).to_owned(), (owner, position.unwrap_or(-1)));
-            }
-            Some((None, _)) => {}
+    for &(key, when) in &times.members {
+        let Some(id) = alert_id(conn, key, when)? else {
+            return Err(missing_alert(key));
+        };
+        if let Some(owner) = membership_of(conn, id)? {
+            owners.insert(key.to_owned(), owner);
+        }
+    }
+    Ok(owners)
+}
+
+/// The incident each of `keys` is stored under, found by key alone: one pass over the
+/// stored memberships (saves find their members by time and key instead).
+fn memberships_by_key(
+    conn: &Connection,
+    keys: &[&str],
+) -> rusqlite::Result<BTreeMap<String, String>> {
+    let wanted: std::collections::HashSet<&str> = keys.iter().copied().collect();
+    let mut statement = conn.prepare_cached(
+        "SELECT a.key, m.incident_id FROM memberships m JOIN alerts a ON a.id = m.alert_id",
+    )?;
+    let mut rows = statement.query([])?;
+    let mut owners = BTreeMap::new();
+    while let Some(row) = rows.next()? {
+        let key: String = row.get(0)?;
+        if wanted.contains(key.as_str()) {
+            owners.insert(key, row.get(1)?);
         }
     }
     Ok(owners)
@@ -729,8 +765,12 @@ fn states_in(
 }
 
 /// Writes a save plan (see [`tocsin_incident::plan`] for the rules it follows).
-fn apply_plan(tx: &Transaction<'_>, plan: &SavePlan<'_>) -> rusqlite::Result<()> {
-    apply_incidents(tx, &plan.upserts, &plan.memberships)?;
+fn apply_plan(
+    tx: &Transaction<'_>,
+    plan: &SavePlan<'_>,
+    times: &MemberTimes<'_>,
+) -> rusqlite::Result<()> {
+    apply_incidents(tx, &plan.upserts, &plan.memberships, times)?;
     apply_merges(tx, plan)
 }
 
@@ -739,16 +779,16 @@ fn apply_incidents(
     tx: &Transaction<'_>,
     upserts: &[&Incident],
     memberships: &[Placement<'_>],
+    times: &MemberTimes<'_>,
 ) -> rusqlite::Result<usize> {
     let mut bytes = 0;
     for incident in upserts {
         bytes += upsert_incident(tx, incident)?;
     }
-    let mut place = tx.prepare_cached(&format!(
-        "INSERT INTO memberships (alert_id, incident_id, position)
-         SELECT id, ?2, ?3 FROM (SELECT {ALERT_ID_OF_KEY} AS id) WHERE id IS NOT NULL
-         ON CONFLICT (alert_id) DO UPDATE SET incident_id = excluded.incident_id, position = excluded.position"
-    ))?;
+    let mut place = tx.prepare_cached(
+        "INSERT INTO memberships (alert_id, incident_id, position) VALUES (?1, ?2, ?3)
+         ON CONFLICT (alert_id) DO UPDATE SET incident_id = excluded.incident_id, position = excluded.position",
+    )?;
     for Placement {
         alert_key,
         incident_id,
@@ -756,10 +796,11 @@ fn apply_incidents(
     } in memberships
     {
         let position = i64::try_from(*position).unwrap_or(i64::MAX);
-        // Keyed by the alert's id: an alert that is not stored places nothing.
-        if place.execute(params![alert_key, incident_id, position])? == 0 {
+        // Keyed by the alert's id: an alert that is not stored cannot be placed.
+        let Some(id) = alert_id(tx, alert_key, times.of_key(alert_key))? else {
             return Err(missing_alert(alert_key));
-        }
+        };
+        place.execute(params![id, incident_id, position])?;
     }
     Ok(bytes)
 }
@@ -785,15 +826,6 @@ fn apply_merges_with_survivors(tx: &Transaction<'_>, plan: &SavePlan<'_>) -> rus
         upsert_incident(tx, incident)?;
     }
     apply_merges(tx, plan)
-}
-
-/// The alert keys of every member of `incidents`.
-fn member_keys(incidents: &[Incident]) -> Vec<&str> {
-    incidents
-        .iter()
-        .flat_map(|incident| &incident.members)
-        .map(|member| member.alert_key.as_str())
-        .collect()
 }
 
 /// Marks the absorbed incidents and passes lifecycles on to their survivors.
@@ -959,7 +991,7 @@ impl IncidentStore for SqliteStore {
     }
 
     fn memberships_of(&self, alert_keys: &[&str]) -> Result<BTreeMap<String, String>, StoreError> {
-        memberships_in(&self.conn, alert_keys).map_err(|e| self.sql(e))
+        memberships_by_key(&self.conn, alert_keys).map_err(|e| self.sql(e))
     }
 
     fn incident_states(&self, ids: &[&str]) -> Result<BTreeMap<String, IncidentState>, StoreError> {

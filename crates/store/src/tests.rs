@@ -510,22 +510,6 @@ fn memberships_keyed_by_alert_key_survive_the_migration_to_alert_ids() {
     );
 }
 
-/// How far `alert_keys` indexes the stored detections, and the last detection's id.
-fn keys_indexed(store: &SqliteStore) -> (i64, i64) {
-    let conn = store.conn_for_tests();
-    let through = conn
-        .query_row("SELECT through FROM alert_keys_indexed", [], |row| {
-            row.get(0)
-        })
-        .unwrap();
-    let last = conn
-        .query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |row| {
-            row.get(0)
-        })
-        .unwrap();
-    (through, last)
-}
-
 /// Schema 6 keeps detections unique by time and key: a detection stored again, timed or
 /// untimed, is refused as the unique key refused it.
 #[test]
@@ -551,11 +535,11 @@ fn a_detection_is_stored_once_timed_or_untimed() {
     assert_eq!(store.all_alerts().unwrap().len(), 4);
 }
 
-/// Storing detections leaves their keys unindexed; a lookup finds them anyway, a save
-/// indexes them before it groups (all at once, or a slice at a time when sliced), and a
-/// read-only open finds them without writing.
+/// Saves find their incidents' members by time and key (timed, untimed, or by key alone
+/// for a member its incident's timeline leaves out), whole or sliced; a missing one is
+/// refused; a read-only open finds memberships by key.
 #[test]
-fn detections_are_found_by_key_before_and_after_a_save_indexes_them() {
+fn saves_find_their_members_by_time_and_key() {
     for sliced in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.db");
@@ -563,35 +547,100 @@ fn detections_are_found_by_key_before_and_after_a_save_indexes_them() {
         if sliced {
             store.save_in_slices(std::sync::Arc::new(crate::WriteTurn::default()), 1);
         }
-        let first = hunt();
+        let untimed = {
+            let timed = alert("c.evtx", 9, 0, "ws-1");
+            Alert::new(
+                timed.kind,
+                timed.rule.clone(),
+                timed.origin.clone(),
+                None,
+                timed.entities.clone(),
+                timed.evidence.clone(),
+            )
+        };
+        let first: Vec<Alert> = hunt().into_iter().chain([untimed]).collect();
         store.put_alerts(&first).unwrap();
         store.save_incidents(&grouped(&first)).unwrap();
-        assert_eq!(keys_indexed(&store), (3, 3));
         let later: Vec<Alert> = (10..14)
             .map(|record| alert("c.evtx", record, 7, "ws-1"))
             .collect();
         store.put_alerts(&later).unwrap();
-        assert_eq!(keys_indexed(&store), (3, 7), "storing indexes nothing");
         let all: Vec<Alert> = first.iter().chain(&later).cloned().collect();
         let keys: Vec<&str> = all.iter().map(|a| a.key.as_str()).collect();
         {
             let reader = SqliteStore::open_read_only(&path).unwrap();
             assert_eq!(
                 reader.memberships_of(&keys).unwrap().len(),
-                3,
+                first.len(),
                 "sliced: {sliced}"
             );
         }
-        store.save_incidents(&grouped(&all)).unwrap();
-        assert_eq!(keys_indexed(&store), (7, 7), "sliced: {sliced}");
+        let mut incidents = grouped(&all);
+        // An incident not built by the grouping may leave a member off its timeline.
+        incidents[0].timeline.remove(0);
+        store.save_incidents(&incidents).unwrap();
         let owners = store.memberships_of(&keys).unwrap();
         assert_eq!(owners.len(), all.len(), "sliced: {sliced}");
-        let indexed: i64 = store
-            .conn_for_tests()
-            .query_row("SELECT count(*) FROM alert_keys", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(indexed, 7);
+        for incident in &incidents {
+            let members: Vec<String> = store
+                .alerts_of(&incident.id)
+                .unwrap()
+                .into_iter()
+                .map(|a| a.key)
+                .collect();
+            let expected: Vec<String> = incident
+                .members
+                .iter()
+                .map(|m| m.alert_key.clone())
+                .collect();
+            assert_eq!(members, expected, "sliced: {sliced}");
+        }
+        let unstored = alert("d.evtx", 1, 8, "ws-1");
+        let refused = store.save_incidents(&grouped(&[unstored]));
+        assert!(refused.is_err(), "sliced: {sliced}: {refused:?}");
     }
+}
+
+/// Schema 7 drops schema 6's key index; the memberships it found stay as they were.
+#[test]
+fn the_key_index_is_dropped_and_memberships_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v6.db");
+    let alerts = hunt();
+    let incidents = grouped(&alerts);
+    {
+        let mut old = SqliteStore::open_at_version(&path, 6).unwrap();
+        old.put_alerts(&alerts).unwrap();
+        old.save_incidents(&incidents).unwrap();
+        old.conn_for_tests()
+            .execute_batch("INSERT INTO alert_keys (key, id) SELECT key, id FROM alerts")
+            .unwrap();
+    }
+    let mut store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), LATEST_VERSION);
+    let tables: i64 = store
+        .conn_for_tests()
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name LIKE 'alert_keys%'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+    let members = |store: &SqliteStore| -> Vec<Vec<Alert>> {
+        incidents
+            .iter()
+            .map(|incident| store.alerts_of(&incident.id).unwrap())
+            .collect()
+    };
+    let before = members(&store);
+    assert_eq!(before.concat().len(), alerts.len());
+    let later = vec![alert("a.evtx", 4, 7, "ws-2")];
+    store.put_alerts(&later).unwrap();
+    let all: Vec<Alert> = alerts.iter().chain(&later).cloned().collect();
+    store.save_incidents(&grouped(&all)).unwrap();
+    let keys: Vec<&str> = all.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(store.memberships_of(&keys).unwrap().len(), all.len());
 }
 
 /// The log restarts when no connection reads an older state of the store, and a restart

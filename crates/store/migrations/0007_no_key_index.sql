@@ -1,0 +1,9 @@
+-- tocsin store, schema version 7: the detections' key index of schema 6 (`alert_keys`) is
+-- dropped. Its keys are random, so every detection it indexed wrote a page of its own (a
+-- service storing ten thousand detections a second wrote some 40 MB a second of that index,
+-- with the write lock held in slices of up to 150 ms). A save finds the members of its
+-- incidents by their time and key instead, which every incident's timeline gives, through
+-- the unique index of schema 6 (`alerts_by_time`, or `alerts_untimed` for detections
+-- without a time).
+DROP TABLE alert_keys;
+DROP TABLE alert_keys_indexed;
