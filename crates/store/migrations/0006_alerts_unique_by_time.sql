@@ -5,10 +5,9 @@
 -- two thirds of all it wrote); a live feed's detections arrive in time order, and their
 -- times append to the end of the time index. Untimed detections stay unique by key.
 --
--- Lookups by key (grouping a detection into its incident) go through `alert_keys`, which
--- the saves that group detections fill in bulk, up to the alert id `alert_keys_indexed`
--- records; a lookup also searches the detections stored after that id, so it is right
--- before they are indexed too.
+-- (tocsin 0.1 as first released with schema 6 also made an index of keys alone here,
+-- `alert_keys`, filled in bulk by each save; schema 7 drops it, so this migration no longer
+-- builds it only for the next one to drop it.)
 CREATE TABLE alerts_unique_by_time (
     id INTEGER PRIMARY KEY NOT NULL,
     key TEXT NOT NULL,
@@ -40,14 +39,3 @@ ALTER TABLE memberships_of_unique RENAME TO memberships;
 CREATE UNIQUE INDEX alerts_by_time ON alerts (timestamp_micros, key);
 CREATE UNIQUE INDEX alerts_untimed ON alerts (key) WHERE timestamp_micros IS NULL;
 CREATE INDEX memberships_by_incident ON memberships (incident_id, position);
-
-CREATE TABLE alert_keys (
-    key TEXT PRIMARY KEY NOT NULL,
-    id INTEGER NOT NULL
-) WITHOUT ROWID;
-INSERT INTO alert_keys (key, id) SELECT key, id FROM alerts ORDER BY key;
-
-CREATE TABLE alert_keys_indexed (
-    through INTEGER NOT NULL
-);
-INSERT INTO alert_keys_indexed (through) SELECT coalesce(max(id), 0) FROM alerts;

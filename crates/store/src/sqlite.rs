@@ -531,20 +531,37 @@ impl<'a> MemberTimes<'a> {
     }
 }
 
+/// The id of a detection by its time and key, through the unique index `alerts_by_time`.
+pub(crate) const ALERT_ID_AT: &str =
+    "SELECT id FROM alerts WHERE timestamp_micros = ?2 AND key = ?1";
+/// The id of an untimed detection by its key, through a unique index (`alerts_untimed`, or
+/// `alerts_by_time`, whose null times sort first: SQLite picks).
+pub(crate) const ALERT_ID_UNTIMED: &str =
+    "SELECT id FROM alerts WHERE timestamp_micros IS NULL AND key = ?1";
+/// The id of a detection by its key alone, which reads every stored detection.
+const ALERT_ID_ANY_TIME: &str = "SELECT id FROM alerts WHERE key = ?1";
+
 /// The id of the stored detection with key `key` detected `when`, if it is stored: through
-/// the unique index of times and keys, or of the untimed detections' keys.
+/// the unique indexes of times and keys. A detection not
+/// found at its time is looked for by its key alone before it is called missing (a miss
+/// fails the save, and a service's grouper with it; no detection is stored at another time
+/// than its key hashes, but a store is not trusted to hold only what this code wrote).
 fn alert_id(conn: &Connection, key: &str, when: When) -> rusqlite::Result<Option<i64>> {
-    match when {
+    let found = match when {
         When::At(micros) => conn
-            .prepare_cached("SELECT id FROM alerts WHERE timestamp_micros = ?2 AND key = ?1")?
+            .prepare_cached(ALERT_ID_AT)?
             .query_row(params![key, micros], |row| row.get(0))
-            .optional(),
+            .optional()?,
         When::Untimed => conn
-            .prepare_cached("SELECT id FROM alerts WHERE timestamp_micros IS NULL AND key = ?1")?
+            .prepare_cached(ALERT_ID_UNTIMED)?
             .query_row([key], |row| row.get(0))
-            .optional(),
-        When::Unknown => conn
-            .prepare_cached("SELECT id FROM alerts WHERE key = ?1")?
+            .optional()?,
+        When::Unknown => None,
+    };
+    match found {
+        Some(id) => Ok(Some(id)),
+        None => conn
+            .prepare_cached(ALERT_ID_ANY_TIME)?
             .query_row([key], |row| row.get(0))
             .optional(),
     }
@@ -709,6 +726,9 @@ fn memberships_by_key(
     conn: &Connection,
     keys: &[&str],
 ) -> rusqlite::Result<BTreeMap<String, String>> {
+    if keys.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     let wanted: std::collections::HashSet<&str> = keys.iter().copied().collect();
     let mut statement = conn.prepare_cached(
         "SELECT a.key, m.incident_id FROM memberships m JOIN alerts a ON a.id = m.alert_id",

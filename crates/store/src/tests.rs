@@ -576,8 +576,12 @@ fn saves_find_their_members_by_time_and_key() {
             );
         }
         let mut incidents = grouped(&all);
-        // An incident not built by the grouping may leave a member off its timeline.
+        // An incident not built by the grouping may leave a member off its timeline, or
+        // give one another time than it was stored with: both are found by key.
         incidents[0].timeline.remove(0);
+        if let Some(line) = incidents.iter_mut().find_map(|i| i.timeline.first_mut()) {
+            line.at_micros = Some(1);
+        }
         store.save_incidents(&incidents).unwrap();
         let owners = store.memberships_of(&keys).unwrap();
         assert_eq!(owners.len(), all.len(), "sliced: {sliced}");
@@ -601,7 +605,8 @@ fn saves_find_their_members_by_time_and_key() {
     }
 }
 
-/// Schema 7 drops schema 6's key index; the memberships it found stay as they were.
+/// Schema 7 drops the key index schema 6 was first released with; the store's detections
+/// and incidents stay, and later saves find their members.
 #[test]
 fn the_key_index_is_dropped_and_memberships_stay() {
     let dir = tempfile::tempdir().unwrap();
@@ -612,8 +617,15 @@ fn the_key_index_is_dropped_and_memberships_stay() {
         let mut old = SqliteStore::open_at_version(&path, 6).unwrap();
         old.put_alerts(&alerts).unwrap();
         old.save_incidents(&incidents).unwrap();
+        // The index as schema 6 was first released with it.
         old.conn_for_tests()
-            .execute_batch("INSERT INTO alert_keys (key, id) SELECT key, id FROM alerts")
+            .execute_batch(
+                "CREATE TABLE alert_keys (key TEXT PRIMARY KEY NOT NULL, id INTEGER NOT NULL)
+                     WITHOUT ROWID;
+                 INSERT INTO alert_keys (key, id) SELECT key, id FROM alerts;
+                 CREATE TABLE alert_keys_indexed (through INTEGER NOT NULL);
+                 INSERT INTO alert_keys_indexed (through) SELECT max(id) FROM alerts;",
+            )
             .unwrap();
     }
     let mut store = SqliteStore::open(&path).unwrap();
@@ -641,6 +653,40 @@ fn the_key_index_is_dropped_and_memberships_stay() {
     store.save_incidents(&grouped(&all)).unwrap();
     let keys: Vec<&str> = all.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(store.memberships_of(&keys).unwrap().len(), all.len());
+}
+
+/// Saves find detections through the unique indexes of time and key, never by reading
+/// every stored detection.
+#[test]
+fn lookups_by_time_and_key_use_the_unique_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_in(&dir);
+    let plan = |sql: &str| -> String {
+        let conn = store.conn_for_tests();
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let unbound = vec![rusqlite::types::Null; statement.parameter_count()];
+        let details: Vec<String> = statement
+            .query_map(rusqlite::params_from_iter(unbound), |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        details.join("; ")
+    };
+    let timed = plan(crate::sqlite::ALERT_ID_AT);
+    assert!(
+        timed.starts_with("SEARCH alerts USING") && timed.contains("INDEX alerts_by_time"),
+        "{timed}"
+    );
+    // Either index finds an untimed detection by its key (a null time sorts first in the
+    // time index).
+    let untimed = plan(crate::sqlite::ALERT_ID_UNTIMED);
+    assert!(
+        untimed.starts_with("SEARCH alerts USING")
+            && (untimed.contains("INDEX alerts_untimed")
+                || untimed.contains("INDEX alerts_by_time"))
+            && untimed.contains("key=?"),
+        "{untimed}"
+    );
 }
 
 /// The log restarts when no connection reads an older state of the store, and a restart
