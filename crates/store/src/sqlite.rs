@@ -336,7 +336,8 @@ impl SqliteStore {
         slicing: &Slicing,
     ) -> Result<(), StoreError> {
         let times = MemberTimes::of(incidents);
-        let placed = stored_owners(&self.conn, &times).map_err(|e| self.sql(e))?;
+        let ids = MemberIds::look_up(&self.conn, &times).map_err(|e| self.sql(e))?;
+        let placed = stored_owners(&self.conn, &ids).map_err(|e| self.sql(e))?;
         let owners: BTreeMap<String, String> = placed
             .iter()
             .map(|(key, (owner, _))| (key.clone(), owner.clone()))
@@ -404,8 +405,7 @@ impl SqliteStore {
                     let sql = |e| sql_at(path, e);
                     let upserts = &plan.upserts[part.upserts.clone()];
                     let placements = &moved[part.placements.clone()];
-                    incident_bytes =
-                        apply_incidents(tx, upserts, placements, &times).map_err(sql)?;
+                    incident_bytes = apply_incidents(tx, upserts, placements, &ids).map_err(sql)?;
                     if last {
                         for (name, bytes) in blobs {
                             upsert_blob(tx, name, bytes).map_err(sql)?;
@@ -485,8 +485,6 @@ fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
 struct MemberTimes<'a> {
     /// Each member's key and time, in the order of the incidents and their members.
     members: Vec<(&'a str, When)>,
-    /// The same, by key.
-    by_key: HashMap<&'a str, When>,
 }
 
 /// What a save knows of a detection's time.
@@ -521,13 +519,39 @@ impl<'a> MemberTimes<'a> {
                 members.push((key, when));
             }
         }
+        MemberTimes { members }
+    }
+}
+
+/// The stored ids of a save's members, each looked up once (a sliced save used to look a
+/// moved detection up again to place it). Detections are never deleted, so an id found
+/// before the save's first slice still names the same detection at its last.
+struct MemberIds<'a> {
+    /// Each member's key and id (`None` when it is not stored), in the order of
+    /// [`MemberTimes::members`].
+    members: Vec<(&'a str, Option<i64>)>,
+    /// The same, by key.
+    by_key: HashMap<&'a str, Option<i64>>,
+}
+
+impl<'a> MemberIds<'a> {
+    /// Looks up every member of `times`.
+    fn look_up(conn: &Connection, times: &MemberTimes<'a>) -> rusqlite::Result<MemberIds<'a>> {
+        let mut members = Vec::with_capacity(times.members.len());
+        for &(key, when) in &times.members {
+            members.push((key, alert_id(conn, key, when)?));
+        }
         let by_key = members.iter().copied().collect();
-        MemberTimes { members, by_key }
+        Ok(MemberIds { members, by_key })
     }
 
-    /// The time of the member whose key is `key` ([`When::Unknown`] for one not among them).
-    fn of_key(&self, key: &str) -> When {
-        self.by_key.get(key).copied().unwrap_or(When::Unknown)
+    /// The id of the stored detection with key `key`: the member's, or looked up by key
+    /// alone for a key that is not a member.
+    fn of_key(&self, conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+        match self.by_key.get(key) {
+            Some(id) => Ok(*id),
+            None => alert_id(conn, key, When::Unknown),
+        }
     }
 }
 
@@ -606,8 +630,9 @@ fn save_planned(
     incidents: &[Incident],
 ) -> Result<(), StoreError> {
     let times = MemberTimes::of(incidents);
-    let plan = planned(tx, path, incidents, &times)?;
-    apply_plan(tx, &plan, &times).map_err(|e| sql_at(path, e))
+    let ids = MemberIds::look_up(tx, &times).map_err(|e| sql_at(path, e))?;
+    let plan = planned(tx, path, incidents, &ids)?;
+    apply_plan(tx, &plan, &ids).map_err(|e| sql_at(path, e))
 }
 
 /// The plan for saving a regrouping, from what the store holds (read in the caller's
@@ -616,11 +641,11 @@ fn planned<'a>(
     tx: &Transaction<'_>,
     path: &Path,
     incidents: &'a [Incident],
-    times: &MemberTimes<'_>,
+    ids: &MemberIds<'_>,
 ) -> Result<SavePlan<'a>, StoreError> {
     let known = Known::read(
         incidents,
-        |_| memberships_in(tx, times).map_err(|e| sql_at(path, e)),
+        |_| memberships_in(tx, ids).map_err(|e| sql_at(path, e)),
         |ids| states_in(tx, path, ids),
     )?;
     Ok(SavePlan::compute(incidents, &known))
@@ -686,11 +711,11 @@ fn parts(incidents: &[Weight], budget: usize) -> Vec<Part> {
 /// The incident each of the members of a save is stored under, by key.
 fn memberships_in(
     conn: &Connection,
-    times: &MemberTimes<'_>,
+    ids: &MemberIds<'_>,
 ) -> rusqlite::Result<BTreeMap<String, String>> {
     let mut owners = BTreeMap::new();
-    for &(key, when) in &times.members {
-        let Some(id) = alert_id(conn, key, when)? else {
+    for &(key, id) in &ids.members {
+        let Some(id) = id else {
             continue;
         };
         if let Some((owner, _)) = membership_of(conn, id)? {
@@ -706,11 +731,11 @@ fn memberships_in(
 /// committed.
 fn stored_owners(
     conn: &Connection,
-    times: &MemberTimes<'_>,
+    ids: &MemberIds<'_>,
 ) -> rusqlite::Result<BTreeMap<String, (String, i64)>> {
     let mut owners = BTreeMap::new();
-    for &(key, when) in &times.members {
-        let Some(id) = alert_id(conn, key, when)? else {
+    for &(key, id) in &ids.members {
+        let Some(id) = id else {
             return Err(missing_alert(key));
         };
         if let Some(owner) = membership_of(conn, id)? {
@@ -788,9 +813,9 @@ fn states_in(
 fn apply_plan(
     tx: &Transaction<'_>,
     plan: &SavePlan<'_>,
-    times: &MemberTimes<'_>,
+    ids: &MemberIds<'_>,
 ) -> rusqlite::Result<()> {
-    apply_incidents(tx, &plan.upserts, &plan.memberships, times)?;
+    apply_incidents(tx, &plan.upserts, &plan.memberships, ids)?;
     apply_merges(tx, plan)
 }
 
@@ -799,7 +824,7 @@ fn apply_incidents(
     tx: &Transaction<'_>,
     upserts: &[&Incident],
     memberships: &[Placement<'_>],
-    times: &MemberTimes<'_>,
+    ids: &MemberIds<'_>,
 ) -> rusqlite::Result<usize> {
     let mut bytes = 0;
     for incident in upserts {
@@ -817,7 +842,7 @@ fn apply_incidents(
     {
         let position = i64::try_from(*position).unwrap_or(i64::MAX);
         // Keyed by the alert's id: an alert that is not stored cannot be placed.
-        let Some(id) = alert_id(tx, alert_key, times.of_key(alert_key))? else {
+        let Some(id) = ids.of_key(tx, alert_key)? else {
             return Err(missing_alert(alert_key));
         };
         place.execute(params![id, incident_id, position])?;
