@@ -565,8 +565,17 @@ pub(crate) fn reset_peak_memory() {
 
 /// The process's peak resident memory since the last reset (Linux `VmHWM`).
 pub(crate) fn peak_memory() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    status_bytes("self", "VmHWM")
+}
+
+/// A memory figure of `/proc/PROCESS/status` (Linux: `self` or a process id), such as
+/// `VmRSS`, in bytes.
+pub(crate) fn status_bytes(process: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
+    let line = status.lines().find(|l| {
+        l.strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

@@ -505,10 +505,7 @@ impl RssSampler {
 
 /// The resident memory of process `pid` (Linux `VmRSS`).
 fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    crate::bench::status_bytes(&pid.to_string(), "VmRSS")
 }
 
 /// Sends the whole input as fast as the service takes it; timed until every event is

@@ -3,8 +3,8 @@
 -- service storing ten thousand detections a second wrote some 40 MB a second of that index,
 -- with the write lock held in slices of up to 150 ms). A save finds the members of its
 -- incidents by their time and key instead, which every incident's timeline gives, through
--- the unique index of schema 6 (`alerts_by_time`, or `alerts_untimed` for detections
--- without a time). A store migrated from an older schema never had the index (migration 6
+-- the unique indexes of schema 6 (`alerts_by_time`; for detections without a time, that
+-- or `alerts_untimed`, as SQLite picks). A store migrated from an older schema never had the index (migration 6
 -- no longer builds it).
 DROP TABLE IF EXISTS alert_keys;
 DROP TABLE IF EXISTS alert_keys_indexed;

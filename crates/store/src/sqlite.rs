@@ -335,8 +335,7 @@ impl SqliteStore {
         blobs: &[(&str, &[u8])],
         slicing: &Slicing,
     ) -> Result<(), StoreError> {
-        let times = MemberTimes::of(incidents);
-        let ids = MemberIds::look_up(&self.conn, &times).map_err(|e| self.sql(e))?;
+        let ids = MemberIds::look_up(&self.conn, incidents).map_err(|e| self.sql(e))?;
         let placed = stored_owners(&self.conn, &ids).map_err(|e| self.sql(e))?;
         let owners: BTreeMap<String, String> = placed
             .iter()
@@ -478,15 +477,6 @@ fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-/// When each member of a save's incidents was detected, read from their timelines (one
-/// line per detection): a detection is stored unique by its time and key, so that is how
-/// it is found. Keys are random; an index of them alone would cost a page written per
-/// stored detection, where the time index only grows at its end (see migration 7).
-struct MemberTimes<'a> {
-    /// Each member's key and time, in the order of the incidents and their members.
-    members: Vec<(&'a str, When)>,
-}
-
 /// What a save knows of a detection's time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum When {
@@ -499,9 +489,23 @@ enum When {
     Unknown,
 }
 
-impl<'a> MemberTimes<'a> {
-    /// The members of `incidents` with their times.
-    fn of(incidents: &'a [Incident]) -> MemberTimes<'a> {
+/// The stored ids of a save's members, each looked up once. A detection is stored unique
+/// by its time and key, and found by both: its time comes from its incident's timeline
+/// (one line per detection). Keys are random; an index of them alone would cost a page
+/// written per stored detection, where the time index only grows at its end (see
+/// migration 7). Detections are never deleted, so an id found before a sliced save's
+/// first slice still names the same detection at its last.
+struct MemberIds<'a> {
+    /// Each member's key and id (`None` when it is not stored), in the order of the
+    /// incidents and their members.
+    members: Vec<(&'a str, Option<i64>)>,
+    /// The same, by key.
+    by_key: HashMap<&'a str, Option<i64>>,
+}
+
+impl<'a> MemberIds<'a> {
+    /// Looks up every member of `incidents`.
+    fn look_up(conn: &Connection, incidents: &'a [Incident]) -> rusqlite::Result<MemberIds<'a>> {
         let mut members = Vec::new();
         for incident in incidents {
             let times: HashMap<&str, Option<i64>> = incident
@@ -516,30 +520,8 @@ impl<'a> MemberTimes<'a> {
                     Some(None) => When::Untimed,
                     None => When::Unknown,
                 };
-                members.push((key, when));
+                members.push((key, alert_id(conn, key, when)?));
             }
-        }
-        MemberTimes { members }
-    }
-}
-
-/// The stored ids of a save's members, each looked up once (a sliced save used to look a
-/// moved detection up again to place it). Detections are never deleted, so an id found
-/// before the save's first slice still names the same detection at its last.
-struct MemberIds<'a> {
-    /// Each member's key and id (`None` when it is not stored), in the order of
-    /// [`MemberTimes::members`].
-    members: Vec<(&'a str, Option<i64>)>,
-    /// The same, by key.
-    by_key: HashMap<&'a str, Option<i64>>,
-}
-
-impl<'a> MemberIds<'a> {
-    /// Looks up every member of `times`.
-    fn look_up(conn: &Connection, times: &MemberTimes<'a>) -> rusqlite::Result<MemberIds<'a>> {
-        let mut members = Vec::with_capacity(times.members.len());
-        for &(key, when) in &times.members {
-            members.push((key, alert_id(conn, key, when)?));
         }
         let by_key = members.iter().copied().collect();
         Ok(MemberIds { members, by_key })
@@ -629,8 +611,7 @@ fn save_planned(
     path: &Path,
     incidents: &[Incident],
 ) -> Result<(), StoreError> {
-    let times = MemberTimes::of(incidents);
-    let ids = MemberIds::look_up(tx, &times).map_err(|e| sql_at(path, e))?;
+    let ids = MemberIds::look_up(tx, incidents).map_err(|e| sql_at(path, e))?;
     let plan = planned(tx, path, incidents, &ids)?;
     apply_plan(tx, &plan, &ids).map_err(|e| sql_at(path, e))
 }
@@ -713,16 +694,11 @@ fn memberships_in(
     conn: &Connection,
     ids: &MemberIds<'_>,
 ) -> rusqlite::Result<BTreeMap<String, String>> {
-    let mut owners = BTreeMap::new();
-    for &(key, id) in &ids.members {
-        let Some(id) = id else {
-            continue;
-        };
-        if let Some((owner, _)) = membership_of(conn, id)? {
-            owners.insert(key.to_owned(), owner);
-        }
-    }
-    Ok(owners)
+    let placed = placed_members(conn, ids)?;
+    Ok(placed
+        .into_iter()
+        .map(|(key, (owner, _))| (key, owner))
+        .collect())
 }
 
 /// The incident each of the members of a save is stored under and its position there, like
@@ -733,16 +709,24 @@ fn stored_owners(
     conn: &Connection,
     ids: &MemberIds<'_>,
 ) -> rusqlite::Result<BTreeMap<String, (String, i64)>> {
-    let mut owners = BTreeMap::new();
+    if let Some((key, _)) = ids.members.iter().find(|(_, id)| id.is_none()) {
+        return Err(missing_alert(key));
+    }
+    placed_members(conn, ids)
+}
+
+/// The incident each stored member of a save is stored under and its position there.
+fn placed_members(
+    conn: &Connection,
+    ids: &MemberIds<'_>,
+) -> rusqlite::Result<BTreeMap<String, (String, i64)>> {
+    let mut placed = BTreeMap::new();
     for &(key, id) in &ids.members {
-        let Some(id) = id else {
-            return Err(missing_alert(key));
-        };
-        if let Some(owner) = membership_of(conn, id)? {
-            owners.insert(key.to_owned(), owner);
+        if let Some(membership) = id.map(|id| membership_of(conn, id)).transpose()?.flatten() {
+            placed.insert(key.to_owned(), membership);
         }
     }
-    Ok(owners)
+    Ok(placed)
 }
 
 /// The incident each of `keys` is stored under, found by key alone: one pass over the

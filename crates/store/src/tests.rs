@@ -59,6 +59,18 @@ fn open_in(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(dir.path().join("store.db")).unwrap()
 }
 
+/// How many tables, indexes or triggers of `store` have a name `LIKE` `pattern`.
+fn tables_named(store: &SqliteStore, pattern: &str) -> i64 {
+    store
+        .conn_for_tests()
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name LIKE ?1",
+            [pattern],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
 const BY: Stamp<'static> = Stamp {
     actor: "ana",
     at_micros: 99,
@@ -246,15 +258,7 @@ fn an_old_store_is_migrated_and_keeps_its_data() {
         let mut old = SqliteStore::open_at_version(&path, 1).unwrap();
         assert_eq!(old.schema_version().unwrap(), 1);
         old.put_alerts(&alerts).unwrap();
-        let has_blobs: i64 = old
-            .conn_for_tests()
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'blobs'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(has_blobs, 0);
+        assert_eq!(tables_named(&old, "blobs"), 0);
     }
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), LATEST_VERSION);
@@ -630,15 +634,7 @@ fn the_key_index_is_dropped_and_memberships_stay() {
     }
     let mut store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), LATEST_VERSION);
-    let tables: i64 = store
-        .conn_for_tests()
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name LIKE 'alert_keys%'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert_eq!(tables, 0);
+    assert_eq!(tables_named(&store, "alert_keys%"), 0);
     let members = |store: &SqliteStore| -> Vec<Vec<Alert>> {
         incidents
             .iter()
