@@ -16,6 +16,71 @@ use crate::matcher::ValueMatcher;
 use crate::prefilter::{Found, LiteralTable, Need, Prefilter};
 use crate::text::{Part, TextPattern};
 
+/// How many rules compile in parallel while the previous batch is merged (see
+/// [`EngineBuilder::build`]): small enough that the first compile and the last merge, which
+/// nothing overlaps, are short; large enough that the batches' joins cost nothing.
+const MERGE_BATCH: usize = 128;
+
+/// A rule of the documents built, with the filters that apply to it.
+type RuleToCompile<'a> = (&'a Rule, Vec<&'a FilterRule>);
+
+/// One rule compiled by [`EngineBuilder::compile_alone`], its ids its own.
+struct CompiledAlone {
+    /// Its branches and what is kept of it, or why it failed; `None` when unplaced.
+    result: Result<Option<(Vec<CompiledBranch>, RuleInfo)>, CompileError>,
+    /// The fields it names, numbered for it alone.
+    fields: Interner,
+    /// Its literals, numbered for it alone.
+    literals: LiteralTable,
+    /// What compiling it reported.
+    report: BuildReport,
+}
+
+/// The engine as rules compiled alone are merged into it, in document order.
+#[derive(Default)]
+struct Merged {
+    engine: Engine,
+    literals: LiteralTable,
+    /// The titles of the filters applied to some rule.
+    applied: std::collections::HashSet<String>,
+    report: BuildReport,
+}
+
+impl Merged {
+    /// Merges `compiled`, the rules of `rules` compiled alone, in their order: their field
+    /// and literal ids become the engine's.
+    fn add(&mut self, rules: &[RuleToCompile], compiled: Vec<CompiledAlone>) {
+        for ((rule, rule_filters), alone) in rules.iter().zip(compiled) {
+            self.report.errors.extend(alone.report.errors);
+            self.report
+                .needs_placeholders
+                .extend(alone.report.needs_placeholders);
+            match alone.result {
+                Ok(Some((mut branches, info))) => {
+                    self.applied
+                        .extend(rule_filters.iter().map(|f| f.meta.title.clone()));
+                    let ids: Vec<u32> = alone
+                        .fields
+                        .names
+                        .iter()
+                        .map(|name| self.engine.interner.intern(name))
+                        .collect();
+                    let literal_ids = self.literals.merge(alone.literals, &ids);
+                    for branch in &mut branches {
+                        branch.body.renumber_fields(&ids);
+                        branch.body.renumber_literals(&literal_ids);
+                        branch.gate.renumber_fields(&ids);
+                        branch.need.renumber_literals(&literal_ids);
+                    }
+                    self.engine.add(info, branches);
+                }
+                Ok(None) => self.report.unmapped += 1,
+                Err(e) => self.report.push(rule_error(&rule.meta, &e), e.kind),
+            }
+        }
+    }
+}
+
 /// Index of a rule in its [`Engine`].
 pub type RuleId = u32;
 
@@ -125,10 +190,7 @@ impl EngineBuilder {
                 Document::Rule(_) => {}
             }
         }
-        let mut engine = Engine::default();
-        let mut literals = LiteralTable::default();
-        let mut applied = std::collections::HashSet::new();
-        let rules: Vec<(&Rule, Vec<&FilterRule>)> = documents
+        let rules: Vec<RuleToCompile> = documents
             .iter()
             .filter_map(|doc| match doc {
                 Document::Rule(rule) => Some((&**rule, filters_of(rule, &filters))),
@@ -137,51 +199,38 @@ impl EngineBuilder {
             .collect();
         // Rules compile independently, each with its own field interner and literal table,
         // on all cores; the results are merged in document order so ids and reports do not
-        // depend on timing.
-        let compiled: Vec<_> = rules
-            .par_iter()
-            .map(|(rule, rule_filters)| {
-                let mut fields = Interner::default();
-                let mut own = BuildReport::default();
-                let mut table = LiteralTable::default();
-                let result = self
-                    .compile_rule(rule, rule_filters, &mut fields, &mut own)
-                    .map(|placed| {
-                        placed.map(|mut branches| {
-                            for branch in &mut branches {
-                                branch.need = table.need(&branch.body);
-                                table.annotate(&mut branch.body);
-                            }
-                            (branches, rule_info(rule))
-                        })
-                    });
-                (result, fields, table, own)
-            })
-            .collect();
-        for ((rule, rule_filters), (result, fields, table, own)) in rules.iter().zip(compiled) {
-            report.errors.extend(own.errors);
-            report.needs_placeholders.extend(own.needs_placeholders);
-            match result {
-                Ok(Some((mut branches, info))) => {
-                    applied.extend(rule_filters.iter().map(|f| f.meta.title.clone()));
-                    let ids: Vec<u32> = fields
-                        .names
-                        .iter()
-                        .map(|name| engine.interner.intern(name))
-                        .collect();
-                    let literal_ids = literals.merge(table, &ids);
-                    for branch in &mut branches {
-                        branch.body.renumber_fields(&ids);
-                        branch.body.renumber_literals(&literal_ids);
-                        branch.gate.renumber_fields(&ids);
-                        branch.need.renumber_literals(&literal_ids);
+        // depend on timing. The merge of one batch runs while the next batch compiles, so
+        // that the one step taken rule by rule keeps no core idle.
+        let mut merged = Merged {
+            report,
+            ..Merged::default()
+        };
+        let mut previous: Option<(&[RuleToCompile], Vec<CompiledAlone>)> = None;
+        for batch in rules.chunks(MERGE_BATCH) {
+            let (compiled, ()) = rayon::join(
+                || {
+                    batch
+                        .par_iter()
+                        .map(|(rule, rule_filters)| self.compile_alone(rule, rule_filters))
+                        .collect()
+                },
+                || {
+                    if let Some((rules, compiled)) = previous.take() {
+                        merged.add(rules, compiled);
                     }
-                    engine.add(info, branches);
-                }
-                Ok(None) => report.unmapped += 1,
-                Err(e) => report.push(rule_error(&rule.meta, &e), e.kind),
-            }
+                },
+            );
+            previous = Some((batch, compiled));
         }
+        if let Some((rules, compiled)) = previous {
+            merged.add(rules, compiled);
+        }
+        let Merged {
+            mut engine,
+            literals,
+            applied,
+            mut report,
+        } = merged;
         report.filters_applied = applied.len();
         engine
             .candidate_lists_mut()
@@ -189,6 +238,31 @@ impl EngineBuilder {
             .for_each(|list| list.finish(&literals));
         engine.prefilter = literals.build(&engine.interner.names);
         (engine, report)
+    }
+
+    /// Compiles one rule on its own: with its own field interner and literal table, to be
+    /// merged into the engine's by [`Merged::add`].
+    fn compile_alone(&self, rule: &Rule, filters: &[&FilterRule]) -> CompiledAlone {
+        let mut fields = Interner::default();
+        let mut report = BuildReport::default();
+        let mut literals = LiteralTable::default();
+        let result = self
+            .compile_rule(rule, filters, &mut fields, &mut report)
+            .map(|placed| {
+                placed.map(|mut branches| {
+                    for branch in &mut branches {
+                        branch.need = literals.need(&branch.body);
+                        literals.annotate(&mut branch.body);
+                    }
+                    (branches, rule_info(rule))
+                })
+            });
+        CompiledAlone {
+            result,
+            fields,
+            literals,
+            report,
+        }
     }
 
     /// Compiles every placement of a rule; `None` when the rule cannot be placed.

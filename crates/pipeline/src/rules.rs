@@ -340,9 +340,11 @@ fn drop_in_background(documents: Vec<Document>) {
 /// Reads the documents of `paths`, where the word [`BUILTIN_RULES`] stands for the
 /// built-in rules (each counted as one file, errors named `builtin/<file>`).
 pub fn load_documents(paths: &[PathBuf]) -> LoadOutcome {
-    let listed = tocsin_sigma::rule_files(&rule_paths(paths));
-    let contents = tocsin_sigma::read_files(&listed.files);
-    documents_of(listed, contents, names_builtin(paths))
+    let mut outcome = tocsin_sigma::load_paths(&rule_paths(paths));
+    if names_builtin(paths) {
+        add_builtin(&mut outcome);
+    }
+    outcome
 }
 
 /// The rule files and folders of `paths`: all but the word [`BUILTIN_RULES`].
@@ -368,17 +370,22 @@ pub(crate) fn documents_of(
 ) -> LoadOutcome {
     let mut outcome = tocsin_sigma::parse_files(listed, contents);
     if builtin {
-        for rule in tocsin_rules::builtin() {
-            outcome.files += 1;
-            for parsed in rule.parse() {
-                match parsed {
-                    Ok(document) => outcome.documents.push(document),
-                    Err(error) => outcome.errors.push(error),
-                }
+        add_builtin(&mut outcome);
+    }
+    outcome
+}
+
+/// Adds the documents of the built-in rules after those of `outcome`.
+fn add_builtin(outcome: &mut LoadOutcome) {
+    for rule in tocsin_rules::builtin() {
+        outcome.files += 1;
+        for parsed in rule.parse() {
+            match parsed {
+                Ok(document) => outcome.documents.push(document),
+                Err(error) => outcome.errors.push(error),
             }
         }
     }
-    outcome
 }
 
 /// Parses `texts` into `outcome`, giving their rules the text's author when they name

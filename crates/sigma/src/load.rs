@@ -34,14 +34,21 @@ pub struct RuleFiles {
     pub errors: Vec<SigmaError>,
 }
 
+impl RuleFiles {
+    /// Adds what a later walk found after what this one holds.
+    fn append(&mut self, later: RuleFiles) {
+        self.files.extend(later.files);
+        self.folders.extend(later.folders);
+        self.errors.extend(later.errors);
+    }
+}
+
 /// Lists the rule files of `paths` (see [`RuleFiles`]).
 pub fn rule_files(paths: &[PathBuf]) -> RuleFiles {
     let mut found = RuleFiles::default();
     for path in paths {
         if path.is_dir() {
-            let start = found.files.len();
-            walk(path, &mut found);
-            found.files[start..].sort();
+            found.append(walk(path));
         } else {
             found.files.push(path.clone());
         }
@@ -58,8 +65,13 @@ pub fn rule_files(paths: &[PathBuf]) -> RuleFiles {
 /// is in the same order as a sequential load.
 pub fn load_paths(paths: &[PathBuf]) -> LoadOutcome {
     let listed = rule_files(paths);
-    let contents = read_files(&listed.files);
-    parse_files(listed, contents)
+    // Each file parsed by the thread that read it, as soon as it is read.
+    let parsed = listed
+        .files
+        .par_iter()
+        .map(|file| parse_file(file, fs::read(file)))
+        .collect();
+    outcome_of(listed, parsed)
 }
 
 /// The content of each of `files` (read on all cores), or why it could not be read.
@@ -71,17 +83,26 @@ pub fn read_files(files: &[PathBuf]) -> Vec<std::io::Result<Vec<u8>>> {
 /// [`read_files`]), so that a caller can fingerprint exactly the bytes the rules come from.
 /// The listing's errors come first, as in [`load_paths`].
 pub fn parse_files(listed: RuleFiles, contents: Vec<std::io::Result<Vec<u8>>>) -> LoadOutcome {
+    let parsed = listed
+        .files
+        .par_iter()
+        .zip(contents)
+        .map(|(file, content)| parse_file(file, content))
+        .collect();
+    outcome_of(listed, parsed)
+}
+
+/// The outcome of a load: the listing's errors, then each file's documents and errors in
+/// file order.
+fn outcome_of(
+    listed: RuleFiles,
+    parsed: Vec<Vec<Result<crate::ast::Document, SigmaError>>>,
+) -> LoadOutcome {
     let mut outcome = LoadOutcome {
         errors: listed.errors,
         files: listed.files.len(),
         ..LoadOutcome::default()
     };
-    let parsed: Vec<_> = listed
-        .files
-        .into_par_iter()
-        .zip(contents)
-        .map(|(file, content)| parse_file(&file, content))
-        .collect();
     for result in parsed.into_iter().flatten() {
         match result {
             Ok(document) => outcome.documents.push(document),
@@ -116,18 +137,26 @@ fn parse_file(
     }
 }
 
-/// Collects the `.yml` / `.yaml` files under `dir`, and the folders walked.
-fn walk(dir: &Path, found: &mut RuleFiles) {
-    found.folders.push(dir.to_path_buf());
+/// The `.yml` / `.yaml` files under `dir` and the folders walked, in sorted path order.
+///
+/// Each folder's entries are sorted by name and walked depth first, which is the order of
+/// their whole paths (paths compare component by component); sub-folders are walked on all
+/// cores (a rule repository has a hundred of them) and joined in that order.
+fn walk(dir: &Path) -> RuleFiles {
+    let mut found = RuleFiles {
+        folders: vec![dir.to_path_buf()],
+        ..RuleFiles::default()
+    };
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
             found
                 .errors
                 .push(SigmaError::new(dir, 0, ErrorKind::Io(err.to_string())));
-            return;
+            return found;
         }
     };
+    let mut children = Vec::new();
     for entry in entries {
         let entry = match entry {
             Ok(entry) => entry,
@@ -140,8 +169,8 @@ fn walk(dir: &Path, found: &mut RuleFiles) {
         };
         let path = entry.path();
         match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(&path, found),
-            Ok(_) if is_yaml(&path) => found.files.push(path),
+            Ok(t) if t.is_dir() => children.push((path, true)),
+            Ok(_) if is_yaml(&path) => children.push((path, false)),
             Ok(_) => {}
             Err(err) => {
                 found
@@ -150,10 +179,86 @@ fn walk(dir: &Path, found: &mut RuleFiles) {
             }
         }
     }
+    children.sort_unstable_by(|(a, _), (b, _)| a.file_name().cmp(&b.file_name()));
+    let walked: Vec<Option<RuleFiles>> = children
+        .par_iter()
+        .map(|(path, is_dir)| is_dir.then(|| walk(path)))
+        .collect();
+    for ((path, _), sub) in children.into_iter().zip(walked) {
+        match sub {
+            Some(sub) => found.append(sub),
+            None => found.files.push(path),
+        }
+    }
+    found
 }
 
 fn is_yaml(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh folder under the system's temporary one, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("tocsin-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).expect("temporary folder");
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn files_and_folders_are_listed_in_sorted_path_order() {
+        let scratch = Scratch::new("sigma-walk");
+        let root = &scratch.0;
+        // `a-b.yml` sorts before `a/…` as a string ('-' < '/'), after it as a path: the
+        // folder `a` is a shorter component than `a-b.yml`.
+        let files = [
+            "a.yml",
+            "a-b.yml",
+            "B.yml",
+            "a/z.yml",
+            "a/b/c.yml",
+            "a/b.yaml",
+            "a/b/a/deep.yml",
+            "c/x.YML",
+            "c/y.yml",
+            "_/first.yml",
+        ];
+        for file in files {
+            let path = root.join(file);
+            fs::create_dir_all(path.parent().expect("a parent")).expect("folder");
+            fs::write(&path, "title: t\n").expect("file");
+        }
+        fs::write(root.join("a/notes.txt"), "not a rule").expect("file");
+        fs::create_dir_all(root.join("empty")).expect("folder");
+
+        let listed = rule_files(std::slice::from_ref(root));
+
+        let mut expected: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
+        expected.sort();
+        assert_eq!(listed.files, expected);
+        let mut folders = listed.folders.clone();
+        folders.sort();
+        assert_eq!(
+            listed.folders, folders,
+            "folders walked in sorted order too"
+        );
+        assert_eq!(listed.folders.len(), 7, "{:?}", listed.folders);
+        assert!(listed.errors.is_empty());
+    }
 }
