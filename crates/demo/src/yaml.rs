@@ -101,8 +101,8 @@ fn push_line(out: &mut String, indent: usize, text: &str) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use saphyr::{Scalar, YamlData};
     use serde_json::json;
+    use tocsin_yaml::{Scalar, YamlData};
 
     /// The YAML text read back with the YAML reader the rest of tocsin uses.
     pub(crate) fn read_back(text: &str) -> Value {

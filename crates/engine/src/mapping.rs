@@ -24,8 +24,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use saphyr::Scalar;
 use tocsin_sigma::ast::LogSource;
+use tocsin_yaml::Scalar;
 use tocsin_yaml::{self as yaml, Node};
 
 /// The built-in Windows mapping, equivalent to the one SigmaHQ's CI uses.

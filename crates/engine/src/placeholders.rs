@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use saphyr::Scalar;
+use tocsin_yaml::Scalar;
 use tocsin_yaml::{self as yaml, Node};
 
 use crate::compile::Placeholders;

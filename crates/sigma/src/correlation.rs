@@ -19,8 +19,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use saphyr::Scalar;
 use tocsin_event::parse_duration_micros;
+use tocsin_yaml::Scalar;
 
 use crate::ast::CorrelationRule;
 use crate::ast::{Comparison, CorrelationCondition, CorrelationType, Metadata};

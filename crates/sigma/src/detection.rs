@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use saphyr::Scalar;
+use tocsin_yaml::Scalar;
 
 use crate::ast::{
     Condition, Detection, FieldMatch, Location, Modifier, NamedSelection, Selection, SigmaValue,

@@ -64,7 +64,8 @@
 //!   (YAML nesting is checked on the parser's event stream before any tree is built, and
 //!   condition nesting in the condition parser), and the YAML loader runs under
 //!   `catch_unwind` as a last line of defence.
-//! - YAML is read with `saphyr` (YAML 1.2), whose marked nodes give each node's line.
+//! - YAML is read with `saphyr`'s parser (YAML 1.2) into `tocsin-yaml`'s nodes, which give
+//!   each node's line.
 //!   Unquoted dates stay text; `0x17` is the integer 23, as in pySigma.
 // `SigmaError` carries its file, line, rule identity and YAML path by value (about 160
 // bytes). Errors are the cold path and `Result<Document, SigmaError>` is the public shape,

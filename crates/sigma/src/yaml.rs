@@ -1,20 +1,20 @@
-//! Small, panic-free accessors over `saphyr`'s `MarkedYaml` nodes.
+//! Small, panic-free accessors over `tocsin-yaml`'s nodes.
 //!
 //! Every lookup returns an `Option` or a located [`DocError`], so that no input can make the
 //! parser panic. The generic accessors come from `tocsin-yaml`; what is here knows Sigma's
 //! errors.
 
-use saphyr::{Scalar, YamlData};
 use std::borrow::Cow;
+use tocsin_yaml::{Scalar, YamlData};
 
 use crate::error::{DocError, ErrorKind};
 
 pub(crate) use tocsin_yaml::{
-    as_str, is_null, kind_name, line, mapping, scalar, scalar_text, sequence, untag, Node,
+    as_str, is_null, kind_name, line, mapping, scalar, scalar_text, sequence, Node,
 };
 
 /// The deepest nesting a Sigma document may have. Real documents stay below 8; the limit
-/// keeps `saphyr`'s recursive loader and our recursive walks (JSON conversion) far from
+/// keeps our recursive walks (JSON conversion) far from
 /// the stack limit. Checked before the tree is built (see [`tocsin_yaml::load`]).
 pub(crate) const MAX_DEPTH: usize = 64;
 
@@ -40,7 +40,7 @@ pub(crate) fn key_text(key: &Node<'_>) -> Option<String> {
 /// recurses, within [`MAX_DEPTH`] levels.
 pub(crate) fn to_json(node: &Node<'_>) -> serde_json::Value {
     use serde_json::Value;
-    match &untag(node).data {
+    match &node.data {
         YamlData::Mapping(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
@@ -92,10 +92,9 @@ pub(crate) fn string_list(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saphyr::{LoadableYamlNode, MarkedYaml};
 
     fn load(text: &str) -> Node<'_> {
-        let mut docs = MarkedYaml::load_from_str(text).expect("valid YAML in test");
+        let mut docs = tocsin_yaml::load(text, MAX_DEPTH).expect("valid YAML in test");
         docs.remove(0)
     }
 

@@ -1,44 +1,35 @@
-//! Small, panic-free accessors over `saphyr`'s marked YAML nodes, shared by every YAML
-//! reader of tocsin (Sigma rules, logsource mappings, placeholders, behavioural detector
-//! configuration), and [`load`], the one way those readers turn text into nodes.
+//! [`load`], the one way tocsin's YAML readers (Sigma rules, logsource mappings,
+//! placeholders, behavioural detector configuration) turn text into nodes, and small,
+//! panic-free accessors over those nodes.
 //!
 //! Every accessor returns an `Option`, so that no input can make a reader panic; the reader
 //! turns `None` into an error located with [`line`]. Tagged nodes (`!custom value`) are read
-//! as their inner node.
-
-use saphyr::{MarkedYaml, Scalar, YamlData};
+//! as their inner node: [`load`] keeps no tags.
 
 mod load;
+mod node;
 
-pub use load::{load, LoadError};
-
-/// A YAML node with its position.
-pub type Node<'a> = MarkedYaml<'a>;
+pub use load::{load, LoadError, ALIAS_BUDGET};
+pub use node::{Node, YamlData};
+/// A resolved scalar (`saphyr`'s, whose YAML 1.2 core schema [`load`] reads scalars by).
+pub use saphyr::Scalar;
 
 /// The node's 1-based start line.
 pub fn line(node: &Node<'_>) -> usize {
-    node.span.start.line()
-}
-
-/// The node itself, or the node inside any user-defined tags.
-pub fn untag<'n, 'a>(mut node: &'n Node<'a>) -> &'n Node<'a> {
-    while let YamlData::Tagged(_, inner) = &node.data {
-        node = inner;
-    }
-    node
+    node.line
 }
 
 /// The entries of a mapping node.
 pub fn mapping<'n, 'a>(node: &'n Node<'a>) -> Option<Vec<(&'n Node<'a>, &'n Node<'a>)>> {
-    match &untag(node).data {
-        YamlData::Mapping(map) => Some(map.iter().collect()),
+    match &node.data {
+        YamlData::Mapping(entries) => Some(entries.iter().map(|(k, v)| (k, v)).collect()),
         _ => None,
     }
 }
 
 /// The items of a sequence node.
 pub fn sequence<'n, 'a>(node: &'n Node<'a>) -> Option<&'n [Node<'a>]> {
-    match &untag(node).data {
+    match &node.data {
         YamlData::Sequence(items) => Some(items),
         _ => None,
     }
@@ -46,7 +37,7 @@ pub fn sequence<'n, 'a>(node: &'n Node<'a>) -> Option<&'n [Node<'a>]> {
 
 /// The scalar of a scalar node.
 pub fn scalar<'n, 'a>(node: &'n Node<'a>) -> Option<&'n Scalar<'a>> {
-    match &untag(node).data {
+    match &node.data {
         YamlData::Value(value) => Some(value),
         _ => None,
     }
@@ -103,7 +94,7 @@ pub fn as_bool(node: &Node<'_>) -> Option<bool> {
 
 /// A short description of the node's type for error messages ("a list", "a string", ...).
 pub fn kind_name(node: &Node<'_>) -> &'static str {
-    match &untag(node).data {
+    match &node.data {
         YamlData::Mapping(_) => "a mapping",
         YamlData::Sequence(_) => "a list",
         YamlData::Value(Scalar::String(_)) => "a string",
@@ -111,20 +102,16 @@ pub fn kind_name(node: &Node<'_>) -> &'static str {
         YamlData::Value(Scalar::FloatingPoint(_)) => "a number",
         YamlData::Value(Scalar::Boolean(_)) => "a boolean",
         YamlData::Value(Scalar::Null) => "null",
-        YamlData::Alias(_) => "an alias",
-        YamlData::BadValue | YamlData::Representation(..) | YamlData::Tagged(..) => {
-            "an invalid value"
-        }
+        YamlData::BadValue => "an invalid value",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saphyr::LoadableYamlNode;
 
     fn load(text: &str) -> Node<'_> {
-        let mut docs = MarkedYaml::load_from_str(text).expect("valid YAML in test");
+        let mut docs = super::load(text, 16).expect("valid YAML in test");
         docs.remove(0)
     }
 
