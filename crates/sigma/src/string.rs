@@ -47,38 +47,50 @@ impl SigmaString {
     /// Parsing never fails: every text has a meaning under the escape rules.
     pub fn parse(raw: &str, placeholders: bool) -> SigmaString {
         let mut out = SigmaString::default();
-        let mut chars = raw.char_indices().peekable();
-        while let Some((index, c)) = chars.next() {
-            match c {
-                '\\' => match chars.peek().map(|&(_, next)| next) {
+        let mut rest = raw;
+        // Text runs between the characters that may mean something are taken whole.
+        while let Some(at) = rest.find(['\\', '*', '?', '%']) {
+            out.push_str(&rest[..at]);
+            let special = &rest[at..];
+            // Every character matched is ASCII, one byte.
+            let after = &special[1..];
+            rest = match special.as_bytes()[0] {
+                b'\\' => match after.chars().next() {
                     Some(next @ ('*' | '?' | '\\')) => {
-                        chars.next();
                         out.push_char(next);
+                        &after[1..]
                     }
                     Some('%') if placeholders => {
-                        chars.next();
                         out.push_char('%');
+                        &after[1..]
                     }
-                    _ => out.push_char('\\'),
+                    _ => {
+                        out.push_char('\\');
+                        after
+                    }
                 },
-                '*' => out.parts.push(StringPart::AnyChars),
-                '?' => out.parts.push(StringPart::OneChar),
-                '%' if placeholders => {
-                    let rest = &raw[index + 1..];
-                    match placeholder_name(rest) {
-                        Some(name) => {
-                            out.parts.push(StringPart::Placeholder(name.to_owned()));
-                            // Skip the name and the closing '%'.
-                            for _ in 0..=name.chars().count() {
-                                chars.next();
-                            }
-                        }
-                        None => out.push_char('%'),
-                    }
+                b'*' => {
+                    out.parts.push(StringPart::AnyChars);
+                    after
                 }
-                other => out.push_char(other),
-            }
+                b'?' => {
+                    out.parts.push(StringPart::OneChar);
+                    after
+                }
+                _ => match placeholders.then(|| placeholder_name(after)).flatten() {
+                    Some(name) => {
+                        out.parts.push(StringPart::Placeholder(name.to_owned()));
+                        // The name and its closing '%'.
+                        &after[name.len() + 1..]
+                    }
+                    None => {
+                        out.push_char('%');
+                        after
+                    }
+                },
+            };
         }
+        out.push_str(rest);
         out
     }
 
@@ -159,6 +171,66 @@ mod tests {
 
     fn lit(s: &str) -> StringPart {
         StringPart::Literal(s.to_owned())
+    }
+
+    /// The character-by-character reading `parse` replaced, kept as its reference.
+    fn parse_by_char(raw: &str, placeholders: bool) -> SigmaString {
+        let mut out = SigmaString::default();
+        let mut chars = raw.char_indices().peekable();
+        while let Some((index, c)) = chars.next() {
+            match c {
+                '\\' => match chars.peek().map(|&(_, next)| next) {
+                    Some(next @ ('*' | '?' | '\\')) => {
+                        chars.next();
+                        out.push_char(next);
+                    }
+                    Some('%') if placeholders => {
+                        chars.next();
+                        out.push_char('%');
+                    }
+                    _ => out.push_char('\\'),
+                },
+                '*' => out.parts.push(StringPart::AnyChars),
+                '?' => out.parts.push(StringPart::OneChar),
+                '%' if placeholders => match placeholder_name(&raw[index + 1..]) {
+                    Some(name) => {
+                        out.parts.push(StringPart::Placeholder(name.to_owned()));
+                        for _ in 0..=name.chars().count() {
+                            chars.next();
+                        }
+                    }
+                    None => out.push_char('%'),
+                },
+                other => out.push_char(other),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn parsing_by_runs_reads_every_text_as_by_characters() {
+        // Every string of up to six characters over an alphabet of the special characters,
+        // a name character, a space and a two-byte one, with and without placeholders.
+        let alphabet = ['\\', '*', '?', '%', 'a', ' ', 'é'];
+        let mut texts = vec![String::new()];
+        let mut last = texts.clone();
+        for _ in 0..6 {
+            last = last
+                .iter()
+                .flat_map(|text| alphabet.iter().map(move |c| format!("{text}{c}")))
+                .collect();
+            texts.extend(last.iter().cloned());
+        }
+        assert_eq!(texts.len(), 137_257);
+        for text in &texts {
+            for placeholders in [false, true] {
+                assert_eq!(
+                    SigmaString::parse(text, placeholders),
+                    parse_by_char(text, placeholders),
+                    "{text:?} (placeholders: {placeholders})"
+                );
+            }
+        }
     }
 
     fn check(raw: &str, placeholders: bool, expected: &[StringPart]) {
