@@ -16,11 +16,11 @@
 //! configuration) goes through [`load`], so that each reader gets the same guard, the same
 //! last line of defence against a parser panic, and the same errors.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use foldhash::fast::RandomState;
 use saphyr::Scalar;
 use saphyr_parser::{Event, Parser, ScanError, Span};
 
@@ -93,8 +93,8 @@ pub fn load(text: &str, max_depth: usize) -> Result<Vec<Node<'_>>, LoadError> {
 pub const ALIAS_BUDGET: usize = 100_000;
 
 /// Mappings with more entries than this look their keys up in a set of hashes rather than
-/// comparing each new key with every one before it.
-const SCANNED_KEYS: usize = 8;
+/// comparing each new key with every one before it (a rule's top level has about fifteen).
+const SCANNED_KEYS: usize = 32;
 
 /// [`load`] without the panic guard.
 fn load_guarded(text: &str, max_depth: usize) -> Result<Vec<Node<'_>>, LoadError> {
@@ -106,7 +106,7 @@ fn load_guarded(text: &str, max_depth: usize) -> Result<Vec<Node<'_>>, LoadError
         anchors: HashMap::new(),
         alias_budget: ALIAS_BUDGET,
         max_depth,
-        hasher: RandomState::new(),
+        hasher: RandomState::default(),
     };
     // The parser's own `load` recurses once per level; its event iterator does not.
     for item in Parser::new_from_str(text) {
@@ -129,7 +129,7 @@ struct TreeBuilder<'input> {
     /// How many more nodes aliases may add.
     alias_budget: usize,
     max_depth: usize,
-    /// Hashes mapping keys (see [`holds_key`]); keyed per text, so that no text can be
+    /// Hashes mapping keys (see [`holds_key`]); seeded at random, so that no text can be
     /// written to make keys collide.
     hasher: RandomState,
 }
