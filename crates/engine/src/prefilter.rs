@@ -30,12 +30,13 @@
 //!
 //! # Which searcher a field gets
 //!
-//! A field with up to [`SMALL_SCOPE`] literals (script blocks, paths) gets an Aho-Corasick
-//! DFA, built case-sensitive over the lowercase literals and walked byte by byte while the
-//! scan lowercases each byte; a value of 16 bytes or more is walked in two or four pieces
-//! side by side (overlapping at the seams), so that the walks overlap their memory waits. A
-//! larger field (`CommandLine`, `Hashes`, `Image`) gets a [`WindowSet`], whose cost grows
-//! with the number of literal lengths rather than of literals. Integer values are searched
+//! A field with up to [`SMALL_SCOPE`] literals gets an Aho-Corasick DFA, built
+//! case-sensitive over the lowercase literals and walked byte by byte while the scan
+//! lowercases each byte; a value of 16 bytes or more is walked in two or four pieces side by
+//! side (overlapping at the seams), so that the walks overlap their memory waits. A larger
+//! field (`CommandLine`, `Hashes`, `Image`, script blocks, paths) gets a [`WindowSet`],
+//! quick to build, whose cost grows with the number of literal lengths rather than of
+//! literals. Integer values are searched
 //! only by scanners with a literal an integer's decimal text can hold.
 //!
 //! The differential test (`tests/differential.rs`) checks over the whole corpus that the
@@ -434,12 +435,15 @@ fn mark_matches(automaton: &dfa::DFA, state: StateID, ids: &[u32], found: &mut F
     }
 }
 
-/// Scopes with at most this many literals get a DFA, the others a [`WindowSet`]. Up to about
-/// a thousand literals (PowerShell script blocks, file and registry paths) the DFA searches
-/// faster; beyond, command lines and hashes with thousands of literals would get DFAs too
-/// large to stay in the cache, and an Aho-Corasick NFA searched them 3 to 5 times slower
-/// than the window set does.
-const SMALL_SCOPE: usize = 1024;
+/// Scopes with at most this many literals get a DFA, the others a [`WindowSet`]. A DFA of
+/// a few hundred literals searches a little faster than the window set, but takes 2 to 6 ms
+/// to build against a few microseconds and holds megabytes: over the EVTX corpus, the DFAs of
+/// the scopes of 65 to 1,024 literals cost 37 ms of CPU and 10 to 20 MiB of peak memory, and
+/// `tocsin bench` showed no throughput lost without them over twenty passes (6 December
+/// 2026). Command lines and hashes with thousands of literals would get DFAs too large to
+/// stay in the cache, and an Aho-Corasick NFA searched them 3 to 5 times slower than the
+/// window set does.
+const SMALL_SCOPE: usize = 64;
 
 /// The literals of which at least one occurs in every event the expression matches, or
 /// `None` when no such set is known.
