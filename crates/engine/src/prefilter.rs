@@ -46,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use aho_corasick::automaton::Automaton;
@@ -264,6 +265,14 @@ pub(crate) struct ScopeScanner {
     /// it cannot be built: its literals then count as present in every value searched.
     #[serde(skip)]
     automaton: OnceLock<Option<ScopeAutomaton>>,
+    /// For a scope of more than [`SMALL_SCOPE`] and at most [`LARGE_SCOPE`] literals, the
+    /// DFA it gets once it has searched [`DFA_AFTER`] bytes (see [`SMALL_SCOPE`]).
+    #[serde(skip)]
+    busy_dfa: OnceLock<Option<Box<dfa::DFA>>>,
+    /// How many bytes it has searched, counted until it gets its DFA. Threads add to it
+    /// without synchronising: a count lost now and then only delays the DFA.
+    #[serde(skip)]
+    scanned: AtomicUsize,
     /// The literal id of each pattern of the automaton.
     ids: Vec<u32>,
     /// Some literal could occur in an integer's decimal text (it is all digits and minus
@@ -295,6 +304,8 @@ impl ScopeScanner {
             field,
             patterns: patterns.iter().map(|&p| p.into()).collect(),
             automaton: OnceLock::new(),
+            busy_dfa: OnceLock::new(),
+            scanned: AtomicUsize::new(0),
             ids,
             in_integers,
         }
@@ -310,7 +321,31 @@ impl ScopeScanner {
             .as_ref()
     }
 
+    /// The DFA of a scope busy enough to have earned one, built now if it just has.
+    fn busy_dfa(&self, text_len: usize) -> Option<&dfa::DFA> {
+        if !(SMALL_SCOPE + 1..=LARGE_SCOPE).contains(&self.patterns.len()) {
+            return None;
+        }
+        if let Some(built) = self.busy_dfa.get() {
+            return built.as_deref();
+        }
+        let scanned = self.scanned.load(Ordering::Relaxed) + text_len;
+        self.scanned.store(scanned, Ordering::Relaxed);
+        if scanned < DFA_AFTER {
+            return None;
+        }
+        self.busy_dfa
+            .get_or_init(|| {
+                let patterns: Vec<&str> = self.patterns.iter().map(|p| &**p).collect();
+                build_dfa(&patterns).map(Box::new)
+            })
+            .as_deref()
+    }
+
     fn scan(&self, text: &str, found: &mut Found<'_>) {
+        if let Some(automaton) = self.busy_dfa(text.len()) {
+            return mark_all(automaton, &self.ids, text, found);
+        }
         match self.automaton() {
             Some(ScopeAutomaton::Dfa(automaton)) => mark_all(automaton, &self.ids, text, found),
             Some(ScopeAutomaton::Windows(set)) => set.for_each_match(text.as_bytes(), |pattern| {
@@ -331,21 +366,24 @@ impl ScopeAutomaton {
         // Small sets get a DFA (quickest to search while it stays in the cache); large ones
         // a window set, whose cost does not grow with the number of literals.
         if patterns.len() <= SMALL_SCOPE {
-            dfa::Builder::new()
-                .match_kind(MatchKind::Standard)
-                // The scan does not use the automaton's prefilter, and with one the start
-                // state is special: the walk would branch out of its loop on every return
-                // to it.
-                .prefilter(false)
-                .build(patterns)
-                .ok()
-                .map(|dfa| ScopeAutomaton::Dfa(Box::new(dfa)))
+            build_dfa(patterns).map(|dfa| ScopeAutomaton::Dfa(Box::new(dfa)))
         } else {
             WindowSet::build(patterns)
                 .ok()
                 .map(|set| ScopeAutomaton::Windows(Box::new(set)))
         }
     }
+}
+
+/// The DFA of `patterns` (lowercase), `None` past its size limits.
+fn build_dfa(patterns: &[&str]) -> Option<dfa::DFA> {
+    dfa::Builder::new()
+        .match_kind(MatchKind::Standard)
+        // The scan does not use the automaton's prefilter, and with one the start state is
+        // special: the walk would branch out of its loop on every return to it.
+        .prefilter(false)
+        .build(patterns)
+        .ok()
 }
 
 /// Marks every pattern of `automaton` (lowercase) that occurs in `text`, overlapping ones
@@ -435,15 +473,23 @@ fn mark_matches(automaton: &dfa::DFA, state: StateID, ids: &[u32], found: &mut F
     }
 }
 
-/// Scopes with at most this many literals get a DFA, the others a [`WindowSet`]. A DFA of
-/// a few hundred literals searches a little faster than the window set, but takes 2 to 6 ms
-/// to build against a few microseconds and holds megabytes: over the EVTX corpus, the DFAs of
-/// the scopes of 65 to 1,024 literals cost 37 ms of CPU and 10 to 20 MiB of peak memory, and
-/// `tocsin bench` showed no throughput lost without them over twenty passes (6 December
-/// 2026). Command lines and hashes with thousands of literals would get DFAs too large to
-/// stay in the cache, and an Aho-Corasick NFA searched them 3 to 5 times slower than the
-/// window set does.
+/// Scopes with at most this many literals get a DFA when first used, the others a
+/// [`WindowSet`]. A DFA of a few hundred literals searches faster than the window set, but
+/// takes 2 to 6 ms to build against a few microseconds, and holds megabytes: over the EVTX
+/// corpus hunted once, the DFAs of the scopes of 65 to 1,024 literals cost 37 ms of CPU and
+/// 10 to 20 MiB of peak memory, more than they saved. So a scope of up to [`LARGE_SCOPE`]
+/// literals starts with a window set and gets its DFA once it has searched [`DFA_AFTER`]
+/// bytes, when building it costs a few percent of the time spent searching it.
 const SMALL_SCOPE: usize = 64;
+
+/// Scopes with more literals keep their window set: command lines and hashes with thousands
+/// of literals would get DFAs too large to stay in the cache, and an Aho-Corasick NFA
+/// searched them 3 to 5 times slower than the window set does.
+const LARGE_SCOPE: usize = 1024;
+
+/// How many bytes a scope of more than [`SMALL_SCOPE`] and at most [`LARGE_SCOPE`] literals
+/// searches with its window set before it gets a DFA.
+const DFA_AFTER: usize = 16 << 20;
 
 /// The literals of which at least one occurs in every event the expression matches, or
 /// `None` when no such set is known.
@@ -992,6 +1038,47 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_busy_scope_gets_its_dfa_and_finds_the_same_literals() {
+        let literals: Vec<String> = (0..SMALL_SCOPE + 40)
+            .map(|i| format!("lit{i:04}x"))
+            .chain(["\\cmd.exe", "-enc", "whoami"].map(String::from))
+            .collect();
+        let patterns: Vec<&str> = literals.iter().map(String::as_str).collect();
+        let ids: Vec<u32> = (0..patterns.len() as u32).collect();
+        let scanner = ScopeScanner::new(0, &patterns, ids);
+        let texts = [
+            "C:\\Windows\\CMD.EXE -Enc WHOAMI",
+            "lit0001x lit0100Xlit0102x and lit9999x",
+            "nothing here at all, nothing",
+        ];
+        let before: Vec<Vec<u32>> = texts.iter().map(|t| scanned(&scanner, t)).collect();
+        assert!(matches!(
+            scanner.automaton(),
+            Some(ScopeAutomaton::Windows(_))
+        ));
+        assert!(
+            scanner.busy_dfa.get().is_none(),
+            "no DFA before it is earned"
+        );
+        assert_eq!(before[0], vec![104, 105, 106]);
+        assert_eq!(before[1], vec![1, 100, 102]);
+        assert!(before[2].is_empty());
+        // Close to the threshold: the next text crosses it and is searched by the DFA.
+        scanner.scanned.store(DFA_AFTER - 1, Ordering::Relaxed);
+        let after: Vec<Vec<u32>> = texts.iter().map(|t| scanned(&scanner, t)).collect();
+        assert!(
+            matches!(scanner.busy_dfa.get(), Some(Some(_))),
+            "the DFA is built"
+        );
+        assert_eq!(after, before);
+        // Scopes with fewer literals have their DFA at once; with more, never.
+        let small = ScopeScanner::new(0, &patterns[..SMALL_SCOPE], (0..64).collect());
+        small.scanned.store(DFA_AFTER, Ordering::Relaxed);
+        assert!(small.busy_dfa(1).is_none());
+        assert!(matches!(small.automaton(), Some(ScopeAutomaton::Dfa(_))));
     }
 
     #[test]
