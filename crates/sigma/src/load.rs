@@ -48,7 +48,7 @@ pub fn rule_files(paths: &[PathBuf]) -> RuleFiles {
     let mut found = RuleFiles::default();
     for path in paths {
         if path.is_dir() {
-            found.append(walk(path));
+            found.append(walk(path, 0));
         } else {
             found.files.push(path.clone());
         }
@@ -137,12 +137,18 @@ fn parse_file(
     }
 }
 
-/// The `.yml` / `.yaml` files under `dir` and the folders walked, in sorted path order.
+/// How many levels of folders [`walk`] walks on all cores; deeper ones are walked by the
+/// thread that reached them.
+const PARALLEL_LEVELS: usize = 3;
+
+/// The `.yml` / `.yaml` files under `dir` (`depth` levels below a folder named) and the
+/// folders walked, in sorted path order.
 ///
 /// Each folder's entries are sorted by name and walked depth first, which is the order of
 /// their whole paths (paths compare component by component); sub-folders are walked on all
-/// cores (a rule repository has a hundred of them) and joined in that order.
-fn walk(dir: &Path) -> RuleFiles {
+/// cores (a rule repository has a hundred of them, most within [`PARALLEL_LEVELS`]) and
+/// joined in that order.
+fn walk(dir: &Path, depth: usize) -> RuleFiles {
     let mut found = RuleFiles {
         folders: vec![dir.to_path_buf()],
         ..RuleFiles::default()
@@ -180,10 +186,14 @@ fn walk(dir: &Path) -> RuleFiles {
         }
     }
     children.sort_unstable_by(|(a, _), (b, _)| a.file_name().cmp(&b.file_name()));
-    let walked: Vec<Option<RuleFiles>> = children
-        .par_iter()
-        .map(|(path, is_dir)| is_dir.then(|| walk(path)))
-        .collect();
+    let walk_child = |(path, is_dir): &(PathBuf, bool)| is_dir.then(|| walk(path, depth + 1));
+    // Only the top levels on all cores: each level of a parallel walk takes several stack
+    // frames of a worker thread, and a hostile folder tree can be two thousand levels deep.
+    let walked: Vec<Option<RuleFiles>> = if depth < PARALLEL_LEVELS {
+        children.par_iter().map(walk_child).collect()
+    } else {
+        children.iter().map(walk_child).collect()
+    };
     for ((path, _), sub) in children.into_iter().zip(walked) {
         match sub {
             Some(sub) => found.append(sub),

@@ -128,6 +128,7 @@ struct TreeBuilder<'input> {
     anchors: HashMap<usize, Node<'input>>,
     /// How many more nodes aliases may add.
     alias_budget: usize,
+    /// The deepest nesting allowed.
     max_depth: usize,
     /// Hashes mapping keys (see [`holds_key`]); seeded at random, so that no text can be
     /// written to make keys collide.
@@ -160,7 +161,10 @@ impl<'input> TreeBuilder<'input> {
                 None => Ok(()),
             },
             Event::Scalar(text, style, anchor, tag) => {
-                let data = Scalar::parse_from_cow_and_metadata(text, style, tag.as_ref())
+                // A custom tag is dropped before the scalar is read, as `saphyr` reads the
+                // node inside one (`!custom` alone is null, not an empty string).
+                let core_tag = tag.filter(|tag| tag.is_yaml_core_schema());
+                let data = Scalar::parse_from_cow_and_metadata(text, style, core_tag.as_ref())
                     .map_or(YamlData::BadValue, YamlData::Value);
                 self.add(Node { line, data }, anchor)
             }
@@ -376,6 +380,16 @@ mod tests {
         );
         assert_eq!(entries[2].1.data, YamlData::BadValue);
         assert!(matches!(entries[3].1.data, YamlData::Sequence(_)));
+        // A key its tag cannot read keeps its value (`saphyr`'s loader took it for "no key
+        // yet" and paired the next key with this value).
+        let docs = load("{!!int abc: 1, b: 2}\n", 8).expect("valid");
+        let YamlData::Mapping(entries) = &docs[0].data else {
+            panic!("a mapping");
+        };
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].0.data, YamlData::BadValue);
+        assert_eq!(entries[0].1.data, YamlData::Value(Scalar::Integer(1)));
+        assert_eq!(entries[1].1.data, YamlData::Value(Scalar::Integer(2)));
     }
 
     #[test]

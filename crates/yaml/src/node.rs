@@ -28,7 +28,7 @@ pub enum YamlData<'a> {
     Sequence(Vec<Node<'a>>),
     /// A mapping's entries in the order written; no two keys are equal.
     Mapping(Vec<(Node<'a>, Node<'a>)>),
-    /// A scalar its core tag cannot read (`!!int abc`), or an empty document.
+    /// A scalar its core tag cannot read (`!!int abc`).
     BadValue,
 }
 

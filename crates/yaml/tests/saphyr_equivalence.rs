@@ -108,6 +108,7 @@ fn written_corners_read_alike() {
         "a: [1, 2\n",
         "\u{feff}a: 1\n",
         "- - - x\n  - y\n- z\n",
+        "a: !custom\nb: !custom ''\nc: !custom ~\nd: !!null\ne: !!str\n",
     ];
     for (i, text) in texts.iter().enumerate() {
         assert_same(text, &format!("text {i}"));
