@@ -36,8 +36,9 @@
 //! side (overlapping at the seams), so that the walks overlap their memory waits. A larger
 //! field (`CommandLine`, `Hashes`, `Image`, script blocks, paths) gets a [`WindowSet`],
 //! quick to build, whose cost grows with the number of literal lengths rather than of
-//! literals. Integer values are searched
-//! only by scanners with a literal an integer's decimal text can hold.
+//! literals; one of up to [`LARGE_SCOPE`] literals trades it for a DFA once it has searched
+//! [`DFA_AFTER`] bytes. Integer values are searched only by scanners with a literal an
+//! integer's decimal text can hold.
 //!
 //! The differential test (`tests/differential.rs`) checks over the whole corpus that the
 //! prefiltered, indexed evaluator finds exactly what the reference evaluator finds.

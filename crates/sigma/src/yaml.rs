@@ -14,8 +14,8 @@ pub(crate) use tocsin_yaml::{
 };
 
 /// The deepest nesting a Sigma document may have. Real documents stay below 8; the limit
-/// keeps our recursive walks (JSON conversion) far from
-/// the stack limit. Checked before the tree is built (see [`tocsin_yaml::load`]).
+/// keeps our recursive walks (JSON conversion, dropping the tree) far from the stack limit.
+/// Checked before the tree is built (see [`tocsin_yaml::load`]).
 pub(crate) const MAX_DEPTH: usize = 64;
 
 /// A [`ErrorKind::WrongType`] error for `node`.
