@@ -353,6 +353,25 @@ struct Sent {
     acknowledged: BTreeSet<u64>,
 }
 
+/// A whoami event with record id `id`, one microsecond after the one before it: the
+/// events arrive in time order, as a live feed sends them, so that every grouping appends
+/// to what the last one left. (Events of one time would make each batch's detections late
+/// against the last batch's, placed by reading back what was stored after a checkpoint;
+/// past the service's read-back limit, which a hundred trials reach, they are grouped
+/// apart, by design not as a regrouping groups them.)
+fn whoami_line(id: u64) -> String {
+    let line = sysmon_line(id, "C:\\Windows\\System32\\whoami.exe");
+    let micros = 12_000_001 + id;
+    let time = format!(
+        "2024-12-05T10:11:{:02}.{:06}Z",
+        micros / 1_000_000,
+        micros % 1_000_000
+    );
+    let common_time = "2024-12-05T10:11:12.000001Z";
+    assert!(line.contains(common_time), "sysmon_line changed its time");
+    line.replace(common_time, &time)
+}
+
 /// Sends batches of whoami events with fresh record ids until `stop`, recording what was
 /// acknowledged; returns at the first failure (the service was killed).
 fn send_until_failure(
@@ -370,10 +389,7 @@ fn send_until_failure(
             *next += 50;
             ids
         };
-        let body: Vec<String> = ids
-            .iter()
-            .map(|&id| sysmon_line(id, "C:\\Windows\\System32\\whoami.exe"))
-            .collect();
+        let body: Vec<String> = ids.iter().map(|&id| whoami_line(id)).collect();
         sent.lock().unwrap().attempted.extend(&ids);
         let result = agent
             .post(&url)
