@@ -7,7 +7,9 @@
 //!
 //! The [`consumer`](crate::consumer) thread sends one [`Judged`] per step through a channel
 //! that holds one, so at most two steps are ahead of the store. The [`Committer`] takes them
-//! in order and, for each, writes the detections, then the spool position to resume from,
+//! in order and, for each, waits until the spool has made the step's records durable (the
+//! reader reads them as soon as they are written, so that judging overlaps the fsync),
+//! writes the detections, then the spool position to resume from,
 //! forwards the detections, tells the spool that the records before that position may go,
 //! and passes the detections to the [`Grouper`]. The exactly-once contract of the
 //! consumer's module documentation is unchanged: a step's position is written after its
@@ -40,6 +42,10 @@ use crate::forward::Forwarder;
 use crate::ingest::now_micros;
 use crate::metrics::{add, Metrics};
 
+/// How long the committer waits for the spool's durability before it logs that it still
+/// waits (it waits until the records are durable or the spool stops).
+const DURABLE_WAIT: Duration = Duration::from_secs(5);
+
 /// The detectors' state saved with a grouping: `(blob name, bytes)` pairs.
 pub(crate) type SavedState = Vec<(&'static str, Vec<u8>)>;
 
@@ -51,6 +57,9 @@ pub(crate) struct Judged {
     pub received: Vec<(i64, u64)>,
     /// The spool position to resume from (before anything still held for order).
     pub resume: Position,
+    /// The end of the last record judged (read before it was durable): nothing of the
+    /// step is stored before the spool says it is durable.
+    pub judged_through: Position,
     /// Whether incidents are grouped now whatever the pace.
     pub group_now: bool,
     /// The detectors' state to save with the grouping, by blob name (the behavioural
@@ -215,6 +224,9 @@ impl Committer {
             // and nothing awaiting a grouping while this step's detections are not grouped.
             add(&self.metrics.awaiting_grouping, 1);
         }
+        let durable_since = Instant::now();
+        self.wait_durable(step.judged_through)?;
+        let durable_ms = durable_since.elapsed().as_millis() as u64;
         let started = Instant::now();
         let turn = Arc::clone(&self.turn);
         let mut waited = Duration::ZERO;
@@ -228,6 +240,7 @@ impl Committer {
             records = step.received.len(),
             store_ms = started.elapsed().as_millis() as u64,
             turn_ms = waited.as_millis() as u64,
+            durable_ms,
             oldest_ms = crate::consumer::oldest_age_ms(step.received.iter().map(|r| r.0)),
             "step committed"
         );
@@ -251,6 +264,16 @@ impl Committer {
                     "the grouping thread stopped".into(),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Waits until the spool has made every record up to `through` durable: the records
+    /// were read as soon as they were written, and what was judged of them may be stored
+    /// only once their senders could be told they are kept.
+    fn wait_durable(&self, through: Position) -> Result<(), ConsumerError> {
+        while !self.spool.wait_durable(through, DURABLE_WAIT)? {
+            tracing::debug!(%through, "still waiting for the spool to make records durable");
         }
         Ok(())
     }

@@ -517,6 +517,7 @@ impl Judge {
             alerts,
             received,
             resume,
+            judged_through: next,
             group_now: step.group_now,
             state,
             grouping: None,

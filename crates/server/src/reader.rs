@@ -125,11 +125,13 @@ impl SpoolReader {
             self.drain_to = Some(self.spool.durable_end());
         }
         let waited = self.held_back.unwrap_or(after);
-        let end = self.spool.wait_past(waited, POLL);
+        // Records are read as soon as they are written, while the spool makes them durable:
+        // the committer waits for that before it stores what was judged of them.
+        self.spool.wait_written_past(waited, POLL);
         self.metrics
             .spool_end
-            .fetch_max(end.get(), Ordering::Relaxed);
-        let mut records = self.spool.read_from(after, STEP)?;
+            .fetch_max(self.spool.durable_end().get(), Ordering::Relaxed);
+        let mut records = self.spool.read_written_from(after, STEP)?;
         if let Some(drain_to) = self.drain_to {
             records.retain(|record| record.position.get() <= drain_to.get());
         }

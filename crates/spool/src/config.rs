@@ -12,9 +12,9 @@ pub enum FsyncPolicy {
     Always,
     /// Acknowledge once written to the operating system, and fsync at most this long
     /// after: an acknowledged record survives a process crash (`kill -9`), but a kernel
-    /// crash or power loss may lose what was acknowledged in the last interval. Readers
-    /// still see only fsynced records, so a consumer never commits a position that a power
-    /// loss could take back.
+    /// crash or power loss may lose what was acknowledged in the last interval. A consumer
+    /// still commits only fsynced records (it reads them once fsynced, or reads them early
+    /// and waits), so it never commits a position that a power loss could take back.
     Interval(Duration),
     /// Never fsync (segment rolls and deletions neither): for tests and benchmarks only.
     /// A process crash loses nothing acknowledged; a power loss may lose anything.

@@ -113,7 +113,22 @@ impl Spool for FileSpool {
     }
 
     fn read_from(&self, after: Position, limit: ReadLimit) -> Result<Vec<Record>, Error> {
-        reader::read(&self.shared, after, limit)
+        reader::read(&self.shared, after, self.shared.durable_end(), limit)
+    }
+
+    /// Reads up to the written end: what the writer has handed to the file system, which
+    /// a crash of the process keeps and a crash of the machine may not (see
+    /// [`Spool::read_written_from`]).
+    fn read_written_from(&self, after: Position, limit: ReadLimit) -> Result<Vec<Record>, Error> {
+        reader::read(&self.shared, after, self.shared.written_end(), limit)
+    }
+
+    fn wait_written_past(&self, after: Position, timeout: Duration) -> Position {
+        self.shared.wait_written_past(after, timeout)
+    }
+
+    fn wait_durable(&self, through: Position, timeout: Duration) -> Result<bool, Error> {
+        self.shared.wait_durable(through, timeout)
     }
 
     fn durable_end(&self) -> Position {

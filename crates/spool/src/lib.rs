@@ -10,7 +10,10 @@
 //!   died, the write failed) may survive whole, in part or not at all: senders retry, so
 //!   ingestion is at-least-once, and the spool never invents or reorders records.
 //! - [`Spool::read_from`] returns the records *after* a position, in order, each with its
-//!   own position. Readers see only durable records ([`Spool::durable_end`]).
+//!   own position. Readers see only durable records ([`Spool::durable_end`]). A consumer
+//!   may read ahead, records written but not yet durable ([`Spool::read_written_from`]),
+//!   so that its work overlaps the fsync; it then waits for them to be durable
+//!   ([`Spool::wait_durable`]) before it commits what it made of them.
 //! - The consumer, not the spool, remembers how far it got: it stores the position of the
 //!   last record it processed **in the same transaction** as what it produced from it
 //!   (detections in SQLite), and after a restart reads from that stored position. A crash
@@ -39,9 +42,9 @@
 //!
 //! A folder of segment files (`segment.rs` has the byte layout), each named after the
 //! position its first record starts at and rolled at [`SpoolConfig::segment_size`]. One
-//! writer thread takes every batch waiting from every appending thread, writes them with
-//! one `write` and makes them durable with one `fsync` (group commit); each appender waits
-//! for its own batch. Opening a spool scans its last segment and cuts a torn tail, the
+//! writer thread takes every batch waiting from every appending thread and writes them with
+//! one `write`; another makes them durable with one `fsync` (group commit) while the writer
+//! goes on writing the next ones; each appender waits for its own batch. Opening a spool scans its last segment and cuts a torn tail, the
 //! remains of a write that a crash interrupted ([`Recovery`]); damage anywhere else is an
 //! error that names the file and byte offset ([`Error::Corrupt`]), never skipped in
 //! silence.
@@ -105,6 +108,7 @@ mod reader;
 mod recover;
 mod segment;
 mod state;
+mod syncer;
 mod writer;
 
 use std::fmt;
@@ -195,6 +199,39 @@ pub trait Spool: Send + Sync {
     /// Waits until the durable end is beyond `after` or `timeout` passes, and returns the
     /// durable end: how a consumer waits for work without polling.
     fn wait_past(&self, after: Position, timeout: Duration) -> Position;
+
+    /// The records after `after` that are written but maybe not yet durable, in order, at
+    /// most `limit`: a consumer may read and process them while they are being made
+    /// durable, so that an fsync and the processing overlap, but it must not commit what it
+    /// made of them before [`Spool::wait_durable`] says they are durable (a crash of the
+    /// machine may still lose them, and their senders were not answered: they would send
+    /// them again). The default, for implementations that show nothing before it is
+    /// durable, is [`Spool::read_from`].
+    fn read_written_from(
+        &self,
+        after: Position,
+        limit: ReadLimit,
+    ) -> Result<Vec<Record>, Self::Error> {
+        self.read_from(after, limit)
+    }
+
+    /// [`Spool::wait_past`] for the end of what [`Spool::read_written_from`] reads.
+    fn wait_written_past(&self, after: Position, timeout: Duration) -> Position {
+        self.wait_past(after, timeout)
+    }
+
+    /// Waits until every record up to and including the one ending at `through` is durable
+    /// (`Ok(true)`) or `timeout` passes (`Ok(false)`); the default, for implementations
+    /// whose readers see only durable records, says whether the durable end covers it.
+    ///
+    /// # Errors
+    ///
+    /// The spool stopped (a write or fsync failed, its writer ended) before `through` was
+    /// durable: it never will be, and nothing made of those records may be committed.
+    fn wait_durable(&self, through: Position, timeout: Duration) -> Result<bool, Self::Error> {
+        let _ = timeout;
+        Ok(self.durable_end() >= through)
+    }
 
     /// Tells the spool that every consumer has committed `up_to`: storage holding only
     /// records at or before it may be reclaimed, and reading from before it may fail.

@@ -1,5 +1,5 @@
-//! Reading records back: from a position, across segments, up to the durable end and
-//! within a [`ReadLimit`]. Reading never changes the spool. Damage it meets is an error
+//! Reading records back: from a position, across segments, up to the durable (or the
+//! written) end and within a [`ReadLimit`]. Reading never changes the spool. Damage it meets is an error
 //! naming the file, the byte offset and where reading can resume, returned once the good
 //! records before it have been returned.
 
@@ -12,13 +12,14 @@ use crate::segment::{read_frame, FrameError, HEADER_LEN};
 use crate::state::Shared;
 use crate::{Error, Position, ReadLimit, Record};
 
-/// The records after `after`, in order, up to the durable end and within `limit`.
+/// The records after `after`, in order, up to `end` (the durable or the written end) and
+/// within `limit`.
 pub(crate) fn read(
     shared: &Shared,
     after: Position,
+    end: Position,
     limit: ReadLimit,
 ) -> Result<Vec<Record>, Error> {
-    let end = shared.durable_end();
     if after > end {
         return Err(Error::BeyondEnd {
             position: after,

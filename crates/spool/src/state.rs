@@ -1,5 +1,6 @@
-//! What the writer thread, the readers and retention share: the list of segments and the
-//! durable end, with a condition variable for consumers waiting for new records.
+//! What the writer thread, the readers and retention share: the list of segments, the
+//! written and durable ends, with a condition variable for consumers waiting for new
+//! records or for records they read early to become durable.
 
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -13,10 +14,23 @@ pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
     /// The starts of the segments held, in order; never empty.
     starts: Mutex<Vec<Position>>,
-    /// The durable end: what readers may read up to.
-    durable: Mutex<Position>,
-    /// Signalled when the durable end moves.
+    /// How far records are written and durable, and whether they can still become so.
+    ends: Mutex<Ends>,
+    /// Signalled when either end moves, and when the writer stops.
     advanced: Condvar,
+}
+
+/// The ends of a spool's records, as the writer publishes them.
+#[derive(Debug, Clone)]
+struct Ends {
+    /// What is written to the segment files (in the page cache, maybe not on disk yet):
+    /// what early readers may read up to. Never behind `durable`.
+    written: Position,
+    /// What is durable: what readers of acknowledged records may read up to.
+    durable: Position,
+    /// Why nothing written will become durable any more (the writer stopped after a failed
+    /// write or fsync, or its thread ended), once that is so.
+    halted: Option<Error>,
 }
 
 /// Locks a mutex, also after a panic elsewhere: every critical section here leaves its
@@ -31,27 +45,95 @@ impl Shared {
         Shared {
             dir,
             starts: Mutex::new(starts),
-            durable: Mutex::new(end),
+            ends: Mutex::new(Ends {
+                written: end,
+                durable: end,
+                halted: None,
+            }),
             advanced: Condvar::new(),
         }
     }
 
     /// The durable end.
     pub(crate) fn durable_end(&self) -> Position {
-        *lock(&self.durable)
+        lock(&self.ends).durable
     }
 
-    /// Moves the durable end to `end` and wakes waiting consumers.
+    /// The written end (at or past the durable end).
+    pub(crate) fn written_end(&self) -> Position {
+        lock(&self.ends).written
+    }
+
+    /// Moves the durable end (and the written end with it) to `end`, unless it is already
+    /// past it (a segment's roll and the fsync stage publish independently), and wakes
+    /// waiting consumers.
     pub(crate) fn publish(&self, end: Position) {
-        *lock(&self.durable) = end;
+        let mut ends = lock(&self.ends);
+        ends.durable = ends.durable.max(end);
+        ends.written = ends.written.max(end);
+        drop(ends);
         self.advanced.notify_all();
+    }
+
+    /// Moves the written end to `end` (written to the file, not yet durable) and wakes
+    /// waiting consumers.
+    pub(crate) fn publish_written(&self, end: Position) {
+        let mut ends = lock(&self.ends);
+        ends.written = ends.written.max(end);
+        drop(ends);
+        self.advanced.notify_all();
+    }
+
+    /// Records that nothing more will become durable, and why; wakes every waiter. The
+    /// first cause is kept.
+    pub(crate) fn halt(&self, cause: Error) {
+        let mut ends = lock(&self.ends);
+        ends.halted.get_or_insert(cause);
+        drop(ends);
+        self.advanced.notify_all();
+    }
+
+    /// Why nothing more will become durable, once that is so.
+    pub(crate) fn halted(&self) -> Option<Error> {
+        lock(&self.ends).halted.clone()
     }
 
     /// Waits until the durable end is beyond `after` or `timeout` passes; returns it.
     pub(crate) fn wait_past(&self, after: Position, timeout: Duration) -> Position {
+        self.wait_until(timeout, |ends| ends.durable > after)
+            .durable
+    }
+
+    /// Waits until the written end is beyond `after` or `timeout` passes; returns it.
+    pub(crate) fn wait_written_past(&self, after: Position, timeout: Duration) -> Position {
+        self.wait_until(timeout, |ends| ends.written > after)
+            .written
+    }
+
+    /// Waits until everything up to `through` is durable (`Ok(true)`) or `timeout` passes
+    /// (`Ok(false)`).
+    ///
+    /// # Errors
+    ///
+    /// The writer stopped or ended before `through` became durable: it never will.
+    pub(crate) fn wait_durable(&self, through: Position, timeout: Duration) -> Result<bool, Error> {
+        let ends = self.wait_until(timeout, |ends| {
+            ends.durable >= through || ends.halted.is_some()
+        });
+        match ends.halted {
+            _ if ends.durable >= through => Ok(true),
+            Some(cause) => Err(Error::Stopped {
+                cause: Box::new(cause),
+            }),
+            None => Ok(false),
+        }
+    }
+
+    /// The ends once `done` holds of them, or when `timeout` passes.
+    fn wait_until(&self, timeout: Duration, done: impl Fn(&Ends) -> bool) -> Ends {
         let deadline = Instant::now().checked_add(timeout);
-        let mut durable = lock(&self.durable);
-        while *durable <= after {
+        let mut ends = lock(&self.ends);
+        while !done(&ends) {
             let left = match deadline {
                 Some(deadline) => deadline.saturating_duration_since(Instant::now()),
                 None => Duration::from_secs(3600),
@@ -59,13 +141,13 @@ impl Shared {
             if left.is_zero() {
                 break;
             }
-            durable = self
+            ends = self
                 .advanced
-                .wait_timeout(durable, left)
+                .wait_timeout(ends, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        *durable
+        ends.clone()
     }
 
     /// Records a new last segment.
@@ -157,5 +239,43 @@ mod tests {
         let thread = std::thread::spawn(move || publisher.publish(Position::new(2000)));
         assert_eq!(state.wait_past(end, Duration::MAX), Position::new(2000));
         thread.join().unwrap();
+    }
+
+    #[test]
+    fn written_records_are_seen_early_and_waited_for_until_durable() {
+        let state = std::sync::Arc::new(shared(&[0]));
+        let (durable, written) = (Position::new(1000), Position::new(1500));
+        state.publish_written(written);
+        assert_eq!(state.durable_end(), durable);
+        assert_eq!(state.written_end(), written);
+        assert_eq!(state.wait_past(durable, Duration::from_millis(5)), durable);
+        assert_eq!(state.wait_written_past(durable, Duration::MAX), written);
+        assert!(state.wait_durable(durable, Duration::ZERO).unwrap());
+        assert!(!state
+            .wait_durable(written, Duration::from_millis(5))
+            .unwrap());
+        let publisher = std::sync::Arc::clone(&state);
+        let thread = std::thread::spawn(move || publisher.publish(Position::new(1500)));
+        assert!(state.wait_durable(written, Duration::MAX).unwrap());
+        thread.join().unwrap();
+        // A durable end never moves the written end back.
+        state.publish_written(Position::new(3000));
+        state.publish(Position::new(2000));
+        assert_eq!(state.written_end(), Position::new(3000));
+    }
+
+    #[test]
+    fn a_halted_writer_ends_the_wait_for_what_it_will_never_make_durable() {
+        let state = std::sync::Arc::new(shared(&[0]));
+        state.publish_written(Position::new(1500));
+        let halter = std::sync::Arc::clone(&state);
+        let thread = std::thread::spawn(move || halter.halt(Error::WriterGone));
+        let waited = state.wait_durable(Position::new(1500), Duration::MAX);
+        thread.join().unwrap();
+        assert!(matches!(waited, Err(Error::Stopped { .. })), "{waited:?}");
+        // What was durable before stays durable.
+        assert!(state
+            .wait_durable(Position::new(1000), Duration::MAX)
+            .unwrap());
     }
 }

@@ -1,15 +1,20 @@
 //! Group commit: one thread writes for every appender. It takes all the batches waiting,
-//! writes them with one `write` (one per segment, when the group crosses a roll), makes
-//! them durable with one fsync, and only then answers each appender with its batch's
-//! position. An appender's batch is framed (and checksummed) on its own thread.
+//! writes them with one `write` (one per segment, when the group crosses a roll), has them
+//! made durable with one fsync (under `Always`, by the [`syncer`](crate::syncer) thread,
+//! while it writes the next group), and only then is each appender answered with its
+//! batch's position. An appender's batch is framed (and checksummed) on its own thread.
+//!
+//! What is written is shown to early readers at once, and to every reader once it is
+//! durable (see [`Shared`]).
 //!
 //! After a failed write or fsync the file's state is unknown (a failed fsync may have
 //! dropped dirty pages), so the writer refuses every later batch with
-//! [`Error::Stopped`] until the spool is reopened, which recovers the log from the disk.
+//! [`Error::Stopped`] until the spool is reopened, which recovers the log from the disk;
+//! early readers waiting for records to become durable are told that they never will.
 
 use std::fs::File;
 use std::io::Write;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -17,6 +22,7 @@ use std::time::Instant;
 use crate::fs::{create, segment_path};
 use crate::segment::HEADER_LEN;
 use crate::state::Shared;
+use crate::syncer::{self, Reply, Written};
 use crate::{Error, FsyncPolicy, Position, SpoolConfig};
 
 /// The most framed bytes taken into one group: bounds the copy and one commit's latency.
@@ -27,7 +33,7 @@ struct Request {
     /// The batch's records, framed back to back.
     frames: Vec<u8>,
     /// Receives the position of the batch's last record, or why it failed.
-    reply: SyncSender<Result<Position, Error>>,
+    reply: Reply,
 }
 
 /// The handle appenders use; dropping it stops the writer thread (after a last fsync).
@@ -49,11 +55,16 @@ impl Writer {
         let (file, start, len) = active;
         let (sender, requests) = mpsc::channel();
         let dir = shared.dir.clone();
+        let syncer = match config.fsync {
+            FsyncPolicy::Always => Some(Syncer::start(&shared)?),
+            FsyncPolicy::Interval(_) | FsyncPolicy::Never => None,
+        };
         let state = State {
             end: Position::new(start.get() + len - HEADER_LEN),
             shared,
             config,
-            file,
+            file: Arc::new(file),
+            syncer,
             start,
             len,
             buf: Vec::new(),
@@ -63,7 +74,12 @@ impl Writer {
         };
         let thread = std::thread::Builder::new()
             .name("tocsin-spool-writer".to_owned())
-            .spawn(move || state.run(&requests))
+            .spawn(move || {
+                // However the thread ends (the handle dropped, or a panic), nothing it has
+                // not made durable will become so: consumers waiting for it are told.
+                let _halt = HaltOnExit(Arc::clone(&state.shared));
+                state.run(&requests);
+            })
             .map_err(|e| Error::io("start the writer thread for", dir, None, e))?;
         Ok(Writer {
             sender: Some(sender),
@@ -93,14 +109,55 @@ impl Drop for Writer {
     }
 }
 
+/// Tells readers, when the writer thread ends, that what it wrote and did not make
+/// durable never will be.
+struct HaltOnExit(Arc<Shared>);
+
+impl Drop for HaltOnExit {
+    fn drop(&mut self) {
+        self.0.halt(Error::WriterGone);
+    }
+}
+
+/// The fsync thread of the `Always` policy, and how groups reach it.
+struct Syncer {
+    /// Where written groups go; dropped to stop the thread.
+    groups: Sender<Written>,
+    /// The thread.
+    thread: JoinHandle<()>,
+}
+
+impl Syncer {
+    /// Starts the fsync thread.
+    fn start(shared: &Arc<Shared>) -> Result<Syncer, Error> {
+        let (groups, pending) = mpsc::channel();
+        let shared = Arc::clone(shared);
+        let dir = shared.dir.clone();
+        let thread = std::thread::Builder::new()
+            .name("tocsin-spool-sync".to_owned())
+            .spawn(move || syncer::run(&shared, &pending))
+            .map_err(|e| Error::io("start the fsync thread for", dir, None, e))?;
+        Ok(Syncer { groups, thread })
+    }
+
+    /// Stops the thread once everything handed to it is durable (or refused).
+    fn finish(self) {
+        drop(self.groups);
+        // A panic there left appenders without an answer: they saw `WriterGone`.
+        let _ = self.thread.join();
+    }
+}
+
 /// The writer thread's state.
 struct State {
     /// Shared with readers: the segments and the durable end.
     shared: Arc<Shared>,
     /// The spool's settings.
     config: SpoolConfig,
-    /// The active (last) segment.
-    file: File,
+    /// The active (last) segment (shared with the fsync thread).
+    file: Arc<File>,
+    /// The fsync thread, under the `Always` policy.
+    syncer: Option<Syncer>,
     /// The active segment's start.
     start: Position,
     /// The active segment's length on disk (written, maybe not yet synced).
@@ -132,7 +189,10 @@ impl State {
             }
             self.commit(group);
         }
-        if self.unsynced && self.stopped.is_none() {
+        if let Some(syncer) = self.syncer.take() {
+            syncer.finish();
+        }
+        if self.unsynced && self.stopped.is_none() && self.shared.halted().is_none() {
             // Nobody is left to hear of a failure; the next open recovers and syncs.
             let _ = self.sync();
         }
@@ -150,6 +210,7 @@ impl State {
                 Err(RecvTimeoutError::Disconnected) => return None,
                 Err(RecvTimeoutError::Timeout) => {
                     if let Err(error) = self.sync() {
+                        self.shared.halt(error.clone());
                         self.stopped = Some(error);
                     }
                 }
@@ -167,26 +228,51 @@ impl State {
         }
     }
 
-    /// Writes a group, makes it durable as the policy says, and answers every appender.
+    /// Writes a group, makes it durable as the policy says (or hands it to the fsync
+    /// thread), and answers every appender (or leaves that to the fsync thread).
     fn commit(&mut self, group: Vec<Request>) {
-        let result = match &self.stopped {
+        let stopped = self.stopped.clone().or_else(|| self.shared.halted());
+        let result = match stopped {
             Some(cause) => Err(Error::Stopped {
-                cause: Box::new(cause.clone()),
+                cause: Box::new(cause),
             }),
             None => self.write_group(&group),
         };
         // An appender that stopped waiting does not need its answer: sends may fail.
         match result {
             Ok(positions) => {
-                for (request, position) in group.into_iter().zip(positions) {
-                    let _ = request.reply.send(Ok(position));
-                }
+                let replies = group.into_iter().map(|request| request.reply);
+                self.acknowledge(replies.zip(positions).collect());
             }
             Err(error) => {
+                self.shared.halt(error.clone());
                 self.stopped.get_or_insert_with(|| error.clone());
                 for request in group {
                     let _ = request.reply.send(Err(error.clone()));
                 }
+            }
+        }
+    }
+
+    /// Answers a group's appenders now, or once the fsync thread made it durable.
+    fn acknowledge(&mut self, replies: Vec<(Reply, Position)>) {
+        let Some(syncer) = &self.syncer else {
+            for (reply, position) in replies {
+                let _ = reply.send(Ok(position));
+            }
+            return;
+        };
+        let written = Written {
+            file: Arc::clone(&self.file),
+            segment: self.start,
+            end: self.written_end(),
+            replies,
+        };
+        if let Err(mpsc::SendError(written)) = syncer.groups.send(written) {
+            // The fsync thread is gone (it panicked): nothing more becomes durable.
+            self.shared.halt(Error::WriterGone);
+            for (reply, _) in written.replies {
+                let _ = reply.send(Err(Error::WriterGone));
             }
         }
     }
@@ -215,19 +301,25 @@ impl State {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&self.buf).map_err(|e| {
+        (&*self.file).write_all(&self.buf).map_err(|e| {
             let path = segment_path(&self.shared.dir, self.start);
             Error::io("write", path, Some(self.len), e)
         })?;
         self.len += self.buf.len() as u64;
         self.buf.clear();
         self.unsynced = true;
+        self.shared.publish_written(self.written_end());
         Ok(())
     }
 
     /// Makes what was written durable as the policy says, and shows it to readers.
     fn apply_policy(&mut self) -> Result<(), Error> {
         match self.config.fsync {
+            // The fsync thread makes the group durable.
+            FsyncPolicy::Always if self.syncer.is_some() => {
+                self.unsynced = false;
+                Ok(())
+            }
             FsyncPolicy::Always => self.sync(),
             FsyncPolicy::Interval(interval) if self.last_sync.elapsed() >= interval => self.sync(),
             FsyncPolicy::Interval(_) => Ok(()),
@@ -246,9 +338,13 @@ impl State {
         })?;
         self.unsynced = false;
         self.last_sync = Instant::now();
-        let written = Position::new(self.start.get() + self.len - HEADER_LEN);
-        self.shared.publish(written);
+        self.shared.publish(self.written_end());
         Ok(())
+    }
+
+    /// The position after everything written to the active segment.
+    fn written_end(&self) -> Position {
+        Position::new(self.start.get() + self.len - HEADER_LEN)
     }
 
     /// Ends the active segment (written and, unless the policy is `Never`, fsynced, so
@@ -260,7 +356,7 @@ impl State {
             self.sync()?;
         }
         let start = Position::new(self.start.get() + self.len - HEADER_LEN);
-        self.file = create(&self.shared.dir, start, sync)?;
+        self.file = Arc::new(create(&self.shared.dir, start, sync)?);
         self.shared.add_segment(start);
         self.start = start;
         self.len = HEADER_LEN;

@@ -436,3 +436,80 @@ fn a_consumer_waits_for_records_without_polling() {
     let seen = spool.wait_past(Position::START, Duration::from_secs(10));
     assert_eq!(seen, thread.join().unwrap());
 }
+
+#[test]
+fn records_written_are_read_early_and_waited_for_until_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    // An interval so long that nothing is fsynced before the spool closes (one segment:
+    // a roll would fsync the segment it ends).
+    let config = SpoolConfig {
+        fsync: FsyncPolicy::Interval(Duration::from_secs(3600)),
+        ..SpoolConfig::default()
+    };
+    let spool = FileSpool::open(dir.path(), config).unwrap();
+    let records = numbered(0, 20);
+    let positions = append_each(&spool, &records);
+    let last = *positions.last().unwrap();
+    assert_eq!(spool.durable_end(), Position::START);
+    assert!(spool
+        .read_from(Position::START, ReadLimit::default())
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        spool.wait_past(Position::START, Duration::from_millis(10)),
+        Position::START
+    );
+    assert_eq!(
+        spool.wait_written_past(Position::START, Duration::from_secs(5)),
+        last
+    );
+    let mut early = Vec::new();
+    let mut after = Position::START;
+    loop {
+        let read = spool
+            .read_written_from(after, ReadLimit::default())
+            .unwrap();
+        let Some(record) = read.last() else { break };
+        after = record.position;
+        early.extend(read);
+    }
+    assert_eq!(payloads(&early), records);
+    assert_eq!(after, last);
+    assert!(spool.wait_durable(Position::START, Duration::ZERO).unwrap());
+    assert!(!spool
+        .wait_durable(positions[0], Duration::from_millis(10))
+        .unwrap());
+    drop(spool);
+    // Closing fsynced the rest.
+    let spool = FileSpool::open(dir.path(), config).unwrap();
+    assert_eq!(spool.durable_end(), last);
+    assert!(spool.wait_durable(last, Duration::ZERO).unwrap());
+    assert_eq!(payloads(&read_all(&spool)), records);
+}
+
+#[test]
+fn under_always_an_append_returns_once_its_batch_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small segments: groups cross rolls while others wait for their fsync.
+    let spool = Arc::new(FileSpool::open(dir.path(), small(512)).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|thread| {
+            let spool = Arc::clone(&spool);
+            std::thread::spawn(move || {
+                for n in 0..50 {
+                    let record = format!("thread {thread} record {n}");
+                    let position = spool.append(&[record.as_bytes()]).unwrap();
+                    assert!(spool.durable_end() >= position);
+                    assert!(spool.wait_durable(position, Duration::ZERO).unwrap());
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(read_all(&spool).len(), 200);
+    // At rest, nothing written waits for its fsync.
+    let durable = spool.durable_end();
+    assert_eq!(spool.wait_written_past(durable, Duration::ZERO), durable);
+}
