@@ -215,6 +215,9 @@ impl Committer {
     /// Stores a step's detections and then its position, forwards them, tells the spool
     /// what may go, and passes the detections on to be grouped.
     fn commit(&mut self, step: Judged) -> Result<(), ConsumerError> {
+        let durable_since = Instant::now();
+        self.wait_durable(step.judged_through)?;
+        let durable_ms = durable_since.elapsed().as_millis() as u64;
         let to_group = !step.alerts.is_empty()
             || step.group_now
             || step.state.is_some()
@@ -224,9 +227,6 @@ impl Committer {
             // and nothing awaiting a grouping while this step's detections are not grouped.
             add(&self.metrics.awaiting_grouping, 1);
         }
-        let durable_since = Instant::now();
-        self.wait_durable(step.judged_through)?;
-        let durable_ms = durable_since.elapsed().as_millis() as u64;
         let started = Instant::now();
         let turn = Arc::clone(&self.turn);
         let mut waited = Duration::ZERO;
@@ -273,7 +273,7 @@ impl Committer {
     /// only once their senders could be told they are kept.
     fn wait_durable(&self, through: Position) -> Result<(), ConsumerError> {
         while !self.spool.wait_durable(through, DURABLE_WAIT)? {
-            tracing::debug!(%through, "still waiting for the spool to make records durable");
+            tracing::warn!(%through, "still waiting for the spool to make records durable");
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
-//! The pipeline as the spool's consumer: it reads what the inputs acknowledged, runs it
+//! The pipeline as the spool's consumer: it reads what the inputs spooled (as soon as it is
+//! written, while the spool makes it durable), runs it
 //! through `tocsin-pipeline` (the same detectors, correlations, behavioural detectors and
 //! incident grouping as `tocsin hunt`), and commits the spool position it reached after
 //! the detections it stored.
@@ -6,7 +7,7 @@
 //! # Exactly-once detections
 //!
 //! Each step reads a bounded run of records after the committed position, judges their
-//! events, writes the detections (keyed by the event's identity, so a detection written
+//! events, waits until the spool says they are durable, writes the detections (keyed by the event's identity, so a detection written
 //! twice is stored once) and then the position (blob [`POSITION_BLOB`]). A crash before the
 //! position is written replays the records after a restart: their detections exist already
 //! or are written now, never twice; a crash after it does not replay them. Only then is the

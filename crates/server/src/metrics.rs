@@ -36,7 +36,9 @@ pub struct Metrics {
     /// The spool's durable end, as last seen by the consumer.
     pub spool_end: AtomicU64,
     /// How far the consumer has read and judged (past what it holds for order, which is
-    /// judged but not yet committed): the back-pressure measures the backlog from here.
+    /// judged but not yet committed): the back-pressure measures the backlog from here. The
+    /// consumer reads records as soon as they are written, so this may pass `spool_end` by
+    /// what waits for its fsync (the backlog is then zero).
     pub read_position: AtomicU64,
     /// Syslog messages spooled (UDP and TCP).
     pub syslog_messages: AtomicU64,

@@ -61,7 +61,8 @@ pub(crate) struct Batch {
 
 /// Reads and decodes the spool ahead of the judge.
 pub(crate) struct SpoolReader {
-    /// Where acknowledged records wait.
+    /// Where records wait: read as soon as they are written, before their appenders are
+    /// answered (the committer waits until they are durable).
     pub spool: Arc<FileSpool>,
     /// How records are decoded (the format comes from each record's header).
     pub decode: DecodeOptions,
@@ -70,7 +71,7 @@ pub(crate) struct SpoolReader {
     /// Set to stop: the reader reads on until the spool is drained up to where it ended
     /// when the stop was seen ([`SpoolReader::drain_to`]), then sends a last empty batch.
     pub stop: Arc<AtomicBool>,
-    /// Once stopping, the spool's durable end when the stop was first seen: the drain ends
+    /// Once stopping, the spool's written end when the stop was first seen: the drain ends
     /// there. Syslog senders still connected may go on appending; what they append after
     /// it stays in the spool for the next start (their records were never acknowledged
     /// before the stop), and a steady stream of it can no longer keep the service from
@@ -121,8 +122,10 @@ impl SpoolReader {
     fn read(&mut self, after: Position) -> Result<Batch, ConsumerError> {
         let stopping = self.stop.load(Ordering::Acquire);
         if stopping && self.drain_to.is_none() {
-            // Everything acknowledged before the stop is durable by now.
-            self.drain_to = Some(self.spool.durable_end());
+            // Everything acknowledged before the stop is written by now (under an `Interval`
+            // policy maybe not yet fsynced: the committer waits for that, at most the
+            // interval).
+            self.drain_to = Some(self.spool.written_end());
         }
         let waited = self.held_back.unwrap_or(after);
         // Records are read as soon as they are written, while the spool makes them durable:

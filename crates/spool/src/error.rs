@@ -86,12 +86,13 @@ pub enum Error {
         /// The first position still held.
         first: Position,
     },
-    /// Reading from a position past the durable end: not a position this spool gave.
-    #[error("position {position} is beyond the spool's durable end {end}")]
+    /// Reading from a position past the end read up to (the durable end, or the written
+    /// end for early readers): not a position this spool gave.
+    #[error("position {position} is beyond the spool's end {end}")]
     BeyondEnd {
         /// The position asked for.
         position: Position,
-        /// The durable end.
+        /// The end read up to.
         end: Position,
     },
     /// An earlier write or fsync failed, after which the file's state is unknown: the spool
@@ -101,7 +102,8 @@ pub enum Error {
         /// The failure that stopped it.
         cause: Box<Error>,
     },
-    /// The writer thread is gone (it panicked): nothing more can be appended.
+    /// The writer or fsync thread is gone (the spool was closed, or a thread panicked):
+    /// nothing more can be appended, and nothing written and not yet durable becomes so.
     #[error("the spool's writer thread has stopped")]
     WriterGone,
 }

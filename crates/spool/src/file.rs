@@ -123,6 +123,10 @@ impl Spool for FileSpool {
         reader::read(&self.shared, after, self.shared.written_end(), limit)
     }
 
+    fn written_end(&self) -> Position {
+        self.shared.written_end()
+    }
+
     fn wait_written_past(&self, after: Position, timeout: Duration) -> Position {
         self.shared.wait_written_past(after, timeout)
     }

@@ -43,8 +43,9 @@
 //! A folder of segment files (`segment.rs` has the byte layout), each named after the
 //! position its first record starts at and rolled at [`SpoolConfig::segment_size`]. One
 //! writer thread takes every batch waiting from every appending thread and writes them with
-//! one `write`; another makes them durable with one `fsync` (group commit) while the writer
-//! goes on writing the next ones; each appender waits for its own batch. Opening a spool scans its last segment and cuts a torn tail, the
+//! one `write`; under [`FsyncPolicy::Always`] another makes them durable with one `fsync`
+//! (group commit) while the writer goes on writing the next ones (under `Interval` the
+//! writer fsyncs when due); each appender waits for its own batch. Opening a spool scans its last segment and cuts a torn tail, the
 //! remains of a write that a crash interrupted ([`Recovery`]); damage anywhere else is an
 //! error that names the file and byte offset ([`Error::Corrupt`]), never skipped in
 //! silence.
@@ -229,8 +230,14 @@ pub trait Spool: Send + Sync {
     /// The spool stopped (a write or fsync failed, its writer ended) before `through` was
     /// durable: it never will be, and nothing made of those records may be committed.
     fn wait_durable(&self, through: Position, timeout: Duration) -> Result<bool, Self::Error> {
-        let _ = timeout;
-        Ok(self.durable_end() >= through)
+        let before = Position::new(through.get().saturating_sub(1));
+        Ok(self.durable_end() >= through || self.wait_past(before, timeout) >= through)
+    }
+
+    /// The position of the last record written, durable or not: what
+    /// [`Spool::read_written_from`] can read up to. The default is the durable end.
+    fn written_end(&self) -> Position {
+        self.durable_end()
     }
 
     /// Tells the spool that every consumer has committed `up_to`: storage holding only

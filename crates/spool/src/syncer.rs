@@ -10,8 +10,15 @@
 //! ([`Spool::read_written_from`](crate::Spool::read_written_from)) judge it during the
 //! wait instead of after it.
 //!
-//! A failed fsync halts the spool (see [`Shared::halt`]): its group and every later one
-//! are refused with [`Error::Stopped`], and the writer refuses new batches.
+//! Under `Always` this is the only thread that fsyncs segments: a roll hands the segment it
+//! ends over as a barrier and waits for it ([`Written::barrier`]). Two threads fsyncing one
+//! file could not both learn of a failed writeback (Linux reports it once per open file),
+//! so one of them could take a lost page for a durable one.
+//!
+//! A failed fsync halts the spool (see [`Shared::halt`]): its groups and every later one
+//! are refused with [`Error::Stopped`] (a later fsync of the same file could succeed
+//! without the lost pages), and the writer refuses new batches. Groups handed over before
+//! the writer itself failed (a write) are still made durable and acknowledged.
 
 use std::fs::File;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -35,19 +42,25 @@ pub(crate) struct Written {
     pub(crate) end: Position,
     /// Each appender of the group, with its batch's position.
     pub(crate) replies: Vec<(Reply, Position)>,
+    /// For a segment's last group before a roll: told when the segment is durable (or why
+    /// it never will be), so that the writer begins the next segment only then.
+    pub(crate) barrier: Option<SyncSender<Result<(), Error>>>,
 }
 
 /// Fsyncs what the writer hands over, until the writer hangs up and everything handed over
 /// is durable (or refused).
 pub(crate) fn run(shared: &Shared, pending: &Receiver<Written>) {
+    let mut failed: Option<Error> = None;
     while let Ok(first) = pending.recv() {
         let mut groups = vec![first];
         groups.extend(pending.try_iter());
-        let result = match shared.halted() {
+        let result = match &failed {
             Some(cause) => Err(Error::Stopped {
-                cause: Box::new(cause),
+                cause: Box::new(cause.clone()),
             }),
-            None => sync_last(shared, &groups),
+            None => sync_last(shared, &groups).inspect_err(|error| {
+                failed = Some(error.clone());
+            }),
         };
         answer(groups, &result);
     }
@@ -74,10 +87,15 @@ fn sync_last(shared: &Shared, groups: &[Written]) -> Result<(), Error> {
     }
 }
 
-/// Answers every appender of `groups` with `result`.
+/// Answers every appender (and barrier) of `groups` with `result`.
 fn answer(groups: Vec<Written>, result: &Result<(), Error>) {
     // An appender that stopped waiting does not need its answer: sends may fail.
-    for (reply, position) in groups.into_iter().flat_map(|group| group.replies) {
-        let _ = reply.send(result.clone().map(|()| position));
+    for group in groups {
+        for (reply, position) in group.replies {
+            let _ = reply.send(result.clone().map(|()| position));
+        }
+        if let Some(barrier) = group.barrier {
+            let _ = barrier.send(result.clone());
+        }
     }
 }

@@ -111,7 +111,7 @@ impl Drop for Writer {
 
 /// Tells readers, when the writer thread ends, that what it wrote and did not make
 /// durable never will be.
-struct HaltOnExit(Arc<Shared>);
+pub(crate) struct HaltOnExit(pub(crate) Arc<Shared>);
 
 impl Drop for HaltOnExit {
     fn drop(&mut self) {
@@ -135,7 +135,12 @@ impl Syncer {
         let dir = shared.dir.clone();
         let thread = std::thread::Builder::new()
             .name("tocsin-spool-sync".to_owned())
-            .spawn(move || syncer::run(&shared, &pending))
+            .spawn(move || {
+                // A panic here leaves the waiting groups without their fsync: readers
+                // waiting for them are told.
+                let _halt = HaltOnExit(Arc::clone(&shared));
+                syncer::run(&shared, &pending);
+            })
             .map_err(|e| Error::io("start the fsync thread for", dir, None, e))?;
         Ok(Syncer { groups, thread })
     }
@@ -236,7 +241,11 @@ impl State {
             Some(cause) => Err(Error::Stopped {
                 cause: Box::new(cause),
             }),
-            None => self.write_group(&group),
+            None => self.write_group(&group).inspect_err(|error| {
+                // The failure itself is kept, so that later refusals name it once.
+                self.shared.halt(error.clone());
+                self.stopped = Some(error.clone());
+            }),
         };
         // An appender that stopped waiting does not need its answer: sends may fail.
         match result {
@@ -245,8 +254,6 @@ impl State {
                 self.acknowledge(replies.zip(positions).collect());
             }
             Err(error) => {
-                self.shared.halt(error.clone());
-                self.stopped.get_or_insert_with(|| error.clone());
                 for request in group {
                     let _ = request.reply.send(Err(error.clone()));
                 }
@@ -267,6 +274,7 @@ impl State {
             segment: self.start,
             end: self.written_end(),
             replies,
+            barrier: None,
         };
         if let Err(mpsc::SendError(written)) = syncer.groups.send(written) {
             // The fsync thread is gone (it panicked): nothing more becomes durable.
@@ -342,6 +350,27 @@ impl State {
         Ok(())
     }
 
+    /// Has the fsync thread make the active segment durable, and waits for it: the only
+    /// thread that fsyncs under `Always` (see the [`syncer`] module).
+    fn sync_through_syncer(&mut self) -> Result<(), Error> {
+        let Some(syncer) = &self.syncer else {
+            return self.sync();
+        };
+        let (barrier, done) = mpsc::sync_channel(1);
+        let written = Written {
+            file: Arc::clone(&self.file),
+            segment: self.start,
+            end: self.written_end(),
+            replies: Vec::new(),
+            barrier: Some(barrier),
+        };
+        syncer.groups.send(written).map_err(|_| Error::WriterGone)?;
+        done.recv().map_err(|_| Error::WriterGone)??;
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
     /// The position after everything written to the active segment.
     fn written_end(&self) -> Position {
         Position::new(self.start.get() + self.len - HEADER_LEN)
@@ -352,7 +381,9 @@ impl State {
     fn roll(&mut self) -> Result<(), Error> {
         self.flush()?;
         let sync = self.config.fsync != FsyncPolicy::Never;
-        if sync {
+        if self.syncer.is_some() {
+            self.sync_through_syncer()?;
+        } else if sync {
             self.sync()?;
         }
         let start = Position::new(self.start.get() + self.len - HEADER_LEN);
