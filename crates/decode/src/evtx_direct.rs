@@ -30,7 +30,7 @@ mod template;
 mod value;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::cell::RefCell;
 use std::sync::{Arc, LazyLock};

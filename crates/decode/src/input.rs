@@ -550,6 +550,38 @@ mod tests {
     }
 
     #[test]
+    fn evtx_read_whole_or_as_decoded_gives_the_same_events() {
+        let Some(dir) = crate::evtx_direct::tests::corpus_dir() else {
+            return;
+        };
+        // Files of several chunks, read whole by `open` (they are under the limit) and
+        // streamed from the file as one over the limit is.
+        let files: Vec<PathBuf> = walkdir::WalkDir::new(&dir)
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(walkdir::DirEntry::into_path)
+            .filter(|path| {
+                path.extension().is_some_and(|x| x == "evtx")
+                    && std::fs::metadata(path).is_ok_and(|m| m.len() > 1 << 20)
+            })
+            .take(3)
+            .collect();
+        assert!(
+            !files.is_empty(),
+            "no EVTX file of several chunks in the corpus"
+        );
+        let options = DecodeOptions::default();
+        for path in files {
+            assert!(std::fs::metadata(&path).unwrap().len() <= EVTX_READ_WHOLE);
+            let whole = collect(open(&path, &options).unwrap());
+            let file = File::open(&path).unwrap();
+            let streamed = collect(evtx(path_name(&path), file, &options).unwrap());
+            assert!(whole.len() > 1, "{}", path.display());
+            assert_eq!(whole, streamed, "{}", path.display());
+        }
+    }
+
+    #[test]
     fn evtx_from_a_stream_goes_through_a_temporary_file() {
         // The magic and a few zeros: read into the temporary file, then refused as a
         // damaged header, as the same bytes in a file would be.

@@ -18,7 +18,7 @@ const FILE_HEADER: usize = 4096;
 const CHUNK: usize = 65536;
 
 /// The corpus folder, or `None` (said loudly) when it is absent.
-fn corpus_dir() -> Option<PathBuf> {
+pub(crate) fn corpus_dir() -> Option<PathBuf> {
     let shared = std::env::var_os("TOCSIN_SHARED")
         .map_or_else(|| PathBuf::from("/work/shared"), PathBuf::from);
     let dir = shared.join("evtx");
