@@ -269,14 +269,7 @@ impl State {
             }
             return;
         };
-        let written = Written {
-            file: Arc::clone(&self.file),
-            segment: self.start,
-            end: self.written_end(),
-            replies,
-            barrier: None,
-        };
-        if let Err(mpsc::SendError(written)) = syncer.groups.send(written) {
+        if let Err(mpsc::SendError(written)) = syncer.groups.send(self.written(replies, None)) {
             // The fsync thread is gone (it panicked): nothing more becomes durable.
             self.shared.halt(Error::WriterGone);
             for (reply, _) in written.replies {
@@ -350,25 +343,35 @@ impl State {
         Ok(())
     }
 
-    /// Has the fsync thread make the active segment durable, and waits for it: the only
-    /// thread that fsyncs under `Always` (see the [`syncer`] module).
-    fn sync_through_syncer(&mut self) -> Result<(), Error> {
+    /// Makes the active segment durable now: through the fsync thread when there is one
+    /// (the only thread that fsyncs under `Always`, see the [`syncer`] module), waiting for
+    /// it; else on this thread.
+    fn sync_now(&mut self) -> Result<(), Error> {
         let Some(syncer) = &self.syncer else {
             return self.sync();
         };
         let (barrier, done) = mpsc::sync_channel(1);
-        let written = Written {
-            file: Arc::clone(&self.file),
-            segment: self.start,
-            end: self.written_end(),
-            replies: Vec::new(),
-            barrier: Some(barrier),
-        };
+        let written = self.written(Vec::new(), Some(barrier));
         syncer.groups.send(written).map_err(|_| Error::WriterGone)?;
         done.recv().map_err(|_| Error::WriterGone)??;
         self.unsynced = false;
         self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// What was written to the active segment so far, for the fsync thread.
+    fn written(
+        &self,
+        replies: Vec<(Reply, Position)>,
+        barrier: Option<mpsc::SyncSender<Result<(), Error>>>,
+    ) -> Written {
+        Written {
+            file: Arc::clone(&self.file),
+            segment: self.start,
+            end: self.written_end(),
+            replies,
+            barrier,
+        }
     }
 
     /// The position after everything written to the active segment.
@@ -381,10 +384,8 @@ impl State {
     fn roll(&mut self) -> Result<(), Error> {
         self.flush()?;
         let sync = self.config.fsync != FsyncPolicy::Never;
-        if self.syncer.is_some() {
-            self.sync_through_syncer()?;
-        } else if sync {
-            self.sync()?;
+        if sync {
+            self.sync_now()?;
         }
         let start = Position::new(self.start.get() + self.len - HEADER_LEN);
         self.file = Arc::new(create(&self.shared.dir, start, sync)?);
