@@ -335,8 +335,11 @@ impl SqliteStore {
         blobs: &[(&str, &[u8])],
         slicing: &Slicing,
     ) -> Result<(), StoreError> {
-        let ids = MemberIds::look_up(&self.conn, incidents).map_err(|e| self.sql(e))?;
-        let placed = stored_owners(&self.conn, &ids).map_err(|e| self.sql(e))?;
+        // One read transaction for all the look-ups, rather than one each.
+        let reading = self.conn.unchecked_transaction().map_err(|e| self.sql(e))?;
+        let ids = MemberIds::look_up(&reading, incidents).map_err(|e| self.sql(e))?;
+        let placed = stored_owners(&reading, &ids).map_err(|e| self.sql(e))?;
+        reading.commit().map_err(|e| self.sql(e))?;
         let owners: BTreeMap<String, String> = placed
             .iter()
             .map(|(key, (owner, _))| (key.clone(), owner.clone()))
@@ -489,6 +492,30 @@ enum When {
     Unknown,
 }
 
+impl When {
+    /// Whether a detection stored at `micros` (`None`: without a time) is the one detected
+    /// now, as [`alert_id`] would find it.
+    fn admits(self, micros: Option<i64>) -> bool {
+        match self {
+            When::At(at) => micros == Some(at),
+            When::Untimed => micros.is_none(),
+            When::Unknown => true,
+        }
+    }
+}
+
+/// The detections stored under incident `id`, by key: one range of `memberships_by_incident`.
+fn stored_members(conn: &Connection, id: &str) -> rusqlite::Result<HashMap<String, StoredMember>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT a.key, a.timestamp_micros, m.alert_id, m.position
+         FROM memberships m JOIN alerts a ON a.id = m.alert_id WHERE m.incident_id = ?1",
+    )?;
+    let rows = statement.query_map([id], |row| {
+        Ok((row.get(0)?, (row.get(1)?, row.get(2)?, row.get(3)?)))
+    })?;
+    rows.collect()
+}
+
 /// The stored ids of a save's members, each looked up once. A detection is stored unique
 /// by its time and key, and found by both: its time comes from its incident's timeline
 /// (one line per detection). Keys are random; an index of them alone would cost a page
@@ -501,18 +528,28 @@ struct MemberIds<'a> {
     members: Vec<(&'a str, Option<i64>)>,
     /// The same, by key.
     by_key: HashMap<&'a str, Option<i64>>,
+    /// The incident and position of each member found stored under the id of the incident
+    /// that names it (the others, moved or new, are looked up one by one).
+    placed_at_home: HashMap<&'a str, (String, i64)>,
 }
 
+/// A detection stored under an incident: its time, id and position there.
+type StoredMember = (Option<i64>, i64, i64);
+
 impl<'a> MemberIds<'a> {
-    /// Looks up every member of `incidents`.
+    /// Looks up every member of `incidents`: those stored under their incident's id with
+    /// one read of its memberships (a live incident that takes a few detections holds
+    /// thousands stored at its last save), the others one by one.
     fn look_up(conn: &Connection, incidents: &'a [Incident]) -> rusqlite::Result<MemberIds<'a>> {
         let mut members = Vec::new();
+        let mut placed_at_home = HashMap::new();
         for incident in incidents {
             let times: HashMap<&str, Option<i64>> = incident
                 .timeline
                 .iter()
                 .map(|line| (line.alert_key.as_str(), line.at_micros))
                 .collect();
+            let stored = stored_members(conn, &incident.id)?;
             for member in &incident.members {
                 let key = member.alert_key.as_str();
                 let when = match times.get(key) {
@@ -520,11 +557,25 @@ impl<'a> MemberIds<'a> {
                     Some(None) => When::Untimed,
                     None => When::Unknown,
                 };
-                members.push((key, alert_id(conn, key, when)?));
+                let at_home = stored
+                    .get(key)
+                    .filter(|(micros, _, _)| when.admits(*micros));
+                let id = match at_home {
+                    Some(&(_, id, position)) => {
+                        placed_at_home.insert(key, (incident.id.clone(), position));
+                        Some(id)
+                    }
+                    None => alert_id(conn, key, when)?,
+                };
+                members.push((key, id));
             }
         }
         let by_key = members.iter().copied().collect();
-        Ok(MemberIds { members, by_key })
+        Ok(MemberIds {
+            members,
+            by_key,
+            placed_at_home,
+        })
     }
 
     /// The id of the stored detection with key `key`: the member's, or looked up by key
@@ -722,7 +773,11 @@ fn placed_members(
 ) -> rusqlite::Result<BTreeMap<String, (String, i64)>> {
     let mut placed = BTreeMap::new();
     for &(key, id) in &ids.members {
-        if let Some(membership) = id.map(|id| membership_of(conn, id)).transpose()?.flatten() {
+        let membership = match ids.placed_at_home.get(key) {
+            Some(home) => Some(home.clone()),
+            None => id.map(|id| membership_of(conn, id)).transpose()?.flatten(),
+        };
+        if let Some(membership) = membership {
             placed.insert(key.to_owned(), membership);
         }
     }
