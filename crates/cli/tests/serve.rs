@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::serve::{agent, answer, config, get, gzip, patch, post, token, Server};
+use common::serve::{agent, answer, config, get, gzip, patch, post, token, Launch, Server};
 use common::{run, stderr, sysmon_line, tocsin, WHOAMI_RULE};
 use tocsin_incident::IncidentStore;
 use tocsin_store::SqliteStore;
@@ -510,6 +510,110 @@ fn kill_9_during_ingest_loses_no_acknowledged_event_and_duplicates_no_detection(
         stored(&data.join("store.sqlite")).incidents,
         stored(&copy).incidents
     );
+}
+
+/// A disk that loses a write under the service: the spool's fsync fails (the fault hook
+/// `TOCSIN_FAULT_SPOOL_FSYNC`). The batch whose group it was is refused with a 503, the
+/// service stops with an error naming the fsync (as a database stops rather than write on
+/// over a lost page), and started again it has one detection of every event it
+/// acknowledged.
+#[test]
+fn a_failed_spool_fsync_stops_the_service_and_loses_no_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("whoami.yml");
+    std::fs::write(&rule, WHOAMI_RULE).unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[detection]\nrules = [{:?}]\nbehaviour = false\n",
+            rule.display().to_string()
+        ),
+    );
+    let data = dir.path().join("data");
+    let ingest = token(&data, "ingest");
+    let viewer = token(&data, "viewer");
+    let server = Server::launch(
+        &data,
+        Launch {
+            config: Some(&config),
+            env: &[("TOCSIN_FAULT_SPOOL_FSYNC", "4")],
+            ..Launch::default()
+        },
+    );
+    let agent = agent();
+    let mut acknowledged = BTreeSet::new();
+    let mut refused = None;
+    for batch in 0..20u64 {
+        let ids: Vec<u64> = (batch * 50 + 1..=batch * 50 + 50).collect();
+        let body: Vec<String> = ids.iter().map(|&id| whoami_line(id)).collect();
+        let sent = agent
+            .post(server.url("/api/v1/events"))
+            .header("Authorization", format!("Bearer {ingest}"))
+            .send(body.join("\n").as_bytes());
+        let reply = answer(sent);
+        match reply.status {
+            200 => acknowledged.extend(ids),
+            _ => {
+                refused = Some(reply);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("the injected fsync failure refused no batch");
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.json()["error"].is_string(), "{}", refused.body);
+    assert_eq!(
+        acknowledged.len(),
+        150,
+        "the fourth fsync failed, not another"
+    );
+
+    let status = server.wait_exit(Duration::from_secs(60));
+    assert!(
+        !status.success(),
+        "a service whose spool lost a write went on"
+    );
+    let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
+    assert!(
+        log.contains("fsync") && log.contains("TOCSIN_FAULT_SPOOL_FSYNC"),
+        "the service's log does not say that the spool's fsync failed: {log}"
+    );
+
+    let server = Server::start(&data, Some(&config));
+    server.wait_drained(&viewer);
+    let accepted = answer(
+        agent
+            .post(server.url("/api/v1/events"))
+            .header("Authorization", format!("Bearer {ingest}"))
+            .send(whoami_line(5_000).as_bytes()),
+    );
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    server.wait_drained(&viewer);
+    assert!(server.terminate().success());
+
+    let store = SqliteStore::open_read_only(data.join("store.sqlite")).unwrap();
+    let mut detected: BTreeMap<u64, usize> = BTreeMap::new();
+    for alert in store.all_alerts().unwrap() {
+        let record = alert
+            .evidence
+            .iter()
+            .find(|(name, _)| name == "EventRecordID")
+            .unwrap();
+        *detected.entry(record.1.parse().unwrap()).or_insert(0) += 1;
+    }
+    let missing: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !detected.contains_key(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged without a detection: {missing:?}"
+    );
+    assert!(
+        detected.values().all(|&n| n == 1),
+        "detected twice: {detected:?}"
+    );
+    assert!(detected.contains_key(&5_000));
 }
 
 /// A pipeline that falls behind makes the HTTP input answer 503 with `Retry-After`

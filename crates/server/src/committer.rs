@@ -272,7 +272,11 @@ impl Committer {
     /// were read as soon as they were written, and what was judged of them may be stored
     /// only once their senders could be told they are kept.
     fn wait_durable(&self, through: Position) -> Result<(), ConsumerError> {
-        while !self.spool.wait_durable(through, DURABLE_WAIT)? {
+        while !self
+            .spool
+            .wait_durable(through, DURABLE_WAIT)
+            .map_err(ConsumerError::NotDurable)?
+        {
             tracing::warn!(%through, "still waiting for the spool to make records durable");
         }
         Ok(())

@@ -100,6 +100,23 @@ fn spawn(
         .map_err(|e| ConsumerError::Pipeline(format!("cannot start a thread: {e}")))
 }
 
+/// `work`, which on failure also stops the consumer: a judge that has nothing to send
+/// would not learn that the committer or the grouper is gone (when the spool halted, no
+/// record comes after the last ones judged), and would wait on with the pipeline dead.
+fn stopping_on_failure(
+    stop: &Arc<AtomicBool>,
+    work: impl FnOnce() -> Result<(), ConsumerError> + Send + 'static,
+) -> impl FnOnce() -> Result<(), ConsumerError> + Send + 'static {
+    let stop = Arc::clone(stop);
+    move || {
+        let result = work();
+        if result.is_err() {
+            stop.store(true, Ordering::Release);
+        }
+        result
+    }
+}
+
 /// What a thread of the consumer returned (a panic is an error).
 fn joined(
     thread: std::thread::JoinHandle<Result<(), ConsumerError>>,
@@ -136,6 +153,15 @@ pub enum ConsumerError {
     /// The spool cannot be read.
     #[error("cannot read the spool: {0}")]
     Spool(#[from] tocsin_spool::Error),
+    /// The spool stopped (an fsync failed) before the records judged were durable: they
+    /// never will be, so nothing made of them may be stored. The service stops rather than
+    /// go on over a lost write; started again, it recovers every acknowledged record. (The
+    /// cause is in the message, not a source, so that it is printed once.)
+    #[error(
+        "the spool stopped before the records judged were durable (starting the service \
+         again recovers every acknowledged record): {0}"
+    )]
+    NotDurable(tocsin_spool::Error),
     /// The replay buffer or the behavioural baseline failed.
     #[error("{0}")]
     Pipeline(String),
@@ -193,6 +219,7 @@ impl Consumer {
         self.group_left_over(store, &origins)?;
         let (to_group, work) = channel::<ToGroup>();
         let self_path = self.store_path.clone();
+        let stop = Arc::clone(&self.stop);
         let (reader, judge, committer, grouper) = self.split(to_group, origins);
         let (steps, judged) = sync_channel::<Judged>(1);
         // A rendezvous: the reader prepares the next run while this one is judged, and no more,
@@ -208,8 +235,14 @@ impl Consumer {
             .name("tocsin-checkpoint".into())
             .spawn(move || checkpointer.run())
             .map_err(|e| ConsumerError::Pipeline(format!("cannot start a thread: {e}")))?;
-        let grouping = spawn("tocsin-group", move || grouper.run(work))?;
-        let committing = spawn("tocsin-commit", move || committer.run(judged))?;
+        let grouping = spawn(
+            "tocsin-group",
+            stopping_on_failure(&stop, move || grouper.run(work)),
+        )?;
+        let committing = spawn(
+            "tocsin-commit",
+            stopping_on_failure(&stop, move || committer.run(judged)),
+        )?;
         let reading = spawn("tocsin-read", move || {
             reader.run(after, &batches);
             Ok(())

@@ -103,6 +103,8 @@
 
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fault;
 mod file;
 mod fs;
 mod reader;

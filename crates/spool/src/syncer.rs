@@ -73,7 +73,7 @@ fn sync_last(shared: &Shared, groups: &[Written]) -> Result<(), Error> {
     let Some(last) = groups.last() else {
         return Ok(());
     };
-    match last.file.sync_data() {
+    match crate::fault::sync_data(&last.file) {
         Ok(()) => {
             shared.publish(last.end);
             Ok(())

@@ -333,7 +333,7 @@ impl State {
 
     /// fsyncs the active segment and moves the durable end to what it holds.
     fn sync(&mut self) -> Result<(), Error> {
-        self.file.sync_data().map_err(|e| {
+        crate::fault::sync_data(&self.file).map_err(|e| {
             let path = segment_path(&self.shared.dir, self.start);
             Error::io("fsync", path, None, e)
         })?;

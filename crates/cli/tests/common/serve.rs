@@ -162,6 +162,21 @@ impl Server {
         self.child.wait().unwrap()
     }
 
+    /// Waits up to `timeout` for the service to stop by itself; its exit status.
+    pub fn wait_exit(mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the service did not stop within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The service's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
