@@ -6,7 +6,9 @@
 //! Plain syslog has no acknowledgement: a sender's message is ours once appended. What
 //! back-pressure can do, it does: a TCP connection is not read while the pipeline is
 //! behind (the sender's socket buffer fills and it waits), and UDP, which cannot wait,
-//! drops and counts (`tocsin_syslog_dropped_total`). A frame longer than
+//! drops and counts (`tocsin_syslog_dropped_total`). A connection whose messages the
+//! spool refused (it halted on a failed fsync) is closed: the sender keeps what it has
+//! not sent yet, to send again once the service is back. A frame longer than
 //! `max_message_bytes` is skipped and counted, never buffered whole.
 
 use std::io;
@@ -44,9 +46,11 @@ impl SyslogSink {
         self.metrics.snapshot().backlog_bytes > self.max_backlog_bytes
     }
 
-    /// Appends messages as records of the input `input`; a spool failure is logged (the
-    /// messages are lost: syslog has no acknowledgement to withhold).
-    async fn append(self: &Arc<Self>, input: &'static str, batch: Vec<Vec<u8>>) {
+    /// Appends messages as records of the input `input`; whether the spool took them. A
+    /// spool failure is logged: the messages are lost (syslog has no acknowledgement to
+    /// withhold), and a stream input then ends its connection, so that what its sender
+    /// sends next waits in the sender's queue rather than being read and lost too.
+    async fn append(self: &Arc<Self>, input: &'static str, batch: Vec<Vec<u8>>) -> bool {
         let sink = Arc::clone(self);
         let appended = tokio::task::spawn_blocking(move || {
             let made = messages(&sink.format, input, &batch);
@@ -67,11 +71,18 @@ impl SyslogSink {
         })
         .await;
         match appended {
-            Ok(Ok(count)) => add(&self.metrics.syslog_messages, count as u64),
-            Ok(Err(error)) => {
-                tracing::error!(%error, input, "syslog messages could not be spooled")
+            Ok(Ok(count)) => {
+                add(&self.metrics.syslog_messages, count as u64);
+                true
             }
-            Err(error) => tracing::error!(%error, input, "syslog append failed"),
+            Ok(Err(error)) => {
+                tracing::error!(%error, input, "syslog messages could not be spooled");
+                false
+            }
+            Err(error) => {
+                tracing::error!(%error, input, "syslog append failed");
+                false
+            }
         }
     }
 }
@@ -126,8 +137,15 @@ async fn read_connection(stream: impl AsyncRead + Unpin, sink: &Arc<SyslogSink>)
                 while sink.behind() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                sink.append("syslog-tcp", std::mem::replace(&mut batch, rest))
+                let spooled = sink
+                    .append("syslog-tcp", std::mem::replace(&mut batch, rest))
                     .await;
+                if !spooled {
+                    return Err(io::Error::other(
+                        "the spool refused the messages read (see the error before): \
+                         the connection is closed so that the sender keeps what it sends next",
+                    ));
+                }
             }
         }
         if done {
@@ -191,6 +209,8 @@ pub async fn serve_udp(socket: UdpSocket, sink: Arc<SyslogSink>) {
             }
             keep
         });
+        // A datagram cannot be refused: one the spool did not take is lost, and counted
+        // in the error logged.
         sink.append("syslog-udp", batch).await;
     }
 }
