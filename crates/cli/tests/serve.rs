@@ -574,9 +574,13 @@ fn a_failed_spool_fsync_stops_the_service_and_loses_no_acknowledged_event() {
         "a service whose spool lost a write went on"
     );
     let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
+    let stopped = log
+        .lines()
+        .find(|line| line.contains("the pipeline stopped"))
+        .unwrap_or_else(|| panic!("the service's log does not say why it stopped: {log}"));
     assert!(
-        log.contains("fsync") && log.contains("TOCSIN_FAULT_SPOOL_FSYNC"),
-        "the service's log does not say that the spool's fsync failed: {log}"
+        stopped.contains("the spool stopped") && stopped.contains("fsync"),
+        "the service did not stop for its spool's failed fsync: {stopped}"
     );
 
     let server = Server::start(&data, Some(&config));

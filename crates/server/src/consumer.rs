@@ -162,6 +162,15 @@ pub enum ConsumerError {
          again recovers every acknowledged record): {0}"
     )]
     NotDurable(tocsin_spool::Error),
+    /// The spool stopped taking records (a write or fsync failed) and the reader has read
+    /// everything it holds: nothing more will come, and the service stops rather than
+    /// answer every sender with an error until someone restarts it. (The cause is in the
+    /// message, not a source, so that it is printed once.)
+    #[error(
+        "the spool stopped taking records (starting the service again recovers every \
+         acknowledged record): {0}"
+    )]
+    SpoolHalted(tocsin_spool::Error),
     /// The replay buffer or the behavioural baseline failed.
     #[error("{0}")]
     Pipeline(String),

@@ -139,6 +139,13 @@ impl SpoolReader {
             records.retain(|record| record.position.get() <= drain_to.get());
         }
         let read_nothing = records.is_empty();
+        if read_nothing {
+            if let Some(cause) = self.spool.halted() {
+                // The committer learns of a halt from records it waits for; when none were
+                // read past the durable end (a write failed, or a roll's fsync), only here.
+                return Err(ConsumerError::SpoolHalted(cause));
+            }
+        }
         let mut decoded = Vec::new();
         if !read_nothing {
             decoded = decode_records(&records, &self.decode);

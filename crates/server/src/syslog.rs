@@ -52,6 +52,7 @@ impl SyslogSink {
     /// sends next waits in the sender's queue rather than being read and lost too.
     async fn append(self: &Arc<Self>, input: &'static str, batch: Vec<Vec<u8>>) -> bool {
         let sink = Arc::clone(self);
+        let count = batch.len();
         let appended = tokio::task::spawn_blocking(move || {
             let made = messages(&sink.format, input, &batch);
             if let Some(first) = made.refusals.first() {
@@ -76,11 +77,11 @@ impl SyslogSink {
                 true
             }
             Ok(Err(error)) => {
-                tracing::error!(%error, input, "syslog messages could not be spooled");
+                tracing::error!(%error, input, messages = count, "syslog messages lost: the spool refused them");
                 false
             }
             Err(error) => {
-                tracing::error!(%error, input, "syslog append failed");
+                tracing::error!(%error, input, messages = count, "syslog messages lost: their append failed");
                 false
             }
         }
@@ -209,8 +210,8 @@ pub async fn serve_udp(socket: UdpSocket, sink: Arc<SyslogSink>) {
             }
             keep
         });
-        // A datagram cannot be refused: one the spool did not take is lost, and counted
-        // in the error logged.
+        // A datagram cannot be refused: those the spool did not take are lost, and their
+        // number logged.
         sink.append("syslog-udp", batch).await;
     }
 }

@@ -65,6 +65,12 @@ impl FileSpool {
         &self.shared.dir
     }
 
+    /// Why the spool takes nothing more, once a write or fsync failed or its writer ended
+    /// (`None` while it works): reopening it recovers the log.
+    pub fn halted(&self) -> Option<Error> {
+        self.shared.halted()
+    }
+
     /// The first position still held (before it, segments were released).
     pub fn first(&self) -> Position {
         self.shared.first()

@@ -49,6 +49,7 @@ fn a_failed_fsync_refuses_its_group_and_every_later_one_and_loses_nothing_acknow
         "an append after a failed fsync must be refused with its cause: {later:?}"
     );
     assert_eq!(spool.durable_end(), second);
+    assert!(matches!(spool.halted(), Some(Error::Io { .. })));
     // What was written but lost is readable early, but never durable: a reader waiting to
     // commit what it made of it is told so instead of waiting forever.
     let written = spool
@@ -69,6 +70,7 @@ fn a_failed_fsync_refuses_its_group_and_every_later_one_and_loses_nothing_acknow
 
     tocsin_spool::fault::fail_fsync_number(0);
     let reopened = FileSpool::open(&path, always()).unwrap();
+    assert!(reopened.halted().is_none());
     let records = reopened
         .read_from(Position::START, ReadLimit::default())
         .unwrap();
