@@ -408,23 +408,65 @@ fn send_until_failure(
     }
 }
 
-/// kill -9 at random moments of an HTTP ingest: after each restart every acknowledged
-/// event has its detection, and no event has two.
-#[test]
-fn kill_9_during_ingest_loses_no_acknowledged_event_and_duplicates_no_detection() {
-    let dir = tempfile::tempdir().unwrap();
-    let rule = dir.path().join("whoami.yml");
+/// A service folder whose only rule detects whoami (behaviour off), with an ingest and a
+/// viewer token.
+struct WhoamiService {
+    rule: PathBuf,
+    config: PathBuf,
+    data: PathBuf,
+    ingest: String,
+    viewer: String,
+}
+
+fn whoami_service(dir: &Path) -> WhoamiService {
+    let rule = dir.join("whoami.yml");
     std::fs::write(&rule, WHOAMI_RULE).unwrap();
     let config = config(
-        dir.path(),
+        dir,
         &format!(
             "[detection]\nrules = [{:?}]\nbehaviour = false\n",
             rule.display().to_string()
         ),
     );
-    let data = dir.path().join("data");
+    let data = dir.join("data");
     let ingest = token(&data, "ingest");
     let viewer = token(&data, "viewer");
+    WhoamiService {
+        rule,
+        config,
+        data,
+        ingest,
+        viewer,
+    }
+}
+
+/// How many detections the store of `data` holds of each event record id.
+fn detections_by_record(data: &Path) -> BTreeMap<u64, usize> {
+    let store = SqliteStore::open_read_only(data.join("store.sqlite")).unwrap();
+    let mut detected = BTreeMap::new();
+    for alert in store.all_alerts().unwrap() {
+        let record = alert
+            .evidence
+            .iter()
+            .find(|(name, _)| name == "EventRecordID")
+            .unwrap();
+        *detected.entry(record.1.parse().unwrap()).or_insert(0) += 1;
+    }
+    detected
+}
+
+/// kill -9 at random moments of an HTTP ingest: after each restart every acknowledged
+/// event has its detection, and no event has two.
+#[test]
+fn kill_9_during_ingest_loses_no_acknowledged_event_and_duplicates_no_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let WhoamiService {
+        rule,
+        config,
+        data,
+        ingest,
+        viewer,
+    } = whoami_service(dir.path());
     let next = Arc::new(Mutex::new(1u64));
     let sent = Arc::new(Mutex::new(Sent::default()));
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -453,16 +495,7 @@ fn kill_9_during_ingest_loses_no_acknowledged_event_and_duplicates_no_detection(
     server.wait_drained(&viewer);
     assert!(server.terminate().success());
 
-    let store = SqliteStore::open_read_only(data.join("store.sqlite")).unwrap();
-    let mut detected: BTreeMap<u64, usize> = BTreeMap::new();
-    for alert in store.all_alerts().unwrap() {
-        let record = alert
-            .evidence
-            .iter()
-            .find(|(name, _)| name == "EventRecordID")
-            .unwrap();
-        *detected.entry(record.1.parse().unwrap()).or_insert(0) += 1;
-    }
+    let detected = detections_by_record(&data);
     let sent = sent.lock().unwrap();
     let missing: Vec<_> = sent
         .acknowledged
@@ -491,7 +524,6 @@ fn kill_9_during_ingest_loses_no_acknowledged_event_and_duplicates_no_detection(
     );
     // Grouped after each crash from what the grouper left in the store: the incidents are
     // those a regrouping of every stored detection gives.
-    drop(store);
     let copy = dir.path().join("regrouped.sqlite");
     std::fs::copy(data.join("store.sqlite"), &copy).unwrap();
     for suffix in ["-wal", "-shm"] {
@@ -520,18 +552,13 @@ fn kill_9_during_ingest_loses_no_acknowledged_event_and_duplicates_no_detection(
 #[test]
 fn a_failed_spool_fsync_stops_the_service_and_loses_no_acknowledged_event() {
     let dir = tempfile::tempdir().unwrap();
-    let rule = dir.path().join("whoami.yml");
-    std::fs::write(&rule, WHOAMI_RULE).unwrap();
-    let config = config(
-        dir.path(),
-        &format!(
-            "[detection]\nrules = [{:?}]\nbehaviour = false\n",
-            rule.display().to_string()
-        ),
-    );
-    let data = dir.path().join("data");
-    let ingest = token(&data, "ingest");
-    let viewer = token(&data, "viewer");
+    let WhoamiService {
+        config,
+        data,
+        ingest,
+        viewer,
+        ..
+    } = whoami_service(dir.path());
     let server = Server::launch(
         &data,
         Launch {
@@ -540,17 +567,17 @@ fn a_failed_spool_fsync_stops_the_service_and_loses_no_acknowledged_event() {
             ..Launch::default()
         },
     );
-    let agent = agent();
     let mut acknowledged = BTreeSet::new();
     let mut refused = None;
     for batch in 0..20u64 {
         let ids: Vec<u64> = (batch * 50 + 1..=batch * 50 + 50).collect();
         let body: Vec<String> = ids.iter().map(|&id| whoami_line(id)).collect();
-        let sent = agent
-            .post(server.url("/api/v1/events"))
-            .header("Authorization", format!("Bearer {ingest}"))
-            .send(body.join("\n").as_bytes());
-        let reply = answer(sent);
+        let reply = post(
+            &server,
+            "/api/v1/events",
+            Some(&ingest),
+            body.join("\n").as_bytes(),
+        );
         match reply.status {
             200 => acknowledged.extend(ids),
             _ => {
@@ -585,26 +612,17 @@ fn a_failed_spool_fsync_stops_the_service_and_loses_no_acknowledged_event() {
 
     let server = Server::start(&data, Some(&config));
     server.wait_drained(&viewer);
-    let accepted = answer(
-        agent
-            .post(server.url("/api/v1/events"))
-            .header("Authorization", format!("Bearer {ingest}"))
-            .send(whoami_line(5_000).as_bytes()),
+    let accepted = post(
+        &server,
+        "/api/v1/events",
+        Some(&ingest),
+        whoami_line(5_000).as_bytes(),
     );
     assert_eq!(accepted.status, 200, "{}", accepted.body);
     server.wait_drained(&viewer);
     assert!(server.terminate().success());
 
-    let store = SqliteStore::open_read_only(data.join("store.sqlite")).unwrap();
-    let mut detected: BTreeMap<u64, usize> = BTreeMap::new();
-    for alert in store.all_alerts().unwrap() {
-        let record = alert
-            .evidence
-            .iter()
-            .find(|(name, _)| name == "EventRecordID")
-            .unwrap();
-        *detected.entry(record.1.parse().unwrap()).or_insert(0) += 1;
-    }
+    let detected = detections_by_record(&data);
     let missing: Vec<_> = acknowledged
         .iter()
         .filter(|id| !detected.contains_key(id))

@@ -275,7 +275,7 @@ impl Committer {
         while !self
             .spool
             .wait_durable(through, DURABLE_WAIT)
-            .map_err(ConsumerError::NotDurable)?
+            .map_err(ConsumerError::SpoolHalted)?
         {
             tracing::warn!(%through, "still waiting for the spool to make records durable");
         }

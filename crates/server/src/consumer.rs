@@ -153,21 +153,15 @@ pub enum ConsumerError {
     /// The spool cannot be read.
     #[error("cannot read the spool: {0}")]
     Spool(#[from] tocsin_spool::Error),
-    /// The spool stopped (an fsync failed) before the records judged were durable: they
-    /// never will be, so nothing made of them may be stored. The service stops rather than
-    /// go on over a lost write; started again, it recovers every acknowledged record. (The
+    /// The spool stopped taking records (a write or fsync failed): what was written after
+    /// its last durable record never will be durable, so nothing made of it may be stored,
+    /// and nothing more will come. The committer learns it waiting for records to be
+    /// durable, the reader when it has read all there is. The service stops rather than go
+    /// on over a lost write; started again, it recovers every acknowledged record. (The
     /// cause is in the message, not a source, so that it is printed once.)
     #[error(
-        "the spool stopped before the records judged were durable (starting the service \
-         again recovers every acknowledged record): {0}"
-    )]
-    NotDurable(tocsin_spool::Error),
-    /// The spool stopped taking records (a write or fsync failed) and the reader has read
-    /// everything it holds: nothing more will come, and the service stops rather than
-    /// answer every sender with an error until someone restarts it. (The cause is in the
-    /// message, not a source, so that it is printed once.)
-    #[error(
-        "the spool stopped taking records (starting the service again recovers every \
+        "the spool stopped taking records, and what was written after its last durable \
+         record never will be durable (starting the service again recovers every \
          acknowledged record): {0}"
     )]
     SpoolHalted(tocsin_spool::Error),
