@@ -1,7 +1,8 @@
-//! The EVTX decoder: the `evtx` crate finds the file's chunks in record order (from the
-//! chunk holding the oldest records, wrapping around) and checks their headers and
-//! checksums; each chunk's records are then decoded by [`crate::evtx_direct`] straight into
-//! events, or, for a chunk that decoder leaves alone, by the crate.
+//! The EVTX decoder: [`crate::evtx_chunks`] finds the file's chunks in record order (from
+//! the chunk holding the oldest records, wrapping around) as the `evtx` crate does, and the
+//! crate checks their headers and checksums; each chunk's records are then decoded by
+//! [`crate::evtx_direct`] straight into events, or, for a chunk that decoder leaves alone,
+//! by the crate.
 //!
 //! The crate renders each record as JSON in the same layout as `evtx_dump` (attributes
 //! under `#attributes`, text beside them under `#text`, that is `separate_json_attributes`
@@ -42,6 +43,7 @@ use serde::de::DeserializeSeed;
 use tocsin_event::{Event, Origin};
 
 use crate::error::{error_chain, DecodeError};
+use crate::evtx_chunks::RecordOrderChunks;
 use crate::flatten::Flattener;
 use crate::{DecodeOptions, EventSource, EvtxDecoder};
 
@@ -83,7 +85,7 @@ enum Feed {
 
 /// The chunks the direct decoder has yet to decode, and what it reports after them.
 struct InlineChunks {
-    /// The file's chunks in record order, as the crate's parser reads them.
+    /// The file's chunks in record order.
     chunks: Box<dyn Iterator<Item = evtx::err::Result<EvtxChunkData>> + Send>,
     /// How they are decoded.
     plan: ChunkPlan,
@@ -130,20 +132,34 @@ impl EvtxSource {
             },
             settings: Arc::new(settings.clone()),
         };
-        let parser = EvtxParser::from_read_seek(data)
-            .map_err(|error| DecodeError::NotEvtx {
-                file: Arc::clone(&name),
-                message: error_chain(&error),
-            })?
-            .with_configuration(settings);
-
+        let not_evtx = |error: EvtxError| DecodeError::NotEvtx {
+            file: Arc::clone(&name),
+            message: error_chain(&error),
+        };
         let feed = match plan.decoder {
-            EvtxDecoder::Direct => Feed::Inline(Box::new(InlineChunks {
-                chunks: Box::new(parser.into_chunks()),
-                plan,
-                tail,
-            })),
-            EvtxDecoder::Crate => Feed::Thread(spawn_crate_pipeline(&name, parser, tail)?),
+            EvtxDecoder::Direct => {
+                let header_block_size = EvtxParser::from_read_seek(&mut data)
+                    .map_err(not_evtx)?
+                    .header()
+                    .header_block_size;
+                let chunks = RecordOrderChunks::new(
+                    data,
+                    header_block_size,
+                    options.evtx_validate_checksums,
+                )
+                .map_err(io)?;
+                Feed::Inline(Box::new(InlineChunks {
+                    chunks: Box::new(chunks),
+                    plan,
+                    tail,
+                }))
+            }
+            EvtxDecoder::Crate => {
+                let parser = EvtxParser::from_read_seek(data)
+                    .map_err(not_evtx)?
+                    .with_configuration(settings);
+                Feed::Thread(spawn_crate_pipeline(&name, parser, tail)?)
+            }
         };
         Ok(EvtxSource {
             name,

@@ -35,6 +35,7 @@ use crate::sniff;
 use crate::syslog::SyslogDecoder;
 use crate::text::TextSource;
 use crate::utf16::{self, Transcoder};
+use crate::windowed_file::WindowedFile;
 use crate::{DecodeOptions, EventSource, Format};
 
 /// Opens the file at `path` (or standard input for `-`) with the
@@ -71,23 +72,12 @@ pub fn open(
     if format != Some(Format::Evtx) && !evtx_magic {
         return text(name, Box::new(BufReader::new(file)), hints, options);
     }
-    let regular_len = metadata.filter(|m| m.is_file()).map(|m| m.len());
-    match regular_len {
-        Some(len) if len <= EVTX_READ_WHOLE => {
-            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            file.read_to_end(&mut bytes).map_err(io)?;
-            evtx(name, Cursor::new(bytes), options)
-        }
-        _ => evtx(name, file, options),
+    match metadata.filter(|m| m.is_file()).map(|m| m.len()) {
+        // A regular file: positioned reads through a small window, see `WindowedFile`.
+        Some(len) => evtx(name, WindowedFile::new(file, len), options),
+        None => evtx(name, file, options),
     }
 }
-
-/// An EVTX file no larger than this is read whole, with one read, and decoded from memory:
-/// the `evtx` crate reads a file a chunk at a time, with a seek and several reads per
-/// chunk (about 30 system calls for a file of one chunk, 21,000 for the 594 files of the
-/// sample corpus). A larger file is read as it is decoded, so that a hunt's memory stays
-/// bounded whatever the size of the logs.
-const EVTX_READ_WHOLE: u64 = 16 << 20;
 
 /// Decodes JSON or a text format (possibly gzipped) from any reader, telling the format from
 /// the content (or `options.format`), reporting events and errors under `name` (use `-` for
@@ -550,12 +540,12 @@ mod tests {
     }
 
     #[test]
-    fn evtx_read_whole_or_as_decoded_gives_the_same_events() {
+    fn evtx_through_the_window_from_memory_or_from_the_plain_file_gives_the_same_events() {
         let Some(dir) = crate::evtx_direct::tests::corpus_dir() else {
             return;
         };
-        // Files of several chunks, read whole by `open` (they are under the limit) and
-        // streamed from the file as one over the limit is.
+        // Files of several chunks, read by `open` through `WindowedFile`, from memory, and
+        // with the plain file's own reads and seeks.
         let files: Vec<PathBuf> = walkdir::WalkDir::new(&dir)
             .into_iter()
             .filter_map(Result::ok)
@@ -572,12 +562,14 @@ mod tests {
         );
         let options = DecodeOptions::default();
         for path in files {
-            assert!(std::fs::metadata(&path).unwrap().len() <= EVTX_READ_WHOLE);
-            let whole = collect(open(&path, &options).unwrap());
+            let windowed = collect(open(&path, &options).unwrap());
+            let bytes = std::fs::read(&path).unwrap();
+            let in_memory = collect(evtx(path_name(&path), Cursor::new(bytes), &options).unwrap());
             let file = File::open(&path).unwrap();
-            let streamed = collect(evtx(path_name(&path), file, &options).unwrap());
-            assert!(whole.len() > 1, "{}", path.display());
-            assert_eq!(whole, streamed, "{}", path.display());
+            let plain = collect(evtx(path_name(&path), file, &options).unwrap());
+            assert!(windowed.len() > 1, "{}", path.display());
+            assert_eq!(windowed, in_memory, "{}", path.display());
+            assert_eq!(windowed, plain, "{}", path.display());
         }
     }
 

@@ -86,6 +86,7 @@ mod cef;
 mod clock;
 mod error;
 mod evtx;
+mod evtx_chunks;
 mod evtx_direct;
 mod flatten;
 mod gzip;
@@ -99,6 +100,7 @@ mod text;
 mod threads;
 mod timestamp;
 mod utf16;
+mod windowed_file;
 
 pub use appliance::segment_of as appliance_segment;
 pub use clock::UtcOffset;

@@ -1,0 +1,208 @@
+//! A file read through a window, with positioned reads.
+//!
+//! The `evtx` crate reads a file with many small reads and a seek before each chunk (the
+//! file header, each chunk's header once to find the oldest chunk, then each chunk in
+//! pieces of 8, 16, 32 and 8 KiB): about 30 system calls for a file of one chunk. Reading
+//! the file whole instead costs one call but copies it into memory that is cold by the time
+//! it is decoded, and, for files of megabytes, freshly mapped pages the kernel must clear.
+//! [`WindowedFile`] serves reads from a window that one `pread` fills at the position asked
+//! for when the window does not hold the whole read: 4 KiB for a read of up to 4 KiB (the
+//! file header, a chunk's header), 64 KiB, one chunk, for a larger one. It seeks without a
+//! system call, so a chunk costs two reads into memory that stays in the processor's cache,
+//! and memory does not grow with the file.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+
+/// How many bytes a refill for a read of up to this many bytes reads: an EVTX file header
+/// (a chunk's is 512 bytes).
+const SMALL_WINDOW: usize = 4 << 10;
+
+/// How many bytes a refill for a larger read reads: an EVTX chunk. A read of this size or
+/// more that the window does not hold goes straight into the caller's buffer.
+const WINDOW: usize = 64 << 10;
+
+/// A [`File`] read with positioned reads through a window (see the module doc).
+pub(crate) struct WindowedFile {
+    /// The file, read only with positioned reads (its own offset is never used).
+    file: File,
+    /// The file's length when it was opened, for seeks from the end.
+    len: u64,
+    /// Where the next read starts.
+    position: u64,
+    /// Bytes of the file from `window_start` (empty before the first read).
+    window: Vec<u8>,
+    /// The file offset of `window[0]`.
+    window_start: u64,
+    /// Whether the window reaches the end of the file (its refill read fewer bytes than
+    /// asked), so that a read past its end is at the end of the file.
+    window_ends_file: bool,
+}
+
+impl WindowedFile {
+    /// Reads `file`, of `len` bytes, from its start.
+    pub(crate) fn new(file: File, len: u64) -> Self {
+        WindowedFile {
+            file,
+            len,
+            position: 0,
+            window: Vec::new(),
+            window_start: 0,
+            window_ends_file: false,
+        }
+    }
+
+    /// Where the current position is in the window, when the window holds a read of `len`
+    /// bytes from there (or all of it that the file has).
+    fn offset_in_window(&self, len: usize) -> Option<usize> {
+        let offset = usize::try_from(self.position.checked_sub(self.window_start)?).ok()?;
+        let holds = self.window_ends_file || offset.checked_add(len)? <= self.window.len();
+        holds.then_some(offset)
+    }
+
+    /// Fills the window with `size` bytes from the current position (fewer at the end of
+    /// the file).
+    fn refill(&mut self, size: usize) -> io::Result<()> {
+        self.window.resize(size, 0);
+        let mut filled = 0;
+        while filled < size {
+            let at = self.position + filled as u64;
+            match self.file.read_at(&mut self.window[filled..], at) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.window.clear();
+                    return Err(e);
+                }
+            }
+        }
+        self.window.truncate(filled);
+        self.window_start = self.position;
+        self.window_ends_file = filled < size;
+        Ok(())
+    }
+}
+
+impl Read for WindowedFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let offset = match self.offset_in_window(buf.len()) {
+            Some(offset) => offset,
+            None if buf.len() >= WINDOW => {
+                let n = self.file.read_at(buf, self.position)?;
+                self.position += n as u64;
+                return Ok(n);
+            }
+            None => {
+                let size = if buf.len() <= SMALL_WINDOW {
+                    SMALL_WINDOW
+                } else {
+                    WINDOW
+                };
+                self.refill(size)?;
+                0
+            }
+        };
+        let held = self.window.get(offset..).unwrap_or_default();
+        let n = held.len().min(buf.len());
+        buf[..n].copy_from_slice(&held[..n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for WindowedFile {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(offset) => Some(offset),
+            SeekFrom::End(delta) => self.len.checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
+        };
+        let target = target.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek to a negative or overflowing position",
+            )
+        })?;
+        self.position = target;
+        Ok(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use std::io::Write;
+
+    fn file_of(bytes: &[u8]) -> (tempfile::NamedTempFile, WindowedFile) {
+        let mut temp = tempfile::NamedTempFile::new().unwrap();
+        temp.write_all(bytes).unwrap();
+        let file = File::open(temp.path()).unwrap();
+        (temp, WindowedFile::new(file, bytes.len() as u64))
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn small_and_large_reads_at_any_position_give_the_file_s_bytes() {
+        let bytes = pattern(3 * WINDOW + 1000);
+        let (_temp, mut file) = file_of(&bytes);
+        let mut small = [0; 8];
+        file.read_exact(&mut small).unwrap();
+        assert_eq!(small, bytes[..8]);
+        file.seek(SeekFrom::Start(4096)).unwrap();
+        let mut chunk = vec![0; WINDOW];
+        file.read_exact(&mut chunk).unwrap();
+        assert_eq!(chunk, bytes[4096..4096 + WINDOW]);
+        file.seek(SeekFrom::Start(2 * WINDOW as u64 + 17)).unwrap();
+        let mut header = [0; 512];
+        file.read_exact(&mut header).unwrap();
+        assert_eq!(header, bytes[2 * WINDOW + 17..2 * WINDOW + 17 + 512]);
+        // Past the window's end: the window is refilled where the read starts.
+        file.seek(SeekFrom::Current(WINDOW as i64)).unwrap();
+        let mut rest = Vec::new();
+        file.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, bytes[3 * WINDOW + 17 + 512..]);
+    }
+
+    #[test]
+    fn a_read_across_the_window_s_end_continues_from_the_file() {
+        let bytes = pattern(2 * WINDOW);
+        let (_temp, mut file) = file_of(&bytes);
+        let mut head = [0; 100];
+        file.read_exact(&mut head).unwrap();
+        file.seek(SeekFrom::Start(WINDOW as u64 - 10)).unwrap();
+        let mut across = [0; 4000];
+        file.read_exact(&mut across).unwrap();
+        assert_eq!(across, bytes[WINDOW - 10..WINDOW + 3990]);
+    }
+
+    #[test]
+    fn seeks_from_the_end_and_past_it_read_nothing() {
+        let bytes = pattern(5000);
+        let (_temp, mut file) = file_of(&bytes);
+        assert_eq!(file.seek(SeekFrom::End(-10)).unwrap(), 4990);
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, bytes[4990..]);
+        file.seek(SeekFrom::Start(10_000)).unwrap();
+        assert_eq!(file.read(&mut [0; 16]).unwrap(), 0);
+        assert!(file.seek(SeekFrom::Current(-20_000)).is_err());
+    }
+
+    #[test]
+    fn a_short_file_fails_read_exact_at_its_end() {
+        let (_temp, mut file) = file_of(&pattern(300));
+        let mut chunk = vec![0; WINDOW];
+        let error = file.read_exact(&mut chunk).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+    }
+}
