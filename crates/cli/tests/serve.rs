@@ -551,6 +551,21 @@ fn kill_9_during_ingest_loses_no_acknowledged_event_and_duplicates_no_detection(
 /// acknowledged.
 #[test]
 fn a_failed_spool_fsync_stops_the_service_and_loses_no_acknowledged_event() {
+    a_failed_spool_operation_stops_the_service("TOCSIN_FAULT_SPOOL_FSYNC", "fsync");
+}
+
+/// A disk that fills up under the service: the spool's write of a batch stops halfway (the
+/// fault hook `TOCSIN_FAULT_SPOOL_WRITE`), leaving a torn record. Nothing of it is
+/// published, so the pipeline has nothing to wait for: it learns from the reader that the
+/// spool halted, the service stops naming the write, and started again (the torn record
+/// cut off) it has one detection of every event it acknowledged.
+#[test]
+fn a_failed_spool_write_stops_the_service_and_loses_no_acknowledged_event() {
+    a_failed_spool_operation_stops_the_service("TOCSIN_FAULT_SPOOL_WRITE", "write");
+}
+
+/// The two tests above: the fourth `operation` of the spool fails through the hook `hook`.
+fn a_failed_spool_operation_stops_the_service(hook: &str, operation: &str) {
     let dir = tempfile::tempdir().unwrap();
     let WhoamiService {
         config,
@@ -563,7 +578,7 @@ fn a_failed_spool_fsync_stops_the_service_and_loses_no_acknowledged_event() {
         &data,
         Launch {
             config: Some(&config),
-            env: &[("TOCSIN_FAULT_SPOOL_FSYNC", "4")],
+            env: &[(hook, "4")],
             ..Launch::default()
         },
     );
@@ -586,13 +601,14 @@ fn a_failed_spool_fsync_stops_the_service_and_loses_no_acknowledged_event() {
             }
         }
     }
-    let refused = refused.expect("the injected fsync failure refused no batch");
+    let refused =
+        refused.unwrap_or_else(|| panic!("the injected {operation} failure refused no batch"));
     assert_eq!(refused.status, 503, "{}", refused.body);
     assert!(refused.json()["error"].is_string(), "{}", refused.body);
     assert_eq!(
         acknowledged.len(),
         150,
-        "the fourth fsync failed, not another"
+        "the fourth {operation} failed, not another"
     );
 
     let status = server.wait_exit(Duration::from_secs(60));
@@ -606,8 +622,10 @@ fn a_failed_spool_fsync_stops_the_service_and_loses_no_acknowledged_event() {
         .find(|line| line.contains("the pipeline stopped"))
         .unwrap_or_else(|| panic!("the service's log does not say why it stopped: {log}"));
     assert!(
-        stopped.contains("the spool stopped") && stopped.contains("fsync"),
-        "the service did not stop for its spool's failed fsync: {stopped}"
+        stopped.contains("the spool stopped")
+            && stopped.contains(&format!(".seg: {operation}"))
+            && stopped.contains(hook),
+        "the service did not stop for its spool's failed {operation}: {stopped}"
     );
 
     let server = Server::start(&data, Some(&config));

@@ -13,7 +13,6 @@
 //! early readers waiting for records to become durable are told that they never will.
 
 use std::fs::File;
-use std::io::Write;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -302,7 +301,7 @@ impl State {
         if self.buf.is_empty() {
             return Ok(());
         }
-        (&*self.file).write_all(&self.buf).map_err(|e| {
+        crate::fault::write_all(&self.file, &self.buf).map_err(|e| {
             let path = segment_path(&self.shared.dir, self.start);
             Error::io("write", path, Some(self.len), e)
         })?;
