@@ -43,7 +43,7 @@ use serde::de::DeserializeSeed;
 use tocsin_event::{Event, Origin};
 
 use crate::error::{error_chain, DecodeError};
-use crate::evtx_chunks::RecordOrderChunks;
+use crate::evtx_chunks::{KnownZeros, RecordOrderChunks};
 use crate::flatten::Flattener;
 use crate::{DecodeOptions, EventSource, EvtxDecoder};
 
@@ -106,7 +106,7 @@ impl EvtxSource {
         options: &DecodeOptions,
     ) -> Result<Self, DecodeError>
     where
-        T: Read + Seek + Send + 'static,
+        T: KnownZeros + Send + 'static,
     {
         let mut magic = [0; 8];
         let is_evtx = data.read_exact(&mut magic).is_ok() && &magic == MAGIC;

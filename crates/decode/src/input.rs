@@ -27,6 +27,7 @@ use crate::cef::CefDecoder;
 use crate::clock::Clock;
 use crate::error::{path_name, DecodeError};
 use crate::evtx::{EvtxSource, MAGIC};
+use crate::evtx_chunks::KnownZeros;
 use crate::gzip::{self, GzipReader};
 use crate::json::JsonSource;
 use crate::outbound::OutboundDecoder;
@@ -35,6 +36,7 @@ use crate::sniff;
 use crate::syslog::SyslogDecoder;
 use crate::text::TextSource;
 use crate::utf16::{self, Transcoder};
+#[cfg(unix)]
 use crate::windowed_file::WindowedFile;
 use crate::{DecodeOptions, EventSource, Format};
 
@@ -74,8 +76,9 @@ pub fn open(
     }
     match metadata.filter(|m| m.is_file()).map(|m| m.len()) {
         // A regular file: positioned reads through a small window, see `WindowedFile`.
+        #[cfg(unix)]
         Some(len) => evtx(name, WindowedFile::new(file, len), options),
-        None => evtx(name, file, options),
+        _ => evtx(name, file, options),
     }
 }
 
@@ -294,7 +297,7 @@ fn evtx<T>(
     options: &DecodeOptions,
 ) -> Result<Box<dyn EventSource + Send>, DecodeError>
 where
-    T: Read + Seek + Send + 'static,
+    T: KnownZeros + Send + 'static,
 {
     Ok(Box::new(EvtxSource::new(name, data, options)?))
 }

@@ -100,6 +100,7 @@ mod text;
 mod threads;
 mod timestamp;
 mod utf16;
+#[cfg(unix)]
 mod windowed_file;
 
 pub use appliance::segment_of as appliance_segment;

@@ -10,6 +10,11 @@
 //! file header, a chunk's header), 64 KiB, one chunk, for a larger one. It seeks without a
 //! system call, so a chunk costs two reads into memory that stays in the processor's cache,
 //! and memory does not grow with the file.
+//!
+//! Windows preallocates a log's file, so many logs are a few chunks of records followed by
+//! megabytes of zeros (41% of the sample corpus's chunks); a copy that kept the file sparse
+//! stores them as holes. [`WindowedFile::in_hole`] says, with one `lseek(SEEK_DATA)` and
+//! without reading, that a range lies in a hole, so that the chunk walk skips it.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -38,11 +43,16 @@ pub(crate) struct WindowedFile {
     /// Whether the window reaches the end of the file (its refill read fewer bytes than
     /// asked), so that a read past its end is at the end of the file.
     window_ends_file: bool,
+    /// For a sparse file (one with a hole before its end), where its data is: the ranges
+    /// of bytes that are not holes, in order, as the file was when opened. `None` for a file
+    /// that is not sparse, or whose holes cannot be told.
+    data: Option<Vec<(u64, u64)>>,
 }
 
 impl WindowedFile {
     /// Reads `file`, of `len` bytes, from its start.
     pub(crate) fn new(file: File, len: u64) -> Self {
+        let data = data_ranges(&file, len);
         WindowedFile {
             file,
             len,
@@ -50,7 +60,23 @@ impl WindowedFile {
             window: Vec::new(),
             window_start: 0,
             window_ends_file: false,
+            data,
         }
+    }
+
+    /// Whether the `len` bytes at `offset` lie in a hole of the file (and before the end it
+    /// had when opened), so that they read as zeros: known without reading them. `false`
+    /// when they do not, or it cannot be told.
+    pub(crate) fn in_hole(&self, offset: u64, len: u64) -> bool {
+        let Some(end) = offset.checked_add(len).filter(|&end| end <= self.len) else {
+            return false;
+        };
+        let Some(data) = &self.data else {
+            return false;
+        };
+        // The first range of data that ends after `offset` must start at `end` or later.
+        let after = data.partition_point(|&(_, data_end)| data_end <= offset);
+        len > 0 && data.get(after).is_none_or(|&(start, _)| start >= end)
     }
 
     /// Where the current position is in the window, when the window holds a read of `len`
@@ -83,6 +109,35 @@ impl WindowedFile {
         self.window_ends_file = filled < size;
         Ok(())
     }
+}
+
+/// Most ranges of data [`data_ranges`] lists; a file more fragmented than this is read as
+/// if it had no holes.
+const MOST_DATA_RANGES: usize = 4096;
+
+/// The ranges of `file`'s first `len` bytes that are not holes, found with `lseek`'s
+/// `SEEK_DATA` and `SEEK_HOLE` (which move the file's own offset, unused here); `None` if the
+/// file has no hole before `len` (every file ends with an implicit one), or its file system
+/// cannot tell.
+fn data_ranges(file: &File, len: u64) -> Option<Vec<(u64, u64)>> {
+    use rustix::fs::{seek, SeekFrom};
+    if seek(file, SeekFrom::Hole(0)).ok()? >= len {
+        return None;
+    }
+    let mut ranges = Vec::new();
+    let mut at = 0;
+    while at < len && ranges.len() < MOST_DATA_RANGES {
+        let start = match seek(file, SeekFrom::Data(at)) {
+            Ok(start) if start < len => start,
+            // No data from `at` to the end.
+            Ok(_) | Err(rustix::io::Errno::NXIO) => return Some(ranges),
+            Err(_) => return None,
+        };
+        let end = seek(file, SeekFrom::Hole(start)).ok()?.min(len);
+        ranges.push((start, end));
+        at = end;
+    }
+    (at >= len).then_some(ranges)
 }
 
 impl Read for WindowedFile {
@@ -196,6 +251,41 @@ mod tests {
         file.seek(SeekFrom::Start(10_000)).unwrap();
         assert_eq!(file.read(&mut [0; 16]).unwrap(), 0);
         assert!(file.seek(SeekFrom::Current(-20_000)).is_err());
+    }
+
+    #[test]
+    fn holes_of_a_sparse_file_are_known_and_data_is_never_taken_for_one() {
+        let mut temp = tempfile::NamedTempFile::new().unwrap();
+        let data = pattern(WINDOW);
+        temp.write_all(&data).unwrap();
+        // Four windows of hole, then data again.
+        temp.as_file().set_len(5 * WINDOW as u64).unwrap();
+        temp.seek(SeekFrom::End(0)).unwrap();
+        temp.write_all(&data).unwrap();
+        let len = 6 * WINDOW as u64;
+        let mut file = WindowedFile::new(File::open(temp.path()).unwrap(), len);
+        let window = WINDOW as u64;
+        assert!(!file.in_hole(0, window), "data is not a hole");
+        assert!(!file.in_hole(window / 2, window), "partly data");
+        assert!(!file.in_hole(5 * window, 1), "data after the hole");
+        assert!(!file.in_hole(4 * window, 2 * window), "past the hole");
+        assert!(!file.in_hole(6 * window, 1), "past the end");
+        if file.data.is_some() {
+            assert!(file.in_hole(window, 4 * window));
+            assert!(file.in_hole(3 * window, 100));
+        } else {
+            eprintln!("the file system of the temporary folder keeps no holes: not checked");
+        }
+        // Reads are unaffected, holes read as zeros.
+        file.seek(SeekFrom::Start(window - 10)).unwrap();
+        let mut across = vec![1; 20];
+        file.read_exact(&mut across).unwrap();
+        assert_eq!(across[..10], data[WINDOW - 10..]);
+        assert!(across[10..].iter().all(|&b| b == 0));
+        let mut tail = Vec::new();
+        file.seek(SeekFrom::Start(5 * window)).unwrap();
+        file.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, data);
     }
 
     #[test]
