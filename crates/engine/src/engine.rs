@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use tocsin_event::{FieldValue, Fields};
@@ -69,7 +70,6 @@ impl Merged {
                     for branch in &mut branches {
                         branch.body.renumber_fields(&ids);
                         branch.body.renumber_literals(&literal_ids);
-                        branch.gate.renumber_fields(&ids);
                         branch.need.renumber_literals(&literal_ids);
                     }
                     self.engine.add(info, branches);
@@ -300,25 +300,17 @@ impl EngineBuilder {
                 .filter(|(field, _)| field != "EventID")
                 .map(|(field, values)| condition_test(interner, field, values));
             body.splice(0..0, extra);
-            let channel = interner.intern("Channel");
-            let gate = if generic || all_windows {
-                // Placed by what the event is (see `is_windows`), checked beside the gate.
-                Expr::And(Vec::new())
-            } else {
-                placement_gate(
-                    &branch.channels,
-                    &branch.event_ids(),
-                    channel,
-                    interner.intern("EventID"),
-                )
-            };
+            if !generic && !all_windows {
+                // Named for the reference evaluator, which tests the placement as fields.
+                interner.intern("Channel");
+                interner.intern("EventID");
+            }
             compiled.push(CompiledBranch {
                 channels: branch.channels.clone(),
                 event_ids: branch.event_ids(),
                 generic,
                 all_windows,
                 body: simplify(Expr::And(body)),
-                gate,
                 need: Need::Nothing,
                 source: if generic {
                     SourceFilter::of(&rule.logsource)
@@ -407,9 +399,6 @@ struct CompiledBranch {
     all_windows: bool,
     /// Detection, filters and non-EventID conditions of the mapping.
     body: Expr,
-    /// The placement (channel and event ID; always true for generic and all-Windows
-    /// branches, placed by [`is_windows`]) as a plain condition, for the reference evaluator.
-    gate: Expr,
     /// Literals of which the event must contain one for the body to have a chance.
     need: Need,
     /// For a generic branch: the logsource a tagged event must have (see [`SourceFilter`]).
@@ -486,6 +475,10 @@ pub struct Engine {
     /// event.
     all_windows: CandidateList,
     prefilter: Prefilter,
+    /// Each branch's placement as a plain condition (`None`: placed by what the event is),
+    /// for the reference evaluator: built on its first use, not stored.
+    #[serde(skip)]
+    placement_gates: OnceLock<Vec<Vec<Option<Expr>>>>,
 }
 
 impl Engine {
@@ -555,7 +548,7 @@ impl Engine {
             .rules
             .iter()
             .flat_map(|rule| &rule.branches)
-            .all(|branch| branch.body.is_within(names) && branch.gate.is_within(names));
+            .all(|branch| branch.body.is_within(names));
         if !all_within {
             return outside("a rule naming a field outside the field names");
         }
@@ -694,21 +687,45 @@ impl Engine {
     pub fn evaluate_reference(&self, event: &dyn Fields) -> Vec<RuleId> {
         let mut scratch = Scratch::default();
         let mut view = EventView::new(event, &self.interner.names, &mut scratch);
+        let gates = self.placement_gates();
         self.rules
             .iter()
+            .zip(gates)
             .enumerate()
-            .filter(|(_, rule)| {
-                rule.branches.iter().any(|b| {
-                    let placed = match (b.generic, b.all_windows) {
-                        (true, _) => !is_windows(event) && b.source.admits(event.logsource()),
-                        (_, true) => is_windows(event),
-                        _ => true,
+            .filter(|(_, (rule, gates))| {
+                rule.branches.iter().zip(gates.iter()).any(|(b, gate)| {
+                    let placed = match (b.generic, b.all_windows, gate) {
+                        (true, _, _) => !is_windows(event) && b.source.admits(event.logsource()),
+                        (_, true, _) => is_windows(event),
+                        (_, _, Some(gate)) => gate.eval(&mut view),
+                        // Not built: the field names of the placement are missing.
+                        (_, _, None) => false,
                     };
-                    placed && b.gate.eval(&mut view) && b.body.eval(&mut view)
+                    placed && b.body.eval(&mut view)
                 })
             })
             .map(|(i, _)| i as RuleId)
             .collect()
+    }
+
+    /// Each branch's placement as a plain condition, built now if this is the first call.
+    fn placement_gates(&self) -> &[Vec<Option<Expr>>] {
+        self.placement_gates.get_or_init(|| {
+            // Interned by every engine with a branch placed by them.
+            let fields = self.interner.id("Channel").zip(self.interner.id("EventID"));
+            self.rules
+                .iter()
+                .map(|rule| {
+                    let gate = |b: &CompiledBranch| {
+                        let (channel, event_id) = fields?;
+                        let by_index = !b.generic && !b.all_windows;
+                        by_index
+                            .then(|| placement_gate(&b.channels, &b.event_ids, channel, event_id))
+                    };
+                    rule.branches.iter().map(gate).collect()
+                })
+                .collect()
+        })
     }
 
     /// The lists of branches that can match an event: for a Windows event, those of its
@@ -764,7 +781,9 @@ fn event_id(event: &dyn Fields) -> Option<i64> {
     }
 }
 
-/// The placement of a branch as an ordinary condition (channel and event ID tests).
+/// The placement of a branch placed by channel and event ID, as an ordinary condition, for
+/// the reference evaluator (built when it needs it: it is not stored, and a cached rule set
+/// is read back faster without it).
 fn placement_gate(channels: &[String], event_ids: &[i64], channel: u32, event_id: u32) -> Expr {
     let channel_test = Expr::Field(Box::new(FieldTest {
         field: channel,
@@ -872,7 +891,7 @@ mod validate_tests {
         assert!(engine.validate().is_err());
 
         let mut engine = compiled();
-        engine.rules[0].branches[0].gate = Expr::Not(Box::new(Expr::Exists {
+        engine.rules[0].branches[0].body = Expr::Not(Box::new(Expr::Exists {
             field: u32::MAX,
             present: false,
         }));
