@@ -59,7 +59,8 @@ pub(crate) struct RecordOrderChunks<T> {
     /// The file.
     data: T,
     /// How many chunks the file's size holds after its header block, as the crate counts
-    /// them: a chunk that fails to read at or past this number ends the walk quietly.
+    /// them: a chunk that fails to read at or past this number ends the pass to the end of
+    /// the file quietly (the walk then wraps around to the first chunk).
     counted: u64,
     /// Whether chunk checksums are checked.
     validate_checksums: bool,

@@ -13,8 +13,14 @@
 //!
 //! Windows preallocates a log's file, so many logs are a few chunks of records followed by
 //! megabytes of zeros (41% of the sample corpus's chunks); a copy that kept the file sparse
-//! stores them as holes. [`WindowedFile::in_hole`] says, with one `lseek(SEEK_DATA)` and
-//! without reading, that a range lies in a hole, so that the chunk walk skips it.
+//! stores them as holes. [`WindowedFile::in_hole`] says, without reading, that a range lies
+//! in a hole (the file's data ranges are found once, with `SEEK_DATA` and `SEEK_HOLE`), so
+//! that the chunk walk skips it.
+//!
+//! The file is read as it was when opened: its length and holes are taken then, and a read
+//! the window holds up to the end of the file does not see bytes appended since. An EVTX
+//! log is read whole from start to end, so this only matters for a log still being written,
+//! which is then read as the snapshot it was.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -99,7 +105,10 @@ impl WindowedFile {
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
+                    // Nothing is known of the file here any more, not even where it ends.
                     self.window.clear();
+                    self.window_start = self.position;
+                    self.window_ends_file = false;
                     return Err(e);
                 }
             }
@@ -286,6 +295,29 @@ mod tests {
         file.seek(SeekFrom::Start(5 * window)).unwrap();
         file.read_to_end(&mut tail).unwrap();
         assert_eq!(tail, data);
+    }
+
+    #[test]
+    fn a_failed_read_forgets_where_the_file_ended() {
+        let bytes = pattern(3000);
+        let (temp, mut file) = file_of(&bytes);
+        file.seek(SeekFrom::Start(2000)).unwrap();
+        let mut some = [0; 100];
+        file.read_exact(&mut some).unwrap();
+        assert!(file.window_ends_file, "the window holds the end of the file");
+        // The disk fails for one read (a handle that cannot read stands in for it).
+        let readable = std::mem::replace(
+            &mut file.file,
+            File::options().write(true).open(temp.path()).unwrap(),
+        );
+        file.seek(SeekFrom::Start(0)).unwrap();
+        assert!(file.read(&mut [0; 16]).is_err());
+        file.file = readable;
+        // The bytes before the end are read again, not taken for the end of the file.
+        file.seek(SeekFrom::Start(2500)).unwrap();
+        let mut rest = Vec::new();
+        file.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, bytes[2500..]);
     }
 
     #[test]

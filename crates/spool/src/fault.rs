@@ -5,8 +5,8 @@
 //! - `TOCSIN_FAULT_SPOOL_FSYNC=N` makes the `N`th fsync of segment records by this process
 //!   fail as a failed writeback does (EIO);
 //! - `TOCSIN_FAULT_SPOOL_WRITE=N` makes the `N`th write of segment records (one per group
-//!   of appends) write half its bytes and then fail as a full disk does (ENOSPC), leaving a
-//!   torn record at the segment's end.
+//!   of appends, two for a group that crosses a segment roll) write half its bytes and then
+//!   fail as a full disk does (ENOSPC), leaving a torn record at the segment's end.
 //!
 //! Unset (or not a number), a hook does nothing; each is read once per process.
 //! [`fail_fsync_number`] and [`fail_write_number`] arm them from a test in the same process.
@@ -34,6 +34,7 @@ struct Hook {
 }
 
 impl Hook {
+    /// The hook armed by `variable`.
     const fn new(variable: &'static str) -> Hook {
         Hook {
             variable,
@@ -42,6 +43,7 @@ impl Hook {
         }
     }
 
+    /// The number of the operation that fails, read from the variable on first use.
     fn armed(&self) -> &AtomicU64 {
         self.armed.get_or_init(|| {
             let number = std::env::var(self.variable)
@@ -52,6 +54,7 @@ impl Hook {
         })
     }
 
+    /// Makes the `number`th operation from now on fail (zero: none).
     fn arm(&self, number: u64) {
         self.done.store(0, Ordering::SeqCst);
         self.armed().store(number, Ordering::SeqCst);
@@ -64,7 +67,10 @@ impl Hook {
     }
 }
 
+/// The hook of segment fsyncs.
 static FSYNC: Hook = Hook::new(FAULT_SPOOL_FSYNC);
+
+/// The hook of segment writes.
 static WRITE: Hook = Hook::new(FAULT_SPOOL_WRITE);
 
 /// Makes the `number`th segment fsync from now on fail (zero: none), for every spool of
