@@ -74,12 +74,12 @@ pub fn open(
     if format != Some(Format::Evtx) && !evtx_magic {
         return text(name, Box::new(BufReader::new(file)), hints, options);
     }
-    match metadata.filter(|m| m.is_file()).map(|m| m.len()) {
-        // A regular file: positioned reads through a small window, see `WindowedFile`.
-        #[cfg(unix)]
-        Some(len) => evtx(name, WindowedFile::new(file, len), options),
-        _ => evtx(name, file, options),
+    // A regular file: positioned reads through a small window, see `WindowedFile`.
+    #[cfg(unix)]
+    if let Some(len) = metadata.filter(|m| m.is_file()).map(|m| m.len()) {
+        return evtx(name, WindowedFile::new(file, len), options);
     }
+    evtx(name, file, options)
 }
 
 /// Decodes JSON or a text format (possibly gzipped) from any reader, telling the format from

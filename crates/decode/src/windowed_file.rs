@@ -17,10 +17,11 @@
 //! in a hole (the file's data ranges are found once, with `SEEK_DATA` and `SEEK_HOLE`), so
 //! that the chunk walk skips it.
 //!
-//! The file is read as it was when opened: its length and holes are taken then, and a read
-//! the window holds up to the end of the file does not see bytes appended since. An EVTX
-//! log is read whole from start to end, so this only matters for a log still being written,
-//! which is then read as the snapshot it was.
+//! The file's length and holes are taken when it is opened (seeks from the end and the
+//! holes the walk skips are those of that moment), while reads see the file as it is when
+//! they are made. This only matters for a log still being written. The holes are what the
+//! file system reports: OpenZFS before 2.1.14 and 2.2.2 could report data not yet flushed
+//! as a hole, which would make such a chunk look empty (a log being written, again).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -126,11 +127,20 @@ const MOST_DATA_RANGES: usize = 4096;
 
 /// The ranges of `file`'s first `len` bytes that are not holes, found with `lseek`'s
 /// `SEEK_DATA` and `SEEK_HOLE` (which move the file's own offset, unused here); `None` if the
-/// file has no hole before `len` (every file ends with an implicit one), or its file system
-/// cannot tell.
+/// file has no hole before `len` (every file ends with an implicit one), is now shorter than
+/// `len` (past its end, `SEEK_DATA` says "no more data" too), or its file system cannot tell.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "solaris",
+    target_os = "illumos"
+))]
 fn data_ranges(file: &File, len: u64) -> Option<Vec<(u64, u64)>> {
     use rustix::fs::{seek, SeekFrom};
-    if seek(file, SeekFrom::Hole(0)).ok()? >= len {
+    if seek(file, SeekFrom::Hole(0)).ok()? >= len || file.metadata().ok()?.len() < len {
         return None;
     }
     let mut ranges = Vec::new();
@@ -147,6 +157,20 @@ fn data_ranges(file: &File, len: u64) -> Option<Vec<(u64, u64)>> {
         at = end;
     }
     (at >= len).then_some(ranges)
+}
+
+/// Where `SEEK_DATA` is unknown, no file is taken for sparse.
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "solaris",
+    target_os = "illumos"
+)))]
+fn data_ranges(_file: &File, _len: u64) -> Option<Vec<(u64, u64)>> {
+    None
 }
 
 impl Read for WindowedFile {
@@ -298,13 +322,31 @@ mod tests {
     }
 
     #[test]
+    fn a_file_cut_short_since_its_length_was_taken_has_no_holes_to_skip() {
+        let mut temp = tempfile::NamedTempFile::new().unwrap();
+        temp.write_all(&pattern(WINDOW)).unwrap();
+        temp.as_file().set_len(4 * WINDOW as u64).unwrap();
+        temp.seek(SeekFrom::End(0)).unwrap();
+        temp.write_all(&pattern(WINDOW)).unwrap();
+        let len = 5 * WINDOW as u64;
+        // Cut inside the hole: past the new end, `SEEK_DATA` finds "no more data" too.
+        temp.as_file().set_len(2 * WINDOW as u64).unwrap();
+        let file = WindowedFile::new(File::open(temp.path()).unwrap(), len);
+        assert!(file.data.is_none());
+        assert!(!file.in_hole(3 * WINDOW as u64, WINDOW as u64));
+    }
+
+    #[test]
     fn a_failed_read_forgets_where_the_file_ended() {
         let bytes = pattern(3000);
         let (temp, mut file) = file_of(&bytes);
         file.seek(SeekFrom::Start(2000)).unwrap();
         let mut some = [0; 100];
         file.read_exact(&mut some).unwrap();
-        assert!(file.window_ends_file, "the window holds the end of the file");
+        assert!(
+            file.window_ends_file,
+            "the window holds the end of the file"
+        );
         // The disk fails for one read (a handle that cannot read stands in for it).
         let readable = std::mem::replace(
             &mut file.file,

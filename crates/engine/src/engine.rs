@@ -688,6 +688,8 @@ impl Engine {
         let mut scratch = Scratch::default();
         let mut view = EventView::new(event, &self.interner.names, &mut scratch);
         let gates = self.placement_gates();
+        // Built once the rules are all added (`add` is only called while building).
+        debug_assert_eq!(gates.len(), self.rules.len());
         self.rules
             .iter()
             .zip(gates)

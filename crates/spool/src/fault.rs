@@ -5,8 +5,8 @@
 //! - `TOCSIN_FAULT_SPOOL_FSYNC=N` makes the `N`th fsync of segment records by this process
 //!   fail as a failed writeback does (EIO);
 //! - `TOCSIN_FAULT_SPOOL_WRITE=N` makes the `N`th write of segment records (one per group
-//!   of appends, two for a group that crosses a segment roll) write half its bytes and then
-//!   fail as a full disk does (ENOSPC), leaving a torn record at the segment's end.
+//!   of appends, and one more for each segment roll inside the group) write half its bytes
+//!   and then fail as a full disk does (ENOSPC), leaving a torn record at the segment's end.
 //!
 //! Unset (or not a number), a hook does nothing; each is read once per process.
 //! [`fail_fsync_number`] and [`fail_write_number`] arm them from a test in the same process.
