@@ -54,13 +54,13 @@ pub(crate) const MAGIC: &[u8; 8] = b"ElfFile\0";
 const BATCH: usize = 256;
 
 /// The size of the file header, where the first chunk starts.
-const HEADER: u64 = 4096;
+pub(crate) const HEADER: u64 = 4096;
 
 /// The size of a chunk.
-const CHUNK: u64 = 65536;
+pub(crate) const CHUNK: u64 = 65536;
 
 /// The size of a chunk's header, before its first record.
-const CHUNK_HEADER: usize = 512;
+pub(crate) const CHUNK_HEADER: usize = 512;
 
 type Item = Result<Event, DecodeError>;
 

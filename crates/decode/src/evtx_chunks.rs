@@ -17,14 +17,10 @@ use std::io::{Cursor, Read, Seek, SeekFrom};
 use evtx::err::{ChunkError, EvtxError};
 use evtx::{EvtxChunkData, EvtxChunkHeader};
 
-/// Where the first chunk starts (the crate's `EVTX_FILE_HEADER_SIZE`).
-const FIRST_CHUNK: u64 = 4096;
+use crate::evtx::{CHUNK_HEADER, HEADER as FIRST_CHUNK};
 
-/// The size of a chunk.
-const CHUNK: usize = 65536;
-
-/// The size of a chunk's header.
-const CHUNK_HEADER: usize = 512;
+/// The size of a chunk, as a length in memory.
+const CHUNK: usize = crate::evtx::CHUNK as usize;
 
 /// A file the chunk walk reads, which may know that some of its bytes are zeros without
 /// reading them.
@@ -40,12 +36,6 @@ pub(crate) trait KnownZeros: Read + Seek {
 impl KnownZeros for File {}
 
 impl<B: AsRef<[u8]>> KnownZeros for Cursor<B> {}
-
-impl<T: KnownZeros> KnownZeros for &mut T {
-    fn known_zeros(&mut self, offset: u64, len: u64) -> bool {
-        (**self).known_zeros(offset, len)
-    }
-}
 
 #[cfg(unix)]
 impl KnownZeros for crate::windowed_file::WindowedFile {

@@ -97,6 +97,8 @@ impl WindowedFile {
     /// Fills the window with `size` bytes from the current position (fewer at the end of
     /// the file).
     fn refill(&mut self, size: usize) -> io::Result<()> {
+        self.window_start = self.position;
+        self.window_ends_file = false;
         self.window.resize(size, 0);
         let mut filled = 0;
         while filled < size {
@@ -108,14 +110,11 @@ impl WindowedFile {
                 Err(e) => {
                     // Nothing is known of the file here any more, not even where it ends.
                     self.window.clear();
-                    self.window_start = self.position;
-                    self.window_ends_file = false;
                     return Err(e);
                 }
             }
         }
         self.window.truncate(filled);
-        self.window_start = self.position;
         self.window_ends_file = filled < size;
         Ok(())
     }

@@ -696,12 +696,11 @@ impl Engine {
             .enumerate()
             .filter(|(_, (rule, gates))| {
                 rule.branches.iter().zip(gates.iter()).any(|(b, gate)| {
-                    let placed = match (b.generic, b.all_windows, gate) {
-                        (true, _, _) => !is_windows(event) && b.source.admits(event.logsource()),
-                        (_, true, _) => is_windows(event),
-                        (_, _, Some(gate)) => gate.eval(&mut view),
-                        // Not built: the field names of the placement are missing.
-                        (_, _, None) => false,
+                    let placed = match (b.generic, b.all_windows) {
+                        (true, _) => !is_windows(event) && b.source.admits(event.logsource()),
+                        (_, true) => is_windows(event),
+                        // No gate: the field names of the placement are missing.
+                        _ => gate.as_ref().is_some_and(|gate| gate.eval(&mut view)),
                     };
                     placed && b.body.eval(&mut view)
                 })
