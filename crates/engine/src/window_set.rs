@@ -6,7 +6,9 @@
 //! nearly every byte: both walk one byte at a time, each step waiting for the last. Here
 //! each position of the text instead reads the (lowercased) 8 bytes that start there once,
 //! and for each literal length in the set masks that word to the length and tests its hash
-//! in a bit set; only a set bit is checked against the literals themselves. Positions do
+//! in a bit set; only a set bit is checked against the literals themselves. A first bit set
+//! of the literals' first three bytes turns most positions away before any length is
+//! tested (literals are at least three bytes long). Positions do
 //! not depend on each other, so the processor overlaps them, and the cost per byte grows
 //! with the number of distinct lengths (at most six), not with the number of literals.
 
@@ -28,7 +30,18 @@ pub(crate) struct WindowSet {
     filter: Vec<u64>,
     /// How far a 64-bit hash is shifted right to index `filter`.
     shift: u32,
+    /// Bit `hash(first three bytes)` is set for each literal: most positions of a text start
+    /// no literal, and this one test turns them away before the test of every length.
+    starts: Vec<u64>,
+    /// How far a 64-bit hash is shifted right to index `starts`.
+    starts_shift: u32,
 }
+
+/// Bits of the filter of first three bytes per literal.
+const START_BITS_PER_LITERAL: usize = 16;
+
+/// The first three bytes of a window.
+const START: u64 = 0xFF_FFFF;
 
 /// The literals of one length.
 #[derive(Debug)]
@@ -54,10 +67,15 @@ impl WindowSet {
         let bits = (patterns.len() * BITS_PER_LITERAL)
             .next_power_of_two()
             .clamp(1 << 12, 1 << 22);
+        let start_bits = (patterns.len() * START_BITS_PER_LITERAL)
+            .next_power_of_two()
+            .clamp(1 << 12, 1 << 18);
         let mut set = WindowSet {
             tables: Vec::new(),
             filter: vec![0; bits / 64],
             shift: 64 - bits.trailing_zeros(),
+            starts: vec![0; start_bits / 64],
+            starts_shift: 64 - start_bits.trailing_zeros(),
         };
         for (index, pattern) in patterns.iter().enumerate() {
             let bytes = pattern.as_bytes();
@@ -70,6 +88,8 @@ impl WindowSet {
             table.literals.entry(word).or_insert(index as u32);
             let slot = set.slot(salt(bytes.len()), word);
             set.filter[slot / 64] |= 1 << (slot % 64);
+            let start = set.start_slot(word);
+            set.starts[start / 64] |= 1 << (start % 64);
         }
         Ok(set)
     }
@@ -92,6 +112,19 @@ impl WindowSet {
         ((window ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
+    /// The bit of `starts` for a window's first three bytes.
+    #[inline(always)]
+    fn start_slot(&self, word: u64) -> usize {
+        ((word & START).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.starts_shift) as usize
+    }
+
+    /// Whether some literal may start with the first three bytes of `word`.
+    #[inline(always)]
+    fn may_start(&self, word: u64) -> bool {
+        let slot = self.start_slot(word);
+        self.starts[slot / 64] & (1 << (slot % 64)) != 0
+    }
+
     /// Calls `found` with the index of every pattern that occurs in `text`, ASCII case
     /// ignored; a pattern may be reported more than once.
     #[inline]
@@ -105,12 +138,17 @@ impl WindowSet {
         let whole_words = text.len().saturating_sub(7);
         for window in text.windows(8) {
             let word = lowercase(u64::from_le_bytes(window.try_into().unwrap_or([0; 8])));
-            self.test_word(word, usize::MAX, &mut found);
+            if self.may_start(word) {
+                self.test_word(word, usize::MAX, &mut found);
+            }
         }
         // The last positions, whose 8 bytes run past the end: only shorter lengths fit.
         for at in whole_words..=text.len() - shortest {
             let left = text.len() - at;
-            self.test_word(lowercase(word_of(&text[at..])), left, &mut found);
+            let word = lowercase(word_of(&text[at..]));
+            if self.may_start(word) {
+                self.test_word(word, left, &mut found);
+            }
         }
     }
 
