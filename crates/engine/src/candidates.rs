@@ -16,7 +16,6 @@ use crate::matcher::ValueMatcher;
 use crate::needle_set::Anchor;
 use crate::prefilter::{FieldSet, Found, KeywordScanner, LiteralTable, Need};
 use serde::{Deserialize, Serialize};
-use tocsin_event::Fields;
 
 /// The event IDs an event must have for `body` to match it, when the detection itself says
 /// so (`EventID: 4728` beside the logsource `service: security`, which places the rule on
@@ -219,11 +218,17 @@ impl CandidateList {
         self.keywords = table.keyword_scanner(&ids);
     }
 
-    /// Marks the keyword literals of these candidates found in any value of the event.
-    pub(crate) fn scan_keywords(&self, event: &dyn Fields, found: &mut Found<'_>) {
+    /// Marks the keyword literals of these candidates found in any value of the event,
+    /// whose values [`crate::prefilter::join_values`] joined into `joined`.
+    pub(crate) fn scan_keywords(&self, joined: &[u8], found: &mut Found<'_>) {
         if let Some(keywords) = &self.keywords {
-            keywords.scan(event, found);
+            keywords.scan(joined, found);
         }
+    }
+
+    /// Whether some candidate needs a keyword literal, searched in every value.
+    pub(crate) fn has_keywords(&self) -> bool {
+        self.keywords.is_some()
     }
 
     /// Whether some candidate needs a literal.

@@ -11,10 +11,11 @@ use tocsin_sigma::ast::{Document, FilterRule, Location, LogSource, Metadata, Rul
 
 use crate::candidates::{required_event_ids, CandidateList};
 use crate::compile::{simplify, CompileError, CompileErrorKind, Compiler, Interner, Placeholders};
+use crate::expr::TextBuffers;
 use crate::expr::{EventView, Expr, FieldTest, Scratch, Stamps};
 use crate::mapping::{Branch, ConditionValue, LogsourceMapping, Resolution};
 use crate::matcher::ValueMatcher;
-use crate::prefilter::{Found, LiteralTable, Need, Prefilter};
+use crate::prefilter::{join_values, Found, LiteralTable, Need, Prefilter};
 use crate::text::{Part, TextPattern};
 
 /// How many rules compile in parallel while the previous batch is merged (see
@@ -604,7 +605,16 @@ impl Engine {
         if scanned {
             let mut found = std::mem::take(&mut scratch.literals_found);
             found.clear();
-            self.scan_literals(event, &lists, &mut seen, generation, &mut found);
+            let mut buffers = std::mem::take(&mut scratch.text_buffers);
+            self.scan_literals(
+                event,
+                &lists,
+                &mut seen,
+                generation,
+                &mut found,
+                &mut buffers,
+            );
+            scratch.text_buffers = buffers.shrunk();
             for ((list, met), due) in lists.iter().zip(met.iter_mut()).zip(due.iter_mut()) {
                 if let Some(list) = list {
                     list.mark_needs_met(&found, met, generation, due);
@@ -668,16 +678,24 @@ impl Engine {
         seen: &mut Vec<u32>,
         generation: u32,
         found: &mut Vec<u32>,
+        buffers: &mut TextBuffers,
     ) {
+        let TextBuffers { lowered, joined } = buffers;
         let mut found = Found {
             seen,
             generation,
             ids: found,
+            lowered,
         };
         let wanted = lists.map(|list| list.map(CandidateList::scanned_fields));
         self.prefilter.scan_fields(event, &mut found, &wanted);
-        for list in lists.iter().flatten() {
-            list.scan_keywords(event, &mut found);
+        let mut keywords = lists.iter().flatten().filter(|list| list.has_keywords());
+        if let Some(first) = keywords.next() {
+            // The values are joined once, for every list's keywords.
+            join_values(event, joined);
+            for list in std::iter::once(first).chain(keywords) {
+                list.scan_keywords(joined, &mut found);
+            }
         }
     }
 

@@ -54,6 +54,7 @@ mod expr;
 pub mod mapping;
 mod matcher;
 mod needle_set;
+mod packed_literals;
 mod pcre;
 mod placeholders;
 mod prefilter;

@@ -42,7 +42,7 @@ use crate::rules::{
 const MAGIC: &[u8; 8] = b"TOCSINRC";
 
 /// The entry layout and encoding; entries of another format are compiled again.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// How many entries the cache keeps (the most recently written).
 const KEEP_ENTRIES: usize = 8;
