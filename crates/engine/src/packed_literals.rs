@@ -13,7 +13,8 @@
 //! * every position where some literal starts is found, leftmost first;
 //! * at such a position the searcher reports the longest literal that matches there (its
 //!   leftmost-first priority is the order literals were added), and the other literals that
-//!   match there are exactly its prefixes among the literals, marked with it.
+//!   match there are exactly those it starts with (shorter ones, or copies of it), marked
+//!   with it.
 //!
 //! Where matches are dense (a literal that occurs every few bytes), asking again after each
 //! one costs more than a DFA walk: [`PackedLiterals::for_each_match`] then stops and says
@@ -27,19 +28,19 @@ use aho_corasick::Span;
 pub(crate) struct PackedLiterals {
     searcher: Searcher,
     /// Per pattern of the searcher (the scope's literals, longest first), the indexes in the
-    /// scope's own order of that literal and of every literal that is a prefix of it.
+    /// scope's own order of every literal it starts with, itself and its copies included.
     marks: Vec<Box<[u32]>>,
 }
 
-/// After this many matches in one value, the search gives way to the DFA walk if they come
-/// more often than one per [`SPARSE_GAP`] bytes.
+/// The search counts matches in runs of this many, and gives way to the DFA walk when a
+/// run came more often than one per [`SPARSE_GAP`] bytes.
 const DENSE_AFTER: usize = 8;
 
 /// The fewest bytes per match for which asking the searcher again pays.
 const SPARSE_GAP: usize = 16;
 
 impl PackedLiterals {
-    /// The searcher of `patterns` (lowercase, each at least one byte), or `None` where the
+    /// The searcher of `patterns` (lowercase, each at least one byte, copies allowed), or `None` where the
     /// crate has no vectorised searcher for them (too many patterns, a processor without
     /// SSSE3 or NEON).
     pub(crate) fn build(patterns: &[&str]) -> Option<PackedLiterals> {
@@ -55,10 +56,7 @@ impl PackedLiterals {
             .map(|&i| {
                 let whole = patterns[i];
                 (0..patterns.len())
-                    .filter(|&j| {
-                        j == i
-                            || (patterns[j].len() < whole.len() && whole.starts_with(patterns[j]))
-                    })
+                    .filter(|&j| whole.starts_with(patterns[j]))
                     .map(|j| j as u32)
                     .collect()
             })
@@ -82,7 +80,7 @@ impl PackedLiterals {
         mut mark: impl FnMut(u32),
     ) -> Option<usize> {
         let mut at = 0;
-        let mut matches = 0;
+        let (mut run_start, mut run) = (0, 0);
         while at < lowered.len() {
             let found = self
                 .searcher
@@ -96,9 +94,12 @@ impl PackedLiterals {
                 mark(index);
             }
             at = found.start() + 1;
-            matches += 1;
-            if matches >= DENSE_AFTER && matches * SPARSE_GAP > at {
-                return Some(at);
+            run += 1;
+            if run == DENSE_AFTER {
+                if run * SPARSE_GAP > at - run_start {
+                    return Some(at);
+                }
+                (run_start, run) = (at, 0);
             }
         }
         None
@@ -152,6 +153,35 @@ mod tests {
         let text = "PS C:\\> Invoke-MimiKatz -DumpCreds; then sekurLSA::logonpasswords, padded to be long enough";
         assert_eq!(all_matches(&patterns, text), naive(&patterns, text));
         assert_eq!(all_matches(&patterns, text), vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn copies_of_a_literal_are_all_marked() {
+        let patterns = ["abc", "abc", "abcd", "ab-c"];
+        let text = format!("{}ABCx", "x".repeat(63));
+        assert_eq!(all_matches(&patterns, &text), vec![0, 1]);
+        assert_eq!(
+            all_matches(&patterns, &format!("{text}abcd")),
+            vec![0, 1, 2]
+        );
+    }
+
+    #[test]
+    fn a_dense_stretch_after_a_sparse_one_still_hands_over() {
+        let patterns = ["aaa", "zzz"];
+        let sparse: String = (0..DENSE_AFTER)
+            .map(|_| format!("zzz{}", "y".repeat(200)))
+            .collect();
+        let text = format!("{sparse}{}", "a".repeat(2000));
+        let packed = PackedLiterals::build(&patterns).unwrap();
+        let mut lowered = Vec::new();
+        lowercase_into(text.as_bytes(), &mut lowered);
+        let handed_over = packed.for_each_match(&lowered, |_| {});
+        assert!(
+            handed_over.is_some_and(|at| at <= sparse.len() + 2 * DENSE_AFTER),
+            "{handed_over:?}"
+        );
+        assert_eq!(all_matches(&patterns, &text), vec![0, 1]);
     }
 
     #[test]

@@ -40,8 +40,8 @@
 //! field (`CommandLine`, `Hashes`, `Image`, script blocks, paths) gets a [`WindowSet`],
 //! quick to build, whose cost grows with the number of literal lengths rather than of
 //! literals; one of up to [`LARGE_SCOPE`] literals trades it for a DFA once it has searched
-//! [`DFA_AFTER`] bytes. Integer values are searched only by scanners with a literal an
-//! integer's decimal text can hold.
+//! [`DFA_AFTER`] bytes. A field's integer values are searched only by scanners with a
+//! literal an integer's decimal text can hold (the keyword scans read every value).
 //!
 //! The differential test (`tests/differential.rs`) checks over the whole corpus that the
 //! prefiltered, indexed evaluator finds exactly what the reference evaluator finds.
@@ -299,7 +299,8 @@ pub(crate) struct ScopeScanner {
     /// The literal id of each pattern of the automaton.
     ids: Vec<u32>,
     /// Some literal could occur in an integer's decimal text (it is all digits and minus
-    /// signs); otherwise integer values, a third of a Windows event's, are not searched.
+    /// signs); otherwise a field's integer values, a third of a Windows event's, are not
+    /// searched (the keyword scans, which search the event's values joined, read them all).
     in_integers: bool,
 }
 
@@ -650,7 +651,8 @@ fn pattern_literals(pattern: &TextPattern) -> Option<Vec<String>> {
 /// A literal long enough to be worth searching, lowercased for the case-folding scan, and
 /// cut to its last [`MAX_LITERAL_LEN`] bytes: any piece of a required literal is required
 /// too, and short pieces keep the automaton small and quick to build (the ends of paths and
-/// command lines, `\whoami.exe`, are the distinctive part).
+/// command lines, `\whoami.exe`, are the distinctive part). A piece holding [`VALUE_END`]
+/// is refused (it would never be found in joined values): its test is then unconstrained.
 fn usable(literal: Option<&str>) -> Option<String> {
     let literal = literal.filter(|l| l.len() >= MIN_LITERAL_LEN)?;
     let mut start = literal.len().saturating_sub(MAX_LITERAL_LEN);
