@@ -11,11 +11,10 @@ use tocsin_sigma::ast::{Document, FilterRule, Location, LogSource, Metadata, Rul
 
 use crate::candidates::{required_event_ids, CandidateList};
 use crate::compile::{simplify, CompileError, CompileErrorKind, Compiler, Interner, Placeholders};
-use crate::expr::TextBuffers;
 use crate::expr::{EventView, Expr, FieldTest, Scratch, Stamps};
 use crate::mapping::{Branch, ConditionValue, LogsourceMapping, Resolution};
 use crate::matcher::ValueMatcher;
-use crate::prefilter::{join_values, Found, LiteralTable, Need, Prefilter};
+use crate::prefilter::{join_values, Found, LiteralTable, Need, Prefilter, TextBuffers};
 use crate::text::{Part, TextPattern};
 
 /// How many rules compile in parallel while the previous batch is merged (see

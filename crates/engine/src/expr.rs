@@ -6,6 +6,7 @@ use std::ops::{ControlFlow, Range};
 use tocsin_event::{FieldValue, Fields};
 
 use crate::matcher::{field_ref_matches, with_text, ValueMatcher};
+use crate::prefilter::TextBuffers;
 use crate::text::TextPattern;
 
 /// A compiled boolean expression over one event.
@@ -69,31 +70,6 @@ pub struct Scratch {
     /// Per candidate list of the current event, the candidates whose need was met.
     pub(crate) needs_due: [Vec<u32>; 3],
     literal_generation: u32,
-}
-
-/// The buffers of the literal scans (see [`crate::prefilter`]), kept between events.
-#[derive(Debug, Default)]
-pub(crate) struct TextBuffers {
-    /// A long value, lowercased for the packed searcher.
-    pub(crate) lowered: Vec<u8>,
-    /// Every value of the event, lowercased and joined, for the keyword scans.
-    pub(crate) joined: Vec<u8>,
-}
-
-/// Buffers that grew past this many bytes (an event with a huge value) are freed after
-/// the event rather than kept by the thread.
-const KEPT_BUFFER: usize = 1 << 20;
-
-impl TextBuffers {
-    /// The buffers, without those a huge value made large.
-    pub(crate) fn shrunk(mut self) -> TextBuffers {
-        for buffer in [&mut self.lowered, &mut self.joined] {
-            if buffer.capacity() > KEPT_BUFFER {
-                *buffer = Vec::new();
-            }
-        }
-        self
-    }
 }
 
 impl Scratch {

@@ -40,9 +40,9 @@ const DENSE_AFTER: usize = 8;
 const SPARSE_GAP: usize = 16;
 
 impl PackedLiterals {
-    /// The searcher of `patterns` (lowercase, each at least one byte, copies allowed), or `None` where the
-    /// crate has no vectorised searcher for them (too many patterns, a processor without
-    /// SSSE3 or NEON).
+    /// The searcher of `patterns` (lowercase, each at least one byte, copies allowed), or
+    /// `None` where the crate has no vectorised searcher for them (too many patterns, a
+    /// processor without SSSE3 or NEON).
     pub(crate) fn build(patterns: &[&str]) -> Option<PackedLiterals> {
         let mut order: Vec<usize> = (0..patterns.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(patterns[i].len()));
@@ -110,6 +110,11 @@ impl PackedLiterals {
 /// folding, done once for the whole value so that the packed searcher can compare bytes.
 pub(crate) fn lowercase_into(text: &[u8], out: &mut Vec<u8>) {
     out.clear();
+    extend_lowercase(text, out);
+}
+
+/// Appends `text` with ASCII letters lowercased to `out`.
+pub(crate) fn extend_lowercase(text: &[u8], out: &mut Vec<u8>) {
     out.extend(text.iter().map(u8::to_ascii_lowercase));
 }
 

@@ -8,12 +8,12 @@
 //! event, each value of a field whose literals a candidate of the event needs or reads is
 //! searched once with the searcher of that field's literals, an Aho-Corasick DFA or, for
 //! the largest fields, a [`WindowSet`] (other fields, such as `Provider_Guid`, are not
-//! searched at all), and keyword literals with the
-//! automaton of each of the event's candidate lists that has keyword rules, over every
-//! value of the event lowercased and joined once (see [`join_values`]). Each literal found is listed once ([`Found`]); the candidate lists turn
-//! that list into the needs met, and a branch whose need is not met is skipped. What the
-//! scan finds also serves evaluation: [`LiteralTable::annotate`] gives each value test its
-//! literal ids, and a test whose literals are absent is false.
+//! searched at all), and keyword literals with the automaton of each of the event's
+//! candidate lists that has keyword rules, over every value of the event lowercased and
+//! joined once (see [`join_values`]). Each literal found is listed once ([`Found`]); the
+//! candidate lists turn that list into the needs met, and a branch whose need is not met is
+//! skipped. What the scan finds also serves evaluation: [`LiteralTable::annotate`] gives
+//! each value test its literal ids, and a test whose literals are absent is false.
 //!
 //! The need is a *necessary* condition, never a sufficient one, so skipping is always safe:
 //!
@@ -60,7 +60,7 @@ use tocsin_event::{FieldValue, Fields};
 
 use crate::expr::{Expr, FieldTest, KeywordTest};
 use crate::matcher::{with_text, ValueMatcher};
-use crate::packed_literals::{lowercase_into, PackedLiterals};
+use crate::packed_literals::{extend_lowercase, lowercase_into, PackedLiterals};
 use crate::text::TextPattern;
 use crate::window_set::WindowSet;
 
@@ -264,7 +264,7 @@ pub(crate) fn join_values(event: &dyn Fields, out: &mut Vec<u8>) {
     out.clear();
     event.visit_all(&mut |value| {
         with_text(value, |text| {
-            out.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+            extend_lowercase(text.as_bytes(), out);
             out.push(VALUE_END);
             false
         });
@@ -370,41 +370,44 @@ impl ScopeScanner {
 
     /// Marks the literals found in `lowered`, text whose ASCII letters are lowercase.
     fn scan_lowered(&self, lowered: &[u8], found: &mut Found<'_>) {
-        if let Some(automaton) = self.busy_dfa(lowered.len()) {
-            return mark_all(automaton, &self.ids, lowered, found);
-        }
-        match self.automaton() {
-            Some(ScopeAutomaton::Dfa(automaton, Some(packed)))
-                if lowered.len() >= packed.minimum_len() =>
-            {
-                mark_lowered(automaton, packed, &self.ids, lowered, found);
-            }
-            Some(ScopeAutomaton::Dfa(automaton, _)) => {
-                mark_all(automaton, &self.ids, lowered, found);
-            }
-            Some(ScopeAutomaton::Windows(set)) => set.for_each_match(lowered, |pattern| {
-                if let Some(&id) = self.ids.get(pattern as usize) {
-                    found.mark(id);
-                }
-            }),
-            None => self.ids.iter().for_each(|&id| found.mark(id)),
+        match self.packed(lowered.len(), 0) {
+            Some((automaton, packed)) => mark_lowered(automaton, packed, &self.ids, lowered, found),
+            None => self.walk(lowered, found),
         }
     }
 
+    /// Marks the literals found in `text`.
     fn scan(&self, text: &str, found: &mut Found<'_>) {
-        if let Some(automaton) = self.busy_dfa(text.len()) {
-            return mark_all(automaton, &self.ids, text.as_bytes(), found);
+        match self.packed(text.len(), PACKED_FROM) {
+            Some((automaton, packed)) => mark_packed(automaton, packed, &self.ids, text, found),
+            None => self.walk(text.as_bytes(), found),
         }
+    }
+
+    /// The packed searcher (and the DFA that takes over from it), when the scope has one and
+    /// a text of `len` bytes is long enough for it: at least `from` bytes and the searcher's
+    /// own minimum.
+    fn packed(&self, len: usize, from: usize) -> Option<(&dfa::DFA, &PackedLiterals)> {
         match self.automaton() {
             Some(ScopeAutomaton::Dfa(automaton, Some(packed)))
-                if text.len() >= packed.minimum_len().max(PACKED_FROM) =>
+                if len >= packed.minimum_len().max(from) =>
             {
-                mark_packed(automaton, packed, &self.ids, text, found);
+                Some((automaton, packed))
             }
-            Some(ScopeAutomaton::Dfa(automaton, _)) => {
-                mark_all(automaton, &self.ids, text.as_bytes(), found);
-            }
-            Some(ScopeAutomaton::Windows(set)) => set.for_each_match(text.as_bytes(), |pattern| {
+            _ => None,
+        }
+    }
+
+    /// Marks the literals found in `bytes` with the automaton that folds ASCII case as it
+    /// goes: the busy scope's DFA, the small scope's DFA or the window set.
+    #[inline]
+    fn walk(&self, bytes: &[u8], found: &mut Found<'_>) {
+        if let Some(automaton) = self.busy_dfa(bytes.len()) {
+            return mark_all(automaton, &self.ids, bytes, found);
+        }
+        match self.automaton() {
+            Some(ScopeAutomaton::Dfa(automaton, _)) => mark_all(automaton, &self.ids, bytes, found),
+            Some(ScopeAutomaton::Windows(set)) => set.for_each_match(bytes, |pattern| {
                 if let Some(&id) = self.ids.get(pattern as usize) {
                     found.mark(id);
                 }
@@ -727,6 +730,31 @@ impl FieldSet {
         self.0
             .get(field as usize / 64)
             .is_some_and(|word| word & (1 << (field % 64)) != 0)
+    }
+}
+
+/// The buffers of the literal scans, kept by a thread between events.
+#[derive(Debug, Default)]
+pub(crate) struct TextBuffers {
+    /// A long value, lowercased for the packed searcher.
+    pub(crate) lowered: Vec<u8>,
+    /// Every value of the event, lowercased and joined, for the keyword scans.
+    pub(crate) joined: Vec<u8>,
+}
+
+/// Buffers that grew past this many bytes (an event with a huge value) are freed after
+/// the event rather than kept by the thread.
+const KEPT_BUFFER: usize = 1 << 20;
+
+impl TextBuffers {
+    /// The buffers, without those a huge value made large.
+    pub(crate) fn shrunk(mut self) -> TextBuffers {
+        for buffer in [&mut self.lowered, &mut self.joined] {
+            if buffer.capacity() > KEPT_BUFFER {
+                *buffer = Vec::new();
+            }
+        }
+        self
     }
 }
 

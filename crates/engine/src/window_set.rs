@@ -6,11 +6,11 @@
 //! nearly every byte: both walk one byte at a time, each step waiting for the last. Here
 //! each position of the text instead reads the (lowercased) 8 bytes that start there once,
 //! and for each literal length in the set masks that word to the length and tests its hash
-//! in a bit set; only a set bit is checked against the literals themselves. A first bit set
-//! of the literals' first three bytes turns most positions away before any length is
-//! tested (literals are at least three bytes long). Positions do
-//! not depend on each other, so the processor overlaps them, and the cost per byte grows
-//! with the number of distinct lengths (at most six), not with the number of literals.
+//! in a bit set; only a set bit is checked against the literals themselves. A first bit set,
+//! of the literals' first three bytes (literals are at least three bytes long), turns most
+//! positions away before any length is tested. Positions do not depend on each other, so the
+//! processor overlaps them, and the cost per byte grows with the number of distinct lengths
+//! (at most six), not with the number of literals.
 
 use foldhash::HashMap;
 
