@@ -658,15 +658,26 @@ fn a_failed_spool_operation_stops_the_service(hook: &str, operation: &str) {
 
 /// A pipeline that falls behind makes the HTTP input answer 503 with `Retry-After`
 /// (nothing is taken that could not be kept), and the input takes events again once the
-/// pipeline caught up.
+/// pipeline caught up. The judge is held at its test gate (`TOCSIN_FAULT_JUDGE_GATE`) until
+/// the refusal is seen: a fast machine judges a batch while the spool fsyncs it, so
+/// without the gate the backlog may be gone before the second request.
 #[test]
 fn a_pipeline_behind_makes_ingest_answer_503_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "[spool]\nmax_backlog_bytes = 1\n");
     let data = dir.path().join("data");
+    let gate = dir.path().join("gate");
     let ingest = token(&data, "ingest");
     let viewer = token(&data, "viewer");
-    let server = Server::start(&data, Some(&config));
+    let gate_path = gate.to_str().unwrap();
+    let server = Server::launch(
+        &data,
+        Launch {
+            config: Some(&config),
+            env: &[("TOCSIN_FAULT_JUDGE_GATE", gate_path)],
+            ..Launch::default()
+        },
+    );
     let lines: Vec<String> = (0..20_000)
         .map(|id| sysmon_line(id, "C:\\x\\notepad.exe"))
         .collect();
@@ -677,6 +688,7 @@ fn a_pipeline_behind_makes_ingest_answer_503_with_retry_after() {
     assert_eq!(second.status, 503, "{}", second.body);
     assert_eq!(second.retry_after.as_deref(), Some("1"));
     assert!(second.json()["error"].as_str().unwrap().contains("behind"));
+    std::fs::write(&gate, b"open").unwrap();
     let drained = server.wait_drained(&viewer);
     assert_eq!(drained["events_processed"], 20_000);
     assert!(drained["backpressure_refusals"].as_u64().unwrap() >= 1);

@@ -460,6 +460,9 @@ impl Judge {
                 group_now: release_all || batch.read_nothing,
                 save_state,
             };
+            if !batch.records.is_empty() {
+                crate::fault::wait_at_judge_gate();
+            }
             let started = Instant::now();
             let judged = self.step(step)?;
             tracing::debug!(

@@ -17,6 +17,7 @@ mod committer;
 pub mod config;
 pub mod consumer;
 pub mod contain;
+pub mod fault;
 pub mod follow;
 pub mod forward;
 pub mod ingest;
