@@ -16,6 +16,7 @@
 mod common;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use common::serve::{config, get, gzip, named_token, patch, post, token, Server};
 use common::{run, stderr, stdout, tocsin};
@@ -203,6 +204,17 @@ fn a_partners_published_incident_detects_the_intrusion_at_a_second_site() {
     }
     let reloaded = post(&server_b, "/api/v1/rules/reload", Some(&b_admin), b"");
     assert_eq!(reloaded.status, 200, "{}", reloaded.body);
+    // The set is queued; the pipeline takes it between two steps (an idle one within a
+    // poll): events sent before that would be judged by the old set.
+    let running = reloaded.json()["rules"].clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server_b.pipeline(&b_admin)["rules"] != running {
+        assert!(
+            Instant::now() < deadline,
+            "the pipeline never took the reloaded rules"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // Site B sees the same intrusion: the indicators alone find the attacker.
     send_demo(&server_b, &demo, &b_ingest);

@@ -152,6 +152,10 @@ pub struct DetectionConfig {
     pub reorder_idle_ms: u64,
     /// The most items held for order; past it the oldest are released early (counted).
     pub reorder_max_held: usize,
+    /// How long, in milliseconds after its receipt, a record that begins an appliance
+    /// message waits for the message's last segments to arrive in later records; after
+    /// it, the message is decoded as it is and counted as a decode error.
+    pub segment_wait_ms: u64,
     /// How detections are grouped into incidents (`[detection.grouping]`), as `hunt
     /// --store` and `incidents regroup` take it in flags.
     pub grouping: GroupingSection,
@@ -268,6 +272,7 @@ impl Default for DetectionConfig {
             reorder_seconds: 10,
             reorder_idle_ms: 1000,
             reorder_max_held: 1_000_000,
+            segment_wait_ms: 1000,
             grouping: GroupingSection::default(),
         }
     }

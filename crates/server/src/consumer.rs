@@ -29,7 +29,7 @@
 //!
 //! A record that begins an appliance message whose last segments are in a record not yet
 //! read (a sender that split the message across two requests) is left, with what follows
-//! it, for the next step, up to [`SEGMENT_WAIT`](crate::reader::SEGMENT_WAIT) after its
+//! it, for the next step, up to `[detection] segment_wait_ms` after its
 //! receipt, so that the message is reassembled wherever the step boundary falls.
 //!
 //! Correlations and behavioural detectors keep their state in memory across steps; what
@@ -49,7 +49,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tocsin_decode::DecodeOptions;
 use tocsin_engine::Scratch;
@@ -281,6 +281,7 @@ impl Consumer {
             stop: self.stop,
             held_back: None,
             drain_to: None,
+            segment_wait: Duration::from_millis(self.config.segment_wait_ms),
         };
         let judge = Judge {
             detectors: self.detectors,

@@ -1066,9 +1066,9 @@ mod tests {
             lines
         }
 
-        /// Waits (at most 3 s) until `count` lines are spooled, and returns them.
+        /// Waits (at most 30 s) until `count` lines are spooled, and returns them.
         fn wait_lines(&self, count: usize) -> Vec<Line> {
-            let deadline = Instant::now() + Duration::from_secs(3);
+            let deadline = Instant::now() + Duration::from_secs(30);
             let mut end = Position::START;
             loop {
                 let now_end = self.spool.durable_end();
@@ -1088,9 +1088,9 @@ mod tests {
             }
         }
 
-        /// Waits (at most 3 s) until the state file exists: the first scan is done.
+        /// Waits (at most 30 s) until the state file exists: the first scan is done.
         fn wait_state(&self) {
-            let deadline = Instant::now() + Duration::from_secs(3);
+            let deadline = Instant::now() + Duration::from_secs(30);
             while !self.state.exists() {
                 assert!(Instant::now() < deadline, "no state file");
                 std::thread::sleep(Duration::from_millis(5));
@@ -1158,6 +1158,11 @@ mod tests {
         let lines = rig.wait_lines(7);
         assert_eq!(lines[6..], [line(&path, 7, "five")]);
         append(&log, "\n\n");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(&rig.metrics.follow_lines) < 9 {
+            assert!(Instant::now() < deadline, "the blank lines were never read");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         a_few_polls();
         handle.stop();
         assert_eq!(rig.lines().len(), 7, "blank lines alone make no record");

@@ -8,7 +8,7 @@
 //! empty one lets it release what it holds for order, or look at a reloaded rule set); the
 //! reader decides only what is read next: a record that begins an appliance message whose
 //! last segments have not arrived is left, with what follows it, for the next read, up to
-//! [`SEGMENT_WAIT`] after its receipt.
+//! [`SpoolReader::segment_wait`] after its receipt.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -37,11 +37,6 @@ const STEP: ReadLimit = ReadLimit {
 /// judge (so that it can release what it holds and take a reloaded rule set) and looks at
 /// the stop flag again.
 const POLL: Duration = Duration::from_millis(200);
-
-/// How long after its receipt a record that begins an appliance message waits for the
-/// message's last segments to arrive in later records; after it, the message is decoded
-/// as it is and reported incomplete (the records after it wait as long).
-pub(crate) const SEGMENT_WAIT: Duration = Duration::from_secs(1);
 
 /// One run of records read and decoded.
 pub(crate) struct Batch {
@@ -81,6 +76,11 @@ pub(crate) struct SpoolReader {
     /// segments have not all arrived ([`SpoolReader::judged_now`]): the last record read
     /// then, after which the next read waits for a new one.
     pub held_back: Option<Position>,
+    /// How long after its receipt a record that begins an appliance message waits for the
+    /// message's last segments to arrive in later records (`[detection] segment_wait_ms`);
+    /// after it, the message is decoded as it is and reported incomplete (the records
+    /// after it wait as long).
+    pub segment_wait: Duration,
 }
 
 impl SpoolReader {
@@ -163,7 +163,7 @@ impl SpoolReader {
     }
 
     /// How many of the records read are judged now: all, unless one received less than
-    /// [`SEGMENT_WAIT`] ago begins an appliance message whose last segments have not
+    /// [`SpoolReader::segment_wait`] ago begins an appliance message whose last segments have not
     /// arrived. Then that record and those after it are read again with the next ones, so
     /// that a message split across two requests (or two reads of the spool) is reassembled;
     /// never at shutdown. The wait counts from each record's receipt, so a sender whose
@@ -175,7 +175,7 @@ impl SpoolReader {
         stopping: bool,
     ) -> usize {
         let now = now_micros();
-        let wait = SEGMENT_WAIT.as_micros() as i64;
+        let wait = i64::try_from(self.segment_wait.as_micros()).unwrap_or(i64::MAX);
         let waiting = |record: &DecodedRecord| {
             record.unfinished
                 && record
