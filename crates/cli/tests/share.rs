@@ -56,8 +56,25 @@ impl Drop for Medallion {
 
 impl Medallion {
     /// Writes the configuration into `dir` and starts medallion; waits until it answers.
+    /// The port is found free and then freed for medallion, so another process may take it
+    /// in between: a start that lost its port is made again on another (three tries).
     fn start(python: &Path, dir: &Path) -> Medallion {
-        let port = free_port();
+        let mut lost = Vec::new();
+        for _ in 0..3 {
+            match Medallion::start_on(python, dir, free_port()) {
+                Ok(medallion) => return medallion,
+                Err(log) if log.contains("Address already in use") => lost.push(log),
+                Err(log) => panic!("medallion exited:\n{log}"),
+            }
+        }
+        panic!(
+            "medallion lost its port three times:\n{}",
+            lost.join("\n---\n")
+        );
+    }
+
+    /// Starts medallion on `port`; its log when it exits before it answers.
+    fn start_on(python: &Path, dir: &Path, port: u16) -> Result<Medallion, String> {
         let config = dir.join("medallion.json");
         let data = dir.join("medallion-data.json");
         std::fs::write(&data, backend_data(port).to_string()).expect("write data");
@@ -84,18 +101,19 @@ impl Medallion {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start medallion with {}: {e}", python.display()));
         let mut medallion = Medallion { child, port, log };
-        medallion.wait_until_it_answers();
-        medallion
+        medallion.wait_until_it_answers()?;
+        Ok(medallion)
     }
 
-    fn wait_until_it_answers(&mut self) {
+    /// Waits until medallion accepts connections; its log when it exited first.
+    fn wait_until_it_answers(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("medallion exited ({status}):\n{}", self.log_text());
+                return Err(format!("({status})\n{}", self.log_text()));
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
