@@ -81,6 +81,38 @@ pub const POSITION_BLOB: &str = "serve-spool-position";
 /// ([`Detectors::correlation_state`]).
 pub const CORRELATIONS_BLOB: &str = "serve-correlation-windows";
 
+/// A batch the reader hands over is judged and committed in parts of whole records that
+/// hold at least this many events (and errors) each, the last part what is left: the
+/// detections of its first records reach the store while the later ones are judged, so an
+/// event waits for the judging of about this many events after it, not of the whole batch.
+/// A part per record would cost a commit for every small record (a syslog burst).
+const PART_EVENTS: usize = 1_000;
+
+/// The most parts a batch is cut into: a service that fell behind reads large batches, and
+/// a commit per thousand events would then slow it down further; its parts grow instead.
+const MOST_PARTS: usize = 8;
+
+/// Where each part of a batch of `decoded` records ends (indices past its last record, the
+/// last one the batch's length): one part at least, empty for an empty batch.
+fn part_ends(decoded: &[DecodedRecord]) -> Vec<usize> {
+    let size = |record: &DecodedRecord| record.events.len() + record.errors.len();
+    let total: usize = decoded.iter().map(size).sum();
+    let part = PART_EVENTS.max(total.div_ceil(MOST_PARTS));
+    let mut ends = Vec::new();
+    let mut items = 0;
+    for (index, record) in decoded.iter().enumerate() {
+        items += size(record);
+        if items >= part {
+            ends.push(index + 1);
+            items = 0;
+        }
+    }
+    if ends.last() != Some(&decoded.len()) {
+        ends.push(decoded.len());
+    }
+    ends
+}
+
 /// How long ago, in milliseconds, the oldest of these receipt times (microseconds since
 /// 1970) was: the debug logs' measure of how long records waited.
 pub(crate) fn oldest_age_ms(received: impl Iterator<Item = i64>) -> u64 {
@@ -452,47 +484,72 @@ impl Judge {
             }
             let save_state = batch.stopping
                 || last_save.elapsed().as_secs() >= self.config.baseline_save_seconds;
-            let waited_ms = oldest_age_ms(batch.decoded.iter().filter_map(|d| d.received));
-            let step = Step {
-                records: &batch.records,
-                decoded: batch.decoded,
-                after: batch.after,
-                release_all,
-                group_now: release_all || batch.read_nothing,
-                save_state,
-            };
             if !batch.records.is_empty() {
                 crate::fault::wait_at_judge_gate();
             }
-            let started = Instant::now();
-            let judged = self.step(step)?;
-            tracing::debug!(
-                records = batch.records.len(),
-                waited_ms,
-                detections = judged.alerts.len(),
-                judge_ms = started.elapsed().as_millis() as u64,
-                "step judged"
-            );
+            let ends = part_ends(&batch.decoded);
+            let parts = ends.len();
+            let mut decoded = batch.decoded.into_iter();
+            let (mut start, mut last_judged, mut part_after) = (0, None, batch.after);
+            for (index, end) in ends.into_iter().enumerate() {
+                let last_part = index + 1 == parts;
+                let records = &batch.records[start..end];
+                let step = Step {
+                    records,
+                    decoded: decoded.by_ref().take(end - start).collect(),
+                    after: part_after,
+                    release_all: release_all && last_part,
+                    group_now: (release_all || batch.read_nothing) && last_part,
+                    save_state: save_state && last_part,
+                };
+                let judged = self.judge_part(step)?;
+                part_after = records.last().map_or(part_after, |record| record.position);
+                after = part_after;
+                self.metrics
+                    .read_position
+                    .fetch_max(after.get(), Ordering::Relaxed);
+                if last_part {
+                    last_judged = Some(judged);
+                } else if steps.send(judged).is_err() {
+                    self.stopped();
+                    return Ok(());
+                }
+                start = end;
+            }
             if save_state {
                 last_save = Instant::now();
             }
-            after = batch
-                .records
-                .last()
-                .map_or(batch.after, |record| record.position);
-            self.metrics
-                .read_position
-                .fetch_max(after.get(), Ordering::Relaxed);
-            let last = batch.stopping && batch.read_nothing;
             // The records go before the wait for the committer: with the reader's next run,
             // two would be in memory while it stores.
             drop(batch.records);
-            if steps.send(judged).is_err() || last {
+            let sent = last_judged.is_none_or(|judged| steps.send(judged).is_ok());
+            if !sent || (batch.stopping && batch.read_nothing) {
                 break;
             }
         }
-        self.metrics.consuming.store(false, Ordering::Relaxed);
+        self.stopped();
         Ok(())
+    }
+
+    /// Marks the judge stopped.
+    fn stopped(&self) {
+        self.metrics.consuming.store(false, Ordering::Relaxed);
+    }
+
+    /// Judges one part of a batch (see [`part_ends`]), logging how long it waited and took.
+    fn judge_part(&mut self, step: Step<'_>) -> Result<Judged, ConsumerError> {
+        let records = step.records.len();
+        let waited_ms = oldest_age_ms(step.decoded.iter().filter_map(|d| d.received));
+        let started = Instant::now();
+        let judged = self.step(step)?;
+        tracing::debug!(
+            records,
+            waited_ms,
+            detections = judged.alerts.len(),
+            judge_ms = started.elapsed().as_millis() as u64,
+            "step judged"
+        );
+        Ok(judged)
     }
 
     /// Takes a reloaded rule set: what the running detectors hold is released to them and
@@ -696,5 +753,48 @@ impl FindingSink for StepSink<'_> {
     fn watch(&mut self, event: &Event) -> ControlFlow<()> {
         self.reorder.hold_watched(self.from, event.clone());
         ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(events: usize) -> DecodedRecord {
+        DecodedRecord {
+            events: vec![Event::default(); events],
+            ..DecodedRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_batch_is_cut_into_parts_of_a_thousand_events_or_more() {
+        assert_eq!(part_ends(&[]), [0], "an empty batch is one empty part");
+        assert_eq!(part_ends(&[record(5)]), [1]);
+        let http = [record(1000), record(1000), record(1000)];
+        assert_eq!(
+            part_ends(&http),
+            [1, 2, 3],
+            "a request of 1,000 lines is a part"
+        );
+        let syslog: Vec<_> = (0..25).map(|_| record(100)).collect();
+        assert_eq!(
+            part_ends(&syslog),
+            [10, 20, 25],
+            "small records go together"
+        );
+        let mixed = [record(999), record(1), record(0), record(2500), record(3)];
+        assert_eq!(part_ends(&mixed), [2, 4, 5]);
+    }
+
+    #[test]
+    fn a_large_batch_is_cut_into_eight_parts_at_most() {
+        let behind: Vec<_> = (0..90).map(|_| record(1000)).collect();
+        let ends = part_ends(&behind);
+        assert_eq!(ends.len(), 8, "{ends:?}");
+        assert_eq!(ends[0], 12, "parts of 11,250 events or more");
+        assert_eq!(ends.last(), Some(&90));
+        let one_huge = [record(50_000), record(10)];
+        assert_eq!(part_ends(&one_huge), [1, 2]);
     }
 }
