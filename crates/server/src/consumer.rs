@@ -484,56 +484,75 @@ impl Judge {
             }
             let save_state = batch.stopping
                 || last_save.elapsed().as_secs() >= self.config.baseline_save_seconds;
-            if !batch.records.is_empty() {
-                crate::fault::wait_at_judge_gate();
-            }
-            let ends = part_ends(&batch.decoded);
-            let parts = ends.len();
-            let mut decoded = batch.decoded.into_iter();
-            let (mut start, mut last_judged, mut part_after) = (0, None, batch.after);
-            for (index, end) in ends.into_iter().enumerate() {
-                let last_part = index + 1 == parts;
-                let records = &batch.records[start..end];
-                let step = Step {
-                    records,
-                    decoded: decoded.by_ref().take(end - start).collect(),
-                    after: part_after,
-                    release_all: release_all && last_part,
-                    group_now: (release_all || batch.read_nothing) && last_part,
-                    save_state: save_state && last_part,
-                };
-                let judged = self.judge_part(step)?;
-                part_after = records.last().map_or(part_after, |record| record.position);
-                after = part_after;
-                self.metrics
-                    .read_position
-                    .fetch_max(after.get(), Ordering::Relaxed);
-                if last_part {
-                    last_judged = Some(judged);
-                } else if steps.send(judged).is_err() {
-                    self.stopped();
-                    return Ok(());
-                }
-                start = end;
-            }
+            let finished = batch.stopping && batch.read_nothing;
+            let Some(judged_through) = self.judge_batch(batch, release_all, save_state, steps)?
+            else {
+                break;
+            };
+            after = judged_through;
             if save_state {
                 last_save = Instant::now();
             }
-            // The records go before the wait for the committer: with the reader's next run,
-            // two would be in memory while it stores.
-            drop(batch.records);
-            let sent = last_judged.is_none_or(|judged| steps.send(judged).is_ok());
-            if !sent || (batch.stopping && batch.read_nothing) {
+            if finished {
                 break;
             }
         }
-        self.stopped();
+        self.metrics.consuming.store(false, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Marks the judge stopped.
-    fn stopped(&self) {
-        self.metrics.consuming.store(false, Ordering::Relaxed);
+    /// Judges a batch in parts (see [`part_ends`]) and sends each part's step to the
+    /// committer, the last once the batch's records are dropped; what is released, grouped
+    /// and saved with the batch goes with its last part. The position judged through, or
+    /// `None` when the committer hung up.
+    fn judge_batch(
+        &mut self,
+        batch: Batch,
+        release_all: bool,
+        save_state: bool,
+        steps: &SyncSender<Judged>,
+    ) -> Result<Option<Position>, ConsumerError> {
+        let Batch {
+            records,
+            decoded,
+            mut after,
+            read_nothing,
+            ..
+        } = batch;
+        if !records.is_empty() {
+            crate::fault::wait_at_judge_gate();
+        }
+        let ends = part_ends(&decoded);
+        let mut decoded = decoded.into_iter();
+        let (mut start, mut last) = (0, None);
+        for (index, &end) in ends.iter().enumerate() {
+            let last_part = index + 1 == ends.len();
+            let part = &records[start..end];
+            let step = Step {
+                records: part,
+                decoded: decoded.by_ref().take(end - start).collect(),
+                after,
+                release_all: release_all && last_part,
+                group_now: (release_all || read_nothing) && last_part,
+                save_state: save_state && last_part,
+            };
+            let judged = self.judge_part(step)?;
+            after = part.last().map_or(after, |record| record.position);
+            self.metrics
+                .read_position
+                .fetch_max(after.get(), Ordering::Relaxed);
+            if last_part {
+                last = Some(judged);
+            } else if steps.send(judged).is_err() {
+                return Ok(None);
+            }
+            start = end;
+        }
+        // The records go before the wait for the committer: with the reader's next run,
+        // two would be in memory while it stores.
+        drop(records);
+        let sent = last.is_none_or(|judged| steps.send(judged).is_ok());
+        Ok(sent.then_some(after))
     }
 
     /// Judges one part of a batch (see [`part_ends`]), logging how long it waited and took.
