@@ -1417,6 +1417,10 @@ fn a_hunt_killed_mid_write_leaves_a_consistent_store() {
         .arg("--store")
         .arg(&store)
         .args(["--output", "/dev/null", "--quiet"])
+        // Each of the 40 writes holds its transaction open for 25 ms before it commits: the
+        // kill below lands in the middle of a write, and well before the last, on any
+        // machine.
+        .env(tocsin_store::FAULT_COMMIT_DELAY_MS, "25")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

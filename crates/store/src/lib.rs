@@ -49,7 +49,7 @@ mod suppressions;
 mod turn;
 
 pub use error::{MemoryError, StoreError};
-pub use fault::FAULT_AFTER_COMMITS;
+pub use fault::{FAULT_AFTER_COMMITS, FAULT_COMMIT_DELAY_MS};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 pub use turn::WriteTurn;

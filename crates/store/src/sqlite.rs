@@ -317,6 +317,7 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
         let result = work(&tx, &path)?;
+        crate::fault::before_commit();
         tx.commit().map_err(sql)?;
         crate::fault::after_commit();
         Ok(result)
