@@ -919,14 +919,12 @@ fn rsyslog_forwards_over_tcp_and_tls() {
     let port = |addr: &str| addr.rsplit_once(':').unwrap().1.to_owned();
     let tcp = port(server.syslog_tcp.as_deref().unwrap());
     let tls = port(server.syslog_tls.as_deref().unwrap());
-    let relay = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let work = dir.path().join("rsyslog");
     std::fs::create_dir(&work).unwrap();
     let conf = work.join("rsyslog.conf");
+    // rsyslog listens on a port the system picks and writes it there: a port picked here
+    // and let go first could be taken by another test before rsyslog binds it.
+    let relay_port = work.join("relay.port");
     let path = |p: &Path| p.display().to_string();
     std::fs::write(
         &conf,
@@ -936,13 +934,14 @@ fn rsyslog_forwards_over_tcp_and_tls() {
        defaultNetstreamDriverCertFile="{cert}"
        defaultNetstreamDriverKeyFile="{key}")
 module(load="imtcp")
-input(type="imtcp" address="127.0.0.1" port="{relay}")
+input(type="imtcp" address="127.0.0.1" port="0" listenPortFileName="{relay_port}")
 action(type="omfwd" target="127.0.0.1" port="{tcp}" protocol="tcp" TCP_Framing="octet-counted")
 action(type="omfwd" target="127.0.0.1" port="{tls}" protocol="tcp" TCP_Framing="octet-counted"
        StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
        StreamDriverPermittedPeers="localhost")
 "#,
             work = path(&work),
+            relay_port = path(&relay_port),
             ca = path(&pki.ca_file),
             cert = path(&pki.client_cert),
             key = path(&pki.client_key),
@@ -958,12 +957,19 @@ action(type="omfwd" target="127.0.0.1" port="{tls}" protocol="tcp" TCP_Framing="
         .stderr(std::fs::File::create(work.join("rsyslogd.log")).unwrap())
         .spawn()
         .unwrap();
-    // rsyslog listens once it has read its configuration.
+    // rsyslog listens, and names its port, once it has read its configuration.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", relay)).is_err() {
-        assert!(Instant::now() < deadline, "rsyslogd does not listen");
+    let relay = loop {
+        let named = std::fs::read_to_string(&relay_port).unwrap_or_default();
+        if let Ok(port) = named.trim().parse::<u16>() {
+            if port != 0 && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break port;
+            }
+        }
+        let log = std::fs::read_to_string(work.join("rsyslogd.log")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "rsyslogd does not listen: {log}");
         std::thread::sleep(Duration::from_millis(50));
-    }
+    };
     let sent = run(Command::new("logger")
         .args([
             "-T",
