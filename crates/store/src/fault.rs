@@ -25,11 +25,7 @@ static COMMITS: AtomicU64 = AtomicU64::new(0);
 /// Counts a committed write and aborts the process if it is the one the hook names.
 pub(crate) fn after_commit() {
     static LIMIT: OnceLock<Option<u64>> = OnceLock::new();
-    let limit = LIMIT.get_or_init(|| {
-        std::env::var(FAULT_AFTER_COMMITS)
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-    });
+    let limit = LIMIT.get_or_init(|| number_in(FAULT_AFTER_COMMITS));
     let Some(limit) = *limit else {
         return;
     };
@@ -42,13 +38,15 @@ pub(crate) fn after_commit() {
 /// Waits inside a write's open transaction as long as the hook asks.
 pub(crate) fn before_commit() {
     static DELAY: OnceLock<Option<Duration>> = OnceLock::new();
-    let delay = DELAY.get_or_init(|| {
-        std::env::var(FAULT_COMMIT_DELAY_MS)
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-            .map(Duration::from_millis)
-    });
+    let delay = DELAY.get_or_init(|| number_in(FAULT_COMMIT_DELAY_MS).map(Duration::from_millis));
     if let Some(delay) = *delay {
         std::thread::sleep(delay);
     }
+}
+
+/// The number the environment variable `name` holds, if it holds one.
+fn number_in(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
 }
