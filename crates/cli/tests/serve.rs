@@ -966,8 +966,10 @@ action(type="omfwd" target="127.0.0.1" port="{tls}" protocol="tcp" TCP_Framing="
                 break port;
             }
         }
-        let log = std::fs::read_to_string(work.join("rsyslogd.log")).unwrap_or_default();
-        assert!(Instant::now() < deadline, "rsyslogd does not listen: {log}");
+        if Instant::now() >= deadline {
+            let log = std::fs::read_to_string(work.join("rsyslogd.log")).unwrap_or_default();
+            panic!("rsyslogd does not listen: {log}");
+        }
         std::thread::sleep(Duration::from_millis(50));
     };
     let sent = run(Command::new("logger")

@@ -1417,9 +1417,9 @@ fn a_hunt_killed_mid_write_leaves_a_consistent_store() {
         .arg("--store")
         .arg(&store)
         .args(["--output", "/dev/null", "--quiet"])
-        // Each of the 40 writes holds its transaction open for 25 ms before it commits: the
-        // kill below lands in the middle of a write, and well before the last, on any
-        // machine.
+        // Each write holds its transaction open for 25 ms before it commits (the 40 batches
+        // of detections alone then take a second): the kill below lands in the middle of a
+        // write, and well before the last, on any machine.
         .env(tocsin_store::FAULT_COMMIT_DELAY_MS, "25")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

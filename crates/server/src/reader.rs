@@ -166,8 +166,9 @@ impl SpoolReader {
     /// [`SpoolReader::segment_wait`] ago begins an appliance message whose last segments
     /// have not arrived. Then that record and those after it are read again with the next
     /// ones, so that a message split across two requests (or two reads of the spool) is
-    /// reassembled; never at shutdown. The wait counts from each record's receipt, so a sender whose
-    /// messages never complete delays the records after its own by at most that long.
+    /// reassembled; never at shutdown. The wait counts from each record's receipt, so a
+    /// sender whose messages never complete delays the records after its own by at most
+    /// that long.
     fn judged_now(
         &mut self,
         records: &[Record],
