@@ -410,8 +410,13 @@ impl Tail {
         };
         let whole = length.saturating_sub(HEADER) / CHUNK;
         let mut partial = Vec::new();
-        data.seek(SeekFrom::Start(HEADER + whole * CHUNK))?;
-        data.read_to_end(&mut partial)?;
+        let after_whole = HEADER + whole * CHUNK;
+        // Most files end with a whole chunk: nothing to read, and a read at the end would
+        // cost a system call (and, through a window, the header's window read again).
+        if after_whole < length {
+            data.seek(SeekFrom::Start(after_whole))?;
+            data.read_to_end(&mut partial)?;
+        }
         Ok(Tail {
             counted,
             whole,

@@ -163,6 +163,11 @@ impl<T: KnownZeros> Iterator for RecordOrderChunks<T> {
 /// ID (the first chunk if none does); a header whose range of record IDs is reversed says
 /// nothing. Stops at the first header that cannot be read.
 fn oldest_chunk<T: KnownZeros>(data: &mut T, counted: u64) -> u64 {
+    // With one chunk (most files of a triage collection) it is the first either way: its
+    // header is not read twice.
+    if counted <= 1 {
+        return 0;
+    }
     let mut oldest = (u64::MAX, 0);
     let mut header = [0; CHUNK_HEADER];
     for number in 0..counted {
