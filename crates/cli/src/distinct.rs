@@ -67,13 +67,23 @@ impl std::fmt::Display for Duplicate {
 /// files of one chunk are all 69,632 bytes; archived logs at their size cap) costs one
 /// block each, not a read per pair, and only a real copy is read whole.
 pub fn distinct_files(files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<Duplicate>) {
+    let (kept, duplicates) = distinct_sized_files(files);
+    (kept.into_iter().map(|(path, _)| path).collect(), duplicates)
+}
+
+/// [`distinct_files`], each kept file with its size (`None` for standard input and files
+/// that cannot be examined), so that a caller ordering files by size does not ask the
+/// system for each again.
+pub fn distinct_sized_files(files: Vec<PathBuf>) -> (Vec<(PathBuf, Option<u64>)>, Vec<Duplicate>) {
     let mut kept: Vec<PathBuf> = Vec::with_capacity(files.len());
+    let mut sizes: Vec<Option<u64>> = Vec::with_capacity(files.len());
     let mut duplicates = Vec::new();
     let mut by_identity: HashMap<FileId, usize> = HashMap::new();
     let mut by_size: HashMap<u64, SameSize> = HashMap::new();
     for path in files {
         let Some((id, size)) = identity(&path) else {
             kept.push(path);
+            sizes.push(None);
             continue;
         };
         if let Some(&first) = by_identity.get(&id) {
@@ -99,8 +109,9 @@ pub fn distinct_files(files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<Duplicate>) {
         same_size.add(kept.len(), hash);
         by_identity.insert(id, kept.len());
         kept.push(path);
+        sizes.push(Some(size));
     }
-    (kept, duplicates)
+    (kept.into_iter().zip(sizes).collect(), duplicates)
 }
 
 /// The kept files of one size: the first alone until a second arrives, then each by its
