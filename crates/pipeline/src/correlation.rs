@@ -17,7 +17,7 @@ use tocsin_event::{Event, Field, RuleRef};
 use tocsin_incident::entities::entity_field_names;
 use tocsin_sigma::ast::{CorrelationRule, Metadata};
 
-use crate::finding::sigma_rule;
+use crate::finding::{sigma_rule, RuleRefs};
 use crate::hit::HitView;
 use crate::repeats::{Repeats, IDENTITY_FIELDS};
 use crate::spill::TimeSorted;
@@ -326,7 +326,7 @@ impl Replay {
     pub fn hits<'a>(
         &'a self,
         correlations: &'a Correlations,
-        rules: &'a [RuleRef],
+        rules: &'a RuleRefs,
     ) -> impl Iterator<Item = HitView<'a>> {
         self.hits.iter().filter_map(move |hit| {
             Some(HitView {

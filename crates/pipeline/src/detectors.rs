@@ -28,7 +28,7 @@ use tocsin_sigma::ast::CorrelationRule;
 
 use crate::behaviour::Behaviour;
 use crate::correlation::{Correlations, KeptMatch, Replay};
-use crate::finding::{sigma_rule, Finding};
+use crate::finding::{Finding, RuleRefs};
 use crate::intel::indicator_rule;
 use crate::rules::RuleSet;
 use crate::spill::TimeSorted;
@@ -51,7 +51,7 @@ pub trait FindingSink {
 pub struct Detectors {
     engine: Arc<Engine>,
     /// Each rule's reference, by rule id.
-    rules: Vec<RuleRef>,
+    rules: RuleRefs,
     correlations: Correlations,
     behaviour: Option<Behaviour>,
     /// Partners' STIX indicators, judged after the rules.
@@ -145,10 +145,7 @@ impl Detectors {
     ) -> (Self, Vec<CorrelateError>) {
         let engine = engine.into();
         let (correlations, errors) = Correlations::build(correlations, &engine);
-        let rules = engine
-            .rules()
-            .map(|(_, info)| sigma_rule(&info.meta))
-            .collect();
+        let rules = RuleRefs::new(Arc::clone(&engine));
         let detectors = Detectors {
             engine,
             rules,
@@ -244,7 +241,7 @@ impl Detectors {
         if !self.correlations.shows(rule) {
             return ControlFlow::Continue(());
         }
-        let Some(reference) = self.rules.get(rule as usize) else {
+        let Some(reference) = self.rules.get(rule) else {
             return ControlFlow::Continue(());
         };
         sink.finding(&Finding::Rule {

@@ -5,8 +5,10 @@
 //! ([`Finding::alert`]).
 
 use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use tocsin_anomaly::Anomaly;
+use tocsin_engine::{Engine, RuleId};
 use tocsin_event::{Event, RuleRef};
 use tocsin_incident::{Alert, AlertKind};
 use tocsin_output::DetectionRecord;
@@ -91,6 +93,31 @@ impl Finding<'_> {
                     .with_explanation(anomaly.explanation.clone())
             }
         }
+    }
+}
+
+/// The reference of each rule of an engine, by rule id, made on the rule's first finding:
+/// a rule set has thousands of rules, a hunt's detections name a few hundred, and making
+/// them all up front cost a tenth of the start of a hunt with cached rules.
+pub struct RuleRefs {
+    engine: Arc<Engine>,
+    refs: Vec<OnceLock<RuleRef>>,
+}
+
+impl RuleRefs {
+    /// The references of `engine`'s rules, none made yet.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        let refs = std::iter::repeat_with(OnceLock::new)
+            .take(engine.len())
+            .collect();
+        RuleRefs { engine, refs }
+    }
+
+    /// The reference of rule `id` (see [`sigma_rule`]); `None` for an id the engine does not
+    /// have.
+    pub fn get(&self, id: RuleId) -> Option<&RuleRef> {
+        let made = self.refs.get(id as usize)?;
+        Some(made.get_or_init(|| sigma_rule(&self.engine.rule(id).meta)))
     }
 }
 

@@ -18,6 +18,7 @@ use tocsin_output::DetectionRecord;
 use tocsin_sigma::ast::CorrelationType;
 
 use crate::correlation::KeptMatch;
+use crate::finding::RuleRefs;
 
 /// At most this many contributing events are listed in a correlation alert's evidence.
 const MAX_LISTED_EVENTS: usize = 40;
@@ -34,7 +35,7 @@ pub struct HitView<'a> {
     /// The kept matches the hit's event handles name.
     pub matches: &'a HashMap<u64, KeptMatch>,
     /// The rules of the engine by rule id, to name the contributing rules.
-    pub rules: &'a [RuleRef],
+    pub rules: &'a RuleRefs,
 }
 
 impl HitView<'_> {
@@ -55,7 +56,7 @@ impl HitView<'_> {
     /// The title of a contributing rule.
     fn title_of(&self, kept: &KeptMatch) -> &str {
         self.rules
-            .get(kept.rule as usize)
+            .get(kept.rule)
             .map_or("unknown rule", |rule| rule.title.as_str())
     }
 

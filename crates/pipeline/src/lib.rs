@@ -74,7 +74,7 @@ pub use behaviour::{Behaviour, BehaviourError, BASELINE_BLOB};
 pub use collect::AlertCollector;
 pub use correlation::{Correlations, KeptMatch, Replay};
 pub use detectors::{Detectors, FindingSink, Late, ReplayBuffer, DEFAULT_REPLAY_MEMORY};
-pub use finding::{anomaly_rule, sigma_rule, Finding};
+pub use finding::{anomaly_rule, sigma_rule, Finding, RuleRefs};
 pub use hit::HitView;
 pub use intel::{indicator_level, indicator_rule, sigma_rule_texts, RuleText};
 pub use origins::{FamiliarOrigins, SharedOrigins, StoredOriginsError};
