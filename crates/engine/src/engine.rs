@@ -15,6 +15,7 @@ use crate::expr::{EventView, Expr, FieldTest, Scratch, Stamps};
 use crate::mapping::{Branch, ConditionValue, LogsourceMapping, Resolution};
 use crate::matcher::ValueMatcher;
 use crate::prefilter::{join_values, Found, LiteralTable, Need, Prefilter, TextBuffers};
+use crate::stored::Stored;
 use crate::text::{Part, TextPattern};
 
 /// How many rules compile in parallel while the previous batch is merged (see
@@ -446,7 +447,36 @@ impl SourceFilter {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CompiledRule {
     info: RuleInfo,
-    branches: Vec<CompiledBranch>,
+    /// How many branches it has, known before they are decoded.
+    branch_count: u32,
+    /// Its branches; read back from storage, decoded when the rule is first evaluated
+    /// (see [`Stored`]).
+    branches: Stored<Vec<CompiledBranch>>,
+}
+
+impl CompiledRule {
+    /// The branches, decoded now if this is the rule's first evaluation. `names` is how
+    /// many field names the engine holds: branches that name a field outside them, or that
+    /// cannot be decoded, are a damaged store, and the rule is left out (it matches
+    /// nothing) rather than trusted.
+    fn branches(&self, names: usize) -> &[CompiledBranch] {
+        self.branches.get(|decoded| match decoded {
+            Ok(branches)
+                if branches.len() == self.branch_count as usize
+                    && branches.iter().all(|b| b.body.is_within(names)) =>
+            {
+                branches
+            }
+            Ok(_) | Err(_) => {
+                tracing::error!(
+                    rule = %self.info.meta.title,
+                    "the stored conditions of this rule are damaged: the rule is left out of \
+                     this run (delete the compiled-rule cache to rebuild them)"
+                );
+                Vec::new()
+            }
+        })
+    }
 }
 
 /// Candidate branches of one channel.
@@ -521,7 +551,11 @@ impl Engine {
                 }
             }
         }
-        self.rules.push(CompiledRule { info, branches });
+        self.rules.push(CompiledRule {
+            info,
+            branch_count: branches.len() as u32,
+            branches: Stored::new(branches),
+        });
     }
 
     /// Every candidate list, for finishing them once all rules are in.
@@ -544,15 +578,21 @@ impl Engine {
     pub fn validate(&self) -> Result<(), InvalidEngine> {
         let names = self.interner.names.len();
         let outside = |what: &str| Err(InvalidEngine(what.to_owned()));
+        // Branches still in their stored encoding are checked as they are decoded.
         let all_within = self
             .rules
             .iter()
-            .flat_map(|rule| &rule.branches)
+            .filter_map(|rule| rule.branches.decoded())
+            .flatten()
             .all(|branch| branch.body.is_within(names));
         if !all_within {
             return outside("a rule naming a field outside the field names");
         }
-        let branches: Vec<usize> = self.rules.iter().map(|rule| rule.branches.len()).collect();
+        let branches: Vec<usize> = self
+            .rules
+            .iter()
+            .map(|rule| rule.branch_count as usize)
+            .collect();
         let literals = self.prefilter.literal_count();
         let mut lists = vec![&self.generic, &self.all_windows];
         for index in self.channels.values() {
@@ -658,8 +698,13 @@ impl Engine {
             let Some(candidate) = list.candidates().get(index as usize) else {
                 continue;
             };
-            let branch =
-                &self.rules[candidate.rule as usize].branches[usize::from(candidate.branch)];
+            let names = self.interner.names.len();
+            let Some(branch) = self.rules[candidate.rule as usize]
+                .branches(names)
+                .get(usize::from(candidate.branch))
+            else {
+                continue;
+            };
             if candidate.generic && !branch.source.admits(tag) {
                 continue;
             }
@@ -712,7 +757,8 @@ impl Engine {
             .zip(gates)
             .enumerate()
             .filter(|(_, (rule, gates))| {
-                rule.branches.iter().zip(gates.iter()).any(|(b, gate)| {
+                let branches = rule.branches(self.interner.names.len());
+                branches.iter().zip(gates.iter()).any(|(b, gate)| {
                     let placed = match (b.generic, b.all_windows) {
                         (true, _) => !is_windows(event) && b.source.admits(event.logsource()),
                         (_, true) => is_windows(event),
@@ -740,7 +786,8 @@ impl Engine {
                         by_index
                             .then(|| placement_gate(&b.channels, &b.event_ids, channel, event_id))
                     };
-                    rule.branches.iter().map(gate).collect()
+                    let branches = rule.branches(self.interner.names.len());
+                    branches.iter().map(gate).collect()
                 })
                 .collect()
         })
@@ -902,14 +949,14 @@ mod validate_tests {
         assert_eq!(compiled().validate(), Ok(()));
 
         let mut engine = compiled();
-        engine.rules[0].branches[0].body = Expr::Exists {
+        engine.rules[0].branches.get_mut()[0].body = Expr::Exists {
             field: 10_000,
             present: true,
         };
         assert!(engine.validate().is_err());
 
         let mut engine = compiled();
-        engine.rules[0].branches[0].body = Expr::Not(Box::new(Expr::Exists {
+        engine.rules[0].branches.get_mut()[0].body = Expr::Not(Box::new(Expr::Exists {
             field: u32::MAX,
             present: false,
         }));
@@ -934,5 +981,44 @@ mod validate_tests {
         };
         engine.generic.push(0, 0, true, &need, &[]);
         assert!(engine.validate().is_err(), "a literal beyond the table");
+    }
+
+    /// A Security logon failure by `admin`, which the rule of [`compiled`] matches.
+    fn failed_admin_logon() -> tocsin_event::Event {
+        let mut event = tocsin_event::Event::default();
+        let channel = tocsin_event::Value::from("Security");
+        event.push("Event.System.Channel", "Channel", channel);
+        event.push(
+            "Event.System.EventID",
+            "EventID",
+            tocsin_event::Value::Int(4625),
+        );
+        let user = tocsin_event::Value::from("admin");
+        event.push("Event.EventData.TargetUserName", "TargetUserName", user);
+        event
+    }
+
+    #[test]
+    fn stored_branches_are_decoded_when_first_evaluated_and_checked_then() {
+        let stored = postcard::to_stdvec(&compiled()).unwrap();
+        let read: Engine = postcard::from_bytes(&stored).unwrap();
+        assert!(read.rules[0].branches.decoded().is_none());
+        assert_eq!(read.validate(), Ok(()));
+        let mut scratch = Scratch::default();
+        assert_eq!(read.evaluate(&failed_admin_logon(), &mut scratch), [0]);
+        assert!(read.rules[0].branches.decoded().is_some());
+
+        // Stored branches naming a field the engine does not have are a damaged store: the
+        // rule is left out when it is first met, and nothing panics.
+        let mut damaged = compiled();
+        damaged.rules[0].branches.get_mut()[0].body = Expr::Exists {
+            field: 10_000,
+            present: true,
+        };
+        let read: Engine = postcard::from_bytes(&postcard::to_stdvec(&damaged).unwrap()).unwrap();
+        assert!(read
+            .evaluate(&failed_admin_logon(), &mut scratch)
+            .is_empty());
+        assert!(read.evaluate_reference(&failed_admin_logon()).is_empty());
     }
 }

@@ -17,7 +17,10 @@
 //! * [`LogsourceMapping`]: the data that places rules; the built-in Windows mapping is
 //!   [`mapping::BUILTIN_WINDOWS_MAPPING`].
 //!
-//! Matching does no IO and cannot fail: every error surfaces when a rule is compiled.
+//! Matching does no IO and cannot fail: every error surfaces when a rule is compiled. (An
+//! engine read back from storage decodes each rule's branches when the rule is first
+//! evaluated, and leaves out, with an error logged, a rule whose stored branches are
+//! damaged.)
 //!
 //! ```
 //! use tocsin_engine::{EngineBuilder, Scratch};
@@ -59,6 +62,7 @@ mod pcre;
 mod placeholders;
 mod prefilter;
 mod regex_facts;
+mod stored;
 mod text;
 mod window_set;
 
