@@ -444,38 +444,72 @@ impl SourceFilter {
     }
 }
 
+/// One compiled rule. Read back from storage, all but what correlations look rules up by is
+/// decoded when the rule is first evaluated or asked for (see [`Stored`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CompiledRule {
-    info: RuleInfo,
+    /// The rule's `id`, known before the rest is decoded.
+    id: Option<Box<str>>,
+    /// The rule's `name`, known before the rest is decoded.
+    name: Option<Box<str>>,
     /// How many branches it has, known before they are decoded.
     branch_count: u32,
-    /// Its branches; read back from storage, decoded when the rule is first evaluated
-    /// (see [`Stored`]).
-    branches: Stored<Vec<CompiledBranch>>,
+    /// What is kept of the rule for reporting, and its branches.
+    body: Stored<RuleBody>,
+}
+
+/// What of a rule is decoded on its first use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RuleBody {
+    info: RuleInfo,
+    branches: Vec<CompiledBranch>,
 }
 
 impl CompiledRule {
-    /// The branches, decoded now if this is the rule's first evaluation. `names` is how
-    /// many field names the engine holds: branches that name a field outside them, or that
-    /// cannot be decoded, are a damaged store, and the rule is left out (it matches
-    /// nothing) rather than trusted.
-    fn branches(&self, names: usize) -> &[CompiledBranch] {
-        self.branches.get(|decoded| match decoded {
-            Ok(branches)
-                if branches.len() == self.branch_count as usize
-                    && branches.iter().all(|b| b.body.is_within(names)) =>
+    fn new(info: RuleInfo, branches: Vec<CompiledBranch>) -> Self {
+        CompiledRule {
+            id: info.meta.id.as_deref().map(Box::from),
+            name: info.meta.name.as_deref().map(Box::from),
+            branch_count: branches.len() as u32,
+            body: Stored::new(RuleBody { info, branches }),
+        }
+    }
+
+    /// The rule, decoded now if this is its first use. `names` is how many field names the
+    /// engine holds: a rule whose stored form does not decode, or whose branches name a
+    /// field outside them, is a damaged store. It is left out (it has no branch, so it
+    /// matches nothing) rather than trusted, and says so where it is shown.
+    fn body(&self, names: usize) -> &RuleBody {
+        self.body.get(|decoded| match decoded {
+            Ok(body)
+                if body.branches.len() == self.branch_count as usize
+                    && body.branches.iter().all(|b| b.body.is_within(names)) =>
             {
-                branches
+                body
             }
-            Ok(_) | Err(_) => {
-                tracing::error!(
-                    rule = %self.info.meta.title,
-                    "the stored conditions of this rule are damaged: the rule is left out of \
-                     this run (delete the compiled-rule cache to rebuild them)"
-                );
-                Vec::new()
-            }
+            Ok(_) | Err(_) => self.damaged(),
         })
+    }
+
+    /// What stands in for a rule whose stored form is damaged.
+    fn damaged(&self) -> RuleBody {
+        let known = self.id.as_deref().or(self.name.as_deref()).unwrap_or("?");
+        tracing::error!(
+            rule = known,
+            "the stored form of this rule is damaged: the rule is left out of this run \
+             (delete the compiled-rule cache to rebuild it)"
+        );
+        let mut info = RuleInfo {
+            meta: Metadata::default(),
+            logsource: LogSource::default(),
+        };
+        info.meta.title = format!("rule {known}, left out: its compiled form is damaged");
+        info.meta.id = self.id.as_deref().map(String::from);
+        info.meta.name = self.name.as_deref().map(String::from);
+        RuleBody {
+            info,
+            branches: Vec::new(),
+        }
     }
 }
 
@@ -551,11 +585,7 @@ impl Engine {
                 }
             }
         }
-        self.rules.push(CompiledRule {
-            info,
-            branch_count: branches.len() as u32,
-            branches: Stored::new(branches),
-        });
+        self.rules.push(CompiledRule::new(info, branches));
     }
 
     /// Every candidate list, for finishing them once all rules are in.
@@ -578,12 +608,12 @@ impl Engine {
     pub fn validate(&self) -> Result<(), InvalidEngine> {
         let names = self.interner.names.len();
         let outside = |what: &str| Err(InvalidEngine(what.to_owned()));
-        // Branches still in their stored encoding are checked as they are decoded.
+        // Rules still in their stored encoding are checked as they are decoded.
         let all_within = self
             .rules
             .iter()
-            .filter_map(|rule| rule.branches.decoded())
-            .flatten()
+            .filter_map(|rule| rule.body.decoded())
+            .flat_map(|body| &body.branches)
             .all(|branch| branch.body.is_within(names));
         if !all_within {
             return outside("a rule naming a field outside the field names");
@@ -617,15 +647,24 @@ impl Engine {
 
     /// A rule by id.
     pub fn rule(&self, id: RuleId) -> &RuleInfo {
-        &self.rules[id as usize].info
+        &self.rules[id as usize].body(self.interner.names.len()).info
     }
 
     /// Every compiled rule with its id.
     pub fn rules(&self) -> impl Iterator<Item = (RuleId, &RuleInfo)> {
+        let names = self.interner.names.len();
         self.rules
             .iter()
             .enumerate()
-            .map(|(i, r)| (i as RuleId, &r.info))
+            .map(move |(i, r)| (i as RuleId, &r.body(names).info))
+    }
+
+    /// Every compiled rule's `id` and `name` (what correlations name rules by), by rule id:
+    /// unlike [`Engine::rules`], this does not decode rules read back from storage.
+    pub fn rule_names(&self) -> impl Iterator<Item = (Option<&str>, Option<&str>)> {
+        self.rules
+            .iter()
+            .map(|r| (r.id.as_deref(), r.name.as_deref()))
     }
 
     /// The ids of the rules matching `event`, sorted, each once. Uses the channel / event ID
@@ -700,7 +739,8 @@ impl Engine {
             };
             let names = self.interner.names.len();
             let Some(branch) = self.rules[candidate.rule as usize]
-                .branches(names)
+                .body(names)
+                .branches
                 .get(usize::from(candidate.branch))
             else {
                 continue;
@@ -757,7 +797,7 @@ impl Engine {
             .zip(gates)
             .enumerate()
             .filter(|(_, (rule, gates))| {
-                let branches = rule.branches(self.interner.names.len());
+                let branches = &rule.body(self.interner.names.len()).branches;
                 branches.iter().zip(gates.iter()).any(|(b, gate)| {
                     let placed = match (b.generic, b.all_windows) {
                         (true, _) => !is_windows(event) && b.source.admits(event.logsource()),
@@ -786,7 +826,7 @@ impl Engine {
                         by_index
                             .then(|| placement_gate(&b.channels, &b.event_ids, channel, event_id))
                     };
-                    let branches = rule.branches(self.interner.names.len());
+                    let branches = &rule.body(self.interner.names.len()).branches;
                     branches.iter().map(gate).collect()
                 })
                 .collect()
@@ -949,14 +989,14 @@ mod validate_tests {
         assert_eq!(compiled().validate(), Ok(()));
 
         let mut engine = compiled();
-        engine.rules[0].branches.get_mut()[0].body = Expr::Exists {
+        engine.rules[0].body.get_mut().branches[0].body = Expr::Exists {
             field: 10_000,
             present: true,
         };
         assert!(engine.validate().is_err());
 
         let mut engine = compiled();
-        engine.rules[0].branches.get_mut()[0].body = Expr::Not(Box::new(Expr::Exists {
+        engine.rules[0].body.get_mut().branches[0].body = Expr::Not(Box::new(Expr::Exists {
             field: u32::MAX,
             present: false,
         }));
@@ -1002,16 +1042,19 @@ mod validate_tests {
     fn stored_branches_are_decoded_when_first_evaluated_and_checked_then() {
         let stored = postcard::to_stdvec(&compiled()).unwrap();
         let read: Engine = postcard::from_bytes(&stored).unwrap();
-        assert!(read.rules[0].branches.decoded().is_none());
+        assert!(read.rules[0].body.decoded().is_none());
         assert_eq!(read.validate(), Ok(()));
+        // Correlations look rules up by id and name without decoding them.
+        assert_eq!(read.rule_names().collect::<Vec<_>>(), [(None, None)]);
+        assert!(read.rules[0].body.decoded().is_none());
         let mut scratch = Scratch::default();
         assert_eq!(read.evaluate(&failed_admin_logon(), &mut scratch), [0]);
-        assert!(read.rules[0].branches.decoded().is_some());
+        assert!(read.rules[0].body.decoded().is_some());
 
         // Stored branches naming a field the engine does not have are a damaged store: the
         // rule is left out when it is first met, and nothing panics.
         let mut damaged = compiled();
-        damaged.rules[0].branches.get_mut()[0].body = Expr::Exists {
+        damaged.rules[0].body.get_mut().branches[0].body = Expr::Exists {
             field: 10_000,
             present: true,
         };
@@ -1020,5 +1063,6 @@ mod validate_tests {
             .evaluate(&failed_admin_logon(), &mut scratch)
             .is_empty());
         assert!(read.evaluate_reference(&failed_admin_logon()).is_empty());
+        assert!(read.rule(0).meta.title.contains("damaged"));
     }
 }

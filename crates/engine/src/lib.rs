@@ -18,9 +18,8 @@
 //!   [`mapping::BUILTIN_WINDOWS_MAPPING`].
 //!
 //! Matching does no IO and cannot fail: every error surfaces when a rule is compiled. (An
-//! engine read back from storage decodes each rule's branches when the rule is first
-//! evaluated, and leaves out, with an error logged, a rule whose stored branches are
-//! damaged.)
+//! engine read back from storage decodes each rule when it is first evaluated or shown, and
+//! leaves out, with an error logged, a rule whose stored form is damaged.)
 //!
 //! ```
 //! use tocsin_engine::{EngineBuilder, Scratch};

@@ -81,8 +81,8 @@ impl Correlations {
     /// are returned as errors and left out.
     pub fn build(rules: Vec<CorrelationRule>, engine: &Engine) -> (Self, Vec<CorrelateError>) {
         let bases: Vec<RuleName> = engine
-            .rules()
-            .map(|(_, info)| rule_name(&info.meta))
+            .rule_names()
+            .map(|(id, name)| RuleName::new(id, name))
             .collect();
         let refs = rules.iter().map(|rule| sigma_rule(&rule.meta)).collect();
         let correlation_names: Vec<RuleName> =
