@@ -33,7 +33,7 @@ pub(crate) struct Graph {
     /// How many nodes are base rules.
     pub base_count: usize,
     /// id or name -> every node answering to it.
-    keys: HashMap<String, Vec<NodeId>>,
+    keys: foldhash::HashMap<String, Vec<NodeId>>,
     /// One entry per correlation: its resolution, or `None` when it is invalid.
     pub resolved: Vec<Option<Resolved>>,
 }
@@ -53,7 +53,7 @@ impl Graph {
                     .map(|c| RuleName::new(c.meta.id.as_deref(), c.meta.name.as_deref())),
             )
             .collect();
-        let mut keys: HashMap<String, Vec<NodeId>> = HashMap::new();
+        let mut keys = foldhash::HashMap::<String, Vec<NodeId>>::default();
         for (node, rule) in nodes.iter().enumerate() {
             for key in rule.keys() {
                 let entry = keys.entry(key.to_owned()).or_default();
