@@ -171,7 +171,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
     };
-    let (tx, rx) = crossbeam_channel::bounded::<Message>(4096);
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<Message>>(QUEUED_BATCHES);
     let mut collector = Collector {
         printer: &mut printer,
         sink: sink.as_mut(),
@@ -192,7 +192,7 @@ pub fn run(args: &HuntArgs) -> Result<i32> {
             .map(|_| {
                 let tx = tx.clone();
                 let hunt = &hunt;
-                scope.spawn(move || hunt.work(&tx))
+                scope.spawn(move || hunt.work(Outbox::new(&tx)))
             })
             .collect();
         drop(tx);
@@ -331,7 +331,7 @@ struct Hunt<'a> {
 
 impl Hunt<'_> {
     /// Takes files until none are left; returns what this worker scanned.
-    fn work(&self, tx: &Sender<Message>) -> Summary {
+    fn work(&self, mut outbox: Outbox<'_>) -> Summary {
         let mut summary = Summary::default();
         let mut scratch = Scratch::default();
         loop {
@@ -341,28 +341,29 @@ impl Hunt<'_> {
             };
             summary.add_files(1);
             match tocsin_decode::open(path, self.options) {
-                Ok(source) => self.scan(source, tx, &mut summary, &mut scratch),
+                Ok(source) => self.scan(source, &mut outbox, &mut summary, &mut scratch),
                 Err(e) => {
                     summary.add_decode_errors(1);
-                    let _ = tx.send(Message::Problem(e.to_string()));
+                    let _ = outbox.push(Message::Problem(e.to_string()));
                 }
             }
-            if tx.send(Message::FileDone).is_err() || self.stop.load(Ordering::Relaxed) {
+            if outbox.file_done().is_break() || self.stop.load(Ordering::Relaxed) {
                 break;
             }
         }
+        let _ = outbox.flush();
         summary
     }
 
     fn scan(
         &self,
         mut source: Box<dyn EventSource + Send>,
-        tx: &Sender<Message>,
+        outbox: &mut Outbox<'_>,
         summary: &mut Summary,
         scratch: &mut Scratch,
     ) {
         let mut sink = ChannelSink {
-            tx,
+            outbox,
             storing: self.storing,
             all_fields: self.all_fields,
         };
@@ -373,7 +374,7 @@ impl Hunt<'_> {
                 Ok(event) => event,
                 Err(e) => {
                     summary.add_decode_errors(1);
-                    let _ = tx.send(Message::Problem(e.to_string()));
+                    let _ = sink.outbox.push(Message::Problem(e.to_string()));
                     continue;
                 }
             };
@@ -389,52 +390,106 @@ impl Hunt<'_> {
                 return;
             }
         }
-        report_end(&*source, read, tx);
+        report_end(&*source, read, sink.outbox);
     }
 }
 
 /// What is worth saying once a source is read through: an empty standard input, and what
 /// the decoder had to say (the year and zone it gave syslog times, Windows events it could
 /// not place).
-fn report_end(source: &(dyn EventSource + Send), read: u64, tx: &Sender<Message>) {
+fn report_end(source: &(dyn EventSource + Send), read: u64, outbox: &mut Outbox<'_>) {
     if read == 0 && source.name() == "-" {
         let text = "-: no events read from standard input (it was empty or closed)";
-        let _ = tx.send(Message::Problem(text.into()));
+        let _ = outbox.push(Message::Problem(text.into()));
     }
     if let Some(note) = source.note() {
-        let _ = tx.send(Message::Note(source.name().to_owned(), note));
+        let _ = outbox.push(Message::Note(source.name().to_owned(), note));
     }
 }
 
-/// A worker's side of the channel: findings become output lines (and alerts) here, on the
-/// worker, so that the printing thread only writes.
-struct ChannelSink<'a> {
-    tx: &'a Sender<Message>,
-    storing: bool,
-    all_fields: bool,
+/// Most messages a worker holds before it sends them.
+const BATCH: usize = 256;
+
+/// How long a worker holds messages at most, counted at the end of each file: the
+/// progress bar and the output stay within a fraction of a second of the work.
+const HOLD: Duration = Duration::from_millis(100);
+
+/// How many batches wait in the channel before workers wait for the printing thread: about
+/// as many messages as a channel of single messages held before (4,096).
+const QUEUED_BATCHES: usize = 16;
+
+/// A worker's messages to the printing thread, sent in batches. One message per detection
+/// woke the printing thread, which spun on the empty channel before it slept, thousands of
+/// times a hunt (`sched_yield` was the most frequent system call of a hunt of the sample
+/// corpus).
+struct Outbox<'a> {
+    tx: &'a Sender<Vec<Message>>,
+    batch: Vec<Message>,
+    /// When the last batch went.
+    sent: Instant,
 }
 
-impl ChannelSink<'_> {
-    fn send(&self, message: Message) -> ControlFlow<()> {
-        match self.tx.send(message) {
+impl<'a> Outbox<'a> {
+    fn new(tx: &'a Sender<Vec<Message>>) -> Self {
+        Outbox {
+            tx,
+            batch: Vec::new(),
+            sent: Instant::now(),
+        }
+    }
+
+    /// Adds a message, sending the batch once it is full; `Break` when the printing thread
+    /// is gone.
+    fn push(&mut self, message: Message) -> ControlFlow<()> {
+        self.batch.push(message);
+        match self.batch.len() >= BATCH {
+            true => self.flush(),
+            false => ControlFlow::Continue(()),
+        }
+    }
+
+    /// Says a file is read, sending the batch if it has waited [`HOLD`].
+    fn file_done(&mut self) -> ControlFlow<()> {
+        self.push(Message::FileDone)?;
+        match self.sent.elapsed() >= HOLD {
+            true => self.flush(),
+            false => ControlFlow::Continue(()),
+        }
+    }
+
+    /// Sends what is held; `Break` when the printing thread is gone.
+    fn flush(&mut self) -> ControlFlow<()> {
+        self.sent = Instant::now();
+        if self.batch.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        match self.tx.send(std::mem::take(&mut self.batch)) {
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         }
     }
 }
 
-impl FindingSink for ChannelSink<'_> {
+/// A worker's side of the channel: findings become output lines (and alerts) here, on the
+/// worker, so that the printing thread only writes.
+struct ChannelSink<'a, 'b> {
+    outbox: &'a mut Outbox<'b>,
+    storing: bool,
+    all_fields: bool,
+}
+
+impl FindingSink for ChannelSink<'_, '_> {
     fn finding(&mut self, finding: &Finding<'_>) -> ControlFlow<()> {
         let detection = Detection::of(finding, self.storing, self.all_fields);
-        self.send(Message::Detection(Box::new(detection)))
+        self.outbox.push(Message::Detection(Box::new(detection)))
     }
 
     fn keep(&mut self, kept: KeptMatch) -> ControlFlow<()> {
-        self.send(Message::Kept(Box::new(kept)))
+        self.outbox.push(Message::Kept(Box::new(kept)))
     }
 
     fn watch(&mut self, event: &Event) -> ControlFlow<()> {
-        self.send(Message::Watched(Box::new(event.clone())))
+        self.outbox.push(Message::Watched(Box::new(event.clone())))
     }
 }
 
@@ -465,11 +520,11 @@ impl Collector<'_> {
     /// Handles everything the workers send; `Break` when the reader went away.
     fn collect(
         &mut self,
-        rx: &Receiver<Message>,
+        rx: &Receiver<Vec<Message>>,
         progress: &ProgressBar,
         stop: &AtomicBool,
     ) -> Result<ControlFlow<Stopped>> {
-        for message in rx {
+        for message in rx.iter().flatten() {
             match message {
                 Message::Detection(detection) => {
                     let flow = self.show(*detection);
