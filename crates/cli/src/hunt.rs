@@ -945,6 +945,7 @@ impl HtmlOutput {
 
 /// Where detections are written: standard output, or `-o FILE` through a temporary file
 /// that replaces it once the hunt is complete (see [`output_file`]).
+///
 /// Output not read by a person as it comes (a file, a pipe) is written in blocks of
 /// [`OUTPUT_BLOCK`]: a hunt of the sample corpus writes 9 MB, 1,240 system calls in the
 /// default 8 KiB blocks.

@@ -100,24 +100,33 @@ impl WindowedFile {
         self.window_start = self.position;
         self.window_ends_file = false;
         self.window.resize(size, 0);
-        let mut filled = 0;
-        while filled < size {
-            let at = self.position + filled as u64;
-            match self.file.read_at(&mut self.window[filled..], at) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // Nothing is known of the file here any more, not even where it ends.
-                    self.window.clear();
-                    return Err(e);
-                }
+        let filled = match read_at_most(&self.file, &mut self.window, self.position) {
+            Ok(filled) => filled,
+            Err(e) => {
+                // Nothing is known of the file here any more, not even where it ends.
+                self.window.clear();
+                return Err(e);
             }
-        }
+        };
         self.window.truncate(filled);
         self.window_ends_file = filled < size;
         Ok(())
     }
+}
+
+/// Fills `buffer` from `file` at `offset` with positioned reads (which leave the file's
+/// own offset alone), as far as the file goes; how many bytes were read.
+pub(crate) fn read_at_most(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read_at(&mut buffer[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Most ranges of data [`data_ranges`] lists; a file more fragmented than this is read as

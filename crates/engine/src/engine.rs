@@ -733,11 +733,11 @@ impl Engine {
         view: &mut EventView<'_, '_>,
         matched: &mut Vec<RuleId>,
     ) {
+        let names = self.interner.names.len();
         for &index in indexes {
             let Some(candidate) = list.candidates().get(index as usize) else {
                 continue;
             };
-            let names = self.interner.names.len();
             let Some(branch) = self.rules[candidate.rule as usize]
                 .body(names)
                 .branches
@@ -916,8 +916,9 @@ fn placement_gate(channels: &[String], event_ids: &[i64], channel: u32, event_id
     Expr::And(vec![channel_test, id_test])
 }
 
-/// The rules stored as separately encoded chunks, so that reading them back (most of the
-/// time a cached rule set takes to read) runs on all cores.
+/// The rules stored as separately encoded chunks, so that reading them back runs on all
+/// cores (each rule's id and name decoded, the rest copied as it is stored: see
+/// [`Stored`]).
 mod rules_in_chunks {
     use rayon::prelude::*;
     use serde::de::Error as _;
